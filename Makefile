@@ -1,0 +1,43 @@
+# hybrid-ai: `make venv` once, then `make preview` (main job) and `make test`.
+STACK ?= dev
+OUT ?= build/$(STACK)
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: venv preview render test lint typecheck unit e2e clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+## preview: `pulumi preview` of STACK (default dev), local backend unless logged in elsewhere
+preview: venv
+	STACK=$(STACK) bash stacks/preview.sh
+
+## render: the plan of STACK offline (no CLI, no credentials) into OUT
+render: venv
+	$(PY) -m stacks.render --stack $(STACK) --out $(OUT)
+
+## test: lint, types, unit and mock tests, script tests, and the end-to-end lab
+test: lint typecheck unit
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	shellcheck -x components/scripts/*.sh stacks/*.sh .ci/run tests/lab/*.sh
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+unit: venv
+	$(PY) -m pytest -q -n 2
+
+e2e: venv
+	$(PY) -m pytest -q -m e2e
+
+clean:
+	rm -rf build .mypy_cache .ruff_cache .pytest_cache

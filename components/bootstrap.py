@@ -1,0 +1,47 @@
+"""Base OS bootstrap of one host (`components/scripts/base-bootstrap.sh`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+from pulumi_command import remote
+
+from components import shell
+from components.host import HostNode
+from components.ssh import COMMAND_TIMEOUTS, SshTarget, target_after
+
+BASE_PACKAGES = "wireguard-tools iproute2 iptables ca-certificates curl"
+
+
+@dataclass
+class HostBootstrapArgs:
+    host: HostNode
+    """The host to set up."""
+    packages: str = BASE_PACKAGES
+    """Debian packages the later steps need."""
+
+
+class HostBootstrap(pulumi.ComponentResource):
+    """Packages, forwarding and bridge sysctls, time sync: what every later step assumes."""
+
+    changed: pulumi.Output[str]
+    """The script's report of what it changed (`changed=none` on a re-run)."""
+    target: SshTarget
+    """Connection for later steps: resolves once the base bootstrap is done."""
+
+    def __init__(self, name: str, args: HostBootstrapArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("hybridai:host:Bootstrap", name, None, opts)
+        host = args.host
+        sudo = host.login.needs_sudo
+        base = remote.Command(
+            f"{name}-base",
+            connection=host.target().connection,
+            create=shell.remote_command("base-bootstrap.sh", {"HOST_NAME": host.host_name, "PACKAGES": args.packages}, sudo=sudo),
+            delete=shell.remote_command("base-teardown.sh", {}, sudo=sudo),
+            add_previous_output_in_env=False,
+            opts=pulumi.ResourceOptions(parent=self, custom_timeouts=COMMAND_TIMEOUTS),
+        )
+        self.changed = base.stdout
+        self.target = target_after(host.ssh_address, host.host_key, host.login, base.stdout)
+        self.register_outputs({"changed": self.changed})

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Base OS set-up for every host, run in parallel on all hosts before anything else.
+# Idempotent: each step checks its goal first, and a second run changes nothing
+# (the last line reports what changed: "changed: none" on a re-run).
+# Parameters: HOST_NAME, PACKAGES (space-separated), CLOUD_INIT_WAIT_S.
+set -euo pipefail
+
+: "${HOST_NAME:?HOST_NAME must be set}"
+: "${PACKAGES:=wireguard-tools iproute2 iptables ca-certificates curl}"
+: "${CLOUD_INIT_WAIT_S:=900}"
+SYSCTL_FILE=/etc/sysctl.d/90-hybrid-ai.conf
+MODULES_FILE=/etc/modules-load.d/hybrid-ai.conf
+
+changed=()
+log() { echo "hybrid-ai[$HOST_NAME] base: $*" >&2; }
+fail() { log "ERROR: $*"; exit 1; }
+
+# Retry a command with bounded exponential backoff (apt locks, flaky mirrors).
+retry() {
+  local attempt=1 max=5 pause=5
+  until "$@"; do
+    if [ "$attempt" -ge "$max" ]; then
+      log "giving up after $attempt attempts: $*"
+      return 1
+    fi
+    log "attempt $attempt failed, retrying in ${pause}s: $*"
+    sleep "$pause"
+    attempt=$((attempt + 1)) pause=$((pause * 2))
+  done
+}
+
+# 1. Let cloud-init finish first (VMs), so apt does not race it. Hosts where cloud-init
+#    did not run this boot skip this.
+if [ -d /run/cloud-init ] && [ ! -e /var/lib/cloud/instance/boot-finished ] && command -v cloud-init >/dev/null; then
+  log "waiting up to ${CLOUD_INIT_WAIT_S}s for cloud-init"
+  rc=0
+  timeout "$CLOUD_INIT_WAIT_S" cloud-init status --wait >/dev/null || rc=$?
+  # 2 means "finished with recoverable errors"; anything else but 0 is a failure.
+  [ "$rc" -eq 0 ] || [ "$rc" -eq 2 ] || fail "cloud-init did not finish cleanly (exit $rc); see /var/log/cloud-init-output.log"
+fi
+
+# 2. Packages the later steps need; apt runs only when one is missing.
+missing=()
+for pkg in $PACKAGES; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  retry apt-get -o DPkg::Lock::Timeout=120 update -q || fail "apt-get update failed; check the host's package mirrors"
+  retry apt-get -o DPkg::Lock::Timeout=120 install -y -q --no-install-recommends "${missing[@]}" \
+    || fail "could not install ${missing[*]}"
+  changed+=("packages")
+fi
+
+# 3. Kernel module for bridged pod traffic; persisted for reboots, loaded only when absent.
+want_modules="br_netfilter"
+if [ "$(cat "$MODULES_FILE" 2>/dev/null)" != "$want_modules" ]; then
+  mkdir -p "$(dirname "$MODULES_FILE")"
+  printf '%s\n' "$want_modules" > "$MODULES_FILE"
+  changed+=("modules-file")
+fi
+# (Checked through its sysctl: the module may be built into the kernel.)
+if [ ! -e /proc/sys/net/bridge/bridge-nf-call-iptables ]; then
+  modprobe br_netfilter || fail "cannot load br_netfilter; Kubernetes networking needs it"
+  changed+=("br_netfilter")
+fi
+
+# 4. Forwarding (the VPN hub routes between sites; pods route between nodes) and bridge
+#    netfilter. Persisted in a file of ours; applied only where the live value differs.
+sysctls="net.ipv4.ip_forward=1
+net.ipv4.conf.all.src_valid_mark=1
+net.bridge.bridge-nf-call-iptables=1
+net.bridge.bridge-nf-call-ip6tables=1"
+if [ "$(cat "$SYSCTL_FILE" 2>/dev/null)" != "$sysctls" ]; then
+  mkdir -p "$(dirname "$SYSCTL_FILE")"
+  printf '%s\n' "$sysctls" > "$SYSCTL_FILE"
+  changed+=("sysctl-file")
+fi
+while IFS='=' read -r key value; do
+  if [ "$(sysctl -n "$key")" != "$value" ]; then
+    sysctl -q -w "$key=$value" >/dev/null
+    changed+=("$key")
+  fi
+done <<< "$sysctls"
+
+# 5. Time sync: Kubernetes certificates and WireGuard handshakes need a sane clock.
+if ! systemctl is-active --quiet systemd-timesyncd && ! systemctl is-active --quiet chrony; then
+  if systemctl list-unit-files systemd-timesyncd.service >/dev/null 2>&1; then
+    systemctl enable --now systemd-timesyncd
+  else
+    retry apt-get -o DPkg::Lock::Timeout=120 install -y -q chrony || fail "could not install chrony for time sync"
+    systemctl enable --now chrony
+  fi
+  changed+=("time-sync")
+fi
+
+log "changed: ${changed[*]:-none}"
+echo "changed=${changed[*]:-none}"

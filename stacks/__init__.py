@@ -1,0 +1,1 @@
+"""The stack layer: config schema, loading, and the wiring of components into one graph."""

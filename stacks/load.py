@@ -1,0 +1,131 @@
+"""Read the stack's structured config, validate it, and fetch the secrets it names.
+
+Nothing here registers a resource: `load()` either returns a complete, valid `Stack` or
+raises `ConfigError` listing every problem, each prefixed with its config key path.
+pydantic's own error text is reduced to location and message, so no input value (and so
+no secret) is ever echoed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+from pydantic import ValidationError
+
+from stacks.config import StackConfig
+
+NAMESPACE = "hybrid-ai"
+
+
+class ConfigError(Exception):
+    """The stack config is invalid; `problems` holds one line per bad key."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid stack config:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+@dataclass(frozen=True)
+class Stack:
+    """A validated config plus the secrets it references, as Pulumi secret Outputs."""
+
+    config: StackConfig
+    secrets: Mapping[str, pulumi.Output[str]]
+
+    def secret(self, key: str) -> pulumi.Output[str]:
+        return self.secrets[key]
+
+
+def _field_keys() -> dict[str, str]:
+    """Config key (camelCase alias) -> model field name, for every top-level section."""
+    return {(f.alias or name): name for name, f in StackConfig.model_fields.items()}
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+_HINTS = {
+    "missing": "; set it in the stack file",
+    "extra_forbidden": "; remove it or check its spelling",
+}
+
+
+def format_validation_error(err: ValidationError) -> list[str]:
+    problems = []
+    for e in err.errors(include_input=False, include_url=False):
+        msg = e["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        if not e["loc"]:
+            # Cross-field checks already start each line with their own key path.
+            problems += [f"{NAMESPACE}:{line}" for line in msg.splitlines()]
+            continue
+        problems.append(f"{NAMESPACE}:{_path(e['loc'])}: {msg}{_HINTS.get(e['type'], '')}")
+    return problems
+
+
+def validate(raw: Mapping[str, Any]) -> StackConfig:
+    """Validate raw config values keyed by config key name (without namespace)."""
+    try:
+        return StackConfig.model_validate(dict(raw))
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err)) from None
+
+
+def _all_config_keys() -> set[str]:
+    keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+    return {k.split(":", 1)[1] for k in keys if k.startswith(NAMESPACE + ":")}
+
+
+def secret_keys_of(cfg: StackConfig) -> dict[str, str]:
+    """Secret config key -> the config path that needs it."""
+    needed: dict[str, str] = {}
+    for i, h in enumerate(cfg.hosts):
+        needed.setdefault(h.ssh.private_key_config, f"hosts[{i}].ssh.privateKeyConfig")
+    if cfg.ingress.tls_cert_config:
+        needed.setdefault(cfg.ingress.tls_cert_config, "ingress.tlsCertConfig")
+    return needed
+
+
+def load() -> Stack:
+    """Load and validate the current stack's config; raise ConfigError before any resource exists."""
+    fields = _field_keys()
+    raw: dict[str, Any] = {}
+    problems: list[str] = []
+    for key in fields:
+        value = runtime_config.get_config(f"{NAMESPACE}:{key}")
+        if value is None:
+            continue
+        if runtime_config.is_config_secret(f"{NAMESPACE}:{key}"):
+            problems.append(f"{NAMESPACE}:{key}: holds no secret data; set it without --secret")
+            continue
+        try:
+            raw[key] = json.loads(value) if isinstance(value, str) and value[:1] in "[{" else value
+        except json.JSONDecodeError:
+            problems.append(f"{NAMESPACE}:{key}: is not valid YAML/JSON structured config")
+    try:
+        cfg = validate(raw)
+    except ConfigError as err:
+        raise ConfigError(problems + err.problems) from None
+
+    needed = secret_keys_of(cfg)
+    for key in sorted(_all_config_keys() - set(fields) - set(needed)):
+        problems.append(f"{NAMESPACE}:{key}: unknown config key; known keys are {', '.join(sorted(fields))} and the secrets hosts name")
+    for key, used_by in needed.items():
+        full = f"{NAMESPACE}:{key}"
+        if runtime_config.get_config(full) is None:
+            problems.append(f"{full}: missing (needed by {used_by}); set it with `pulumi config set --secret {key} < FILE`")
+        elif not runtime_config.is_config_secret(full):
+            problems.append(f"{full}: is stored in plaintext; set it again with `pulumi config set --secret {key} < FILE`")
+    if problems:
+        raise ConfigError(problems)
+
+    config = pulumi.Config(NAMESPACE)
+    return Stack(cfg, {key: config.require_secret(key) for key in needed})

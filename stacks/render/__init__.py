@@ -1,0 +1,1 @@
+"""Offline render: evaluate a stack under Pulumi's mock runtime and write the plan for review."""

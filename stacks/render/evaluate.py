@@ -1,0 +1,228 @@
+"""Evaluate the program for one stack under Pulumi's mock runtime, in-process.
+
+`evaluate()` returns every registration request whole (type, name, parent, dependencies,
+inputs with their secret markers) and the stack outputs. It is the one path shared by
+`make render`, the mock tests, the bench and the end-to-end lab, which reads the real
+secret values from it in memory and never writes them out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from google.protobuf import json_format
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.rpc import _special_secret_sig, _special_sig_key
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from stacks.load import NAMESPACE, secret_keys_of, validate
+
+PROJECT = "hybrid-ai"
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A value the program marked secret; `value` is real only inside this process."""
+
+    value: Any
+
+
+@dataclass
+class Registration:
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    custom: bool
+    dependencies: list[str]
+    inputs: dict[str, Any]
+
+
+@dataclass
+class Evaluation:
+    stack: str
+    resources: list[Registration] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    secret_values: set[str] = field(default_factory=set)
+    warnings: list[str] = field(default_factory=list)
+
+    def by_name(self, name: str) -> Registration:
+        return next(r for r in self.resources if r.name == name)
+
+    def of_type(self, type_: str) -> list[Registration]:
+        return [r for r in self.resources if r.type == type_]
+
+
+def _decode(value: Any) -> Any:
+    """Protobuf JSON with Pulumi's secret markers -> plain values with `Secret` wrappers."""
+    if isinstance(value, dict):
+        if value.get(_special_sig_key) == _special_secret_sig:
+            return Secret(_decode(value.get("value")))
+        return {k: _decode(v) for k, v in value.items() if k != _special_sig_key}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if value == UNKNOWN:
+        return "[unknown]"
+    return value
+
+
+def _fake_digest(*parts: str, size: int = 32) -> bytes:
+    return hashlib.sha256("/".join(parts).encode()).digest()[:size]
+
+
+class StackMocks(pulumi_mocks.Mocks):
+    """Plausible, deterministic outputs for the providers the program uses."""
+
+    def __init__(self, evaluation: Evaluation):
+        self.evaluation = evaluation
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        state = dict(args.inputs)
+        digest = _fake_digest(args.typ, args.name)
+        if args.typ == "command:remote:Command":
+            state.update(stdout=self._command_stdout(args.name, digest), stderr="")
+        elif args.typ == "tls:index/privateKey:PrivateKey":
+            private = f"-----BEGIN OPENSSH PRIVATE KEY-----\nMOCK-{args.name}-{digest.hex()}\n-----END OPENSSH PRIVATE KEY-----\n"
+            self.evaluation.secret_values.add(private)
+            blob = b"\x00\x00\x00\x0bssh-ed25519\x00\x00\x00\x20" + digest
+            state.update(
+                private_key_openssh=pulumi.Output.secret(private),
+                private_key_pem=pulumi.Output.secret(private),
+                public_key_openssh="ssh-ed25519 " + _b64(blob) + "\n",
+            )
+        elif args.typ == "openstack:compute/instance:Instance":
+            state.update(access_ip_v4=f"192.0.2.{64 + digest[0] % 128}")
+        elif args.typ == "openstack:networking/floatingIp:FloatingIp":
+            state.update(address=f"203.0.113.{64 + digest[0] % 128}")
+        elif args.typ == "openstack:networking/floatingIpAssociate:FloatingIpAssociate":
+            state.setdefault("floating_ip", state.get("floatingIp"))
+        return f"{args.name}-id", state
+
+    @staticmethod
+    def _command_stdout(name: str, digest: bytes) -> str:
+        if name.endswith("-reachable"):
+            return "os=ubuntu\nos_version=22.04\narch=x86_64\ncpus=8\nmemory_mb=32000\n"
+        if name.endswith("-wg-key"):
+            return _b64(digest) + "\n"
+        return "changed=none\n"
+
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        if args.token == "openstack:networking/getNetwork:getNetwork":
+            return {"id": "external-network-id", "name": args.args.get("name")}, None
+        return {}, None
+
+
+def _b64(raw: bytes) -> str:
+    import base64
+
+    return base64.b64encode(raw).decode()
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """Keeps each RegisterResource request whole: the base of plan.json."""
+
+    def __init__(self, mocks: StackMocks):
+        super().__init__(mocks)
+        self.evaluation = mocks.evaluation
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]  # untyped in the SDK
+        if request.type != "pulumi:pulumi:Stack":
+            self.evaluation.resources.append(Registration(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                parent=request.parent or None,
+                custom=bool(request.custom),
+                dependencies=sorted(set(request.dependencies)),
+                inputs=_decode(json_format.MessageToDict(request.object)),
+            ))
+        return response
+
+
+def stack_file_config(path: Path) -> tuple[dict[str, str], set[str]]:
+    """Config values and secret keys of a stack file, as the Pulumi CLI would hand them over.
+
+    `secure:` values become placeholders: the render never decrypts anything."""
+    doc = yaml.safe_load(path.read_text()) or {}
+    config: dict[str, str] = {}
+    secret: set[str] = set()
+    for key, value in (doc.get("config") or {}).items():
+        full = key if ":" in key else f"{NAMESPACE}:{key}"
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            config[full] = f"[secret placeholder for {full}]"
+            secret.add(full)
+        elif isinstance(value, str):
+            config[full] = value
+        else:
+            config[full] = json.dumps(value)
+    return config, secret
+
+
+def _missing_secret_placeholders(config: dict[str, str], secret: set[str], ev: Evaluation) -> None:
+    """Secrets the config names but the stack file lacks get placeholders, with a warning."""
+    raw = {k.split(":", 1)[1]: json.loads(v) if v[:1] in "[{" else v for k, v in config.items() if k.startswith(NAMESPACE + ":")}
+    try:
+        cfg = validate(raw)
+    except Exception:  # noqa: BLE001 - load() reports it properly during the run
+        return
+    for key in secret_keys_of(cfg):
+        full = f"{NAMESPACE}:{key}"
+        if full not in config:
+            config[full] = f"[secret placeholder for {full}]"
+            secret.add(full)
+            ev.warnings.append(f"{full} is not set in the stack; rendered with a placeholder (set it with `pulumi config set --secret {key} < FILE`)")
+
+
+async def _resolve(value: Any, ev: Evaluation) -> Any:
+    if isinstance(value, pulumi.Output):
+        resolved = await _resolve(await value.future(), ev)
+        return Secret(resolved) if await value.is_secret() else resolved
+    if isinstance(value, Mapping):
+        return {k: await _resolve(v, ev) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [await _resolve(v, ev) for v in value]
+    return value
+
+
+def evaluate(stack: str, config: Mapping[str, str], secret_keys: set[str], *, fill_missing_secrets: bool = False) -> Evaluation:
+    """Run the program for `stack` with the given config; raise ConfigError if it is invalid."""
+    from stacks.program import run  # imported late: the program imports pulumi providers
+
+    ev = Evaluation(stack)
+    config = dict(config)
+    secret_keys = set(secret_keys)
+    if fill_missing_secrets:
+        _missing_secret_placeholders(config, secret_keys, ev)
+    ev.secret_values |= {config[k] for k in secret_keys if k in config}
+
+    set_all_config(config, sorted(secret_keys))
+    mocks = StackMocks(ev)
+    settings.SETTINGS.rpc_manager.clear()
+    settings.SETTINGS.outputs.clear()
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=RecordingMonitor(mocks))
+
+    async def program() -> None:
+        ev.outputs = await _resolve(run(), ev)
+
+    _sync_await(run_pulumi_func(program))
+    return ev
+
+
+def evaluate_stack_file(project_dir: Path, stack: str) -> Evaluation:
+    path = project_dir / f"Pulumi.{stack}.yaml"
+    if not path.exists():
+        raise FileNotFoundError(f"no stack file {path.name}; stacks are Pulumi.<name>.yaml at the top level")
+    config, secret = stack_file_config(path)
+    return evaluate(stack, config, secret, fill_missing_secrets=True)

@@ -1,0 +1,183 @@
+"""Write an Evaluation out for review: plan.json, graph.mmd, graph.svg and artifacts/.
+
+Every value the program marked secret is written as "[secret]". Artifacts are read from
+the same registrations; where one is built from a secret-marked value (a VM's cloud-init
+carries its host key), the secret parts are replaced before anything is written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from stacks.render.evaluate import Evaluation, Registration, Secret
+
+SECRET = "[secret]"
+
+
+def redact(value: Any) -> Any:
+    if isinstance(value, Secret):
+        return SECRET
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
+def reveal(value: Any) -> Any:
+    """The in-process value with secret wrappers removed (never write this out)."""
+    if isinstance(value, Secret):
+        return reveal(value.value)
+    if isinstance(value, dict):
+        return {k: reveal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [reveal(v) for v in value]
+    return value
+
+
+def plan(ev: Evaluation) -> dict[str, Any]:
+    return {
+        "stack": ev.stack,
+        "resources": [
+            {"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent,
+             "dependencies": r.dependencies, "inputs": redact(r.inputs)}
+            for r in ev.resources
+        ],
+        "outputs": redact(ev.outputs),
+    }
+
+
+def _node_id(urn: str) -> str:
+    return "n" + re.sub(r"[^A-Za-z0-9]", "_", urn.rsplit("::", 1)[-1])
+
+
+def mermaid(ev: Evaluation) -> str:
+    """Resources as nodes (grouped by parent component), dependencies as arrows."""
+    lines = ["flowchart LR"]
+    children: dict[str | None, list[Registration]] = {}
+    for r in ev.resources:
+        children.setdefault(r.parent, []).append(r)
+
+    def emit(parent: str | None, depth: int) -> None:
+        for r in children.get(parent, []):
+            pad = "  " * depth
+            if r.custom:
+                lines.append(f'{pad}{_node_id(r.urn)}["{r.name}<br/><small>{r.type}</small>"]')
+            else:
+                lines.append(f'{pad}subgraph {_node_id(r.urn)}["{r.name}"]')
+                emit(r.urn, depth + 1)
+                lines.append(f"{pad}end")
+
+    roots = {r.parent for r in ev.resources} - {r.urn for r in ev.resources}
+    for root in sorted(roots, key=lambda x: x or ""):
+        emit(root, 1)
+    for r in ev.resources:
+        for dep in r.dependencies:
+            lines.append(f"  {_node_id(dep)} --> {_node_id(r.urn)}")
+    return "\n".join(lines) + "\n"
+
+
+def dot(ev: Evaluation) -> str:
+    lines = ["digraph plan {", "  rankdir=LR;", '  node [shape=box, fontsize=10, fontname="sans-serif"];']
+    for r in ev.resources:
+        if r.custom:
+            lines.append(f'  {_node_id(r.urn)} [label="{r.name}\\n{r.type}"];')
+    for r in ev.resources:
+        for dep in r.dependencies:
+            lines.append(f"  {_node_id(dep)} -> {_node_id(r.urn)};")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def split_script(command: str) -> tuple[str, dict[str, str]]:
+    """`[sudo -n] bash -c '<script>' label` -> (script text, its parameter assignments)."""
+    words = shlex.split(command)
+    script = words[words.index("-c") + 1] if "-c" in words else command
+    params: dict[str, str] = {}
+    body_start = script.find("#!/usr/bin/env bash")
+    head = script[:body_start] if body_start > 0 else ""
+    for word in shlex.split(head, comments=True):
+        key, _, value = word.partition("=")
+        params[key] = value
+    return script, params
+
+
+def _scrub(text: str, secrets: set[str]) -> str:
+    for s in sorted(secrets, key=len, reverse=True):
+        if s:
+            text = text.replace(s, SECRET)
+    return text
+
+
+def _host_names(ev: Evaluation) -> dict[str, str]:
+    """SSH address -> host name, from each host's `<name>-reachable` probe."""
+    names = {}
+    for r in ev.of_type("command:remote:Command"):
+        if r.name.endswith("-reachable"):
+            names[str(reveal(r.inputs["connection"])["host"])] = r.name.removesuffix("-reachable")
+    return names
+
+
+def artifacts(ev: Evaluation, out: Path) -> list[Path]:
+    """What the plan puts on hosts: scripts per host, WireGuard configs, cloud-init documents."""
+    written: list[Path] = []
+    hosts = _host_names(ev)
+
+    def write(rel: str, text: str) -> None:
+        path = out / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(_scrub(text, ev.secret_values))
+        written.append(path)
+
+    for r in ev.of_type("command:remote:Command"):
+        conn = reveal(r.inputs["connection"])
+        host = hosts.get(str(conn["host"]), str(conn["host"]))
+        header = f"# resource: {r.name}\n# host: {host} ({conn['host']}), host key pinned: {conn.get('hostKey', 'NO')}\n"
+        for phase in ("create", "update", "delete"):
+            value = r.inputs.get(phase)
+            if value is None:
+                continue
+            if isinstance(value, Secret):
+                write(f"hosts/{host}/{r.name}.{phase}.sh", header + "# (the whole command is secret)\n")
+                continue
+            script, params = split_script(value)
+            write(f"hosts/{host}/{r.name}.{phase}.sh", header + script)
+            if "WG_CONFIG" in params:
+                write(f"hosts/{host}/wg0.conf", params["WG_CONFIG"])
+        if "stdin" in r.inputs:
+            write(f"hosts/{host}/{r.name}.stdin", SECRET + "\n" if isinstance(r.inputs["stdin"], Secret) else str(r.inputs["stdin"]))
+
+    for r in ev.of_type("openstack:compute/instance:Instance"):
+        user_data = reveal(r.inputs.get("userData", ""))
+        doc = yaml.safe_load(user_data.removeprefix("#cloud-config\n")) or {}
+        keys = doc.get("ssh_keys", {})
+        for k in keys:
+            if k.endswith("_private"):
+                keys[k] = SECRET
+        write(f"hosts/{r.inputs.get('name', r.name)}/cloud-init.yaml", "#cloud-config\n" + yaml.safe_dump(doc, sort_keys=True))
+
+    for r in ev.resources:
+        if r.type.startswith("kubernetes:") and r.custom:
+            manifest = redact(r.inputs)
+            write(f"kubernetes/{r.name}.yaml", yaml.safe_dump(manifest, sort_keys=True))
+    return written
+
+
+def write_all(ev: Evaluation, out: Path) -> None:
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    (out / "plan.json").write_text(json.dumps(plan(ev), indent=2, sort_keys=True) + "\n")
+    (out / "graph.mmd").write_text(mermaid(ev))
+    if shutil.which("dot"):
+        svg = subprocess.run(["dot", "-Tsvg"], input=dot(ev), capture_output=True, text=True, check=True).stdout
+        (out / "graph.svg").write_text(svg)
+    artifacts(ev, out / "artifacts")
