@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: venv preview render test lint typecheck unit e2e clean
+.PHONY: venv preview render docs test lint typecheck unit e2e clean
 
 venv: $(VENV)/.installed
 
@@ -23,12 +23,16 @@ preview: venv
 render: venv
 	$(PY) -m stacks.render --stack $(STACK) --out $(OUT)
 
+## docs: regenerate docs/config.md from the schema
+docs: venv
+	$(PY) -m stacks.docs > docs/config.md
+
 ## test: lint, types, unit and mock tests, script tests, and the end-to-end lab
 test: lint typecheck unit
 
 lint: venv
 	$(VENV)/bin/ruff check .
-	shellcheck -x components/scripts/*.sh stacks/*.sh .ci/run tests/lab/*.sh
+	shellcheck -x components/scripts/*.sh stacks/*.sh .ci/run
 
 typecheck: venv
 	$(VENV)/bin/mypy

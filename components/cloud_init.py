@@ -10,9 +10,10 @@ def user_data(hostname: str, host_private_key: str, host_public_key: str) -> str
     doc = {
         "hostname": hostname,
         "preserve_hostname": False,
-        # Replace the image's generated host keys with ours; generate none of its own.
+        # Replace the image's host keys with ours. Only ed25519 may be generated, and ours
+        # is already in place, so cloud-init generates none (the schema needs a non-empty list).
         "ssh_deletekeys": True,
-        "ssh_genkeytypes": [],
+        "ssh_genkeytypes": ["ed25519"],
         "ssh_keys": {"ed25519_private": host_private_key, "ed25519_public": host_public_key},
         "disable_root": True,
         "ssh_pwauth": False,

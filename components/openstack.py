@@ -113,9 +113,10 @@ class OpenStackNode(HostNode):
             f"{name}-port", network_id=args.network.network_id, security_group_ids=groups, opts=child,
             fixed_ips=[networking.PortFixedIpArgs(subnet_id=args.network.subnet_id)],
         )
-        user_data = pulumi.Output.all(host_key.private_key_openssh, host_key.public_key_openssh).apply(
+        # Secret as a whole: it carries the host's private key.
+        user_data = pulumi.Output.secret(pulumi.Output.all(host_key.private_key_openssh, host_key.public_key_openssh).apply(
             lambda keys: cloud_init.user_data(name, keys[0], keys[1].strip())
-        )
+        ))
         block_devices = None
         if args.volume_size_gb:
             block_devices = [compute.InstanceBlockDeviceArgs(

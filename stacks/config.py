@@ -394,6 +394,7 @@ class StackConfig(Schema):
         names = {h.name for h in self.hosts}
         site_names = {s.name for s in self.sites}
         seen_vpn: dict[ipaddress.IPv4Address, str] = {}
+        looped: set[str] = set()
         for i, h in enumerate(self.hosts):
             key = f"hosts[{i}]"
             if h.site not in site_names:
@@ -420,7 +421,8 @@ class StackConfig(Schema):
                     errors.append(f"{key}.ssh.jumpHost: a host cannot be its own jump host")
                 elif h.ssh.jump_host not in names:
                     errors.append(f"{key}.ssh.jumpHost: unknown host '{h.ssh.jump_host}'; use one of the `hosts` names")
-                elif self._jump_chain_loops(h):
+                elif h.name not in looped and (loop := self._jump_loop(h)):
+                    looped |= loop
                     errors.append(f"{key}.ssh.jumpHost: jump hosts loop back to '{h.name}'; one host in the chain must be reachable directly")
             addr = self.vpn_address(h)
             if addr not in self.vpn.overlay_cidr or addr in (self.vpn.overlay_cidr.network_address, self.vpn.overlay_cidr.broadcast_address):
@@ -446,7 +448,7 @@ class StackConfig(Schema):
             if not self.has_public_endpoint(h):
                 errors.append(f"hosts[{i}].roles: the `vpn-hub` '{h.name}' needs a public address (`existing.publicAddress` or `openstack.publicIp: true`)")
         nat_sites = [s.name for s in self.sites if s.nat and any(h.site == s.name for h in self.hosts)]
-        if nat_sites and not any(self.has_public_endpoint(h) for h in hubs):
+        if nat_sites and not hubs:
             errors.append(f"hosts: site(s) {', '.join(nat_sites)} are behind NAT but no host with a public address has role `vpn-hub`; give one public host the `vpn-hub` role")
         for h in self.hosts_with(Role.INGRESS):
             if not self.has_public_endpoint(h):
@@ -472,9 +474,11 @@ class StackConfig(Schema):
                 errors.append(f"hosts[{self.hosts.index(h)}].gpu.profile: unknown time-slicing profile '{profile}'; use one of: {', '.join(sorted(profiles))}")
         model_names = {m.name for m in self.models} | set(BUILTIN_SERVICES)
         sharing = bool(profiles)
+        gpu_models = [(i, m.name) for i, m in enumerate(self.models) if m.placement == "gpu"]
+        if gpu_models and not gpu_hosts:
+            names = ", ".join(name for _, name in gpu_models)
+            errors.append(f"models[{gpu_models[0][0]}].placement: {names} ask for GPU nodes but no cluster host has `gpu`; add a GPU host or use `placement: cloud`")
         for i, m in enumerate(self.models):
-            if m.placement == "gpu" and not gpu_hosts:
-                errors.append(f"models[{i}].placement: '{m.name}' asks for a GPU node but no cluster host has `gpu`; add a GPU host or use `placement: cloud`")
             if sharing and m.gpus > 1:
                 errors.append(f"models[{i}].gpus: {m.gpus} GPUs per pod with time-slicing on (failRequestsGreaterThanOne); request 1")
             if m.name in BUILTIN_SERVICES:
@@ -484,16 +488,17 @@ class StackConfig(Schema):
                     errors.append(f"models[{i}].talksTo[{j}]: unknown model '{peer}'")
         return errors
 
-    def _jump_chain_loops(self, host: Host) -> bool:
+    def _jump_loop(self, host: Host) -> set[str]:
+        """The hosts of the jump-host loop `host` starts, or an empty set when the chain ends."""
         by_name = {h.name: h for h in self.hosts}
         seen = {host.name}
         current = host
         while current.ssh.jump_host is not None and current.ssh.jump_host in by_name:
             if current.ssh.jump_host in seen:
-                return True
+                return seen
             seen.add(current.ssh.jump_host)
             current = by_name[current.ssh.jump_host]
-        return False
+        return set()
 
     def has_public_endpoint(self, host: Host) -> bool:
         if host.openstack is not None:

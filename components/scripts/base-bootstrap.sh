@@ -2,14 +2,15 @@
 # Base OS set-up for every host, run in parallel on all hosts before anything else.
 # Idempotent: each step checks its goal first, and a second run changes nothing
 # (the last line reports what changed: "changed: none" on a re-run).
-# Parameters: HOST_NAME, PACKAGES (space-separated), CLOUD_INIT_WAIT_S.
+# Parameters: HOST_NAME, PACKAGES (space-separated), CLOUD_INIT_WAIT_S; the file paths
+# default to the system's and are parameters only so that tests can point them elsewhere.
 set -euo pipefail
 
 : "${HOST_NAME:?HOST_NAME must be set}"
 : "${PACKAGES:=wireguard-tools iproute2 iptables ca-certificates curl}"
 : "${CLOUD_INIT_WAIT_S:=900}"
-SYSCTL_FILE=/etc/sysctl.d/90-hybrid-ai.conf
-MODULES_FILE=/etc/modules-load.d/hybrid-ai.conf
+: "${SYSCTL_FILE:=/etc/sysctl.d/90-hybrid-ai.conf}"
+: "${MODULES_FILE:=/etc/modules-load.d/hybrid-ai.conf}"
 
 changed=()
 log() { echo "hybrid-ai[$HOST_NAME] base: $*" >&2; }

@@ -89,6 +89,8 @@ class StackMocks(pulumi_mocks.Mocks):
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         state = dict(args.inputs)
+        if args.custom:
+            state.setdefault("name", args.name)  # what auto-naming would give, roughly
         digest = _fake_digest(args.typ, args.name)
         if args.typ == "command:remote:Command":
             state.update(stdout=self._command_stdout(args.name, digest), stderr="")
@@ -119,8 +121,8 @@ class StackMocks(pulumi_mocks.Mocks):
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         if args.token == "openstack:networking/getNetwork:getNetwork":
-            return {"id": "external-network-id", "name": args.args.get("name")}, None
-        return {}, None
+            return {"id": "external-network-id", "name": args.args.get("name")}, []
+        return {}, []
 
 
 def _b64(raw: bytes) -> str:
@@ -196,11 +198,17 @@ async def _resolve(value: Any, ev: Evaluation) -> Any:
     return value
 
 
-def evaluate(stack: str, config: Mapping[str, str], secret_keys: set[str], *, fill_missing_secrets: bool = False) -> Evaluation:
-    """Run the program for `stack` with the given config; raise ConfigError if it is invalid."""
+def evaluate(
+    stack: str, config: Mapping[str, str], secret_keys: set[str], *,
+    fill_missing_secrets: bool = False, into: Evaluation | None = None,
+) -> Evaluation:
+    """Run the program for `stack` with the given config; raise ConfigError if it is invalid.
+
+    Registrations are recorded in `into` when given, so a caller can see what (if anything)
+    was registered before an error."""
     from stacks.program import run  # imported late: the program imports pulumi providers
 
-    ev = Evaluation(stack)
+    ev = into or Evaluation(stack)
     config = dict(config)
     secret_keys = set(secret_keys)
     if fill_missing_secrets:

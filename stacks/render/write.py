@@ -49,7 +49,7 @@ def plan(ev: Evaluation) -> dict[str, Any]:
         "resources": [
             {"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent,
              "dependencies": r.dependencies, "inputs": redact(r.inputs)}
-            for r in ev.resources
+            for r in sorted(ev.resources, key=lambda r: r.urn)
         ],
         "outputs": redact(ev.outputs),
     }
@@ -63,7 +63,7 @@ def mermaid(ev: Evaluation) -> str:
     """Resources as nodes (grouped by parent component), dependencies as arrows."""
     lines = ["flowchart LR"]
     children: dict[str | None, list[Registration]] = {}
-    for r in ev.resources:
+    for r in sorted(ev.resources, key=lambda r: r.urn):
         children.setdefault(r.parent, []).append(r)
 
     def emit(parent: str | None, depth: int) -> None:
@@ -79,7 +79,7 @@ def mermaid(ev: Evaluation) -> str:
     roots = {r.parent for r in ev.resources} - {r.urn for r in ev.resources}
     for root in sorted(roots, key=lambda x: x or ""):
         emit(root, 1)
-    for r in ev.resources:
+    for r in sorted(ev.resources, key=lambda r: r.urn):
         for dep in r.dependencies:
             lines.append(f"  {_node_id(dep)} --> {_node_id(r.urn)}")
     return "\n".join(lines) + "\n"
@@ -87,10 +87,11 @@ def mermaid(ev: Evaluation) -> str:
 
 def dot(ev: Evaluation) -> str:
     lines = ["digraph plan {", "  rankdir=LR;", '  node [shape=box, fontsize=10, fontname="sans-serif"];']
-    for r in ev.resources:
+    ordered = sorted(ev.resources, key=lambda r: r.urn)
+    for r in ordered:
         if r.custom:
             lines.append(f'  {_node_id(r.urn)} [label="{r.name}\\n{r.type}"];')
-    for r in ev.resources:
+    for r in ordered:
         for dep in r.dependencies:
             lines.append(f"  {_node_id(dep)} -> {_node_id(r.urn)};")
     lines.append("}")

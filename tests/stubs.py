@@ -1,0 +1,98 @@
+"""Run a host script under bash with a PATH of recording stubs that keep state in files.
+
+Each stub appends its command line to `calls.log`, so a test can assert which commands
+ran, in which order, and that a second run made no state-changing call.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.helpers import PROJECT
+
+SCRIPTS = PROJECT / "components" / "scripts"
+
+# Shared prologue of every stub: record the call; $STATE holds the fake host's state.
+PROLOGUE = """#!/usr/bin/env bash
+set -u
+printf '%s\\n' "$(basename "$0") $*" >> "$STATE/calls.log"
+"""
+
+DEFAULT_STUBS: dict[str, str] = {
+    # Packages: installed ones are files in $STATE/installed/.
+    "dpkg-query": '[ -e "$STATE/installed/${!#}" ] && echo "install ok installed" || exit 1',
+    "apt-get": """
+if [ -s "$STATE/apt-fail" ]; then
+  n=$(cat "$STATE/apt-fail"); [ "$n" = always ] || echo $((n - 1)) > "$STATE/apt-fail"
+  [ "$n" = 1 ] && : > "$STATE/apt-fail"
+  echo "E: Could not get lock /var/lib/dpkg/lock-frontend" >&2; exit 100
+fi
+seen=0
+for a in "$@"; do
+  if [ "$seen" = 1 ] && [ "${a#-}" = "$a" ]; then touch "$STATE/installed/$a"; fi
+  [ "$a" = install ] && seen=1
+done
+exit 0""",
+    # sysctl values live in $STATE/sysctl/<key>; unknown keys read as 0.
+    "sysctl": """
+if [ "$1" = -n ]; then cat "$STATE/sysctl/$2" 2>/dev/null || echo 0; exit 0; fi
+for a in "$@"; do case $a in *=*) echo "${a#*=}" > "$STATE/sysctl/${a%%=*}";; esac; done""",
+    "modprobe": "exit 0",
+    # Units: active ones are files in $STATE/active/.
+    "systemctl": """
+case $1 in
+  is-active) [ -e "$STATE/active/${!#}" ];;
+  list-unit-files) exit 0;;
+  enable|start|restart) for u in "${@:2}"; do [ "$u" = --now ] || touch "$STATE/active/$u"; done;;
+  *) exit 0;;
+esac""",
+    "sleep": "exit 0",
+}
+
+# Command -> the words that make a call of it change the host (None: every call does).
+STATE_CHANGING: dict[str, set[str] | None] = {
+    "apt-get": {"install", "update", "remove", "purge"},
+    "sysctl": {"-w"},
+    "systemctl": {"enable", "disable", "start", "stop", "restart", "reload"},
+    "modprobe": None,
+}
+
+
+def changes_state(call: str) -> bool:
+    command, *words = call.split()
+    verbs = STATE_CHANGING.get(command, set())
+    return verbs is None or bool(verbs & set(words))
+
+
+@dataclass
+class StubHost:
+    root: Path
+    stubs: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.bin = self.root / "bin"
+        self.state = self.root / "state"
+        for d in (self.bin, self.state / "installed", self.state / "sysctl", self.state / "active"):
+            d.mkdir(parents=True, exist_ok=True)
+        for name, body in {**DEFAULT_STUBS, **self.stubs}.items():
+            path = self.bin / name
+            path.write_text(PROLOGUE + body + "\n")
+            path.chmod(0o755)
+
+    def run(self, script: str, **params: str) -> subprocess.CompletedProcess[str]:
+        (self.state / "calls.log").write_text("")
+        env = {"PATH": f"{self.bin}:/usr/bin:/bin", "STATE": str(self.state), "HOME": str(self.root), **params}
+        return subprocess.run(["bash", str(SCRIPTS / script)], env=env, capture_output=True, text=True, timeout=60)
+
+    def calls(self) -> list[str]:
+        return (self.state / "calls.log").read_text().splitlines()
+
+    def state_changes(self) -> list[str]:
+        return [c for c in self.calls() if changes_state(c)]
+
+
+def environ_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")

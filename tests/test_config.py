@@ -1,0 +1,204 @@
+"""Config validation: the reference stacks pass; each bad config fails with one message that
+names the config key and the fix, and the program registers nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from stacks.config import StackConfig, derived_vpn_address
+from stacks.load import ConfigError, validate
+from stacks.render.evaluate import Evaluation
+from tests.helpers import evaluate_config, stack_config
+
+Raw = dict[str, Any]
+
+
+def host(raw: Raw, name: str) -> dict[str, Any]:
+    return next(h for h in raw["hosts"] if h["name"] == name)
+
+
+def set_in(path: list[Any], value: Any) -> Callable[[Raw], None]:
+    def mutate(raw: Raw) -> None:
+        node: Any = raw
+        for part in path[:-1]:
+            node = node[part]
+        node[path[-1]] = value
+    return mutate
+
+
+def _duplicate_host(raw: Raw) -> None:
+    raw["hosts"].append(dict(host(raw, "ws-2"), vpnAddress="100.64.1.9"))
+
+
+def _duplicate_model(raw: Raw) -> None:
+    raw["models"].append(dict(raw["models"][0]))
+
+
+def _no_hub(raw: Raw) -> None:
+    raw["hosts"] = [h for h in raw["hosts"] if h["name"] != "vpn-hub"]
+
+
+def _hub_without_public(raw: Raw) -> None:
+    del host(raw, "vpn-hub")["existing"]["publicAddress"]
+
+
+def _gpu_model_without_gpu_hosts(raw: Raw) -> None:
+    for h in raw["hosts"]:
+        h.pop("gpu", None)
+
+
+def _both_provisioners(raw: Raw) -> None:
+    host(raw, "receipt")["openstack"] = {"flavor": "m1.small", "image": "ubuntu-22.04"}
+
+
+def _openstack_without_section(raw: Raw) -> None:
+    h = host(raw, "receipt")
+    del h["existing"]
+    h["openstack"] = {"flavor": "m1.small", "image": "ubuntu-22.04"}
+    h["ssh"]["publicKey"] = "ssh-ed25519 AAAA"
+
+
+def _jump_loop(raw: Raw) -> None:
+    host(raw, "ws-1")["ssh"]["jumpHost"] = "ws-2"
+    host(raw, "ws-2")["ssh"]["jumpHost"] = "ws-1"
+
+
+def _two_control_planes(raw: Raw) -> None:
+    host(raw, "interface")["roles"] = ["control-plane"]
+
+
+BAD: list[tuple[str, Callable[[Raw], None], str, str]] = [
+    # (case, mutation, config key path expected in the message, fix expected in the message)
+    ("duplicate host", _duplicate_host, "hybrid-ai:hosts[5].name", "used twice"),
+    ("duplicate model", _duplicate_model, "hybrid-ai:models[5].name", "used twice"),
+    ("overlay overlaps pods", set_in(["cluster", "podCidr"], "100.64.128.0/20"), "hybrid-ai:cluster.podCidr", "do not overlap"),
+    ("overlay overlaps services", set_in(["cluster", "serviceCidr"], "100.64.200.0/24"), "hybrid-ai:cluster.serviceCidr", "do not overlap"),
+    ("overlay overlaps a LAN", set_in(["sites", 1, "lanCidr"], "100.64.1.0/24"), "hybrid-ai:sites[1].lanCidr", "do not overlap"),
+    ("invalid CIDR", set_in(["vpn", "overlayCidr"], "100.64.0.0/33"), "hybrid-ai:vpn.overlayCidr", "IPv4 network"),
+    ("CIDR with host bits", set_in(["cluster", "podCidr"], "10.1.2.3/16"), "hybrid-ai:cluster.podCidr", "IPv4 network"),
+    ("invalid port", set_in(["vpn", "port"], 70000), "hybrid-ai:vpn.port", "less than or equal to 65535"),
+    ("invalid SSH port", set_in(["hosts", 0, "ssh", "port"], 0), "hybrid-ai:hosts[0].ssh.port", "greater than or equal to 1"),
+    ("no control plane", set_in(["hosts", 1, "roles"], ["worker", "ingress"]), "hybrid-ai:hosts:", "exactly one must"),
+    ("two control planes", _two_control_planes, "hybrid-ai:hosts:", "exactly one must"),
+    ("NAT site without hub", _no_hub, "hybrid-ai:hosts:", "give one public host the `vpn-hub` role"),
+    ("hub without public address", _hub_without_public, "hybrid-ai:hosts[0].roles", "needs a public address"),
+    ("GPU model without GPU host", _gpu_model_without_gpu_hosts, "hybrid-ai:models[1].placement", "add a GPU host"),
+    ("replicas below 1", set_in(["timeSlicing", "profiles", 0, "replicas"], 0), "hybrid-ai:timeSlicing.profiles[0].replicas", "greater than or equal to 1"),
+    ("replicas above maximum", set_in(["timeSlicing", "profiles", 0, "replicas"], 40), "hybrid-ai:timeSlicing.profiles[0].replicas", "maxReplicas"),
+    ("model name not a DNS label", set_in(["models", 0, "name"], "Receipt_API"), "hybrid-ai:models[0].name", "not a DNS label"),
+    ("host name not a DNS label", set_in(["hosts", 3, "name"], "ws.1"), "hybrid-ai:hosts[3].name", "not a DNS label"),
+    ("unknown role", set_in(["hosts", 3, "roles"], ["gpu"]), "hybrid-ai:hosts[3].roles[0]", "'vpn-hub', 'control-plane', 'worker' or 'ingress'"),
+    ("malformed host key", set_in(["hosts", 2, "ssh", "hostKey"], "ssh-ed25519 not-base64!"), "hybrid-ai:hosts[2].ssh.hostKey", "ssh-keyscan"),
+    ("host key of wrong type", set_in(["hosts", 2, "ssh", "hostKey"], "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIMWthFm+5gLOBm2qZ7ys3zjmEDvNG8PqNXi/99hZoqqh"), "hybrid-ai:hosts[2].ssh.hostKey", "does not match its type"),
+    ("existing host without host key", set_in(["hosts", 2, "ssh", "hostKey"], None), "hybrid-ai:hosts[2].ssh.hostKey", "ssh-keyscan"),
+    ("unknown site", set_in(["hosts", 3, "site"], "garage"), "hybrid-ai:hosts[3].site", "use one of: cloud, office"),
+    ("VPN address outside overlay", set_in(["hosts", 3, "vpnAddress"], "100.65.0.1"), "hybrid-ai:hosts[3].vpnAddress", "not a usable address"),
+    ("VPN address used twice", set_in(["hosts", 4, "vpnAddress"], "100.64.1.1"), "hybrid-ai:hosts[4].vpnAddress", "already used by host 'ws-1'"),
+    ("MTU too large", set_in(["vpn", "mtu"], 1500), "hybrid-ai:vpn.mtu", "less than or equal to 1420"),
+    ("unknown jump host", set_in(["hosts", 3, "ssh", "jumpHost"], "bastion"), "hybrid-ai:hosts[3].ssh.jumpHost", "unknown host 'bastion'"),
+    ("jump host loop", _jump_loop, "hybrid-ai:hosts[3].ssh.jumpHost", "reachable directly"),
+    ("both provisioners", _both_provisioners, "hybrid-ai:hosts[1]", "set exactly one of"),
+    ("OpenStack host without openstack section", _openstack_without_section, "hybrid-ai:hosts[1].openstack", "needs the `hybrid-ai:openstack` config key"),
+    ("public address in a NAT'd site", set_in(["hosts", 3, "existing", "publicAddress"], "203.0.113.50"), "hybrid-ai:hosts[3].existing.publicAddress", "behind NAT"),
+    ("typo in a key", set_in(["vpn", "mut"], 1300), "hybrid-ai:vpn.mut", "check its spelling"),
+    ("image without a tag", set_in(["models", 0, "image"], "ghcr.io/example/receipt-api"), "hybrid-ai:models[0].image", "not pinned"),
+    ("image pinned to latest", set_in(["models", 0, "image"], "ghcr.io/example/receipt-api:latest"), "hybrid-ai:models[0].image", "not pinned"),
+    ("unknown talksTo", set_in(["models", 0, "talksTo"], ["billing"]), "hybrid-ai:models[0].talksTo[0]", "unknown model 'billing'"),
+    ("Let's Encrypt without e-mail", set_in(["ingress", "acmeEmail"], None), "hybrid-ai:ingress", "needs `domain` and `acmeEmail`"),
+    ("unknown time-slicing profile", set_in(["hosts", 3, "gpu", "profile"], "a100"), "hybrid-ai:hosts[3].gpu.profile", "use one of: rtx-3090"),
+    ("two GPUs per pod with time-slicing", set_in(["models", 1, "gpus"], 2), "hybrid-ai:models[1].gpus", "request 1"),
+    ("bad MicroK8s channel", set_in(["cluster", "channel"], "latest"), "hybrid-ai:cluster.channel", "should match pattern"),
+    ("ingress host not in the cluster", set_in(["hosts", 2, "roles"], ["ingress"]), "hybrid-ai:hosts[2].roles", "must also be `control-plane` or `worker`"),
+]
+
+
+def test_reference_stacks_are_valid() -> None:
+    for stack in ("dev", "prod"):
+        cfg = validate(stack_config(stack))
+        assert isinstance(cfg, StackConfig)
+        assert {h.name for h in cfg.hosts} == {"vpn-hub", "receipt", "interface", "ws-1", "ws-2"}
+
+
+def test_there_are_at_least_twenty_distinct_bad_configs() -> None:
+    assert len({case for case, *_ in BAD}) >= 20
+
+
+@pytest.mark.parametrize(("case", "mutate", "key", "fix"), BAD, ids=[b[0] for b in BAD])
+def test_bad_config_is_rejected_before_anything_is_registered(case: str, mutate: Callable[[Raw], None], key: str, fix: str) -> None:
+    raw = stack_config("dev")
+    mutate(raw)
+    seen = Evaluation("test")
+    with pytest.raises(ConfigError) as err:
+        evaluate_config(raw, into=seen)
+    problems = err.value.problems
+    assert len(problems) == 1, f"{case}: expected one message, got {problems}"
+    assert problems[0].startswith(key), problems[0]
+    assert fix in problems[0], problems[0]
+    assert seen.resources == [], f"{case}: resources were registered before the error"
+
+
+def test_missing_secret_is_named_with_the_command_to_set_it() -> None:
+    with pytest.raises(ConfigError) as err:
+        evaluate_config(stack_config("dev"), secrets={})
+    assert err.value.problems == [
+        "hybrid-ai:sshPrivateKey: missing (needed by hosts[0].ssh.privateKeyConfig); "
+        "set it with `pulumi config set --secret sshPrivateKey < FILE`"
+    ]
+
+
+def test_plaintext_private_key_is_rejected_without_echoing_it() -> None:
+    import json
+
+    from stacks.render.evaluate import evaluate
+    from tests.helpers import NS
+
+    config = {f"{NS}:{k}": json.dumps(v) for k, v in stack_config("dev").items()}
+    config[f"{NS}:sshPrivateKey"] = "PLAINTEXT-KEY-CANARY"
+    with pytest.raises(ConfigError) as err:
+        evaluate("test", config, set())
+    assert "set it again with `pulumi config set --secret sshPrivateKey" in str(err.value)
+    assert "PLAINTEXT-KEY-CANARY" not in str(err.value)
+
+
+def test_unknown_top_level_key_is_rejected() -> None:
+    raw = stack_config("dev")
+    raw["host"] = []
+    with pytest.raises(ConfigError) as err:
+        evaluate_config(raw)
+    assert err.value.problems[0].startswith("hybrid-ai:host: unknown config key")
+
+
+def test_rejections_never_echo_input_values() -> None:
+    raw = stack_config("dev")
+    raw["hosts"][0]["ssh"]["port"] = "SECRET-LOOKING-VALUE"
+    with pytest.raises(ConfigError) as err:
+        validate(raw)
+    assert "SECRET-LOOKING-VALUE" not in str(err.value)
+
+
+def test_derived_vpn_addresses_are_stable_and_independent_of_other_hosts() -> None:
+    import ipaddress
+
+    overlay = ipaddress.IPv4Network("100.64.0.0/16")
+    first = derived_vpn_address("ws-7", overlay)
+    assert first == derived_vpn_address("ws-7", overlay)
+    raw = stack_config("dev")
+    for h in raw["hosts"]:
+        h.pop("vpnAddress")
+    before = {h.name: validate(raw).vpn_address(h) for h in validate(raw).hosts}
+    raw["hosts"].append(dict(host(raw, "ws-2"), name="ws-3"))
+    after_cfg = validate(raw)
+    after = {h.name: after_cfg.vpn_address(h) for h in after_cfg.hosts}
+    assert {k: after[k] for k in before} == before
+    assert all(a in overlay for a in after.values())
+
+
+def test_config_reference_is_generated_from_the_schema() -> None:
+    from stacks.docs import render
+    from tests.helpers import PROJECT
+
+    assert (PROJECT / "docs" / "config.md").read_text() == render(), "docs/config.md is stale: run `make docs`"
+    assert all(f"hybrid-ai:{(f.alias or n)}" in render() for n, f in StackConfig.model_fields.items())

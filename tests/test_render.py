@@ -1,0 +1,185 @@
+"""The offline render (`make render`): plan shape, real dependency edges, secrets, determinism."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stacks.render.evaluate import Evaluation
+from stacks.render.write import write_all
+from tests.helpers import PROJECT, deps_closure, evaluate_config, stack_config
+
+COMMAND = "command:remote:Command"
+
+
+def render(stack: str, out: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "stacks.render", "--stack", stack, "--out", str(out)],
+        cwd=PROJECT, capture_output=True, text=True, timeout=120,
+    )
+
+
+@pytest.fixture(scope="module")
+def dev_plan(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("dev")
+    result = render("dev", out)
+    assert result.returncode == 0, result.stderr
+    return out, json.loads((out / "plan.json").read_text())
+
+
+def by_name(plan: dict) -> dict[str, dict]:
+    return {r["name"]: r for r in plan["resources"]}
+
+
+def test_plan_has_the_contract_shape(dev_plan: tuple[Path, dict]) -> None:
+    out, plan = dev_plan
+    assert plan["stack"] == "dev"
+    assert set(plan) == {"stack", "resources", "outputs"}
+    urns = {r["urn"] for r in plan["resources"]}
+    for r in plan["resources"]:
+        assert set(r) == {"urn", "type", "name", "parent", "dependencies", "inputs"}
+        assert r["parent"] is None or r["parent"].startswith("urn:pulumi:dev::hybrid-ai::")
+        assert set(r["dependencies"]) <= urns, f"{r['name']} depends on something not in the plan"
+    assert (out / "graph.mmd").read_text().startswith("flowchart LR")
+    if shutil.which("dot"):
+        assert "<svg" in (out / "graph.svg").read_text()
+
+
+def test_every_bootstrap_depends_on_its_own_host_only(dev_plan: tuple[Path, dict]) -> None:
+    _, plan = dev_plan
+    res = by_name(plan)
+    for h in ("vpn-hub", "receipt", "interface", "ws-1", "ws-2"):
+        base = res[f"{h}-bootstrap-base"]
+        assert base["parent"] == res[f"{h}-bootstrap"]["urn"]
+        assert base["dependencies"] == [res[f"{h}-reachable"]["urn"]]
+        assert res[f"{h}-reachable"]["parent"] == res[h]["urn"]
+
+
+def test_vm_bootstrap_depends_on_its_instance_and_address(tmp_path: Path) -> None:
+    ev = evaluate_config(stack_config("prod"))
+    res = {r.name: r for r in ev.resources}
+    for h in ("vpn-hub", "receipt", "interface"):
+        base = res[f"{h}-bootstrap-base"]
+        assert res[f"{h}-fip-assoc"].urn in base.dependencies  # the address it connects to
+        closure = deps_closure(ev, base.urn)
+        assert {res[f"{h}-vm"].urn, res[f"{h}-fip"].urn, res[f"{h}-host-key"].urn} <= closure
+        other = {r.urn for r in ev.resources if r.name.startswith(tuple(x for x in ("vpn-hub", "receipt", "interface") if x != h))}
+        assert not closure & other, f"{h}'s bootstrap waits on another host"
+
+
+def test_bootstraps_run_in_parallel(dev_plan: tuple[Path, dict]) -> None:
+    _, plan = dev_plan
+    bases = [r for r in plan["resources"] if r["name"].endswith("-bootstrap-base")]
+    base_urns = {r["urn"] for r in bases}
+    assert len(bases) == 5
+    assert all(not set(r["dependencies"]) & base_urns for r in bases)
+
+
+def test_every_connection_pins_a_host_key_and_gives_up_quickly() -> None:
+    for stack in ("dev", "prod"):
+        ev = evaluate_config(stack_config(stack))
+        for r in ev.of_type(COMMAND):
+            from stacks.render.write import reveal
+
+            conn = reveal(r.inputs["connection"])
+            assert conn["hostKey"].startswith("ssh-ed25519 "), r.name
+            assert conn["dialErrorLimit"] <= 5 and conn["perDialTimeout"] <= 30, r.name
+
+
+def test_security_groups_open_only_what_they_must() -> None:
+    ev = evaluate_config(stack_config("prod"))
+    world = [r for r in ev.of_type("openstack:networking/secGroupRule:SecGroupRule") if r.inputs["remoteIpPrefix"] == "0.0.0.0/0"]
+    opened = sorted((r.inputs["protocol"], int(r.inputs["portRangeMin"]), int(r.inputs["portRangeMax"])) for r in world)
+    assert opened == [("tcp", 80, 80), ("tcp", 443, 443), ("udp", 51820, 51820)]
+    ssh = [r for r in ev.of_type("openstack:networking/secGroupRule:SecGroupRule") if r.inputs.get("portRangeMin") == 22]
+    assert [r.inputs["remoteIpPrefix"] for r in ssh] == ["198.51.100.0/26"]
+    res = {r.name: r for r in ev.resources}
+    ingress_group = res["openstack-ingress"].urn
+    assert ingress_group in res["receipt-port"].dependencies
+    assert ingress_group not in res["vpn-hub-port"].dependencies
+
+
+def test_canary_secrets_never_reach_any_output_file(tmp_path: Path) -> None:
+    raw = stack_config("prod")
+    raw["hosts"][3]["ssh"]["privateKeyConfig"] = "officeKey"
+    canaries = {"sshPrivateKey": "CANARY-CLOUD-KEY-7f3a9c", "officeKey": "CANARY-OFFICE-KEY-1b2c3d"}
+    ev = evaluate_config(raw, secrets=canaries)
+    write_all(ev, tmp_path)
+    forms = set()
+    for value in canaries.values():
+        forms |= {value, base64.b64encode(value.encode()).decode(), json.dumps(value)[1:-1]}
+    for value in ev.secret_values:  # the program-generated host private keys too
+        forms |= {line for line in value.splitlines() if "MOCK-" in line}
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert len(files) > 10
+    for path in files:
+        text = path.read_text()
+        for form in forms:
+            assert form not in text, f"secret leaked into {path.relative_to(tmp_path)}"
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    conns = [r["inputs"]["connection"] for r in plan["resources"] if r["type"] == COMMAND]
+    assert conns and all(c == "[secret]" for c in conns)
+
+
+def test_rerender_is_byte_identical(tmp_path: Path) -> None:
+    assert render("prod", tmp_path / "a").returncode == 0
+    assert render("prod", tmp_path / "b").returncode == 0
+    for name in ("plan.json", "graph.mmd"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_render_of_invalid_stack_names_the_key_and_exits_nonzero(tmp_path: Path) -> None:
+    bad = PROJECT / "Pulumi.rendertest-bad.yaml"
+    text = (PROJECT / "Pulumi.dev.yaml").read_text().replace("port: 51820", "port: 99999")
+    bad.write_text(text)
+    try:
+        result = render("rendertest-bad", tmp_path)
+    finally:
+        bad.unlink()
+    assert result.returncode == 2
+    assert "hybrid-ai:vpn.port" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "plan.json").exists()
+
+
+def test_cloud_init_documents_pass_the_cloud_init_schema(tmp_path: Path) -> None:
+    if not shutil.which("cloud-init"):
+        if os.environ.get("CI"):
+            pytest.fail("cloud-init is not installed in CI")
+        pytest.skip("cloud-init not installed (apt-get install cloud-init)")
+    ev = evaluate_config(stack_config("prod"))
+    write_all(ev, tmp_path)
+    docs = sorted((tmp_path / "artifacts").rglob("cloud-init.yaml"))
+    assert len(docs) == 3
+    # Also the real document with a real-looking key, as it would reach the VM.
+    from components.cloud_init import user_data
+
+    real = tmp_path / "real.yaml"
+    real.write_text(user_data("receipt", "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n", "ssh-ed25519 AAAA"))
+    for doc in [*docs, real]:
+        result = subprocess.run(["cloud-init", "schema", "--config-file", str(doc)], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, f"{doc}: {result.stdout}{result.stderr}"
+
+
+def test_preview_without_cli_explains_and_points_to_render(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    if Path("/usr/bin/pulumi").exists() or Path("/bin/pulumi").exists():
+        pytest.skip("a pulumi binary is on the system PATH")
+    result = subprocess.run(["bash", "stacks/preview.sh"], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert "make render" in result.stderr and "install" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_evaluation_records_only_this_run() -> None:
+    first = evaluate_config(stack_config("dev"))
+    second = evaluate_config(stack_config("dev"))
+    assert isinstance(first, Evaluation)
+    assert sorted(r.urn for r in first.resources) == sorted(r.urn for r in second.resources)
+    assert len(second.resources) == len({r.urn for r in second.resources})
