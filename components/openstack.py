@@ -114,9 +114,10 @@ class OpenStackNode(HostNode):
             fixed_ips=[networking.PortFixedIpArgs(subnet_id=args.network.subnet_id)],
         )
         # Secret as a whole: it carries the host's private key.
-        user_data = pulumi.Output.secret(pulumi.Output.all(host_key.private_key_openssh, host_key.public_key_openssh).apply(
+        document: pulumi.Output[str] = pulumi.Output.all(host_key.private_key_openssh, host_key.public_key_openssh).apply(
             lambda keys: cloud_init.user_data(name, keys[0], keys[1].strip())
-        ))
+        )
+        user_data: pulumi.Output[str] = pulumi.Output.secret(document)
         block_devices = None
         if args.volume_size_gb:
             block_devices = [compute.InstanceBlockDeviceArgs(
