@@ -9,6 +9,7 @@ from components.bootstrap import HostBootstrap, HostBootstrapArgs
 from components.host import ExistingHost, ExistingHostArgs, HostNode
 from components.openstack import OpenStackNetwork, OpenStackNetworkArgs, OpenStackNode, OpenStackNodeArgs
 from components.ssh import SshLogin
+from components.wireguard import MeshMember, WireGuardMesh, WireGuardMeshArgs
 from stacks.config import Host, Role, StackConfig
 from stacks.load import Stack
 
@@ -19,6 +20,7 @@ class Built:
 
     hosts: dict[str, HostNode] = field(default_factory=dict)
     bootstraps: dict[str, HostBootstrap] = field(default_factory=dict)
+    mesh: WireGuardMesh | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -77,12 +79,40 @@ def build_hosts(stack: Stack) -> dict[str, HostNode]:
     return hosts
 
 
+def build_mesh(cfg: StackConfig, built: Built) -> WireGuardMesh:
+    members = []
+    for h in cfg.hosts:
+        node = built.hosts[h.name]
+        members.append(MeshMember(
+            name=h.name,
+            site=h.site,
+            address=str(cfg.vpn_address(h)),
+            target=built.bootstraps[h.name].target,
+            public_endpoint=node.public_address if cfg.has_public_endpoint(h) else None,
+            lan_endpoint=node.lan_address if (h.openstack is not None or cfg.lan_address(h) is not None) else None,
+            hub=Role.VPN_HUB.value in h.roles,
+        ))
+    vpn = cfg.vpn
+    return WireGuardMesh("mesh", WireGuardMeshArgs(
+        members=members, overlay_cidr=str(vpn.overlay_cidr), port=vpn.port, mtu=vpn.mtu,
+        keepalive_seconds=vpn.keepalive_seconds, operator_public_key=vpn.operator_public_key,
+        operator_address=str(cfg.operator_address()),
+    ))
+
+
 def build(stack: Stack) -> Built:
+    cfg = stack.config
     built = Built(hosts=build_hosts(stack))
     for name, host in built.hosts.items():
         built.bootstraps[name] = HostBootstrap(f"{name}-bootstrap", HostBootstrapArgs(host=host))
+    built.mesh = build_mesh(cfg, built)
     built.outputs["hosts"] = {
-        name: {"sshAddress": host.ssh_address, "publicAddress": host.public_address}
-        for name, host in built.hosts.items()
+        name: {"sshAddress": host.ssh_address, "publicAddress": host.public_address, "vpnAddress": str(cfg.vpn_address(h))}
+        for (name, host), h in zip(built.hosts.items(), [next(x for x in cfg.hosts if x.name == n) for n in built.hosts], strict=True)
+    }
+    built.outputs["vpn"] = {
+        "publicKeys": built.mesh.public_keys,
+        "clusterMtu": built.mesh.cluster_mtu,
+        "operatorConfig": built.mesh.operator_config,
     }
     return built
