@@ -32,13 +32,13 @@ test: lint typecheck unit
 
 lint: venv
 	$(VENV)/bin/ruff check .
-	shellcheck -x components/scripts/*.sh stacks/*.sh .ci/run
+	shellcheck -x components/scripts/*.sh stacks/*.sh .ci/run tests/lab/shims/*
 
 typecheck: venv
 	$(VENV)/bin/mypy
 
 unit: venv
-	$(PY) -m pytest -q -n 2
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 e2e: venv
 	$(PY) -m pytest -q -m e2e

@@ -23,10 +23,10 @@ class HostNode(pulumi.ComponentResource):
 
     ssh_address: pulumi.Output[str]
     """Address SSH connects to; resolves once the host answered the probe."""
-    public_address: pulumi.Output[str | None]
-    """Address reachable from the internet (VPN endpoint, ingress), if any."""
-    lan_address: pulumi.Output[str | None]
-    """Address on the site's LAN, used by same-site VPN peers, if any."""
+    public_address: pulumi.Output[str] | None
+    """Address reachable from the internet (VPN endpoint, ingress); None when it has none."""
+    lan_address: pulumi.Output[str] | None
+    """Address on the site's LAN, used by same-site VPN peers; None when it has none."""
     host_key: pulumi.Output[str]
     """The pinned SSH host key."""
     facts: pulumi.Output[str]
@@ -86,7 +86,7 @@ class ExistingHost(HostNode):
 
     def __init__(self, name: str, args: ExistingHostArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("hybridai:host:ExistingHost", name, args.login, opts)
-        self.public_address = pulumi.Output.from_input(args.public_address)
-        self.lan_address = pulumi.Output.from_input(args.lan_address)
+        self.public_address = None if args.public_address is None else pulumi.Output.from_input(args.public_address)
+        self.lan_address = None if args.lan_address is None else pulumi.Output.from_input(args.lan_address)
         self._probe(name, args.address, args.host_key)
         self._register()

@@ -132,7 +132,7 @@ class OpenStackNode(HostNode):
         )
         address: pulumi.Output[str] = instance.access_ip_v4
         self.lan_address = instance.access_ip_v4
-        self.public_address = pulumi.Output.from_input(None)
+        self.public_address = None
         if args.public_ip:
             fip = networking.FloatingIp(f"{name}-fip", pool=args.network.external_network, opts=child)
             assoc = networking.FloatingIpAssociate(f"{name}-fip-assoc", floating_ip=fip.address, port_id=port.id, opts=pulumi.ResourceOptions(parent=self, depends_on=[instance]))

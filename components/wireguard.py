@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 from pulumi_command import remote
@@ -124,23 +125,9 @@ class WireGuardMesh(pulumi.ComponentResource):
             )
             self.public_keys[m.name] = key.stdout.apply(str.strip)
 
-        def peer_key(peer: Peer) -> pulumi.Input[str]:
-            return args.operator_public_key or "" if peer.name == OPERATOR else self.public_keys[peer.name]
-
-        def peer_endpoint(host: MeshMember, peer: Peer) -> pulumi.Input[str] | None:
-            if peer.endpoint is None:
-                return None
-            other = members[peer.name]
-            return other.lan_endpoint if peer.endpoint == "lan" else other.public_endpoint
-
         self.configs, self.applied = {}, {}
         for m in args.members:
-            peers = topology[m.name]
-            config = pulumi.Output.all(
-                self.public_keys[m.name],
-                pulumi.Output.all(*[peer_key(p) for p in peers]),
-                pulumi.Output.all(*[peer_endpoint(m, p) for p in peers]),
-            ).apply(lambda v, m=m, peers=peers: render_config(m, args, v[0], list(zip(peers, v[1], v[2], strict=True))))
+            config = self._config(m, topology[m.name], members, args)
             self.configs[m.name] = config
             apply = remote.Command(
                 f"{name}-{m.name}-wg",
@@ -155,10 +142,36 @@ class WireGuardMesh(pulumi.ComponentResource):
         self.operator_config = None
         hub = next((m for m in args.members if m.hub), None)
         if operator is not None and hub is not None and hub.public_endpoint is not None:
-            self.operator_config = pulumi.Output.all(self.public_keys[hub.name], hub.public_endpoint).apply(
-                lambda v: _operator_config(args, str(operator), v[0], v[1])
-            )
+            address = str(operator)
+
+            def client(values: list[str]) -> str:
+                return _operator_config(args, address, values[0], values[1])
+
+            self.operator_config = pulumi.Output.all(self.public_keys[hub.name], hub.public_endpoint).apply(client)
         self.register_outputs({"publicKeys": self.public_keys, "clusterMtu": self.cluster_mtu, "operatorConfig": self.operator_config})
+
+
+    def _config(self, member: MeshMember, peers: list[Peer], members: dict[str, MeshMember], args: WireGuardMeshArgs) -> pulumi.Output[str]:
+        """The member's config from its own key and its peers' keys and endpoints (and nothing else)."""
+
+        def key(peer: Peer) -> pulumi.Input[str]:
+            return (args.operator_public_key or "") if peer.name == OPERATOR else self.public_keys[peer.name]
+
+        def endpoint(peer: Peer) -> pulumi.Input[str] | None:
+            other = members.get(peer.name)
+            if peer.endpoint is None or other is None:
+                return None
+            return other.lan_endpoint if peer.endpoint == "lan" else other.public_endpoint
+
+        def render(values: list[Any]) -> str:
+            own_key, keys, endpoints = values
+            return render_config(member, args, own_key, list(zip(peers, keys, endpoints, strict=True)))
+
+        return pulumi.Output.all(
+            self.public_keys[member.name],
+            pulumi.Output.all(*[key(p) for p in peers]),
+            pulumi.Output.all(*[endpoint(p) for p in peers]),
+        ).apply(render)
 
 
 def _operator_config(args: WireGuardMeshArgs, address: str, hub_key: str, hub_endpoint: str) -> str:

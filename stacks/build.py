@@ -88,8 +88,8 @@ def build_mesh(cfg: StackConfig, built: Built) -> WireGuardMesh:
             site=h.site,
             address=str(cfg.vpn_address(h)),
             target=built.bootstraps[h.name].target,
-            public_endpoint=node.public_address if cfg.has_public_endpoint(h) else None,
-            lan_endpoint=node.lan_address if (h.openstack is not None or cfg.lan_address(h) is not None) else None,
+            public_endpoint=node.public_address,
+            lan_endpoint=node.lan_address,
             hub=Role.VPN_HUB.value in h.roles,
         ))
     vpn = cfg.vpn

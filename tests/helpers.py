@@ -22,13 +22,14 @@ def stack_config(stack: str = "dev") -> dict[str, Any]:
 
 
 def evaluate_config(
-    raw: dict[str, Any], secrets: dict[str, str] | None = None, stack: str = "test", into: Evaluation | None = None
+    raw: dict[str, Any], secrets: dict[str, str] | None = None, stack: str = "test", into: Evaluation | None = None,
+    command_stdout: dict[str, str] | None = None,
 ) -> Evaluation:
     """Evaluate the program under mocks for this config; secrets are marked secret as the CLI would."""
     secrets = {"sshPrivateKey": "test-ssh-key"} if secrets is None else secrets
     config = {f"{NS}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in raw.items()}
     config |= {f"{NS}:{k}": v for k, v in secrets.items()}
-    return evaluate(stack, config, {f"{NS}:{k}" for k in secrets}, into=into)
+    return evaluate(stack, config, {f"{NS}:{k}" for k in secrets}, into=into, command_stdout=command_stdout)
 
 
 def deps_closure(ev: Evaluation, urn: str) -> set[str]:

@@ -84,8 +84,9 @@ def _fake_digest(*parts: str, size: int = 32) -> bytes:
 class StackMocks(pulumi_mocks.Mocks):
     """Plausible, deterministic outputs for the providers the program uses."""
 
-    def __init__(self, evaluation: Evaluation):
+    def __init__(self, evaluation: Evaluation, command_stdout: Mapping[str, str] | None = None):
         self.evaluation = evaluation
+        self.command_stdout = dict(command_stdout or {})
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         state = dict(args.inputs)
@@ -93,7 +94,8 @@ class StackMocks(pulumi_mocks.Mocks):
             state.setdefault("name", args.name)  # what auto-naming would give, roughly
         digest = _fake_digest(args.typ, args.name)
         if args.typ == "command:remote:Command":
-            state.update(stdout=self._command_stdout(args.name, digest), stderr="")
+            stdout = self.command_stdout.get(args.name) or self._command_stdout(args.name, digest)
+            state.update(stdout=stdout, stderr="")
         elif args.typ == "tls:index/privateKey:PrivateKey":
             private = f"-----BEGIN OPENSSH PRIVATE KEY-----\nMOCK-{args.name}-{digest.hex()}\n-----END OPENSSH PRIVATE KEY-----\n"
             self.evaluation.secret_values.add(private)
@@ -201,11 +203,13 @@ async def _resolve(value: Any, ev: Evaluation) -> Any:
 def evaluate(
     stack: str, config: Mapping[str, str], secret_keys: set[str], *,
     fill_missing_secrets: bool = False, into: Evaluation | None = None,
+    command_stdout: Mapping[str, str] | None = None,
 ) -> Evaluation:
     """Run the program for `stack` with the given config; raise ConfigError if it is invalid.
 
     Registrations are recorded in `into` when given, so a caller can see what (if anything)
-    was registered before an error."""
+    was registered before an error. `command_stdout` gives remote commands the output they
+    really printed (the lab runs them for real), instead of made-up output."""
     from stacks.program import run  # imported late: the program imports pulumi providers
 
     ev = into or Evaluation(stack)
@@ -216,7 +220,7 @@ def evaluate(
     ev.secret_values |= {config[k] for k in secret_keys if k in config}
 
     set_all_config(config, sorted(secret_keys))
-    mocks = StackMocks(ev)
+    mocks = StackMocks(ev, command_stdout)
     settings.SETTINGS.rpc_manager.clear()
     settings.SETTINGS.outputs.clear()
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=RecordingMonitor(mocks))

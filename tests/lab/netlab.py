@@ -1,0 +1,300 @@
+"""A lab of test hosts on this machine: network namespaces, NAT routers, and one sshd per host.
+
+Layout (documentation ranges only):
+- "internet": a bridge in its own namespace, 203.0.113.0/24. Cloud hosts sit on it with
+  public addresses; each on-prem site's router has its WAN address there.
+- each on-prem site: a router namespace that masquerades its LAN (a slice of
+  198.51.100.0/24) to the internet; its workstations have no public address.
+- management: an operator namespace with a bridge on 192.0.2.0/24, one leg per host; the
+  lab's SSH client runs there (as an operator on the office LAN would). No VPN endpoint
+  ever points into it.
+
+Each host gets its own mount namespace in which per-host folders are bind-mounted over
+/etc/wireguard, /run/wireguard, /etc/sysctl.d, /etc/modules-load.d, /usr/local/sbin (the
+lab's systemctl shim) and /var/lib/hybrid-ai-lab, then its sshd starts there, so the
+production scripts run unchanged with production paths and interface names.
+
+Everything started is stopped by PID, every namespace deleted, even when a test fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SHIMS = Path(__file__).parent / "shims"
+GLOBAL_SYSCTLS = ("net.ipv4.ip_forward", "net.ipv4.conf.all.src_valid_mark", "net.bridge.bridge-nf-call-iptables")
+MOUNTS = {  # per-host folder -> where it is mounted inside the host's mount namespace
+    "etc-wireguard": "/etc/wireguard",
+    "run-wireguard": "/run/wireguard",
+    "sysctl.d": "/etc/sysctl.d",
+    "modules-load.d": "/etc/modules-load.d",
+    "sbin": "/usr/local/sbin",
+    "labstate": "/var/lib/hybrid-ai-lab",
+}
+REQUIRED_TOOLS = ("ip", "unshare", "nsenter", "iptables", "wg", "wg-quick", "wireguard-go", "ssh", "ssh-keygen", "/usr/sbin/sshd")
+
+
+def missing_requirements() -> str | None:
+    """Why the lab cannot run here, or None."""
+    if os.geteuid() != 0:
+        return "needs root (network namespaces)"
+    missing = [t for t in REQUIRED_TOOLS if not shutil.which(t) and not Path(t).exists()]
+    if missing:
+        return f"missing tools: {', '.join(missing)} (apt-get install iproute2 iptables wireguard-tools wireguard-go openssh-server)"
+    if not Path("/dev/net/tun").exists():
+        return "no /dev/net/tun for wireguard-go"
+    return None
+
+
+def sh(*cmd: str, check: bool = True, timeout: float = 30, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout, input=input)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({result.returncode}): {result.stderr.strip()}")
+    return result
+
+
+@dataclass
+class Site:
+    name: str
+    lan_cidr: str
+    """A slice of 198.51.100.0/24; its first address is the router."""
+    wan: str
+    """The router's address on the internet segment."""
+
+    @property
+    def router_lan(self) -> str:
+        return str(ipaddress.IPv4Network(self.lan_cidr).network_address + 1)
+
+
+@dataclass
+class Host:
+    name: str
+    mgmt: str
+    """SSH address on the management network."""
+    public: str | None = None
+    """Address on the internet segment (cloud hosts)."""
+    lan: str | None = None
+    """Address on its site's LAN (on-prem hosts)."""
+    site: str = "cloud"
+    ns: str = ""
+    dir: Path = field(default_factory=Path)
+    host_key: str = ""
+    """Its SSH public host key line."""
+    sshd: subprocess.Popen[bytes] | None = None
+
+
+class Lab:
+    def __init__(self, root: Path, sites: list[Site], hosts: list[Host]):
+        self.root = root
+        self.sites = {s.name: s for s in sites}
+        self.hosts = {h.name: h for h in hosts}
+        self.prefix = f"hai{os.getpid() % 100000}"
+        self._tag = secrets.token_hex(3)  # temporary veth names in the root namespace
+        self.namespaces: list[str] = []
+        self.created_dirs: list[Path] = []
+        self._veths = 0
+        self.client_key = root / "client_key"
+        self.global_sysctls_before: dict[str, str] = {}
+
+    # -- building -------------------------------------------------------------------------
+    def ns(self, name: str) -> str:
+        return f"{self.prefix}-{name}"
+
+    def _add_ns(self, name: str) -> str:
+        ns = self.ns(name)
+        sh("ip", "netns", "add", ns)
+        self.namespaces.append(ns)
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+        return ns
+
+    def _veth(self, ns_a: str, name_a: str, ns_b: str, name_b: str) -> None:
+        self._veths += 1
+        tmp_a, tmp_b = f"hl{self._tag}{self._veths}a", f"hl{self._tag}{self._veths}b"
+        sh("ip", "link", "add", tmp_a, "type", "veth", "peer", "name", tmp_b)
+        for tmp, ns, name in ((tmp_a, ns_a, name_a), (tmp_b, ns_b, name_b)):
+            sh("ip", "link", "set", tmp, "netns", ns)
+            sh("ip", "-n", ns, "link", "set", tmp, "name", name)
+            sh("ip", "-n", ns, "link", "set", name, "up")
+
+    def _bridge(self, ns: str, name: str, address: str | None = None) -> None:
+        sh("ip", "-n", ns, "link", "add", name, "type", "bridge")
+        sh("ip", "-n", ns, "link", "set", name, "up")
+        if address:
+            sh("ip", "-n", ns, "addr", "add", address, "dev", name)
+
+    def up(self) -> Lab:
+        try:
+            self._up()
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def _up(self) -> None:
+        self.global_sysctls_before = self.global_sysctls()
+        for path in MOUNTS.values():
+            self._ensure_dir(Path(path))
+        self._ensure_dir(Path("/run/sshd"))
+        sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "hybrid-ai-lab", "-f", str(self.client_key))
+
+        inet = self._add_ns("inet")
+        self._bridge(inet, "br0")
+        op = self._add_ns("op")
+        self._bridge(op, "br0", "192.0.2.1/24")
+        for i, site in enumerate(self.sites.values()):
+            router = self._add_ns(f"r-{site.name}")
+            self._veth(inet, f"r{i}", router, "wan0")
+            sh("ip", "-n", inet, "link", "set", f"r{i}", "master", "br0")
+            sh("ip", "-n", router, "addr", "add", f"{site.wan}/24", "dev", "wan0")
+            self._bridge(router, "lan0", f"{site.router_lan}/{ipaddress.IPv4Network(site.lan_cidr).prefixlen}")
+            sh("ip", "netns", "exec", router, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
+            sh("ip", "netns", "exec", router, "iptables", "-t", "nat", "-A", "POSTROUTING", "-o", "wan0", "-j", "MASQUERADE")
+        for i, host in enumerate(self.hosts.values()):
+            self._add_host(i, host, inet, op)
+        self._wait_for_ssh()
+
+    def _add_host(self, i: int, host: Host, inet: str, op: str) -> None:
+        host.ns = self._add_ns(host.name)
+        self._veth(op, f"m{i}", host.ns, "mgmt0")
+        sh("ip", "-n", op, "link", "set", f"m{i}", "master", "br0")
+        sh("ip", "-n", host.ns, "addr", "add", f"{host.mgmt}/24", "dev", "mgmt0")
+        if host.public:
+            self._veth(inet, f"h{i}", host.ns, "eth0")
+            sh("ip", "-n", inet, "link", "set", f"h{i}", "master", "br0")
+            sh("ip", "-n", host.ns, "addr", "add", f"{host.public}/24", "dev", "eth0")
+        else:
+            site = self.sites[host.site]
+            router = self.ns(f"r-{site.name}")
+            self._veth(router, f"h{i}", host.ns, "eth0")
+            sh("ip", "-n", router, "link", "set", f"h{i}", "master", "lan0")
+            prefix = ipaddress.IPv4Network(site.lan_cidr).prefixlen
+            sh("ip", "-n", host.ns, "addr", "add", f"{host.lan}/{prefix}", "dev", "eth0")
+            sh("ip", "-n", host.ns, "route", "add", "default", "via", site.router_lan)
+
+        host.dir = self.root / "hosts" / host.name
+        for folder in MOUNTS:
+            (host.dir / folder).mkdir(parents=True, exist_ok=True)
+        shutil.copy(SHIMS / "systemctl", host.dir / "sbin" / "systemctl")
+        # The machine's clock is synced by the machine: the lab's "systemd" says so.
+        (host.dir / "labstate" / "active").mkdir(exist_ok=True)
+        (host.dir / "labstate" / "active" / "systemd-timesyncd").touch()
+        key = host.dir / "ssh_host_ed25519_key"
+        sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", str(key))
+        host.host_key = " ".join(key.with_suffix(".pub").read_text().split()[:2])
+        (host.dir / "authorized_keys").write_text(self.client_key.with_suffix(".pub").read_text())
+        (host.dir / "sshd_config").write_text(
+            f"ListenAddress {host.mgmt}\nPort 22\nHostKey {key}\nAuthorizedKeysFile {host.dir}/authorized_keys\n"
+            "PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+            "UsePAM no\nStrictModes no\nPidFile none\nPrintMotd no\n"
+        )
+        mounts = "; ".join(f"mount --bind {host.dir / folder} {target}" for folder, target in MOUNTS.items())
+        log = open(host.dir / "sshd.log", "wb")  # noqa: SIM115 - handed to the child process
+        host.sshd = subprocess.Popen(
+            ["ip", "netns", "exec", host.ns, "unshare", "-m", "--propagation", "private", "bash", "-c",
+             f"set -e; {mounts}; exec /usr/sbin/sshd -D -e -f {host.dir}/sshd_config"],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+        )
+
+    def _wait_for_ssh(self, timeout: float = 20) -> None:
+        for host in self.hosts.values():
+            deadline = time.monotonic() + timeout
+            while self.ssh(host.name, "true", check=False).returncode != 0:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"lab host {host.name}: sshd did not answer within {timeout}s: {(host.dir / 'sshd.log').read_text()}")
+                time.sleep(0.2)
+
+    def _ensure_dir(self, path: Path) -> None:
+        if not path.exists():
+            path.mkdir(parents=True)
+            self.created_dirs.append(path)
+
+    # -- using ----------------------------------------------------------------------------
+    def known_hosts(self) -> Path:
+        path = self.root / "known_hosts"
+        path.write_text("".join(f"{h.mgmt} {h.host_key}\n" for h in self.hosts.values()))
+        return path
+
+    def ssh_argv(self, address: str, known_hosts: Path, user: str = "root", port: int = 22) -> list[str]:
+        return [
+            "ip", "netns", "exec", self.ns("op"), "ssh", "-F", "/dev/null", "-i", str(self.client_key), "-p", str(port),
+            "-o", f"UserKnownHostsFile={known_hosts}", "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
+            "-o", "ConnectTimeout=5", "-o", "ConnectionAttempts=1", "-o", "LogLevel=ERROR", f"{user}@{address}", "--",
+        ]
+
+    def ssh(self, host: str, command: str, *, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        argv = self.ssh_argv(self.hosts[host].mgmt, self.known_hosts())
+        return sh(*argv, command, check=check, timeout=timeout)
+
+    def exec(self, host: str, *cmd: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        """Run a command inside the host's network and mount namespaces (no SSH)."""
+        sshd = self.hosts[host].sshd
+        assert sshd is not None
+        return sh("nsenter", "-t", str(sshd.pid), "-m", "-n", *cmd, check=check, timeout=timeout)
+
+    def pids(self, host: str, comm: str) -> list[int]:
+        """PIDs of processes named `comm` inside the host's network namespace."""
+        found = []
+        for pid in sh("ip", "netns", "pids", self.hosts[host].ns, check=False).stdout.split():
+            try:
+                if Path(f"/proc/{pid}/comm").read_text().strip() == comm:
+                    found.append(int(pid))
+            except OSError:
+                continue
+        return found
+
+    def ping(self, host: str, address: str) -> bool:
+        return sh("ip", "netns", "exec", self.hosts[host].ns, "ping", "-c", "1", "-W", "1", address, check=False).returncode == 0
+
+    @staticmethod
+    def global_sysctls() -> dict[str, str]:
+        return {k: sh("sysctl", "-n", k, check=False).stdout.strip() for k in GLOBAL_SYSCTLS}
+
+    # -- tearing down ---------------------------------------------------------------------
+    def down(self) -> None:
+        for host in self.hosts.values():
+            if host.sshd is not None and host.sshd.poll() is None:
+                host.sshd.terminate()
+                try:
+                    host.sshd.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    host.sshd.kill()
+                    host.sshd.wait(timeout=5)
+        # Whatever still runs in our namespaces was started by the lab or its scripts
+        # (wireguard-go daemons): end it by PID, politely first.
+        self._signal_namespaces(signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while self._namespace_pids():
+            if time.monotonic() > deadline:
+                self._signal_namespaces(signal.SIGKILL)
+                break
+            time.sleep(0.1)
+        for ns in reversed(self.namespaces):
+            sh("ip", "netns", "del", ns, check=False)
+        self.namespaces.clear()
+        for path in reversed(self.created_dirs):
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        self.created_dirs.clear()
+
+    def _namespace_pids(self) -> list[int]:
+        return [int(p) for ns in self.namespaces for p in sh("ip", "netns", "pids", ns, check=False).stdout.split()]
+
+    def _signal_namespaces(self, sig: signal.Signals) -> None:
+        for pid in self._namespace_pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
+    def __enter__(self) -> Lab:
+        return self.up()
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()

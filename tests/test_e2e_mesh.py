@@ -1,0 +1,210 @@
+"""End to end: the program's own commands build the WireGuard mesh on real hosts.
+
+The lab is the reference deployment plus one workstation: a hub and two cloud hosts with
+public addresses; site A with two NAT'd workstations; site B with one. Commands come from
+the same mock evaluation `make render` uses and run over real SSH in dependency order.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stacks.render.write import write_all
+from tests.helpers import stack_config
+from tests.lab.engine import Engine
+from tests.lab.netlab import Host, Lab, Site, missing_requirements
+from tests.stubs import environ_ci
+
+pytestmark = pytest.mark.e2e
+
+SITES = [Site("office-a", "198.51.100.0/26", "203.0.113.201"), Site("office-b", "198.51.100.64/26", "203.0.113.202")]
+HOSTS = [
+    Host("vpn-hub", "192.0.2.10", public="203.0.113.10"),
+    Host("receipt", "192.0.2.11", public="203.0.113.11"),
+    Host("interface", "192.0.2.12", public="203.0.113.12"),
+    Host("ws-1", "192.0.2.21", lan="198.51.100.11", site="office-a"),
+    Host("ws-2", "192.0.2.22", lan="198.51.100.12", site="office-a"),
+    Host("ws-3", "192.0.2.23", lan="198.51.100.71", site="office-b"),
+]
+VPN = {"vpn-hub": "100.64.0.1", "receipt": "100.64.0.2", "interface": "100.64.0.3", "ws-1": "100.64.1.1", "ws-2": "100.64.1.2", "ws-3": "100.64.2.1"}
+ROLES = {"vpn-hub": ["vpn-hub"], "receipt": ["control-plane", "ingress"], "interface": ["worker", "ingress"]}
+
+
+def lab_config(lab: Lab, without: tuple[str, ...] = ()) -> dict[str, Any]:
+    raw = stack_config("dev")
+    raw["sites"] = [{"name": "cloud", "kind": "cloud"}] + [
+        {"name": s.name, "kind": "on-prem", "nat": True, "lanCidr": s.lan_cidr} for s in SITES
+    ]
+    hosts = []
+    for h in lab.hosts.values():
+        if h.name in without:
+            continue
+        existing: dict[str, Any] = {"address": h.mgmt}
+        existing |= {"publicAddress": h.public} if h.public else {"lanAddress": h.lan}
+        entry: dict[str, Any] = {
+            "name": h.name, "site": h.site, "roles": ROLES.get(h.name, ["worker"]), "existing": existing,
+            "ssh": {"user": "root", "hostKey": h.host_key}, "vpnAddress": VPN[h.name],
+        }
+        if h.name.startswith("ws-"):
+            entry["gpu"] = {"model": "rtx-3090"}
+        hosts.append(entry)
+    raw["hosts"] = hosts
+    return raw
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    why = missing_requirements()
+    if why:
+        if environ_ci():
+            pytest.fail(f"the end-to-end lab cannot run in CI: {why}")
+        pytest.skip(f"end-to-end lab: {why}")
+    with Lab(tmp_path_factory.mktemp("lab"), copy.deepcopy(SITES), copy.deepcopy(HOSTS)) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def engine(lab: Lab) -> Engine:
+    eng = Engine(lab, {"sshPrivateKey": lab.client_key.read_text()})
+    eng.up(lab_config(lab))
+    return eng
+
+
+def wait_for_full_mesh(lab: Lab, hosts: list[str], timeout: float) -> float:
+    """Seconds until every host pings every other over the overlay; fail after `timeout`."""
+    start = time.monotonic()
+    missing: list[tuple[str, str]] = [(a, b) for a in hosts for b in hosts if a != b]
+    while missing:
+        missing = [(a, b) for a, b in missing if not lab.ping(a, VPN[b])]
+        if missing and time.monotonic() - start > timeout:
+            pytest.fail(f"no overlay reachability after {timeout}s: {missing}")
+    return time.monotonic() - start
+
+
+def wg_show(lab: Lab, host: str, what: str) -> dict[str, str]:
+    """`wg show wg0 <what>` as {public key: value}."""
+    out = lab.exec(host, "wg", "show", "wg0", what).stdout
+    return dict(line.split("\t", 1) for line in out.splitlines() if "\t" in line)
+
+
+def config_digests(lab: Lab) -> dict[str, str]:
+    return {
+        h.name: hashlib.sha256((h.dir / "etc-wireguard" / "wg0.conf").read_bytes()).hexdigest()
+        for h in lab.hosts.values() if (h.dir / "etc-wireguard" / "wg0.conf").exists()
+    }
+
+
+def test_every_host_reaches_every_other_over_the_overlay(lab: Lab, engine: Engine) -> None:
+    wait_for_full_mesh(lab, list(lab.hosts), timeout=30)
+
+
+def test_same_site_is_direct_and_cross_site_goes_through_the_hub(lab: Lab, engine: Engine) -> None:
+    keys = {name: key.strip() for name, key in engine.last.outputs["vpn"]["publicKeys"].items()}  # type: ignore[union-attr]
+    wait_for_full_mesh(lab, list(lab.hosts), timeout=30)
+    ws1_endpoints = wg_show(lab, "ws-1", "endpoints")
+    assert ws1_endpoints[keys["ws-2"]] == "198.51.100.12:51820"  # same site: over the LAN
+    assert ws1_endpoints[keys["vpn-hub"]] == "203.0.113.10:51820"
+    assert keys["ws-3"] not in ws1_endpoints  # other site: no direct peer ...
+    allowed = wg_show(lab, "ws-1", "allowed-ips")
+    assert "100.64.2.1/32" in allowed[keys["vpn-hub"]].split()  # ... it is routed through the hub
+    # The hub sees the workstations from behind their sites' NAT routers.
+    hub_endpoints = wg_show(lab, "vpn-hub", "endpoints")
+    assert hub_endpoints[keys["ws-1"]].startswith("203.0.113.201:")
+    assert hub_endpoints[keys["ws-3"]].startswith("203.0.113.202:")
+
+
+def test_mesh_config_depends_on_exactly_the_topology_peers(lab: Lab, engine: Engine) -> None:
+    ev = engine.last
+    assert ev is not None
+    by_urn = {r.urn: r for r in ev.resources}
+    key_deps = {
+        r.name: {by_urn[d].name for d in r.dependencies if by_urn[d].name.endswith("-wg-key")}
+        for r in ev.resources if r.name.endswith("-wg")
+    }
+    everyone = {f"mesh-{h}-wg-key" for h in lab.hosts}
+    assert key_deps["mesh-ws-1-wg"] == everyone - {"mesh-ws-3-wg-key"}
+    assert key_deps["mesh-ws-3-wg"] == everyone - {"mesh-ws-1-wg-key", "mesh-ws-2-wg-key"}
+    assert key_deps["mesh-vpn-hub-wg"] == everyone
+
+
+def test_running_everything_again_changes_nothing(lab: Lab, engine: Engine) -> None:
+    before = config_digests(lab)
+    daemons = {h: lab.pids(h, "wireguard-go") for h in lab.hosts}
+    assert all(len(p) == 1 for p in daemons.values()), daemons
+    for h in lab.hosts.values():
+        (h.dir / "labstate" / "calls.log").write_text("")
+    runs = engine.up(lab_config(lab), force=True)
+    assert len(runs) == 4 * len(lab.hosts)  # probe, base, key, config per host
+    assert config_digests(lab) == before
+    assert {h: lab.pids(h, "wireguard-go") for h in lab.hosts} == daemons  # no restart
+    for run in runs:
+        if run.name.endswith(("-bootstrap-base", "-wg")):
+            assert run.stdout.strip().endswith("changed=none"), (run.name, run.stdout)
+    for h in lab.hosts.values():
+        calls = (h.dir / "labstate" / "calls.log").read_text().splitlines()
+        assert not [c for c in calls if c.split()[1] in ("start", "restart", "stop", "enable")], (h.name, calls)
+
+
+def test_no_key_material_in_plan_artifacts_state_or_logs(lab: Lab, engine: Engine, tmp_path: Path) -> None:
+    private = {h.name: (h.dir / "etc-wireguard" / "wg0.key").read_text().strip() for h in lab.hosts.values()}
+    for h in lab.hosts.values():
+        key_file = h.dir / "etc-wireguard" / "wg0.key"
+        assert key_file.stat().st_mode & 0o777 == 0o600
+    ssh_key = lab.client_key.read_text()
+    ev = engine.last
+    assert ev is not None
+    write_all(ev, tmp_path / "render")
+    forbidden = set(private.values()) | {line for line in ssh_key.splitlines() if "PRIVATE KEY" not in line and line}
+    forbidden |= {base64.b64encode(k.encode()).decode() for k in private.values()}
+    texts = [p.read_text() for p in (tmp_path / "render").rglob("*") if p.is_file()]
+    texts.append(json.dumps(engine.stdout))  # the state's command outputs
+    texts += [run.stdout + run.stderr for run in engine.runs]  # what `pulumi up` would log
+    for text in texts:
+        for secret in forbidden:
+            assert secret not in text
+
+
+def test_hub_failure_recovers_within_30_seconds(lab: Lab, engine: Engine) -> None:
+    (pid,) = lab.pids("vpn-hub", "wireguard-go")
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while lab.exec("vpn-hub", "ip", "link", "show", "wg0", check=False).returncode == 0:
+        assert time.monotonic() < deadline, "hub interface still up after its daemon was killed"
+        time.sleep(0.2)
+    assert not lab.ping("ws-1", VPN["ws-3"])
+    restored = time.monotonic()
+    run = engine.run_again("mesh-vpn-hub-wg")  # what `pulumi up` (or the unit's restart) does
+    assert "started" in run.stdout
+    wait_for_full_mesh(lab, list(lab.hosts), timeout=30)
+    assert time.monotonic() - restored <= 30
+
+
+def test_removing_a_workstation_removes_its_peer_everywhere(lab: Lab, engine: Engine) -> None:
+    keys = {name: key.strip() for name, key in engine.last.outputs["vpn"]["publicKeys"].items()}  # type: ignore[union-attr]
+    daemons = {h: lab.pids(h, "wireguard-go") for h in lab.hosts if h != "ws-3"}
+    runs = engine.up(lab_config(lab, without=("ws-3",)))
+    deleted = [r.name for r in runs if r.phase == "delete"]
+    assert deleted[:2] == ["mesh-ws-3-wg", "mesh-ws-3-wg-key"]
+    for h in lab.hosts:
+        if h != "ws-3":
+            assert keys["ws-3"] not in wg_show(lab, h, "endpoints"), h
+    assert {h: lab.pids(h, "wireguard-go") for h in daemons} == daemons  # peers synced, not restarted
+    ws3 = lab.hosts["ws-3"].dir / "etc-wireguard"
+    assert not (ws3 / "wg0.conf").exists() and not (ws3 / "wg0.key").exists()
+    assert lab.exec("ws-3", "ip", "link", "show", "wg0", check=False).returncode != 0
+    wait_for_full_mesh(lab, [h for h in lab.hosts if h != "ws-3"], timeout=30)
+
+
+def test_lab_changed_nothing_machine_wide(lab: Lab, engine: Engine) -> None:
+    assert lab.global_sysctls() == lab.global_sysctls_before
