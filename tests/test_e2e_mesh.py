@@ -22,7 +22,7 @@ import pytest
 
 from stacks.render.write import write_all
 from tests.helpers import stack_config
-from tests.lab.engine import Engine
+from tests.lab.engine import CommandFailed, Engine
 from tests.lab.netlab import Host, Lab, Site, missing_requirements
 from tests.stubs import environ_ci
 
@@ -204,6 +204,17 @@ def test_removing_a_workstation_removes_its_peer_everywhere(lab: Lab, engine: En
     assert not (ws3 / "wg0.conf").exists() and not (ws3 / "wg0.key").exists()
     assert lab.exec("ws-3", "ip", "link", "show", "wg0", check=False).returncode != 0
     wait_for_full_mesh(lab, [h for h in lab.hosts if h != "ws-3"], timeout=30)
+
+
+def test_an_unreachable_host_fails_quickly_with_its_name(lab: Lab, engine: Engine) -> None:
+    raw = lab_config(lab, without=("ws-3",))
+    ghost = dict(raw["hosts"][-1], name="ws-9", vpnAddress="100.64.1.9")
+    ghost["existing"] = {"address": "192.0.2.99", "lanAddress": "198.51.100.19"}  # nobody answers there
+    raw["hosts"].append(ghost)
+    started = time.monotonic()
+    with pytest.raises(CommandFailed, match="ws-9-reachable"):
+        engine.up(raw)
+    assert time.monotonic() - started < 60
 
 
 def test_lab_changed_nothing_machine_wide(lab: Lab, engine: Engine) -> None:
