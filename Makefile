@@ -32,7 +32,8 @@ test: lint typecheck unit
 
 lint: venv
 	$(VENV)/bin/ruff check .
-	shellcheck -x components/scripts/*.sh stacks/*.sh .ci/run tests/lab/shims/*
+	$(PY) -m components.shell lint
+	shellcheck stacks/*.sh .ci/run tests/lab/shims/*
 
 typecheck: venv
 	$(VENV)/bin/mypy

@@ -9,7 +9,7 @@ from pulumi_command import remote
 
 from components import shell
 from components.host import HostNode
-from components.ssh import COMMAND_TIMEOUTS, SshTarget, target_after
+from components.ssh import COMMAND_TIMEOUTS, SshTarget
 
 BASE_PACKAGES = "wireguard-tools iproute2 iptables ca-certificates curl"
 
@@ -33,15 +33,15 @@ class HostBootstrap(pulumi.ComponentResource):
     def __init__(self, name: str, args: HostBootstrapArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("hybridai:host:Bootstrap", name, None, opts)
         host = args.host
-        sudo = host.login.needs_sudo
+        sudo = host.target.sudo
         base = remote.Command(
             f"{name}-base",
-            connection=host.target().connection,
+            connection=host.target.connection,
             create=shell.remote_command("base-bootstrap.sh", {"HOST_NAME": host.host_name, "PACKAGES": args.packages}, sudo=sudo),
             delete=shell.remote_command("base-teardown.sh", {}, sudo=sudo),
             add_previous_output_in_env=False,
             opts=pulumi.ResourceOptions(parent=self, custom_timeouts=COMMAND_TIMEOUTS),
         )
         self.changed = base.stdout
-        self.target = target_after(host.ssh_address, host.host_key, host.login, base.stdout)
+        self.target = host.target.after(base.stdout)
         self.register_outputs({"changed": self.changed})

@@ -15,7 +15,7 @@ import pulumi
 from pulumi_command import remote
 
 from components import shell
-from components.ssh import COMMAND_TIMEOUTS, SshLogin, SshTarget, after, as_proxy, connection
+from components.ssh import COMMAND_TIMEOUTS, SshLogin, SshTarget
 
 
 class HostNode(pulumi.ComponentResource):
@@ -31,6 +31,8 @@ class HostNode(pulumi.ComponentResource):
     """The pinned SSH host key."""
     facts: pulumi.Output[str]
     """What the probe found (`key=value` lines: os, arch, cpus, memory)."""
+    target: SshTarget
+    """Where later commands connect: resolves once the probe succeeded."""
 
     def __init__(self, type_token: str, name: str, login: SshLogin, opts: pulumi.ResourceOptions | None):
         super().__init__(type_token, name, None, opts)
@@ -39,22 +41,20 @@ class HostNode(pulumi.ComponentResource):
 
     def _probe(self, name: str, address: pulumi.Input[str], host_key: pulumi.Input[str]) -> None:
         """Register `<name>-reachable` and derive the ready address from it (call once, last)."""
+        first = SshTarget(address, host_key, self.login)
         probe = remote.Command(
             f"{name}-reachable",
-            connection=connection(address, host_key, self.login),
-            create=shell.remote_command("host-probe.sh", {}, sudo=self.login.needs_sudo),
+            connection=first.connection,
+            create=shell.remote_command("host-probe.sh", {}, sudo=first.sudo),
             opts=pulumi.ResourceOptions(parent=self, custom_timeouts=COMMAND_TIMEOUTS),
         )
         self.facts = probe.stdout
-        self.ssh_address = after(address, probe.stdout)
+        self.target = first.after(probe.stdout)
+        self.ssh_address = pulumi.Output.from_input(self.target.address)
         self.host_key = pulumi.Output.from_input(host_key)
 
-    def target(self) -> SshTarget:
-        """Where commands that must run after the probe connect to."""
-        return SshTarget(connection(self.ssh_address, self.host_key, self.login), self.login.needs_sudo)
-
     def as_jump_host(self) -> remote.ProxyConnectionArgs:
-        return as_proxy(self.ssh_address, self.login)
+        return self.target.as_proxy()
 
     def _register(self) -> None:
         self.register_outputs(

@@ -12,6 +12,8 @@ from pulumi_command import remote
 # with the host's name in the resource URN, instead of the provider's much longer default.
 DIAL_ERROR_LIMIT = 4
 PER_DIAL_TIMEOUT_S = 15
+# After a reboot the host is given longer, still bounded: 40 x 15 s = 10 minutes.
+REBOOT_DIAL_ERROR_LIMIT = 40
 # Long-running host steps (apt, drivers, snaps) still get a ceiling.
 COMMAND_TIMEOUTS = pulumi.CustomTimeouts(create="30m", update="30m", delete="15m")
 
@@ -30,46 +32,57 @@ class SshLogin:
         return self.user != "root"
 
 
-def connection(address: pulumi.Input[str], host_key: pulumi.Input[str], login: SshLogin) -> remote.ConnectionArgs:
-    """A connection that always pins the host key and gives up quickly on a dead host."""
-    return remote.ConnectionArgs(
-        host=address,
-        port=login.port,
-        user=login.user,
-        private_key=login.private_key,
-        host_key=host_key,
-        proxy=login.proxy,
-        dial_error_limit=DIAL_ERROR_LIMIT,
-        per_dial_timeout=PER_DIAL_TIMEOUT_S,
-    )
-
-
-def as_proxy(address: pulumi.Input[str], login: SshLogin) -> remote.ProxyConnectionArgs:
-    """This host as a jump host for others."""
-    return remote.ProxyConnectionArgs(
-        host=address,
-        port=login.port,
-        user=login.user,
-        private_key=login.private_key,
-        dial_error_limit=DIAL_ERROR_LIMIT,
-        per_dial_timeout=PER_DIAL_TIMEOUT_S,
-    )
-
-
-@dataclass(frozen=True)
-class SshTarget:
-    """Where a remote command runs: the connection, and whether to wrap it in sudo."""
-
-    connection: remote.ConnectionArgs
-    sudo: bool
-
-
 def after(value: pulumi.Input[str], *done: pulumi.Output[Any]) -> pulumi.Output[str]:
     """`value`, resolving only once every `done` output has: it carries their resources as
     dependencies into whatever uses it, with no `depends_on`."""
     return pulumi.Output.all(value, *done).apply(lambda v: str(v[0]))
 
 
-def target_after(address: pulumi.Input[str], host_key: pulumi.Input[str], login: SshLogin, *done: pulumi.Output[Any]) -> SshTarget:
-    """An SshTarget for commands that must wait for `done`."""
-    return SshTarget(connection(after(address, *done), host_key, login), login.needs_sudo)
+@dataclass(frozen=True)
+class SshTarget:
+    """Where a remote command runs. The address may carry dependencies (see `after`)."""
+
+    address: pulumi.Input[str]
+    host_key: pulumi.Input[str]
+    login: SshLogin
+
+    @property
+    def sudo(self) -> bool:
+        return self.login.needs_sudo
+
+    @property
+    def connection(self) -> remote.ConnectionArgs:
+        """A connection that always pins the host key and gives up quickly on a dead host."""
+        return self._connection(DIAL_ERROR_LIMIT)
+
+    @property
+    def patient_connection(self) -> remote.ConnectionArgs:
+        """The same, waiting longer (still bounded) for a host that is rebooting."""
+        return self._connection(REBOOT_DIAL_ERROR_LIMIT)
+
+    def _connection(self, dial_error_limit: int) -> remote.ConnectionArgs:
+        return remote.ConnectionArgs(
+            host=self.address,
+            port=self.login.port,
+            user=self.login.user,
+            private_key=self.login.private_key,
+            host_key=self.host_key,
+            proxy=self.login.proxy,
+            dial_error_limit=dial_error_limit,
+            per_dial_timeout=PER_DIAL_TIMEOUT_S,
+        )
+
+    def after(self, *done: pulumi.Output[Any]) -> SshTarget:
+        """This target for commands that must wait for `done`."""
+        return SshTarget(after(self.address, *done), self.host_key, self.login)
+
+    def as_proxy(self) -> remote.ProxyConnectionArgs:
+        """This host as a jump host for others."""
+        return remote.ProxyConnectionArgs(
+            host=self.address,
+            port=self.login.port,
+            user=self.login.user,
+            private_key=self.login.private_key,
+            dial_error_limit=DIAL_ERROR_LIMIT,
+            per_dial_timeout=PER_DIAL_TIMEOUT_S,
+        )

@@ -7,6 +7,8 @@ from typing import Any
 
 from components.bootstrap import HostBootstrap, HostBootstrapArgs
 from components.host import ExistingHost, ExistingHostArgs, HostNode
+from components.microk8s import ClusterNode, MicroK8sCluster, MicroK8sClusterArgs, NodeTaint
+from components.nvidia import GpuDriver, GpuDriverArgs
 from components.openstack import OpenStackNetwork, OpenStackNetworkArgs, OpenStackNode, OpenStackNodeArgs
 from components.ssh import SshLogin
 from components.wireguard import MeshMember, WireGuardMesh, WireGuardMeshArgs
@@ -21,6 +23,8 @@ class Built:
     hosts: dict[str, HostNode] = field(default_factory=dict)
     bootstraps: dict[str, HostBootstrap] = field(default_factory=dict)
     mesh: WireGuardMesh | None = None
+    gpus: dict[str, GpuDriver] = field(default_factory=dict)
+    cluster: MicroK8sCluster | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -100,12 +104,53 @@ def build_mesh(cfg: StackConfig, built: Built) -> WireGuardMesh:
     ))
 
 
+def node_labels(cfg: StackConfig, h: Host) -> dict[str, str]:
+    """The labels the program sets on a node, then the host's own."""
+    site = cfg.site(h.site)
+    labels = {"hybrid-ai/site": site.name, "hybrid-ai/location": site.kind}
+    if h.gpu is not None:
+        labels["hybrid-ai/gpu-model"] = h.gpu.model
+        labels["nvidia.com/device-plugin.config"] = cfg.profile_of(h) or h.gpu.model
+    return labels | dict(h.labels)
+
+
+def build_cluster(cfg: StackConfig, built: Built) -> MicroK8sCluster:
+    assert built.mesh is not None
+    nodes = []
+    for h in (h for h in cfg.hosts if h.in_cluster):
+        target = built.bootstraps[h.name].target
+        if h.gpu is not None:
+            gpu = GpuDriver(f"{h.name}-gpu", GpuDriverArgs(
+                target=target, host_name=h.name, gpu_count=h.gpu.count, install_driver=h.nvidia.install_driver,
+                driver_version=h.nvidia.driver_version, install_toolkit=h.nvidia.install_toolkit,
+            ))
+            built.gpus[h.name] = gpu
+            target = target.after(gpu.ready)
+        nodes.append(ClusterNode(
+            name=h.name,
+            target=target.after(built.mesh.applied[h.name]),
+            vpn_address=str(cfg.vpn_address(h)),
+            public_address=built.hosts[h.name].public_address,
+            control_plane=Role.CONTROL_PLANE.value in h.roles,
+            gpu=h.gpu is not None,
+            labels=node_labels(cfg, h),
+            taints=[NodeTaint(t.key, t.value, t.effect) for t in h.taints],
+        ))
+    c = cfg.cluster
+    return MicroK8sCluster("cluster", MicroK8sClusterArgs(
+        nodes=nodes, channel=c.channel, cni_mtu=built.mesh.cluster_mtu, pod_cidr=str(c.pod_cidr),
+        service_cidr=str(c.service_cidr), token_ttl_seconds=c.join_token_ttl_seconds,
+        image_pull_timeout=c.image_pull_timeout, api_server_address=c.api_server_address,
+    ))
+
+
 def build(stack: Stack) -> Built:
     cfg = stack.config
     built = Built(hosts=build_hosts(stack))
     for name, host in built.hosts.items():
         built.bootstraps[name] = HostBootstrap(f"{name}-bootstrap", HostBootstrapArgs(host=host))
     built.mesh = build_mesh(cfg, built)
+    built.cluster = build_cluster(cfg, built)
     built.outputs["hosts"] = {
         name: {"sshAddress": host.ssh_address, "publicAddress": host.public_address, "vpnAddress": str(cfg.vpn_address(h))}
         for (name, host), h in zip(built.hosts.items(), [next(x for x in cfg.hosts if x.name == n) for n in built.hosts], strict=True)
@@ -115,4 +160,5 @@ def build(stack: Stack) -> Built:
         "clusterMtu": built.mesh.cluster_mtu,
         "operatorConfig": built.mesh.operator_config,
     }
+    built.outputs["kubeconfig"] = built.cluster.kubeconfig
     return built

@@ -35,6 +35,9 @@ DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$")
 # Pulumi config key names as accepted by `pulumi config set` (no namespace).
 CONFIG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+LABEL_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
+# Node labels the program sets from the rest of the config.
+MANAGED_LABELS = ("nvidia.com/device-plugin.config",)
 # Services the stack always runs; models may name them in `talksTo` but not reuse the names.
 BUILTIN_SERVICES = ("redis", "tf-serving")
 SSH_KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa")
@@ -95,6 +98,21 @@ def _hostname_or_ip(value: str) -> str:
     return value
 
 
+def _label_key(value: str) -> str:
+    prefix, _, name = value.rpartition("/")
+    if (prefix and not HOSTNAME.match(prefix)) or not LABEL_NAME.match(name):
+        raise ValueError(f"'{value}' is not a Kubernetes label key; use [prefix/]name, name up to 63 of [A-Za-z0-9-_.]")
+    if prefix == "hybrid-ai" or value in MANAGED_LABELS:
+        raise ValueError(f"'{value}' is set by hybrid-ai itself; remove it")
+    return value
+
+
+def _label_value(value: str) -> str:
+    if value and not LABEL_NAME.match(value):
+        raise ValueError(f"'{value}' is not a Kubernetes label value; up to 63 of [A-Za-z0-9-_.], starting and ending alphanumeric")
+    return value
+
+
 def _pinned_image(value: str) -> str:
     if not PINNED_IMAGE.match(value) or value.endswith(":latest"):
         raise ValueError(
@@ -110,6 +128,8 @@ WireGuardPublicKey = Annotated[str, AfterValidator(_wireguard_key)]
 ConfigKeyName = Annotated[str, AfterValidator(_config_key)]
 HostAddress = Annotated[str, AfterValidator(_hostname_or_ip)]
 PinnedImage = Annotated[str, AfterValidator(_pinned_image)]
+LabelKey = Annotated[str, AfterValidator(_label_key)]
+LabelValue = Annotated[str, AfterValidator(_label_value)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 
@@ -194,6 +214,12 @@ class NvidiaSetup(Schema):
     install_toolkit: bool = Field(default=True, description="Install the NVIDIA container toolkit.")
 
 
+class Taint(Schema):
+    key: LabelKey = Field(description="Taint key, e.g. `hybrid-ai.example.com/gpu`.")
+    value: LabelValue = Field(default="", description="Taint value.")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = Field(description="What the taint does to pods that do not tolerate it.")
+
+
 class Host(Schema):
     name: DnsLabel = Field(description="Host name; also the Kubernetes node name.")
     site: DnsLabel = Field(description="Name of the site the host is in.")
@@ -206,6 +232,11 @@ class Host(Schema):
     )
     gpu: Gpu | None = Field(default=None, description="The host's GPUs, if any.")
     nvidia: NvidiaSetup = Field(default_factory=NvidiaSetup, description="NVIDIA driver and toolkit set-up on GPU hosts.")
+    labels: dict[LabelKey, LabelValue] = Field(
+        default_factory=dict,
+        description="Extra Kubernetes node labels. The program itself sets `hybrid-ai/site`, `hybrid-ai/location`, `hybrid-ai/gpu-model` and `nvidia.com/device-plugin.config`.",
+    )
+    taints: list[Taint] = Field(default_factory=list, description="Kubernetes node taints.")
 
     @model_validator(mode="after")
     def _one_provisioner(self) -> Host:
@@ -242,6 +273,10 @@ class Cluster(Schema):
     pod_cidr: IPv4Network = Field(default=IPv4Network("10.1.0.0/16"), description="Pod network (Calico).")
     service_cidr: IPv4Network = Field(default=IPv4Network("10.152.183.0/24"), description="Service network.")
     join_token_ttl_seconds: int = Field(default=3600, ge=300, le=86400, description="Lifetime of the one join token all nodes use.")
+    image_pull_timeout: str = Field(
+        default="30m", pattern=r"^[1-9][0-9]*[smh]$",
+        description="Kubelet runtime request timeout, so multi-GB model images on slow on-prem links are not cut off.",
+    )
     api_server_address: Literal["public", "vpn"] = Field(
         default="public",
         description="Server address in the exported kubeconfig: the control plane's public address, or its VPN address when the operator is a VPN peer.",
@@ -293,7 +328,7 @@ class Ingress(Schema):
     domain: HostAddress | None = Field(default=None, description="Public host name of the API, e.g. `api.example.com`.")
     acme_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", description="E-mail for Let's Encrypt.")
     tls: Literal["letsencrypt", "letsencrypt-staging", "byo", "none"] = Field(
-        default="letsencrypt-staging", description="TLS mode: Let's Encrypt (production or staging), bring-your-own secret, or none."
+        default="none", description="TLS mode: Let's Encrypt (production or staging; needs `domain` and `acmeEmail`), bring-your-own secret, or none."
     )
     tls_cert_config: ConfigKeyName | None = Field(
         default=None, description="With `tls: byo`: secret config key holding the PEM certificate and key."
@@ -440,6 +475,8 @@ class StackConfig(Schema):
         control = self.hosts_with(Role.CONTROL_PLANE)
         if len(control) != 1:
             errors.append(f"hosts: {len(control)} hosts have role `control-plane`; exactly one must (the one that mints the join token)")
+        elif self.cluster.api_server_address == "public" and not self.has_public_endpoint(control[0]):
+            errors.append(f"cluster.apiServerAddress: 'public' but the control plane '{control[0].name}' has no public address; give it one or use 'vpn'")
         hubs = self.hosts_with(Role.VPN_HUB)
         if len(hubs) > 1:
             errors.append(f"hosts: {len(hubs)} hosts have role `vpn-hub`; at most one may")

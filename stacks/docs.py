@@ -43,6 +43,9 @@ def _type_name(annotation: Any) -> str:
         return " or ".join(_type_name(a) for a in typing.get_args(annotation) if a is not type(None))
     if origin is list:
         return f"list of {_type_name(typing.get_args(annotation)[0])}"
+    if origin is dict:
+        key, value = typing.get_args(annotation)
+        return f"map of {_type_name(key)} to {_type_name(value)}"
     if isinstance(annotation, type):
         return {"str": "string", "int": "integer", "bool": "boolean"}.get(annotation.__name__, annotation.__name__)
     return str(annotation)
@@ -52,7 +55,8 @@ def _default(field: FieldInfo) -> str:
     if field.is_required():
         return "**required**"
     if field.default_factory is not None:
-        return "(see section)" if _models_in(field.annotation) else "`[]`"
+        origin = typing.get_origin(field.annotation)
+        return {list: "`[]`", dict: "`{}`"}.get(origin, "(see section)") if origin else "(see section)"
     if field.default is None or field.default is PydanticUndefined:
         return "unset"
     value = getattr(field.default, "value", field.default)

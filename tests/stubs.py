@@ -11,6 +11,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from components.shell import compose
 from tests.helpers import PROJECT
 
 SCRIPTS = PROJECT / "components" / "scripts"
@@ -22,8 +23,13 @@ printf '%s\\n' "$(basename "$0") $*" >> "$STATE/calls.log"
 """
 
 DEFAULT_STUBS: dict[str, str] = {
-    # Packages: installed ones are files in $STATE/installed/.
-    "dpkg-query": '[ -e "$STATE/installed/${!#}" ] && echo "install ok installed" || exit 1',
+    # Packages: installed ones are files in $STATE/installed/ (the last argument may be a glob).
+    "dpkg-query": """
+found=0
+for f in "$STATE"/installed/${!#}; do
+  [ -e "$f" ] && { echo "$(basename "$f") install ok installed"; found=1; }
+done
+[ "$found" = 1 ]""",
     "apt-get": """
 if [ -s "$STATE/apt-fail" ]; then
   n=$(cat "$STATE/apt-fail"); [ "$n" = always ] || echo $((n - 1)) > "$STATE/apt-fail"
@@ -58,6 +64,13 @@ STATE_CHANGING: dict[str, set[str] | None] = {
     "sysctl": {"-w"},
     "systemctl": {"enable", "disable", "start", "stop", "restart", "reload"},
     "modprobe": None,
+    "systemd-run": None,
+    "snap": {"install", "refresh", "restart", "remove"},
+    "microk8s": {"join", "leave", "add-node", "remove-node", "apply", "rollout", "drain", "label", "taint"},
+    "nvidia-ctk": {"configure"},
+    "ubuntu-drivers": {"install"},
+    "gpg": None,
+    "flock": None,
 }
 
 
@@ -71,6 +84,8 @@ def changes_state(call: str) -> bool:
 class StubHost:
     root: Path
     stubs: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    """Extra environment the stubs see (the script itself gets parameters, not env)."""
 
     def __post_init__(self) -> None:
         self.bin = self.root / "bin"
@@ -82,10 +97,12 @@ class StubHost:
             path.write_text(PROLOGUE + body + "\n")
             path.chmod(0o755)
 
-    def run(self, script: str, **params: str) -> subprocess.CompletedProcess[str]:
+    def run(self, script: str, stdin: str = "", **params: str) -> subprocess.CompletedProcess[str]:
+        """Run the script exactly as composed for a host (parameters, lib.sh, body)."""
         (self.state / "calls.log").write_text("")
-        env = {"PATH": f"{self.bin}:/usr/bin:/bin", "STATE": str(self.state), "HOME": str(self.root), **params}
-        return subprocess.run(["bash", str(SCRIPTS / script)], env=env, capture_output=True, text=True, timeout=60)
+        env = {"PATH": f"{self.bin}:/usr/bin:/bin", "STATE": str(self.state), "HOME": str(self.root), **self.env}
+        text = compose(script, params)
+        return subprocess.run(["bash", "-c", text, script], env=env, input=stdin, capture_output=True, text=True, timeout=60)
 
     def calls(self) -> list[str]:
         return (self.state / "calls.log").read_text().splitlines()

@@ -70,6 +70,11 @@ def _two_control_planes(raw: Raw) -> None:
     host(raw, "interface")["roles"] = ["control-plane"]
 
 
+def _private_control_plane(raw: Raw) -> None:
+    del host(raw, "receipt")["existing"]["publicAddress"]
+    host(raw, "receipt")["roles"] = ["control-plane"]
+
+
 BAD: list[tuple[str, Callable[[Raw], None], str, str]] = [
     # (case, mutation, config key path expected in the message, fix expected in the message)
     ("duplicate host", _duplicate_host, "hybrid-ai:hosts[5].name", "used twice"),
@@ -111,6 +116,10 @@ BAD: list[tuple[str, Callable[[Raw], None], str, str]] = [
     ("unknown time-slicing profile", set_in(["hosts", 3, "gpu", "profile"], "a100"), "hybrid-ai:hosts[3].gpu.profile", "use one of: rtx-3090"),
     ("two GPUs per pod with time-slicing", set_in(["models", 1, "gpus"], 2), "hybrid-ai:models[1].gpus", "request 1"),
     ("bad MicroK8s channel", set_in(["cluster", "channel"], "latest"), "hybrid-ai:cluster.channel", "should match pattern"),
+    ("label key owned by hybrid-ai", set_in(["hosts", 3, "labels"], {"hybrid-ai/site": "x"}), "hybrid-ai:hosts[3].labels.hybrid-ai/site", "set by hybrid-ai itself"),
+    ("bad label value", set_in(["hosts", 3, "labels"], {"team": "a b"}), "hybrid-ai:hosts[3].labels.team", "not a Kubernetes label value"),
+    ("bad taint effect", set_in(["hosts", 3, "taints"], [{"key": "gpu", "effect": "Never"}]), "hybrid-ai:hosts[3].taints[0].effect", "'NoSchedule', 'PreferNoSchedule' or 'NoExecute'"),
+    ("public API address without a public control plane", _private_control_plane, "hybrid-ai:cluster.apiServerAddress", "use 'vpn'"),
     ("ingress host not in the cluster", set_in(["hosts", 2, "roles"], ["ingress"]), "hybrid-ai:hosts[2].roles", "must also be `control-plane` or `worker`"),
 ]
 
@@ -202,3 +211,11 @@ def test_config_reference_is_generated_from_the_schema() -> None:
 
     assert (PROJECT / "docs" / "config.md").read_text() == render(), "docs/config.md is stale: run `make docs`"
     assert all(f"hybrid-ai:{(f.alias or n)}" in render() for n, f in StackConfig.model_fields.items())
+
+
+def test_minimal_config_takes_every_default() -> None:
+    raw = {k: v for k, v in stack_config("dev").items() if k in ("sites", "hosts")}
+    for h in raw["hosts"]:
+        h.pop("gpu", None)
+    cfg = validate(raw)
+    assert cfg.ingress.tls == "none" and cfg.vpn.port == 51820 and cfg.cluster.channel == "1.32/stable"

@@ -74,9 +74,18 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         yield running
 
 
+# The layers this lab proves: hosts, base bootstrap, the mesh. (GPU drivers and MicroK8s
+# need real GPUs and snapd; their scripts are tested under stubs.)
+MESH_LAYERS = ("-reachable", "-bootstrap-base", "-wg-key", "-wg")
+
+
+def in_mesh_layers(name: str) -> bool:
+    return name.endswith(MESH_LAYERS)
+
+
 @pytest.fixture(scope="module")
 def engine(lab: Lab) -> Engine:
-    eng = Engine(lab, {"sshPrivateKey": lab.client_key.read_text()})
+    eng = Engine(lab, {"sshPrivateKey": lab.client_key.read_text()}, scope=in_mesh_layers)
     eng.up(lab_config(lab))
     return eng
 

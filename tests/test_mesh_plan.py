@@ -5,10 +5,10 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from components.shell import compose
 from stacks.render.evaluate import Evaluation
 from stacks.render.write import split_script
 from tests.helpers import evaluate_config, stack_config
-from tests.stubs import SCRIPTS
 
 OPERATOR_KEY = "aGVsbG8taHlicmlkLWFpLW9wZXJhdG9yLWtleS0xMjM="  # 32 bytes, base64
 
@@ -88,10 +88,10 @@ def test_teardown_runs_on_destroy() -> None:
 def _run_without_wg(tmp_path: Path, script: str) -> subprocess.CompletedProcess[str]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for tool in ("mkdir", "chmod", "mv", "cat", "awk", "mktemp", "rm"):
+    for tool in ("mkdir", "chmod", "mv", "cat", "awk", "mktemp", "rm", "hostname"):
         (bin_dir / tool).symlink_to(f"/usr/bin/{tool}" if Path(f"/usr/bin/{tool}").exists() else f"/bin/{tool}")
-    return subprocess.run(["/bin/bash", str(SCRIPTS / script)], env={"PATH": str(bin_dir), "WG_CONFIG": "[Interface]\n"},
-                          capture_output=True, text=True, timeout=30)
+    text = compose(script, {"WG_CONFIG": "[Interface]\n"})
+    return subprocess.run(["/bin/bash", "-c", text, script], env={"PATH": str(bin_dir)}, capture_output=True, text=True, timeout=30)
 
 
 def test_keygen_on_a_host_without_wg_fails_clearly(tmp_path: Path) -> None:

@@ -90,7 +90,9 @@ def test_every_connection_pins_a_host_key_and_gives_up_quickly() -> None:
 
             conn = reveal(r.inputs["connection"])
             assert conn["hostKey"].startswith("ssh-ed25519 "), r.name
-            assert conn["dialErrorLimit"] <= 5 and conn["perDialTimeout"] <= 30, r.name
+            # About a minute for a dead host; a host coming back from a reboot gets ten.
+            budget = 600 if r.name.endswith("-gpu-check") else 75
+            assert conn["dialErrorLimit"] * conn["perDialTimeout"] <= budget, r.name
 
 
 def test_security_groups_open_only_what_they_must() -> None:

@@ -4,7 +4,9 @@
 # (the last line reports what changed: "changed: none" on a re-run).
 # Parameters: HOST_NAME, PACKAGES (space-separated), CLOUD_INIT_WAIT_S; the file paths
 # default to the system's and are parameters only so that tests can point them elsewhere.
+# Helpers (log, fail, retry, report, installed) come from lib.sh.
 set -euo pipefail
+SCRIPT_NAME="base"
 
 : "${HOST_NAME:?HOST_NAME must be set}"
 : "${PACKAGES:=wireguard-tools iproute2 iptables ca-certificates curl}"
@@ -12,23 +14,6 @@ set -euo pipefail
 : "${SYSCTL_FILE:=/etc/sysctl.d/90-hybrid-ai.conf}"
 : "${MODULES_FILE:=/etc/modules-load.d/hybrid-ai.conf}"
 
-changed=()
-log() { echo "hybrid-ai[$HOST_NAME] base: $*" >&2; }
-fail() { log "ERROR: $*"; exit 1; }
-
-# Retry a command with bounded exponential backoff (apt locks, flaky mirrors).
-retry() {
-  local attempt=1 max=5 pause=5
-  until "$@"; do
-    if [ "$attempt" -ge "$max" ]; then
-      log "giving up after $attempt attempts: $*"
-      return 1
-    fi
-    log "attempt $attempt failed, retrying in ${pause}s: $*"
-    sleep "$pause"
-    attempt=$((attempt + 1)) pause=$((pause * 2))
-  done
-}
 
 # 1. Let cloud-init finish first (VMs), so apt does not race it. Hosts where cloud-init
 #    did not run this boot skip this.
@@ -43,7 +28,7 @@ fi
 # 2. Packages the later steps need; apt runs only when one is missing.
 missing=()
 for pkg in $PACKAGES; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  installed "$pkg" || missing+=("$pkg")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
   log "installing ${missing[*]}"
@@ -96,5 +81,4 @@ if ! systemctl is-active --quiet systemd-timesyncd && ! systemctl is-active --qu
   changed+=("time-sync")
 fi
 
-log "changed: ${changed[*]:-none}"
-echo "changed=${changed[*]:-none}"
+report

@@ -2,8 +2,7 @@
 # First login to a host: prove it can run hybrid-ai's scripts, and report what it is.
 # Read-only: changes nothing on the host.
 set -euo pipefail
-
-fail() { echo "hybrid-ai: host probe: $*" >&2; exit 1; }
+SCRIPT_NAME="probe"
 
 [ "$(id -u)" -eq 0 ] || fail "not running as root; the SSH user needs password-less sudo"
 command -v apt-get >/dev/null || fail "apt-get not found; hybrid-ai supports Debian and Ubuntu hosts"

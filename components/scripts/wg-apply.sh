@@ -5,6 +5,7 @@
 # Parameters: WG_IFACE, WG_CONFIG (the config without its private key: that is added here,
 # on the host, from the key file). Idempotent: a re-run with the same config changes nothing.
 set -euo pipefail
+SCRIPT_NAME="wireguard"
 : "${WG_IFACE:=wg0}"
 : "${WG_CONFIG:?WG_CONFIG must be set}"
 dir=/etc/wireguard
@@ -12,7 +13,6 @@ conf="$dir/$WG_IFACE.conf"
 key="$dir/$WG_IFACE.key"
 unit="wg-quick@$WG_IFACE"
 
-fail() { echo "hybrid-ai: wireguard: $*" >&2; exit 1; }
 for tool in wg wg-quick; do
   command -v "$tool" >/dev/null || fail "$tool not found on this host; install wireguard-tools (the base bootstrap does)"
 done

@@ -46,6 +46,7 @@ class Registration:
     parent: str | None
     custom: bool
     dependencies: list[str]
+    """Explicit and Output-implied dependencies, plus the explicit provider it is managed by."""
     inputs: dict[str, Any]
 
 
@@ -105,6 +106,10 @@ class StackMocks(pulumi_mocks.Mocks):
                 private_key_pem=pulumi.Output.secret(private),
                 public_key_openssh="ssh-ed25519 " + _b64(blob) + "\n",
             )
+        elif args.typ == "random:index/randomPassword:RandomPassword":
+            password = digest.hex()[: int(args.inputs.get("length", 32))]
+            self.evaluation.secret_values.add(password)
+            state.update(result=pulumi.Output.secret(password))
         elif args.typ == "openstack:compute/instance:Instance":
             state.update(access_ip_v4=f"192.0.2.{64 + digest[0] % 128}")
         elif args.typ == "openstack:networking/floatingIp:FloatingIp":
@@ -113,12 +118,19 @@ class StackMocks(pulumi_mocks.Mocks):
             state.setdefault("floating_ip", state.get("floatingIp"))
         return f"{args.name}-id", state
 
-    @staticmethod
-    def _command_stdout(name: str, digest: bytes) -> str:
+    def _command_stdout(self, name: str, digest: bytes) -> str:
         if name.endswith("-reachable"):
             return "os=ubuntu\nos_version=22.04\narch=x86_64\ncpus=8\nmemory_mb=32000\n"
         if name.endswith("-wg-key"):
             return _b64(digest) + "\n"
+        if name.endswith("-kubeconfig"):
+            credential = f"MOCK-CLIENT-KEY-{digest.hex()}"
+            self.evaluation.secret_values.add(credential)
+            return f"apiVersion: v1\nkind: Config\nusers:\n- name: admin\n  user:\n    client-key-data: {credential}\n"
+        if name.endswith("-gpu-check"):
+            return "gpus=1\ndriver=535.183.01\n"
+        if name.endswith(("-register", "-ready")):
+            return "node=" + name.rsplit("-", 1)[0].removeprefix("cluster-") + "\n"
         return "changed=none\n"
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
@@ -143,13 +155,15 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]  # untyped in the SDK
         if request.type != "pulumi:pulumi:Stack":
+            # A provider reference is "<provider urn>::<id>"; the resource needs that provider.
+            provider = [request.provider.rsplit("::", 1)[0]] if request.provider else []
             self.evaluation.resources.append(Registration(
                 urn=response.urn,
                 type=request.type,
                 name=request.name,
                 parent=request.parent or None,
                 custom=bool(request.custom),
-                dependencies=sorted(set(request.dependencies)),
+                dependencies=sorted(set(request.dependencies) | set(provider)),
                 inputs=_decode(json_format.MessageToDict(request.object)),
             ))
         return response

@@ -11,6 +11,7 @@ its `delete`, dependents first.
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,8 @@ class CommandFailed(RuntimeError):
 class Engine:
     lab: Lab
     secrets: dict[str, str]
+    scope: Callable[[str], bool] = lambda name: True
+    """Which commands this lab runs (by resource name); others are left out, never run."""
     applied: dict[str, Registration] = field(default_factory=dict)
     stdout: dict[str, str] = field(default_factory=dict)
     runs: list[Run] = field(default_factory=list)
@@ -80,11 +83,14 @@ class Engine:
         with ThreadPoolExecutor(max_workers=8) as pool:
             while True:
                 ev = self.evaluate(raw)
-                commands = {r.name: r for r in ev.of_type(COMMAND)}
+                commands = {r.name: r for r in ev.of_type(COMMAND) if self.scope(r.name)}
                 pending = [n for n in commands if not self._settled(commands[n], done, force)]
                 if not pending:
                     break
-                ready = [commands[n] for n in pending if all(self._settled(commands[d], done, force) for d in _command_deps(ev, commands[n]))]
+                ready = [
+                    commands[n] for n in pending
+                    if all(self._settled(commands[d], done, force) for d in _command_deps(ev, commands[n]) if d in commands)
+                ]
                 if not ready:
                     raise RuntimeError(f"nothing ready among {pending}")
                 for run in pool.map(self.run_create, ready):

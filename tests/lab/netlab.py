@@ -52,6 +52,13 @@ def missing_requirements() -> str | None:
         return f"missing tools: {', '.join(missing)} (apt-get install iproute2 iptables wireguard-tools wireguard-go openssh-server)"
     if not Path("/dev/net/tun").exists():
         return "no /dev/net/tun for wireguard-go"
+    # Lab hosts share this machine's packages: the base bootstrap must find them installed,
+    # so that it never runs apt here.
+    from components.bootstrap import BASE_PACKAGES
+
+    absent = [p for p in BASE_PACKAGES.split() if sh("dpkg-query", "-W", "-f=${Status}", p, check=False).stdout != "install ok installed"]
+    if absent:
+        return f"packages the base bootstrap expects are missing: {', '.join(absent)} (apt-get install them)"
     return None
 
 

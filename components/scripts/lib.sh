@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Shared helpers, prepended by the program to every host script (after its parameters).
+# shellcheck disable=SC2034  # `changed` is filled by the scripts that follow.
+set -euo pipefail
+
+changed=()
+log() { echo "hybrid-ai[${HOST_NAME:-$(hostname)}] ${SCRIPT_NAME:-script}: $*" >&2; }
+fail() { log "ERROR: $*"; exit 1; }
+
+# Retry a command with bounded exponential backoff (apt and snap locks, flaky mirrors):
+# RETRY_ATTEMPTS tries, pausing RETRY_PAUSE_S seconds, doubling each time.
+retry() {
+  local attempt=1 max=${RETRY_ATTEMPTS:-5} pause=${RETRY_PAUSE_S:-5}
+  until "$@"; do
+    if [ "$attempt" -ge "$max" ]; then
+      log "giving up after $attempt attempts: $*"
+      return 1
+    fi
+    log "attempt $attempt failed, retrying in ${pause}s: $*"
+    sleep "$pause"
+    attempt=$((attempt + 1)) pause=$((pause * 2))
+  done
+}
+
+# The last line of every script: what it changed ("changed=none" on a re-run).
+report() {
+  log "changed: ${changed[*]:-none}"
+  echo "changed=${changed[*]:-none}"
+}
+
+# Make FILE contain the line "FLAG=VALUE" (MicroK8s args files), replacing any other value.
+ensure_arg() {
+  local file=$1 flag=$2 value=$3
+  grep -qxF -- "$flag=$value" "$file" 2>/dev/null && return 1
+  if grep -q -- "^$flag=" "$file" 2>/dev/null; then
+    sed -i "s|^$flag=.*|$flag=$value|" "$file"
+  else
+    printf '%s=%s\n' "$flag" "$value" >> "$file"
+  fi
+}
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }

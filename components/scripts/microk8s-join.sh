@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Join this node to the cluster through the control plane's VPN address, with the join
+# token read from stdin. MicroK8s rewrites the kubelet's node IP while joining: it is
+# pinned back to this node's VPN address afterwards.
+# Parameters: HOST_NAME, CONTROL_PLANE (its VPN address), NODE_IP, WORKER (true|false).
+set -euo pipefail
+SCRIPT_NAME="join"
+: "${CONTROL_PLANE:?}" "${NODE_IP:?}" "${WORKER:=true}"
+: "${SNAP_DATA:=/var/snap/microk8s/current}"
+IFS= read -r token || true
+[[ "$token" =~ ^[0-9a-f]{32}$ ]] || fail "the join token on stdin is not 32 hex characters"
+
+if [ -e "$SNAP_DATA/var/lock/clustered.lock" ]; then
+  log "already part of the cluster"
+else
+  flags=()
+  [ "$WORKER" = true ] && flags+=(--worker)
+  retry microk8s join "$CONTROL_PLANE:25000/$token" "${flags[@]}" >/dev/null 2>&1 \
+    || fail "could not join through $CONTROL_PLANE:25000; check the VPN and that the token has not expired (cluster.joinTokenTtlSeconds)"
+  changed+=("joined")
+fi
+if ensure_arg "$SNAP_DATA/args/kubelet" --node-ip "$NODE_IP"; then
+  snap restart microk8s.daemon-kubelite
+  changed+=("node-ip")
+fi
+report

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# NVIDIA driver and container toolkit on a GPU host. Each part is skippable for machines
+# that already have it (INSTALL_DRIVER=false, INSTALL_TOOLKIT=false). A fresh driver needs a
+# reboot: it is scheduled a few seconds after this script ends, and the next step
+# (gpu-check.sh) waits for the host to come back, within a bound.
+# Parameters: HOST_NAME, INSTALL_DRIVER, DRIVER_VERSION (e.g. 535; empty: the distribution's
+# recommended driver), INSTALL_TOOLKIT, REBOOT_DELAY_S; KEYRING and SOURCES default to the
+# system paths (parameters only so that tests can point them elsewhere).
+set -euo pipefail
+SCRIPT_NAME="nvidia"
+: "${INSTALL_DRIVER:=true}" "${DRIVER_VERSION:=}" "${INSTALL_TOOLKIT:=true}" "${REBOOT_DELAY_S:=5}"
+: "${KEYRING:=/usr/share/keyrings/nvidia-container-toolkit-keyring.gpg}"
+: "${SOURCES:=/etc/apt/sources.list.d/nvidia-container-toolkit.list}"
+export DEBIAN_FRONTEND=noninteractive
+apt_opts=(-o DPkg::Lock::Timeout=120)
+
+driver_works() { command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; }
+driver_installed() { dpkg-query -W -f='${Package} ${Status}\n' 'nvidia-driver-*' 2>/dev/null | grep -q "install ok installed"; }
+
+reboot=no
+if driver_works; then
+  log "driver works: $(nvidia-smi --query-gpu=driver_version --format=csv,noheader | head -n 1)"
+elif [ "$INSTALL_DRIVER" != true ]; then
+  fail "nvidia-smi does not work and nvidia.installDriver is false; install the driver on this host or set installDriver: true"
+elif driver_installed; then
+  log "driver installed but not loaded: reboot needed"
+  reboot=yes
+else
+  retry apt-get "${apt_opts[@]}" update -q || fail "apt-get update failed"
+  if [ -n "$DRIVER_VERSION" ]; then
+    retry apt-get "${apt_opts[@]}" install -y -q "nvidia-driver-$DRIVER_VERSION" || fail "could not install nvidia-driver-$DRIVER_VERSION"
+  elif command -v ubuntu-drivers >/dev/null; then
+    retry ubuntu-drivers install || fail "ubuntu-drivers could not install the recommended driver; set nvidia.driverVersion"
+  else
+    fail "no ubuntu-drivers on this host; set nvidia.driverVersion (e.g. 535) to install nvidia-driver-<version>"
+  fi
+  changed+=("driver")
+  reboot=yes
+fi
+
+if [ "$INSTALL_TOOLKIT" = true ] && ! installed nvidia-container-toolkit; then
+  if [ ! -s "$KEYRING" ] || [ ! -s "$SOURCES" ]; then
+    key=$(mktemp)
+    retry curl -fsSL -o "$key" https://nvidia.github.io/libnvidia-container/gpgkey \
+      || fail "could not download NVIDIA's repository key"
+    gpg --batch --yes --dearmor -o "$KEYRING" "$key"
+    rm -f "$key"
+    echo "deb [signed-by=$KEYRING] https://nvidia.github.io/libnvidia-container/stable/deb/\$(ARCH) /" > "$SOURCES"
+    changed+=("toolkit-repo")
+  fi
+  retry apt-get "${apt_opts[@]}" update -q || fail "apt-get update failed"
+  retry apt-get "${apt_opts[@]}" install -y -q nvidia-container-toolkit || fail "could not install nvidia-container-toolkit"
+  changed+=("toolkit")
+fi
+
+if [ "$reboot" = yes ]; then
+  # Detached, so that this command can report back before the host goes down.
+  systemd-run --on-active="$REBOOT_DELAY_S" --unit=hybrid-ai-nvidia-reboot --description="hybrid-ai: load the NVIDIA driver" \
+    systemctl reboot >/dev/null
+  changed+=("reboot-scheduled")
+fi
+report

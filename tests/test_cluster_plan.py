@@ -1,0 +1,112 @@
+"""The cluster in the plan: parallel joins over the VPN, constant depth, labels, secrets."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from stacks.render.evaluate import Evaluation, Secret
+from stacks.render.fleet import fleet
+from stacks.render.write import split_script, write_all
+from tests.helpers import deps_closure, depth, evaluate_config, stack_config
+
+
+def names(ev: Evaluation, urns: set[str]) -> set[str]:
+    by_urn = {r.urn: r.name for r in ev.resources}
+    return {by_urn[u] for u in urns}
+
+
+def params(ev: Evaluation, name: str) -> dict[str, str]:
+    return split_script(ev.by_name(name).inputs["create"])[1]
+
+
+def test_each_join_depends_on_its_own_vpn_install_and_the_token_and_no_other_join() -> None:
+    ev = evaluate_config(fleet(workstations=12, models=5))
+    joins = [r for r in ev.resources if r.name.endswith("-join")]
+    assert len(joins) == 13  # 12 workstations and the interface node
+    for join in joins:
+        node = join.name.removeprefix("cluster-").removesuffix("-join")
+        direct = names(ev, set(join.dependencies))
+        assert {f"cluster-{node}-microk8s", f"cluster-{node}-register", "cluster-join-secret", f"mesh-{node}-wg"} <= direct
+        closure = names(ev, deps_closure(ev, join.urn))
+        assert not {n for n in closure if n.endswith("-join")}, f"{join.name} waits on another join"
+        assert not {n for n in closure if n.endswith("-microk8s")} - {f"cluster-{node}-microk8s", "cluster-receipt-microk8s"}
+
+
+def test_depth_does_not_grow_with_workstations() -> None:
+    small = evaluate_config(fleet(workstations=2, models=5))
+    large = evaluate_config(fleet(workstations=50, models=5))
+    assert len(large.resources) > len(small.resources) + 48 * 8
+    assert depth(small) == depth(large)
+
+
+def test_nodes_are_pinned_to_their_overlay_addresses() -> None:
+    ev = evaluate_config(stack_config("dev"))
+    for node, vpn in {"receipt": "100.64.0.2", "interface": "100.64.0.3", "ws-1": "100.64.1.1", "ws-2": "100.64.1.2"}.items():
+        assert params(ev, f"cluster-{node}-microk8s")["NODE_IP"] == vpn
+    join = params(ev, "cluster-ws-1-join")
+    assert join == {"HOST_NAME": "ws-1", "CONTROL_PLANE": "100.64.0.2", "NODE_IP": "100.64.1.1", "WORKER": "true"}
+    install = params(ev, "cluster-receipt-microk8s")
+    assert install["ROLE"] == "control-plane" and install["EXTRA_SANS"] == "203.0.113.11" and install["CNI_MTU"] == "1330"
+    assert params(ev, "cluster-kubeconfig")["SERVER"] == "203.0.113.11"
+    assert "cluster-vpn-hub-microk8s" not in {r.name for r in ev.resources}  # the hub is not a node
+
+
+def test_kubeconfig_can_point_at_the_vpn_address() -> None:
+    raw = stack_config("dev")
+    raw["cluster"]["apiServerAddress"] = "vpn"
+    assert params(evaluate_config(raw), "cluster-kubeconfig")["SERVER"] == "100.64.0.2"
+
+
+def test_gpu_steps_only_on_gpu_hosts_and_skippable() -> None:
+    ev = evaluate_config(stack_config("dev"))
+    gpu = {r.name for r in ev.resources if "-gpu-" in r.name}
+    assert gpu == {"ws-1-gpu-setup", "ws-1-gpu-check", "ws-2-gpu-setup", "ws-2-gpu-check"}
+    assert params(ev, "ws-2-gpu-setup")["INSTALL_DRIVER"] == "false"
+    assert params(ev, "ws-1-gpu-setup")["INSTALL_DRIVER"] == "true"
+    assert "ws-1-gpu-check" in names(ev, deps_closure(ev, ev.by_name("cluster-ws-1-microk8s").urn))
+
+
+def test_labels_and_taints_per_node() -> None:
+    raw = stack_config("dev")
+    raw["hosts"][3]["labels"] = {"team": "ocr"}
+    raw["hosts"][3]["taints"] = [{"key": "example.com/gpu", "value": "true", "effect": "NoSchedule"}]
+    ev = evaluate_config(raw)
+    ws1 = ev.by_name("cluster-ws-1-labels").inputs
+    assert ws1["metadata"]["labels"] == {
+        "hybrid-ai/site": "office", "hybrid-ai/location": "on-prem", "hybrid-ai/gpu-model": "rtx-3090",
+        "nvidia.com/device-plugin.config": "rtx-3090", "team": "ocr",
+    }
+    assert ws1["metadata"]["name"] == "ws-1"
+    assert ws1["spec"]["taints"] == [{"key": "example.com/gpu", "value": "true", "effect": "NoSchedule"}]
+    assert ev.by_name("cluster-receipt-labels").inputs["metadata"]["labels"] == {"hybrid-ai/site": "cloud", "hybrid-ai/location": "cloud"}
+    assert ev.by_name("cluster-k8s").urn in ev.by_name("cluster-ws-1-labels").dependencies
+
+
+def test_teardown_order_is_drain_leave_remove(tmp_path: Path) -> None:
+    ev = evaluate_config(stack_config("dev"))
+    ready, join, register = (ev.by_name(f"cluster-ws-1-{s}") for s in ("ready", "join", "register"))
+    # Destroy deletes dependents first: ready (drain), then join (leave), then register (remove-node).
+    assert join.urn in ready.dependencies and register.urn in join.dependencies
+    assert "microk8s-drain.sh" in ready.inputs["delete"]
+    assert "microk8s-leave.sh" in join.inputs["delete"]
+    assert "microk8s-remove-node.sh" in register.inputs["delete"]
+    assert "microk8s-uninstall.sh" in ev.by_name("cluster-ws-1-microk8s").inputs["delete"]
+
+
+def test_token_and_kubeconfig_stay_secret(tmp_path: Path) -> None:
+    ev = evaluate_config(stack_config("dev"))
+    password = next(v for v in ev.secret_values if len(v) == 32 and "-" not in v)
+    token = hashlib.sha256(password.encode()).hexdigest()[:32]
+    for r in ev.resources:
+        if r.name.endswith(("-join", "-register")):
+            assert isinstance(r.inputs["stdin"], Secret)
+        if r.name.endswith("-join"):
+            assert r.inputs["logging"] == "none"
+    assert isinstance(ev.outputs["kubeconfig"], Secret)
+    assert isinstance(ev.by_name("cluster-k8s").inputs["kubeconfig"], Secret)
+    write_all(ev, tmp_path)
+    for path in (p for p in tmp_path.rglob("*") if p.is_file()):
+        text = path.read_text()
+        assert token not in text and password not in text, path
+        assert "MOCK-CLIENT-KEY" not in text, path

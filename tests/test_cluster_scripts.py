@@ -1,0 +1,260 @@
+"""GPU and MicroK8s host scripts under recording stubs: calls and their order, a second run
+that changes nothing, bounded retries, clear failures, and no token in any output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.cluster_stubs import ClusterHost
+
+TOKEN = "0123456789abcdef0123456789abcdef"
+CP = {"HOST_NAME": "receipt", "CHANNEL": "1.32/stable", "NODE_IP": "100.64.0.2", "CNI_MTU": "1330",
+      "ROLE": "control-plane", "EXTRA_SANS": "203.0.113.11"}
+WORKER = {"HOST_NAME": "ws-1", "CHANNEL": "1.32/stable", "NODE_IP": "100.64.1.1", "CNI_MTU": "1330", "ROLE": "worker", "GPU": "true"}
+JOIN = {"HOST_NAME": "ws-1", "CONTROL_PLANE": "100.64.0.2", "NODE_IP": "100.64.1.1", "WORKER": "true"}
+
+
+def sleeps(h: ClusterHost) -> list[str]:
+    return [c for c in h.calls() if c.startswith("sleep")]
+
+
+# --- MicroK8s install -------------------------------------------------------------------
+
+def test_control_plane_install_pins_everything_to_the_vpn(tmp_path: Path) -> None:
+    h = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    result = h.run("microk8s-install.sh", **CP)
+    assert result.returncode == 0, result.stderr
+    assert h.state_changes() == [
+        "snap install microk8s --classic --channel=1.32/stable",
+        "snap restart microk8s.daemon-kubelite",
+        f"microk8s kubectl apply -f {h.snap_data}/args/cni-network/cni.yaml",
+        "microk8s kubectl -n kube-system rollout restart daemonset/calico-node",
+    ]
+    launch = yaml.safe_load((h.snap_common / ".microk8s.yaml").read_text())
+    assert launch["extraKubeletArgs"] == {"--node-ip": "100.64.0.2", "--runtime-request-timeout": "30m"}
+    assert launch["extraKubeAPIServerArgs"] == {"--advertise-address": "100.64.0.2"}
+    assert launch["extraSANs"] == ["100.64.0.2", "203.0.113.11"]
+    assert launch["extraCNIEnv"] == {"IPv4_CLUSTER_CIDR": "10.1.0.0/16", "IPv4_SERVICE_CIDR": "10.152.183.0/24"}
+    assert "--node-ip=100.64.0.2" in (h.snap_data / "args/kubelet").read_text().splitlines()
+    assert "--advertise-address=100.64.0.2" in (h.snap_data / "args/kube-apiserver").read_text().splitlines()
+    template = (h.snap_data / "certs/csr.conf.template").read_text()
+    assert "IP.3 = 100.64.0.2" in template and "IP.4 = 203.0.113.11" in template
+    cni = (h.snap_data / "args/cni-network/cni.yaml").read_text()
+    assert 'value: "interface=wg0"' in cni and 'veth_mtu: "1330"' in cni
+
+
+def test_install_twice_changes_nothing(tmp_path: Path) -> None:
+    h = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    assert h.run("microk8s-install.sh", **CP).returncode == 0
+    again = h.run("microk8s-install.sh", **CP)
+    assert again.returncode == 0, again.stderr
+    assert h.state_changes() == []
+    assert again.stdout.strip() == "changed=none"
+
+
+def test_worker_install_configures_the_nvidia_runtime_once(tmp_path: Path) -> None:
+    h = ClusterHost(tmp_path)
+    (h.bin / "nvidia-ctk").chmod(0o755)
+    first = h.run("microk8s-install.sh", **WORKER)
+    assert first.returncode == 0, first.stderr
+    assert "nvidia-ctk runtime configure --runtime=containerd" in "\n".join(h.calls())
+    assert not (h.snap_data / "args/kube-apiserver").read_text()  # workers leave the API server alone
+    assert not [c for c in h.calls() if "cni.yaml" in c]
+    assert h.run("microk8s-install.sh", **WORKER).returncode == 0
+    assert h.state_changes() == []
+
+
+def test_snap_network_errors_are_retried_then_reported(tmp_path: Path) -> None:
+    h = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    (h.state / "snap-fail").write_text("2")
+    assert h.run("microk8s-install.sh", **CP).returncode == 0
+    assert sleeps(h) == ["sleep 5", "sleep 10"]
+    h2 = ClusterHost(tmp_path / "b", "receipt", "100.64.0.2")
+    (h2.state / "snap-fail").write_text("always")
+    result = h2.run("microk8s-install.sh", **CP)
+    assert result.returncode == 1
+    assert len(sleeps(h2)) == 4
+    assert "ERROR: snap install microk8s (1.32/stable) failed" in result.stderr
+
+
+def test_install_refuses_a_host_whose_name_differs(tmp_path: Path) -> None:
+    h = ClusterHost(tmp_path, "workstation-7")
+    result = h.run("microk8s-install.sh", **WORKER)
+    assert result.returncode == 1
+    assert "named 'workstation-7', the config says 'ws-1'" in result.stderr
+    assert h.state_changes() == []
+
+
+def test_install_waits_for_the_vpn(tmp_path: Path) -> None:
+    h = ClusterHost(tmp_path, vpn_ip=None)
+    result = h.run("microk8s-install.sh", **WORKER)
+    assert result.returncode == 1 and "100.64.1.1 is not on wg0; the VPN step must run first" in result.stderr
+
+
+def test_channel_change_refreshes_explicitly(tmp_path: Path) -> None:
+    h = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    assert h.run("microk8s-install.sh", **CP).returncode == 0
+    result = h.run("microk8s-install.sh", **{**CP, "CHANNEL": "1.33/stable"})
+    assert result.returncode == 0
+    assert h.state_changes() == ["snap refresh microk8s --channel=1.33/stable"]
+
+
+def test_uninstall_removes_the_snap_and_launch_config(tmp_path: Path) -> None:
+    h = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    assert h.run("microk8s-install.sh", **CP).returncode == 0
+    assert h.run("microk8s-uninstall.sh").returncode == 0
+    assert h.state_changes() == ["snap remove microk8s --purge"]
+    assert not (h.snap_common / ".microk8s.yaml").exists()
+    assert h.run("microk8s-uninstall.sh").returncode == 0 and h.state_changes() == []
+
+
+# --- Joining ----------------------------------------------------------------------------
+
+def joined_worker(tmp_path: Path) -> ClusterHost:
+    h = ClusterHost(tmp_path)
+    assert h.run("microk8s-install.sh", **WORKER).returncode == 0
+    return h
+
+
+def test_register_adds_the_token_with_its_lifetime_once(tmp_path: Path) -> None:
+    cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    result = cp.run("microk8s-register.sh", stdin=TOKEN + "\n", NODE_NAME="ws-1", NODE_IP="100.64.1.1", TOKEN_TTL_S="3600")
+    assert result.returncode == 0, result.stderr
+    assert cp.state_changes() == [
+        f"flock --timeout 120 {cp.snap_data}/var/lock/hybrid-ai-add-node.lock microk8s add-node --token {TOKEN} --token-ttl 3600",
+        f"microk8s add-node --token {TOKEN} --token-ttl 3600",
+    ]
+    assert TOKEN not in result.stdout + result.stderr
+    cp.add_node("ws-1", "100.64.1.1")  # it joined
+    again = cp.run("microk8s-register.sh", stdin=TOKEN + "\n", NODE_NAME="ws-1", NODE_IP="100.64.1.1")
+    assert again.returncode == 0 and cp.state_changes() == []
+
+
+def test_register_refuses_a_name_held_by_another_machine(tmp_path: Path) -> None:
+    cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    cp.add_node("ws-1", "100.64.9.9")
+    result = cp.run("microk8s-register.sh", stdin=TOKEN, NODE_NAME="ws-1", NODE_IP="100.64.1.1")
+    assert result.returncode == 1
+    assert "a node named ws-1 with address 100.64.9.9 is already in the cluster" in result.stderr
+
+
+def test_join_uses_the_vpn_and_pins_the_node_ip_back(tmp_path: Path) -> None:
+    h = joined_worker(tmp_path)
+    result = h.run("microk8s-join.sh", stdin=TOKEN + "\n", **JOIN)
+    assert result.returncode == 0, result.stderr
+    assert h.state_changes() == [f"microk8s join 100.64.0.2:25000/{TOKEN} --worker", "snap restart microk8s.daemon-kubelite"]
+    assert "--node-ip=100.64.1.1" in (h.snap_data / "args/kubelet").read_text().splitlines()
+    assert TOKEN not in result.stdout + result.stderr
+    again = h.run("microk8s-join.sh", stdin=TOKEN + "\n", **JOIN)
+    assert again.returncode == 0 and h.state_changes() == [] and again.stdout.strip() == "changed=none"
+
+
+def test_join_rejects_a_malformed_token_without_echoing_it(tmp_path: Path) -> None:
+    h = joined_worker(tmp_path)
+    result = h.run("microk8s-join.sh", stdin="not-a-token-SECRETISH\n", **JOIN)
+    assert result.returncode == 1
+    assert "not 32 hex characters" in result.stderr and "SECRETISH" not in result.stderr
+    assert h.state_changes() == []
+
+
+def test_leave_then_remove_node_on_destroy(tmp_path: Path) -> None:
+    h = joined_worker(tmp_path)
+    assert h.run("microk8s-join.sh", stdin=TOKEN, **JOIN).returncode == 0
+    assert h.run("microk8s-leave.sh").returncode == 0
+    assert h.state_changes() == ["microk8s leave"]
+    assert h.run("microk8s-leave.sh").returncode == 0 and h.state_changes() == []
+    cp = ClusterHost(tmp_path / "cp", "receipt", "100.64.0.2")
+    cp.add_node("ws-1", "100.64.1.1")
+    assert cp.run("microk8s-drain.sh", NODE_NAME="ws-1").returncode == 0
+    assert cp.state_changes() == ["microk8s kubectl drain ws-1 --ignore-daemonsets --delete-emptydir-data --timeout=300s"]
+    assert cp.run("microk8s-remove-node.sh", NODE_NAME="ws-1").returncode == 0
+    assert cp.state_changes() == ["microk8s remove-node ws-1"]
+    assert cp.run("microk8s-remove-node.sh", NODE_NAME="ws-1").returncode == 0 and cp.state_changes() == []
+
+
+def test_node_ready_waits_within_a_bound_and_says_what_is_wrong(tmp_path: Path) -> None:
+    cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    cp.add_node("ws-1", "198.51.100.11")  # Ready, but on its LAN address
+    result = cp.run("microk8s-node-ready.sh", NODE_NAME="ws-1", NODE_IP="100.64.1.1", WAIT_S="30")
+    assert result.returncode == 1
+    assert "not Ready on 100.64.1.1 after 30s (Ready=True, InternalIP=198.51.100.11)" in result.stderr
+    assert len(sleeps(cp)) == 5
+    cp.add_node("ws-1", "100.64.1.1")
+    ok = cp.run("microk8s-node-ready.sh", NODE_NAME="ws-1", NODE_IP="100.64.1.1")
+    assert ok.returncode == 0 and ok.stdout.strip() == "node=ws-1"
+
+
+def test_kubeconfig_points_at_the_chosen_server(tmp_path: Path) -> None:
+    cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    result = cp.run("microk8s-kubeconfig.sh", SERVER="203.0.113.11")
+    assert result.returncode == 0
+    assert yaml.safe_load(result.stdout)["clusters"][0]["cluster"]["server"] == "https://203.0.113.11:16443"
+
+
+# --- NVIDIA -----------------------------------------------------------------------------
+
+def nvidia(tmp_path: Path) -> tuple[ClusterHost, dict[str, str]]:
+    h = ClusterHost(tmp_path)
+    return h, {"HOST_NAME": "ws-1", "KEYRING": str(tmp_path / "keyring.gpg"), "SOURCES": str(tmp_path / "nvidia.list")}
+
+
+def test_fresh_gpu_host_gets_driver_toolkit_and_a_scheduled_reboot(tmp_path: Path) -> None:
+    h, params = nvidia(tmp_path)
+    result = h.run("nvidia-setup.sh", DRIVER_VERSION="535", **params)
+    assert result.returncode == 0, result.stderr
+    changes = h.state_changes()
+    assert changes[:2] == ["apt-get -o DPkg::Lock::Timeout=120 update -q", "apt-get -o DPkg::Lock::Timeout=120 install -y -q nvidia-driver-535"]
+    assert "apt-get -o DPkg::Lock::Timeout=120 install -y -q nvidia-container-toolkit" in changes
+    assert changes[-1].startswith("systemd-run --on-active=5 --unit=hybrid-ai-nvidia-reboot")
+    assert "signed-by=" in (tmp_path / "nvidia.list").read_text()
+    assert result.stdout.strip() == "changed=driver toolkit-repo toolkit reboot-scheduled"
+
+
+def test_recommended_driver_through_ubuntu_drivers(tmp_path: Path) -> None:
+    h, params = nvidia(tmp_path)
+    assert h.run("nvidia-setup.sh", INSTALL_TOOLKIT="false", **params).returncode == 0
+    assert "ubuntu-drivers install" in h.state_changes()
+
+
+def test_gpu_host_with_working_driver_and_toolkit_changes_nothing(tmp_path: Path) -> None:
+    h, params = nvidia(tmp_path)
+    (h.state / "driver-loaded").write_text("1")
+    (h.state / "installed" / "nvidia-container-toolkit").touch()
+    result = h.run("nvidia-setup.sh", **params)
+    assert result.returncode == 0 and h.state_changes() == [] and result.stdout.strip() == "changed=none"
+
+
+def test_installed_driver_not_yet_loaded_only_reboots(tmp_path: Path) -> None:
+    h, params = nvidia(tmp_path)
+    (h.state / "installed" / "nvidia-driver-535").touch()
+    result = h.run("nvidia-setup.sh", INSTALL_TOOLKIT="false", **params)
+    assert result.returncode == 0
+    assert [c.split()[0] for c in h.state_changes()] == ["systemd-run"]
+
+
+def test_skipped_driver_that_does_not_work_fails_clearly(tmp_path: Path) -> None:
+    h, params = nvidia(tmp_path)
+    result = h.run("nvidia-setup.sh", INSTALL_DRIVER="false", **params)
+    assert result.returncode == 1
+    assert "nvidia.installDriver is false" in result.stderr and h.state_changes() == []
+
+
+@pytest.mark.parametrize(("loaded", "count", "ok"), [("1", "1", True), ("1", "2", False), ("2", "2", True)])
+def test_gpu_check_counts_the_gpus(tmp_path: Path, loaded: str, count: str, ok: bool) -> None:
+    h = ClusterHost(tmp_path)
+    (h.state / "driver-loaded").write_text(loaded)
+    result = h.run("gpu-check.sh", GPU_COUNT=count)
+    assert (result.returncode == 0) == ok, result.stderr
+    if not ok:
+        assert f"shows {loaded} GPU(s), the config says gpu.count={count}" in result.stderr
+
+
+def test_gpu_check_gives_up_after_its_bound(tmp_path: Path) -> None:
+    h = ClusterHost(tmp_path)
+    result = h.run("gpu-check.sh", WAIT_S="20")
+    assert result.returncode == 1
+    assert "nvidia-smi still fails after 20s" in result.stderr
+    assert len(sleeps(h)) == 3
