@@ -8,11 +8,18 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: venv preview render docs test lint typecheck unit e2e clean
 
-venv: $(VENV)/.installed
+TOOLS := .venv-tools
+
+venv: $(VENV)/.installed $(TOOLS)/.installed
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(TOOLS)/.installed: requirements-tools.txt
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install -q --disable-pip-version-check -r requirements-tools.txt
 	touch $@
 
 ## preview: `pulumi preview` of STACK (default dev), local backend unless logged in elsewhere

@@ -88,6 +88,8 @@ class MicroK8sCluster(pulumi.ComponentResource):
     """Kubernetes provider built from the kubeconfig."""
     ready: dict[str, pulumi.Output[str]]
     """Per node: resolves once the node is Ready on its VPN address."""
+    control_plane: SshTarget
+    """The control plane, once MicroK8s runs there (for cluster-wide checks)."""
 
     def __init__(self, name: str, args: MicroK8sClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("hybridai:cluster:MicroK8sCluster", name, None, opts)
@@ -96,6 +98,7 @@ class MicroK8sCluster(pulumi.ComponentResource):
 
         installs = {n.name: self._install(name, n, args, child) for n in args.nodes}
         cp_target = cp.target.after(installs[cp.name])
+        self.control_plane = cp_target
         token = self._join_token(name)
 
         server = cp.public_address if args.api_server_address == "public" and cp.public_address is not None else cp.vpn_address

@@ -14,6 +14,7 @@ from components.ssh import SshLogin
 from components.wireguard import MeshMember, WireGuardMesh, WireGuardMeshArgs
 from stacks.config import Host, Role, StackConfig
 from stacks.load import Stack
+from stacks.workloads import Workloads, build_workloads
 
 
 @dataclass
@@ -25,6 +26,7 @@ class Built:
     mesh: WireGuardMesh | None = None
     gpus: dict[str, GpuDriver] = field(default_factory=dict)
     cluster: MicroK8sCluster | None = None
+    workloads: Workloads | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -108,8 +110,11 @@ def node_labels(cfg: StackConfig, h: Host) -> dict[str, str]:
     """The labels the program sets on a node, then the host's own."""
     site = cfg.site(h.site)
     labels = {"hybrid-ai/site": site.name, "hybrid-ai/location": site.kind}
+    if Role.INGRESS.value in h.roles:
+        labels["hybrid-ai/ingress"] = "true"
     if h.gpu is not None:
         labels["hybrid-ai/gpu-model"] = h.gpu.model
+        labels["nvidia.com/gpu.present"] = "true"
         labels["nvidia.com/device-plugin.config"] = cfg.profile_of(h) or h.gpu.model
     return labels | dict(h.labels)
 
@@ -161,4 +166,8 @@ def build(stack: Stack) -> Built:
         "operatorConfig": built.mesh.operator_config,
     }
     built.outputs["kubeconfig"] = built.cluster.kubeconfig
+    workloads = build_workloads(stack, built.cluster, built.hosts)
+    built.workloads = workloads
+    built.outputs["models"] = workloads.endpoints
+    built.outputs["verification"] = workloads.verification.report
     return built

@@ -37,7 +37,7 @@ HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9]
 CONFIG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 LABEL_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
 # Node labels the program sets from the rest of the config.
-MANAGED_LABELS = ("nvidia.com/device-plugin.config",)
+MANAGED_LABELS = ("nvidia.com/device-plugin.config", "nvidia.com/gpu.present")
 # Services the stack always runs; models may name them in `talksTo` but not reuse the names.
 BUILTIN_SERVICES = ("redis", "tf-serving")
 SSH_KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa")
@@ -277,6 +277,7 @@ class Cluster(Schema):
         default="30m", pattern=r"^[1-9][0-9]*[smh]$",
         description="Kubelet runtime request timeout, so multi-GB model images on slow on-prem links are not cut off.",
     )
+    namespace: DnsLabel = Field(default="hybrid-ai", description="Namespace of the workloads (Pod Security `restricted`).")
     api_server_address: Literal["public", "vpn"] = Field(
         default="public",
         description="Server address in the exported kubeconfig: the control plane's public address, or its VPN address when the operator is a VPN peer.",
@@ -310,6 +311,9 @@ class Model(Schema):
     cpu: str = Field(default="250m", pattern=r"^[0-9]+m?$", description="CPU request.")
     memory: str = Field(default="512Mi", pattern=r"^[0-9]+(Mi|Gi)$", description="Memory request and limit.")
     public_path: str | None = Field(default=None, pattern=r"^/[a-z0-9/_-]*$", description="Path on the ingress host that routes here; internal only when unset.")
+    health_path: str = Field(default="/healthz", pattern=r"^/[A-Za-z0-9/_.-]*$", description="HTTP path of the liveness/readiness/startup probes.")
+    cpu_limit: str = Field(default="2", pattern=r"^[0-9]+m?$", description="CPU limit.")
+    max_replicas: int | None = Field(default=None, ge=1, le=100, description="Autoscaling ceiling for public models; 3 x replicas when unset.")
     talks_to: list[DnsLabel] = Field(default_factory=list, description="Models (or `redis`) this one calls; the network policies allow only these.")
     tf: TfModel | None = Field(default=None, description="TF-Serving model settings (kind `tf-model`).")
 
@@ -321,6 +325,10 @@ class Model(Schema):
             raise ValueError("a `tf-model` needs `tf` (basePath and version)")
         if self.gpus and self.placement != "gpu":
             raise ValueError("`gpus` needs `placement: gpu`")
+        if self.kind == "tf-model" and self.placement != "gpu":
+            raise ValueError("a `tf-model` is served by TF-Serving on the GPU nodes; use `placement: gpu`")
+        if self.max_replicas is not None and self.max_replicas < self.replicas:
+            raise ValueError("`maxReplicas` is below `replicas`")
         return self
 
 
@@ -341,6 +349,21 @@ class Ingress(Schema):
         if self.tls == "byo" and self.tls_cert_config is None:
             raise ValueError("tls 'byo' needs `tlsCertConfig`, the secret config key holding the certificate")
         return self
+
+
+class TfServing(Schema):
+    image: PinnedImage = Field(default="tensorflow/serving:2.18.0-gpu", description="TF-Serving image (GPU build), pinned.")
+    gpus: int = Field(default=1, ge=1, le=1, description="`nvidia.com/gpu` for the server (1 with time-slicing).")
+    memory: str = Field(default="8Gi", pattern=r"^[0-9]+(Mi|Gi)$", description="Memory request and limit.")
+    poll_seconds: int = Field(default=30, ge=5, le=3600, description="How often TF-Serving re-reads its model list.")
+    storage_size: str = Field(default="50Gi", pattern=r"^[0-9]+(Mi|Gi|Ti)$", description="Size of the volume holding local models (`/models/...`).")
+    storage_class: str | None = Field(default=None, description="Storage class of that volume; the cluster default when unset.")
+
+
+class Registry(Schema):
+    server: HostAddress = Field(description="Private registry host, e.g. `ghcr.io`.")
+    username: str = Field(description="Registry user.")
+    password_config: ConfigKeyName = Field(description="Secret config key holding the registry password or token.")
 
 
 class OpenStack(Schema):
@@ -374,6 +397,8 @@ class StackConfig(Schema):
     time_slicing: TimeSlicing = Field(default_factory=TimeSlicing, description="GPU sharing profiles.")
     models: list[Model] = Field(default_factory=list, description="The model catalog.")
     ingress: Ingress = Field(default_factory=Ingress, description="Public entry and TLS.")
+    tf_serving: TfServing = Field(default_factory=TfServing, description="TensorFlow Serving for the catalog's `tf-model` entries.")
+    registry: Registry | None = Field(default=None, description="Private registry credentials (an image pull secret for every workload).")
     openstack: OpenStack | None = Field(default=None, description="OpenStack settings; required when any host has `openstack`.")
 
     def site(self, name: str) -> Site:
@@ -510,6 +535,11 @@ class StackConfig(Schema):
             if profiles and profile not in profiles:
                 errors.append(f"hosts[{self.hosts.index(h)}].gpu.profile: unknown time-slicing profile '{profile}'; use one of: {', '.join(sorted(profiles))}")
         model_names = {m.name for m in self.models} | set(BUILTIN_SERVICES)
+        if any(m.public_path for m in self.models) and self.ingress.domain is None:
+            i = next(i for i, m in enumerate(self.models) if m.public_path)
+            errors.append(f"models[{i}].publicPath: public models need `ingress.domain`")
+        if any(m.public_path for m in self.models) and not self.hosts_with(Role.INGRESS):
+            errors.append("hosts: public models need a host with role `ingress`")
         sharing = bool(profiles)
         gpu_models = [(i, m.name) for i, m in enumerate(self.models) if m.placement == "gpu"]
         if gpu_models and not gpu_hosts:

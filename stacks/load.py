@@ -91,6 +91,8 @@ def secret_keys_of(cfg: StackConfig) -> dict[str, str]:
         needed.setdefault(h.ssh.private_key_config, f"hosts[{i}].ssh.privateKeyConfig")
     if cfg.ingress.tls_cert_config:
         needed.setdefault(cfg.ingress.tls_cert_config, "ingress.tlsCertConfig")
+    if cfg.registry is not None:
+        needed.setdefault(cfg.registry.password_config, "registry.passwordConfig")
     return needed
 
 

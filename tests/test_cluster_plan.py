@@ -75,11 +75,13 @@ def test_labels_and_taints_per_node() -> None:
     ws1 = ev.by_name("cluster-ws-1-labels").inputs
     assert ws1["metadata"]["labels"] == {
         "hybrid-ai/site": "office", "hybrid-ai/location": "on-prem", "hybrid-ai/gpu-model": "rtx-3090",
-        "nvidia.com/device-plugin.config": "rtx-3090", "team": "ocr",
+        "nvidia.com/gpu.present": "true", "nvidia.com/device-plugin.config": "rtx-3090", "team": "ocr",
     }
     assert ws1["metadata"]["name"] == "ws-1"
     assert ws1["spec"]["taints"] == [{"key": "example.com/gpu", "value": "true", "effect": "NoSchedule"}]
-    assert ev.by_name("cluster-receipt-labels").inputs["metadata"]["labels"] == {"hybrid-ai/site": "cloud", "hybrid-ai/location": "cloud"}
+    assert ev.by_name("cluster-receipt-labels").inputs["metadata"]["labels"] == {
+        "hybrid-ai/site": "cloud", "hybrid-ai/location": "cloud", "hybrid-ai/ingress": "true",
+    }
     assert ev.by_name("cluster-k8s").urn in ev.by_name("cluster-ws-1-labels").dependencies
 
 

@@ -120,6 +120,9 @@ BAD: list[tuple[str, Callable[[Raw], None], str, str]] = [
     ("bad label value", set_in(["hosts", 3, "labels"], {"team": "a b"}), "hybrid-ai:hosts[3].labels.team", "not a Kubernetes label value"),
     ("bad taint effect", set_in(["hosts", 3, "taints"], [{"key": "gpu", "effect": "Never"}]), "hybrid-ai:hosts[3].taints[0].effect", "'NoSchedule', 'PreferNoSchedule' or 'NoExecute'"),
     ("public API address without a public control plane", _private_control_plane, "hybrid-ai:cluster.apiServerAddress", "use 'vpn'"),
+    ("tf-model on cloud nodes", set_in(["models", 3, "placement"], "cloud"), "hybrid-ai:models[3]", "use `placement: gpu`"),
+    ("public model without a domain", set_in(["ingress"], {"tls": "none"}), "hybrid-ai:models[0].publicPath", "need `ingress.domain`"),
+    ("maxReplicas below replicas", set_in(["models", 0, "maxReplicas"], 1), "hybrid-ai:models[0]", "`maxReplicas` is below `replicas`"),
     ("ingress host not in the cluster", set_in(["hosts", 2, "roles"], ["ingress"]), "hybrid-ai:hosts[2].roles", "must also be `control-plane` or `worker`"),
 ]
 

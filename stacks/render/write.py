@@ -166,10 +166,20 @@ def artifacts(ev: Evaluation, out: Path) -> list[Path]:
         write(f"hosts/{r.inputs.get('name', r.name)}/cloud-init.yaml", "#cloud-config\n" + yaml.safe_dump(doc, sort_keys=True))
 
     for r in ev.resources:
-        if r.type.startswith("kubernetes:") and r.custom:
-            manifest = redact(r.inputs)
-            write(f"kubernetes/{r.name}.yaml", yaml.safe_dump(manifest, sort_keys=True))
+        if r.type.startswith("kubernetes:") and r.custom and not r.type.endswith("Patch"):
+            write(f"kubernetes/{r.name}.yaml", yaml.safe_dump(_integral(redact(r.inputs)), sort_keys=True))
     return written
+
+
+def _integral(value: Any) -> Any:
+    """Numbers lose their int type on the wire (protobuf); give manifests their integers back."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    return value
 
 
 def write_all(ev: Evaluation, out: Path) -> None:

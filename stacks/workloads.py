@@ -1,0 +1,132 @@
+"""The workload layer: GPU sharing, the model catalog, TF-Serving, redis, ingress and TLS,
+and the post-deploy verification, on the cluster's Kubernetes provider."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+
+from components.gpu_sharing import GpuSharing, GpuSharingArgs
+from components.host import HostNode
+from components.ingress import PublicIngress, PublicIngressArgs
+from components.microk8s import MicroK8sCluster
+from components.model_service import ModelService, ModelServiceArgs, Peer, PublicRoute
+from components.namespace import WorkloadNamespace, WorkloadNamespaceArgs
+from components.registry import PullSecret, PullSecretArgs
+from components.tf_serving import GRPC_PORT, TfModel, TfServing, TfServingArgs
+from components.verify import ClusterVerification, ClusterVerificationArgs
+from stacks.charts import pinned
+from stacks.config import Model, Role, StackConfig
+from stacks.load import Stack
+
+REDIS_IMAGE = "redis:7.4.1-alpine"
+REDIS_PORT = 6379
+
+
+@dataclass
+class Workloads:
+    models: dict[str, ModelService] = field(default_factory=dict)
+    endpoints: dict[str, Any] = field(default_factory=dict)
+    verification: ClusterVerification = field(init=False)
+    """Set last, once everything it checks exists."""
+
+
+def gpu_tolerations(cfg: StackConfig) -> list[dict[str, str]]:
+    """Tolerations for every taint a GPU node carries."""
+    taints = {(t.key, t.value, t.effect) for h in cfg.hosts if h.gpu is not None for t in h.taints}
+    return [{"key": k, "operator": "Equal", "value": v, "effect": e} for k, v, e in sorted(taints)]
+
+
+def _peer(cfg: StackConfig, name: str) -> Peer:
+    if name == "tf-serving":
+        return Peer(name, GRPC_PORT)
+    if name == "redis":
+        return Peer(name, REDIS_PORT)
+    return Peer(name, next(m.port for m in cfg.models if m.name == name))
+
+
+def _model_args(cfg: StackConfig, m: Model, namespace: pulumi.Input[str], route_tls: str | None, pull: pulumi.Input[str] | None) -> ModelServiceArgs:
+    assert m.image is not None
+    public = None
+    if m.public_path and cfg.ingress.domain:
+        public = PublicRoute(cfg.ingress.domain, m.public_path, route_tls, pinned("ingress-nginx").namespace)
+    return ModelServiceArgs(
+        namespace=namespace, image=m.image, port=m.port, replicas=m.replicas, cpu=m.cpu, cpu_limit=m.cpu_limit,
+        memory=m.memory, gpus=m.gpus, placement=m.placement, probe=("http", m.health_path),
+        talks_to=[_peer(cfg, t) for t in m.talks_to], public=public, max_replicas=m.max_replicas,
+        tolerations=gpu_tolerations(cfg) if m.placement == "gpu" else (), pull_secret=pull,
+    )
+
+
+def build_workloads(stack: Stack, cluster: MicroK8sCluster, hosts: dict[str, HostNode]) -> Workloads:
+    cfg = stack.config
+    k8s = pulumi.ResourceOptions(provider=cluster.provider)
+    out = Workloads()
+    namespace = WorkloadNamespace("workloads", WorkloadNamespaceArgs(cfg.cluster.namespace), opts=k8s).name
+    pull = None
+    if cfg.registry is not None:
+        pull = PullSecret("registry", PullSecretArgs(namespace, cfg.registry.server, cfg.registry.username,
+                                                     stack.secret(cfg.registry.password_config)), opts=k8s).name
+
+    wait_for: list[pulumi.Output[Any]] = []
+    gpu_opts = k8s
+    gpu_hosts = [h for h in cfg.hosts if h.gpu is not None and h.in_cluster]
+    if gpu_hosts:
+        profiles = {p.name: p.replicas for p in cfg.time_slicing.profiles} or {h.gpu.model: 1 for h in gpu_hosts if h.gpu}
+        default = cfg.time_slicing.default_profile or sorted(profiles)[0]
+        sharing = GpuSharing("gpu-sharing", GpuSharingArgs(pinned("nvidia-device-plugin"), profiles, default, gpu_tolerations(cfg)), opts=k8s)
+        gpu_opts = pulumi.ResourceOptions.merge(k8s, pulumi.ResourceOptions(depends_on=[sharing]))  # GPU pods need the plugin
+        wait_for.append(sharing.runtime_class)
+
+    ingress = PublicIngress("ingress", PublicIngressArgs(
+        controller=pinned("ingress-nginx"), workload_namespace=namespace, tls=cfg.ingress.tls, domain=cfg.ingress.domain,
+        acme_email=cfg.ingress.acme_email, cert_manager=pinned("cert-manager"),
+        byo_pem=stack.secret(cfg.ingress.tls_cert_config) if cfg.ingress.tls_cert_config else None,
+    ), opts=k8s)
+
+    redis = ModelService("redis", ModelServiceArgs(
+        namespace=namespace, image=REDIS_IMAGE, port=REDIS_PORT, cpu="100m", cpu_limit="1", memory="256Mi",
+        probe=("tcp", ""), run_as=10999, writable_paths=("/data",), component="cache",
+    ), opts=k8s)
+    out.endpoints["redis"] = redis.service_name
+    wait_for.append(redis.ready)
+
+    tf_models = [TfModel(m.name, m.tf.base_path, m.tf.version) for m in cfg.models if m.kind == "tf-model" and m.tf is not None]
+    if tf_models:
+        t = cfg.tf_serving
+        tf = TfServing("tf-serving", TfServingArgs(
+            namespace=namespace, image=t.image, models=tf_models, gpus=t.gpus, memory=t.memory, poll_seconds=t.poll_seconds,
+            storage_size=t.storage_size, storage_class=t.storage_class, tolerations=gpu_tolerations(cfg), pull_secret=pull,
+        ), opts=gpu_opts)
+        out.endpoints["tf-serving"] = tf.service_name
+
+    for m in (m for m in cfg.models if m.kind == "service"):
+        service = ModelService(m.name, _model_args(cfg, m, namespace, ingress.tls_secret, pull),
+                               opts=gpu_opts if m.placement == "gpu" else k8s)
+        out.models[m.name] = service
+        out.endpoints[m.name] = service.service_name
+        wait_for.append(service.ready)
+
+    out.verification = _verification(cfg, cluster, hosts, wait_for)
+    return out
+
+
+def _verification(cfg: StackConfig, cluster: MicroK8sCluster, hosts: dict[str, HostNode], wait_for: list[pulumi.Output[Any]]) -> ClusterVerification:
+    profiles = {p.name: p.replicas for p in cfg.time_slicing.profiles}
+    gpus = {h.name: h.gpu.count * profiles.get(cfg.profile_of(h) or "", 1) for h in cfg.hosts if h.gpu and h.in_cluster}
+    public = next((m for m in cfg.models if m.public_path), None)
+    ingress_host = next((h for h in cfg.hosts_with(Role.INGRESS)), None)
+    probe_url = None
+    if public is not None and public.public_path and cfg.ingress.domain:
+        scheme = "http" if cfg.ingress.tls == "none" else "https"
+        probe_url = f"{scheme}://{cfg.ingress.domain}{public.public_path.rstrip('/')}{public.health_path}"
+    return ClusterVerification("cluster-verify", ClusterVerificationArgs(
+        target=cluster.control_plane,
+        nodes={h.name: str(cfg.vpn_address(h)) for h in cfg.hosts if h.in_cluster},
+        gpus=gpus,
+        wait_for=[*cluster.ready.values(), *wait_for],
+        probe_url=probe_url,
+        ingress_address=hosts[ingress_host.name].public_address if ingress_host and probe_url else None,
+    ))

@@ -1,0 +1,255 @@
+"""The workload layer: every manifest valid and checkov-clean, GPU sharing, the catalog, TF-Serving,
+network policies, TLS, verification, and a blast radius of one catalog entry."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from stacks.render.evaluate import Evaluation, Secret
+from stacks.render.write import reveal, split_script, write_all
+from tests.helpers import PROJECT, evaluate_config, stack_config
+from tests.stubs import environ_ci
+
+K8S_VERSION = "1.32.0"
+CRD_KINDS = {"Certificate", "ClusterIssuer"}  # cert-manager's own kinds: no upstream schema to check against
+TOOLS = PROJECT / ".venv-tools" / "bin"
+
+
+@pytest.fixture(scope="module")
+def dev() -> Evaluation:
+    return evaluate_config(stack_config("dev"))
+
+
+@pytest.fixture(scope="module")
+def manifests(dev: Evaluation, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("render")
+    write_all(dev, out)
+    return out / "artifacts" / "kubernetes"
+
+
+def kind_of(path: Path) -> str:
+    return str(yaml.safe_load(path.read_text())["kind"])
+
+
+def tool(name: str, where: Path) -> str:
+    path = where / name
+    if not path.exists():
+        if environ_ci():
+            pytest.fail(f"{name} is not installed in CI (make venv installs it)")
+        pytest.skip(f"{name} not installed; run make venv")
+    return str(path)
+
+
+def test_every_manifest_passes_strict_schema_validation(manifests: Path) -> None:
+    files = sorted(p for p in manifests.glob("*.yaml") if kind_of(p) not in CRD_KINDS)
+    assert len(files) >= 30
+    validate = tool("kubernetes-validate", PROJECT / ".venv" / "bin")
+    result = subprocess.run([validate, "--strict", "-k", K8S_VERSION, "--quiet", *map(str, files)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert {kind_of(p) for p in manifests.glob("*.yaml")} - {kind_of(p) for p in files} == CRD_KINDS
+
+
+def test_checkov_finds_nothing(manifests: Path) -> None:
+    checkov = tool("checkov", TOOLS)
+    result = subprocess.run([checkov, "-d", str(manifests), "--config-file", str(PROJECT / ".checkov.yaml")],
+                            capture_output=True, text=True, timeout=600, cwd=PROJECT)
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert "Failed checks: 0" in result.stdout
+    # Every skip sits in one file, each with its reason on the lines above it.
+    config = (PROJECT / ".checkov.yaml").read_text().splitlines()
+    for i, line in enumerate(config):
+        if line.strip().startswith("- CKV"):
+            assert config[i - 1].strip().startswith("#"), f"skip without a reason: {line}"
+
+
+def pod(ev: Evaluation, name: str) -> dict[str, Any]:
+    return dict(ev.by_name(f"{name}-deployment").inputs["spec"]["template"]["spec"])
+
+
+def test_gpu_workloads_request_a_shared_gpu_on_gpu_nodes(dev: Evaluation) -> None:
+    for name in ("ocr-engine", "layout-engine", "tf-serving"):
+        spec = pod(dev, name)
+        assert spec["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1", name
+        assert spec["runtimeClassName"] == "nvidia"
+        terms = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+        assert terms == [{"matchExpressions": [{"key": "hybrid-ai/gpu-model", "operator": "Exists"}]}]
+    receipt = pod(dev, "receipt-api")
+    assert receipt["nodeSelector"] == {"hybrid-ai/location": "cloud"}
+    assert "nvidia.com/gpu" not in receipt["containers"][0]["resources"]["limits"]
+
+
+def test_time_slicing_config_and_plugin(dev: Evaluation) -> None:
+    data = dev.by_name("gpu-sharing-config").inputs["data"]
+    assert set(data) == {"rtx-3090"}
+    profile = yaml.safe_load(data["rtx-3090"])
+    assert profile["sharing"]["timeSlicing"] == {
+        "failRequestsGreaterThanOne": True, "resources": [{"name": "nvidia.com/gpu", "replicas": 4}],
+    }
+    chart = dev.by_name("gpu-sharing-device-plugin").inputs
+    assert chart["chart"] == "nvidia-device-plugin" and chart["version"] == "0.18.2"
+    assert chart["values"]["config"] == {"name": "time-slicing-config", "default": "rtx-3090"}
+    assert chart["values"]["runtimeClassName"] == "nvidia"
+
+
+def test_plugin_rolls_when_the_time_slicing_config_changes() -> None:
+    raw = stack_config("dev")
+    before = evaluate_config(raw).by_name("gpu-sharing-device-plugin").inputs["values"]["podAnnotations"]
+    raw["timeSlicing"]["profiles"][0]["replicas"] = 2
+    after = evaluate_config(raw).by_name("gpu-sharing-device-plugin").inputs["values"]["podAnnotations"]
+    assert before != after
+
+
+def test_tf_serving_loads_pinned_versions_from_a_polled_directory(dev: Evaluation) -> None:
+    config = dev.by_name("tf-serving-models").inputs["data"]["models.config"]
+    assert 'name: "ocr-detector"' in config and "versions: 3" in config
+    assert 'name: "ocr-recognizer"' in config and "versions: 7" in config
+    spec = pod(dev, "tf-serving")
+    container = spec["containers"][0]
+    assert "--model_config_file_poll_wait_seconds=30" in container["args"]
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "models-config")
+    assert mount["mountPath"] == "/etc/tf-serving" and "subPath" not in mount
+
+
+def policies(ev: Evaluation) -> set[tuple[str, str]]:
+    """(from, to) pairs the network policies allow inside the namespace, plus the ingress."""
+    allowed = set()
+    for r in ev.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy"):
+        spec = r.inputs["spec"]
+        target = spec["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name", "*")
+        for rule in spec.get("ingress", []):
+            for peer in rule["from"]:
+                if "podSelector" in peer:
+                    allowed.add((peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"], target))
+                else:
+                    allowed.add((peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"], target))
+    return allowed
+
+
+def test_network_policies_deny_by_default_and_allow_only_the_call_graph(dev: Evaluation) -> None:
+    deny = dev.by_name("workloads-default-deny").inputs["spec"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    assert policies(dev) == {
+        ("ingress-nginx", "receipt-api"),
+        ("receipt-api", "ocr-engine"), ("receipt-api", "layout-engine"), ("receipt-api", "redis"),
+        ("ocr-engine", "tf-serving"), ("layout-engine", "tf-serving"),
+    }
+
+
+def test_workloads_are_restricted(dev: Evaluation) -> None:
+    ns = dev.by_name("workloads-namespace").inputs["metadata"]["labels"]
+    assert ns["pod-security.kubernetes.io/enforce"] == "restricted"
+    for r in dev.of_type("kubernetes:apps/v1:Deployment"):
+        spec = r.inputs["spec"]["template"]["spec"]
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        for c in spec["containers"]:
+            ctx = c["securityContext"]
+            assert ctx["allowPrivilegeEscalation"] is False and ctx["capabilities"] == {"drop": ["ALL"]}
+            assert {"readinessProbe", "livenessProbe", "startupProbe"} <= set(c)
+            assert set(c["resources"]["requests"]) == {"cpu", "memory"}
+        labels = r.inputs["metadata"]["labels"]
+        assert {"app.kubernetes.io/name", "app.kubernetes.io/component", "app.kubernetes.io/part-of"} <= set(labels)
+
+
+def test_public_api_has_ingress_tls_and_autoscaling(dev: Evaluation) -> None:
+    ingress = dev.by_name("receipt-api-ingress").inputs["spec"]
+    assert ingress["rules"][0]["host"] == "api.example.com"
+    assert ingress["rules"][0]["http"]["paths"][0]["path"] == "/receipt"
+    assert ingress["tls"] == [{"hosts": ["api.example.com"], "secretName": "hybrid-ai-tls"}]
+    hpa = dev.by_name("receipt-api-hpa").inputs["spec"]
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 6)
+    assert dev.by_name("receipt-api-pdb").inputs["spec"]["minAvailable"] == 1
+    issuer = dev.by_name("ingress-issuer").inputs["spec"]["acme"]
+    assert "acme-staging" in issuer["server"]  # dev uses the staging issuer
+    assert not {r.name for r in dev.resources} & {"ocr-engine-hpa", "ocr-engine-ingress"}
+
+
+def test_prod_uses_the_production_issuer() -> None:
+    prod = evaluate_config(stack_config("prod"))
+    assert prod.by_name("ingress-issuer").inputs["spec"]["acme"]["server"] == "https://acme-v02.api.letsencrypt.org/directory"
+
+
+def test_bring_your_own_certificate_stays_secret() -> None:
+    raw = stack_config("dev")
+    raw["ingress"] = {"domain": "api.example.com", "tls": "byo", "tlsCertConfig": "tlsBundle"}
+    pem = "-----BEGIN CERTIFICATE-----\nQ0VSVA==\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nS0VZLUNBTkFSWQ==\n-----END PRIVATE KEY-----\n"
+    ev = evaluate_config(raw, secrets={"sshPrivateKey": "k", "tlsBundle": pem})
+    data = ev.by_name("ingress-tls").inputs["stringData"]
+    assert isinstance(data, Secret) or all(isinstance(v, Secret) for v in data.values())
+    assert reveal(data)["tls.key"].startswith("-----BEGIN PRIVATE KEY-----")
+    assert "ingress-issuer" not in {r.name for r in ev.resources}
+
+
+def test_private_registry_pull_secret() -> None:
+    raw = stack_config("dev")
+    raw["registry"] = {"server": "ghcr.io", "username": "bot", "passwordConfig": "registryToken"}
+    ev = evaluate_config(raw, secrets={"sshPrivateKey": "k", "registryToken": "REGISTRY-CANARY"})
+    secret = ev.by_name("registry-pull-secret").inputs
+    assert secret["type"] == "kubernetes.io/dockerconfigjson" and isinstance(secret["stringData"], Secret | dict)
+    assert "REGISTRY-CANARY" not in str(ev.by_name("registry-pull-secret").inputs.get("metadata"))
+    assert pod(ev, "receipt-api")["imagePullSecrets"] == [{"name": "registry-credentials"}]
+
+
+def test_post_deploy_verification_checks_nodes_gpus_and_the_api(dev: Evaluation) -> None:
+    check = dev.by_name("cluster-verify-check")
+    _, params = split_script(check.inputs["create"])
+    assert params["EXPECTED_NODES"] == "interface=100.64.0.3 receipt=100.64.0.2 ws-1=100.64.1.1 ws-2=100.64.1.2"
+    assert params["EXPECTED_GPUS"] == "ws-1=4 ws-2=4"  # 1 GPU x 4 time-slicing replicas
+    assert params["PROBE_URL"] == "https://api.example.com/receipt/healthz"
+    assert params["INGRESS_ADDRESS"] == "203.0.113.11"
+    by_urn = {r.urn: r.name for r in dev.resources}
+    deps = {by_urn[d] for d in check.dependencies}
+    assert {"cluster-ws-1-ready", "cluster-ws-2-ready"} <= deps  # checks only after every node joined
+    assert dev.outputs["verification"]  # exported
+
+
+# --- Blast radius -----------------------------------------------------------------------
+
+def inputs_by_urn(ev: Evaluation) -> dict[str, Any]:
+    return {r.urn: reveal(r.inputs) for r in ev.resources}
+
+
+def changed(before: Evaluation, after: Evaluation) -> tuple[set[str], set[str], set[str]]:
+    """(added, removed, changed-inputs) resource names between two plans."""
+    a, b = inputs_by_urn(before), inputs_by_urn(after)
+    name = {r.urn: r.name for r in [*before.resources, *after.resources]}
+    return ({name[u] for u in b.keys() - a.keys()}, {name[u] for u in a.keys() - b.keys()},
+            {name[u] for u in a.keys() & b.keys() if a[u] != b[u]})
+
+
+NEW_SERVICE = {"name": "table-engine", "image": "ghcr.io/example/table-engine:0.1.0", "placement": "gpu", "gpus": 1,
+               "port": 8000, "talksTo": ["tf-serving"]}
+NEW_TF_MODEL = {"name": "table-detector", "kind": "tf-model", "placement": "gpu", "tf": {"basePath": "/models/table-detector", "version": 2}}
+
+
+def test_adding_a_model_adds_only_its_own_resources(dev: Evaluation) -> None:
+    raw = stack_config("dev")
+    raw["models"].append(copy.deepcopy(NEW_SERVICE))
+    added, removed, modified = changed(dev, evaluate_config(raw))
+    assert added == {"table-engine", "table-engine-deployment", "table-engine-service", "table-engine-pdb",
+                     "table-engine-egress", "table-engine-to-tf-serving"}
+    assert removed == set() and modified == set()
+
+
+def test_adding_a_tf_model_changes_only_the_tf_serving_model_list(dev: Evaluation) -> None:
+    raw = stack_config("dev")
+    raw["models"].append(copy.deepcopy(NEW_TF_MODEL))
+    added, removed, modified = changed(dev, evaluate_config(raw))
+    assert (added, removed, modified) == (set(), set(), {"tf-serving-models"})
+
+
+def test_removing_a_model_removes_only_its_own_resources(dev: Evaluation) -> None:
+    raw = stack_config("dev")
+    raw["models"] = [m for m in raw["models"] if m["name"] != "layout-engine"]
+    raw["models"][0]["talksTo"] = ["ocr-engine", "redis"]  # the receipt API stops calling it
+    added, removed, modified = changed(dev, evaluate_config(raw))
+    assert removed == {"layout-engine", "layout-engine-deployment", "layout-engine-service", "layout-engine-pdb",
+                       "layout-engine-egress", "layout-engine-to-tf-serving", "receipt-api-to-layout-engine"}
+    assert added == set() and modified == {"receipt-api-egress"}  # the caller's own egress list
