@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: venv preview render docs test lint typecheck unit e2e clean
+.PHONY: venv preview render docs bench test lint typecheck unit e2e clean
 
 TOOLS := .venv-tools
 
@@ -33,6 +33,10 @@ render: venv
 ## docs: regenerate docs/config.md from the schema
 docs: venv
 	$(PY) -m stacks.docs > docs/config.md
+
+## bench: the performance table (build/bench.json); not part of make test
+bench: venv
+	$(PY) -m stacks.render.bench
 
 ## test: lint, types, unit and mock tests, script tests, and the end-to-end lab
 test: lint typecheck unit

@@ -35,10 +35,11 @@ def compose(name: str, params: Mapping[str, str]) -> str:
     return header + assignments + script_text(LIB) + script_text(name)
 
 
-def script_with_params(name: str, params: Mapping[str, pulumi.Input[str]]) -> pulumi.Output[str]:
-    """`compose` over Outputs (readable in the render)."""
-    if not params:  # Output.all() of nothing resolves to a list, not a dict
-        return pulumi.Output.from_input(compose(name, {}))
+def script_with_params(name: str, params: Mapping[str, pulumi.Input[str]]) -> pulumi.Input[str]:
+    """`compose` over Inputs: a plain string when every parameter is one (most are, and
+    that saves the Output machinery per command), else an Output."""
+    if all(isinstance(v, str) for v in params.values()):
+        return compose(name, {k: str(v) for k, v in params.items()})
     return pulumi.Output.all(**params).apply(lambda values: compose(name, values))
 
 
@@ -48,9 +49,11 @@ def command_line(name: str, script: str, *, sudo: bool) -> str:
     return prefix + shlex.quote(script) + " " + shlex.quote("hybrid-ai/" + name.removesuffix(".sh"))
 
 
-def remote_command(name: str, params: Mapping[str, pulumi.Input[str]], *, sudo: bool) -> pulumi.Output[str]:
+def remote_command(name: str, params: Mapping[str, pulumi.Input[str]], *, sudo: bool) -> pulumi.Input[str]:
     """The command line a remote.Command runs for script `name`."""
-    return script_with_params(name, params).apply(lambda text: command_line(name, text, sudo=sudo))
+    if all(isinstance(v, str) for v in params.values()):
+        return command_line(name, compose(name, {k: str(v) for k, v in params.items()}), sudo=sudo)
+    return pulumi.Output.all(**params).apply(lambda values: command_line(name, compose(name, values), sudo=sudo))
 
 
 def lint() -> int:

@@ -1,4 +1,9 @@
-"""Post-deploy verification as part of `pulumi up`: a failed check fails the update."""
+"""Post-deploy verification as part of `pulumi up`: a failed check fails the update.
+
+`<name>-check` waits until every labelled node is Ready on its VPN address and advertises
+its expected GPU capacity, and the public API answers through the ingress. Each node's
+expectations sit on its own labels, so adding a node changes nothing in the check.
+"""
 
 from __future__ import annotations
 
@@ -17,10 +22,8 @@ from components.ssh import COMMAND_TIMEOUTS, SshTarget
 class ClusterVerificationArgs:
     target: SshTarget
     """The control plane."""
-    nodes: Mapping[str, str]
-    """Node name -> the VPN address it must be Ready on."""
-    gpus: Mapping[str, int]
-    """GPU node -> nvidia.com/gpu it must advertise (GPUs x time-slicing replicas)."""
+    node_ready: Mapping[str, pulumi.Output[Any]]
+    """Per node: resolves once it joined."""
     wait_for: Sequence[pulumi.Output[Any]]
     """What must be deployed before checking (workloads, plugin, ingress)."""
     probe_url: str | None = None
@@ -30,25 +33,24 @@ class ClusterVerificationArgs:
 
 
 class ClusterVerification(pulumi.ComponentResource):
-    """Nodes Ready on their VPN addresses, GPU capacity as configured, the API answering."""
+    """GPU capacity per GPU node, nodes Ready on their VPN addresses, the API answering."""
 
     report: pulumi.Output[str]
     """What was verified."""
 
     def __init__(self, name: str, args: ClusterVerificationArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("hybridai:cluster:Verification", name, None, opts)
-        target = args.target.after(*args.wait_for)
+        child = pulumi.ResourceOptions(parent=self, custom_timeouts=COMMAND_TIMEOUTS)
+        target = args.target.after(*args.node_ready.values(), *args.wait_for)
         check = remote.Command(
             f"{name}-check",
             connection=target.connection,
             create=shell.remote_command("verify-cluster.sh", {
-                "EXPECTED_NODES": " ".join(f"{n}={ip}" for n, ip in sorted(args.nodes.items())),
-                "EXPECTED_GPUS": " ".join(f"{n}={c}" for n, c in sorted(args.gpus.items())),
                 "PROBE_URL": args.probe_url or "",
                 "INGRESS_ADDRESS": args.ingress_address or "",
             }, sudo=target.sudo),
             add_previous_output_in_env=False,
-            opts=pulumi.ResourceOptions(parent=self, custom_timeouts=COMMAND_TIMEOUTS),
+            opts=child,
         )
         self.report = check.stdout
         self.register_outputs({"report": self.report})

@@ -8,7 +8,7 @@ from typing import Any
 from components.bootstrap import HostBootstrap, HostBootstrapArgs
 from components.host import ExistingHost, ExistingHostArgs, HostNode
 from components.microk8s import ClusterNode, MicroK8sCluster, MicroK8sClusterArgs, NodeTaint
-from components.nvidia import GpuDriver, GpuDriverArgs
+from components.nvidia import GpuDriverArgs
 from components.openstack import OpenStackNetwork, OpenStackNetworkArgs, OpenStackNode, OpenStackNodeArgs
 from components.ssh import SshLogin
 from components.wireguard import MeshMember, WireGuardMesh, WireGuardMeshArgs
@@ -24,7 +24,6 @@ class Built:
     hosts: dict[str, HostNode] = field(default_factory=dict)
     bootstraps: dict[str, HostBootstrap] = field(default_factory=dict)
     mesh: WireGuardMesh | None = None
-    gpus: dict[str, GpuDriver] = field(default_factory=dict)
     cluster: MicroK8sCluster | None = None
     workloads: Workloads | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
@@ -109,13 +108,14 @@ def build_mesh(cfg: StackConfig, built: Built) -> WireGuardMesh:
 def node_labels(cfg: StackConfig, h: Host) -> dict[str, str]:
     """The labels the program sets on a node, then the host's own."""
     site = cfg.site(h.site)
-    labels = {"hybrid-ai/site": site.name, "hybrid-ai/location": site.kind}
+    labels = {"hybrid-ai/site": site.name, "hybrid-ai/location": site.kind, "hybrid-ai/vpn-address": str(cfg.vpn_address(h))}
     if Role.INGRESS.value in h.roles:
         labels["hybrid-ai/ingress"] = "true"
     if h.gpu is not None:
         labels["hybrid-ai/gpu-model"] = h.gpu.model
         labels["nvidia.com/gpu.present"] = "true"
         labels["nvidia.com/device-plugin.config"] = cfg.profile_of(h) or h.gpu.model
+        labels["hybrid-ai/gpu-capacity"] = str(h.gpu.count * cfg.replicas_of(h))
     return labels | dict(h.labels)
 
 
@@ -123,14 +123,8 @@ def build_cluster(cfg: StackConfig, built: Built) -> MicroK8sCluster:
     assert built.mesh is not None
     nodes = []
     for h in (h for h in cfg.hosts if h.in_cluster):
-        target = built.bootstraps[h.name].target
-        if h.gpu is not None:
-            gpu = GpuDriver(f"{h.name}-gpu", GpuDriverArgs(
-                target=target, host_name=h.name, gpu_count=h.gpu.count, install_driver=h.nvidia.install_driver,
-                driver_version=h.nvidia.driver_version, install_toolkit=h.nvidia.install_toolkit,
-            ))
-            built.gpus[h.name] = gpu
-            target = target.after(gpu.ready)
+        bootstrap = built.bootstraps[h.name]
+        target = bootstrap.target if bootstrap.gpu_ready is None else bootstrap.target.after(bootstrap.gpu_ready)
         nodes.append(ClusterNode(
             name=h.name,
             target=target.after(built.mesh.applied[h.name]),
@@ -152,8 +146,12 @@ def build_cluster(cfg: StackConfig, built: Built) -> MicroK8sCluster:
 def build(stack: Stack) -> Built:
     cfg = stack.config
     built = Built(hosts=build_hosts(stack))
-    for name, host in built.hosts.items():
-        built.bootstraps[name] = HostBootstrap(f"{name}-bootstrap", HostBootstrapArgs(host=host))
+    for h in cfg.hosts:
+        gpu = None
+        if h.gpu is not None and h.in_cluster:
+            gpu = GpuDriverArgs(gpu_count=h.gpu.count, install_driver=h.nvidia.install_driver,
+                                driver_version=h.nvidia.driver_version, install_toolkit=h.nvidia.install_toolkit)
+        built.bootstraps[h.name] = HostBootstrap(f"{h.name}-bootstrap", HostBootstrapArgs(host=built.hosts[h.name], gpu=gpu))
     built.mesh = build_mesh(cfg, built)
     built.cluster = build_cluster(cfg, built)
     built.outputs["hosts"] = {

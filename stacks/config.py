@@ -418,6 +418,11 @@ class StackConfig(Schema):
             return None
         return host.gpu.profile or self.time_slicing.default_profile or host.gpu.model
 
+    def replicas_of(self, host: Host) -> int:
+        """Pods sharing each of the host's GPUs (1 without a time-slicing profile)."""
+        profile = self.profile_of(host)
+        return next((p.replicas for p in self.time_slicing.profiles if p.name == profile), 1)
+
     @model_validator(mode="after")
     def _cross_checks(self) -> StackConfig:
         errors: list[str] = []

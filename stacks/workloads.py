@@ -114,8 +114,6 @@ def build_workloads(stack: Stack, cluster: MicroK8sCluster, hosts: dict[str, Hos
 
 
 def _verification(cfg: StackConfig, cluster: MicroK8sCluster, hosts: dict[str, HostNode], wait_for: list[pulumi.Output[Any]]) -> ClusterVerification:
-    profiles = {p.name: p.replicas for p in cfg.time_slicing.profiles}
-    gpus = {h.name: h.gpu.count * profiles.get(cfg.profile_of(h) or "", 1) for h in cfg.hosts if h.gpu and h.in_cluster}
     public = next((m for m in cfg.models if m.public_path), None)
     ingress_host = next((h for h in cfg.hosts_with(Role.INGRESS)), None)
     probe_url = None
@@ -124,9 +122,8 @@ def _verification(cfg: StackConfig, cluster: MicroK8sCluster, hosts: dict[str, H
         probe_url = f"{scheme}://{cfg.ingress.domain}{public.public_path.rstrip('/')}{public.health_path}"
     return ClusterVerification("cluster-verify", ClusterVerificationArgs(
         target=cluster.control_plane,
-        nodes={h.name: str(cfg.vpn_address(h)) for h in cfg.hosts if h.in_cluster},
-        gpus=gpus,
-        wait_for=[*cluster.ready.values(), *wait_for],
+        node_ready=cluster.ready,
+        wait_for=wait_for,
         probe_url=probe_url,
         ingress_address=hosts[ingress_host.name].public_address if ingress_host and probe_url else None,
     ))

@@ -64,7 +64,17 @@ case $1 in
   status) exit 0;;
   kubectl)
     shift
-    if [ "$1" = get ] && [ "$2" = node ]; then
+    if [ "$1" = get ] && [ "$2" = nodes ]; then
+      # Every node the state knows, with its labelled VPN address (as the program labels it).
+      for f in "$STATE"/nodes/*; do
+        [ -e "$f" ] || continue
+        n=$(basename "$f")
+        case $* in
+          *-o\\ name*) echo "node/$n";;
+          *) echo "$n|$(cat "$STATE/vpn/$n" 2>/dev/null || cat "$f")|True|$(cat "$f")|$(cat "$STATE/want-gpus/$n" 2>/dev/null)|$(cat "$STATE/gpus/$n" 2>/dev/null)";;
+        esac
+      done
+    elif [ "$1" = get ] && [ "$2" = node ]; then
       [ -e "$STATE/nodes/$3" ] || exit 1
       case $* in
         *InternalIP*) cat "$STATE/nodes/$3";;

@@ -61,10 +61,10 @@ def test_kubeconfig_can_point_at_the_vpn_address() -> None:
 def test_gpu_steps_only_on_gpu_hosts_and_skippable() -> None:
     ev = evaluate_config(stack_config("dev"))
     gpu = {r.name for r in ev.resources if "-gpu-" in r.name}
-    assert gpu == {"ws-1-gpu-setup", "ws-1-gpu-check", "ws-2-gpu-setup", "ws-2-gpu-check"}
-    assert params(ev, "ws-2-gpu-setup")["INSTALL_DRIVER"] == "false"
-    assert params(ev, "ws-1-gpu-setup")["INSTALL_DRIVER"] == "true"
-    assert "ws-1-gpu-check" in names(ev, deps_closure(ev, ev.by_name("cluster-ws-1-microk8s").urn))
+    assert gpu == {"ws-1-bootstrap-gpu-setup", "ws-1-bootstrap-gpu-check", "ws-2-bootstrap-gpu-setup", "ws-2-bootstrap-gpu-check"}
+    assert params(ev, "ws-2-bootstrap-gpu-setup")["INSTALL_DRIVER"] == "false"
+    assert params(ev, "ws-1-bootstrap-gpu-setup")["INSTALL_DRIVER"] == "true"
+    assert "ws-1-bootstrap-gpu-check" in names(ev, deps_closure(ev, ev.by_name("cluster-ws-1-microk8s").urn))
 
 
 def test_labels_and_taints_per_node() -> None:
@@ -76,11 +76,12 @@ def test_labels_and_taints_per_node() -> None:
     assert ws1["metadata"]["labels"] == {
         "hybrid-ai/site": "office", "hybrid-ai/location": "on-prem", "hybrid-ai/gpu-model": "rtx-3090",
         "nvidia.com/gpu.present": "true", "nvidia.com/device-plugin.config": "rtx-3090", "team": "ocr",
+        "hybrid-ai/vpn-address": "100.64.1.1", "hybrid-ai/gpu-capacity": "4",
     }
     assert ws1["metadata"]["name"] == "ws-1"
     assert ws1["spec"]["taints"] == [{"key": "example.com/gpu", "value": "true", "effect": "NoSchedule"}]
     assert ev.by_name("cluster-receipt-labels").inputs["metadata"]["labels"] == {
-        "hybrid-ai/site": "cloud", "hybrid-ai/location": "cloud", "hybrid-ai/ingress": "true",
+        "hybrid-ai/site": "cloud", "hybrid-ai/location": "cloud", "hybrid-ai/ingress": "true", "hybrid-ai/vpn-address": "100.64.0.2",
     }
     assert ev.by_name("cluster-k8s").urn in ev.by_name("cluster-ws-1-labels").dependencies
 

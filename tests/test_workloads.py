@@ -200,13 +200,15 @@ def test_private_registry_pull_secret() -> None:
 def test_post_deploy_verification_checks_nodes_gpus_and_the_api(dev: Evaluation) -> None:
     check = dev.by_name("cluster-verify-check")
     _, params = split_script(check.inputs["create"])
-    assert params["EXPECTED_NODES"] == "interface=100.64.0.3 receipt=100.64.0.2 ws-1=100.64.1.1 ws-2=100.64.1.2"
-    assert params["EXPECTED_GPUS"] == "ws-1=4 ws-2=4"  # 1 GPU x 4 time-slicing replicas
-    assert params["PROBE_URL"] == "https://api.example.com/receipt/healthz"
-    assert params["INGRESS_ADDRESS"] == "203.0.113.11"
+    assert params == {"PROBE_URL": "https://api.example.com/receipt/healthz", "INGRESS_ADDRESS": "203.0.113.11"}
     by_urn = {r.urn: r.name for r in dev.resources}
     deps = {by_urn[d] for d in check.dependencies}
-    assert {"cluster-ws-1-ready", "cluster-ws-2-ready"} <= deps  # checks only after every node joined
+    assert {"cluster-ws-1-ready", "cluster-ws-2-ready", "cluster-interface-ready"} <= deps  # after every node joined
+    # Each node's expectations are on the node itself, for the cluster-wide check.
+    labels = dev.by_name("cluster-ws-1-labels").inputs["metadata"]["labels"]
+    assert labels["hybrid-ai/vpn-address"] == "100.64.1.1"
+    assert labels["hybrid-ai/gpu-capacity"] == "4"  # 1 GPU x 4 time-slicing replicas
+    assert "hybrid-ai/gpu-capacity" not in dev.by_name("cluster-receipt-labels").inputs["metadata"]["labels"]
     assert dev.outputs["verification"]  # exported
 
 

@@ -1,30 +1,28 @@
 #!/usr/bin/env bash
 # On the control plane, at the end of `pulumi up`: check the deployment does its job, within
 # a bound, and fail naming everything that is missing.
-#  - every node Ready, on its VPN address          (EXPECTED_NODES: "name=ip ...")
-#  - each GPU node advertises GPUs x replicas      (EXPECTED_GPUS: "name=count ...")
-#  - the receipt API answers through the ingress   (PROBE_URL, INGRESS_ADDRESS; optional)
-# Parameters: EXPECTED_NODES, EXPECTED_GPUS, PROBE_URL, INGRESS_ADDRESS, WAIT_S.
+#  - every node hybrid-ai labelled is Ready on its VPN address (label hybrid-ai/vpn-address)
+#  - each GPU node advertises its GPUs x time-slicing replicas (label hybrid-ai/gpu-capacity)
+#  - the public API answers through the ingress (PROBE_URL via INGRESS_ADDRESS; optional)
+# The expectations live on the nodes, so adding a node changes nothing here.
+# Parameters: PROBE_URL, INGRESS_ADDRESS, WAIT_S.
 set -euo pipefail
 SCRIPT_NAME="verify"
-: "${EXPECTED_NODES:?}" "${EXPECTED_GPUS:=}" "${PROBE_URL:=}" "${INGRESS_ADDRESS:=}" "${WAIT_S:=600}"
-
-kubectl() { microk8s kubectl "$@"; }
-field() { kubectl get node "$1" -o jsonpath="$2" 2>/dev/null || true; }
+: "${PROBE_URL:=}" "${INGRESS_ADDRESS:=}" "${WAIT_S:=600}"
 
 problems() {
-  local name want
-  for pair in $EXPECTED_NODES; do
-    name=${pair%%=*} want=${pair#*=}
-    [ "$(field "$name" '{.status.conditions[?(@.type=="Ready")].status}')" = True ] || echo "node $name is not Ready"
-    ip=$(field "$name" '{.status.addresses[?(@.type=="InternalIP")].address}')
+  local nodes
+  nodes=$(microk8s kubectl get nodes -l hybrid-ai/vpn-address -o jsonpath='{range .items[*]}{.metadata.name}{"|"}{.metadata.labels.hybrid-ai/vpn-address}{"|"}{.status.conditions[?(@.type=="Ready")].status}{"|"}{.status.addresses[?(@.type=="InternalIP")].address}{"|"}{.metadata.labels.hybrid-ai/gpu-capacity}{"|"}{.status.allocatable.nvidia\.com/gpu}{"\n"}{end}' 2>/dev/null || true)
+  [ -n "$nodes" ] || echo "no node carries the hybrid-ai/vpn-address label"
+  # "|"-separated: fields may be empty (no GPU label), which whitespace splitting would lose.
+  while IFS='|' read -r name want ready ip gpus_want gpus_have; do
+    [ -n "$name" ] || continue
+    [ "$ready" = True ] || echo "node $name is not Ready"
     [ "$ip" = "$want" ] || echo "node $name has address '${ip:-none}', not its VPN address $want"
-  done
-  for pair in $EXPECTED_GPUS; do
-    name=${pair%%=*} want=${pair#*=}
-    have=$(field "$name" '{.status.allocatable.nvidia\.com/gpu}')
-    [ "${have:-0}" = "$want" ] || echo "node $name advertises ${have:-0} nvidia.com/gpu, expected $want (GPUs x time-slicing replicas)"
-  done
+    if [ -n "$gpus_want" ] && [ "${gpus_have:-0}" != "$gpus_want" ]; then
+      echo "node $name advertises ${gpus_have:-0} nvidia.com/gpu, expected $gpus_want (GPUs x time-slicing replicas)"
+    fi
+  done <<< "$nodes"
   if [ -n "$PROBE_URL" ]; then
     host=${PROBE_URL#*://} host=${host%%/*}
     port=443; case $PROBE_URL in http://*) port=80;; esac
@@ -45,4 +43,4 @@ while :; do
   fi
   sleep 10
 done
-echo "verified: nodes=$(echo "$EXPECTED_NODES" | wc -w) gpu_nodes=$(echo "$EXPECTED_GPUS" | wc -w) probe=${PROBE_URL:-none}"
+echo "verified: nodes=$(grep -c . <<< "$(microk8s kubectl get nodes -l hybrid-ai/vpn-address -o name)") probe=${PROBE_URL:-none}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,6 @@ from typing import Any
 
 import pulumi
 import yaml
-from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings
 from pulumi.runtime.config import set_all_config
@@ -28,6 +28,9 @@ from pulumi.runtime.sync_await import _sync_await
 from stacks.load import NAMESPACE, secret_keys_of, validate
 
 PROJECT = "hybrid-ai"
+# The SDK sends a debug line per registration step to the engine; nobody reads them here.
+_QUIET = logging.getLogger("hybrid-ai.render.engine")
+_QUIET.setLevel(logging.WARNING)
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 
@@ -85,12 +88,20 @@ def _fake_digest(*parts: str, size: int = 32) -> bytes:
 class StackMocks(pulumi_mocks.Mocks):
     """Plausible, deterministic outputs for the providers the program uses."""
 
+    # Inputs echoed back as outputs: the only ones the program reads from a resource.
+    ECHOED = ("metadata", "name", "floatingIp")
+
     def __init__(self, evaluation: Evaluation, command_stdout: Mapping[str, str] | None = None):
         self.evaluation = evaluation
         self.command_stdout = dict(command_stdout or {})
+        self.inputs: dict[tuple[str, str], dict[str, Any]] = {}
+        """Deserialized inputs per (type, name), handed to the monitor (calls come from threads)."""
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        state = dict(args.inputs)
+        self.inputs[(args.typ, args.name)] = args.inputs
+        # Return only outputs the program reads: echoing every input back would serialize
+        # each script and manifest a second time.
+        state = {k: args.inputs[k] for k in self.ECHOED if k in args.inputs}
         if args.custom:
             state.setdefault("name", args.name)  # what auto-naming would give, roughly
         digest = _fake_digest(args.typ, args.name)
@@ -150,6 +161,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
     def __init__(self, mocks: StackMocks):
         super().__init__(mocks)
+        self.stack_mocks = mocks
         self.evaluation = mocks.evaluation
 
     def RegisterResource(self, request: Any) -> Any:
@@ -164,7 +176,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 parent=request.parent or None,
                 custom=bool(request.custom),
                 dependencies=sorted(set(request.dependencies) | set(provider)),
-                inputs=_decode(json_format.MessageToDict(request.object)),
+                inputs=_decode(self.stack_mocks.inputs.pop((request.type, request.name), {})),
             ))
         return response
 
@@ -237,7 +249,7 @@ def evaluate(
     mocks = StackMocks(ev, command_stdout)
     settings.SETTINGS.rpc_manager.clear()
     settings.SETTINGS.outputs.clear()
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=RecordingMonitor(mocks))
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=RecordingMonitor(mocks), logger=_QUIET)
 
     async def program() -> None:
         ev.outputs = await _resolve(run(), ev)

@@ -86,29 +86,55 @@ def mermaid(ev: Evaluation) -> str:
 
 
 def dot(ev: Evaluation) -> str:
+    """The graph folded to top-level components (a host, a mesh, a model...): thousands of
+    resources would be unreadable, and Graphviz's layout grows faster than linearly."""
+    by_urn = {r.urn: r for r in ev.resources}
+
+    def top(urn: str) -> str:
+        r = by_urn[urn]
+        while r.parent in by_urn:
+            r = by_urn[r.parent]
+        return r.urn
+
+    nodes = sorted({top(u) for u in by_urn})
+    edges = sorted({(top(d), top(r.urn)) for r in ev.resources for d in r.dependencies if d in by_urn} - {(n, n) for n in nodes})
     lines = ["digraph plan {", "  rankdir=LR;", '  node [shape=box, fontsize=10, fontname="sans-serif"];']
-    ordered = sorted(ev.resources, key=lambda r: r.urn)
-    for r in ordered:
-        if r.custom:
-            lines.append(f'  {_node_id(r.urn)} [label="{r.name}\\n{r.type}"];')
-    for r in ordered:
-        for dep in r.dependencies:
-            lines.append(f"  {_node_id(dep)} -> {_node_id(r.urn)};")
+    lines += [f'  {_node_id(u)} [label="{by_urn[u].name}\\n{by_urn[u].type}"];' for u in nodes]
+    lines += [f"  {_node_id(a)} -> {_node_id(b)};" for a, b in edges]
     lines.append("}")
     return "\n".join(lines) + "\n"
 
 
+# Cheap layout: no spline routing, bounded ranking and crossing-minimisation passes.
+DOT_FLAGS = ["-Gsplines=line", "-Gnslimit=0.5", "-Gnslimit1=0.5", "-Gmclimit=0.05", "-Gremincross=false"]
+
+
 def split_script(command: str) -> tuple[str, dict[str, str]]:
     """`[sudo -n] bash -c '<script>' label` -> (script text, its parameter assignments)."""
-    words = shlex.split(command)
-    script = words[words.index("-c") + 1] if "-c" in words else command
-    params: dict[str, str] = {}
+    script = _unquote_script(command)
     body_start = script.find("#!/usr/bin/env bash")
     head = script[:body_start] if body_start > 0 else ""
-    for word in shlex.split(head, comments=True):
-        key, _, value = word.partition("=")
-        params[key] = value
-    return script, params
+    return script, {m["key"]: _unquote(m["value"]) for m in ASSIGNMENT.finditer(head)}
+
+
+# `KEY=value` lines as shell.compose writes them: value bare, or shlex-quoted in '...'
+# with each ' written as '"'"'. (shlex.split parses them too, but is slow on big configs.)
+ASSIGNMENT = re.compile(r"""^(?P<key>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>'(?:[^']|'"'"')*'|[^\s']*)$""", re.M)
+
+
+def _unquote(value: str) -> str:
+    return value[1:-1].replace("'\"'\"'", "'") if value.startswith("'") else value
+
+
+def _unquote_script(command: str) -> str:
+    """The script out of `shell.command_line`'s output; shlex.split would do, but slowly."""
+    for prefix in ("sudo -n bash -c '", "bash -c '"):
+        if command.startswith(prefix):
+            # The label (`hybrid-ai/<script>`) comes last; nothing inside the quotes ends like it.
+            quoted = command[len(prefix) - 1 : command.rindex(" hybrid-ai/")]
+            return quoted[1:-1].replace("'\"'\"'", "'")
+    words = shlex.split(command)
+    return words[words.index("-c") + 1] if "-c" in words else command
 
 
 def _scrub(text: str, secrets: set[str]) -> str:
@@ -163,12 +189,20 @@ def artifacts(ev: Evaluation, out: Path) -> list[Path]:
         for k in keys:
             if k.endswith("_private"):
                 keys[k] = SECRET
-        write(f"hosts/{r.inputs.get('name', r.name)}/cloud-init.yaml", "#cloud-config\n" + yaml.safe_dump(doc, sort_keys=True))
+        write(f"hosts/{r.inputs.get('name', r.name)}/cloud-init.yaml", "#cloud-config\n" + _yaml(doc))
 
     for r in ev.resources:
         if r.type.startswith("kubernetes:") and r.custom and not r.type.endswith("Patch"):
-            write(f"kubernetes/{r.name}.yaml", yaml.safe_dump(_integral(redact(r.inputs)), sort_keys=True))
+            write(f"kubernetes/{r.name}.yaml", _yaml(_integral(redact(r.inputs))))
     return written
+
+
+# libyaml's emitter when PyYAML has it (several times faster on big plans).
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def _yaml(doc: Any) -> str:
+    return yaml.dump(doc, Dumper=_DUMPER, sort_keys=True, default_flow_style=False)
 
 
 def _integral(value: Any) -> Any:
@@ -189,6 +223,6 @@ def write_all(ev: Evaluation, out: Path) -> None:
     (out / "plan.json").write_text(json.dumps(plan(ev), indent=2, sort_keys=True) + "\n")
     (out / "graph.mmd").write_text(mermaid(ev))
     if shutil.which("dot"):
-        svg = subprocess.run(["dot", "-Tsvg"], input=dot(ev), capture_output=True, text=True, check=True).stdout
+        svg = subprocess.run(["dot", "-Tsvg", *DOT_FLAGS], input=dot(ev), capture_output=True, text=True, check=True).stdout
         (out / "graph.svg").write_text(svg)
     artifacts(ev, out / "artifacts")
