@@ -45,6 +45,8 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(PY) -m components.shell lint
 	shellcheck stacks/*.sh .ci/run tests/lab/shims/*
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(VENV)/bin/zizmor --offline --min-severity medium .github/
 
 typecheck: venv
 	$(VENV)/bin/mypy
