@@ -39,7 +39,8 @@ bench: venv
 	$(PY) -m stacks.render.bench
 
 ## test: lint, types, unit and mock tests, script tests, and the end-to-end lab
-test: lint typecheck unit
+# (the lab runs alone: its timing checks must not compete for the CPU with other tests)
+test: lint typecheck unit e2e
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -52,7 +53,7 @@ typecheck: venv
 	$(VENV)/bin/mypy
 
 unit: venv
-	$(PY) -m pytest -q -n 2 --dist loadfile
+	$(PY) -m pytest -q -n 2 --dist loadfile -m "not e2e"
 
 e2e: venv
 	$(PY) -m pytest -q -m e2e

@@ -100,10 +100,13 @@ class WireGuardMesh(pulumi.ComponentResource):
     """Client config for the operator's laptop (its private key left for the operator to add)."""
     cluster_mtu: int
     """MTU the cluster network must use inside the tunnel."""
+    interface: str
+    """The WireGuard interface on every host."""
 
     def __init__(self, name: str, args: WireGuardMeshArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("hybridai:vpn:WireGuardMesh", name, None, opts)
         self.cluster_mtu = args.mtu - VXLAN_OVERHEAD
+        self.interface = args.interface
         members = {m.name: m for m in args.members}
         operator = ipaddress.IPv4Address(args.operator_address) if args.operator_public_key and args.operator_address else None
         topology = plan(

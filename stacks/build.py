@@ -8,11 +8,13 @@ from typing import Any
 from components.bootstrap import HostBootstrap, HostBootstrapArgs
 from components.host import ExistingHost, ExistingHostArgs, HostNode
 from components.microk8s import ClusterNode, MicroK8sCluster, MicroK8sClusterArgs, NodeTaint
+from components.netmaker import NetmakerMesh, NetmakerMeshArgs
 from components.nvidia import GpuDriverArgs
 from components.openstack import OpenStackNetwork, OpenStackNetworkArgs, OpenStackNode, OpenStackNodeArgs
 from components.ssh import SshLogin
+from components.vpn import VpnMesh
 from components.wireguard import MeshMember, WireGuardMesh, WireGuardMeshArgs
-from stacks.config import Host, Role, StackConfig
+from stacks.config import NETMAKER_MIN_MEMORY_MB, Host, Role, StackConfig
 from stacks.load import Stack
 from stacks.workloads import Workloads, build_workloads
 
@@ -23,7 +25,7 @@ class Built:
 
     hosts: dict[str, HostNode] = field(default_factory=dict)
     bootstraps: dict[str, HostBootstrap] = field(default_factory=dict)
-    mesh: WireGuardMesh | None = None
+    mesh: VpnMesh | None = None
     cluster: MicroK8sCluster | None = None
     workloads: Workloads | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
@@ -84,7 +86,8 @@ def build_hosts(stack: Stack) -> dict[str, HostNode]:
     return hosts
 
 
-def build_mesh(cfg: StackConfig, built: Built) -> WireGuardMesh:
+def build_mesh(cfg: StackConfig, built: Built) -> VpnMesh:
+    """The overlay, by the configured backend; nothing above it depends on which."""
     members = []
     for h in cfg.hosts:
         node = built.hosts[h.name]
@@ -98,6 +101,13 @@ def build_mesh(cfg: StackConfig, built: Built) -> WireGuardMesh:
             hub=Role.VPN_HUB.value in h.roles,
         ))
     vpn = cfg.vpn
+    if vpn.backend == "netmaker" and vpn.netmaker is not None:
+        nm = vpn.netmaker
+        return NetmakerMesh("mesh", NetmakerMeshArgs(
+            members=members, overlay_cidr=str(vpn.overlay_cidr), domain=nm.domain, version=nm.version, network=nm.network,
+            mtu=vpn.mtu, key_ttl_hours=nm.enrollment_key_ttl_hours, spare_enrollments=nm.spare_enrollments,
+            min_memory_mb=NETMAKER_MIN_MEMORY_MB,
+        ))
     return WireGuardMesh("mesh", WireGuardMeshArgs(
         members=members, overlay_cidr=str(vpn.overlay_cidr), port=vpn.port, mtu=vpn.mtu,
         keepalive_seconds=vpn.keepalive_seconds, operator_public_key=vpn.operator_public_key,
@@ -138,7 +148,7 @@ def build_cluster(cfg: StackConfig, built: Built) -> MicroK8sCluster:
     c = cfg.cluster
     return MicroK8sCluster("cluster", MicroK8sClusterArgs(
         nodes=nodes, channel=c.channel, cni_mtu=built.mesh.cluster_mtu, pod_cidr=str(c.pod_cidr),
-        service_cidr=str(c.service_cidr), token_ttl_seconds=c.join_token_ttl_seconds,
+        service_cidr=str(c.service_cidr), token_ttl_seconds=c.join_token_ttl_seconds, vpn_interface=built.mesh.interface,
         image_pull_timeout=c.image_pull_timeout, api_server_address=c.api_server_address,
     ))
 
@@ -158,11 +168,10 @@ def build(stack: Stack) -> Built:
         name: {"sshAddress": host.ssh_address, "publicAddress": host.public_address, "vpnAddress": str(cfg.vpn_address(h))}
         for (name, host), h in zip(built.hosts.items(), [next(x for x in cfg.hosts if x.name == n) for n in built.hosts], strict=True)
     }
-    built.outputs["vpn"] = {
-        "publicKeys": built.mesh.public_keys,
-        "clusterMtu": built.mesh.cluster_mtu,
-        "operatorConfig": built.mesh.operator_config,
-    }
+    mesh = built.mesh
+    built.outputs["vpn"] = {"backend": cfg.vpn.backend, "interface": mesh.interface, "clusterMtu": mesh.cluster_mtu}
+    if isinstance(mesh, WireGuardMesh):
+        built.outputs["vpn"] |= {"publicKeys": mesh.public_keys, "operatorConfig": mesh.operator_config}
     built.outputs["kubeconfig"] = built.cluster.kubeconfig
     workloads = build_workloads(stack, built.cluster, built.hosts)
     built.workloads = workloads

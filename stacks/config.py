@@ -232,6 +232,7 @@ class Host(Schema):
     )
     gpu: Gpu | None = Field(default=None, description="The host's GPUs, if any.")
     nvidia: NvidiaSetup = Field(default_factory=NvidiaSetup, description="NVIDIA driver and toolkit set-up on GPU hosts.")
+    size: HostSize | None = Field(default=None, description="The machine's size, where a step must check it (the Netmaker hub).")
     labels: dict[LabelKey, LabelValue] = Field(
         default_factory=dict,
         description="Extra Kubernetes node labels. The program itself sets `hybrid-ai/site`, `hybrid-ai/location`, `hybrid-ai/gpu-model` and `nvidia.com/device-plugin.config`.",
@@ -249,8 +250,25 @@ class Host(Schema):
         return Role.CONTROL_PLANE in self.roles or Role.WORKER in self.roles
 
 
+NETMAKER_MIN_MEMORY_MB = 2048
+
+
+class NetmakerConfig(Schema):
+    version: str = Field(default="v0.90.0", pattern=r"^v[0-9]+\.[0-9]+\.[0-9]+$", description="Netmaker server and netclient version (pinned).")
+    domain: HostAddress = Field(description="Domain of the Netmaker server; `api.`, `broker.` and `dashboard.` under it must resolve to the hub's public address.")
+    network: DnsLabel = Field(default="hybrid-ai", description="Netmaker network name.")
+    enrollment_key_ttl_hours: int = Field(default=24, ge=1, le=720, description="Lifetime of the stack's enrollment key.")
+    spare_enrollments: int = Field(default=2, ge=0, le=100, description="Uses of the enrollment key beyond one per host (re-joins).")
+
+
+class HostSize(Schema):
+    cpus: int = Field(ge=1, description="CPU cores.")
+    memory_mb: int = Field(ge=256, description="Memory in MB.")
+
+
 class Vpn(Schema):
-    backend: Literal["wireguard"] = Field(default="wireguard", description="VPN implementation.")
+    backend: Literal["wireguard", "netmaker"] = Field(default="wireguard", description="VPN implementation: WireGuard declared by the program, or a Netmaker server on the hub.")
+    netmaker: NetmakerConfig | None = Field(default=None, description="Netmaker settings; required with `backend: netmaker`.")
     overlay_cidr: IPv4Network = Field(
         default=IPv4Network("100.64.0.0/16"), description="Overlay network for VPN addresses; must not overlap pod, service or LAN CIDRs."
     )
@@ -524,6 +542,26 @@ class StackConfig(Schema):
                 errors.append(f"hosts[{self.hosts.index(h)}].roles: ingress host '{h.name}' must also be `control-plane` or `worker`")
         if self.vpn.operator_public_key and not hubs:
             errors.append("vpn.operatorPublicKey: the operator peer connects through the `vpn-hub`; add a hub host")
+        errors += self._check_netmaker(hubs)
+        return errors
+
+    def _check_netmaker(self, hubs: list[Host]) -> list[str]:
+        vpn = self.vpn
+        if vpn.backend != "netmaker":
+            return ["vpn.netmaker: only used with `backend: netmaker`; set the backend or remove the section"] if vpn.netmaker else []
+        errors = []
+        if vpn.netmaker is None:
+            errors.append("vpn.netmaker: `backend: netmaker` needs this section (at least `domain`)")
+        if not hubs:
+            errors.append("hosts: the Netmaker server runs on the `vpn-hub`; give one host with a public address that role")
+        if vpn.operator_public_key:
+            errors.append("vpn.operatorPublicKey: not used with Netmaker; give the operator a Netmaker remote-access client instead")
+        for hub in hubs:
+            i = self.hosts.index(hub)
+            if hub.size is None:
+                errors.append(f"hosts[{i}].size: declare the hub's size (cpus, memoryMb) so it can be checked for the Netmaker server")
+            elif hub.size.memory_mb < NETMAKER_MIN_MEMORY_MB:
+                errors.append(f"hosts[{i}].size.memoryMb: {hub.size.memory_mb} MB is too small for the Netmaker server; it needs at least {NETMAKER_MIN_MEMORY_MB} MB")
         return errors
 
     def _check_gpus_and_models(self) -> list[str]:

@@ -56,6 +56,9 @@ case $1 in
   *) exit 0;;
 esac""",
     "sleep": "exit 0",
+    # Nothing under test may reach the network: a test that needs curl or wget stubs them.
+    "curl": 'echo "stub: curl is not stubbed in this test" >&2; exit 99',
+    "wget": 'echo "stub: wget is not stubbed in this test" >&2; exit 99',
 }
 
 # Command -> the words that make a call of it change the host (None: every call does).

@@ -91,7 +91,8 @@ def test_install_refuses_a_host_whose_name_differs(tmp_path: Path) -> None:
 def test_install_waits_for_the_vpn(tmp_path: Path) -> None:
     h = ClusterHost(tmp_path, vpn_ip=None)
     result = h.run("microk8s-install.sh", **WORKER)
-    assert result.returncode == 1 and "100.64.1.1 is not on wg0; the VPN step must run first" in result.stderr
+    assert result.returncode == 1 and "100.64.1.1 is not on wg0 after 2 minutes; the VPN step must run first" in result.stderr
+    assert len(sleeps(h)) == 23 and h.state_changes() == []
 
 
 def test_channel_change_refreshes_explicitly(tmp_path: Path) -> None:

@@ -75,6 +75,24 @@ def _private_control_plane(raw: Raw) -> None:
     host(raw, "receipt")["roles"] = ["control-plane"]
 
 
+def _netmaker(size: dict[str, int] | None, hub_public: bool = True, operator: bool = False) -> Callable[[Raw], None]:
+    def mutate(raw: Raw) -> None:
+        raw["vpn"] |= {"backend": "netmaker", "netmaker": {"domain": "nm.example.com"}}
+        hub = host(raw, "vpn-hub")
+        if size is not None:
+            hub["size"] = size
+        if not hub_public:
+            del hub["existing"]["publicAddress"]
+        if operator:
+            raw["vpn"]["operatorPublicKey"] = "aGVsbG8taHlicmlkLWFpLW9wZXJhdG9yLWtleS0xMjM="
+    return mutate
+
+
+def _netmaker_without_section(raw: Raw) -> None:
+    raw["vpn"]["backend"] = "netmaker"
+    host(raw, "vpn-hub")["size"] = {"cpus": 1, "memoryMb": 4096}
+
+
 BAD: list[tuple[str, Callable[[Raw], None], str, str]] = [
     # (case, mutation, config key path expected in the message, fix expected in the message)
     ("duplicate host", _duplicate_host, "hybrid-ai:hosts[5].name", "used twice"),
@@ -123,12 +141,18 @@ BAD: list[tuple[str, Callable[[Raw], None], str, str]] = [
     ("tf-model on cloud nodes", set_in(["models", 3, "placement"], "cloud"), "hybrid-ai:models[3]", "use `placement: gpu`"),
     ("public model without a domain", set_in(["ingress"], {"tls": "none"}), "hybrid-ai:models[0].publicPath", "need `ingress.domain`"),
     ("maxReplicas below replicas", set_in(["models", 0, "maxReplicas"], 1), "hybrid-ai:models[0]", "`maxReplicas` is below `replicas`"),
+    ("netmaker without its section", _netmaker_without_section, "hybrid-ai:vpn.netmaker", "needs this section"),
+    ("netmaker section with wireguard", set_in(["vpn", "netmaker"], {"domain": "nm.example.com"}), "hybrid-ai:vpn.netmaker", "only used with `backend: netmaker`"),
+    ("netmaker hub without a size", _netmaker(size=None), "hybrid-ai:hosts[0].size", "declare the hub's size"),
+    ("netmaker hub too small", _netmaker(size={"cpus": 1, "memoryMb": 1024}), "hybrid-ai:hosts[0].size.memoryMb", "needs at least 2048 MB"),
+    ("netmaker without a public hub", _netmaker(size={"cpus": 1, "memoryMb": 4096}, hub_public=False), "hybrid-ai:hosts[0].roles", "needs a public address"),
+    ("netmaker with an operator key", _netmaker(size={"cpus": 1, "memoryMb": 4096}, operator=True), "hybrid-ai:vpn.operatorPublicKey", "remote-access client"),
     ("ingress host not in the cluster", set_in(["hosts", 2, "roles"], ["ingress"]), "hybrid-ai:hosts[2].roles", "must also be `control-plane` or `worker`"),
 ]
 
 
 def test_reference_stacks_are_valid() -> None:
-    for stack in ("dev", "prod"):
+    for stack in ("dev", "prod", "netmaker"):
         cfg = validate(stack_config(stack))
         assert isinstance(cfg, StackConfig)
         assert {h.name for h in cfg.hosts} == {"vpn-hub", "receipt", "interface", "ws-1", "ws-2"}

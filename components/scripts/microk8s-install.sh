@@ -14,8 +14,13 @@ ARGS=$SNAP_DATA/args
 restart=no
 
 [ "$(hostname)" = "$HOST_NAME" ] || fail "this host is named '$(hostname)', the config says '$HOST_NAME'; Kubernetes names nodes by hostname: rename one of them"
-ip -4 addr show dev "$VPN_IFACE" 2>/dev/null | grep -qF "inet $NODE_IP/" \
-  || fail "$NODE_IP is not on $VPN_IFACE; the VPN step must run first"
+# (A VPN backend may apply the address a moment after its step reports: wait, within a bound.)
+tries=24
+until ip -4 addr show dev "$VPN_IFACE" 2>/dev/null | grep -qF "inet $NODE_IP/"; do
+  tries=$((tries - 1))
+  [ "$tries" -gt 0 ] || fail "$NODE_IP is not on $VPN_IFACE after 2 minutes; the VPN step must run first"
+  sleep 5
+done
 
 if ! snap list microk8s >/dev/null 2>&1; then
   # Launch configuration: read by MicroK8s when it is installed.

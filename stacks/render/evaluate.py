@@ -140,6 +140,10 @@ class StackMocks(pulumi_mocks.Mocks):
             return f"apiVersion: v1\nkind: Config\nusers:\n- name: admin\n  user:\n    client-key-data: {credential}\n"
         if name.endswith("-gpu-check"):
             return "gpus=1\ndriver=535.183.01\n"
+        if name.endswith("-enrollment"):
+            token = f"MOCK-ENROLLMENT-TOKEN-{digest.hex()[:16]}"
+            self.evaluation.secret_values.add(token)
+            return token + "\n"
         if name.endswith(("-register", "-ready")):
             return "node=" + name.rsplit("-", 1)[0].removeprefix("cluster-") + "\n"
         return "changed=none\n"

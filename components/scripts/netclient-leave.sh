@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# `pulumi destroy` on a host: leave the Netmaker network (the package stays).
+set -euo pipefail
+SCRIPT_NAME="netclient"
+: "${NETWORK:?}"
+if command -v netclient >/dev/null && netclient list 2>/dev/null | grep -qw -- "$NETWORK"; then
+  netclient leave -n "$NETWORK"
+  log "left $NETWORK"
+fi

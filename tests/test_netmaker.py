@@ -1,0 +1,217 @@
+"""The Netmaker backend: the graph above the VPN does not change, the steps are ordered for
+destroy, no key or token leaks, and its scripts behave under stubs."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stacks.render.evaluate import Evaluation, Secret
+from stacks.render.write import reveal, split_script, write_all
+from tests.helpers import deps_closure, evaluate_config, stack_config
+from tests.stubs import StubHost
+
+VPN_LAYER = re.compile(r"^mesh(-|$)")
+
+
+@pytest.fixture(scope="module")
+def wireguard() -> Evaluation:
+    return evaluate_config(stack_config("dev"))
+
+
+@pytest.fixture(scope="module")
+def netmaker() -> Evaluation:
+    return evaluate_config(stack_config("netmaker"))
+
+
+def above_vpn(ev: Evaluation) -> dict[str, Any]:
+    """Inputs of every resource above the VPN layer, with the VPN's interface name abstracted."""
+    out = {}
+    for r in ev.resources:
+        if VPN_LAYER.match(r.name):
+            continue
+        text = json.dumps(reveal(r.inputs), sort_keys=True)
+        out[r.name] = text.replace("VPN_IFACE=netmaker", "VPN_IFACE=<vpn>").replace("VPN_IFACE=wg0", "VPN_IFACE=<vpn>")
+    return out
+
+
+def test_backends_swap_without_any_change_above_the_vpn(wireguard: Evaluation, netmaker: Evaluation) -> None:
+    a, b = above_vpn(wireguard), above_vpn(netmaker)
+    assert a.keys() == b.keys()
+    assert [name for name in a if a[name] != b[name]] == []
+    install = split_script(netmaker.by_name("cluster-ws-1-microk8s").inputs["create"])[1]
+    assert install["VPN_IFACE"] == "netmaker" and install["NODE_IP"] == "100.64.1.1" and install["CNI_MTU"] == "1330"
+
+
+def test_each_host_joins_in_parallel_and_the_cluster_waits_for_its_address(netmaker: Evaluation) -> None:
+    joins = [r for r in netmaker.resources if r.name.startswith("mesh-") and r.name.endswith("-join")]
+    assert len(joins) == 5
+    urns = {r.urn for r in joins}
+    for join in joins:
+        assert not deps_closure(netmaker, join.urn) & urns  # no join waits on another
+        assert netmaker.by_name("mesh-enrollment").urn in join.dependencies
+    closure = deps_closure(netmaker, netmaker.by_name("cluster-ws-1-microk8s").urn)
+    assert netmaker.by_name("mesh-ws-1-address").urn in closure
+    _, params = split_script(netmaker.by_name("mesh-ws-1-address").inputs["create"])
+    assert params == {"ACTION": "address", "NETWORK": "hybrid-ai", "HOST_NAME": "ws-1", "ADDRESS": "100.64.1.1/16"}
+    _, relay = split_script(netmaker.by_name("mesh-relay").inputs["create"])
+    assert relay["RELAY_HOST"] == "vpn-hub" and relay["RELAYED_HOSTS"] == "ws-1 ws-2"  # the NAT'd office
+
+
+def test_destroy_order_leave_revoke_then_server(netmaker: Evaluation) -> None:
+    server, network, key = (netmaker.by_name(f"mesh-{n}") for n in ("server", "network", "enrollment"))
+    join = netmaker.by_name("mesh-ws-1-join")
+    # Dependents are deleted first: the host leaves, then the key is revoked, the network and the server go last.
+    assert key.urn in join.dependencies and network.urn in key.dependencies and server.urn in network.dependencies
+    assert "netclient-leave.sh" in join.inputs["delete"]
+    assert split_script(key.inputs["delete"])[1]["ACTION"] == "enrollment-revoke"
+    assert "netmaker-server-remove.sh" in server.inputs["delete"]
+
+
+def test_master_key_and_token_stay_secret(netmaker: Evaluation, tmp_path: Path) -> None:
+    for r in netmaker.resources:
+        if r.name.startswith("mesh-") and r.type == "command:remote:Command":
+            assert isinstance(r.inputs["stdin"], Secret), r.name
+            assert r.inputs["logging"] == "none", r.name
+    write_all(netmaker, tmp_path)
+    secrets = {v for v in netmaker.secret_values if len(v) >= 16}
+    assert any("ENROLLMENT" in v for v in secrets)
+    for path in (p for p in tmp_path.rglob("*") if p.is_file()):
+        text = path.read_text()
+        assert not [s for s in secrets if s in text], path
+
+
+# --- Scripts under stubs ------------------------------------------------------------------
+
+API_STUB = """
+# A tiny Netmaker API: state in $STATE/nm/*.json; prints what the real API would.
+method=GET path= data=
+while [ $# -gt 0 ]; do
+  case $1 in -X) method=$2; shift;; --data) data=$2; shift;; http*) path=${1#http://127.0.0.1:8081};; esac; shift
+done
+grep -q "Authorization: Bearer MASTERKEY-0123456789abcdef0123456789" "$(cat "$STATE/header-file")" || { echo unauthorized >&2; exit 22; }
+mkdir -p "$STATE/nm"
+case "$method $path" in
+  "GET /api/networks/"*) [ -e "$STATE/nm/network" ] || exit 22; cat "$STATE/nm/network";;
+  "POST /api/networks") printf '%s' "$data" > "$STATE/nm/network";;
+  "DELETE /api/networks/"*) rm -f "$STATE/nm/network";;
+  "GET /api/v1/enrollment-keys") cat "$STATE/nm/keys" 2>/dev/null || echo '[]';;
+  "POST /api/v1/enrollment-keys") echo "$data" | jq -c '[. + {value: "k1", token: "TOKEN-SECRET-1"}]' > "$STATE/nm/keys"; jq -c '.[0]' "$STATE/nm/keys";;
+  "DELETE /api/v1/enrollment-keys/"*) echo '[]' > "$STATE/nm/keys";;
+  "GET /api/hosts") echo '[{"name":"ws-1","id":"h1"},{"name":"vpn-hub","id":"h0"}]';;
+  "GET /api/nodes/hybrid-ai") echo '[{"hostid":"h1","id":"n1"},{"hostid":"h0","id":"n0"}]';;
+  "GET /api/nodes/hybrid-ai/n1") cat "$STATE/nm/n1" 2>/dev/null || echo '{"id":"n1","address":"100.64.7.7/16"}';;
+  "PUT /api/nodes/hybrid-ai/n1") printf '%s' "$data" > "$STATE/nm/n1";;
+  "POST /api/nodes/hybrid-ai/n0/createrelay") printf '%s' "$data" > "$STATE/nm/relay";;
+  *) echo "unexpected $method $path" >&2; exit 22;;
+esac
+"""
+
+
+def api_host(tmp_path: Path) -> StubHost:
+    # curl gets the header file as "-H @file": the stub records where it is to check the key.
+    curl = 'for a in "$@"; do case $a in @*) echo "${a#@}" > "$STATE/header-file";; esac; done\n' + API_STUB
+    return StubHost(tmp_path, stubs={"curl": curl})
+
+
+MASTER = "MASTERKEY-0123456789abcdef0123456789\n"
+
+
+def test_network_and_enrollment_are_idempotent_and_the_key_never_on_a_command_line(tmp_path: Path) -> None:
+    h = api_host(tmp_path)
+    first = h.run("netmaker-api.sh", stdin=MASTER, ACTION="network", NETWORK="hybrid-ai", ADDRESS_RANGE="100.64.0.0/16", MTU="1380")
+    assert first.returncode == 0, first.stderr
+    assert json.loads((h.state / "nm" / "network").read_text()) == {"netid": "hybrid-ai", "addressrange": "100.64.0.0/16", "defaultmtu": 1380}
+    again = h.run("netmaker-api.sh", stdin=MASTER, ACTION="network", NETWORK="hybrid-ai", ADDRESS_RANGE="100.64.0.0/16", MTU="1380")
+    assert again.stdout.strip() == "changed=none"
+    assert [c for c in h.calls() if "POST" in c] == []
+    key = h.run("netmaker-api.sh", stdin=MASTER, ACTION="enrollment", NETWORK="hybrid-ai", TAG="hybrid-ai-dev", USES="7", TTL_S="86400")
+    assert key.returncode == 0 and key.stdout.strip() == "TOKEN-SECRET-1"
+    created = json.loads((h.state / "nm" / "keys").read_text())[0]
+    assert (created["uses_remaining"], created["unlimited"], created["tags"], created["type"]) == (7, False, ["hybrid-ai-dev"], 2)
+    reuse = h.run("netmaker-api.sh", stdin=MASTER, ACTION="enrollment", NETWORK="hybrid-ai", TAG="hybrid-ai-dev", USES="7", TTL_S="86400")
+    assert reuse.stdout.strip() == "TOKEN-SECRET-1" and [c for c in h.calls() if "POST" in c] == []
+    assert not [c for c in h.calls() if "MASTERKEY" in c]
+    revoke = h.run("netmaker-api.sh", stdin=MASTER, ACTION="enrollment-revoke", NETWORK="hybrid-ai", TAG="hybrid-ai-dev")
+    assert revoke.returncode == 0 and json.loads((h.state / "nm" / "keys").read_text()) == []
+
+
+def test_address_and_relay(tmp_path: Path) -> None:
+    h = api_host(tmp_path)
+    result = h.run("netmaker-api.sh", stdin=MASTER, ACTION="address", NETWORK="hybrid-ai", HOST_NAME="ws-1", ADDRESS="100.64.1.1/16")
+    assert result.returncode == 0, result.stderr
+    assert json.loads((h.state / "nm" / "n1").read_text())["address"] == "100.64.1.1/16"
+    again = h.run("netmaker-api.sh", stdin=MASTER, ACTION="address", NETWORK="hybrid-ai", HOST_NAME="ws-1", ADDRESS="100.64.1.1/16")
+    assert again.stdout.strip().endswith("changed=none")
+    missing = h.run("netmaker-api.sh", stdin=MASTER, ACTION="address", NETWORK="hybrid-ai", HOST_NAME="ws-9", ADDRESS="100.64.1.9/16")
+    assert missing.returncode == 1 and "host ws-9 is not registered with Netmaker" in missing.stderr
+    relay = h.run("netmaker-api.sh", stdin=MASTER, ACTION="relay", NETWORK="hybrid-ai", RELAY_HOST="vpn-hub", RELAYED_HOSTS="ws-1")
+    assert relay.returncode == 0, relay.stderr
+    assert json.loads((h.state / "nm" / "relay").read_text())["relayed_nodes"] == ["n1"]
+
+
+def test_wrong_master_key_fails_without_echoing_it(tmp_path: Path) -> None:
+    h = api_host(tmp_path)
+    result = h.run("netmaker-api.sh", stdin="WRONG-KEY-SECRETISH\n", ACTION="network", NETWORK="hybrid-ai", ADDRESS_RANGE="100.64.0.0/16")
+    assert result.returncode != 0 and "SECRETISH" not in result.stdout + result.stderr
+
+
+NETCLIENT = """
+case $1 in
+  list) cat "$STATE/netclient-networks" 2>/dev/null;;
+  join) echo hybrid-ai > "$STATE/netclient-networks"; echo "    inet 100.64.1.1/16 scope global netmaker" > "$STATE/netmaker-addr";;
+  leave) rm -f "$STATE/netclient-networks";;
+esac"""
+
+
+def test_netclient_joins_once_and_leaves(tmp_path: Path) -> None:
+    stubs = {
+        "netclient.pkg": NETCLIENT,  # what apt installs as netclient
+        "apt-get": 'case "$*" in *install*) cp "$(dirname "$0")/netclient.pkg" "$(dirname "$0")/netclient";; esac',
+        "ip": 'cat "$STATE/netmaker-addr" 2>/dev/null', "gpg": "exit 0",
+        "curl": 'for a in "$@"; do [ "${prev:-}" = -o ] && echo key > "$a"; prev=$a; done',
+    }
+    h = StubHost(tmp_path, stubs=stubs)
+    params = {"HOST_NAME": "ws-1", "NETWORK": "hybrid-ai", "NETCLIENT_VERSION": "v0.90.0",
+              "KEYRING": str(tmp_path / "k.gpg"), "SOURCES": str(tmp_path / "nm.list")}
+    first = h.run("netclient-join.sh", stdin="TOKEN-SECRET-1\n", **params)
+    assert first.returncode == 0, first.stderr
+    assert "apt-get -o DPkg::Lock::Timeout=120 install -y -q netclient=0.90.0*" in h.calls()
+    assert "curl -fsSL -o" in "\n".join(h.calls())  # the repository key, through the stub
+    assert "netclient join -t TOKEN-SECRET-1" in h.calls()
+    assert "TOKEN-SECRET-1" not in first.stdout + first.stderr
+    again = h.run("netclient-join.sh", stdin="TOKEN-SECRET-1\n", **params)
+    assert again.stdout.strip() == "changed=none" and not [c for c in h.calls() if c.startswith(("apt-get", "netclient join"))]
+    assert h.run("netclient-leave.sh", NETWORK="hybrid-ai").returncode == 0
+    assert "netclient leave -n hybrid-ai" in h.calls()
+
+
+def test_server_refuses_a_small_hub(tmp_path: Path) -> None:
+    h = StubHost(tmp_path)
+    result = h.run("netmaker-server.sh", stdin=MASTER, NM_VERSION="v0.90.0", NM_DOMAIN="nm.example.com", PUBLIC_IP="203.0.113.10",
+                   MIN_MEMORY_MB="100000000", NM_DIR=str(tmp_path / "nm"))
+    assert result.returncode == 1
+    assert "the Netmaker server needs at least 100000000 MB: use a bigger hub" in result.stderr
+    assert h.state_changes() == []
+
+
+def test_server_writes_its_config_once_with_the_key_only_in_a_private_file(tmp_path: Path) -> None:
+    docker = 'case "$*" in *"ps -q"*) cat "$STATE/running" 2>/dev/null;; *"up -d"*) echo id > "$STATE/running";; esac; exit 0'
+    h = StubHost(tmp_path, stubs={"docker": docker})
+    for pkg in ("docker.io", "docker-compose-v2", "jq", "curl"):
+        (h.state / "installed" / pkg).touch()
+    params = {"NM_VERSION": "v0.90.0", "NM_DOMAIN": "nm.example.com", "PUBLIC_IP": "203.0.113.10", "MIN_MEMORY_MB": "1",
+              "NM_DIR": str(tmp_path / "nm")}
+    first = h.run("netmaker-server.sh", stdin=MASTER, **params)
+    assert first.returncode == 0, first.stderr
+    env = tmp_path / "nm" / "netmaker.env"
+    assert env.stat().st_mode & 0o777 == 0o600 and "MASTER_KEY=MASTERKEY-" in env.read_text()
+    assert "image: gravitl/netmaker:v0.90.0" in (tmp_path / "nm" / "docker-compose.yml").read_text()
+    assert not [c for c in h.calls() if "MASTERKEY" in c]
+    again = h.run("netmaker-server.sh", stdin=MASTER, **params)
+    assert again.stdout.strip() == "changed=none"
+    assert not [c for c in h.calls() if "up -d" in c]
