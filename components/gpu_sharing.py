@@ -17,7 +17,7 @@ from pulumi_kubernetes.core.v1 import ConfigMap, Namespace
 from pulumi_kubernetes.node.v1 import RuntimeClass
 
 from components.helm import ChartSpec, install
-from components.kube import labels, metadata
+from components.kube import metadata, namespace_metadata
 
 CONFIG_NAME = "time-slicing-config"
 
@@ -56,10 +56,7 @@ class GpuSharing(pulumi.ComponentResource):
         super().__init__("hybridai:gpu:TimeSlicing", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         # The plugin is privileged by nature; its namespace says so, nothing else runs there.
-        ns = Namespace(f"{name}-namespace", metadata={
-            "name": args.chart.namespace,
-            "labels": labels(args.chart.namespace, "namespace") | {"pod-security.kubernetes.io/enforce": "privileged"},
-        }, opts=child)
+        ns = Namespace(f"{name}-namespace", metadata=namespace_metadata(args.chart.namespace, "privileged"), opts=child)
         namespace = ns.metadata.apply(lambda m: str(m["name"]))
         runtime = RuntimeClass(f"{name}-runtime-class", metadata=metadata("nvidia", None, "runtime"), handler="nvidia", opts=child)
         data = {profile: profile_config(replicas) for profile, replicas in sorted(args.profiles.items())}

@@ -12,7 +12,7 @@ from pulumi_kubernetes.apiextensions import CustomResource
 from pulumi_kubernetes.core.v1 import Namespace, Secret
 
 from components.helm import ChartSpec, install
-from components.kube import labels, metadata
+from components.kube import metadata, namespace_metadata
 
 ACME_SERVERS = {
     "letsencrypt": "https://acme-v02.api.letsencrypt.org/directory",
@@ -63,10 +63,7 @@ class PublicIngress(pulumi.ComponentResource):
         super().__init__("hybridai:k8s:PublicIngress", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         # hostPorts are outside every Pod Security level but privileged; only the controller runs here.
-        ns = Namespace(f"{name}-namespace", metadata={
-            "name": args.controller.namespace,
-            "labels": labels(args.controller.namespace, "namespace") | {"pod-security.kubernetes.io/enforce": "privileged"},
-        }, opts=child)
+        ns = Namespace(f"{name}-namespace", metadata=namespace_metadata(args.controller.namespace, "privileged"), opts=child)
         install(f"{name}-controller", args.controller, {}, ns.metadata.apply(lambda m: str(m["name"])), child)
 
         self.tls_secret = None if args.tls == "none" else self.TLS_SECRET
@@ -80,7 +77,7 @@ class PublicIngress(pulumi.ComponentResource):
         self.register_outputs({"tlsSecret": self.tls_secret})
 
     def _lets_encrypt(self, name: str, args: PublicIngressArgs, chart: ChartSpec, opts: pulumi.ResourceOptions) -> None:
-        ns = Namespace(f"{name}-cert-manager-namespace", metadata={"name": chart.namespace, "labels": labels(chart.namespace, "namespace")}, opts=opts)
+        ns = Namespace(f"{name}-cert-manager-namespace", metadata=namespace_metadata(chart.namespace, "baseline"), opts=opts)
         cert_manager = install(f"{name}-cert-manager", chart, {}, ns.metadata.apply(lambda m: str(m["name"])), opts)
         crds = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[cert_manager]))  # its CRDs must exist
         issuer = CustomResource(f"{name}-issuer", api_version="cert-manager.io/v1", kind="ClusterIssuer",

@@ -53,6 +53,15 @@ def restricted_container(uid: int) -> dict[str, Any]:
     }
 
 
+def namespace_metadata(name: str, pod_security: str) -> Manifest:
+    """A namespace's metadata with its Pod Security level enforced (and warned about)."""
+    return {"name": name, "labels": labels(name, "namespace") | {
+        "pod-security.kubernetes.io/enforce": pod_security,
+        "pod-security.kubernetes.io/enforce-version": "latest",
+        "pod-security.kubernetes.io/warn": pod_security,
+    }}
+
+
 def metadata(name: str, namespace: pulumi.Input[str] | None, component: str, annotations: dict[str, str] | None = None) -> Manifest:
     meta: dict[str, Any] = {"name": name, "labels": labels(name, component)}
     if namespace is not None:

@@ -8,7 +8,7 @@ import pulumi
 from pulumi_kubernetes.core.v1 import Namespace
 from pulumi_kubernetes.networking.v1 import NetworkPolicy
 
-from components.kube import DNS_PORTS, labels, manifest, metadata
+from components.kube import DNS_PORTS, manifest, metadata, namespace_metadata
 
 
 @dataclass
@@ -26,14 +26,7 @@ class WorkloadNamespace(pulumi.ComponentResource):
     def __init__(self, name: str, args: WorkloadNamespaceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("hybridai:k8s:WorkloadNamespace", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        ns = Namespace(f"{name}-namespace", metadata={
-            "name": args.name,
-            "labels": labels(args.name, "namespace") | {
-                "pod-security.kubernetes.io/enforce": "restricted",
-                "pod-security.kubernetes.io/enforce-version": "latest",
-                "pod-security.kubernetes.io/warn": "restricted",
-            },
-        }, opts=child)
+        ns = Namespace(f"{name}-namespace", metadata=namespace_metadata(args.name, "restricted"), opts=child)
         self.name = ns.metadata.apply(lambda m: str(m["name"]))
         NetworkPolicy(f"{name}-default-deny", metadata=metadata("default-deny", self.name, "network-policy"), spec=manifest({
             "podSelector": {}, "policyTypes": ["Ingress", "Egress"],

@@ -36,7 +36,7 @@ class OpenStackNetwork(pulumi.ComponentResource):
     network_id: pulumi.Output[str]
     """The private network's ID."""
     base_group: pulumi.Output[str]
-    """ID of the security group every VM gets: SSH from admin CIDRs, the VPN port, traffic inside the subnet."""
+    """ID of the security group every VM gets: SSH from admin CIDRs and the VPN port."""
     ingress_group: pulumi.Output[str]
     """ID of the security group for ingress nodes: 80 and 443 from anywhere."""
     key_pair: pulumi.Output[str]
@@ -54,12 +54,12 @@ class OpenStackNetwork(pulumi.ComponentResource):
         router = networking.Router(f"{name}-router", external_network_id=external.id, opts=child)
         networking.RouterInterface(f"{name}-router-if", router_id=router.id, subnet_id=subnet.id, opts=child)
 
-        base = networking.SecGroup(f"{name}-base", description="hybrid-ai: SSH from admins, VPN, intra-subnet", delete_default_rules=False, opts=child)
+        # Hosts talk to each other only over the VPN (cluster traffic included), so besides
+        # SSH from the admins, the VPN's UDP port is all that is open.
+        base = networking.SecGroup(f"{name}-base", description="hybrid-ai: SSH from admins, the VPN port", opts=child)
         rules: list[tuple[str, str, int, int, pulumi.Input[str]]] = [
             *[("tcp", f"ssh-{i}", 22, 22, cidr) for i, cidr in enumerate(args.admin_cidrs)],
             ("udp", "vpn", args.vpn_port, args.vpn_port, "0.0.0.0/0"),
-            ("tcp", "subnet-tcp", 1, 65535, args.cidr),
-            ("udp", "subnet-udp", 1, 65535, args.cidr),
         ]
         for proto, role, low, high, cidr in rules:
             networking.SecGroupRule(

@@ -6,12 +6,9 @@ set -euo pipefail
 SCRIPT_NAME="gpu-check"
 : "${GPU_COUNT:=1}" "${WAIT_S:=300}"
 
-tries=$((WAIT_S / 5))
-until command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; do
-  tries=$((tries - 1))
-  [ "$tries" -gt 0 ] || fail "nvidia-smi still fails after ${WAIT_S}s; check 'dmesg | grep -i nvidia' (Secure Boot may block the module)"
-  sleep 5
-done
+driver_answers() { command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; }
+wait_for $((WAIT_S / 5)) 5 driver_answers \
+  || fail "nvidia-smi still fails after ${WAIT_S}s; check 'dmesg | grep -i nvidia' (Secure Boot may block the module)"
 found=$(nvidia-smi -L | grep -c '^GPU ')
 [ "$found" -ge "$GPU_COUNT" ] || fail "nvidia-smi shows $found GPU(s), the config says gpu.count=$GPU_COUNT"
 echo "gpus=$found"

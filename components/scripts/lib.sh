@@ -22,6 +22,25 @@ retry() {
   done
 }
 
+# Run a check until it succeeds: at most TRIES times, PAUSE seconds apart; false if it never does.
+wait_for() {
+  local tries=$1 pause=$2
+  shift 2
+  until "$@"; do
+    tries=$((tries - 1))
+    [ "$tries" -gt 0 ] || return 1
+    sleep "$pause"
+  done
+}
+
+# The stack's MicroK8s join token, from stdin (never an argument or a parameter).
+read_join_token() {
+  local token
+  IFS= read -r token || true
+  [[ "$token" =~ ^[0-9a-f]{32}$ ]] || fail "the join token on stdin is not 32 hex characters"
+  printf '%s' "$token"
+}
+
 # The last line of every script: what it changed ("changed=none" on a re-run).
 report() {
   log "changed: ${changed[*]:-none}"

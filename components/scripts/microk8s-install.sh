@@ -15,12 +15,8 @@ restart=no
 
 [ "$(hostname)" = "$HOST_NAME" ] || fail "this host is named '$(hostname)', the config says '$HOST_NAME'; Kubernetes names nodes by hostname: rename one of them"
 # (A VPN backend may apply the address a moment after its step reports: wait, within a bound.)
-tries=24
-until ip -4 addr show dev "$VPN_IFACE" 2>/dev/null | grep -qF "inet $NODE_IP/"; do
-  tries=$((tries - 1))
-  [ "$tries" -gt 0 ] || fail "$NODE_IP is not on $VPN_IFACE after 2 minutes; the VPN step must run first"
-  sleep 5
-done
+has_vpn_address() { ip -4 addr show dev "$VPN_IFACE" 2>/dev/null | grep -qF "inet $NODE_IP/"; }
+wait_for 24 5 has_vpn_address || fail "$NODE_IP is not on $VPN_IFACE after 2 minutes; the VPN step must run first"
 
 if ! snap list microk8s >/dev/null 2>&1; then
   # Launch configuration: read by MicroK8s when it is installed.

@@ -7,8 +7,7 @@ set -euo pipefail
 SCRIPT_NAME="join"
 : "${CONTROL_PLANE:?}" "${NODE_IP:?}" "${WORKER:=true}"
 : "${SNAP_DATA:=/var/snap/microk8s/current}"
-IFS= read -r token || true
-[[ "$token" =~ ^[0-9a-f]{32}$ ]] || fail "the join token on stdin is not 32 hex characters"
+token=$(read_join_token)
 
 if [ -e "$SNAP_DATA/var/lock/clustered.lock" ]; then
   log "already part of the cluster"

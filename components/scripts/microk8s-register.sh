@@ -10,8 +10,7 @@ set -euo pipefail
 SCRIPT_NAME="register"
 : "${NODE_NAME:?}" "${NODE_IP:?}" "${TOKEN_TTL_S:=3600}"
 : "${SNAP_DATA:=/var/snap/microk8s/current}"
-IFS= read -r token || true
-[[ "$token" =~ ^[0-9a-f]{32}$ ]] || fail "the join token on stdin is not 32 hex characters"
+token=$(read_join_token)
 
 ip=$(microk8s kubectl get node "$NODE_NAME" -o jsonpath='{.status.addresses[?(@.type=="InternalIP")].address}' 2>/dev/null || true)
 if [ -n "$ip" ] && [ "$ip" != "$NODE_IP" ]; then

@@ -28,10 +28,6 @@ if ! netclient list 2>/dev/null | grep -qw -- "$NETWORK"; then
   retry netclient join -t "$token" >/dev/null 2>&1 || fail "netclient could not join $NETWORK; check the enrollment key (uses left, expiry)"
   changed+=("joined")
 fi
-tries=24
-until ip -4 addr show dev "$IFACE" 2>/dev/null | grep -q "inet "; do
-  tries=$((tries - 1))
-  [ "$tries" -gt 0 ] || fail "interface $IFACE has no address 2 minutes after joining $NETWORK"
-  sleep 5
-done
+has_address() { ip -4 addr show dev "$IFACE" 2>/dev/null | grep -q "inet "; }
+wait_for 24 5 has_address || fail "interface $IFACE has no address 2 minutes after joining $NETWORK"
 report
