@@ -72,11 +72,11 @@ def _image_pinned(image: str) -> bool:
 
 
 def _pod_spec(kind: str, spec: Mapping[str, Any]) -> Mapping[str, Any]:
-    if kind == "Pod":
-        return spec
-    if kind == "CronJob":
-        return spec.get("jobTemplate", {}).get("spec", {}).get("template", {}).get("spec", {})
-    return spec.get("template", {}).get("spec", {})
+    """The pod template's spec inside a workload's spec."""
+    path = {"Pod": [], "CronJob": ["jobTemplate", "spec", "template", "spec"]}.get(kind, ["template", "spec"])
+    for key in path:
+        spec = spec.get(key) or {}
+    return spec
 
 
 def images_pinned(args: ResourceValidationArgs, report: ReportViolation) -> None:
