@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: venv preview render docs bench test lint typecheck unit e2e clean
+.PHONY: venv preview render docs bench test lint typecheck unit e2e lab-up lab-down clean
 
 TOOLS := .venv-tools
 
@@ -57,6 +57,13 @@ unit: venv
 
 e2e: venv
 	$(PY) -m pytest -q -m e2e
+
+## lab-up / lab-down: the end-to-end lab kept running to explore by hand (root)
+lab-up: venv
+	$(PY) -m tests.lab up
+
+lab-down: venv
+	$(PY) -m tests.lab down
 
 clean:
 	rm -rf build .mypy_cache .ruff_cache .pytest_cache

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import os
 import secrets
 import shutil
@@ -299,6 +300,35 @@ class Lab:
         for pid in self._namespace_pids():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
+
+    # -- keeping a lab between commands (make lab-up / make lab-down) ------------------------
+    def save(self, path: Path) -> None:
+        """Record what `down` needs: namespaces, folders, and each sshd's PID and config."""
+        path.write_text(json.dumps({
+            "root": str(self.root), "namespaces": self.namespaces, "created_dirs": [str(d) for d in self.created_dirs],
+            "sshd": {h.name: {"pid": h.sshd.pid, "config": str(h.dir / "sshd_config")} for h in self.hosts.values() if h.sshd},
+            "hosts": {h.name: {"mgmt": h.mgmt, "public": h.public, "lan": h.lan, "site": h.site} for h in self.hosts.values()},
+        }, indent=2))
+
+    @staticmethod
+    def down_saved(path: Path) -> None:
+        """Stop a saved lab: each sshd by its PID (if that PID is still our sshd), then
+        whatever runs in its namespaces, then the namespaces and folders."""
+        state = json.loads(path.read_text())
+        for entry in state["sshd"].values():
+            try:
+                cmdline = Path(f"/proc/{entry['pid']}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if "sshd" in cmdline and entry["config"] in cmdline:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(entry["pid"], signal.SIGTERM)
+        lab = Lab(Path(state["root"]), [], [])
+        lab.namespaces = list(state["namespaces"])
+        lab.created_dirs = [Path(d) for d in state["created_dirs"]]
+        lab.down()
+        shutil.rmtree(state["root"], ignore_errors=True)
+        path.unlink()
 
     def __enter__(self) -> Lab:
         return self.up()

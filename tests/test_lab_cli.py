@@ -1,0 +1,42 @@
+"""`make lab-up` / `make lab-down`: the lab comes up with its mesh, and goes away completely."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import PROJECT
+from tests.lab.netlab import missing_requirements
+from tests.stubs import environ_ci
+
+pytestmark = pytest.mark.e2e
+
+
+def namespaces() -> set[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
+    return {line.split()[0] for line in out.splitlines() if line.strip()}
+
+
+def test_lab_up_then_down_leaves_nothing() -> None:
+    why = missing_requirements()
+    if why:
+        if environ_ci():
+            pytest.fail(f"the lab cannot run in CI: {why}")
+        pytest.skip(f"lab: {why}")
+    if (PROJECT / "build" / "lab.json").exists():
+        pytest.skip("a lab from make lab-up is running; make lab-down first")
+    before = namespaces()
+    try:
+        up = subprocess.run([sys.executable, "-m", "tests.lab", "up"], cwd=PROJECT, capture_output=True, text=True, timeout=300)
+        assert up.returncode == 0, up.stderr
+        assert "6 hosts up, mesh applied" in up.stdout
+        started = namespaces() - before
+        assert len(started) == 10  # internet, operator, 2 site routers, 6 hosts
+        assert (PROJECT / "build" / "lab.json").exists()
+    finally:
+        down = subprocess.run([sys.executable, "-m", "tests.lab", "down"], cwd=PROJECT, capture_output=True, text=True, timeout=120)
+    assert down.returncode == 0, down.stderr
+    assert namespaces() == before
+    assert not (PROJECT / "build" / "lab.json").exists()
