@@ -35,14 +35,6 @@ def compose(name: str, params: Mapping[str, str]) -> str:
     return header + assignments + script_text(LIB) + script_text(name)
 
 
-def script_with_params(name: str, params: Mapping[str, pulumi.Input[str]]) -> pulumi.Input[str]:
-    """`compose` over Inputs: a plain string when every parameter is one (most are, and
-    that saves the Output machinery per command), else an Output."""
-    if all(isinstance(v, str) for v in params.values()):
-        return compose(name, {k: str(v) for k, v in params.items()})
-    return pulumi.Output.all(**params).apply(lambda values: compose(name, values))
-
-
 def command_line(name: str, script: str, *, sudo: bool) -> str:
     """`[sudo -n] bash -c '<script>' hybrid-ai/<name>`."""
     prefix = "sudo -n bash -c " if sudo else "bash -c "

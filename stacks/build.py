@@ -165,8 +165,9 @@ def build(stack: Stack) -> Built:
     built.mesh = build_mesh(cfg, built)
     built.cluster = build_cluster(cfg, built)
     built.outputs["hosts"] = {
-        name: {"sshAddress": host.ssh_address, "publicAddress": host.public_address, "vpnAddress": str(cfg.vpn_address(h))}
-        for (name, host), h in zip(built.hosts.items(), [next(x for x in cfg.hosts if x.name == n) for n in built.hosts], strict=True)
+        h.name: {"sshAddress": built.hosts[h.name].ssh_address, "publicAddress": built.hosts[h.name].public_address,
+                 "vpnAddress": str(cfg.vpn_address(h))}
+        for h in cfg.hosts
     }
     mesh = built.mesh
     built.outputs["vpn"] = {"backend": cfg.vpn.backend, "interface": mesh.interface, "clusterMtu": mesh.cluster_mtu}

@@ -14,7 +14,6 @@ import subprocess
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from stacks.render.evaluate import Evaluation, Registration
@@ -143,6 +142,3 @@ def _dependents_first(regs: list[Registration]) -> list[Registration]:
             remaining.pop(r.urn)
     return ordered
 
-
-def read(path: Path) -> str:
-    return path.read_text() if path.exists() else ""
