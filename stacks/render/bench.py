@@ -34,30 +34,16 @@ def _child(size: str, out: str) -> None:
     write.write_all(ev, Path(out))
     wall = time.perf_counter() - start
     print(json.dumps({
-        "wall_s": wall, "import_s": imported - start, "resources": len(ev.resources), "depth": depth(ev),
+        "wall_s": wall, "import_s": imported - start, "resources": len(ev.resources), "depth": ev.depth(),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "workstations": sum(1 for h in raw["hosts"] if "gpu" in h), "models": len(raw["models"]),
     }))
 
 
 def evaluate_raw(raw: dict[str, Any]) -> Any:
-    from stacks.render.evaluate import evaluate
+    from stacks.render.evaluate import evaluate_raw as evaluate
 
-    config = {f"hybrid-ai:{k}": json.dumps(v) for k, v in raw.items()}
-    config["hybrid-ai:sshPrivateKey"] = "[secret placeholder for hybrid-ai:sshPrivateKey]"
-    return evaluate("bench", config, {"hybrid-ai:sshPrivateKey"})
-
-
-def depth(ev: Any) -> int:
-    by_urn = {r.urn: r for r in ev.resources}
-    memo: dict[str, int] = {}
-
-    def d(urn: str) -> int:
-        if urn not in memo:
-            memo[urn] = 1 + max((d(x) for x in by_urn[urn].dependencies if x in by_urn), default=0)
-        return memo[urn]
-
-    return max(d(u) for u in by_urn)
+    return evaluate(raw, {"sshPrivateKey": "[secret placeholder for hybrid-ai:sshPrivateKey]"}, "bench")
 
 
 def _run_child(size: str, out: Path) -> dict[str, Any]:

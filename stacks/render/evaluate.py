@@ -67,6 +67,30 @@ class Evaluation:
     def of_type(self, type_: str) -> list[Registration]:
         return [r for r in self.resources if r.type == type_]
 
+    def closure(self, urn: str) -> set[str]:
+        """Every resource `urn` depends on, directly or through others."""
+        by_urn = {r.urn: r for r in self.resources}
+        seen: set[str] = set()
+        todo = list(by_urn[urn].dependencies)
+        while todo:
+            u = todo.pop()
+            if u not in seen and u in by_urn:
+                seen.add(u)
+                todo += by_urn[u].dependencies
+        return seen
+
+    def depth(self) -> int:
+        """The longest dependency chain of the plan, in resources."""
+        by_urn = {r.urn: r for r in self.resources}
+        memo: dict[str, int] = {}
+
+        def d(urn: str) -> int:
+            if urn not in memo:
+                memo[urn] = 1 + max((d(x) for x in by_urn[urn].dependencies if x in by_urn), default=0)
+            return memo[urn]
+
+        return max(d(u) for u in by_urn)
+
 
 def _decode(value: Any) -> Any:
     """Protobuf JSON with Pulumi's secret markers -> plain values with `Secret` wrappers."""
@@ -202,6 +226,24 @@ def stack_file_config(path: Path) -> tuple[dict[str, str], set[str]]:
         else:
             config[full] = json.dumps(value)
     return config, secret
+
+
+def raw_stack_config(project_dir: Path, stack: str) -> dict[str, Any]:
+    """The project's keys of Pulumi.<stack>.yaml as plain data, namespace stripped (the schema's
+    view; provider keys such as `openstack:cloud` are not the program's)."""
+    doc = yaml.safe_load((project_dir / f"Pulumi.{stack}.yaml").read_text())
+    return {k.removeprefix(f"{NAMESPACE}:"): v for k, v in doc["config"].items() if k.startswith(f"{NAMESPACE}:") or ":" not in k}
+
+
+def evaluate_raw(
+    raw: Mapping[str, Any], secrets: Mapping[str, str], stack: str = "test", *,
+    into: Evaluation | None = None, command_stdout: Mapping[str, str] | None = None,
+) -> Evaluation:
+    """Evaluate config given as plain data (keys without namespace); `secrets` are marked
+    secret, as the CLI would mark `pulumi config set --secret` values."""
+    config = {f"{NAMESPACE}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in raw.items()}
+    config |= {f"{NAMESPACE}:{k}": v for k, v in secrets.items()}
+    return evaluate(stack, config, {f"{NAMESPACE}:{k}" for k in secrets}, into=into, command_stdout=command_stdout)
 
 
 def _missing_secret_placeholders(config: dict[str, str], secret: set[str], ev: Evaluation) -> None:

@@ -6,7 +6,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
-import yaml
+from stacks.render.evaluate import raw_stack_config
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 SITE_SIZE = 10
@@ -14,8 +14,7 @@ SITE_SIZE = 10
 
 def reference() -> dict[str, Any]:
     """The dev stack's config, namespace stripped."""
-    doc = yaml.safe_load((PROJECT_DIR / "Pulumi.dev.yaml").read_text())
-    return {k.split(":", 1)[1]: copy.deepcopy(v) for k, v in doc["config"].items()}
+    return raw_stack_config(PROJECT_DIR, "dev")
 
 
 def fleet(workstations: int, models: int) -> dict[str, Any]:

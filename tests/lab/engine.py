@@ -118,15 +118,7 @@ class Engine:
 def _command_deps(ev: Evaluation, reg: Registration) -> set[str]:
     """Names of the commands `reg` depends on, directly or through other resources."""
     by_urn = {r.urn: r for r in ev.resources}
-    seen: set[str] = set()
-    todo = list(reg.dependencies)
-    while todo:
-        urn = todo.pop()
-        if urn in seen:
-            continue
-        seen.add(urn)
-        todo += by_urn[urn].dependencies
-    return {by_urn[u].name for u in seen if by_urn[u].type == COMMAND}
+    return {by_urn[u].name for u in ev.closure(reg.urn) if by_urn[u].type == COMMAND}
 
 
 def _dependents_first(regs: list[Registration]) -> list[Registration]:
