@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
+
+import pytest
 
 from stacks.render.evaluate import Evaluation, evaluate_raw, raw_stack_config
 
@@ -31,3 +34,14 @@ def deps_closure(ev: Evaluation, urn: str) -> set[str]:
 
 def depth(ev: Evaluation) -> int:
     return ev.depth()
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def unavailable(why: str) -> NoReturn:
+    """A test's prerequisite is missing: skip with the reason on a laptop, fail in CI."""
+    if in_ci():
+        pytest.fail(f"not available in CI: {why}")
+    pytest.skip(why)

@@ -6,7 +6,6 @@ ran, in which order, and that a second run made no state-changing call.
 
 from __future__ import annotations
 
-import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,7 +111,3 @@ class StubHost:
 
     def state_changes(self) -> list[str]:
         return [c for c in self.calls() if changes_state(c)]
-
-
-def environ_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")

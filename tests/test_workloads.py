@@ -13,8 +13,7 @@ import yaml
 
 from stacks.render.evaluate import Evaluation, Secret
 from stacks.render.write import reveal, split_script, write_all
-from tests.helpers import PROJECT, evaluate_config, stack_config
-from tests.stubs import environ_ci
+from tests.helpers import PROJECT, evaluate_config, stack_config, unavailable
 
 K8S_VERSION = "1.32.0"
 CRD_KINDS = {"Certificate", "ClusterIssuer"}  # cert-manager's own kinds: no upstream schema to check against
@@ -40,9 +39,7 @@ def kind_of(path: Path) -> str:
 def tool(name: str, where: Path) -> str:
     path = where / name
     if not path.exists():
-        if environ_ci():
-            pytest.fail(f"{name} is not installed in CI (make venv installs it)")
-        pytest.skip(f"{name} not installed; run make venv")
+        unavailable(f"{name} not installed; run make venv")
     return str(path)
 
 
