@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from stacks.render.evaluate import Evaluation, Secret
+from stacks.render.evaluate import Evaluation, PlanChanges, Secret
 from stacks.render.write import reveal, split_script, write_all
 from tests.helpers import PROJECT, evaluate_config, stack_config, unavailable
 
@@ -211,16 +211,9 @@ def test_post_deploy_verification_checks_nodes_gpus_and_the_api(dev: Evaluation)
 
 # --- Blast radius -----------------------------------------------------------------------
 
-def inputs_by_urn(ev: Evaluation) -> dict[str, Any]:
-    return {r.urn: reveal(r.inputs) for r in ev.resources}
-
-
-def changed(before: Evaluation, after: Evaluation) -> tuple[set[str], set[str], set[str]]:
+def changed(before: Evaluation, after: Evaluation) -> PlanChanges:
     """(added, removed, changed-inputs) resource names between two plans."""
-    a, b = inputs_by_urn(before), inputs_by_urn(after)
-    name = {r.urn: r.name for r in [*before.resources, *after.resources]}
-    return ({name[u] for u in b.keys() - a.keys()}, {name[u] for u in a.keys() - b.keys()},
-            {name[u] for u in a.keys() & b.keys() if a[u] != b[u]})
+    return before.changes(after)
 
 
 NEW_SERVICE = {"name": "table-engine", "image": "ghcr.io/example/table-engine:0.1.0", "placement": "gpu", "gpus": 1,

@@ -60,11 +60,7 @@ def _import_only() -> float:
 
 def changed_outside(before: Any, after: Any, own: str) -> list[str]:
     """Resources in both plans, not named for `own`, whose inputs differ."""
-    from stacks.render.write import reveal
-
-    a = {r.urn: r for r in before.resources}
-    b = {r.urn: r for r in after.resources}
-    return sorted(b[u].name for u in a.keys() & b.keys() if own not in b[u].name and reveal(a[u].inputs) != reveal(b[u].inputs))
+    return sorted(name for name in before.changes(after).changed if own not in name)
 
 
 def blast_radius() -> dict[str, Any]:

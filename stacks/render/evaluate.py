@@ -14,7 +14,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pulumi
 import yaml
@@ -53,6 +53,13 @@ class Registration:
     inputs: dict[str, Any]
 
 
+class PlanChanges(NamedTuple):
+    added: set[str]
+    removed: set[str]
+    changed: set[str]
+    """Resources in both plans whose inputs differ."""
+
+
 @dataclass
 class Evaluation:
     stack: str
@@ -78,6 +85,17 @@ class Evaluation:
                 seen.add(u)
                 todo += by_urn[u].dependencies
         return seen
+
+    def changes(self, after: Evaluation) -> PlanChanges:
+        """What `after` adds, removes, and gives other inputs, compared with this plan (by name)."""
+        before_by_urn = {r.urn: r for r in self.resources}
+        after_by_urn = {r.urn: r for r in after.resources}
+        return PlanChanges(
+            added={after_by_urn[u].name for u in after_by_urn.keys() - before_by_urn.keys()},
+            removed={before_by_urn[u].name for u in before_by_urn.keys() - after_by_urn.keys()},
+            changed={after_by_urn[u].name for u in after_by_urn.keys() & before_by_urn.keys()
+                     if after_by_urn[u].inputs != before_by_urn[u].inputs},
+        )
 
     def depth(self) -> int:
         """The longest dependency chain of the plan, in resources."""
