@@ -9,6 +9,7 @@ pass them on the command's stdin.
 
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
 import sys
@@ -21,6 +22,12 @@ import pulumi
 
 SCRIPTS = Path(__file__).parent / "scripts"
 LIB = "lib.sh"
+LABEL = "hybrid-ai/"
+"""Prefix of the label (bash's $0) each command line ends with."""
+# shlex.quote writes a ' inside single quotes as '"'"'.
+QUOTED_QUOTE = "'\"'\"'"
+# `KEY=value` lines as `compose` writes them: value bare, or shlex-quoted in '...'.
+ASSIGNMENT = re.compile(r"""^(?P<key>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>'(?:[^']|'"'"')*'|[^\s']*)$""", re.M)
 
 
 @cache
@@ -38,7 +45,29 @@ def compose(name: str, params: Mapping[str, str]) -> str:
 def command_line(name: str, script: str, *, sudo: bool) -> str:
     """`[sudo -n] bash -c '<script>' hybrid-ai/<name>`."""
     prefix = "sudo -n bash -c " if sudo else "bash -c "
-    return prefix + shlex.quote(script) + " " + shlex.quote("hybrid-ai/" + name.removesuffix(".sh"))
+    return prefix + shlex.quote(script) + " " + shlex.quote(LABEL + name.removesuffix(".sh"))
+
+
+def split_command(command: str) -> tuple[str, dict[str, str]]:
+    """The inverse of `command_line` over `compose`: (script text, its parameters). Used to
+    show commands in the render; shlex.split would do, but it is slow on big configs."""
+    script = _script_of(command)
+    body_start = script.find("#!/usr/bin/env bash")
+    head = script[:body_start] if body_start > 0 else ""
+    return script, {m["key"]: _unquote(m["value"]) for m in ASSIGNMENT.finditer(head)}
+
+
+def _unquote(value: str) -> str:
+    return value[1:-1].replace(QUOTED_QUOTE, "'") if value.startswith("'") else value
+
+
+def _script_of(command: str) -> str:
+    for prefix in ("sudo -n bash -c '", "bash -c '"):
+        if command.startswith(prefix):
+            # The label comes last; nothing inside the quotes can end like it.
+            return _unquote(command[len(prefix) - 1 : command.rindex(" " + LABEL)])
+    words = shlex.split(command)
+    return words[words.index("-c") + 1] if "-c" in words else command
 
 
 def remote_command(name: str, params: Mapping[str, pulumi.Input[str]], *, sudo: bool) -> pulumi.Input[str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from components.shell import split_command as split_script
 from stacks.render.evaluate import Evaluation, Registration, Secret
 
 SECRET = "[secret]"
@@ -107,34 +107,6 @@ def dot(ev: Evaluation) -> str:
 
 # Cheap layout: no spline routing, bounded ranking and crossing-minimisation passes.
 DOT_FLAGS = ["-Gsplines=line", "-Gnslimit=0.5", "-Gnslimit1=0.5", "-Gmclimit=0.05", "-Gremincross=false"]
-
-
-def split_script(command: str) -> tuple[str, dict[str, str]]:
-    """`[sudo -n] bash -c '<script>' label` -> (script text, its parameter assignments)."""
-    script = _unquote_script(command)
-    body_start = script.find("#!/usr/bin/env bash")
-    head = script[:body_start] if body_start > 0 else ""
-    return script, {m["key"]: _unquote(m["value"]) for m in ASSIGNMENT.finditer(head)}
-
-
-# `KEY=value` lines as shell.compose writes them: value bare, or shlex-quoted in '...'
-# with each ' written as '"'"'. (shlex.split parses them too, but is slow on big configs.)
-ASSIGNMENT = re.compile(r"""^(?P<key>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>'(?:[^']|'"'"')*'|[^\s']*)$""", re.M)
-
-
-def _unquote(value: str) -> str:
-    return value[1:-1].replace("'\"'\"'", "'") if value.startswith("'") else value
-
-
-def _unquote_script(command: str) -> str:
-    """The script out of `shell.command_line`'s output; shlex.split would do, but slowly."""
-    for prefix in ("sudo -n bash -c '", "bash -c '"):
-        if command.startswith(prefix):
-            # The label (`hybrid-ai/<script>`) comes last; nothing inside the quotes ends like it.
-            quoted = command[len(prefix) - 1 : command.rindex(" hybrid-ai/")]
-            return quoted[1:-1].replace("'\"'\"'", "'")
-    words = shlex.split(command)
-    return words[words.index("-c") + 1] if "-c" in words else command
 
 
 def _scrub(text: str, secrets: set[str]) -> str:
