@@ -11,7 +11,7 @@ from pulumi_command import remote
 from components import shell
 from components.host import HostNode
 from components.nvidia import GpuDriverArgs, gpu_driver
-from components.ssh import COMMAND_TIMEOUTS, SshTarget
+from components.ssh import SshTarget, command_options
 
 BASE_PACKAGES = "wireguard-tools iproute2 iptables ca-certificates curl"
 
@@ -46,7 +46,7 @@ class HostBootstrap(pulumi.ComponentResource):
             create=shell.remote_command("base-bootstrap.sh", {"HOST_NAME": host.host_name, "PACKAGES": args.packages}, sudo=sudo),
             delete=shell.remote_command("base-teardown.sh", {}, sudo=sudo),
             add_previous_output_in_env=False,
-            opts=pulumi.ResourceOptions(parent=self, custom_timeouts=COMMAND_TIMEOUTS),
+            opts=command_options(self),
         )
         self.changed = base.stdout
         self.target = host.target.after(base.stdout)

@@ -15,7 +15,7 @@ import pulumi
 from pulumi_command import remote
 
 from components import shell
-from components.ssh import COMMAND_TIMEOUTS, SshLogin, SshTarget
+from components.ssh import SshLogin, SshTarget, command_options
 
 
 class HostNode(pulumi.ComponentResource):
@@ -46,7 +46,7 @@ class HostNode(pulumi.ComponentResource):
             f"{name}-reachable",
             connection=first.connection,
             create=shell.remote_command("host-probe.sh", {}, sudo=first.sudo),
-            opts=pulumi.ResourceOptions(parent=self, custom_timeouts=COMMAND_TIMEOUTS),
+            opts=command_options(self),
         )
         self.facts = probe.stdout
         self.target = first.after(probe.stdout)

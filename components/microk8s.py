@@ -25,7 +25,7 @@ from pulumi_kubernetes.meta.v1 import ObjectMetaPatchArgs
 from pulumi_kubernetes.provider import Provider
 
 from components import shell
-from components.ssh import COMMAND_TIMEOUTS, SshTarget, after
+from components.ssh import SshTarget, after, command_options
 
 API_PORT = 16443
 
@@ -93,7 +93,7 @@ class MicroK8sCluster(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: MicroK8sClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("hybridai:cluster:MicroK8sCluster", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, custom_timeouts=COMMAND_TIMEOUTS)
+        child = command_options(self)
         (cp,) = [n for n in args.nodes if n.control_plane]
 
         installs = {n.name: self._install(name, n, args, child) for n in args.nodes}
@@ -108,7 +108,7 @@ class MicroK8sCluster(pulumi.ComponentResource):
             create=shell.remote_command("microk8s-kubeconfig.sh", {"SERVER": server}, sudo=cp_target.sudo),
             logging=remote.Logging.NONE,
             add_previous_output_in_env=False,
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(additional_secret_outputs=["stdout", "stderr"])),
+            opts=command_options(self, secret_output=True),
         )
         self.kubeconfig = pulumi.Output.secret(kubeconfig.stdout)
 
@@ -161,7 +161,7 @@ class MicroK8sCluster(pulumi.ComponentResource):
         self, name: str, node: ClusterNode, args: MicroK8sClusterArgs, cp: ClusterNode, cp_target: SshTarget,
         installed: pulumi.Output[str], token: pulumi.Output[str], opts: pulumi.ResourceOptions,
     ) -> pulumi.Output[str]:
-        secret_output = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["stdout", "stderr"]))
+        secret_output = command_options(self, secret_output=True)
         register = remote.Command(
             f"{name}-{node.name}-register",
             connection=cp_target.connection,

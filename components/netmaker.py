@@ -16,7 +16,7 @@ import pulumi_random as random
 from pulumi_command import remote
 
 from components import shell
-from components.ssh import COMMAND_TIMEOUTS
+from components.ssh import command_options
 from components.wireguard import VXLAN_OVERHEAD, MeshMember
 
 INTERFACE = "netmaker"
@@ -60,9 +60,9 @@ class NetmakerMesh(pulumi.ComponentResource):
         self.cluster_mtu = args.mtu - VXLAN_OVERHEAD
         (hub,) = [m for m in args.members if m.hub]
         assert hub.public_endpoint is not None
-        child = pulumi.ResourceOptions(parent=self, custom_timeouts=COMMAND_TIMEOUTS)
+        child = command_options(self)
         # Commands whose stdin or stdout carries a secret log nothing and keep stdout secret.
-        secret_io = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(additional_secret_outputs=["stdout", "stderr"]))
+        secret_io = command_options(self, secret_output=True)
         master_key = random.RandomPassword(f"{name}-master-key", length=48, special=False, opts=pulumi.ResourceOptions(parent=self)).result
         tag = f"hybrid-ai-{pulumi.get_stack()}"[:32]
         api = {"NETWORK": args.network}

@@ -13,7 +13,7 @@ import pulumi
 from pulumi_command import remote
 
 from components import shell
-from components.ssh import COMMAND_TIMEOUTS, SshTarget
+from components.ssh import SshTarget, command_options
 
 
 @dataclass
@@ -30,7 +30,7 @@ class GpuDriverArgs:
 
 def gpu_driver(name: str, host_name: str, target: SshTarget, args: GpuDriverArgs, parent: pulumi.Resource) -> pulumi.Output[str]:
     """Register the set-up and check commands; return the check's report (`gpus=N`, `driver=V`)."""
-    child = pulumi.ResourceOptions(parent=parent, custom_timeouts=COMMAND_TIMEOUTS)
+    child = command_options(parent)
     setup = remote.Command(
         f"{name}-gpu-setup",
         connection=target.connection,

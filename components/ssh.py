@@ -18,6 +18,15 @@ REBOOT_DIAL_ERROR_LIMIT = 40
 COMMAND_TIMEOUTS = pulumi.CustomTimeouts(create="30m", update="30m", delete="15m")
 
 
+def command_options(parent: pulumi.Resource, *, secret_output: bool = False) -> pulumi.ResourceOptions:
+    """Options of a remote command: its parent, bounded timeouts, and for commands that may
+    print a secret (a token, a kubeconfig), stdout and stderr kept secret in the state."""
+    return pulumi.ResourceOptions(
+        parent=parent, custom_timeouts=COMMAND_TIMEOUTS,
+        additional_secret_outputs=["stdout", "stderr"] if secret_output else None,
+    )
+
+
 @dataclass(frozen=True)
 class SshLogin:
     """Who to log in as and with which key; `private_key` must be a Pulumi secret."""

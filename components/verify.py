@@ -15,7 +15,7 @@ import pulumi
 from pulumi_command import remote
 
 from components import shell
-from components.ssh import COMMAND_TIMEOUTS, SshTarget
+from components.ssh import SshTarget, command_options
 
 
 @dataclass
@@ -40,7 +40,7 @@ class ClusterVerification(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ClusterVerificationArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("hybridai:cluster:Verification", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, custom_timeouts=COMMAND_TIMEOUTS)
+        child = command_options(self)
         target = args.target.after(*args.node_ready.values(), *args.wait_for)
         check = remote.Command(
             f"{name}-check",

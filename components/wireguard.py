@@ -16,7 +16,7 @@ import pulumi
 from pulumi_command import remote
 
 from components import shell
-from components.ssh import COMMAND_TIMEOUTS, SshTarget
+from components.ssh import SshTarget, command_options
 from components.wireguard_topology import OPERATOR, Node, Peer, plan
 
 # Calico's VXLAN encapsulation inside the tunnel costs 50 bytes.
@@ -124,7 +124,7 @@ class WireGuardMesh(pulumi.ComponentResource):
                 create=shell.remote_command("wg-keygen.sh", params, sudo=m.target.sudo),
                 delete=shell.remote_command("wg-key-remove.sh", params, sudo=m.target.sudo),
                 add_previous_output_in_env=False,
-                opts=pulumi.ResourceOptions(parent=self, custom_timeouts=COMMAND_TIMEOUTS),
+                opts=command_options(self),
             )
             self.public_keys[m.name] = key.stdout.apply(str.strip)
 
@@ -138,7 +138,7 @@ class WireGuardMesh(pulumi.ComponentResource):
                 create=shell.remote_command("wg-apply.sh", {**params, "WG_CONFIG": config}, sudo=m.target.sudo),
                 delete=shell.remote_command("wg-teardown.sh", params, sudo=m.target.sudo),
                 add_previous_output_in_env=False,
-                opts=pulumi.ResourceOptions(parent=self, custom_timeouts=COMMAND_TIMEOUTS),
+                opts=command_options(self),
             )
             self.applied[m.name] = apply.stdout
 
