@@ -130,6 +130,12 @@ def test_same_site_is_direct_and_cross_site_goes_through_the_hub(lab: Lab, engin
     assert hub_endpoints[keys["ws-3"]].startswith("203.0.113.202:")
 
 
+def test_every_tunnel_comes_back_after_a_reboot(lab: Lab, engine: Engine) -> None:
+    # The unit that brings wg0 up at boot is enabled on every host (the lab's systemd records it).
+    for h in lab.hosts.values():
+        assert (h.dir / "labstate" / "enabled" / "wg-quick@wg0").exists(), h.name
+
+
 def test_mesh_config_depends_on_exactly_the_topology_peers(lab: Lab, engine: Engine) -> None:
     ev = engine.last
     assert ev is not None

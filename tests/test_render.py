@@ -94,6 +94,14 @@ def test_every_connection_pins_a_host_key_and_gives_up_quickly() -> None:
             assert conn["dialErrorLimit"] * conn["perDialTimeout"] <= budget, r.name
 
 
+def test_every_remote_command_has_bounded_timeouts() -> None:
+    for stack in ("dev", "prod", "netmaker"):
+        commands = evaluate_config(stack_config(stack)).of_type(COMMAND)
+        assert commands
+        for r in commands:
+            assert r.timeouts == {"create": "30m", "update": "30m", "delete": "15m"}, (stack, r.name, r.timeouts)
+
+
 def test_security_groups_open_only_what_they_must() -> None:
     ev = evaluate_config(stack_config("prod"))
     world = [r for r in ev.of_type("openstack:networking/secGroupRule:SecGroupRule") if r.inputs["remoteIpPrefix"] == "0.0.0.0/0"]

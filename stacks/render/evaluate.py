@@ -51,6 +51,8 @@ class Registration:
     dependencies: list[str]
     """Explicit and Output-implied dependencies, plus the explicit provider it is managed by."""
     inputs: dict[str, Any]
+    timeouts: dict[str, str] = field(default_factory=dict)
+    """Custom create/update/delete timeouts from the resource options (not part of plan.json)."""
 
 
 class PlanChanges(NamedTuple):
@@ -223,6 +225,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 custom=bool(request.custom),
                 dependencies=sorted(set(request.dependencies) | set(provider)),
                 inputs=_decode(self.stack_mocks.inputs.pop((request.type, request.name), {})),
+                timeouts={k: v for k in ("create", "update", "delete") if (v := getattr(request.customTimeouts, k, ""))},
             ))
         return response
 
