@@ -15,6 +15,6 @@ cd "$root/engine/$name"
 version=$(go list -mod=readonly -m -f '{{.Version}}' "$module")
 mkdir -p "$root/.engine/bin"
 echo "engine: building $package@$version (Go caches: $(go env GOMODCACHE), $(go env GOCACHE))" >&2
-go build -mod=readonly -trimpath -ldflags "-X $version_var=$version" \
+go build -mod=readonly -buildvcs=false -trimpath -ldflags "-X $version_var=$version" \
   -o "$root/.engine/bin/$name.tmp" "$package"
 mv "$root/.engine/bin/$name.tmp" "$root/.engine/bin/$name"  # never a half-written binary
