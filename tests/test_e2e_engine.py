@@ -64,7 +64,7 @@ class Engine:
         self.stack = auto.create_stack(stack, project_name=settings.name, program=program, opts=ws)
         self.log: list[str] = []
 
-    def _out(self, line: str) -> None:
+    def out(self, line: str) -> None:
         self.log.append(line)
 
     def summary(self, since: int, op: str) -> list[str]:
@@ -81,17 +81,17 @@ class Engine:
 
     def preview(self) -> list[str]:
         mark = len(self.log)
-        self.stack.preview(on_output=self._out, color="never")
+        self.stack.preview(on_output=self.out, color="never")
         return self.summary(mark, "preview")
 
     def up(self) -> tuple[auto.UpResult, list[str]]:
         mark = len(self.log)
-        result = self.stack.up(on_output=self._out, color="never")
+        result = self.stack.up(on_output=self.out, color="never")
         return result, self.summary(mark, "up")
 
     def destroy(self) -> list[str]:
         mark = len(self.log)
-        self.stack.destroy(on_output=self._out, color="never")
+        self.stack.destroy(on_output=self.out, color="never")
         return self.summary(mark, "destroy")
 
     def state_file(self) -> str:
@@ -206,6 +206,7 @@ def test_preview_up_again_remove_one_destroy(engine: Engine) -> None:
     configure(engine, HOSTS[:2], canary)  # one workstation removed
     result, lines = engine.up()
     assert f"- {per_host} deleted" in "\n".join(lines)
+    assert result.summary.resource_changes == {"delete": per_host, "same": total - per_host}
     gone = before - engine.urns()
     assert {u.rsplit("::", 1)[1] for u in gone} == {"ws-2", "ws-2-connection"}
 
@@ -230,7 +231,7 @@ def test_program_reaches_the_missing_command_provider(tmp_path: Path) -> None:
     eng = Engine(tmp_path, main, stack="dev", project="hybrid-ai")
     eng.stack.set_config("sshPrivateKey", auto.ConfigValue("test-ssh-key", secret=True))
     with pytest.raises(auto.errors.CommandError):
-        eng.stack.preview(on_output=eng._out, color="never")
+        eng.stack.preview(on_output=eng.out, color="never")
     text = "\n".join(eng.log)
     pins = (PROJECT / "requirements.txt").read_text()
     command = re.search(r"^pulumi-command==(\S+)", pins, re.M)
