@@ -17,6 +17,7 @@ from tests.helpers import PROJECT, evaluate_config, stack_config, unavailable
 
 K8S_VERSION = "1.32.0"
 CRD_KINDS = {"Certificate", "ClusterIssuer"}  # cert-manager's own kinds: no upstream schema to check against
+NOT_MANIFESTS = CRD_KINDS | {"HelmRelease"}  # Release inputs are Helm's, not a Kubernetes object
 TOOLS = PROJECT / ".venv-tools" / "bin"
 
 
@@ -33,7 +34,8 @@ def manifests(dev: Evaluation, tmp_path_factory: pytest.TempPathFactory) -> Path
 
 
 def kind_of(path: Path) -> str:
-    return str(yaml.safe_load(path.read_text())["kind"])
+    doc = yaml.safe_load(path.read_text())
+    return "HelmRelease" if "chart" in doc and "kind" not in doc else str(doc["kind"])  # a helm.v3.Release's inputs
 
 
 def tool(name: str, where: Path) -> str:
@@ -44,13 +46,13 @@ def tool(name: str, where: Path) -> str:
 
 
 def test_every_manifest_passes_strict_schema_validation(manifests: Path) -> None:
-    files = sorted(p for p in manifests.glob("*.yaml") if kind_of(p) not in CRD_KINDS)
+    files = sorted(p for p in manifests.glob("*.yaml") if kind_of(p) not in NOT_MANIFESTS)
     assert len(files) >= 30
     validate = tool("kubernetes-validate", PROJECT / ".venv" / "bin")
     result = subprocess.run([validate, "--strict", "-k", K8S_VERSION, "--quiet", *map(str, files)],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert {kind_of(p) for p in manifests.glob("*.yaml")} - {kind_of(p) for p in files} == CRD_KINDS
+    assert {kind_of(p) for p in manifests.glob("*.yaml")} - {kind_of(p) for p in files} == NOT_MANIFESTS
 
 
 def test_checkov_finds_nothing(manifests: Path) -> None:
@@ -93,6 +95,35 @@ def test_time_slicing_config_and_plugin(dev: Evaluation) -> None:
     assert chart["chart"] == "nvidia-device-plugin" and chart["version"] == "0.18.2"
     assert chart["values"]["config"] == {"name": "time-slicing-config", "default": "rtx-3090"}
     assert chart["values"]["runtimeClassName"] == "nvidia"
+
+
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+HELM_CHART = "kubernetes:helm.sh/v4:Chart"
+
+
+def test_charts_whose_hooks_matter_are_releases_the_others_v4_charts(dev: Evaluation) -> None:
+    # helm.v4.Chart drops every `helm.sh/hook` resource (pulumi-kubernetes 4.34.2, Chart.includeHooks):
+    # ingress-nginx's admission Secret (job-createSecret.yaml, a pre-install hook) would never
+    # exist and its controller never start; cert-manager's startupapicheck (post-install)
+    # would not hold the ClusterIssuer back until the webhook answers.
+    kinds = {r.name: r.type for r in dev.resources if r.type in (HELM_RELEASE, HELM_CHART)}
+    assert kinds == {"ingress-controller": HELM_RELEASE, "ingress-cert-manager": HELM_RELEASE,
+                     "gpu-sharing-device-plugin": HELM_CHART}
+    for name, chart, version in (("ingress-controller", "ingress-nginx", "4.12.1"), ("ingress-cert-manager", "cert-manager", "v1.16.2")):
+        release = dev.by_name(name).inputs
+        assert (release["chart"], release["version"], release["name"]) == (chart, version, chart)
+        assert release["timeout"] >= 900  # first install: images to pull, hook Jobs to run
+        assert not release.get("disableWebhooks")  # "Prevent hooks from running" stays off
+    assert dev.by_name("ingress-controller").inputs["values"]["controller"]["kind"] == "DaemonSet"
+    issuer = dev.by_name("ingress-issuer")
+    assert dev.by_name("ingress-cert-manager").urn in issuer.dependencies  # after its startupapicheck hook
+
+
+def test_chart_pins_list_their_hooks() -> None:
+    from stacks.charts import pinned
+    assert "templates/admission-webhooks/job-patch/job-createSecret.yaml" in pinned("ingress-nginx").hooks
+    assert "templates/startupapicheck-job.yaml" in pinned("cert-manager").hooks
+    assert pinned("nvidia-device-plugin").hooks == ()
 
 
 def test_plugin_rolls_when_the_time_slicing_config_changes() -> None:
