@@ -10,9 +10,15 @@ from typing import Literal
 import pulumi
 from pulumi_kubernetes.apiextensions import CustomResource
 from pulumi_kubernetes.core.v1 import Namespace, Secret
+from pulumi_kubernetes.networking.v1 import NetworkPolicy
 
 from components.helm import ChartSpec, install
-from components.kube import metadata, namespace_metadata
+from components.kube import manifest, metadata, namespace_metadata
+
+# cert-manager's HTTP-01 solver pod (v1.16.2, pkg/issuer/acme/http/pod.go): created in the
+# Certificate's namespace, labelled acme.cert-manager.io/http01-solver=true, listening on 8089.
+SOLVER_LABEL = {"acme.cert-manager.io/http01-solver": "true"}
+SOLVER_PORT = 8089
 
 ACME_SERVERS = {
     "letsencrypt": "https://acme-v02.api.letsencrypt.org/directory",
@@ -80,6 +86,16 @@ class PublicIngress(pulumi.ComponentResource):
         ns = Namespace(f"{name}-cert-manager-namespace", metadata=namespace_metadata(chart.namespace, "baseline"), opts=opts)
         cert_manager = install(f"{name}-cert-manager", chart, {}, ns.metadata.apply(lambda m: str(m["name"])), opts)
         crds = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[cert_manager]))  # its CRDs must exist
+        # The workload namespace denies by default; the controller must reach the solver.
+        NetworkPolicy(f"{name}-acme-solver", metadata=metadata("acme-http01-solver", args.workload_namespace, "network-policy"),
+                      spec=manifest({
+                          "podSelector": {"matchLabels": SOLVER_LABEL},
+                          "policyTypes": ["Ingress"],
+                          "ingress": [{
+                              "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": args.controller.namespace}}}],
+                              "ports": [{"protocol": "TCP", "port": SOLVER_PORT}],
+                          }],
+                      }), opts=opts)
         issuer = CustomResource(f"{name}-issuer", api_version="cert-manager.io/v1", kind="ClusterIssuer",
                                 metadata=metadata(args.tls, None, "tls"), spec={"acme": {
                                     "server": ACME_SERVERS[args.tls],

@@ -150,7 +150,8 @@ def policies(ev: Evaluation) -> set[tuple[str, str]]:
     allowed = set()
     for r in ev.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy"):
         spec = r.inputs["spec"]
-        target = spec["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name", "*")
+        match = spec["podSelector"].get("matchLabels", {})
+        target = match.get("app.kubernetes.io/name", "acme-solver" if "acme.cert-manager.io/http01-solver" in match else "*")
         for rule in spec.get("ingress", []):
             for peer in rule["from"]:
                 if "podSelector" in peer:
@@ -167,7 +168,25 @@ def test_network_policies_deny_by_default_and_allow_only_the_call_graph(dev: Eva
         ("ingress-nginx", "receipt-api"),
         ("receipt-api", "ocr-engine"), ("receipt-api", "layout-engine"), ("receipt-api", "redis"),
         ("ocr-engine", "tf-serving"), ("layout-engine", "tf-serving"),
+        ("ingress-nginx", "acme-solver"),
     }
+
+
+def test_the_ingress_controller_reaches_cert_managers_http01_solver(dev: Evaluation) -> None:
+    # cert-manager v1.16.2 runs the solver pod in the Certificate's namespace (ch.Namespace),
+    # labelled acme.cert-manager.io/http01-solver=true, on port 8089 (pkg/issuer/acme/http).
+    policy = dev.by_name("ingress-acme-solver").inputs
+    certificate = dev.by_name("ingress-certificate").inputs
+    assert policy["metadata"]["namespace"] == certificate["metadata"]["namespace"] == "hybrid-ai"
+    assert policy["spec"] == {
+        "podSelector": {"matchLabels": {"acme.cert-manager.io/http01-solver": "true"}},
+        "policyTypes": ["Ingress"],
+        "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}],
+                     "ports": [{"protocol": "TCP", "port": 8089}]}],
+    }
+    byo = stack_config("dev")
+    byo["ingress"] = {"domain": "api.example.com", "tls": "none"}
+    assert "ingress-acme-solver" not in {r.name for r in evaluate_config(byo).resources}  # no ACME, no opening
 
 
 def test_workloads_are_restricted(dev: Evaluation) -> None:
