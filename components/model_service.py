@@ -21,6 +21,15 @@ from pulumi_kubernetes.policy.v1 import PodDisruptionBudget
 
 from components.kube import allow_ingress, manifest, metadata, restricted_container, restricted_pod, selector
 
+# How long a rollout may take once the nodes it needs are Ready (the workload layer waits for
+# that first). pulumi-kubernetes gives a Deployment 10 minutes by default; a first install
+# pulls multi-GB model images over office links and loads models (the startup probe allows
+# 10 minutes on its own), so GPU workloads get more.
+ROLLOUT_TIMEOUTS = {
+    "gpu": pulumi.CustomTimeouts(create="45m", update="45m"),
+    "cloud": pulumi.CustomTimeouts(create="20m", update="20m"),
+}
+
 
 @dataclass(frozen=True)
 class Peer:
@@ -107,7 +116,7 @@ class ModelService(pulumi.ComponentResource):
             "revisionHistoryLimit": 3,
             "selector": {"matchLabels": selector(name)},
             "template": {"metadata": metadata(name, None, args.component), "spec": _pod(name, args)},
-        }), opts=child)
+        }), opts=pulumi.ResourceOptions(parent=self, custom_timeouts=ROLLOUT_TIMEOUTS[args.placement]))
         service = Service(f"{name}-service", metadata=metadata(name, ns, args.component), spec=manifest({
             "selector": selector(name),
             "ports": [{"name": "main", "port": args.port, "targetPort": args.port, "protocol": "TCP"}]

@@ -295,3 +295,19 @@ def test_removing_a_model_removes_only_its_own_resources(dev: Evaluation) -> Non
     assert removed == {"layout-engine", "layout-engine-deployment", "layout-engine-service", "layout-engine-pdb",
                        "layout-engine-egress", "layout-engine-to-tf-serving", "receipt-api-to-layout-engine"}
     assert added == set() and modified == {"receipt-api-egress"}  # the caller's own egress list
+
+
+# --- Readiness and timeouts ---------------------------------------------------------------
+
+def test_workloads_wait_for_the_nodes_they_run_on_then_get_a_first_install_timeout(dev: Evaluation) -> None:
+    ready = {n: dev.by_name(f"cluster-{n}-ready").urn for n in ("ws-1", "ws-2", "interface")}
+    for name in ("ocr-engine", "layout-engine", "tf-serving"):
+        deployment = dev.by_name(f"{name}-deployment")
+        assert {ready["ws-1"], ready["ws-2"]} <= dev.closure(deployment.urn), name  # both GPU nodes Ready first
+        # pulumi-kubernetes waits 10 minutes for a Deployment unless customTimeouts say otherwise.
+        assert deployment.timeouts == {"create": "45m", "update": "45m"}, name
+    receipt = dev.by_name("receipt-api-deployment")
+    assert ready["ws-1"] not in dev.closure(receipt.urn)  # a cloud API does not wait for the office
+    assert ready["interface"] in dev.closure(receipt.urn)
+    assert receipt.timeouts == {"create": "20m", "update": "20m"}
+    assert ready["interface"] in dev.closure(dev.by_name("ingress-controller").urn)  # the ingress node
