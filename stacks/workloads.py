@@ -17,7 +17,7 @@ from components.namespace import WorkloadNamespace, WorkloadNamespaceArgs
 from components.registry import PullSecret, PullSecretArgs
 from components.ssh import after
 from components.tf_serving import GRPC_PORT, TfModel, TfServing, TfServingArgs
-from components.verify import ClusterVerification, ClusterVerificationArgs
+from components.verify import ClusterVerification, ClusterVerificationArgs, staging_roots
 from stacks.charts import pinned
 from stacks.config import Host, Model, Role, StackConfig
 from stacks.load import Stack
@@ -141,4 +141,6 @@ def _verification(cfg: StackConfig, cluster: MicroK8sCluster, hosts: dict[str, H
         wait_for=wait_for,
         probe_url=probe_url,
         ingress_address=hosts[ingress_host.name].public_address if ingress_host and probe_url else None,
+        # A staging certificate chains to a root no trust store has: trust exactly those roots.
+        probe_ca=staging_roots() if probe_url and cfg.ingress.tls == "letsencrypt-staging" else None,
     ))

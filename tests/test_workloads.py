@@ -247,7 +247,7 @@ def test_private_registry_pull_secret() -> None:
 def test_post_deploy_verification_checks_nodes_gpus_and_the_api(dev: Evaluation) -> None:
     check = dev.by_name("cluster-verify-check")
     _, params = split_script(check.inputs["create"])
-    assert params == {"PROBE_URL": "https://api.example.com/receipt/healthz", "INGRESS_ADDRESS": "203.0.113.11"}
+    assert params == {"PROBE_URL": "https://api.example.com/receipt/healthz", "INGRESS_ADDRESS": "203.0.113.11", "PROBE_TRUST": "stdin"}
     by_urn = {r.urn: r.name for r in dev.resources}
     deps = {by_urn[d] for d in check.dependencies}
     assert {"cluster-ws-1-ready", "cluster-ws-2-ready", "cluster-interface-ready"} <= deps  # after every node joined
@@ -311,3 +311,61 @@ def test_workloads_wait_for_the_nodes_they_run_on_then_get_a_first_install_timeo
     assert ready["interface"] in dev.closure(receipt.urn)
     assert receipt.timeouts == {"create": "20m", "update": "20m"}
     assert ready["interface"] in dev.closure(dev.by_name("ingress-controller").urn)  # the ingress node
+
+
+# --- Post-deploy probe trusts the right roots -------------------------------------------
+
+STAGING_FINGERPRINTS = {  # as Let's Encrypt publishes them (docs/staging-environment)
+    "(STAGING) Pretend Pear X1": "E7:05:70:A9:89:F8:56:5A:AB:DF:7C:AE:27:AB:D1:62:18:72:D6:A3:F8:11:E3:FE:F2:7E:3D:BA:02:91:21:98",
+    "(STAGING) Bogus Broccoli X2": "9B:2A:33:9F:E6:A3:E8:55:85:C4:CD:75:53:6C:B8:C1:CF:7C:D6:03:B9:A6:4B:EC:25:21:85:8A:E4:8D:A8:5D",
+}
+
+
+def pem_blocks(pem: str) -> list[str]:
+    return [b + "-----END CERTIFICATE-----\n" for b in pem.split("-----END CERTIFICATE-----\n") if "BEGIN" in b]
+
+
+def test_shipped_staging_roots_are_lets_encrypts() -> None:
+    from components.verify import staging_roots
+    found = {}
+    for block in pem_blocks(staging_roots()):
+        out = subprocess.run(["openssl", "x509", "-noout", "-subject", "-fingerprint", "-sha256", "-nameopt", "multiline"],
+                             input=block, capture_output=True, text=True, check=True).stdout
+        cn = next(line.split("=", 1)[1].strip() for line in out.splitlines() if "commonName" in line)
+        found[cn] = out.rsplit("=", 1)[1].strip()
+    assert found == STAGING_FINGERPRINTS
+
+
+def test_staging_stacks_probe_with_the_staging_roots_prod_with_the_system_store(dev: Evaluation) -> None:
+    from components.verify import staging_roots
+    check = dev.by_name("cluster-verify-check").inputs
+    assert split_script(check["create"])[1]["PROBE_TRUST"] == "stdin" and check["stdin"] == staging_roots()
+    prod = evaluate_config(stack_config("prod")).by_name("cluster-verify-check").inputs
+    assert split_script(prod["create"])[1]["PROBE_TRUST"] == "system" and not prod.get("stdin")
+
+
+# curl as it behaves on TLS: the served chain ends at STAGING_ROOT; without that root in the
+# trusted set, exit 60 ("SSL certificate problem"), as a real curl does.
+TLS_CURL = """
+case " $* " in *" -k "*|*" --insecure "*) echo "curl -k used" >&2; exit 98;; esac
+ca=/etc/ssl/certs/ca-certificates.crt prev=
+for a in "$@"; do [ "$prev" = --cacert ] && ca=$a; prev=$a; done
+grep -qF "$(sed -n 2p "$STATE/served-root")" "$ca" 2>/dev/null || { echo "curl: (60) SSL certificate problem: unable to get local issuer certificate" >&2; exit 60; }
+"""
+
+
+def test_verify_trusts_the_roots_on_stdin_and_only_then(tmp_path: Path) -> None:
+    from components.verify import staging_roots
+    from tests.cluster_stubs import ClusterHost
+    from tests.stubs import PROLOGUE
+    cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    cp.add_node("receipt", "100.64.0.2")
+    (cp.bin / "curl").write_text(PROLOGUE + TLS_CURL)
+    (cp.state / "served-root").write_text(pem_blocks(staging_roots())[0])
+    probe = {"PROBE_URL": "https://api.example.com/receipt/healthz", "INGRESS_ADDRESS": "203.0.113.11", "WAIT_S": "10"}
+    trusted = cp.run("verify-cluster.sh", stdin=staging_roots(), PROBE_TRUST="stdin", **probe)
+    assert trusted.returncode == 0, trusted.stderr
+    system = cp.run("verify-cluster.sh", PROBE_TRUST="system", **probe)
+    assert system.returncode == 1 and "does not answer through the ingress" in system.stderr
+    empty = cp.run("verify-cluster.sh", stdin="", PROBE_TRUST="stdin", **probe)
+    assert empty.returncode == 1 and "no PEM certificate on stdin" in empty.stderr

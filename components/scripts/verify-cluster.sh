@@ -5,10 +5,24 @@
 #  - each GPU node advertises its GPUs x time-slicing replicas (label hybrid-ai/gpu-capacity)
 #  - the public API answers through the ingress (PROBE_URL via INGRESS_ADDRESS; optional)
 # The expectations live on the nodes, so adding a node changes nothing here.
-# Parameters: PROBE_URL, INGRESS_ADDRESS, WAIT_S.
+# PROBE_TRUST: `system` (the host's trust store) or `stdin` (PEM roots on stdin, trusted
+# instead: Let's Encrypt staging, whose roots no store has). Never curl -k.
+# Parameters: PROBE_URL, INGRESS_ADDRESS, PROBE_TRUST, WAIT_S.
 set -euo pipefail
 SCRIPT_NAME="verify"
-: "${PROBE_URL:=}" "${INGRESS_ADDRESS:=}" "${WAIT_S:=600}"
+: "${PROBE_URL:=}" "${INGRESS_ADDRESS:=}" "${PROBE_TRUST:=system}" "${WAIT_S:=600}"
+
+trust=()
+case $PROBE_TRUST in
+  system) ;;
+  stdin)
+    roots=$(mktemp)
+    trap 'rm -f "$roots"' EXIT
+    cat > "$roots"
+    grep -q -- "-----BEGIN CERTIFICATE-----" "$roots" || fail "PROBE_TRUST=stdin but no PEM certificate on stdin"
+    trust=(--cacert "$roots") ;;
+  *) fail "PROBE_TRUST must be 'system' or 'stdin', not '$PROBE_TRUST'" ;;
+esac
 
 problems() {
   local nodes
@@ -26,7 +40,7 @@ problems() {
   if [ -n "$PROBE_URL" ]; then
     host=${PROBE_URL#*://} host=${host%%/*}
     port=443; case $PROBE_URL in http://*) port=80;; esac
-    curl -fsS -o /dev/null --max-time 10 --resolve "$host:$port:$INGRESS_ADDRESS" "$PROBE_URL" \
+    curl -fsS -o /dev/null --max-time 10 ${trust[@]+"${trust[@]}"} --resolve "$host:$port:$INGRESS_ADDRESS" "$PROBE_URL" \
       || echo "$PROBE_URL does not answer through the ingress at $INGRESS_ADDRESS"
   fi
 }
