@@ -97,6 +97,10 @@ class ModelServiceArgs:
     """More container and Service ports (e.g. gRPC next to REST)."""
     volumes: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]] = ()
     """(volume, volumeMount) pairs, e.g. a ConfigMap mounted as a directory."""
+    init_containers: Sequence[Mapping[str, Any]] = ()
+    """Containers run to completion before the main one (restricted security context added)."""
+    init_volumes: Sequence[Mapping[str, Any]] = ()
+    """Volumes only the init containers mount."""
 
 
 class ModelService(pulumi.ComponentResource):
@@ -196,8 +200,10 @@ def _pod(name: str, args: ModelServiceArgs) -> dict[str, Any]:
         "securityContext": restricted_pod(args.run_as),
         "containers": [container],
         "volumes": [{"name": f"scratch-{i}", "emptyDir": {}} for i in range(len(args.writable_paths))]
-        + [dict(volume) for volume, _ in args.volumes],
+        + [dict(volume) for volume, _ in args.volumes] + [dict(v) for v in args.init_volumes],
     }
+    if args.init_containers:
+        pod["initContainers"] = [dict(c) | {"securityContext": restricted_container(args.run_as)} for c in args.init_containers]
     if args.placement == "gpu":
         pod["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
             {"matchExpressions": [{"key": "hybrid-ai/gpu-model", "operator": "Exists"}]}]}}}

@@ -16,7 +16,7 @@ from components.model_service import ModelService, ModelServiceArgs, Peer, Publi
 from components.namespace import WorkloadNamespace, WorkloadNamespaceArgs
 from components.registry import PullSecret, PullSecretArgs
 from components.ssh import after
-from components.tf_serving import GRPC_PORT, TfModel, TfServing, TfServingArgs
+from components.tf_serving import GRPC_PORT, HOSTPATH_STORAGE_CLASS, TfModel, TfServing, TfServingArgs
 from components.verify import ClusterVerification, ClusterVerificationArgs, staging_roots
 from stacks.charts import pinned
 from stacks.config import Host, Model, Role, StackConfig
@@ -108,12 +108,14 @@ def build_workloads(stack: Stack, cluster: MicroK8sCluster, hosts: dict[str, Hos
     out.endpoints["redis"] = redis.service_name
     wait_for.append(redis.ready)
 
-    tf_models = [TfModel(m.name, m.tf.base_path, m.tf.version) for m in cfg.models if m.kind == "tf-model" and m.tf is not None]
+    tf_models = [TfModel(m.name, m.tf.base_path, m.tf.version, m.tf.source, m.tf.sha256)
+                 for m in cfg.models if m.kind == "tf-model" and m.tf is not None]
     if tf_models:
         t = cfg.tf_serving
         tf = TfServing("tf-serving", TfServingArgs(
             namespace=on_nodes["gpu"], image=t.image, models=tf_models, gpus=t.gpus, memory=t.memory, poll_seconds=t.poll_seconds,
-            storage_size=t.storage_size, storage_class=t.storage_class, tolerations=gpu_tolerations(cfg), pull_secret=pull,
+            storage_size=t.storage_size, storage_class=t.storage_class or HOSTPATH_STORAGE_CLASS, tolerations=gpu_tolerations(cfg),
+            pull_secret=pull, blocked_cidrs=[str(cfg.cluster.pod_cidr), str(cfg.cluster.service_cidr)],
         ), opts=gpu_opts)
         out.endpoints["tf-serving"] = tf.service_name
 
