@@ -394,6 +394,9 @@ def test_the_models_volume_binds_on_microk8s_hostpath_storage(dev: Evaluation) -
     # `microk8s-hostpath` (microk8s-core-addons 1.32, addons/hostpath-storage/storage.yaml).
     claim = dev.by_name("tf-serving-store").inputs["spec"]
     assert claim["storageClassName"] == "microk8s-hostpath"
+    # Its binding mode is WaitForFirstConsumer, and pulumi-kubernetes counts such a claim ready
+    # while Pending (await/awaiters.go): the Deployment that consumes it can come after it.
+    assert dev.by_name("tf-serving-store").urn in dev.closure(dev.by_name("tf-serving-deployment").urn)
     raw = stack_config("dev")
     raw["tfServing"] = {"storageClass": "fast-nvme"}
     assert evaluate_config(raw).by_name("tf-serving-store").inputs["spec"]["storageClassName"] == "fast-nvme"
