@@ -59,9 +59,8 @@ class ClusterVerification(pulumi.ComponentResource):
             create=shell.remote_command("verify-cluster.sh", {
                 "PROBE_URL": args.probe_url or "",
                 "INGRESS_ADDRESS": args.ingress_address or "",
-                "PROBE_TRUST": "stdin" if args.probe_ca else "system",
+                "PROBE_CA": args.probe_ca or "",  # public roots: a parameter, not stdin (kept for secrets)
             }, sudo=target.sudo),
-            stdin=args.probe_ca,
             add_previous_output_in_env=False,
             opts=child,
         )

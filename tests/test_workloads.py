@@ -263,7 +263,8 @@ def test_private_registry_pull_secret() -> None:
 def test_post_deploy_verification_checks_nodes_gpus_and_the_api(dev: Evaluation) -> None:
     check = dev.by_name("cluster-verify-check")
     _, params = split_script(check.inputs["create"])
-    assert params == {"PROBE_URL": "https://api.example.com/receipt/healthz", "INGRESS_ADDRESS": "203.0.113.11", "PROBE_TRUST": "stdin"}
+    assert params.pop("PROBE_CA").startswith("-----BEGIN CERTIFICATE-----")  # dev: the staging roots
+    assert params == {"PROBE_URL": "https://api.example.com/receipt/healthz", "INGRESS_ADDRESS": "203.0.113.11"}
     by_urn = {r.urn: r.name for r in dev.resources}
     deps = {by_urn[d] for d in check.dependencies}
     assert {"cluster-ws-1-ready", "cluster-ws-2-ready", "cluster-interface-ready"} <= deps  # after every node joined
@@ -355,9 +356,10 @@ def test_shipped_staging_roots_are_lets_encrypts() -> None:
 def test_staging_stacks_probe_with_the_staging_roots_prod_with_the_system_store(dev: Evaluation) -> None:
     from components.verify import staging_roots
     check = dev.by_name("cluster-verify-check").inputs
-    assert split_script(check["create"])[1]["PROBE_TRUST"] == "stdin" and check["stdin"] == staging_roots()
+    assert split_script(check["create"])[1]["PROBE_CA"] == staging_roots()
     prod = evaluate_config(stack_config("prod")).by_name("cluster-verify-check").inputs
-    assert split_script(prod["create"])[1]["PROBE_TRUST"] == "system" and not prod.get("stdin")
+    assert split_script(prod["create"])[1]["PROBE_CA"] == ""  # the system store
+    assert "-k" not in split_script(prod["create"])[0].split() and "--insecure" not in split_script(prod["create"])[0]
 
 
 # curl as it behaves on TLS: the served chain ends at STAGING_ROOT; without that root in the
@@ -370,7 +372,7 @@ grep -qF "$(sed -n 2p "$STATE/served-root")" "$ca" 2>/dev/null || { echo "curl: 
 """
 
 
-def test_verify_trusts_the_roots_on_stdin_and_only_then(tmp_path: Path) -> None:
+def test_verify_trusts_the_given_roots_and_only_then(tmp_path: Path) -> None:
     from components.verify import staging_roots
     from tests.cluster_stubs import ClusterHost
     from tests.stubs import PROLOGUE
@@ -379,12 +381,12 @@ def test_verify_trusts_the_roots_on_stdin_and_only_then(tmp_path: Path) -> None:
     (cp.bin / "curl").write_text(PROLOGUE + TLS_CURL)
     (cp.state / "served-root").write_text(pem_blocks(staging_roots())[0])
     probe = {"PROBE_URL": "https://api.example.com/receipt/healthz", "INGRESS_ADDRESS": "203.0.113.11", "WAIT_S": "10"}
-    trusted = cp.run("verify-cluster.sh", stdin=staging_roots(), PROBE_TRUST="stdin", **probe)
+    trusted = cp.run("verify-cluster.sh", PROBE_CA=staging_roots(), **probe)
     assert trusted.returncode == 0, trusted.stderr
-    system = cp.run("verify-cluster.sh", PROBE_TRUST="system", **probe)
+    system = cp.run("verify-cluster.sh", PROBE_CA="", **probe)
     assert system.returncode == 1 and "does not answer through the ingress" in system.stderr
-    empty = cp.run("verify-cluster.sh", stdin="", PROBE_TRUST="stdin", **probe)
-    assert empty.returncode == 1 and "no PEM certificate on stdin" in empty.stderr
+    garbage = cp.run("verify-cluster.sh", PROBE_CA="not a certificate", **probe)
+    assert garbage.returncode == 1 and "PROBE_CA is not a PEM certificate bundle" in garbage.stderr
 
 
 # --- TF-Serving's models volume ---------------------------------------------------------

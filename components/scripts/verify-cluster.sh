@@ -5,24 +5,21 @@
 #  - each GPU node advertises its GPUs x time-slicing replicas (label hybrid-ai/gpu-capacity)
 #  - the public API answers through the ingress (PROBE_URL via INGRESS_ADDRESS; optional)
 # The expectations live on the nodes, so adding a node changes nothing here.
-# PROBE_TRUST: `system` (the host's trust store) or `stdin` (PEM roots on stdin, trusted
-# instead: Let's Encrypt staging, whose roots no store has). Never curl -k.
-# Parameters: PROBE_URL, INGRESS_ADDRESS, PROBE_TRUST, WAIT_S.
+# PROBE_CA: PEM roots the probe trusts instead of the host's store (Let's Encrypt staging,
+# whose roots no store has); empty: the system store. Never curl -k.
+# Parameters: PROBE_URL, INGRESS_ADDRESS, PROBE_CA, WAIT_S.
 set -euo pipefail
 SCRIPT_NAME="verify"
-: "${PROBE_URL:=}" "${INGRESS_ADDRESS:=}" "${PROBE_TRUST:=system}" "${WAIT_S:=600}"
+: "${PROBE_URL:=}" "${INGRESS_ADDRESS:=}" "${PROBE_CA:=}" "${WAIT_S:=600}"
 
 trust=()
-case $PROBE_TRUST in
-  system) ;;
-  stdin)
-    roots=$(mktemp)
-    trap 'rm -f "$roots"' EXIT
-    cat > "$roots"
-    grep -q -- "-----BEGIN CERTIFICATE-----" "$roots" || fail "PROBE_TRUST=stdin but no PEM certificate on stdin"
-    trust=(--cacert "$roots") ;;
-  *) fail "PROBE_TRUST must be 'system' or 'stdin', not '$PROBE_TRUST'" ;;
-esac
+if [ -n "$PROBE_CA" ]; then
+  grep -q -- "-----BEGIN CERTIFICATE-----" <<< "$PROBE_CA" || fail "PROBE_CA is not a PEM certificate bundle"
+  roots=$(mktemp)
+  trap 'rm -f "$roots"' EXIT
+  printf '%s\n' "$PROBE_CA" > "$roots"
+  trust=(--cacert "$roots")
+fi
 
 problems() {
   local nodes
