@@ -4,15 +4,23 @@ cert-manager, or a certificate you bring)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import pulumi
 from pulumi_kubernetes.apiextensions import CustomResource
 from pulumi_kubernetes.core.v1 import Namespace, Secret
+from pulumi_kubernetes.networking.v1 import NetworkPolicy
 
 from components.helm import ChartSpec, install
-from components.kube import metadata, namespace_metadata
+from components.kube import manifest, metadata, namespace_metadata
+from components.ssh import after
+
+# cert-manager's HTTP-01 solver pod (v1.16.2, pkg/issuer/acme/http/pod.go): created in the
+# Certificate's namespace, labelled acme.cert-manager.io/http01-solver=true, listening on 8089.
+SOLVER_LABEL = {"acme.cert-manager.io/http01-solver": "true"}
+SOLVER_PORT = 8089
 
 ACME_SERVERS = {
     "letsencrypt": "https://acme-v02.api.letsencrypt.org/directory",
@@ -49,6 +57,8 @@ class PublicIngressArgs:
     """The pinned cert-manager chart (Let's Encrypt modes)."""
     byo_pem: pulumi.Input[str] | None = None
     """Certificate chain and key, PEM (tls: byo); a secret."""
+    nodes_ready: Sequence[pulumi.Output[Any]] = ()
+    """Readiness of the ingress nodes: the controller is installed once they are Ready."""
 
 
 class PublicIngress(pulumi.ComponentResource):
@@ -64,7 +74,7 @@ class PublicIngress(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         # hostPorts are outside every Pod Security level but privileged; only the controller runs here.
         ns = Namespace(f"{name}-namespace", metadata=namespace_metadata(args.controller.namespace, "privileged"), opts=child)
-        install(f"{name}-controller", args.controller, {}, ns.metadata.apply(lambda m: str(m["name"])), child)
+        install(f"{name}-controller", args.controller, {}, after(ns.metadata.apply(lambda m: str(m["name"])), *args.nodes_ready), child)
 
         self.tls_secret = None if args.tls == "none" else self.TLS_SECRET
         if args.tls in ACME_SERVERS and args.cert_manager is not None:
@@ -80,6 +90,16 @@ class PublicIngress(pulumi.ComponentResource):
         ns = Namespace(f"{name}-cert-manager-namespace", metadata=namespace_metadata(chart.namespace, "baseline"), opts=opts)
         cert_manager = install(f"{name}-cert-manager", chart, {}, ns.metadata.apply(lambda m: str(m["name"])), opts)
         crds = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[cert_manager]))  # its CRDs must exist
+        # The workload namespace denies by default; the controller must reach the solver.
+        NetworkPolicy(f"{name}-acme-solver", metadata=metadata("acme-http01-solver", args.workload_namespace, "network-policy"),
+                      spec=manifest({
+                          "podSelector": {"matchLabels": SOLVER_LABEL},
+                          "policyTypes": ["Ingress"],
+                          "ingress": [{
+                              "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": args.controller.namespace}}}],
+                              "ports": [{"protocol": "TCP", "port": SOLVER_PORT}],
+                          }],
+                      }), opts=opts)
         issuer = CustomResource(f"{name}-issuer", api_version="cert-manager.io/v1", kind="ClusterIssuer",
                                 metadata=metadata(args.tls, None, "tls"), spec={"acme": {
                                     "server": ACME_SERVERS[args.tls],

@@ -21,6 +21,15 @@ from pulumi_kubernetes.policy.v1 import PodDisruptionBudget
 
 from components.kube import allow_ingress, manifest, metadata, restricted_container, restricted_pod, selector
 
+# How long a rollout may take once the nodes it needs are Ready (the workload layer waits for
+# that first). pulumi-kubernetes gives a Deployment 10 minutes by default; a first install
+# pulls multi-GB model images over office links and loads models (the startup probe allows
+# 10 minutes on its own), so GPU workloads get more.
+ROLLOUT_TIMEOUTS = {
+    "gpu": pulumi.CustomTimeouts(create="45m", update="45m"),
+    "cloud": pulumi.CustomTimeouts(create="20m", update="20m"),
+}
+
 
 @dataclass(frozen=True)
 class Peer:
@@ -88,6 +97,10 @@ class ModelServiceArgs:
     """More container and Service ports (e.g. gRPC next to REST)."""
     volumes: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]] = ()
     """(volume, volumeMount) pairs, e.g. a ConfigMap mounted as a directory."""
+    init_containers: Sequence[Mapping[str, Any]] = ()
+    """Containers run to completion before the main one (restricted security context added)."""
+    init_volumes: Sequence[Mapping[str, Any]] = ()
+    """Volumes only the init containers mount."""
 
 
 class ModelService(pulumi.ComponentResource):
@@ -107,7 +120,7 @@ class ModelService(pulumi.ComponentResource):
             "revisionHistoryLimit": 3,
             "selector": {"matchLabels": selector(name)},
             "template": {"metadata": metadata(name, None, args.component), "spec": _pod(name, args)},
-        }), opts=child)
+        }), opts=pulumi.ResourceOptions(parent=self, custom_timeouts=ROLLOUT_TIMEOUTS[args.placement]))
         service = Service(f"{name}-service", metadata=metadata(name, ns, args.component), spec=manifest({
             "selector": selector(name),
             "ports": [{"name": "main", "port": args.port, "targetPort": args.port, "protocol": "TCP"}]
@@ -187,8 +200,10 @@ def _pod(name: str, args: ModelServiceArgs) -> dict[str, Any]:
         "securityContext": restricted_pod(args.run_as),
         "containers": [container],
         "volumes": [{"name": f"scratch-{i}", "emptyDir": {}} for i in range(len(args.writable_paths))]
-        + [dict(volume) for volume, _ in args.volumes],
+        + [dict(volume) for volume, _ in args.volumes] + [dict(v) for v in args.init_volumes],
     }
+    if args.init_containers:
+        pod["initContainers"] = [dict(c) | {"securityContext": restricted_container(args.run_as)} for c in args.init_containers]
     if args.placement == "gpu":
         pod["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
             {"matchExpressions": [{"key": "hybrid-ai/gpu-model", "operator": "Exists"}]}]}}}

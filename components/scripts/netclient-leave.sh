@@ -3,7 +3,8 @@
 set -euo pipefail
 SCRIPT_NAME="netclient"
 : "${NETWORK:?}"
-if command -v netclient >/dev/null && netclient list 2>/dev/null | grep -qw -- "$NETWORK"; then
+# `netclient list` prints JSON; match the network's name exactly.
+if command -v netclient >/dev/null && netclient list 2>/dev/null | grep -Fq "\"network\": \"$NETWORK\""; then
   netclient leave -n "$NETWORK"
   log "left $NETWORK"
 fi

@@ -5,10 +5,21 @@
 #  - each GPU node advertises its GPUs x time-slicing replicas (label hybrid-ai/gpu-capacity)
 #  - the public API answers through the ingress (PROBE_URL via INGRESS_ADDRESS; optional)
 # The expectations live on the nodes, so adding a node changes nothing here.
-# Parameters: PROBE_URL, INGRESS_ADDRESS, WAIT_S.
+# PROBE_CA: PEM roots the probe trusts instead of the host's store (Let's Encrypt staging,
+# whose roots no store has); empty: the system store. Never curl -k.
+# Parameters: PROBE_URL, INGRESS_ADDRESS, PROBE_CA, WAIT_S.
 set -euo pipefail
 SCRIPT_NAME="verify"
-: "${PROBE_URL:=}" "${INGRESS_ADDRESS:=}" "${WAIT_S:=600}"
+: "${PROBE_URL:=}" "${INGRESS_ADDRESS:=}" "${PROBE_CA:=}" "${WAIT_S:=600}"
+
+trust=()
+if [ -n "$PROBE_CA" ]; then
+  grep -q -- "-----BEGIN CERTIFICATE-----" <<< "$PROBE_CA" || fail "PROBE_CA is not a PEM certificate bundle"
+  roots=$(mktemp)
+  trap 'rm -f "$roots"' EXIT
+  printf '%s\n' "$PROBE_CA" > "$roots"
+  trust=(--cacert "$roots")
+fi
 
 problems() {
   local nodes
@@ -26,7 +37,7 @@ problems() {
   if [ -n "$PROBE_URL" ]; then
     host=${PROBE_URL#*://} host=${host%%/*}
     port=443; case $PROBE_URL in http://*) port=80;; esac
-    curl -fsS -o /dev/null --max-time 10 --resolve "$host:$port:$INGRESS_ADDRESS" "$PROBE_URL" \
+    curl -fsS -o /dev/null --max-time 10 ${trust[@]+"${trust[@]}"} --resolve "$host:$port:$INGRESS_ADDRESS" "$PROBE_URL" \
       || echo "$PROBE_URL does not answer through the ingress at $INGRESS_ADDRESS"
   fi
 }

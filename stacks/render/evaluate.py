@@ -8,6 +8,7 @@ secret values from it in memory and never writes them out.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -185,8 +186,10 @@ class StackMocks(pulumi_mocks.Mocks):
         if name.endswith("-gpu-check"):
             return "gpus=1\ndriver=535.183.01\n"
         if name.endswith("-enrollment"):
-            token = f"MOCK-ENROLLMENT-TOKEN-{digest.hex()[:16]}"
-            self.evaluation.secret_values.add(token)
+            # Netmaker's shape (logic/enrollmentkey.go Tokenize): base64 of {"server", "value"}.
+            value = f"MOCK-ENROLLMENT-TOKEN-{digest.hex()[:16]}"
+            token = base64.b64encode(json.dumps({"server": "api.nm.example.com", "value": value}).encode()).decode()
+            self.evaluation.secret_values.update({value, token})
             return token + "\n"
         if name.endswith(("-register", "-ready")):
             return "node=" + name.rsplit("-", 1)[0].removeprefix("cluster-") + "\n"
