@@ -452,6 +452,7 @@ class StackConfig(Schema):
         errors += self._check_hosts()
         errors += self._check_roles()
         errors += self._check_gpus_and_models()
+        errors += self._check_deployer_reach()
         if errors:
             raise ValueError("\n".join(errors))
         return self
@@ -596,6 +597,30 @@ class StackConfig(Schema):
             for j, peer in enumerate(m.talks_to):
                 if peer not in model_names:
                     errors.append(f"models[{i}].talksTo[{j}]: unknown model '{peer}'")
+        return errors
+
+    def _check_deployer_reach(self) -> list[str]:
+        """`pulumi up` runs on one machine that must reach every host over SSH (directly or
+        through a jump host on the host's own site) and the API server at the kubeconfig's address."""
+        errors: list[str] = []
+        lan_only: dict[str, str] = {}  # NAT'd site -> first host reached on its LAN address, no jump host
+        for i, h in enumerate(self.hosts):
+            site = self.site(h.site) if h.site in {s.name for s in self.sites} else None
+            if site is None or not site.nat or h.existing is None or self.lan_address(h) is None:
+                continue
+            jump = next((j for j in self.hosts if j.name == h.ssh.jump_host), None)
+            if jump is None:
+                lan_only.setdefault(site.name, h.name)
+            elif jump.site != h.site:
+                errors.append(f"hosts[{i}].ssh.jumpHost: '{h.name}' is reached on its LAN address in NAT'd site '{site.name}'; "
+                              f"its jump host must sit on that site, not on '{jump.site}'")
+        if len(lan_only) > 1:
+            first, second = sorted(lan_only)[:2]
+            errors.append(f"hosts: '{lan_only[first]}' (site '{first}') and '{lan_only[second]}' (site '{second}') are reached on NAT'd LAN "
+                          "addresses with no jump host, and no one deployer sits on both LANs; give one of them `ssh.jumpHost` on its site")
+        if (self.cluster.api_server_address == "vpn" and self.vpn.backend == "wireguard" and self.vpn.operator_public_key is None):
+            errors.append("cluster.apiServerAddress: 'vpn' but the deployer is no VPN peer; set vpn.operatorPublicKey "
+                          "for the machine that runs `pulumi up`, or use 'public'")
         return errors
 
     def _jump_loop(self, host: Host) -> set[str]:
