@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from components.shell import compose
 from tests.stubs import StubHost
 
 KUBELET_ARGS = "--kubeconfig=${SNAP_DATA}/credentials/kubelet.config\n--cert-dir=${SNAP_DATA}/certs\n"
@@ -228,3 +229,16 @@ class ClusterHost(StubHost):
 
 def _q(text: str) -> str:
     return shlex.quote(text)
+
+
+def start(host: ClusterHost, script: str, stdin: str = "", **params: str) -> subprocess.Popen[str]:
+    """Like `host.run`, but returns at once with the script running (to watch it from outside)."""
+    (host.state / "calls.log").write_text("")
+    params = {"SNAP_DATA": str(host.snap_data), "SNAP_COMMON": str(host.snap_common), **params}
+    env = {"PATH": f"{host.bin}:/usr/bin:/bin", "STATE": str(host.state), "HOME": str(host.root), **host.env}
+    proc = subprocess.Popen(["bash", "-c", compose(script, params), script], env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdin is not None
+    proc.stdin.write(stdin)
+    proc.stdin.close()
+    return proc

@@ -68,16 +68,103 @@ def test_install_twice_changes_nothing(tmp_path: Path) -> None:
     assert again.stdout.strip() == "changed=none"
 
 
-def test_worker_install_configures_the_nvidia_runtime_once(tmp_path: Path) -> None:
+NVIDIA_SECTION = '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia]'
+
+
+def test_gpu_install_adds_the_nvidia_runtime_next_to_the_shipped_nvidia_container_runtime(tmp_path: Path) -> None:
     h = ClusterHost(tmp_path)
-    (h.bin / "nvidia-ctk").chmod(0o755)
+    template = h.snap_data / "args/containerd-template.toml"
     first = h.run("microk8s-install.sh", **WORKER)
     assert first.returncode == 0, first.stderr
-    assert "nvidia-ctk runtime configure --runtime=containerd" in "\n".join(h.calls())
+    configure = [c for c in h.calls() if c.startswith("nvidia-ctk runtime configure --runtime=containerd")]
+    assert configure == [f"nvidia-ctk runtime configure --runtime=containerd --config={template} --drop-in-config="]
+    text = template.read_text()
+    # The handler the RuntimeClass names, in the template MicroK8s renders (not a drop-in it never reads).
+    assert NVIDIA_SECTION in text.splitlines() and "runtimes.nvidia-container-runtime]" in text
+    assert "imports" not in text and not (h.state / "etc").exists()
+    assert "snap restart microk8s.daemon-containerd" in h.state_changes()
     assert not (h.snap_data / "args/kube-apiserver").read_text()  # workers leave the API server alone
     assert not [c for c in h.calls() if "cni.yaml" in c]
     assert h.run("microk8s-install.sh", **WORKER).returncode == 0
     assert h.state_changes() == []
+
+
+def test_launch_config_carries_what_the_bundled_default_did_and_the_addons(tmp_path: Path) -> None:
+    cp = ClusterHost(tmp_path / "cp", "receipt", "100.64.0.2")
+    assert cp.run("microk8s-install.sh", **CP).returncode == 0
+    kubelet = (cp.snap_data / "args/kubelet").read_text().splitlines()
+    assert "--cluster-dns=10.152.183.10" in kubelet and "--cluster-domain=cluster.local" in kubelet
+    enabled = cp.snap_data.parent / "enabled-addons"
+    assert sorted(p.name for p in enabled.iterdir()) == ["dns", "hostpath-storage", "metrics-server"]
+    assert (enabled / "dns").read_text() == "/etc/resolv.conf 10.152.183.10"
+    worker = ClusterHost(tmp_path / "w")
+    assert worker.run("microk8s-install.sh", **WORKER).returncode == 0
+    assert "--cluster-dns=10.152.183.10" in (worker.snap_data / "args/kubelet").read_text().splitlines()
+    assert not (worker.snap_data.parent / "enabled-addons").exists() or not list((worker.snap_data.parent / "enabled-addons").iterdir())
+
+
+def test_launch_config_is_yaml_of_the_cluster_agent_schema_with_dns_in_the_service_network() -> None:
+    node = ClusterNode(name="cp", target=None, vpn_address="100.64.0.2", control_plane=True)  # type: ignore[arg-type]
+    args = MicroK8sClusterArgs(nodes=[], channel="1.32/stable", cni_mtu=1330, service_cidr="10.96.0.0/16")
+    config = yaml.safe_load(launch_config(node, args, "api.example.com"))
+    assert config["version"] == "0.2.0"
+    assert config["extraKubeletArgs"]["--cluster-dns"] == "10.96.0.10"
+    assert config["addons"][0] == {"name": "dns", "args": ["/etc/resolv.conf", "10.96.0.10"]}
+    assert [a["name"] for a in config["addons"]] == ["dns", "metrics-server", "hostpath-storage"]
+    assert config["extraSANs"] == ["100.64.0.2", "api.example.com"]
+    assert set(config) <= {"version", "extraSANs", "extraKubeletArgs", "extraKubeAPIServerArgs", "extraCNIEnv", "addons"}
+
+
+def test_existing_control_plane_gets_missing_addons_and_dns_args_once(tmp_path: Path) -> None:
+    cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    assert cp.run("microk8s-install.sh", **CP).returncode == 0
+    # A control plane installed by an older version: no addons, no cluster DNS on the kubelet.
+    for addon in (cp.snap_data.parent / "enabled-addons").iterdir():
+        addon.unlink()
+    kubelet = cp.snap_data / "args/kubelet"
+    kubelet.write_text("".join(line + "\n" for line in kubelet.read_text().splitlines() if "cluster-d" not in line))
+    result = cp.run("microk8s-install.sh", **CP)
+    assert result.returncode == 0, result.stderr
+    assert cp.state_changes() == [
+        "snap restart microk8s.daemon-kubelite",
+        "microk8s enable dns /etc/resolv.conf 10.152.183.10",
+        "microk8s enable metrics-server",
+        "microk8s enable hostpath-storage",
+    ]
+    assert cp.run("microk8s-install.sh", **CP).returncode == 0 and cp.state_changes() == []
+
+
+def test_addons_wait_for_cluster_agent_to_apply_the_launch_config_within_a_bound(tmp_path: Path) -> None:
+    cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    assert cp.run("microk8s-install.sh", **CP).returncode == 0
+    (cp.snap_common / "etc/launcher/install.yaml").write_text("version: 0.2.0\n")  # not applied yet
+    result = cp.run("microk8s-install.sh", **CP)
+    assert result.returncode == 1
+    assert "cluster-agent has not applied the launch configuration after 10 minutes" in result.stderr
+    assert len(sleeps(cp)) == 119 and not [c for c in cp.state_changes() if " enable " in c]
+
+
+@pytest.mark.parametrize(("san", "line", "entry"), [("203.0.113.50", "IP.4 = 203.0.113.50", "IP Address:203.0.113.50"),
+                                                    ("api.example.com", "DNS.5 = api.example.com", "DNS:api.example.com")])
+def test_new_san_on_an_existing_control_plane_refreshes_the_server_certificate_once(tmp_path: Path, san: str, line: str, entry: str) -> None:
+    cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    assert cp.run("microk8s-install.sh", **CP).returncode == 0
+    more = {**CP, "EXTRA_SANS": f"203.0.113.11 {san}"}
+    result = cp.run("microk8s-install.sh", **more)
+    assert result.returncode == 0, result.stderr
+    assert line in (cp.snap_data / "certs/csr.conf.template").read_text().splitlines()
+    assert cp.state_changes() == ["microk8s refresh-certs --cert server.crt"]
+    assert entry in (cp.snap_data / "certs/server.crt").read_text()
+    assert cp.run("microk8s-install.sh", **more).returncode == 0 and cp.state_changes() == []
+
+
+def test_a_template_with_the_san_but_a_stale_certificate_is_still_refreshed(tmp_path: Path) -> None:
+    cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    assert cp.run("microk8s-install.sh", **CP).returncode == 0
+    crt = cp.snap_data / "certs/server.crt"
+    crt.write_text(crt.read_text().replace(", IP Address:203.0.113.11", ""))  # a run that died before the refresh
+    assert cp.run("microk8s-install.sh", **CP).returncode == 0
+    assert cp.state_changes() == ["microk8s refresh-certs --cert server.crt"]
 
 
 def test_snap_network_errors_are_retried_then_reported(tmp_path: Path) -> None:
@@ -150,6 +237,17 @@ def test_register_has_microk8s_generate_a_token_for_this_node_with_its_lifetime(
     assert re.fullmatch(r"[0-9a-f]{32}", other) and other != token
 
 
+@pytest.mark.parametrize("output", ["not-a-token", "0123456789abcdef0123456789abcdef\nmicrok8s join 1.2.3.4:25000/x",
+                                    "0123456789ABCDEF0123456789ABCDEF", "x" * 5000])
+def test_register_passes_on_only_a_well_formed_token(tmp_path: Path, output: str) -> None:
+    cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    (cp.state / "add-node-output").write_text(output + "\n")
+    result = cp.run("microk8s-register.sh", NODE_NAME="ws-1", NODE_IP="100.64.1.1")
+    assert result.returncode == 1 and result.stdout == ""
+    assert "hybrid-ai[receipt] register: ERROR: microk8s add-node printed something other than one 32-hex-character token for ws-1" in result.stderr
+    assert output.splitlines()[0] not in result.stderr
+
+
 def test_register_refuses_a_name_held_by_another_machine(tmp_path: Path) -> None:
     cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
     cp.add_node("ws-1", "100.64.9.9")
@@ -211,6 +309,18 @@ def test_kubeconfig_points_at_the_chosen_server(tmp_path: Path) -> None:
     assert yaml.safe_load(result.stdout)["clusters"][0]["cluster"]["server"] == "https://203.0.113.11:16443"
 
 
+@pytest.mark.parametrize("extra", ["    exec: {command: /tmp/x}\n", "- cluster:\n    server: https://198.51.100.66:16443\n",
+                                   "    client-key-data: not base64!\n", "kind: Config\n$(reboot)\n"])
+def test_kubeconfig_output_is_parsed_strictly_and_never_echoed(tmp_path: Path, extra: str) -> None:
+    cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    good = cp.run("microk8s-kubeconfig.sh", SERVER="203.0.113.11").stdout
+    (cp.state / "config-output").write_text(good + extra)
+    result = cp.run("microk8s-kubeconfig.sh", HOST_NAME="receipt", SERVER="203.0.113.11")
+    assert result.returncode == 1 and result.stdout == ""
+    assert "hybrid-ai[receipt] kubeconfig: ERROR: microk8s config" in result.stderr
+    assert "S0VZUzNDUjNU" not in result.stderr and extra.strip() not in result.stderr
+
+
 # --- NVIDIA -----------------------------------------------------------------------------
 
 BOOT_1 = "0f5e1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
@@ -264,6 +374,31 @@ def test_skipped_driver_that_does_not_work_fails_clearly(tmp_path: Path) -> None
     result = h.run("nvidia-setup.sh", INSTALL_DRIVER="false", **params)
     assert result.returncode == 1
     assert "nvidia.installDriver is false" in result.stderr and h.state_changes() == []
+
+
+def test_gpu_check_waits_for_a_new_boot_id_after_a_scheduled_reboot(tmp_path: Path) -> None:
+    h, params = nvidia(tmp_path)
+    (h.state / "driver-loaded").write_text("1")
+    report = f"reboot_from_boot={BOOT_1}\nchanged=driver reboot-scheduled"
+    check = {"HOST_NAME": "ws-1", "BOOT_ID_FILE": params["BOOT_ID_FILE"], "SETUP_REPORT": report, "BOOT_WAIT_S": "30"}
+    stuck = h.run("gpu-check.sh", **check)
+    assert stuck.returncode == 1
+    assert f"the host still runs boot {BOOT_1} 30s after the NVIDIA set-up scheduled a reboot" in stuck.stderr
+    assert len(sleeps(h)) == 5 and "nvidia-smi -L" not in h.calls()
+    (tmp_path / "boot_id").write_text(BOOT_2 + "\n")
+    ok = h.run("gpu-check.sh", **check)
+    assert ok.returncode == 0, ok.stderr
+    assert sleeps(h) == [] and ok.stdout.splitlines()[0] == "gpus=1"
+    # No reboot scheduled: nothing to wait for.
+    assert h.run("gpu-check.sh", **{**check, "SETUP_REPORT": "changed=none"}).returncode == 0
+
+
+def test_gpu_check_rejects_a_malformed_setup_report(tmp_path: Path) -> None:
+    h, params = nvidia(tmp_path)
+    (h.state / "driver-loaded").write_text("1")
+    result = h.run("gpu-check.sh", HOST_NAME="ws-1", BOOT_ID_FILE=params["BOOT_ID_FILE"],
+                   SETUP_REPORT="reboot_from_boot=$(id)\nchanged=none")
+    assert result.returncode == 1 and "report is not in the expected format" in result.stderr
 
 
 @pytest.mark.parametrize(("loaded", "count", "ok"), [("1", "1", True), ("1", "2", False), ("2", "2", True)])

@@ -24,5 +24,5 @@ token=$(retry microk8s add-node --token-ttl "$TOKEN_TTL_S" --format token 2>/dev
   || fail "microk8s add-node failed; is MicroK8s running on the control plane?"
 exec {lock}>&-
 # Strict: exactly one token of 32 hex characters (what add_token.py's token_hex(16) prints).
-[[ "$token" =~ ^[0-9a-f]{32}$ ]] || fail "microk8s add-node printed something other than one 32-hex-character token; not passing it on"
+[[ "$token" =~ ^[0-9a-f]{32}$ ]] || fail "microk8s add-node printed something other than one 32-hex-character token for $NODE_NAME; not passing it on"
 printf '%s\n' "$token"

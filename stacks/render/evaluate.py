@@ -188,7 +188,11 @@ class StackMocks(pulumi_mocks.Mocks):
             token = f"MOCK-ENROLLMENT-TOKEN-{digest.hex()[:16]}"
             self.evaluation.secret_values.add(token)
             return token + "\n"
-        if name.endswith(("-register", "-ready")):
+        if name.endswith("-register"):  # a join token `microk8s add-node` generated for one node
+            token = digest.hex()[:32]
+            self.evaluation.secret_values.add(token)
+            return token + "\n"
+        if name.endswith("-ready"):
             return "node=" + name.rsplit("-", 1)[0].removeprefix("cluster-") + "\n"
         return "changed=none\n"
 
