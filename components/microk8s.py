@@ -179,7 +179,7 @@ class MicroK8sCluster(pulumi.ComponentResource):
             add_previous_output_in_env=False,
             opts=secret_output,
         )
-        token = pulumi.Output.secret(register.stdout)
+        token: pulumi.Output[str] = pulumi.Output.secret(register.stdout)
         join_target = node.target.after(installed)
         join = remote.Command(
             f"{name}-{node.name}-join",
