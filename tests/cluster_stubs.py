@@ -132,13 +132,16 @@ case $1 in
   enable) mkdir -p "$enabled"; echo "${*:3}" > "$enabled/$2";;
   refresh-certs) [ "$2 $3" = "--cert server.crt" ] || exit 2; "$PYTHON" "$FAKE" cert "$SNAP_DATA";;
   add-node)
-    # Like add_token.py: without --token it generates token_hex(16); --format token prints it alone.
-    for a in "$@"; do case $a in --token|-t) echo "stub: pass no token on the command line" >&2; exit 2;; esac; done
+    # Like add_token.py: --token, else token_hex(16); --token-ttl appends `token|expiry`;
+    # --format token prints the token alone (the default format prints join commands).
     if [ -e "$STATE/add-node-output" ]; then cat "$STATE/add-node-output"; exit 0; fi
-    token=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \\n')
+    token=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \\n') ttl=-1 format=pretty prev=
+    for a in "$@"; do
+      case $prev in --token|-t) token=$a;; --token-ttl|-l) ttl=$a;; --format) format=$a;; esac; prev=$a
+    done
     mkdir -p "$SNAP_DATA/credentials"
-    echo "$token|$(( $(date +%s) + $3 ))" >> "$SNAP_DATA/credentials/cluster-tokens.txt"
-    [ "$4 $5" = "--format token" ] && echo "$token";;
+    if [ "$ttl" = -1 ]; then echo "$token"; else echo "$token|$(( $(date +%s) + ttl ))"; fi >> "$SNAP_DATA/credentials/cluster-tokens.txt"
+    if [ "$format" = token ]; then echo "$token"; else echo "microk8s join 198.51.100.2:25000/$token/0123abcd"; fi;;
   kubectl)
     shift
     if [ "$1" = get ] && [ "$2" = nodes ]; then
