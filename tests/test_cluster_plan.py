@@ -14,7 +14,7 @@ from stacks.load import ConfigError
 from stacks.render.evaluate import Evaluation, Secret
 from stacks.render.fleet import fleet
 from stacks.render.write import split_script, write_all
-from tests.helpers import deps_closure, depth, evaluate_config, stack_config
+from tests.helpers import PROJECT, deps_closure, depth, evaluate_config, stack_config
 
 
 def names(ev: Evaluation, urns: set[str]) -> set[str]:
@@ -173,3 +173,11 @@ def test_a_same_site_jump_host_is_accepted() -> None:
     raw = stack_config("dev")
     raw["hosts"][4].setdefault("ssh", {}).update(jumpHost="ws-1")
     assert evaluate_config(raw).by_name("cluster-ws-2-join")
+
+
+def test_deploy_runs_on_a_self_hosted_runner_that_can_reach_the_hosts() -> None:
+    workflow = yaml.safe_load((PROJECT / ".github/workflows/deploy.yml").read_text())
+    runs_on = workflow["jobs"]["up"]["runs-on"]
+    assert isinstance(runs_on, list) and {"self-hosted", "hybrid-ai-deployer"} <= set(runs_on)
+    readme = (PROJECT / "README.md").read_text()
+    assert "### Where `pulumi up` runs from" in readme and "hybrid-ai-deployer" in readme
