@@ -170,7 +170,8 @@ case $1 in
   # The wrapper replaces 127.0.0.1 with the default interface's address and adds a blank line.
   config) if [ -e "$STATE/config-output" ]; then cat "$STATE/config-output"; else printf '%s\\n' "${CLIENT_CONFIG//127.0.0.1/198.51.100.2}"; fi;;
 esac""",
-    "flock": 'shift 3; exec "$@"',
+    # flock -w SECONDS FD (or FILE COMMAND...): $STATE/lock-busy plays a lock held elsewhere past the wait.
+    "flock": '[ -e "$STATE/lock-busy" ] && exit 1; shift 2; [ $# -gt 1 ] && { shift; exec "$@"; }; exit 0',
     "nvidia-smi": """
 [ -e "$STATE/driver-loaded" ] || { echo "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver" >&2; exit 9; }
 case $1 in

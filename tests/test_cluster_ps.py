@@ -19,7 +19,7 @@ SLOW_FLOCK = '/bin/sleep 0.6; if [ "$1" = --timeout ]; then shift 3; exec "$@"; 
 def slow(host: ClusterHost) -> None:
     (host.bin / "flock").write_text("#!/usr/bin/env bash\nset -u\n" + SLOW_FLOCK)
     microk8s = host.bin / "microk8s"
-    microk8s.write_text(microk8s.read_text().replace("set -u\n", "set -u\n/bin/sleep 0.3\n", 1))
+    microk8s.write_text(microk8s.read_text().replace("set -u\n", "set -u\n/bin/sleep 0.5\n", 1))
 
 
 def sample(proc: subprocess.Popen[str]) -> tuple[list[str], str]:

@@ -248,6 +248,16 @@ def test_register_passes_on_only_a_well_formed_token(tmp_path: Path, output: str
     assert output.splitlines()[0] not in result.stderr
 
 
+def test_register_gives_up_on_a_lock_held_too_long_without_registering(tmp_path: Path) -> None:
+    cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    (cp.state / "lock-busy").touch()
+    result = cp.run("microk8s-register.sh", NODE_NAME="ws-1", NODE_IP="100.64.1.1", LOCK_WAIT_S="30")
+    assert result.returncode == 1 and result.stdout == ""
+    assert "another registration held the add-node lock for 30s" in result.stderr
+    assert [c for c in cp.calls() if c.startswith("flock")] == [c for c in cp.calls() if c.startswith("flock -w 30 ")] != []
+    assert not [c for c in cp.calls() if "add-node" in c]
+
+
 def test_register_refuses_a_name_held_by_another_machine(tmp_path: Path) -> None:
     cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
     cp.add_node("ws-1", "100.64.9.9")
