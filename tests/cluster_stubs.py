@@ -54,7 +54,7 @@ CONTAINERD_TEMPLATE = """version = 2
    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kata]
       runtime_type = "io.containerd.kata.v2"
 """
-# microk8s-resources/client.config.template at v1.32, as written for the admin user.
+# microk8s-resources/client-x509.config.template at v1.32, as create_kubeconfig_x509 fills it for admin.
 CLIENT_CONFIG = """apiVersion: v1
 clusters:
 - cluster:
