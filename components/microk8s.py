@@ -1,10 +1,12 @@
 """A MicroK8s cluster over the VPN: every node installed and joined in parallel.
 
 Per node: `<c>-<node>-microk8s` installs MicroK8s pinned to the node's VPN address. Per
-joining node: `<c>-<node>-register` (on the control plane) registers the stack's one join
-token with a fresh lifetime, `<c>-<node>-join` joins through the control plane's VPN
-address, `<c>-<node>-ready` (on the control plane) waits until the node is Ready on its VPN
-address. Nothing of one node waits on another node's steps.
+joining node, once it is installed: `<c>-<node>-register` (on the control plane) has
+`microk8s add-node` generate a token for this node alone (a secret output: a stale
+registration can never block another node, and no token is on any command line there),
+`<c>-<node>-join` joins through the control plane's VPN address with it on stdin,
+`<c>-<node>-ready` (on the control plane) waits until the node is Ready on its VPN address.
+Nothing of one node waits on another node's steps.
 
 Destroy runs in reverse: drain (ready), `microk8s leave` (join), `remove-node` (register),
 then MicroK8s is removed from the node.
@@ -12,13 +14,13 @@ then MicroK8s is removed from the node.
 
 from __future__ import annotations
 
-import hashlib
+import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 import pulumi
-import pulumi_random as random
+import yaml
 from pulumi_command import remote
 from pulumi_kubernetes.core.v1 import NodePatch, NodeSpecPatchArgs, TaintPatchArgs
 from pulumi_kubernetes.meta.v1 import ObjectMetaPatchArgs
@@ -28,6 +30,11 @@ from components import shell
 from components.ssh import SshTarget, after, command_options
 
 API_PORT = 16443
+CONTROL_PLANE_ADDONS = ("dns", "metrics-server", "hostpath-storage")
+"""CoreDNS (the bundled launch configuration enabled it; ours replaces that one), the HPA's
+metrics, and the default StorageClass `microk8s-hostpath`."""
+STORAGE_CLASS = "microk8s-hostpath"
+"""The StorageClass the hostpath-storage addon creates (and marks default)."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +106,6 @@ class MicroK8sCluster(pulumi.ComponentResource):
         installs = {n.name: self._install(name, n, args, child) for n in args.nodes}
         cp_target = cp.target.after(installs[cp.name])
         self.control_plane = cp_target
-        token = self._join_token(name)
 
         server = cp.public_address if args.api_server_address == "public" and cp.public_address is not None else cp.vpn_address
         kubeconfig = remote.Command(
@@ -115,7 +121,7 @@ class MicroK8sCluster(pulumi.ComponentResource):
         self.ready = {cp.name: installs[cp.name]}
         for node in args.nodes:
             if not node.control_plane:
-                self.ready[node.name] = self._join(name, node, args, cp, cp_target, installs[node.name], token, child)
+                self.ready[node.name] = self._join(name, node, args, cp, cp_target, installs[node.name], child)
 
         self.provider = Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, opts=pulumi.ResourceOptions(parent=self))
         for node in args.nodes:
@@ -141,6 +147,10 @@ class MicroK8sCluster(pulumi.ComponentResource):
             "SERVICE_CIDR": args.service_cidr,
             "PULL_TIMEOUT": args.image_pull_timeout,
             "GPU": str(node.gpu).lower(),
+            "CLUSTER_DNS": cluster_dns(args.service_cidr),
+            "ADDONS": " ".join(CONTROL_PLANE_ADDONS) if node.control_plane else "",
+            "LAUNCH_CONFIG": pulumi.Output.from_input(node.public_address if node.control_plane else None).apply(
+                lambda public: launch_config(node, args, public)),
         }
         install = remote.Command(
             f"{name}-{node.name}-microk8s",
@@ -152,35 +162,31 @@ class MicroK8sCluster(pulumi.ComponentResource):
         )
         return install.stdout
 
-    def _join_token(self, name: str) -> pulumi.Output[str]:
-        """The stack's one join token: 32 hex characters, secret from end to end."""
-        secret = random.RandomPassword(f"{name}-join-secret", length=32, special=False, opts=pulumi.ResourceOptions(parent=self))
-        return pulumi.Output.secret(secret.result.apply(lambda s: hashlib.sha256(s.encode()).hexdigest()[:32]))
-
     def _join(
         self, name: str, node: ClusterNode, args: MicroK8sClusterArgs, cp: ClusterNode, cp_target: SshTarget,
-        installed: pulumi.Output[str], token: pulumi.Output[str], opts: pulumi.ResourceOptions,
+        installed: pulumi.Output[str], opts: pulumi.ResourceOptions,
     ) -> pulumi.Output[str]:
         secret_output = command_options(self, secret_output=True)
+        # Registered only once the node is installed, so the token's lifetime starts when it can be used.
         register = remote.Command(
             f"{name}-{node.name}-register",
-            connection=cp_target.connection,
+            connection=cp_target.after(installed).connection,
             create=shell.remote_command("microk8s-register.sh", {
                 "NODE_NAME": node.name, "NODE_IP": node.vpn_address, "TOKEN_TTL_S": str(args.token_ttl_seconds),
             }, sudo=cp_target.sudo),
             delete=shell.remote_command("microk8s-remove-node.sh", {"NODE_NAME": node.name}, sudo=cp_target.sudo),
-            stdin=token,
             logging=remote.Logging.STDERR,
             add_previous_output_in_env=False,
-            opts=opts,
+            opts=secret_output,
         )
+        token: pulumi.Output[str] = pulumi.Output.secret(register.stdout)
         join_target = node.target.after(installed)
         join = remote.Command(
             f"{name}-{node.name}-join",
             connection=join_target.connection,
             create=shell.remote_command("microk8s-join.sh", {
                 "HOST_NAME": node.name,
-                "CONTROL_PLANE": after(cp.vpn_address, register.stdout),
+                "CONTROL_PLANE": cp.vpn_address,
                 "NODE_IP": node.vpn_address,
                 "WORKER": "true",
             }, sudo=join_target.sudo),
@@ -200,3 +206,27 @@ class MicroK8sCluster(pulumi.ComponentResource):
             opts=opts,
         )
         return ready.stdout
+
+
+def cluster_dns(service_cidr: str) -> str:
+    """CoreDNS's service address: the tenth of the service network (10.152.183.10 by default,
+    the address the bundled launch configuration gives the kubelet)."""
+    return str(ipaddress.ip_network(service_cidr)[10])
+
+
+def launch_config(node: ClusterNode, args: MicroK8sClusterArgs, public_address: str | None) -> str:
+    """The node's MicroK8s launch configuration (cluster-agent schema 0.2.0), as YAML. It
+    replaces the bundled default, so it repeats what that one set (cluster DNS, the dns addon)."""
+    dns = cluster_dns(args.service_cidr)
+    config: dict[str, object] = {
+        "version": "0.2.0",
+        "extraSANs": [node.vpn_address] + ([public_address] if public_address else []),
+        "extraKubeletArgs": {"--node-ip": node.vpn_address, "--runtime-request-timeout": args.image_pull_timeout,
+                             "--cluster-domain": "cluster.local", "--cluster-dns": dns},
+        "extraCNIEnv": {"IPv4_CLUSTER_CIDR": args.pod_cidr, "IPv4_SERVICE_CIDR": args.service_cidr},
+    }
+    if node.control_plane:
+        config["extraKubeAPIServerArgs"] = {"--advertise-address": node.vpn_address}
+        # dns's arguments: upstream resolvers (the host's), then the service address.
+        config["addons"] = [{"name": a, **({"args": ["/etc/resolv.conf", dns]} if a == "dns" else {})} for a in CONTROL_PLANE_ADDONS]
+    return yaml.safe_dump(config, sort_keys=False)

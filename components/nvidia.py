@@ -2,7 +2,7 @@
 
 Part of a host's bootstrap (`components/bootstrap.py`): `<name>-gpu-setup` installs what is
 missing (scheduling a reboot if the driver is new); `<name>-gpu-check` waits through that
-reboot, within a bound, until `nvidia-smi` answers and shows the configured GPUs.
+reboot (a new boot ID, then `nvidia-smi` answering), within bounds, and checks the GPUs.
 """
 
 from __future__ import annotations
@@ -46,7 +46,9 @@ def gpu_driver(name: str, host_name: str, target: SshTarget, args: GpuDriverArgs
     check = remote.Command(
         f"{name}-gpu-check",
         connection=target.after(setup.stdout).patient_connection,
-        create=shell.remote_command("gpu-check.sh", {"HOST_NAME": host_name, "GPU_COUNT": str(args.gpu_count)}, sudo=target.sudo),
+        # The set-up's report carries the boot ID a scheduled reboot leaves behind.
+        create=shell.remote_command("gpu-check.sh", {"HOST_NAME": host_name, "GPU_COUNT": str(args.gpu_count),
+                                                     "SETUP_REPORT": setup.stdout}, sudo=target.sudo),
         add_previous_output_in_env=False,
         opts=child,
     )

@@ -11,6 +11,7 @@ from pulumi_openstack import compute, networking
 
 from components import cloud_init
 from components.host import HostNode
+from components.microk8s import API_PORT
 from components.ssh import SshLogin
 
 
@@ -21,7 +22,7 @@ class OpenStackNetworkArgs:
     cidr: pulumi.Input[str]
     """CIDR of the private subnet."""
     admin_cidrs: Sequence[str]
-    """Networks allowed to SSH in."""
+    """Networks allowed to SSH in, and to the control plane's API server (where `pulumi up` runs)."""
     vpn_port: int
     """WireGuard UDP port, open to the world (peers behind NAT have no fixed address)."""
     ssh_public_key: pulumi.Input[str]
@@ -39,6 +40,8 @@ class OpenStackNetwork(pulumi.ComponentResource):
     """ID of the security group every VM gets: SSH from admin CIDRs and the VPN port."""
     ingress_group: pulumi.Output[str]
     """ID of the security group for ingress nodes: 80 and 443 from anywhere."""
+    api_group: pulumi.Output[str]
+    """ID of the security group of the control plane: the API server port from the admin CIDRs."""
     key_pair: pulumi.Output[str]
     """Name of the key pair."""
 
@@ -72,6 +75,13 @@ class OpenStackNetwork(pulumi.ComponentResource):
                 f"{name}-ingress-{port}", security_group_id=ingress.id, direction="ingress", ethertype="IPv4",
                 protocol="tcp", port_range_min=port, port_range_max=port, remote_ip_prefix="0.0.0.0/0", opts=child,
             )
+        # The deployer's Kubernetes provider talks to the API server from an admin network.
+        api = networking.SecGroup(f"{name}-api", description="hybrid-ai: Kubernetes API from admins", opts=child)
+        for i, cidr in enumerate(args.admin_cidrs):
+            networking.SecGroupRule(
+                f"{name}-api-{i}", security_group_id=api.id, direction="ingress", ethertype="IPv4",
+                protocol="tcp", port_range_min=API_PORT, port_range_max=API_PORT, remote_ip_prefix=cidr, opts=child,
+            )
         key_pair = compute.Keypair(f"{name}-keypair", public_key=args.ssh_public_key, opts=child)
 
         self.network_id = network.id
@@ -79,6 +89,7 @@ class OpenStackNetwork(pulumi.ComponentResource):
         self.external_network = pulumi.Output.from_input(args.external_network)
         self.base_group = base.id
         self.ingress_group = ingress.id
+        self.api_group = api.id
         self.key_pair = key_pair.name
         self.register_outputs({"networkId": self.network_id, "keyPair": self.key_pair})
 
@@ -97,6 +108,8 @@ class OpenStackNodeArgs:
     """Attach a floating IP."""
     ingress: bool = False
     """Open 80/443 (ingress nodes)."""
+    control_plane: bool = False
+    """Open the API server port to the admin CIDRs."""
     volume_size_gb: int | None = None
     """Boot volume size; the flavor's disk when unset."""
 
@@ -108,7 +121,8 @@ class OpenStackNode(HostNode):
         super().__init__("hybridai:openstack:Node", name, args.login, opts)
         child = pulumi.ResourceOptions(parent=self)
         host_key = tls.PrivateKey(f"{name}-host-key", algorithm="ED25519", opts=child)
-        groups = [args.network.base_group] + ([args.network.ingress_group] if args.ingress else [])
+        groups = [args.network.base_group] + ([args.network.ingress_group] if args.ingress else []) \
+            + ([args.network.api_group] if args.control_plane else [])
         port = networking.Port(
             f"{name}-port", network_id=args.network.network_id, security_group_ids=groups, opts=child,
             fixed_ips=[networking.PortFixedIpArgs(subnet_id=args.network.subnet_id)],

@@ -82,6 +82,7 @@ def build_hosts(stack: Stack) -> dict[str, HostNode]:
             hosts[h.name] = OpenStackNode(h.name, OpenStackNodeArgs(
                 network=network, flavor=o.flavor, image=o.image, login=login, public_ip=o.public_ip,
                 ingress=Role.INGRESS.value in h.roles, volume_size_gb=o.volume_size_gb,
+                control_plane=Role.CONTROL_PLANE.value in h.roles,
             ))
     return hosts
 

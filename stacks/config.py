@@ -462,6 +462,7 @@ class StackConfig(Schema):
         errors += self._check_hosts()
         errors += self._check_roles()
         errors += self._check_gpus_and_models()
+        errors += self._check_deployer_reach()
         if errors:
             raise ValueError("\n".join(errors))
         return self
@@ -606,6 +607,26 @@ class StackConfig(Schema):
             for j, peer in enumerate(m.talks_to):
                 if peer not in model_names:
                     errors.append(f"models[{i}].talksTo[{j}]: unknown model '{peer}'")
+        return errors
+
+    def _check_deployer_reach(self) -> list[str]:
+        """`pulumi up` runs on one machine that must reach every host over SSH (directly or
+        through a jump host on the host's own site) and the API server at the kubeconfig's address."""
+        errors: list[str] = []
+        sites = {s.name: s for s in self.sites}
+        by_name = {h.name: h for h in self.hosts}
+        for i, h in enumerate(self.hosts):
+            site = sites.get(h.site)
+            jump = by_name.get(h.ssh.jump_host or "")
+            # Only a host whose SSH address is its LAN address needs a jump host on its own LAN.
+            if site is None or not site.nat or jump is None or h.existing is None or str(self.lan_address(h)) != str(h.existing.address):
+                continue
+            if jump.site != h.site:
+                errors.append(f"hosts[{i}].ssh.jumpHost: '{h.name}' is reached on its LAN address in NAT'd site '{site.name}'; "
+                              f"its jump host must sit on that site, not on '{jump.site}'")
+        if self.cluster.api_server_address == "vpn" and self.vpn.backend == "wireguard" and self.vpn.operator_public_key is None:
+            errors.append("cluster.apiServerAddress: 'vpn' but the deployer is no VPN peer; set vpn.operatorPublicKey "
+                          "for the machine that runs `pulumi up`, or use 'public'")
         return errors
 
     def _jump_loop(self, host: Host) -> set[str]:

@@ -68,7 +68,7 @@ STATE_CHANGING: dict[str, set[str] | None] = {
     "modprobe": None,
     "systemd-run": None,
     "snap": {"install", "refresh", "restart", "remove"},
-    "microk8s": {"join", "leave", "add-node", "remove-node", "apply", "rollout", "drain", "label", "taint"},
+    "microk8s": {"join", "leave", "add-node", "remove-node", "apply", "rollout", "drain", "label", "taint", "enable", "refresh-certs"},
     "nvidia-ctk": {"configure"},
     "ubuntu-drivers": {"install"},
     "gpg": None,

@@ -3,17 +3,28 @@ that changes nothing, bounded retries, clear failures, and no token in any outpu
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 
+from components.microk8s import CONTROL_PLANE_ADDONS, ClusterNode, MicroK8sClusterArgs, launch_config
 from tests.cluster_stubs import ClusterHost
 
 TOKEN = "0123456789abcdef0123456789abcdef"
+
+
+def _launch(name: str, ip: str, control_plane: bool, public: str | None = None) -> str:
+    node = ClusterNode(name=name, target=None, vpn_address=ip, control_plane=control_plane)  # type: ignore[arg-type]
+    return launch_config(node, MicroK8sClusterArgs(nodes=[], channel="1.32/stable", cni_mtu=1330), public)
+
+
 CP = {"HOST_NAME": "receipt", "CHANNEL": "1.32/stable", "NODE_IP": "100.64.0.2", "CNI_MTU": "1330",
-      "ROLE": "control-plane", "EXTRA_SANS": "203.0.113.11"}
-WORKER = {"HOST_NAME": "ws-1", "CHANNEL": "1.32/stable", "NODE_IP": "100.64.1.1", "CNI_MTU": "1330", "ROLE": "worker", "GPU": "true"}
+      "ROLE": "control-plane", "EXTRA_SANS": "203.0.113.11", "ADDONS": " ".join(CONTROL_PLANE_ADDONS),
+      "LAUNCH_CONFIG": _launch("receipt", "100.64.0.2", True, "203.0.113.11")}
+WORKER = {"HOST_NAME": "ws-1", "CHANNEL": "1.32/stable", "NODE_IP": "100.64.1.1", "CNI_MTU": "1330", "ROLE": "worker", "GPU": "true",
+          "LAUNCH_CONFIG": _launch("ws-1", "100.64.1.1", False)}
 JOIN = {"HOST_NAME": "ws-1", "CONTROL_PLANE": "100.64.0.2", "NODE_IP": "100.64.1.1", "WORKER": "true"}
 
 
@@ -27,21 +38,23 @@ def test_control_plane_install_pins_everything_to_the_vpn(tmp_path: Path) -> Non
     h = ClusterHost(tmp_path, "receipt", "100.64.0.2")
     result = h.run("microk8s-install.sh", **CP)
     assert result.returncode == 0, result.stderr
+    # The launch configuration set every pin at install: no restart, no certificate refresh.
     assert h.state_changes() == [
         "snap install microk8s --classic --channel=1.32/stable",
-        "snap restart microk8s.daemon-kubelite",
         f"microk8s kubectl apply -f {h.snap_data}/args/cni-network/cni.yaml",
         "microk8s kubectl -n kube-system rollout restart daemonset/calico-node",
     ]
     launch = yaml.safe_load((h.snap_common / ".microk8s.yaml").read_text())
-    assert launch["extraKubeletArgs"] == {"--node-ip": "100.64.0.2", "--runtime-request-timeout": "30m"}
+    assert launch["extraKubeletArgs"] == {"--node-ip": "100.64.0.2", "--runtime-request-timeout": "30m",
+                                          "--cluster-domain": "cluster.local", "--cluster-dns": "10.152.183.10"}
     assert launch["extraKubeAPIServerArgs"] == {"--advertise-address": "100.64.0.2"}
     assert launch["extraSANs"] == ["100.64.0.2", "203.0.113.11"]
     assert launch["extraCNIEnv"] == {"IPv4_CLUSTER_CIDR": "10.1.0.0/16", "IPv4_SERVICE_CIDR": "10.152.183.0/24"}
     assert "--node-ip=100.64.0.2" in (h.snap_data / "args/kubelet").read_text().splitlines()
     assert "--advertise-address=100.64.0.2" in (h.snap_data / "args/kube-apiserver").read_text().splitlines()
     template = (h.snap_data / "certs/csr.conf.template").read_text()
-    assert "IP.3 = 100.64.0.2" in template and "IP.4 = 203.0.113.11" in template
+    assert "IP.2 = 100.64.0.2" in template and "IP.3 = 203.0.113.11" in template
+    assert "IP Address:203.0.113.11" in (h.snap_data / "certs/server.crt").read_text()
     cni = (h.snap_data / "args/cni-network/cni.yaml").read_text()
     assert 'value: "interface=wg0"' in cni and 'veth_mtu: "1330"' in cni
 
@@ -53,18 +66,6 @@ def test_install_twice_changes_nothing(tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr
     assert h.state_changes() == []
     assert again.stdout.strip() == "changed=none"
-
-
-def test_worker_install_configures_the_nvidia_runtime_once(tmp_path: Path) -> None:
-    h = ClusterHost(tmp_path)
-    (h.bin / "nvidia-ctk").chmod(0o755)
-    first = h.run("microk8s-install.sh", **WORKER)
-    assert first.returncode == 0, first.stderr
-    assert "nvidia-ctk runtime configure --runtime=containerd" in "\n".join(h.calls())
-    assert not (h.snap_data / "args/kube-apiserver").read_text()  # workers leave the API server alone
-    assert not [c for c in h.calls() if "cni.yaml" in c]
-    assert h.run("microk8s-install.sh", **WORKER).returncode == 0
-    assert h.state_changes() == []
 
 
 def test_snap_network_errors_are_retried_then_reported(tmp_path: Path) -> None:
@@ -120,18 +121,42 @@ def joined_worker(tmp_path: Path) -> ClusterHost:
     return h
 
 
-def test_register_adds_the_token_with_its_lifetime_once(tmp_path: Path) -> None:
+def test_register_has_microk8s_generate_a_token_for_this_node_with_its_lifetime(tmp_path: Path) -> None:
     cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
-    result = cp.run("microk8s-register.sh", stdin=TOKEN + "\n", NODE_NAME="ws-1", NODE_IP="100.64.1.1", TOKEN_TTL_S="3600")
+    result = cp.run("microk8s-register.sh", NODE_NAME="ws-1", NODE_IP="100.64.1.1", TOKEN_TTL_S="3600")
     assert result.returncode == 0, result.stderr
-    assert cp.state_changes() == [
-        f"flock --timeout 120 {cp.snap_data}/var/lock/hybrid-ai-add-node.lock microk8s add-node --token {TOKEN} --token-ttl 3600",
-        f"microk8s add-node --token {TOKEN} --token-ttl 3600",
-    ]
-    assert TOKEN not in result.stdout + result.stderr
-    cp.add_node("ws-1", "100.64.1.1")  # it joined
-    again = cp.run("microk8s-register.sh", stdin=TOKEN + "\n", NODE_NAME="ws-1", NODE_IP="100.64.1.1")
-    assert again.returncode == 0 and cp.state_changes() == []
+    lock = [c for c in cp.calls() if c.startswith("flock")]
+    assert len(lock) == 1 and lock[0].startswith("flock -w 120 ")  # on a file descriptor
+    assert cp.state_changes()[-1] == "microk8s add-node --token-ttl 3600 --format token"
+    token = result.stdout.strip()
+    assert re.fullmatch(r"[0-9a-f]{32}", token)
+    assert token not in result.stderr
+    tokens = (cp.snap_data / "credentials/cluster-tokens.txt").read_text().splitlines()
+    assert [t.split("|")[0] for t in tokens] == [token]
+    # Another node gets a token of its own.
+    other = cp.run("microk8s-register.sh", NODE_NAME="ws-2", NODE_IP="100.64.1.2").stdout.strip()
+    assert re.fullmatch(r"[0-9a-f]{32}", other) and other != token
+
+
+@pytest.mark.parametrize("output", ["not-a-token", "0123456789abcdef0123456789abcdef\nmicrok8s join 1.2.3.4:25000/x",
+                                    "0123456789ABCDEF0123456789ABCDEF", "x" * 5000])
+def test_register_passes_on_only_a_well_formed_token(tmp_path: Path, output: str) -> None:
+    cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    (cp.state / "add-node-output").write_text(output + "\n")
+    result = cp.run("microk8s-register.sh", NODE_NAME="ws-1", NODE_IP="100.64.1.1")
+    assert result.returncode == 1 and result.stdout == ""
+    assert "hybrid-ai[receipt] register: ERROR: microk8s add-node printed something other than one 32-hex-character token for ws-1" in result.stderr
+    assert output.splitlines()[0] not in result.stderr
+
+
+def test_register_gives_up_on_a_lock_held_too_long_without_registering(tmp_path: Path) -> None:
+    cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    (cp.state / "lock-busy").touch()
+    result = cp.run("microk8s-register.sh", NODE_NAME="ws-1", NODE_IP="100.64.1.1", LOCK_WAIT_S="30")
+    assert result.returncode == 1 and result.stdout == ""
+    assert "another registration held the add-node lock for 30s" in result.stderr
+    assert [c for c in cp.calls() if c.startswith("flock")] == [c for c in cp.calls() if c.startswith("flock -w 30 ")] != []
+    assert not [c for c in cp.calls() if "add-node" in c]
 
 
 def test_register_refuses_a_name_held_by_another_machine(tmp_path: Path) -> None:
@@ -195,11 +220,29 @@ def test_kubeconfig_points_at_the_chosen_server(tmp_path: Path) -> None:
     assert yaml.safe_load(result.stdout)["clusters"][0]["cluster"]["server"] == "https://203.0.113.11:16443"
 
 
+@pytest.mark.parametrize("extra", ["    exec: {command: /tmp/x}\n", "- cluster:\n    server: https://198.51.100.66:16443\n",
+                                   "    client-key-data: not base64!\n", "kind: Config\n$(reboot)\n"])
+def test_kubeconfig_output_is_parsed_strictly_and_never_echoed(tmp_path: Path, extra: str) -> None:
+    cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    good = cp.run("microk8s-kubeconfig.sh", SERVER="203.0.113.11").stdout
+    (cp.state / "config-output").write_text(good + extra)
+    result = cp.run("microk8s-kubeconfig.sh", HOST_NAME="receipt", SERVER="203.0.113.11")
+    assert result.returncode == 1 and result.stdout == ""
+    assert "hybrid-ai[receipt] kubeconfig: ERROR: microk8s config" in result.stderr
+    assert "S0VZUzNDUjNU" not in result.stderr and extra.strip() not in result.stderr
+
+
 # --- NVIDIA -----------------------------------------------------------------------------
+
+BOOT_1 = "0f5e1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
+BOOT_2 = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
+
 
 def nvidia(tmp_path: Path) -> tuple[ClusterHost, dict[str, str]]:
     h = ClusterHost(tmp_path)
-    return h, {"HOST_NAME": "ws-1", "KEYRING": str(tmp_path / "keyring.gpg"), "SOURCES": str(tmp_path / "nvidia.list")}
+    (tmp_path / "boot_id").write_text(BOOT_1 + "\n")
+    return h, {"HOST_NAME": "ws-1", "KEYRING": str(tmp_path / "keyring.gpg"), "SOURCES": str(tmp_path / "nvidia.list"),
+               "BOOT_ID_FILE": str(tmp_path / "boot_id")}
 
 
 def test_fresh_gpu_host_gets_driver_toolkit_and_a_scheduled_reboot(tmp_path: Path) -> None:
@@ -209,9 +252,10 @@ def test_fresh_gpu_host_gets_driver_toolkit_and_a_scheduled_reboot(tmp_path: Pat
     changes = h.state_changes()
     assert changes[:2] == ["apt-get -o DPkg::Lock::Timeout=120 update -q", "apt-get -o DPkg::Lock::Timeout=120 install -y -q nvidia-driver-535"]
     assert "apt-get -o DPkg::Lock::Timeout=120 install -y -q nvidia-container-toolkit" in changes
-    assert changes[-1].startswith("systemd-run --on-active=5 --unit=hybrid-ai-nvidia-reboot")
+    assert changes[-2].startswith("systemd-run --on-active=5 --unit=hybrid-ai-nvidia-reboot")
+    assert changes[-1] == "systemctl stop ssh.socket ssh.service"  # no new session in the old boot
     assert "signed-by=" in (tmp_path / "nvidia.list").read_text()
-    assert result.stdout.strip() == "changed=driver toolkit-repo toolkit reboot-scheduled"
+    assert result.stdout.splitlines() == [f"reboot_from_boot={BOOT_1}", "changed=driver toolkit-repo toolkit reboot-scheduled"]
 
 
 def test_recommended_driver_through_ubuntu_drivers(tmp_path: Path) -> None:
@@ -233,7 +277,7 @@ def test_installed_driver_not_yet_loaded_only_reboots(tmp_path: Path) -> None:
     (h.state / "installed" / "nvidia-driver-535").touch()
     result = h.run("nvidia-setup.sh", INSTALL_TOOLKIT="false", **params)
     assert result.returncode == 0
-    assert [c.split()[0] for c in h.state_changes()] == ["systemd-run"]
+    assert [c.split()[0] for c in h.state_changes()] == ["systemd-run", "systemctl"]
 
 
 def test_skipped_driver_that_does_not_work_fails_clearly(tmp_path: Path) -> None:
@@ -241,6 +285,31 @@ def test_skipped_driver_that_does_not_work_fails_clearly(tmp_path: Path) -> None
     result = h.run("nvidia-setup.sh", INSTALL_DRIVER="false", **params)
     assert result.returncode == 1
     assert "nvidia.installDriver is false" in result.stderr and h.state_changes() == []
+
+
+def test_gpu_check_waits_for_a_new_boot_id_after_a_scheduled_reboot(tmp_path: Path) -> None:
+    h, params = nvidia(tmp_path)
+    (h.state / "driver-loaded").write_text("1")
+    report = f"reboot_from_boot={BOOT_1}\nchanged=driver reboot-scheduled"
+    check = {"HOST_NAME": "ws-1", "BOOT_ID_FILE": params["BOOT_ID_FILE"], "SETUP_REPORT": report, "BOOT_WAIT_S": "30"}
+    stuck = h.run("gpu-check.sh", **check)
+    assert stuck.returncode == 1
+    assert f"the host still runs boot {BOOT_1} 30s after the NVIDIA set-up scheduled a reboot" in stuck.stderr
+    assert len(sleeps(h)) == 5 and "nvidia-smi -L" not in h.calls()
+    (tmp_path / "boot_id").write_text(BOOT_2 + "\n")
+    ok = h.run("gpu-check.sh", **check)
+    assert ok.returncode == 0, ok.stderr
+    assert sleeps(h) == [] and ok.stdout.splitlines()[0] == "gpus=1"
+    # No reboot scheduled: nothing to wait for.
+    assert h.run("gpu-check.sh", **{**check, "SETUP_REPORT": "changed=none"}).returncode == 0
+
+
+def test_gpu_check_rejects_a_malformed_setup_report(tmp_path: Path) -> None:
+    h, params = nvidia(tmp_path)
+    (h.state / "driver-loaded").write_text("1")
+    result = h.run("gpu-check.sh", HOST_NAME="ws-1", BOOT_ID_FILE=params["BOOT_ID_FILE"],
+                   SETUP_REPORT="reboot_from_boot=$(id)\nchanged=none")
+    assert result.returncode == 1 and "report is not in the expected format" in result.stderr
 
 
 @pytest.mark.parametrize(("loaded", "count", "ok"), [("1", "1", True), ("1", "2", False), ("2", "2", True)])

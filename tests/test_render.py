@@ -109,7 +109,7 @@ def test_security_groups_open_only_what_they_must() -> None:
     assert opened == [("tcp", 80, 80), ("tcp", 443, 443), ("udp", 51820, 51820)]
     ssh = [r for r in ev.of_type("openstack:networking/secGroupRule:SecGroupRule") if r.inputs.get("portRangeMin") == 22]
     assert [r.inputs["remoteIpPrefix"] for r in ssh] == ["198.51.100.0/26"]
-    assert len(ev.of_type("openstack:networking/secGroupRule:SecGroupRule")) == 4  # SSH, VPN, 80, 443: nothing else
+    assert len(ev.of_type("openstack:networking/secGroupRule:SecGroupRule")) == 5  # SSH, VPN, 80, 443, API from admins: nothing else
     res = {r.name: r for r in ev.resources}
     ingress_group = res["openstack-ingress"].urn
     assert ingress_group in res["receipt-port"].dependencies

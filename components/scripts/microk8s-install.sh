@@ -3,12 +3,18 @@
 # and certificate SANs, Calico's interface detection and MTU. On a fresh node the launch
 # configuration sets all of it at install; on an existing node each pin is checked and
 # fixed in place. Idempotent: a re-run changes nothing.
+# Ours replaces MicroK8s' bundled launch configuration, so it carries what that one set:
+# the kubelet's cluster DNS and domain, and (control plane) the dns addon, with the
+# metrics-server (HPA) and hostpath-storage (the default StorageClass) addons.
 # Parameters: HOST_NAME, CHANNEL, NODE_IP, VPN_IFACE, CNI_MTU, ROLE (control-plane|worker),
-# EXTRA_SANS (space-separated), POD_CIDR, SERVICE_CIDR, PULL_TIMEOUT, GPU (true|false).
+# EXTRA_SANS (space-separated), POD_CIDR, SERVICE_CIDR, PULL_TIMEOUT, GPU (true|false),
+# CLUSTER_DNS (the kubelet's --cluster-dns), ADDONS (space-separated, control plane),
+# LAUNCH_CONFIG (the launch configuration, YAML written by the program from validated values).
 set -euo pipefail
 SCRIPT_NAME="microk8s"
 : "${HOST_NAME:?}" "${CHANNEL:?}" "${NODE_IP:?}" "${VPN_IFACE:=wg0}" "${CNI_MTU:?}" "${ROLE:=worker}"
 : "${EXTRA_SANS:=}" "${POD_CIDR:=10.1.0.0/16}" "${SERVICE_CIDR:=10.152.183.0/24}" "${PULL_TIMEOUT:=30m}" "${GPU:=false}"
+: "${LAUNCH_CONFIG:?}" "${CLUSTER_DNS:=10.152.183.10}" "${ADDONS:=}"
 : "${SNAP_DATA:=/var/snap/microk8s/current}" "${SNAP_COMMON:=/var/snap/microk8s/common}"
 ARGS=$SNAP_DATA/args
 restart=no
@@ -18,16 +24,66 @@ restart=no
 has_vpn_address() { ip -4 addr show dev "$VPN_IFACE" 2>/dev/null | grep -qF "inet $NODE_IP/"; }
 wait_for 24 5 has_vpn_address || fail "$NODE_IP is not on $VPN_IFACE after 2 minutes; the VPN step must run first"
 
+# Each SAN in csr.conf.template and in the API server's certificate. With --advertise-address
+# set, MicroK8s no longer re-issues the certificate when the template changes (the apiservice
+# kicker skips it): `refresh-certs --cert server.crt` does, only when a SAN is missing.
+ensure_sans() {
+  local template=$SNAP_DATA/certs/csr.conf.template san kind last missing=no have
+  for san in $NODE_IP $EXTRA_SANS; do
+    if [[ "$san" =~ ^[0-9.]+$|: ]]; then kind=IP; else kind=DNS; fi
+    if ! grep -qxE "$kind\.[0-9]+ = ${san//./\\.}" "$template"; then
+      last=$(grep -oE "^$kind\.[0-9]+" "$template" | cut -d. -f2 | sort -n | tail -n 1)
+      sed -i "/^\[ alt_names \]/a $kind.$((${last:-0} + 1)) = $san" "$template"
+      changed+=("san-$san")
+    fi
+  done
+  have=$(openssl x509 -in "$SNAP_DATA/certs/server.crt" -noout -ext subjectAltName 2>/dev/null | tail -n +2 | tr ',' '\n' | sed 's/^ *//') \
+    || fail "cannot read the SANs of $SNAP_DATA/certs/server.crt"
+  for san in $NODE_IP $EXTRA_SANS; do
+    if [[ "$san" =~ ^[0-9.]+$|: ]]; then kind="IP Address"; else kind=DNS; fi
+    grep -qxF "$kind:$san" <<<"$have" || missing=yes
+  done
+  if [ "$missing" = yes ]; then
+    microk8s refresh-certs --cert server.crt >/dev/null || fail "microk8s refresh-certs --cert server.crt failed"
+    changed+=("server-cert")
+  fi
+}
+
+# containerd's `nvidia` runtime (the handler of the RuntimeClass and the GPU pods). MicroK8s
+# ships a `nvidia-container-runtime` one, which is not it: match the exact section. Written
+# into the template itself, not the toolkit's default drop-in under /etc/containerd.
+ensure_nvidia_runtime() {
+  local template=$ARGS/containerd-template.toml dropin=()
+  grep -qF 'containerd.runtimes.nvidia]' "$template" && return 0
+  if nvidia-ctk runtime configure --help 2>&1 | grep -q -- --drop-in-config; then dropin=(--drop-in-config=); fi
+  nvidia-ctk runtime configure --runtime=containerd --config="$template" "${dropin[@]}" >/dev/null \
+    || fail "nvidia-ctk could not add the nvidia runtime to $template"
+  grep -qF 'containerd.runtimes.nvidia]' "$template" || fail "nvidia-ctk did not add the nvidia runtime to $template"
+  snap restart microk8s.daemon-containerd
+  changed+=("nvidia-runtime")
+}
+
+# Control plane: the addons, once cluster-agent has applied the launch configuration (it
+# enables them itself on a fresh install); on a node installed without them, enabled here.
+ensure_addons() {
+  launch_applied() { ! compgen -G "$SNAP_COMMON/etc/launcher/*.yaml" >/dev/null; }
+  wait_for 120 5 launch_applied || fail "cluster-agent has not applied the launch configuration after 10 minutes"
+  local addon
+  for addon in $ADDONS; do
+    [ "$(microk8s status --addon "$addon")" = enabled ] && continue
+    if [ "$addon" = dns ]; then
+      retry microk8s enable dns /etc/resolv.conf "$CLUSTER_DNS" >/dev/null || fail "microk8s enable dns failed"
+    else
+      retry microk8s enable "$addon" >/dev/null || fail "microk8s enable $addon failed"
+    fi
+    changed+=("addon-$addon")
+  done
+}
+
 if ! snap list microk8s >/dev/null 2>&1; then
   # Launch configuration: read by MicroK8s when it is installed.
   mkdir -p "$SNAP_COMMON"
-  {
-    echo "version: 0.2.0"
-    echo "extraSANs: [$NODE_IP${EXTRA_SANS:+, ${EXTRA_SANS// /, }}]"
-    echo "extraKubeletArgs: {--node-ip: $NODE_IP, --runtime-request-timeout: $PULL_TIMEOUT}"
-    [ "$ROLE" = control-plane ] && echo "extraKubeAPIServerArgs: {--advertise-address: $NODE_IP}"
-    echo "extraCNIEnv: {IPv4_CLUSTER_CIDR: $POD_CIDR, IPv4_SERVICE_CIDR: $SERVICE_CIDR}"
-  } > "$SNAP_COMMON/.microk8s.yaml"
+  printf '%s\n' "$LAUNCH_CONFIG" > "$SNAP_COMMON/.microk8s.yaml"
   retry snap install microk8s --classic --channel="$CHANNEL" || fail "snap install microk8s ($CHANNEL) failed"
   changed+=("installed")
 else
@@ -43,30 +99,20 @@ microk8s status --wait-ready --timeout 600 >/dev/null || fail "MicroK8s did not 
 # Pins, checked on every run (a join rewrites the kubelet's node IP).
 ensure_arg "$ARGS/kubelet" --node-ip "$NODE_IP" && { changed+=("node-ip"); restart=yes; }
 ensure_arg "$ARGS/kubelet" --runtime-request-timeout "$PULL_TIMEOUT" && { changed+=("pull-timeout"); restart=yes; }
+ensure_arg "$ARGS/kubelet" --cluster-domain cluster.local && { changed+=("cluster-domain"); restart=yes; }
+ensure_arg "$ARGS/kubelet" --cluster-dns "$CLUSTER_DNS" && { changed+=("cluster-dns"); restart=yes; }
 if [ "$ROLE" = control-plane ]; then
   ensure_arg "$ARGS/kube-apiserver" --advertise-address "$NODE_IP" && { changed+=("advertise-address"); restart=yes; }
-  template=$SNAP_DATA/certs/csr.conf.template
-  for san in $NODE_IP $EXTRA_SANS; do
-    if ! grep -q "= $san\$" "$template"; then
-      last=$(grep -o '^IP\.[0-9]*' "$template" | cut -d. -f2 | sort -n | tail -n 1)
-      # MicroK8s re-issues the API server certificate from the template on restart.
-      sed -i "/^\[ alt_names \]/a IP.$((${last:-0} + 1)) = $san" "$template"
-      changed+=("san-$san"); restart=yes
-    fi
-  done
+  ensure_sans
 fi
 if [ "$GPU" = true ] && command -v nvidia-ctk >/dev/null; then
-  template=$ARGS/containerd-template.toml
-  if ! grep -q 'runtimes.nvidia' "$template"; then
-    nvidia-ctk runtime configure --runtime=containerd --config="$template" >/dev/null
-    snap restart microk8s.daemon-containerd
-    changed+=("nvidia-runtime")
-  fi
+  ensure_nvidia_runtime
 fi
 if [ "$restart" = yes ]; then
   snap restart microk8s.daemon-kubelite
   microk8s status --wait-ready --timeout 600 >/dev/null || fail "MicroK8s did not come back after the restart"
 fi
+[ "$ROLE" = control-plane ] && ensure_addons
 
 # Calico: the cluster's CNI manifest lives on the control plane.
 if [ "$ROLE" = control-plane ]; then

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Join this node to the cluster through the control plane's VPN address, with the join
-# token read from stdin. MicroK8s rewrites the kubelet's node IP while joining: it is
-# pinned back to this node's VPN address afterwards.
+# Join this node to the cluster through the control plane's VPN address, with this node's
+# join token read from stdin. `microk8s join` takes the token only inside its one argument
+# (join.py's CONNECTION; cluster-agent's launch-config join runs the same command): that
+# call is the one place it is on a command line, visible in `ps` while it runs
+# (docs/security.md). MicroK8s rewrites the kubelet's node IP while joining: it is pinned
+# back to this node's VPN address afterwards.
 # Parameters: HOST_NAME, CONTROL_PLANE (its VPN address), NODE_IP, WORKER (true|false).
 set -euo pipefail
 SCRIPT_NAME="join"
@@ -15,7 +18,7 @@ else
   flags=()
   [ "$WORKER" = true ] && flags+=(--worker)
   retry microk8s join "$CONTROL_PLANE:25000/$token" "${flags[@]}" >/dev/null 2>&1 \
-    || fail "could not join through $CONTROL_PLANE:25000; check the VPN and that the token has not expired (cluster.joinTokenTtlSeconds)"
+    || fail "could not join through $CONTROL_PLANE:25000; check the VPN, and if the token expired (cluster.joinTokenTtlSeconds) re-run with --replace on this node's register step"
   changed+=("joined")
 fi
 if ensure_arg "$SNAP_DATA/args/kubelet" --node-ip "$NODE_IP"; then

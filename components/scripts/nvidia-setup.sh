@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # NVIDIA driver and container toolkit on a GPU host. Each part is skippable for machines
 # that already have it (INSTALL_DRIVER=false, INSTALL_TOOLKIT=false). A fresh driver needs a
-# reboot: it is scheduled a few seconds after this script ends, and the next step
-# (gpu-check.sh) waits for the host to come back, within a bound.
+# reboot: it is scheduled a few seconds after this script ends, and the SSH listener is
+# closed at once (open sessions, this one included, live on), so the next step cannot log in
+# until the host is back; that step (gpu-check.sh) then waits, within a bound, for a boot ID
+# other than the one printed here (`reboot_from_boot=<id>`).
 # Parameters: HOST_NAME, INSTALL_DRIVER, DRIVER_VERSION (e.g. 535; empty: the distribution's
 # recommended driver), INSTALL_TOOLKIT, REBOOT_DELAY_S; KEYRING and SOURCES default to the
 # system paths (parameters only so that tests can point them elsewhere).
 set -euo pipefail
 SCRIPT_NAME="nvidia"
 : "${INSTALL_DRIVER:=true}" "${DRIVER_VERSION:=}" "${INSTALL_TOOLKIT:=true}" "${REBOOT_DELAY_S:=5}"
+: "${BOOT_ID_FILE:=/proc/sys/kernel/random/boot_id}"
 : "${KEYRING:=/usr/share/keyrings/nvidia-container-toolkit-keyring.gpg}"
 : "${SOURCES:=/etc/apt/sources.list.d/nvidia-container-toolkit.list}"
 export DEBIAN_FRONTEND=noninteractive
@@ -57,6 +60,10 @@ if [ "$reboot" = yes ]; then
   # Detached, so that this command can report back before the host goes down.
   systemd-run --on-active="$REBOOT_DELAY_S" --unit=hybrid-ai-nvidia-reboot --description="hybrid-ai: load the NVIDIA driver" \
     systemctl reboot >/dev/null
+  # pulumi-command retries only its first dial: a session opened before the reboot would die
+  # with it. New logins are refused from now until sshd starts again in the new boot.
+  systemctl stop ssh.socket ssh.service >/dev/null 2>&1 || true
+  echo "reboot_from_boot=$(cat "$BOOT_ID_FILE")"
   changed+=("reboot-scheduled")
 fi
 report

@@ -191,7 +191,11 @@ class StackMocks(pulumi_mocks.Mocks):
             token = base64.b64encode(json.dumps({"server": "api.nm.example.com", "value": value}).encode()).decode()
             self.evaluation.secret_values.update({value, token})
             return token + "\n"
-        if name.endswith(("-register", "-ready")):
+        if name.endswith("-register"):  # a join token `microk8s add-node` generated for one node
+            token = digest.hex()[:32]
+            self.evaluation.secret_values.add(token)
+            return token + "\n"
+        if name.endswith("-ready"):
             return "node=" + name.rsplit("-", 1)[0].removeprefix("cluster-") + "\n"
         return "changed=none\n"
 
