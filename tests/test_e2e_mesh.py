@@ -258,6 +258,23 @@ def test_lab_changed_nothing_machine_wide(lab: Lab, engine: Engine) -> None:
     assert lab.global_sysctls() == lab.global_sysctls_before
 
 
+
+def test_a_jump_host_is_dialled_with_its_own_pinned_key(lab: Lab, engine: Engine) -> None:
+    raw = lab_config(lab, without=("ws-3",))
+    entry = next(h for h in raw["hosts"] if h["name"] == "ws-2")
+    entry["ssh"]["jumpHost"] = "ws-1"
+    through = Engine(lab, engine.secrets, scope=lambda name: name == "ws-2-reachable")
+    through.up(raw)  # through ws-1, both keys pinned
+    assert through.last is not None
+    assert reveal(through.last.by_name("ws-2-reachable").inputs["connection"])["proxy"]["hostKey"] == lab.hosts["ws-1"].host_key
+    other = lab.root / "other_jump_key"
+    sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", str(other))
+    next(h for h in raw["hosts"] if h["name"] == "ws-1")["ssh"]["hostKey"] = " ".join(other.with_suffix(".pub").read_text().split()[:2])
+    wrong_jump = Engine(lab, engine.secrets, scope=lambda name: name == "ws-2-reachable")
+    with pytest.raises(CommandFailed, match=r"(?s)ws-2-reachable .*Host key verification failed"):
+        wrong_jump.up(raw)  # ws-2's own key is right; the jump host's is not
+
+
 # --- A compromised workstation ---------------------------------------------------------------
 
 HOSTILE_LAB = ("vpn-hub", "receipt", "ws-1", "ws-3")

@@ -219,3 +219,17 @@ def test_every_config_of_the_plans_passes_the_receiving_hosts_check(tmp_path: Pa
             _, params = split_script(r.inputs["create"])
             result = _run_without_wg(tmp_path, "wg-apply.sh", params["WG_CONFIG"])
             assert "wg not found" in result.stderr, (r.name, result.stderr)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(min_size=1, max_size=60))
+def test_no_endpoint_text_can_add_a_line_the_mesh_does_not_write(endpoint: str) -> None:
+    member = MeshMember("ws-1", "office", "100.64.1.1", target=None)  # type: ignore[arg-type]
+    peer = Peer("vpn-hub", "public", ("100.64.0.1/32",), keepalive=True)
+    args = WireGuardMeshArgs(members=[member], overlay_cidr="100.64.0.0/16")
+    try:
+        text = render_config(member, args, HONEST_KEY, [(peer, HONEST_KEY, endpoint)])
+    except ValueError:
+        return
+    assert all(CONFIG_LINE.fullmatch(line) for line in text.splitlines())
+    assert "\n" not in endpoint and "\r" not in endpoint
