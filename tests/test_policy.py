@@ -207,7 +207,7 @@ def unpinned_images(draw: st.DrawFn) -> str:
 def test_every_spelling_of_an_unpinned_image_is_rejected_in_every_container_list(dev: Evaluation, image: str, where: str) -> None:
     props = reveal(dev.by_name("receipt-api-deployment").inputs)
     pod = props["spec"]["template"]["spec"]
-    pod[where] = [*(pod.get(where) or [])[:0], {"name": "sneaky", "image": image}]
+    pod[where] = [{"name": "sneaky", "image": image}]
     found = violations(rules.images_pinned, resource_args(dev, "receipt-api-deployment", props))
     assert [m for m in found if "'sneaky'" in m], image
 
