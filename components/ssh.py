@@ -86,12 +86,14 @@ class SshTarget:
         return SshTarget(after(self.address, *done), self.host_key, self.login)
 
     def as_proxy(self) -> remote.ProxyConnectionArgs:
-        """This host as a jump host for others."""
+        """This host as a jump host for others, pinned to its own host key like any connection
+        (pulumi-command checks a proxy's key only when `host_key` is set)."""
         return remote.ProxyConnectionArgs(
             host=self.address,
             port=self.login.port,
             user=self.login.user,
             private_key=self.login.private_key,
+            host_key=self.host_key,
             dial_error_limit=DIAL_ERROR_LIMIT,
             per_dial_timeout=PER_DIAL_TIMEOUT_S,
         )

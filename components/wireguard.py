@@ -3,6 +3,10 @@
 Per host, two commands: `<mesh>-<host>-wg-key` creates the key pair on the host and prints
 only the public key; `<mesh>-<host>-wg` installs the config, built from the public keys of
 exactly the peers the topology gives that host (so it depends on those and no others).
+
+What a host prints is checked before it goes anywhere (components/wireguard_check.py): a
+host whose key output is not exactly one public key is left out of its peers' configs, and
+its own `-wg` step fails naming it; nothing else changes.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pulumi_command import remote
 
 from components import shell
 from components.ssh import SshTarget, command_options
+from components.wireguard_check import check_config, public_key, require_public_key
 from components.wireguard_topology import OPERATOR, Node, Peer, plan
 
 # Calico's VXLAN encapsulation inside the tunnel costs 50 bytes.
@@ -65,8 +70,15 @@ def _endpoint(address: str, port: int) -> str:
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
+def _valid_key(stdout: str) -> str:
+    """The printed key, or "" when the output is not exactly one public key."""
+    return public_key(stdout) or ""
+
+
 def render_config(host: MeshMember, args: WireGuardMeshArgs, own_key: str, peers: list[tuple[Peer, str, str | None]]) -> str:
-    """wg-quick config without PrivateKey (the host adds it). `peers`: (peer, public key, endpoint address)."""
+    """wg-quick config without PrivateKey (the host adds it). `peers`: (peer, public key, endpoint address);
+    a peer whose key is "" (its host printed no valid key) is left out. Every line is checked
+    against the grammar of a mesh config before it is sent (ValueError otherwise)."""
     prefix = ipaddress.IPv4Network(args.overlay_cidr).prefixlen
     lines = [
         f"# hybrid-ai mesh: {host.name}; PrivateKey is added on the host from /etc/wireguard/{args.interface}.key",
@@ -78,20 +90,22 @@ def render_config(host: MeshMember, args: WireGuardMeshArgs, own_key: str, peers
         "Table = off",
     ]
     for peer, key, endpoint in peers:
+        if not key:
+            continue
         how = {"lan": "direct over the site LAN", "public": "direct to its public address", None: "it connects to us"}[peer.endpoint]
         lines += ["", "[Peer]", f"# {peer.name}: {how}", f"PublicKey = {key}", f"AllowedIPs = {', '.join(peer.allowed_ips)}"]
         if endpoint is not None:
             lines.append(f"Endpoint = {_endpoint(endpoint, args.port)}")
         if peer.keepalive:
             lines.append(f"PersistentKeepalive = {args.keepalive_seconds}")
-    return "\n".join(lines) + "\n"
+    return check_config(host.name, "\n".join(lines) + "\n")
 
 
 class WireGuardMesh(pulumi.ComponentResource):
     """Keys generated on each host; configs from public keys only; NAT'd sites via the hub."""
 
     public_keys: dict[str, pulumi.Output[str]]
-    """Each host's WireGuard public key."""
+    """Each host's WireGuard public key, checked ("" when the host printed anything else)."""
     configs: dict[str, pulumi.Output[str]]
     """Each host's config as sent (no private key)."""
     applied: dict[str, pulumi.Output[str]]
@@ -116,6 +130,8 @@ class WireGuardMesh(pulumi.ComponentResource):
         )
         params = {"WG_IFACE": args.interface}
 
+        self._mesh_name = name
+        self._printed: dict[str, pulumi.Output[str]] = {}
         self.public_keys = {}
         for m in args.members:
             key = remote.Command(
@@ -126,7 +142,8 @@ class WireGuardMesh(pulumi.ComponentResource):
                 add_previous_output_in_env=False,
                 opts=command_options(self),
             )
-            self.public_keys[m.name] = key.stdout.apply(str.strip)
+            self._printed[m.name] = key.stdout
+            self.public_keys[m.name] = key.stdout.apply(_valid_key)
 
         self.configs, self.applied = {}, {}
         for m in args.members:
@@ -167,11 +184,13 @@ class WireGuardMesh(pulumi.ComponentResource):
             return other.lan_endpoint if peer.endpoint == "lan" else other.public_endpoint
 
         def render(values: list[Any]) -> str:
-            own_key, keys, endpoints = values
+            printed, keys, endpoints = values
+            # A host that printed anything but its key fails here, in its own step.
+            own_key = require_public_key(f"{self._mesh_name}-{member.name}-wg-key", member.name, printed)
             return render_config(member, args, own_key, list(zip(peers, keys, endpoints, strict=True)))
 
         return pulumi.Output.all(
-            self.public_keys[member.name],
+            self._printed[member.name],
             pulumi.Output.all(*[key(p) for p in peers]),
             pulumi.Output.all(*[endpoint(p) for p in peers]),
         ).apply(render)

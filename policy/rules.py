@@ -9,8 +9,11 @@ Policy config (policy/config.json, or `--policy-pack-config`): `vpnPort` (51820)
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from pulumi_policy import (
@@ -23,9 +26,18 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-WORLD = ("0.0.0.0/0", "::/0")
+# A remote prefix wider than this covers a large part of the internet: treated as the world.
+WIDEST_IPV4, WIDEST_IPV6 = 8, 32
 LETSENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory"
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod")
+SSH_KEY_LINE = re.compile(r"(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+={0,2}( .*)?")
+# name[:tag][@sha256:digest], names lowercase (https://github.com/distribution/reference grammar)
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+IMAGE_REFERENCE = re.compile(
+    rf"(?:(?P<registry>[A-Za-z0-9.-]+(?::[0-9]+)?)/)?(?P<path>{_COMPONENT}(?:/{_COMPONENT})*)"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?"
+)
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod", "PodTemplate", "ReplicationController")
+CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 DEFAULTS: dict[str, Any] = {"vpnPort": 51820, "maxTimeSlicingReplicas": 8, "productionStacks": ["prod"]}
 
 Validation = Callable[[ResourceValidationArgs, ReportViolation], None]
@@ -41,13 +53,22 @@ def _stack_of(urn: str) -> str:
 
 # --- SSH ----------------------------------------------------------------------------------
 
+def _pinned_key(key: Any) -> bool:
+    return isinstance(key, str) and SSH_KEY_LINE.fullmatch(key.strip()) is not None
+
+
 def ssh_host_key_pinned(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """Every connection, and its jump host, pins a host key line (a blank one pins nothing)."""
     if args.resource_type not in ("command:remote:Command", "command:remote:CopyToRemote"):
         return
     connection = args.props.get("connection") or {}
-    if not connection.get("hostKey"):
+    if not _pinned_key(connection.get("hostKey")):
         report(f"{args.name}: the SSH connection does not pin a host key (connection.hostKey); without it, any host answering "
                "on that address is trusted. Pin it (ssh-keyscan -t ed25519 HOST).", None)
+    proxy = connection.get("proxy")
+    if proxy and not _pinned_key(proxy.get("hostKey")):
+        report(f"{args.name}: the jump host (connection.proxy) does not pin a host key (proxy.hostKey); pin the jump "
+               "host's own key (its hosts[].ssh.hostKey).", None)
 
 
 # --- Secrets in logs ----------------------------------------------------------------------
@@ -62,18 +83,29 @@ def secrets_kept_out_of_logs(args: ResourceValidationArgs, report: ReportViolati
                "never prints the secret) and mark stdout a secret output.", None)
 
 
+def no_command_environment(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """`environment` is sent in the clear to sshd (and dropped without AcceptEnv): parameters go
+    at the top of the script, secrets on stdin. A secret cannot be told from a value here, so none."""
+    if args.resource_type == "command:remote:Command" and args.props.get("environment"):
+        report(f"{args.name}: passes `environment` ({', '.join(sorted(args.props['environment']))}); put parameters in the "
+               "script's assignments and secrets on stdin.", None)
+
+
 # --- Images ---------------------------------------------------------------------------------
 
 def _image_pinned(image: str) -> bool:
-    if "@sha256:" in image:
+    """A digest, or a tag other than latest (in any case), on a well-formed reference."""
+    ref = IMAGE_REFERENCE.fullmatch(image)
+    if ref is None:
+        return False
+    if ref["digest"]:
         return True
-    name = image.rsplit("/", 1)[-1]
-    return ":" in name and not name.endswith(":latest")
+    return ref["tag"] is not None and ref["tag"].lower() != "latest"
 
 
 def _pod_spec(kind: str, spec: Mapping[str, Any]) -> Mapping[str, Any]:
     """The pod template's spec inside a workload's spec."""
-    path = {"Pod": [], "CronJob": ["jobTemplate", "spec", "template", "spec"]}.get(kind, ["template", "spec"])
+    path = {"Pod": [], "PodTemplate": ["spec"], "CronJob": ["jobTemplate", "spec", "template", "spec"]}.get(kind, ["template", "spec"])
     for key in path:
         spec = spec.get(key) or {}
     return spec
@@ -82,8 +114,9 @@ def _pod_spec(kind: str, spec: Mapping[str, Any]) -> Mapping[str, Any]:
 def images_pinned(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if not args.resource_type.startswith("kubernetes:") or args.resource_type.rsplit(":", 1)[-1] not in WORKLOAD_KINDS:
         return
-    pod = _pod_spec(args.resource_type.rsplit(":", 1)[-1], args.props.get("spec") or {})
-    containers: Sequence[Mapping[str, Any]] = [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]
+    kind = args.resource_type.rsplit(":", 1)[-1]
+    pod = _pod_spec(kind, (args.props.get("template") if kind == "PodTemplate" else args.props.get("spec")) or {})
+    containers: Sequence[Mapping[str, Any]] = [c for key in CONTAINER_LISTS for c in (pod.get(key) or [])]
     for container in containers:
         image = str(container.get("image") or "")
         if not _image_pinned(image):
@@ -93,12 +126,24 @@ def images_pinned(args: ResourceValidationArgs, report: ReportViolation) -> None
 
 # --- TLS --------------------------------------------------------------------------------------
 
+def _same_url(a: str, b: str) -> bool:
+    """Equal as URLs: scheme and host in any case, default port, trailing slashes aside."""
+    def norm(url: str) -> tuple[str, str, int | None, str]:
+        parts = urlsplit(url.strip())
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        return parts.scheme.lower(), (parts.hostname or "").rstrip("."), None if port == 443 else port, parts.path.rstrip("/")
+    return norm(a) == norm(b)
+
+
 def production_issuer_only_on_production(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if args.resource_type != "kubernetes:cert-manager.io/v1:ClusterIssuer":
+    if args.resource_type not in ("kubernetes:cert-manager.io/v1:ClusterIssuer", "kubernetes:cert-manager.io/v1:Issuer"):
         return
     acme = (args.props.get("spec") or {}).get("acme") or {}
     stack = _stack_of(args.urn)
-    if acme.get("server") == LETSENCRYPT_PRODUCTION and stack not in _config(args, "productionStacks"):
+    if _same_url(str(acme.get("server") or ""), LETSENCRYPT_PRODUCTION) and stack not in _config(args, "productionStacks"):
         report(f"{args.name}: Let's Encrypt production issuer on stack '{stack}'; use `ingress.tls: letsencrypt-staging` outside "
                "production (its rate limits are easy to hit while testing)", None)
 
@@ -126,7 +171,7 @@ def no_world_open_ports(args: StackValidationArgs, report: ReportViolation) -> N
     for rule in args.resources:
         if rule.resource_type != "openstack:networking/secGroupRule:SecGroupRule":
             continue
-        if rule.props.get("remoteIpPrefix") not in WORLD:
+        if rule.props.get("direction") == "egress" or not _open_to_world(rule.props):
             continue
         proto, low, high = rule.props.get("protocol"), rule.props.get("portRangeMin"), rule.props.get("portRangeMax")
         if proto == "udp" and low == high == vpn_port:
@@ -134,8 +179,37 @@ def no_world_open_ports(args: StackValidationArgs, report: ReportViolation) -> N
         groups = [d for d in rule.dependencies if d.resource_type == "openstack:networking/secGroup:SecGroup"]
         if proto == "tcp" and low == high and low in (80, 443) and groups and all(g.name.endswith("-ingress") for g in groups):
             continue
-        report(f"{rule.name}: opens {proto} {_port(low)}-{_port(high)} to the world; only the VPN's UDP port {vpn_port} may be, and 80/443 "
+        report(f"{rule.name}: opens {proto} {_port(low)}-{_port(high)} to the world ({rule.props.get('remoteIpPrefix') or 'no remote prefix or group'}); only the VPN's UDP port {vpn_port} may be, and 80/443 "
                "on the ingress nodes' security group. Restrict remoteIpPrefix (SSH: openstack.adminCidrs).", rule.urn)
+
+
+def _network(prefix: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """The prefix as a network; IPv4 shorthand ('0/0', '10.1/16') as Neutron's netaddr reads it."""
+    try:
+        return ipaddress.ip_network(prefix.strip(), strict=False)
+    except ValueError:
+        address, _, length = prefix.strip().partition("/")
+        octets = address.split(".")
+        if length and 1 <= len(octets) <= 4 and all(o.isdigit() for o in octets):
+            try:
+                return ipaddress.ip_network(".".join(octets + ["0"] * (4 - len(octets))) + "/" + length, strict=False)
+            except ValueError:
+                return None
+        return None
+
+
+def _open_to_world(props: Mapping[str, Any]) -> bool:
+    """Neutron: no remote prefix and no remote group means every address. A prefix wider than
+    WIDEST_IPV4/WIDEST_IPV6 (or an IPv4-mapped one as wide), or one we cannot read, counts too."""
+    prefix = props.get("remoteIpPrefix")
+    if not prefix:
+        return not props.get("remoteGroupId")
+    network = _network(str(prefix))
+    if network is None:
+        return True
+    if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(ipaddress.IPv6Network("::ffff:0:0/96")):
+        return network.prefixlen < 96 + WIDEST_IPV4
+    return network.prefixlen < (WIDEST_IPV4 if network.version == 4 else WIDEST_IPV6)
 
 
 def _port(value: Any) -> str:
@@ -151,6 +225,7 @@ def _resource_policy(name: str, description: str, validate: Validation, schema: 
 POLICIES = [
     _resource_policy("ssh-host-key-pinned", "Every SSH connection pins the host's key.", ssh_host_key_pinned),
     _resource_policy("secrets-kept-out-of-logs", "Commands that take secrets do not log them.", secrets_kept_out_of_logs),
+    _resource_policy("no-command-environment", "Remote commands take no `environment` (secrets go on stdin).", no_command_environment),
     _resource_policy("images-pinned", "Every container image has a version tag or digest.", images_pinned),
     _resource_policy("letsencrypt-production-only-on-prod", "Let's Encrypt's production issuer only on production stacks.",
                      production_issuer_only_on_production,

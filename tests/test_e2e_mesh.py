@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
-from stacks.render.write import write_all
+from stacks.render.write import reveal, write_all
 from tests.helpers import stack_config, unavailable
-from tests.lab.engine import CommandFailed, Engine
-from tests.lab.netlab import Host, Lab, Site, missing_requirements
+from tests.lab.engine import CommandFailed, Engine, ProgramFailed
+from tests.lab.netlab import SHIMS, Host, Lab, Site, missing_requirements, sh
 
 pytestmark = pytest.mark.e2e
 
@@ -218,6 +218,15 @@ def test_removing_a_workstation_removes_its_peer_everywhere(lab: Lab, engine: En
     wait_for_full_mesh(lab, [h for h in lab.hosts if h != "ws-3"], timeout=30)
 
 
+def dial_budget(engine: Engine, name: str) -> tuple[int, float]:
+    """(dials, worst-case seconds) the plan's own connection settings give command `name`."""
+    assert engine.last is not None
+    conn = reveal(engine.last.by_name(name).inputs["connection"])
+    dials = int(conn["dialErrorLimit"]) + 1  # pulumi-command: `limit` failed dials, then one more ends it
+    pauses = sum(min(0.1 * 1.5**n, 5.0) for n in range(dials - 1))
+    return dials, dials * float(conn["perDialTimeout"]) + pauses
+
+
 def test_an_unreachable_host_fails_quickly_with_its_name(lab: Lab, engine: Engine) -> None:
     raw = lab_config(lab, without=("ws-3",))
     ghost = dict(raw["hosts"][-1], name="ws-9", vpnAddress="100.64.1.9")
@@ -226,8 +235,132 @@ def test_an_unreachable_host_fails_quickly_with_its_name(lab: Lab, engine: Engin
     started = time.monotonic()
     with pytest.raises(CommandFailed, match="ws-9-reachable"):
         engine.up(raw)
-    assert time.monotonic() - started < 60
+    dials, budget = dial_budget(engine, "ws-9-reachable")
+    assert dials == 5, "the plan's dial settings changed: update README step 1 of What `pulumi up` does"
+    assert engine.runs[-1].name == "ws-9-reachable" and engine.runs[-1].dials == dials
+    assert time.monotonic() - started < budget + 10
+
+
+def test_a_changed_host_key_fails_with_the_hosts_name(lab: Lab, engine: Engine) -> None:
+    raw = lab_config(lab, without=("ws-3",))
+    other = lab.root / "other_host_key"
+    sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", str(other))
+    entry = next(h for h in raw["hosts"] if h["name"] == "ws-2")
+    entry["ssh"]["hostKey"] = " ".join(other.with_suffix(".pub").read_text().split()[:2])  # not what ws-2 presents
+    probe = Engine(lab, engine.secrets, scope=lambda name: name == "ws-2-reachable")
+    with pytest.raises(CommandFailed, match=r"(?s)ws-2-reachable .*Host key verification failed"):
+        probe.up(raw)
+    dials, _ = dial_budget(probe, "ws-2-reachable")
+    assert [r.dials for r in probe.runs] == [dials]  # retried as the provider retries, then given up
 
 
 def test_lab_changed_nothing_machine_wide(lab: Lab, engine: Engine) -> None:
     assert lab.global_sysctls() == lab.global_sysctls_before
+
+
+
+def test_a_jump_host_is_dialled_with_its_own_pinned_key(lab: Lab, engine: Engine) -> None:
+    raw = lab_config(lab, without=("ws-3",))
+    entry = next(h for h in raw["hosts"] if h["name"] == "ws-2")
+    entry["ssh"]["jumpHost"] = "ws-1"
+    through = Engine(lab, engine.secrets, scope=lambda name: name == "ws-2-reachable")
+    through.up(raw)  # through ws-1, both keys pinned
+    assert through.last is not None
+    assert reveal(through.last.by_name("ws-2-reachable").inputs["connection"])["proxy"]["hostKey"] == lab.hosts["ws-1"].host_key
+    other = lab.root / "other_jump_key"
+    sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", str(other))
+    next(h for h in raw["hosts"] if h["name"] == "ws-1")["ssh"]["hostKey"] = " ".join(other.with_suffix(".pub").read_text().split()[:2])
+    wrong_jump = Engine(lab, engine.secrets, scope=lambda name: name == "ws-2-reachable")
+    with pytest.raises(CommandFailed, match=r"(?s)ws-2-reachable .*Host key verification failed"):
+        wrong_jump.up(raw)  # ws-2's own key is right; the jump host's is not
+
+
+# --- A compromised workstation ---------------------------------------------------------------
+
+HOSTILE_LAB = ("vpn-hub", "receipt", "ws-1", "ws-3")
+LAB_LOGS = ("sshd.log", "calls.log", "wg-quick.log", "hostile")
+
+
+def host_files(lab: Lab, host: str) -> dict[str, bytes]:
+    """Every file the host's scripts can write (its mounted folders), but the lab's own logs."""
+    root = lab.hosts[host].dir
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name not in LAB_LOGS and p.parent != root}
+
+
+def without_peer(config: bytes, name: str) -> bytes:
+    """The config with the [Peer] block of `name` taken out (trailing blank lines aside)."""
+    head, *blocks = config.decode().split("\n[Peer]\n")
+    return "\n[Peer]\n".join([head, *[b for b in blocks if not b.startswith(f"# {name}:")]]).rstrip("\n").encode()
+
+
+@pytest.fixture
+def hostile_lab(tmp_path: Path) -> Iterator[Lab]:
+    why = missing_requirements()
+    if why:
+        unavailable(f"end-to-end lab: {why}")
+    hosts = [copy.deepcopy(h) for h in HOSTS if h.name in HOSTILE_LAB]
+    (tmp_path / "lab").mkdir()
+    with Lab(tmp_path / "lab", copy.deepcopy(SITES), hosts) as running:
+        yield running
+
+
+def test_a_workstation_printing_hostile_output_changes_nothing_on_other_hosts(hostile_lab: Lab) -> None:
+    lab = hostile_lab
+    engine = Engine(lab, {"sshPrivateKey": lab.client_key.read_text()}, scope=in_mesh_layers)
+    raw = lab_config(lab)
+    engine.up(raw)
+    others = [h for h in lab.hosts if h != "ws-3"]
+    wait_for_full_mesh(lab, list(lab.hosts), timeout=30)
+    before = {h: host_files(lab, h) for h in others}
+    daemons = {h: lab.pids(h, "wireguard-go") for h in others}
+    ws3 = lab.hosts["ws-3"].dir
+    (ws3 / "sbin" / "wg").write_bytes((SHIMS / "hostile-wg").read_bytes())  # first in ws-3's PATH
+    (ws3 / "sbin" / "wg").chmod(0o755)
+    for mode in ("section", "shell", "oversized"):
+        (ws3 / "labstate" / "hostile").write_text(mode)
+        engine.run_again("mesh-ws-3-wg-key")  # its key step runs again (a script change, a reinstall)
+        with pytest.raises(ProgramFailed, match=r"mesh-ws-3-wg-key: host 'ws-3' printed \d+ bytes"):
+            engine.up(raw)
+        for h in others:
+            after = host_files(lab, h)
+            assert after.keys() == before[h].keys(), (mode, h)
+            for path, content in after.items():
+                if path == "etc-wireguard/wg0.conf":  # its own peer entry is gone, and nothing else changed
+                    content, expected = content.rstrip(b"\n"), without_peer(before[h][path], "ws-3")
+                else:
+                    expected = before[h][path]
+                assert content == expected, (mode, h, path)
+        assert not [p for p in lab.root.rglob("pwned")], mode
+        wait_for_full_mesh(lab, others, timeout=30)
+        assert {h: lab.pids(h, "wireguard-go") for h in others} == daemons  # never restarted
+    # The workstation repaired: it joins again.
+    (ws3 / "sbin" / "wg").unlink()
+    engine.run_again("mesh-ws-3-wg-key")
+    engine.up(raw)
+    wait_for_full_mesh(lab, list(lab.hosts), timeout=30)
+
+
+def test_two_labs_at_once_leave_each_other_and_the_machine_alone(tmp_path: Path) -> None:
+    why = missing_requirements()
+    if why:
+        unavailable(f"end-to-end lab: {why}")
+    shared = [Path(p) for p in ("/run/sshd", "/run/wireguard", "/run/hybrid-ai-lab", "/var/lib/hybrid-ai-lab")]
+    present = {p: p.exists() for p in shared}
+    hosts = [h for h in HOSTS if h.name in ("vpn-hub", "ws-1")]
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    first = Lab(tmp_path / "a", copy.deepcopy(SITES[:1]), copy.deepcopy(hosts)).up()
+    try:
+        with Lab(tmp_path / "b", copy.deepcopy(SITES[:1]), copy.deepcopy(hosts)) as second:
+            assert not set(first.namespaces) & set(second.namespaces)
+            second.ssh("ws-1", "touch /etc/wireguard/mine /run/hybrid-ai-lab/mine")
+            assert not (first.hosts["ws-1"].dir / "etc-wireguard" / "mine").exists()
+        # The second lab is gone; the first still takes new sessions and keeps its own folders.
+        for h in first.hosts.values():
+            first.ssh(h.name, "touch /etc/wireguard/still-here /run/wireguard/still-here /run/hybrid-ai-lab/still-here")
+            for folder in ("etc-wireguard", "run-wireguard", "labstate"):
+                assert (h.dir / folder / "still-here").exists(), (h.name, folder)
+    finally:
+        first.down()
+    assert {p: p.exists() for p in shared} == present

@@ -13,6 +13,29 @@ conf="$dir/$WG_IFACE.conf"
 key="$dir/$WG_IFACE.key"
 unit="wg-quick@$WG_IFACE"
 
+# wg-quick runs PreUp/PostUp/PreDown/PostDown lines as root: refuse any line but those the
+# mesh writes (the same grammar as components/wireguard_check.py), so that whatever another
+# host printed can never become a command here, even if the program let it through.
+LC_ALL=C  # the character ranges below are ASCII ranges
+wg_key='[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]='
+octet='(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])'
+cidr="($octet\.){3}$octet/(3[0-2]|[12]?[0-9])"
+endpoint_host="(($octet\.){3}$octet|\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)"
+number='[0-9]{1,5}'
+comment='^#[ -~]*$'
+valid_line() {
+  case $1 in "" | "[Interface]" | "[Peer]" | "Table = off") return 0 ;; esac
+  [[ $1 =~ $comment || $1 =~ ^Address\ =\ $cidr$ || $1 =~ ^(ListenPort|MTU|PersistentKeepalive)\ =\ $number$ ||
+     $1 =~ ^PublicKey\ =\ $wg_key$ || $1 =~ ^AllowedIPs\ =\ $cidr(,\ $cidr)*$ || $1 =~ ^Endpoint\ =\ $endpoint_host:$number$ ]]
+}
+n=0 interfaces=0
+while IFS= read -r line || [ -n "$line" ]; do
+  n=$((n + 1))
+  valid_line "$line" || fail "line $n of the mesh config is not a line the mesh writes; refusing the config"
+  [ "$line" != "[Interface]" ] || interfaces=$((interfaces + 1))
+done <<< "$WG_CONFIG"
+[ "$interfaces" -eq 1 ] || fail "the mesh config must have exactly one [Interface] section; refusing it"
+
 for tool in wg wg-quick; do
   command -v "$tool" >/dev/null || fail "$tool not found on this host; install wireguard-tools (the base bootstrap does)"
 done

@@ -9,10 +9,16 @@ Layout (documentation ranges only):
   lab's SSH client runs there (as an operator on the office LAN would). No VPN endpoint
   ever points into it.
 
-Each host gets its own mount namespace in which per-host folders are bind-mounted over
-/etc/wireguard, /run/wireguard, /etc/sysctl.d, /etc/modules-load.d, /usr/local/sbin (the
-lab's systemctl shim) and /var/lib/hybrid-ai-lab, then its sshd starts there, so the
-production scripts run unchanged with production paths and interface names.
+Each host gets its own mount namespace with a private /run (a tmpfs: sshd's /run/sshd,
+wireguard-go's sockets) and per-host folders bind-mounted over /etc/wireguard,
+/run/wireguard, /etc/sysctl.d, /etc/modules-load.d, /usr/local/sbin (the lab's systemctl
+shim) and /run/hybrid-ai-lab, then its sshd starts there, so the production scripts run
+unchanged with production paths and interface names.
+
+Several labs may run on one machine at once (two test runs, `make lab-up` and a test): every
+name is per lab (namespaces, temporary veths, folders), and the lab never creates or removes
+anything outside its own folder; mount targets outside /run are standard directories that
+must exist already (wireguard-tools, procps, kmod and the base system ship them).
 
 Everything started is stopped by PID, every namespace deleted, even when a test fails.
 """
@@ -39,8 +45,10 @@ MOUNTS = {  # per-host folder -> where it is mounted inside the host's mount nam
     "sysctl.d": "/etc/sysctl.d",
     "modules-load.d": "/etc/modules-load.d",
     "sbin": "/usr/local/sbin",
-    "labstate": "/var/lib/hybrid-ai-lab",
+    "labstate": "/run/hybrid-ai-lab",
 }
+# Made inside each host's private /run, so no lab ever touches the machine's own /run.
+PRIVATE_RUN_DIRS = ("/run/sshd", "/run/wireguard", "/run/hybrid-ai-lab")
 REQUIRED_TOOLS = ("ip", "unshare", "nsenter", "iptables", "wg", "wg-quick", "wireguard-go", "ssh", "ssh-keygen", "/usr/sbin/sshd")
 
 
@@ -53,6 +61,9 @@ def missing_requirements() -> str | None:
         return f"missing tools: {', '.join(missing)} (apt-get install iproute2 iptables wireguard-tools wireguard-go openssh-server)"
     if not Path("/dev/net/tun").exists():
         return "no /dev/net/tun for wireguard-go"
+    absent_dirs = [t for t in MOUNTS.values() if not t.startswith("/run/") and not Path(t).is_dir()]
+    if absent_dirs:
+        return f"missing directories the lab mounts over: {', '.join(absent_dirs)} (install wireguard-tools, procps, kmod)"
     # Lab hosts share this machine's packages: the base bootstrap must find them installed,
     # so that it never runs apt here.
     from components.bootstrap import BASE_PACKAGES
@@ -105,8 +116,9 @@ class Lab:
         self.root = root
         self.sites = {s.name: s for s in sites}
         self.hosts = {h.name: h for h in hosts}
-        self.prefix = f"hai{os.getpid() % 100000}"
         self._tag = secrets.token_hex(3)  # temporary veth names in the root namespace
+        # Per lab, not only per process: one test process may run two labs at once.
+        self.prefix = f"hai{os.getpid() % 100000}-{self._tag}"
         self.namespaces: list[str] = []
         self.created_dirs: list[Path] = []
         self._veths = 0
@@ -149,9 +161,6 @@ class Lab:
 
     def _up(self) -> None:
         self.global_sysctls_before = self.global_sysctls()
-        for path in MOUNTS.values():
-            self._ensure_dir(Path(path))
-        self._ensure_dir(Path("/run/sshd"))
         sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "hybrid-ai-lab", "-f", str(self.client_key))
 
         inet = self._add_ns("inet")
@@ -204,7 +213,10 @@ class Lab:
             "PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
             "UsePAM no\nStrictModes no\nPidFile none\nPrintMotd no\n"
         )
-        mounts = "; ".join(f"mount --bind {host.dir / folder} {target}" for folder, target in MOUNTS.items())
+        mounts = "; ".join(
+            ["mount -t tmpfs -o mode=755 lab-run /run", *(f"mkdir -p {d}" for d in PRIVATE_RUN_DIRS)]
+            + [f"mount --bind {host.dir / folder} {target}" for folder, target in MOUNTS.items()]
+        )
         log = open(host.dir / "sshd.log", "wb")  # noqa: SIM115 - handed to the child process
         host.sshd = subprocess.Popen(
             ["ip", "netns", "exec", host.ns, "unshare", "-m", "--propagation", "private", "bash", "-c",
@@ -219,11 +231,6 @@ class Lab:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"lab host {host.name}: sshd did not answer within {timeout}s: {(host.dir / 'sshd.log').read_text()}")
                 time.sleep(0.2)
-
-    def _ensure_dir(self, path: Path) -> None:
-        if not path.exists():
-            path.mkdir(parents=True)
-            self.created_dirs.append(path)
 
     # -- using ----------------------------------------------------------------------------
     def known_hosts(self) -> Path:
@@ -288,9 +295,12 @@ class Lab:
         for ns in reversed(self.namespaces):
             sh("ip", "netns", "del", ns, check=False)
         self.namespaces.clear()
+        # Only folders this lab made, inside its own root (no shared mount target: another
+        # lab's mounts would be detached with it).
         for path in reversed(self.created_dirs):
-            with contextlib.suppress(OSError):
-                path.rmdir()
+            if path.is_relative_to(self.root):
+                with contextlib.suppress(OSError):
+                    path.rmdir()
         self.created_dirs.clear()
 
     def _namespace_pids(self) -> list[int]:
