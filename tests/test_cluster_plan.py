@@ -62,7 +62,7 @@ def test_nodes_are_pinned_to_their_overlay_addresses() -> None:
 def test_kubeconfig_can_point_at_the_vpn_address() -> None:
     raw = stack_config("dev")
     raw["cluster"]["apiServerAddress"] = "vpn"
-    raw["vpn"]["operatorPublicKey"] = "x" * 43 + "="  # the deployer is a VPN peer
+    raw["vpn"]["operatorPublicKey"] = "A" * 43 + "="  # the deployer is a VPN peer
     assert params(evaluate_config(raw), "cluster-kubeconfig")["SERVER"] == "100.64.0.2"
 
 

@@ -243,15 +243,15 @@ def test_blank_or_malformed_host_keys_pin_nothing(dev: Evaluation, key: str | No
 def test_a_jump_host_is_pinned_to_its_own_key() -> None:
     raw = stack_config("dev")
     ws1 = next(h for h in raw["hosts"] if h["name"] == "ws-1")
-    hub = next(h for h in raw["hosts"] if h["name"] == "vpn-hub")
-    ws1["ssh"]["jumpHost"] = "vpn-hub"
+    jump = next(h for h in raw["hosts"] if h["name"] == "ws-2")  # a jump host on ws-1's own site
+    ws1["ssh"]["jumpHost"] = "ws-2"
     ev = evaluate_config(raw, stack="dev")
     address = ws1["existing"]["address"]
     commands = [r for r in ev.resources if r.type == "command:remote:Command" and reveal(r.inputs["connection"])["host"] == address]
     assert len(commands) >= 5
     for r in commands:
         proxy = reveal(r.inputs["connection"])["proxy"]
-        assert proxy["hostKey"] == hub["ssh"]["hostKey"], r.name
+        assert proxy["hostKey"] == jump["ssh"]["hostKey"], r.name
         assert violations(rules.ssh_host_key_pinned, resource_args(ev, r.name)) == []
 
 
