@@ -15,7 +15,6 @@ import base64
 import hashlib
 import ipaddress
 import re
-from collections import Counter
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -443,172 +442,11 @@ class StackConfig(Schema):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> StackConfig:
-        errors: list[str] = []
-        errors += _unique("sites", [s.name for s in self.sites])
-        errors += _unique("hosts", [h.name for h in self.hosts])
-        errors += _unique("models", [m.name for m in self.models])
-        errors += _unique("timeSlicing.profiles", [p.name for p in self.time_slicing.profiles])
-        errors += self._check_networks()
-        errors += self._check_hosts()
-        errors += self._check_roles()
-        errors += self._check_gpus_and_models()
-        if errors:
+        from stacks.consistency import cross_checks  # it imports this module
+
+        if errors := cross_checks(self):
             raise ValueError("\n".join(errors))
         return self
-
-    def _check_networks(self) -> list[str]:
-        named = [("vpn.overlayCidr", self.vpn.overlay_cidr), ("cluster.podCidr", self.cluster.pod_cidr),
-                 ("cluster.serviceCidr", self.cluster.service_cidr)]
-        named += [(f"sites[{i}].lanCidr", s.lan_cidr) for i, s in enumerate(self.sites) if s.lan_cidr]
-        if self.openstack:
-            named.append(("openstack.networkCidr", self.openstack.network_cidr))
-        errors = []
-        for i, (key_a, net_a) in enumerate(named):
-            for key_b, net_b in named[i + 1:]:
-                # LANs of different sites may reuse private ranges; only the cluster/overlay ranges must be unique.
-                if key_a.startswith("sites") and key_b.startswith(("sites", "openstack")):
-                    continue
-                if net_a.overlaps(net_b):
-                    errors.append(f"{key_b}: {net_b} overlaps {key_a} {net_a}; choose ranges that do not overlap")
-        return errors
-
-    def _check_hosts(self) -> list[str]:
-        errors = []
-        names = {h.name for h in self.hosts}
-        site_names = {s.name for s in self.sites}
-        seen_vpn: dict[ipaddress.IPv4Address, str] = {}
-        looped: set[str] = set()
-        for i, h in enumerate(self.hosts):
-            key = f"hosts[{i}]"
-            if h.site not in site_names:
-                errors.append(f"{key}.site: unknown site '{h.site}'; use one of: {', '.join(sorted(site_names))}")
-                continue
-            site = self.site(h.site)
-            if h.openstack is not None:
-                if site.kind != "cloud":
-                    errors.append(f"{key}.openstack: site '{site.name}' is on-prem; OpenStack VMs belong to a `kind: cloud` site")
-                if self.openstack is None:
-                    errors.append(f"{key}.openstack: needs the `hybrid-ai:openstack` config key (externalNetwork, adminCidrs)")
-                if h.ssh.public_key is None:
-                    errors.append(f"{key}.ssh.publicKey: OpenStack hosts need the public half of the SSH key to install")
-            if h.existing is not None:
-                if h.ssh.host_key is None:
-                    errors.append(f"{key}.ssh.hostKey: existing hosts need their pinned host key; get it with `ssh-keyscan -t ed25519 {h.existing.address}`")
-                if h.existing.public_address is not None and site.nat:
-                    errors.append(f"{key}.existing.publicAddress: site '{site.name}' is behind NAT; remove the public address or set the site's `nat: false`")
-                lan = self.lan_address(h)
-                if h.existing.lan_address is not None and site.lan_cidr and lan not in site.lan_cidr:
-                    errors.append(f"{key}.existing.lanAddress: {lan} is outside site '{site.name}' lanCidr {site.lan_cidr}")
-            if h.ssh.jump_host is not None:
-                if h.ssh.jump_host == h.name:
-                    errors.append(f"{key}.ssh.jumpHost: a host cannot be its own jump host")
-                elif h.ssh.jump_host not in names:
-                    errors.append(f"{key}.ssh.jumpHost: unknown host '{h.ssh.jump_host}'; use one of the `hosts` names")
-                elif h.name not in looped and (loop := self._jump_loop(h)):
-                    looped |= loop
-                    errors.append(f"{key}.ssh.jumpHost: jump hosts loop back to '{h.name}'; one host in the chain must be reachable directly")
-            addr = self.vpn_address(h)
-            if addr not in self.vpn.overlay_cidr or addr in (self.vpn.overlay_cidr.network_address, self.vpn.overlay_cidr.broadcast_address):
-                errors.append(f"{key}.vpnAddress: {addr} is not a usable address of vpn.overlayCidr {self.vpn.overlay_cidr}")
-            elif addr == self.operator_address():
-                errors.append(f"{key}.vpnAddress: {addr} is the operator peer's address; pick another")
-            elif addr in seen_vpn:
-                errors.append(f"{key}.vpnAddress: {addr} is already used by host '{seen_vpn[addr]}'; set `vpnAddress` explicitly on one of them")
-            else:
-                seen_vpn[addr] = h.name
-        return errors
-
-    def _check_roles(self) -> list[str]:
-        errors = []
-        control = self.hosts_with(Role.CONTROL_PLANE)
-        if len(control) != 1:
-            errors.append(f"hosts: {len(control)} hosts have role `control-plane`; exactly one must (the one that mints the join token)")
-        elif self.cluster.api_server_address == "public" and not self.has_public_endpoint(control[0]):
-            errors.append(f"cluster.apiServerAddress: 'public' but the control plane '{control[0].name}' has no public address; give it one or use 'vpn'")
-        hubs = self.hosts_with(Role.VPN_HUB)
-        if len(hubs) > 1:
-            errors.append(f"hosts: {len(hubs)} hosts have role `vpn-hub`; at most one may")
-        for h in hubs:
-            i = self.hosts.index(h)
-            if not self.has_public_endpoint(h):
-                errors.append(f"hosts[{i}].roles: the `vpn-hub` '{h.name}' needs a public address (`existing.publicAddress` or `openstack.publicIp: true`)")
-        nat_sites = [s.name for s in self.sites if s.nat and any(h.site == s.name for h in self.hosts)]
-        if nat_sites and not hubs:
-            errors.append(f"hosts: site(s) {', '.join(nat_sites)} are behind NAT but no host with a public address has role `vpn-hub`; give one public host the `vpn-hub` role")
-        for h in self.hosts_with(Role.INGRESS):
-            if not self.has_public_endpoint(h):
-                errors.append(f"hosts[{self.hosts.index(h)}].roles: ingress host '{h.name}' needs a public address")
-            if not h.in_cluster:
-                errors.append(f"hosts[{self.hosts.index(h)}].roles: ingress host '{h.name}' must also be `control-plane` or `worker`")
-        if self.vpn.operator_public_key and not hubs:
-            errors.append("vpn.operatorPublicKey: the operator peer connects through the `vpn-hub`; add a hub host")
-        errors += self._check_netmaker(hubs)
-        return errors
-
-    def _check_netmaker(self, hubs: list[Host]) -> list[str]:
-        vpn = self.vpn
-        if vpn.backend != "netmaker":
-            return ["vpn.netmaker: only used with `backend: netmaker`; set the backend or remove the section"] if vpn.netmaker else []
-        errors = []
-        if vpn.netmaker is None:
-            errors.append("vpn.netmaker: `backend: netmaker` needs this section (at least `domain`)")
-        if not hubs:
-            errors.append("hosts: the Netmaker server runs on the `vpn-hub`; give one host with a public address that role")
-        if vpn.operator_public_key:
-            errors.append("vpn.operatorPublicKey: not used with Netmaker; give the operator a Netmaker remote-access client instead")
-        for hub in hubs:
-            i = self.hosts.index(hub)
-            if hub.size is None:
-                errors.append(f"hosts[{i}].size: declare the hub's size (cpus, memoryMb) so it can be checked for the Netmaker server")
-            elif hub.size.memory_mb < NETMAKER_MIN_MEMORY_MB:
-                errors.append(f"hosts[{i}].size.memoryMb: {hub.size.memory_mb} MB is too small for the Netmaker server; it needs at least {NETMAKER_MIN_MEMORY_MB} MB")
-        return errors
-
-    def _check_gpus_and_models(self) -> list[str]:
-        errors = []
-        profiles = {p.name for p in self.time_slicing.profiles}
-        for i, p in enumerate(self.time_slicing.profiles):
-            if p.replicas > self.time_slicing.max_replicas:
-                errors.append(f"timeSlicing.profiles[{i}].replicas: {p.replicas} is above timeSlicing.maxReplicas {self.time_slicing.max_replicas}")
-        if self.time_slicing.default_profile and self.time_slicing.default_profile not in profiles:
-            errors.append(f"timeSlicing.defaultProfile: unknown profile '{self.time_slicing.default_profile}'; define it under timeSlicing.profiles")
-        gpu_hosts = [h for h in self.hosts if h.gpu and h.in_cluster]
-        for h in gpu_hosts:
-            profile = self.profile_of(h)
-            if profiles and profile not in profiles:
-                errors.append(f"hosts[{self.hosts.index(h)}].gpu.profile: unknown time-slicing profile '{profile}'; use one of: {', '.join(sorted(profiles))}")
-        model_names = {m.name for m in self.models} | set(BUILTIN_SERVICES)
-        if any(m.public_path for m in self.models) and self.ingress.domain is None:
-            i = next(i for i, m in enumerate(self.models) if m.public_path)
-            errors.append(f"models[{i}].publicPath: public models need `ingress.domain`")
-        if any(m.public_path for m in self.models) and not self.hosts_with(Role.INGRESS):
-            errors.append("hosts: public models need a host with role `ingress`")
-        sharing = bool(profiles)
-        gpu_models = [(i, m.name) for i, m in enumerate(self.models) if m.placement == "gpu"]
-        if gpu_models and not gpu_hosts:
-            names = ", ".join(name for _, name in gpu_models)
-            errors.append(f"models[{gpu_models[0][0]}].placement: {names} ask for GPU nodes but no cluster host has `gpu`; add a GPU host or use `placement: cloud`")
-        for i, m in enumerate(self.models):
-            if sharing and m.gpus > 1:
-                errors.append(f"models[{i}].gpus: {m.gpus} GPUs per pod with time-slicing on (failRequestsGreaterThanOne); request 1")
-            if m.name in BUILTIN_SERVICES:
-                errors.append(f"models[{i}].name: '{m.name}' is a built-in service; pick another name")
-            for j, peer in enumerate(m.talks_to):
-                if peer not in model_names:
-                    errors.append(f"models[{i}].talksTo[{j}]: unknown model '{peer}'")
-        return errors
-
-    def _jump_loop(self, host: Host) -> set[str]:
-        """The hosts of the jump-host loop `host` starts, or an empty set when the chain ends."""
-        by_name = {h.name: h for h in self.hosts}
-        seen = {host.name}
-        current = host
-        while current.ssh.jump_host is not None and current.ssh.jump_host in by_name:
-            if current.ssh.jump_host in seen:
-                return seen
-            seen.add(current.ssh.jump_host)
-            current = by_name[current.ssh.jump_host]
-        return set()
 
     def has_public_endpoint(self, host: Host) -> bool:
         if host.openstack is not None:
@@ -628,10 +466,3 @@ class StackConfig(Schema):
             return None
         return addr if site.lan_cidr and addr in site.lan_cidr else None
 
-
-def _unique(key: str, names: list[str]) -> list[str]:
-    return [
-        f"{key}[{names.index(name, names.index(name) + 1)}].name: '{name}' is used twice; names must be unique"
-        for name, n in Counter(names).items()
-        if n > 1
-    ]
