@@ -35,6 +35,11 @@ HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9]
 # Pulumi config key names as accepted by `pulumi config set` (no namespace).
 CONFIG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 LABEL_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
+# A label key's prefix: a lowercase DNS subdomain (Kubernetes IsDNS1123Subdomain), at most 253.
+DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
+# Every pattern above is applied with fullmatch: `$` alone also matches before a final newline.
+# Local or object-store paths of plain path characters; they are written into models.config.
+MODEL_BASE_PATH = re.compile(r"(/[A-Za-z0-9._-]+)+|(s3|gs)://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/[A-Za-z0-9._-]+)*")
 # Node labels the program sets from the rest of the config.
 MANAGED_LABELS = ("nvidia.com/device-plugin.config", "nvidia.com/gpu.present")
 # Services the stack always runs; models may name them in `talksTo` but not reuse the names.
@@ -45,9 +50,9 @@ PINNED_IMAGE = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*(/[a-z0-9._-]+
 
 
 def _dns_label(value: str) -> str:
-    if not DNS_LABEL.match(value):
+    if not DNS_LABEL.fullmatch(value):
         raise ValueError(
-            f"'{value}' is not a DNS label; use 1-63 lowercase letters, digits and '-', "
+            "not a DNS label; use 1-63 lowercase letters, digits and '-', "
             "starting and ending with a letter or digit (e.g. 'gpu-ws-1')"
         )
     return value
@@ -81,43 +86,60 @@ def _wireguard_key(value: str) -> str:
 
 
 def _config_key(value: str) -> str:
-    if not CONFIG_KEY.match(value):
-        raise ValueError(f"'{value}' is not a config key name; use letters, digits, '-' and '_' (e.g. 'sshPrivateKey')")
+    if not CONFIG_KEY.fullmatch(value):
+        raise ValueError("not a config key name; use letters, digits, '-' and '_' (e.g. 'sshPrivateKey')")
+    return value
+
+
+def _unscoped(value: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    # Python accepts any text as an IPv6 zone ('fe80::1%<anything>'), newlines included.
+    if getattr(value, "scope_id", None) is not None:
+        raise ValueError("scoped IPv6 addresses ('%zone') are not supported; give the address without its zone")
     return value
 
 
 def _hostname_or_ip(value: str) -> str:
     try:
-        ipaddress.ip_address(value)
-        return value
+        addr = ipaddress.ip_address(value)
     except ValueError:
-        pass
-    if not HOSTNAME.match(value):
-        raise ValueError(f"'{value}' is neither an IP address nor a host name")
+        addr = None
+    if addr is not None:
+        _unscoped(addr)
+        return value
+    if not HOSTNAME.fullmatch(value):
+        raise ValueError("neither an IP address nor a host name; use e.g. '203.0.113.10' or 'host.example.com'")
     return value
 
 
 def _label_key(value: str) -> str:
     prefix, _, name = value.rpartition("/")
-    if (prefix and not HOSTNAME.match(prefix)) or not LABEL_NAME.match(name):
-        raise ValueError(f"'{value}' is not a Kubernetes label key; use [prefix/]name, name up to 63 of [A-Za-z0-9-_.]")
+    if (prefix and not DNS_SUBDOMAIN.fullmatch(prefix)) or not LABEL_NAME.fullmatch(name):
+        raise ValueError("not a Kubernetes label key; use [prefix/]name: prefix a lowercase DNS subdomain, "
+                         "name up to 63 of [A-Za-z0-9-_.] starting and ending alphanumeric (e.g. 'example.com/team')")
     if prefix == "hybrid-ai" or value in MANAGED_LABELS:
         raise ValueError(f"'{value}' is set by hybrid-ai itself; remove it")
     return value
 
 
 def _label_value(value: str) -> str:
-    if value and not LABEL_NAME.match(value):
-        raise ValueError(f"'{value}' is not a Kubernetes label value; up to 63 of [A-Za-z0-9-_.], starting and ending alphanumeric")
+    if value and not LABEL_NAME.fullmatch(value):
+        raise ValueError("not a Kubernetes label value; up to 63 of [A-Za-z0-9-_.], starting and ending alphanumeric")
     return value
 
 
 def _pinned_image(value: str) -> str:
-    if not PINNED_IMAGE.match(value) or value.endswith(":latest"):
+    if not PINNED_IMAGE.fullmatch(value) or value.endswith(":latest"):
         raise ValueError(
-            f"image '{value}' is not pinned; add a version tag other than 'latest' or a digest "
+            "image not pinned; add a version tag other than 'latest' or a digest "
             "(e.g. 'ghcr.io/acme/receipt-api:1.4.2' or '...@sha256:<digest>')"
         )
+    return value
+
+
+def _model_base_path(value: str) -> str:
+    if not MODEL_BASE_PATH.fullmatch(value) or ".." in value.split("/"):
+        raise ValueError("not a model path; use '/models/<name>', 's3://<bucket>/<path>' or 'gs://<bucket>/<path>' "
+                         "with letters, digits, '.', '_', '-' between slashes and no '..'")
     return value
 
 
@@ -130,6 +152,8 @@ PinnedImage = Annotated[str, AfterValidator(_pinned_image)]
 LabelKey = Annotated[str, AfterValidator(_label_key)]
 LabelValue = Annotated[str, AfterValidator(_label_value)]
 Port = Annotated[int, Field(ge=1, le=65535)]
+IpAddress = Annotated[IPvAnyAddress, AfterValidator(_unscoped)]
+ModelBasePath = Annotated[str, AfterValidator(_model_base_path)]
 
 
 class Schema(BaseModel):
@@ -161,7 +185,7 @@ class Site(Schema):
 
 
 class SshConfig(Schema):
-    user: str = Field(default="ubuntu", description="SSH login user; it must be root or have password-less sudo.")
+    user: str = Field(default="ubuntu", pattern=r"^[a-z_][a-z0-9_-]{0,31}$", description="SSH login user; it must be root or have password-less sudo.")
     port: Port = Field(default=22, description="SSH port.")
     private_key_config: ConfigKeyName = Field(
         default="sshPrivateKey",
@@ -182,10 +206,10 @@ class SshConfig(Schema):
 
 class ExistingHost(Schema):
     address: HostAddress = Field(description="Address the program connects to over SSH (on-prem: often the LAN address, reached through a jump host).")
-    public_address: IPvAnyAddress | None = Field(
+    public_address: IpAddress | None = Field(
         default=None, description="Public address other VPN peers can reach this host on (hosts in NAT'd sites have none)."
     )
-    lan_address: IPvAnyAddress | None = Field(
+    lan_address: IpAddress | None = Field(
         default=None, description="Address on the site's LAN; defaults to `address` when that lies in the site's `lanCidr`."
     )
 
@@ -313,7 +337,7 @@ class TimeSlicing(Schema):
 
 
 class TfModel(Schema):
-    base_path: str = Field(pattern=r"^(gs|s3|/)", description="Where TF-Serving finds the model versions (`/models/...`, `s3://`, `gs://`).")
+    base_path: ModelBasePath = Field(description="Where TF-Serving finds the model versions (`/models/...`, `s3://`, `gs://`).")
     version: int = Field(ge=1, description="Pinned model version, so no model is unloaded by accident.")
 
 
@@ -351,7 +375,7 @@ class Model(Schema):
 
 class Ingress(Schema):
     domain: HostAddress | None = Field(default=None, description="Public host name of the API, e.g. `api.example.com`.")
-    acme_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", description="E-mail for Let's Encrypt.")
+    acme_email: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$", description="E-mail for Let's Encrypt.")
     tls: Literal["letsencrypt", "letsencrypt-staging", "byo", "none"] = Field(
         default="none", description="TLS mode: Let's Encrypt (production or staging; needs `domain` and `acmeEmail`), bring-your-own secret, or none."
     )

@@ -51,8 +51,19 @@ def _field_keys() -> dict[str, str]:
 def _path(loc: tuple[int | str, ...]) -> str:
     text = ""
     for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        if part == "[key]":  # pydantic's marker for a bad mapping key; the message says so
+            continue
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif not _PLAIN_KEY.fullmatch(part):  # a user's mapping key (labels): quoted, short, one line
+            quoted = json.dumps(part if len(part) <= 36 else part[:32] + "...")
+            text += f"[{quoted}]"
+        else:
+            text += f".{part}" if text else part
     return text
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_./-]{1,63}")
 
 
 _HINTS = {
