@@ -267,3 +267,10 @@ def test_misspelled_namespace_is_named_by_the_program_too() -> None:
         evaluate("test", config | {"hybrid-ai:sshPrivateKey": "k"}, {"hybrid-ai:sshPrivateKey"}, into=seen)
     assert err.value.problems == ["hybridAI:vpn: namespace 'hybridAI' is not this project's; write `hybrid-ai:vpn`"]
     assert seen.resources == []
+
+
+def test_pyyaml_keeps_the_last_duplicate_silently_so_the_reader_checks_itself() -> None:
+    """Why stackfile.read_document walks the node tree: PyYAML 6 does not reject duplicates."""
+    import yaml
+
+    assert yaml.safe_load("config:\n  hybrid-ai:vpn: {port: 1}\n  hybrid-ai:vpn: {port: 2}\n") == {"config": {"hybrid-ai:vpn": {"port": 2}}}

@@ -74,6 +74,14 @@ def _registry_server(raw: Raw, value: str) -> None:
     raw["registry"] = {"server": value, "username": "bot", "passwordConfig": "registryPassword"}
 
 
+def _netmaker(field: str) -> Callable[[Raw, str], None]:
+    """Netmaker values reach the hub's compose file and Caddyfile (heredocs in netmaker-server.sh)."""
+    def put(raw: Raw, value: str) -> None:
+        raw["vpn"] |= {"backend": "netmaker", "netmaker": {"domain": "nm.example.com", "version": "v0.90.0"} | {field: value}}
+        raw["hosts"][0]["size"] = {"cpus": 2, "memoryMb": 4096}
+    return put
+
+
 # (config key the error must name, valid value, how to put a value there)
 PATHS: list[tuple[str, str, Callable[[Raw, str], None]]] = [
     ("hybrid-ai:hosts[3].name", "ws-1", at("hosts", 3, "name")),
@@ -99,6 +107,11 @@ PATHS: list[tuple[str, str, Callable[[Raw, str], None]]] = [
     ("hybrid-ai:cluster.namespace", "hybrid-ai", at("cluster", "namespace")),
     ("hybrid-ai:cluster.channel", "1.32/stable", at("cluster", "channel")),
     ("hybrid-ai:registry.server", "ghcr.io", _registry_server),
+    ("hybrid-ai:vpn.netmaker.domain", "nm.example.com", _netmaker("domain")),
+    ("hybrid-ai:vpn.netmaker.version", "v0.90.0", _netmaker("version")),
+    ("hybrid-ai:vpn.netmaker.network", "hybrid-ai", _netmaker("network")),
+    ("hybrid-ai:cluster.imagePullTimeout", "30m", at("cluster", "imagePullTimeout")),  # kubelet args file
+    ("hybrid-ai:hosts[3].nvidia.driverVersion", "535", lambda raw, v: raw["hosts"][3].update(nvidia={"driverVersion": v})),
 ]
 IDS = [p[0].removeprefix("hybrid-ai:") for p in PATHS]
 DEV = stack_config("dev")
