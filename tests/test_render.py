@@ -234,7 +234,7 @@ BAD_FILES = [
     ("tab indentation", "config:\n\thybrid-ai:vpn: {}\n", "Pulumi.bad.yaml:2: not valid YAML"),
     ("a list", "- config\n- hosts\n", "Pulumi.bad.yaml:1: the file is a list, not a mapping"),
     ("a string", "hybrid-ai:hosts\n", "Pulumi.bad.yaml:1: the file is a str, not a mapping"),
-    ("config not a mapping", "config: [a, b]\n", "Pulumi.bad.yaml: `config` is a list, not a mapping"),
+    ("config not a mapping", "encryptionsalt: v1:x\nconfig: [a, b]\n", "Pulumi.bad.yaml:2: `config` is a list, not a mapping"),
     ("misspelled namespace", DOC.replace("hybrid-ai:hosts:", "hybridai:hosts:"), "hybridai:hosts: namespace 'hybridai' is not this project's; write `hybrid-ai:hosts`"),
     ("underscore namespace", DOC.replace("hybrid-ai:vpn:", "hybrid_ai:vpn:"), "hybrid_ai:vpn: namespace 'hybrid_ai' is not this project's; write `hybrid-ai:vpn`"),
     ("key without namespace", DOC.replace("hybrid-ai:vpn:", "vpn:"), "config key 'vpn' is not `<namespace>:<name>`; write `hybrid-ai:vpn`"),

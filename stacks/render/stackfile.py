@@ -67,7 +67,9 @@ def read_document(path: Path) -> dict[str, Any]:
                            "a stack file is a mapping with a `config:` key"])
     config = doc.get("config")
     if config is not None and not isinstance(config, dict):
-        raise ConfigError([f"{name}: `config` is a {type(config).__name__}, not a mapping; write `config:` then one `{NAMESPACE}:<key>: <value>` per line"])
+        line = next((k.start_mark.line + 1 for k, _ in node.value if getattr(k, "value", None) == "config"), 1)
+        raise ConfigError([f"{name}:{line}: `config` is a {type(config).__name__}, not a mapping; "
+                           f"write `config:` then one `{NAMESPACE}:<key>: <value>` per line"])
     return doc
 
 
