@@ -143,6 +143,17 @@ def _model_base_path(value: str) -> str:
     return value
 
 
+def _strict(pattern: str, what: str) -> AfterValidator:
+    """A value that must fully match `pattern`, rejected with `what` it should be (never echoed)."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(what)
+        return value
+    return AfterValidator(check)
+
+
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
 HostKey = Annotated[str, AfterValidator(_host_key)]
 WireGuardPublicKey = Annotated[str, AfterValidator(_wireguard_key)]
@@ -154,6 +165,8 @@ LabelValue = Annotated[str, AfterValidator(_label_value)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 IpAddress = Annotated[IPvAnyAddress, AfterValidator(_unscoped)]
 ModelBasePath = Annotated[str, AfterValidator(_model_base_path)]
+SshUser = Annotated[str, _strict(r"[a-z_][a-z0-9_-]{0,31}", "not a login name; use up to 32 of lowercase letters, digits, '_' and '-', starting with a letter or '_' (e.g. 'ubuntu')")]
+Email = Annotated[str, _strict(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+", "not an e-mail address; use e.g. 'ops@example.com'")]
 
 
 class Schema(BaseModel):
@@ -185,7 +198,7 @@ class Site(Schema):
 
 
 class SshConfig(Schema):
-    user: str = Field(default="ubuntu", pattern=r"^[a-z_][a-z0-9_-]{0,31}$", description="SSH login user; it must be root or have password-less sudo.")
+    user: SshUser = Field(default="ubuntu", description="SSH login user; it must be root or have password-less sudo.")
     port: Port = Field(default=22, description="SSH port.")
     private_key_config: ConfigKeyName = Field(
         default="sshPrivateKey",
@@ -375,7 +388,7 @@ class Model(Schema):
 
 class Ingress(Schema):
     domain: HostAddress | None = Field(default=None, description="Public host name of the API, e.g. `api.example.com`.")
-    acme_email: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$", description="E-mail for Let's Encrypt.")
+    acme_email: Email | None = Field(default=None, description="E-mail for Let's Encrypt.")
     tls: Literal["letsencrypt", "letsencrypt-staging", "byo", "none"] = Field(
         default="none", description="TLS mode: Let's Encrypt (production or staging; needs `domain` and `acmeEmail`), bring-your-own secret, or none."
     )
