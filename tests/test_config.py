@@ -151,7 +151,7 @@ BAD: list[tuple[str, Callable[[Raw], None], str, str]] = [
 ]
 
 
-# --- Cross-field consistency (stacks/consistency.py) ---
+# --- Cross-field consistency (stacks/consistency/) ---
 
 def _receipt_on_openstack(keep_host_key: bool) -> Callable[[Raw], None]:
     def mutate(raw: Raw) -> None:
