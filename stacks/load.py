@@ -56,14 +56,18 @@ def _path(loc: tuple[int | str, ...]) -> str:
         if isinstance(part, int):
             text += f"[{part}]"
         elif not _PLAIN_KEY.fullmatch(part):  # a user's mapping key (labels): quoted, short, one line
-            quoted = json.dumps(part if len(part) <= 36 else part[:32] + "...")
-            text += f"[{quoted}]"
+            text += f"[{shown(part)}]"
         else:
             text += f".{part}" if text else part
     return text
 
 
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_./-]{1,63}")
+
+
+def shown(text: str) -> str:
+    """A user's key as a message may show it: JSON-quoted (so one line), at most ~40 characters."""
+    return json.dumps(text if len(text) <= 36 else text[:32] + "...")
 
 
 _HINTS = {
@@ -104,7 +108,10 @@ def namespace_problems(full_keys: Iterable[str]) -> list[str]:
     for key in sorted(full_keys):
         ns, _, name = key.partition(":")
         if ns != NAMESPACE and (squash(ns) == squash(NAMESPACE) or difflib.get_close_matches(ns, [NAMESPACE], cutoff=0.75)):
-            problems.append(f"{key}: namespace '{ns}' is not this project's; write `{NAMESPACE}:{name}`")
+            if _PLAIN_KEY.fullmatch(ns) and _PLAIN_KEY.fullmatch(name):
+                problems.append(f"{key}: namespace '{ns}' is not this project's; write `{NAMESPACE}:{name}`")
+            else:
+                problems.append(f"{shown(key)}: namespace {shown(ns)} is not this project's; write the key under `{NAMESPACE}:`")
     return problems
 
 

@@ -237,9 +237,11 @@ BAD_FILES = [
     ("config not a mapping", "encryptionsalt: v1:x\nconfig: [a, b]\n", "Pulumi.bad.yaml:2: `config` is a list, not a mapping"),
     ("misspelled namespace", DOC.replace("hybrid-ai:hosts:", "hybridai:hosts:"), "hybridai:hosts: namespace 'hybridai' is not this project's; write `hybrid-ai:hosts`"),
     ("underscore namespace", DOC.replace("hybrid-ai:vpn:", "hybrid_ai:vpn:"), "hybrid_ai:vpn: namespace 'hybrid_ai' is not this project's; write `hybrid-ai:vpn`"),
-    ("key without namespace", DOC.replace("hybrid-ai:vpn:", "vpn:"), "config key 'vpn' is not `<namespace>:<name>`; write `hybrid-ai:vpn`"),
-    ("duplicate top-level key", DOC + "  hybrid-ai:vpn:\n    port: 51821\n", "key 'hybrid-ai:vpn' is written twice (first at line"),
-    ("duplicate nested key", DOC.replace("    mtu: 1380\n", "    mtu: 1380\n    mtu: 1300\n"), "key 'mtu' is written twice"),
+    ("key without namespace", DOC.replace("hybrid-ai:vpn:", "vpn:"), "config key \"vpn\" is not `<namespace>:<name>`; write it as `hybrid-ai:<name>`"),
+    ("duplicate top-level key", DOC + "  hybrid-ai:vpn:\n    port: 51821\n", "key \"hybrid-ai:vpn\" is written twice (first at line"),
+    ("duplicate nested key", DOC.replace("    mtu: 1380\n", "    mtu: 1380\n    mtu: 1300\n"), "key \"mtu\" is written twice"),
+    ("recursive alias", "config: &a\n  hybrid-ai:x: *a\n", "Pulumi.bad.yaml:1: an alias refers to a node that contains it"),
+    ("hostile duplicate key", 'config:\n  "a\\nb": 1\n  "a\\nb": 2\n', 'key "a\\nb" is written twice'),
     ("secret inside a section", DOC.replace("    mtu: 1380\n", "    mtu:\n      secure: v1:abc\n") + SECURE_ENTRY, "hybrid-ai:vpn: holds no secret data"),
 ]
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from stacks.load import NAMESPACE, ConfigError, namespace_problems
+from stacks.load import NAMESPACE, ConfigError, namespace_problems, shown
 
 
 def placeholder(full_key: str) -> str:
@@ -25,8 +25,12 @@ def placeholder(full_key: str) -> str:
     return "".join(f"-----BEGIN {kind}-----\n{body}\n-----END {kind}-----\n" for kind in ("CERTIFICATE", "PRIVATE KEY"))
 
 
-def _duplicates(node: yaml.Node, name: str) -> list[str]:
-    """Every mapping key written twice, anywhere in the document (YAML requires unique keys)."""
+def _duplicates(node: yaml.Node, name: str, ancestors: tuple[int, ...] = ()) -> list[str]:
+    """Every mapping key written twice, anywhere in the document (YAML requires unique keys),
+    and every alias that contains itself (it would never end)."""
+    if id(node) in ancestors:
+        return [f"{name}:{node.start_mark.line + 1}: an alias refers to a node that contains it; write the value out"]
+    inner = (*ancestors, id(node))
     problems: list[str] = []
     if isinstance(node, yaml.MappingNode):
         first: dict[str, int] = {}
@@ -34,13 +38,13 @@ def _duplicates(node: yaml.Node, name: str) -> list[str]:
             if isinstance(key, yaml.ScalarNode):
                 line = key.start_mark.line + 1
                 if key.value in first:
-                    problems.append(f"{name}:{line}: key '{key.value}' is written twice (first at line {first[key.value]}); "
+                    problems.append(f"{name}:{line}: key {shown(key.value)} is written twice (first at line {first[key.value]}); "
                                     "keep one, YAML keys must be unique and nothing is merged")
                 first.setdefault(key.value, line)
-            problems += _duplicates(value, name)
+            problems += _duplicates(value, name, inner)
     elif isinstance(node, yaml.SequenceNode):
         for item in node.value:
-            problems += _duplicates(item, name)
+            problems += _duplicates(item, name, inner)
     return problems
 
 
@@ -97,7 +101,7 @@ def stack_file_config(path: Path) -> tuple[dict[str, str], set[str]]:
         if len(parts) == 3 and parts[1] == "config":
             parts = [parts[0], parts[2]]
         if len(parts) != 2 or not all(parts):
-            problems.append(f"{path.name}: config key '{key}' is not `<namespace>:<name>`; write `{NAMESPACE}:{parts[-1]}`")
+            problems.append(f"{path.name}: config key {shown(str(key))} is not `<namespace>:<name>`; write it as `{NAMESPACE}:<name>`")
             continue
         full = ":".join(parts)
         masked, is_secret = _mask_secure(value, full)
