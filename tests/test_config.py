@@ -192,7 +192,7 @@ def _second_public_model(path: str) -> Callable[[Raw], None]:
 
 CROSS: list[tuple[str, Callable[[Raw], None], str, str]] = [
     # uniqueness
-    ("SSH address used twice", set_in(["hosts", 4, "existing", "address"], "198.51.100.21"), "hybrid-ai:hosts[4].existing.address", "already the address of host 'ws-1'"),
+    ("SSH address used twice", set_in(["hosts", 4, "existing", "address"], "198.51.100.21"), "hybrid-ai:hosts[4].existing.address", "already the address of host 'ws-1'; give each host its own address or SSH port"),
     ("public endpoint used twice", set_in(["hosts", 2, "existing", "publicAddress"], "203.0.113.11"), "hybrid-ai:hosts[2].existing.publicAddress", "each host needs its own"),
     ("LAN address used twice in a site", set_in(["hosts", 2, "existing", "lanAddress"], "192.0.2.11"), "hybrid-ai:hosts[2].existing.lanAddress", "already the lanAddress of host 'receipt'"),
     ("public path used twice", _second_public_model("/receipt"), "hybrid-ai:models[5].publicPath", "already routes to 'receipt-api'"),
@@ -245,6 +245,14 @@ CROSS: list[tuple[str, Callable[[Raw], None], str, str]] = [
     ("OpenStack section without OpenStack hosts", set_in(["openstack"], {"externalNetwork": "public", "networkCidr": "10.20.0.0/24", "adminCidrs": ["198.51.100.0/26"]}), "hybrid-ai:openstack:", "this section is unused"),
 ]
 BAD += CROSS
+
+
+def test_hosts_behind_one_router_may_share_an_address_on_different_ssh_ports() -> None:
+    raw = stack_config("dev")
+    for port, h in ((2201, host(raw, "ws-1")), (2202, host(raw, "ws-2"))):
+        h["existing"] = {"address": "203.0.113.50", "lanAddress": f"198.51.100.{port - 2180}"}
+        h["ssh"]["port"] = port
+    validate(raw)
 
 
 def test_reference_stacks_are_valid() -> None:

@@ -152,13 +152,18 @@ def addresses(cfg: StackConfig) -> list[str]:
         if h.existing is None:
             continue
         e = h.existing
-        # A LAN address need only be unique on its own site's LAN.
-        for field, value, scope in (("address", e.address, ""), ("publicAddress", e.public_address, ""), ("lanAddress", e.lan_address, h.site)):
+        # A LAN address need only be unique on its own site's LAN; hosts behind one router may
+        # share the SSH address on different forwarded ports.
+        for field, value, scope, fix in (
+            ("address", e.address, str(h.ssh.port), "give each host its own address or SSH port"),
+            ("publicAddress", e.public_address, "", "each host needs its own (it is its VPN endpoint)"),
+            ("lanAddress", e.lan_address, h.site, "each host needs its own (it is its VPN endpoint on the LAN)"),
+        ):
             if value is None:
                 continue
             key, ident = f"hosts[{i}].existing.{field}", (field, scope, str(value))
             if ident in seen:
-                errors.append(f"{key}: {value} is already the {field} of host '{seen[ident]}'; each host needs its own (it is its VPN endpoint)")
+                errors.append(f"{key}: {value} is already the {field} of host '{seen[ident]}'; {fix}")
                 continue
             seen[ident] = h.name
             try:
