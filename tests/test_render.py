@@ -217,12 +217,16 @@ def test_every_example_stack_renders_with_a_secure_value(stack: str, tmp_path: P
             assert "CANARY" not in path.read_text(), path
 
 
-def test_byo_tls_renders_without_the_bundle_at_hand(tmp_path: Path) -> None:
+@pytest.mark.parametrize("bundle_in_file", [False, True], ids=["bundle not set", "bundle set with --secret"])
+def test_byo_tls_renders_without_the_bundle_at_hand(bundle_in_file: bool, tmp_path: Path) -> None:
     text = (PROJECT / "Pulumi.dev.yaml").read_text().replace("tls: letsencrypt-staging", "tls: byo\n    tlsCertConfig: tlsBundle")
-    text = text.replace("    acmeEmail: ops@example.com\n", "")
-    result = render_in(tmp_path, "byo", text + SECURE_ENTRY, tmp_path / "out")
+    text = text.replace("    acmeEmail: ops@example.com\n", "") + SECURE_ENTRY
+    if bundle_in_file:
+        text += "  hybrid-ai:tlsBundle:\n    secure: v1:BUNDLE-CIPHERTEXT-CANARY==\n"
+    result = render_in(tmp_path, "byo", text, tmp_path / "out")
     assert result.returncode == 0, result.stderr
-    assert "hybrid-ai:tlsBundle is not set in the stack" in result.stderr
+    assert ("hybrid-ai:tlsBundle is not set in the stack" in result.stderr) != bundle_in_file
+    assert "CANARY" not in (tmp_path / "out" / "plan.json").read_text()
     plan = json.loads((tmp_path / "out" / "plan.json").read_text())
     (tls,) = [r for r in plan["resources"] if r["name"] == "ingress-tls"]
     assert tls["inputs"]["stringData"] == "[secret]"
