@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+from google.protobuf import text_encoding
 from pulumi_kubernetes.core.v1 import ConfigMap, PersistentVolumeClaim
 from pulumi_kubernetes.networking.v1 import NetworkPolicy
 
@@ -48,12 +49,19 @@ class TfModel:
     """SHA-256 of that archive."""
 
 
+def _quoted(text: str) -> str:
+    """A protobuf text-format string literal: quotes, backslashes, control and non-ASCII bytes
+    escaped the way protobuf's own printer does, so no value can end the string or the entry."""
+    escaped: str = text_encoding.CEscape(text.encode(), as_utf8=False)
+    return f'"{escaped}"'
+
+
 def models_config(models: Sequence[TfModel]) -> str:
     """TF-Serving's ModelServerConfig in text format, sorted for stable diffs."""
     entries = "".join(
         "  config {\n"
-        f'    name: "{m.name}"\n'
-        f'    base_path: "{m.base_path}"\n'
+        f"    name: {_quoted(m.name)}\n"
+        f"    base_path: {_quoted(m.base_path)}\n"
         '    model_platform: "tensorflow"\n'
         f"    model_version_policy {{ specific {{ versions: {m.version} }} }}\n"
         "  }\n"

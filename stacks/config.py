@@ -15,7 +15,6 @@ import base64
 import hashlib
 import ipaddress
 import re
-from collections import Counter
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -36,6 +35,11 @@ HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9]
 # Pulumi config key names as accepted by `pulumi config set` (no namespace).
 CONFIG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 LABEL_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
+# A label key's prefix: a lowercase DNS subdomain (Kubernetes IsDNS1123Subdomain), at most 253.
+DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
+# Every pattern above is applied with fullmatch: `$` alone also matches before a final newline.
+# Local or object-store paths of plain path characters; they are written into models.config.
+MODEL_BASE_PATH = re.compile(r"(/[A-Za-z0-9._-]+)+|(s3|gs)://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/[A-Za-z0-9._-]+)*")
 # Node labels the program sets from the rest of the config.
 MANAGED_LABELS = ("nvidia.com/device-plugin.config", "nvidia.com/gpu.present")
 # Services the stack always runs; models may name them in `talksTo` but not reuse the names.
@@ -46,9 +50,9 @@ PINNED_IMAGE = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*(/[a-z0-9._-]+
 
 
 def _dns_label(value: str) -> str:
-    if not DNS_LABEL.match(value):
+    if not DNS_LABEL.fullmatch(value):
         raise ValueError(
-            f"'{value}' is not a DNS label; use 1-63 lowercase letters, digits and '-', "
+            "not a DNS label; use 1-63 lowercase letters, digits and '-', "
             "starting and ending with a letter or digit (e.g. 'gpu-ws-1')"
         )
     return value
@@ -82,44 +86,72 @@ def _wireguard_key(value: str) -> str:
 
 
 def _config_key(value: str) -> str:
-    if not CONFIG_KEY.match(value):
-        raise ValueError(f"'{value}' is not a config key name; use letters, digits, '-' and '_' (e.g. 'sshPrivateKey')")
+    if not CONFIG_KEY.fullmatch(value):
+        raise ValueError("not a config key name; use letters, digits, '-' and '_' (e.g. 'sshPrivateKey')")
+    return value
+
+
+def _unscoped(value: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    # Python accepts any text as an IPv6 zone ('fe80::1%<anything>'), newlines included.
+    if getattr(value, "scope_id", None) is not None:
+        raise ValueError("scoped IPv6 addresses ('%zone') are not supported; give the address without its zone")
     return value
 
 
 def _hostname_or_ip(value: str) -> str:
     try:
-        ipaddress.ip_address(value)
-        return value
+        addr = ipaddress.ip_address(value)
     except ValueError:
-        pass
-    if not HOSTNAME.match(value):
-        raise ValueError(f"'{value}' is neither an IP address nor a host name")
+        addr = None
+    if addr is not None:
+        _unscoped(addr)
+        return value
+    if not HOSTNAME.fullmatch(value):
+        raise ValueError("neither an IP address nor a host name; use e.g. '203.0.113.10' or 'host.example.com'")
     return value
 
 
 def _label_key(value: str) -> str:
     prefix, _, name = value.rpartition("/")
-    if (prefix and not HOSTNAME.match(prefix)) or not LABEL_NAME.match(name):
-        raise ValueError(f"'{value}' is not a Kubernetes label key; use [prefix/]name, name up to 63 of [A-Za-z0-9-_.]")
+    if (prefix and not DNS_SUBDOMAIN.fullmatch(prefix)) or not LABEL_NAME.fullmatch(name):
+        raise ValueError("not a Kubernetes label key; use [prefix/]name: prefix a lowercase DNS subdomain, "
+                         "name up to 63 of [A-Za-z0-9-_.] starting and ending alphanumeric (e.g. 'example.com/team')")
     if prefix == "hybrid-ai" or value in MANAGED_LABELS:
         raise ValueError(f"'{value}' is set by hybrid-ai itself; remove it")
     return value
 
 
 def _label_value(value: str) -> str:
-    if value and not LABEL_NAME.match(value):
-        raise ValueError(f"'{value}' is not a Kubernetes label value; up to 63 of [A-Za-z0-9-_.], starting and ending alphanumeric")
+    if value and not LABEL_NAME.fullmatch(value):
+        raise ValueError("not a Kubernetes label value; up to 63 of [A-Za-z0-9-_.], starting and ending alphanumeric")
     return value
 
 
 def _pinned_image(value: str) -> str:
-    if not PINNED_IMAGE.match(value) or value.endswith(":latest"):
+    if not PINNED_IMAGE.fullmatch(value) or value.endswith(":latest"):
         raise ValueError(
-            f"image '{value}' is not pinned; add a version tag other than 'latest' or a digest "
+            "image not pinned; add a version tag other than 'latest' or a digest "
             "(e.g. 'ghcr.io/acme/receipt-api:1.4.2' or '...@sha256:<digest>')"
         )
     return value
+
+
+def _model_base_path(value: str) -> str:
+    if not MODEL_BASE_PATH.fullmatch(value) or ".." in value.split("/"):
+        raise ValueError("not a model path; use '/models/<name>', 's3://<bucket>/<path>' or 'gs://<bucket>/<path>' "
+                         "with letters, digits, '.', '_', '-' between slashes and no '..'")
+    return value
+
+
+def _strict(pattern: str, what: str) -> AfterValidator:
+    """A value that must fully match `pattern`, rejected with `what` it should be (never echoed)."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(what)
+        return value
+    return AfterValidator(check)
 
 
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
@@ -131,6 +163,10 @@ PinnedImage = Annotated[str, AfterValidator(_pinned_image)]
 LabelKey = Annotated[str, AfterValidator(_label_key)]
 LabelValue = Annotated[str, AfterValidator(_label_value)]
 Port = Annotated[int, Field(ge=1, le=65535)]
+IpAddress = Annotated[IPvAnyAddress, AfterValidator(_unscoped)]
+ModelBasePath = Annotated[str, AfterValidator(_model_base_path)]
+SshUser = Annotated[str, _strict(r"[a-z_][a-z0-9_-]{0,31}", "not a login name; use up to 32 of lowercase letters, digits, '_' and '-', starting with a letter or '_' (e.g. 'ubuntu')")]
+Email = Annotated[str, _strict(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+", "not an e-mail address; use e.g. 'ops@example.com'")]
 
 
 class Schema(BaseModel):
@@ -162,7 +198,7 @@ class Site(Schema):
 
 
 class SshConfig(Schema):
-    user: str = Field(default="ubuntu", description="SSH login user; it must be root or have password-less sudo.")
+    user: SshUser = Field(default="ubuntu", description="SSH login user; it must be root or have password-less sudo.")
     port: Port = Field(default=22, description="SSH port.")
     private_key_config: ConfigKeyName = Field(
         default="sshPrivateKey",
@@ -183,10 +219,10 @@ class SshConfig(Schema):
 
 class ExistingHost(Schema):
     address: HostAddress = Field(description="Address the program connects to over SSH (on-prem: often the LAN address, reached through a jump host).")
-    public_address: IPvAnyAddress | None = Field(
+    public_address: IpAddress | None = Field(
         default=None, description="Public address other VPN peers can reach this host on (hosts in NAT'd sites have none)."
     )
-    lan_address: IPvAnyAddress | None = Field(
+    lan_address: IpAddress | None = Field(
         default=None, description="Address on the site's LAN; defaults to `address` when that lies in the site's `lanCidr`."
     )
 
@@ -314,7 +350,7 @@ class TimeSlicing(Schema):
 
 
 class TfModel(Schema):
-    base_path: str = Field(pattern=r"^(gs|s3|/)", description="Where TF-Serving finds the model versions (`/models/...`, `s3://`, `gs://`).")
+    base_path: ModelBasePath = Field(description="Where TF-Serving finds the model versions (`/models/...`, `s3://`, `gs://`).")
     version: int = Field(ge=1, description="Pinned model version, so no model is unloaded by accident.")
     source: str | None = Field(default=None, pattern=r"^https://[A-Za-z0-9.-]+(:[0-9]+)?/[A-Za-z0-9._~/%+=&?-]*$", description="HTTPS URL of a .tar.gz of this version's SavedModel (saved_model.pb, variables/); fetched into `<basePath>/<version>` of the models volume before TF-Serving starts. Needs `sha256` and a basePath under `/models/`.")
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the `source` archive; a download that does not match is refused.")
@@ -362,7 +398,7 @@ class Model(Schema):
 
 class Ingress(Schema):
     domain: HostAddress | None = Field(default=None, description="Public host name of the API, e.g. `api.example.com`.")
-    acme_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", description="E-mail for Let's Encrypt.")
+    acme_email: Email | None = Field(default=None, description="E-mail for Let's Encrypt.")
     tls: Literal["letsencrypt", "letsencrypt-staging", "byo", "none"] = Field(
         default="none", description="TLS mode: Let's Encrypt (production or staging; needs `domain` and `acmeEmail`), bring-your-own secret, or none."
     )
@@ -453,193 +489,11 @@ class StackConfig(Schema):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> StackConfig:
-        errors: list[str] = []
-        errors += _unique("sites", [s.name for s in self.sites])
-        errors += _unique("hosts", [h.name for h in self.hosts])
-        errors += _unique("models", [m.name for m in self.models])
-        errors += _unique("timeSlicing.profiles", [p.name for p in self.time_slicing.profiles])
-        errors += self._check_networks()
-        errors += self._check_hosts()
-        errors += self._check_roles()
-        errors += self._check_gpus_and_models()
-        errors += self._check_deployer_reach()
-        if errors:
+        from stacks.consistency import cross_checks  # it imports this module
+
+        if errors := cross_checks(self):
             raise ValueError("\n".join(errors))
         return self
-
-    def _check_networks(self) -> list[str]:
-        named = [("vpn.overlayCidr", self.vpn.overlay_cidr), ("cluster.podCidr", self.cluster.pod_cidr),
-                 ("cluster.serviceCidr", self.cluster.service_cidr)]
-        named += [(f"sites[{i}].lanCidr", s.lan_cidr) for i, s in enumerate(self.sites) if s.lan_cidr]
-        if self.openstack:
-            named.append(("openstack.networkCidr", self.openstack.network_cidr))
-        errors = []
-        for i, (key_a, net_a) in enumerate(named):
-            for key_b, net_b in named[i + 1:]:
-                # LANs of different sites may reuse private ranges; only the cluster/overlay ranges must be unique.
-                if key_a.startswith("sites") and key_b.startswith(("sites", "openstack")):
-                    continue
-                if net_a.overlaps(net_b):
-                    errors.append(f"{key_b}: {net_b} overlaps {key_a} {net_a}; choose ranges that do not overlap")
-        return errors
-
-    def _check_hosts(self) -> list[str]:
-        errors = []
-        names = {h.name for h in self.hosts}
-        site_names = {s.name for s in self.sites}
-        seen_vpn: dict[ipaddress.IPv4Address, str] = {}
-        looped: set[str] = set()
-        for i, h in enumerate(self.hosts):
-            key = f"hosts[{i}]"
-            if h.site not in site_names:
-                errors.append(f"{key}.site: unknown site '{h.site}'; use one of: {', '.join(sorted(site_names))}")
-                continue
-            site = self.site(h.site)
-            if h.openstack is not None:
-                if site.kind != "cloud":
-                    errors.append(f"{key}.openstack: site '{site.name}' is on-prem; OpenStack VMs belong to a `kind: cloud` site")
-                if self.openstack is None:
-                    errors.append(f"{key}.openstack: needs the `hybrid-ai:openstack` config key (externalNetwork, adminCidrs)")
-                if h.ssh.public_key is None:
-                    errors.append(f"{key}.ssh.publicKey: OpenStack hosts need the public half of the SSH key to install")
-            if h.existing is not None:
-                if h.ssh.host_key is None:
-                    errors.append(f"{key}.ssh.hostKey: existing hosts need their pinned host key; get it with `ssh-keyscan -t ed25519 {h.existing.address}`")
-                if h.existing.public_address is not None and site.nat:
-                    errors.append(f"{key}.existing.publicAddress: site '{site.name}' is behind NAT; remove the public address or set the site's `nat: false`")
-                lan = self.lan_address(h)
-                if h.existing.lan_address is not None and site.lan_cidr and lan not in site.lan_cidr:
-                    errors.append(f"{key}.existing.lanAddress: {lan} is outside site '{site.name}' lanCidr {site.lan_cidr}")
-            if h.ssh.jump_host is not None:
-                if h.ssh.jump_host == h.name:
-                    errors.append(f"{key}.ssh.jumpHost: a host cannot be its own jump host")
-                elif h.ssh.jump_host not in names:
-                    errors.append(f"{key}.ssh.jumpHost: unknown host '{h.ssh.jump_host}'; use one of the `hosts` names")
-                elif h.name not in looped and (loop := self._jump_loop(h)):
-                    looped |= loop
-                    errors.append(f"{key}.ssh.jumpHost: jump hosts loop back to '{h.name}'; one host in the chain must be reachable directly")
-            addr = self.vpn_address(h)
-            if addr not in self.vpn.overlay_cidr or addr in (self.vpn.overlay_cidr.network_address, self.vpn.overlay_cidr.broadcast_address):
-                errors.append(f"{key}.vpnAddress: {addr} is not a usable address of vpn.overlayCidr {self.vpn.overlay_cidr}")
-            elif addr == self.operator_address():
-                errors.append(f"{key}.vpnAddress: {addr} is the operator peer's address; pick another")
-            elif addr in seen_vpn:
-                errors.append(f"{key}.vpnAddress: {addr} is already used by host '{seen_vpn[addr]}'; set `vpnAddress` explicitly on one of them")
-            else:
-                seen_vpn[addr] = h.name
-        return errors
-
-    def _check_roles(self) -> list[str]:
-        errors = []
-        control = self.hosts_with(Role.CONTROL_PLANE)
-        if len(control) != 1:
-            errors.append(f"hosts: {len(control)} hosts have role `control-plane`; exactly one must (the one that mints the join token)")
-        elif self.cluster.api_server_address == "public" and not self.has_public_endpoint(control[0]):
-            errors.append(f"cluster.apiServerAddress: 'public' but the control plane '{control[0].name}' has no public address; give it one or use 'vpn'")
-        hubs = self.hosts_with(Role.VPN_HUB)
-        if len(hubs) > 1:
-            errors.append(f"hosts: {len(hubs)} hosts have role `vpn-hub`; at most one may")
-        for h in hubs:
-            i = self.hosts.index(h)
-            if not self.has_public_endpoint(h):
-                errors.append(f"hosts[{i}].roles: the `vpn-hub` '{h.name}' needs a public address (`existing.publicAddress` or `openstack.publicIp: true`)")
-        nat_sites = [s.name for s in self.sites if s.nat and any(h.site == s.name for h in self.hosts)]
-        if nat_sites and not hubs:
-            errors.append(f"hosts: site(s) {', '.join(nat_sites)} are behind NAT but no host with a public address has role `vpn-hub`; give one public host the `vpn-hub` role")
-        for h in self.hosts_with(Role.INGRESS):
-            if not self.has_public_endpoint(h):
-                errors.append(f"hosts[{self.hosts.index(h)}].roles: ingress host '{h.name}' needs a public address")
-            if not h.in_cluster:
-                errors.append(f"hosts[{self.hosts.index(h)}].roles: ingress host '{h.name}' must also be `control-plane` or `worker`")
-        if self.vpn.operator_public_key and not hubs:
-            errors.append("vpn.operatorPublicKey: the operator peer connects through the `vpn-hub`; add a hub host")
-        errors += self._check_netmaker(hubs)
-        return errors
-
-    def _check_netmaker(self, hubs: list[Host]) -> list[str]:
-        vpn = self.vpn
-        if vpn.backend != "netmaker":
-            return ["vpn.netmaker: only used with `backend: netmaker`; set the backend or remove the section"] if vpn.netmaker else []
-        errors = []
-        if vpn.netmaker is None:
-            errors.append("vpn.netmaker: `backend: netmaker` needs this section (at least `domain`)")
-        if not hubs:
-            errors.append("hosts: the Netmaker server runs on the `vpn-hub`; give one host with a public address that role")
-        if vpn.operator_public_key:
-            errors.append("vpn.operatorPublicKey: not used with Netmaker; give the operator a Netmaker remote-access client instead")
-        for hub in hubs:
-            i = self.hosts.index(hub)
-            if hub.size is None:
-                errors.append(f"hosts[{i}].size: declare the hub's size (cpus, memoryMb) so it can be checked for the Netmaker server")
-            elif hub.size.memory_mb < NETMAKER_MIN_MEMORY_MB:
-                errors.append(f"hosts[{i}].size.memoryMb: {hub.size.memory_mb} MB is too small for the Netmaker server; it needs at least {NETMAKER_MIN_MEMORY_MB} MB")
-        return errors
-
-    def _check_gpus_and_models(self) -> list[str]:
-        errors = []
-        profiles = {p.name for p in self.time_slicing.profiles}
-        for i, p in enumerate(self.time_slicing.profiles):
-            if p.replicas > self.time_slicing.max_replicas:
-                errors.append(f"timeSlicing.profiles[{i}].replicas: {p.replicas} is above timeSlicing.maxReplicas {self.time_slicing.max_replicas}")
-        if self.time_slicing.default_profile and self.time_slicing.default_profile not in profiles:
-            errors.append(f"timeSlicing.defaultProfile: unknown profile '{self.time_slicing.default_profile}'; define it under timeSlicing.profiles")
-        gpu_hosts = [h for h in self.hosts if h.gpu and h.in_cluster]
-        for h in gpu_hosts:
-            profile = self.profile_of(h)
-            if profiles and profile not in profiles:
-                errors.append(f"hosts[{self.hosts.index(h)}].gpu.profile: unknown time-slicing profile '{profile}'; use one of: {', '.join(sorted(profiles))}")
-        model_names = {m.name for m in self.models} | set(BUILTIN_SERVICES)
-        if any(m.public_path for m in self.models) and self.ingress.domain is None:
-            i = next(i for i, m in enumerate(self.models) if m.public_path)
-            errors.append(f"models[{i}].publicPath: public models need `ingress.domain`")
-        if any(m.public_path for m in self.models) and not self.hosts_with(Role.INGRESS):
-            errors.append("hosts: public models need a host with role `ingress`")
-        sharing = bool(profiles)
-        gpu_models = [(i, m.name) for i, m in enumerate(self.models) if m.placement == "gpu"]
-        if gpu_models and not gpu_hosts:
-            names = ", ".join(name for _, name in gpu_models)
-            errors.append(f"models[{gpu_models[0][0]}].placement: {names} ask for GPU nodes but no cluster host has `gpu`; add a GPU host or use `placement: cloud`")
-        for i, m in enumerate(self.models):
-            if sharing and m.gpus > 1:
-                errors.append(f"models[{i}].gpus: {m.gpus} GPUs per pod with time-slicing on (failRequestsGreaterThanOne); request 1")
-            if m.name in BUILTIN_SERVICES:
-                errors.append(f"models[{i}].name: '{m.name}' is a built-in service; pick another name")
-            for j, peer in enumerate(m.talks_to):
-                if peer not in model_names:
-                    errors.append(f"models[{i}].talksTo[{j}]: unknown model '{peer}'")
-        return errors
-
-    def _check_deployer_reach(self) -> list[str]:
-        """`pulumi up` runs on one machine that must reach every host over SSH (directly or
-        through a jump host on the host's own site) and the API server at the kubeconfig's address."""
-        errors: list[str] = []
-        sites = {s.name: s for s in self.sites}
-        by_name = {h.name: h for h in self.hosts}
-        for i, h in enumerate(self.hosts):
-            site = sites.get(h.site)
-            jump = by_name.get(h.ssh.jump_host or "")
-            # Only a host whose SSH address is its LAN address needs a jump host on its own LAN.
-            if site is None or not site.nat or jump is None or h.existing is None or str(self.lan_address(h)) != str(h.existing.address):
-                continue
-            if jump.site != h.site:
-                errors.append(f"hosts[{i}].ssh.jumpHost: '{h.name}' is reached on its LAN address in NAT'd site '{site.name}'; "
-                              f"its jump host must sit on that site, not on '{jump.site}'")
-        if self.cluster.api_server_address == "vpn" and self.vpn.backend == "wireguard" and self.vpn.operator_public_key is None:
-            errors.append("cluster.apiServerAddress: 'vpn' but the deployer is no VPN peer; set vpn.operatorPublicKey "
-                          "for the machine that runs `pulumi up`, or use 'public'")
-        return errors
-
-    def _jump_loop(self, host: Host) -> set[str]:
-        """The hosts of the jump-host loop `host` starts, or an empty set when the chain ends."""
-        by_name = {h.name: h for h in self.hosts}
-        seen = {host.name}
-        current = host
-        while current.ssh.jump_host is not None and current.ssh.jump_host in by_name:
-            if current.ssh.jump_host in seen:
-                return seen
-            seen.add(current.ssh.jump_host)
-            current = by_name[current.ssh.jump_host]
-        return set()
 
     def has_public_endpoint(self, host: Host) -> bool:
         if host.openstack is not None:
@@ -659,10 +513,3 @@ class StackConfig(Schema):
             return None
         return addr if site.lan_cidr and addr in site.lan_cidr else None
 
-
-def _unique(key: str, names: list[str]) -> list[str]:
-    return [
-        f"{key}[{names.index(name, names.index(name) + 1)}].name: '{name}' is used twice; names must be unique"
-        for name, n in Counter(names).items()
-        if n > 1
-    ]

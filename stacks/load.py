@@ -8,8 +8,10 @@ no secret) is ever echoed.
 
 from __future__ import annotations
 
+import difflib
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,8 +51,23 @@ def _field_keys() -> dict[str, str]:
 def _path(loc: tuple[int | str, ...]) -> str:
     text = ""
     for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        if part == "[key]":  # pydantic's marker for a bad mapping key; the message says so
+            continue
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif not _PLAIN_KEY.fullmatch(part):  # a user's mapping key (labels): quoted, short, one line
+            text += f"[{shown(part)}]"
+        else:
+            text += f".{part}" if text else part
     return text
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_./-]{1,63}")
+
+
+def shown(text: str) -> str:
+    """A user's key as a message may show it: JSON-quoted (so one line), at most ~40 characters."""
+    return json.dumps(text if len(text) <= 36 else text[:32] + "...")
 
 
 _HINTS = {
@@ -79,6 +96,25 @@ def validate(raw: Mapping[str, Any]) -> StackConfig:
         raise ConfigError(format_validation_error(err)) from None
 
 
+def namespace_problems(full_keys: Iterable[str]) -> list[str]:
+    """Keys under a near-miss of the project's namespace (`hybridai:`, `hybrid_ai:`, `Hybrid-AI:`).
+
+    Pulumi passes keys of any namespace through (providers read `openstack:...`), so such a key
+    would be silently ignored and its section taken from the defaults."""
+    def squash(ns: str) -> str:
+        return re.sub(r"[^a-z0-9]", "", ns.lower())
+
+    problems = []
+    for key in sorted(full_keys):
+        ns, _, name = key.partition(":")
+        if ns != NAMESPACE and (squash(ns) == squash(NAMESPACE) or difflib.get_close_matches(ns, [NAMESPACE], cutoff=0.75)):
+            if _PLAIN_KEY.fullmatch(ns) and _PLAIN_KEY.fullmatch(name):
+                problems.append(f"{key}: namespace '{ns}' is not this project's; write `{NAMESPACE}:{name}`")
+            else:
+                problems.append(f"{shown(key)}: namespace {shown(ns)} is not this project's; write the key under `{NAMESPACE}:`")
+    return problems
+
+
 def _all_config_keys() -> set[str]:
     keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
     return {k.split(":", 1)[1] for k in keys if k.startswith(NAMESPACE + ":")}
@@ -100,7 +136,9 @@ def load() -> Stack:
     """Load and validate the current stack's config; raise ConfigError before any resource exists."""
     fields = _field_keys()
     raw: dict[str, Any] = {}
-    problems: list[str] = []
+    problems = namespace_problems(set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env()))
+    if problems:  # alone: the sections they were meant for would only show up as missing
+        raise ConfigError(problems)
     for key in fields:
         value = runtime_config.get_config(f"{NAMESPACE}:{key}")
         if value is None:

@@ -20,7 +20,12 @@ def test_bench_runs_at_the_reference_size(tmp_path: Path) -> None:
     assert set(report) >= {"import_s", "runs", "rerender_identical", "add_model_changed", "add_workstation_changed"}
     (run,) = report["runs"]
     assert (run["workstations"], run["models"]) == (2, 5)
-    assert run["resources"] > 100 and run["depth"] > 5 and run["wall_s"] > report["import_s"] > 0
+    assert run["resources"] > 100 and run["depth"] > 5
+    # Import and render times come from the same process: the render's own import can never
+    # exceed its wall time, whereas an import timed in another process (report["import_s"]) can
+    # take longer than this whole run when the CPU is shared (it did, 1 run in 6).
+    assert run["wall_s"] > run["import_s"] > 0 and report["import_s"] > 0
+    assert run["render_s"] > 0 and abs(run["render_s"] - (run["wall_s"] - run["import_s"])) < 0.002
     assert report["rerender_identical"] is True
     assert report["add_model_changed"] == 0
     # A third workstation in the office: only the mesh configs of the peers that must learn it.

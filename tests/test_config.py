@@ -151,6 +151,110 @@ BAD: list[tuple[str, Callable[[Raw], None], str, str]] = [
 ]
 
 
+# --- Cross-field consistency (stacks/consistency/) ---
+
+def _receipt_on_openstack(keep_host_key: bool) -> Callable[[Raw], None]:
+    def mutate(raw: Raw) -> None:
+        h = host(raw, "receipt")
+        del h["existing"]
+        h["openstack"] = {"flavor": "m1.small", "image": "ubuntu-22.04"}
+        h["ssh"]["publicKey"] = "ssh-ed25519 AAAA"
+        if not keep_host_key:
+            del h["ssh"]["hostKey"]
+        raw["openstack"] = {"externalNetwork": "public", "networkCidr": "10.20.0.0/24", "adminCidrs": ["198.51.100.0/26"]}
+    return mutate
+
+
+def _sizes(gpu_mb: int, cloud_mb: int) -> Callable[[Raw], None]:
+    def mutate(raw: Raw) -> None:
+        for h in raw["hosts"]:
+            if h["name"] != "vpn-hub":
+                h["size"] = {"cpus": 8, "memoryMb": gpu_mb if "gpu" in h else cloud_mb}
+    return mutate
+
+
+def _both(*mutations: Callable[[Raw], None]) -> Callable[[Raw], None]:
+    def mutate(raw: Raw) -> None:
+        for m in mutations:
+            m(raw)
+    return mutate
+
+
+def _no_time_slicing(raw: Raw) -> None:
+    del raw["timeSlicing"]
+
+
+def _second_public_model(path: str) -> Callable[[Raw], None]:
+    def mutate(raw: Raw) -> None:
+        raw["models"].append({"name": "billing", "image": "ghcr.io/example/billing:1.0.0", "publicPath": path})
+    return mutate
+
+
+CROSS: list[tuple[str, Callable[[Raw], None], str, str]] = [
+    # uniqueness
+    ("SSH address used twice", set_in(["hosts", 4, "existing", "address"], "198.51.100.21"), "hybrid-ai:hosts[4].existing.address", "already the address of host 'ws-1'; give each host its own address or SSH port"),
+    ("public endpoint used twice", set_in(["hosts", 2, "existing", "publicAddress"], "203.0.113.11"), "hybrid-ai:hosts[2].existing.publicAddress", "each host needs its own"),
+    ("LAN address used twice in a site", set_in(["hosts", 2, "existing", "lanAddress"], "192.0.2.11"), "hybrid-ai:hosts[2].existing.lanAddress", "already the lanAddress of host 'receipt'"),
+    ("public path used twice", _second_public_model("/receipt"), "hybrid-ai:models[5].publicPath", "already routes to 'receipt-api'"),
+    ("public path used twice with a trailing slash", _second_public_model("/receipt/"), "hybrid-ai:models[5].publicPath", "its own path"),
+    ("talksTo lists a peer twice", set_in(["models", 0, "talksTo"], ["redis", "redis"]), "hybrid-ai:models[0].talksTo", "list each peer once"),
+    ("duplicate site", lambda raw: raw["sites"].append(dict(raw["sites"][1])), "hybrid-ai:sites[2].name", "used twice"),
+    ("duplicate time-slicing profile", lambda raw: raw["timeSlicing"]["profiles"].append({"name": "rtx-3090", "replicas": 2}), "hybrid-ai:timeSlicing.profiles[1].name", "used twice"),
+    ("SSH key and TLS bundle in one key", set_in(["ingress"], {"domain": "api.example.com", "tls": "byo", "tlsCertConfig": "sshPrivateKey"}), "hybrid-ai:ingress.tlsCertConfig", "keep each secret in its own key"),
+    ("secret key named like a section", set_in(["hosts", 0, "ssh", "privateKeyConfig"], "vpn"), "hybrid-ai:hosts[0].ssh.privateKeyConfig", "is a config section"),
+    # ranges
+    ("operator address outside the overlay", _both(set_in(["vpn", "operatorPublicKey"], "aGVsbG8taHlicmlkLWFpLW9wZXJhdG9yLWtleS0xMjM="), set_in(["vpn", "operatorAddress"], "10.9.9.9")), "hybrid-ai:vpn.operatorAddress", "pick one inside it"),
+    ("operator address is the overlay's broadcast", _both(set_in(["vpn", "operatorPublicKey"], "aGVsbG8taHlicmlkLWFpLW9wZXJhdG9yLWtleS0xMjM="), set_in(["vpn", "operatorAddress"], "100.64.255.255")), "hybrid-ai:vpn.operatorAddress", "not a usable address"),
+    ("operator address taken by a host", _both(set_in(["vpn", "operatorPublicKey"], "aGVsbG8taHlicmlkLWFpLW9wZXJhdG9yLWtleS0xMjM="), set_in(["vpn", "operatorAddress"], "100.64.1.2")), "hybrid-ai:hosts[4].vpnAddress", "operator peer's address"),
+    ("host address inside the overlay", set_in(["hosts", 3, "existing", "address"], "100.64.9.9"), "hybrid-ai:hosts[3].existing.address", "inside vpn.overlayCidr"),
+    ("host address inside the pod network", set_in(["hosts", 3, "existing", "address"], "10.1.2.3"), "hybrid-ai:hosts[3].existing.address", "inside cluster.podCidr"),
+    ("loopback public address", set_in(["hosts", 1, "existing", "publicAddress"], "127.0.0.1"), "hybrid-ai:hosts[1].existing.publicAddress", "loopback"),
+    ("LAN address outside the site LAN", set_in(["hosts", 2, "existing", "lanAddress"], "192.0.2.200"), "hybrid-ai:hosts[2].existing.lanAddress", "outside site 'cloud' lanCidr"),
+    ("IPv6 LAN address on an IPv4 LAN", set_in(["hosts", 2, "existing", "lanAddress"], "2001:db8::12"), "hybrid-ai:hosts[2].existing.lanAddress", "outside site 'cloud' lanCidr"),
+    ("overlay too small for the hosts", _both(set_in(["vpn", "overlayCidr"], "100.64.0.0/30"), lambda raw: [h.pop("vpnAddress") for h in raw["hosts"]]), "hybrid-ai:vpn.overlayCidr", "use a larger range"),
+    ("VPN address is the overlay's network address", set_in(["hosts", 3, "vpnAddress"], "100.64.0.0"), "hybrid-ai:hosts[3].vpnAddress", "not a usable address"),
+    ("pods overlap services", set_in(["cluster", "serviceCidr"], "10.1.200.0/24"), "hybrid-ai:cluster.serviceCidr", "overlaps cluster.podCidr"),
+    ("pods overlap an office LAN", set_in(["cluster", "podCidr"], "198.51.100.0/24"), "hybrid-ai:sites[1].lanCidr", "overlaps cluster.podCidr"),
+    ("services overlap the OpenStack network", _both(_receipt_on_openstack(False), set_in(["cluster", "serviceCidr"], "10.20.0.0/24")), "hybrid-ai:openstack.networkCidr", "overlaps cluster.serviceCidr"),
+    # ports
+    ("WireGuard on Calico's VXLAN port", set_in(["vpn", "port"], 4789), "hybrid-ai:vpn.port", "Calico's VXLAN port"),
+    ("SSH on the API server port", set_in(["hosts", 3, "ssh", "port"], 16443), "hybrid-ai:hosts[3].ssh.port", "MicroK8s' API server port"),
+    ("SSH on the cluster-agent port", set_in(["hosts", 1, "ssh", "port"], 25000), "hybrid-ai:hosts[1].ssh.port", "cluster-agent"),
+    ("SSH on the ingress HTTPS port", set_in(["hosts", 2, "ssh", "port"], 443), "hybrid-ai:hosts[2].ssh.port", "ingress controller's"),
+    # requests within limits
+    ("CPU request above its limit", set_in(["models", 0, "cpu"], "3000m"), "hybrid-ai:models[0].cpu", "above `cpuLimit` 2"),
+    ("more GPUs per pod than any host has", _both(_no_time_slicing, set_in(["models", 1, "gpus"], 2)), "hybrid-ai:models[1].gpus", "request at most 1"),
+    ("GPU requests above capacity", set_in(["models", 1, "replicas"], 7), "hybrid-ai:models:", "the GPU hosts offer 8"),
+    ("model memory above every GPU node", _both(_sizes(8192, 4096), set_in(["models", 1, "memory"], "16Gi")), "hybrid-ai:models[1].memory", "more than any gpu node has"),
+    ("TF-Serving memory above every GPU node", _both(_sizes(4096, 4096), set_in(["models", 1, "memory"], "1Gi"), set_in(["models", 2, "memory"], "1Gi")), "hybrid-ai:tfServing.memory", "more than any gpu node has"),
+    ("cloud model memory above every cloud node", _both(_sizes(32768, 1024), set_in(["models", 0, "memory"], "2Gi")), "hybrid-ai:models[0].memory", "more than any cloud node has"),
+    # settings that would be ignored or overridden
+    ("host key on an OpenStack VM", _receipt_on_openstack(True), "hybrid-ai:hosts[1].ssh.hostKey", "overrides this one"),
+    ("public key on an existing host", set_in(["hosts", 1, "ssh", "publicKey"], "ssh-ed25519 AAAA"), "hybrid-ai:hosts[1].ssh.publicKey", "only used to create OpenStack VMs"),
+    ("NVIDIA settings on a host without GPU", set_in(["hosts", 1, "nvidia"], {"installDriver": False}), "hybrid-ai:hosts[1].nvidia", "only used on hosts with `gpu`"),
+    ("GPU on a host outside the cluster", set_in(["hosts", 0, "gpu"], {"model": "rtx-3090"}), "hybrid-ai:hosts[0].gpu", "add role `worker`"),
+    ("labels on a host outside the cluster", set_in(["hosts", 0, "labels"], {"team": "ops"}), "hybrid-ai:hosts[0].labels", "so this is ignored"),
+    ("GPU profile without time-slicing", _both(_no_time_slicing, set_in(["hosts", 3, "gpu"], {"model": "rtx-3090", "count": 2, "profile": "rtx-3090"})), "hybrid-ai:hosts[3].gpu.profile", "no timeSlicing.profiles"),
+    ("maxReplicas on an internal model", set_in(["models", 1, "maxReplicas"], 3), "hybrid-ai:models[1].maxReplicas", "only public models autoscale"),
+    ("image on a tf-model", set_in(["models", 3, "image"], "ghcr.io/example/x:1.0.0"), "hybrid-ai:models[3].image", "tfServing.image"),
+    ("gpus on a tf-model", set_in(["models", 3, "gpus"], 1), "hybrid-ai:models[3].gpus", "tfServing.gpus"),
+    ("tf settings on a service", set_in(["models", 0, "tf"], {"basePath": "/models/x", "version": 1}), "hybrid-ai:models[0].tf", "only used with `kind: tf-model`"),
+    ("ACME e-mail without Let's Encrypt", set_in(["ingress", "tls"], "none"), "hybrid-ai:ingress.acmeEmail", "remove it or change `tls`"),
+    ("TLS bundle key with Let's Encrypt", set_in(["ingress", "tlsCertConfig"], "tlsBundle"), "hybrid-ai:ingress.tlsCertConfig", "only used with `tls: byo`"),
+    ("operator address without operator key", set_in(["vpn", "operatorAddress"], "100.64.200.1"), "hybrid-ai:vpn.operatorAddress", "only used with vpn.operatorPublicKey"),
+    ("OpenStack section without OpenStack hosts", set_in(["openstack"], {"externalNetwork": "public", "networkCidr": "10.20.0.0/24", "adminCidrs": ["198.51.100.0/26"]}), "hybrid-ai:openstack:", "this section is unused"),
+]
+BAD += CROSS
+
+
+def test_hosts_behind_one_router_may_share_an_address_on_different_ssh_ports() -> None:
+    raw = stack_config("dev")
+    for port, h in ((2201, host(raw, "ws-1")), (2202, host(raw, "ws-2"))):
+        h["existing"] = {"address": "203.0.113.50", "lanAddress": f"198.51.100.{port - 2180}"}
+        h["ssh"]["port"] = port
+    validate(raw)
+
+
 def test_reference_stacks_are_valid() -> None:
     for stack in ("dev", "prod", "netmaker"):
         cfg = validate(stack_config(stack))
@@ -160,6 +264,7 @@ def test_reference_stacks_are_valid() -> None:
 
 def test_there_are_at_least_twenty_distinct_bad_configs() -> None:
     assert len({case for case, *_ in BAD}) >= 20
+    assert len({case for case, *_ in CROSS}) >= 30 and not {case for case, *_ in CROSS} & {case for case, *_ in BAD[:-len(CROSS)]}
 
 
 @pytest.mark.parametrize(("case", "mutate", "key", "fix"), BAD, ids=[b[0] for b in BAD])
@@ -225,7 +330,7 @@ def test_derived_vpn_addresses_are_stable_and_independent_of_other_hosts() -> No
     for h in raw["hosts"]:
         h.pop("vpnAddress")
     before = {h.name: validate(raw).vpn_address(h) for h in validate(raw).hosts}
-    raw["hosts"].append(dict(host(raw, "ws-2"), name="ws-3"))
+    raw["hosts"].append(dict(host(raw, "ws-2"), name="ws-3", existing={"address": "198.51.100.23"}))
     after_cfg = validate(raw)
     after = {h.name: after_cfg.vpn_address(h) for h in after_cfg.hosts}
     assert {k: after[k] for k in before} == before
@@ -244,5 +349,6 @@ def test_minimal_config_takes_every_default() -> None:
     raw = {k: v for k, v in stack_config("dev").items() if k in ("sites", "hosts")}
     for h in raw["hosts"]:
         h.pop("gpu", None)
+        h.pop("nvidia", None)
     cfg = validate(raw)
     assert cfg.ingress.tls == "none" and cfg.vpn.port == 51820 and cfg.cluster.channel == "1.32/stable"

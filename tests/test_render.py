@@ -191,3 +191,92 @@ def test_evaluation_records_only_this_run() -> None:
     assert isinstance(first, Evaluation)
     assert sorted(r.urn for r in first.resources) == sorted(r.urn for r in second.resources)
     assert len(second.resources) == len({r.urn for r in second.resources})
+
+
+# `pulumi config set --secret` writes `<ns>:<key>: {secure: <ciphertext>}` and an
+# `encryptionsalt` (passphrase provider) at the top of the stack file.
+SECURE_ENTRY = "  hybrid-ai:sshPrivateKey:\n    secure: v1:SECURE-CIPHERTEXT-CANARY==\n"
+
+
+def render_in(folder: Path, stack: str, text: str, out: Path) -> subprocess.CompletedProcess[str]:
+    (folder / f"Pulumi.{stack}.yaml").write_text(text)
+    return subprocess.run([sys.executable, "-m", "stacks.render", "--dir", str(folder), "--stack", stack, "--out", str(out)],
+                          cwd=PROJECT, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("stack", ["dev", "netmaker", "prod"])
+def test_every_example_stack_renders_with_a_secure_value(stack: str, tmp_path: Path) -> None:
+    text = "encryptionsalt: v1:c2FsdA==:v1:Zm9v:YmFy\n" + (PROJECT / f"Pulumi.{stack}.yaml").read_text() + SECURE_ENTRY
+    result = render_in(tmp_path, stack, text, tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    assert "sshPrivateKey is not set" not in result.stderr  # the secure entry was taken as the key
+    plan = (tmp_path / "out" / "plan.json").read_text()
+    assert '"[secret]"' in plan
+    for path in (tmp_path / "out").rglob("*"):
+        if path.is_file() and path.suffix != ".svg":
+            assert "CANARY" not in path.read_text(), path
+
+
+@pytest.mark.parametrize("bundle_in_file", [False, True], ids=["bundle not set", "bundle set with --secret"])
+def test_byo_tls_renders_without_the_bundle_at_hand(bundle_in_file: bool, tmp_path: Path) -> None:
+    text = (PROJECT / "Pulumi.dev.yaml").read_text().replace("tls: letsencrypt-staging", "tls: byo\n    tlsCertConfig: tlsBundle")
+    text = text.replace("    acmeEmail: ops@example.com\n", "") + SECURE_ENTRY
+    if bundle_in_file:
+        text += "  hybrid-ai:tlsBundle:\n    secure: v1:BUNDLE-CIPHERTEXT-CANARY==\n"
+    result = render_in(tmp_path, "byo", text, tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    assert ("hybrid-ai:tlsBundle is not set in the stack" in result.stderr) != bundle_in_file
+    assert "CANARY" not in (tmp_path / "out" / "plan.json").read_text()
+    plan = json.loads((tmp_path / "out" / "plan.json").read_text())
+    (tls,) = [r for r in plan["resources"] if r["name"] == "ingress-tls"]
+    assert tls["inputs"]["stringData"] == "[secret]"
+
+
+DOC = (PROJECT / "Pulumi.dev.yaml").read_text()
+BAD_FILES = [
+    ("syntax error", "config:\n  hybrid-ai:vpn: {port: 1\n", "Pulumi.bad.yaml:3: not valid YAML"),
+    ("tab indentation", "config:\n\thybrid-ai:vpn: {}\n", "Pulumi.bad.yaml:2: not valid YAML"),
+    ("a list", "- config\n- hosts\n", "Pulumi.bad.yaml:1: the file is a list, not a mapping"),
+    ("a string", "hybrid-ai:hosts\n", "Pulumi.bad.yaml:1: the file is a str, not a mapping"),
+    ("config not a mapping", "encryptionsalt: v1:x\nconfig: [a, b]\n", "Pulumi.bad.yaml:2: `config` is a list, not a mapping"),
+    ("misspelled namespace", DOC.replace("hybrid-ai:hosts:", "hybridai:hosts:"), "hybridai:hosts: namespace 'hybridai' is not this project's; write `hybrid-ai:hosts`"),
+    ("underscore namespace", DOC.replace("hybrid-ai:vpn:", "hybrid_ai:vpn:"), "hybrid_ai:vpn: namespace 'hybrid_ai' is not this project's; write `hybrid-ai:vpn`"),
+    ("key without namespace", DOC.replace("hybrid-ai:vpn:", "vpn:"), "config key \"vpn\" is not `<namespace>:<name>`; write it as `hybrid-ai:<name>`"),
+    ("duplicate top-level key", DOC + "  hybrid-ai:vpn:\n    port: 51821\n", "key \"hybrid-ai:vpn\" is written twice (first at line"),
+    ("duplicate nested key", DOC.replace("    mtu: 1380\n", "    mtu: 1380\n    mtu: 1300\n"), "key \"mtu\" is written twice"),
+    ("recursive alias", "config: &a\n  hybrid-ai:x: *a\n", "Pulumi.bad.yaml:1: an alias refers to a node that contains it"),
+    ("hostile duplicate key", 'config:\n  "a\\nb": 1\n  "a\\nb": 2\n', 'key "a\\nb" is written twice'),
+    ("secret inside a section", DOC.replace("    mtu: 1380\n", "    mtu:\n      secure: v1:abc\n") + SECURE_ENTRY, "hybrid-ai:vpn: holds no secret data"),
+]
+
+
+@pytest.mark.parametrize(("case", "text", "expected"), BAD_FILES, ids=[b[0] for b in BAD_FILES])
+def test_bad_stack_file_fails_with_one_line_and_no_traceback(case: str, text: str, expected: str, tmp_path: Path) -> None:
+    result = render_in(tmp_path, "bad", text, tmp_path / "out")
+    assert result.returncode == 2, result.stdout
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("render: Pulumi.bad.yaml") and expected in lines[0], lines[0]
+    assert "SECURE-CIPHERTEXT" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_misspelled_namespace_is_named_by_the_program_too() -> None:
+    """Under the real CLI (no render), `pulumi up` hands the program every namespace's keys."""
+    from stacks.load import ConfigError
+    from stacks.render.evaluate import evaluate
+
+    config = {f"hybrid-ai:{k}": json.dumps(v) for k, v in stack_config("dev").items()}
+    config["hybridAI:vpn"] = config.pop("hybrid-ai:vpn")
+    seen = Evaluation("test")
+    with pytest.raises(ConfigError) as err:
+        evaluate("test", config | {"hybrid-ai:sshPrivateKey": "k"}, {"hybrid-ai:sshPrivateKey"}, into=seen)
+    assert err.value.problems == ["hybridAI:vpn: namespace 'hybridAI' is not this project's; write `hybrid-ai:vpn`"]
+    assert seen.resources == []
+
+
+def test_pyyaml_keeps_the_last_duplicate_silently_so_the_reader_checks_itself() -> None:
+    """Why stackfile.read_document walks the node tree: PyYAML 6 does not reject duplicates."""
+    import yaml
+
+    assert yaml.safe_load("config:\n  hybrid-ai:vpn: {port: 1}\n  hybrid-ai:vpn: {port: 2}\n") == {"config": {"hybrid-ai:vpn": {"port": 2}}}

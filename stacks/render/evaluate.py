@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pulumi
-import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings
 from pulumi.runtime.config import set_all_config
@@ -27,6 +26,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from stacks.load import NAMESPACE, secret_keys_of, validate
+from stacks.render import stackfile
 
 PROJECT = "hybrid-ai"
 # The SDK sends a debug line per registration step to the engine; nobody reads them here.
@@ -237,30 +237,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
 
-def stack_file_config(path: Path) -> tuple[dict[str, str], set[str]]:
-    """Config values and secret keys of a stack file, as the Pulumi CLI would hand them over.
-
-    `secure:` values become placeholders: the render never decrypts anything."""
-    doc = yaml.safe_load(path.read_text()) or {}
-    config: dict[str, str] = {}
-    secret: set[str] = set()
-    for key, value in (doc.get("config") or {}).items():
-        full = key if ":" in key else f"{NAMESPACE}:{key}"
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            config[full] = f"[secret placeholder for {full}]"
-            secret.add(full)
-        elif isinstance(value, str):
-            config[full] = value
-        else:
-            config[full] = json.dumps(value)
-    return config, secret
-
-
 def raw_stack_config(project_dir: Path, stack: str) -> dict[str, Any]:
-    """The project's keys of Pulumi.<stack>.yaml as plain data, namespace stripped (the schema's
-    view; provider keys such as `openstack:cloud` are not the program's)."""
-    doc = yaml.safe_load((project_dir / f"Pulumi.{stack}.yaml").read_text())
-    return {k.removeprefix(f"{NAMESPACE}:"): v for k, v in doc["config"].items() if k.startswith(f"{NAMESPACE}:") or ":" not in k}
+    """The project's keys of Pulumi.<stack>.yaml as plain data, namespace stripped."""
+    return stackfile.raw_stack_config(project_dir / f"Pulumi.{stack}.yaml")
 
 
 def evaluate_raw(
@@ -276,15 +255,16 @@ def evaluate_raw(
 
 def _missing_secret_placeholders(config: dict[str, str], secret: set[str], ev: Evaluation) -> None:
     """Secrets the config names but the stack file lacks get placeholders, with a warning."""
-    raw = {k.split(":", 1)[1]: json.loads(v) if v[:1] in "[{" else v for k, v in config.items() if k.startswith(NAMESPACE + ":")}
     try:
+        raw = {k.split(":", 1)[1]: json.loads(v) if v[:1] in "[{" else v
+               for k, v in config.items() if k.startswith(NAMESPACE + ":") and k not in secret}
         cfg = validate(raw)
     except Exception:  # noqa: BLE001 - load() reports it properly during the run
         return
     for key in secret_keys_of(cfg):
         full = f"{NAMESPACE}:{key}"
         if full not in config:
-            config[full] = f"[secret placeholder for {full}]"
+            config[full] = stackfile.placeholder(full)
             secret.add(full)
             ev.warnings.append(f"{full} is not set in the stack; rendered with a placeholder (set it with `pulumi config set --secret {key} < FILE`)")
 
@@ -336,5 +316,5 @@ def evaluate_stack_file(project_dir: Path, stack: str) -> Evaluation:
     path = project_dir / f"Pulumi.{stack}.yaml"
     if not path.exists():
         raise FileNotFoundError(f"no stack file {path.name}; stacks are Pulumi.<name>.yaml at the top level")
-    config, secret = stack_file_config(path)
+    config, secret = stackfile.stack_file_config(path)
     return evaluate(stack, config, secret, fill_missing_secrets=True)

@@ -1,0 +1,112 @@
+"""Cross-section rules about the model catalog: references resolve, public paths are unique,
+requests fit what the hosts offer."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from stacks.config import BUILTIN_SERVICES, Role
+
+if TYPE_CHECKING:
+    from stacks.config import StackConfig
+
+
+def gpus_and_models(cfg: StackConfig) -> list[str]:
+    errors = []
+    profiles = {p.name for p in cfg.time_slicing.profiles}
+    for i, p in enumerate(cfg.time_slicing.profiles):
+        if p.replicas > cfg.time_slicing.max_replicas:
+            errors.append(f"timeSlicing.profiles[{i}].replicas: {p.replicas} is above timeSlicing.maxReplicas {cfg.time_slicing.max_replicas}")
+    if cfg.time_slicing.default_profile and cfg.time_slicing.default_profile not in profiles:
+        errors.append(f"timeSlicing.defaultProfile: unknown profile '{cfg.time_slicing.default_profile}'; define it under timeSlicing.profiles")
+    gpu_hosts = [h for h in cfg.hosts if h.gpu and h.in_cluster]
+    for h in gpu_hosts:
+        profile = cfg.profile_of(h)
+        if profiles and profile not in profiles:
+            errors.append(f"hosts[{cfg.hosts.index(h)}].gpu.profile: unknown time-slicing profile '{profile}'; use one of: {', '.join(sorted(profiles))}")
+    model_names = {m.name for m in cfg.models} | set(BUILTIN_SERVICES)
+    if any(m.public_path for m in cfg.models) and cfg.ingress.domain is None:
+        i = next(i for i, m in enumerate(cfg.models) if m.public_path)
+        errors.append(f"models[{i}].publicPath: public models need `ingress.domain`")
+    if any(m.public_path for m in cfg.models) and not cfg.hosts_with(Role.INGRESS):
+        errors.append("hosts: public models need a host with role `ingress`")
+    sharing = bool(profiles)
+    gpu_models = [(i, m.name) for i, m in enumerate(cfg.models) if m.placement == "gpu"]
+    if gpu_models and not gpu_hosts:
+        names = ", ".join(name for _, name in gpu_models)
+        errors.append(f"models[{gpu_models[0][0]}].placement: {names} ask for GPU nodes but no cluster host has `gpu`; add a GPU host or use `placement: cloud`")
+    for i, m in enumerate(cfg.models):
+        if sharing and m.gpus > 1:
+            errors.append(f"models[{i}].gpus: {m.gpus} GPUs per pod with time-slicing on (failRequestsGreaterThanOne); request 1")
+        if m.name in BUILTIN_SERVICES:
+            errors.append(f"models[{i}].name: '{m.name}' is a built-in service; pick another name")
+        for j, peer in enumerate(m.talks_to):
+            if peer not in model_names:
+                errors.append(f"models[{i}].talksTo[{j}]: unknown model '{peer}'")
+    return errors
+
+
+def models(cfg: StackConfig) -> list[str]:
+    errors = []
+    paths: dict[str, int] = {}
+    for i, m in enumerate(cfg.models):
+        key = f"models[{i}]"
+        if m.public_path is not None:
+            path = m.public_path.rstrip("/") or "/"
+            if path in paths:
+                errors.append(f"{key}.publicPath: '{m.public_path}' already routes to '{cfg.models[paths[path]].name}'; give each public model its own path")
+            paths.setdefault(path, i)
+        elif m.max_replicas is not None:
+            errors.append(f"{key}.maxReplicas: only public models autoscale, so it is ignored; set `publicPath` or remove it")
+        if m.kind == "tf-model":
+            if m.image is not None:
+                errors.append(f"{key}.image: a tf-model is served by TF-Serving (`tfServing.image`), so it is ignored; remove it")
+            if m.gpus:
+                errors.append(f"{key}.gpus: a tf-model uses TF-Serving's GPU (`tfServing.gpus`), so it is ignored; remove it")
+        elif m.tf is not None:
+            errors.append(f"{key}.tf: only used with `kind: tf-model`; remove it or set the kind")
+        errors += [f"{key}.talksTo: '{peer}' is listed {n} times; list each peer once" for peer, n in Counter(m.talks_to).items() if n > 1]
+        if _millicores(m.cpu) > _millicores(m.cpu_limit):
+            errors.append(f"{key}.cpu: request {m.cpu} is above `cpuLimit` {m.cpu_limit}; lower the request or raise the limit")
+    return errors
+
+
+def requests(cfg: StackConfig) -> list[str]:
+    """Requests within what the hosts offer: a pod that fits no node stays Pending forever."""
+    errors = []
+    gpu_hosts = [h for h in cfg.hosts if h.gpu is not None and h.in_cluster]
+    if gpu_hosts:
+        largest = max(h.gpu.count for h in gpu_hosts if h.gpu)
+        for i, m in enumerate(cfg.models):
+            if not cfg.time_slicing.profiles and m.gpus > largest:
+                errors.append(f"models[{i}].gpus: {m.gpus} GPUs per pod but the largest GPU host has {largest}; request at most {largest}")
+        capacity = sum(h.gpu.count * cfg.replicas_of(h) for h in gpu_hosts if h.gpu)
+        if errors:  # a pod that fits no host already says what to lower
+            return errors
+        demand = {m.name: m.replicas * m.gpus for m in cfg.models if m.kind == "service" and m.gpus}
+        if any(m.kind == "tf-model" for m in cfg.models):
+            demand["tf-serving"] = cfg.tf_serving.gpus
+        if sum(demand.values()) > capacity:
+            detail = ", ".join(f"{n} {k}" for k, n in demand.items())
+            errors.append(f"models: the GPU pods request {sum(demand.values())} GPUs ({detail}) but the GPU hosts offer {capacity} "
+                          "(GPUs x time-slicing replicas); lower `replicas` or `gpus`, or add GPU hosts")
+    cloud_hosts = [h for h in cfg.hosts if h.in_cluster and cfg.site(h.site).kind == "cloud"]
+    for placement, hosts in (("gpu", gpu_hosts), ("cloud", cloud_hosts)):
+        if not hosts or any(h.size is None for h in hosts):
+            continue  # sizes unknown: nothing to compare with
+        biggest = max(h.size.memory_mb for h in hosts if h.size)
+        asks = [(f"models[{i}].memory", m.memory) for i, m in enumerate(cfg.models) if m.placement == placement and m.kind == "service"]
+        if placement == "gpu" and any(m.kind == "tf-model" for m in cfg.models):
+            asks.append(("tfServing.memory", cfg.tf_serving.memory))
+        errors += [f"{key}: {memory} is more than any {placement} node has ({biggest} MB in `size.memoryMb`); lower it or use bigger hosts"
+                   for key, memory in asks if _mib(memory) > biggest]
+    return errors
+
+
+def _millicores(cpu: str) -> int:
+    return int(cpu[:-1]) if cpu.endswith("m") else int(cpu) * 1000
+
+
+def _mib(memory: str) -> int:
+    return int(memory[:-2]) * (1024 if memory.endswith("Gi") else 1)

@@ -1,0 +1,54 @@
+"""Settings that would be ignored or overridden, and secret keys used for two things: said
+rather than silently dropped."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from stacks.config import StackConfig
+
+
+def unused_settings(cfg: StackConfig) -> list[str]:
+    """Settings that would be ignored or overridden: say so rather than drop them silently."""
+    errors = []
+    for i, h in enumerate(cfg.hosts):
+        key = f"hosts[{i}]"
+        if h.openstack is not None and h.ssh.host_key is not None:
+            errors.append(f"{key}.ssh.hostKey: OpenStack VMs get a host key the program generates, which overrides this one; remove it")
+        if h.existing is not None and h.ssh.public_key is not None:
+            errors.append(f"{key}.ssh.publicKey: only used to create OpenStack VMs (their key pair); remove it from this existing host")
+        if h.gpu is None and "nvidia" in h.model_fields_set:
+            errors.append(f"{key}.nvidia: only used on hosts with `gpu`; remove it or describe the host's GPUs")
+        if not h.in_cluster:
+            for field, value in (("gpu", h.gpu), ("labels", h.labels), ("taints", h.taints)):
+                if value:
+                    errors.append(f"{key}.{field}: '{h.name}' is no cluster node (no `control-plane` or `worker` role), so this is ignored; add role `worker` or remove it")
+        elif h.gpu is not None and h.gpu.profile is not None and not cfg.time_slicing.profiles:
+            errors.append(f"{key}.gpu.profile: there are no timeSlicing.profiles, so it is ignored; define '{h.gpu.profile}' there or remove it")
+    if cfg.vpn.operator_address is not None and cfg.vpn.operator_public_key is None:
+        errors.append("vpn.operatorAddress: only used with vpn.operatorPublicKey; set the key or remove the address")
+    if cfg.ingress.acme_email is not None and not cfg.ingress.tls.startswith("letsencrypt"):
+        errors.append(f"ingress.acmeEmail: only used with `tls: letsencrypt` or `letsencrypt-staging`, not '{cfg.ingress.tls}'; remove it or change `tls`")
+    if cfg.ingress.tls_cert_config is not None and cfg.ingress.tls != "byo":
+        errors.append(f"ingress.tlsCertConfig: only used with `tls: byo`, not '{cfg.ingress.tls}'; remove it or set `tls: byo`")
+    if cfg.openstack is not None and not any(h.openstack for h in cfg.hosts):
+        errors.append("openstack: no host has `openstack`, so this section is unused; remove it or add an OpenStack host")
+    return errors
+
+
+def secret_keys(cfg: StackConfig) -> list[str]:
+    sections = {f.alias or name for name, f in type(cfg).model_fields.items()}
+    uses = [(f"hosts[{i}].ssh.privateKeyConfig", h.ssh.private_key_config, "ssh") for i, h in enumerate(cfg.hosts)]
+    if cfg.ingress.tls_cert_config:
+        uses.append(("ingress.tlsCertConfig", cfg.ingress.tls_cert_config, "tls"))
+    if cfg.registry is not None:
+        uses.append(("registry.passwordConfig", cfg.registry.password_config, "registry"))
+    errors: list[str] = []
+    kind_of: dict[str, str] = {}
+    for key, name, kind in uses:
+        if name in sections:
+            errors.append(f"{key}: '{name}' is a config section, not a secret key; name a key of its own (e.g. '{kind}Secret')")
+        elif kind_of.setdefault(name, kind) != kind:
+            errors.append(f"{key}: '{name}' already holds the {kind_of[name]} secret; keep each secret in its own key")
+    return errors

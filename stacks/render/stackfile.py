@@ -1,0 +1,121 @@
+"""Read `Pulumi.<stack>.yaml` as the Pulumi CLI would hand it to the program, without the CLI.
+
+The CLI refuses a stack file with a YAML error, a duplicate key or a config key that is not
+`<namespace>:<name>`; so does this reader, with one line per problem (`file:line: ...`) and
+no traceback. `secure:` values (what `pulumi config set --secret` writes) are never
+decrypted: they become placeholders, marked secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from stacks.load import NAMESPACE, ConfigError, namespace_problems, shown
+
+
+def placeholder(full_key: str) -> str:
+    """A stand-in for a secret the render cannot decrypt. PEM-shaped, so that a TLS bundle
+    (`tls: byo`) splits into a certificate and a key like a real one would."""
+    body = base64.b64encode(f"placeholder for {full_key}".encode()).decode()
+    return "".join(f"-----BEGIN {kind}-----\n{body}\n-----END {kind}-----\n" for kind in ("CERTIFICATE", "PRIVATE KEY"))
+
+
+def _duplicates(node: yaml.Node, name: str, ancestors: tuple[int, ...] = ()) -> list[str]:
+    """Every mapping key written twice, anywhere in the document (YAML requires unique keys),
+    and every alias that contains itself (it would never end)."""
+    if id(node) in ancestors:
+        return [f"{name}:{node.start_mark.line + 1}: an alias refers to a node that contains it; write the value out"]
+    inner = (*ancestors, id(node))
+    problems: list[str] = []
+    if isinstance(node, yaml.MappingNode):
+        first: dict[str, int] = {}
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                line = key.start_mark.line + 1
+                if key.value in first:
+                    problems.append(f"{name}:{line}: key {shown(key.value)} is written twice (first at line {first[key.value]}); "
+                                    "keep one, YAML keys must be unique and nothing is merged")
+                first.setdefault(key.value, line)
+            problems += _duplicates(value, name, inner)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            problems += _duplicates(item, name, inner)
+    return problems
+
+
+def read_document(path: Path) -> dict[str, Any]:
+    """The stack file as plain data; ConfigError (file:line) when it is not a valid stack file."""
+    name = path.name
+    try:
+        node = yaml.compose(path.read_text(), Loader=yaml.SafeLoader)
+        if node is None:
+            return {}
+        if problems := _duplicates(node, name):
+            raise ConfigError(problems)
+        doc = yaml.SafeLoader("").construct_document(node)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f"{name}:{mark.line + 1}" if mark else name
+        raise ConfigError([f"{where}: not valid YAML ({err.problem or err.context}); fix the syntax there"]) from None
+    except yaml.YAMLError as err:
+        raise ConfigError([f"{name}: not valid YAML ({type(err).__name__}); fix the syntax"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"{name}: not UTF-8 text; save it as UTF-8"]) from None
+    if not isinstance(doc, dict):
+        raise ConfigError([f"{name}:{node.start_mark.line + 1}: the file is a {type(doc).__name__}, not a mapping; "
+                           "a stack file is a mapping with a `config:` key"])
+    config = doc.get("config")
+    if config is not None and not isinstance(config, dict):
+        line = next((k.start_mark.line + 1 for k, _ in node.value if getattr(k, "value", None) == "config"), 1)
+        raise ConfigError([f"{name}:{line}: `config` is a {type(config).__name__}, not a mapping; "
+                           f"write `config:` then one `{NAMESPACE}:<key>: <value>` per line"])
+    return doc
+
+
+def _mask_secure(value: Any, full: str) -> tuple[Any, bool]:
+    """`value` with each nested `{secure: ...}` replaced by a placeholder; True when there was one."""
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            return placeholder(full), True
+        pairs = {k: _mask_secure(v, full) for k, v in value.items()}
+        return {k: v for k, (v, _) in pairs.items()}, any(s for _, s in pairs.values())
+    if isinstance(value, list):
+        items = [_mask_secure(v, full) for v in value]
+        return [v for v, _ in items], any(s for _, s in items)
+    return value, False
+
+
+def stack_file_config(path: Path) -> tuple[dict[str, str], set[str]]:
+    """Config values (strings, structured ones as JSON) and the secret keys of a stack file."""
+    config: dict[str, str] = {}
+    secret: set[str] = set()
+    problems: list[str] = []
+    for key, value in (read_document(path).get("config") or {}).items():
+        # Pulumi's config.ParseKey: `<namespace>:<name>` or `<namespace>:config:<name>`, nothing else.
+        parts = str(key).split(":")
+        if len(parts) == 3 and parts[1] == "config":
+            parts = [parts[0], parts[2]]
+        if len(parts) != 2 or not all(parts):
+            problems.append(f"{path.name}: config key {shown(str(key))} is not `<namespace>:<name>`; write it as `{NAMESPACE}:<name>`")
+            continue
+        full = ":".join(parts)
+        masked, is_secret = _mask_secure(value, full)
+        if is_secret:
+            secret.add(full)
+        config[full] = masked if isinstance(masked, str) else json.dumps(masked)
+    problems += namespace_problems(config)
+    if problems:
+        raise ConfigError(problems)
+    return config, secret
+
+
+def raw_stack_config(path: Path) -> dict[str, Any]:
+    """The project's keys of a stack file as plain data, namespace stripped (the schema's view;
+    provider keys such as `openstack:cloud` are not the program's)."""
+    config = read_document(path).get("config") or {}
+    return {k.removeprefix(f"{NAMESPACE}:"): v for k, v in config.items() if k.startswith(f"{NAMESPACE}:")}
