@@ -164,7 +164,7 @@ def api_host(tmp_path: Path, **env: str) -> StubHost:
 MASTER = "MASTERKEY-0123456789abcdef0123456789\n"
 
 
-def test_network_and_enrollment_are_idempotent_and_the_key_never_on_a_command_line(tmp_path: Path) -> None:
+def test_network_is_idempotent_and_no_master_key_or_token_on_a_command_line(tmp_path: Path) -> None:
     h = api_host(tmp_path)
     first = h.run("netmaker-api.sh", stdin=MASTER, ACTION="network", NETWORK="hybrid-ai", ADDRESS_RANGE="100.64.0.0/16", MTU="1380")
     assert first.returncode == 0, first.stderr
