@@ -61,9 +61,7 @@ class NetmakerMeshArgs:
     mtu: int = 1380
     """Tunnel MTU (the network's default MTU)."""
     key_ttl_hours: int = 24
-    """Enrollment key lifetime."""
-    spare_enrollments: int = 2
-    """Key uses beyond one per host."""
+    """Enrollment key lifetime (it is also revoked once every host has joined)."""
     min_memory_mb: int = 2048
     """The server refuses a smaller hub."""
 
@@ -88,7 +86,8 @@ class NetmakerMesh(pulumi.ComponentResource):
         # Commands whose stdin or stdout carries a secret log nothing and keep stdout secret.
         secret_io = command_options(self, secret_output=True)
         master_key = random.RandomPassword(f"{name}-master-key", length=48, special=False, opts=pulumi.ResourceOptions(parent=self)).result
-        tag = f"hybrid-ai-{pulumi.get_stack()}"[:32]
+        # Each key's tag is this plus "-<8 hex>": Netmaker's tags are at most 32 characters.
+        tag = f"hybrid-ai-{pulumi.get_stack()}"[:23]
         api = {"NETWORK": args.network}
 
         def on_hub(role: str, create: pulumi.Input[str], delete: pulumi.Input[str] | None, target_after: list[pulumi.Output[str]],
@@ -106,11 +105,12 @@ class NetmakerMesh(pulumi.ComponentResource):
             **api, "ACTION": "network", "ADDRESS_RANGE": args.overlay_cidr, "MTU": str(args.mtu),
         }, sudo=sudo), shell.remote_command("netmaker-api.sh", {**api, "ACTION": "network-remove"}, sudo=sudo),
             [server.stdout], master_key, child)
-        enrollment = on_hub("enrollment", shell.remote_command("netmaker-api.sh", {
-            **api, "ACTION": "enrollment", "TAG": tag, "USES": str(len(args.members) + args.spare_enrollments),
-            "TTL_S": str(args.key_ttl_hours * 3600),
-        }, sudo=sudo), shell.remote_command("netmaker-api.sh", {**api, "ACTION": "enrollment-revoke", "TAG": tag}, sudo=sudo),
-            [network.stdout], master_key, secret_io)
+        # A fresh key whenever the host set changes (HOSTS), expiring after the TTL.
+        key_params = {**api, "TAG": tag, "TTL_S": str(args.key_ttl_hours * 3600),
+                      "HOSTS": " ".join(sorted(m.name for m in args.members))}
+        enrollment = on_hub("enrollment", shell.remote_command("netmaker-api.sh", {**key_params, "ACTION": "enrollment"}, sudo=sudo),
+                            shell.remote_command("netmaker-api.sh", {**api, "ACTION": "enrollment-revoke", "TAG": tag}, sudo=sudo),
+                            [network.stdout], master_key, secret_io)
         step = f"{name}-enrollment (on {hub.name})"
         parsed: pulumi.Output[str] = enrollment.stdout.apply(lambda out: enrollment_token(out, step))
         token: pulumi.Output[str] = pulumi.Output.secret(parsed)
@@ -133,6 +133,11 @@ class NetmakerMesh(pulumi.ComponentResource):
                 **api, "ACTION": "address", "HOST_NAME": m.name, "ADDRESS": f"{m.address}/{prefix}",
             }, sudo=sudo), None, [join.stdout], master_key, child)
             self.applied[m.name] = address.stdout
+
+        # Once every host has joined, the key goes: a token seen later enrolls nothing. Same
+        # parameters as the key's step, so that this runs again after each new key.
+        on_hub("enrollment-revoke", shell.remote_command("netmaker-api.sh", {**key_params, "ACTION": "enrollment-revoke"}, sudo=sudo),
+               None, list(joined.values()), master_key, child)
 
         nat = sorted(m.name for m in args.members if m.public_endpoint is None)
         if nat:

@@ -15,6 +15,9 @@ from pulumi_command import remote
 from components import shell
 from components.ssh import SshTarget, command_options
 
+# The toolkit version read upstream (docs/upstream.md), as NVIDIA's Debian packages spell it.
+TOOLKIT_VERSION = "1.20.0-1"
+
 
 @dataclass
 class GpuDriverArgs:
@@ -38,7 +41,7 @@ def gpu_driver(name: str, host_name: str, target: SshTarget, args: GpuDriverArgs
             "HOST_NAME": host_name,
             "INSTALL_DRIVER": str(args.install_driver).lower(),
             "DRIVER_VERSION": args.driver_version or "",
-            "INSTALL_TOOLKIT": str(args.install_toolkit).lower(),
+            "INSTALL_TOOLKIT": str(args.install_toolkit).lower(), "TOOLKIT_VERSION": TOOLKIT_VERSION,
         }, sudo=target.sudo),
         add_previous_output_in_env=False,
         opts=child,

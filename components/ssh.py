@@ -12,8 +12,31 @@ from pulumi_command import remote
 # with the host's name in the resource URN, instead of the provider's much longer default.
 DIAL_ERROR_LIMIT = 4
 PER_DIAL_TIMEOUT_S = 15
-# After a reboot the host is given longer, still bounded: 40 x 15 s = 10 minutes.
-REBOOT_DIAL_ERROR_LIMIT = 40
+# pulumi-command pauses between failed dials 100 ms x 1.5^n, at most 5 s (pulumi's retry.Until
+# defaults); a refused dial (sshd down during a reboot) returns at once, so only the pauses count.
+DIAL_PAUSE_FIRST_S, DIAL_PAUSE_GROWTH, DIAL_PAUSE_MAX_S = 0.1, 1.5, 5.0
+# After a reboot (shutdown, POST, boot to sshd) the host is given at least this long, still bounded.
+REBOOT_WAIT_S = 600
+
+
+def refused_dial_budget_s(dial_error_limit: int) -> float:
+    """Seconds pulumi-command keeps dialing a host that refuses at once: `limit` failed dials are
+    allowed and the next one ends it, so `limit` pauses."""
+    return sum(min(DIAL_PAUSE_FIRST_S * DIAL_PAUSE_GROWTH**n, DIAL_PAUSE_MAX_S) for n in range(dial_error_limit))
+
+
+def dial_error_limit_for(wait_s: float) -> int:
+    """The smallest dial error limit whose refused-dial budget is at least `wait_s`."""
+    limit = 0
+    while refused_dial_budget_s(limit) < wait_s:
+        limit += 1
+    return limit
+
+
+# 128 here: about 10 minutes when every dial is refused. Dials that hang add up to 4 s each
+# (TCP connect; ~19 minutes in all), within the step's 30-minute timeout.
+REBOOT_DIAL_ERROR_LIMIT = dial_error_limit_for(REBOOT_WAIT_S)
+REBOOT_PER_DIAL_TIMEOUT_S = 4
 # Long-running host steps (apt, drivers, snaps) still get a ceiling.
 COMMAND_TIMEOUTS = pulumi.CustomTimeouts(create="30m", update="30m", delete="15m")
 
@@ -62,14 +85,14 @@ class SshTarget:
     @property
     def connection(self) -> remote.ConnectionArgs:
         """A connection that always pins the host key and gives up quickly on a dead host."""
-        return self._connection(DIAL_ERROR_LIMIT)
+        return self._connection(DIAL_ERROR_LIMIT, PER_DIAL_TIMEOUT_S)
 
     @property
     def patient_connection(self) -> remote.ConnectionArgs:
         """The same, waiting longer (still bounded) for a host that is rebooting."""
-        return self._connection(REBOOT_DIAL_ERROR_LIMIT)
+        return self._connection(REBOOT_DIAL_ERROR_LIMIT, REBOOT_PER_DIAL_TIMEOUT_S)
 
-    def _connection(self, dial_error_limit: int) -> remote.ConnectionArgs:
+    def _connection(self, dial_error_limit: int, per_dial_timeout: int) -> remote.ConnectionArgs:
         return remote.ConnectionArgs(
             host=self.address,
             port=self.login.port,
@@ -78,7 +101,7 @@ class SshTarget:
             host_key=self.host_key,
             proxy=self.login.proxy,
             dial_error_limit=dial_error_limit,
-            per_dial_timeout=PER_DIAL_TIMEOUT_S,
+            per_dial_timeout=per_dial_timeout,
         )
 
     def after(self, *done: pulumi.Output[Any]) -> SshTarget:

@@ -106,7 +106,7 @@ def build_mesh(cfg: StackConfig, built: Built) -> VpnMesh:
         nm = vpn.netmaker
         return NetmakerMesh("mesh", NetmakerMeshArgs(
             members=members, overlay_cidr=str(vpn.overlay_cidr), domain=nm.domain, version=nm.version, network=nm.network,
-            mtu=vpn.mtu, key_ttl_hours=nm.enrollment_key_ttl_hours, spare_enrollments=nm.spare_enrollments,
+            mtu=vpn.mtu, key_ttl_hours=nm.enrollment_key_ttl_hours,
             min_memory_mb=NETMAKER_MIN_MEMORY_MB,
         ))
     return WireGuardMesh("mesh", WireGuardMeshArgs(

@@ -210,7 +210,11 @@ class ClusterHost(StubHost):
     def __init__(self, root: Path, hostname: str = "ws-1", vpn_ip: str | None = "100.64.1.1"):
         self.snap_data = root / "snap" / "current"
         self.snap_common = root / "snap" / "common"
+        # /etc/microk8s.yaml and root's ~/snap/microk8s/common/.microk8s.yaml, which the install hook reads first.
+        self.etc_launch = root / "etc" / "microk8s.yaml"
+        self.root_launch = root / "root-snap" / ".microk8s.yaml"
         super().__init__(root, dict(STUBS), {"SNAP_DATA": str(self.snap_data), "SNAP_COMMON": str(self.snap_common),
+                                             "ETC_LAUNCH_CONFIG": str(self.etc_launch), "ROOT_LAUNCH_CONFIG": str(self.root_launch),
                                              "PYTHON": sys.executable, "FAKE": str(FAKE)})
         (self.state / "nodes").mkdir(exist_ok=True)
         (self.state / "hostname").write_text(hostname + "\n")

@@ -12,6 +12,7 @@ Run by the `snap` and `microk8s` stubs (tests/cluster_stubs.py) with the test ve
 from __future__ import annotations
 
 import ipaddress
+import os
 import sys
 from pathlib import Path
 
@@ -42,8 +43,11 @@ def csr_template(extra_sans: list[str]) -> str:
 
 
 def launch(snap_data: Path, snap_common: Path) -> None:
-    path = snap_common / ".microk8s.yaml"
-    config = yaml.safe_load(path.read_text()) if path.exists() else DEFAULT_LAUNCH
+    # snap/hooks/install @ v1.32: the first of /etc/microk8s.yaml, $SNAP_USER_COMMON/.microk8s.yaml
+    # (root's, the hook runs as root), $SNAP_COMMON/.microk8s.yaml, else the bundled default.
+    candidates = [Path(os.environ[v]) for v in ("ETC_LAUNCH_CONFIG", "ROOT_LAUNCH_CONFIG") if v in os.environ]
+    found = [p for p in [*candidates, snap_common / ".microk8s.yaml"] if p.is_file()]
+    config = yaml.safe_load(found[0].read_text()) if found else DEFAULT_LAUNCH
     for key, name in ARGS_FILES.items():
         args = snap_data / "args" / name
         lines = args.read_text().splitlines()

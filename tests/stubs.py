@@ -24,6 +24,7 @@ printf '%s\\n' "$(basename "$0") $*" >> "$STATE/calls.log"
 DEFAULT_STUBS: dict[str, str] = {
     # Packages: installed ones are files in $STATE/installed/ (the last argument may be a glob).
     "dpkg-query": """
+case $* in *'${Version}'*) cat "$STATE/installed/${!#}" 2>/dev/null; exit;; esac  # pkg=VERSION installs keep it
 found=0
 for f in "$STATE"/installed/${!#}; do
   [ -e "$f" ] && { echo "$(basename "$f") install ok installed"; found=1; }
@@ -37,7 +38,9 @@ if [ -s "$STATE/apt-fail" ]; then
 fi
 seen=0
 for a in "$@"; do
-  if [ "$seen" = 1 ] && [ "${a#-}" = "$a" ]; then touch "$STATE/installed/$a"; fi
+  if [ "$seen" = 1 ] && [ "${a#-}" = "$a" ]; then
+    case $a in *=*) printf '%s' "${a#*=}" > "$STATE/installed/${a%%=*}";; *) touch "$STATE/installed/$a";; esac
+  fi
   [ "$a" = install ] && seen=1
 done
 exit 0""",

@@ -13,7 +13,7 @@ from components.microk8s import API_PORT, STORAGE_CLASS
 from stacks.load import ConfigError
 from stacks.render.evaluate import Evaluation, Secret
 from stacks.render.fleet import fleet
-from stacks.render.write import split_script, write_all
+from stacks.render.write import reveal, split_script, write_all
 from tests.helpers import PROJECT, deps_closure, depth, evaluate_config, stack_config
 
 
@@ -143,6 +143,19 @@ def test_gpu_check_gets_the_setup_report_with_its_boot_id() -> None:
     check = params(ev, "ws-1-bootstrap-gpu-check")
     assert check["SETUP_REPORT"] == "changed=none\n"  # the mock's set-up output, passed on whole
     assert ev.by_name("ws-1-bootstrap-gpu-setup").urn in ev.by_name("ws-1-bootstrap-gpu-check").dependencies
+
+
+def test_gpu_check_keeps_dialing_a_rebooting_host_for_10_minutes_even_when_refused() -> None:
+    from components.ssh import refused_dial_budget_s
+    # pulumi-command v1.2.1 dialWithRetry + pulumi retry.Until: N allowed failures, N pauses of
+    # 100 ms x 1.5^n capped at 5 s; refused dials cost nothing else. 40 gave only 161 s.
+    assert round(refused_dial_budget_s(4), 4) == 0.8125 and round(refused_dial_budget_s(40), 2) == 161.33
+    ev = evaluate_config(stack_config("dev"))
+    connection = reveal(ev.by_name("ws-1-bootstrap-gpu-check").inputs["connection"])
+    limit = int(connection["dialErrorLimit"])
+    assert refused_dial_budget_s(limit) >= 600 > refused_dial_budget_s(limit - 1)
+    # Dials that hang (bounded by perDialTimeout) still end within the step's 30-minute timeout.
+    assert limit * connection["perDialTimeout"] + refused_dial_budget_s(limit) < 30 * 60
 
 
 def test_openstack_opens_the_api_port_to_admin_cidrs_on_the_control_plane_only() -> None:

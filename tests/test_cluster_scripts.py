@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from components.microk8s import CONTROL_PLANE_ADDONS, ClusterNode, MicroK8sClusterArgs, launch_config
+from components.nvidia import TOOLKIT_VERSION
 from tests.cluster_stubs import ClusterHost
 
 TOKEN = "0123456789abcdef0123456789abcdef"
@@ -94,6 +95,28 @@ def test_install_waits_for_the_vpn(tmp_path: Path) -> None:
     result = h.run("microk8s-install.sh", **WORKER)
     assert result.returncode == 1 and "100.64.1.1 is not on wg0 after 2 minutes; the VPN step must run first" in result.stderr
     assert len(sleeps(h)) == 23 and h.state_changes() == []
+
+
+def test_gpu_host_without_nvidia_ctk_fails_before_installing(tmp_path: Path) -> None:
+    h = ClusterHost(tmp_path)
+    (h.bin / "nvidia-ctk").unlink()  # a driver but no toolkit (nvidia.installToolkit: false)
+    result = h.run("microk8s-install.sh", **WORKER)
+    assert result.returncode == 1 and h.state_changes() == []
+    assert "GPU host without nvidia-ctk" in result.stderr and "nvidia.installToolkit: true" in result.stderr
+    assert h.run("microk8s-install.sh", **{**WORKER, "GPU": "false"}).returncode == 0  # a CPU node needs none
+
+
+@pytest.mark.parametrize("leftover", ["etc_launch", "root_launch"])
+def test_a_leftover_launch_config_read_before_ours_fails_before_installing(tmp_path: Path, leftover: str) -> None:
+    h = ClusterHost(tmp_path)
+    path: Path = getattr(h, leftover)
+    path.parent.mkdir(parents=True)
+    path.write_text("version: 0.1.0\nextraCNIEnv:\n  IPv4_CLUSTER_CIDR: 10.99.0.0/16\n")
+    result = h.run("microk8s-install.sh", **WORKER)
+    assert result.returncode == 1 and h.state_changes() == []
+    assert f"{path} exists and MicroK8s' install hook would use it instead" in result.stderr and "remove it" in result.stderr
+    path.write_text(WORKER["LAUNCH_CONFIG"] + "\n")  # the same content as ours is harmless
+    assert h.run("microk8s-install.sh", **WORKER).returncode == 0
 
 
 def test_channel_change_refreshes_explicitly(tmp_path: Path) -> None:
@@ -242,7 +265,11 @@ def nvidia(tmp_path: Path) -> tuple[ClusterHost, dict[str, str]]:
     h = ClusterHost(tmp_path)
     (tmp_path / "boot_id").write_text(BOOT_1 + "\n")
     return h, {"HOST_NAME": "ws-1", "KEYRING": str(tmp_path / "keyring.gpg"), "SOURCES": str(tmp_path / "nvidia.list"),
-               "BOOT_ID_FILE": str(tmp_path / "boot_id")}
+               "BOOT_ID_FILE": str(tmp_path / "boot_id"), "TOOLKIT_VERSION": TOOLKIT_VERSION}
+
+
+PINNED_TOOLKIT = ("apt-get -o DPkg::Lock::Timeout=120 install -y -q --allow-downgrades nvidia-container-toolkit=1.20.0-1 "
+                  "nvidia-container-toolkit-base=1.20.0-1 libnvidia-container-tools=1.20.0-1 libnvidia-container1=1.20.0-1")
 
 
 def test_fresh_gpu_host_gets_driver_toolkit_and_a_scheduled_reboot(tmp_path: Path) -> None:
@@ -251,7 +278,7 @@ def test_fresh_gpu_host_gets_driver_toolkit_and_a_scheduled_reboot(tmp_path: Pat
     assert result.returncode == 0, result.stderr
     changes = h.state_changes()
     assert changes[:2] == ["apt-get -o DPkg::Lock::Timeout=120 update -q", "apt-get -o DPkg::Lock::Timeout=120 install -y -q nvidia-driver-535"]
-    assert "apt-get -o DPkg::Lock::Timeout=120 install -y -q nvidia-container-toolkit" in changes
+    assert PINNED_TOOLKIT in changes
     assert changes[-2].startswith("systemd-run --on-active=5 --unit=hybrid-ai-nvidia-reboot")
     assert changes[-1] == "systemctl stop ssh.socket ssh.service"  # no new session in the old boot
     assert "signed-by=" in (tmp_path / "nvidia.list").read_text()
@@ -267,9 +294,23 @@ def test_recommended_driver_through_ubuntu_drivers(tmp_path: Path) -> None:
 def test_gpu_host_with_working_driver_and_toolkit_changes_nothing(tmp_path: Path) -> None:
     h, params = nvidia(tmp_path)
     (h.state / "driver-loaded").write_text("1")
-    (h.state / "installed" / "nvidia-container-toolkit").touch()
+    (h.state / "installed" / "nvidia-container-toolkit").write_text("1.20.0-1")
     result = h.run("nvidia-setup.sh", **params)
     assert result.returncode == 0 and h.state_changes() == [] and result.stdout.strip() == "changed=none"
+
+
+def test_toolkit_at_another_version_is_set_to_the_pinned_one_once(tmp_path: Path) -> None:
+    h, params = nvidia(tmp_path)
+    (h.state / "driver-loaded").write_text("1")
+    (h.state / "installed" / "nvidia-container-toolkit").write_text("1.21.0-1")  # newer than what was read upstream
+    (tmp_path / "keyring.gpg").write_text("keyring")
+    (tmp_path / "nvidia.list").write_text("deb [signed-by=x] https://nvidia.github.io/libnvidia-container/stable/deb/$(ARCH) /")
+    result = h.run("nvidia-setup.sh", **params)
+    assert result.returncode == 0, result.stderr
+    assert h.state_changes() == ["apt-get -o DPkg::Lock::Timeout=120 update -q", PINNED_TOOLKIT]
+    assert (h.state / "installed" / "libnvidia-container1").read_text() == "1.20.0-1"
+    again = h.run("nvidia-setup.sh", **params)
+    assert again.returncode == 0 and h.state_changes() == [] and again.stdout.strip() == "changed=none"
 
 
 def test_installed_driver_not_yet_loaded_only_reboots(tmp_path: Path) -> None:

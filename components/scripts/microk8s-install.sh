@@ -10,12 +10,15 @@
 # EXTRA_SANS (space-separated), POD_CIDR, SERVICE_CIDR, PULL_TIMEOUT, GPU (true|false),
 # CLUSTER_DNS (the kubelet's --cluster-dns), ADDONS (space-separated, control plane),
 # LAUNCH_CONFIG (the launch configuration, YAML written by the program from validated values).
+# A GPU host needs nvidia-ctk (the NVIDIA container toolkit) before MicroK8s is installed.
 set -euo pipefail
 SCRIPT_NAME="microk8s"
 : "${HOST_NAME:?}" "${CHANNEL:?}" "${NODE_IP:?}" "${VPN_IFACE:=wg0}" "${CNI_MTU:?}" "${ROLE:=worker}"
 : "${EXTRA_SANS:=}" "${POD_CIDR:=10.1.0.0/16}" "${SERVICE_CIDR:=10.152.183.0/24}" "${PULL_TIMEOUT:=30m}" "${GPU:=false}"
 : "${LAUNCH_CONFIG:?}" "${CLUSTER_DNS:=10.152.183.10}" "${ADDONS:=}"
 : "${SNAP_DATA:=/var/snap/microk8s/current}" "${SNAP_COMMON:=/var/snap/microk8s/common}"
+# What the install hook reads before $SNAP_COMMON/.microk8s.yaml (it runs as root).
+: "${ETC_LAUNCH_CONFIG:=/etc/microk8s.yaml}" "${ROOT_LAUNCH_CONFIG:=/root/snap/microk8s/common/.microk8s.yaml}"
 ARGS=$SNAP_DATA/args
 restart=no
 
@@ -80,8 +83,19 @@ ensure_addons() {
   done
 }
 
+# The toolkit provides `nvidia-ctk`, which adds containerd's `nvidia` runtime (see above).
+if [ "$GPU" = true ] && ! command -v nvidia-ctk >/dev/null; then
+  fail "GPU host without nvidia-ctk: its GPU pods need the nvidia runtime; set nvidia.installToolkit: true or install nvidia-container-toolkit on this host"
+fi
+
 if ! snap list microk8s >/dev/null 2>&1; then
-  # Launch configuration: read by MicroK8s when it is installed.
+  # Launch configuration: read by MicroK8s when it is installed. Its install hook uses only
+  # the first file found, and these two come before ours: a leftover one would win silently.
+  for config in "$ETC_LAUNCH_CONFIG" "$ROOT_LAUNCH_CONFIG"; do
+    if [ -e "$config" ] && [ "$(cat "$config")" != "$(printf '%s' "$LAUNCH_CONFIG")" ]; then
+      fail "$config exists and MicroK8s' install hook would use it instead of this program's launch configuration; remove it (or move it away), then re-run"
+    fi
+  done
   mkdir -p "$SNAP_COMMON"
   printf '%s\n' "$LAUNCH_CONFIG" > "$SNAP_COMMON/.microk8s.yaml"
   retry snap install microk8s --classic --channel="$CHANNEL" || fail "snap install microk8s ($CHANNEL) failed"
@@ -105,7 +119,7 @@ if [ "$ROLE" = control-plane ]; then
   ensure_arg "$ARGS/kube-apiserver" --advertise-address "$NODE_IP" && { changed+=("advertise-address"); restart=yes; }
   ensure_sans
 fi
-if [ "$GPU" = true ] && command -v nvidia-ctk >/dev/null; then
+if [ "$GPU" = true ]; then
   ensure_nvidia_runtime
 fi
 if [ "$restart" = yes ]; then

@@ -3,9 +3,11 @@
 # ACTION is one of:
 #   network         create NETWORK over ADDRESS_RANGE with MTU (kept if it exists)
 #   network-remove  delete NETWORK
-#   enrollment      print a valid enrollment key tagged TAG for NETWORK, creating one with
-#                   USES uses that expires after TTL_S seconds if there is none
-#   enrollment-revoke  delete every enrollment key tagged TAG
+#   enrollment      print the token of a fresh enrollment key for NETWORK that expires after
+#                   TTL_S seconds, tagged TAG-<8 hex> (Netmaker refuses a tag any key, spent
+#                   or not, already has); the stack's older keys are deleted first. HOSTS (the
+#                   member names) is not used here: it makes the step run again for a new host.
+#   enrollment-revoke  delete every key of the stack (tagged TAG or TAG-<8 hex>)
 #   address         give HOST_NAME's node the address ADDRESS (stable overlay addresses)
 #   relay           make RELAY_HOST relay RELAYED_HOSTS (space-separated), NAT'd sites; the
 #                   request is models.RelayRequest: {nodeid, netid, relayaddrs: [node ids]}
@@ -51,6 +53,20 @@ valid_token() {  # Netmaker's enrollment token: base64 of {"server": ..., "value
          and (.value | type == "string" and test("^[A-Za-z0-9_-]{1,128}$"))' <<< "$json" >/dev/null 2>&1
 }
 
+ours() {  # the values of the stack's enrollment keys
+  api GET /api/v1/enrollment-keys | jq -r --arg t "${TAG:?}" '.[]
+    | select(any((.tags // [])[]; . == $t or (startswith($t + "-") and (.[($t | length) + 1:] | test("^[0-9a-f]{8}$")))))
+    | .value'
+}
+revoke() {
+  local keys key
+  keys=$(ours)
+  for key in $keys; do
+    [[ $key =~ ^[A-Za-z0-9]+$ ]] || fail "Netmaker listed a malformed enrollment key value; not deleting it"
+    api DELETE "/api/v1/enrollment-keys/$key" >/dev/null
+  done
+}
+
 case $ACTION in
   network)
     if api GET "/api/networks/$NETWORK" >/dev/null 2>&1; then
@@ -65,21 +81,19 @@ case $ACTION in
     api DELETE "/api/networks/$NETWORK" >/dev/null 2>&1 || true
     log "network $NETWORK removed" ;;
   enrollment)
-    token=$(api GET /api/v1/enrollment-keys | jq -r --arg t "${TAG:?}" --argjson now "$(date +%s)" \
-      '[.[] | select((.tags // []) | index($t)) | select(.uses_remaining > 0)] | first | .token // empty')
-    if [ -z "$token" ]; then
-      token=$(api POST /api/v1/enrollment-keys "$(jq -nc --arg n "$NETWORK" --arg t "$TAG" \
-        --argjson uses "${USES:?}" --argjson exp "$(( $(date +%s) + ${TTL_S:?} ))" \
-        '{networks: [$n], tags: [$t], uses_remaining: $uses, expiration: $exp, unlimited: false, type: 2}')" | jq -r .token)
-    fi
+    # Expiring, not counted: with uses_remaining > 0 Netmaker keeps the uses and drops the
+    # expiration, so the key would stay valid for good (logic/enrollmentkey.go).
+    revoke
+    tag="$TAG-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
+    token=$(api POST /api/v1/enrollment-keys "$(jq -nc --arg n "$NETWORK" --arg t "$tag" \
+      --argjson exp "$(( $(date +%s) + ${TTL_S:?} ))" \
+      '{networks: [$n], tags: [$t], uses_remaining: 0, expiration: $exp, unlimited: false, type: 1}')" | jq -r '.token // empty')
     [ -n "$token" ] || fail "Netmaker returned no enrollment token"
     valid_token "$token" || fail "Netmaker returned a malformed enrollment token (not base64 of {server, value}); not passing it on"
     printf '%s\n' "$token" ;;  # a secret: the program hides this output
   enrollment-revoke)
-    for key in $(api GET /api/v1/enrollment-keys | jq -r --arg t "${TAG:?}" '.[] | select((.tags // []) | index($t)) | .value'); do
-      api DELETE "/api/v1/enrollment-keys/$key" >/dev/null
-    done
-    log "enrollment keys tagged $TAG revoked" ;;
+    revoke
+    log "enrollment keys of $TAG revoked" ;;
   address)
     : "${ADDRESS:?}"
     id=$(node_id "${HOST_NAME:?}")

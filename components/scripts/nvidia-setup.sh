@@ -6,11 +6,12 @@
 # until the host is back; that step (gpu-check.sh) then waits, within a bound, for a boot ID
 # other than the one printed here (`reboot_from_boot=<id>`).
 # Parameters: HOST_NAME, INSTALL_DRIVER, DRIVER_VERSION (e.g. 535; empty: the distribution's
-# recommended driver), INSTALL_TOOLKIT, REBOOT_DELAY_S; KEYRING and SOURCES default to the
+# recommended driver), INSTALL_TOOLKIT, TOOLKIT_VERSION (the Debian version of the toolkit and
+# its companion packages, e.g. 1.20.0-1), REBOOT_DELAY_S; KEYRING and SOURCES default to the
 # system paths (parameters only so that tests can point them elsewhere).
 set -euo pipefail
 SCRIPT_NAME="nvidia"
-: "${INSTALL_DRIVER:=true}" "${DRIVER_VERSION:=}" "${INSTALL_TOOLKIT:=true}" "${REBOOT_DELAY_S:=5}"
+: "${INSTALL_DRIVER:=true}" "${DRIVER_VERSION:=}" "${INSTALL_TOOLKIT:=true}" "${REBOOT_DELAY_S:=5}" "${TOOLKIT_VERSION:?}"
 : "${BOOT_ID_FILE:=/proc/sys/kernel/random/boot_id}"
 : "${KEYRING:=/usr/share/keyrings/nvidia-container-toolkit-keyring.gpg}"
 : "${SOURCES:=/etc/apt/sources.list.d/nvidia-container-toolkit.list}"
@@ -18,6 +19,10 @@ export DEBIAN_FRONTEND=noninteractive
 apt_opts=(-o DPkg::Lock::Timeout=120)
 
 driver_works() { command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; }
+# The version whose behaviour the program relies on (drop-in default, runtime name `nvidia`);
+# the companions are pinned with it, as NVIDIA's install guide does.
+TOOLKIT_PACKAGES=(nvidia-container-toolkit nvidia-container-toolkit-base libnvidia-container-tools libnvidia-container1)
+toolkit_pinned() { [ "$(dpkg-query -W -f='${Version}' nvidia-container-toolkit 2>/dev/null)" = "$TOOLKIT_VERSION" ]; }
 driver_installed() { dpkg-query -W -f='${Package} ${Status}\n' 'nvidia-driver-*' 2>/dev/null | grep -q "install ok installed"; }
 
 reboot=no
@@ -41,7 +46,7 @@ else
   reboot=yes
 fi
 
-if [ "$INSTALL_TOOLKIT" = true ] && ! installed nvidia-container-toolkit; then
+if [ "$INSTALL_TOOLKIT" = true ] && ! toolkit_pinned; then
   if [ ! -s "$KEYRING" ] || [ ! -s "$SOURCES" ]; then
     key=$(mktemp)
     retry curl -fsSL -o "$key" https://nvidia.github.io/libnvidia-container/gpgkey \
@@ -52,7 +57,8 @@ if [ "$INSTALL_TOOLKIT" = true ] && ! installed nvidia-container-toolkit; then
     changed+=("toolkit-repo")
   fi
   retry apt-get "${apt_opts[@]}" update -q || fail "apt-get update failed"
-  retry apt-get "${apt_opts[@]}" install -y -q nvidia-container-toolkit || fail "could not install nvidia-container-toolkit"
+  retry apt-get "${apt_opts[@]}" install -y -q --allow-downgrades "${TOOLKIT_PACKAGES[@]/%/=$TOOLKIT_VERSION}" \
+    || fail "could not install nvidia-container-toolkit $TOOLKIT_VERSION (and its companion packages)"
   changed+=("toolkit")
 fi
 
