@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+PROJECT_DIR = Path(__file__).resolve().parents[1]
 SIZES: dict[str, tuple[int, int] | None] = {"reference": None, "50/20": (50, 20), "100/40": (100, 40), "200/80": (200, 80)}
 
 
@@ -26,7 +26,7 @@ def _child(size: str, out: str) -> None:
     """One measured render, in this (fresh) process; prints a JSON line."""
     start = time.perf_counter()
     import stacks.program  # noqa: F401
-    from stacks.render import evaluate, fleet, write
+    from tools.render import evaluate, fleet, write
 
     imported = time.perf_counter()
     raw = fleet.reference() if SIZES[size] is None else fleet.fleet(*(SIZES[size] or (0, 0)))
@@ -41,13 +41,13 @@ def _child(size: str, out: str) -> None:
 
 
 def evaluate_raw(raw: dict[str, Any]) -> Any:
-    from stacks.render.evaluate import evaluate_raw as evaluate
+    from tools.render.evaluate import evaluate_raw as evaluate
 
     return evaluate(raw, {"sshPrivateKey": "[secret placeholder for hybrid-ai:sshPrivateKey]"}, "bench")
 
 
 def _run_child(size: str, out: Path) -> dict[str, Any]:
-    result = subprocess.run([sys.executable, "-m", "stacks.render.bench", "--child", size, "--out", str(out)],
+    result = subprocess.run([sys.executable, "-m", "tools.bench", "--child", size, "--out", str(out)],
                             cwd=PROJECT_DIR, capture_output=True, text=True, timeout=600, check=True)
     return dict(json.loads(result.stdout.strip().splitlines()[-1]))
 
@@ -64,7 +64,7 @@ def changed_outside(before: Any, after: Any, own: str) -> list[str]:
 
 
 def blast_radius() -> dict[str, Any]:
-    from stacks.render.fleet import reference
+    from tools.render.fleet import reference
 
     base = evaluate_raw(reference())
     with_model = reference()

@@ -26,8 +26,8 @@ from pulumi_kubernetes.core.v1 import NodePatch, NodeSpecPatchArgs, TaintPatchAr
 from pulumi_kubernetes.meta.v1 import ObjectMetaPatchArgs
 from pulumi_kubernetes.provider import Provider
 
-from components import shell
-from components.ssh import SshTarget, after, command_options
+from components.hosts.ssh import SshTarget, after, command_options
+from components.kit import shell
 
 API_PORT = 16443
 CONTROL_PLANE_ADDONS = ("dns", "metrics-server", "hostpath-storage")

@@ -1,6 +1,6 @@
 """NVIDIA driver and container toolkit on a GPU host, with an explicit, bounded reboot wait.
 
-Part of a host's bootstrap (`components/bootstrap.py`): `<name>-gpu-setup` installs what is
+Part of a host's bootstrap (`components/hosts/bootstrap.py`): `<name>-gpu-setup` installs what is
 missing (scheduling a reboot if the driver is new); `<name>-gpu-check` waits through that
 reboot (a new boot ID, then `nvidia-smi` answering), within bounds, and checks the GPUs.
 """
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_command import remote
 
-from components import shell
-from components.ssh import SshTarget, command_options
+from components.hosts.ssh import SshTarget, command_options
+from components.kit import shell
 
 
 @dataclass

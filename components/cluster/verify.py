@@ -15,8 +15,8 @@ from typing import Any
 import pulumi
 from pulumi_command import remote
 
-from components import shell
-from components.ssh import SshTarget, command_options
+from components.hosts.ssh import SshTarget, command_options
+from components.kit import shell
 
 
 @dataclass

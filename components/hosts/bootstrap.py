@@ -1,19 +1,26 @@
-"""A host's bootstrap: base OS set-up (`base-bootstrap.sh`) and, on GPU hosts, the NVIDIA
-driver and container toolkit (`components/nvidia.py`)."""
+"""A host's bootstrap: base OS set-up (`base-bootstrap.sh`), then an optional extra step the
+stack wiring passes in (on GPU hosts the cluster layer's NVIDIA driver and container toolkit,
+`components/cluster/nvidia.py`), registered as this component's child. The hosts layer does
+not import the layers above it: it only calls the step it is given."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pulumi
 from pulumi_command import remote
 
-from components import shell
-from components.host import HostNode
-from components.nvidia import GpuDriverArgs, gpu_driver
-from components.ssh import SshTarget, command_options
+from components.hosts.host import HostNode
+from components.hosts.ssh import SshTarget, command_options
+from components.kit import shell
 
 BASE_PACKAGES = "wireguard-tools iproute2 iptables ca-certificates curl"
+
+ExtraStep = Callable[[str, SshTarget, pulumi.Resource], pulumi.Output[str]]
+"""Registers more set-up after the base one: called with (this bootstrap's name, the
+connection that resolves once the base is done, this bootstrap as parent); returns a report
+that resolves when the step is done."""
 
 
 @dataclass
@@ -22,8 +29,8 @@ class HostBootstrapArgs:
     """The host to set up."""
     packages: str = BASE_PACKAGES
     """Debian packages the later steps need."""
-    gpu: GpuDriverArgs | None = None
-    """NVIDIA set-up, for GPU hosts."""
+    gpu: ExtraStep | None = None
+    """The GPU driver set-up, for GPU hosts (built by the stack wiring from the cluster layer)."""
 
 
 class HostBootstrap(pulumi.ComponentResource):
@@ -50,5 +57,5 @@ class HostBootstrap(pulumi.ComponentResource):
         )
         self.changed = base.stdout
         self.target = host.target.after(base.stdout)
-        self.gpu_ready = None if args.gpu is None else gpu_driver(name, host.host_name, self.target, args.gpu, self)
+        self.gpu_ready = None if args.gpu is None else args.gpu(name, self.target, self)
         self.register_outputs({"changed": self.changed, "gpuReady": self.gpu_ready})

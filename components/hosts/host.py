@@ -1,6 +1,6 @@
 """One interface for every machine, however it came to be: `HostNode`.
 
-`ExistingHost` is a machine you already have (no cloud API); `components/openstack.py`
+`ExistingHost` is a machine you already have (no cloud API); `components/hosts/openstack.py`
 builds `OpenStackNode`s. Both end in a `<name>-reachable` probe: the first SSH login,
 with the pinned host key, that checks the host can run our scripts. Everything later
 connects through `HostNode.connection()`, whose address only resolves once the probe
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_command import remote
 
-from components import shell
-from components.ssh import SshLogin, SshTarget, command_options
+from components.hosts.ssh import SshLogin, SshTarget, command_options
+from components.kit import shell
 
 
 class HostNode(pulumi.ComponentResource):

@@ -9,10 +9,9 @@ import pulumi
 import pulumi_tls as tls
 from pulumi_openstack import compute, networking
 
-from components import cloud_init
-from components.host import HostNode
-from components.microk8s import API_PORT
-from components.ssh import SshLogin
+from components.hosts import cloud_init
+from components.hosts.host import HostNode
+from components.hosts.ssh import SshLogin
 
 
 @dataclass
@@ -25,6 +24,8 @@ class OpenStackNetworkArgs:
     """Networks allowed to SSH in, and to the control plane's API server (where `pulumi up` runs)."""
     vpn_port: int
     """WireGuard UDP port, open to the world (peers behind NAT have no fixed address)."""
+    api_port: int
+    """The control plane's API server port (the cluster layer's), open to the admin CIDRs."""
     ssh_public_key: pulumi.Input[str]
     """Public key installed as the instances' key pair."""
     dns_nameservers: Sequence[str] = ()
@@ -80,7 +81,7 @@ class OpenStackNetwork(pulumi.ComponentResource):
         for i, cidr in enumerate(args.admin_cidrs):
             networking.SecGroupRule(
                 f"{name}-api-{i}", security_group_id=api.id, direction="ingress", ethertype="IPv4",
-                protocol="tcp", port_range_min=API_PORT, port_range_max=API_PORT, remote_ip_prefix=cidr, opts=child,
+                protocol="tcp", port_range_min=args.api_port, port_range_max=args.api_port, remote_ip_prefix=cidr, opts=child,
             )
         key_pair = compute.Keypair(f"{name}-keypair", public_key=args.ssh_public_key, opts=child)
 

@@ -5,7 +5,7 @@ resource annotated `helm.sh/hook`: hooks never run. A chart whose hooks matter (
 creates a webhook certificate, a post-install check that its webhook answers) is installed
 as a `helm.v3.Release`, which runs them; the others stay a v4 Chart, whose resources Pulumi
 tracks one by one. Which templates of a chart are hooks is recorded with its pin
-(`charts/<name>.yaml`, `hooks:`), read from the chart's source at that version.
+(`charts/<name>/chart.yaml`, `hooks:`), read from the chart's source at that version.
 """
 
 from __future__ import annotations

@@ -1,10 +1,14 @@
-"""Turn a script from `components/scripts/` plus parameters into one remote command.
+"""Turn a host script plus parameters into one remote command.
+
+Part of the kit every layer may use; it imports no layer. A script lives in the `scripts/`
+folder of the layer that runs it (`components/<layer>/scripts/`), the shared `lib.sh` in the
+kit's own; script names are unique across layers (`script_path` checks).
 
 What runs on a host is: the parameters as shell-quoted assignments, then `lib.sh` (shared
 helpers), then the script. No value is ever pasted into shell code. Secrets never go here:
 pass them on the command's stdin.
 
-`python -m components.shell lint` runs shellcheck on every script as composed for a host.
+`python -m components.kit.shell lint` runs shellcheck on every script as composed for a host.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from pathlib import Path
 
 import pulumi
 
-SCRIPTS = Path(__file__).parent / "scripts"
+COMPONENTS = Path(__file__).resolve().parents[1]
 LIB = "lib.sh"
 LABEL = "hybrid-ai/"
 """Prefix of the label (bash's $0) each command line ends with."""
@@ -30,9 +34,22 @@ QUOTED_QUOTE = "'\"'\"'"
 ASSIGNMENT = re.compile(r"""^(?P<key>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>'(?:[^']|'"'"')*'|[^\s']*)$""", re.M)
 
 
+def scripts() -> list[Path]:
+    """Every host script of every layer (the kit's lib.sh included)."""
+    return sorted(COMPONENTS.glob("*/scripts/*.sh"), key=lambda p: p.name)
+
+
+@cache
+def script_path(name: str) -> Path:
+    found = [p for p in scripts() if p.name == name]
+    if len(found) != 1:
+        raise FileNotFoundError(f"host script {name!r}: expected one components/<layer>/scripts/{name}, found {len(found)}")
+    return found[0]
+
+
 @cache
 def script_text(name: str) -> str:
-    return (SCRIPTS / name).read_text()
+    return script_path(name).read_text()
 
 
 def compose(name: str, params: Mapping[str, str]) -> str:
@@ -81,7 +98,7 @@ def lint() -> int:
     """shellcheck every host script as composed (parameters, lib.sh, body)."""
     with tempfile.TemporaryDirectory() as tmp:
         paths = []
-        for script in sorted(SCRIPTS.glob("*.sh")):
+        for script in scripts():
             if script.name == LIB:
                 continue
             path = Path(tmp) / script.name

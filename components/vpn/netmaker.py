@@ -18,9 +18,9 @@ import pulumi
 import pulumi_random as random
 from pulumi_command import remote
 
-from components import shell
-from components.ssh import command_options
-from components.wireguard import VXLAN_OVERHEAD, MeshMember
+from components.hosts.ssh import command_options
+from components.kit import shell
+from components.vpn.wireguard import VXLAN_OVERHEAD, MeshMember
 
 INTERFACE = "netmaker"
 # Netmaker v0.90.0 logic/enrollmentkey.go (Tokenize): base64 (standard) of the JSON

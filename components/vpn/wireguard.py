@@ -4,7 +4,7 @@ Per host, two commands: `<mesh>-<host>-wg-key` creates the key pair on the host 
 only the public key; `<mesh>-<host>-wg` installs the config, built from the public keys of
 exactly the peers the topology gives that host (so it depends on those and no others).
 
-What a host prints is checked before it goes anywhere (components/wireguard_check.py): a
+What a host prints is checked before it goes anywhere (components/vpn/wireguard_check.py): a
 host whose key output is not exactly one public key is left out of its peers' configs, and
 its own `-wg` step fails naming it; nothing else changes.
 """
@@ -19,10 +19,10 @@ from typing import Any
 import pulumi
 from pulumi_command import remote
 
-from components import shell
-from components.ssh import SshTarget, command_options
-from components.wireguard_check import check_config, public_key, require_public_key
-from components.wireguard_topology import OPERATOR, Node, Peer, plan
+from components.hosts.ssh import SshTarget, command_options
+from components.kit import shell
+from components.vpn.wireguard_check import check_config, public_key, require_public_key
+from components.vpn.wireguard_topology import OPERATOR, Node, Peer, plan
 
 # Calico's VXLAN encapsulation inside the tunnel costs 50 bytes.
 VXLAN_OVERHEAD = 50

@@ -16,8 +16,8 @@ import yaml
 from pulumi_kubernetes.core.v1 import ConfigMap, Namespace
 from pulumi_kubernetes.node.v1 import RuntimeClass
 
-from components.helm import ChartSpec, install
-from components.kube import metadata, namespace_metadata
+from components.kit.helm import ChartSpec, install
+from components.kit.kube import metadata, namespace_metadata
 
 CONFIG_NAME = "time-slicing-config"
 

@@ -13,9 +13,9 @@ from pulumi_kubernetes.apiextensions import CustomResource
 from pulumi_kubernetes.core.v1 import Namespace, Secret
 from pulumi_kubernetes.networking.v1 import NetworkPolicy
 
-from components.helm import ChartSpec, install
-from components.kube import manifest, metadata, namespace_metadata
-from components.ssh import after
+from components.hosts.ssh import after
+from components.kit.helm import ChartSpec, install
+from components.kit.kube import manifest, metadata, namespace_metadata
 
 # cert-manager's HTTP-01 solver pod (v1.16.2, pkg/issuer/acme/http/pod.go): created in the
 # Certificate's namespace, labelled acme.cert-manager.io/http01-solver=true, listening on 8089.

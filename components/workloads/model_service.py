@@ -19,7 +19,7 @@ from pulumi_kubernetes.core.v1 import Service
 from pulumi_kubernetes.networking.v1 import Ingress, NetworkPolicy
 from pulumi_kubernetes.policy.v1 import PodDisruptionBudget
 
-from components.kube import allow_ingress, manifest, metadata, restricted_container, restricted_pod, selector
+from components.kit.kube import allow_ingress, manifest, metadata, restricted_container, restricted_pod, selector
 
 # How long a rollout may take once the nodes it needs are Ready (the workload layer waits for
 # that first). pulumi-kubernetes gives a Deployment 10 minutes by default; a first install

@@ -8,7 +8,7 @@ import pulumi
 from pulumi_kubernetes.core.v1 import Namespace
 from pulumi_kubernetes.networking.v1 import NetworkPolicy
 
-from components.kube import DNS_PORTS, manifest, metadata, namespace_metadata
+from components.kit.kube import DNS_PORTS, manifest, metadata, namespace_metadata
 
 
 @dataclass

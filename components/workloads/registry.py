@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_kubernetes.core.v1 import Secret
 
-from components.kube import metadata
+from components.kit.kube import metadata
 
 
 @dataclass

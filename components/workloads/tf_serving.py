@@ -24,8 +24,8 @@ from google.protobuf import text_encoding
 from pulumi_kubernetes.core.v1 import ConfigMap, PersistentVolumeClaim
 from pulumi_kubernetes.networking.v1 import NetworkPolicy
 
-from components.kube import manifest, metadata, selector
-from components.model_service import ModelService, ModelServiceArgs
+from components.kit.kube import manifest, metadata, selector
+from components.workloads.model_service import ModelService, ModelServiceArgs
 
 GRPC_PORT = 8500
 REST_PORT = 8501

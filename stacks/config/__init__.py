@@ -489,7 +489,7 @@ class StackConfig(Schema):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> StackConfig:
-        from stacks.consistency import cross_checks  # it imports this module
+        from stacks.config.consistency import cross_checks  # it imports this module
 
         if errors := cross_checks(self):
             raise ValueError("\n".join(errors))

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 import yaml
 
-from components.microk8s import API_PORT, STORAGE_CLASS
+from components.cluster.microk8s import API_PORT, STORAGE_CLASS
 from stacks.load import ConfigError
-from stacks.render.evaluate import Evaluation, Secret
-from stacks.render.fleet import fleet
-from stacks.render.write import split_script, write_all
-from tests.helpers import PROJECT, deps_closure, depth, evaluate_config, stack_config
+from tests.support.helpers import PROJECT, deps_closure, depth, evaluate_config, stack_config
+from tools.render.evaluate import Evaluation, Secret
+from tools.render.fleet import fleet
+from tools.render.write import split_script, write_all
 
 
 def names(ev: Evaluation, urns: set[str]) -> set[str]:

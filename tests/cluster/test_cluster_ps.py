@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.cluster_stubs import ClusterHost, start
+from tests.support.cluster_stubs import ClusterHost, start
 
 TOKEN = "5eed0f0e5eed0f0e5eed0f0e5eed0f0e"
 # The lock is held by another registration for a while; flock as upstream takes it (-w N FD,

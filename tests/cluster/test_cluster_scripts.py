@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.microk8s import CONTROL_PLANE_ADDONS, ClusterNode, MicroK8sClusterArgs, launch_config
-from tests.cluster_stubs import ClusterHost
+from components.cluster.microk8s import CONTROL_PLANE_ADDONS, ClusterNode, MicroK8sClusterArgs, launch_config
+from tests.support.cluster_stubs import ClusterHost
 
 TOKEN = "0123456789abcdef0123456789abcdef"
 

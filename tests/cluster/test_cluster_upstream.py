@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.microk8s import ClusterNode, MicroK8sClusterArgs, launch_config
-from tests.cluster_stubs import ClusterHost
-from tests.test_cluster_scripts import CP, WORKER, sleeps
+from components.cluster.microk8s import ClusterNode, MicroK8sClusterArgs, launch_config
+from tests.cluster.test_cluster_scripts import CP, WORKER, sleeps
+from tests.support.cluster_stubs import ClusterHost
 
 NVIDIA_SECTION = '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia]'
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.stubs import StubHost
+from tests.support.stubs import StubHost
 
 PACKAGES = "wireguard-tools iproute2"
 

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
-from stacks.render.evaluate import Evaluation
-from stacks.render.write import reveal
-from tests.helpers import PROJECT, evaluate_config, stack_config
+from tests.support.helpers import PROJECT, evaluate_config, stack_config
+from tools.render.evaluate import Evaluation
+from tools.render.write import reveal
 
 sys.path.insert(0, str(PROJECT / "policy"))
 import rules  # the pack's own module, as `pulumi preview --policy-pack policy` loads it

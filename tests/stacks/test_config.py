@@ -10,8 +10,8 @@ import pytest
 
 from stacks.config import StackConfig, derived_vpn_address
 from stacks.load import ConfigError, validate
-from stacks.render.evaluate import Evaluation
-from tests.helpers import evaluate_config, stack_config
+from tests.support.helpers import evaluate_config, stack_config
+from tools.render.evaluate import Evaluation
 
 Raw = dict[str, Any]
 
@@ -151,7 +151,7 @@ BAD: list[tuple[str, Callable[[Raw], None], str, str]] = [
 ]
 
 
-# --- Cross-field consistency (stacks/consistency/) ---
+# --- Cross-field consistency (stacks/config/consistency/) ---
 
 def _receipt_on_openstack(keep_host_key: bool) -> Callable[[Raw], None]:
     def mutate(raw: Raw) -> None:
@@ -293,8 +293,8 @@ def test_missing_secret_is_named_with_the_command_to_set_it() -> None:
 def test_plaintext_private_key_is_rejected_without_echoing_it() -> None:
     import json
 
-    from stacks.render.evaluate import evaluate
-    from tests.helpers import NS
+    from tests.support.helpers import NS
+    from tools.render.evaluate import evaluate
 
     config = {f"{NS}:{k}": json.dumps(v) for k, v in stack_config("dev").items()}
     config[f"{NS}:sshPrivateKey"] = "PLAINTEXT-KEY-CANARY"
@@ -338,8 +338,8 @@ def test_derived_vpn_addresses_are_stable_and_independent_of_other_hosts() -> No
 
 
 def test_config_reference_is_generated_from_the_schema() -> None:
-    from stacks.docs import render
-    from tests.helpers import PROJECT
+    from tests.support.helpers import PROJECT
+    from tools.docs import render
 
     assert (PROJECT / "docs" / "config.md").read_text() == render(), "docs/config.md is stale: run `make docs`"
     assert all(f"hybrid-ai:{(f.alias or n)}" in render() for n, f in StackConfig.model_fields.items())

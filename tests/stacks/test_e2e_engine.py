@@ -5,7 +5,7 @@ What runs for real: the CLI at its pinned version, its state and secrets handlin
 Python programs served to it over the CLI's built-in `client` runtime (the automation API's
 inline language host). What cannot run here yet: the pulumi-command provider and the
 Python language host binary are not served by the Go module proxy (README, "The Pulumi
-engine"), so the program's remote commands still run in the lab through tests/lab/engine.py.
+engine"), so the program's remote commands still run in the lab through tools/lab/engine.py.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import pulumi
 import pytest
 from pulumi import automation as auto
 
-from tests.helpers import PROJECT, unavailable
+from tests.support.helpers import PROJECT, unavailable
 
 pytestmark = [pytest.mark.e2e, pytest.mark.engine]
 

@@ -17,9 +17,9 @@ from google.protobuf.message import Message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from components.tf_serving import TfModel, models_config
+from components.workloads.tf_serving import TfModel, models_config
 from stacks.load import ConfigError, validate
-from tests.helpers import evaluate_config, stack_config
+from tests.support.helpers import evaluate_config, stack_config
 
 Raw = dict[str, Any]
 EVIL = ['"', "'", "\n", "\r\n", "\\", "\\n", "$(reboot)", "`id`", "${HOME}", ": ", "#", "- x", "{", "}", "[", "]", "&a", "*a",

@@ -11,8 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from components.shell import compose
-from tests.stubs import StubHost
+from components.kit.shell import compose
+from tests.support.stubs import StubHost
 
 KUBELET_ARGS = "--kubeconfig=${SNAP_DATA}/credentials/kubelet.config\n--cert-dir=${SNAP_DATA}/certs\n"
 # microk8s-resources/certs/csr.conf.template at v1.32 (the sections that matter).

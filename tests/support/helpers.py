@@ -8,9 +8,9 @@ from typing import Any, NoReturn
 
 import pytest
 
-from stacks.render.evaluate import Evaluation, evaluate_raw, raw_stack_config
+from tools.render.evaluate import Evaluation, evaluate_raw, raw_stack_config
 
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = Path(__file__).resolve().parents[2]
 NS = "hybrid-ai"
 TEST_SECRETS = {"sshPrivateKey": "test-ssh-key"}
 

@@ -1,6 +1,6 @@
 """What the MicroK8s stubs do at install and on `refresh-certs`, as MicroK8s 1.32 does it.
 
-Run by the `snap` and `microk8s` stubs (tests/cluster_stubs.py) with the test venv's Python:
+Run by the `snap` and `microk8s` stubs (tests/support/cluster_stubs.py) with the test venv's Python:
 - `launch SNAP_DATA SNAP_COMMON`: the install hook takes the first launch configuration it
   finds (ours, else the bundled default), and cluster-agent applies it: args files, the
   csr.conf.template generated from extraSANs (zero-based DNS.n/IP.n), addons enabled once the

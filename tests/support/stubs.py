@@ -10,10 +10,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from components.shell import compose
-from tests.helpers import PROJECT
-
-SCRIPTS = PROJECT / "components" / "scripts"
+from components.kit.shell import compose
 
 # Shared prologue of every stub: record the call; $STATE holds the fake host's state.
 PROLOGUE = """#!/usr/bin/env bash

@@ -8,12 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers import PROJECT
+from tests.support.helpers import PROJECT
 
 
 def test_bench_runs_at_the_reference_size(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    result = subprocess.run([sys.executable, "-m", "stacks.render.bench", "--sizes", "reference", "--runs", "1", "--out", str(out)],
+    result = subprocess.run([sys.executable, "-m", "tools.bench", "--sizes", "reference", "--runs", "1", "--out", str(out)],
                             cwd=PROJECT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())

@@ -8,7 +8,7 @@ import re
 from functools import cache
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TEST_REF = re.compile(r"(tests/[\w/]+\.py)?::(\w+)")
 
 

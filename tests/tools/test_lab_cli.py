@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from tests.helpers import PROJECT, unavailable
-from tests.lab.netlab import missing_requirements
+from tests.support.helpers import PROJECT, unavailable
+from tools.lab.netlab import missing_requirements
 
 pytestmark = pytest.mark.e2e
 
@@ -26,14 +26,14 @@ def test_lab_up_then_down_leaves_nothing() -> None:
         pytest.skip("a lab from make lab-up is running; make lab-down first")
     before = namespaces()
     try:
-        up = subprocess.run([sys.executable, "-m", "tests.lab", "up"], cwd=PROJECT, capture_output=True, text=True, timeout=300)
+        up = subprocess.run([sys.executable, "-m", "tools.lab", "up"], cwd=PROJECT, capture_output=True, text=True, timeout=300)
         assert up.returncode == 0, up.stderr
         assert "6 hosts up, mesh applied" in up.stdout
         started = namespaces() - before
         assert len(started) == 10  # internet, operator, 2 site routers, 6 hosts
         assert (PROJECT / "build" / "lab.json").exists()
     finally:
-        down = subprocess.run([sys.executable, "-m", "tests.lab", "down"], cwd=PROJECT, capture_output=True, text=True, timeout=120)
+        down = subprocess.run([sys.executable, "-m", "tools.lab", "down"], cwd=PROJECT, capture_output=True, text=True, timeout=120)
     assert down.returncode == 0, down.stderr
     assert namespaces() == before
     assert not (PROJECT / "build" / "lab.json").exists()

@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from stacks.render.evaluate import Evaluation
-from stacks.render.write import write_all
-from tests.helpers import PROJECT, deps_closure, evaluate_config, stack_config, unavailable
+from tests.support.helpers import PROJECT, deps_closure, evaluate_config, stack_config, unavailable
+from tools.render.evaluate import Evaluation
+from tools.render.write import write_all
 
 COMMAND = "command:remote:Command"
 
 
 def render(stack: str, out: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "stacks.render", "--stack", stack, "--out", str(out)],
+        [sys.executable, "-m", "tools.render", "--stack", stack, "--out", str(out)],
         cwd=PROJECT, capture_output=True, text=True, timeout=120,
     )
 
@@ -85,7 +85,7 @@ def test_every_connection_pins_a_host_key_and_gives_up_quickly() -> None:
     for stack in ("dev", "prod"):
         ev = evaluate_config(stack_config(stack))
         for r in ev.of_type(COMMAND):
-            from stacks.render.write import reveal
+            from tools.render.write import reveal
 
             conn = reveal(r.inputs["connection"])
             assert conn["hostKey"].startswith("ssh-ed25519 "), r.name
@@ -166,7 +166,7 @@ def test_cloud_init_documents_pass_the_cloud_init_schema(tmp_path: Path) -> None
     docs = sorted((tmp_path / "artifacts").rglob("cloud-init.yaml"))
     assert len(docs) == 3
     # Also the real document with a real-looking key, as it would reach the VM.
-    from components.cloud_init import user_data
+    from components.hosts.cloud_init import user_data
 
     real = tmp_path / "real.yaml"
     real.write_text(user_data("receipt", "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n", "ssh-ed25519 AAAA"))
@@ -179,7 +179,7 @@ def test_preview_without_cli_explains_and_points_to_render(tmp_path: Path) -> No
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     if Path("/usr/bin/pulumi").exists() or Path("/bin/pulumi").exists():
         pytest.skip("a pulumi binary is on the system PATH")
-    result = subprocess.run(["bash", "stacks/preview.sh"], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=30)
+    result = subprocess.run(["bash", "tools/preview.sh"], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 1
     assert "make render" in result.stderr and "install" in result.stderr
     assert "Traceback" not in result.stderr
@@ -200,7 +200,7 @@ SECURE_ENTRY = "  hybrid-ai:sshPrivateKey:\n    secure: v1:SECURE-CIPHERTEXT-CAN
 
 def render_in(folder: Path, stack: str, text: str, out: Path) -> subprocess.CompletedProcess[str]:
     (folder / f"Pulumi.{stack}.yaml").write_text(text)
-    return subprocess.run([sys.executable, "-m", "stacks.render", "--dir", str(folder), "--stack", stack, "--out", str(out)],
+    return subprocess.run([sys.executable, "-m", "tools.render", "--dir", str(folder), "--stack", stack, "--out", str(out)],
                           cwd=PROJECT, capture_output=True, text=True, timeout=120)
 
 
@@ -264,7 +264,7 @@ def test_bad_stack_file_fails_with_one_line_and_no_traceback(case: str, text: st
 def test_misspelled_namespace_is_named_by_the_program_too() -> None:
     """Under the real CLI (no render), `pulumi up` hands the program every namespace's keys."""
     from stacks.load import ConfigError
-    from stacks.render.evaluate import evaluate
+    from tools.render.evaluate import evaluate
 
     config = {f"hybrid-ai:{k}": json.dumps(v) for k, v in stack_config("dev").items()}
     config["hybridAI:vpn"] = config.pop("hybrid-ai:vpn")

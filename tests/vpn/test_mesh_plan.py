@@ -12,13 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.shell import compose
-from components.wireguard import MeshMember, WireGuardMeshArgs, render_config
-from components.wireguard_check import CONFIG_LINE, HostOutputError, public_key
-from components.wireguard_topology import Peer
-from stacks.render.evaluate import Evaluation
-from stacks.render.write import reveal, split_script
-from tests.helpers import evaluate_config, stack_config
+from components.kit.shell import compose
+from components.vpn.wireguard import MeshMember, WireGuardMeshArgs, render_config
+from components.vpn.wireguard_check import CONFIG_LINE, HostOutputError, public_key
+from components.vpn.wireguard_topology import Peer
+from tests.support.helpers import evaluate_config, stack_config
+from tools.render.evaluate import Evaluation
+from tools.render.write import reveal, split_script
 
 OPERATOR_KEY = "aGVsbG8taHlicmlkLWFpLW9wZXJhdG9yLWtleS0xMjM="  # 32 bytes, base64
 

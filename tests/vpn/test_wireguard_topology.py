@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.wireguard_topology import OPERATOR, Node, TopologyError, plan
+from components.vpn.wireguard_topology import OPERATOR, Node, TopologyError, plan
 
 
 @st.composite

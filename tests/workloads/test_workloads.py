@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-from stacks.render.evaluate import Evaluation, PlanChanges, Secret
-from stacks.render.write import reveal, split_script, write_all
-from tests.helpers import PROJECT, evaluate_config, stack_config, unavailable
+from tests.support.helpers import PROJECT, evaluate_config, stack_config, unavailable
+from tools.render.evaluate import Evaluation, PlanChanges, Secret
+from tools.render.write import reveal, split_script, write_all
 
 K8S_VERSION = "1.32.0"
 CRD_KINDS = {"Certificate", "ClusterIssuer"}  # cert-manager's own kinds: no upstream schema to check against
@@ -343,7 +343,7 @@ def pem_blocks(pem: str) -> list[str]:
 
 
 def test_shipped_staging_roots_are_lets_encrypts() -> None:
-    from components.verify import staging_roots
+    from components.cluster.verify import staging_roots
     found = {}
     for block in pem_blocks(staging_roots()):
         out = subprocess.run(["openssl", "x509", "-noout", "-subject", "-fingerprint", "-sha256", "-nameopt", "multiline"],
@@ -354,7 +354,7 @@ def test_shipped_staging_roots_are_lets_encrypts() -> None:
 
 
 def test_staging_stacks_probe_with_the_staging_roots_prod_with_the_system_store(dev: Evaluation) -> None:
-    from components.verify import staging_roots
+    from components.cluster.verify import staging_roots
     check = dev.by_name("cluster-verify-check").inputs
     assert split_script(check["create"])[1]["PROBE_CA"] == staging_roots()
     prod = evaluate_config(stack_config("prod")).by_name("cluster-verify-check").inputs
@@ -373,9 +373,9 @@ grep -qF "$(sed -n 2p "$STATE/served-root")" "$ca" 2>/dev/null || { echo "curl: 
 
 
 def test_verify_trusts_the_given_roots_and_only_then(tmp_path: Path) -> None:
-    from components.verify import staging_roots
-    from tests.cluster_stubs import ClusterHost
-    from tests.stubs import PROLOGUE
+    from components.cluster.verify import staging_roots
+    from tests.support.cluster_stubs import ClusterHost
+    from tests.support.stubs import PROLOGUE
     cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
     cp.add_node("receipt", "100.64.0.2")
     (cp.bin / "curl").write_text(PROLOGUE + TLS_CURL)
@@ -405,7 +405,7 @@ def test_the_models_volume_binds_on_microk8s_hostpath_storage(dev: Evaluation) -
 
 
 def test_a_model_with_a_source_is_fetched_into_the_volume_before_the_server_starts(dev: Evaluation, fetching: Evaluation) -> None:
-    from components.tf_serving import FETCH_SCRIPT
+    from components.workloads.tf_serving import FETCH_SCRIPT
     spec = pod(fetching, "tf-serving")
     (init,) = spec["initContainers"]
     assert init["name"] == "fetch-ocr-detector" and init["command"] == ["sh", "/fetch/fetch-model.sh"]
@@ -456,7 +456,7 @@ def model_archive(tmp_path: Path, files: dict[str, str]) -> tuple[Path, str]:
 
 
 def run_fetch(tmp_path: Path, archive: Path, sha: str, target: Path) -> subprocess.CompletedProcess[str]:
-    from components.tf_serving import FETCH_SCRIPT
+    from components.workloads.tf_serving import FETCH_SCRIPT
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     curl = bin_dir / "curl"  # "downloads" the archive: copies it to the -o path, counts calls
@@ -493,6 +493,6 @@ def test_fetch_script_refuses_a_changed_or_malformed_archive(tmp_path: Path) -> 
 
 
 def test_fetch_script_is_posix_sh() -> None:
-    from components.tf_serving import FETCH_SCRIPT
+    from components.workloads.tf_serving import FETCH_SCRIPT
     result = subprocess.run(["shellcheck", "-s", "sh", str(FETCH_SCRIPT)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout

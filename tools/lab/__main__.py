@@ -1,6 +1,6 @@
 """`make lab-up` / `make lab-down`: the end-to-end lab, kept running to explore by hand.
 
-up:   builds the lab of tests/test_e2e_mesh.py and applies the mesh layers of the plan to it;
+up:   builds the lab of tools/lab/reference.py (the one tests/vpn/test_e2e_mesh.py runs) and applies the mesh layers of the plan to it;
       prints how to reach each host. State goes to build/lab.json.
 down: stops every process the lab started (by the PIDs it recorded) and deletes its
       namespaces and folders.
@@ -13,19 +13,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.helpers import PROJECT
-
+PROJECT = Path(__file__).resolve().parents[2]
 STATE = PROJECT / "build" / "lab.json"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.lab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m tools.lab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=["up", "down"])
     args = parser.parse_args(argv)
 
-    from tests.lab.engine import Engine
-    from tests.lab.netlab import Lab, missing_requirements
-    from tests.test_e2e_mesh import HOSTS, SITES, in_mesh_layers, lab_config
+    from tools.lab.engine import Engine
+    from tools.lab.netlab import Lab, missing_requirements
+    from tools.lab.reference import HOSTS, SITES, in_mesh_layers, lab_config
 
     if args.action == "down":
         if not STATE.exists():

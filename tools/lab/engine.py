@@ -25,10 +25,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from stacks.render.evaluate import Evaluation, Registration
-from stacks.render.write import reveal
-from tests.helpers import evaluate_config
-from tests.lab.netlab import Lab
+from tools.lab.netlab import Lab
+from tools.render.evaluate import Evaluation, Registration, evaluate_raw
+from tools.render.write import reveal
 
 COMMAND = "command:remote:Command"
 # What OpenSSH prints when it never got a session: the dial failed (refused, unreachable,
@@ -73,7 +72,7 @@ class Engine:
         partial = Evaluation("lab")
         self.program_error = None
         try:
-            self.last = evaluate_config(raw, self.secrets, stack="lab", into=partial, command_stdout=self.stdout)
+            self.last = evaluate_raw(raw, self.secrets, "lab", into=partial, command_stdout=self.stdout)
         except Exception as err:  # noqa: BLE001 - `pulumi up` goes on with what was registered
             self.program_error, self.last = err, partial
         return self.last

@@ -66,7 +66,7 @@ def missing_requirements() -> str | None:
         return f"missing directories the lab mounts over: {', '.join(absent_dirs)} (install wireguard-tools, procps, kmod)"
     # Lab hosts share this machine's packages: the base bootstrap must find them installed,
     # so that it never runs apt here.
-    from components.bootstrap import BASE_PACKAGES
+    from components.hosts.bootstrap import BASE_PACKAGES
 
     absent = [p for p in BASE_PACKAGES.split() if sh("dpkg-query", "-W", "-f=${Status}", p, check=False).stdout != "install ok installed"]
     if absent:

@@ -1,4 +1,4 @@
-"""`python -m stacks.render --stack dev --out build/dev` (what `make render` runs)."""
+"""`python -m tools.render --stack dev --out build/dev` (what `make render` runs)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = args.out or PROJECT_DIR / "build" / args.stack
 
-    from stacks.render.evaluate import evaluate_stack_file
-    from stacks.render.write import write_all
+    from tools.render.evaluate import evaluate_stack_file
+    from tools.render.write import write_all
 
     try:
         ev = evaluate_stack_file(args.dir, args.stack)

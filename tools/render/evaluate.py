@@ -26,7 +26,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from stacks.load import NAMESPACE, secret_keys_of, validate
-from stacks.render import stackfile
+from tools.render import stackfile
 
 PROJECT = "hybrid-ai"
 # The SDK sends a debug line per registration step to the engine; nobody reads them here.

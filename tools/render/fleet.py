@@ -6,7 +6,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from stacks.render.evaluate import raw_stack_config
+from tools.render.evaluate import raw_stack_config
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 SITE_SIZE = 10

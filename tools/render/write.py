@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
-from components.shell import split_command as split_script
-from stacks.render.evaluate import Evaluation, Registration, Secret
+from components.kit.shell import split_command as split_script
+from tools.render.evaluate import Evaluation, Registration, Secret
 
 SECRET = "[secret]"
 

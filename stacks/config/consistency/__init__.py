@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from stacks.consistency.catalog import gpus_and_models, models, requests
-from stacks.consistency.network import addresses, hosts, networks, ports, roles
-from stacks.consistency.reach import deployer_reach
-from stacks.consistency.settings import secret_keys, unused_settings
+from stacks.config.consistency.catalog import gpus_and_models, models, requests
+from stacks.config.consistency.network import addresses, hosts, networks, ports, roles
+from stacks.config.consistency.reach import deployer_reach
+from stacks.config.consistency.settings import secret_keys, unused_settings
 
 if TYPE_CHECKING:
     from stacks.config import StackConfig
