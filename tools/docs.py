@@ -16,7 +16,7 @@ from stacks.load import NAMESPACE
 
 HEADER = """# Stack config reference
 
-Generated from `stacks/config/__init__.py` by `make docs`; do not edit by hand (a test checks it).
+Generated from `stacks/config/` by `make docs`; do not edit by hand (a test checks it).
 Each section is one config key in `Pulumi.<stack>.yaml`, e.g. `{ns}:hosts`. Keys are
 camelCase; unknown keys are rejected. Secrets are not part of these sections: hosts name
 the secret config key that holds their SSH private key (`ssh.privateKeyConfig`, default
