@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from tests.support.helpers import PROJECT, unavailable
-from tools.lab.netlab import missing_requirements
+from tools.lab.base import missing_requirements
 
 pytestmark = pytest.mark.e2e
 

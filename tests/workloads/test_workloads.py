@@ -3,43 +3,21 @@ network policies, TLS, verification, and a blast radius of one catalog entry."""
 
 from __future__ import annotations
 
-import copy
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from tests.support.helpers import PROJECT, evaluate_config, stack_config, unavailable
-from tools.render.evaluate import Evaluation, PlanChanges, Secret
-from tools.render.write import reveal, split_script, write_all
+from tests.support.workloads import pod
+from tools.render.evaluate import Evaluation, Secret
+from tools.render.write import reveal, write_all
 
 K8S_VERSION = "1.32.0"
 CRD_KINDS = {"Certificate", "ClusterIssuer"}  # cert-manager's own kinds: no upstream schema to check against
 NOT_MANIFESTS = CRD_KINDS | {"HelmRelease"}  # Release inputs are Helm's, not a Kubernetes object
 TOOLS = PROJECT / ".venv-tools" / "bin"
-
-
-@pytest.fixture(scope="module")
-def dev() -> Evaluation:
-    return evaluate_config(stack_config("dev"))
-
-
-MODEL_SHA = "0" * 64
-FETCHED = {"source": "https://models.example.com/ocr-detector-3.tar.gz", "sha256": MODEL_SHA}
-
-
-def with_model_source(raw: dict[str, Any]) -> dict[str, Any]:
-    """The dev stack with ocr-detector's files fetched from an HTTPS source."""
-    next(m for m in raw["models"] if m["name"] == "ocr-detector")["tf"].update(FETCHED)
-    return raw
-
-
-@pytest.fixture(scope="module")
-def fetching() -> Evaluation:
-    return evaluate_config(with_model_source(stack_config("dev")))
-
 
 @pytest.fixture(scope="module")
 def manifests(fetching: Evaluation, tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -47,6 +25,7 @@ def manifests(fetching: Evaluation, tmp_path_factory: pytest.TempPathFactory) ->
     out = tmp_path_factory.mktemp("render")
     write_all(fetching, out)
     return out / "artifacts" / "kubernetes"
+
 
 
 def kind_of(path: Path) -> str:
@@ -82,10 +61,6 @@ def test_checkov_finds_nothing(manifests: Path) -> None:
     for i, line in enumerate(config):
         if line.strip().startswith("- CKV"):
             assert config[i - 1].strip().startswith("#"), f"skip without a reason: {line}"
-
-
-def pod(ev: Evaluation, name: str) -> dict[str, Any]:
-    return dict(ev.by_name(f"{name}-deployment").inputs["spec"]["template"]["spec"])
 
 
 def test_gpu_workloads_request_a_shared_gpu_on_gpu_nodes(dev: Evaluation) -> None:
@@ -260,60 +235,6 @@ def test_private_registry_pull_secret() -> None:
     assert pod(ev, "receipt-api")["imagePullSecrets"] == [{"name": "registry-credentials"}]
 
 
-def test_post_deploy_verification_checks_nodes_gpus_and_the_api(dev: Evaluation) -> None:
-    check = dev.by_name("cluster-verify-check")
-    _, params = split_script(check.inputs["create"])
-    assert params.pop("PROBE_CA").startswith("-----BEGIN CERTIFICATE-----")  # dev: the staging roots
-    assert params == {"PROBE_URL": "https://api.example.com/receipt/healthz", "INGRESS_ADDRESS": "203.0.113.11"}
-    by_urn = {r.urn: r.name for r in dev.resources}
-    deps = {by_urn[d] for d in check.dependencies}
-    assert {"cluster-ws-1-ready", "cluster-ws-2-ready", "cluster-interface-ready"} <= deps  # after every node joined
-    # Each node's expectations are on the node itself, for the cluster-wide check.
-    labels = dev.by_name("cluster-ws-1-labels").inputs["metadata"]["labels"]
-    assert labels["hybrid-ai/vpn-address"] == "100.64.1.1"
-    assert labels["hybrid-ai/gpu-capacity"] == "4"  # 1 GPU x 4 time-slicing replicas
-    assert "hybrid-ai/gpu-capacity" not in dev.by_name("cluster-receipt-labels").inputs["metadata"]["labels"]
-    assert dev.outputs["verification"]  # exported
-
-
-# --- Blast radius -----------------------------------------------------------------------
-
-def changed(before: Evaluation, after: Evaluation) -> PlanChanges:
-    """(added, removed, changed-inputs) resource names between two plans."""
-    return before.changes(after)
-
-
-NEW_SERVICE = {"name": "table-engine", "image": "ghcr.io/example/table-engine:0.1.0", "placement": "gpu", "gpus": 1,
-               "port": 8000, "talksTo": ["tf-serving"]}
-NEW_TF_MODEL = {"name": "table-detector", "kind": "tf-model", "placement": "gpu", "tf": {"basePath": "/models/table-detector", "version": 2}}
-
-
-def test_adding_a_model_adds_only_its_own_resources(dev: Evaluation) -> None:
-    raw = stack_config("dev")
-    raw["models"].append(copy.deepcopy(NEW_SERVICE))
-    added, removed, modified = changed(dev, evaluate_config(raw))
-    assert added == {"table-engine", "table-engine-deployment", "table-engine-service", "table-engine-pdb",
-                     "table-engine-egress", "table-engine-to-tf-serving"}
-    assert removed == set() and modified == set()
-
-
-def test_adding_a_tf_model_changes_only_the_tf_serving_model_list(dev: Evaluation) -> None:
-    raw = stack_config("dev")
-    raw["models"].append(copy.deepcopy(NEW_TF_MODEL))
-    added, removed, modified = changed(dev, evaluate_config(raw))
-    assert (added, removed, modified) == (set(), set(), {"tf-serving-models"})
-
-
-def test_removing_a_model_removes_only_its_own_resources(dev: Evaluation) -> None:
-    raw = stack_config("dev")
-    raw["models"] = [m for m in raw["models"] if m["name"] != "layout-engine"]
-    raw["models"][0]["talksTo"] = ["ocr-engine", "redis"]  # the receipt API stops calling it
-    added, removed, modified = changed(dev, evaluate_config(raw))
-    assert removed == {"layout-engine", "layout-engine-deployment", "layout-engine-service", "layout-engine-pdb",
-                       "layout-engine-egress", "layout-engine-to-tf-serving", "receipt-api-to-layout-engine"}
-    assert added == set() and modified == {"receipt-api-egress"}  # the caller's own egress list
-
-
 # --- Readiness and timeouts ---------------------------------------------------------------
 
 def test_workloads_wait_for_the_nodes_they_run_on_then_get_a_first_install_timeout(dev: Evaluation) -> None:
@@ -331,168 +252,3 @@ def test_workloads_wait_for_the_nodes_they_run_on_then_get_a_first_install_timeo
 
 
 # --- Post-deploy probe trusts the right roots -------------------------------------------
-
-STAGING_FINGERPRINTS = {  # as Let's Encrypt publishes them (docs/staging-environment)
-    "(STAGING) Pretend Pear X1": "E7:05:70:A9:89:F8:56:5A:AB:DF:7C:AE:27:AB:D1:62:18:72:D6:A3:F8:11:E3:FE:F2:7E:3D:BA:02:91:21:98",
-    "(STAGING) Bogus Broccoli X2": "9B:2A:33:9F:E6:A3:E8:55:85:C4:CD:75:53:6C:B8:C1:CF:7C:D6:03:B9:A6:4B:EC:25:21:85:8A:E4:8D:A8:5D",
-}
-
-
-def pem_blocks(pem: str) -> list[str]:
-    return [b + "-----END CERTIFICATE-----\n" for b in pem.split("-----END CERTIFICATE-----\n") if "BEGIN" in b]
-
-
-def test_shipped_staging_roots_are_lets_encrypts() -> None:
-    from components.cluster.verify import staging_roots
-    found = {}
-    for block in pem_blocks(staging_roots()):
-        out = subprocess.run(["openssl", "x509", "-noout", "-subject", "-fingerprint", "-sha256", "-nameopt", "multiline"],
-                             input=block, capture_output=True, text=True, check=True).stdout
-        cn = next(line.split("=", 1)[1].strip() for line in out.splitlines() if "commonName" in line)
-        found[cn] = out.rsplit("=", 1)[1].strip()
-    assert found == STAGING_FINGERPRINTS
-
-
-def test_staging_stacks_probe_with_the_staging_roots_prod_with_the_system_store(dev: Evaluation) -> None:
-    from components.cluster.verify import staging_roots
-    check = dev.by_name("cluster-verify-check").inputs
-    assert split_script(check["create"])[1]["PROBE_CA"] == staging_roots()
-    prod = evaluate_config(stack_config("prod")).by_name("cluster-verify-check").inputs
-    assert split_script(prod["create"])[1]["PROBE_CA"] == ""  # the system store
-    assert "-k" not in split_script(prod["create"])[0].split() and "--insecure" not in split_script(prod["create"])[0]
-
-
-# curl as it behaves on TLS: the served chain ends at STAGING_ROOT; without that root in the
-# trusted set, exit 60 ("SSL certificate problem"), as a real curl does.
-TLS_CURL = """
-case " $* " in *" -k "*|*" --insecure "*) echo "curl -k used" >&2; exit 98;; esac
-ca=/etc/ssl/certs/ca-certificates.crt prev=
-for a in "$@"; do [ "$prev" = --cacert ] && ca=$a; prev=$a; done
-grep -qF "$(sed -n 2p "$STATE/served-root")" "$ca" 2>/dev/null || { echo "curl: (60) SSL certificate problem: unable to get local issuer certificate" >&2; exit 60; }
-"""
-
-
-def test_verify_trusts_the_given_roots_and_only_then(tmp_path: Path) -> None:
-    from components.cluster.verify import staging_roots
-    from tests.support.cluster_stubs import ClusterHost
-    from tests.support.stubs import PROLOGUE
-    cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
-    cp.add_node("receipt", "100.64.0.2")
-    (cp.bin / "curl").write_text(PROLOGUE + TLS_CURL)
-    (cp.state / "served-root").write_text(pem_blocks(staging_roots())[0])
-    probe = {"PROBE_URL": "https://api.example.com/receipt/healthz", "INGRESS_ADDRESS": "203.0.113.11", "WAIT_S": "10"}
-    trusted = cp.run("verify-cluster.sh", PROBE_CA=staging_roots(), **probe)
-    assert trusted.returncode == 0, trusted.stderr
-    system = cp.run("verify-cluster.sh", PROBE_CA="", **probe)
-    assert system.returncode == 1 and "does not answer through the ingress" in system.stderr
-    garbage = cp.run("verify-cluster.sh", PROBE_CA="not a certificate", **probe)
-    assert garbage.returncode == 1 and "PROBE_CA is not a PEM certificate bundle" in garbage.stderr
-
-
-# --- TF-Serving's models volume ---------------------------------------------------------
-
-def test_the_models_volume_binds_on_microk8s_hostpath_storage(dev: Evaluation) -> None:
-    # MicroK8s has no default StorageClass; `microk8s enable hostpath-storage` creates
-    # `microk8s-hostpath` (microk8s-core-addons 1.32, addons/hostpath-storage/storage.yaml).
-    claim = dev.by_name("tf-serving-store").inputs["spec"]
-    assert claim["storageClassName"] == "microk8s-hostpath"
-    # Its binding mode is WaitForFirstConsumer, and pulumi-kubernetes counts such a claim ready
-    # while Pending (await/awaiters.go): the Deployment that consumes it can come after it.
-    assert dev.by_name("tf-serving-store").urn in dev.closure(dev.by_name("tf-serving-deployment").urn)
-    raw = stack_config("dev")
-    raw["tfServing"] = {"storageClass": "fast-nvme"}
-    assert evaluate_config(raw).by_name("tf-serving-store").inputs["spec"]["storageClassName"] == "fast-nvme"
-
-
-def test_a_model_with_a_source_is_fetched_into_the_volume_before_the_server_starts(dev: Evaluation, fetching: Evaluation) -> None:
-    from components.workloads.tf_serving import FETCH_SCRIPT
-    spec = pod(fetching, "tf-serving")
-    (init,) = spec["initContainers"]
-    assert init["name"] == "fetch-ocr-detector" and init["command"] == ["sh", "/fetch/fetch-model.sh"]
-    assert {e["name"]: e["value"] for e in init["env"]} == {
-        "SOURCE": FETCHED["source"], "SHA256": MODEL_SHA, "TARGET": "/models/ocr-detector/3"}  # <basePath>/<version>
-    assert {"name": "models", "mountPath": "/models"} in init["volumeMounts"]
-    assert init["securityContext"]["readOnlyRootFilesystem"] is True and init["securityContext"]["runAsNonRoot"] is True
-    server_mount = next(m for m in spec["containers"][0]["volumeMounts"] if m["name"] == "models")
-    assert server_mount["readOnly"] is True  # only the fetcher writes
-    volume = next(v for v in spec["volumes"] if v["name"] == "models")
-    assert "readOnly" not in volume["persistentVolumeClaim"]
-    assert fetching.by_name("tf-serving-fetch").inputs["data"] == {"fetch-model.sh": FETCH_SCRIPT.read_text()}
-    egress = fetching.by_name("tf-serving-download").inputs["spec"]["egress"]
-    assert egress == [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.1.0.0/16", "10.152.183.0/24"]}}],
-                       "ports": [{"protocol": "TCP", "port": 443}]}]
-    # Without a source nothing is fetched and nothing may leave the namespace.
-    assert "initContainers" not in pod(dev, "tf-serving")
-    assert not {"tf-serving-fetch", "tf-serving-download"} & {r.name for r in dev.resources}
-
-
-@pytest.mark.parametrize(("tf", "message"), [
-    ({"source": FETCHED["source"]}, "`source` needs `sha256`"),
-    ({**FETCHED, "basePath": "/srv/ocr-detector"}, "with `source`, `basePath` must be `/models/<name>`"),
-    ({"source": "http://models.example.com/m.tar.gz", "sha256": MODEL_SHA}, "source"),
-])
-def test_bad_model_sources_are_rejected_naming_the_key(tf: dict[str, Any], message: str) -> None:
-    from stacks.load import ConfigError
-    raw = stack_config("dev")
-    next(m for m in raw["models"] if m["name"] == "ocr-detector")["tf"].update(tf)
-    with pytest.raises(ConfigError) as err:
-        evaluate_config(raw)
-    (problem,) = err.value.problems
-    assert problem.startswith("hybrid-ai:models[3].tf") and message in problem, problem
-
-
-def model_archive(tmp_path: Path, files: dict[str, str]) -> tuple[Path, str]:
-    import hashlib
-    import tarfile
-    src = tmp_path / "export"
-    for rel, text in files.items():
-        (src / rel).parent.mkdir(parents=True, exist_ok=True)
-        (src / rel).write_text(text)
-    archive = tmp_path / "model.tar.gz"
-    with tarfile.open(archive, "w:gz") as tar:
-        for rel in files:
-            tar.add(src / rel, arcname=rel)
-    return archive, hashlib.sha256(archive.read_bytes()).hexdigest()
-
-
-def run_fetch(tmp_path: Path, archive: Path, sha: str, target: Path) -> subprocess.CompletedProcess[str]:
-    from components.workloads.tf_serving import FETCH_SCRIPT
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir(exist_ok=True)
-    curl = bin_dir / "curl"  # "downloads" the archive: copies it to the -o path, counts calls
-    curl.write_text('#!/bin/sh\necho x >> "$CALLS"\nout=\nwhile [ $# -gt 0 ]; do [ "$1" = -o ] && out=$2; shift; done\n'
-                    'cp "$ARCHIVE" "$out"\n')
-    curl.chmod(0o755)
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "SOURCE": FETCHED["source"], "SHA256": sha, "TARGET": str(target),
-           "ARCHIVE": str(archive), "CALLS": str(tmp_path / "calls")}
-    return subprocess.run(["sh", str(FETCH_SCRIPT)], env=env, capture_output=True, text=True, timeout=60)
-
-
-def test_fetch_script_unpacks_a_checked_archive_once(tmp_path: Path) -> None:
-    archive, sha = model_archive(tmp_path, {"saved_model.pb": "GRAPH", "variables/variables.index": "IDX"})
-    target = tmp_path / "models" / "ocr-detector" / "3"
-    first = run_fetch(tmp_path, archive, sha, target)
-    assert first.returncode == 0, first.stderr
-    assert (target / "saved_model.pb").read_text() == "GRAPH" and (target / "variables" / "variables.index").exists()
-    again = run_fetch(tmp_path, archive, sha, target)
-    assert again.returncode == 0 and "is in place" in again.stdout
-    assert (tmp_path / "calls").read_text().count("x") == 1  # nothing downloaded the second time
-    assert sorted(p.name for p in target.parent.iterdir()) == ["3"]  # no work directory left behind
-
-
-def test_fetch_script_refuses_a_changed_or_malformed_archive(tmp_path: Path) -> None:
-    archive, sha = model_archive(tmp_path, {"saved_model.pb": "GRAPH"})
-    target = tmp_path / "models" / "m" / "1"
-    wrong = run_fetch(tmp_path, archive, "f" * 64, target)
-    assert wrong.returncode == 1 and f"has SHA-256 {sha}, the config says {'f' * 64}; refusing it" in wrong.stderr
-    assert not target.exists()
-    flat, flat_sha = model_archive(tmp_path / "x", {"model/saved_model.pb": "GRAPH"})
-    nested = run_fetch(tmp_path, flat, flat_sha, target)
-    assert nested.returncode == 1 and "no saved_model.pb at its top level" in nested.stderr
-    assert sorted(p.name for p in target.parent.iterdir()) == []
-
-
-def test_fetch_script_is_posix_sh() -> None:
-    from components.workloads.tf_serving import FETCH_SCRIPT
-    result = subprocess.run(["shellcheck", "-s", "sh", str(FETCH_SCRIPT)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout

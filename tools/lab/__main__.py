@@ -22,8 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("action", choices=["up", "down"])
     args = parser.parse_args(argv)
 
+    from tools.lab.base import missing_requirements
     from tools.lab.engine import Engine
-    from tools.lab.netlab import Lab, missing_requirements
+    from tools.lab.netlab import Lab
     from tools.lab.reference import HOSTS, SITES, in_mesh_layers, lab_config
 
     if args.action == "down":

@@ -7,7 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tools.lab.netlab import Host, Lab, Site
+from tools.lab.base import Host, Site
+from tools.lab.netlab import Lab
 from tools.render.evaluate import raw_stack_config
 
 PROJECT = Path(__file__).resolve().parents[2]
