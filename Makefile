@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: venv preview render docs bench test lint typecheck unit e2e engine e2e-engine lab-up lab-down clean
+.PHONY: venv preview render docs bench golden test lint typecheck unit e2e engine e2e-engine lab-up lab-down clean
 
 TOOLS := .venv-tools
 
@@ -37,6 +37,10 @@ docs: venv
 ## bench: the performance table (build/bench.json); not part of make test
 bench: venv
 	$(PY) -m tools.bench
+
+## golden: refresh the render digests of the example stacks (after an intended plan change)
+golden: venv
+	$(PY) -m tests.support.golden
 
 ## test: lint, types, unit and mock tests, script tests, and the end-to-end lab
 # (the lab runs alone: its timing checks must not compete for the CPU with other tests)

@@ -14,122 +14,18 @@ its `model_validator`s; rules across sections in one place, `consistency/`. Ever
 
 from __future__ import annotations
 
-from stacks.config.cluster import (
-    Cluster,
-)
-from stacks.config.gpu_sharing import (
-    TimeSlicing,
-    TimeSlicingProfile,
-)
-from stacks.config.hosts import (
-    ExistingHost,
-    Gpu,
-    Host,
-    HostSize,
-    NvidiaSetup,
-    OpenStackHost,
-    Role,
-    Site,
-    SshConfig,
-    Taint,
-)
-from stacks.config.ingress import (
-    Ingress,
-)
-from stacks.config.models import (
-    Model,
-    Registry,
-    TfModel,
-    TfServing,
-)
-from stacks.config.openstack import (
-    OpenStack,
-)
-from stacks.config.stack import (
-    StackConfig,
-)
-from stacks.config.types import (
-    BUILTIN_SERVICES,
-    CONFIG_KEY,
-    DNS_LABEL,
-    DNS_SUBDOMAIN,
-    HOSTNAME,
-    LABEL_NAME,
-    MANAGED_LABELS,
-    MODEL_BASE_PATH,
-    PINNED_IMAGE,
-    SSH_KEY_TYPES,
-    ConfigKeyName,
-    DnsLabel,
-    Email,
-    HostAddress,
-    HostKey,
-    IpAddress,
-    IPv4Network,
-    LabelKey,
-    LabelValue,
-    ModelBasePath,
-    PinnedImage,
-    Port,
-    Schema,
-    SshUser,
-    WireGuardPublicKey,
-)
-from stacks.config.vpn import (
-    NETMAKER_MIN_MEMORY_MB,
-    NetmakerConfig,
-    Vpn,
-    derived_vpn_address,
-)
+from stacks.config.cluster import Cluster
+from stacks.config.gpu_sharing import TimeSlicing
+from stacks.config.hosts import Host, Role, Site
+from stacks.config.ingress import Ingress
+from stacks.config.models import Model, Registry, TfServing
+from stacks.config.openstack import OpenStack
+from stacks.config.stack import StackConfig
+from stacks.config.types import BUILTIN_SERVICES
+from stacks.config.vpn import NETMAKER_MIN_MEMORY_MB, Vpn, derived_vpn_address
 
+# The names the wiring, the loader and the tools use; the value types stay in `types`.
 __all__ = [
-    "BUILTIN_SERVICES",
-    "CONFIG_KEY",
-    "DNS_LABEL",
-    "DNS_SUBDOMAIN",
-    "HOSTNAME",
-    "LABEL_NAME",
-    "MANAGED_LABELS",
-    "MODEL_BASE_PATH",
-    "NETMAKER_MIN_MEMORY_MB",
-    "PINNED_IMAGE",
-    "SSH_KEY_TYPES",
-    "Cluster",
-    "ConfigKeyName",
-    "DnsLabel",
-    "Email",
-    "ExistingHost",
-    "Gpu",
-    "Host",
-    "HostAddress",
-    "HostKey",
-    "HostSize",
-    "IPv4Network",
-    "Ingress",
-    "IpAddress",
-    "LabelKey",
-    "LabelValue",
-    "Model",
-    "ModelBasePath",
-    "NetmakerConfig",
-    "NvidiaSetup",
-    "OpenStack",
-    "OpenStackHost",
-    "PinnedImage",
-    "Port",
-    "Registry",
-    "Role",
-    "Schema",
-    "Site",
-    "SshConfig",
-    "SshUser",
-    "StackConfig",
-    "Taint",
-    "TfModel",
-    "TfServing",
-    "TimeSlicing",
-    "TimeSlicingProfile",
-    "Vpn",
-    "WireGuardPublicKey",
-    "derived_vpn_address",
+    "BUILTIN_SERVICES", "NETMAKER_MIN_MEMORY_MB", "Cluster", "Host", "Ingress", "Model", "OpenStack", "Registry",
+    "Role", "Site", "StackConfig", "TfServing", "TimeSlicing", "Vpn", "derived_vpn_address",
 ]
