@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: venv preview render docs bench test lint typecheck unit e2e engine e2e-engine lab-up lab-down clean
+.PHONY: venv preview render docs bench golden test lint typecheck unit e2e engine e2e-engine lab-up lab-down clean
 
 TOOLS := .venv-tools
 
@@ -24,19 +24,23 @@ $(TOOLS)/.installed: requirements-tools.txt
 
 ## preview: `pulumi preview` of STACK (default dev), local backend unless logged in elsewhere
 preview: venv
-	STACK=$(STACK) bash stacks/preview.sh
+	STACK=$(STACK) bash tools/preview.sh
 
 ## render: the plan of STACK offline (no CLI, no credentials) into OUT
 render: venv
-	$(PY) -m stacks.render --stack $(STACK) --out $(OUT)
+	$(PY) -m tools.render --stack $(STACK) --out $(OUT)
 
 ## docs: regenerate docs/config.md from the schema
 docs: venv
-	$(PY) -m stacks.docs > docs/config.md
+	$(PY) -m tools.docs > docs/config.md
 
 ## bench: the performance table (build/bench.json); not part of make test
 bench: venv
-	$(PY) -m stacks.render.bench
+	$(PY) -m tools.bench
+
+## golden: refresh the render digests of the example stacks (after an intended plan change)
+golden: venv
+	$(PY) -m tests.support.golden
 
 ## test: lint, types, unit and mock tests, script tests, and the end-to-end lab
 # (the lab runs alone: its timing checks must not compete for the CPU with other tests)
@@ -44,8 +48,8 @@ test: lint typecheck unit e2e e2e-engine
 
 lint: venv
 	$(VENV)/bin/ruff check .
-	$(PY) -m components.shell lint
-	shellcheck stacks/*.sh engine/*.sh .ci/run tests/lab/shims/*
+	$(PY) -m components.kit.shell lint
+	shellcheck tools/*.sh engine/*.sh .ci/run tools/lab/shims/*
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(VENV)/bin/zizmor --offline --min-severity medium .github/
 
@@ -74,10 +78,10 @@ e2e-engine: venv engine
 
 ## lab-up / lab-down: the end-to-end lab kept running to explore by hand (root)
 lab-up: venv
-	$(PY) -m tests.lab up
+	$(PY) -m tools.lab up
 
 lab-down: venv
-	$(PY) -m tests.lab down
+	$(PY) -m tools.lab down
 
 clean:
 	rm -rf build .mypy_cache .ruff_cache .pytest_cache .engine

@@ -5,15 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from components.bootstrap import HostBootstrap, HostBootstrapArgs
-from components.host import ExistingHost, ExistingHostArgs, HostNode
-from components.microk8s import ClusterNode, MicroK8sCluster, MicroK8sClusterArgs, NodeTaint
-from components.netmaker import NetmakerMesh, NetmakerMeshArgs
-from components.nvidia import GpuDriverArgs
-from components.openstack import OpenStackNetwork, OpenStackNetworkArgs, OpenStackNode, OpenStackNodeArgs
-from components.ssh import SshLogin
-from components.vpn import VpnMesh
-from components.wireguard import MeshMember, WireGuardMesh, WireGuardMeshArgs
+from components.cluster.microk8s import API_PORT, ClusterNode, MicroK8sCluster, MicroK8sClusterArgs, NodeTaint
+from components.cluster.nvidia import GpuDriverArgs, gpu_driver
+from components.hosts.bootstrap import ExtraStep, HostBootstrap, HostBootstrapArgs
+from components.hosts.host import ExistingHost, ExistingHostArgs, HostNode
+from components.hosts.openstack import OpenStackNetwork, OpenStackNetworkArgs, OpenStackNode, OpenStackNodeArgs
+from components.hosts.ssh import SshLogin
+from components.vpn.netmaker import NetmakerMesh, NetmakerMeshArgs
+from components.vpn.vpn import VpnMesh
+from components.vpn.wireguard import MeshMember, WireGuardMesh, WireGuardMeshArgs
 from stacks.config import NETMAKER_MIN_MEMORY_MB, Host, Role, StackConfig
 from stacks.load import Stack
 from stacks.workloads import Workloads, build_workloads
@@ -56,6 +56,7 @@ def _openstack_network(stack: Stack) -> OpenStackNetwork | None:
             cidr=str(cfg.openstack.network_cidr),
             admin_cidrs=[str(c) for c in cfg.openstack.admin_cidrs],
             vpn_port=cfg.vpn.port,
+            api_port=API_PORT,
             ssh_public_key=vms[0].ssh.public_key or "",
             dns_nameservers=[str(a) for a in cfg.openstack.dns_nameservers],
         ),
@@ -154,14 +155,19 @@ def build_cluster(cfg: StackConfig, built: Built) -> MicroK8sCluster:
     ))
 
 
+def _gpu_step(host: HostNode, args: GpuDriverArgs) -> ExtraStep:
+    """The cluster layer's GPU driver as the extra step of the host's bootstrap (same names, same parent)."""
+    return lambda name, target, parent: gpu_driver(name, host.host_name, target, args, parent)
+
+
 def build(stack: Stack) -> Built:
     cfg = stack.config
     built = Built(hosts=build_hosts(stack))
     for h in cfg.hosts:
         gpu = None
         if h.gpu is not None and h.in_cluster:
-            gpu = GpuDriverArgs(gpu_count=h.gpu.count, install_driver=h.nvidia.install_driver,
-                                driver_version=h.nvidia.driver_version, install_toolkit=h.nvidia.install_toolkit)
+            gpu = _gpu_step(built.hosts[h.name], GpuDriverArgs(gpu_count=h.gpu.count, install_driver=h.nvidia.install_driver,
+                                                               driver_version=h.nvidia.driver_version, install_toolkit=h.nvidia.install_toolkit))
         built.bootstraps[h.name] = HostBootstrap(f"{h.name}-bootstrap", HostBootstrapArgs(host=built.hosts[h.name], gpu=gpu))
     built.mesh = build_mesh(cfg, built)
     built.cluster = build_cluster(cfg, built)

@@ -1,4 +1,4 @@
-"""Chart pins from `charts/<name>.yaml`."""
+"""Chart pins from `charts/<name>/chart.yaml` and the values we set, `charts/<name>/values.yaml`."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ from pathlib import Path
 
 import yaml
 
-from components.helm import ChartSpec
+from components.kit.helm import ChartSpec
 
 CHARTS = Path(__file__).resolve().parents[1] / "charts"
 
 
 @cache
 def pinned(name: str) -> ChartSpec:
-    doc = yaml.safe_load((CHARTS / f"{name}.yaml").read_text())
+    doc = yaml.safe_load((CHARTS / name / "chart.yaml").read_text())
+    values = yaml.safe_load((CHARTS / name / "values.yaml").read_text())
     return ChartSpec(chart=doc["chart"], version=str(doc["version"]), repository=doc["repository"],
-                     namespace=doc["namespace"], values=doc.get("values") or {}, hooks=tuple(doc.get("hooks") or ()))
+                     namespace=doc["namespace"], values=values or {}, hooks=tuple(doc.get("hooks") or ()))

@@ -8,16 +8,16 @@ from typing import Any
 
 import pulumi
 
-from components.gpu_sharing import GpuSharing, GpuSharingArgs
-from components.host import HostNode
-from components.ingress import PublicIngress, PublicIngressArgs
-from components.microk8s import MicroK8sCluster
-from components.model_service import ModelService, ModelServiceArgs, Peer, PublicRoute
-from components.namespace import WorkloadNamespace, WorkloadNamespaceArgs
-from components.registry import PullSecret, PullSecretArgs
-from components.ssh import after
-from components.tf_serving import GRPC_PORT, HOSTPATH_STORAGE_CLASS, TfModel, TfServing, TfServingArgs
-from components.verify import ClusterVerification, ClusterVerificationArgs, staging_roots
+from components.cluster.microk8s import MicroK8sCluster
+from components.cluster.verify import ClusterVerification, ClusterVerificationArgs, staging_roots
+from components.hosts.host import HostNode
+from components.hosts.ssh import after
+from components.workloads.gpu_sharing import GpuSharing, GpuSharingArgs
+from components.workloads.ingress import PublicIngress, PublicIngressArgs
+from components.workloads.model_service import ModelService, ModelServiceArgs, Peer, PublicRoute
+from components.workloads.namespace import WorkloadNamespace, WorkloadNamespaceArgs
+from components.workloads.registry import PullSecret, PullSecretArgs
+from components.workloads.tf_serving import GRPC_PORT, HOSTPATH_STORAGE_CLASS, TfModel, TfServing, TfServingArgs
 from stacks.charts import pinned
 from stacks.config import Host, Model, Role, StackConfig
 from stacks.load import Stack

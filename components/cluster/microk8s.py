@@ -1,0 +1,232 @@
+"""A MicroK8s cluster over the VPN: every node installed and joined in parallel.
+
+Per node: `<c>-<node>-microk8s` installs MicroK8s pinned to the node's VPN address. Per
+joining node, once it is installed: `<c>-<node>-register` (on the control plane) has
+`microk8s add-node` generate a token for this node alone (a secret output: a stale
+registration can never block another node, and no token is on any command line there),
+`<c>-<node>-join` joins through the control plane's VPN address with it on stdin,
+`<c>-<node>-ready` (on the control plane) waits until the node is Ready on its VPN address.
+Nothing of one node waits on another node's steps.
+
+Destroy runs in reverse: drain (ready), `microk8s leave` (join), `remove-node` (register),
+then MicroK8s is removed from the node.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pulumi
+import yaml
+from pulumi_command import remote
+from pulumi_kubernetes.core.v1 import NodePatch, NodeSpecPatchArgs, TaintPatchArgs
+from pulumi_kubernetes.meta.v1 import ObjectMetaPatchArgs
+from pulumi_kubernetes.provider import Provider
+
+from components.hosts.ssh import SshTarget, after, command_options
+from components.kit import shell
+
+API_PORT = 16443
+CONTROL_PLANE_ADDONS = ("dns", "metrics-server", "hostpath-storage")
+"""CoreDNS (the bundled launch configuration enabled it; ours replaces that one), the HPA's
+metrics, and the default StorageClass `microk8s-hostpath`."""
+STORAGE_CLASS = "microk8s-hostpath"
+"""The StorageClass the hostpath-storage addon creates (and marks default)."""
+
+
+@dataclass(frozen=True)
+class NodeTaint:
+    key: str
+    value: str
+    effect: str
+
+
+@dataclass
+class ClusterNode:
+    name: str
+    """Node name; must be the machine's hostname."""
+    target: SshTarget
+    """The node, once its VPN (and GPU driver) is up."""
+    vpn_address: str
+    """Its overlay address: node IP, advertise address, join address."""
+    public_address: pulumi.Input[str] | None = None
+    """Added to the API certificate on the control plane."""
+    control_plane: bool = False
+    """The one node that runs the control plane."""
+    gpu: bool = False
+    """Configure containerd's NVIDIA runtime."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """Node labels."""
+    taints: Sequence[NodeTaint] = ()
+    """Node taints."""
+
+
+@dataclass
+class MicroK8sClusterArgs:
+    nodes: Sequence[ClusterNode]
+    """Every node, exactly one with control_plane."""
+    channel: str
+    """Snap channel, e.g. 1.32/stable."""
+    cni_mtu: int
+    """Calico's MTU: below the tunnel MTU."""
+    pod_cidr: str = "10.1.0.0/16"
+    """Pod network."""
+    service_cidr: str = "10.152.183.0/24"
+    """Service network."""
+    vpn_interface: str = "wg0"
+    """Interface Calico must use."""
+    token_ttl_seconds: int = 3600
+    """Lifetime of each join token registration."""
+    image_pull_timeout: str = "30m"
+    """Kubelet runtime request timeout (large model images)."""
+    api_server_address: Literal["public", "vpn"] = "public"
+    """Which control-plane address the kubeconfig points at."""
+
+
+class MicroK8sCluster(pulumi.ComponentResource):
+    """MicroK8s on every node, joined in parallel over the VPN; kubeconfig and provider."""
+
+    kubeconfig: pulumi.Output[str]
+    """Admin kubeconfig (secret)."""
+    provider: Provider
+    """Kubernetes provider built from the kubeconfig."""
+    ready: dict[str, pulumi.Output[str]]
+    """Per node: resolves once the node is Ready on its VPN address."""
+    control_plane: SshTarget
+    """The control plane, once MicroK8s runs there (for cluster-wide checks)."""
+
+    def __init__(self, name: str, args: MicroK8sClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("hybridai:cluster:MicroK8sCluster", name, None, opts)
+        child = command_options(self)
+        (cp,) = [n for n in args.nodes if n.control_plane]
+
+        installs = {n.name: self._install(name, n, args, child) for n in args.nodes}
+        cp_target = cp.target.after(installs[cp.name])
+        self.control_plane = cp_target
+
+        server = cp.public_address if args.api_server_address == "public" and cp.public_address is not None else cp.vpn_address
+        kubeconfig = remote.Command(
+            f"{name}-kubeconfig",
+            connection=cp_target.connection,
+            create=shell.remote_command("microk8s-kubeconfig.sh", {"SERVER": server}, sudo=cp_target.sudo),
+            logging=remote.Logging.NONE,
+            add_previous_output_in_env=False,
+            opts=command_options(self, secret_output=True),
+        )
+        self.kubeconfig = pulumi.Output.secret(kubeconfig.stdout)
+
+        self.ready = {cp.name: installs[cp.name]}
+        for node in args.nodes:
+            if not node.control_plane:
+                self.ready[node.name] = self._join(name, node, args, cp, cp_target, installs[node.name], child)
+
+        self.provider = Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, opts=pulumi.ResourceOptions(parent=self))
+        for node in args.nodes:
+            NodePatch(
+                f"{name}-{node.name}-labels",
+                metadata=ObjectMetaPatchArgs(name=after(node.name, self.ready[node.name]), labels=dict(node.labels)),
+                spec=NodeSpecPatchArgs(taints=[TaintPatchArgs(key=t.key, value=t.value, effect=t.effect) for t in node.taints]),
+                opts=pulumi.ResourceOptions(parent=self, provider=self.provider),
+            )
+        self.register_outputs({"kubeconfig": self.kubeconfig, "ready": self.ready})
+
+    @staticmethod
+    def _install(name: str, node: ClusterNode, args: MicroK8sClusterArgs, opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
+        params: dict[str, pulumi.Input[str]] = {
+            "HOST_NAME": node.name,
+            "CHANNEL": args.channel,
+            "NODE_IP": node.vpn_address,
+            "VPN_IFACE": args.vpn_interface,
+            "CNI_MTU": str(args.cni_mtu),
+            "ROLE": "control-plane" if node.control_plane else "worker",
+            "EXTRA_SANS": node.public_address if node.control_plane and node.public_address is not None else "",
+            "POD_CIDR": args.pod_cidr,
+            "SERVICE_CIDR": args.service_cidr,
+            "PULL_TIMEOUT": args.image_pull_timeout,
+            "GPU": str(node.gpu).lower(),
+            "CLUSTER_DNS": cluster_dns(args.service_cidr),
+            "ADDONS": " ".join(CONTROL_PLANE_ADDONS) if node.control_plane else "",
+            "LAUNCH_CONFIG": pulumi.Output.from_input(node.public_address if node.control_plane else None).apply(
+                lambda public: launch_config(node, args, public)),
+        }
+        install = remote.Command(
+            f"{name}-{node.name}-microk8s",
+            connection=node.target.connection,
+            create=shell.remote_command("microk8s-install.sh", params, sudo=node.target.sudo),
+            delete=shell.remote_command("microk8s-uninstall.sh", {}, sudo=node.target.sudo),
+            add_previous_output_in_env=False,
+            opts=opts,
+        )
+        return install.stdout
+
+    def _join(
+        self, name: str, node: ClusterNode, args: MicroK8sClusterArgs, cp: ClusterNode, cp_target: SshTarget,
+        installed: pulumi.Output[str], opts: pulumi.ResourceOptions,
+    ) -> pulumi.Output[str]:
+        secret_output = command_options(self, secret_output=True)
+        # Registered only once the node is installed, so the token's lifetime starts when it can be used.
+        register = remote.Command(
+            f"{name}-{node.name}-register",
+            connection=cp_target.after(installed).connection,
+            create=shell.remote_command("microk8s-register.sh", {
+                "NODE_NAME": node.name, "NODE_IP": node.vpn_address, "TOKEN_TTL_S": str(args.token_ttl_seconds),
+            }, sudo=cp_target.sudo),
+            delete=shell.remote_command("microk8s-remove-node.sh", {"NODE_NAME": node.name}, sudo=cp_target.sudo),
+            logging=remote.Logging.STDERR,
+            add_previous_output_in_env=False,
+            opts=secret_output,
+        )
+        token: pulumi.Output[str] = pulumi.Output.secret(register.stdout)
+        join_target = node.target.after(installed)
+        join = remote.Command(
+            f"{name}-{node.name}-join",
+            connection=join_target.connection,
+            create=shell.remote_command("microk8s-join.sh", {
+                "HOST_NAME": node.name,
+                "CONTROL_PLANE": cp.vpn_address,
+                "NODE_IP": node.vpn_address,
+                "WORKER": "true",
+            }, sudo=join_target.sudo),
+            delete=shell.remote_command("microk8s-leave.sh", {}, sudo=join_target.sudo),
+            stdin=token,
+            logging=remote.Logging.NONE,
+            add_previous_output_in_env=False,
+            opts=secret_output,
+        )
+        ready_target = cp_target.after(join.stdout)
+        ready = remote.Command(
+            f"{name}-{node.name}-ready",
+            connection=ready_target.connection,
+            create=shell.remote_command("microk8s-node-ready.sh", {"NODE_NAME": node.name, "NODE_IP": node.vpn_address}, sudo=ready_target.sudo),
+            delete=shell.remote_command("microk8s-drain.sh", {"NODE_NAME": node.name}, sudo=ready_target.sudo),
+            add_previous_output_in_env=False,
+            opts=opts,
+        )
+        return ready.stdout
+
+
+def cluster_dns(service_cidr: str) -> str:
+    """CoreDNS's service address: the tenth of the service network (10.152.183.10 by default,
+    the address the bundled launch configuration gives the kubelet)."""
+    return str(ipaddress.ip_network(service_cidr)[10])
+
+
+def launch_config(node: ClusterNode, args: MicroK8sClusterArgs, public_address: str | None) -> str:
+    """The node's MicroK8s launch configuration (cluster-agent schema 0.2.0), as YAML. It
+    replaces the bundled default, so it repeats what that one set (cluster DNS, the dns addon)."""
+    dns = cluster_dns(args.service_cidr)
+    config: dict[str, object] = {
+        "version": "0.2.0",
+        "extraSANs": [node.vpn_address] + ([public_address] if public_address else []),
+        "extraKubeletArgs": {"--node-ip": node.vpn_address, "--runtime-request-timeout": args.image_pull_timeout,
+                             "--cluster-domain": "cluster.local", "--cluster-dns": dns},
+        "extraCNIEnv": {"IPv4_CLUSTER_CIDR": args.pod_cidr, "IPv4_SERVICE_CIDR": args.service_cidr},
+    }
+    if node.control_plane:
+        config["extraKubeAPIServerArgs"] = {"--advertise-address": node.vpn_address}
+        # dns's arguments: upstream resolvers (the host's), then the service address.
+        config["addons"] = [{"name": a, **({"args": ["/etc/resolv.conf", dns]} if a == "dns" else {})} for a in CONTROL_PLANE_ADDONS]
+    return yaml.safe_dump(config, sort_keys=False)

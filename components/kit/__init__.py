@@ -1,0 +1,3 @@
+"""The kit every layer shares: script composition (`shell`: a host script plus its parameters
+into one remote command; `scripts/lib.sh`, the shell library prepended to every script), and
+the Kubernetes (`kube`) and Helm (`helm`) helpers. Imports no layer."""

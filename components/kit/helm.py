@@ -1,0 +1,73 @@
+"""Upstream Helm charts from a pinned spec.
+
+pulumi-kubernetes' `helm.v4.Chart` renders a chart like `helm template` and drops every
+resource annotated `helm.sh/hook`: hooks never run. A chart whose hooks matter (a Job that
+creates a webhook certificate, a post-install check that its webhook answers) is installed
+as a `helm.v3.Release`, which runs them; the others stay a v4 Chart, whose resources Pulumi
+tracks one by one. Which templates of a chart are hooks is recorded with its pin
+(`charts/<name>/chart.yaml`, `hooks:`), read from the chart's source at that version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi_kubernetes.helm import v3, v4
+
+# First install: several images to pull on fresh nodes, and hook Jobs to run.
+RELEASE_TIMEOUT_S = 1800
+
+
+@dataclass(frozen=True)
+class ChartSpec:
+    chart: str
+    """Chart name."""
+    version: str
+    """Pinned chart version."""
+    repository: str
+    """Chart repository URL."""
+    namespace: str
+    """Namespace to install into."""
+    values: Mapping[str, Any] = field(default_factory=dict)
+    """Values pinned with the chart."""
+    hooks: Sequence[str] = ()
+    """The chart's templates that are Helm hooks at this version (run only by a Release)."""
+
+
+def merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep-merge `extra` into `base` (dicts merge, everything else is replaced)."""
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = merge(out[key], value) if isinstance(out.get(key), Mapping) and isinstance(value, Mapping) else value
+    return out
+
+
+def install(name: str, spec: ChartSpec, values: Mapping[str, Any], namespace: pulumi.Input[str],
+            opts: pulumi.ResourceOptions) -> pulumi.Resource:
+    """The chart as a Release when it has hooks (they must run), else as a v4 Chart."""
+    merged = merge(spec.values, values)
+    if spec.hooks:
+        return v3.Release(
+            name,
+            name=spec.chart,  # the chart's usual object names (no random suffix)
+            chart=spec.chart,
+            version=spec.version,
+            repository_opts=v3.RepositoryOptsArgs(repo=spec.repository),
+            namespace=namespace,
+            values=merged,
+            timeout=RELEASE_TIMEOUT_S,
+            atomic=False,  # a failed first install stays inspectable; the next `up` upgrades it
+            opts=opts,
+        )
+    return v4.Chart(
+        name,
+        chart=spec.chart,
+        version=spec.version,
+        repository_opts=v4.RepositoryOptsArgs(repo=spec.repository),
+        namespace=namespace,
+        values=merged,
+        opts=opts,
+    )

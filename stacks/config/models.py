@@ -1,0 +1,81 @@
+"""`hybrid-ai:models`, `hybrid-ai:tfServing`, `hybrid-ai:registry`: the model catalog, the
+TF-Serving server of its `tf-model` entries, and private registry credentials."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from stacks.config.types import (
+    ConfigKeyName,
+    DnsLabel,
+    HostAddress,
+    ModelBasePath,
+    PinnedImage,
+    Port,
+    Schema,
+)
+
+
+class TfModel(Schema):
+    base_path: ModelBasePath = Field(description="Where TF-Serving finds the model versions (`/models/...`, `s3://`, `gs://`).")
+    version: int = Field(ge=1, description="Pinned model version, so no model is unloaded by accident.")
+    source: str | None = Field(default=None, pattern=r"^https://[A-Za-z0-9.-]+(:[0-9]+)?/[A-Za-z0-9._~/%+=&?-]*$", description="HTTPS URL of a .tar.gz of this version's SavedModel (saved_model.pb, variables/); fetched into `<basePath>/<version>` of the models volume before TF-Serving starts. Needs `sha256` and a basePath under `/models/`.")
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the `source` archive; a download that does not match is refused.")
+
+    @model_validator(mode="after")
+    def _source_fields(self) -> TfModel:
+        if self.source is not None and self.sha256 is None:
+            raise ValueError("`source` needs `sha256` (of the archive), so a changed download is refused")
+        if self.source is not None and not re.fullmatch(r"/models/[A-Za-z0-9._-]+", self.base_path):
+            raise ValueError("with `source`, `basePath` must be `/models/<name>` (the models volume)")
+        return self
+
+
+class Model(Schema):
+    name: DnsLabel = Field(description="Model or service name; becomes the Deployment, Service and TF model name.")
+    kind: Literal["service", "tf-model"] = Field(default="service", description="`service` runs its own image; `tf-model` is served by TF-Serving.")
+    image: PinnedImage | None = Field(default=None, description="Container image pinned by tag or digest (kind `service`).")
+    placement: Literal["cloud", "gpu"] = Field(default="cloud", description="Run on cloud nodes or on GPU workstations.")
+    port: Port = Field(default=8080, description="Container port.")
+    replicas: int = Field(default=1, ge=0, le=100, description="Desired replicas (the minimum when autoscaled).")
+    gpus: int = Field(default=0, ge=0, description="`nvidia.com/gpu` per pod (placement `gpu`); at most 1 with time-slicing.")
+    cpu: str = Field(default="250m", pattern=r"^[0-9]+m?$", description="CPU request.")
+    memory: str = Field(default="512Mi", pattern=r"^[0-9]+(Mi|Gi)$", description="Memory request and limit.")
+    public_path: str | None = Field(default=None, pattern=r"^/[a-z0-9/_-]*$", description="Path on the ingress host that routes here; internal only when unset.")
+    health_path: str = Field(default="/healthz", pattern=r"^/[A-Za-z0-9/_.-]*$", description="HTTP path of the liveness/readiness/startup probes.")
+    cpu_limit: str = Field(default="2", pattern=r"^[0-9]+m?$", description="CPU limit.")
+    max_replicas: int | None = Field(default=None, ge=1, le=100, description="Autoscaling ceiling for public models; 3 x replicas when unset.")
+    talks_to: list[DnsLabel] = Field(default_factory=list, description="Models (or `redis`) this one calls; the network policies allow only these.")
+    tf: TfModel | None = Field(default=None, description="TF-Serving model settings (kind `tf-model`).")
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> Model:
+        if self.kind == "service" and self.image is None:
+            raise ValueError("a `service` model needs `image`")
+        if self.kind == "tf-model" and self.tf is None:
+            raise ValueError("a `tf-model` needs `tf` (basePath and version)")
+        if self.gpus and self.placement != "gpu":
+            raise ValueError("`gpus` needs `placement: gpu`")
+        if self.kind == "tf-model" and self.placement != "gpu":
+            raise ValueError("a `tf-model` is served by TF-Serving on the GPU nodes; use `placement: gpu`")
+        if self.max_replicas is not None and self.max_replicas < self.replicas:
+            raise ValueError("`maxReplicas` is below `replicas`")
+        return self
+
+
+class TfServing(Schema):
+    image: PinnedImage = Field(default="tensorflow/serving:2.18.0-gpu", description="TF-Serving image (GPU build), pinned.")
+    gpus: int = Field(default=1, ge=1, le=1, description="`nvidia.com/gpu` for the server (1 with time-slicing).")
+    memory: str = Field(default="8Gi", pattern=r"^[0-9]+(Mi|Gi)$", description="Memory request and limit.")
+    poll_seconds: int = Field(default=30, ge=5, le=3600, description="How often TF-Serving re-reads its model list.")
+    storage_size: str = Field(default="50Gi", pattern=r"^[0-9]+(Mi|Gi|Ti)$", description="Size of the volume holding local models (`/models/...`).")
+    storage_class: str | None = Field(default=None, description="Storage class of that volume; MicroK8s' `microk8s-hostpath` (addon hostpath-storage) when unset.")
+
+
+class Registry(Schema):
+    server: HostAddress = Field(description="Private registry host, e.g. `ghcr.io`.")
+    username: str = Field(description="Registry user.")
+    password_config: ConfigKeyName = Field(description="Secret config key holding the registry password or token.")

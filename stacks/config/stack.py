@@ -1,0 +1,82 @@
+"""The whole stack (`StackConfig`): one field per section, the lookups the wiring uses, and the
+cross-section checks (`stacks/config/consistency/`), run once every section is valid."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from pydantic import Field, model_validator
+
+from stacks.config.cluster import Cluster
+from stacks.config.gpu_sharing import TimeSlicing
+from stacks.config.hosts import Host, Role, Site
+from stacks.config.ingress import Ingress
+from stacks.config.models import Model, Registry, TfServing
+from stacks.config.openstack import OpenStack
+from stacks.config.types import (
+    Schema,
+)
+from stacks.config.vpn import Vpn, derived_vpn_address
+
+
+class StackConfig(Schema):
+    """The whole stack: one field per `hybrid-ai:<key>` config key."""
+
+    sites: list[Site] = Field(min_length=1, description="Where hosts live.")
+    hosts: list[Host] = Field(min_length=1, description="Every machine of the stack.")
+    vpn: Vpn = Field(default_factory=Vpn, description="The VPN mesh.")
+    cluster: Cluster = Field(default_factory=Cluster, description="The MicroK8s cluster.")
+    time_slicing: TimeSlicing = Field(default_factory=TimeSlicing, description="GPU sharing profiles.")
+    models: list[Model] = Field(default_factory=list, description="The model catalog.")
+    ingress: Ingress = Field(default_factory=Ingress, description="Public entry and TLS.")
+    tf_serving: TfServing = Field(default_factory=TfServing, description="TensorFlow Serving for the catalog's `tf-model` entries.")
+    registry: Registry | None = Field(default=None, description="Private registry credentials (an image pull secret for every workload).")
+    openstack: OpenStack | None = Field(default=None, description="OpenStack settings; required when any host has `openstack`.")
+
+    def site(self, name: str) -> Site:
+        return next(s for s in self.sites if s.name == name)
+
+    def vpn_address(self, host: Host) -> ipaddress.IPv4Address:
+        return host.vpn_address or derived_vpn_address(host.name, self.vpn.overlay_cidr)
+
+    def operator_address(self) -> ipaddress.IPv4Address:
+        return self.vpn.operator_address or self.vpn.overlay_cidr.broadcast_address - 1
+
+    def hosts_with(self, role: Role) -> list[Host]:
+        return [h for h in self.hosts if role.value in h.roles]
+
+    def profile_of(self, host: Host) -> str | None:
+        if host.gpu is None:
+            return None
+        return host.gpu.profile or self.time_slicing.default_profile or host.gpu.model
+
+    def replicas_of(self, host: Host) -> int:
+        """Pods sharing each of the host's GPUs (1 without a time-slicing profile)."""
+        profile = self.profile_of(host)
+        return next((p.replicas for p in self.time_slicing.profiles if p.name == profile), 1)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> StackConfig:
+        from stacks.config.consistency import cross_checks  # it imports this module
+
+        if errors := cross_checks(self):
+            raise ValueError("\n".join(errors))
+        return self
+
+    def has_public_endpoint(self, host: Host) -> bool:
+        if host.openstack is not None:
+            return host.openstack.public_ip
+        return host.existing is not None and host.existing.public_address is not None
+
+    def lan_address(self, host: Host) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+        """The host's LAN address, used as the VPN endpoint by peers in the same site."""
+        if host.existing is None:
+            return None
+        if host.existing.lan_address is not None:
+            return host.existing.lan_address
+        site = self.site(host.site)
+        try:
+            addr = ipaddress.ip_address(host.existing.address)
+        except ValueError:
+            return None
+        return addr if site.lan_cidr and addr in site.lan_cidr else None

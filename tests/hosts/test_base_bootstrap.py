@@ -1,0 +1,77 @@
+"""base-bootstrap.sh under recording stubs: what it does, in order; a re-run does nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.support.stubs import StubHost
+
+PACKAGES = "wireguard-tools iproute2"
+
+
+def host(tmp_path: Path) -> tuple[StubHost, dict[str, str]]:
+    h = StubHost(tmp_path)
+    params = {
+        "HOST_NAME": "ws-1", "PACKAGES": PACKAGES,
+        "SYSCTL_FILE": str(tmp_path / "etc/sysctl.d/90-hybrid-ai.conf"),
+        "MODULES_FILE": str(tmp_path / "etc/modules-load.d/hybrid-ai.conf"),
+    }
+    return h, params
+
+
+def test_fresh_host_is_set_up_in_order(tmp_path: Path) -> None:
+    h, params = host(tmp_path)
+    result = h.run("base-bootstrap.sh", **params)
+    assert result.returncode == 0, result.stderr
+    changes = h.state_changes()
+    assert changes[:2] == [
+        "apt-get -o DPkg::Lock::Timeout=120 update -q",
+        "apt-get -o DPkg::Lock::Timeout=120 install -y -q --no-install-recommends wireguard-tools iproute2",
+    ]
+    assert "sysctl -q -w net.ipv4.ip_forward=1" in changes
+    assert changes[-1] == "systemctl enable --now systemd-timesyncd"
+    assert (tmp_path / "etc/sysctl.d/90-hybrid-ai.conf").read_text().startswith("net.ipv4.ip_forward=1\n")
+    assert result.stdout.strip().startswith("changed=packages modules-file sysctl-file")
+
+
+def test_second_run_changes_nothing(tmp_path: Path) -> None:
+    h, params = host(tmp_path)
+    assert h.run("base-bootstrap.sh", **params).returncode == 0
+    again = h.run("base-bootstrap.sh", **params)
+    assert again.returncode == 0, again.stderr
+    assert h.state_changes() == []
+    assert again.stdout.strip() == "changed=none"
+
+
+def test_apt_lock_is_retried_with_backoff(tmp_path: Path) -> None:
+    h, params = host(tmp_path)
+    (h.state / "apt-fail").write_text("2")
+    result = h.run("base-bootstrap.sh", **params)
+    assert result.returncode == 0, result.stderr
+    assert [c for c in h.calls() if c.startswith("sleep")] == ["sleep 5", "sleep 10"]
+    assert "attempt 1 failed" in result.stderr
+
+
+def test_apt_failing_for_good_stops_with_a_clear_message(tmp_path: Path) -> None:
+    h, params = host(tmp_path)
+    (h.state / "apt-fail").write_text("always")
+    result = h.run("base-bootstrap.sh", **params)
+    assert result.returncode != 0
+    assert [c for c in h.calls() if c.startswith("sleep")] == ["sleep 5", "sleep 10", "sleep 20", "sleep 40"]
+    assert "hybrid-ai[ws-1] base: ERROR: apt-get update failed" in result.stderr
+
+
+def test_probe_refuses_a_user_without_root(tmp_path: Path) -> None:
+    h = StubHost(tmp_path, stubs={"id": 'echo 1000'})
+    result = h.run("host-probe.sh")
+    assert result.returncode == 1
+    assert "password-less sudo" in result.stderr
+
+
+def test_probe_reports_facts(tmp_path: Path) -> None:
+    h = StubHost(tmp_path, stubs={"id": "echo 0", "apt-get": "exit 0"})
+    result = h.run("host-probe.sh")
+    assert result.returncode == 0, result.stderr
+    facts = dict(line.split("=", 1) for line in result.stdout.splitlines())
+    assert set(facts) == {"os", "os_version", "arch", "cpus", "memory_mb"}
+    assert int(facts["cpus"]) >= 1

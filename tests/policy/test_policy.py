@@ -1,0 +1,261 @@
+"""The CrossGuard policy pack: each policy passes on the real plans and fails on a bad resource;
+unknown values (preview) make a policy skip, never pass or fail wrongly."""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
+
+from tests.support.helpers import PROJECT, evaluate_config, stack_config
+from tools.render.evaluate import Evaluation
+from tools.render.write import reveal
+
+sys.path.insert(0, str(PROJECT / "policy"))
+import rules  # the pack's own module, as `pulumi preview --policy-pack policy` loads it
+
+RESOURCE_RULES: list[Callable[..., None]] = [
+    rules.ssh_host_key_pinned, rules.secrets_kept_out_of_logs, rules.images_pinned,
+    rules.production_issuer_only_on_production, rules.time_slicing_replicas_bounded, rules.no_command_environment,
+]
+
+
+def resource_args(ev: Evaluation, name: str, props: dict[str, Any] | None = None, config: dict[str, Any] | None = None) -> ResourceValidationArgs:
+    r = ev.by_name(name)
+    return ResourceValidationArgs(r.type, unknown_checking_proxy(props if props is not None else reveal(r.inputs)), r.urn, r.name,
+                                  None, None, config)  # type: ignore[arg-type]
+
+
+def stack_args(ev: Evaluation, config: dict[str, Any] | None = None) -> StackValidationArgs:
+    built = {r.urn: PolicyResource(r.type, unknown_checking_proxy(reveal(r.inputs)), r.urn, r.name, None, None, None, [], {})  # type: ignore[arg-type]
+             for r in ev.resources}
+    for r in ev.resources:
+        built[r.urn].dependencies = [built[d] for d in r.dependencies if d in built]
+    return StackValidationArgs(list(built.values()), config)
+
+
+def violations(check: Callable[..., None], args: Any) -> list[str]:
+    found: list[str] = []
+    check(args, lambda message, urn=None: found.append(message))
+    return found
+
+
+@pytest.fixture(scope="module")
+def dev() -> Evaluation:
+    return evaluate_config(stack_config("dev"), stack="dev")
+
+
+@pytest.fixture(scope="module")
+def prod() -> Evaluation:
+    return evaluate_config(stack_config("prod"), stack="prod")
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_reference_plans_pass_every_policy(stack: str, dev: Evaluation, prod: Evaluation) -> None:
+    ev = {"dev": dev, "prod": prod}[stack]
+    for r in ev.resources:
+        for check in RESOURCE_RULES:
+            assert violations(check, resource_args(ev, r.name)) == [], (check.__name__, r.name)
+    assert violations(rules.no_world_open_ports, stack_args(ev)) == []
+
+
+def test_ssh_host_key_must_be_pinned(dev: Evaluation) -> None:
+    props = reveal(dev.by_name("ws-1-bootstrap-base").inputs)
+    props["connection"].pop("hostKey")
+    (message,) = violations(rules.ssh_host_key_pinned, resource_args(dev, "ws-1-bootstrap-base", props))
+    assert "does not pin a host key" in message
+
+
+def test_secret_on_stdin_must_not_be_logged(dev: Evaluation) -> None:
+    props = reveal(dev.by_name("cluster-ws-1-join").inputs)
+    props["logging"] = "stdoutAndStderr"
+    (message,) = violations(rules.secrets_kept_out_of_logs, resource_args(dev, "cluster-ws-1-join", props))
+    assert "takes a secret on stdin but logs 'stdoutAndStderr'" in message
+    props.pop("logging")  # the provider's default logs both
+    assert violations(rules.secrets_kept_out_of_logs, resource_args(dev, "cluster-ws-1-join", props))
+
+
+@pytest.mark.parametrize("image", ["ghcr.io/example/receipt-api", "ghcr.io/example/receipt-api:latest", "localhost:5000/api"])
+def test_images_must_be_pinned(dev: Evaluation, image: str) -> None:
+    props = reveal(dev.by_name("receipt-api-deployment").inputs)
+    props["spec"]["template"]["spec"]["containers"][0]["image"] = image
+    (message,) = violations(rules.images_pinned, resource_args(dev, "receipt-api-deployment", props))
+    assert "without a version tag or digest" in message
+
+
+def test_digests_and_registry_ports_count_as_pinned(dev: Evaluation) -> None:
+    props = reveal(dev.by_name("receipt-api-deployment").inputs)
+    for image in ("localhost:5000/api:1.0", "ghcr.io/x/api@sha256:" + "a" * 64):
+        props["spec"]["template"]["spec"]["containers"][0]["image"] = image
+        assert violations(rules.images_pinned, resource_args(dev, "receipt-api-deployment", props)) == []
+
+
+def test_production_issuer_only_on_production_stacks(dev: Evaluation, prod: Evaluation) -> None:
+    props = reveal(dev.by_name("ingress-issuer").inputs)
+    props["spec"]["acme"]["server"] = rules.LETSENCRYPT_PRODUCTION
+    (message,) = violations(rules.production_issuer_only_on_production, resource_args(dev, "ingress-issuer", props))
+    assert "production issuer on stack 'dev'" in message
+    ok = violations(rules.production_issuer_only_on_production, resource_args(dev, "ingress-issuer", props, {"productionStacks": ["dev"]}))
+    assert ok == []
+    assert violations(rules.production_issuer_only_on_production, resource_args(prod, "ingress-issuer")) == []
+
+
+def test_time_slicing_replicas_within_the_maximum(dev: Evaluation) -> None:
+    args = resource_args(dev, "gpu-sharing-config", config={"maxTimeSlicingReplicas": 2})
+    (message,) = violations(rules.time_slicing_replicas_bounded, args)
+    assert "profile 'rtx-3090' shares each GPU among 4 pods, more than the configured maximum of 2" in message
+
+
+def test_world_open_ports_beyond_vpn_and_ingress_are_rejected(prod: Evaluation) -> None:
+    ev = copy.deepcopy(prod)
+    ssh = next(r for r in ev.resources if r.name == "openstack-base-ssh-0")
+    ssh.inputs["remoteIpPrefix"] = "0.0.0.0/0"
+    https_on_base = next(r for r in ev.resources if r.name == "openstack-ingress-443")
+    https_on_base.dependencies = [u for u in https_on_base.dependencies if not u.endswith("::openstack-ingress")]
+    https_on_base.dependencies.append(ev.by_name("openstack-base").urn)
+    found = sorted(violations(rules.no_world_open_ports, stack_args(ev)))
+    assert len(found) == 2
+    assert found[0].startswith("openstack-base-ssh-0: opens tcp 22-22 to the world")
+    assert found[1].startswith("openstack-ingress-443: opens tcp 443-443 to the world")
+
+
+def test_unknown_values_make_policies_skip_not_decide(dev: Evaluation) -> None:
+    unknown_connection = reveal(dev.by_name("ws-1-bootstrap-base").inputs) | {"connection": UNKNOWN_STRING_VALUE}
+    with pytest.raises(UnknownValueError):
+        violations(rules.ssh_host_key_pinned, resource_args(dev, "ws-1-bootstrap-base", unknown_connection))
+    props = reveal(dev.by_name("receipt-api-deployment").inputs)
+    props["spec"]["template"]["spec"]["containers"][0]["image"] = UNKNOWN_STRING_VALUE
+    with pytest.raises(UnknownValueError):
+        violations(rules.images_pinned, resource_args(dev, "receipt-api-deployment", props))
+
+
+
+# --- The same thing spelled differently ---------------------------------------------------------
+
+SPELLINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@st.composite
+def world_prefixes(draw: st.DrawFn) -> str | None:
+    """Spellings of 'every address' or of a prefix covering a large part of the internet."""
+    kind = draw(st.sampled_from(["none", "empty", "v4", "v6", "mapped", "shorthand"]))
+    if kind == "none":
+        return None
+    if kind == "empty":
+        return ""
+    if kind == "shorthand":
+        return draw(st.sampled_from(["0/0", "0.0/0", "0.0.0/0", "0/1", "10/4", " 0.0.0.0/0 "]))
+    if kind == "v4":
+        length, bits, limit = draw(st.integers(0, rules.WIDEST_IPV4 - 1)), 32, 4
+    elif kind == "v6":
+        length, bits, limit = draw(st.integers(0, rules.WIDEST_IPV6 - 1)), 128, 6
+    else:
+        length = 96 + draw(st.integers(0, rules.WIDEST_IPV4 - 1))
+        return f"::ffff:{draw(st.integers(0, 255))}.0.0.0/{length}"
+    address = draw(st.integers(0, 2**bits - 1))
+    text = str(ipaddress.IPv4Address(address) if limit == 4 else ipaddress.IPv6Address(address))
+    return f"{text}/{length}"  # host bits set, as people write it
+
+
+def _ssh_rule_with(prod: Evaluation, prefix: str | None) -> Evaluation:
+    ev = copy.deepcopy(prod)
+    ssh = next(r for r in ev.resources if r.name == "openstack-base-ssh-0")
+    ssh.inputs.pop("remoteIpPrefix", None)
+    ssh.inputs.pop("remoteGroupId", None)
+    if prefix is not None:
+        ssh.inputs["remoteIpPrefix"] = prefix
+    return ev
+
+
+@SPELLINGS
+@given(world_prefixes())
+def test_every_spelling_of_the_world_is_the_world(prod: Evaluation, prefix: str | None) -> None:
+    (message,) = violations(rules.no_world_open_ports, stack_args(_ssh_rule_with(prod, prefix)))
+    assert message.startswith("openstack-base-ssh-0: opens tcp 22-22 to the world")
+
+
+@SPELLINGS
+@given(st.sampled_from(["192.0.2.0/24", "198.51.100.7/32", "2001:db8::/48", "10.0.0.0/8", "203.0.113.0/25"]))
+def test_narrow_prefixes_and_remote_groups_are_not_the_world(prod: Evaluation, prefix: str) -> None:
+    assert violations(rules.no_world_open_ports, stack_args(_ssh_rule_with(prod, prefix))) == []
+    grouped = _ssh_rule_with(prod, None)
+    next(r for r in grouped.resources if r.name == "openstack-base-ssh-0").inputs["remoteGroupId"] = "admins-group-id"
+    assert violations(rules.no_world_open_ports, stack_args(grouped)) == []
+
+
+@st.composite
+def unpinned_images(draw: st.DrawFn) -> str:
+    repo = draw(st.sampled_from(["ghcr.io/example/api", "api", "localhost:5000/api", "docker.io/library/redis"]))
+    latest = "".join(draw(st.sampled_from([c, c.upper()])) for c in "latest")
+    suffix = draw(st.sampled_from([
+        "", ":", f":{latest}", "@sha256:", "@sha256:" + "a" * draw(st.integers(0, 63)), "@sha256:" + "A" * 64,
+        "@sha512:" + "a" * 64, ":1.0 ", ":-bad", "@" + "a" * 64,
+    ]))
+    return draw(st.sampled_from([repo + suffix, repo.upper() + ":1.0"]))
+
+
+@SPELLINGS
+@given(unpinned_images(), st.sampled_from(rules.CONTAINER_LISTS))
+def test_every_spelling_of_an_unpinned_image_is_rejected_in_every_container_list(dev: Evaluation, image: str, where: str) -> None:
+    props = reveal(dev.by_name("receipt-api-deployment").inputs)
+    pod = props["spec"]["template"]["spec"]
+    pod[where] = [{"name": "sneaky", "image": image}]
+    found = violations(rules.images_pinned, resource_args(dev, "receipt-api-deployment", props))
+    assert [m for m in found if "'sneaky'" in m], image
+
+
+@SPELLINGS
+@given(st.sampled_from(["https", "HTTPS", "Https"]), st.sampled_from(["acme-v02.api.letsencrypt.org", "ACME-V02.API.LETSENCRYPT.ORG"]),
+       st.sampled_from(["", ":443"]), st.sampled_from(["", "/", "//"]), st.sampled_from(["ClusterIssuer", "Issuer"]))
+def test_every_spelling_of_the_production_issuer_is_it(dev: Evaluation, scheme: str, host: str, port: str, slash: str, kind: str) -> None:
+    props = reveal(dev.by_name("ingress-issuer").inputs)
+    props["spec"]["acme"]["server"] = f"{scheme}://{host}{port}/directory{slash}"
+    r = dev.by_name("ingress-issuer")
+    args = ResourceValidationArgs(f"kubernetes:cert-manager.io/v1:{kind}", unknown_checking_proxy(props), r.urn, r.name, None, None, None)  # type: ignore[arg-type]
+    (message,) = violations(rules.production_issuer_only_on_production, args)
+    assert "production issuer on stack 'dev'" in message
+
+
+@SPELLINGS
+@given(st.sampled_from([None, "", " ", "\t\n", "ssh-ed25519", "ssh-ed25519 ", "AAAAC3NzaC1lZDI1NTE5AAAAI", "ssh-dss AAAAB3Nza"]),
+       st.sampled_from(["target", "proxy"]))
+def test_blank_or_malformed_host_keys_pin_nothing(dev: Evaluation, key: str | None, where: str) -> None:
+    props = reveal(dev.by_name("ws-1-bootstrap-base").inputs)
+    conn = props["connection"]
+    if where == "proxy":
+        conn["proxy"] = {k: conn[k] for k in ("host", "user", "privateKey")}
+        conn = conn["proxy"]
+    conn.pop("hostKey", None)
+    if key is not None:
+        conn["hostKey"] = key
+    (message,) = violations(rules.ssh_host_key_pinned, resource_args(dev, "ws-1-bootstrap-base", props))
+    assert ("jump host" in message) == (where == "proxy")
+
+
+def test_a_jump_host_is_pinned_to_its_own_key() -> None:
+    raw = stack_config("dev")
+    ws1 = next(h for h in raw["hosts"] if h["name"] == "ws-1")
+    jump = next(h for h in raw["hosts"] if h["name"] == "ws-2")  # a jump host on ws-1's own site
+    ws1["ssh"]["jumpHost"] = "ws-2"
+    ev = evaluate_config(raw, stack="dev")
+    address = ws1["existing"]["address"]
+    commands = [r for r in ev.resources if r.type == "command:remote:Command" and reveal(r.inputs["connection"])["host"] == address]
+    assert len(commands) >= 5
+    for r in commands:
+        proxy = reveal(r.inputs["connection"])["proxy"]
+        assert proxy["hostKey"] == jump["ssh"]["hostKey"], r.name
+        assert violations(rules.ssh_host_key_pinned, resource_args(ev, r.name)) == []
+
+
+def test_commands_take_no_environment(dev: Evaluation) -> None:
+    props = reveal(dev.by_name("cluster-ws-1-join").inputs) | {"environment": {"JOIN_TOKEN": "abc"}}
+    (message,) = violations(rules.no_command_environment, resource_args(dev, "cluster-ws-1-join", props))
+    assert "passes `environment` (JOIN_TOKEN)" in message

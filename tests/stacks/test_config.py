@@ -1,0 +1,121 @@
+"""Config validation: the reference stacks pass; each bad config fails with one message that
+names the config key and the fix, and the program registers nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from stacks.config import StackConfig, derived_vpn_address
+from stacks.load import ConfigError, validate
+from tests.stacks.bad_configs import BAD, CROSS, Raw, host
+from tests.support.helpers import evaluate_config, stack_config
+from tools.render.evaluate import Evaluation
+
+
+def test_hosts_behind_one_router_may_share_an_address_on_different_ssh_ports() -> None:
+    raw = stack_config("dev")
+    for port, h in ((2201, host(raw, "ws-1")), (2202, host(raw, "ws-2"))):
+        h["existing"] = {"address": "203.0.113.50", "lanAddress": f"198.51.100.{port - 2180}"}
+        h["ssh"]["port"] = port
+    validate(raw)
+
+
+def test_reference_stacks_are_valid() -> None:
+    for stack in ("dev", "prod", "netmaker"):
+        cfg = validate(stack_config(stack))
+        assert isinstance(cfg, StackConfig)
+        assert {h.name for h in cfg.hosts} == {"vpn-hub", "receipt", "interface", "ws-1", "ws-2"}
+
+
+def test_there_are_at_least_twenty_distinct_bad_configs() -> None:
+    assert len({case for case, *_ in BAD}) >= 20
+    assert len({case for case, *_ in CROSS}) >= 30 and not {case for case, *_ in CROSS} & {case for case, *_ in BAD[:-len(CROSS)]}
+
+
+@pytest.mark.parametrize(("case", "mutate", "key", "fix"), BAD, ids=[b[0] for b in BAD])
+def test_bad_config_is_rejected_before_anything_is_registered(case: str, mutate: Callable[[Raw], None], key: str, fix: str) -> None:
+    raw = stack_config("dev")
+    mutate(raw)
+    seen = Evaluation("test")
+    with pytest.raises(ConfigError) as err:
+        evaluate_config(raw, into=seen)
+    problems = err.value.problems
+    assert len(problems) == 1, f"{case}: expected one message, got {problems}"
+    assert problems[0].startswith(key), problems[0]
+    assert fix in problems[0], problems[0]
+    assert seen.resources == [], f"{case}: resources were registered before the error"
+
+
+def test_missing_secret_is_named_with_the_command_to_set_it() -> None:
+    with pytest.raises(ConfigError) as err:
+        evaluate_config(stack_config("dev"), secrets={})
+    assert err.value.problems == [
+        "hybrid-ai:sshPrivateKey: missing (needed by hosts[0].ssh.privateKeyConfig); "
+        "set it with `pulumi config set --secret sshPrivateKey < FILE`"
+    ]
+
+
+def test_plaintext_private_key_is_rejected_without_echoing_it() -> None:
+    import json
+
+    from tests.support.helpers import NS
+    from tools.render.evaluate import evaluate
+
+    config = {f"{NS}:{k}": json.dumps(v) for k, v in stack_config("dev").items()}
+    config[f"{NS}:sshPrivateKey"] = "PLAINTEXT-KEY-CANARY"
+    with pytest.raises(ConfigError) as err:
+        evaluate("test", config, set())
+    assert "set it again with `pulumi config set --secret sshPrivateKey" in str(err.value)
+    assert "PLAINTEXT-KEY-CANARY" not in str(err.value)
+
+
+def test_unknown_top_level_key_is_rejected() -> None:
+    raw = stack_config("dev")
+    raw["host"] = []
+    with pytest.raises(ConfigError) as err:
+        evaluate_config(raw)
+    assert err.value.problems[0].startswith("hybrid-ai:host: unknown config key")
+
+
+def test_rejections_never_echo_input_values() -> None:
+    raw = stack_config("dev")
+    raw["hosts"][0]["ssh"]["port"] = "SECRET-LOOKING-VALUE"
+    with pytest.raises(ConfigError) as err:
+        validate(raw)
+    assert "SECRET-LOOKING-VALUE" not in str(err.value)
+
+
+def test_derived_vpn_addresses_are_stable_and_independent_of_other_hosts() -> None:
+    import ipaddress
+
+    overlay = ipaddress.IPv4Network("100.64.0.0/16")
+    first = derived_vpn_address("ws-7", overlay)
+    assert first == derived_vpn_address("ws-7", overlay)
+    raw = stack_config("dev")
+    for h in raw["hosts"]:
+        h.pop("vpnAddress")
+    before = {h.name: validate(raw).vpn_address(h) for h in validate(raw).hosts}
+    raw["hosts"].append(dict(host(raw, "ws-2"), name="ws-3", existing={"address": "198.51.100.23"}))
+    after_cfg = validate(raw)
+    after = {h.name: after_cfg.vpn_address(h) for h in after_cfg.hosts}
+    assert {k: after[k] for k in before} == before
+    assert all(a in overlay for a in after.values())
+
+
+def test_config_reference_is_generated_from_the_schema() -> None:
+    from tests.support.helpers import PROJECT
+    from tools.docs import render
+
+    assert (PROJECT / "docs" / "config.md").read_text() == render(), "docs/config.md is stale: run `make docs`"
+    assert all(f"hybrid-ai:{(f.alias or n)}" in render() for n, f in StackConfig.model_fields.items())
+
+
+def test_minimal_config_takes_every_default() -> None:
+    raw = {k: v for k, v in stack_config("dev").items() if k in ("sites", "hosts")}
+    for h in raw["hosts"]:
+        h.pop("gpu", None)
+        h.pop("nvidia", None)
+    cfg = validate(raw)
+    assert cfg.ingress.tls == "none" and cfg.vpn.port == 51820 and cfg.cluster.channel == "1.32/stable"

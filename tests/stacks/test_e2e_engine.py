@@ -1,0 +1,243 @@
+"""End to end with the real Pulumi engine: the CLI `make engine` builds, a local file backend
+and the passphrase secrets provider.
+
+What runs for real: the CLI at its pinned version, its state and secrets handling, and
+Python programs served to it over the CLI's built-in `client` runtime (the automation API's
+inline language host). What cannot run here yet: the pulumi-command provider and the
+Python language host binary are not served by the Go module proxy (README, "The Pulumi
+engine"), so the program's remote commands still run in the lab through tools/lab/engine.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+from pulumi import automation as auto
+
+from tests.support.helpers import PROJECT, unavailable
+
+pytestmark = [pytest.mark.e2e, pytest.mark.engine]
+
+ENGINE = PROJECT / ".engine"
+PKG = "github.com/pulumi/pulumi/pkg/v3"
+
+
+def pinned_version() -> str:
+    """The CLI version engine/pulumi/go.mod pins (the one `make engine` builds)."""
+    mod = (PROJECT / "engine" / "pulumi" / "go.mod").read_text()
+    found = re.search(rf"^(?:require)?\s*{re.escape(PKG)} (v\S+)", mod, re.M)
+    assert found, f"engine/pulumi/go.mod requires no {PKG}"
+    return found.group(1)
+
+
+class Engine:
+    """One stack of one inline program, driven through the real CLI; every line it prints is kept."""
+
+    def __init__(self, root: Path, program: Callable[[], None], stack: str = "lab", project: str = "hybrid-ai-lab") -> None:
+        cli = ENGINE / "bin" / "pulumi"
+        if not cli.exists():
+            unavailable(f"the Pulumi CLI is not built ({cli}): run `make engine`")
+        self.state = root / "state"
+        self.state.mkdir()
+        self.passphrase = secrets.token_hex(16)
+        env = {
+            "PULUMI_BACKEND_URL": f"file://{self.state}",
+            "PULUMI_CONFIG_PASSPHRASE": self.passphrase,
+            "PULUMI_HOME": str(root / "home"),  # no plugin or credential of the machine leaks in
+            "PULUMI_SKIP_UPDATE_CHECK": "true",
+            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+        }
+        settings = auto.ProjectSettings(name=project, runtime="python")
+        ws = auto.LocalWorkspaceOptions(
+            work_dir=str(root), project_settings=settings, env_vars=env,
+            pulumi_command=auto.PulumiCommand(root=str(ENGINE)),
+        )
+        self.stack = auto.create_stack(stack, project_name=settings.name, program=program, opts=ws)
+        self.log: list[str] = []
+
+    def out(self, line: str) -> None:
+        self.log.append(line)
+
+    def summary(self, since: int, op: str) -> list[str]:
+        """The CLI's own `Resources:` block of the last operation, printed to the test log."""
+        lines = self.log[since:]
+        start = next(i for i, line in enumerate(lines) if line.strip() == "Resources:")
+        block = []
+        for line in lines[start:]:
+            if not line.strip() or line.lstrip().startswith("Duration"):
+                break
+            block.append(line.rstrip())
+        print(f"\n$ pulumi {op}", *block, sep="\n", flush=True)
+        return block
+
+    def preview(self) -> list[str]:
+        mark = len(self.log)
+        self.stack.preview(on_output=self.out, color="never")
+        return self.summary(mark, "preview")
+
+    def up(self) -> tuple[auto.UpResult, list[str]]:
+        mark = len(self.log)
+        result = self.stack.up(on_output=self.out, color="never")
+        return result, self.summary(mark, "up")
+
+    def destroy(self) -> list[str]:
+        mark = len(self.log)
+        self.stack.destroy(on_output=self.out, color="never")
+        return self.summary(mark, "destroy")
+
+    def state_file(self) -> str:
+        files = list(self.state.rglob(f"{self.stack.name}.json"))
+        assert len(files) == 1, f"one state file expected under {self.state}: {files}"
+        return files[0].read_text()
+
+    def urns(self) -> set[str]:
+        deployment = self.stack.export_stack().deployment
+        return {r["urn"] for r in deployment.get("resources", [])}
+
+
+class Host(pulumi.ComponentResource):
+    """A stand-in host: a component with a stash of its connection, whose key is a secret."""
+
+    def __init__(self, name: str, address: str, key: pulumi.Output[str]) -> None:
+        super().__init__("hybridai:lab:Host", name)
+        conn = pulumi.Output.all(host=address, privateKey=key)
+        pulumi.Stash(f"{name}-connection", input=conn, opts=pulumi.ResourceOptions(parent=self))
+        self.register_outputs({})
+
+
+def hosts_program() -> None:
+    cfg = pulumi.Config()
+    key = cfg.require_secret("sshPrivateKey")
+    for host in cfg.require_object("hosts"):
+        Host(host["name"], host["address"], key)
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    eng = Engine(tmp_path, hosts_program)
+    yield eng
+    eng.stack.workspace.remove_stack(eng.stack.name, force=True)
+
+
+HOSTS = [
+    {"name": "vpn-hub", "address": "192.0.2.10"},
+    {"name": "ws-1", "address": "192.0.2.21"},
+    {"name": "ws-2", "address": "192.0.2.22"},
+]
+
+
+def configure(engine: Engine, hosts: list[dict[str, Any]], canary: str) -> None:
+    engine.stack.set_config("sshPrivateKey", auto.ConfigValue(canary, secret=True))
+    engine.stack.set_config("hosts", auto.ConfigValue(json.dumps(hosts)))
+
+
+def replacements(go_mod: str) -> set[str]:
+    """`replace` directives of a go.mod, one `old => new` string each (blocks and single lines)."""
+    found: set[str] = set()
+    block = False
+    for raw in go_mod.splitlines():
+        line = raw.split("//", 1)[0].strip()
+        if line == "replace (":
+            block = True
+        elif block and line == ")":
+            block = False
+        elif block and "=>" in line:
+            found.add(" ".join(line.split()))
+        elif line.startswith("replace ") and "=>" in line:
+            found.add(" ".join(line.removeprefix("replace ").split()))
+    return found
+
+
+def test_engine_module_repeats_upstream_replacements() -> None:
+    """A replace applies only in the main module: ours must repeat every one of pkg/v3's that
+    points at another module (those into its own repository are served as modules)."""
+    if shutil.which("go") is None:
+        unavailable("the Go toolchain is not installed (`make engine` needs it)")
+    info = subprocess.run(
+        ["go", "mod", "download", "-json", f"{PKG}@{pinned_version()}"],
+        capture_output=True, text=True, check=True, cwd=PROJECT / "engine" / "pulumi", timeout=300,
+    )
+    upstream = replacements(Path(json.loads(info.stdout)["GoMod"]).read_text())
+    needed = {r for r in upstream if not r.split("=>")[1].strip().startswith((".", "/"))}
+    assert needed, "pkg/v3's go.mod has no replace to repeat: check this test's parsing"
+    ours_mod = (PROJECT / "engine" / "pulumi" / "go.mod").read_text()
+    ours = replacements(ours_mod)
+    assert needed <= ours, f"engine/pulumi/go.mod lacks {needed - ours}"
+    # pkg/v3 replaces sdk/v3 with the sdk of its own commit: ours requires that same version.
+    assert any(r.startswith("github.com/pulumi/pulumi/sdk/v3 => ../") for r in upstream)
+    assert f"github.com/pulumi/pulumi/sdk/v3 {pinned_version()}" in ours_mod
+
+
+def test_cli_is_the_pinned_build() -> None:
+    cli = ENGINE / "bin" / "pulumi"
+    if not cli.exists():
+        unavailable(f"the Pulumi CLI is not built ({cli}): run `make engine`")
+    cmd = auto.PulumiCommand(root=str(ENGINE), skip_version_check=True)
+    assert cmd.version is not None and f"v{cmd.version}" == pinned_version()
+
+
+def test_preview_up_again_remove_one_destroy(engine: Engine) -> None:
+    canary = f"-----BEGIN OPENSSH PRIVATE KEY----- canary-{secrets.token_hex(8)}"
+    configure(engine, HOSTS, canary)
+    per_host = 2  # the component and its stash
+    total = 1 + per_host * len(HOSTS)  # and the stack itself
+
+    assert f"+ {total} to create" in "\n".join(engine.preview())
+    assert engine.urns() == set(), "preview changed the state"
+
+    result, lines = engine.up()
+    assert f"+ {total} created" in "\n".join(lines)
+    assert result.summary.resource_changes == {"create": total}
+
+    result, lines = engine.up()
+    assert f"{total} unchanged" in "\n".join(lines)
+    assert result.summary.resource_changes == {"same": total}
+
+    before = engine.urns()
+    configure(engine, HOSTS[:2], canary)  # one workstation removed
+    result, lines = engine.up()
+    assert f"- {per_host} deleted" in "\n".join(lines)
+    assert result.summary.resource_changes == {"delete": per_host, "same": total - per_host}
+    gone = before - engine.urns()
+    assert {u.rsplit("::", 1)[1] for u in gone} == {"ws-2", "ws-2-connection"}
+
+    state = engine.state_file()
+    assert canary not in state and "canary-" not in state, "a secret is in the state file in plaintext"
+    assert engine.passphrase not in state
+    # the key is there, as a secret (sig.Secret's marker) encrypted by the passphrase provider
+    assert re.search(r'"4dabf18193072939515e22adb298388d":\s*"1b47061264138c4ac30d75fd1eb44270"', state)
+    assert '"ciphertext"' in state
+
+    lines = engine.destroy()
+    assert f"- {total - per_host} deleted" in "\n".join(lines)
+    assert engine.urns() == set()
+
+
+def test_program_reaches_the_missing_command_provider(tmp_path: Path) -> None:
+    """The real engine runs this program on the dev stack's config until the first remote
+    command, and stops there: the one piece the Go module proxy does not serve."""
+    from stacks.program import main
+
+    shutil.copy(PROJECT / "Pulumi.dev.yaml", tmp_path)  # the dev stack's config, as `make preview` uses it
+    eng = Engine(tmp_path, main, stack="dev", project="hybrid-ai")
+    eng.stack.set_config("sshPrivateKey", auto.ConfigValue("test-ssh-key", secret=True))
+    with pytest.raises(auto.errors.CommandError):
+        eng.stack.preview(on_output=eng.out, color="never")
+    text = "\n".join(eng.log)
+    pins = (PROJECT / "requirements.txt").read_text()
+    command = re.search(r"^pulumi-command==(\S+)", pins, re.M)
+    assert command, "requirements.txt pins no pulumi-command"
+    missing = f"no resource plugin 'pulumi-resource-command' found in the workspace at version v{command.group(1)}"
+    assert missing in text, text[-2000:]
+    # the engine registered the program's components, the mesh among them, before it stopped
+    assert re.search(r"hybridai:vpn:WireGuardMesh mesh\s+create", text), text[-2000:]
+    print("\n".join(line for line in eng.log if "error:" in line)[:400], flush=True)

@@ -1,0 +1,252 @@
+"""Recording stubs of snap, microk8s, NVIDIA tools and friends, with state in files.
+
+They model just enough of a host: an installed snap with its args files, a cluster that
+knows nodes, a driver that loads after a reboot, so the scripts' checks see real state.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from components.kit.shell import compose
+from tests.support.stubs import StubHost
+
+KUBELET_ARGS = "--kubeconfig=${SNAP_DATA}/credentials/kubelet.config\n--cert-dir=${SNAP_DATA}/certs\n"
+# microk8s-resources/certs/csr.conf.template at v1.32 (the sections that matter).
+CSR_TEMPLATE = """[ req ]
+req_extensions = req_ext
+
+[ req_ext ]
+subjectAltName = @alt_names
+
+[ alt_names ]
+DNS.1 = kubernetes
+DNS.2 = kubernetes.default
+DNS.3 = kubernetes.default.svc
+DNS.4 = kubernetes.default.svc.cluster
+DNS.5 = kubernetes.default.svc.cluster.local
+IP.1 = 127.0.0.1
+IP.2 = 10.152.183.1
+#MOREIPS
+
+[ v3_ext ]
+subjectAltName=@alt_names
+"""
+# microk8s-resources/default-args/containerd-template.toml at v1.32: the runtimes it ships.
+# Note `nvidia-container-runtime`: a handler by that name, not `nvidia`.
+CONTAINERD_TEMPLATE = """version = 2
+[plugins."io.containerd.grpc.v1.cri"]
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "${SNAPSHOTTER}"
+    default_runtime_name = "${RUNTIME}"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "${RUNTIME_TYPE}"
+
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia-container-runtime]
+      runtime_type = "${RUNTIME_TYPE}"
+
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia-container-runtime.options]
+        BinaryName = "nvidia-container-runtime"
+
+   [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kata]
+      runtime_type = "io.containerd.kata.v2"
+"""
+# microk8s-resources/client-x509.config.template at v1.32, as create_kubeconfig_x509 fills it for admin.
+CLIENT_CONFIG = """apiVersion: v1
+clusters:
+- cluster:
+    certificate-authority-data: Q0FEQVRB
+    server: https://127.0.0.1:16443
+  name: microk8s-cluster
+contexts:
+- context:
+    cluster: microk8s-cluster
+    user: admin
+  name: microk8s
+current-context: microk8s
+kind: Config
+preferences: {}
+users:
+- name: admin
+  user:
+    client-certificate-data: Q0VSVA==
+    client-key-data: S0VZUzNDUjNU
+"""
+FAKE = Path(__file__).parent / "microk8s_fake.py"
+CNI_YAML = """kind: ConfigMap
+data:
+  veth_mtu: "1440"
+---
+kind: DaemonSet
+spec:
+  template:
+    spec:
+      containers:
+        - name: calico-node
+          env:
+            - name: IP_AUTODETECTION_METHOD
+              value: "first-found"
+"""
+
+STUBS = {
+    "hostname": 'cat "$STATE/hostname"',
+    # `ip -4 addr show dev IFACE`: the VPN address, once the mesh is up.
+    "ip": '[ -s "$STATE/vpn-ip" ] || exit 1; echo "    inet $(cat "$STATE/vpn-ip")/16 scope global ${!#}"',
+    "snap": """
+fail_once() {
+  [ -s "$STATE/snap-fail" ] || return 1
+  n=$(cat "$STATE/snap-fail"); [ "$n" = always ] || echo $((n - 1)) > "$STATE/snap-fail"
+  [ "$n" = 1 ] && : > "$STATE/snap-fail"
+  echo 'error: cannot install "microk8s": Post "https://api.snapcraft.io/v2/snaps/refresh": dial tcp: i/o timeout' >&2
+  return 0
+}
+case $1 in
+  list) [ -e "$STATE/snap-channel" ] || exit 1
+        echo "Name Version Rev Tracking Publisher Notes"
+        echo "microk8s v1.32.3 7000 $(cat "$STATE/snap-channel") canonical classic";;
+  install|refresh)
+        fail_once && exit 1
+        for a in "$@"; do case $a in --channel=*) echo "${a#--channel=}" > "$STATE/snap-channel";; esac; done
+        if [ "$1" = install ]; then
+          mkdir -p "$SNAP_DATA/args/cni-network" "$SNAP_DATA/certs" "$SNAP_DATA/var/lock"
+          printf '%s' "$KUBELET_ARGS" > "$SNAP_DATA/args/kubelet"
+          : > "$SNAP_DATA/args/kube-apiserver"
+          printf '%s' "$CSR_TEMPLATE" > "$SNAP_DATA/certs/csr.conf.template"
+          printf '%s' "$CNI_YAML" > "$SNAP_DATA/args/cni-network/cni.yaml"
+          printf '%s' "$CONTAINERD_TEMPLATE" > "$SNAP_DATA/args/containerd-template.toml"
+          # The install hook: our launch configuration (else the bundled default) applied.
+          "$PYTHON" "$FAKE" launch "$SNAP_DATA" "$SNAP_COMMON"
+        fi;;
+  remove) rm -f "$STATE/snap-channel"; rm -rf "$SNAP_DATA";;
+  restart) ;;
+esac""",
+    "microk8s": """
+enabled=$SNAP_DATA/../enabled-addons
+case $1 in
+  status) case $* in
+            *--addon*) [ -e "$enabled/${!#}" ] && echo enabled || echo disabled;;
+          esac; exit 0;;
+  enable) mkdir -p "$enabled"; echo "${*:3}" > "$enabled/$2";;
+  refresh-certs) [ "$2 $3" = "--cert server.crt" ] || exit 2; "$PYTHON" "$FAKE" cert "$SNAP_DATA";;
+  add-node)
+    # Like add_token.py: --token, else token_hex(16); --token-ttl appends `token|expiry`;
+    # --format token prints the token alone (the default format prints join commands).
+    if [ -e "$STATE/add-node-output" ]; then cat "$STATE/add-node-output"; exit 0; fi
+    token=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \\n') ttl=-1 format=pretty prev=
+    for a in "$@"; do
+      case $prev in --token|-t) token=$a;; --token-ttl|-l) ttl=$a;; --format) format=$a;; esac; prev=$a
+    done
+    mkdir -p "$SNAP_DATA/credentials"
+    if [ "$ttl" = -1 ]; then echo "$token"; else echo "$token|$(( $(date +%s) + ttl ))"; fi >> "$SNAP_DATA/credentials/cluster-tokens.txt"
+    if [ "$format" = token ]; then echo "$token"; else echo "microk8s join 198.51.100.2:25000/$token/0123abcd"; fi;;
+  kubectl)
+    shift
+    if [ "$1" = get ] && [ "$2" = nodes ]; then
+      # Every node the state knows, with its labelled VPN address (as the program labels it).
+      for f in "$STATE"/nodes/*; do
+        [ -e "$f" ] || continue
+        n=$(basename "$f")
+        case $* in
+          *-o\\ name*) echo "node/$n";;
+          *) echo "$n|$(cat "$STATE/vpn/$n" 2>/dev/null || cat "$f")|True|$(cat "$f")|$(cat "$STATE/want-gpus/$n" 2>/dev/null)|$(cat "$STATE/gpus/$n" 2>/dev/null)";;
+        esac
+      done
+    elif [ "$1" = get ] && [ "$2" = node ]; then
+      [ -e "$STATE/nodes/$3" ] || exit 1
+      case $* in
+        *InternalIP*) cat "$STATE/nodes/$3";;
+        *Ready*) echo True;;
+        *allocatable*) cat "$STATE/gpus/$3" 2>/dev/null || true;;
+      esac
+    fi;;
+  join) touch "$SNAP_DATA/var/lock/clustered.lock"
+        # Like MicroK8s: the join rewrites the kubelet's node IP from the default route.
+        sed -i "s|^--node-ip=.*|--node-ip=198.51.100.11|" "$SNAP_DATA/args/kubelet";;
+  leave) rm -f "$SNAP_DATA/var/lock/clustered.lock";;
+  remove-node) rm -f "$STATE/nodes/$2";;
+  # The wrapper replaces 127.0.0.1 with the default interface's address and adds a blank line.
+  config) if [ -e "$STATE/config-output" ]; then cat "$STATE/config-output"; else printf '%s\\n' "${CLIENT_CONFIG//127.0.0.1/198.51.100.2}"; fi;;
+esac""",
+    # flock -w SECONDS FD (or FILE COMMAND...): $STATE/lock-busy plays a lock held elsewhere past the wait.
+    "flock": '[ -e "$STATE/lock-busy" ] && exit 1; shift 2; [ $# -gt 1 ] && { shift; exec "$@"; }; exit 0',
+    "nvidia-smi": """
+[ -e "$STATE/driver-loaded" ] || { echo "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver" >&2; exit 9; }
+case $1 in
+  -L) for i in $(seq 1 "$(cat "$STATE/driver-loaded")"); do echo "GPU $((i - 1)): NVIDIA GeForce RTX 3090 (UUID: GPU-$i)"; done;;
+  *) echo "535.183.01";;
+esac""",
+    "ubuntu-drivers": 'touch "$STATE/installed/nvidia-driver-535"',
+    "curl": """
+case $* in *--resolve*) [ -e "$STATE/api-up" ]; exit;; esac
+prev=; for a in "$@"; do [ "$prev" = -o ] && echo key > "$a"; prev=$a; done; exit 0""",
+    "gpg": 'prev=; for a in "$@"; do [ "$prev" = -o ] && echo keyring > "$a"; prev=$a; done; exit 0',
+    # nvidia-ctk runtime configure (toolkit >= 1.18): the runtime `nvidia` goes into a drop-in
+    # (/etc/containerd/conf.d/99-nvidia.toml, imported from --config) unless --drop-in-config=''.
+    "nvidia-ctk": """
+[ "$1 $2" = "runtime configure" ] || exit 0
+case $* in *--help*) echo '   --drop-in-config value  path to the NVIDIA-specific config file to create'; exit 0;; esac
+config=/etc/containerd/config.toml; dropin=$STATE/etc/containerd/conf.d/99-nvidia.toml
+for a in "$@"; do case $a in --config=*) config=${a#--config=};; --drop-in-config=*) dropin=${a#--drop-in-config=};; esac; done
+section='[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia]'
+body='  runtime_type = "io.containerd.runc.v2"'
+if [ -n "$dropin" ]; then
+  mkdir -p "$(dirname "$dropin")"; printf '%s\\n%s\\n' "$section" "$body" > "$dropin"
+  sed -i "1i imports = [\\"$dropin\\"]" "$config"
+else
+  printf '\\n%s\\n%s\\n' "$section" "$body" >> "$config"
+fi""",
+    # openssl x509 -in FILE -noout -ext subjectAltName: the fake certificate holds that text.
+    "openssl": 'prev=; for a in "$@"; do [ "$prev" = -in ] && cat "$a"; prev=$a; done',
+    "systemd-run": "exit 0",
+}
+
+
+class ClusterHost(StubHost):
+    """A host with the cluster stubs; `snap_data` plays /var/snap/microk8s/current."""
+
+    def __init__(self, root: Path, hostname: str = "ws-1", vpn_ip: str | None = "100.64.1.1"):
+        self.snap_data = root / "snap" / "current"
+        self.snap_common = root / "snap" / "common"
+        # /etc/microk8s.yaml and root's ~/snap/microk8s/common/.microk8s.yaml, which the install hook reads first.
+        self.etc_launch = root / "etc" / "microk8s.yaml"
+        self.root_launch = root / "root-snap" / ".microk8s.yaml"
+        super().__init__(root, dict(STUBS), {"SNAP_DATA": str(self.snap_data), "SNAP_COMMON": str(self.snap_common),
+                                             "ETC_LAUNCH_CONFIG": str(self.etc_launch), "ROOT_LAUNCH_CONFIG": str(self.root_launch),
+                                             "PYTHON": sys.executable, "FAKE": str(FAKE)})
+        (self.state / "nodes").mkdir(exist_ok=True)
+        (self.state / "hostname").write_text(hostname + "\n")
+        if vpn_ip:
+            (self.state / "vpn-ip").write_text(vpn_ip)
+        # The snap stub writes these fixtures at install time.
+        env = (f'KUBELET_ARGS={_q(KUBELET_ARGS)}\nCSR_TEMPLATE={_q(CSR_TEMPLATE)}\nCNI_YAML={_q(CNI_YAML)}\n'
+               f'CONTAINERD_TEMPLATE={_q(CONTAINERD_TEMPLATE)}\nCLIENT_CONFIG={_q(CLIENT_CONFIG)}\n')
+        for stub in ("snap", "microk8s"):
+            path = self.bin / stub
+            path.write_text(path.read_text().replace("set -u\n", "set -u\n" + env, 1))
+
+    def run(self, script: str, stdin: str = "", **params: str) -> subprocess.CompletedProcess[str]:
+        params = {"SNAP_DATA": str(self.snap_data), "SNAP_COMMON": str(self.snap_common), **params}
+        return super().run(script, stdin, **params)
+
+    def add_node(self, name: str, ip: str) -> None:
+        (self.state / "nodes" / name).write_text(ip)
+
+
+def _q(text: str) -> str:
+    return shlex.quote(text)
+
+
+def start(host: ClusterHost, script: str, stdin: str = "", **params: str) -> subprocess.Popen[str]:
+    """Like `host.run`, but returns at once with the script running (to watch it from outside)."""
+    (host.state / "calls.log").write_text("")
+    params = {"SNAP_DATA": str(host.snap_data), "SNAP_COMMON": str(host.snap_common), **params}
+    env = {"PATH": f"{host.bin}:/usr/bin:/bin", "STATE": str(host.state), "HOME": str(host.root), **host.env}
+    proc = subprocess.Popen(["bash", "-c", compose(script, params), script], env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdin is not None
+    proc.stdin.write(stdin)
+    proc.stdin.close()
+    return proc

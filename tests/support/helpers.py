@@ -1,0 +1,47 @@
+"""Shared test helpers: stack configs as plain dicts, and mock evaluation of them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pytest
+
+from tools.render.evaluate import Evaluation, evaluate_raw, raw_stack_config
+
+PROJECT = Path(__file__).resolve().parents[2]
+NS = "hybrid-ai"
+TEST_SECRETS = {"sshPrivateKey": "test-ssh-key"}
+
+
+def stack_config(stack: str = "dev") -> dict[str, Any]:
+    """The `config:` of Pulumi.<stack>.yaml with the namespace stripped, as plain data."""
+    return raw_stack_config(PROJECT, stack)
+
+
+def evaluate_config(
+    raw: dict[str, Any], secrets: dict[str, str] | None = None, stack: str = "test", into: Evaluation | None = None,
+    command_stdout: dict[str, str] | None = None,
+) -> Evaluation:
+    """Evaluate the program under mocks for this config, with a test SSH key unless told otherwise."""
+    return evaluate_raw(raw, TEST_SECRETS if secrets is None else secrets, stack, into=into, command_stdout=command_stdout)
+
+
+def deps_closure(ev: Evaluation, urn: str) -> set[str]:
+    return ev.closure(urn)
+
+
+def depth(ev: Evaluation) -> int:
+    return ev.depth()
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def unavailable(why: str) -> NoReturn:
+    """A test's prerequisite is missing: skip with the reason on a laptop, fail in CI."""
+    if in_ci():
+        pytest.fail(f"not available in CI: {why}")
+    pytest.skip(why)

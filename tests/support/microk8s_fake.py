@@ -1,0 +1,86 @@
+"""What the MicroK8s stubs do at install and on `refresh-certs`, as MicroK8s 1.32 does it.
+
+Run by the `snap` and `microk8s` stubs (tests/support/cluster_stubs.py) with the test venv's Python:
+- `launch SNAP_DATA SNAP_COMMON`: the install hook takes the first launch configuration it
+  finds (ours, else the bundled default), and cluster-agent applies it: args files, the
+  csr.conf.template generated from extraSANs (zero-based DNS.n/IP.n), addons enabled once the
+  agent runs, then the file renamed to `.applied`.
+- `cert SNAP_DATA`: (re)issue the fake server.crt from csr.conf.template: the certificate is
+  a text file holding what `openssl x509 -ext subjectAltName` prints.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import sys
+from pathlib import Path
+
+import yaml
+
+# microk8s-resources/microk8s.default.yaml at v1.32.
+DEFAULT_LAUNCH = {"version": "0.1.0", "extraKubeletArgs": {"--cluster-domain": "cluster.local", "--cluster-dns": "10.152.183.10"},
+                  "addons": [{"name": "dns"}]}
+ARGS_FILES = {"extraKubeletArgs": "kubelet", "extraKubeAPIServerArgs": "kube-apiserver"}
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def csr_template(extra_sans: list[str]) -> str:
+    """cluster-agent pkg/util/csr.go GenerateCSRConf (the parts that matter)."""
+    ips = ["127.0.0.1", "10.152.183.1"] + [s for s in extra_sans if _is_ip(s)]
+    dns = ["kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster",
+           "kubernetes.default.svc.cluster.local"] + [s for s in extra_sans if not _is_ip(s)]
+    return ("[ req ]\nreq_extensions = req_ext\n\n[ req_ext ]\nsubjectAltName = @alt_names\n\n[ alt_names ]\n"
+            + "".join(f"DNS.{i} = {d}\n" for i, d in enumerate(dns)) + "\n"
+            + "".join(f"IP.{i} = {a}\n" for i, a in enumerate(ips)) + "#MOREIPS\n\n[ v3_ext ]\nsubjectAltName=@alt_names\n")
+
+
+def launch(snap_data: Path, snap_common: Path) -> None:
+    # snap/hooks/install @ v1.32: the first of /etc/microk8s.yaml, $SNAP_USER_COMMON/.microk8s.yaml
+    # (root's, the hook runs as root), $SNAP_COMMON/.microk8s.yaml, else the bundled default.
+    candidates = [Path(os.environ[v]) for v in ("ETC_LAUNCH_CONFIG", "ROOT_LAUNCH_CONFIG") if v in os.environ]
+    found = [p for p in [*candidates, snap_common / ".microk8s.yaml"] if p.is_file()]
+    config = yaml.safe_load(found[0].read_text()) if found else DEFAULT_LAUNCH
+    for key, name in ARGS_FILES.items():
+        args = snap_data / "args" / name
+        lines = args.read_text().splitlines()
+        for flag, value in (config.get(key) or {}).items():
+            lines = [line for line in lines if not line.startswith(f"{flag}=")] + [f"{flag}={value}"]
+        args.write_text("".join(line + "\n" for line in lines))
+    if config.get("extraSANs") is not None:
+        (snap_data / "certs" / "csr.conf.template").write_text(csr_template([str(s) for s in config["extraSANs"]]))
+    cert(snap_data)
+    enabled = snap_data.parent / "enabled-addons"
+    enabled.mkdir(parents=True, exist_ok=True)
+    for addon in config.get("addons") or []:
+        (enabled / addon["name"]).write_text(" ".join(addon.get("args") or []))
+    launcher = snap_common / "etc" / "launcher"
+    launcher.mkdir(parents=True, exist_ok=True)
+    (launcher / "install.yaml.applied").write_text(yaml.safe_dump(config))
+
+
+def cert(snap_data: Path) -> None:
+    """`refresh_csr_conf; gen_server_cert`: the SANs of csr.conf.template's alt_names."""
+    sans = []
+    section = ""
+    for line in (snap_data / "certs" / "csr.conf.template").read_text().splitlines():
+        if line.startswith("["):
+            section = line.strip("[] ")
+        elif section == "alt_names" and " = " in line:
+            kind, value = line.split(" = ", 1)
+            sans.append(("DNS:" if kind.startswith("DNS.") else "IP Address:") + value.strip())
+    (snap_data / "certs" / "server.crt").write_text("X509v3 Subject Alternative Name: \n    " + ", ".join(sans) + "\n")
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "launch":
+        launch(Path(sys.argv[2]), Path(sys.argv[3]))
+    else:
+        cert(Path(sys.argv[2]))

@@ -1,0 +1,254 @@
+"""The workload layer: every manifest valid and checkov-clean, GPU sharing, the catalog, TF-Serving,
+network policies, TLS, verification, and a blast radius of one catalog entry."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support.helpers import PROJECT, evaluate_config, stack_config, unavailable
+from tests.support.workloads import pod
+from tools.render.evaluate import Evaluation, Secret
+from tools.render.write import reveal, write_all
+
+K8S_VERSION = "1.32.0"
+CRD_KINDS = {"Certificate", "ClusterIssuer"}  # cert-manager's own kinds: no upstream schema to check against
+NOT_MANIFESTS = CRD_KINDS | {"HelmRelease"}  # Release inputs are Helm's, not a Kubernetes object
+TOOLS = PROJECT / ".venv-tools" / "bin"
+
+@pytest.fixture(scope="module")
+def manifests(fetching: Evaluation, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The dev render, with a fetched TF model so the init container is validated too."""
+    out = tmp_path_factory.mktemp("render")
+    write_all(fetching, out)
+    return out / "artifacts" / "kubernetes"
+
+
+
+def kind_of(path: Path) -> str:
+    doc = yaml.safe_load(path.read_text())
+    return "HelmRelease" if "chart" in doc and "kind" not in doc else str(doc["kind"])  # a helm.v3.Release's inputs
+
+
+def tool(name: str, where: Path) -> str:
+    path = where / name
+    if not path.exists():
+        unavailable(f"{name} not installed; run make venv")
+    return str(path)
+
+
+def test_every_manifest_passes_strict_schema_validation(manifests: Path) -> None:
+    files = sorted(p for p in manifests.glob("*.yaml") if kind_of(p) not in NOT_MANIFESTS)
+    assert len(files) >= 30
+    validate = tool("kubernetes-validate", PROJECT / ".venv" / "bin")
+    result = subprocess.run([validate, "--strict", "-k", K8S_VERSION, "--quiet", *map(str, files)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert {kind_of(p) for p in manifests.glob("*.yaml")} - {kind_of(p) for p in files} == NOT_MANIFESTS
+
+
+def test_checkov_finds_nothing(manifests: Path) -> None:
+    checkov = tool("checkov", TOOLS)
+    result = subprocess.run([checkov, "-d", str(manifests), "--config-file", str(PROJECT / ".checkov.yaml")],
+                            capture_output=True, text=True, timeout=600, cwd=PROJECT)
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert "Failed checks: 0" in result.stdout
+    # Every skip sits in one file, each with its reason on the lines above it.
+    config = (PROJECT / ".checkov.yaml").read_text().splitlines()
+    for i, line in enumerate(config):
+        if line.strip().startswith("- CKV"):
+            assert config[i - 1].strip().startswith("#"), f"skip without a reason: {line}"
+
+
+def test_gpu_workloads_request_a_shared_gpu_on_gpu_nodes(dev: Evaluation) -> None:
+    for name in ("ocr-engine", "layout-engine", "tf-serving"):
+        spec = pod(dev, name)
+        assert spec["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1", name
+        assert spec["runtimeClassName"] == "nvidia"
+        terms = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+        assert terms == [{"matchExpressions": [{"key": "hybrid-ai/gpu-model", "operator": "Exists"}]}]
+    receipt = pod(dev, "receipt-api")
+    assert receipt["nodeSelector"] == {"hybrid-ai/location": "cloud"}
+    assert "nvidia.com/gpu" not in receipt["containers"][0]["resources"]["limits"]
+
+
+def test_time_slicing_config_and_plugin(dev: Evaluation) -> None:
+    data = dev.by_name("gpu-sharing-config").inputs["data"]
+    assert set(data) == {"rtx-3090"}
+    profile = yaml.safe_load(data["rtx-3090"])
+    assert profile["sharing"]["timeSlicing"] == {
+        "failRequestsGreaterThanOne": True, "resources": [{"name": "nvidia.com/gpu", "replicas": 4}],
+    }
+    chart = dev.by_name("gpu-sharing-device-plugin").inputs
+    assert chart["chart"] == "nvidia-device-plugin" and chart["version"] == "0.18.2"
+    assert chart["values"]["config"] == {"name": "time-slicing-config", "default": "rtx-3090"}
+    assert chart["values"]["runtimeClassName"] == "nvidia"
+
+
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+HELM_CHART = "kubernetes:helm.sh/v4:Chart"
+
+
+def test_charts_whose_hooks_matter_are_releases_the_others_v4_charts(dev: Evaluation) -> None:
+    # helm.v4.Chart drops every `helm.sh/hook` resource (pulumi-kubernetes 4.34.2, Chart.includeHooks):
+    # ingress-nginx's admission Secret (job-createSecret.yaml, a pre-install hook) would never
+    # exist and its controller never start; cert-manager's startupapicheck (post-install)
+    # would not hold the ClusterIssuer back until the webhook answers.
+    kinds = {r.name: r.type for r in dev.resources if r.type in (HELM_RELEASE, HELM_CHART)}
+    assert kinds == {"ingress-controller": HELM_RELEASE, "ingress-cert-manager": HELM_RELEASE,
+                     "gpu-sharing-device-plugin": HELM_CHART}
+    for name, chart, version in (("ingress-controller", "ingress-nginx", "4.12.1"), ("ingress-cert-manager", "cert-manager", "v1.16.2")):
+        release = dev.by_name(name).inputs
+        assert (release["chart"], release["version"], release["name"]) == (chart, version, chart)
+        assert release["timeout"] >= 900  # first install: images to pull, hook Jobs to run
+        assert not release.get("disableWebhooks")  # "Prevent hooks from running" stays off
+    assert dev.by_name("ingress-controller").inputs["values"]["controller"]["kind"] == "DaemonSet"
+    issuer = dev.by_name("ingress-issuer")
+    assert dev.by_name("ingress-cert-manager").urn in issuer.dependencies  # after its startupapicheck hook
+
+
+def test_chart_pins_list_their_hooks() -> None:
+    from stacks.charts import pinned
+    assert "templates/admission-webhooks/job-patch/job-createSecret.yaml" in pinned("ingress-nginx").hooks
+    assert "templates/startupapicheck-job.yaml" in pinned("cert-manager").hooks
+    assert pinned("nvidia-device-plugin").hooks == ()
+
+
+def test_plugin_rolls_when_the_time_slicing_config_changes() -> None:
+    raw = stack_config("dev")
+    before = evaluate_config(raw).by_name("gpu-sharing-device-plugin").inputs["values"]["podAnnotations"]
+    raw["timeSlicing"]["profiles"][0]["replicas"] = 2
+    after = evaluate_config(raw).by_name("gpu-sharing-device-plugin").inputs["values"]["podAnnotations"]
+    assert before != after
+
+
+def test_tf_serving_loads_pinned_versions_from_a_polled_directory(dev: Evaluation) -> None:
+    config = dev.by_name("tf-serving-models").inputs["data"]["models.config"]
+    assert 'name: "ocr-detector"' in config and "versions: 3" in config
+    assert 'name: "ocr-recognizer"' in config and "versions: 7" in config
+    spec = pod(dev, "tf-serving")
+    container = spec["containers"][0]
+    assert "--model_config_file_poll_wait_seconds=30" in container["args"]
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "models-config")
+    assert mount["mountPath"] == "/etc/tf-serving" and "subPath" not in mount
+
+
+def policies(ev: Evaluation) -> set[tuple[str, str]]:
+    """(from, to) pairs the network policies allow inside the namespace, plus the ingress."""
+    allowed = set()
+    for r in ev.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy"):
+        spec = r.inputs["spec"]
+        match = spec["podSelector"].get("matchLabels", {})
+        target = match.get("app.kubernetes.io/name", "acme-solver" if "acme.cert-manager.io/http01-solver" in match else "*")
+        for rule in spec.get("ingress", []):
+            for peer in rule["from"]:
+                if "podSelector" in peer:
+                    allowed.add((peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"], target))
+                else:
+                    allowed.add((peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"], target))
+    return allowed
+
+
+def test_network_policies_deny_by_default_and_allow_only_the_call_graph(dev: Evaluation) -> None:
+    deny = dev.by_name("workloads-default-deny").inputs["spec"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    assert policies(dev) == {
+        ("ingress-nginx", "receipt-api"),
+        ("receipt-api", "ocr-engine"), ("receipt-api", "layout-engine"), ("receipt-api", "redis"),
+        ("ocr-engine", "tf-serving"), ("layout-engine", "tf-serving"),
+        ("ingress-nginx", "acme-solver"),
+    }
+
+
+def test_the_ingress_controller_reaches_cert_managers_http01_solver(dev: Evaluation) -> None:
+    # cert-manager v1.16.2 runs the solver pod in the Certificate's namespace (ch.Namespace),
+    # labelled acme.cert-manager.io/http01-solver=true, on port 8089 (pkg/issuer/acme/http).
+    policy = dev.by_name("ingress-acme-solver").inputs
+    certificate = dev.by_name("ingress-certificate").inputs
+    assert policy["metadata"]["namespace"] == certificate["metadata"]["namespace"] == "hybrid-ai"
+    assert policy["spec"] == {
+        "podSelector": {"matchLabels": {"acme.cert-manager.io/http01-solver": "true"}},
+        "policyTypes": ["Ingress"],
+        "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}],
+                     "ports": [{"protocol": "TCP", "port": 8089}]}],
+    }
+    byo = stack_config("dev")
+    byo["ingress"] = {"domain": "api.example.com", "tls": "none"}
+    assert "ingress-acme-solver" not in {r.name for r in evaluate_config(byo).resources}  # no ACME, no opening
+
+
+def test_workloads_are_restricted(dev: Evaluation) -> None:
+    ns = dev.by_name("workloads-namespace").inputs["metadata"]["labels"]
+    assert ns["pod-security.kubernetes.io/enforce"] == "restricted"
+    for r in dev.of_type("kubernetes:apps/v1:Deployment"):
+        spec = r.inputs["spec"]["template"]["spec"]
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        for c in spec["containers"]:
+            ctx = c["securityContext"]
+            assert ctx["allowPrivilegeEscalation"] is False and ctx["capabilities"] == {"drop": ["ALL"]}
+            assert {"readinessProbe", "livenessProbe", "startupProbe"} <= set(c)
+            assert set(c["resources"]["requests"]) == {"cpu", "memory"}
+        labels = r.inputs["metadata"]["labels"]
+        assert {"app.kubernetes.io/name", "app.kubernetes.io/component", "app.kubernetes.io/part-of"} <= set(labels)
+
+
+def test_public_api_has_ingress_tls_and_autoscaling(dev: Evaluation) -> None:
+    ingress = dev.by_name("receipt-api-ingress").inputs["spec"]
+    assert ingress["rules"][0]["host"] == "api.example.com"
+    assert ingress["rules"][0]["http"]["paths"][0]["path"] == "/receipt"
+    assert ingress["tls"] == [{"hosts": ["api.example.com"], "secretName": "hybrid-ai-tls"}]
+    hpa = dev.by_name("receipt-api-hpa").inputs["spec"]
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 6)
+    assert dev.by_name("receipt-api-pdb").inputs["spec"]["minAvailable"] == 1
+    issuer = dev.by_name("ingress-issuer").inputs["spec"]["acme"]
+    assert "acme-staging" in issuer["server"]  # dev uses the staging issuer
+    assert not {r.name for r in dev.resources} & {"ocr-engine-hpa", "ocr-engine-ingress"}
+
+
+def test_prod_uses_the_production_issuer() -> None:
+    prod = evaluate_config(stack_config("prod"))
+    assert prod.by_name("ingress-issuer").inputs["spec"]["acme"]["server"] == "https://acme-v02.api.letsencrypt.org/directory"
+
+
+def test_bring_your_own_certificate_stays_secret() -> None:
+    raw = stack_config("dev")
+    raw["ingress"] = {"domain": "api.example.com", "tls": "byo", "tlsCertConfig": "tlsBundle"}
+    pem = "-----BEGIN CERTIFICATE-----\nQ0VSVA==\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nS0VZLUNBTkFSWQ==\n-----END PRIVATE KEY-----\n"
+    ev = evaluate_config(raw, secrets={"sshPrivateKey": "k", "tlsBundle": pem})
+    data = ev.by_name("ingress-tls").inputs["stringData"]
+    assert isinstance(data, Secret) or all(isinstance(v, Secret) for v in data.values())
+    assert reveal(data)["tls.key"].startswith("-----BEGIN PRIVATE KEY-----")
+    assert "ingress-issuer" not in {r.name for r in ev.resources}
+
+
+def test_private_registry_pull_secret() -> None:
+    raw = stack_config("dev")
+    raw["registry"] = {"server": "ghcr.io", "username": "bot", "passwordConfig": "registryToken"}
+    ev = evaluate_config(raw, secrets={"sshPrivateKey": "k", "registryToken": "REGISTRY-CANARY"})
+    secret = ev.by_name("registry-pull-secret").inputs
+    assert secret["type"] == "kubernetes.io/dockerconfigjson" and isinstance(secret["stringData"], Secret | dict)
+    assert "REGISTRY-CANARY" not in str(ev.by_name("registry-pull-secret").inputs.get("metadata"))
+    assert pod(ev, "receipt-api")["imagePullSecrets"] == [{"name": "registry-credentials"}]
+
+
+# --- Readiness and timeouts ---------------------------------------------------------------
+
+def test_workloads_wait_for_the_nodes_they_run_on_then_get_a_first_install_timeout(dev: Evaluation) -> None:
+    ready = {n: dev.by_name(f"cluster-{n}-ready").urn for n in ("ws-1", "ws-2", "interface")}
+    for name in ("ocr-engine", "layout-engine", "tf-serving"):
+        deployment = dev.by_name(f"{name}-deployment")
+        assert {ready["ws-1"], ready["ws-2"]} <= dev.closure(deployment.urn), name  # both GPU nodes Ready first
+        # pulumi-kubernetes waits 10 minutes for a Deployment unless customTimeouts say otherwise.
+        assert deployment.timeouts == {"create": "45m", "update": "45m"}, name
+    receipt = dev.by_name("receipt-api-deployment")
+    assert ready["ws-1"] not in dev.closure(receipt.urn)  # a cloud API does not wait for the office
+    assert ready["interface"] in dev.closure(receipt.urn)
+    assert receipt.timeouts == {"create": "20m", "update": "20m"}
+    assert ready["interface"] in dev.closure(dev.by_name("ingress-controller").urn)  # the ingress node
+
+
+# --- Post-deploy probe trusts the right roots -------------------------------------------

@@ -1,0 +1,85 @@
+"""What a lab is made of: its sites and hosts, the per-host mounts, the tools it needs on
+this machine, and a bounded shell runner. The lab itself (namespaces, routers, sshd) is
+`tools/lab/netlab.py`."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SHIMS = Path(__file__).parent / "shims"
+GLOBAL_SYSCTLS = ("net.ipv4.ip_forward", "net.ipv4.conf.all.src_valid_mark", "net.bridge.bridge-nf-call-iptables")
+MOUNTS = {  # per-host folder -> where it is mounted inside the host's mount namespace
+    "etc-wireguard": "/etc/wireguard",
+    "run-wireguard": "/run/wireguard",
+    "sysctl.d": "/etc/sysctl.d",
+    "modules-load.d": "/etc/modules-load.d",
+    "sbin": "/usr/local/sbin",
+    "labstate": "/run/hybrid-ai-lab",
+}
+# Made inside each host's private /run, so no lab ever touches the machine's own /run.
+PRIVATE_RUN_DIRS = ("/run/sshd", "/run/wireguard", "/run/hybrid-ai-lab")
+REQUIRED_TOOLS = ("ip", "unshare", "nsenter", "iptables", "wg", "wg-quick", "wireguard-go", "ssh", "ssh-keygen", "/usr/sbin/sshd")
+
+
+def missing_requirements() -> str | None:
+    """Why the lab cannot run here, or None."""
+    if os.geteuid() != 0:
+        return "needs root (network namespaces)"
+    missing = [t for t in REQUIRED_TOOLS if not shutil.which(t) and not Path(t).exists()]
+    if missing:
+        return f"missing tools: {', '.join(missing)} (apt-get install iproute2 iptables wireguard-tools wireguard-go openssh-server)"
+    if not Path("/dev/net/tun").exists():
+        return "no /dev/net/tun for wireguard-go"
+    absent_dirs = [t for t in MOUNTS.values() if not t.startswith("/run/") and not Path(t).is_dir()]
+    if absent_dirs:
+        return f"missing directories the lab mounts over: {', '.join(absent_dirs)} (install wireguard-tools, procps, kmod)"
+    # Lab hosts share this machine's packages: the base bootstrap must find them installed,
+    # so that it never runs apt here.
+    from components.hosts.bootstrap import BASE_PACKAGES
+
+    absent = [p for p in BASE_PACKAGES.split() if sh("dpkg-query", "-W", "-f=${Status}", p, check=False).stdout != "install ok installed"]
+    if absent:
+        return f"packages the base bootstrap expects are missing: {', '.join(absent)} (apt-get install them)"
+    return None
+
+
+def sh(*cmd: str, check: bool = True, timeout: float = 30, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout, input=input)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({result.returncode}): {result.stderr.strip()}")
+    return result
+
+
+@dataclass
+class Site:
+    name: str
+    lan_cidr: str
+    """A slice of 198.51.100.0/24; its first address is the router."""
+    wan: str
+    """The router's address on the internet segment."""
+
+    @property
+    def router_lan(self) -> str:
+        return str(ipaddress.IPv4Network(self.lan_cidr).network_address + 1)
+
+
+@dataclass
+class Host:
+    name: str
+    mgmt: str
+    """SSH address on the management network."""
+    public: str | None = None
+    """Address on the internet segment (cloud hosts)."""
+    lan: str | None = None
+    """Address on its site's LAN (on-prem hosts)."""
+    site: str = "cloud"
+    ns: str = ""
+    dir: Path = field(default_factory=Path)
+    host_key: str = ""
+    """Its SSH public host key line."""
+    sshd: subprocess.Popen[bytes] | None = None

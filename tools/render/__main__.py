@@ -1,0 +1,44 @@
+"""`python -m tools.render --stack dev --out build/dev` (what `make render` runs)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from stacks.load import ConfigError
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make render", description=__doc__)
+    parser.add_argument("--stack", default="dev", help="stack name: renders Pulumi.<stack>.yaml")
+    parser.add_argument("--out", type=Path, help="output folder (default build/<stack>)")
+    parser.add_argument("--dir", type=Path, default=PROJECT_DIR, help="folder holding Pulumi.<stack>.yaml (default: the project)")
+    args = parser.parse_args(argv)
+    out = args.out or PROJECT_DIR / "build" / args.stack
+
+    from tools.render.evaluate import evaluate_stack_file
+    from tools.render.write import write_all
+
+    try:
+        ev = evaluate_stack_file(args.dir, args.stack)
+    except ConfigError as err:
+        # One line per problem; file-level ones already start with the file name (and line).
+        file = f"Pulumi.{args.stack}.yaml"
+        for problem in err.problems:
+            print(f"render: {problem if problem.startswith(file) else f'{file}: {problem}'}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as err:
+        print(f"render: Pulumi.{args.stack}.yaml: {err}", file=sys.stderr)
+        return 2
+    for warning in ev.warnings:
+        print(f"render: warning: {warning}", file=sys.stderr)
+    write_all(ev, out)
+    print(f"render: {len(ev.resources)} resources for stack '{args.stack}' -> {out}/plan.json, graph.mmd, artifacts/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

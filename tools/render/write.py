@@ -1,0 +1,200 @@
+"""Write an Evaluation out for review: plan.json, graph.mmd, graph.svg and artifacts/.
+
+Every value the program marked secret is written as "[secret]". Artifacts are read from
+the same registrations; where one is built from a secret-marked value (a VM's cloud-init
+carries its host key), the secret parts are replaced before anything is written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components.kit.shell import split_command as split_script
+from tools.render.evaluate import Evaluation, Registration, Secret
+
+SECRET = "[secret]"
+
+
+def redact(value: Any) -> Any:
+    if isinstance(value, Secret):
+        return SECRET
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
+def reveal(value: Any) -> Any:
+    """The in-process value with secret wrappers removed (never write this out)."""
+    if isinstance(value, Secret):
+        return reveal(value.value)
+    if isinstance(value, dict):
+        return {k: reveal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [reveal(v) for v in value]
+    return value
+
+
+def plan(ev: Evaluation) -> dict[str, Any]:
+    return {
+        "stack": ev.stack,
+        "resources": [
+            {"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent,
+             "dependencies": r.dependencies, "inputs": redact(r.inputs)}
+            for r in sorted(ev.resources, key=lambda r: r.urn)
+        ],
+        "outputs": redact(ev.outputs),
+    }
+
+
+def _node_id(urn: str) -> str:
+    return "n" + re.sub(r"[^A-Za-z0-9]", "_", urn.rsplit("::", 1)[-1])
+
+
+def mermaid(ev: Evaluation) -> str:
+    """Resources as nodes (grouped by parent component), dependencies as arrows."""
+    lines = ["flowchart LR"]
+    children: dict[str | None, list[Registration]] = {}
+    for r in sorted(ev.resources, key=lambda r: r.urn):
+        children.setdefault(r.parent, []).append(r)
+
+    def emit(parent: str | None, depth: int) -> None:
+        for r in children.get(parent, []):
+            pad = "  " * depth
+            if r.custom:
+                lines.append(f'{pad}{_node_id(r.urn)}["{r.name}<br/><small>{r.type}</small>"]')
+            else:
+                lines.append(f'{pad}subgraph {_node_id(r.urn)}["{r.name}"]')
+                emit(r.urn, depth + 1)
+                lines.append(f"{pad}end")
+
+    roots = {r.parent for r in ev.resources} - {r.urn for r in ev.resources}
+    for root in sorted(roots, key=lambda x: x or ""):
+        emit(root, 1)
+    for r in sorted(ev.resources, key=lambda r: r.urn):
+        for dep in r.dependencies:
+            lines.append(f"  {_node_id(dep)} --> {_node_id(r.urn)}")
+    return "\n".join(lines) + "\n"
+
+
+def dot(ev: Evaluation) -> str:
+    """The graph folded to top-level components (a host, a mesh, a model...): thousands of
+    resources would be unreadable, and Graphviz's layout grows faster than linearly."""
+    by_urn = {r.urn: r for r in ev.resources}
+
+    def top(urn: str) -> str:
+        r = by_urn[urn]
+        while r.parent in by_urn:
+            r = by_urn[r.parent]
+        return r.urn
+
+    nodes = sorted({top(u) for u in by_urn})
+    edges = sorted({(top(d), top(r.urn)) for r in ev.resources for d in r.dependencies if d in by_urn} - {(n, n) for n in nodes})
+    lines = ["digraph plan {", "  rankdir=LR;", '  node [shape=box, fontsize=10, fontname="sans-serif"];']
+    lines += [f'  {_node_id(u)} [label="{by_urn[u].name}\\n{by_urn[u].type}"];' for u in nodes]
+    lines += [f"  {_node_id(a)} -> {_node_id(b)};" for a, b in edges]
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+# Cheap layout: no spline routing, bounded ranking and crossing-minimisation passes.
+DOT_FLAGS = ["-Gsplines=line", "-Gnslimit=0.5", "-Gnslimit1=0.5", "-Gmclimit=0.05", "-Gremincross=false"]
+
+
+def _scrub(text: str, secrets: set[str]) -> str:
+    for s in sorted(secrets, key=len, reverse=True):
+        if s:
+            text = text.replace(s, SECRET)
+    return text
+
+
+def _host_names(ev: Evaluation) -> dict[str, str]:
+    """SSH address -> host name, from each host's `<name>-reachable` probe."""
+    names = {}
+    for r in ev.of_type("command:remote:Command"):
+        if r.name.endswith("-reachable"):
+            names[str(reveal(r.inputs["connection"])["host"])] = r.name.removesuffix("-reachable")
+    return names
+
+
+def artifacts(ev: Evaluation, out: Path) -> list[Path]:
+    """What the plan puts on hosts: scripts per host, WireGuard configs, cloud-init documents."""
+    written: list[Path] = []
+    hosts = _host_names(ev)
+
+    def write(rel: str, text: str) -> None:
+        path = out / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(_scrub(text, ev.secret_values))
+        written.append(path)
+
+    for r in ev.of_type("command:remote:Command"):
+        conn = reveal(r.inputs["connection"])
+        host = hosts.get(str(conn["host"]), str(conn["host"]))
+        header = f"# resource: {r.name}\n# host: {host} ({conn['host']}), host key pinned: {conn.get('hostKey', 'NO')}\n"
+        for phase in ("create", "update", "delete"):
+            value = r.inputs.get(phase)
+            if value is None:
+                continue
+            if isinstance(value, Secret):
+                write(f"hosts/{host}/{r.name}.{phase}.sh", header + "# (the whole command is secret)\n")
+                continue
+            script, params = split_script(value)
+            write(f"hosts/{host}/{r.name}.{phase}.sh", header + script)
+            if "WG_CONFIG" in params:
+                write(f"hosts/{host}/wg0.conf", params["WG_CONFIG"])
+        if "stdin" in r.inputs:
+            write(f"hosts/{host}/{r.name}.stdin", SECRET + "\n" if isinstance(r.inputs["stdin"], Secret) else str(r.inputs["stdin"]))
+
+    for r in ev.of_type("openstack:compute/instance:Instance"):
+        user_data = reveal(r.inputs.get("userData", ""))
+        doc = yaml.safe_load(user_data.removeprefix("#cloud-config\n")) or {}
+        keys = doc.get("ssh_keys", {})
+        for k in keys:
+            if k.endswith("_private"):
+                keys[k] = SECRET
+        write(f"hosts/{r.inputs.get('name', r.name)}/cloud-init.yaml", "#cloud-config\n" + _yaml(doc))
+
+    for r in ev.resources:
+        if r.type.startswith("kubernetes:") and r.custom and not r.type.endswith("Patch"):
+            write(f"kubernetes/{r.name}.yaml", _yaml(_integral(redact(r.inputs))))
+    return written
+
+
+# libyaml's emitter when PyYAML has it (several times faster on big plans).
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def _yaml(doc: Any) -> str:
+    return yaml.dump(doc, Dumper=_DUMPER, sort_keys=True, default_flow_style=False)
+
+
+def _integral(value: Any) -> Any:
+    """Numbers lose their int type on the wire (protobuf); give manifests their integers back."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    return value
+
+
+def write_all(ev: Evaluation, out: Path) -> None:
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    (out / "plan.json").write_text(json.dumps(plan(ev), indent=2, sort_keys=True) + "\n")
+    (out / "graph.mmd").write_text(mermaid(ev))
+    if shutil.which("dot"):
+        svg = subprocess.run(["dot", "-Tsvg", *DOT_FLAGS], input=dot(ev), capture_output=True, text=True, check=True).stdout
+        (out / "graph.svg").write_text(svg)
+    artifacts(ev, out / "artifacts")
