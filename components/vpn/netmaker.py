@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -82,67 +82,74 @@ class NetmakerMesh(pulumi.ComponentResource):
         self.cluster_mtu = args.mtu - VXLAN_OVERHEAD
         (hub,) = [m for m in args.members if m.hub]
         assert hub.public_endpoint is not None
-        child = command_options(self)
-        # Commands whose stdin or stdout carries a secret log nothing and keep stdout secret.
-        secret_io = command_options(self, secret_output=True)
-        master_key = random.RandomPassword(f"{name}-master-key", length=48, special=False, opts=pulumi.ResourceOptions(parent=self)).result
+        self._name, self._hub = name, hub
+        self._master_key = random.RandomPassword(f"{name}-master-key", length=48, special=False, opts=pulumi.ResourceOptions(parent=self)).result
         # Each key's tag is this plus "-<8 hex>": Netmaker's tags are at most 32 characters.
         tag = f"hybrid-ai-{pulumi.get_stack()}"[:23]
         api = {"NETWORK": args.network}
-
-        def on_hub(role: str, create: pulumi.Input[str], delete: pulumi.Input[str] | None, target_after: list[pulumi.Output[str]],
-                   stdin: pulumi.Input[str], opts: pulumi.ResourceOptions) -> remote.Command:
-            target = hub.target.after(*target_after)
-            return remote.Command(f"{name}-{role}", connection=target.connection, create=create, delete=delete, stdin=stdin,
-                                  logging=remote.Logging.NONE, add_previous_output_in_env=False, opts=opts)
-
-        sudo = hub.target.sudo
-        server = on_hub("server", shell.remote_command("netmaker-server.sh", {
-            "HOST_NAME": hub.name, "NM_VERSION": args.version, "NM_DOMAIN": args.domain, "PUBLIC_IP": hub.public_endpoint,
-            "MIN_MEMORY_MB": str(args.min_memory_mb),
-        }, sudo=sudo), shell.remote_command("netmaker-server-remove.sh", {}, sudo=sudo), [], master_key, child)
-        network = on_hub("network", shell.remote_command("netmaker-api.sh", {
-            **api, "ACTION": "network", "ADDRESS_RANGE": args.overlay_cidr, "MTU": str(args.mtu),
-        }, sudo=sudo), shell.remote_command("netmaker-api.sh", {**api, "ACTION": "network-remove"}, sudo=sudo),
-            [server.stdout], master_key, child)
         # A fresh key whenever the host set changes (HOSTS), expiring after the TTL.
         key_params = {**api, "TAG": tag, "TTL_S": str(args.key_ttl_hours * 3600),
                       "HOSTS": " ".join(sorted(m.name for m in args.members))}
-        enrollment = on_hub("enrollment", shell.remote_command("netmaker-api.sh", {**key_params, "ACTION": "enrollment"}, sudo=sudo),
-                            shell.remote_command("netmaker-api.sh", {**api, "ACTION": "enrollment-revoke", "TAG": tag}, sudo=sudo),
-                            [network.stdout], master_key, secret_io)
-        step = f"{name}-enrollment (on {hub.name})"
-        parsed: pulumi.Output[str] = enrollment.stdout.apply(lambda out: enrollment_token(out, step))
-        token: pulumi.Output[str] = pulumi.Output.secret(parsed)
+        token = self._server(args, api, key_params)
+        joined = self._members(args, api, token)
 
+        # Once every host has joined, the key goes: a token seen later enrolls nothing. Same
+        # parameters as the key's step, so that this runs again after each new key.
+        self._on_hub("enrollment-revoke", self._api({**key_params, "ACTION": "enrollment-revoke"}), None, list(joined.values()))
+        nat = sorted(m.name for m in args.members if m.public_endpoint is None)
+        if nat:
+            self._on_hub("relay", self._api({**api, "ACTION": "relay", "RELAY_HOST": hub.name, "RELAYED_HOSTS": " ".join(nat)}),
+                         self._api({**api, "ACTION": "relay-remove", "RELAY_HOST": hub.name}), [joined[n] for n in nat])
+        self.register_outputs({"applied": self.applied, "clusterMtu": self.cluster_mtu})
+
+    def _api(self, params: Mapping[str, pulumi.Input[str]]) -> pulumi.Input[str]:
+        return shell.remote_command("netmaker-api.sh", params, sudo=self._hub.target.sudo)
+
+    def _on_hub(self, role: str, create: pulumi.Input[str], delete: pulumi.Input[str] | None,
+                target_after: list[pulumi.Output[str]], *, secret_io: bool = False) -> remote.Command:
+        """A step on the hub, with the master key on stdin; commands whose stdin or stdout
+        carries a secret log nothing and keep stdout secret."""
+        target = self._hub.target.after(*target_after)
+        return remote.Command(f"{self._name}-{role}", connection=target.connection, create=create, delete=delete,
+                              stdin=self._master_key, logging=remote.Logging.NONE, add_previous_output_in_env=False,
+                              opts=command_options(self, secret_output=secret_io))
+
+    def _server(self, args: NetmakerMeshArgs, api: Mapping[str, str],
+                key_params: Mapping[str, str]) -> pulumi.Output[str]:
+        """Server, network and the enrollment key on the hub; the key, parsed strictly, as a secret."""
+        hub, sudo = self._hub, self._hub.target.sudo
+        assert hub.public_endpoint is not None
+        server = self._on_hub("server", shell.remote_command("netmaker-server.sh", {
+            "HOST_NAME": hub.name, "NM_VERSION": args.version, "NM_DOMAIN": args.domain, "PUBLIC_IP": hub.public_endpoint,
+            "MIN_MEMORY_MB": str(args.min_memory_mb),
+        }, sudo=sudo), shell.remote_command("netmaker-server-remove.sh", {}, sudo=sudo), [])
+        network = self._on_hub("network", self._api({**api, "ACTION": "network", "ADDRESS_RANGE": args.overlay_cidr, "MTU": str(args.mtu)}),
+                               self._api({**api, "ACTION": "network-remove"}), [server.stdout])
+        enrollment = self._on_hub("enrollment", self._api({**key_params, "ACTION": "enrollment"}),
+                                  self._api({**api, "ACTION": "enrollment-revoke", "TAG": key_params["TAG"]}), [network.stdout], secret_io=True)
+        step = f"{self._name}-enrollment (on {hub.name})"
+        parsed: pulumi.Output[str] = enrollment.stdout.apply(lambda out: enrollment_token(out, step))
+        return pulumi.Output.secret(parsed)
+
+    def _members(self, args: NetmakerMeshArgs, api: Mapping[str, str], token: pulumi.Output[str]) -> dict[str, pulumi.Output[str]]:
+        """Every host joins at once with the key on stdin, then gets its configured address."""
         self.applied = {}
         joined: dict[str, pulumi.Output[str]] = {}
         prefix = args.overlay_cidr.split("/")[1]
         for m in args.members:
             join = remote.Command(
-                f"{name}-{m.name}-join",
+                f"{self._name}-{m.name}-join",
                 connection=m.target.connection,
                 create=shell.remote_command("netclient-join.sh", {
                     "HOST_NAME": m.name, **api, "NETCLIENT_VERSION": args.version, "IFACE": INTERFACE,
                 }, sudo=m.target.sudo),
                 delete=shell.remote_command("netclient-leave.sh", api, sudo=m.target.sudo),
-                stdin=token, logging=remote.Logging.NONE, add_previous_output_in_env=False, opts=secret_io,
+                stdin=token, logging=remote.Logging.NONE, add_previous_output_in_env=False,
+                opts=command_options(self, secret_output=True),
             )
             joined[m.name] = join.stdout
-            address = on_hub(f"{m.name}-address", shell.remote_command("netmaker-api.sh", {
+            address = self._on_hub(f"{m.name}-address", self._api({
                 **api, "ACTION": "address", "HOST_NAME": m.name, "ADDRESS": f"{m.address}/{prefix}",
-            }, sudo=sudo), None, [join.stdout], master_key, child)
+            }), None, [join.stdout])
             self.applied[m.name] = address.stdout
-
-        # Once every host has joined, the key goes: a token seen later enrolls nothing. Same
-        # parameters as the key's step, so that this runs again after each new key.
-        on_hub("enrollment-revoke", shell.remote_command("netmaker-api.sh", {**key_params, "ACTION": "enrollment-revoke"}, sudo=sudo),
-               None, list(joined.values()), master_key, child)
-
-        nat = sorted(m.name for m in args.members if m.public_endpoint is None)
-        if nat:
-            on_hub("relay", shell.remote_command("netmaker-api.sh", {
-                **api, "ACTION": "relay", "RELAY_HOST": hub.name, "RELAYED_HOSTS": " ".join(nat),
-            }, sudo=sudo), shell.remote_command("netmaker-api.sh", {**api, "ACTION": "relay-remove", "RELAY_HOST": hub.name}, sudo=sudo),
-                [joined[n] for n in nat], master_key, child)
-        self.register_outputs({"applied": self.applied, "clusterMtu": self.cluster_mtu})
+        return joined
