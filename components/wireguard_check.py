@@ -68,7 +68,7 @@ def require_distinct_keys(step: str, keys: list[tuple[str, str]]) -> None:
     for holder, key in keys:
         if key:
             holders.setdefault(key, []).append(holder)
-    shared = sorted(" and ".join(f"'{h}'" for h in names) for names in holders.values() if len(names) > 1)
+    shared = sorted(" and ".join(f"'{h}'" for h in sorted(names)) for names in holders.values() if len(names) > 1)
     if shared:
         raise HostOutputError(
             f"{step}: {'; '.join(shared)} have the same WireGuard public key; a config holding it twice would cut one "

@@ -167,6 +167,7 @@ IpAddress = Annotated[IPvAnyAddress, AfterValidator(_unscoped)]
 ModelBasePath = Annotated[str, AfterValidator(_model_base_path)]
 SshUser = Annotated[str, _strict(r"[a-z_][a-z0-9_-]{0,31}", "not a login name; use up to 32 of lowercase letters, digits, '_' and '-', starting with a letter or '_' (e.g. 'ubuntu')")]
 Email = Annotated[str, _strict(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+", "not an e-mail address; use e.g. 'ops@example.com'")]
+StorageClassName = Annotated[str, _strict(DNS_SUBDOMAIN.pattern, "not a storage class name; use a lowercase DNS subdomain (e.g. 'microk8s-hostpath')")]
 
 
 class Schema(BaseModel):
@@ -421,7 +422,7 @@ class TfServing(Schema):
     memory: str = Field(default="8Gi", pattern=r"^[0-9]+(Mi|Gi)$", description="Memory request and limit.")
     poll_seconds: int = Field(default=30, ge=5, le=3600, description="How often TF-Serving re-reads its model list.")
     storage_size: str = Field(default="50Gi", pattern=r"^[0-9]+(Mi|Gi|Ti)$", description="Size of the volume holding local models (`/models/...`).")
-    storage_class: str | None = Field(default=None, description="Storage class of that volume; MicroK8s' `microk8s-hostpath` (addon hostpath-storage) when unset.")
+    storage_class: StorageClassName | None = Field(default=None, description="Storage class of that volume; MicroK8s' `microk8s-hostpath` (addon hostpath-storage) when unset.")
 
 
 class Registry(Schema):
