@@ -259,3 +259,75 @@ def test_commands_take_no_environment(dev: Evaluation) -> None:
     props = reveal(dev.by_name("cluster-ws-1-join").inputs) | {"environment": {"JOIN_TOKEN": "abc"}}
     (message,) = violations(rules.no_command_environment, resource_args(dev, "cluster-ws-1-join", props))
     assert "passes `environment` (JOIN_TOKEN)" in message
+
+
+# --- Review 2 #7: the same thing by another resource type, label or number of rules -------------
+
+def _as_type(ev: Evaluation, name: str, resource_type: str, props: dict[str, Any]) -> ResourceValidationArgs:
+    r = ev.by_name(name)
+    return ResourceValidationArgs(resource_type, unknown_checking_proxy(props), r.urn, r.name, None, None, None)  # type: ignore[arg-type]
+
+
+def test_patch_types_and_other_api_versions_are_checked_like_their_base_types(dev: Evaluation) -> None:
+    deployment = reveal(dev.by_name("receipt-api-deployment").inputs)
+    deployment["spec"]["template"]["spec"]["containers"][0]["image"] = "evil/img:latest"
+    (message,) = violations(rules.images_pinned, _as_type(dev, "receipt-api-deployment", "kubernetes:apps/v1:DeploymentPatch", deployment))
+    assert "without a version tag or digest" in message
+    issuer = reveal(dev.by_name("ingress-issuer").inputs)
+    issuer["spec"]["acme"]["server"] = rules.LETSENCRYPT_PRODUCTION
+    for spelled in ("kubernetes:cert-manager.io/v1:ClusterIssuerPatch", "kubernetes:cert-manager.io/v1alpha2:ClusterIssuer",
+                    "kubernetes:cert-manager.io/v1:IssuerPatch"):
+        (message,) = violations(rules.production_issuer_only_on_production, _as_type(dev, "ingress-issuer", spelled, issuer))
+        assert "production issuer on stack 'dev'" in message, spelled
+
+
+@pytest.mark.parametrize("resource_type", ["kubernetes:core/v1:ConfigMap", "kubernetes:core/v1:ConfigMapPatch"])
+def test_a_time_slicing_config_is_recognised_by_its_content_not_its_label(dev: Evaluation, resource_type: str) -> None:
+    props = reveal(dev.by_name("gpu-sharing-config").inputs)
+    props["metadata"].pop("labels", None)
+    props["data"] = {k: v.replace("replicas: 4", "replicas: 64") for k, v in props["data"].items()}
+    assert all("replicas: 64" in v for v in props["data"].values())
+    (message,) = violations(rules.time_slicing_replicas_bounded, _as_type(dev, "gpu-sharing-config", resource_type, props))
+    assert "shares each GPU among 64 pods" in message
+    props["data"] = {"other": "not: [yaml", "plain": "sharing: 3", "list": "- a"}
+    assert violations(rules.time_slicing_replicas_bounded, _as_type(dev, "gpu-sharing-config", resource_type, props)) == []
+
+
+@pytest.mark.parametrize("resource_type", ["command:remote:CopyFile", "command:remote:Copy", "command:remote:CopyToRemote"])
+def test_every_remote_type_that_dials_pins_a_host_key(dev: Evaluation, resource_type: str) -> None:
+    connection = reveal(dev.by_name("ws-1-bootstrap-base").inputs)["connection"]
+    connection.pop("hostKey")
+    props = {"connection": connection, "localPath": "/etc/passwd", "remotePath": "/tmp/x"}
+    (message,) = violations(rules.ssh_host_key_pinned, _as_type(dev, "ws-1-bootstrap-base", resource_type, props))
+    assert "does not pin a host key" in message
+
+
+def test_the_world_in_many_narrow_rules_is_the_world(prod: Evaluation) -> None:
+    ev = copy.deepcopy(prod)
+    ssh = ev.by_name("openstack-base-ssh-0")
+    for i in range(256):
+        rule = copy.deepcopy(ssh)
+        rule.name, rule.urn = f"{ssh.name}-split-{i}", f"{ssh.urn}-split-{i}"
+        rule.inputs["remoteIpPrefix"] = f"{i}.0.0.0/8"
+        ev.resources.append(rule)
+    found = violations(rules.no_world_open_ports, stack_args(ev))
+    assert len(found) == 257 and all("opens tcp 22-22 to the world" in m and "with its group's other rules" in m for m in found)
+    # Two neighbouring /8s are a /7, wider than a /8: the world by the pack's rule; every other /8 is not.
+    ev.resources = [r for r in ev.resources if "-split-" not in r.name or int(r.name.rsplit("-", 1)[1]) % 2 == 0]
+    assert violations(rules.no_world_open_ports, stack_args(ev)) == []
+    ev.resources.append(next(r for r in copy.deepcopy(ev.resources) if r.name.endswith("-split-0")))
+    ev.resources[-1].name, ev.resources[-1].urn, ev.resources[-1].inputs["remoteIpPrefix"] = "neighbour", "urn:neighbour", "1.0.0.0/8"
+    assert len(violations(rules.no_world_open_ports, stack_args(ev))) == 130
+
+
+def test_only_the_programs_web_only_ingress_group_may_open_80_and_443(prod: Evaluation) -> None:
+    renamed = copy.deepcopy(prod)
+    renamed.by_name("openstack-ingress").inputs["description"] = "db-ingress"
+    assert len(violations(rules.no_world_open_ports, stack_args(renamed))) == 2
+    shared = copy.deepcopy(prod)
+    db = copy.deepcopy(shared.by_name("openstack-ingress-443"))
+    db.name, db.urn = "openstack-ingress-5432", db.urn.replace("openstack-ingress-443", "openstack-ingress-5432")
+    db.inputs |= {"portRangeMin": 5432, "portRangeMax": 5432, "remoteIpPrefix": "198.51.100.0/26"}
+    shared.resources.append(db)
+    found = sorted(violations(rules.no_world_open_ports, stack_args(shared)))
+    assert [m.split(":")[0] for m in found] == ["openstack-ingress-443", "openstack-ingress-80"]
