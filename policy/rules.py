@@ -38,6 +38,9 @@ IMAGE_REFERENCE = re.compile(
 )
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod", "PodTemplate", "ReplicationController")
 CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
+# How the program marks its ingress security group (components/openstack.py); only a group so
+# marked and holding nothing but TCP 80/443 rules may open those to the world.
+INGRESS_GROUP_DESCRIPTION = "hybrid-ai: HTTP(S) on ingress nodes"
 DEFAULTS: dict[str, Any] = {"vpnPort": 51820, "maxTimeSlicingReplicas": 8, "productionStacks": ["prod"]}
 
 Validation = Callable[[ResourceValidationArgs, ReportViolation], None]
@@ -45,6 +48,11 @@ Validation = Callable[[ResourceValidationArgs, ReportViolation], None]
 
 def _config(args: ResourceValidationArgs | StackValidationArgs, key: str) -> Any:
     return (args.get_config() or {}).get(key, DEFAULTS[key])
+
+
+def _kind(resource_type: str) -> str:
+    """The Kubernetes kind of a resource type; a `<Kind>Patch` (server-side apply) is that kind."""
+    return resource_type.rsplit(":", 1)[-1].removesuffix("Patch")
 
 
 def _stack_of(urn: str) -> str:
@@ -59,7 +67,8 @@ def _pinned_key(key: Any) -> bool:
 
 def ssh_host_key_pinned(args: ResourceValidationArgs, report: ReportViolation) -> None:
     """Every connection, and its jump host, pins a host key line (a blank one pins nothing)."""
-    if args.resource_type not in ("command:remote:Command", "command:remote:CopyToRemote"):
+    # Every remote type that dials: Command, CopyToRemote, and the deprecated CopyFile/Copy.
+    if not args.resource_type.startswith("command:remote:"):
         return
     connection = args.props.get("connection") or {}
     if not _pinned_key(connection.get("hostKey")):
@@ -112,9 +121,9 @@ def _pod_spec(kind: str, spec: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def images_pinned(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if not args.resource_type.startswith("kubernetes:") or args.resource_type.rsplit(":", 1)[-1] not in WORKLOAD_KINDS:
+    kind = _kind(args.resource_type)
+    if not args.resource_type.startswith("kubernetes:") or kind not in WORKLOAD_KINDS:
         return
-    kind = args.resource_type.rsplit(":", 1)[-1]
     pod = _pod_spec(kind, (args.props.get("template") if kind == "PodTemplate" else args.props.get("spec")) or {})
     containers: Sequence[Mapping[str, Any]] = [c for key in CONTAINER_LISTS for c in (pod.get(key) or [])]
     for container in containers:
@@ -139,7 +148,8 @@ def _same_url(a: str, b: str) -> bool:
 
 
 def production_issuer_only_on_production(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if args.resource_type not in ("kubernetes:cert-manager.io/v1:ClusterIssuer", "kubernetes:cert-manager.io/v1:Issuer"):
+    # Any cert-manager API version, and a Patch of either kind.
+    if not args.resource_type.startswith("kubernetes:cert-manager.io/") or _kind(args.resource_type) not in ("ClusterIssuer", "Issuer"):
         return
     acme = (args.props.get("spec") or {}).get("acme") or {}
     stack = _stack_of(args.urn)
@@ -150,36 +160,87 @@ def production_issuer_only_on_production(args: ResourceValidationArgs, report: R
 
 # --- GPU sharing ----------------------------------------------------------------------------
 
+def _time_slicing(text: Any) -> list[Any]:
+    """The `sharing.timeSlicing.resources` of a device-plugin config, [] for any other text.
+    Recognised by content: the device plugin finds its config by name, not by any label."""
+    try:
+        config = yaml.safe_load(text) if isinstance(text, str) else None
+    except yaml.YAMLError:
+        return []
+    sharing = config.get("sharing") if isinstance(config, dict) else None
+    slicing = sharing.get("timeSlicing") if isinstance(sharing, dict) else None
+    resources = slicing.get("resources") if isinstance(slicing, dict) else None
+    return resources if isinstance(resources, list) else []
+
+
 def time_slicing_replicas_bounded(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if args.resource_type != "kubernetes:core/v1:ConfigMap":
-        return
-    if ((args.props.get("metadata") or {}).get("labels") or {}).get("app.kubernetes.io/component") != "gpu-sharing":
+    if not args.resource_type.startswith("kubernetes:core/v1:") or _kind(args.resource_type) != "ConfigMap":
         return
     limit = int(_config(args, "maxTimeSlicingReplicas"))
     for profile, text in (args.props.get("data") or {}).items():
-        config = yaml.safe_load(text) or {}
-        for resource in config.get("sharing", {}).get("timeSlicing", {}).get("resources", []):
-            if int(resource.get("replicas", 1)) > limit:
-                report(f"{args.name}: profile '{profile}' shares each GPU among {resource['replicas']} pods, more than the "
+        for resource in _time_slicing(text):
+            replicas = resource.get("replicas", 1) if isinstance(resource, dict) else None
+            if not isinstance(replicas, int) or replicas > limit:
+                report(f"{args.name}: profile '{profile}' shares each GPU among {replicas} pods, more than the "
                        f"configured maximum of {limit} (time-slicing gives no memory isolation)", None)
 
 
 # --- Security groups (stack-wide: a rule's group is known by its dependency) ------------------
 
+UNION_NOTE = ", with its group's other rules for these ports"
+SEC_GROUP, SEC_GROUP_RULE = "openstack:networking/secGroup:SecGroup", "openstack:networking/secGroupRule:SecGroupRule"
+
+
+def _groups(rule: Any) -> list[Any]:
+    return [d for d in rule.dependencies if d.resource_type == SEC_GROUP]
+
+
+def _web_only(rule: Any) -> bool:
+    props = rule.props
+    return props.get("protocol") == "tcp" and props.get("portRangeMin") == props.get("portRangeMax") and props.get("portRangeMin") in (80, 443)
+
+
+def _ingress_group(group: Any, rules: list[Any]) -> bool:
+    """The program's ingress group: marked as such, and holding nothing but TCP 80/443 rules."""
+    mine = [r for r in rules if any(g.urn == group.urn for g in _groups(r))]
+    return group.props.get("description") == INGRESS_GROUP_DESCRIPTION and all(_web_only(r) for r in mine)
+
+
+def _covers(outer: Mapping[str, Any], inner: Mapping[str, Any]) -> bool:
+    """`outer` admits at least the protocol and ports of `inner` (no protocol/ports: all)."""
+    if outer.get("protocol") and outer.get("protocol") != inner.get("protocol"):
+        return False
+    low, high = outer.get("portRangeMin"), outer.get("portRangeMax")
+    if low is None and high is None:
+        return True
+    return inner.get("portRangeMin") is not None and low <= inner["portRangeMin"] and inner.get("portRangeMax", 65535) <= high
+
+
+def _union_is_world(rule: Any, rules: list[Any]) -> bool:
+    """The prefixes of every rule of the same group admitting this rule's traffic, added up
+    (256 rules of a /8 are the world)."""
+    group = {g.urn for g in _groups(rule)}
+    networks = [_network(str(r.props["remoteIpPrefix"])) for r in rules
+                if r.props.get("remoteIpPrefix") and {g.urn for g in _groups(r)} == group and _covers(r.props, rule.props)]
+    v4 = [n for n in networks if isinstance(n, ipaddress.IPv4Network)]
+    v6 = [n for n in networks if isinstance(n, ipaddress.IPv6Network)]
+    return any(_too_wide(n) for n in ipaddress.collapse_addresses(v4)) or any(_too_wide(n) for n in ipaddress.collapse_addresses(v6))
+
+
 def no_world_open_ports(args: StackValidationArgs, report: ReportViolation) -> None:
     vpn_port = int(_config(args, "vpnPort"))
-    for rule in args.resources:
-        if rule.resource_type != "openstack:networking/secGroupRule:SecGroupRule":
-            continue
-        if rule.props.get("direction") == "egress" or not _open_to_world(rule.props):
+    rules = [r for r in args.resources if r.resource_type == SEC_GROUP_RULE and r.props.get("direction") != "egress"]
+    for rule in rules:
+        alone = _open_to_world(rule.props)
+        if not alone and not _union_is_world(rule, rules):
             continue
         proto, low, high = rule.props.get("protocol"), rule.props.get("portRangeMin"), rule.props.get("portRangeMax")
         if proto == "udp" and low == high == vpn_port:
             continue
-        groups = [d for d in rule.dependencies if d.resource_type == "openstack:networking/secGroup:SecGroup"]
-        if proto == "tcp" and low == high and low in (80, 443) and groups and all(g.name.endswith("-ingress") for g in groups):
+        groups = _groups(rule)
+        if _web_only(rule) and groups and all(_ingress_group(g, rules) for g in groups):
             continue
-        report(f"{rule.name}: opens {proto} {_port(low)}-{_port(high)} to the world ({rule.props.get('remoteIpPrefix') or 'no remote prefix or group'}); only the VPN's UDP port {vpn_port} may be, and 80/443 "
+        report(f"{rule.name}: opens {proto} {_port(low)}-{_port(high)} to the world ({rule.props.get('remoteIpPrefix') or 'no remote prefix or group'}{'' if alone else UNION_NOTE}); only the VPN's UDP port {vpn_port} may be, and 80/443 "
                "on the ingress nodes' security group. Restrict remoteIpPrefix (SSH: openstack.adminCidrs).", rule.urn)
 
 
@@ -205,8 +266,10 @@ def _open_to_world(props: Mapping[str, Any]) -> bool:
     if not prefix:
         return not props.get("remoteGroupId")
     network = _network(str(prefix))
-    if network is None:
-        return True
+    return network is None or _too_wide(network)
+
+
+def _too_wide(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
     if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(ipaddress.IPv6Network("::ffff:0:0/96")):
         return network.prefixlen < 96 + WIDEST_IPV4
     return network.prefixlen < (WIDEST_IPV4 if network.version == 4 else WIDEST_IPV6)

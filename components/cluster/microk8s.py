@@ -5,7 +5,8 @@ joining node, once it is installed: `<c>-<node>-register` (on the control plane)
 `microk8s add-node` generate a token for this node alone (a secret output: a stale
 registration can never block another node, and no token is on any command line there),
 `<c>-<node>-join` joins through the control plane's VPN address with it on stdin,
-`<c>-<node>-ready` (on the control plane) waits until the node is Ready on its VPN address.
+`<c>-<node>-ready` (on the control plane) waits until the node is Ready on its VPN address,
+then removes the node's token from the tokens file (cluster-agent never consumes a token with a TTL).
 Nothing of one node waits on another node's steps.
 
 Destroy runs in reverse: drain (ready), `microk8s leave` (join), `remove-node` (register),
@@ -202,6 +203,8 @@ class MicroK8sCluster(pulumi.ComponentResource):
             connection=ready_target.connection,
             create=shell.remote_command("microk8s-node-ready.sh", {"NODE_NAME": node.name, "NODE_IP": node.vpn_address}, sudo=ready_target.sudo),
             delete=shell.remote_command("microk8s-drain.sh", {"NODE_NAME": node.name}, sudo=ready_target.sudo),
+            stdin=token,  # removed from the tokens file once the node is Ready (cluster-agent keeps tokens with a TTL)
+            logging=remote.Logging.STDERR,
             add_previous_output_in_env=False,
             opts=opts,
         )

@@ -8,8 +8,12 @@ from typing import Any
 import pulumi
 from pulumi_command import remote
 
-# An unreachable host fails after DIAL_ERROR_LIMIT x PER_DIAL_TIMEOUT_S (about a minute),
-# with the host's name in the resource URN, instead of the provider's much longer default.
+# A host that does not answer TCP fails after DIAL_ERROR_LIMIT + 1 connects of at most
+# PER_DIAL_TIMEOUT_S (about a minute), its name in the resource URN. perDialTimeout bounds the
+# TCP connect only (x/crypto's ClientConfig.Timeout), not the SSH handshake after it, and a
+# dial through a jump host (pulumi-command 1.2.1 connection.go: `proxyClient.Dial`) has no
+# timeout at all (the jump host's kernel gives up after about 2 minutes, per attempt). Those
+# are bounded only by COMMAND_TIMEOUTS, and a dial in progress takes no context.
 DIAL_ERROR_LIMIT = 4
 PER_DIAL_TIMEOUT_S = 15
 # pulumi-command pauses between failed dials 100 ms x 1.5^n, at most 5 s (pulumi's retry.Until
@@ -33,8 +37,9 @@ def dial_error_limit_for(wait_s: float) -> int:
     return limit
 
 
-# 128 here: about 10 minutes when every dial is refused. Dials that hang add up to 4 s each
-# (TCP connect; ~19 minutes in all), within the step's 30-minute timeout.
+# 128 here: about 10 minutes when every dial is refused. A TCP connect that hangs adds up to
+# 4 s each (~19 minutes in all, within the step's 30-minute timeout); a stalled handshake, or a
+# host behind a jump host, has no such bound (see above).
 REBOOT_DIAL_ERROR_LIMIT = dial_error_limit_for(REBOOT_WAIT_S)
 REBOOT_PER_DIAL_TIMEOUT_S = 4
 # Long-running host steps (apt, drivers, snaps) still get a ceiling.

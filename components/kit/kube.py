@@ -81,3 +81,22 @@ def allow_ingress(name: str, namespace: pulumi.Input[str], target: str, port: in
             "ingress": [{"from": [source], "ports": [{"protocol": "TCP", "port": port}]}],
         },
     }
+
+
+# OpenStack's metadata service, which serves a VM's user data (its SSH host key included)
+# without authentication to anything on the VM: pods reach it through the node's SNAT.
+CLOUD_METADATA = ("169.254.169.254/32", "fe80::a9fe:a9fe/128")
+
+
+def no_cloud_metadata(namespace: pulumi.Input[str]) -> Manifest:
+    """A NetworkPolicy for a namespace without default-deny: every pod's egress allowed but to the
+    metadata service. (Not for a default-deny namespace: being an allow, it would open egress.)"""
+    return {
+        "metadata": metadata("no-cloud-metadata", namespace, "network-policy"),
+        "spec": {
+            "podSelector": {},
+            "policyTypes": ["Egress"],
+            "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": [CLOUD_METADATA[0]]}},
+                               {"ipBlock": {"cidr": "::/0", "except": [CLOUD_METADATA[1]]}}]}],
+        },
+    }

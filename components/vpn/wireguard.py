@@ -6,7 +6,9 @@ exactly the peers the topology gives that host (so it depends on those and no ot
 
 What a host prints is checked before it goes anywhere (components/vpn/wireguard_check.py): a
 host whose key output is not exactly one public key is left out of its peers' configs, and
-its own `-wg` step fails naming it; nothing else changes.
+its own `-wg` step fails naming it. A key printed by two hosts (or equal to the operator's)
+fails every `-wg` step whose config would hold it twice, naming both; those hosts keep their
+current configs.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pulumi_command import remote
 
 from components.hosts.ssh import SshTarget, command_options
 from components.kit import shell
-from components.vpn.wireguard_check import check_config, public_key, require_public_key
+from components.vpn.wireguard_check import check_config, public_key, require_distinct_keys, require_public_key
 from components.vpn.wireguard_topology import OPERATOR, Node, Peer, plan
 
 # Calico's VXLAN encapsulation inside the tunnel costs 50 bytes.
@@ -184,15 +186,20 @@ class WireGuardMesh(pulumi.ComponentResource):
             return other.lan_endpoint if peer.endpoint == "lan" else other.public_endpoint
 
         def render(values: list[Any]) -> str:
-            printed, keys, endpoints = values
+            printed, keys, endpoints, operator_key = values
             # A host that printed anything but its key fails here, in its own step.
             own_key = require_public_key(f"{self._mesh_name}-{member.name}-wg-key", member.name, printed)
+            # ... and so does every step whose config would hold one key twice (the operator's included).
+            require_distinct_keys(f"{self._mesh_name}-{member.name}-wg", [
+                (member.name, own_key), (OPERATOR, operator_key), *[(p.name, k) for p, k in zip(peers, keys, strict=True) if p.name != OPERATOR],
+            ])
             return render_config(member, args, own_key, list(zip(peers, keys, endpoints, strict=True)))
 
         return pulumi.Output.all(
             self._printed[member.name],
             pulumi.Output.all(*[key(p) for p in peers]),
             pulumi.Output.all(*[endpoint(p) for p in peers]),
+            args.operator_public_key or "",
         ).apply(render)
 
 

@@ -58,6 +58,25 @@ def require_public_key(step: str, host: str, stdout: str) -> str:
     return key
 
 
+def require_distinct_keys(step: str, keys: list[tuple[str, str]]) -> None:
+    """HostOutputError naming the holders when two of `keys` ((holder, key); "" is no key) are equal.
+    WireGuard keeps one peer per key: a second [Peer] with a key replaces the first one's
+    AllowedIPs, so a host printing another's key would cut that host out. A key is public, so
+    any host can print any other's: no config holding one twice is sent; whoever is honest,
+    the hosts' current configs stay as they are."""
+    holders: dict[str, list[str]] = {}
+    for holder, key in keys:
+        if key:
+            holders.setdefault(key, []).append(holder)
+    shared = sorted(" and ".join(f"'{h}'" for h in sorted(names)) for names in holders.values() if len(names) > 1)
+    if shared:
+        raise HostOutputError(
+            f"{step}: {'; '.join(shared)} have the same WireGuard public key; a config holding it twice would cut one "
+            f"of them out, so none is sent. One of them printed another's key (is it compromised?): check "
+            f"`wg pubkey < /etc/wireguard/wg0.key` on each, then run `pulumi up` again."
+        )
+
+
 def check_config(host: str, text: str) -> str:
     """`text` if every line is one the mesh writes; ValueError naming the host and line otherwise."""
     lines = text.split("\n")

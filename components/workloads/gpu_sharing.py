@@ -14,10 +14,11 @@ from dataclasses import dataclass
 import pulumi
 import yaml
 from pulumi_kubernetes.core.v1 import ConfigMap, Namespace
+from pulumi_kubernetes.networking.v1 import NetworkPolicy
 from pulumi_kubernetes.node.v1 import RuntimeClass
 
 from components.kit.helm import ChartSpec, install
-from components.kit.kube import metadata, namespace_metadata
+from components.kit.kube import metadata, namespace_metadata, no_cloud_metadata
 
 CONFIG_NAME = "time-slicing-config"
 
@@ -58,6 +59,7 @@ class GpuSharing(pulumi.ComponentResource):
         # The plugin is privileged by nature; its namespace says so, nothing else runs there.
         ns = Namespace(f"{name}-namespace", metadata=namespace_metadata(args.chart.namespace, "privileged"), opts=child)
         namespace = ns.metadata.apply(lambda m: str(m["name"]))
+        NetworkPolicy(f"{name}-no-cloud-metadata", **no_cloud_metadata(namespace), opts=child)
         runtime = RuntimeClass(f"{name}-runtime-class", metadata=metadata("nvidia", None, "runtime"), handler="nvidia", opts=child)
         data = {profile: profile_config(replicas) for profile, replicas in sorted(args.profiles.items())}
         config = ConfigMap(f"{name}-config", metadata=metadata(CONFIG_NAME, namespace, "gpu-sharing"), data=data, opts=child)

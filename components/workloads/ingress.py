@@ -15,7 +15,7 @@ from pulumi_kubernetes.networking.v1 import NetworkPolicy
 
 from components.hosts.ssh import after
 from components.kit.helm import ChartSpec, install
-from components.kit.kube import manifest, metadata, namespace_metadata
+from components.kit.kube import manifest, metadata, namespace_metadata, no_cloud_metadata
 
 # cert-manager's HTTP-01 solver pod (v1.16.2, pkg/issuer/acme/http/pod.go): created in the
 # Certificate's namespace, labelled acme.cert-manager.io/http01-solver=true, listening on 8089.
@@ -74,6 +74,7 @@ class PublicIngress(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         # hostPorts are outside every Pod Security level but privileged; only the controller runs here.
         ns = Namespace(f"{name}-namespace", metadata=namespace_metadata(args.controller.namespace, "privileged"), opts=child)
+        NetworkPolicy(f"{name}-no-cloud-metadata", **no_cloud_metadata(ns.metadata.apply(lambda m: str(m["name"]))), opts=child)
         install(f"{name}-controller", args.controller, {}, after(ns.metadata.apply(lambda m: str(m["name"])), *args.nodes_ready), child)
 
         self.tls_secret = None if args.tls == "none" else self.TLS_SECRET
@@ -88,6 +89,7 @@ class PublicIngress(pulumi.ComponentResource):
 
     def _lets_encrypt(self, name: str, args: PublicIngressArgs, chart: ChartSpec, opts: pulumi.ResourceOptions) -> None:
         ns = Namespace(f"{name}-cert-manager-namespace", metadata=namespace_metadata(chart.namespace, "baseline"), opts=opts)
+        NetworkPolicy(f"{name}-cert-manager-no-cloud-metadata", **no_cloud_metadata(ns.metadata.apply(lambda m: str(m["name"]))), opts=opts)
         cert_manager = install(f"{name}-cert-manager", chart, {}, ns.metadata.apply(lambda m: str(m["name"])), opts)
         crds = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[cert_manager]))  # its CRDs must exist
         # The workload namespace denies by default; the controller must reach the solver.

@@ -16,6 +16,7 @@ from stacks.config.types import (
     PinnedImage,
     Port,
     Schema,
+    StorageClassName,
 )
 
 
@@ -72,7 +73,7 @@ class TfServing(Schema):
     memory: str = Field(default="8Gi", pattern=r"^[0-9]+(Mi|Gi)$", description="Memory request and limit.")
     poll_seconds: int = Field(default=30, ge=5, le=3600, description="How often TF-Serving re-reads its model list.")
     storage_size: str = Field(default="50Gi", pattern=r"^[0-9]+(Mi|Gi|Ti)$", description="Size of the volume holding local models (`/models/...`).")
-    storage_class: str | None = Field(default=None, description="Storage class of that volume; MicroK8s' `microk8s-hostpath` (addon hostpath-storage) when unset.")
+    storage_class: StorageClassName | None = Field(default=None, description="Storage class of that volume; MicroK8s' `microk8s-hostpath` (addon hostpath-storage) when unset.")
 
 
 class Registry(Schema):

@@ -194,6 +194,7 @@ SshUser = Annotated[str, _strict(r"[a-z_][a-z0-9_-]{0,31}", "not a login name; u
 
 
 Email = Annotated[str, _strict(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+", "not an e-mail address; use e.g. 'ops@example.com'")]
+StorageClassName = Annotated[str, _strict(DNS_SUBDOMAIN.pattern, "not a storage class name; use a lowercase DNS subdomain (e.g. 'microk8s-hostpath')")]
 
 
 class Schema(BaseModel):

@@ -116,6 +116,9 @@ def test_each_node_has_its_own_token_registered_once_it_is_installed_and_kept_se
         assert register.inputs["logging"] == "stderr"
         assert isinstance(join.inputs["stdin"], Secret) and join.inputs["logging"] == "none"
         tokens[node] = join.inputs["stdin"].value.strip()
+        ready = ev.by_name(f"cluster-{node}-ready")  # removes the token once the node has joined
+        assert isinstance(ready.inputs["stdin"], Secret) and ready.inputs["stdin"].value == join.inputs["stdin"].value
+        assert ready.inputs["logging"] == "stderr"
     assert len(set(tokens.values())) == 3 and all(t in ev.secret_values for t in tokens.values())
     assert isinstance(ev.outputs["kubeconfig"], Secret)
     assert isinstance(ev.by_name("cluster-k8s").inputs["kubeconfig"], Secret)

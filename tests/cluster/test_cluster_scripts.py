@@ -227,13 +227,36 @@ def test_leave_then_remove_node_on_destroy(tmp_path: Path) -> None:
 def test_node_ready_waits_within_a_bound_and_says_what_is_wrong(tmp_path: Path) -> None:
     cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
     cp.add_node("ws-1", "198.51.100.11")  # Ready, but on its LAN address
-    result = cp.run("microk8s-node-ready.sh", NODE_NAME="ws-1", NODE_IP="100.64.1.1", WAIT_S="30")
+    result = cp.run("microk8s-node-ready.sh", stdin=TOKEN, NODE_NAME="ws-1", NODE_IP="100.64.1.1", WAIT_S="30")
     assert result.returncode == 1
     assert "not Ready on 100.64.1.1 after 30s (Ready=True, InternalIP=198.51.100.11)" in result.stderr
     assert len(sleeps(cp)) == 5
     cp.add_node("ws-1", "100.64.1.1")
-    ok = cp.run("microk8s-node-ready.sh", NODE_NAME="ws-1", NODE_IP="100.64.1.1")
+    ok = cp.run("microk8s-node-ready.sh", stdin=TOKEN, NODE_NAME="ws-1", NODE_IP="100.64.1.1")
     assert ok.returncode == 0 and ok.stdout.strip() == "node=ws-1"
+
+
+def test_the_ready_step_removes_exactly_the_nodes_token_once_it_has_joined(tmp_path: Path) -> None:
+    cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    mine = cp.run("microk8s-register.sh", NODE_NAME="ws-1", NODE_IP="100.64.1.1").stdout.strip()
+    other = cp.run("microk8s-register.sh", NODE_NAME="ws-2", NODE_IP="100.64.1.2").stdout.strip()
+    tokens = cp.snap_data / "credentials/cluster-tokens.txt"
+    with tokens.open("a") as f:  # a token without TTL and one that only starts like ours stay
+        f.write(f"{mine[:16]}\n{mine}0|1\n")
+    tokens.chmod(0o660)
+    before = tokens.read_text().splitlines()
+    cp.add_node("ws-1", "100.64.1.1")
+    result = cp.run("microk8s-node-ready.sh", stdin=mine + "\n", NODE_NAME="ws-1", NODE_IP="100.64.1.1")
+    assert result.returncode == 0, result.stderr
+    assert tokens.read_text().splitlines() == [t for t in before if t.split("|")[0] != mine]
+    assert [t.split("|")[0] for t in tokens.read_text().splitlines()] == [other, mine[:16], mine + "0"]
+    assert tokens.stat().st_mode & 0o777 == 0o660
+    assert [c for c in cp.calls() if c.startswith("flock -w 120 ")] and not [c for c in cp.calls() if mine in c]
+    assert mine not in result.stdout + result.stderr
+    again = cp.run("microk8s-node-ready.sh", stdin=mine + "\n", NODE_NAME="ws-1", NODE_IP="100.64.1.1")
+    assert again.returncode == 0 and [t.split("|")[0] for t in tokens.read_text().splitlines()] == [other, mine[:16], mine + "0"]
+    bad = cp.run("microk8s-node-ready.sh", stdin="not-a-token\n", NODE_NAME="ws-1", NODE_IP="100.64.1.1")
+    assert bad.returncode == 1 and "not 32 hex characters" in bad.stderr
 
 
 def test_kubeconfig_points_at_the_chosen_server(tmp_path: Path) -> None:

@@ -55,6 +55,11 @@ def _openstack_without_section(raw: Raw) -> None:
     h["ssh"]["publicKey"] = "ssh-ed25519 AAAA"
 
 
+def _jump_chain(raw: Raw) -> None:
+    host(raw, "ws-1")["ssh"]["jumpHost"] = "receipt"
+    host(raw, "ws-2")["ssh"]["jumpHost"] = "ws-1"
+
+
 def _jump_loop(raw: Raw) -> None:
     host(raw, "ws-1")["ssh"]["jumpHost"] = "ws-2"
     host(raw, "ws-2")["ssh"]["jumpHost"] = "ws-1"
@@ -117,6 +122,7 @@ BAD: list[tuple[str, Callable[[Raw], None], str, str]] = [
     ("MTU too large", set_in(["vpn", "mtu"], 1500), "hybrid-ai:vpn.mtu", "less than or equal to 1420"),
     ("unknown jump host", set_in(["hosts", 3, "ssh", "jumpHost"], "bastion"), "hybrid-ai:hosts[3].ssh.jumpHost", "unknown host 'bastion'"),
     ("jump host loop", _jump_loop, "hybrid-ai:hosts[3].ssh.jumpHost", "reachable directly"),
+    ("jump host chain", _jump_chain, "hybrid-ai:hosts[4].ssh.jumpHost", "'ws-1' is itself reached through 'receipt'"),
     ("both provisioners", _both_provisioners, "hybrid-ai:hosts[1]", "set exactly one of"),
     ("OpenStack host without openstack section", _openstack_without_section, "hybrid-ai:hosts[1].openstack", "needs the `hybrid-ai:openstack` config key"),
     ("public address in a NAT'd site", set_in(["hosts", 3, "existing", "publicAddress"], "203.0.113.50"), "hybrid-ai:hosts[3].existing.publicAddress", "behind NAT"),
@@ -128,6 +134,8 @@ BAD: list[tuple[str, Callable[[Raw], None], str, str]] = [
     ("unknown time-slicing profile", set_in(["hosts", 3, "gpu", "profile"], "a100"), "hybrid-ai:hosts[3].gpu.profile", "use one of: rtx-3090"),
     ("two GPUs per pod with time-slicing", set_in(["models", 1, "gpus"], 2), "hybrid-ai:models[1].gpus", "request 1"),
     ("bad MicroK8s channel", set_in(["cluster", "channel"], "latest"), "hybrid-ai:cluster.channel", "should match pattern"),
+    ("storage class with a newline", set_in(["tfServing"], {"storageClass": "a\nb: c"}), "hybrid-ai:tfServing.storageClass", "not a storage class name"),
+    ("storage class with upper case", set_in(["tfServing"], {"storageClass": "Fast"}), "hybrid-ai:tfServing.storageClass", "lowercase DNS subdomain"),
     ("label key owned by hybrid-ai", set_in(["hosts", 3, "labels"], {"hybrid-ai/site": "x"}), "hybrid-ai:hosts[3].labels.hybrid-ai/site", "set by hybrid-ai itself"),
     ("bad label value", set_in(["hosts", 3, "labels"], {"team": "a b"}), "hybrid-ai:hosts[3].labels.team", "not a Kubernetes label value"),
     ("bad taint effect", set_in(["hosts", 3, "taints"], [{"key": "gpu", "effect": "Never"}]), "hybrid-ai:hosts[3].taints[0].effect", "'NoSchedule', 'PreferNoSchedule' or 'NoExecute'"),

@@ -6,9 +6,11 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from components.kit.shell import compose
 from tests.support.helpers import unavailable
 from tests.support.lab import wait_for_full_mesh
 from tools.lab.base import SHIMS, missing_requirements
@@ -76,11 +78,31 @@ def test_a_workstation_printing_hostile_output_changes_nothing_on_other_hosts(ho
         assert not [p for p in lab.root.rglob("pwned")], mode
         wait_for_full_mesh(lab, others, timeout=30)
         assert {h: lab.pids(h, "wireguard-go") for h in others} == daemons  # never restarted
+    _stealing_a_key_cuts_no_one_out(lab, engine, raw, others, daemons)
     # The workstation repaired: it joins again.
     (ws3 / "sbin" / "wg").unlink()
     engine.run_again("mesh-ws-3-wg-key")
     engine.up(raw)
     wait_for_full_mesh(lab, list(lab.hosts), timeout=30)
+
+
+def _stealing_a_key_cuts_no_one_out(lab: Lab, engine: Engine, raw: dict[str, Any], others: list[str], daemons: dict[str, list[int]]) -> None:
+    """ws-3 prints the control plane's (public) key: no config holding it twice is sent anywhere,
+    and the receiving host itself refuses a config giving its own key to a peer."""
+    stolen = lab.exec("receipt", "wg", "show", "wg0", "public-key").stdout.strip()
+    before = {h: host_files(lab, h) for h in others}
+    (lab.hosts["ws-3"].dir / "labstate" / "hostile").write_text(f"steal {stolen}")
+    engine.run_again("mesh-ws-3-wg-key")
+    with pytest.raises(ProgramFailed, match=r"'receipt' and 'ws-3' have the same WireGuard public key"):
+        engine.up(raw)
+    assert {h: host_files(lab, h) for h in others} == before
+    wait_for_full_mesh(lab, others, timeout=30)
+    assert {h: lab.pids(h, "wireguard-go") for h in others} == daemons
+    config = f"[Interface]\nAddress = 100.64.0.2/16\n\n[Peer]\nPublicKey = {stolen}\nAllowedIPs = 100.64.9.9/32\n"
+    result = lab.exec("receipt", "bash", "-c", compose("wg-apply.sh", {"WG_CONFIG": config}), check=False)
+    assert result.returncode == 1 and "gives this host's own key to a peer" in result.stderr
+    assert host_files(lab, "receipt") == before["receipt"]
+    (lab.hosts["ws-3"].dir / "labstate" / "hostile").write_text("honest")
 
 
 def test_two_labs_at_once_leave_each_other_and_the_machine_alone(tmp_path: Path) -> None:

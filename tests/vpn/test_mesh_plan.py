@@ -233,3 +233,53 @@ def test_no_endpoint_text_can_add_a_line_the_mesh_does_not_write(endpoint: str) 
         return
     assert all(CONFIG_LINE.fullmatch(line) for line in text.splitlines())
     assert "\n" not in endpoint and "\r" not in endpoint
+
+
+# --- A key printed by two hosts -----------------------------------------------------------------
+
+def _stdout_of(ev: Evaluation, name: str) -> str:
+    """What the mock printed for a key step (the honest run's key of that host)."""
+    hub = ev.by_name("mesh-vpn-hub-wg")
+    _, params = split_script(hub.inputs["create"])
+    own = params["WG_CONFIG"] if name == "vpn-hub" else _peer_blocks(params["WG_CONFIG"])[name]
+    marker = "# this host's public key: " if name == "vpn-hub" else "PublicKey = "
+    return own.split(marker, 1)[1].split("\n", 1)[0] + "\n"
+
+
+@pytest.mark.parametrize("victim", ["receipt", "vpn-hub"])
+def test_a_host_printing_another_hosts_key_fails_every_step_that_would_hold_it_twice(victim: str) -> None:
+    raw = two_site_config()
+    honest = evaluate_config(raw)
+    stolen = _stdout_of(honest, victim)
+    partial = Evaluation("test")
+    with pytest.raises(HostOutputError) as caught:
+        evaluate_config(raw, into=partial, command_stdout={"mesh-ws-1-wg-key": stolen})
+    assert "have the same WireGuard public key" in str(caught.value) and f"'{victim}'" in str(caught.value)
+    assert "'ws-1'" in str(caught.value) and stolen.strip() not in str(caught.value)
+    registered = {r.name for r in partial.resources}
+    # ws-1 and the victim share a config with each other, and so does every host peering both.
+    assert {"mesh-ws-1-wg", f"mesh-{victim}-wg", "mesh-interface-wg", "mesh-ws-2-wg"}.isdisjoint(registered)
+    assert "mesh-ws-3-wg" in registered  # ws-3 (another site) does not peer ws-1: its config is unaffected
+    for r in partial.resources:
+        if r.name.endswith("-wg"):
+            _, params = split_script(r.inputs["create"])
+            assert params["WG_CONFIG"].count(f"PublicKey = {stolen.strip()}") <= 1, r.name
+
+
+def test_a_host_printing_the_operators_key_fails_its_own_step_and_the_hubs() -> None:
+    raw = stack_config("dev")
+    raw["vpn"]["operatorPublicKey"] = OPERATOR_KEY
+    partial = Evaluation("test")
+    with pytest.raises(HostOutputError) as caught:
+        evaluate_config(raw, into=partial, command_stdout={"mesh-ws-2-wg-key": OPERATOR_KEY + "\n"})
+    assert "'operator' and 'ws-2' have the same WireGuard public key" in str(caught.value)
+    registered = {r.name for r in partial.resources}
+    assert {"mesh-ws-2-wg", "mesh-vpn-hub-wg"}.isdisjoint(registered)
+
+
+def test_the_receiving_host_refuses_a_key_twice(tmp_path: Path) -> None:
+    config = f"[Interface]\n[Peer]\nPublicKey = {HONEST_KEY}\n[Peer]\nPublicKey = {HONEST_KEY}\n"
+    result = _run_without_wg(tmp_path, "wg-apply.sh", config)
+    assert result.returncode == 1 and "the same PublicKey twice" in result.stderr
+    other = base64.b64encode(bytes(range(1, 33))).decode()
+    assert "wg not found" in _run_without_wg(tmp_path, "wg-apply.sh", config.replace(HONEST_KEY, other, 1)).stderr

@@ -3,8 +3,10 @@ network policies, TLS, verification, and a blast radius of one catalog entry."""
 
 from __future__ import annotations
 
+import ipaddress
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -252,3 +254,32 @@ def test_workloads_wait_for_the_nodes_they_run_on_then_get_a_first_install_timeo
 
 
 # --- Post-deploy probe trusts the right roots -------------------------------------------
+
+
+def _allows(policy: dict[str, Any], address: str) -> bool:
+    """Whether this egress policy's ipBlocks admit `address` (any port)."""
+    ip = ipaddress.ip_address(address)
+    for rule in policy.get("egress") or []:
+        for peer in rule.get("to") or []:
+            block = peer.get("ipBlock")
+            if block and ip.version == ipaddress.ip_network(block["cidr"]).version and ip in ipaddress.ip_network(block["cidr"]) \
+                    and not any(ip in ipaddress.ip_network(e) for e in block.get("except", [])):
+                return True
+    return False
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_no_pod_of_a_namespace_we_create_reaches_the_cloud_metadata_service(stack: str) -> None:
+    ev = evaluate_config(stack_config(stack), stack=stack)
+    namespaces = {reveal(r.inputs)["metadata"]["name"] for r in ev.resources if r.type == "kubernetes:core/v1:Namespace"}
+    assert namespaces == {"cert-manager", "hybrid-ai", "ingress-nginx", "nvidia-device-plugin"}
+    egress: dict[str, list[dict[str, Any]]] = {ns: [] for ns in namespaces}
+    for r in ev.resources:
+        if r.type == "kubernetes:networking.k8s.io/v1:NetworkPolicy":
+            inputs = reveal(r.inputs)
+            if "Egress" in inputs["spec"].get("policyTypes", []) and inputs["metadata"]["namespace"] in egress:
+                egress[inputs["metadata"]["namespace"]].append(inputs["spec"])
+    for ns, policies_here in egress.items():
+        assert policies_here, f"namespace {ns}: no egress policy, so its pods reach 169.254.169.254"
+        for address in ("169.254.169.254", "fe80::a9fe:a9fe"):
+            assert not [p for p in policies_here if _allows(p, address)], (ns, address)

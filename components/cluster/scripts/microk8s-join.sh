@@ -2,8 +2,8 @@
 # Join this node to the cluster through the control plane's VPN address, with this node's
 # join token read from stdin. `microk8s join` takes the token only inside its one argument
 # (join.py's CONNECTION; cluster-agent's launch-config join runs the same command): that
-# call is the one place it is on a command line, visible in `ps` while it runs
-# (docs/security.md). MicroK8s rewrites the kubelet's node IP while joining: it is pinned
+# call, and its retries (up to 5 attempts, 5+10+20+40 s apart), is the one place it is on a
+# command line, visible in `ps` while it runs (docs/security.md). MicroK8s rewrites the kubelet's node IP while joining: it is pinned
 # back to this node's VPN address afterwards.
 # Parameters: HOST_NAME, CONTROL_PLANE (its VPN address), NODE_IP, WORKER (true|false).
 set -euo pipefail

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# On the control plane: wait, within a bound, until the node is Ready with its VPN address.
-# Parameters: NODE_NAME, NODE_IP, WAIT_S.
+# On the control plane: wait, within a bound, until the node is Ready with its VPN address,
+# then remove the node's join token (given on stdin) from the tokens file. cluster-agent
+# consumes only tokens without a TTL (pkg/snap/snap.go ConsumeClusterToken @ 1.32), and ours
+# have one: left there, it would join any number of machines until it expires.
+# Parameters: NODE_NAME, NODE_IP, WAIT_S, LOCK_WAIT_S; stdin: the node's join token.
 set -euo pipefail
 SCRIPT_NAME="node-ready"
-: "${NODE_NAME:?}" "${NODE_IP:?}" "${WAIT_S:=600}"
+: "${NODE_NAME:?}" "${NODE_IP:?}" "${WAIT_S:=600}" "${LOCK_WAIT_S:=120}"
+: "${SNAP_DATA:=/var/snap/microk8s/current}"
+token=$(read_join_token)
 tries=$((WAIT_S / 5))
 while :; do
   ready=$(microk8s kubectl get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null || true)
@@ -13,4 +18,28 @@ while :; do
   [ "$tries" -gt 0 ] || fail "node $NODE_NAME not Ready on $NODE_IP after ${WAIT_S}s (Ready=${ready:-unknown}, InternalIP=${ip:-none})"
   sleep 5
 done
+
+# Drop exactly the lines `<token>` and `<token>|<expiry>` (add_token.py's format), compared in
+# the shell: the token is on no command line. Under register's lock, so that no add-node
+# appends while the file is rewritten; atomically, keeping the file's owner and mode.
+tokens="$SNAP_DATA/credentials/cluster-tokens.txt"
+mkdir -p "$SNAP_DATA/var/lock"
+exec {lock}>"$SNAP_DATA/var/lock/hybrid-ai-add-node.lock"
+flock -w "$LOCK_WAIT_S" "$lock" || fail "another registration held the add-node lock for ${LOCK_WAIT_S}s; token of $NODE_NAME not removed"
+found=no kept=()
+if [ -f "$tokens" ]; then
+  while IFS= read -r line || [ -n "$line" ]; do
+    if [[ $line == "$token" || $line =~ ^${token}\|[0-9]+$ ]]; then found=yes; else kept+=("$line"); fi
+  done < "$tokens"
+fi
+if [ "$found" = yes ]; then
+  new=$(mktemp "$tokens.XXXXXX")
+  trap 'rm -f "$new"' EXIT
+  [ "${#kept[@]}" -eq 0 ] || printf '%s\n' "${kept[@]}" > "$new"
+  chown --reference="$tokens" "$new"
+  chmod --reference="$tokens" "$new"
+  mv "$new" "$tokens"
+  log "join token of $NODE_NAME removed from the tokens file"
+fi
+exec {lock}>&-
 echo "node=$NODE_NAME"

@@ -29,7 +29,7 @@ if ! command -v netclient >/dev/null; then
 fi
 if ! joined; then
   # netclient takes the token only as `join -t` (no stdin, file or environment): it is on
-  # that one command line while the call runs, and nowhere else. `join` exits 0 even when
+  # that command line while each of up to 3 calls (10 s apart) runs, and nowhere else. `join` exits 0 even when
   # registration fails, so success is what `netclient list` shows afterwards.
   for attempt in 1 2 3; do
     netclient join -t "$token" >/dev/null 2>&1 || true

@@ -28,11 +28,18 @@ valid_line() {
   [[ $1 =~ $comment || $1 =~ ^Address\ =\ $cidr$ || $1 =~ ^(ListenPort|MTU|PersistentKeepalive)\ =\ $number$ ||
      $1 =~ ^PublicKey\ =\ $wg_key$ || $1 =~ ^AllowedIPs\ =\ $cidr(,\ $cidr)*$ || $1 =~ ^Endpoint\ =\ $endpoint_host:$number$ ]]
 }
+# WireGuard keeps one peer per key: a second [Peer] with a key replaces the first one's
+# AllowedIPs, so a key given twice (or this host's own) would cut a peer out.
 n=0 interfaces=0
+declare -A keys=()
 while IFS= read -r line || [ -n "$line" ]; do
   n=$((n + 1))
   valid_line "$line" || fail "line $n of the mesh config is not a line the mesh writes; refusing the config"
   [ "$line" != "[Interface]" ] || interfaces=$((interfaces + 1))
+  if [[ $line == "PublicKey = "* ]]; then
+    [ -z "${keys[$line]:-}" ] || fail "line $n of the mesh config gives the same PublicKey twice; refusing the config"
+    keys[$line]=$n
+  fi
 done <<< "$WG_CONFIG"
 [ "$interfaces" -eq 1 ] || fail "the mesh config must have exactly one [Interface] section; refusing it"
 
@@ -40,6 +47,9 @@ for tool in wg wg-quick; do
   command -v "$tool" >/dev/null || fail "$tool not found on this host; install wireguard-tools (the base bootstrap does)"
 done
 [ -s "$key" ] || fail "no private key at $key; the key step must run first"
+# wg reads the private key on stdin, never from a command line.
+own="PublicKey = $(wg pubkey < "$key")"
+[ -z "${keys[$own]:-}" ] || fail "line ${keys[$own]} of the mesh config gives this host's own key to a peer; refusing the config"
 
 umask 077
 new=$(mktemp "$dir/.$WG_IFACE.conf.XXXXXX")

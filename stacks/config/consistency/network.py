@@ -71,6 +71,9 @@ def hosts(cfg: StackConfig) -> list[str]:
             elif h.name not in looped and (loop := _jump_loop(cfg, h)):
                 looped |= loop
                 errors.append(f"{key}.ssh.jumpHost: jump hosts loop back to '{h.name}'; one host in the chain must be reachable directly")
+            elif h.name not in looped and (via := _jump_via(cfg, h)):
+                errors.append(f"{key}.ssh.jumpHost: '{h.ssh.jump_host}' is itself reached through '{via}', and pulumi-command's "
+                              f"proxy has no proxy of its own; use a jump host that is reached directly")
         addr = cfg.vpn_address(h)
         if addr not in cfg.vpn.overlay_cidr or addr in (cfg.vpn.overlay_cidr.network_address, cfg.vpn.overlay_cidr.broadcast_address):
             errors.append(f"{key}.vpnAddress: {addr} is not a usable address of vpn.overlayCidr {cfg.vpn.overlay_cidr}")
@@ -129,6 +132,12 @@ def _netmaker(cfg: StackConfig, hubs: list[Host]) -> list[str]:
         elif hub.size.memory_mb < NETMAKER_MIN_MEMORY_MB:
             errors.append(f"hosts[{i}].size.memoryMb: {hub.size.memory_mb} MB is too small for the Netmaker server; it needs at least {NETMAKER_MIN_MEMORY_MB} MB")
     return errors
+
+
+def _jump_via(cfg: StackConfig, host: Host) -> str | None:
+    """The jump host of `host`'s jump host, if any (pulumi-command 1.2.1's ProxyConnection has no `proxy`)."""
+    jump = next((h for h in cfg.hosts if h.name == host.ssh.jump_host), None)
+    return None if jump is None else jump.ssh.jump_host
 
 
 def _jump_loop(cfg: StackConfig, host: Host) -> set[str]:
