@@ -30,6 +30,13 @@ preview: venv
 render: venv
 	$(PY) -m stacks.render --stack $(STACK) --out $(OUT)
 
+## diff: what `pulumi preview --diff` would show from BASE (a git ref) to the working tree, offline
+# (exit 0: no changes, 1: changes, 2: could not diff); STACK as for render
+.PHONY: diff
+diff: venv
+	$(if $(BASE),,$(error BASE is required, e.g. make diff BASE=origin/main))
+	$(PY) -m stacks.render.diff --base "$(BASE)" --stack $(STACK)
+
 ## docs: regenerate docs/config.md from the schema
 docs: venv
 	$(PY) -m stacks.docs > docs/config.md

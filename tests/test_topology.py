@@ -141,3 +141,9 @@ def test_every_example_stack_draws(tmp_path: Path) -> None:
         raw = stack_config(stack)
         text = mermaid(evaluate_config(raw), validate(raw))
         assert text.count("subgraph ") == len(raw["sites"]), stack
+
+
+def test_readme_shows_the_dev_topology_as_rendered() -> None:
+    raw = stack_config("dev")
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert "```mermaid\n" + mermaid(evaluate_config(raw), validate(raw)) + "```" in readme
