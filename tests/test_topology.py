@@ -147,3 +147,10 @@ def test_readme_shows_the_dev_topology_as_rendered() -> None:
     raw = stack_config("dev")
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert "```mermaid\n" + mermaid(evaluate_config(raw), validate(raw)) + "```" in readme
+
+
+def test_a_stack_file_with_secure_values_still_draws(tmp_path: Path) -> None:
+    text = (Path(__file__).resolve().parents[1] / "Pulumi.dev.yaml").read_text()
+    (tmp_path / "Pulumi.dev.yaml").write_text(text + "  hybrid-ai:sshPrivateKey:\n    secure: v1:AAAA/CANARY==\n")
+    assert render_main(["--stack", "dev", "--dir", str(tmp_path), "--out", str(tmp_path / "out")]) == 0
+    assert "subgraph s_office" in (tmp_path / "out" / "topology.mmd").read_text()

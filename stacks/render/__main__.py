@@ -36,11 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     for warning in ev.warnings:
         print(f"render: warning: {warning}", file=sys.stderr)
     write_all(ev, out)
-    from stacks.load import validate
-    from stacks.render.evaluate import raw_stack_config
-    from stacks.render.topology import write_topology
+    from stacks.render.topology import stack_config, write_topology
 
-    write_topology(ev, validate(raw_stack_config(args.dir, args.stack)), out)
+    write_topology(ev, stack_config(args.dir, args.stack), out)
     print(f"render: {len(ev.resources)} resources for stack '{args.stack}' -> {out}/plan.json, graph.mmd, topology.mmd, artifacts/")
     return 0
 

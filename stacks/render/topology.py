@@ -17,7 +17,8 @@ from pathlib import Path
 
 from components.wireguard_topology import Node, plan
 from stacks.config import Host, Role, StackConfig
-from stacks.render.evaluate import Evaluation
+from stacks.load import validate
+from stacks.render.evaluate import Evaluation, raw_stack_config
 from stacks.render.placement import placement
 from stacks.render.write import DOT_FLAGS
 
@@ -26,6 +27,13 @@ from stacks.render.write import DOT_FLAGS
 class Tunnels:
     direct: int
     via_hub: int
+
+
+def stack_config(project_dir: Path, stack: str) -> StackConfig:
+    """The validated config of a stack file the program has just evaluated; `secure:` entries
+    (the secrets hosts name) are no schema keys."""
+    raw = raw_stack_config(project_dir, stack)
+    return validate({k: v for k, v in raw.items() if not (isinstance(v, dict) and set(v) == {"secure"})})
 
 
 def mesh_node(cfg: StackConfig, h: Host) -> Node:
