@@ -106,7 +106,7 @@ def test_removing_a_workstation_shows_its_deletes(repo: Path) -> None:
 
 def test_a_bad_base_fails_with_exit_2_and_leaves_no_worktree(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--base", "no-such-ref", "--repo", str(repo)]) == 2
-    assert capsys.readouterr().err.startswith("diff: ")
+    assert capsys.readouterr().err.startswith("diff: BASE 'no-such-ref' is no commit")
     (repo / "Pulumi.dev.yaml").write_text("config:\n  hybrid-ai:sites: 3\n")
     _commit(repo)
     assert main(["--base", "HEAD", "--repo", str(repo)]) == 2  # BASE does not render: the worktree still goes

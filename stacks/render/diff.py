@@ -14,6 +14,7 @@ import argparse
 import difflib
 import json
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -145,17 +146,29 @@ def _git(repo: Path, *args: str) -> None:
         raise DiffError(f"git {args[0]} {args[1] if len(args) > 1 else ''}: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else 'failed'}")
 
 
+def _remove_worktree(repo: Path, tree: Path) -> None:
+    """Even when BASE failed to render; a registration whose folder is gone is pruned."""
+    try:
+        _git(repo, "worktree", "remove", "--force", str(tree))
+    except DiffError:
+        shutil.rmtree(tree, ignore_errors=True)
+        _git(repo, "worktree", "prune")
+
+
 def diff(base: str, stack: str, repo: Path = PROJECT_DIR) -> Changes:
     # A fresh key per run: both sides' secret digests compare, and are worthless afterwards.
     key = secrets.token_hex(32)
     with tempfile.TemporaryDirectory(prefix="hybrid-ai-diff-") as tmp:
         tree = Path(tmp) / "base"
-        _git(repo, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}")
+        try:
+            _git(repo, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}")
+        except DiffError:
+            raise DiffError(f"BASE {base!r} is no commit of {repo}") from None
         _git(repo, "worktree", "add", "--detach", "--quiet", str(tree), base)
         try:
             _snapshot(tree, stack, Path(tmp) / "before", key, f"BASE ({base})")
         finally:
-            _git(repo, "worktree", "remove", "--force", str(tree))
+            _remove_worktree(repo, tree)
         _snapshot(repo, stack, Path(tmp) / "after", key, "the working tree")
         if (Path(tmp) / "before" / "absent").exists() and (Path(tmp) / "after" / "absent").exists():
             raise DiffError(f"no Pulumi.{stack}.yaml at BASE nor in the working tree")
