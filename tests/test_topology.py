@@ -154,3 +154,10 @@ def test_a_stack_file_with_secure_values_still_draws(tmp_path: Path) -> None:
     (tmp_path / "Pulumi.dev.yaml").write_text(text + "  hybrid-ai:sshPrivateKey:\n    secure: v1:AAAA/CANARY==\n")
     assert render_main(["--stack", "dev", "--dir", str(tmp_path), "--out", str(tmp_path / "out")]) == 0
     assert "subgraph s_office" in (tmp_path / "out" / "topology.mmd").read_text()
+
+
+def test_netmaker_routes_are_not_guessed() -> None:
+    raw = stack_config("netmaker")
+    sites, _, edges = _mmd(mermaid(evaluate_config(raw), validate(raw)))
+    assert edges == [("s_cloud", "---", "Netmaker mesh (its server picks the routes)", "s_office")]
+    assert all(label.endswith("; inside: Netmaker mesh (its server picks the routes)") for label in sites.values())

@@ -4,6 +4,7 @@ Sites are groups; each host shows its roles, GPU kind and time-slicing replicas,
 sits behind NAT, and the models that may run on it. Tunnels come from the mesh's own rules
 (`components.wireguard_topology.plan`) and are drawn per pair of sites with their count, so
 the picture stays readable at 20 hosts: "direct" tunnels, and pairs that talk "via <hub>".
+With the Netmaker backend its server decides the routes, so the picture says only that.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from stacks.load import validate
 from stacks.render.evaluate import Evaluation, raw_stack_config
 from stacks.render.placement import placement
 from stacks.render.write import DOT_FLAGS
+
+NETMAKER = "Netmaker mesh (its server picks the routes)"
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,9 @@ def site_label(cfg: StackConfig, name: str) -> str:
 
 
 def _kinds(cfg: StackConfig, t: Tunnels) -> str:
-    direct = f"{'netmaker' if cfg.vpn.backend == 'netmaker' else 'direct'} x{t.direct}" if t.direct else ""
+    if cfg.vpn.backend == "netmaker":
+        return NETMAKER
+    direct = f"direct x{t.direct}" if t.direct else ""
     via = f"via {_hub(cfg)} x{t.via_hub}" if t.via_hub else ""
     return ", ".join(x for x in (direct, via) if x)
 
@@ -98,6 +103,9 @@ def _edges(cfg: StackConfig) -> list[tuple[str, str, str, bool]]:
     out = []
     for (a, b), t in tunnels(cfg).items():
         if a == b:
+            continue
+        if cfg.vpn.backend == "netmaker":
+            out.append((a, b, NETMAKER, False))
             continue
         if t.direct:
             out.append((a, b, _kinds(cfg, Tunnels(t.direct, 0)), False))
