@@ -76,10 +76,9 @@ def host_lines(cfg: StackConfig, h: Host, models: list[str]) -> list[str]:
     return lines
 
 
-def site_label(cfg: StackConfig, name: str) -> str:
+def site_label(cfg: StackConfig, name: str, inside: Tunnels | None) -> str:
     """The site, and the tunnels between its own hosts (an edge to itself would be clutter)."""
     s = cfg.site(name)
-    inside = tunnels(cfg).get((name, name))
     label = f"site {s.name} ({s.kind}{', NAT' if s.nat else ''})"
     if inside is not None:
         label += f"; inside: {_kinds(cfg, inside)}"
@@ -98,10 +97,10 @@ def _hub(cfg: StackConfig) -> str:
     return next((h.name for h in cfg.hosts if Role.VPN_HUB.value in h.roles), "hub")
 
 
-def _edges(cfg: StackConfig) -> list[tuple[str, str, str, bool]]:
+def _edges(cfg: StackConfig, pairs: dict[tuple[str, str], Tunnels]) -> list[tuple[str, str, str, bool]]:
     """(site, site, label, dashed) for every kind of tunnel between two sites."""
     out = []
-    for (a, b), t in tunnels(cfg).items():
+    for (a, b), t in pairs.items():
         if a == b:
             continue
         if cfg.vpn.backend == "netmaker":
@@ -115,14 +114,14 @@ def _edges(cfg: StackConfig) -> list[tuple[str, str, str, bool]]:
 
 
 def mermaid(ev: Evaluation, cfg: StackConfig) -> str:
-    placed = placement(ev, cfg)
+    placed, pairs = placement(ev, cfg), tunnels(cfg)
     lines = ["flowchart LR"]
     for s in cfg.sites:
-        lines.append(f'  subgraph {_id("s_", s.name)}["{site_label(cfg, s.name)}"]')
+        lines.append(f'  subgraph {_id("s_", s.name)}["{site_label(cfg, s.name, pairs.get((s.name, s.name)))}"]')
         for h in (h for h in cfg.hosts if h.site == s.name):
             lines.append(f'    {_id("h_", h.name)}["{"<br/>".join(host_lines(cfg, h, placed[h.name]))}"]')
         lines.append("  end")
-    for a, b, label, dashed in _edges(cfg):
+    for a, b, label, dashed in _edges(cfg, pairs):
         arrow = "-.-" if dashed else "---"
         lines.append(f"  {_id('s_', a)} {arrow}|{label}| {_id('s_', b)}")
     return "\n".join(lines) + "\n"
@@ -133,18 +132,18 @@ def _dot_text(text: str) -> str:
 
 
 def dot(ev: Evaluation, cfg: StackConfig) -> str:
-    placed = placement(ev, cfg)
+    placed, pairs = placement(ev, cfg), tunnels(cfg)
     lines = ["graph topology {", "  compound=true; rankdir=LR;",
              '  node [shape=box, fontsize=10, fontname="sans-serif"]; edge [fontsize=9, fontname="sans-serif"];']
     first: dict[str, str] = {}
     for s in cfg.sites:
-        lines += [f"  subgraph cluster_{_id('s_', s.name)} {{", f'    label="{_dot_text(site_label(cfg, s.name))}";']
+        lines += [f"  subgraph cluster_{_id('s_', s.name)} {{", f'    label="{_dot_text(site_label(cfg, s.name, pairs.get((s.name, s.name))))}";']
         for h in (h for h in cfg.hosts if h.site == s.name):
             first.setdefault(s.name, _id("h_", h.name))
             label = "\\n".join(_dot_text(x) for x in host_lines(cfg, h, placed[h.name]))
             lines.append(f'    {_id("h_", h.name)} [label="{label}"];')
         lines.append("  }")
-    for a, b, label, dashed in _edges(cfg):
+    for a, b, label, dashed in _edges(cfg, pairs):
         style = ", style=dashed" if dashed else ""
         ends = f"ltail=cluster_{_id('s_', a)}, lhead=cluster_{_id('s_', b)}, "
         lines.append(f'  {first[a]} -- {first[b]} [{ends}label="{_dot_text(label)}"{style}];')
