@@ -145,3 +145,17 @@ def test_a_stack_new_since_base_is_all_creates_and_an_unknown_one_fails(repo: Pa
     assert changes.create and not (changes.update or changes.replace or changes.delete)
     assert main(["--base", "HEAD", "--stack", "nowhere", "--repo", str(repo)]) == 2
     _no_leftover_worktree(repo)
+
+
+def test_changed_inputs_are_named_and_immutable_ones_replace(repo: Path) -> None:
+    def edit(c: dict) -> None:  # type: ignore[type-arg]
+        next(m for m in c["hybrid-ai:models"] if m["name"] == "receipt-api")["replicas"] = 3
+        c["hybrid-ai:timeSlicing"]["profiles"][0]["replicas"] = 2
+    _edit_stack(repo, edit)
+    changes = diff("HEAD", "dev", repo)
+    updates = {name: lines for _, name, lines in changes.update}
+    assert "spec.replicas: 2 => 3" in updates["receipt-api-deployment"]
+    replaced = {(t, name): lines for t, name, lines in changes.replace}
+    configmaps = [lines for (t, _), lines in replaced.items() if t == "kubernetes:core/v1:ConfigMap"]
+    assert configmaps and configmaps[0][-1].startswith("replaced because of: data.")
+    assert "+- replace  kubernetes:core/v1:ConfigMap" in report(changes)

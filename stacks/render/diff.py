@@ -53,6 +53,8 @@ def _is_secret(value: Any) -> bool:
 def _show(value: Any) -> str:
     if _is_secret(value):
         return SECRET
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # numbers lose their int type on the wire (protobuf)
     text = json.dumps(value, sort_keys=True, default=str)
     return text if len(text) <= 60 else text[:57] + "..."
 
