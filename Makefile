@@ -30,6 +30,13 @@ preview: venv
 render: venv
 	$(PY) -m tools.render --stack $(STACK) --out $(OUT)
 
+## diff: what `pulumi preview --diff` would show from BASE (a git ref) to the working tree, offline
+# (exit 0: no changes, 1: changes, 2: could not diff); STACK as for render
+.PHONY: diff
+diff: venv
+	$(if $(BASE),,$(error BASE is required, e.g. make diff BASE=origin/main))
+	$(PY) -m tools.render.diff --base "$(BASE)" --stack $(STACK)
+
 ## docs: regenerate docs/config.md from the schema
 docs: venv
 	$(PY) -m tools.docs > docs/config.md

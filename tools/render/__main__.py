@@ -36,7 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     for warning in ev.warnings:
         print(f"render: warning: {warning}", file=sys.stderr)
     write_all(ev, out)
-    print(f"render: {len(ev.resources)} resources for stack '{args.stack}' -> {out}/plan.json, graph.mmd, artifacts/")
+    from tools.render.topology import stack_config, write_topology
+
+    write_topology(ev, stack_config(args.dir, args.stack), out)
+    print(f"render: {len(ev.resources)} resources for stack '{args.stack}' -> {out}/plan.json, graph.mmd, topology.mmd, artifacts/")
     return 0
 
 
