@@ -7,6 +7,7 @@ from typing import Any
 
 from components.bootstrap import HostBootstrap, HostBootstrapArgs
 from components.host import ExistingHost, ExistingHostArgs, HostNode
+from components.mesh_metrics import MeshMetrics, MeshMetricsArgs
 from components.microk8s import ClusterNode, MicroK8sCluster, MicroK8sClusterArgs, NodeTaint
 from components.netmaker import NetmakerMesh, NetmakerMeshArgs
 from components.nvidia import GpuDriverArgs
@@ -16,6 +17,7 @@ from components.vpn import VpnMesh
 from components.wireguard import MeshMember, WireGuardMesh, WireGuardMeshArgs
 from stacks.config import NETMAKER_MIN_MEMORY_MB, Host, Role, StackConfig
 from stacks.load import Stack
+from stacks.monitoring import monitoring_outputs, public_urls
 from stacks.workloads import Workloads, build_workloads
 
 
@@ -175,8 +177,14 @@ def build(stack: Stack) -> Built:
     if isinstance(mesh, WireGuardMesh):
         built.outputs["vpn"] |= {"publicKeys": mesh.public_keys, "operatorConfig": mesh.operator_config}
     built.outputs["kubeconfig"] = built.cluster.kubeconfig
+    if cfg.monitoring.enabled:
+        for h in (h for h in cfg.hosts if h.in_cluster):
+            MeshMetrics(f"{h.name}-mesh-metrics", MeshMetricsArgs(built.bootstraps[h.name].target, mesh.interface, cfg.monitoring.mesh_interval_seconds))
     workloads = build_workloads(stack, built.cluster, built.hosts)
     built.workloads = workloads
     built.outputs["models"] = workloads.endpoints
     built.outputs["verification"] = workloads.verification.report
+    built.outputs["publicEndpoints"] = public_urls(cfg)
+    if (grafana := monitoring_outputs(workloads.monitoring)) is not None:
+        built.outputs["monitoring"] = grafana
     return built

@@ -28,6 +28,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from stacks.monitoring_config import Monitoring
+
 IPv4Network = ipaddress.IPv4Network
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -464,6 +466,7 @@ class StackConfig(Schema):
     tf_serving: TfServing = Field(default_factory=TfServing, description="TensorFlow Serving for the catalog's `tf-model` entries.")
     registry: Registry | None = Field(default=None, description="Private registry credentials (an image pull secret for every workload).")
     openstack: OpenStack | None = Field(default=None, description="OpenStack settings; required when any host has `openstack`.")
+    monitoring: Monitoring = Field(default_factory=Monitoring, description="Prometheus, Grafana, GPU and mesh metrics, alerts and dashboards.")
 
     def site(self, name: str) -> Site:
         return next(s for s in self.sites if s.name == name)

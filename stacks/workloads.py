@@ -13,6 +13,7 @@ from components.host import HostNode
 from components.ingress import PublicIngress, PublicIngressArgs
 from components.microk8s import MicroK8sCluster
 from components.model_service import ModelService, ModelServiceArgs, Peer, PublicRoute
+from components.monitoring import Monitoring
 from components.namespace import WorkloadNamespace, WorkloadNamespaceArgs
 from components.registry import PullSecret, PullSecretArgs
 from components.ssh import after
@@ -21,6 +22,7 @@ from components.verify import ClusterVerification, ClusterVerificationArgs, stag
 from stacks.charts import pinned
 from stacks.config import Host, Model, Role, StackConfig
 from stacks.load import Stack
+from stacks.monitoring import build_monitoring
 
 REDIS_IMAGE = "redis:7.4.1-alpine"
 REDIS_PORT = 6379
@@ -30,6 +32,7 @@ REDIS_PORT = 6379
 class Workloads:
     models: dict[str, ModelService] = field(default_factory=dict)
     endpoints: dict[str, Any] = field(default_factory=dict)
+    monitoring: Monitoring | None = None
     verification: ClusterVerification = field(init=False)
     """Set last, once everything it checks exists."""
 
@@ -118,6 +121,7 @@ def build_workloads(stack: Stack, cluster: MicroK8sCluster, hosts: dict[str, Hos
             pull_secret=pull, blocked_cidrs=[str(cfg.cluster.pod_cidr), str(cfg.cluster.service_cidr)],
         ), opts=gpu_opts)
         out.endpoints["tf-serving"] = tf.service_name
+    out.monitoring = build_monitoring(cfg, namespace, "tf-serving" if tf_models else None, gpu_tolerations(cfg), k8s)
 
     for m in (m for m in cfg.models if m.kind == "service"):
         service = ModelService(m.name, _model_args(cfg, m, on_nodes[m.placement], ingress.tls_secret, pull),
