@@ -101,8 +101,8 @@ def stack_values(args: MonitoringArgs) -> dict[str, Any]:
 
 def retention_size(storage_size: str) -> str:
     """85% of the volume, so Prometheus drops old blocks before the disk fills."""
-    number, unit = int(storage_size[:-2]), storage_size[-2:]
-    return f"{number * 85 // 100 * (1024 if unit == 'Gi' else 1)}MB"
+    mebibytes = int(storage_size[:-2]) * (1024 if storage_size.endswith("Gi") else 1)
+    return f"{mebibytes * 85 // 100}MB"  # Prometheus' MB is 2^20 bytes
 
 
 def dashboards() -> dict[str, str]:

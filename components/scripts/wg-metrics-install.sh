@@ -10,8 +10,8 @@ SCRIPT_NAME=wg-metrics-install
 [[ $INTERVAL_SECONDS =~ ^[1-9][0-9]{0,3}$ ]] || fail "INTERVAL_SECONDS '$INTERVAL_SECONDS' is not a number of seconds"
 [[ $TEXTFILE_DIR =~ ^/[A-Za-z0-9/_.-]+$ ]] || fail "TEXTFILE_DIR '$TEXTFILE_DIR' is not an absolute path"
 
-install_text() {  # FILE MODE TEXT: write only when different; true when it wrote
-  local file=$1 mode=$2 text=$3
+install_text() {  # FILE MODE TEXT: write TEXT (ending in one newline) only when different; true when it wrote
+  local file=$1 mode=$2 text=${3%$'\n'}
   [ -f "$file" ] && [ "$(cat "$file")" = "$text" ] && return 1
   mkdir -p "$(dirname "$file")"
   printf '%s\n' "$text" > "$file.tmp"
@@ -45,9 +45,9 @@ install_text "$UNIT_DIR/hybrid-ai-wg-metrics.timer" 0644 "$timer" && { changed+=
 mkdir -p "$TEXTFILE_DIR"
 if [ "$units" = 1 ]; then
   systemctl daemon-reload
-  systemctl restart hybrid-ai-wg-metrics.timer
-fi
-if ! systemctl is-active --quiet hybrid-ai-wg-metrics.timer; then
+  systemctl enable hybrid-ai-wg-metrics.timer
+  systemctl restart hybrid-ai-wg-metrics.timer  # re-arms a running timer with the new interval
+elif ! systemctl is-enabled --quiet hybrid-ai-wg-metrics.timer || ! systemctl is-active --quiet hybrid-ai-wg-metrics.timer; then
   systemctl enable --now hybrid-ai-wg-metrics.timer
   changed+=("enabled")
 fi

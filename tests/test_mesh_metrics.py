@@ -1,0 +1,116 @@
+"""wg-metrics.sh (WireGuard peer metrics for node-exporter's textfile collector) and the
+timer that runs it, under recording stubs: output format, idempotence, removal."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from components.shell import script_text
+from tests.helpers import PROJECT, unavailable
+from tests.stubs import StubHost
+
+HUB = "x" * 42 + "A="
+WS2 = "y" * 42 + "E="
+# `wg show wg0 dump` (wg(8), wireguard-tools): the interface line (private-key, public-key,
+# listen-port, fwmark), then per peer: public-key, preshared-key, endpoint, allowed-ips,
+# latest-handshake, transfer-rx, transfer-tx, persistent-keepalive; tab-separated.
+DUMP = (
+    "PRIVATE\t" + "z" * 42 + "Q=\t51820\toff\n"
+    f"{HUB}\t(none)\t203.0.113.10:51820\t100.64.0.1/32,100.64.0.0/10\t1764250000\t12345\t67890\t25\n"
+    f"{WS2}\t(none)\t(none)\t100.64.0.3/32\t0\t0\t148\toff\n"
+)
+WG_STUB = """
+[ "$1 $2 $3" = "show wg0 dump" ] || { echo "Unable to access interface: No such device" >&2; exit 1; }
+cat "$STATE/wg-dump" """
+
+
+def host(tmp_path: Path) -> StubHost:
+    h = StubHost(tmp_path, stubs={"wg": WG_STUB})
+    (h.state / "wg-dump").write_text(DUMP)
+    return h
+
+
+def test_collector_writes_each_peers_handshake_and_transfer(tmp_path: Path) -> None:
+    h = host(tmp_path)
+    out = tmp_path / "textfile"
+    result = h.run("wg-metrics.sh", WG_INTERFACE="wg0", TEXTFILE_DIR=str(out))
+    assert result.returncode == 0, result.stderr
+    text = (out / "wireguard.prom").read_text()
+    labels = f'interface="wg0",public_key="{HUB}",allowed_ips="100.64.0.1/32,100.64.0.0/10"'
+    assert f"hybridai_wireguard_peer_last_handshake_seconds{{{labels}}} 1764250000\n" in text
+    assert f"hybridai_wireguard_peer_receive_bytes_total{{{labels}}} 12345\n" in text
+    assert f"hybridai_wireguard_peer_transmit_bytes_total{{{labels}}} 67890\n" in text
+    assert f'hybridai_wireguard_peer_last_handshake_seconds{{interface="wg0",public_key="{WS2}",allowed_ips="100.64.0.3/32"}} 0\n' in text
+    assert [p.name for p in out.iterdir()] == ["wireguard.prom"]  # no temporary file left
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        unavailable("promtool not installed (Debian package `prometheus`)")
+    lint = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_collector_names_are_the_catalogs() -> None:
+    catalog = yaml.safe_load((PROJECT / "charts/monitoring/metrics.yaml").read_text())
+    ours = set(next(v for k, v in catalog.items() if k.startswith("wg-metrics.sh")))
+    written = {w for w in script_text("wg-metrics.sh").split() if w.startswith("hybridai_wireguard_")}
+    assert written == ours
+
+
+def test_collector_keeps_the_old_file_when_wg_fails(tmp_path: Path) -> None:
+    h = host(tmp_path)
+    out = tmp_path / "textfile"
+    assert h.run("wg-metrics.sh", WG_INTERFACE="wg0", TEXTFILE_DIR=str(out)).returncode == 0
+    before = (out / "wireguard.prom").read_text()
+    assert h.run("wg-metrics.sh", WG_INTERFACE="wg9", TEXTFILE_DIR=str(out)).returncode != 0
+    assert (out / "wireguard.prom").read_text() == before  # its growing age shows on the mesh dashboard
+
+
+def install_params(tmp_path: Path, interval: str = "30") -> dict[str, str]:
+    return {"COLLECTOR": script_text("wg-metrics.sh"), "WG_INTERFACE": "wg0", "INTERVAL_SECONDS": interval,
+            "TEXTFILE_DIR": str(tmp_path / "textfile"), "LIB_DIR": str(tmp_path / "lib"), "UNIT_DIR": str(tmp_path / "units")}
+
+
+def test_install_writes_the_timer_and_a_second_run_changes_nothing(tmp_path: Path) -> None:
+    h = host(tmp_path)
+    params = install_params(tmp_path)
+    first = h.run("wg-metrics-install.sh", **params)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip().endswith("changed=collector service timer")
+    assert h.calls()[-2:] == ["systemctl enable hybrid-ai-wg-metrics.timer", "systemctl restart hybrid-ai-wg-metrics.timer"]
+    timer = (tmp_path / "units/hybrid-ai-wg-metrics.timer").read_text()
+    assert "OnUnitActiveSec=30s\n" in timer and "WantedBy=timers.target" in timer
+    service = (tmp_path / "units/hybrid-ai-wg-metrics.service").read_text()
+    assert f"Environment=WG_INTERFACE=wg0 TEXTFILE_DIR={tmp_path}/textfile\n" in service
+    assert f"ExecStart={tmp_path}/lib/wg-metrics.sh" in service
+    assert (tmp_path / "lib/wg-metrics.sh").read_text() == script_text("wg-metrics.sh")
+    again = h.run("wg-metrics-install.sh", **params)
+    assert again.returncode == 0 and again.stdout.strip().endswith("changed=none")
+    assert h.state_changes() == []
+    changed = h.run("wg-metrics-install.sh", **install_params(tmp_path, "60"))
+    assert changed.stdout.strip().endswith("changed=timer")
+
+
+def test_install_refuses_values_that_would_break_the_units(tmp_path: Path) -> None:
+    h = host(tmp_path)
+    for key, bad in (("WG_INTERFACE", "wg0\nExecStartPre=/bin/sh"), ("INTERVAL_SECONDS", "0"), ("TEXTFILE_DIR", "relative")):
+        result = h.run("wg-metrics-install.sh", **(install_params(tmp_path) | {key: bad}))
+        assert result.returncode != 0 and key in result.stderr, key
+        assert not (tmp_path / "units").exists()
+
+
+def test_remove_undoes_the_install_once(tmp_path: Path) -> None:
+    h = host(tmp_path)
+    params = install_params(tmp_path)
+    assert h.run("wg-metrics-install.sh", **params).returncode == 0
+    assert h.run("wg-metrics.sh", WG_INTERFACE="wg0", TEXTFILE_DIR=params["TEXTFILE_DIR"]).returncode == 0
+    paths = {k: params[k] for k in ("TEXTFILE_DIR", "LIB_DIR", "UNIT_DIR")}
+    removed = h.run("wg-metrics-remove.sh", **paths)
+    assert removed.returncode == 0, removed.stderr
+    assert h.calls()[0] == "systemctl disable --now hybrid-ai-wg-metrics.timer"
+    assert not [p for d in ("units", "lib") for p in (tmp_path / d).iterdir()] and not (tmp_path / "textfile/wireguard.prom").exists()
+    again = h.run("wg-metrics-remove.sh", **paths)
+    assert again.returncode == 0 and again.stdout.strip().endswith("changed=none") and h.calls() == []
