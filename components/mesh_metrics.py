@@ -42,7 +42,7 @@ class MeshMetrics(pulumi.ComponentResource):
             f"{name}-timer",
             connection=args.target.connection,
             create=shell.remote_command("wg-metrics-install.sh", paths | {
-                "COLLECTOR": shell.script_text("wg-metrics.sh"), "WG_INTERFACE": args.interface,
+                "COLLECTOR": shell.script_text("wg-metrics.sh"), "VPN_IFACE": args.interface,
                 "INTERVAL_SECONDS": str(args.interval_seconds),
             }, sudo=args.target.sudo),
             delete=shell.remote_command("wg-metrics-remove.sh", paths, sudo=args.target.sudo),

@@ -102,7 +102,7 @@ def stack_values(args: MonitoringArgs) -> dict[str, Any]:
 def retention_size(storage_size: str) -> str:
     """85% of the volume, so Prometheus drops old blocks before the disk fills."""
     mebibytes = int(storage_size[:-2]) * (1024 if storage_size.endswith("Gi") else 1)
-    return f"{mebibytes * 85 // 100}MB"  # Prometheus' MB is 2^20 bytes
+    return f"{mebibytes * 85 // 100}MB"
 
 
 def dashboards() -> dict[str, str]:
@@ -129,7 +129,7 @@ class Monitoring(pulumi.ComponentResource):
         release = install(f"{name}-stack", args.stack, stack_values(args), namespace, child)
         after_crds = pulumi.ResourceOptions(parent=self, depends_on=[release])  # CRDs come with the release
         if args.gpu_exporter is not None:
-            install(f"{name}-gpu-exporter", args.gpu_exporter, {"tolerations": [dict(t) for t in args.gpu_tolerations]}, namespace, after_crds)
+            install(f"{name}-dcgm-exporter", args.gpu_exporter, {"tolerations": [dict(t) for t in args.gpu_tolerations]}, namespace, after_crds)
         CustomResource(f"{name}-alerts", api_version="monitoring.coreos.com/v1", kind="PrometheusRule",
                        metadata=metadata("hybrid-ai-alerts", namespace, "monitoring"),
                        spec=yaml.safe_load(ALERTS.read_text()), opts=after_crds)

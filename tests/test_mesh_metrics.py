@@ -37,7 +37,7 @@ def host(tmp_path: Path) -> StubHost:
 def test_collector_writes_each_peers_handshake_and_transfer(tmp_path: Path) -> None:
     h = host(tmp_path)
     out = tmp_path / "textfile"
-    result = h.run("wg-metrics.sh", WG_INTERFACE="wg0", TEXTFILE_DIR=str(out))
+    result = h.run("wg-metrics.sh", VPN_IFACE="wg0", TEXTFILE_DIR=str(out))
     assert result.returncode == 0, result.stderr
     text = (out / "wireguard.prom").read_text()
     labels = f'interface="wg0",public_key="{HUB}",allowed_ips="100.64.0.1/32,100.64.0.0/10"'
@@ -63,14 +63,14 @@ def test_collector_names_are_the_catalogs() -> None:
 def test_collector_keeps_the_old_file_when_wg_fails(tmp_path: Path) -> None:
     h = host(tmp_path)
     out = tmp_path / "textfile"
-    assert h.run("wg-metrics.sh", WG_INTERFACE="wg0", TEXTFILE_DIR=str(out)).returncode == 0
+    assert h.run("wg-metrics.sh", VPN_IFACE="wg0", TEXTFILE_DIR=str(out)).returncode == 0
     before = (out / "wireguard.prom").read_text()
-    assert h.run("wg-metrics.sh", WG_INTERFACE="wg9", TEXTFILE_DIR=str(out)).returncode != 0
+    assert h.run("wg-metrics.sh", VPN_IFACE="wg9", TEXTFILE_DIR=str(out)).returncode != 0
     assert (out / "wireguard.prom").read_text() == before  # its growing age shows on the mesh dashboard
 
 
 def install_params(tmp_path: Path, interval: str = "30") -> dict[str, str]:
-    return {"COLLECTOR": script_text("wg-metrics.sh"), "WG_INTERFACE": "wg0", "INTERVAL_SECONDS": interval,
+    return {"COLLECTOR": script_text("wg-metrics.sh"), "VPN_IFACE": "wg0", "INTERVAL_SECONDS": interval,
             "TEXTFILE_DIR": str(tmp_path / "textfile"), "LIB_DIR": str(tmp_path / "lib"), "UNIT_DIR": str(tmp_path / "units")}
 
 
@@ -84,7 +84,7 @@ def test_install_writes_the_timer_and_a_second_run_changes_nothing(tmp_path: Pat
     timer = (tmp_path / "units/hybrid-ai-wg-metrics.timer").read_text()
     assert "OnUnitActiveSec=30s\n" in timer and "WantedBy=timers.target" in timer
     service = (tmp_path / "units/hybrid-ai-wg-metrics.service").read_text()
-    assert f"Environment=WG_INTERFACE=wg0 TEXTFILE_DIR={tmp_path}/textfile\n" in service
+    assert f"Environment=VPN_IFACE=wg0 TEXTFILE_DIR={tmp_path}/textfile\n" in service
     assert f"ExecStart={tmp_path}/lib/wg-metrics.sh" in service
     assert (tmp_path / "lib/wg-metrics.sh").read_text() == script_text("wg-metrics.sh")
     again = h.run("wg-metrics-install.sh", **params)
@@ -96,7 +96,7 @@ def test_install_writes_the_timer_and_a_second_run_changes_nothing(tmp_path: Pat
 
 def test_install_refuses_values_that_would_break_the_units(tmp_path: Path) -> None:
     h = host(tmp_path)
-    for key, bad in (("WG_INTERFACE", "wg0\nExecStartPre=/bin/sh"), ("INTERVAL_SECONDS", "0"), ("TEXTFILE_DIR", "relative")):
+    for key, bad in (("VPN_IFACE", "wg0\nExecStartPre=/bin/sh"), ("INTERVAL_SECONDS", "0"), ("TEXTFILE_DIR", "relative")):
         result = h.run("wg-metrics-install.sh", **(install_params(tmp_path) | {key: bad}))
         assert result.returncode != 0 and key in result.stderr, key
         assert not (tmp_path / "units").exists()
@@ -106,7 +106,7 @@ def test_remove_undoes_the_install_once(tmp_path: Path) -> None:
     h = host(tmp_path)
     params = install_params(tmp_path)
     assert h.run("wg-metrics-install.sh", **params).returncode == 0
-    assert h.run("wg-metrics.sh", WG_INTERFACE="wg0", TEXTFILE_DIR=params["TEXTFILE_DIR"]).returncode == 0
+    assert h.run("wg-metrics.sh", VPN_IFACE="wg0", TEXTFILE_DIR=params["TEXTFILE_DIR"]).returncode == 0
     paths = {k: params[k] for k in ("TEXTFILE_DIR", "LIB_DIR", "UNIT_DIR")}
     removed = h.run("wg-metrics-remove.sh", **paths)
     assert removed.returncode == 0, removed.stderr

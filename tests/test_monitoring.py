@@ -166,7 +166,7 @@ def test_dashboards_load_from_the_plans_configmaps(dev: Evaluation) -> None:
 def test_monitoring_charts_sizes_and_placement(dev: Evaluation) -> None:
     kinds = {r.name: r.type for r in dev.resources if r.name.startswith("monitoring-") and r.type in (HELM_RELEASE, HELM_CHART)}
     # kube-prometheus-stack's admission webhook certificate is made by hook Jobs: a Release runs them.
-    assert kinds == {"monitoring-stack": HELM_RELEASE, "monitoring-gpu-exporter": HELM_CHART}
+    assert kinds == {"monitoring-stack": HELM_RELEASE, "monitoring-dcgm-exporter": HELM_CHART}
     stack = dev.by_name("monitoring-stack").inputs
     assert (stack["chart"], stack["version"]) == ("kube-prometheus-stack", "88.5.3")
     spec = stack["values"]["prometheus"]["prometheusSpec"]
@@ -177,7 +177,13 @@ def test_monitoring_charts_sizes_and_placement(dev: Evaluation) -> None:
     assert spec["ruleSelectorNilUsesHelmValues"] is False  # our PrometheusRule has no release label
     assert stack["values"]["grafana"]["persistence"]["storageClassName"] == "microk8s-hostpath"
     assert "--collector.textfile.directory=/host/root/var/lib/node_exporter/textfile" in stack["values"]["prometheus-node-exporter"]["extraArgs"]
-    gpu = dev.by_name("monitoring-gpu-exporter").inputs
+    node_exporter = stack["values"]["prometheus-node-exporter"]
+    assert node_exporter["service"]["listenOnAllInterfaces"] is False  # metrics on the VPN address only
+    for part in ("kubeScheduler", "kubeControllerManager", "kubeProxy", "kubeEtcd"):  # inside kubelite / dqlite
+        assert stack["values"][part] == {"enabled": False}, part
+    # kube_node_labels (the dashboards' sites) carries only allow-listed labels.
+    assert stack["values"]["kube-state-metrics"]["metricLabelsAllowlist"] == ["nodes=[hybrid-ai/site,hybrid-ai/location,hybrid-ai/gpu-model]"]
+    gpu = dev.by_name("monitoring-dcgm-exporter").inputs
     assert (gpu["chart"], gpu["version"]) == ("dcgm-exporter", "4.8.2")
     assert gpu["values"]["runtimeClassName"] == "nvidia"
     assert gpu["values"]["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
@@ -192,7 +198,7 @@ def test_retention_storage_and_gpu_taints_come_from_config() -> None:
     taint = {"key": "hybrid-ai.example.com/gpu", "value": "true", "effect": "NoSchedule"}
     next(h for h in raw["hosts"] if h["name"] == "ws-1")["taints"] = [taint]
     ev = evaluate_config(raw)
-    assert ev.by_name("monitoring-gpu-exporter").inputs["values"]["tolerations"] == [taint | {"operator": "Equal"}]
+    assert ev.by_name("monitoring-dcgm-exporter").inputs["values"]["tolerations"] == [taint | {"operator": "Equal"}]
     spec = ev.by_name("monitoring-stack").inputs["values"]["prometheus"]["prometheusSpec"]
     assert (spec["retention"], spec["retentionSize"]) == ("30d", "34816MB")
     assert spec["storageSpec"]["volumeClaimTemplate"]["spec"]["storageClassName"] == "fast"
@@ -216,6 +222,7 @@ def test_tf_serving_serves_prometheus_metrics_that_prometheus_scrapes(dev: Evalu
 def test_grafana_has_no_public_entry(dev: Evaluation) -> None:
     values = dev.by_name("monitoring-stack").inputs["values"]["grafana"]
     assert values["ingress"]["enabled"] is False and values["service"]["type"] == "ClusterIP"
+    assert "adminPassword" not in values  # the chart then makes a random one, kept across upgrades
     ingresses = [r for r in dev.resources if r.type == "kubernetes:networking.k8s.io/v1:Ingress"]
     assert all("grafana" not in json.dumps(r.inputs) for r in ingresses)
     policy = dev.by_name("monitoring-grafana").inputs["spec"]

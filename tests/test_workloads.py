@@ -124,7 +124,7 @@ def test_charts_whose_hooks_matter_are_releases_the_others_v4_charts(dev: Evalua
     # would not hold the ClusterIssuer back until the webhook answers.
     kinds = {r.name: r.type for r in dev.resources if r.type in (HELM_RELEASE, HELM_CHART)}
     assert kinds == {"ingress-controller": HELM_RELEASE, "ingress-cert-manager": HELM_RELEASE,
-                     "gpu-sharing-device-plugin": HELM_CHART, "monitoring-stack": HELM_RELEASE, "monitoring-gpu-exporter": HELM_CHART}
+                     "gpu-sharing-device-plugin": HELM_CHART, "monitoring-stack": HELM_RELEASE, "monitoring-dcgm-exporter": HELM_CHART}
     for name, chart, version in (("ingress-controller", "ingress-nginx", "4.12.1"), ("ingress-cert-manager", "cert-manager", "v1.16.2")):
         release = dev.by_name(name).inputs
         assert (release["chart"], release["version"], release["name"]) == (chart, version, chart)

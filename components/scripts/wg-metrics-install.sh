@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Install wg-metrics.sh and a systemd timer that runs it every INTERVAL_SECONDS, writing into
 # node-exporter's textfile directory. Parameters (set above by the program): COLLECTOR (the
-# text of wg-metrics.sh), WG_INTERFACE, TEXTFILE_DIR, INTERVAL_SECONDS, LIB_DIR, UNIT_DIR.
+# text of wg-metrics.sh), VPN_IFACE, TEXTFILE_DIR, INTERVAL_SECONDS, LIB_DIR, UNIT_DIR.
 # A second run with the same parameters changes nothing (last line: "changed=none").
 # Helpers (log, fail, report) come from lib.sh.
 SCRIPT_NAME=wg-metrics-install
 
-[[ $WG_INTERFACE =~ ^[A-Za-z0-9_=+.-]{1,15}$ ]] || fail "WG_INTERFACE '$WG_INTERFACE' is not an interface name"
+[[ $VPN_IFACE =~ ^[A-Za-z0-9_=+.-]{1,15}$ ]] || fail "VPN_IFACE '$VPN_IFACE' is not an interface name"
 [[ $INTERVAL_SECONDS =~ ^[1-9][0-9]{0,3}$ ]] || fail "INTERVAL_SECONDS '$INTERVAL_SECONDS' is not a number of seconds"
 [[ $TEXTFILE_DIR =~ ^/[A-Za-z0-9/_.-]+$ ]] || fail "TEXTFILE_DIR '$TEXTFILE_DIR' is not an absolute path"
 
@@ -21,11 +21,11 @@ install_text() {  # FILE MODE TEXT: write TEXT (ending in one newline) only when
 
 service="[Unit]
 Description=hybrid-ai: WireGuard peer metrics for node-exporter
-After=wg-quick@$WG_INTERFACE.service
+After=wg-quick@$VPN_IFACE.service
 
 [Service]
 Type=oneshot
-Environment=WG_INTERFACE=$WG_INTERFACE TEXTFILE_DIR=$TEXTFILE_DIR
+Environment=VPN_IFACE=$VPN_IFACE TEXTFILE_DIR=$TEXTFILE_DIR
 ExecStart=$LIB_DIR/wg-metrics.sh"
 timer="[Unit]
 Description=hybrid-ai: WireGuard peer metrics every ${INTERVAL_SECONDS}s

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # WireGuard per-peer handshake time and transfer for node-exporter's textfile collector. Run
-# by hybrid-ai-wg-metrics.timer (installed by wg-metrics-install.sh); WG_INTERFACE and
+# by hybrid-ai-wg-metrics.timer (installed by wg-metrics-install.sh); VPN_IFACE and
 # TEXTFILE_DIR come from the unit. The file is replaced atomically, so node-exporter never
 # reads half of it; when `wg` fails the old file stays and its age shows on the mesh dashboard.
 set -euo pipefail
-interface=${WG_INTERFACE:-wg0}
+interface=${VPN_IFACE:-wg0}
 dir=${TEXTFILE_DIR:-/var/lib/node_exporter/textfile}
 
 # `wg show <if> dump`: an interface line, then per peer (tab-separated) public-key,
