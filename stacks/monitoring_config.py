@@ -2,8 +2,27 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+
+
+def _matching(pattern: str, what: str) -> AfterValidator:
+    """A value that must fully match `pattern`, rejected with what it should be."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(what)
+        return value
+    return AfterValidator(check)
+
+
+Duration = Annotated[str, _matching(r"[1-9][0-9]{0,3}[hdw]", "not a retention; use hours, days or weeks, e.g. '7d' or '2w'")]
+Size = Annotated[str, _matching(r"[1-9][0-9]{0,4}(Mi|Gi)", "not a volume size; use Mi or Gi, e.g. '10Gi'")]
+StorageClass = Annotated[str, _matching(r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?", "not a storage class name; e.g. 'microk8s-hostpath'")]
 
 
 class Monitoring(BaseModel):
@@ -15,9 +34,8 @@ class Monitoring(BaseModel):
         default=False,
         description="Install kube-prometheus-stack, dcgm-exporter, the alerts and dashboards, and the WireGuard metrics timer "
         "on every host. Off unless set: it needs about 1.5 GB of memory on the cloud nodes.")
-    retention: str = Field(default="7d", pattern=r"^[1-9][0-9]{0,3}[hdw]$", description="How long Prometheus keeps samples, e.g. `7d`.")
-    storage_size: str = Field(default="10Gi", pattern=r"^[1-9][0-9]{0,4}(Mi|Gi)$", description="Prometheus' volume; samples are dropped before it fills (85%).")
-    storage_class: str = Field(default="microk8s-hostpath", pattern=r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$",
-                               description="Storage class of the Prometheus and Grafana volumes.")
-    grafana_storage_size: str = Field(default="1Gi", pattern=r"^[1-9][0-9]{0,4}(Mi|Gi)$", description="Grafana's volume (its database).")
+    retention: Duration = Field(default="7d", description="How long Prometheus keeps samples, e.g. `7d`.")
+    storage_size: Size = Field(default="10Gi", description="Prometheus' volume; samples are dropped before it fills (85%).")
+    storage_class: StorageClass = Field(default="microk8s-hostpath", description="Storage class of the Prometheus and Grafana volumes.")
+    grafana_storage_size: Size = Field(default="1Gi", description="Grafana's volume (its database).")
     mesh_interval_seconds: int = Field(default=30, ge=10, le=300, description="How often each host writes its WireGuard peers' handshake age and transfer.")

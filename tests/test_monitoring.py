@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from stacks.load import ConfigError
 from stacks.render.evaluate import Evaluation
 from tests.helpers import PROJECT, evaluate_config, stack_config, unavailable
 
@@ -188,6 +189,7 @@ def test_monitoring_charts_sizes_and_placement(dev: Evaluation) -> None:
     assert gpu["values"]["runtimeClassName"] == "nvidia"
     assert gpu["values"]["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
     assert {"name": "KUBERNETES_VIRTUAL_GPUS", "value": "true"} in gpu["values"]["extraEnv"]
+    assert gpu["values"]["kubeletPath"] == "/var/snap/microk8s/common/var/lib/kubelet/pod-resources"  # MicroK8s' --root-dir
     assert gpu["values"]["tolerations"] == []  # dev's GPU nodes carry no taint
     assert dev.by_name("monitoring-stack").urn in dev.by_name("monitoring-alerts").dependencies  # CRDs first
 
@@ -248,3 +250,20 @@ def test_monitoring_is_off_unless_set_and_adding_it_changes_no_existing_resource
     assert {a for a in added if not a.startswith("monitoring")} == {
         f"{h}-mesh-metrics{suffix}" for h in in_cluster for suffix in ("", "-timer")}
     assert {"monitoring", "monitoring-stack", "monitoring-alerts", "monitoring-grafana"} <= added
+
+
+@pytest.mark.parametrize(("key", "value", "fix"), [
+    ("retention", "forever", "use hours, days or weeks"),
+    ("storageSize", "10TB", "use Mi or Gi"),
+    ("meshIntervalSeconds", 1, "greater than or equal to 10"),
+    ("grafanaUrl", "x", "Extra inputs are not permitted"),
+])
+def test_bad_monitoring_config_is_one_message_naming_the_key(key: str, value: Any, fix: str) -> None:
+    raw = stack_config("dev")
+    raw["monitoring"][key] = value
+    seen = Evaluation("test")
+    with pytest.raises(ConfigError) as err:
+        evaluate_config(raw, into=seen)
+    (problem,) = err.value.problems
+    assert problem.startswith(f"hybrid-ai:monitoring.{key}: ") and fix in problem, problem
+    assert seen.resources == []
