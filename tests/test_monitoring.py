@@ -218,7 +218,10 @@ def test_tf_serving_serves_prometheus_metrics_that_prometheus_scrapes(dev: Evalu
     policy = dev.by_name("monitoring-scrape-tf-serving").inputs["spec"]
     assert policy["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "tf-serving"}}
     assert policy["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 8501}]
-    assert policy["ingress"][0]["from"][0]["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}
+    assert policy["ingress"][0]["from"] == [{  # prometheus-operator labels the Prometheus pods it runs
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+    }]
 
 
 def test_grafana_has_no_public_entry(dev: Evaluation) -> None:
@@ -267,3 +270,4 @@ def test_bad_monitoring_config_is_one_message_naming_the_key(key: str, value: An
     (problem,) = err.value.problems
     assert problem.startswith(f"hybrid-ai:monitoring.{key}: ") and fix in problem, problem
     assert seen.resources == []
+
