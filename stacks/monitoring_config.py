@@ -33,7 +33,7 @@ class Monitoring(BaseModel):
     enabled: bool = Field(
         default=False,
         description="Install kube-prometheus-stack, dcgm-exporter, the alerts and dashboards, and the WireGuard metrics timer "
-        "on every host. Off unless set: it needs about 1.5 GB of memory on the cloud nodes.")
+        "on every cluster host. Off unless set: it needs 1-2 GB of memory on the cloud nodes (Prometheus alone up to 1.5 GiB).")
     retention: Duration = Field(default="7d", description="How long Prometheus keeps samples, e.g. `7d`.")
     storage_size: Size = Field(default="10Gi", description="Prometheus' volume; samples are dropped before it fills (85%).")
     storage_class: StorageClass = Field(default="microk8s-hostpath", description="Storage class of the Prometheus and Grafana volumes.")
