@@ -1,17 +1,21 @@
 """wg-metrics.sh (WireGuard peer metrics for node-exporter's textfile collector) and the
-timer that runs it, under recording stubs: output format, idempotence, removal."""
+timer that runs it, under recording stubs (output format, idempotence, removal), and the collector
+against a real `wg` after a real handshake (wireguard-go in two network namespaces, root)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from components.shell import script_text
 from tests.helpers import PROJECT, unavailable
-from tests.stubs import StubHost
+from tests.stubs import SCRIPTS, StubHost
 
 HUB = "x" * 42 + "A="
 WS2 = "y" * 42 + "E="
@@ -114,3 +118,68 @@ def test_remove_undoes_the_install_once(tmp_path: Path) -> None:
     assert not [p for d in ("units", "lib") for p in (tmp_path / d).iterdir()] and not (tmp_path / "textfile/wireguard.prom").exists()
     again = h.run("wg-metrics-remove.sh", **paths)
     assert again.returncode == 0 and again.stdout.strip().endswith("changed=none") and h.calls() == []
+
+
+# --- Against a real WireGuard (userspace wireguard-go in two network namespaces) ----------
+
+def _sh(*argv: str, stdin: str | None = None) -> str:
+    return subprocess.run(argv, input=stdin, capture_output=True, text=True, check=True, timeout=30).stdout
+
+
+@pytest.mark.e2e
+def test_collector_reads_a_real_wg_dump_after_a_handshake(tmp_path: Path) -> None:
+    if os.geteuid() != 0 or not all(shutil.which(t) for t in ("ip", "wg", "wireguard-go", "ping")):
+        unavailable("needs root, ip, wg, wireguard-go and ping (network namespaces)")
+    tag = f"{os.getpid() % 100000}"
+    ns = {side: f"hai-mm-{tag}-{side}" for side in "ab"}
+    iface = {side: f"mm{tag}{side}" for side in "ab"}
+    under = {"a": "198.51.100.201", "b": "198.51.100.202"}
+    over = {"a": "100.64.250.1", "b": "100.64.250.2"}
+    daemons: list[subprocess.Popen[bytes]] = []
+    try:
+        for side in "ab":
+            _sh("ip", "netns", "add", ns[side])
+        _sh("ip", "link", "add", f"v{tag}a", "netns", ns["a"], "type", "veth", "peer", f"v{tag}b", "netns", ns["b"])
+        keys = {side: _sh("wg", "genkey").strip() for side in "ab"}
+        for side in "ab":
+            run = ("ip", "netns", "exec", ns[side])
+            _sh(*run, "ip", "addr", "add", f"{under[side]}/24", "dev", f"v{tag}{side}")
+            _sh(*run, "ip", "link", "set", f"v{tag}{side}", "up")
+            daemons.append(subprocess.Popen([*run, "wireguard-go", iface[side]], env=dict(os.environ, WG_PROCESS_FOREGROUND="1"),
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        for side, other in (("a", "b"), ("b", "a")):
+            run = ("ip", "netns", "exec", ns[side])
+            for _ in range(50):  # wireguard-go creates its interface asynchronously
+                if subprocess.run([*run, "ip", "link", "show", iface[side]], capture_output=True).returncode == 0:
+                    break
+                time.sleep(0.1)
+            (tmp_path / f"{side}.key").write_text(keys[side] + "\n")
+            peer = _sh("wg", "pubkey", stdin=keys[other]).strip()
+            _sh(*run, "wg", "set", iface[side], "private-key", str(tmp_path / f"{side}.key"), "listen-port", "51820",
+                "peer", peer, "allowed-ips", f"{over[other]}/32", "endpoint", f"{under[other]}:51820")
+            _sh(*run, "ip", "addr", "add", f"{over[side]}/24", "dev", iface[side])
+            _sh(*run, "ip", "link", "set", iface[side], "up")
+        _sh("ip", "netns", "exec", ns["a"], "ping", "-c", "3", "-W", "2", over["b"])
+        out = tmp_path / "textfile"
+        # As the timer's service runs it: the installed script, its settings in the environment.
+        result = subprocess.run(["ip", "netns", "exec", ns["a"], "env", f"VPN_IFACE={iface['a']}", f"TEXTFILE_DIR={out}",
+                                 "bash", str(SCRIPTS / "wg-metrics.sh")], capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, result.stderr
+        samples = {line.split("{")[0]: (line.split("{")[1].split("}")[0], int(line.rsplit(" ", 1)[1]))
+                   for line in (out / "wireguard.prom").read_text().splitlines() if not line.startswith("#")}
+        labels, handshake = samples["hybridai_wireguard_peer_last_handshake_seconds"]
+        assert f'interface="{iface["a"]}"' in labels and f'allowed_ips="{over["b"]}/32"' in labels
+        assert abs(handshake - time.time()) < 60
+        assert samples["hybridai_wireguard_peer_transmit_bytes_total"][1] > 0
+        assert samples["hybridai_wireguard_peer_receive_bytes_total"][1] > 0
+    finally:
+        for d in daemons:
+            d.terminate()
+        for d in daemons:
+            try:
+                d.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                d.kill()
+                d.wait(timeout=5)
+        for side in "ab":
+            subprocess.run(["ip", "netns", "del", ns[side]], capture_output=True, timeout=30)
