@@ -180,6 +180,8 @@ def test_monitoring_charts_sizes_and_placement(dev: Evaluation) -> None:
     assert "--collector.textfile.directory=/host/root/var/lib/node_exporter/textfile" in stack["values"]["prometheus-node-exporter"]["extraArgs"]
     node_exporter = stack["values"]["prometheus-node-exporter"]
     assert node_exporter["service"]["listenOnAllInterfaces"] is False  # metrics on the VPN address only
+    assert node_exporter["prometheus"]["monitor"]["relabelings"] == [
+        {"sourceLabels": ["__meta_kubernetes_pod_node_name"], "targetLabel": "node"}]  # alerts name hosts by node
     for part in ("kubeScheduler", "kubeControllerManager", "kubeProxy", "kubeEtcd"):  # inside kubelite / dqlite
         assert stack["values"][part] == {"enabled": False}, part
     # kube_node_labels (the dashboards' sites) carries only allow-listed labels.
