@@ -22,6 +22,7 @@ from pulumi_kubernetes.networking.v1 import NetworkPolicy
 
 from components.helm import ChartSpec, install
 from components.kube import allow_ingress, manifest, metadata, namespace_metadata
+from components.ssh import after
 
 ASSETS = Path(__file__).resolve().parents[1] / "charts" / "monitoring"
 ALERTS = ASSETS / "alerts.yaml"
@@ -54,6 +55,10 @@ class MonitoringArgs:
     node_selector: Mapping[str, str]
     """Where Prometheus, Alertmanager and Grafana run (the cloud nodes)."""
     gpu_tolerations: Sequence[Mapping[str, str]] = ()
+    cloud_ready: Sequence[pulumi.Output[Any]] = ()
+    """Resolve once the cloud nodes are Ready (Prometheus, Grafana and their volumes go there)."""
+    gpu_ready: Sequence[pulumi.Output[Any]] = ()
+    """Resolve once the GPU nodes are Ready and the `nvidia` RuntimeClass exists (dcgm-exporter)."""
 
 
 def scrape_jobs(args: MonitoringArgs) -> list[dict[str, Any]]:
@@ -126,10 +131,11 @@ class Monitoring(pulumi.ComponentResource):
         # node-exporter (host network, PID, root file system) and dcgm-exporter (SYS_ADMIN) need it.
         ns = Namespace(f"{name}-namespace", metadata=namespace_metadata(args.stack.namespace, "privileged"), opts=child)
         namespace = ns.metadata.apply(lambda m: str(m["name"]))
-        release = install(f"{name}-stack", args.stack, stack_values(args), namespace, child)
+        release = install(f"{name}-stack", args.stack, stack_values(args), after(namespace, *args.cloud_ready), child)
         after_crds = pulumi.ResourceOptions(parent=self, depends_on=[release])  # CRDs come with the release
         if args.gpu_exporter is not None:
-            install(f"{name}-dcgm-exporter", args.gpu_exporter, {"tolerations": [dict(t) for t in args.gpu_tolerations]}, namespace, after_crds)
+            install(f"{name}-dcgm-exporter", args.gpu_exporter, {"tolerations": [dict(t) for t in args.gpu_tolerations]},
+                    after(namespace, *args.gpu_ready), after_crds)
         CustomResource(f"{name}-alerts", api_version="monitoring.coreos.com/v1", kind="PrometheusRule",
                        metadata=metadata("hybrid-ai-alerts", namespace, "monitoring"),
                        spec=yaml.safe_load(ALERTS.read_text()), opts=after_crds)

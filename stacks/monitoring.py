@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
@@ -15,7 +16,10 @@ GRAFANA_LOCAL_PORT = 3000
 
 
 def build_monitoring(cfg: StackConfig, workload_namespace: pulumi.Input[str], tf_serving: str | None,
-                     tolerations: list[dict[str, str]], opts: pulumi.ResourceOptions) -> Monitoring | None:
+                     tolerations: list[dict[str, str]], opts: pulumi.ResourceOptions,
+                     ready: Mapping[str, Sequence[pulumi.Output[Any]]]) -> Monitoring | None:
+    """The monitoring layer when enabled; `ready` holds what must exist before the cloud side
+    (Prometheus, Grafana) and the GPU side (dcgm-exporter: the nodes and the `nvidia` RuntimeClass)."""
     m = cfg.monitoring
     if not m.enabled:
         return None
@@ -26,6 +30,7 @@ def build_monitoring(cfg: StackConfig, workload_namespace: pulumi.Input[str], tf
         cert_manager_namespace=pinned("cert-manager").namespace, retention=m.retention, storage_size=m.storage_size,
         storage_class=m.storage_class, grafana_storage_size=m.grafana_storage_size,
         node_selector={"hybrid-ai/location": "cloud"}, gpu_tolerations=tolerations,
+        cloud_ready=ready["cloud"], gpu_ready=ready["gpu"],
     ), opts=opts)
 
 

@@ -90,6 +90,7 @@ def build_workloads(stack: Stack, cluster: MicroK8sCluster, hosts: dict[str, Hos
 
     wait_for: list[pulumi.Output[Any]] = []
     gpu_opts = k8s
+    runtime_class: pulumi.Output[str] | None = None
     gpu_hosts = [h for h in cfg.hosts if h.gpu is not None and h.in_cluster]
     if gpu_hosts:
         profiles = {p.name: p.replicas for p in cfg.time_slicing.profiles} or {h.gpu.model: 1 for h in gpu_hosts if h.gpu}
@@ -97,6 +98,7 @@ def build_workloads(stack: Stack, cluster: MicroK8sCluster, hosts: dict[str, Hos
         sharing = GpuSharing("gpu-sharing", GpuSharingArgs(pinned("nvidia-device-plugin"), profiles, default, gpu_tolerations(cfg)), opts=k8s)
         gpu_opts = pulumi.ResourceOptions.merge(k8s, pulumi.ResourceOptions(depends_on=[sharing]))  # GPU pods need the plugin
         wait_for.append(sharing.runtime_class)
+        runtime_class = sharing.runtime_class
 
     ingress = PublicIngress("ingress", PublicIngressArgs(
         controller=pinned("ingress-nginx"), workload_namespace=namespace, nodes_ready=nodes_ready(cfg, cluster, "ingress"), tls=cfg.ingress.tls, domain=cfg.ingress.domain,
@@ -121,7 +123,9 @@ def build_workloads(stack: Stack, cluster: MicroK8sCluster, hosts: dict[str, Hos
             pull_secret=pull, blocked_cidrs=[str(cfg.cluster.pod_cidr), str(cfg.cluster.service_cidr)],
         ), opts=gpu_opts)
         out.endpoints["tf-serving"] = tf.service_name
-    out.monitoring = build_monitoring(cfg, namespace, "tf-serving" if tf_models else None, gpu_tolerations(cfg), k8s)
+    gpu_ready = [on_nodes["gpu"], runtime_class] if runtime_class is not None else []
+    out.monitoring = build_monitoring(cfg, namespace, "tf-serving" if tf_models else None, gpu_tolerations(cfg), k8s,
+                                      ready={"cloud": [on_nodes["cloud"]], "gpu": gpu_ready})
 
     for m in (m for m in cfg.models if m.kind == "service"):
         service = ModelService(m.name, _model_args(cfg, m, on_nodes[m.placement], ingress.tls_secret, pull),

@@ -273,3 +273,10 @@ def test_bad_monitoring_config_is_one_message_naming_the_key(key: str, value: An
     assert problem.startswith(f"hybrid-ai:monitoring.{key}: ") and fix in problem, problem
     assert seen.resources == []
 
+
+
+def test_monitoring_waits_for_the_nodes_it_runs_on(dev: Evaluation) -> None:
+    stack, dcgm = dev.closure(dev.by_name("monitoring-stack").urn), dev.closure(dev.by_name("monitoring-dcgm-exporter").urn)
+    ready = {n: dev.by_name(f"cluster-{n}-ready").urn for n in ("interface", "ws-1", "ws-2")}
+    assert ready["interface"] in stack and ready["ws-1"] not in stack  # Prometheus does not wait for workstations
+    assert {ready["ws-1"], ready["ws-2"], dev.by_name("gpu-sharing-runtime-class").urn} <= dcgm  # runtimeClassName nvidia
