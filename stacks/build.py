@@ -11,11 +11,13 @@ from components.hosts.bootstrap import ExtraStep, HostBootstrap, HostBootstrapAr
 from components.hosts.host import ExistingHost, ExistingHostArgs, HostNode
 from components.hosts.openstack import OpenStackNetwork, OpenStackNetworkArgs, OpenStackNode, OpenStackNodeArgs
 from components.hosts.ssh import SshLogin
+from components.vpn.mesh_metrics import MeshMetrics, MeshMetricsArgs
 from components.vpn.netmaker import NetmakerMesh, NetmakerMeshArgs
 from components.vpn.vpn import VpnMesh
 from components.vpn.wireguard import MeshMember, WireGuardMesh, WireGuardMeshArgs
 from stacks.config import NETMAKER_MIN_MEMORY_MB, Host, Role, StackConfig
 from stacks.load import Stack
+from stacks.monitoring import monitoring_outputs, public_urls
 from stacks.workloads import Workloads, build_workloads
 
 
@@ -181,8 +183,14 @@ def build(stack: Stack) -> Built:
     if isinstance(mesh, WireGuardMesh):
         built.outputs["vpn"] |= {"publicKeys": mesh.public_keys, "operatorConfig": mesh.operator_config}
     built.outputs["kubeconfig"] = built.cluster.kubeconfig
+    if cfg.monitoring.enabled:
+        for h in (h for h in cfg.hosts if h.in_cluster):
+            MeshMetrics(f"{h.name}-mesh-metrics", MeshMetricsArgs(built.bootstraps[h.name].target, mesh.interface, cfg.monitoring.mesh_interval_seconds))
     workloads = build_workloads(stack, built.cluster, built.hosts)
     built.workloads = workloads
     built.outputs["models"] = workloads.endpoints
     built.outputs["verification"] = workloads.verification.report
+    built.outputs["publicEndpoints"] = public_urls(cfg)
+    if (grafana := monitoring_outputs(workloads.monitoring)) is not None:
+        built.outputs["monitoring"] = grafana
     return built

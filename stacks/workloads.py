@@ -15,12 +15,14 @@ from components.hosts.ssh import after
 from components.workloads.gpu_sharing import GpuSharing, GpuSharingArgs
 from components.workloads.ingress import PublicIngress, PublicIngressArgs
 from components.workloads.model_service import ModelService, ModelServiceArgs, Peer, PublicRoute
+from components.workloads.monitoring import Monitoring
 from components.workloads.namespace import WorkloadNamespace, WorkloadNamespaceArgs
 from components.workloads.registry import PullSecret, PullSecretArgs
 from components.workloads.tf_serving import GRPC_PORT, HOSTPATH_STORAGE_CLASS, TfModel, TfServing, TfServingArgs
 from stacks.charts import pinned
 from stacks.config import Host, Model, Role, StackConfig
 from stacks.load import Stack
+from stacks.monitoring import build_monitoring
 
 REDIS_IMAGE = "redis:7.4.1-alpine"
 REDIS_PORT = 6379
@@ -30,6 +32,7 @@ REDIS_PORT = 6379
 class Workloads:
     models: dict[str, ModelService] = field(default_factory=dict)
     endpoints: dict[str, Any] = field(default_factory=dict)
+    monitoring: Monitoring | None = None
     verification: ClusterVerification = field(init=False)
     """Set last, once everything it checks exists."""
 
@@ -86,14 +89,9 @@ def build_workloads(stack: Stack, cluster: MicroK8sCluster, hosts: dict[str, Hos
                                                      stack.secret(cfg.registry.password_config)), opts=k8s).name
 
     wait_for: list[pulumi.Output[Any]] = []
-    gpu_opts = k8s
-    gpu_hosts = [h for h in cfg.hosts if h.gpu is not None and h.in_cluster]
-    if gpu_hosts:
-        profiles = {p.name: p.replicas for p in cfg.time_slicing.profiles} or {h.gpu.model: 1 for h in gpu_hosts if h.gpu}
-        default = cfg.time_slicing.default_profile or sorted(profiles)[0]
-        sharing = GpuSharing("gpu-sharing", GpuSharingArgs(pinned("nvidia-device-plugin"), profiles, default, gpu_tolerations(cfg)), opts=k8s)
-        gpu_opts = pulumi.ResourceOptions.merge(k8s, pulumi.ResourceOptions(depends_on=[sharing]))  # GPU pods need the plugin
-        wait_for.append(sharing.runtime_class)
+    gpu_opts, runtime_class = _gpu_sharing(cfg, k8s)
+    if runtime_class is not None:
+        wait_for.append(runtime_class)
 
     ingress = PublicIngress("ingress", PublicIngressArgs(
         controller=pinned("ingress-nginx"), workload_namespace=namespace, nodes_ready=nodes_ready(cfg, cluster, "ingress"), tls=cfg.ingress.tls, domain=cfg.ingress.domain,
@@ -108,16 +106,10 @@ def build_workloads(stack: Stack, cluster: MicroK8sCluster, hosts: dict[str, Hos
     out.endpoints["redis"] = redis.service_name
     wait_for.append(redis.ready)
 
-    tf_models = [TfModel(m.name, m.tf.base_path, m.tf.version, m.tf.source, m.tf.sha256)
-                 for m in cfg.models if m.kind == "tf-model" and m.tf is not None]
-    if tf_models:
-        t = cfg.tf_serving
-        tf = TfServing("tf-serving", TfServingArgs(
-            namespace=on_nodes["gpu"], image=t.image, models=tf_models, gpus=t.gpus, memory=t.memory, poll_seconds=t.poll_seconds,
-            storage_size=t.storage_size, storage_class=t.storage_class or HOSTPATH_STORAGE_CLASS, tolerations=gpu_tolerations(cfg),
-            pull_secret=pull, blocked_cidrs=[str(cfg.cluster.pod_cidr), str(cfg.cluster.service_cidr)],
-        ), opts=gpu_opts)
-        out.endpoints["tf-serving"] = tf.service_name
+    tf_models = _tf_serving(cfg, on_nodes["gpu"], pull, gpu_opts, out)
+    gpu_ready = [on_nodes["gpu"], runtime_class] if runtime_class is not None else []
+    out.monitoring = build_monitoring(cfg, namespace, "tf-serving" if tf_models else None, gpu_tolerations(cfg), k8s,
+                                      ready={"cloud": [on_nodes["cloud"]], "gpu": gpu_ready})
 
     for m in (m for m in cfg.models if m.kind == "service"):
         service = ModelService(m.name, _model_args(cfg, m, on_nodes[m.placement], ingress.tls_secret, pull),
@@ -128,6 +120,34 @@ def build_workloads(stack: Stack, cluster: MicroK8sCluster, hosts: dict[str, Hos
 
     out.verification = _verification(cfg, cluster, hosts, wait_for)
     return out
+
+
+def _gpu_sharing(cfg: StackConfig, k8s: pulumi.ResourceOptions) -> tuple[pulumi.ResourceOptions, pulumi.Output[str] | None]:
+    """The device plugin with one time-slicing profile per GPU kind; the options GPU pods take
+    (they need the plugin) and the RuntimeClass, or (k8s, None) without GPU nodes."""
+    gpu_hosts = [h for h in cfg.hosts if h.gpu is not None and h.in_cluster]
+    if not gpu_hosts:
+        return k8s, None
+    profiles = {p.name: p.replicas for p in cfg.time_slicing.profiles} or {h.gpu.model: 1 for h in gpu_hosts if h.gpu}
+    default = cfg.time_slicing.default_profile or sorted(profiles)[0]
+    sharing = GpuSharing("gpu-sharing", GpuSharingArgs(pinned("nvidia-device-plugin"), profiles, default, gpu_tolerations(cfg)), opts=k8s)
+    return pulumi.ResourceOptions.merge(k8s, pulumi.ResourceOptions(depends_on=[sharing])), sharing.runtime_class
+
+
+def _tf_serving(cfg: StackConfig, namespace: pulumi.Input[str], pull: pulumi.Input[str] | None,
+                gpu_opts: pulumi.ResourceOptions, out: Workloads) -> list[TfModel]:
+    """TF-Serving with the catalog's `tf-model` entries (none without them); its models."""
+    tf_models = [TfModel(m.name, m.tf.base_path, m.tf.version, m.tf.source, m.tf.sha256)
+                 for m in cfg.models if m.kind == "tf-model" and m.tf is not None]
+    if tf_models:
+        t = cfg.tf_serving
+        tf = TfServing("tf-serving", TfServingArgs(
+            namespace=namespace, image=t.image, models=tf_models, gpus=t.gpus, memory=t.memory, poll_seconds=t.poll_seconds,
+            storage_size=t.storage_size, storage_class=t.storage_class or HOSTPATH_STORAGE_CLASS, tolerations=gpu_tolerations(cfg),
+            pull_secret=pull, blocked_cidrs=[str(cfg.cluster.pod_cidr), str(cfg.cluster.service_cidr)],
+        ), opts=gpu_opts)
+        out.endpoints["tf-serving"] = tf.service_name
+    return tf_models
 
 
 def _verification(cfg: StackConfig, cluster: MicroK8sCluster, hosts: dict[str, HostNode], wait_for: list[pulumi.Output[Any]]) -> ClusterVerification:

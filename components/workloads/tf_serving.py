@@ -36,6 +36,10 @@ MODELS_DIR = "/models"
 HOSTPATH_STORAGE_CLASS = "microk8s-hostpath"
 FETCH_IMAGE = "curlimages/curl:8.11.1"  # alpine 3.21: curl, busybox tar and sha256sum
 FETCH_SCRIPT = Path(__file__).parent / "containers" / "fetch-model.sh"
+# MonitoringConfig (tensorflow_serving/config/monitoring_config.proto at 2.18.0): Prometheus
+# text on the REST port at this path, whether or not anything scrapes it.
+METRICS_PATH = "/monitoring/prometheus/metrics"
+MONITORING_CONFIG = f'prometheus_config {{\n  enable: true\n  path: "{METRICS_PATH}"\n}}\n'
 
 
 @dataclass(frozen=True)
@@ -120,7 +124,7 @@ class TfServing(pulumi.ComponentResource):
         super().__init__("hybridai:k8s:TfServing", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         config = ConfigMap(f"{name}-models", metadata=metadata(f"{name}-models", args.namespace, "model-server"),
-                           data={"models.config": models_config(args.models)}, opts=child)
+                           data={"models.config": models_config(args.models), "monitoring.config": MONITORING_CONFIG}, opts=child)
         claim = PersistentVolumeClaim(f"{name}-store", metadata=metadata(f"{name}-store", args.namespace, "model-server"), spec=manifest({
             "accessModes": ["ReadWriteOnce"],
             "resources": {"requests": {"storage": args.storage_size}},
@@ -147,6 +151,7 @@ class TfServing(pulumi.ComponentResource):
                 f"--port={GRPC_PORT}", f"--rest_api_port={REST_PORT}",
                 f"--model_config_file={CONFIG_DIR}/models.config",
                 f"--model_config_file_poll_wait_seconds={args.poll_seconds}",
+                f"--monitoring_config_file={CONFIG_DIR}/monitoring.config",
             ),
             volumes=(
                 ({"name": "models-config", "configMap": {"name": config.metadata.apply(lambda m: m["name"])}},

@@ -12,6 +12,7 @@ from stacks.config.gpu_sharing import TimeSlicing
 from stacks.config.hosts import Host, Role, Site
 from stacks.config.ingress import Ingress
 from stacks.config.models import Model, Registry, TfServing
+from stacks.config.monitoring import Monitoring
 from stacks.config.openstack import OpenStack
 from stacks.config.types import (
     Schema,
@@ -32,6 +33,7 @@ class StackConfig(Schema):
     tf_serving: TfServing = Field(default_factory=TfServing, description="TensorFlow Serving for the catalog's `tf-model` entries.")
     registry: Registry | None = Field(default=None, description="Private registry credentials (an image pull secret for every workload).")
     openstack: OpenStack | None = Field(default=None, description="OpenStack settings; required when any host has `openstack`.")
+    monitoring: Monitoring = Field(default_factory=Monitoring, description="Prometheus, Grafana, GPU and mesh metrics, alerts and dashboards.")
 
     def site(self, name: str) -> Site:
         return next(s for s in self.sites if s.name == name)

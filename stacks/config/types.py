@@ -146,7 +146,7 @@ def _model_base_path(value: str) -> str:
     return value
 
 
-def _strict(pattern: str, what: str) -> AfterValidator:
+def strict(pattern: str, what: str) -> AfterValidator:
     """A value that must fully match `pattern`, rejected with `what` it should be (never echoed)."""
     compiled = re.compile(pattern)
 
@@ -190,11 +190,11 @@ IpAddress = Annotated[IPvAnyAddress, AfterValidator(_unscoped)]
 ModelBasePath = Annotated[str, AfterValidator(_model_base_path)]
 
 
-SshUser = Annotated[str, _strict(r"[a-z_][a-z0-9_-]{0,31}", "not a login name; use up to 32 of lowercase letters, digits, '_' and '-', starting with a letter or '_' (e.g. 'ubuntu')")]
+SshUser = Annotated[str, strict(r"[a-z_][a-z0-9_-]{0,31}", "not a login name; use up to 32 of lowercase letters, digits, '_' and '-', starting with a letter or '_' (e.g. 'ubuntu')")]
 
 
-Email = Annotated[str, _strict(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+", "not an e-mail address; use e.g. 'ops@example.com'")]
-StorageClassName = Annotated[str, _strict(DNS_SUBDOMAIN.pattern, "not a storage class name; use a lowercase DNS subdomain (e.g. 'microk8s-hostpath')")]
+Email = Annotated[str, strict(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+", "not an e-mail address; use e.g. 'ops@example.com'")]
+StorageClassName = Annotated[str, strict(DNS_SUBDOMAIN.pattern, "not a storage class name; use a lowercase DNS subdomain (e.g. 'microk8s-hostpath')")]
 
 
 class Schema(BaseModel):

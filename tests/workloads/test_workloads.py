@@ -17,7 +17,7 @@ from tools.render.evaluate import Evaluation, Secret
 from tools.render.write import reveal, write_all
 
 K8S_VERSION = "1.32.0"
-CRD_KINDS = {"Certificate", "ClusterIssuer"}  # cert-manager's own kinds: no upstream schema to check against
+CRD_KINDS = {"Certificate", "ClusterIssuer", "PrometheusRule"}  # cert-manager's and prometheus-operator's kinds: no upstream schema to check against
 NOT_MANIFESTS = CRD_KINDS | {"HelmRelease"}  # Release inputs are Helm's, not a Kubernetes object
 TOOLS = PROJECT / ".venv-tools" / "bin"
 
@@ -101,7 +101,7 @@ def test_charts_whose_hooks_matter_are_releases_the_others_v4_charts(dev: Evalua
     # would not hold the ClusterIssuer back until the webhook answers.
     kinds = {r.name: r.type for r in dev.resources if r.type in (HELM_RELEASE, HELM_CHART)}
     assert kinds == {"ingress-controller": HELM_RELEASE, "ingress-cert-manager": HELM_RELEASE,
-                     "gpu-sharing-device-plugin": HELM_CHART}
+                     "gpu-sharing-device-plugin": HELM_CHART, "monitoring-stack": HELM_RELEASE, "monitoring-dcgm-exporter": HELM_CHART}
     for name, chart, version in (("ingress-controller", "ingress-nginx", "4.12.1"), ("ingress-cert-manager", "cert-manager", "v1.16.2")):
         release = dev.by_name(name).inputs
         assert (release["chart"], release["version"], release["name"]) == (chart, version, chart)
@@ -147,8 +147,8 @@ def policies(ev: Evaluation) -> set[tuple[str, str]]:
         target = match.get("app.kubernetes.io/name", "acme-solver" if "acme.cert-manager.io/http01-solver" in match else "*")
         for rule in spec.get("ingress", []):
             for peer in rule["from"]:
-                if "podSelector" in peer:
-                    allowed.add((peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"], target))
+                if "podSelector" in peer:  # {} selects every pod of the policy's namespace
+                    allowed.add((peer["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name", "*"), target))
                 else:
                     allowed.add((peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"], target))
     return allowed
@@ -162,6 +162,7 @@ def test_network_policies_deny_by_default_and_allow_only_the_call_graph(dev: Eva
         ("receipt-api", "ocr-engine"), ("receipt-api", "layout-engine"), ("receipt-api", "redis"),
         ("ocr-engine", "tf-serving"), ("layout-engine", "tf-serving"),
         ("ingress-nginx", "acme-solver"),
+        ("prometheus", "tf-serving"), ("*", "grafana"),  # monitoring: scrape, and Grafana from its own namespace only
     }
 
 
@@ -272,7 +273,8 @@ def _allows(policy: dict[str, Any], address: str) -> bool:
 def test_no_pod_of_a_namespace_we_create_reaches_the_cloud_metadata_service(stack: str) -> None:
     ev = evaluate_config(stack_config(stack), stack=stack)
     namespaces = {reveal(r.inputs)["metadata"]["name"] for r in ev.resources if r.type == "kubernetes:core/v1:Namespace"}
-    assert namespaces == {"cert-manager", "hybrid-ai", "ingress-nginx", "nvidia-device-plugin"}
+    monitored = {"monitoring"} if stack_config(stack).get("monitoring", {}).get("enabled") else set()
+    assert namespaces == {"cert-manager", "hybrid-ai", "ingress-nginx", "nvidia-device-plugin"} | monitored
     egress: dict[str, list[dict[str, Any]]] = {ns: [] for ns in namespaces}
     for r in ev.resources:
         if r.type == "kubernetes:networking.k8s.io/v1:NetworkPolicy":

@@ -1,0 +1,160 @@
+"""Monitoring: kube-prometheus-stack, dcgm-exporter on GPU nodes, the stack's alerts as a
+PrometheusRule and its Grafana dashboards as ConfigMaps the Grafana sidecar loads.
+
+Grafana has no Ingress: operators reach it with `kubectl port-forward` over the VPN, and a
+NetworkPolicy admits only the monitoring namespace's own pods to it. Prometheus scrapes
+TF-Serving (its Prometheus endpoint, on the REST port) and cert-manager's controller.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi_kubernetes.apiextensions import CustomResource
+from pulumi_kubernetes.core.v1 import ConfigMap, Namespace
+from pulumi_kubernetes.networking.v1 import NetworkPolicy
+
+from components.hosts.ssh import after
+from components.kit.helm import ChartSpec, install
+from components.kit.kube import allow_ingress, manifest, metadata, namespace_metadata, no_cloud_metadata
+
+ASSETS = Path(__file__).resolve().parents[2] / "charts" / "monitoring"
+ALERTS = ASSETS / "alerts.yaml"
+DASHBOARDS = ASSETS / "dashboards"
+# kube-prometheus-stack 88.5.3 values.yaml, grafana.sidecar.dashboards.label / labelValue.
+DASHBOARD_LABEL = {"grafana_dashboard": "1"}
+GRAFANA_PORT = 80  # the grafana chart's Service port; the pod listens on 3000
+TF_METRICS_PATH = "/monitoring/prometheus/metrics"
+CERT_MANAGER_METRICS_PORT = 9402
+
+
+@dataclass
+class MonitoringArgs:
+    stack: ChartSpec
+    """kube-prometheus-stack pin."""
+    gpu_exporter: ChartSpec | None
+    """dcgm-exporter pin; None when the stack has no GPU node."""
+    workload_namespace: pulumi.Input[str]
+    """Namespace of the models (TF-Serving is scraped there)."""
+    tf_serving: str | None
+    """Name of the TF-Serving workload, when there is one."""
+    tf_rest_port: int
+    """TF-Serving's REST port, which also serves its metrics."""
+    cert_manager_namespace: str
+    """Where cert-manager's controller runs."""
+    retention: str
+    storage_size: str
+    storage_class: str
+    grafana_storage_size: str
+    node_selector: Mapping[str, str]
+    """Where Prometheus, Alertmanager and Grafana run (the cloud nodes)."""
+    gpu_tolerations: Sequence[Mapping[str, str]] = ()
+    cloud_ready: Sequence[pulumi.Output[Any]] = ()
+    """Resolve once the cloud nodes are Ready (Prometheus, Grafana and their volumes go there)."""
+    gpu_ready: Sequence[pulumi.Output[Any]] = ()
+    """Resolve once the GPU nodes are Ready and the `nvidia` RuntimeClass exists (dcgm-exporter)."""
+
+
+def scrape_jobs(args: MonitoringArgs) -> list[dict[str, Any]]:
+    """Prometheus scrape configs by pod discovery: no ServiceMonitor, nothing changed in the
+    charts or workloads they watch."""
+    jobs = [{
+        "job_name": "cert-manager",
+        "kubernetes_sd_configs": [{"role": "pod", "namespaces": {"names": [args.cert_manager_namespace]}}],
+        "relabel_configs": [{"source_labels": ["__meta_kubernetes_pod_container_port_number"],
+                             "regex": str(CERT_MANAGER_METRICS_PORT), "action": "keep"}],
+    }]
+    if args.tf_serving:
+        jobs.append({
+            "job_name": "tf-serving",
+            "metrics_path": TF_METRICS_PATH,
+            "kubernetes_sd_configs": [{"role": "pod"}],
+            "relabel_configs": [
+                {"source_labels": ["__meta_kubernetes_pod_label_app_kubernetes_io_name", "__meta_kubernetes_pod_container_port_number"],
+                 "regex": f"{args.tf_serving};{args.tf_rest_port}", "action": "keep"},
+                {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
+            ],
+        })
+    return jobs
+
+
+def stack_values(args: MonitoringArgs) -> dict[str, Any]:
+    """What the program adds to the pinned values: sizes, storage, placement, scrape jobs."""
+    claim = {"spec": {"storageClassName": args.storage_class, "accessModes": ["ReadWriteOnce"],
+                      "resources": {"requests": {"storage": args.storage_size}}}}
+    return {
+        "prometheus": {"prometheusSpec": {
+            "retention": args.retention,
+            "retentionSize": retention_size(args.storage_size),
+            "storageSpec": {"volumeClaimTemplate": claim},
+            "nodeSelector": dict(args.node_selector),
+            "additionalScrapeConfigs": scrape_jobs(args),
+        }},
+        "alertmanager": {"alertmanagerSpec": {"nodeSelector": dict(args.node_selector)}},
+        "prometheusOperator": {"nodeSelector": dict(args.node_selector)},
+        "grafana": {"nodeSelector": dict(args.node_selector),
+                    "persistence": {"enabled": True, "size": args.grafana_storage_size, "storageClassName": args.storage_class}},
+        "prometheus-node-exporter": {"tolerations": [{"operator": "Exists"}]},  # every node, GPU taints too
+    }
+
+
+def retention_size(storage_size: str) -> str:
+    """85% of the volume, so Prometheus drops old blocks before the disk fills."""
+    mebibytes = int(storage_size[:-2]) * (1024 if storage_size.endswith("Gi") else 1)
+    return f"{mebibytes * 85 // 100}MB"
+
+
+def dashboards() -> dict[str, str]:
+    """Dashboard file name -> its JSON text (checked to parse)."""
+    out = {}
+    for path in sorted(DASHBOARDS.glob("*.json")):
+        json.loads(path.read_text())
+        out[path.name] = path.read_text()
+    return out
+
+
+class Monitoring(pulumi.ComponentResource):
+    """The monitoring namespace and everything in it."""
+
+    grafana_service: pulumi.Output[str]
+    """`<namespace>/<service>` of Grafana, for `kubectl port-forward`."""
+
+    def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("hybridai:k8s:Monitoring", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        # node-exporter (host network, PID, root file system) and dcgm-exporter (SYS_ADMIN) need it.
+        ns = Namespace(f"{name}-namespace", metadata=namespace_metadata(args.stack.namespace, "privileged"), opts=child)
+        namespace = ns.metadata.apply(lambda m: str(m["name"]))
+        NetworkPolicy(f"{name}-no-cloud-metadata", **no_cloud_metadata(namespace), opts=child)
+        release = install(f"{name}-stack", args.stack, stack_values(args), after(namespace, *args.cloud_ready), child)
+        after_crds = pulumi.ResourceOptions(parent=self, depends_on=[release])  # CRDs come with the release
+        if args.gpu_exporter is not None:
+            install(f"{name}-dcgm-exporter", args.gpu_exporter, {"tolerations": [dict(t) for t in args.gpu_tolerations]},
+                    after(namespace, *args.gpu_ready), after_crds)
+        CustomResource(f"{name}-alerts", api_version="monitoring.coreos.com/v1", kind="PrometheusRule",
+                       metadata=metadata("hybrid-ai-alerts", namespace, "monitoring"),
+                       spec=yaml.safe_load(ALERTS.read_text()), opts=after_crds)
+        for file, text in dashboards().items():
+            dash = f"dashboard-{file.removesuffix('.json')}"
+            meta = metadata(dash, namespace, "dashboard")
+            meta["labels"] = meta["labels"] | DASHBOARD_LABEL
+            ConfigMap(f"{name}-{dash}", metadata=meta, data={file: text}, opts=child)
+        NetworkPolicy(f"{name}-grafana", metadata=metadata("grafana-from-monitoring", namespace, "network-policy"), spec=manifest({
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "grafana"}},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{"podSelector": {}}]}],  # the namespace's own pods only: no public path
+        }), opts=child)
+        if args.tf_serving:
+            scrape = f"{args.tf_serving}-from-prometheus"
+            NetworkPolicy(f"{name}-scrape-{args.tf_serving}", **allow_ingress(scrape, args.workload_namespace, args.tf_serving, args.tf_rest_port, {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": args.stack.namespace}},
+                "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+            }), opts=child)
+        self.grafana_service = namespace.apply(lambda n: f"{n}/{args.stack.chart}-grafana")
+        self.register_outputs({"grafanaService": self.grafana_service})

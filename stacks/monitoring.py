@@ -1,0 +1,53 @@
+"""Wiring of the monitoring layer and the stack's URL outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pulumi
+
+from components.workloads.monitoring import GRAFANA_PORT, Monitoring, MonitoringArgs
+from components.workloads.tf_serving import REST_PORT
+from stacks.charts import pinned
+from stacks.config import StackConfig
+
+GRAFANA_LOCAL_PORT = 3000
+
+
+def build_monitoring(cfg: StackConfig, workload_namespace: pulumi.Input[str], tf_serving: str | None,
+                     tolerations: list[dict[str, str]], opts: pulumi.ResourceOptions,
+                     ready: Mapping[str, Sequence[pulumi.Output[Any]]]) -> Monitoring | None:
+    """The monitoring layer when enabled; `ready` holds what must exist before the cloud side
+    (Prometheus, Grafana) and the GPU side (dcgm-exporter: the nodes and the `nvidia` RuntimeClass)."""
+    m = cfg.monitoring
+    if not m.enabled:
+        return None
+    has_gpus = any(h.gpu is not None and h.in_cluster for h in cfg.hosts)
+    return Monitoring("monitoring", MonitoringArgs(
+        stack=pinned("kube-prometheus-stack"), gpu_exporter=pinned("dcgm-exporter") if has_gpus else None,
+        workload_namespace=workload_namespace, tf_serving=tf_serving, tf_rest_port=REST_PORT,
+        cert_manager_namespace=pinned("cert-manager").namespace, retention=m.retention, storage_size=m.storage_size,
+        storage_class=m.storage_class, grafana_storage_size=m.grafana_storage_size,
+        node_selector={"hybrid-ai/location": "cloud"}, gpu_tolerations=tolerations,
+        cloud_ready=ready["cloud"], gpu_ready=ready["gpu"],
+    ), opts=opts)
+
+
+def monitoring_outputs(monitoring: Monitoring | None) -> dict[str, Any] | None:
+    """How an operator reaches Grafana: a port-forward over the VPN, then a local URL."""
+    if monitoring is None:
+        return None
+    return {
+        "grafanaUrl": f"http://localhost:{GRAFANA_LOCAL_PORT}",
+        "grafanaPortForward": monitoring.grafana_service.apply(
+            lambda s: f"kubectl -n {s.split('/')[0]} port-forward svc/{s.split('/')[1]} {GRAFANA_LOCAL_PORT}:{GRAFANA_PORT}"),
+    }
+
+
+def public_urls(cfg: StackConfig) -> dict[str, str]:
+    """Every public model's URL on the ingress host."""
+    if not cfg.ingress.domain:
+        return {}
+    scheme = "http" if cfg.ingress.tls == "none" else "https"
+    return {m.name: f"{scheme}://{cfg.ingress.domain}{m.public_path}" for m in cfg.models if m.public_path}
