@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from components.cluster.microk8s import ClusterNode, MicroK8sClusterArgs, launch_config
-from tests.cluster.test_cluster_scripts import CP, WORKER, sleeps
+from tests.support.cluster_scripts import CP, WORKER, sleeps
 from tests.support.cluster_stubs import ClusterHost
 
 NVIDIA_SECTION = '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia]'

@@ -1,5 +1,6 @@
 """The post-deploy verification: what it checks (nodes, GPUs, the public API), and the TLS roots
-it trusts (Let's Encrypt's staging roots on staging stacks, the system store otherwise)."""
+it trusts (Let's Encrypt's staging roots on staging stacks, the system store otherwise), and
+verify-cluster.sh under recording stubs."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cluster_scripts import sleeps
+from tests.support.cluster_stubs import ClusterHost
 from tests.support.helpers import evaluate_config, stack_config
 from tools.render.evaluate import Evaluation
 from tools.render.write import split_script
@@ -91,4 +94,49 @@ def test_verify_trusts_the_given_roots_and_only_then(tmp_path: Path) -> None:
     assert garbage.returncode == 1 and "PROBE_CA is not a PEM certificate bundle" in garbage.stderr
 
 
-# --- TF-Serving's models volume ---------------------------------------------------------
+# --- Post-deploy verification -----------------------------------------------------------
+
+VERIFY = {"PROBE_URL": "https://api.example.com/receipt/healthz", "INGRESS_ADDRESS": "203.0.113.11", "WAIT_S": "30"}
+
+
+def cluster_for_verify(tmp_path: Path, api_up: bool = True) -> ClusterHost:
+    cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    cp.add_node("receipt", "100.64.0.2")
+    cp.add_node("ws-1", "100.64.1.1")
+    (cp.state / "gpus").mkdir()
+    (cp.state / "gpus" / "ws-1").write_text("4")
+    if api_up:
+        (cp.state / "api-up").touch()
+    return cp
+
+
+def test_verify_passes_on_a_working_deployment(tmp_path: Path) -> None:
+    cp = cluster_for_verify(tmp_path)
+    result = cp.run("verify-cluster.sh", **VERIFY)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "verified: nodes=2 probe=https://api.example.com/receipt/healthz"
+    assert "curl -fsS -o /dev/null --max-time 10 --resolve api.example.com:443:203.0.113.11 https://api.example.com/receipt/healthz" in cp.calls()
+    assert cp.state_changes() == []
+
+
+def test_verify_names_everything_missing_after_its_bound(tmp_path: Path) -> None:
+    cp = cluster_for_verify(tmp_path, api_up=False)
+    (cp.state / "vpn").mkdir()
+    (cp.state / "vpn" / "ws-1").write_text("100.64.1.1")
+    (cp.state / "nodes" / "ws-1").write_text("198.51.100.11")  # joined on its LAN address
+    result = cp.run("verify-cluster.sh", **VERIFY)
+    assert result.returncode == 1
+    assert "node ws-1 has address '198.51.100.11', not its VPN address 100.64.1.1" in result.stderr
+    assert "https://api.example.com/receipt/healthz does not answer through the ingress at 203.0.113.11" in result.stderr
+    assert len(sleeps(cp)) == 2
+
+
+def test_verify_checks_each_gpu_node_against_its_capacity_label(tmp_path: Path) -> None:
+    cp = cluster_for_verify(tmp_path)
+    (cp.state / "want-gpus").mkdir()
+    (cp.state / "want-gpus" / "ws-1").write_text("4")
+    assert cp.run("verify-cluster.sh", **VERIFY).returncode == 0
+    (cp.state / "gpus" / "ws-1").write_text("1")  # the plugin did not pick up time-slicing
+    result = cp.run("verify-cluster.sh", **VERIFY)
+    assert result.returncode == 1
+    assert "node ws-1 advertises 1 nvidia.com/gpu, expected 4 (GPUs x time-slicing replicas)" in result.stderr

@@ -1,0 +1,156 @@
+"""Joining MicroK8s nodes under recording stubs: the per-node join token (registered, passed on,
+removed once the node is Ready) never in any output, leaving on destroy, and the kubeconfig."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support.cluster_scripts import WORKER, sleeps
+from tests.support.cluster_stubs import ClusterHost
+
+TOKEN = "0123456789abcdef0123456789abcdef"
+JOIN = {"HOST_NAME": "ws-1", "CONTROL_PLANE": "100.64.0.2", "NODE_IP": "100.64.1.1", "WORKER": "true"}
+
+
+def joined_worker(tmp_path: Path) -> ClusterHost:
+    h = ClusterHost(tmp_path)
+    assert h.run("microk8s-install.sh", **WORKER).returncode == 0
+    return h
+
+
+def test_register_has_microk8s_generate_a_token_for_this_node_with_its_lifetime(tmp_path: Path) -> None:
+    cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    result = cp.run("microk8s-register.sh", NODE_NAME="ws-1", NODE_IP="100.64.1.1", TOKEN_TTL_S="3600")
+    assert result.returncode == 0, result.stderr
+    lock = [c for c in cp.calls() if c.startswith("flock")]
+    assert len(lock) == 1 and lock[0].startswith("flock -w 120 ")  # on a file descriptor
+    assert cp.state_changes()[-1] == "microk8s add-node --token-ttl 3600 --format token"
+    token = result.stdout.strip()
+    assert re.fullmatch(r"[0-9a-f]{32}", token)
+    assert token not in result.stderr
+    tokens = (cp.snap_data / "credentials/cluster-tokens.txt").read_text().splitlines()
+    assert [t.split("|")[0] for t in tokens] == [token]
+    # Another node gets a token of its own.
+    other = cp.run("microk8s-register.sh", NODE_NAME="ws-2", NODE_IP="100.64.1.2").stdout.strip()
+    assert re.fullmatch(r"[0-9a-f]{32}", other) and other != token
+
+
+@pytest.mark.parametrize("output", ["not-a-token", "0123456789abcdef0123456789abcdef\nmicrok8s join 1.2.3.4:25000/x",
+                                    "0123456789ABCDEF0123456789ABCDEF", "x" * 5000])
+def test_register_passes_on_only_a_well_formed_token(tmp_path: Path, output: str) -> None:
+    cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    (cp.state / "add-node-output").write_text(output + "\n")
+    result = cp.run("microk8s-register.sh", NODE_NAME="ws-1", NODE_IP="100.64.1.1")
+    assert result.returncode == 1 and result.stdout == ""
+    assert "hybrid-ai[receipt] register: ERROR: microk8s add-node printed something other than one 32-hex-character token for ws-1" in result.stderr
+    assert output.splitlines()[0] not in result.stderr
+
+
+def test_register_gives_up_on_a_lock_held_too_long_without_registering(tmp_path: Path) -> None:
+    cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    (cp.state / "lock-busy").touch()
+    result = cp.run("microk8s-register.sh", NODE_NAME="ws-1", NODE_IP="100.64.1.1", LOCK_WAIT_S="30")
+    assert result.returncode == 1 and result.stdout == ""
+    assert "another registration held the add-node lock for 30s" in result.stderr
+    assert [c for c in cp.calls() if c.startswith("flock")] == [c for c in cp.calls() if c.startswith("flock -w 30 ")] != []
+    assert not [c for c in cp.calls() if "add-node" in c]
+
+
+def test_register_refuses_a_name_held_by_another_machine(tmp_path: Path) -> None:
+    cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    cp.add_node("ws-1", "100.64.9.9")
+    result = cp.run("microk8s-register.sh", stdin=TOKEN, NODE_NAME="ws-1", NODE_IP="100.64.1.1")
+    assert result.returncode == 1
+    assert "a node named ws-1 with address 100.64.9.9 is already in the cluster" in result.stderr
+
+
+def test_join_uses_the_vpn_and_pins_the_node_ip_back(tmp_path: Path) -> None:
+    h = joined_worker(tmp_path)
+    result = h.run("microk8s-join.sh", stdin=TOKEN + "\n", **JOIN)
+    assert result.returncode == 0, result.stderr
+    assert h.state_changes() == [f"microk8s join 100.64.0.2:25000/{TOKEN} --worker", "snap restart microk8s.daemon-kubelite"]
+    assert "--node-ip=100.64.1.1" in (h.snap_data / "args/kubelet").read_text().splitlines()
+    assert TOKEN not in result.stdout + result.stderr
+    again = h.run("microk8s-join.sh", stdin=TOKEN + "\n", **JOIN)
+    assert again.returncode == 0 and h.state_changes() == [] and again.stdout.strip() == "changed=none"
+
+
+def test_join_rejects_a_malformed_token_without_echoing_it(tmp_path: Path) -> None:
+    h = joined_worker(tmp_path)
+    result = h.run("microk8s-join.sh", stdin="not-a-token-SECRETISH\n", **JOIN)
+    assert result.returncode == 1
+    assert "not 32 hex characters" in result.stderr and "SECRETISH" not in result.stderr
+    assert h.state_changes() == []
+
+
+def test_leave_then_remove_node_on_destroy(tmp_path: Path) -> None:
+    h = joined_worker(tmp_path)
+    assert h.run("microk8s-join.sh", stdin=TOKEN, **JOIN).returncode == 0
+    assert h.run("microk8s-leave.sh").returncode == 0
+    assert h.state_changes() == ["microk8s leave"]
+    assert h.run("microk8s-leave.sh").returncode == 0 and h.state_changes() == []
+    cp = ClusterHost(tmp_path / "cp", "receipt", "100.64.0.2")
+    cp.add_node("ws-1", "100.64.1.1")
+    assert cp.run("microk8s-drain.sh", NODE_NAME="ws-1").returncode == 0
+    assert cp.state_changes() == ["microk8s kubectl drain ws-1 --ignore-daemonsets --delete-emptydir-data --timeout=300s"]
+    assert cp.run("microk8s-remove-node.sh", NODE_NAME="ws-1").returncode == 0
+    assert cp.state_changes() == ["microk8s remove-node ws-1"]
+    assert cp.run("microk8s-remove-node.sh", NODE_NAME="ws-1").returncode == 0 and cp.state_changes() == []
+
+
+def test_node_ready_waits_within_a_bound_and_says_what_is_wrong(tmp_path: Path) -> None:
+    cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    cp.add_node("ws-1", "198.51.100.11")  # Ready, but on its LAN address
+    result = cp.run("microk8s-node-ready.sh", stdin=TOKEN, NODE_NAME="ws-1", NODE_IP="100.64.1.1", WAIT_S="30")
+    assert result.returncode == 1
+    assert "not Ready on 100.64.1.1 after 30s (Ready=True, InternalIP=198.51.100.11)" in result.stderr
+    assert len(sleeps(cp)) == 5
+    cp.add_node("ws-1", "100.64.1.1")
+    ok = cp.run("microk8s-node-ready.sh", stdin=TOKEN, NODE_NAME="ws-1", NODE_IP="100.64.1.1")
+    assert ok.returncode == 0 and ok.stdout.strip() == "node=ws-1"
+
+
+def test_the_ready_step_removes_exactly_the_nodes_token_once_it_has_joined(tmp_path: Path) -> None:
+    cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    mine = cp.run("microk8s-register.sh", NODE_NAME="ws-1", NODE_IP="100.64.1.1").stdout.strip()
+    other = cp.run("microk8s-register.sh", NODE_NAME="ws-2", NODE_IP="100.64.1.2").stdout.strip()
+    tokens = cp.snap_data / "credentials/cluster-tokens.txt"
+    with tokens.open("a") as f:  # a token without TTL and one that only starts like ours stay
+        f.write(f"{mine[:16]}\n{mine}0|1\n")
+    tokens.chmod(0o660)
+    before = tokens.read_text().splitlines()
+    cp.add_node("ws-1", "100.64.1.1")
+    result = cp.run("microk8s-node-ready.sh", stdin=mine + "\n", NODE_NAME="ws-1", NODE_IP="100.64.1.1")
+    assert result.returncode == 0, result.stderr
+    assert tokens.read_text().splitlines() == [t for t in before if t.split("|")[0] != mine]
+    assert [t.split("|")[0] for t in tokens.read_text().splitlines()] == [other, mine[:16], mine + "0"]
+    assert tokens.stat().st_mode & 0o777 == 0o660
+    assert [c for c in cp.calls() if c.startswith("flock -w 120 ")] and not [c for c in cp.calls() if mine in c]
+    assert mine not in result.stdout + result.stderr
+    again = cp.run("microk8s-node-ready.sh", stdin=mine + "\n", NODE_NAME="ws-1", NODE_IP="100.64.1.1")
+    assert again.returncode == 0 and [t.split("|")[0] for t in tokens.read_text().splitlines()] == [other, mine[:16], mine + "0"]
+    bad = cp.run("microk8s-node-ready.sh", stdin="not-a-token\n", NODE_NAME="ws-1", NODE_IP="100.64.1.1")
+    assert bad.returncode == 1 and "not 32 hex characters" in bad.stderr
+
+
+def test_kubeconfig_points_at_the_chosen_server(tmp_path: Path) -> None:
+    cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    result = cp.run("microk8s-kubeconfig.sh", SERVER="203.0.113.11")
+    assert result.returncode == 0
+    assert yaml.safe_load(result.stdout)["clusters"][0]["cluster"]["server"] == "https://203.0.113.11:16443"
+
+
+@pytest.mark.parametrize("extra", ["    exec: {command: /tmp/x}\n", "- cluster:\n    server: https://198.51.100.66:16443\n",
+                                   "    client-key-data: not base64!\n", "kind: Config\n$(reboot)\n"])
+def test_kubeconfig_output_is_parsed_strictly_and_never_echoed(tmp_path: Path, extra: str) -> None:
+    cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    good = cp.run("microk8s-kubeconfig.sh", SERVER="203.0.113.11").stdout
+    (cp.state / "config-output").write_text(good + extra)
+    result = cp.run("microk8s-kubeconfig.sh", HOST_NAME="receipt", SERVER="203.0.113.11")
+    assert result.returncode == 1 and result.stdout == ""
+    assert "hybrid-ai[receipt] kubeconfig: ERROR: microk8s config" in result.stderr
+    assert "S0VZUzNDUjNU" not in result.stderr and extra.strip() not in result.stderr

@@ -1,0 +1,22 @@
+"""Parameters and helpers shared by the tests of the MicroK8s and NVIDIA host scripts."""
+
+from __future__ import annotations
+
+from components.cluster.microk8s import CONTROL_PLANE_ADDONS, ClusterNode, MicroK8sClusterArgs, launch_config
+from tests.support.cluster_stubs import ClusterHost
+
+
+def _launch(name: str, ip: str, control_plane: bool, public: str | None = None) -> str:
+    node = ClusterNode(name=name, target=None, vpn_address=ip, control_plane=control_plane)  # type: ignore[arg-type]
+    return launch_config(node, MicroK8sClusterArgs(nodes=[], channel="1.32/stable", cni_mtu=1330), public)
+
+
+CP = {"HOST_NAME": "receipt", "CHANNEL": "1.32/stable", "NODE_IP": "100.64.0.2", "CNI_MTU": "1330",
+      "ROLE": "control-plane", "EXTRA_SANS": "203.0.113.11", "ADDONS": " ".join(CONTROL_PLANE_ADDONS),
+      "LAUNCH_CONFIG": _launch("receipt", "100.64.0.2", True, "203.0.113.11")}
+WORKER = {"HOST_NAME": "ws-1", "CHANNEL": "1.32/stable", "NODE_IP": "100.64.1.1", "CNI_MTU": "1330", "ROLE": "worker", "GPU": "true",
+          "LAUNCH_CONFIG": _launch("ws-1", "100.64.1.1", False)}
+
+
+def sleeps(h: ClusterHost) -> list[str]:
+    return [c for c in h.calls() if c.startswith("sleep")]
