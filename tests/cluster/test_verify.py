@@ -86,7 +86,7 @@ def test_verify_trusts_the_given_roots_and_only_then(tmp_path: Path) -> None:
     trusted = cp.run("verify-cluster.sh", PROBE_CA=staging_roots(), **probe)
     assert trusted.returncode == 0, trusted.stderr
     system = cp.run("verify-cluster.sh", PROBE_CA="", **probe)
-    assert system.returncode == 1 and "does not answer through the ingress" in system.stderr
+    assert system.returncode == 1 and "does not answer through the Gateway" in system.stderr
     garbage = cp.run("verify-cluster.sh", PROBE_CA="not a certificate", **probe)
     assert garbage.returncode == 1 and "PROBE_CA is not a PEM certificate bundle" in garbage.stderr
 
