@@ -157,7 +157,9 @@ class ModelService(pulumi.ComponentResource):
     def _public(name: str, args: ModelServiceArgs, route: PublicRoute, opts: pulumi.ResourceOptions) -> None:
         ns = args.namespace
         source = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": route.data_plane_namespace}}}
-        NetworkPolicy(f"{name}-from-ingress", **allow_ingress(f"{name}-from-ingress", ns, name, args.port, source), opts=opts)
+        # A new name, not an update of the old `-from-ingress`: while an existing stack migrates,
+        # ingress-nginx keeps serving through that policy until Pulumi deletes both at the end.
+        NetworkPolicy(f"{name}-from-gateway", **allow_ingress(f"{name}-from-gateway", ns, name, args.port, source), opts=opts)
         CustomResource(f"{name}-route", api_version="gateway.networking.k8s.io/v1", kind="HTTPRoute",
                        metadata=metadata(name, ns, args.component), spec=manifest({
                            "parentRefs": [{"name": route.gateway, "sectionName": route.listener}],

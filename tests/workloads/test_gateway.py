@@ -66,6 +66,10 @@ def test_each_public_model_has_an_https_route_on_todays_path_and_autoscaling(dev
     assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 6)
     assert dev.by_name("receipt-api-pdb").inputs["spec"]["minAvailable"] == 1
     assert not {r.name for r in dev.resources} & {"ocr-engine-hpa", "ocr-engine-route"}
+    allowed = dev.by_name("receipt-api-from-gateway").inputs
+    assert allowed["metadata"]["name"] == "receipt-api-from-gateway"  # not the old policy's name: see the migration
+    assert allowed["spec"]["ingress"] == [{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "traefik"}}}],
+                                           "ports": [{"protocol": "TCP", "port": 8000}]}]
 
 
 def test_without_tls_routes_attach_to_plain_http_and_nothing_redirects() -> None:
