@@ -427,7 +427,7 @@ def test_verify_names_everything_missing_after_its_bound(tmp_path: Path) -> None
     result = cp.run("verify-cluster.sh", **VERIFY)
     assert result.returncode == 1
     assert "node ws-1 has address '198.51.100.11', not its VPN address 100.64.1.1" in result.stderr
-    assert "https://api.example.com/receipt/healthz does not answer through the ingress at 203.0.113.11" in result.stderr
+    assert "https://api.example.com/receipt/healthz does not answer through the Gateway at 203.0.113.11" in result.stderr
     assert len(sleeps(cp)) == 2
 
 
