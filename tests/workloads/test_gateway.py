@@ -34,6 +34,8 @@ def test_traefik_serves_the_gateway_on_host_ports_80_and_443_of_the_ingress_node
     assert values["deployment"]["kind"] == "DaemonSet" and values["nodeSelector"] == {"hybrid-ai/ingress": "true"}
     assert (values["ports"]["web"]["hostPort"], values["ports"]["websecure"]["hostPort"]) == INGRESS_HOST_PORTS
     assert values["providers"]["kubernetesGateway"]["enabled"] is True
+    # A surge pod could never bind the hostPorts its predecessor holds on the same node.
+    assert values["updateStrategy"]["rollingUpdate"] == {"maxUnavailable": 1, "maxSurge": 0}
     assert values["providers"]["kubernetesIngress"]["enabled"] is False  # nothing but the Gateway API
     assert values["gateway"]["enabled"] is False and values["gatewayClass"]["enabled"] is False  # ours, below
     assert dev.by_name("ingress-traefik").inputs["skipAwait"] is True  # see charts/traefik/chart.yaml
