@@ -11,10 +11,17 @@ from components.kit.helm import ChartSpec
 
 CHARTS = Path(__file__).resolve().parents[1] / "charts"
 
+# The Gateway API CRDs, standard channel, from the release's own bundle: the version Traefik's
+# chart last shipped and tested with its 3.7 line (traefik-helm-chart 1bb3570b, "update
+# gateway API CRDs to v1.5.1"). Upgrading is this one line.
+GATEWAY_API_VERSION = "v1.5.1"
+GATEWAY_API_CRDS = f"https://github.com/kubernetes-sigs/gateway-api/releases/download/{GATEWAY_API_VERSION}/standard-install.yaml"
+
 
 @cache
 def pinned(name: str) -> ChartSpec:
     doc = yaml.safe_load((CHARTS / name / "chart.yaml").read_text())
     values = yaml.safe_load((CHARTS / name / "values.yaml").read_text())
     return ChartSpec(chart=doc["chart"], version=str(doc["version"]), repository=doc["repository"],
-                     namespace=doc["namespace"], values=values or {}, hooks=tuple(doc.get("hooks") or ()))
+                     namespace=doc["namespace"], values=values or {}, hooks=tuple(doc.get("hooks") or ()),
+                     skip_await=bool(doc.get("skipAwait", False)))

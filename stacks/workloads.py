@@ -19,7 +19,7 @@ from components.workloads.monitoring import Monitoring
 from components.workloads.namespace import WorkloadNamespace, WorkloadNamespaceArgs
 from components.workloads.registry import PullSecret, PullSecretArgs
 from components.workloads.tf_serving import GRPC_PORT, HOSTPATH_STORAGE_CLASS, TfModel, TfServing, TfServingArgs
-from stacks.charts import pinned
+from stacks.charts import GATEWAY_API_CRDS, pinned
 from stacks.config import Host, Model, Role, StackConfig
 from stacks.load import Stack
 from stacks.monitoring import build_monitoring
@@ -51,11 +51,11 @@ def _peer(cfg: StackConfig, name: str) -> Peer:
     return Peer(name, next(m.port for m in cfg.models if m.name == name))
 
 
-def _model_args(cfg: StackConfig, m: Model, namespace: pulumi.Input[str], route_tls: str | None, pull: pulumi.Input[str] | None) -> ModelServiceArgs:
+def _model_args(cfg: StackConfig, m: Model, namespace: pulumi.Input[str], ingress: PublicIngress, pull: pulumi.Input[str] | None) -> ModelServiceArgs:
     assert m.image is not None
     public = None
     if m.public_path and cfg.ingress.domain:
-        public = PublicRoute(cfg.ingress.domain, m.public_path, route_tls, pinned("ingress-nginx").namespace)
+        public = PublicRoute(cfg.ingress.domain, m.public_path, ingress.gateway, ingress.listener, ingress.data_plane_namespace)
     return ModelServiceArgs(
         namespace=namespace, image=m.image, port=m.port, replicas=m.replicas, cpu=m.cpu, cpu_limit=m.cpu_limit,
         memory=m.memory, gpus=m.gpus, placement=m.placement, probe=("http", m.health_path),
@@ -94,7 +94,7 @@ def build_workloads(stack: Stack, cluster: MicroK8sCluster, hosts: dict[str, Hos
         wait_for.append(runtime_class)
 
     ingress = PublicIngress("ingress", PublicIngressArgs(
-        controller=pinned("ingress-nginx"), workload_namespace=namespace, nodes_ready=nodes_ready(cfg, cluster, "ingress"), tls=cfg.ingress.tls, domain=cfg.ingress.domain,
+        controller=pinned("traefik"), gateway_api_crds=GATEWAY_API_CRDS, workload_namespace=namespace, nodes_ready=nodes_ready(cfg, cluster, "ingress"), tls=cfg.ingress.tls, domain=cfg.ingress.domain,
         acme_email=cfg.ingress.acme_email, cert_manager=pinned("cert-manager"),
         byo_pem=stack.secret(cfg.ingress.tls_cert_config) if cfg.ingress.tls_cert_config else None,
     ), opts=k8s)
@@ -112,7 +112,7 @@ def build_workloads(stack: Stack, cluster: MicroK8sCluster, hosts: dict[str, Hos
                                       ready={"cloud": [on_nodes["cloud"]], "gpu": gpu_ready})
 
     for m in (m for m in cfg.models if m.kind == "service"):
-        service = ModelService(m.name, _model_args(cfg, m, on_nodes[m.placement], ingress.tls_secret, pull),
+        service = ModelService(m.name, _model_args(cfg, m, on_nodes[m.placement], ingress, pull),
                                opts=gpu_opts if m.placement == "gpu" else k8s)
         out.models[m.name] = service
         out.endpoints[m.name] = service.service_name

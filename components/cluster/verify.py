@@ -1,7 +1,7 @@
 """Post-deploy verification as part of `pulumi up`: a failed check fails the update.
 
 `<name>-check` waits until every labelled node is Ready on its VPN address and advertises
-its expected GPU capacity, and the public API answers through the ingress. Each node's
+its expected GPU capacity, and the public API answers through the Gateway. Each node's
 expectations sit on its own labels, so adding a node changes nothing in the check.
 """
 
@@ -26,11 +26,11 @@ class ClusterVerificationArgs:
     node_ready: Mapping[str, pulumi.Output[Any]]
     """Per node: resolves once it joined."""
     wait_for: Sequence[pulumi.Output[Any]]
-    """What must be deployed before checking (workloads, plugin, ingress)."""
+    """What must be deployed before checking (workloads, plugin, Gateway)."""
     probe_url: str | None = None
-    """URL of the public API to call through the ingress."""
+    """URL of the public API to call through the Gateway."""
     ingress_address: pulumi.Input[str] | None = None
-    """Public address of an ingress node."""
+    """Public address of an ingress node (where the Gateway listens)."""
     probe_ca: str | None = None
     """PEM roots the probe trusts instead of the system store (Let's Encrypt staging)."""
 

@@ -35,6 +35,8 @@ class ChartSpec:
     """Values pinned with the chart."""
     hooks: Sequence[str] = ()
     """The chart's templates that are Helm hooks at this version (run only by a Release)."""
+    skip_await: bool = False
+    """Do not wait for the chart's objects to be ready (a v4 Chart; reason with the pin)."""
 
 
 def merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -69,5 +71,6 @@ def install(name: str, spec: ChartSpec, values: Mapping[str, Any], namespace: pu
         repository_opts=v4.RepositoryOptsArgs(repo=spec.repository),
         namespace=namespace,
         values=merged,
+        skip_await=spec.skip_await or None,
         opts=opts,
     )

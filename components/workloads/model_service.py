@@ -1,5 +1,5 @@
 """One catalog entry as Kubernetes objects: Deployment, Service, PodDisruptionBudget, and for
-public APIs an HPA and an Ingress path; plus the network policies it needs, all its own.
+public APIs an HPA and an HTTPRoute on the public Gateway; plus the network policies it needs, all its own.
 
 Everything a model needs is owned by the model: its egress to what it calls and the
 matching ingress allowances on those targets are policies of its own, so adding or
@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pulumi
+from pulumi_kubernetes.apiextensions import CustomResource
 from pulumi_kubernetes.apps.v1 import Deployment
 from pulumi_kubernetes.autoscaling.v2 import HorizontalPodAutoscaler
 from pulumi_kubernetes.core.v1 import Service
-from pulumi_kubernetes.networking.v1 import Ingress, NetworkPolicy
+from pulumi_kubernetes.networking.v1 import NetworkPolicy
 from pulumi_kubernetes.policy.v1 import PodDisruptionBudget
 
 from components.kit.kube import allow_ingress, manifest, metadata, restricted_container, restricted_pod, selector
@@ -42,13 +43,15 @@ class Peer:
 @dataclass(frozen=True)
 class PublicRoute:
     host: str
-    """Ingress host."""
+    """Public host name the route matches."""
     path: str
     """Path prefix routed to the model."""
-    tls_secret: str | None = None
-    """TLS secret of the host, if served over HTTPS."""
-    ingress_namespace: str = "ingress-nginx"
-    """Where the ingress controller runs (allowed in)."""
+    gateway: pulumi.Input[str]
+    """Name of the Gateway (same namespace) the HTTPRoute attaches to."""
+    listener: str = "http"
+    """The Gateway's listener (sectionName): "https" when served over TLS."""
+    data_plane_namespace: str = "traefik"
+    """Where the Gateway's data plane runs (allowed in)."""
 
 
 @dataclass
@@ -153,16 +156,17 @@ class ModelService(pulumi.ComponentResource):
     @staticmethod
     def _public(name: str, args: ModelServiceArgs, route: PublicRoute, opts: pulumi.ResourceOptions) -> None:
         ns = args.namespace
-        source = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": route.ingress_namespace}}}
-        NetworkPolicy(f"{name}-from-ingress", **allow_ingress(f"{name}-from-ingress", ns, name, args.port, source), opts=opts)
-        rule = {"host": route.host, "http": {"paths": [{
-            "path": route.path, "pathType": "Prefix",
-            "backend": {"service": {"name": name, "port": {"number": args.port}}},
-        }]}}
-        spec: dict[str, Any] = {"ingressClassName": "nginx", "rules": [rule]}
-        if route.tls_secret:
-            spec["tls"] = [{"hosts": [route.host], "secretName": route.tls_secret}]
-        Ingress(f"{name}-ingress", metadata=metadata(name, ns, args.component), spec=manifest(spec), opts=opts)
+        source = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": route.data_plane_namespace}}}
+        # A new name, not an update of the old `-from-ingress`: while an existing stack migrates,
+        # ingress-nginx keeps serving through that policy until Pulumi deletes both at the end.
+        NetworkPolicy(f"{name}-from-gateway", **allow_ingress(f"{name}-from-gateway", ns, name, args.port, source), opts=opts)
+        CustomResource(f"{name}-route", api_version="gateway.networking.k8s.io/v1", kind="HTTPRoute",
+                       metadata=metadata(name, ns, args.component), spec=manifest({
+                           "parentRefs": [{"name": route.gateway, "sectionName": route.listener}],
+                           "hostnames": [route.host],
+                           "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": route.path}}],
+                                      "backendRefs": [{"name": name, "port": args.port}]}],
+                       }), opts=opts)
         HorizontalPodAutoscaler(f"{name}-hpa", metadata=metadata(name, ns, args.component), spec=manifest({
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
             "minReplicas": max(args.replicas, 1),

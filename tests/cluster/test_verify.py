@@ -89,7 +89,7 @@ def test_verify_trusts_the_given_roots_and_only_then(tmp_path: Path) -> None:
     trusted = cp.run("verify-cluster.sh", PROBE_CA=staging_roots(), **probe)
     assert trusted.returncode == 0, trusted.stderr
     system = cp.run("verify-cluster.sh", PROBE_CA="", **probe)
-    assert system.returncode == 1 and "does not answer through the ingress" in system.stderr
+    assert system.returncode == 1 and "does not answer through the Gateway" in system.stderr
     garbage = cp.run("verify-cluster.sh", PROBE_CA="not a certificate", **probe)
     assert garbage.returncode == 1 and "PROBE_CA is not a PEM certificate bundle" in garbage.stderr
 
@@ -127,7 +127,7 @@ def test_verify_names_everything_missing_after_its_bound(tmp_path: Path) -> None
     result = cp.run("verify-cluster.sh", **VERIFY)
     assert result.returncode == 1
     assert "node ws-1 has address '198.51.100.11', not its VPN address 100.64.1.1" in result.stderr
-    assert "https://api.example.com/receipt/healthz does not answer through the ingress at 203.0.113.11" in result.stderr
+    assert "https://api.example.com/receipt/healthz does not answer through the Gateway at 203.0.113.11" in result.stderr
     assert len(sleeps(cp)) == 2
 
 

@@ -230,8 +230,8 @@ def test_grafana_has_no_public_entry(dev: Evaluation) -> None:
     values = dev.by_name("monitoring-stack").inputs["values"]["grafana"]
     assert values["ingress"]["enabled"] is False and values["service"]["type"] == "ClusterIP"
     assert "adminPassword" not in values  # the chart then makes a random one, kept across upgrades
-    ingresses = [r for r in dev.resources if r.type == "kubernetes:networking.k8s.io/v1:Ingress"]
-    assert all("grafana" not in json.dumps(r.inputs) for r in ingresses)
+    routes = [r for r in dev.resources if r.type == "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"]
+    assert routes and all("grafana" not in json.dumps(r.inputs) for r in routes)
     policy = dev.by_name("monitoring-grafana").inputs["spec"]
     assert policy["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "grafana"}}
     assert policy["ingress"] == [{"from": [{"podSelector": {}}]}]  # its own namespace only

@@ -17,7 +17,9 @@ from tools.render.evaluate import Evaluation, Secret
 from tools.render.write import reveal, write_all
 
 K8S_VERSION = "1.32.0"
-CRD_KINDS = {"Certificate", "ClusterIssuer", "PrometheusRule"}  # cert-manager's and prometheus-operator's kinds: no upstream schema to check against
+# cert-manager's, prometheus-operator's and the Gateway API's kinds: kubernetes-validate knows
+# only built-in kinds (test_gateway.py checks the Gateway API objects against their CRDs).
+CRD_KINDS = {"Certificate", "ClusterIssuer", "PrometheusRule", "GatewayClass", "Gateway", "HTTPRoute"}
 NOT_MANIFESTS = CRD_KINDS | {"HelmRelease"}  # Release inputs are Helm's, not a Kubernetes object
 TOOLS = PROJECT / ".venv-tools" / "bin"
 
@@ -96,25 +98,25 @@ HELM_CHART = "kubernetes:helm.sh/v4:Chart"
 
 def test_charts_whose_hooks_matter_are_releases_the_others_v4_charts(dev: Evaluation) -> None:
     # helm.v4.Chart drops every `helm.sh/hook` resource (pulumi-kubernetes 4.34.2, Chart.includeHooks):
-    # ingress-nginx's admission Secret (job-createSecret.yaml, a pre-install hook) would never
-    # exist and its controller never start; cert-manager's startupapicheck (post-install)
-    # would not hold the ClusterIssuer back until the webhook answers.
+    # cert-manager's startupapicheck (post-install) would not hold the ClusterIssuer back until
+    # the webhook answers. Traefik's chart has no hooks at 41.3.0: a v4 Chart.
     kinds = {r.name: r.type for r in dev.resources if r.type in (HELM_RELEASE, HELM_CHART)}
-    assert kinds == {"ingress-controller": HELM_RELEASE, "ingress-cert-manager": HELM_RELEASE,
+    assert kinds == {"ingress-traefik": HELM_CHART, "ingress-cert-manager": HELM_RELEASE,
                      "gpu-sharing-device-plugin": HELM_CHART, "monitoring-stack": HELM_RELEASE, "monitoring-dcgm-exporter": HELM_CHART}
-    for name, chart, version in (("ingress-controller", "ingress-nginx", "4.12.1"), ("ingress-cert-manager", "cert-manager", "v1.16.2")):
+    for name, chart, version in (("ingress-cert-manager", "cert-manager", "v1.16.2"),):
         release = dev.by_name(name).inputs
         assert (release["chart"], release["version"], release["name"]) == (chart, version, chart)
         assert release["timeout"] >= 900  # first install: images to pull, hook Jobs to run
         assert not release.get("disableWebhooks")  # "Prevent hooks from running" stays off
-    assert dev.by_name("ingress-controller").inputs["values"]["controller"]["kind"] == "DaemonSet"
+    traefik = dev.by_name("ingress-traefik").inputs
+    assert (traefik["chart"], traefik["version"], traefik["values"]["deployment"]["kind"]) == ("traefik", "41.3.0", "DaemonSet")
     issuer = dev.by_name("ingress-issuer")
     assert dev.by_name("ingress-cert-manager").urn in issuer.dependencies  # after its startupapicheck hook
 
 
 def test_chart_pins_list_their_hooks() -> None:
     from stacks.charts import pinned
-    assert "templates/admission-webhooks/job-patch/job-createSecret.yaml" in pinned("ingress-nginx").hooks
+    assert pinned("traefik").hooks == () and pinned("traefik").skip_await
     assert "templates/startupapicheck-job.yaml" in pinned("cert-manager").hooks
     assert pinned("nvidia-device-plugin").hooks == ()
 
@@ -158,29 +160,12 @@ def test_network_policies_deny_by_default_and_allow_only_the_call_graph(dev: Eva
     deny = dev.by_name("workloads-default-deny").inputs["spec"]
     assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
     assert policies(dev) == {
-        ("ingress-nginx", "receipt-api"),
+        ("traefik", "receipt-api"),
         ("receipt-api", "ocr-engine"), ("receipt-api", "layout-engine"), ("receipt-api", "redis"),
         ("ocr-engine", "tf-serving"), ("layout-engine", "tf-serving"),
-        ("ingress-nginx", "acme-solver"),
+        ("traefik", "acme-solver"),
         ("prometheus", "tf-serving"), ("*", "grafana"),  # monitoring: scrape, and Grafana from its own namespace only
     }
-
-
-def test_the_ingress_controller_reaches_cert_managers_http01_solver(dev: Evaluation) -> None:
-    # cert-manager v1.16.2 runs the solver pod in the Certificate's namespace (ch.Namespace),
-    # labelled acme.cert-manager.io/http01-solver=true, on port 8089 (pkg/issuer/acme/http).
-    policy = dev.by_name("ingress-acme-solver").inputs
-    certificate = dev.by_name("ingress-certificate").inputs
-    assert policy["metadata"]["namespace"] == certificate["metadata"]["namespace"] == "hybrid-ai"
-    assert policy["spec"] == {
-        "podSelector": {"matchLabels": {"acme.cert-manager.io/http01-solver": "true"}},
-        "policyTypes": ["Ingress"],
-        "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}],
-                     "ports": [{"protocol": "TCP", "port": 8089}]}],
-    }
-    byo = stack_config("dev")
-    byo["ingress"] = {"domain": "api.example.com", "tls": "none"}
-    assert "ingress-acme-solver" not in {r.name for r in evaluate_config(byo).resources}  # no ACME, no opening
 
 
 def test_workloads_are_restricted(dev: Evaluation) -> None:
@@ -197,35 +182,6 @@ def test_workloads_are_restricted(dev: Evaluation) -> None:
             assert set(c["resources"]["requests"]) == {"cpu", "memory"}
         labels = r.inputs["metadata"]["labels"]
         assert {"app.kubernetes.io/name", "app.kubernetes.io/component", "app.kubernetes.io/part-of"} <= set(labels)
-
-
-def test_public_api_has_ingress_tls_and_autoscaling(dev: Evaluation) -> None:
-    ingress = dev.by_name("receipt-api-ingress").inputs["spec"]
-    assert ingress["rules"][0]["host"] == "api.example.com"
-    assert ingress["rules"][0]["http"]["paths"][0]["path"] == "/receipt"
-    assert ingress["tls"] == [{"hosts": ["api.example.com"], "secretName": "hybrid-ai-tls"}]
-    hpa = dev.by_name("receipt-api-hpa").inputs["spec"]
-    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 6)
-    assert dev.by_name("receipt-api-pdb").inputs["spec"]["minAvailable"] == 1
-    issuer = dev.by_name("ingress-issuer").inputs["spec"]["acme"]
-    assert "acme-staging" in issuer["server"]  # dev uses the staging issuer
-    assert not {r.name for r in dev.resources} & {"ocr-engine-hpa", "ocr-engine-ingress"}
-
-
-def test_prod_uses_the_production_issuer() -> None:
-    prod = evaluate_config(stack_config("prod"))
-    assert prod.by_name("ingress-issuer").inputs["spec"]["acme"]["server"] == "https://acme-v02.api.letsencrypt.org/directory"
-
-
-def test_bring_your_own_certificate_stays_secret() -> None:
-    raw = stack_config("dev")
-    raw["ingress"] = {"domain": "api.example.com", "tls": "byo", "tlsCertConfig": "tlsBundle"}
-    pem = "-----BEGIN CERTIFICATE-----\nQ0VSVA==\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nS0VZLUNBTkFSWQ==\n-----END PRIVATE KEY-----\n"
-    ev = evaluate_config(raw, secrets={"sshPrivateKey": "k", "tlsBundle": pem})
-    data = ev.by_name("ingress-tls").inputs["stringData"]
-    assert isinstance(data, Secret) or all(isinstance(v, Secret) for v in data.values())
-    assert reveal(data)["tls.key"].startswith("-----BEGIN PRIVATE KEY-----")
-    assert "ingress-issuer" not in {r.name for r in ev.resources}
 
 
 def test_private_registry_pull_secret() -> None:
@@ -251,7 +207,7 @@ def test_workloads_wait_for_the_nodes_they_run_on_then_get_a_first_install_timeo
     assert ready["ws-1"] not in dev.closure(receipt.urn)  # a cloud API does not wait for the office
     assert ready["interface"] in dev.closure(receipt.urn)
     assert receipt.timeouts == {"create": "20m", "update": "20m"}
-    assert ready["interface"] in dev.closure(dev.by_name("ingress-controller").urn)  # the ingress node
+    assert ready["interface"] in dev.closure(dev.by_name("ingress-traefik").urn)  # the ingress node
 
 
 # --- Post-deploy probe trusts the right roots -------------------------------------------
@@ -274,7 +230,7 @@ def test_no_pod_of_a_namespace_we_create_reaches_the_cloud_metadata_service(stac
     ev = evaluate_config(stack_config(stack), stack=stack)
     namespaces = {reveal(r.inputs)["metadata"]["name"] for r in ev.resources if r.type == "kubernetes:core/v1:Namespace"}
     monitored = {"monitoring"} if stack_config(stack).get("monitoring", {}).get("enabled") else set()
-    assert namespaces == {"cert-manager", "hybrid-ai", "ingress-nginx", "nvidia-device-plugin"} | monitored
+    assert namespaces == {"cert-manager", "hybrid-ai", "traefik", "nvidia-device-plugin"} | monitored
     egress: dict[str, list[dict[str, Any]]] = {ns: [] for ns in namespaces}
     for r in ev.resources:
         if r.type == "kubernetes:networking.k8s.io/v1:NetworkPolicy":

@@ -3,7 +3,7 @@
 # a bound, and fail naming everything that is missing.
 #  - every node hybrid-ai labelled is Ready on its VPN address (label hybrid-ai/vpn-address)
 #  - each GPU node advertises its GPUs x time-slicing replicas (label hybrid-ai/gpu-capacity)
-#  - the public API answers through the ingress (PROBE_URL via INGRESS_ADDRESS; optional)
+#  - the public API answers through the Gateway on an ingress node (PROBE_URL via INGRESS_ADDRESS; optional)
 # The expectations live on the nodes, so adding a node changes nothing here.
 # PROBE_CA: PEM roots the probe trusts instead of the host's store (Let's Encrypt staging,
 # whose roots no store has); empty: the system store. Never curl -k.
@@ -38,7 +38,7 @@ problems() {
     host=${PROBE_URL#*://} host=${host%%/*}
     port=443; case $PROBE_URL in http://*) port=80;; esac
     curl -fsS -o /dev/null --max-time 10 ${trust[@]+"${trust[@]}"} --resolve "$host:$port:$INGRESS_ADDRESS" "$PROBE_URL" \
-      || echo "$PROBE_URL does not answer through the ingress at $INGRESS_ADDRESS"
+      || echo "$PROBE_URL does not answer through the Gateway at $INGRESS_ADDRESS"
   fi
 }
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 MICROK8S_TCP_PORTS = {16443: "API server", 10250: "kubelet", 10255: "kubelet (read-only)", 25000: "cluster-agent",
                       12379: "etcd", 10257: "kube-controller", 10259: "kube-scheduler", 19001: "dqlite"}
 CALICO_VXLAN_UDP_PORT = 4789
-INGRESS_HOST_PORTS = (80, 443)  # ingress-nginx's hostPorts on ingress nodes
+INGRESS_HOST_PORTS = (80, 443)  # Traefik's hostPorts on ingress nodes (charts/traefik/values.yaml)
 
 
 def networks(cfg: StackConfig) -> list[str]:
