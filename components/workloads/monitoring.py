@@ -100,6 +100,7 @@ def stack_values(args: MonitoringArgs) -> dict[str, Any]:
             "additionalScrapeConfigs": scrape_jobs(args),
         }},
         "alertmanager": {"alertmanagerSpec": {"nodeSelector": dict(args.node_selector)}},
+        "crds": {"upgradeJob": {"nodeSelector": dict(args.node_selector)}},
         "prometheusOperator": {"nodeSelector": dict(args.node_selector)},
         "grafana": {"nodeSelector": dict(args.node_selector),
                     "persistence": {"enabled": True, "size": args.grafana_storage_size, "storageClassName": args.storage_class}},

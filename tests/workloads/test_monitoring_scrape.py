@@ -103,3 +103,15 @@ def test_gpu_queries_use_the_host_label_of_the_pinned_dcgm_exporter() -> None:
     assert pin["version"] == "4.8.2", "dcgm-exporter moved: check the Hostname -> hostname rename (docs/monitoring.md)"
     text = (PROJECT / "charts/monitoring/alerts.yaml").read_text() + (PROJECT / "charts/monitoring/dashboards/gpus.json").read_text()
     assert "Hostname" in text and not re.search(r"\bhostname\b", text)
+
+
+def test_the_operators_crds_are_applied_on_every_install_and_upgrade_by_the_charts_job(dev: Evaluation) -> None:
+    # Helm never upgrades crds/ (kube-prometheus-stack README); the upgrade Job is a
+    # pre-install/pre-upgrade hook, so the chart must stay a Release (which runs hooks).
+    stack = dev.by_name("monitoring-stack")
+    assert stack.type == "kubernetes:helm.sh/v3:Release"
+    crds = stack.inputs["values"]["crds"]
+    assert crds["enabled"] is True and crds["upgradeJob"]["enabled"] is True
+    assert crds["upgradeJob"]["nodeSelector"] == {"hybrid-ai/location": "cloud"}
+    hooks = yaml.safe_load((PROJECT / "charts/kube-prometheus-stack/chart.yaml").read_text())["hooks"]
+    assert "charts/crds/templates/upgrade/job.yaml" in hooks
