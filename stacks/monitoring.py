@@ -11,6 +11,7 @@ from components.workloads.monitoring import GRAFANA_PORT, Monitoring, Monitoring
 from components.workloads.tf_serving import REST_PORT
 from stacks.charts import pinned
 from stacks.config import StackConfig
+from stacks.config.hosts import Role
 
 GRAFANA_LOCAL_PORT = 3000
 
@@ -30,6 +31,7 @@ def build_monitoring(cfg: StackConfig, workload_namespace: pulumi.Input[str], tf
         cert_manager_namespace=pinned("cert-manager").namespace, retention=m.retention, storage_size=m.storage_size,
         storage_class=m.storage_class, grafana_storage_size=m.grafana_storage_size,
         node_selector={"hybrid-ai/location": "cloud"}, gpu_tolerations=tolerations,
+        backup_nodes=[h.name for h in cfg.hosts if h.in_cluster and Role.CONTROL_PLANE.value in h.roles],
         cloud_ready=ready["cloud"], gpu_ready=ready["gpu"],
     ), opts=opts)
 

@@ -31,8 +31,9 @@ from components.hosts.ssh import SshTarget, after, command_options
 from components.kit import shell
 
 API_PORT = 16443
-CONTROL_PLANE_ADDONS = ("dns", "metrics-server", "hostpath-storage")
-"""CoreDNS (the bundled launch configuration enabled it; ours replaces that one), the HPA's
+CONTROL_PLANE_ADDONS = ("rbac", "dns", "metrics-server", "hostpath-storage")
+"""RBAC first (MicroK8s 1.32's API server defaults to --authorization-mode=AlwaysAllow: every
+token and node credential would be cluster-admin; `rbac` sets RBAC,Node), CoreDNS (the bundled launch configuration enabled it; ours replaces that one), the HPA's
 metrics, and the default StorageClass `microk8s-hostpath`."""
 STORAGE_CLASS = "microk8s-hostpath"
 """The StorageClass the hostpath-storage addon creates (and marks default)."""

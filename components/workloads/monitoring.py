@@ -9,6 +9,7 @@ TF-Serving (its Prometheus endpoint, on the REST port) and cert-manager's contro
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,8 @@ class MonitoringArgs:
     node_selector: Mapping[str, str]
     """Where Prometheus, Alertmanager and Grafana run (the cloud nodes)."""
     gpu_tolerations: Sequence[Mapping[str, str]] = ()
+    backup_nodes: Sequence[str] = ()
+    """Nodes whose textfile collector may report the datastore backup (the control plane)."""
     cloud_ready: Sequence[pulumi.Output[Any]] = ()
     """Resolve once the cloud nodes are Ready (Prometheus, Grafana and their volumes go there)."""
     gpu_ready: Sequence[pulumi.Output[Any]] = ()
@@ -97,11 +100,25 @@ def stack_values(args: MonitoringArgs) -> dict[str, Any]:
             "additionalScrapeConfigs": scrape_jobs(args),
         }},
         "alertmanager": {"alertmanagerSpec": {"nodeSelector": dict(args.node_selector)}},
+        "crds": {"upgradeJob": {"nodeSelector": dict(args.node_selector)}},
         "prometheusOperator": {"nodeSelector": dict(args.node_selector)},
         "grafana": {"nodeSelector": dict(args.node_selector),
                     "persistence": {"enabled": True, "size": args.grafana_storage_size, "storageClassName": args.storage_class}},
-        "prometheus-node-exporter": {"tolerations": [{"operator": "Exists"}]},  # every node, GPU taints too
+        "prometheus-node-exporter": {
+            "tolerations": [{"operator": "Exists"}],  # every node, GPU taints too
+            "prometheus": {"monitor": {"metricRelabelings": node_metric_keep(args.backup_nodes)}},
+        },
     }
+
+
+def node_metric_keep(backup_nodes: Sequence[str]) -> list[dict[str, Any]]:
+    """node-exporter's keep-list: its own `node_*` series and the mesh metrics from every node,
+    the datastore backup's only from the backup nodes (any other host's root could write it
+    into its textfile directory and silence DatastoreBackupMissing). `node` is the target label
+    set by the ServiceMonitor's relabelings from the pod's node, which the host cannot forge."""
+    nodes = "|".join(re.escape(n) for n in backup_nodes) or "$^"
+    return [{"sourceLabels": ["__name__", "node"], "separator": ";", "action": "keep",
+             "regex": f"(node_.+|hybridai_wireguard_.+);.*|hybridai_datastore_backup_.+;({nodes})"}]
 
 
 def retention_size(storage_size: str) -> str:

@@ -132,9 +132,9 @@ def test_each_node_has_its_own_token_registered_once_it_is_installed_and_kept_se
 def test_install_carries_a_launch_config_with_dns_and_addons_on_the_control_plane_only() -> None:
     ev = evaluate_config(stack_config("dev"))
     cp = yaml.safe_load(params(ev, "cluster-receipt-microk8s")["LAUNCH_CONFIG"])
-    assert [a["name"] for a in cp["addons"]] == ["dns", "metrics-server", "hostpath-storage"]
+    assert [a["name"] for a in cp["addons"]] == ["rbac", "dns", "metrics-server", "hostpath-storage"]
     assert cp["extraSANs"] == ["100.64.0.2", "203.0.113.11"]
-    assert params(ev, "cluster-receipt-microk8s")["ADDONS"] == "dns metrics-server hostpath-storage"
+    assert params(ev, "cluster-receipt-microk8s")["ADDONS"] == "rbac dns metrics-server hostpath-storage"
     ws = yaml.safe_load(params(ev, "cluster-ws-1-microk8s")["LAUNCH_CONFIG"])
     assert "addons" not in ws and ws["extraKubeletArgs"]["--cluster-dns"] == "10.152.183.10"
     assert params(ev, "cluster-ws-1-microk8s")["ADDONS"] == ""

@@ -28,7 +28,8 @@ def test_gpu_install_adds_the_nvidia_runtime_next_to_the_shipped_nvidia_containe
     assert NVIDIA_SECTION in text.splitlines() and "runtimes.nvidia-container-runtime]" in text
     assert "imports" not in text and not (h.state / "etc").exists()
     assert "snap restart microk8s.daemon-containerd" in h.state_changes()
-    assert not (h.snap_data / "args/kube-apiserver").read_text()  # workers leave the API server alone
+    # Workers leave the API server's args as installed.
+    assert (h.snap_data / "args/kube-apiserver").read_text() == "--authorization-mode=AlwaysAllow\n"
     assert not [c for c in h.calls() if "cni.yaml" in c]
     assert h.run("microk8s-install.sh", **WORKER).returncode == 0
     assert h.state_changes() == []
@@ -40,7 +41,7 @@ def test_launch_config_carries_what_the_bundled_default_did_and_the_addons(tmp_p
     kubelet = (cp.snap_data / "args/kubelet").read_text().splitlines()
     assert "--cluster-dns=10.152.183.10" in kubelet and "--cluster-domain=cluster.local" in kubelet
     enabled = cp.snap_data.parent / "enabled-addons"
-    assert sorted(p.name for p in enabled.iterdir()) == ["dns", "hostpath-storage", "metrics-server"]
+    assert sorted(p.name for p in enabled.iterdir()) == ["dns", "hostpath-storage", "metrics-server", "rbac"]
     assert (enabled / "dns").read_text() == "/etc/resolv.conf 10.152.183.10"
     worker = ClusterHost(tmp_path / "w")
     assert worker.run("microk8s-install.sh", **WORKER).returncode == 0
@@ -54,8 +55,8 @@ def test_launch_config_is_yaml_of_the_cluster_agent_schema_with_dns_in_the_servi
     config = yaml.safe_load(launch_config(node, args, "api.example.com"))
     assert config["version"] == "0.2.0"
     assert config["extraKubeletArgs"]["--cluster-dns"] == "10.96.0.10"
-    assert config["addons"][0] == {"name": "dns", "args": ["/etc/resolv.conf", "10.96.0.10"]}
-    assert [a["name"] for a in config["addons"]] == ["dns", "metrics-server", "hostpath-storage"]
+    assert config["addons"][1] == {"name": "dns", "args": ["/etc/resolv.conf", "10.96.0.10"]}
+    assert [a["name"] for a in config["addons"]] == ["rbac", "dns", "metrics-server", "hostpath-storage"]
     assert config["extraSANs"] == ["100.64.0.2", "api.example.com"]
     assert set(config) <= {"version", "extraSANs", "extraKubeletArgs", "extraKubeAPIServerArgs", "extraCNIEnv", "addons"}
 
@@ -72,11 +73,27 @@ def test_existing_control_plane_gets_missing_addons_and_dns_args_once(tmp_path: 
     assert result.returncode == 0, result.stderr
     assert cp.state_changes() == [
         "snap restart microk8s.daemon-kubelite",
+        "microk8s enable rbac",
         "microk8s enable dns /etc/resolv.conf 10.152.183.10",
         "microk8s enable metrics-server",
         "microk8s enable hostpath-storage",
     ]
     assert cp.run("microk8s-install.sh", **CP).returncode == 0 and cp.state_changes() == []
+
+
+def test_control_plane_api_server_authorizes_with_rbac_and_node_not_always_allow(tmp_path: Path) -> None:
+    # default-args/kube-apiserver @ v1.32: --authorization-mode=AlwaysAllow; the rbac addon
+    # (core addons 2d6e317) sets RBAC,Node, on a fresh install and on an existing control plane.
+    cp = ClusterHost(tmp_path / "cp", "receipt", "100.64.0.2")
+    assert cp.run("microk8s-install.sh", **CP).returncode == 0
+    modes = [a for a in (cp.snap_data / "args/kube-apiserver").read_text().splitlines() if a.startswith("--authorization-mode=")]
+    assert modes == ["--authorization-mode=RBAC,Node"]
+    (cp.snap_data.parent / "enabled-addons/rbac").unlink()
+    (cp.snap_data / "args/kube-apiserver").write_text("--authorization-mode=AlwaysAllow\n")
+    assert cp.run("microk8s-install.sh", **CP).returncode == 0
+    assert "microk8s enable rbac" in cp.state_changes()
+    modes = [a for a in (cp.snap_data / "args/kube-apiserver").read_text().splitlines() if a.startswith("--authorization-mode=")]
+    assert modes == ["--authorization-mode=RBAC,Node"]
 
 
 def test_addons_wait_for_cluster_agent_to_apply_the_launch_config_within_a_bound(tmp_path: Path) -> None:

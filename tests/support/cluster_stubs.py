@@ -113,7 +113,7 @@ case $1 in
         if [ "$1" = install ]; then
           mkdir -p "$SNAP_DATA/args/cni-network" "$SNAP_DATA/certs" "$SNAP_DATA/var/lock"
           printf '%s' "$KUBELET_ARGS" > "$SNAP_DATA/args/kubelet"
-          : > "$SNAP_DATA/args/kube-apiserver"
+          echo --authorization-mode=AlwaysAllow > "$SNAP_DATA/args/kube-apiserver"  # default-args @ v1.32
           printf '%s' "$CSR_TEMPLATE" > "$SNAP_DATA/certs/csr.conf.template"
           printf '%s' "$CNI_YAML" > "$SNAP_DATA/args/cni-network/cni.yaml"
           printf '%s' "$CONTAINERD_TEMPLATE" > "$SNAP_DATA/args/containerd-template.toml"
@@ -129,7 +129,13 @@ case $1 in
   status) case $* in
             *--addon*) [ -e "$enabled/${!#}" ] && echo enabled || echo disabled;;
           esac; exit 0;;
-  enable) mkdir -p "$enabled"; echo "${*:3}" > "$enabled/$2";;
+  enable) mkdir -p "$enabled"; echo "${*:3}" > "$enabled/$2"
+          # addons/rbac/enable @ core addons 2d6e317: the API server's authorization mode.
+          if [ "$2" = rbac ]; then
+            grep -v -- --authorization-mode= "$SNAP_DATA/args/kube-apiserver" > "$SNAP_DATA/args/kube-apiserver.new" || true
+            echo --authorization-mode=RBAC,Node >> "$SNAP_DATA/args/kube-apiserver.new"
+            mv "$SNAP_DATA/args/kube-apiserver.new" "$SNAP_DATA/args/kube-apiserver"
+          fi;;
   refresh-certs) [ "$2 $3" = "--cert server.crt" ] || exit 2; "$PYTHON" "$FAKE" cert "$SNAP_DATA";;
   add-node)
     # Like add_token.py: --token, else token_hex(16); --token-ttl appends `token|expiry`;

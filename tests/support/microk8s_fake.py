@@ -61,6 +61,10 @@ def launch(snap_data: Path, snap_common: Path) -> None:
     enabled.mkdir(parents=True, exist_ok=True)
     for addon in config.get("addons") or []:
         (enabled / addon["name"]).write_text(" ".join(addon.get("args") or []))
+        if addon["name"] == "rbac":  # addons/rbac/enable @ core addons 2d6e317
+            args = snap_data / "args" / "kube-apiserver"
+            kept = [line for line in args.read_text().splitlines() if not line.startswith("--authorization-mode=")]
+            args.write_text("".join(line + "\n" for line in [*kept, "--authorization-mode=RBAC,Node"]))
     launcher = snap_common / "etc" / "launcher"
     launcher.mkdir(parents=True, exist_ok=True)
     (launcher / "install.yaml.applied").write_text(yaml.safe_dump(config))

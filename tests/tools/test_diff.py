@@ -5,6 +5,7 @@ BASE, changes the working tree, and diffs; the project's own repository is never
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -14,7 +15,7 @@ import pytest
 import yaml
 
 from tests.support.helpers import PROJECT
-from tools.render.diff import Changes, changed_paths, diff, main, report
+from tools.render.diff import Changes, changed_paths, compare, diff, main, report
 from tools.render.replace import replacing
 
 PARTS = ["Pulumi.yaml", "Pulumi.dev.yaml", "__main__.py", "charts", "components", "stacks", "tools"]
@@ -88,9 +89,13 @@ def test_a_changed_secret_shows_only_secret(repo: Path) -> None:
     _commit(repo)
     _edit_stack(repo, lambda c: c.update({"hybrid-ai:sshPrivateKey": {"secure": new}}))
     changes = diff("HEAD", "dev", repo)
-    assert changes.update and not (changes.create or changes.delete or changes.replace)
+    assert changes.update and not (changes.create or changes.delete)
     for _, _, lines in changes.update:
         assert all(line.endswith(": [secret]") for line in lines), lines
+    # The kubeconfig command's connection changes, so its stdout is unknown in preview
+    # (pulumi-go-provider's default wiring) and the Kubernetes provider is replaced.
+    for _, name, lines in changes.replace:
+        assert lines[-1].startswith(("replaced because its provider cluster-k8s", "replaced because of: kubeconfig (unknown")), (name, lines)
     text = report(changes)
     assert old not in text and new not in text and "placeholder" not in text
 
@@ -159,3 +164,48 @@ def test_changed_inputs_are_named_and_immutable_ones_replace(repo: Path) -> None
     configmaps = [lines for (t, _), lines in replaced.items() if t == "kubernetes:core/v1:ConfigMap"]
     assert configmaps and configmaps[0][-1].startswith("replaced because of: data.")
     assert "+- replace  kubernetes:core/v1:ConfigMap" in report(changes)
+
+
+def _plan(path: Path, resources: dict[str, dict[str, object]]) -> Path:
+    path.mkdir()
+    (path / "resources.json").write_text(json.dumps(resources))
+    return path
+
+
+def test_a_changed_kubeconfig_source_replaces_the_provider_and_everything_it_manages(tmp_path: Path) -> None:
+    # pulumi-kubernetes DiffConfig (HEAD 9497796, v4.32.0): an unknown kubeconfig replaces the
+    # provider; the engine replaces what it manages. The kubeconfig command re-runs on a change.
+    cmd, prov, ns, cm, other = (f"urn:{n}" for n in ("cmd", "prov", "ns", "cm", "other"))
+    def resources(script: str, identifier: str | None = None) -> dict[str, dict[str, object]]:
+        return {
+            cmd: {"type": "command:remote:Command", "name": "cluster-kubeconfig", "inputs": {"create": script}, "dependencies": []},
+            prov: {"type": "pulumi:providers:kubernetes", "name": "cluster-k8s", "dependencies": [cmd],
+                   "inputs": {"kubeconfig": {"[secret]": "d1"}, **({"clusterIdentifier": identifier} if identifier else {})}},
+            ns: {"type": "kubernetes:core/v1:Namespace", "name": "ns", "inputs": {"metadata": {"name": "a"}}, "dependencies": [prov]},
+            cm: {"type": "kubernetes:core/v1:ConfigMap", "name": "cm", "inputs": {"data": {"k": "1"}}, "dependencies": [prov, ns]},
+            other: {"type": "command:remote:Command", "name": "other", "inputs": {"create": "x"}, "dependencies": []},
+        }
+    changes = compare(_plan(tmp_path / "a", resources("SERVER=1")), _plan(tmp_path / "b", resources("SERVER=2")))
+    replaced = {name: lines for _, name, lines in changes.replace}
+    assert set(replaced) == {"cluster-k8s", "ns", "cm"}
+    assert replaced["cluster-k8s"] == ["replaced because of: kubeconfig (unknown in preview: cluster-kubeconfig changes)"]
+    assert replaced["ns"] == ["replaced because its provider cluster-k8s is replaced"]
+    assert [name for _, name, _ in changes.update] == ["cluster-kubeconfig"]
+    assert "+- replace  kubernetes:core/v1:Namespace ns" in report(changes)
+    # An unchanged clusterIdentifier keeps the provider (and its resources) in place.
+    same = compare(_plan(tmp_path / "c", resources("SERVER=1", "c1")), _plan(tmp_path / "d", resources("SERVER=2", "c1")))
+    assert not same.replace and [name for _, name, _ in same.update] == ["cluster-kubeconfig"]
+    # Nothing upstream changes: no replacement.
+    quiet = compare(_plan(tmp_path / "e", resources("SERVER=1")), _plan(tmp_path / "f", {**resources("SERVER=1"), other: {
+        "type": "command:remote:Command", "name": "other", "inputs": {"create": "y"}, "dependencies": []}}))
+    assert not quiet.replace
+
+
+def test_a_changed_kubeconfig_script_shows_every_kubernetes_resource_replaced(repo: Path) -> None:
+    script = repo / "components" / "cluster" / "scripts" / "microk8s-kubeconfig.sh"
+    script.write_text(script.read_text() + "# changed\n")
+    changes = diff("HEAD", "dev", repo)
+    replaced = {(t, name) for t, name, _ in changes.replace}
+    assert ("pulumi:providers:kubernetes", "cluster-k8s") in replaced
+    assert ("kubernetes:core/v1:Namespace", "monitoring-namespace") in replaced
+    assert not [name for t, name, _ in changes.update if t.startswith("kubernetes:") and not t.startswith("kubernetes:helm.sh/")]

@@ -22,11 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tools.render.replace import modelled, replacing
+from tools.render.replace import KUBERNETES_PROVIDER, modelled, provider_replacing, replacing
 from tools.render.snapshot import SECRET
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 SNAPSHOT = Path(__file__).with_name("snapshot.py")
+NOT_MODELLED = "(replacement rules of this type are not modelled: it may be replaced)"
 
 
 class DiffError(Exception):
@@ -87,20 +88,43 @@ def compare(before: Path, after: Path) -> Changes:
     changes = Changes()
     changes.create = sorted((new[u]["type"], new[u]["name"]) for u in new.keys() - old.keys())
     changes.delete = sorted((old[u]["type"], old[u]["name"]) for u in old.keys() - new.keys())
+    found: dict[str, tuple[bool, list[str]]] = {}
+    """URN -> (replaced, lines) of each resource in both plans that changes."""
     for urn in sorted(old.keys() & new.keys()):
-        type_, name = new[urn]["type"], new[urn]["name"]
+        type_ = new[urn]["type"]
         diffs = changed_paths(old[urn]["inputs"], new[urn]["inputs"])
         if not diffs:
             continue
         lines = [_describe(*d) for d in diffs]
         forcing = replacing(type_, [p for p, _, _ in diffs])
         if forcing:
-            changes.replace.append((type_, name, [*lines, f"replaced because of: {', '.join(forcing)}"]))
+            found[urn] = (True, [*lines, f"replaced because of: {', '.join(forcing)}"])
         else:
-            note = [] if modelled(type_) else ["(replacement rules of this type are not modelled: it may be replaced)"]
-            changes.update.append((type_, name, [*lines, *note]))
+            found[urn] = (False, [*lines, *([] if modelled(type_) else [NOT_MODELLED])])
+    _replace_under_providers(old, new, found)
+    for urn in sorted(found):
+        replaced, lines = found[urn]
+        (changes.replace if replaced else changes.update).append((new[urn]["type"], new[urn]["name"], lines))
     changes.files = _file_diffs(before / "artifacts" / "hosts", after / "artifacts" / "hosts")
     return changes
+
+
+def _replace_under_providers(old: dict[str, Any], new: dict[str, Any], found: dict[str, tuple[bool, list[str]]]) -> None:
+    """A replaced Kubernetes provider, and every resource it manages (each lists it among its
+    dependencies), become replacements in `found`."""
+    touched = set(found) | (new.keys() - old.keys())
+    for urn in sorted(old.keys() & new.keys()):
+        if new[urn]["type"] != KUBERNETES_PROVIDER:
+            continue
+        sources = sorted(new[d]["name"] for d in new[urn].get("dependencies", []) if d in touched)
+        paths = [p for p, _, _ in changed_paths(old[urn]["inputs"], new[urn]["inputs"])]
+        why = provider_replacing(old[urn]["inputs"], new[urn]["inputs"], paths, sources)
+        if not why:
+            continue
+        found[urn] = (True, [*found.get(urn, (True, []))[1], f"replaced because of: {', '.join(why)}"])
+        for managed in sorted(u for u in old.keys() & new.keys() if urn in new[u].get("dependencies", [])):
+            lines = [line for line in found.get(managed, (True, []))[1] if line != NOT_MODELLED]
+            found[managed] = (True, [*lines, f"replaced because its provider {new[urn]['name']} is replaced"])
 
 
 def _file_diffs(before: Path, after: Path) -> list[str]:

@@ -9,13 +9,24 @@ for the resource types this program registers (read from the providers at our pi
   and Secret `data`/`type` replace unless the provider enables mutable ConfigMaps/Secrets
   (off by default; our provider does not turn them on). Patch resources only on identity.
 
+- the Kubernetes provider (pulumi-kubernetes `provider/pkg/provider/provider.go`, DiffConfig,
+  read at HEAD 9497796 = v4.32.0+27 and v4.32.0; the pin 4.34.2 is not in the mirror): an
+  unknown `kubeconfig`, `context` or `cluster` replaces it (in a real preview the kubeconfig
+  is unknown whenever a resource it is computed from changes: the kubeconfig command re-runs);
+  a changed one replaces it when the active cluster (server, CA) changes; a changed
+  `renderYamlToDirectory` or `clusterIdentifier` replaces it; an unchanged `clusterIdentifier`
+  means no replacement at all. The engine then replaces every resource the provider manages.
+
 Other types (OpenStack, TLS, random, Helm releases) are shown as updates with a note that
 their replacement rules are not modelled here.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 COMMAND_TYPES = ("command:remote:Command", "command:local:Command")
+KUBERNETES_PROVIDER = "pulumi:providers:kubernetes"
 
 _SELECTOR = ("spec.selector",)
 _KUBERNETES: dict[str, tuple[str, ...]] = {
@@ -56,3 +67,19 @@ def replacing(type_: str, paths: list[str]) -> list[str]:
     kind = type_.removeprefix("kubernetes:")
     rules = _IDENTITY if kind.endswith("Patch") else _IDENTITY + _KUBERNETES.get(kind, ())
     return [p for p in paths if _under(p, rules)]
+
+
+def provider_replacing(old: dict[str, Any], new: dict[str, Any], paths: list[str], changed_sources: list[str]) -> list[str]:
+    """Why the Kubernetes provider with these inputs (and changed input paths) is replaced;
+    `changed_sources` names the resources its inputs are computed from that change."""
+    identifier = "clusterIdentifier"
+    if new.get(identifier) is not None and old.get(identifier) == new.get(identifier):
+        return []  # DiffConfig drops every replacement while the identifier stays the same
+    why = []
+    if old.get(identifier) is not None and new.get(identifier) is not None:
+        why.append(identifier)
+    if changed_sources:
+        why.append(f"kubeconfig (unknown in preview: {', '.join(changed_sources)} changes)")
+    why += [f"{p} (if the active cluster's server or CA changes)" for p in paths if _under(p, ("kubeconfig", "context", "cluster"))]
+    why += [p for p in paths if _under(p, ("renderYamlToDirectory",))]
+    return why

@@ -77,7 +77,9 @@ def snapshot(root: Path, stack: str, out: Path, key: bytes) -> None:
         return
     config, secret = _config(path, key)
     ev = evaluate.evaluate(stack, config, secret, fill_missing_secrets=True)
-    resources = {r.urn: {"type": r.type, "name": r.name, "inputs": masked(r.inputs, key, evaluate.Secret, write.reveal)}
+    # dependencies (with the provider each resource is managed by): a replaced provider replaces them.
+    resources = {r.urn: {"type": r.type, "name": r.name, "inputs": masked(r.inputs, key, evaluate.Secret, write.reveal),
+                         "dependencies": list(getattr(r, "dependencies", []))}
                  for r in ev.resources}
     (out / "resources.json").write_text(json.dumps(resources, sort_keys=True, indent=1))
     write.artifacts(ev, out / "artifacts")
