@@ -15,9 +15,12 @@ from components.kit.kube import restricted_container, restricted_pod, selector
 if TYPE_CHECKING:
     from components.workloads.model_service import ModelServiceArgs
 
-# checkov's check for a read-only root filesystem: waived, with the reason, only on a
-# Deployment whose model asked for a writable one (checkov reads `checkov.io/skip<n>`).
-WRITABLE_ROOT_CHECK = "CKV_K8S_22"
+# checkov checks waived, each with its reason, only on the Deployment of a model that asked for
+# what they flag (checkov reads `checkov.io/skip<n>: <check>=<reason>` annotations).
+WRITABLE_ROOT_CHECK = "CKV_K8S_22"  # read-only root filesystem
+SECRET_ENV_CHECK = "CKV_K8S_35"  # secrets as files rather than environment variables
+HIGH_UID_CHECK = "CKV_K8S_40"  # UID >= 10000
+HIGH_UID = 10000
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,11 @@ def pod_spec(name: str, args: ModelServiceArgs, secret: pulumi.Input[str] | None
 
 
 def deployment_annotations(args: ModelServiceArgs) -> dict[str, str] | None:
+    waived = []
     if args.security.writable_root_filesystem:
-        return {"checkov.io/skip1": f"{WRITABLE_ROOT_CHECK}=the model server writes its root filesystem (models[].security)"}
-    return None
+        waived.append(f"{WRITABLE_ROOT_CHECK}=the model server writes its root filesystem (models[].security)")
+    if args.secret_env:
+        waived.append(f"{SECRET_ENV_CHECK}=the model server reads these secrets from its environment (models[].secretEnv)")
+    if args.run_as < HIGH_UID:
+        waived.append(f"{HIGH_UID_CHECK}=the image needs this UID (models[].security.runAsUser)")
+    return {f"checkov.io/skip{i}": w for i, w in enumerate(waived, 1)} or None

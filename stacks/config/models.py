@@ -17,6 +17,7 @@ from stacks.config.types import (
     Port,
     Schema,
     StorageClassName,
+    strict,
 )
 
 
@@ -35,7 +36,7 @@ class TfModel(Schema):
         return self
 
 
-EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
+EnvName = Annotated[str, strict(r"[A-Za-z_][A-Za-z0-9_]{0,127}", "not an environment variable name; use letters, digits and '_', not starting with a digit (e.g. 'HF_HOME')")]
 Quantity = Annotated[str, StringConstraints(pattern=r"^[0-9]+(Mi|Gi)$")]
 
 
