@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from components.workloads.model_service import ModelServiceArgs
+from components.workloads.pod import ProbeTiming, probes
 from stacks.load import ConfigError
 from tests.support.helpers import TEST_SECRETS, evaluate_config, stack_config
 from tests.support.workloads import CATALOG_SECRETS, SECRET_CANARY, pod, with_llm_server
@@ -165,3 +167,11 @@ def test_outputs_for_the_operator(dev: Evaluation, llm: Evaluation) -> None:
     assert any("time-slicing x" in line and line.endswith("behind NAT") for line in sites["office"].values())
     assert dev.outputs["publicEndpoints"] == {"receipt-api": "https://api.example.com/receipt"}
     assert llm.outputs["publicEndpoints"] == dev.outputs["publicEndpoints"]  # internal models get no URL
+
+
+def test_probes_may_use_their_own_port() -> None:
+    args = ModelServiceArgs(namespace="ns", image="i:1", port=8000, probe=("http", "/v2/health/ready"), probe_port=8002,
+                            probe_timing=ProbeTiming(period_seconds=7, startup_seconds=60))
+    got = probes(args)
+    assert {p["httpGet"]["port"] for p in got.values()} == {8002}
+    assert got["startupProbe"]["failureThreshold"] == 9  # ceil(60 / 7): never less than the budget
