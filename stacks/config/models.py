@@ -81,7 +81,7 @@ class Model(Schema):
     command: list[str] = Field(default_factory=list, description="Container command (the image's entrypoint when empty).")
     args: list[str] = Field(default_factory=list, description="Container arguments.")
     cache: ModelCache | None = Field(default=None, description="A persistent volume for downloaded weights (a claim of its own); none when unset.")
-    shm_size: Quantity | None = Field(default=None, description="Size of `/dev/shm` (a memory-backed emptyDir, counted in the pod's memory); runtime default (64 MB) when unset.")
+    shm_size: Quantity | None = Field(default=None, description="Size of `/dev/shm` (a memory-backed emptyDir, counted in the pod's memory); the container runtime's default when unset.")
     probes: Probes = Field(default_factory=Probes, description="Probe settings and the startup budget.")
     pull_secret: bool | None = Field(default=None, description="Pull the image with the `registry` credentials: true needs `registry`; false for a public image; when unset, used if `registry` is set.")
     security: ModelSecurity | None = Field(default=None, description="Escape hatch from the default restricted security context, for a model server that needs it (see docs/security.md).")
@@ -96,8 +96,9 @@ class Model(Schema):
             raise ValueError("`gpus` needs `placement: gpu`")
         if self.kind == "tf-model" and self.placement != "gpu":
             raise ValueError("a `tf-model` is served by TF-Serving on the GPU nodes; use `placement: gpu`")
-        if self.kind == "tf-model" and (self.env or self.secret_env or self.command or self.args or self.cache or self.shm_size or self.security):
-            raise ValueError("a `tf-model` runs in TF-Serving: env, secretEnv, command, args, cache, shmSize and security are for `service` models")
+        pod_settings = {"env", "secret_env", "command", "args", "cache", "shm_size", "probes", "pull_secret", "security"}
+        if self.kind == "tf-model" and pod_settings & self.model_fields_set:
+            raise ValueError("a `tf-model` runs in TF-Serving: env, secretEnv, command, args, cache, shmSize, probes, pullSecret and security are for `service` models")
         if set(self.env) & set(self.secret_env):
             raise ValueError(f"`env` and `secretEnv` both set {', '.join(sorted(set(self.env) & set(self.secret_env)))}; keep each variable in one")
         if self.max_replicas is not None and self.max_replicas < self.replicas:

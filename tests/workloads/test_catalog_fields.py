@@ -152,8 +152,9 @@ def test_secret_env_needs_its_secret_key() -> None:
 def test_a_tf_model_takes_no_pod_settings() -> None:
     raw = stack_config("dev")
     tf = next(m for m in raw["models"] if m.get("kind") == "tf-model")
-    tf["env"] = {"A": "b"}
-    assert any("for `service` models" in p for p in rejected(raw))
+    tf["probes"] = {"startupSeconds": 60}
+    assert rejected(raw) == ["hybrid-ai:models[3]: a `tf-model` runs in TF-Serving: env, secretEnv, command, args, cache, shmSize, "
+                             "probes, pullSecret and security are for `service` models"]
 
 
 def test_outputs_for_the_operator(dev: Evaluation, llm: Evaluation) -> None:
