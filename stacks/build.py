@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import pulumi
+
 from components.cluster.microk8s import API_PORT, ClusterNode, MicroK8sCluster, MicroK8sClusterArgs, NodeTaint
 from components.cluster.nvidia import GpuDriverArgs, gpu_driver
 from components.hosts.bootstrap import ExtraStep, HostBootstrap, HostBootstrapArgs
@@ -17,7 +19,7 @@ from components.vpn.vpn import VpnMesh
 from components.vpn.wireguard import MeshMember, WireGuardMesh, WireGuardMeshArgs
 from stacks.config import NETMAKER_MIN_MEMORY_MB, Host, Role, StackConfig
 from stacks.load import Stack
-from stacks.monitoring import monitoring_outputs, public_urls
+from stacks.monitoring import host_table, monitoring_outputs, public_urls
 from stacks.workloads import Workloads, build_workloads
 
 
@@ -181,7 +183,11 @@ def build(stack: Stack) -> Built:
     mesh = built.mesh
     built.outputs["vpn"] = {"backend": cfg.vpn.backend, "interface": mesh.interface, "clusterMtu": mesh.cluster_mtu}
     if isinstance(mesh, WireGuardMesh):
-        built.outputs["vpn"] |= {"publicKeys": mesh.public_keys, "operatorConfig": mesh.operator_config}
+        # Secret: no key in it, but it maps the overlay and the hub's endpoint for whoever reads the state.
+        operator: pulumi.Output[str] | None = None
+        if mesh.operator_config is not None:
+            operator = pulumi.Output.secret(mesh.operator_config)
+        built.outputs["vpn"] |= {"publicKeys": mesh.public_keys, "operatorConfig": operator}
     built.outputs["kubeconfig"] = built.cluster.kubeconfig
     if cfg.monitoring.enabled:
         for h in (h for h in cfg.hosts if h.in_cluster):
@@ -191,6 +197,7 @@ def build(stack: Stack) -> Built:
     built.outputs["models"] = workloads.endpoints
     built.outputs["verification"] = workloads.verification.report
     built.outputs["publicEndpoints"] = public_urls(cfg)
+    built.outputs["sites"] = host_table(cfg)
     if (grafana := monitoring_outputs(workloads.monitoring)) is not None:
         built.outputs["monitoring"] = grafana
     return built

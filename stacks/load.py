@@ -129,6 +129,9 @@ def secret_keys_of(cfg: StackConfig) -> dict[str, str]:
         needed.setdefault(cfg.ingress.tls_cert_config, "ingress.tlsCertConfig")
     if cfg.registry is not None:
         needed.setdefault(cfg.registry.password_config, "registry.passwordConfig")
+    for i, m in enumerate(cfg.models):
+        for var, key in m.secret_env.items():
+            needed.setdefault(key, f"models[{i}].secretEnv.{var}")
     return needed
 
 

@@ -1,4 +1,4 @@
-"""Wiring of the monitoring layer and the stack's URL outputs."""
+"""Wiring of the monitoring layer and the stack's operator-facing outputs (URLs, host table)."""
 
 from __future__ import annotations
 
@@ -53,3 +53,16 @@ def public_urls(cfg: StackConfig) -> dict[str, str]:
         return {}
     scheme = "http" if cfg.ingress.tls == "none" else "https"
     return {m.name: f"{scheme}://{cfg.ingress.domain}{m.public_path}" for m in cfg.models if m.public_path}
+
+
+def host_table(cfg: StackConfig) -> dict[str, dict[str, str]]:
+    """Site -> host -> one line: roles, VPN address, GPU (kind x count, time-slicing replicas),
+    reachability. Plain config facts, for `pulumi stack output hosts --json` at a glance."""
+    table: dict[str, dict[str, str]] = {s.name: {} for s in cfg.sites}
+    for h in cfg.hosts:
+        parts = [",".join(str(r) for r in h.roles), str(cfg.vpn_address(h))]
+        if h.gpu is not None:
+            parts.append(f"{h.gpu.model} x{h.gpu.count}, time-slicing x{cfg.replicas_of(h)}")
+        parts.append("public endpoint" if cfg.has_public_endpoint(h) else "behind NAT")
+        table[h.site][h.name] = "; ".join(parts)
+    return table

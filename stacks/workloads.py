@@ -17,6 +17,7 @@ from components.workloads.ingress import PublicIngress, PublicIngressArgs
 from components.workloads.model_service import ModelService, ModelServiceArgs, Peer, PublicRoute
 from components.workloads.monitoring import Monitoring
 from components.workloads.namespace import WorkloadNamespace, WorkloadNamespaceArgs
+from components.workloads.pod import CacheVolume, ProbeTiming, Security
 from components.workloads.registry import PullSecret, PullSecretArgs
 from components.workloads.tf_serving import GRPC_PORT, HOSTPATH_STORAGE_CLASS, TfModel, TfServing, TfServingArgs
 from stacks.charts import GATEWAY_API_CRDS, pinned
@@ -51,16 +52,27 @@ def _peer(cfg: StackConfig, name: str) -> Peer:
     return Peer(name, next(m.port for m in cfg.models if m.name == name))
 
 
-def _model_args(cfg: StackConfig, m: Model, namespace: pulumi.Input[str], ingress: PublicIngress, pull: pulumi.Input[str] | None) -> ModelServiceArgs:
+def _model_args(stack: Stack, m: Model, namespace: pulumi.Input[str], ingress: PublicIngress, pull: pulumi.Input[str] | None) -> ModelServiceArgs:
+    cfg = stack.config
     assert m.image is not None
     public = None
     if m.public_path and cfg.ingress.domain:
         public = PublicRoute(cfg.ingress.domain, m.public_path, ingress.gateway, ingress.listener, ingress.data_plane_namespace)
+    p = m.probes
+    cache = None
+    if m.cache is not None:
+        cache = CacheVolume(m.cache.mount_path, m.cache.size, m.cache.storage_class or HOSTPATH_STORAGE_CLASS)
+    security = m.security
     return ModelServiceArgs(
         namespace=namespace, image=m.image, port=m.port, replicas=m.replicas, cpu=m.cpu, cpu_limit=m.cpu_limit,
-        memory=m.memory, gpus=m.gpus, placement=m.placement, probe=("http", m.health_path),
+        memory=m.memory, gpus=m.gpus, placement=m.placement, probe=("http", p.path or m.health_path),
         talks_to=[_peer(cfg, t) for t in m.talks_to], public=public, max_replicas=m.max_replicas,
-        tolerations=gpu_tolerations(cfg) if m.placement == "gpu" else (), pull_secret=pull,
+        tolerations=gpu_tolerations(cfg) if m.placement == "gpu" else (), pull_secret=pull if m.pull_secret is not False else None,
+        env=dict(m.env), secret_env={var: stack.secret(key) for var, key in m.secret_env.items()}, command=m.command, args=m.args,
+        cache=cache, shm_size=m.shm_size, probe_port=p.port,
+        probe_timing=ProbeTiming(p.initial_delay_seconds, p.period_seconds, p.failure_threshold, p.startup_seconds),
+        run_as=(security.run_as_user or 10001) if security is not None else 10001,
+        security=Security(security.writable_root_filesystem) if security is not None else Security(),
     )
 
 
@@ -99,12 +111,13 @@ def build_workloads(stack: Stack, cluster: MicroK8sCluster, hosts: dict[str, Hos
         byo_pem=stack.secret(cfg.ingress.tls_cert_config) if cfg.ingress.tls_cert_config else None,
     ), opts=k8s)
 
-    redis = ModelService("redis", ModelServiceArgs(
-        namespace=on_nodes["cloud"], image=REDIS_IMAGE, port=REDIS_PORT, cpu="100m", cpu_limit="1", memory="256Mi",
-        probe=("tcp", ""), run_as=10999, writable_paths=("/data",), component="cache",
-    ), opts=k8s)
-    out.endpoints["redis"] = redis.service_name
-    wait_for.append(redis.ready)
+    if any("redis" in m.talks_to for m in cfg.models):  # only when a model says it uses it
+        redis = ModelService("redis", ModelServiceArgs(
+            namespace=on_nodes["cloud"], image=REDIS_IMAGE, port=REDIS_PORT, cpu="100m", cpu_limit="1", memory="256Mi",
+            probe=("tcp", ""), run_as=10999, writable_paths=("/data",), component="cache",
+        ), opts=k8s)
+        out.endpoints["redis"] = redis.service_name
+        wait_for.append(redis.ready)
 
     tf_models = _tf_serving(cfg, on_nodes["gpu"], pull, gpu_opts, out)
     gpu_ready = [on_nodes["gpu"], runtime_class] if runtime_class is not None else []
@@ -112,7 +125,7 @@ def build_workloads(stack: Stack, cluster: MicroK8sCluster, hosts: dict[str, Hos
                                       ready={"cloud": [on_nodes["cloud"]], "gpu": gpu_ready})
 
     for m in (m for m in cfg.models if m.kind == "service"):
-        service = ModelService(m.name, _model_args(cfg, m, on_nodes[m.placement], ingress, pull),
+        service = ModelService(m.name, _model_args(stack, m, on_nodes[m.placement], ingress, pull),
                                opts=gpu_opts if m.placement == "gpu" else k8s)
         out.models[m.name] = service
         out.endpoints[m.name] = service.service_name

@@ -16,11 +16,12 @@ import pulumi
 from pulumi_kubernetes.apiextensions import CustomResource
 from pulumi_kubernetes.apps.v1 import Deployment
 from pulumi_kubernetes.autoscaling.v2 import HorizontalPodAutoscaler
-from pulumi_kubernetes.core.v1 import Service
+from pulumi_kubernetes.core.v1 import PersistentVolumeClaim, Secret, Service
 from pulumi_kubernetes.networking.v1 import NetworkPolicy
 from pulumi_kubernetes.policy.v1 import PodDisruptionBudget
 
-from components.kit.kube import allow_ingress, manifest, metadata, restricted_container, restricted_pod, selector
+from components.kit.kube import allow_ingress, manifest, metadata, selector
+from components.workloads.pod import CacheVolume, ProbeTiming, Security, deployment_annotations, pod_spec
 
 # How long a rollout may take once the nodes it needs are Ready (the workload layer waits for
 # that first). pulumi-kubernetes gives a Deployment 10 minutes by default; a first install
@@ -104,6 +105,20 @@ class ModelServiceArgs:
     """Containers run to completion before the main one (restricted security context added)."""
     init_volumes: Sequence[Mapping[str, Any]] = ()
     """Volumes only the init containers mount."""
+    command: Sequence[str] = ()
+    """Container command (the image's entrypoint when empty)."""
+    secret_env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Environment variables from secrets: kept in a Secret of the model, referenced by key."""
+    cache: CacheVolume | None = None
+    """A persistent model cache (a claim of the model's own)."""
+    shm_size: str | None = None
+    """Size of a memory-backed /dev/shm; the runtime's default when unset."""
+    probe_port: int | None = None
+    """Port of the probes; `port` when unset."""
+    probe_timing: ProbeTiming = field(default_factory=ProbeTiming)
+    """When the probes run, and the startup budget."""
+    security: Security = field(default_factory=Security)
+    """Escape hatch from the restricted container defaults."""
 
 
 class ModelService(pulumi.ComponentResource):
@@ -118,11 +133,12 @@ class ModelService(pulumi.ComponentResource):
         super().__init__("hybridai:k8s:ModelService", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         ns = args.namespace
-        deployment = Deployment(f"{name}-deployment", metadata=metadata(name, ns, args.component), spec=manifest({
+        secret, claim = self._storage(name, args, child)
+        deployment = Deployment(f"{name}-deployment", metadata=metadata(name, ns, args.component, deployment_annotations(args)), spec=manifest({
             "replicas": args.replicas,
             "revisionHistoryLimit": 3,
             "selector": {"matchLabels": selector(name)},
-            "template": {"metadata": metadata(name, None, args.component), "spec": _pod(name, args)},
+            "template": {"metadata": metadata(name, None, args.component), "spec": pod_spec(name, args, secret, claim)},
         }), opts=pulumi.ResourceOptions(parent=self, custom_timeouts=ROLLOUT_TIMEOUTS[args.placement]))
         service = Service(f"{name}-service", metadata=metadata(name, ns, args.component), spec=manifest({
             "selector": selector(name),
@@ -138,6 +154,26 @@ class ModelService(pulumi.ComponentResource):
         self.service_name = service.metadata.apply(lambda m: str(m["name"]))
         self.ready = deployment.status
         self.register_outputs({"serviceName": self.service_name})
+
+    @staticmethod
+    def _storage(name: str, args: ModelServiceArgs, opts: pulumi.ResourceOptions) -> tuple[pulumi.Output[str] | None, pulumi.Output[str] | None]:
+        """The model's Secret for its secret env and the claim of its cache, when it has them
+        (their names, so the Deployment waits for both)."""
+        secret = claim = None
+        if args.secret_env:
+            data = {k: pulumi.Output.secret(v) for k, v in sorted(args.secret_env.items())}
+            s = Secret(f"{name}-env", metadata=metadata(f"{name}-env", args.namespace, args.component), type="Opaque",
+                       string_data=data, opts=opts)
+            secret = s.metadata.apply(lambda m: str(m["name"]))
+        if args.cache is not None:
+            c = args.cache
+            pvc = PersistentVolumeClaim(f"{name}-cache", metadata=metadata(f"{name}-cache", args.namespace, args.component), spec=manifest({
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": c.storage_class,
+                "resources": {"requests": {"storage": c.size}},
+            }), opts=opts)
+            claim = pvc.metadata.apply(lambda m: str(m["name"]))
+        return secret, claim
 
     @staticmethod
     def _network_policies(name: str, args: ModelServiceArgs, opts: pulumi.ResourceOptions) -> None:
@@ -173,53 +209,3 @@ class ModelService(pulumi.ComponentResource):
             "maxReplicas": args.max_replicas or max(args.replicas, 1) * 3,
             "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}],
         }), opts=opts)
-
-
-def _pod(name: str, args: ModelServiceArgs) -> dict[str, Any]:
-    kind, target = args.probe
-    probe: dict[str, Any] = {"httpGet": {"path": target, "port": args.port}} if kind == "http" else {"tcpSocket": {"port": args.port}}
-    limits = {"cpu": args.cpu_limit, "memory": args.memory}
-    if args.gpus:
-        limits["nvidia.com/gpu"] = str(args.gpus)
-    container: dict[str, Any] = {
-        "name": name,
-        "image": args.image,
-        "imagePullPolicy": "IfNotPresent",  # multi-GB model images: pull once per node
-        "ports": [{"name": "main", "containerPort": args.port, "protocol": "TCP"}]
-        + [{"name": f"port-{p}", "containerPort": p, "protocol": "TCP"} for p in args.extra_ports],
-        "resources": {"requests": {"cpu": args.cpu, "memory": args.memory}, "limits": limits},
-        "readinessProbe": probe | {"periodSeconds": 10, "failureThreshold": 3},
-        "livenessProbe": probe | {"initialDelaySeconds": 30, "periodSeconds": 20, "failureThreshold": 3},
-        "startupProbe": probe | {"periodSeconds": 10, "failureThreshold": 60},  # model loading may take minutes
-        "securityContext": restricted_container(args.run_as),
-        "volumeMounts": [{"name": f"scratch-{i}", "mountPath": path} for i, path in enumerate(args.writable_paths)]
-        + [dict(mount) for _, mount in args.volumes],
-    }
-    if args.args:
-        container["args"] = list(args.args)
-    if args.env:
-        container["env"] = [{"name": k, "value": v} for k, v in sorted(args.env.items())]
-    pod: dict[str, Any] = {
-        "automountServiceAccountToken": False,
-        "securityContext": restricted_pod(args.run_as),
-        "containers": [container],
-        "volumes": [{"name": f"scratch-{i}", "emptyDir": {}} for i in range(len(args.writable_paths))]
-        + [dict(volume) for volume, _ in args.volumes] + [dict(v) for v in args.init_volumes],
-    }
-    if args.init_containers:
-        pod["initContainers"] = [dict(c) | {"securityContext": restricted_container(args.run_as)} for c in args.init_containers]
-    if args.placement == "gpu":
-        pod["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-            {"matchExpressions": [{"key": "hybrid-ai/gpu-model", "operator": "Exists"}]}]}}}
-        pod["runtimeClassName"] = "nvidia"
-        pod["tolerations"] = [dict(t) for t in args.tolerations]
-    else:
-        pod["nodeSelector"] = {"hybrid-ai/location": "cloud"}
-    # Spread replicas over nodes, so one node going down leaves the model up.
-    pod["topologySpreadConstraints"] = [{
-        "maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway",
-        "labelSelector": {"matchLabels": selector(name)},
-    }]
-    if args.pull_secret is not None:
-        pod["imagePullSecrets"] = [{"name": args.pull_secret}]
-    return pod

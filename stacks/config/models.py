@@ -4,9 +4,9 @@ TF-Serving server of its `tf-model` entries, and private registry credentials.""
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from stacks.config.types import (
     ConfigKeyName,
@@ -17,6 +17,7 @@ from stacks.config.types import (
     Port,
     Schema,
     StorageClassName,
+    strict,
 )
 
 
@@ -35,6 +36,30 @@ class TfModel(Schema):
         return self
 
 
+EnvName = Annotated[str, strict(r"[A-Za-z_][A-Za-z0-9_]{0,127}", "not an environment variable name; use letters, digits and '_', not starting with a digit (e.g. 'HF_HOME')")]
+Quantity = Annotated[str, StringConstraints(pattern=r"^[0-9]+(Mi|Gi)$")]
+
+
+class Probes(Schema):
+    path: str | None = Field(default=None, pattern=r"^/[A-Za-z0-9/_.-]*$", description="HTTP path of the probes; `healthPath` when unset.")
+    port: Port | None = Field(default=None, description="Port of the probes; the model's `port` when unset.")
+    initial_delay_seconds: int = Field(default=30, ge=0, le=3600, description="Liveness probe's initial delay (after the startup probe passed).")
+    period_seconds: int = Field(default=10, ge=1, le=300, description="Seconds between probes.")
+    failure_threshold: int = Field(default=3, ge=1, le=30, description="Failed probes before the container is restarted (liveness) or taken out of the Service (readiness).")
+    startup_seconds: int = Field(default=600, ge=10, le=7200, description="How long the model may take to load: the startup probe's budget before the container is restarted.")
+
+
+class ModelCache(Schema):
+    mount_path: str = Field(default="/cache", pattern=r"^/[A-Za-z0-9/_.-]*$", description="Where the container sees the cache.")
+    size: str = Field(default="20Gi", pattern=r"^[0-9]+(Mi|Gi|Ti)$", description="Size of the cache volume.")
+    storage_class: StorageClassName | None = Field(default=None, description="Storage class of the claim; `microk8s-hostpath` (node-local: the model's pods stay on the node the volume was made on) when unset.")
+
+
+class ModelSecurity(Schema):
+    run_as_user: int | None = Field(default=None, ge=1, le=2147483647, description="UID (and GID) the image needs; 10001 when unset. Never 0: the namespace's Pod Security `restricted` refuses root.")
+    writable_root_filesystem: bool = Field(default=False, description="Let the server write its root filesystem (some servers write beside their code). Pod Security `restricted` admits it; checkov's CKV_K8S_22 is waived on this Deployment only.")
+
+
 class Model(Schema):
     name: DnsLabel = Field(description="Model or service name; becomes the Deployment, Service and TF model name.")
     kind: Literal["service", "tf-model"] = Field(default="service", description="`service` runs its own image; `tf-model` is served by TF-Serving.")
@@ -51,6 +76,15 @@ class Model(Schema):
     max_replicas: int | None = Field(default=None, ge=1, le=100, description="Autoscaling ceiling for public models; 3 x replicas when unset.")
     talks_to: list[DnsLabel] = Field(default_factory=list, description="Models (or `redis`) this one calls; the network policies allow only these.")
     tf: TfModel | None = Field(default=None, description="TF-Serving model settings (kind `tf-model`).")
+    env: dict[EnvName, str] = Field(default_factory=dict, description="Environment variables (plain text: no secrets here).")
+    secret_env: dict[EnvName, ConfigKeyName] = Field(default_factory=dict, description="Environment variable -> secret config key (`pulumi config set --secret KEY`); passed through a Secret of the model, never in the plan.")
+    command: list[str] = Field(default_factory=list, description="Container command (the image's entrypoint when empty).")
+    args: list[str] = Field(default_factory=list, description="Container arguments.")
+    cache: ModelCache | None = Field(default=None, description="A persistent volume for downloaded weights (a claim of its own); none when unset.")
+    shm_size: Quantity | None = Field(default=None, description="Size of `/dev/shm` (a memory-backed emptyDir, counted in the pod's memory); the container runtime's default when unset.")
+    probes: Probes = Field(default_factory=Probes, description="Probe settings and the startup budget.")
+    pull_secret: bool | None = Field(default=None, description="Pull the image with the `registry` credentials: true needs `registry`; false for a public image; when unset, used if `registry` is set.")
+    security: ModelSecurity | None = Field(default=None, description="Escape hatch from the default restricted security context, for a model server that needs it (see docs/security.md).")
 
     @model_validator(mode="after")
     def _kind_fields(self) -> Model:
@@ -62,6 +96,11 @@ class Model(Schema):
             raise ValueError("`gpus` needs `placement: gpu`")
         if self.kind == "tf-model" and self.placement != "gpu":
             raise ValueError("a `tf-model` is served by TF-Serving on the GPU nodes; use `placement: gpu`")
+        pod_settings = {"env", "secret_env", "command", "args", "cache", "shm_size", "probes", "pull_secret", "security"}
+        if self.kind == "tf-model" and pod_settings & self.model_fields_set:
+            raise ValueError("a `tf-model` runs in TF-Serving: env, secretEnv, command, args, cache, shmSize, probes, pullSecret and security are for `service` models")
+        if set(self.env) & set(self.secret_env):
+            raise ValueError(f"`env` and `secretEnv` both set {', '.join(sorted(set(self.env) & set(self.secret_env)))}; keep each variable in one")
         if self.max_replicas is not None and self.max_replicas < self.replicas:
             raise ValueError("`maxReplicas` is below `replicas`")
         return self

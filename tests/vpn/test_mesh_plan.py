@@ -17,7 +17,7 @@ from components.vpn.wireguard import MeshMember, WireGuardMeshArgs, render_confi
 from components.vpn.wireguard_check import CONFIG_LINE, HostOutputError, public_key
 from components.vpn.wireguard_topology import Peer
 from tests.support.helpers import evaluate_config, stack_config
-from tools.render.evaluate import Evaluation
+from tools.render.evaluate import Evaluation, Secret
 from tools.render.write import reveal, split_script
 
 OPERATOR_KEY = "aGVsbG8taHlicmlkLWFpLW9wZXJhdG9yLWtleS0xMjM="  # 32 bytes, base64
@@ -77,7 +77,9 @@ def test_operator_peer_and_client_config() -> None:
     assert f"PublicKey = {OPERATOR_KEY}\nAllowedIPs = 100.64.255.254/32" in hub["WG_CONFIG"]
     _, ws1 = split_script(ev.by_name("mesh-ws-1-wg").inputs["create"])
     assert "AllowedIPs = 100.64.0.1/32, 100.64.255.254/32" in ws1["WG_CONFIG"]
-    client = ev.outputs["vpn"]["operatorConfig"]
+    output = ev.outputs["vpn"]["operatorConfig"]
+    assert isinstance(output, Secret)  # it maps the overlay and the hub's endpoint: secret output
+    client = reveal(output)
     assert "Address = 100.64.255.254/32" in client and "Endpoint = 203.0.113.10:51820" in client
     assert "AllowedIPs = 100.64.0.0/16" in client
     assert not [line for line in client.splitlines() if line.startswith("PrivateKey")]

@@ -165,8 +165,21 @@ def artifacts(ev: Evaluation, out: Path) -> list[Path]:
 
     for r in ev.resources:
         if r.type.startswith("kubernetes:") and r.custom and not r.type.endswith("Patch"):
-            write(f"kubernetes/{r.name}.yaml", _yaml(_integral(redact(r.inputs))))
+            write(f"kubernetes/{r.name}.yaml", _yaml(_integral(redact(_secret_keys_shown(r)))))
     return written
+
+
+def _secret_keys_shown(r: Registration) -> dict[str, Any]:
+    """pulumi-kubernetes marks a Secret's whole `data`/`stringData` secret; write its keys (names,
+    not values) each as "[secret]", so the manifest stays a valid Secret for the validators."""
+    if r.type != "kubernetes:core/v1:Secret":
+        return dict(r.inputs)
+    inputs = dict(r.inputs)
+    for field in ("data", "stringData"):
+        value = inputs.get(field)
+        if isinstance(value, Secret) and isinstance(value.value, dict):
+            inputs[field] = {k: SECRET for k in value.value}
+    return inputs
 
 
 # libyaml's emitter when PyYAML has it (several times faster on big plans).

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from stacks.config.consistency.catalog import gpus_and_models, models, requests
+from stacks.config.consistency.catalog import gpus_and_models, models, node_fit, pods, requests
 from stacks.config.consistency.network import addresses, hosts, networks, ports, roles
 from stacks.config.consistency.reach import deployer_reach
 from stacks.config.consistency.settings import secret_keys, unused_settings
@@ -38,6 +38,8 @@ def cross_checks(cfg: StackConfig) -> list[str]:
         errors += unused_settings(cfg)
         errors += models(cfg)
         errors += requests(cfg)
+        errors += node_fit(cfg)
+        errors += pods(cfg)
         errors += secret_keys(cfg)
         errors += deployer_reach(cfg)
     return errors

@@ -104,6 +104,34 @@ def requests(cfg: StackConfig) -> list[str]:
     return errors
 
 
+def pods(cfg: StackConfig) -> list[str]:
+    """A model's pod settings agree with each other and with the rest of the stack."""
+    errors = []
+    for i, m in enumerate(cfg.models):
+        key = f"models[{i}]"
+        if m.pull_secret and cfg.registry is None:
+            errors.append(f"{key}.pullSecret: there is no `registry` to pull with; configure `registry` or remove it")
+        if m.shm_size is not None and _mib(m.shm_size) >= _mib(m.memory):
+            errors.append(f"{key}.shmSize: {m.shm_size} of shared memory counts against the pod's memory ({m.memory}), "
+                          "leaving nothing for the server; lower it or raise `memory`")
+        if m.cache is not None and m.cache.mount_path in ("/tmp", "/dev/shm"):
+            errors.append(f"{key}.cache.mountPath: {m.cache.mount_path} is already a volume of the pod; use another path (e.g. /cache)")
+    return errors
+
+
+def node_fit(cfg: StackConfig) -> list[str]:
+    """CPU requests within the biggest node of the model's placement (when sizes are known)."""
+    errors = []
+    for placement in ("gpu", "cloud"):
+        hosts = [h for h in cfg.hosts if h.in_cluster and (h.gpu is not None if placement == "gpu" else cfg.site(h.site).kind == "cloud")]
+        if not hosts or any(h.size is None for h in hosts):
+            continue
+        cores = max(h.size.cpus for h in hosts if h.size)
+        errors += [f"models[{i}].cpu: {m.cpu} is more than any {placement} node has ({cores} cores in `size.cpus`); lower it or use bigger hosts"
+                   for i, m in enumerate(cfg.models) if m.placement == placement and m.kind == "service" and _millicores(m.cpu) > cores * 1000]
+    return errors
+
+
 def _millicores(cpu: str) -> int:
     return int(cpu[:-1]) if cpu.endswith("m") else int(cpu) * 1000
 

@@ -44,6 +44,7 @@ def secret_keys(cfg: StackConfig) -> list[str]:
         uses.append(("ingress.tlsCertConfig", cfg.ingress.tls_cert_config, "tls"))
     if cfg.registry is not None:
         uses.append(("registry.passwordConfig", cfg.registry.password_config, "registry"))
+    uses += [(f"models[{i}].secretEnv.{var}", key, "model") for i, m in enumerate(cfg.models) for var, key in m.secret_env.items()]
     errors: list[str] = []
     kind_of: dict[str, str] = {}
     for key, name, kind in uses:
