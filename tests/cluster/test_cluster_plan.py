@@ -197,3 +197,37 @@ def test_deploy_runs_on_a_self_hosted_runner_that_can_reach_the_hosts() -> None:
     assert isinstance(runs_on, list) and {"self-hosted", "hybrid-ai-deployer"} <= set(runs_on)
     readme = (PROJECT / "README.md").read_text()
     assert "### Where `pulumi up` runs from" in readme and "hybrid-ai-deployer" in readme
+
+
+def test_ha_control_planes_join_as_voters_one_after_the_other_and_workers_do_not_wait() -> None:
+    ev = evaluate_config(stack_config("ha"))
+    assert params(ev, "cluster-cp-2-join")["WORKER"] == "false" and params(ev, "cluster-cp-3-join")["WORKER"] == "false"
+    assert params(ev, "cluster-ws-1-join")["WORKER"] == "true"
+    # cp-3 registers only once cp-2 is Ready: one dqlite membership change at a time.
+    assert "cluster-cp-2-ready" in names(ev, set(ev.by_name("cluster-cp-3-register").dependencies))
+    assert "cluster-cp-2-ready" not in names(ev, deps_closure(ev, ev.by_name("cluster-cp-2-register").urn))
+    for worker in ("ws-1", "ws-2", "interface"):
+        closure = names(ev, deps_closure(ev, ev.by_name(f"cluster-{worker}-ready").urn))
+        assert not {n for n in closure if n.startswith(("cluster-cp-2-", "cluster-cp-3-"))}, worker
+    # Every join goes through the seed's VPN address.
+    assert {params(ev, f"cluster-{n}-join")["CONTROL_PLANE"] for n in ("cp-2", "cp-3", "ws-1")} == {"100.64.0.2"}
+
+
+def test_ha_every_control_plane_certificate_names_every_control_plane_and_only_the_seed_enables_addons() -> None:
+    ev = evaluate_config(stack_config("ha"))
+    every = {"100.64.0.2", "100.64.0.4", "100.64.0.5", "203.0.113.11", "203.0.113.13", "203.0.113.14"}
+    for cp, vpn in (("receipt", "100.64.0.2"), ("cp-2", "100.64.0.4"), ("cp-3", "100.64.0.5")):
+        install = params(ev, f"cluster-{cp}-microk8s")
+        assert set(install["EXTRA_SANS"].split()) | {vpn} == every and install["ROLE"] == "control-plane"
+        launch = yaml.safe_load(install["LAUNCH_CONFIG"])
+        assert set(launch["extraSANs"]) == every and launch["extraKubeAPIServerArgs"]["--advertise-address"] == vpn
+        assert ("addons" in launch) == (cp == "receipt") and (install["ADDONS"] != "") == (cp == "receipt")
+    assert params(ev, "cluster-ws-1-microk8s")["EXTRA_SANS"] == ""
+    assert params(ev, "cluster-kubeconfig")["SERVER"] == "203.0.113.11"
+
+
+def test_ha_depth_grows_only_with_the_control_planes() -> None:
+    """Each further control plane adds at most its register-join-ready chain (the first one
+    runs beside the workers' chains); the workers add nothing."""
+    dev, ha = evaluate_config(stack_config("dev")), evaluate_config(stack_config("ha"))
+    assert depth(dev) < depth(ha) <= depth(dev) + 3 * 2

@@ -18,7 +18,8 @@ TOKEN = "0123456789abcdef0123456789abcdef"
 
 def _launch(name: str, ip: str, control_plane: bool, public: str | None = None) -> str:
     node = ClusterNode(name=name, target=None, vpn_address=ip, control_plane=control_plane)  # type: ignore[arg-type]
-    return launch_config(node, MicroK8sClusterArgs(nodes=[], channel="1.32/stable", cni_mtu=1330), public)
+    sans = [ip, public] if control_plane and public else [ip]
+    return launch_config(node, MicroK8sClusterArgs(nodes=[], channel="1.32/stable", cni_mtu=1330), sans, seed=control_plane)
 
 
 CP = {"HOST_NAME": "receipt", "CHANNEL": "1.32/stable", "NODE_IP": "100.64.0.2", "CNI_MTU": "1330",
@@ -440,3 +441,18 @@ def test_verify_checks_each_gpu_node_against_its_capacity_label(tmp_path: Path) 
     result = cp.run("verify-cluster.sh", **VERIFY)
     assert result.returncode == 1
     assert "node ws-1 advertises 1 nvidia.com/gpu, expected 4 (GPUs x time-slicing replicas)" in result.stderr
+
+
+def test_a_control_plane_joins_without_worker_once_and_leaves(tmp_path: Path) -> None:
+    h = ClusterHost(tmp_path, "cp-2", "100.64.0.4")
+    assert h.run("microk8s-install.sh", **dict(CP, HOST_NAME="cp-2", NODE_IP="100.64.0.4", ADDONS="")).returncode == 0
+    h.state_changes()
+    join = dict(JOIN, HOST_NAME="cp-2", NODE_IP="100.64.0.4", WORKER="false")
+    result = h.run("microk8s-join.sh", stdin=TOKEN, **join)
+    assert result.returncode == 0, result.stderr
+    assert h.state_changes()[0] == f"microk8s join 100.64.0.2:25000/{TOKEN}"
+    assert not (h.snap_data / "var/lock/clustered.lock").exists()  # join.py marks only workers so
+    again = h.run("microk8s-join.sh", stdin=TOKEN, **join)
+    assert again.returncode == 0 and h.state_changes() == [] and again.stdout.strip() == "changed=none"
+    assert h.run("microk8s-leave.sh").returncode == 0
+    assert not (h.snap_data / "var/lock/no-cert-reissue").exists()

@@ -69,6 +69,12 @@ def _two_control_planes(raw: Raw) -> None:
     host(raw, "interface")["roles"] = ["control-plane"]
 
 
+def _nat_voters(raw: Raw) -> None:
+    """Three voters, one of them a workstation in the NAT'd office."""
+    host(raw, "interface")["roles"] = ["control-plane", "ingress"]
+    host(raw, "ws-1")["roles"] = ["control-plane"]
+
+
 def _private_control_plane(raw: Raw) -> None:
     del host(raw, "receipt")["existing"]["publicAddress"]
     host(raw, "receipt")["roles"] = ["control-plane"]
@@ -103,8 +109,9 @@ BAD: list[tuple[str, Callable[[Raw], None], str, str]] = [
     ("CIDR with host bits", set_in(["cluster", "podCidr"], "10.1.2.3/16"), "hybrid-ai:cluster.podCidr", "IPv4 network"),
     ("invalid port", set_in(["vpn", "port"], 70000), "hybrid-ai:vpn.port", "less than or equal to 65535"),
     ("invalid SSH port", set_in(["hosts", 0, "ssh", "port"], 0), "hybrid-ai:hosts[0].ssh.port", "greater than or equal to 1"),
-    ("no control plane", set_in(["hosts", 1, "roles"], ["worker", "ingress"]), "hybrid-ai:hosts:", "exactly one must"),
-    ("two control planes", _two_control_planes, "hybrid-ai:hosts:", "exactly one must"),
+    ("no control plane", set_in(["hosts", 1, "roles"], ["worker", "ingress"]), "hybrid-ai:hosts:", "use an odd number"),
+    ("two control planes", _two_control_planes, "hybrid-ai:hosts:", "use an odd number"),
+    ("control plane behind NAT", _nat_voters, "hybrid-ai:hosts[3].roles", "make it a `worker`"),
     ("NAT site without hub", _no_hub, "hybrid-ai:hosts:", "give one public host the `vpn-hub` role"),
     ("hub without public address", _hub_without_public, "hybrid-ai:hosts[0].roles", "needs a public address"),
     ("GPU model without GPU host", _gpu_model_without_gpu_hosts, "hybrid-ai:models[1].placement", "add a GPU host"),

@@ -162,10 +162,12 @@ case $1 in
         *allocatable*) cat "$STATE/gpus/$3" 2>/dev/null || true;;
       esac
     fi;;
-  join) touch "$SNAP_DATA/var/lock/clustered.lock"
+  # Like join.py: a worker is marked clustered.lock (and no-k8s-dqlite); both kinds no-cert-reissue.
+  join) touch "$SNAP_DATA/var/lock/no-cert-reissue"
+        if [ "${3:-}" = --worker ]; then touch "$SNAP_DATA/var/lock/clustered.lock" "$SNAP_DATA/var/lock/no-k8s-dqlite"; fi
         # Like MicroK8s: the join rewrites the kubelet's node IP from the default route.
         sed -i "s|^--node-ip=.*|--node-ip=198.51.100.11|" "$SNAP_DATA/args/kubelet";;
-  leave) rm -f "$SNAP_DATA/var/lock/clustered.lock";;
+  leave) rm -f "$SNAP_DATA/var/lock/clustered.lock" "$SNAP_DATA/var/lock/no-k8s-dqlite" "$SNAP_DATA/var/lock/no-cert-reissue";;
   remove-node) rm -f "$STATE/nodes/$2";;
   # The wrapper replaces 127.0.0.1 with the default interface's address and adds a blank line.
   config) if [ -e "$STATE/config-output" ]; then cat "$STATE/config-output"; else printf '%s\\n' "${CLIENT_CONFIG//127.0.0.1/198.51.100.2}"; fi;;
