@@ -35,6 +35,7 @@ from pulumi_kubernetes.core.v1 import NodePatch, NodeSpecPatchArgs, TaintPatchAr
 from pulumi_kubernetes.meta.v1 import ObjectMetaPatchArgs
 from pulumi_kubernetes.provider import Provider
 
+from components.cluster.upgrade import UpgradeArgs, rolling_upgrade
 from components.hosts.ssh import SshTarget, after, command_options
 from components.kit import shell
 
@@ -93,6 +94,10 @@ class MicroK8sClusterArgs:
     """Kubelet runtime request timeout (large model images)."""
     api_server_address: Literal["public", "vpn"] = "public"
     """Which control-plane address the kubeconfig points at."""
+    upgrade_from: str | None = None
+    """The channel the nodes run now, while an upgrade to `channel` is rolled; else None."""
+    upgrade: UpgradeArgs = field(default_factory=UpgradeArgs)
+    """How the roll goes (used only with upgrade_from)."""
 
 
 class MicroK8sCluster(pulumi.ComponentResource):
@@ -106,6 +111,8 @@ class MicroK8sCluster(pulumi.ComponentResource):
     """Per node: resolves once the node is Ready on its VPN address."""
     control_plane: SshTarget
     """The control plane, once MicroK8s runs there (for cluster-wide checks)."""
+    upgraded: pulumi.Output[str] | None
+    """With an upgrade: resolves once every node runs the new channel."""
 
     def __init__(self, name: str, args: MicroK8sClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("hybridai:cluster:MicroK8sCluster", name, None, opts)
@@ -137,6 +144,9 @@ class MicroK8sCluster(pulumi.ComponentResource):
             if not node.control_plane:
                 self.ready[node.name] = self._join(name, node, args, cp, cp_target, installs[node.name], child)
 
+        self.upgraded = None
+        if args.upgrade_from is not None:
+            self.upgraded = rolling_upgrade(name, self, args.nodes, args.channel, cp_target, self.ready, args.upgrade)
         self.provider = Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, opts=pulumi.ResourceOptions(parent=self))
         for node in args.nodes:
             NodePatch(
@@ -162,6 +172,7 @@ class MicroK8sCluster(pulumi.ComponentResource):
             "EXTRA_SANS": own_sans.apply(lambda extra: " ".join(a for a in extra if a != node.vpn_address)),
             "POD_CIDR": args.pod_cidr,
             "SERVICE_CIDR": args.service_cidr,
+            "UPGRADE_FROM": args.upgrade_from or "",
             "PULL_TIMEOUT": args.image_pull_timeout,
             "GPU": str(node.gpu).lower(),
             "CLUSTER_DNS": cluster_dns(args.service_cidr),

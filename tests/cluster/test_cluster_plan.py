@@ -231,3 +231,47 @@ def test_ha_depth_grows_only_with_the_control_planes() -> None:
     runs beside the workers' chains); the workers add nothing."""
     dev, ha = evaluate_config(stack_config("dev")), evaluate_config(stack_config("ha"))
     assert depth(dev) < depth(ha) <= depth(dev) + 3 * 2
+
+
+def upgrading(stack: str, **upgrade: Any) -> Evaluation:
+    raw = stack_config(stack)
+    raw["cluster"] = {**raw["cluster"], "channel": "1.33/stable", "upgrade": {"fromChannel": "1.32/stable", **upgrade}}
+    return evaluate_config(raw)
+
+
+def chain(ev: Evaluation, node: str) -> tuple[Any, Any, Any]:
+    return tuple(ev.by_name(f"cluster-{node}-upgrade-{step}") for step in ("drain", "refresh", "uncordon"))  # type: ignore[return-value]
+
+
+def test_a_plain_up_has_no_upgrade_step_and_keeps_its_depth() -> None:
+    for stack in ("dev", "ha"):
+        ev = evaluate_config(stack_config(stack))
+        assert not [r for r in ev.resources if "-upgrade-" in r.name], stack
+
+
+def test_an_upgrade_is_strictly_serial_control_planes_first_each_node_drained_refreshed_and_back() -> None:
+    ev = upgrading("ha")
+    order = ["receipt", "cp-2", "cp-3", "interface", "ws-1", "ws-2"]
+    for before, node in zip([None, *order], order, strict=False):
+        drain, refresh, uncordon = chain(ev, node)
+        assert refresh.urn in uncordon.dependencies and drain.urn in refresh.dependencies
+        assert params(ev, f"cluster-{node}-upgrade-refresh")["CHANNEL"] == "1.33/stable"
+        closure = names(ev, deps_closure(ev, drain.urn))
+        upgraded_before = {n.removeprefix("cluster-").removesuffix("-upgrade-uncordon") for n in closure if n.endswith("-upgrade-uncordon")}
+        assert upgraded_before == set(order[:order.index(node)]), node  # every node before it, and only those
+        if before is not None:
+            assert chain(ev, before)[2].urn in drain.dependencies
+    assert params(ev, "cluster-ws-1-microk8s")["UPGRADE_FROM"] == "1.32/stable"
+    # The roll starts once every node is Ready and adds its 3 steps per node to the longest path, no more.
+    plain = depth(evaluate_config(stack_config("ha")))
+    assert plain < depth(ev) <= plain + 3 * len(order)
+
+
+def test_max_unavailable_upgrades_that_many_workers_at_a_time_but_control_planes_alone() -> None:
+    ev = upgrading("dev", maxUnavailable=2)
+    receipt, interface, ws1, ws2 = (chain(ev, n) for n in ("receipt", "interface", "ws-1", "ws-2"))
+    for first in (interface, ws1):
+        assert receipt[2].urn in first[0].dependencies
+        assert first[2].urn in ws2[0].dependencies
+    assert interface[2].urn not in deps_closure(ev, ws1[0].urn) and ws1[2].urn not in deps_closure(ev, interface[0].urn)
+    assert params(ev, "cluster-ws-2-upgrade-drain")["DRAIN_TIMEOUT_S"] == "600"

@@ -120,12 +120,14 @@ def test_a_leftover_launch_config_read_before_ours_fails_before_installing(tmp_p
     assert h.run("microk8s-install.sh", **WORKER).returncode == 0
 
 
-def test_channel_change_refreshes_explicitly(tmp_path: Path) -> None:
+def test_a_channel_change_is_never_refreshed_by_the_install_but_left_to_the_roll(tmp_path: Path) -> None:
     h = ClusterHost(tmp_path, "receipt", "100.64.0.2")
     assert h.run("microk8s-install.sh", **CP).returncode == 0
     result = h.run("microk8s-install.sh", **{**CP, "CHANNEL": "1.33/stable"})
-    assert result.returncode == 0
-    assert h.state_changes() == ["snap refresh microk8s --channel=1.33/stable"]
+    assert result.returncode == 1 and h.state_changes() == []
+    assert "set cluster.upgrade.fromChannel: 1.32/stable to roll the upgrade" in result.stderr
+    rolled = h.run("microk8s-install.sh", **{**CP, "CHANNEL": "1.33/stable", "UPGRADE_FROM": "1.32/stable"})
+    assert rolled.returncode == 0 and h.state_changes() == [] and rolled.stdout.strip() == "changed=none"
 
 
 def test_uninstall_removes_the_snap_and_launch_config(tmp_path: Path) -> None:
@@ -456,3 +458,60 @@ def test_a_control_plane_joins_without_worker_once_and_leaves(tmp_path: Path) ->
     assert again.returncode == 0 and h.state_changes() == [] and again.stdout.strip() == "changed=none"
     assert h.run("microk8s-leave.sh").returncode == 0
     assert not (h.snap_data / "var/lock/no-cert-reissue").exists()
+
+
+def upgrade_pair(tmp_path: Path) -> tuple[ClusterHost, ClusterHost]:
+    """The seed control plane (kubectl) and a worker on 1.32/stable, both installed."""
+    cp, ws = ClusterHost(tmp_path / "cp", "receipt", "100.64.0.2"), ClusterHost(tmp_path / "ws")
+    assert cp.run("microk8s-install.sh", **CP).returncode == 0 and ws.run("microk8s-install.sh", **WORKER).returncode == 0
+    cp.add_node("ws-1", "100.64.1.1")
+    return cp, ws
+
+
+def test_an_upgrade_drains_refreshes_waits_ready_and_uncordons_then_does_nothing(tmp_path: Path) -> None:
+    cp, ws = upgrade_pair(tmp_path)
+    up = {"NODE_NAME": "ws-1", "CHANNEL": "1.33/stable"}
+    drain = cp.run("microk8s-upgrade-drain.sh", **up, DRAIN_TIMEOUT_S="120")
+    assert drain.returncode == 0, drain.stderr
+    assert cp.state_changes() == ["microk8s kubectl annotate --overwrite node ws-1 hybrid-ai/upgrade-cordoned=true",
+                                  "microk8s kubectl drain ws-1 --ignore-daemonsets --delete-emptydir-data --timeout=120s"]
+    refresh = ws.run("microk8s-upgrade-refresh.sh", HOST_NAME="ws-1", CHANNEL="1.33/stable")
+    assert refresh.returncode == 0 and ws.state_changes() == ["snap refresh microk8s --channel=1.33/stable"]
+    back = cp.run("microk8s-upgrade-uncordon.sh", **up, WAIT_S="10")
+    assert back.returncode == 0, back.stderr
+    assert cp.state_changes() == ["microk8s kubectl uncordon ws-1", "microk8s kubectl annotate node ws-1 hybrid-ai/upgrade-cordoned-",
+                                  "microk8s kubectl annotate --overwrite node ws-1 hybrid-ai/channel=1.33/stable"]
+    assert not (cp.state / "cordoned" / "ws-1").exists()
+    # Run again (a later `up` during the same roll): nothing changes anywhere.
+    for host, script in ((cp, "microk8s-upgrade-drain.sh"), (ws, "microk8s-upgrade-refresh.sh"), (cp, "microk8s-upgrade-uncordon.sh")):
+        again = host.run(script, **up, HOST_NAME="ws-1")
+        assert again.returncode == 0 and host.state_changes() == [] and again.stdout.strip() == "changed=none", script
+
+
+def test_a_drain_a_disruption_budget_blocks_stops_the_roll_naming_the_node_and_leaves_it_cordoned(tmp_path: Path) -> None:
+    cp, _ = upgrade_pair(tmp_path)
+    (cp.state / "pdb-blocks").touch()
+    result = cp.run("microk8s-upgrade-drain.sh", NODE_NAME="ws-1", CHANNEL="1.33/stable", DRAIN_TIMEOUT_S="60")
+    assert result.returncode == 1
+    assert "upgrade to 1.33/stable stopped at ws-1: drain did not finish within 60s (a PodDisruptionBudget?)" in result.stderr
+    assert (cp.state / "cordoned" / "ws-1").exists()  # as kubectl leaves it: cordoned first
+
+
+def test_an_operator_cordoned_node_stays_cordoned_after_its_upgrade(tmp_path: Path) -> None:
+    cp, _ = upgrade_pair(tmp_path)
+    (cp.state / "cordoned").mkdir()
+    (cp.state / "cordoned" / "ws-1").touch()
+    up = {"NODE_NAME": "ws-1", "CHANNEL": "1.33/stable"}
+    assert cp.run("microk8s-upgrade-drain.sh", **up).returncode == 0
+    assert cp.run("microk8s-upgrade-uncordon.sh", **up, WAIT_S="10").returncode == 0
+    assert (cp.state / "cordoned" / "ws-1").exists()
+    assert "microk8s kubectl uncordon ws-1" not in cp.state_changes()
+
+
+def test_a_node_not_ready_after_its_refresh_stops_the_roll_naming_it(tmp_path: Path) -> None:
+    cp, _ = upgrade_pair(tmp_path)
+    (cp.state / "not-ready").mkdir()
+    (cp.state / "not-ready" / "ws-1").touch()
+    result = cp.run("microk8s-upgrade-uncordon.sh", NODE_NAME="ws-1", CHANNEL="1.33/stable", WAIT_S="5")
+    assert result.returncode == 1 and "upgrade to 1.33/stable stopped at ws-1: not Ready" in result.stderr
+    assert cp.state_changes() == []

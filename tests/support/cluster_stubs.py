@@ -158,9 +158,32 @@ case $1 in
       [ -e "$STATE/nodes/$3" ] || exit 1
       case $* in
         *InternalIP*) cat "$STATE/nodes/$3";;
-        *Ready*) echo True;;
+        # A field or annotation that is not set prints nothing, as kubectl's jsonpath does.
+        *spec.unschedulable*) if [ -e "$STATE/cordoned/$3" ]; then echo true; fi;;
+        *annotations.hybrid-ai/*) k=${!#}; k=${k##*annotations.hybrid-ai/}; cat "$STATE/annotations/$3/${k%?}" 2>/dev/null || true;;
+        *Ready*) if [ -e "$STATE/not-ready/$3" ]; then echo False; else echo True; fi;;
         *allocatable*) cat "$STATE/gpus/$3" 2>/dev/null || true;;
       esac
+    elif [ "$1" = drain ]; then
+      # Like kubectl drain (pkg/cmd/drain RunDrain, pkg/drain evictPods): cordon first, then
+      # evict; an eviction a PodDisruptionBudget refuses (429) is retried until --timeout,
+      # then the drain fails and the node stays cordoned.
+      mkdir -p "$STATE/cordoned"; touch "$STATE/cordoned/$2"
+      if [ -e "$STATE/pdb-blocks" ]; then
+        echo "error when evicting pods/\"api-0\" -n \"hybrid-ai\" (will retry after 5s): Cannot evict pod as it would violate the pod's disruption budget." >&2
+        echo "error: unable to drain node \"$2\" due to error: error when evicting pods/\"api-0\" -n \"hybrid-ai\": global timeout reached: 10s" >&2
+        exit 1
+      fi
+      echo "node/$2 drained"
+    elif [ "$1" = uncordon ]; then
+      rm -f "$STATE/cordoned/$2"
+    elif [ "$1" = annotate ]; then
+      words=(); for a in "${@:2}"; do case $a in --*) ;; *) words+=("$a");; esac; done
+      mkdir -p "$STATE/annotations/${words[1]}"
+      for kv in "${words[@]:2}"; do
+        k=${kv#hybrid-ai/}
+        case $k in *-) rm -f "$STATE/annotations/${words[1]}/${k%-}";; *) echo "${k#*=}" > "$STATE/annotations/${words[1]}/${k%%=*}";; esac
+      done
     fi;;
   # Like join.py: a worker is marked clustered.lock (and no-k8s-dqlite); both kinds no-cert-reissue.
   join) touch "$SNAP_DATA/var/lock/no-cert-reissue"
