@@ -275,3 +275,8 @@ def test_max_unavailable_upgrades_that_many_workers_at_a_time_but_control_planes
         assert first[2].urn in ws2[0].dependencies
     assert interface[2].urn not in deps_closure(ev, ws1[0].urn) and ws1[2].urn not in deps_closure(ev, interface[0].urn)
     assert params(ev, "cluster-ws-2-upgrade-drain")["DRAIN_TIMEOUT_S"] == "600"
+
+
+def test_verification_expects_high_availability_with_three_control_planes_only() -> None:
+    assert params(evaluate_config(stack_config("ha")), "cluster-verify-check")["VOTERS"] == "3"
+    assert params(evaluate_config(stack_config("dev")), "cluster-verify-check")["VOTERS"] == "1"

@@ -515,3 +515,13 @@ def test_a_node_not_ready_after_its_refresh_stops_the_roll_naming_it(tmp_path: P
     result = cp.run("microk8s-upgrade-uncordon.sh", NODE_NAME="ws-1", CHANNEL="1.33/stable", WAIT_S="5")
     assert result.returncode == 1 and "upgrade to 1.33/stable stopped at ws-1: not Ready" in result.stderr
     assert cp.state_changes() == []
+
+
+def test_verify_with_three_control_planes_needs_high_availability_formed(tmp_path: Path) -> None:
+    cp = cluster_for_verify(tmp_path)
+    result = cp.run("verify-cluster.sh", **{**VERIFY, "WAIT_S": "10"}, VOTERS="3")
+    assert result.returncode == 1
+    assert "high availability not formed: microk8s status does not say 'high-availability: yes' with 3 control planes" in result.stderr
+    (cp.state / "ha").write_text("yes")
+    assert cp.run("verify-cluster.sh", **VERIFY, VOTERS="3").returncode == 0
+    assert cp.run("verify-cluster.sh", **VERIFY, VOTERS="1").returncode == 0  # one control plane: never HA

@@ -22,7 +22,7 @@ def test_post_deploy_verification_checks_nodes_gpus_and_the_api(dev: Evaluation)
     check = dev.by_name("cluster-verify-check")
     _, params = split_script(check.inputs["create"])
     assert params.pop("PROBE_CA").startswith("-----BEGIN CERTIFICATE-----")  # dev: the staging roots
-    assert params == {"PROBE_URL": "https://api.example.com/receipt/healthz", "INGRESS_ADDRESS": "203.0.113.11"}
+    assert params == {"PROBE_URL": "https://api.example.com/receipt/healthz", "INGRESS_ADDRESS": "203.0.113.11", "VOTERS": "1"}
     by_urn = {r.urn: r.name for r in dev.resources}
     deps = {by_urn[d] for d in check.dependencies}
     assert {"cluster-ws-1-ready", "cluster-ws-2-ready", "cluster-interface-ready"} <= deps  # after every node joined
