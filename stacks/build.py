@@ -9,6 +9,7 @@ import pulumi
 
 from components.cluster.microk8s import API_PORT, ClusterNode, MicroK8sCluster, MicroK8sClusterArgs, NodeTaint
 from components.cluster.nvidia import GpuDriverArgs, gpu_driver
+from components.cluster.upgrade import UpgradeArgs
 from components.hosts.bootstrap import ExtraStep, HostBootstrap, HostBootstrapArgs
 from components.hosts.host import ExistingHost, ExistingHostArgs, HostNode
 from components.hosts.openstack import OpenStackNetwork, OpenStackNetworkArgs, OpenStackNode, OpenStackNodeArgs
@@ -155,7 +156,8 @@ def build_cluster(cfg: StackConfig, built: Built) -> MicroK8sCluster:
     return MicroK8sCluster("cluster", MicroK8sClusterArgs(
         nodes=nodes, channel=c.channel, cni_mtu=built.mesh.cluster_mtu, pod_cidr=str(c.pod_cidr),
         service_cidr=str(c.service_cidr), token_ttl_seconds=c.join_token_ttl_seconds, vpn_interface=built.mesh.interface,
-        image_pull_timeout=c.image_pull_timeout, api_server_address=c.api_server_address,
+        image_pull_timeout=c.image_pull_timeout, api_server_address=c.api_server_address, upgrade_from=c.upgrade.from_channel,
+        upgrade=UpgradeArgs(max_unavailable=c.upgrade.max_unavailable, drain_timeout_seconds=c.upgrade.drain_timeout_seconds),
     ))
 
 

@@ -178,4 +178,5 @@ def _verification(cfg: StackConfig, cluster: MicroK8sCluster, hosts: dict[str, H
         ingress_address=hosts[ingress_host.name].public_address if ingress_host and probe_url else None,
         # A staging certificate chains to a root no trust store has: trust exactly those roots.
         probe_ca=staging_roots() if probe_url and cfg.ingress.tls == "letsencrypt-staging" else None,
+        voters=len(cfg.hosts_with(Role.CONTROL_PLANE)),
     ))

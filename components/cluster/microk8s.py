@@ -1,5 +1,13 @@
 """A MicroK8s cluster over the VPN: every node installed and joined in parallel.
 
+The first control plane (the seed) forms the cluster and registers every other node. Further
+control planes (HA: three or more, odd, so dqlite has three voters) join without `--worker`,
+one after the other: each one's registration waits until the previous one is Ready, because
+a control-plane join restarts the joiner's dqlite with the voters of that moment and a raft
+leader applies one membership change at a time (docs/upstream.md). Workers do not wait for
+them. Every control plane's API certificate names every control plane's VPN and public
+addresses, so the kubeconfig's server (the seed's) can be switched to any of them.
+
 Per node: `<c>-<node>-microk8s` installs MicroK8s pinned to the node's VPN address. Per
 joining node, once it is installed: `<c>-<node>-register` (on the control plane) has
 `microk8s add-node` generate a token for this node alone (a secret output: a stale
@@ -7,7 +15,7 @@ registration can never block another node, and no token is on any command line t
 `<c>-<node>-join` joins through the control plane's VPN address with it on stdin,
 `<c>-<node>-ready` (on the control plane) waits until the node is Ready on its VPN address,
 then removes the node's token from the tokens file (cluster-agent never consumes a token with a TTL).
-Nothing of one node waits on another node's steps.
+Nothing of one worker waits on another node's steps.
 
 Destroy runs in reverse: drain (ready), `microk8s leave` (join), `remove-node` (register),
 then MicroK8s is removed from the node.
@@ -27,6 +35,7 @@ from pulumi_kubernetes.core.v1 import NodePatch, NodeSpecPatchArgs, TaintPatchAr
 from pulumi_kubernetes.meta.v1 import ObjectMetaPatchArgs
 from pulumi_kubernetes.provider import Provider
 
+from components.cluster.upgrade import UpgradeArgs, rolling_upgrade
 from components.hosts.ssh import SshTarget, after, command_options
 from components.kit import shell
 
@@ -57,7 +66,7 @@ class ClusterNode:
     public_address: pulumi.Input[str] | None = None
     """Added to the API certificate on the control plane."""
     control_plane: bool = False
-    """The one node that runs the control plane."""
+    """Runs a control plane (a dqlite voter); the first one in `nodes` is the seed."""
     gpu: bool = False
     """Configure containerd's NVIDIA runtime."""
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -69,7 +78,7 @@ class ClusterNode:
 @dataclass
 class MicroK8sClusterArgs:
     nodes: Sequence[ClusterNode]
-    """Every node, exactly one with control_plane."""
+    """Every node; an odd number with control_plane."""
     channel: str
     """Snap channel, e.g. 1.32/stable."""
     cni_mtu: int
@@ -86,6 +95,10 @@ class MicroK8sClusterArgs:
     """Kubelet runtime request timeout (large model images)."""
     api_server_address: Literal["public", "vpn"] = "public"
     """Which control-plane address the kubeconfig points at."""
+    upgrade_from: str | None = None
+    """The channel the nodes run now, while an upgrade to `channel` is rolled; else None."""
+    upgrade: UpgradeArgs = field(default_factory=UpgradeArgs)
+    """How the roll goes (used only with upgrade_from)."""
 
 
 class MicroK8sCluster(pulumi.ComponentResource):
@@ -99,13 +112,16 @@ class MicroK8sCluster(pulumi.ComponentResource):
     """Per node: resolves once the node is Ready on its VPN address."""
     control_plane: SshTarget
     """The control plane, once MicroK8s runs there (for cluster-wide checks)."""
+    upgraded: pulumi.Output[str] | None
+    """With an upgrade: resolves once every node runs the new channel."""
 
     def __init__(self, name: str, args: MicroK8sClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("hybridai:cluster:MicroK8sCluster", name, None, opts)
         child = command_options(self)
-        (cp,) = [n for n in args.nodes if n.control_plane]
-
-        installs = {n.name: self._install(name, n, args, child) for n in args.nodes}
+        planes = [n for n in args.nodes if n.control_plane]
+        cp = planes[0]
+        sans = control_plane_sans(planes)
+        installs = {n.name: self._install(name, n, args, child, seed=n is cp, sans=sans) for n in args.nodes}
         cp_target = cp.target.after(installs[cp.name])
         self.control_plane = cp_target
 
@@ -121,10 +137,17 @@ class MicroK8sCluster(pulumi.ComponentResource):
         self.kubeconfig = pulumi.Output.secret(kubeconfig.stdout)
 
         self.ready = {cp.name: installs[cp.name]}
+        previous = installs[cp.name]
+        for plane in planes[1:]:  # serial: see the module docstring
+            previous = self._join(name, plane, args, cp, cp_target, pulumi.Output.all(installs[plane.name], previous)[0], child)
+            self.ready[plane.name] = previous
         for node in args.nodes:
             if not node.control_plane:
                 self.ready[node.name] = self._join(name, node, args, cp, cp_target, installs[node.name], child)
 
+        self.upgraded = None
+        if args.upgrade_from is not None:
+            self.upgraded = rolling_upgrade(name, self, args.nodes, args.channel, cp_target, self.ready, args.upgrade)
         self.provider = Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, opts=pulumi.ResourceOptions(parent=self))
         for node in args.nodes:
             NodePatch(
@@ -136,7 +159,10 @@ class MicroK8sCluster(pulumi.ComponentResource):
         self.register_outputs({"kubeconfig": self.kubeconfig, "ready": self.ready})
 
     @staticmethod
-    def _install(name: str, node: ClusterNode, args: MicroK8sClusterArgs, opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
+    def _install(
+        name: str, node: ClusterNode, args: MicroK8sClusterArgs, opts: pulumi.ResourceOptions, seed: bool, sans: pulumi.Output[list[str]],
+    ) -> pulumi.Output[str]:
+        own_sans = sans if node.control_plane else pulumi.Output.from_input([node.vpn_address])
         params: dict[str, pulumi.Input[str]] = {
             "HOST_NAME": node.name,
             "CHANNEL": args.channel,
@@ -144,15 +170,17 @@ class MicroK8sCluster(pulumi.ComponentResource):
             "VPN_IFACE": args.vpn_interface,
             "CNI_MTU": str(args.cni_mtu),
             "ROLE": "control-plane" if node.control_plane else "worker",
-            "EXTRA_SANS": node.public_address if node.control_plane and node.public_address is not None else "",
+            "EXTRA_SANS": own_sans.apply(lambda extra: " ".join(a for a in extra if a != node.vpn_address)),
             "POD_CIDR": args.pod_cidr,
             "SERVICE_CIDR": args.service_cidr,
+            "UPGRADE_FROM": args.upgrade_from or "",
             "PULL_TIMEOUT": args.image_pull_timeout,
             "GPU": str(node.gpu).lower(),
             "CLUSTER_DNS": cluster_dns(args.service_cidr),
-            "ADDONS": " ".join(CONTROL_PLANE_ADDONS) if node.control_plane else "",
-            "LAUNCH_CONFIG": pulumi.Output.from_input(node.public_address if node.control_plane else None).apply(
-                lambda public: launch_config(node, args, public)),
+            # Addons are cluster-wide: the seed enables them; a joining control plane's own
+            # datastore is replaced by the cluster's when it joins.
+            "ADDONS": " ".join(CONTROL_PLANE_ADDONS) if seed else "",
+            "LAUNCH_CONFIG": own_sans.apply(lambda extra: launch_config(node, args, extra, seed)),
         }
         install = remote.Command(
             f"{name}-{node.name}-microk8s",
@@ -190,7 +218,7 @@ class MicroK8sCluster(pulumi.ComponentResource):
                 "HOST_NAME": node.name,
                 "CONTROL_PLANE": cp.vpn_address,
                 "NODE_IP": node.vpn_address,
-                "WORKER": "true",
+                "WORKER": str(not node.control_plane).lower(),
             }, sudo=join_target.sudo),
             delete=shell.remote_command("microk8s-leave.sh", {}, sudo=join_target.sudo),
             stdin=token,
@@ -218,19 +246,27 @@ def cluster_dns(service_cidr: str) -> str:
     return str(ipaddress.ip_network(service_cidr)[10])
 
 
-def launch_config(node: ClusterNode, args: MicroK8sClusterArgs, public_address: str | None) -> str:
+def control_plane_sans(planes: Sequence[ClusterNode]) -> pulumi.Output[list[str]]:
+    """Every control plane's VPN and public addresses, in node order, each once."""
+    addresses: list[pulumi.Input[str]] = [n.vpn_address for n in planes]
+    addresses += [n.public_address for n in planes if n.public_address is not None]
+    return pulumi.Output.all(*addresses).apply(lambda found: list(dict.fromkeys(found)))
+
+
+def launch_config(node: ClusterNode, args: MicroK8sClusterArgs, sans: Sequence[str], seed: bool) -> str:
     """The node's MicroK8s launch configuration (cluster-agent schema 0.2.0), as YAML. It
     replaces the bundled default, so it repeats what that one set (cluster DNS, the dns addon)."""
     dns = cluster_dns(args.service_cidr)
     config: dict[str, object] = {
         "version": "0.2.0",
-        "extraSANs": [node.vpn_address] + ([public_address] if public_address else []),
+        "extraSANs": list(dict.fromkeys([node.vpn_address, *sans])),
         "extraKubeletArgs": {"--node-ip": node.vpn_address, "--runtime-request-timeout": args.image_pull_timeout,
                              "--cluster-domain": "cluster.local", "--cluster-dns": dns},
         "extraCNIEnv": {"IPv4_CLUSTER_CIDR": args.pod_cidr, "IPv4_SERVICE_CIDR": args.service_cidr},
     }
     if node.control_plane:
         config["extraKubeAPIServerArgs"] = {"--advertise-address": node.vpn_address}
+    if seed:
         # dns's arguments: upstream resolvers (the host's), then the service address.
         config["addons"] = [{"name": a, **({"args": ["/etc/resolv.conf", dns]} if a == "dns" else {})} for a in CONTROL_PLANE_ADDONS]
     return yaml.safe_dump(config, sort_keys=False)

@@ -32,6 +32,8 @@ class ClusterVerificationArgs:
     ingress_address: pulumi.Input[str] | None = None
     """Public address of an ingress node (where the Gateway listens)."""
     probe_ca: str | None = None
+    voters: int = 1
+    """Control planes; from three on, high availability must be formed."""
     """PEM roots the probe trusts instead of the system store (Let's Encrypt staging)."""
 
 
@@ -60,6 +62,7 @@ class ClusterVerification(pulumi.ComponentResource):
                 "PROBE_URL": args.probe_url or "",
                 "INGRESS_ADDRESS": args.ingress_address or "",
                 "PROBE_CA": args.probe_ca or "",  # public roots: a parameter, not stdin (kept for secrets)
+                "VOTERS": str(args.voters),
             }, sudo=target.sudo),
             add_previous_output_in_env=False,
             opts=child,

@@ -197,3 +197,86 @@ def test_deploy_runs_on_a_self_hosted_runner_that_can_reach_the_hosts() -> None:
     assert isinstance(runs_on, list) and {"self-hosted", "hybrid-ai-deployer"} <= set(runs_on)
     readme = (PROJECT / "README.md").read_text()
     assert "### Where `pulumi up` runs from" in readme and "hybrid-ai-deployer" in readme
+
+
+def test_ha_control_planes_join_as_voters_one_after_the_other_and_workers_do_not_wait() -> None:
+    ev = evaluate_config(stack_config("ha"))
+    assert params(ev, "cluster-cp-2-join")["WORKER"] == "false" and params(ev, "cluster-cp-3-join")["WORKER"] == "false"
+    assert params(ev, "cluster-ws-1-join")["WORKER"] == "true"
+    # cp-3 registers only once cp-2 is Ready: one dqlite membership change at a time.
+    assert "cluster-cp-2-ready" in names(ev, set(ev.by_name("cluster-cp-3-register").dependencies))
+    assert "cluster-cp-2-ready" not in names(ev, deps_closure(ev, ev.by_name("cluster-cp-2-register").urn))
+    for worker in ("ws-1", "ws-2", "interface"):
+        closure = names(ev, deps_closure(ev, ev.by_name(f"cluster-{worker}-ready").urn))
+        assert not {n for n in closure if n.startswith(("cluster-cp-2-", "cluster-cp-3-"))}, worker
+    # Every join goes through the seed's VPN address.
+    assert {params(ev, f"cluster-{n}-join")["CONTROL_PLANE"] for n in ("cp-2", "cp-3", "ws-1")} == {"100.64.0.2"}
+
+
+def test_ha_every_control_plane_certificate_names_every_control_plane_and_only_the_seed_enables_addons() -> None:
+    ev = evaluate_config(stack_config("ha"))
+    every = {"100.64.0.2", "100.64.0.4", "100.64.0.5", "203.0.113.11", "203.0.113.13", "203.0.113.14"}
+    for cp, vpn in (("receipt", "100.64.0.2"), ("cp-2", "100.64.0.4"), ("cp-3", "100.64.0.5")):
+        install = params(ev, f"cluster-{cp}-microk8s")
+        assert set(install["EXTRA_SANS"].split()) | {vpn} == every and install["ROLE"] == "control-plane"
+        launch = yaml.safe_load(install["LAUNCH_CONFIG"])
+        assert set(launch["extraSANs"]) == every and launch["extraKubeAPIServerArgs"]["--advertise-address"] == vpn
+        assert ("addons" in launch) == (cp == "receipt") and (install["ADDONS"] != "") == (cp == "receipt")
+    assert params(ev, "cluster-ws-1-microk8s")["EXTRA_SANS"] == ""
+    assert params(ev, "cluster-kubeconfig")["SERVER"] == "203.0.113.11"
+
+
+def test_ha_depth_grows_only_with_the_control_planes() -> None:
+    """Each further control plane adds at most its register-join-ready chain (the first one
+    runs beside the workers' chains); the workers add nothing."""
+    dev, ha = evaluate_config(stack_config("dev")), evaluate_config(stack_config("ha"))
+    assert depth(dev) < depth(ha) <= depth(dev) + 3 * 2
+
+
+def upgrading(stack: str, **upgrade: Any) -> Evaluation:
+    raw = stack_config(stack)
+    raw["cluster"] = {**raw["cluster"], "channel": "1.33/stable", "upgrade": {"fromChannel": "1.32/stable", **upgrade}}
+    return evaluate_config(raw)
+
+
+def chain(ev: Evaluation, node: str) -> tuple[Any, Any, Any]:
+    return tuple(ev.by_name(f"cluster-{node}-upgrade-{step}") for step in ("drain", "refresh", "uncordon"))  # type: ignore[return-value]
+
+
+def test_a_plain_up_has_no_upgrade_step_and_keeps_its_depth() -> None:
+    for stack in ("dev", "ha"):
+        ev = evaluate_config(stack_config(stack))
+        assert not [r for r in ev.resources if "-upgrade-" in r.name], stack
+
+
+def test_an_upgrade_is_strictly_serial_control_planes_first_each_node_drained_refreshed_and_back() -> None:
+    ev = upgrading("ha")
+    order = ["receipt", "cp-2", "cp-3", "interface", "ws-1", "ws-2"]
+    for before, node in zip([None, *order], order, strict=False):
+        drain, refresh, uncordon = chain(ev, node)
+        assert refresh.urn in uncordon.dependencies and drain.urn in refresh.dependencies
+        assert params(ev, f"cluster-{node}-upgrade-refresh")["CHANNEL"] == "1.33/stable"
+        closure = names(ev, deps_closure(ev, drain.urn))
+        upgraded_before = {n.removeprefix("cluster-").removesuffix("-upgrade-uncordon") for n in closure if n.endswith("-upgrade-uncordon")}
+        assert upgraded_before == set(order[:order.index(node)]), node  # every node before it, and only those
+        if before is not None:
+            assert chain(ev, before)[2].urn in drain.dependencies
+    assert params(ev, "cluster-ws-1-microk8s")["UPGRADE_FROM"] == "1.32/stable"
+    # The roll starts once every node is Ready and adds its 3 steps per node to the longest path, no more.
+    plain = depth(evaluate_config(stack_config("ha")))
+    assert plain < depth(ev) <= plain + 3 * len(order)
+
+
+def test_max_unavailable_upgrades_that_many_workers_at_a_time_but_control_planes_alone() -> None:
+    ev = upgrading("dev", maxUnavailable=2)
+    receipt, interface, ws1, ws2 = (chain(ev, n) for n in ("receipt", "interface", "ws-1", "ws-2"))
+    for first in (interface, ws1):
+        assert receipt[2].urn in first[0].dependencies
+        assert first[2].urn in ws2[0].dependencies
+    assert interface[2].urn not in deps_closure(ev, ws1[0].urn) and ws1[2].urn not in deps_closure(ev, interface[0].urn)
+    assert params(ev, "cluster-ws-2-upgrade-drain")["DRAIN_TIMEOUT_S"] == "600"
+
+
+def test_verification_expects_high_availability_with_three_control_planes_only() -> None:
+    assert params(evaluate_config(stack_config("ha")), "cluster-verify-check")["VOTERS"] == "3"
+    assert params(evaluate_config(stack_config("dev")), "cluster-verify-check")["VOTERS"] == "1"

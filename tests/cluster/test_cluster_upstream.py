@@ -52,7 +52,7 @@ def test_launch_config_carries_what_the_bundled_default_did_and_the_addons(tmp_p
 def test_launch_config_is_yaml_of_the_cluster_agent_schema_with_dns_in_the_service_network() -> None:
     node = ClusterNode(name="cp", target=None, vpn_address="100.64.0.2", control_plane=True)  # type: ignore[arg-type]
     args = MicroK8sClusterArgs(nodes=[], channel="1.32/stable", cni_mtu=1330, service_cidr="10.96.0.0/16")
-    config = yaml.safe_load(launch_config(node, args, "api.example.com"))
+    config = yaml.safe_load(launch_config(node, args, ["100.64.0.2", "api.example.com"], seed=True))
     assert config["version"] == "0.2.0"
     assert config["extraKubeletArgs"]["--cluster-dns"] == "10.96.0.10"
     assert config["addons"][1] == {"name": "dns", "args": ["/etc/resolv.conf", "10.96.0.10"]}

@@ -96,12 +96,14 @@ def test_a_leftover_launch_config_read_before_ours_fails_before_installing(tmp_p
     assert h.run("microk8s-install.sh", **WORKER).returncode == 0
 
 
-def test_channel_change_refreshes_explicitly(tmp_path: Path) -> None:
+def test_a_channel_change_is_never_refreshed_by_the_install_but_left_to_the_roll(tmp_path: Path) -> None:
     h = ClusterHost(tmp_path, "receipt", "100.64.0.2")
     assert h.run("microk8s-install.sh", **CP).returncode == 0
     result = h.run("microk8s-install.sh", **{**CP, "CHANNEL": "1.33/stable"})
-    assert result.returncode == 0
-    assert h.state_changes() == ["snap refresh microk8s --channel=1.33/stable"]
+    assert result.returncode == 1 and h.state_changes() == []
+    assert "set cluster.upgrade.fromChannel: 1.32/stable to roll the upgrade" in result.stderr
+    rolled = h.run("microk8s-install.sh", **{**CP, "CHANNEL": "1.33/stable", "UPGRADE_FROM": "1.32/stable"})
+    assert rolled.returncode == 0 and h.state_changes() == [] and rolled.stdout.strip() == "changed=none"
 
 
 def test_uninstall_removes_the_snap_and_launch_config(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.cluster_scripts import WORKER, sleeps
+from tests.support.cluster_scripts import CP, WORKER, sleeps
 from tests.support.cluster_stubs import ClusterHost
 
 TOKEN = "0123456789abcdef0123456789abcdef"
@@ -154,3 +154,18 @@ def test_kubeconfig_output_is_parsed_strictly_and_never_echoed(tmp_path: Path, e
     assert result.returncode == 1 and result.stdout == ""
     assert "hybrid-ai[receipt] kubeconfig: ERROR: microk8s config" in result.stderr
     assert "S0VZUzNDUjNU" not in result.stderr and extra.strip() not in result.stderr
+
+
+def test_a_control_plane_joins_without_worker_once_and_leaves(tmp_path: Path) -> None:
+    h = ClusterHost(tmp_path, "cp-2", "100.64.0.4")
+    assert h.run("microk8s-install.sh", **dict(CP, HOST_NAME="cp-2", NODE_IP="100.64.0.4", ADDONS="")).returncode == 0
+    h.state_changes()
+    join = dict(JOIN, HOST_NAME="cp-2", NODE_IP="100.64.0.4", WORKER="false")
+    result = h.run("microk8s-join.sh", stdin=TOKEN, **join)
+    assert result.returncode == 0, result.stderr
+    assert h.state_changes()[0] == f"microk8s join 100.64.0.2:25000/{TOKEN}"
+    assert not (h.snap_data / "var/lock/clustered.lock").exists()  # join.py marks only workers so
+    again = h.run("microk8s-join.sh", stdin=TOKEN, **join)
+    assert again.returncode == 0 and h.state_changes() == [] and again.stdout.strip() == "changed=none"
+    assert h.run("microk8s-leave.sh").returncode == 0
+    assert not (h.snap_data / "var/lock/no-cert-reissue").exists()

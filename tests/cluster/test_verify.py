@@ -25,7 +25,7 @@ def test_post_deploy_verification_checks_nodes_gpus_and_the_api(dev: Evaluation)
     check = dev.by_name("cluster-verify-check")
     _, params = split_script(check.inputs["create"])
     assert params.pop("PROBE_CA").startswith("-----BEGIN CERTIFICATE-----")  # dev: the staging roots
-    assert params == {"PROBE_URL": "https://api.example.com/receipt/healthz", "INGRESS_ADDRESS": "203.0.113.11"}
+    assert params == {"PROBE_URL": "https://api.example.com/receipt/healthz", "INGRESS_ADDRESS": "203.0.113.11", "VOTERS": "1"}
     by_urn = {r.urn: r.name for r in dev.resources}
     deps = {by_urn[d] for d in check.dependencies}
     assert {"cluster-ws-1-ready", "cluster-ws-2-ready", "cluster-interface-ready"} <= deps  # after every node joined
@@ -140,3 +140,13 @@ def test_verify_checks_each_gpu_node_against_its_capacity_label(tmp_path: Path) 
     result = cp.run("verify-cluster.sh", **VERIFY)
     assert result.returncode == 1
     assert "node ws-1 advertises 1 nvidia.com/gpu, expected 4 (GPUs x time-slicing replicas)" in result.stderr
+
+
+def test_verify_with_three_control_planes_needs_high_availability_formed(tmp_path: Path) -> None:
+    cp = cluster_for_verify(tmp_path)
+    result = cp.run("verify-cluster.sh", **{**VERIFY, "WAIT_S": "10"}, VOTERS="3")
+    assert result.returncode == 1
+    assert "high availability not formed: microk8s status does not say 'high-availability: yes' with 3 control planes" in result.stderr
+    (cp.state / "ha").write_text("yes")
+    assert cp.run("verify-cluster.sh", **VERIFY, VOTERS="3").returncode == 0
+    assert cp.run("verify-cluster.sh", **VERIFY, VOTERS="1").returncode == 0  # one control plane: never HA

@@ -69,6 +69,12 @@ def _two_control_planes(raw: Raw) -> None:
     host(raw, "interface")["roles"] = ["control-plane"]
 
 
+def _nat_voters(raw: Raw) -> None:
+    """Three voters, one of them a workstation in the NAT'd office."""
+    host(raw, "interface")["roles"] = ["control-plane", "ingress"]
+    host(raw, "ws-1")["roles"] = ["control-plane"]
+
+
 def _private_control_plane(raw: Raw) -> None:
     del host(raw, "receipt")["existing"]["publicAddress"]
     host(raw, "receipt")["roles"] = ["control-plane"]
@@ -100,11 +106,13 @@ BAD: list[tuple[str, Callable[[Raw], None], str, str]] = [
     ("overlay overlaps services", set_in(["cluster", "serviceCidr"], "100.64.200.0/24"), "hybrid-ai:cluster.serviceCidr", "do not overlap"),
     ("overlay overlaps a LAN", set_in(["sites", 1, "lanCidr"], "100.64.1.0/24"), "hybrid-ai:sites[1].lanCidr", "do not overlap"),
     ("invalid CIDR", set_in(["vpn", "overlayCidr"], "100.64.0.0/33"), "hybrid-ai:vpn.overlayCidr", "IPv4 network"),
+    ("bad upgrade batch", set_in(["cluster", "upgrade"], {"fromChannel": "1.31/stable", "maxUnavailable": 0}), "hybrid-ai:cluster.upgrade.maxUnavailable", "greater than or equal to 1"),
     ("CIDR with host bits", set_in(["cluster", "podCidr"], "10.1.2.3/16"), "hybrid-ai:cluster.podCidr", "IPv4 network"),
     ("invalid port", set_in(["vpn", "port"], 70000), "hybrid-ai:vpn.port", "less than or equal to 65535"),
     ("invalid SSH port", set_in(["hosts", 0, "ssh", "port"], 0), "hybrid-ai:hosts[0].ssh.port", "greater than or equal to 1"),
-    ("no control plane", set_in(["hosts", 1, "roles"], ["worker", "ingress"]), "hybrid-ai:hosts:", "exactly one must"),
-    ("two control planes", _two_control_planes, "hybrid-ai:hosts:", "exactly one must"),
+    ("no control plane", set_in(["hosts", 1, "roles"], ["worker", "ingress"]), "hybrid-ai:hosts:", "use an odd number"),
+    ("two control planes", _two_control_planes, "hybrid-ai:hosts:", "use an odd number"),
+    ("control plane behind NAT", _nat_voters, "hybrid-ai:hosts[3].roles", "make it a `worker`"),
     ("NAT site without hub", _no_hub, "hybrid-ai:hosts:", "give one public host the `vpn-hub` role"),
     ("hub without public address", _hub_without_public, "hybrid-ai:hosts[0].roles", "needs a public address"),
     ("GPU model without GPU host", _gpu_model_without_gpu_hosts, "hybrid-ai:models[1].placement", "add a GPU host"),
@@ -193,6 +201,7 @@ def _second_public_model(path: str) -> Callable[[Raw], None]:
 
 
 CROSS: list[tuple[str, Callable[[Raw], None], str, str]] = [
+    ("roll to the channel already run", set_in(["cluster", "upgrade"], {"fromChannel": "1.32/stable"}), "hybrid-ai:cluster.upgrade.fromChannel", "nothing to roll; remove it"),
     # uniqueness
     ("SSH address used twice", set_in(["hosts", 4, "existing", "address"], "198.51.100.21"), "hybrid-ai:hosts[4].existing.address", "already the address of host 'ws-1'; give each host its own address or SSH port"),
     ("public endpoint used twice", set_in(["hosts", 2, "existing", "publicAddress"], "203.0.113.11"), "hybrid-ai:hosts[2].existing.publicAddress", "each host needs its own"),

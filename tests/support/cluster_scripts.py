@@ -8,7 +8,8 @@ from tests.support.cluster_stubs import ClusterHost
 
 def _launch(name: str, ip: str, control_plane: bool, public: str | None = None) -> str:
     node = ClusterNode(name=name, target=None, vpn_address=ip, control_plane=control_plane)  # type: ignore[arg-type]
-    return launch_config(node, MicroK8sClusterArgs(nodes=[], channel="1.32/stable", cni_mtu=1330), public)
+    sans = [ip, public] if control_plane and public else [ip]
+    return launch_config(node, MicroK8sClusterArgs(nodes=[], channel="1.32/stable", cni_mtu=1330), sans, seed=control_plane)
 
 
 CP = {"HOST_NAME": "receipt", "CHANNEL": "1.32/stable", "NODE_IP": "100.64.0.2", "CNI_MTU": "1330",

@@ -128,6 +128,8 @@ enabled=$SNAP_DATA/../enabled-addons
 case $1 in
   status) case $* in
             *--addon*) [ -e "$enabled/${!#}" ] && echo enabled || echo disabled;;
+            # status.py print_pretty: `high-availability: yes` once more than two voters ($STATE/ha).
+            *) echo "microk8s is running"; echo "high-availability: $(cat "$STATE/ha" 2>/dev/null || echo no)";;
           esac; exit 0;;
   enable) mkdir -p "$enabled"; echo "${*:3}" > "$enabled/$2"
           # addons/rbac/enable @ core addons 2d6e317: the API server's authorization mode.
@@ -164,14 +166,39 @@ case $1 in
       [ -e "$STATE/nodes/$3" ] || exit 1
       case $* in
         *InternalIP*) cat "$STATE/nodes/$3";;
-        *Ready*) echo True;;
+        # A field or annotation that is not set prints nothing, as kubectl's jsonpath does.
+        *spec.unschedulable*) if [ -e "$STATE/cordoned/$3" ]; then echo true; fi;;
+        *annotations.hybrid-ai/*) k=${!#}; k=${k##*annotations.hybrid-ai/}; cat "$STATE/annotations/$3/${k%?}" 2>/dev/null || true;;
+        *Ready*) if [ -e "$STATE/not-ready/$3" ]; then echo False; else echo True; fi;;
         *allocatable*) cat "$STATE/gpus/$3" 2>/dev/null || true;;
       esac
+    elif [ "$1" = drain ]; then
+      # Like kubectl drain (pkg/cmd/drain RunDrain, pkg/drain evictPods): cordon first, then
+      # evict; an eviction a PodDisruptionBudget refuses (429) is retried until --timeout,
+      # then the drain fails and the node stays cordoned.
+      mkdir -p "$STATE/cordoned"; touch "$STATE/cordoned/$2"
+      if [ -e "$STATE/pdb-blocks" ]; then
+        echo "error when evicting pods/\"api-0\" -n \"hybrid-ai\" (will retry after 5s): Cannot evict pod as it would violate the pod's disruption budget." >&2
+        echo "error: unable to drain node \"$2\" due to error: error when evicting pods/\"api-0\" -n \"hybrid-ai\": global timeout reached: 10s" >&2
+        exit 1
+      fi
+      echo "node/$2 drained"
+    elif [ "$1" = uncordon ]; then
+      rm -f "$STATE/cordoned/$2"
+    elif [ "$1" = annotate ]; then
+      words=(); for a in "${@:2}"; do case $a in --*) ;; *) words+=("$a");; esac; done
+      mkdir -p "$STATE/annotations/${words[1]}"
+      for kv in "${words[@]:2}"; do
+        k=${kv#hybrid-ai/}
+        case $k in *-) rm -f "$STATE/annotations/${words[1]}/${k%-}";; *) echo "${k#*=}" > "$STATE/annotations/${words[1]}/${k%%=*}";; esac
+      done
     fi;;
-  join) touch "$SNAP_DATA/var/lock/clustered.lock"
+  # Like join.py: a worker is marked clustered.lock (and no-k8s-dqlite); both kinds no-cert-reissue.
+  join) touch "$SNAP_DATA/var/lock/no-cert-reissue"
+        if [ "${3:-}" = --worker ]; then touch "$SNAP_DATA/var/lock/clustered.lock" "$SNAP_DATA/var/lock/no-k8s-dqlite"; fi
         # Like MicroK8s: the join rewrites the kubelet's node IP from the default route.
         sed -i "s|^--node-ip=.*|--node-ip=198.51.100.11|" "$SNAP_DATA/args/kubelet";;
-  leave) rm -f "$SNAP_DATA/var/lock/clustered.lock";;
+  leave) rm -f "$SNAP_DATA/var/lock/clustered.lock" "$SNAP_DATA/var/lock/no-k8s-dqlite" "$SNAP_DATA/var/lock/no-cert-reissue";;
   remove-node) rm -f "$STATE/nodes/$2";;
   # The wrapper replaces 127.0.0.1 with the default interface's address and adds a blank line.
   config) if [ -e "$STATE/config-output" ]; then cat "$STATE/config-output"; else printf '%s\\n' "${CLIENT_CONFIG//127.0.0.1/198.51.100.2}"; fi;;

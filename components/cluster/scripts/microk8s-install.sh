@@ -10,12 +10,13 @@
 # EXTRA_SANS (space-separated), POD_CIDR, SERVICE_CIDR, PULL_TIMEOUT, GPU (true|false),
 # CLUSTER_DNS (the kubelet's --cluster-dns), ADDONS (space-separated, control plane),
 # LAUNCH_CONFIG (the launch configuration, YAML written by the program from validated values).
+# UPGRADE_FROM: while an upgrade is rolled, the channel the nodes ran before (else empty).
 # A GPU host needs nvidia-ctk (the NVIDIA container toolkit) before MicroK8s is installed.
 set -euo pipefail
 SCRIPT_NAME="microk8s"
 : "${HOST_NAME:?}" "${CHANNEL:?}" "${NODE_IP:?}" "${VPN_IFACE:=wg0}" "${CNI_MTU:?}" "${ROLE:=worker}"
 : "${EXTRA_SANS:=}" "${POD_CIDR:=10.1.0.0/16}" "${SERVICE_CIDR:=10.152.183.0/24}" "${PULL_TIMEOUT:=30m}" "${GPU:=false}"
-: "${LAUNCH_CONFIG:?}" "${CLUSTER_DNS:=10.152.183.10}" "${ADDONS:=}"
+: "${LAUNCH_CONFIG:?}" "${CLUSTER_DNS:=10.152.183.10}" "${ADDONS:=}" "${UPGRADE_FROM:=}"
 : "${SNAP_DATA:=/var/snap/microk8s/current}" "${SNAP_COMMON:=/var/snap/microk8s/common}"
 # What the install hook reads before $SNAP_COMMON/.microk8s.yaml (it runs as root).
 : "${ETC_LAUNCH_CONFIG:=/etc/microk8s.yaml}" "${ROOT_LAUNCH_CONFIG:=/root/snap/microk8s/common/.microk8s.yaml}"
@@ -101,11 +102,13 @@ if ! snap list microk8s >/dev/null 2>&1; then
   retry snap install microk8s --classic --channel="$CHANNEL" || fail "snap install microk8s ($CHANNEL) failed"
   changed+=("installed")
 else
+  # A channel change is rolled node by node, drained (microk8s-upgrade-*.sh), never here:
+  # refreshing every node at once would take the whole cluster down together.
   tracking=$(snap list microk8s | awk 'NR == 2 {print $4}')
-  if [ "$tracking" != "$CHANNEL" ]; then
-    log "refreshing MicroK8s from $tracking to $CHANNEL"
-    retry snap refresh microk8s --channel="$CHANNEL" || fail "snap refresh microk8s to $CHANNEL failed"
-    changed+=("refreshed")
+  if [ "$tracking" != "$CHANNEL" ] && [ "$tracking" != "$UPGRADE_FROM" ]; then
+    fail "MicroK8s tracks $tracking here, cluster.channel is $CHANNEL: set cluster.upgrade.fromChannel: $tracking to roll the upgrade node by node"
+  elif [ "$tracking" != "$CHANNEL" ]; then
+    log "tracking $tracking; the rolling upgrade moves it to $CHANNEL"
   fi
 fi
 microk8s status --wait-ready --timeout 600 >/dev/null || fail "MicroK8s did not become ready within 10 minutes"

@@ -5,6 +5,10 @@
 # call, and its retries (up to 5 attempts, 5+10+20+40 s apart), is the one place it is on a
 # command line, visible in `ps` while it runs (docs/security.md). MicroK8s rewrites the kubelet's node IP while joining: it is pinned
 # back to this node's VPN address afterwards.
+# A control plane joins without --worker: join.py then takes the cluster's CA and dqlite
+# certificates and restarts k8s-dqlite with the current voters (update_dqlite); dqlite makes
+# it a voter once there are three. Membership: a worker join leaves var/lock/clustered.lock,
+# both kinds leave var/lock/no-cert-reissue ("part of a cluster"; `microk8s leave` removes it).
 # Parameters: HOST_NAME, CONTROL_PLANE (its VPN address), NODE_IP, WORKER (true|false).
 set -euo pipefail
 SCRIPT_NAME="join"
@@ -12,7 +16,9 @@ SCRIPT_NAME="join"
 : "${SNAP_DATA:=/var/snap/microk8s/current}"
 token=$(read_join_token)
 
-if [ -e "$SNAP_DATA/var/lock/clustered.lock" ]; then
+marker=$SNAP_DATA/var/lock/no-cert-reissue
+[ "$WORKER" = true ] && marker=$SNAP_DATA/var/lock/clustered.lock
+if [ -e "$marker" ]; then
   log "already part of the cluster"
 else
   flags=()

@@ -4,13 +4,15 @@
 #  - every node hybrid-ai labelled is Ready on its VPN address (label hybrid-ai/vpn-address)
 #  - each GPU node advertises its GPUs x time-slicing replicas (label hybrid-ai/gpu-capacity)
 #  - the public API answers through the Gateway on an ingress node (PROBE_URL via INGRESS_ADDRESS; optional)
+#  - with VOTERS >= 3 control planes: `microk8s status` says `high-availability: yes`
+#    (status.py: more than two dqlite voters)
 # The expectations live on the nodes, so adding a node changes nothing here.
 # PROBE_CA: PEM roots the probe trusts instead of the host's store (Let's Encrypt staging,
 # whose roots no store has); empty: the system store. Never curl -k.
-# Parameters: PROBE_URL, INGRESS_ADDRESS, PROBE_CA, WAIT_S.
+# Parameters: PROBE_URL, INGRESS_ADDRESS, PROBE_CA, WAIT_S, VOTERS.
 set -euo pipefail
 SCRIPT_NAME="verify"
-: "${PROBE_URL:=}" "${INGRESS_ADDRESS:=}" "${PROBE_CA:=}" "${WAIT_S:=600}"
+: "${PROBE_URL:=}" "${INGRESS_ADDRESS:=}" "${PROBE_CA:=}" "${WAIT_S:=600}" "${VOTERS:=1}"
 
 trust=()
 if [ -n "$PROBE_CA" ]; then
@@ -34,6 +36,9 @@ problems() {
       echo "node $name advertises ${gpus_have:-0} nvidia.com/gpu, expected $gpus_want (GPUs x time-slicing replicas)"
     fi
   done <<< "$nodes"
+  if [ "$VOTERS" -ge 3 ] && ! microk8s status 2>/dev/null | grep -qx "high-availability: yes"; then
+    echo "high availability not formed: microk8s status does not say 'high-availability: yes' with $VOTERS control planes"
+  fi
   if [ -n "$PROBE_URL" ]; then
     host=${PROBE_URL#*://} host=${host%%/*}
     port=443; case $PROBE_URL in http://*) port=80;; esac

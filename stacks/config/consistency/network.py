@@ -88,11 +88,7 @@ def hosts(cfg: StackConfig) -> list[str]:
 
 def roles(cfg: StackConfig) -> list[str]:
     errors = []
-    control = cfg.hosts_with(Role.CONTROL_PLANE)
-    if len(control) != 1:
-        errors.append(f"hosts: {len(control)} hosts have role `control-plane`; exactly one must (the one that mints the join token)")
-    elif cfg.cluster.api_server_address == "public" and not cfg.has_public_endpoint(control[0]):
-        errors.append(f"cluster.apiServerAddress: 'public' but the control plane '{control[0].name}' has no public address; give it one or use 'vpn'")
+    errors += control_planes(cfg)
     hubs = cfg.hosts_with(Role.VPN_HUB)
     if len(hubs) > 1:
         errors.append(f"hosts: {len(hubs)} hosts have role `vpn-hub`; at most one may")
@@ -199,4 +195,19 @@ def ports(cfg: StackConfig) -> list[str]:
             errors.append(f"hosts[{i}].ssh.port: {port} is MicroK8s' {MICROK8S_TCP_PORTS[port]} port on cluster nodes; run SSH on another port")
         elif Role.INGRESS in h.roles and port in INGRESS_HOST_PORTS:
             errors.append(f"hosts[{i}].ssh.port: {port} is the ingress controller's on ingress hosts; run SSH on another port")
+    return errors
+
+
+def control_planes(cfg: StackConfig) -> list[str]:
+    """An odd number of control planes (dqlite voters: an even one adds no fault tolerance and
+    can split evenly), none behind NAT (an office outage must not cost quorum)."""
+    control = cfg.hosts_with(Role.CONTROL_PLANE)
+    if len(control) % 2 == 0:
+        return [f"hosts: {len(control)} hosts have role `control-plane`; use an odd number (1, or 3 or more for HA: dqlite needs a majority of its voters)"]
+    errors = []
+    for h in control:
+        if cfg.site(h.site).nat:
+            errors.append(f"hosts[{cfg.hosts.index(h)}].roles: control plane '{h.name}' is in NAT'd site '{h.site}'; control planes (dqlite voters) must be cloud or public hosts that stay up: make it a `worker`")
+    if cfg.cluster.api_server_address == "public" and not cfg.has_public_endpoint(control[0]):
+        errors.append(f"cluster.apiServerAddress: 'public' but the first control plane '{control[0].name}' has no public address; give it one or use 'vpn'")
     return errors

@@ -32,6 +32,8 @@ def unused_settings(cfg: StackConfig) -> list[str]:
         errors.append(f"ingress.acmeEmail: only used with `tls: letsencrypt` or `letsencrypt-staging`, not '{cfg.ingress.tls}'; remove it or change `tls`")
     if cfg.ingress.tls_cert_config is not None and cfg.ingress.tls != "byo":
         errors.append(f"ingress.tlsCertConfig: only used with `tls: byo`, not '{cfg.ingress.tls}'; remove it or set `tls: byo`")
+    if cfg.cluster.upgrade.from_channel == cfg.cluster.channel:
+        errors.append(f"cluster.upgrade.fromChannel: '{cfg.cluster.channel}' is cluster.channel already, so there is nothing to roll; remove it")
     if cfg.openstack is not None and not any(h.openstack for h in cfg.hosts):
         errors.append("openstack: no host has `openstack`, so this section is unused; remove it or add an OpenStack host")
     return errors

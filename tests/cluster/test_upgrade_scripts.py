@@ -1,0 +1,66 @@
+"""The rolling-upgrade steps under stubs: drain on the seed, refresh on the node, wait Ready
+and uncordon; a failure stops the roll naming the node; a re-run changes nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.support.cluster_scripts import CP, WORKER
+from tests.support.cluster_stubs import ClusterHost
+
+
+def upgrade_pair(tmp_path: Path) -> tuple[ClusterHost, ClusterHost]:
+    """The seed control plane (kubectl) and a worker on 1.32/stable, both installed."""
+    cp, ws = ClusterHost(tmp_path / "cp", "receipt", "100.64.0.2"), ClusterHost(tmp_path / "ws")
+    assert cp.run("microk8s-install.sh", **CP).returncode == 0 and ws.run("microk8s-install.sh", **WORKER).returncode == 0
+    cp.add_node("ws-1", "100.64.1.1")
+    return cp, ws
+
+
+def test_an_upgrade_drains_refreshes_waits_ready_and_uncordons_then_does_nothing(tmp_path: Path) -> None:
+    cp, ws = upgrade_pair(tmp_path)
+    up = {"NODE_NAME": "ws-1", "CHANNEL": "1.33/stable"}
+    drain = cp.run("microk8s-upgrade-drain.sh", **up, DRAIN_TIMEOUT_S="120")
+    assert drain.returncode == 0, drain.stderr
+    assert cp.state_changes() == ["microk8s kubectl annotate --overwrite node ws-1 hybrid-ai/upgrade-cordoned=true",
+                                  "microk8s kubectl drain ws-1 --ignore-daemonsets --delete-emptydir-data --timeout=120s"]
+    refresh = ws.run("microk8s-upgrade-refresh.sh", HOST_NAME="ws-1", CHANNEL="1.33/stable")
+    assert refresh.returncode == 0 and ws.state_changes() == ["snap refresh microk8s --channel=1.33/stable"]
+    back = cp.run("microk8s-upgrade-uncordon.sh", **up, WAIT_S="10")
+    assert back.returncode == 0, back.stderr
+    assert cp.state_changes() == ["microk8s kubectl uncordon ws-1", "microk8s kubectl annotate node ws-1 hybrid-ai/upgrade-cordoned-",
+                                  "microk8s kubectl annotate --overwrite node ws-1 hybrid-ai/channel=1.33/stable"]
+    assert not (cp.state / "cordoned" / "ws-1").exists()
+    # Run again (a later `up` during the same roll): nothing changes anywhere.
+    for host, script in ((cp, "microk8s-upgrade-drain.sh"), (ws, "microk8s-upgrade-refresh.sh"), (cp, "microk8s-upgrade-uncordon.sh")):
+        again = host.run(script, **up, HOST_NAME="ws-1")
+        assert again.returncode == 0 and host.state_changes() == [] and again.stdout.strip() == "changed=none", script
+
+
+def test_a_drain_a_disruption_budget_blocks_stops_the_roll_naming_the_node_and_leaves_it_cordoned(tmp_path: Path) -> None:
+    cp, _ = upgrade_pair(tmp_path)
+    (cp.state / "pdb-blocks").touch()
+    result = cp.run("microk8s-upgrade-drain.sh", NODE_NAME="ws-1", CHANNEL="1.33/stable", DRAIN_TIMEOUT_S="60")
+    assert result.returncode == 1
+    assert "upgrade to 1.33/stable stopped at ws-1: drain did not finish within 60s (a PodDisruptionBudget?)" in result.stderr
+    assert (cp.state / "cordoned" / "ws-1").exists()  # as kubectl leaves it: cordoned first
+
+
+def test_an_operator_cordoned_node_stays_cordoned_after_its_upgrade(tmp_path: Path) -> None:
+    cp, _ = upgrade_pair(tmp_path)
+    (cp.state / "cordoned").mkdir()
+    (cp.state / "cordoned" / "ws-1").touch()
+    up = {"NODE_NAME": "ws-1", "CHANNEL": "1.33/stable"}
+    assert cp.run("microk8s-upgrade-drain.sh", **up).returncode == 0
+    assert cp.run("microk8s-upgrade-uncordon.sh", **up, WAIT_S="10").returncode == 0
+    assert (cp.state / "cordoned" / "ws-1").exists()
+    assert "microk8s kubectl uncordon ws-1" not in cp.state_changes()
+
+
+def test_a_node_not_ready_after_its_refresh_stops_the_roll_naming_it(tmp_path: Path) -> None:
+    cp, _ = upgrade_pair(tmp_path)
+    (cp.state / "not-ready").mkdir()
+    (cp.state / "not-ready" / "ws-1").touch()
+    result = cp.run("microk8s-upgrade-uncordon.sh", NODE_NAME="ws-1", CHANNEL="1.33/stable", WAIT_S="5")
+    assert result.returncode == 1 and "upgrade to 1.33/stable stopped at ws-1: not Ready" in result.stderr
+    assert cp.state_changes() == []
