@@ -114,7 +114,7 @@ def build_mesh(cfg: StackConfig, built: Built) -> VpnMesh:
         ))
     return WireGuardMesh("mesh", WireGuardMeshArgs(
         members=members, overlay_cidr=str(vpn.overlay_cidr), port=vpn.port, mtu=vpn.mtu,
-        keepalive_seconds=vpn.keepalive_seconds, operator_public_key=vpn.operator_public_key,
+        keepalive_seconds=vpn.keepalive_seconds, key_epoch=vpn.key_epoch, operator_public_key=vpn.operator_public_key,
         operator_address=str(cfg.operator_address()),
     ))
 
