@@ -129,6 +129,9 @@ def secret_keys_of(cfg: StackConfig) -> dict[str, str]:
         needed.setdefault(cfg.ingress.tls_cert_config, "ingress.tlsCertConfig")
     if cfg.registry is not None:
         needed.setdefault(cfg.registry.password_config, "registry.passwordConfig")
+    storage = cfg.backup.object_storage
+    if cfg.backup.enabled and storage is not None:
+        needed.setdefault(storage.credentials_config, "backup.objectStorage.credentialsConfig")
     return needed
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING
 
+from stacks.config.consistency.backup import backup_host
 from stacks.config.consistency.catalog import gpus_and_models, models, requests
 from stacks.config.consistency.network import addresses, hosts, networks, ports, roles
 from stacks.config.consistency.reach import deployer_reach
@@ -38,6 +39,7 @@ def cross_checks(cfg: StackConfig) -> list[str]:
         errors += unused_settings(cfg)
         errors += models(cfg)
         errors += requests(cfg)
+        errors += backup_host(cfg)
         errors += secret_keys(cfg)
         errors += deployer_reach(cfg)
     return errors

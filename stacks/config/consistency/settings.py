@@ -44,6 +44,8 @@ def secret_keys(cfg: StackConfig) -> list[str]:
         uses.append(("ingress.tlsCertConfig", cfg.ingress.tls_cert_config, "tls"))
     if cfg.registry is not None:
         uses.append(("registry.passwordConfig", cfg.registry.password_config, "registry"))
+    if cfg.backup.enabled and cfg.backup.object_storage is not None:
+        uses.append(("backup.objectStorage.credentialsConfig", cfg.backup.object_storage.credentials_config, "objectStorage"))
     errors: list[str] = []
     kind_of: dict[str, str] = {}
     for key, name, kind in uses:
