@@ -284,25 +284,3 @@ def test_the_receiving_host_refuses_a_key_twice(tmp_path: Path) -> None:
     other = base64.b64encode(bytes(range(1, 33))).decode()
     assert "wg not found" in _run_without_wg(tmp_path, "wg-apply.sh", config.replace(HONEST_KEY, other, 1)).stderr
 
-
-def _key_steps(ev: Evaluation) -> dict[str, dict[str, str]]:
-    return {r.name: split_script(r.inputs["create"])[1] for r in ev.of_type("command:remote:Command") if r.name.endswith("-wg-key")}
-
-
-def test_key_epoch_zero_leaves_the_key_steps_as_they_were_and_a_new_epoch_reruns_every_one() -> None:
-    raw = stack_config("dev")
-    before = _key_steps(evaluate_config(raw))
-    assert before and all("WG_KEY_EPOCH" not in params for params in before.values())  # stacks that never rotated: untouched
-    raw["vpn"] = {**raw.get("vpn", {}), "keyEpoch": 3}
-    ev = evaluate_config(raw)
-    after = _key_steps(ev)
-    assert set(after) == set(before) and all(params["WG_KEY_EPOCH"] == "3" for params in after.values())
-    for name in after:  # a parameter, not a trigger: an in-place update, never a replacement that would delete the new key
-        assert not ev.by_name(name).inputs.get("triggers")
-
-
-def test_key_epoch_must_be_a_whole_number() -> None:
-    raw = stack_config("dev")
-    raw["vpn"] = {**raw.get("vpn", {}), "keyEpoch": -1}
-    with pytest.raises(Exception, match="keyEpoch"):
-        evaluate_config(raw)
