@@ -140,7 +140,7 @@ class WireGuardMesh(pulumi.ComponentResource):
         # The epoch is a parameter of the key step, not a trigger: a changed `create` is an
         # in-place update that re-runs it (the script makes the new key), whereas a trigger would
         # replace the step, and the old step's delete would then remove the new key. Epoch 0 adds
-        # nothing, so stacks that never rotated keep their commands (and hosts) untouched.
+        # no parameter: a host whose key predates epochs counts as epoch 0 and keeps its key.
         key_params = {**params, "WG_KEY_EPOCH": str(args.key_epoch)} if args.key_epoch else params
 
         self._mesh_name = name

@@ -141,6 +141,8 @@ def test_install_writes_units_and_key_once_and_a_second_run_changes_nothing(tmp_
     assert "systemctl enable hybrid-ai-datastore-backup.timer" in h.calls()
     timer = (tmp_path / "units" / "hybrid-ai-datastore-backup.timer").read_text()
     assert "OnCalendar=*-*-* 02:30:00" in timer and "Persistent=true" in timer
+    service = (tmp_path / "units" / "hybrid-ai-datastore-backup.service").read_text()
+    assert re.search(r"^Environment=PATH=.*:/snap/bin$", service, re.M) and f"ExecStart={tmp_path}/lib/datastore-backup" in service
     creds = tmp_path / "etc" / "backup-s3.curl"
     assert creds.read_text() == f'user = "{CREDENTIALS}"\n' and creds.stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "key" / "backup").stat().st_mode & 0o777 == 0o600

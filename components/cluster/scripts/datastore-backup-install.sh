@@ -49,6 +49,8 @@ After=snap.microk8s.daemon-kubelite.service
 
 [Service]
 Type=oneshot
+# microk8s lives in /snap/bin, which is not on the PATH systemd gives services by itself.
+Environment=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/snap/bin
 ExecStart=$BACKUP_LIB/datastore-backup
 TimeoutStartSec=1h"
 put "$UNIT_DIR/$unit.timer" 644 "[Unit]
