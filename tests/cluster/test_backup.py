@@ -240,3 +240,14 @@ def test_restore_on_a_stopped_cluster_says_to_start_it(tmp_path: Path) -> None:
     result = h.run("datastore-restore.sh", BACKUP_FILE=str(file))
     assert result.returncode == 1 and "snap start microk8s" in result.stderr
     assert not (h.state / "restored.tar.gz").exists()
+
+
+@pytest.mark.parametrize("credentials", ['AK:se"cret', "AK:se\\cret", "AK:a b", "no-colon", ""])
+def test_install_refuses_credentials_that_would_break_the_curl_config(tmp_path: Path, credentials: str) -> None:
+    h = StubHost(tmp_path)
+    result = h.run("datastore-backup-install.sh", stdin=credentials, BACKUP_RUNNER="x", BACKUP_KNOWN_HOSTS_LINE="x", BACKUP_SCHEDULE="daily",
+                   BACKUP_S3="yes", BACKUP_SSH_KEY=str(tmp_path / "key"), BACKUP_ETC=str(tmp_path / "etc"),
+                   BACKUP_LIB=str(tmp_path / "lib"), UNIT_DIR=str(tmp_path / "units"))
+    assert result.returncode == 1 and "must be ACCESS:SECRET (backup.objectStorage)" in result.stderr
+    assert not (tmp_path / "etc" / "backup-s3.curl").exists()
+    assert not credentials or credentials not in result.stderr + result.stdout  # never echoed
