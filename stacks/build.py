@@ -7,6 +7,7 @@ from typing import Any
 
 import pulumi
 
+from components.cluster.backup import DatastoreBackup, DatastoreBackupArgs
 from components.cluster.microk8s import API_PORT, ClusterNode, MicroK8sCluster, MicroK8sClusterArgs, NodeTaint
 from components.cluster.nvidia import GpuDriverArgs, gpu_driver
 from components.cluster.upgrade import UpgradeArgs
@@ -32,6 +33,7 @@ class Built:
     bootstraps: dict[str, HostBootstrap] = field(default_factory=dict)
     mesh: VpnMesh | None = None
     cluster: MicroK8sCluster | None = None
+    backup: DatastoreBackup | None = None
     workloads: Workloads | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
 
@@ -117,7 +119,7 @@ def build_mesh(cfg: StackConfig, built: Built) -> VpnMesh:
         ))
     return WireGuardMesh("mesh", WireGuardMeshArgs(
         members=members, overlay_cidr=str(vpn.overlay_cidr), port=vpn.port, mtu=vpn.mtu,
-        keepalive_seconds=vpn.keepalive_seconds, operator_public_key=vpn.operator_public_key,
+        keepalive_seconds=vpn.keepalive_seconds, key_epoch=vpn.key_epoch, operator_public_key=vpn.operator_public_key,
         operator_address=str(cfg.operator_address()),
     ))
 
@@ -161,6 +163,24 @@ def build_cluster(cfg: StackConfig, built: Built) -> MicroK8sCluster:
     ))
 
 
+def build_backup(stack: Stack, built: Built) -> DatastoreBackup | None:
+    """Datastore snapshots from the control plane to `backup.host`, if enabled."""
+    cfg, b = stack.config, stack.config.backup
+    if not b.enabled or b.host is None:
+        return None
+    assert built.cluster is not None and built.mesh is not None
+    cp = cfg.hosts_with(Role.CONTROL_PLANE)[0]
+    store = next(h for h in cfg.hosts if h.name == b.host)
+    storage = b.object_storage
+    return DatastoreBackup("datastore-backup", DatastoreBackupArgs(
+        control_plane=built.cluster.control_plane, control_plane_address=str(cfg.vpn_address(cp)),
+        store=built.bootstraps[store.name].target.after(built.mesh.applied[store.name]), store_address=str(cfg.vpn_address(store)),
+        schedule=b.schedule, keep=b.keep, max_bytes=b.max_size_gb * 1024**3,
+        s3_url=storage.url if storage else None, s3_region=storage.region if storage else "us-east-1",
+        s3_credentials=stack.secret(storage.credentials_config) if storage else None,
+    ))
+
+
 def _gpu_step(host: HostNode, args: GpuDriverArgs) -> ExtraStep:
     """The cluster layer's GPU driver as the extra step of the host's bootstrap (same names, same parent)."""
     return lambda name, target, parent: gpu_driver(name, host.host_name, target, args, parent)
@@ -177,6 +197,7 @@ def build(stack: Stack) -> Built:
         built.bootstraps[h.name] = HostBootstrap(f"{h.name}-bootstrap", HostBootstrapArgs(host=built.hosts[h.name], gpu=gpu))
     built.mesh = build_mesh(cfg, built)
     built.cluster = build_cluster(cfg, built)
+    built.backup = build_backup(stack, built)
     built.outputs["hosts"] = {
         h.name: {"sshAddress": built.hosts[h.name].ssh_address, "publicAddress": built.hosts[h.name].public_address,
                  "vpnAddress": str(cfg.vpn_address(h))}

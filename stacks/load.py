@@ -132,6 +132,9 @@ def secret_keys_of(cfg: StackConfig) -> dict[str, str]:
     for i, m in enumerate(cfg.models):
         for var, key in m.secret_env.items():
             needed.setdefault(key, f"models[{i}].secretEnv.{var}")
+    storage = cfg.backup.object_storage
+    if cfg.backup.enabled and storage is not None:
+        needed.setdefault(storage.credentials_config, "backup.objectStorage.credentialsConfig")
     return needed
 
 

@@ -9,6 +9,10 @@ host whose key output is not exactly one public key is left out of its peers' co
 its own `-wg` step fails naming it. A key printed by two hosts (or equal to the operator's)
 fails every `-wg` step whose config would hold it twice, naming both; those hosts keep their
 current configs.
+
+Rotation (`key_epoch`): a new epoch re-runs every key step, which makes a new key pair on the
+host; every `-wg` step then holds changed public keys, so all of them run again, in parallel,
+and each host switches to its new private key with `wg syncconf` (live tunnels are kept).
 """
 
 from __future__ import annotations
@@ -66,6 +70,8 @@ class WireGuardMeshArgs:
     """The operator laptop's public key: it becomes a peer of the hub."""
     operator_address: str | None = None
     """The operator's overlay address."""
+    key_epoch: int = 0
+    """Key generation: a new value makes every host create a new key pair (on the host)."""
 
 
 def _endpoint(address: str, port: int) -> str:
@@ -131,6 +137,11 @@ class WireGuardMesh(pulumi.ComponentResource):
             operator,
         )
         params = {"WG_IFACE": args.interface}
+        # The epoch is a parameter of the key step, not a trigger: a changed `create` is an
+        # in-place update that re-runs it (the script makes the new key), whereas a trigger would
+        # replace the step, and the old step's delete would then remove the new key. Epoch 0 adds
+        # no parameter: a host whose key predates epochs counts as epoch 0 and keeps its key.
+        key_params = {**params, "WG_KEY_EPOCH": str(args.key_epoch)} if args.key_epoch else params
 
         self._mesh_name = name
         self._printed: dict[str, pulumi.Output[str]] = {}
@@ -139,7 +150,7 @@ class WireGuardMesh(pulumi.ComponentResource):
             key = remote.Command(
                 f"{name}-{m.name}-wg-key",
                 connection=m.target.connection,
-                create=shell.remote_command("wg-keygen.sh", params, sudo=m.target.sudo),
+                create=shell.remote_command("wg-keygen.sh", key_params, sudo=m.target.sudo),
                 delete=shell.remote_command("wg-key-remove.sh", params, sudo=m.target.sudo),
                 add_previous_output_in_env=False,
                 opts=command_options(self),

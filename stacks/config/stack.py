@@ -7,6 +7,7 @@ import ipaddress
 
 from pydantic import Field, model_validator
 
+from stacks.config.backup import Backup
 from stacks.config.cluster import Cluster
 from stacks.config.gpu_sharing import TimeSlicing
 from stacks.config.hosts import Host, Role, Site
@@ -34,6 +35,7 @@ class StackConfig(Schema):
     registry: Registry | None = Field(default=None, description="Private registry credentials (an image pull secret for every workload).")
     openstack: OpenStack | None = Field(default=None, description="OpenStack settings; required when any host has `openstack`.")
     monitoring: Monitoring = Field(default_factory=Monitoring, description="Prometheus, Grafana, GPU and mesh metrics, alerts and dashboards.")
+    backup: Backup = Field(default_factory=Backup, description="Scheduled datastore snapshots kept off the control plane.")
 
     def site(self, name: str) -> Site:
         return next(s for s in self.sites if s.name == name)

@@ -39,6 +39,10 @@ class Vpn(Schema):
         description="Tunnel MTU. The cluster network uses 50 bytes less (VXLAN inside WireGuard).",
     )
     keepalive_seconds: int = Field(default=25, ge=1, le=300, description="PersistentKeepalive of NAT'd hosts.")
+    key_epoch: int = Field(
+        default=0, ge=0, le=1_000_000,
+        description="WireGuard key generation: raise it (e.g. by 1) to make every host create a new key pair on the host at the next `pulumi up`; peers learn the new public keys in the same run.",
+    )
     operator_public_key: WireGuardPublicKey | None = Field(
         default=None, description="WireGuard public key of the operator's laptop; adds it as a peer of the hub."
     )

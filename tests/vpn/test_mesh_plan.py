@@ -285,3 +285,4 @@ def test_the_receiving_host_refuses_a_key_twice(tmp_path: Path) -> None:
     assert result.returncode == 1 and "the same PublicKey twice" in result.stderr
     other = base64.b64encode(bytes(range(1, 33))).decode()
     assert "wg not found" in _run_without_wg(tmp_path, "wg-apply.sh", config.replace(HONEST_KEY, other, 1)).stderr
+

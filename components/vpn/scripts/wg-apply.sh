@@ -61,7 +61,10 @@ printf '%s\n' "$WG_CONFIG" | awk -v keyfile="$key" '
   /^\[Interface\]$/ && !done { getline k < keyfile; print "PrivateKey = " k; done = 1 }
 ' > "$new"
 
-interface_section() { awk '/^\[Peer\]/ { exit } { print }' "$1"; }
+# What needs a restart: the [Interface] lines wg-quick itself applies (address, MTU, port).
+# A new PrivateKey (key rotation) does not: `wg syncconf` sets it and keeps the peers, so the
+# tunnels come back as soon as each side knows the other's new key.
+interface_section() { awk '/^\[Peer\]/ { exit } /^#/ || /^PrivateKey = / { next } { print }' "$1"; }
 is_up() { ip link show dev "$WG_IFACE" >/dev/null 2>&1; }
 
 changed=()

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING
 
+from stacks.config.consistency.backup import backup_host
 from stacks.config.consistency.catalog import gpus_and_models, models, node_fit, pods, requests
 from stacks.config.consistency.network import addresses, hosts, networks, ports, roles
 from stacks.config.consistency.reach import deployer_reach
@@ -40,6 +41,7 @@ def cross_checks(cfg: StackConfig) -> list[str]:
         errors += requests(cfg)
         errors += node_fit(cfg)
         errors += pods(cfg)
+        errors += backup_host(cfg)
         errors += secret_keys(cfg)
         errors += deployer_reach(cfg)
     return errors

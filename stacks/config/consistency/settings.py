@@ -47,6 +47,8 @@ def secret_keys(cfg: StackConfig) -> list[str]:
     if cfg.registry is not None:
         uses.append(("registry.passwordConfig", cfg.registry.password_config, "registry"))
     uses += [(f"models[{i}].secretEnv.{var}", key, "model") for i, m in enumerate(cfg.models) for var, key in m.secret_env.items()]
+    if cfg.backup.enabled and cfg.backup.object_storage is not None:
+        uses.append(("backup.objectStorage.credentialsConfig", cfg.backup.object_storage.credentials_config, "objectStorage"))
     errors: list[str] = []
     kind_of: dict[str, str] = {}
     for key, name, kind in uses:

@@ -1,0 +1,253 @@
+"""Datastore backups (issue 15 item 4): the plan, the config rules, and every host script under
+recording stubs (snapshot, copy, upload, metric, the store's forced command, restore)."""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components.cluster.backup import backup_public_key
+from components.kit.shell import compose
+from components.vpn.wireguard_check import HostOutputError
+from tests.support.helpers import evaluate_config, stack_config
+from tests.support.stubs import StubHost
+from tools.render.write import reveal, split_script
+
+PUBLIC = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI" + "A" * 43
+CREDENTIALS = "AKIAEXAMPLE:s3cr3t-Value/xyz"
+METRIC = "hybridai_datastore_backup_last_success_timestamp_seconds"
+
+# microk8s as dbctl behaves at 1.32: `backup -o NAME` writes NAME.tar.gz holding one directory
+# NAME/ (the dqlite files); `restore FILE` reads it; `status --wait-ready` waits.
+MICROK8S = """
+case "$1 $2" in
+  "dbctl backup") d=$(mktemp -d); n=$(basename "$4"); mkdir "$d/$n"; echo dqlite > "$d/$n/0000000000000001-0000000000000002"
+                  [ -e "$STATE/dbctl-fail" ] && exit 1; tar -czf "$4.tar.gz" -C "$d" "$n";;
+  "dbctl restore") cp "$3" "$STATE/restored.tar.gz";;
+  "status --wait-ready") [ ! -e "$STATE/down" ];;
+esac"""
+SSH = """cat > "$STATE/received"; printf '%s\\n' "$@" > "$STATE/ssh-args"; [ ! -e "$STATE/ssh-fail" ]"""
+CURL = """printf '%s\\n' "$@" > "$STATE/curl-args"; exit 0"""
+
+
+def backup_config(**backup: Any) -> dict[str, Any]:
+    raw = stack_config("dev")
+    raw["backup"] = {"enabled": True, "host": "vpn-hub", **backup}
+    return raw
+
+
+# --- Plan ------------------------------------------------------------------------------
+
+def test_backups_are_off_by_default_and_add_nothing() -> None:
+    ev = evaluate_config(stack_config("dev"))
+    assert not [r for r in ev.resources if r.name.startswith("datastore-backup")]
+
+
+def test_enabled_backup_schedules_on_the_control_plane_and_authorises_its_key_on_the_store() -> None:
+    raw = backup_config(keep=5, objectStorage={"url": "https://s3.example.org/hybrid-backups"})
+    secrets = {"sshPrivateKey": "test-key", "backupObjectStorageCredentials": CREDENTIALS}
+    ev = evaluate_config(raw, secrets, command_stdout={"datastore-backup-schedule": f"changed=none\n{PUBLIC}\n"})
+    schedule, store = ev.by_name("datastore-backup-schedule"), ev.by_name("datastore-backup-store")
+    assert reveal(schedule.inputs["connection"])["host"] == reveal(ev.by_name("cluster-kubeconfig").inputs["connection"])["host"]
+    _, params = split_script(schedule.inputs["create"])
+    assert params["BACKUP_S3"] == "yes" and params["BACKUP_SCHEDULE"] == "*-*-* 02:30:00"
+    runner = params["BACKUP_RUNNER"]
+    assert "BACKUP_TARGET=hybridai-backup@" in runner and "BACKUP_S3_URL=https://s3.example.org/hybrid-backups" in runner
+    assert reveal(schedule.inputs["stdin"]) == CREDENTIALS  # on stdin, a secret ...
+    for r in ev.resources:  # ... and in no command line
+        assert CREDENTIALS not in str(r.inputs.get("create", "")) and CREDENTIALS not in str(r.inputs.get("delete", ""))
+    _, store_params = split_script(store.inputs["create"])
+    assert store_params["BACKUP_PUBLIC_KEY"] == PUBLIC and "BACKUP_KEEP=5" in store_params["BACKUP_RECEIVER"]
+    by_urn = {r.urn: r for r in ev.resources}
+    assert "datastore-backup-schedule" in {by_urn[d].name for d in store.dependencies}
+
+
+def test_a_schedule_step_that_prints_no_key_fails_naming_it() -> None:
+    with pytest.raises(HostOutputError, match="datastore-backup-schedule: the control plane printed no ed25519 public key"):
+        backup_public_key("datastore-backup-schedule", "changed=none\nssh-rsa AAAA\n")
+    assert backup_public_key("s", f"x\n{PUBLIC}\n") == PUBLIC
+
+
+@pytest.mark.parametrize(("backup", "message"), [
+    ({"host": None}, "backup.host: required with `enabled: true`"),
+    ({"host": "receipt"}, "backup.host: 'receipt' is a control plane"),
+    ({"host": "nowhere"}, "backup.host: no host named 'nowhere'"),
+    ({"schedule": "daily\nExecStart=/bin/sh"}, "schedule"),
+    ({"objectStorage": {"url": "http://s3.example.org/b"}}, "url"),
+    ({"objectStorage": {"url": "https://s3.example.org/bkt", "credentialsConfig": "sshPrivateKey"}}, "already holds the ssh secret"),
+])
+def test_bad_backup_config_is_rejected_naming_the_key(backup: dict[str, Any], message: str) -> None:
+    with pytest.raises(Exception, match=re.escape(message)):
+        evaluate_config(backup_config(**backup))
+
+
+# --- The snapshot on the control plane -------------------------------------------------------
+
+def control_plane(tmp_path: Path) -> tuple[StubHost, dict[str, str]]:
+    h = StubHost(tmp_path, stubs={"microk8s": MICROK8S, "ssh": SSH, "curl": CURL})
+    params = {"BACKUP_WORK_DIR": str(tmp_path / "work"), "BACKUP_TARGET": "hybridai-backup@100.64.0.1",
+              "TEXTFILE_DIR": str(tmp_path / "textfile"), "BACKUP_S3_CREDENTIALS": str(tmp_path / "s3.curl")}
+    return h, params
+
+
+def test_snapshot_is_copied_then_the_success_metric_is_written(tmp_path: Path) -> None:
+    h, params = control_plane(tmp_path)
+    result = h.run("datastore-backup.sh", **params)
+    assert result.returncode == 0, result.stderr
+    args = (h.state / "ssh-args").read_text().splitlines()
+    assert "StrictHostKeyChecking=yes" in args and "BatchMode=yes" in args and args[-2] == "hybridai-backup@100.64.0.1"
+    name = args[-1]
+    assert re.fullmatch(r"backup-[0-9]{8}T[0-9]{6}Z\.tar\.gz", name)
+    with tarfile.open(h.state / "received") as tar:
+        assert tar.getnames()[0] == name.removesuffix(".tar.gz")
+    prom = (tmp_path / "textfile" / "datastore-backup.prom").read_text()
+    assert re.search(rf"^{METRIC} [0-9]{{10}}$", prom, re.M) and f"# TYPE {METRIC} gauge" in prom
+    assert not (tmp_path / "curl-args").exists()  # no object storage configured: nothing uploaded
+
+
+@pytest.mark.parametrize("failing", ["dbctl-fail", "ssh-fail"])
+def test_a_failed_snapshot_or_copy_writes_no_metric(tmp_path: Path, failing: str) -> None:
+    h, params = control_plane(tmp_path)
+    (h.state / failing).touch()
+    result = h.run("datastore-backup.sh", **params)
+    assert result.returncode == 1
+    assert not (tmp_path / "textfile" / "datastore-backup.prom").exists()
+
+
+def test_upload_reads_credentials_from_a_root_only_file_never_the_command_line(tmp_path: Path) -> None:
+    h, params = control_plane(tmp_path)
+    (tmp_path / "s3.curl").write_text(f'user = "{CREDENTIALS}"\n')
+    result = h.run("datastore-backup.sh", **params, BACKUP_S3_URL="https://s3.example.org/bucket", BACKUP_S3_REGION="regionone")
+    assert result.returncode == 0, result.stderr
+    args = (h.state / "curl-args").read_text().splitlines()
+    assert args[args.index("-K") + 1] == str(tmp_path / "s3.curl") and args[args.index("--aws-sigv4") + 1] == "aws:amz:regionone:s3"
+    assert args[-1].startswith("https://s3.example.org/bucket/backup-") and CREDENTIALS not in "\n".join(h.calls())
+
+
+def test_install_writes_units_and_key_once_and_a_second_run_changes_nothing(tmp_path: Path) -> None:
+    h = StubHost(tmp_path)
+    params = {"BACKUP_RUNNER": "#!/bin/bash\necho run", "BACKUP_SCHEDULE": "*-*-* 02:30:00", "BACKUP_KNOWN_HOSTS_LINE": "100.64.0.1 ssh-ed25519 AAAA",
+              "BACKUP_SSH_KEY": str(tmp_path / "key" / "backup"), "BACKUP_S3": "yes", "BACKUP_ETC": str(tmp_path / "etc"),
+              "BACKUP_LIB": str(tmp_path / "lib"), "UNIT_DIR": str(tmp_path / "units")}
+    first = h.run("datastore-backup-install.sh", stdin=CREDENTIALS, **params)
+    assert first.returncode == 0, first.stderr
+    assert re.fullmatch(r"ssh-ed25519 [A-Za-z0-9+/]{68}", first.stdout.strip())  # only the public key
+    assert "systemctl enable hybrid-ai-datastore-backup.timer" in h.calls()
+    timer = (tmp_path / "units" / "hybrid-ai-datastore-backup.timer").read_text()
+    assert "OnCalendar=*-*-* 02:30:00" in timer and "Persistent=true" in timer
+    service = (tmp_path / "units" / "hybrid-ai-datastore-backup.service").read_text()
+    assert re.search(r"^Environment=PATH=.*:/snap/bin$", service, re.M) and f"ExecStart={tmp_path}/lib/datastore-backup" in service
+    creds = tmp_path / "etc" / "backup-s3.curl"
+    assert creds.read_text() == f'user = "{CREDENTIALS}"\n' and creds.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "key" / "backup").stat().st_mode & 0o777 == 0o600
+    again = h.run("datastore-backup-install.sh", stdin=CREDENTIALS, **params)
+    assert again.returncode == 0 and again.stdout == first.stdout and h.state_changes() == []
+    assert "changed=none" in again.stderr
+
+
+def test_install_refuses_a_schedule_that_is_not_a_calendar_expression(tmp_path: Path) -> None:
+    result = StubHost(tmp_path).run("datastore-backup-install.sh", BACKUP_RUNNER="x", BACKUP_KNOWN_HOSTS_LINE="x",
+                                    BACKUP_SCHEDULE="daily\nExecStartPre=/bin/sh")
+    assert result.returncode == 1 and "BACKUP_SCHEDULE is not a calendar expression" in result.stderr
+
+
+# --- The store's forced command --------------------------------------------------------------
+
+def snapshot(name: str, entries: dict[str, bytes] | None = None) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for path, data in (entries or {f"{name}/0000000000000001-0000000000000002": b"dqlite"}).items():
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def receive(store: Path, name: str, data: bytes, keep: int = 3) -> subprocess.CompletedProcess[bytes]:
+    text = compose("backup-receive.sh", {"BACKUP_STORE_DIR": str(store), "BACKUP_KEEP": str(keep), "BACKUP_MAX_BYTES": "100000"})
+    env = {"PATH": "/usr/bin:/bin", "SSH_ORIGINAL_COMMAND": name}
+    return subprocess.run(["bash", "-c", text, "backup-receive"], input=data, env=env, capture_output=True, timeout=30)
+
+
+def test_store_keeps_the_newest_snapshots_and_refuses_anything_else(tmp_path: Path) -> None:
+    names = [f"backup-2026010{d}T023000Z.tar.gz" for d in range(1, 6)]
+    for n in names:
+        assert receive(tmp_path, n, snapshot(n.removesuffix(".tar.gz"))).returncode == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == names[-3:]
+    for name, data in [("../../etc/passwd", snapshot("x")), ("rm -rf /", snapshot("x")),
+                       ("backup-20260110T023000Z.tar.gz", b"not a tar"),
+                       ("backup-20260111T023000Z.tar.gz", b"\x1f\x8b" + b"0" * 200_000)]:
+        result = receive(tmp_path, name, data)
+        assert result.returncode == 1 and b"refusing" in result.stderr, name
+    assert sorted(p.name for p in tmp_path.iterdir()) == names[-3:]
+
+
+def test_store_install_authorises_only_the_forced_command_from_the_control_plane(tmp_path: Path) -> None:
+    h = StubHost(tmp_path, stubs={"id": "exit 0", "chown": "exit 0"})
+    store = tmp_path / "store"
+    params = {"BACKUP_RECEIVER": "#!/bin/bash", "BACKUP_PUBLIC_KEY": PUBLIC, "BACKUP_FROM": "100.64.0.2", "BACKUP_STORE_DIR": str(store),
+              "BACKUP_RECEIVER_PATH": str(tmp_path / "lib" / "backup-receive")}
+    bad = h.run("backup-receiver-install.sh", **{**params, "BACKUP_PUBLIC_KEY": PUBLIC + '\ncommand="sh"'})
+    assert bad.returncode == 1 and "no ed25519 public key" in bad.stderr
+    assert not (store / ".ssh" / "authorized_keys").exists()
+    good = h.run("backup-receiver-install.sh", **params)
+    assert good.returncode == 0, good.stderr
+    assert (store / ".ssh" / "authorized_keys").read_text() == (
+        f'restrict,from="100.64.0.2",command="{tmp_path}/lib/backup-receive" {PUBLIC}\n'
+    )
+    assert (tmp_path / "lib" / "backup-receive").read_text().startswith("#!/usr/bin/env bash\n")
+    assert h.run("backup-receiver-install.sh", **params).stdout.strip() == "changed=none"
+
+
+# --- Restore ---------------------------------------------------------------------------------
+
+def test_restore_checks_the_archive_then_restores_and_waits_ready(tmp_path: Path) -> None:
+    h = StubHost(tmp_path, stubs={"microk8s": MICROK8S})
+    file = tmp_path / "backup-20260101T023000Z.tar.gz"
+    file.write_bytes(snapshot("backup-20260101T023000Z"))
+    result = h.run("datastore-restore.sh", BACKUP_FILE=str(file))
+    assert result.returncode == 0, result.stderr
+    assert h.calls() == ["microk8s status --wait-ready --timeout 120", f"microk8s dbctl restore {file}",
+                         "microk8s status --wait-ready --timeout 600"]
+    assert (h.state / "restored.tar.gz").read_bytes() == file.read_bytes()
+
+
+@pytest.mark.parametrize(("name", "entries", "message"), [
+    ("backup-20260101T023000Z", {"backup-20260101T023000Z/../../etc/x": b"x"}, "unsafe path"),
+    ("backup-20260101T023000Z", {"other/x": b"x"}, "outside backup-20260101T023000Z/"),
+    ("notes", None, "is not a snapshot name"),
+])
+def test_restore_refuses_a_bad_archive_before_touching_the_cluster(tmp_path: Path, name: str, entries: dict[str, bytes] | None, message: str) -> None:
+    h = StubHost(tmp_path, stubs={"microk8s": MICROK8S})
+    file = tmp_path / f"{name}.tar.gz"
+    file.write_bytes(snapshot(name, entries))
+    result = h.run("datastore-restore.sh", BACKUP_FILE=str(file))
+    assert result.returncode == 1 and message in result.stderr
+    assert h.calls() == []
+
+
+def test_restore_on_a_stopped_cluster_says_to_start_it(tmp_path: Path) -> None:
+    h = StubHost(tmp_path, stubs={"microk8s": MICROK8S})
+    (h.state / "down").touch()
+    file = tmp_path / "backup-20260101T023000Z.tar.gz"
+    file.write_bytes(snapshot("backup-20260101T023000Z"))
+    result = h.run("datastore-restore.sh", BACKUP_FILE=str(file))
+    assert result.returncode == 1 and "snap start microk8s" in result.stderr
+    assert not (h.state / "restored.tar.gz").exists()
+
+
+@pytest.mark.parametrize("credentials", ['AK:se"cret', "AK:se\\cret", "AK:a b", "no-colon", ""])
+def test_install_refuses_credentials_that_would_break_the_curl_config(tmp_path: Path, credentials: str) -> None:
+    h = StubHost(tmp_path)
+    result = h.run("datastore-backup-install.sh", stdin=credentials, BACKUP_RUNNER="x", BACKUP_KNOWN_HOSTS_LINE="x", BACKUP_SCHEDULE="daily",
+                   BACKUP_S3="yes", BACKUP_SSH_KEY=str(tmp_path / "key"), BACKUP_ETC=str(tmp_path / "etc"),
+                   BACKUP_LIB=str(tmp_path / "lib"), UNIT_DIR=str(tmp_path / "units"))
+    assert result.returncode == 1 and "must be ACCESS:SECRET (backup.objectStorage)" in result.stderr
+    assert not (tmp_path / "etc" / "backup-s3.curl").exists()
+    assert not credentials or credentials not in result.stderr + result.stdout  # never echoed
