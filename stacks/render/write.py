@@ -11,6 +11,7 @@ import json
 import re
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -109,11 +110,20 @@ def dot(ev: Evaluation) -> str:
 DOT_FLAGS = ["-Gsplines=line", "-Gnslimit=0.5", "-Gnslimit1=0.5", "-Gmclimit=0.05", "-Gremincross=false"]
 
 
-def _scrub(text: str, secrets: set[str]) -> str:
-    for s in sorted(secrets, key=len, reverse=True):
+def _scrub(text: str, secrets: set[str] | list[str]) -> str:
+    for s in secrets if isinstance(secrets, list) else sorted(secrets, key=len, reverse=True):
         if s:
             text = text.replace(s, SECRET)
     return text
+
+
+def _write_files(files: dict[Path, str]) -> None:
+    made: set[Path] = set()
+    for path, text in files.items():
+        if path.parent not in made:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            made.add(path.parent)
+        path.write_text(text)
 
 
 def _host_names(ev: Evaluation) -> dict[str, str]:
@@ -125,16 +135,15 @@ def _host_names(ev: Evaluation) -> dict[str, str]:
     return names
 
 
-def artifacts(ev: Evaluation, out: Path) -> list[Path]:
-    """What the plan puts on hosts: scripts per host, WireGuard configs, cloud-init documents."""
-    written: list[Path] = []
+def artifact_files(ev: Evaluation, out: Path) -> dict[Path, str]:
+    """What the plan puts on hosts (scripts per host, WireGuard configs, cloud-init documents):
+    paths and scrubbed texts, to be written."""
+    files: dict[Path, str] = {}  # a later text for the same path replaces the earlier one
     hosts = _host_names(ev)
+    secrets = sorted(ev.secret_values, key=len, reverse=True)  # once, not per file
 
     def write(rel: str, text: str) -> None:
-        path = out / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(_scrub(text, ev.secret_values))
-        written.append(path)
+        files[out / rel] = _scrub(text, secrets)
 
     for r in ev.of_type("command:remote:Command"):
         conn = reveal(r.inputs["connection"])
@@ -166,7 +175,7 @@ def artifacts(ev: Evaluation, out: Path) -> list[Path]:
     for r in ev.resources:
         if r.type.startswith("kubernetes:") and r.custom and not r.type.endswith("Patch"):
             write(f"kubernetes/{r.name}.yaml", _yaml(_integral(redact(r.inputs))))
-    return written
+    return files
 
 
 # libyaml's emitter when PyYAML has it (several times faster on big plans).
@@ -188,13 +197,21 @@ def _integral(value: Any) -> Any:
     return value
 
 
+def _svg(graph: str) -> str:
+    return subprocess.run(["dot", "-Tsvg", *DOT_FLAGS], input=graph, capture_output=True, text=True, check=True).stdout
+
+
 def write_all(ev: Evaluation, out: Path) -> None:
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    (out / "plan.json").write_text(json.dumps(plan(ev), indent=2, sort_keys=True) + "\n")
-    (out / "graph.mmd").write_text(mermaid(ev))
-    if shutil.which("dot"):
-        svg = subprocess.run(["dot", "-Tsvg", *DOT_FLAGS], input=dot(ev), capture_output=True, text=True, check=True).stdout
-        (out / "graph.svg").write_text(svg)
-    artifacts(ev, out / "artifacts")
+    # Graphviz lays out in its own process, and creating thousands of files is mostly kernel
+    # time (the GIL is released): both go on while this thread encodes plan.json.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        svg = pool.submit(_svg, dot(ev)) if shutil.which("dot") else None
+        files = pool.submit(_write_files, artifact_files(ev, out / "artifacts"))
+        (out / "plan.json").write_text(json.dumps(plan(ev), indent=2, sort_keys=True) + "\n")
+        (out / "graph.mmd").write_text(mermaid(ev))
+        files.result()
+        if svg is not None:
+            (out / "graph.svg").write_text(svg.result())
