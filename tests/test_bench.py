@@ -28,6 +28,7 @@ def test_bench_runs_at_the_reference_size(tmp_path: Path) -> None:
     assert run["render_s"] > 0 and abs(run["render_s"] - (run["wall_s"] - run["import_s"])) < 0.002
     # The floor of the plan it rendered, from another fresh process; the ratio is render over floor.
     assert run["floor_s"] > 0 and abs(run["ratio"] - run["render_s"] / run["floor_s"]) < 0.01
+    assert run["cpu_ratio"] > 0
     assert report["rerender_identical"] is True
     assert report["add_model_changed"] == 0
     # A third workstation in the office: only the mesh configs of the peers that must learn it.

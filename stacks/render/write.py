@@ -117,15 +117,6 @@ def _scrub(text: str, secrets: set[str] | list[str]) -> str:
     return text
 
 
-def _write_files(files: dict[Path, str]) -> None:
-    made: set[Path] = set()
-    for path, text in files.items():
-        if path.parent not in made:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            made.add(path.parent)
-        path.write_text(text)
-
-
 def _host_names(ev: Evaluation) -> dict[str, str]:
     """SSH address -> host name, from each host's `<name>-reachable` probe."""
     names = {}
@@ -135,15 +126,20 @@ def _host_names(ev: Evaluation) -> dict[str, str]:
     return names
 
 
-def artifact_files(ev: Evaluation, out: Path) -> dict[Path, str]:
-    """What the plan puts on hosts (scripts per host, WireGuard configs, cloud-init documents):
-    paths and scrubbed texts, to be written."""
-    files: dict[Path, str] = {}  # a later text for the same path replaces the earlier one
+def artifacts(ev: Evaluation, out: Path) -> list[Path]:
+    """What the plan puts on hosts: scripts per host, WireGuard configs, cloud-init documents."""
+    written: list[Path] = []
     hosts = _host_names(ev)
     secrets = sorted(ev.secret_values, key=len, reverse=True)  # once, not per file
+    made: set[Path] = set()
 
     def write(rel: str, text: str) -> None:
-        files[out / rel] = _scrub(text, secrets)
+        path = out / rel
+        if path.parent not in made:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            made.add(path.parent)
+        path.write_text(_scrub(text, secrets))
+        written.append(path)
 
     for r in ev.of_type("command:remote:Command"):
         conn = reveal(r.inputs["connection"])
@@ -175,7 +171,7 @@ def artifact_files(ev: Evaluation, out: Path) -> dict[Path, str]:
     for r in ev.resources:
         if r.type.startswith("kubernetes:") and r.custom and not r.type.endswith("Patch"):
             write(f"kubernetes/{r.name}.yaml", _yaml(_integral(redact(r.inputs))))
-    return files
+    return written
 
 
 # libyaml's emitter when PyYAML has it (several times faster on big plans).
@@ -205,13 +201,12 @@ def write_all(ev: Evaluation, out: Path) -> None:
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    # Graphviz lays out in its own process, and creating thousands of files is mostly kernel
-    # time (the GIL is released): both go on while this thread encodes plan.json.
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    # Graphviz lays out in its own process while this one writes the rest (files one at a
+    # time: holding them all to write them from threads cost ~20 MB at 200/80).
+    with ThreadPoolExecutor(max_workers=1) as pool:
         svg = pool.submit(_svg, dot(ev)) if shutil.which("dot") else None
-        files = pool.submit(_write_files, artifact_files(ev, out / "artifacts"))
         (out / "plan.json").write_text(json.dumps(plan(ev), indent=2, sort_keys=True) + "\n")
         (out / "graph.mmd").write_text(mermaid(ev))
-        files.result()
+        artifacts(ev, out / "artifacts")
         if svg is not None:
             (out / "graph.svg").write_text(svg.result())
