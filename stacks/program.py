@@ -17,7 +17,7 @@ def tune_gc() -> None:
     (Outputs, futures) that live until it ends: frequent full collections cost ~30% of its
     time and grow with the fleet. Collect cycles, just less often (see README, Performance)."""
     gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
+    gc.set_threshold(200_000, 20, 100)
 
 
 def run() -> dict[str, Any]:

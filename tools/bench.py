@@ -2,7 +2,11 @@
 
 Each size renders in a fresh process through the same path as `make render` (mock
 evaluation, then plan, graph and artifacts written to a scratch folder); a number is the
-median of `--runs` processes. Writes build/bench.json and prints a table.
+median of `--runs` processes. The floor of a size is what the Pulumi SDK alone needs for the
+plan that render produced: another fresh process replays its resources (count, types, names,
+parents, inputs, dependency edges, provider) as plain resources under bare mocks, with no
+program logic; `ratio = (render wall - its import) / floor`. Writes build/bench.json and
+prints a table.
 """
 
 from __future__ import annotations
@@ -28,16 +32,100 @@ def _child(size: str, out: str) -> None:
     import stacks.program  # noqa: F401
     from tools.render import evaluate, fleet, write
 
-    imported = time.perf_counter()
+    imported, cpu_imported = time.perf_counter(), time.process_time()
     raw = fleet.reference() if SIZES[size] is None else fleet.fleet(*(SIZES[size] or (0, 0)))
     ev = evaluate.evaluate_stack_file(PROJECT_DIR, "dev") if SIZES[size] is None else evaluate_raw(raw)
     write.write_all(ev, Path(out))
     wall = time.perf_counter() - start
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # Graphviz
+    cpu = time.process_time() - cpu_imported + children.ru_utime + children.ru_stime
+    Path(out + REPLAY).write_text(json.dumps(replay_of(ev)))  # not timed: the floor's input
     print(json.dumps({
-        "wall_s": wall, "import_s": imported - start, "resources": len(ev.resources), "depth": ev.depth(),
+        "wall_s": wall, "import_s": imported - start, "cpu_s": cpu, "resources": len(ev.resources), "depth": ev.depth(),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "workstations": sum(1 for h in raw["hosts"] if "gpu" in h), "models": len(raw["models"]),
     }))
+
+
+REPLAY = ".replay.json"
+SECRET_MARK = "[secret]"
+
+
+def replay_of(ev: Any) -> list[dict[str, Any]]:
+    """The plan's resources in registration order, secrets as markers (their values stay here)."""
+    from stacks.render.evaluate import Secret
+
+    def encode(value: Any) -> Any:
+        if isinstance(value, Secret):
+            return {SECRET_MARK: encode(value.value)}
+        if isinstance(value, dict):
+            return {k: encode(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [encode(v) for v in value]
+        return value
+
+    # Our records fold the explicit provider into the dependencies; split it out again.
+    providers = {r.urn for r in ev.resources if r.type.startswith("pulumi:providers:")}
+    return [{"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent, "custom": r.custom,
+             "provider": next((d for d in r.dependencies if d in providers and r.custom), None),
+             "dependencies": [d for d in r.dependencies if not (d in providers and r.custom)],
+             # A component of a provider's package (a helm v4 Chart) is remote: its children are
+             # the provider's, and depending on it is an edge to it, not to its children.
+             "remote": not r.custom and not r.type.startswith("hybridai:"),
+             "inputs": encode(r.inputs)} for r in ev.resources]
+
+
+def replay(resources: list[dict[str, Any]]) -> None:
+    """Register `resources` as plain Pulumi resources (run inside a Pulumi program)."""
+    import pulumi
+
+    def decode(value: Any) -> Any:
+        if isinstance(value, dict):
+            if set(value) == {SECRET_MARK}:
+                return pulumi.Output.secret(SECRET_MARK)
+            return {k: decode(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [decode(v) for v in value]
+        return value
+
+    made: dict[str, pulumi.Resource] = {}  # by the URN recorded in the plan
+    for r in resources:
+        opts = pulumi.ResourceOptions(
+            parent=made.get(r["parent"]), depends_on=[made[d] for d in r["dependencies"] if d in made],
+            provider=made[r["provider"]] if r["provider"] else None)  # type: ignore[arg-type]
+        props = decode(r["inputs"])
+        if r["type"].startswith("pulumi:providers:"):
+            res: pulumi.Resource = pulumi.ProviderResource(r["type"].removeprefix("pulumi:providers:"), r["name"], props, opts)
+        elif r["custom"]:
+            res = pulumi.CustomResource(r["type"], r["name"], props, opts)
+        else:
+            res = pulumi.ComponentResource(r["type"], r["name"], props, opts, remote=r["remote"])
+        made[r["urn"]] = res
+
+
+def _floor(path: str) -> None:
+    """Time the replay of one plan in this (fresh) process, under bare mocks; prints a JSON line."""
+    import pulumi
+    from pulumi.runtime import mocks
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    class Bare(mocks.Mocks):
+        def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+            return args.name + "-id", {}
+
+        def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], None]:
+            return {}, None
+
+    resources = json.loads(Path(path).read_text())
+    start, cpu = time.perf_counter(), time.process_time()
+    pulumi.runtime.set_mocks(Bare(), project="hybrid-ai", stack="bench", preview=False)
+
+    async def program() -> None:
+        replay(resources)
+
+    _sync_await(run_pulumi_func(program))
+    print(json.dumps({"floor_s": time.perf_counter() - start, "cpu_s": time.process_time() - cpu, "resources": len(resources)}))
 
 
 def evaluate_raw(raw: dict[str, Any]) -> Any:
@@ -50,6 +138,40 @@ def _run_child(size: str, out: Path) -> dict[str, Any]:
     result = subprocess.run([sys.executable, "-m", "tools.bench", "--child", size, "--out", str(out)],
                             cwd=PROJECT_DIR, capture_output=True, text=True, timeout=600, check=True)
     return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def _run_floor(replay_file: Path) -> dict[str, Any]:
+    result = subprocess.run([sys.executable, "-m", "stacks.render.bench", "--floor", str(replay_file)],
+                            cwd=PROJECT_DIR, capture_output=True, text=True, timeout=600, check=True)
+    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def _measure(size: str, tmp: Path, runs: int) -> dict[str, Any]:
+    """`runs` renders of `size`, each followed by the floor of the plan it rendered (interleaved,
+    so that both see the same load on a shared machine); ratios are medians over the pairs."""
+    samples, floors = [], []
+    for i in range(runs):
+        out = tmp / f"{size.replace('/', '-')}-{i}"
+        samples.append(_run_child(size, out))
+        floors.append(_run_floor(Path(str(out) + REPLAY)))
+    render_s = statistics.median(s["wall_s"] - s["import_s"] for s in samples)
+    floor_s = statistics.median(f["floor_s"] for f in floors)
+    # CPU seconds (threads and Graphviz included) move less than wall time when others share the cores.
+    cpu_ratio = statistics.median(s["cpu_s"] / f["cpu_s"] for s, f in zip(samples, floors, strict=True))
+    return {
+        "size": size, "workstations": samples[0]["workstations"], "models": samples[0]["models"],
+        "resources": samples[0]["resources"], "depth": samples[0]["depth"],
+        "wall_s": round(statistics.median(s["wall_s"] for s in samples), 3),
+        # Both from the same processes: an import measured in another process can take
+        # longer than a whole render under CPU contention.
+        "import_s": round(statistics.median(s["import_s"] for s in samples), 3),
+        "render_s": round(render_s, 3),
+        "peak_rss_mb": round(statistics.median(s["peak_rss_mb"] for s in samples), 1),
+        # Per pair: a render and the floor right after it see much the same load.
+        "floor_s": round(floor_s, 3),
+        "ratio": round(statistics.median((s["wall_s"] - s["import_s"]) / f["floor_s"] for s, f in zip(samples, floors, strict=True)), 3),
+        "cpu_ratio": round(cpu_ratio, 3),
+    }
 
 
 def _import_only() -> float:
@@ -86,25 +208,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="processes per size (the median is reported)")
     parser.add_argument("--out", type=Path, default=PROJECT_DIR / "build" / "bench.json")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--floor", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         _child(args.child, str(args.out))
+        return 0
+    if args.floor:
+        _floor(args.floor)
         return 0
 
     report: dict[str, Any] = {"import_s": statistics.median(_import_only() for _ in range(args.runs)), "runs": []}
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes.split(","):
-            samples = [_run_child(size, Path(tmp) / f"{size.replace('/', '-')}-{i}") for i in range(args.runs)]
-            report["runs"].append({
-                "size": size, "workstations": samples[0]["workstations"], "models": samples[0]["models"],
-                "resources": samples[0]["resources"], "depth": samples[0]["depth"],
-                "wall_s": round(statistics.median(s["wall_s"] for s in samples), 3),
-                # Both from the same processes: an import measured in another process can take
-                # longer than a whole render under CPU contention.
-                "import_s": round(statistics.median(s["import_s"] for s in samples), 3),
-                "render_s": round(statistics.median(s["wall_s"] - s["import_s"] for s in samples), 3),
-                "peak_rss_mb": round(statistics.median(s["peak_rss_mb"] for s in samples), 1),
-            })
+            report["runs"].append(_measure(size, Path(tmp), args.runs))
         first, second = Path(tmp) / "again-1", Path(tmp) / "again-2"
         _run_child("reference", first)
         _run_child("reference", second)
@@ -113,10 +229,11 @@ def main(argv: list[str] | None = None) -> int:
     report |= blast_radius()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"{'size':>10} {'workstations':>12} {'models':>6} {'resources':>9} {'wall_s':>7} {'-import':>8} {'rss_mb':>7} {'depth':>5}")
+    print(f"{'size':>10} {'workstations':>12} {'models':>6} {'resources':>9} {'wall_s':>7} {'-import':>8} "
+          f"{'floor_s':>7} {'ratio':>5} {'cpu_ratio':>9} {'rss_mb':>7} {'depth':>5}")
     for r in report["runs"]:
         print(f"{r['size']:>10} {r['workstations']:>12} {r['models']:>6} {r['resources']:>9} {r['wall_s']:>7.2f} "
-              f"{r['render_s']:>8.2f} {r['peak_rss_mb']:>7.1f} {r['depth']:>5}")
+              f"{r['render_s']:>8.2f} {r['floor_s']:>7.2f} {r['ratio']:>5.2f} {r['cpu_ratio']:>9.2f} {r['peak_rss_mb']:>7.1f} {r['depth']:>5}")
     print(f"import_s={report['import_s']} rerender_identical={report['rerender_identical']} "
           f"add_model_changed={report['add_model_changed']} add_workstation_changed={report['add_workstation_changed']} "
           f"({', '.join(report['add_workstation_changed_names'])})")

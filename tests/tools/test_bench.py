@@ -26,10 +26,47 @@ def test_bench_runs_at_the_reference_size(tmp_path: Path) -> None:
     # take longer than this whole run when the CPU is shared (it did, 1 run in 6).
     assert run["wall_s"] > run["import_s"] > 0 and report["import_s"] > 0
     assert run["render_s"] > 0 and abs(run["render_s"] - (run["wall_s"] - run["import_s"])) < 0.002
+    # The floor of the plan it rendered, from another fresh process; the ratio is render over floor.
+    assert run["floor_s"] > 0 and abs(run["ratio"] - run["render_s"] / run["floor_s"]) < 0.01
+    assert run["cpu_ratio"] > 0
     assert report["rerender_identical"] is True
     assert report["add_model_changed"] == 0
     # A third workstation in the office: only the mesh configs of the peers that must learn it.
     assert report["add_workstation_changed_names"] == [
         "mesh-interface-wg", "mesh-receipt-wg", "mesh-vpn-hub-wg", "mesh-ws-1-wg", "mesh-ws-2-wg",
     ]
-    assert "reference" in result.stdout
+    assert "reference" in result.stdout and "ratio" in result.stdout
+
+
+def test_floor_replays_the_same_resources_inputs_and_edges() -> None:
+    """The floor registers what the plan holds, nothing less: same URNs, types,
+    parents, dependency edges (provider included), and inputs (secrets stay secret)."""
+    import pulumi
+    from pulumi.runtime import settings
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    from stacks.render import bench
+    from stacks.render.evaluate import PROJECT as NAME
+    from stacks.render.evaluate import Evaluation, RecordingMonitor, StackMocks
+    from stacks.render.write import redact
+    from tests.helpers import evaluate_config, stack_config
+
+    ev = evaluate_config(stack_config("dev"), stack="bench")
+    resources = json.loads(json.dumps(bench.replay_of(ev)))
+    assert any(r["provider"] for r in resources) and any(r.inputs != redact(r.inputs) for r in ev.resources)
+    replayed = Evaluation("bench")
+    mocks = StackMocks(replayed)
+    settings.SETTINGS.rpc_manager.clear()
+    pulumi.runtime.set_mocks(mocks, project=NAME, stack="bench", preview=False, monitor=RecordingMonitor(mocks))
+
+    async def program() -> None:
+        bench.replay(resources)
+
+    _sync_await(run_pulumi_func(program))
+
+    def shape(e: Evaluation) -> list[tuple]:
+        return sorted((r.urn, r.type, r.parent, r.custom, r.dependencies, json.dumps(redact(r.inputs), sort_keys=True)) for r in e.resources)
+
+    assert len(replayed.resources) == len(ev.resources) > 100
+    assert shape(replayed) == shape(ev)
