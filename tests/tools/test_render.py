@@ -280,3 +280,19 @@ def test_pyyaml_keeps_the_last_duplicate_silently_so_the_reader_checks_itself() 
     import yaml
 
     assert yaml.safe_load("config:\n  hybrid-ai:vpn: {port: 1}\n  hybrid-ai:vpn: {port: 2}\n") == {"config": {"hybrid-ai:vpn": {"port": 2}}}
+
+
+@pytest.mark.parametrize("feature", ["backup", "upgrade"])
+def test_stacks_with_optional_features_render(tmp_path: Path, feature: str) -> None:
+    """`make render` works whatever the config turns on: each optional step's mock output has
+    the shape the program parses (a backup key, a roll in progress)."""
+    raw = stack_config("dev")
+    if feature == "backup":
+        raw["backup"] = {"enabled": True, "host": "vpn-hub"}
+        expected = "receipt/datastore-backup-schedule.create.sh"
+    else:
+        raw.setdefault("cluster", {})["upgrade"] = {"fromChannel": raw["cluster"].get("channel", "1.32/stable")}
+        raw["cluster"]["channel"] = "1.33/stable"
+        expected = "ws-1/cluster-ws-1-upgrade-refresh.create.sh"
+    write_all(evaluate_config(raw), tmp_path)
+    assert (tmp_path / "artifacts" / "hosts" / expected).is_file()
