@@ -53,7 +53,7 @@ SECRET_MARK = "[secret]"
 
 def replay_of(ev: Any) -> list[dict[str, Any]]:
     """The plan's resources in registration order, secrets as markers (their values stay here)."""
-    from stacks.render.evaluate import Secret
+    from tools.render.evaluate import Secret
 
     def encode(value: Any) -> Any:
         if isinstance(value, Secret):
@@ -141,7 +141,7 @@ def _run_child(size: str, out: Path) -> dict[str, Any]:
 
 
 def _run_floor(replay_file: Path) -> dict[str, Any]:
-    result = subprocess.run([sys.executable, "-m", "stacks.render.bench", "--floor", str(replay_file)],
+    result = subprocess.run([sys.executable, "-m", "tools.bench", "--floor", str(replay_file)],
                             cwd=PROJECT_DIR, capture_output=True, text=True, timeout=600, check=True)
     return dict(json.loads(result.stdout.strip().splitlines()[-1]))
 

@@ -46,11 +46,11 @@ def test_floor_replays_the_same_resources_inputs_and_edges() -> None:
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
 
-    from stacks.render import bench
-    from stacks.render.evaluate import PROJECT as NAME
-    from stacks.render.evaluate import Evaluation, RecordingMonitor, StackMocks
-    from stacks.render.write import redact
-    from tests.helpers import evaluate_config, stack_config
+    from tests.support.helpers import evaluate_config, stack_config
+    from tools import bench
+    from tools.render.evaluate import PROJECT as NAME
+    from tools.render.evaluate import Evaluation, RecordingMonitor, StackMocks
+    from tools.render.write import redact
 
     ev = evaluate_config(stack_config("dev"), stack="bench")
     resources = json.loads(json.dumps(bench.replay_of(ev)))
