@@ -4,7 +4,9 @@ Ready and uncordoned before the next batch starts.
 
 Registered only while an upgrade is asked for (`cluster.upgrade.fromChannel`): a plain `up`
 has none of these steps, so its depth stays what it was; during an upgrade the depth grows by
-three steps per batch. Per node: `<c>-<node>-upgrade-drain` (on the seed control plane),
+three steps per batch, and everything Kubernetes (the provider's kubeconfig, hence every
+workload, chart and CR) and the verification wait for the roll's end (`MicroK8sCluster.upgraded`):
+the seed's API server restarts in its refresh and drains evict the pods being awaited. Per node: `<c>-<node>-upgrade-drain` (on the seed control plane),
 `<c>-<node>-upgrade-refresh` (on the node), `<c>-<node>-upgrade-uncordon` (on the seed). Each
 does nothing for a node that already runs the channel (the node annotation
 `hybrid-ai/channel`, set by the uncordon step), so a re-run after a failure resumes where the
