@@ -32,7 +32,10 @@ case "$1 $2" in
   "dbctl restore") cp "$3" "$STATE/restored.tar.gz";;
   "status --wait-ready") [ ! -e "$STATE/down" ];;
 esac"""
-SSH = """cat > "$STATE/received"; printf '%s\\n' "$@" > "$STATE/ssh-args"; [ ! -e "$STATE/ssh-fail" ]"""
+# ssh as the store's forced command answers: `stored <its own name>` once stored (ssh-silent:
+# exits 0 without confirming, as a store that stored nothing could).
+SSH = """cat > "$STATE/received"; printf '%s\\n' "$@" > "$STATE/ssh-args"; [ ! -e "$STATE/ssh-fail" ] || exit 1
+[ -e "$STATE/ssh-silent" ] || echo stored backup-20260101T000000Z.tar.gz"""
 CURL = """printf '%s\\n' "$@" > "$STATE/curl-args"; exit 0"""
 
 
@@ -111,7 +114,7 @@ def test_snapshot_is_copied_then_the_success_metric_is_written(tmp_path: Path) -
     assert not (tmp_path / "curl-args").exists()  # no object storage configured: nothing uploaded
 
 
-@pytest.mark.parametrize("failing", ["dbctl-fail", "ssh-fail"])
+@pytest.mark.parametrize("failing", ["dbctl-fail", "ssh-fail", "ssh-silent"])
 def test_a_failed_snapshot_or_copy_writes_no_metric(tmp_path: Path, failing: str) -> None:
     h, params = control_plane(tmp_path)
     (h.state / failing).touch()
@@ -169,23 +172,57 @@ def snapshot(name: str, entries: dict[str, bytes] | None = None) -> bytes:
     return buf.getvalue()
 
 
-def receive(store: Path, name: str, data: bytes, keep: int = 3) -> subprocess.CompletedProcess[bytes]:
+# `date` on the store host, its clock set by the test ($STATE/now: epoch seconds).
+DATE = """if [ "${1:-}" = -u ] && [ "${2:-}" = +%s ]; then cat "$STATE/now"; else exec /usr/bin/date "$@"; fi"""
+
+
+def receive(store: Path, name: str, data: bytes, keep: int = 3, now: int = 1767225600) -> subprocess.CompletedProcess[bytes]:
+    """One upload, the store's clock at `now` (default 2026-01-01T00:00:00Z)."""
+    store.mkdir(exist_ok=True)
+    bin_ = store.parent / "store-bin"
+    bin_.mkdir(exist_ok=True)
+    (bin_ / "date").write_text(f"#!/bin/bash\nSTATE={bin_}\n{DATE}\n")
+    (bin_ / "date").chmod(0o755)
+    (bin_ / "now").write_text(f"{now}\n")
     text = compose("backup-receive.sh", {"BACKUP_STORE_DIR": str(store), "BACKUP_KEEP": str(keep), "BACKUP_MAX_BYTES": "100000"})
-    env = {"PATH": "/usr/bin:/bin", "SSH_ORIGINAL_COMMAND": name}
+    env = {"PATH": f"{bin_}:/usr/bin:/bin", "SSH_ORIGINAL_COMMAND": name}
     return subprocess.run(["bash", "-c", text, "backup-receive"], input=data, env=env, capture_output=True, timeout=30)
 
 
-def test_store_keeps_the_newest_snapshots_and_refuses_anything_else(tmp_path: Path) -> None:
-    names = [f"backup-2026010{d}T023000Z.tar.gz" for d in range(1, 6)]
-    for n in names:
-        assert receive(tmp_path, n, snapshot(n.removesuffix(".tar.gz"))).returncode == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == names[-3:]
-    for name, data in [("../../etc/passwd", snapshot("x")), ("rm -rf /", snapshot("x")),
-                       ("backup-20260110T023000Z.tar.gz", b"not a tar"),
+DAY = 86400
+
+
+def test_store_names_by_its_own_clock_keeps_the_newest_and_refuses_anything_else(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    for d in range(1, 6):
+        result = receive(store, "whatever the client says", snapshot("backup-x"), now=1767225600 + d * DAY)
+        assert result.returncode == 0 and result.stdout == f"stored backup-2026010{d + 1}T000000Z.tar.gz\n".encode()
+    assert sorted(p.name for p in store.iterdir()) == [f"backup-2026010{d}T000000Z.tar.gz" for d in (4, 5, 6)]
+    for name, data in [("backup-20260110T023000Z.tar.gz", b"not a tar"),
                        ("backup-20260111T023000Z.tar.gz", b"\x1f\x8b" + b"0" * 200_000)]:
-        result = receive(tmp_path, name, data)
+        result = receive(store, name, data, now=1767225600 + 10 * DAY)
         assert result.returncode == 1 and b"refusing" in result.stderr, name
-    assert sorted(p.name for p in tmp_path.iterdir()) == names[-3:]
+    assert sorted(p.name for p in store.iterdir()) == [f"backup-2026010{d}T000000Z.tar.gz" for d in (4, 5, 6)]
+
+
+def test_a_hostile_client_cannot_replace_or_push_out_stored_snapshots(tmp_path: Path) -> None:
+    """Review 4 #2: future-dated names, re-sent names and a flood change no stored snapshot."""
+    store = tmp_path / "store"
+    now = 1767225600
+    for d in range(3):
+        assert receive(store, "x", snapshot(f"real-{d}"), now=now + d * DAY).returncode == 0
+    real = {p.name: p.read_bytes() for p in store.iterdir()}
+    later = now + 2 * DAY
+    for i, name in enumerate(["backup-99991231T235959Z.tar.gz", *real, *real]):  # future names, then existing ones
+        result = receive(store, name, snapshot("crafted"), now=later + i)
+        assert result.returncode == 1 and b"refusing" in result.stderr, name
+    assert {p.name: p.read_bytes() for p in store.iterdir()} == real
+    # Once the interval passed an upload is stored, under the store's time, and prunes only the oldest.
+    assert receive(store, "backup-99991231T235959Z.tar.gz", snapshot("next"), now=later + 700).returncode == 0
+    assert sorted(p.name for p in store.iterdir()) == sorted([*real][1:] + ["backup-20260103T001140Z.tar.gz"])
+    # The clock standing still (same second): the existing file is never replaced.
+    same = receive(store, "x", snapshot("again"), now=later + 700)
+    assert same.returncode == 1
 
 
 def test_store_install_authorises_only_the_forced_command_from_the_control_plane(tmp_path: Path) -> None:
@@ -213,14 +250,27 @@ def test_restore_checks_the_archive_then_restores_and_waits_ready(tmp_path: Path
     file.write_bytes(snapshot("backup-20260101T023000Z"))
     result = h.run("datastore-restore.sh", BACKUP_FILE=str(file))
     assert result.returncode == 0, result.stderr
-    assert h.calls() == ["microk8s status --wait-ready --timeout 120", f"microk8s dbctl restore {file}",
-                         "microk8s status --wait-ready --timeout 600"]
+    calls = h.calls()
+    assert calls[0] == "microk8s status --wait-ready --timeout 120" and calls[2] == "microk8s status --wait-ready --timeout 600"
+    assert re.fullmatch(r"microk8s dbctl restore /tmp/hybrid-ai-restore\.\w+/backup-20260101T023000Z\.tar\.gz", calls[1])
+    assert (h.state / "restored.tar.gz").read_bytes() == file.read_bytes()
+
+
+def test_restore_takes_a_file_the_store_named_by_its_own_clock(tmp_path: Path) -> None:
+    """dbctl takes the snapshot directory from the file name: restore hands it a copy named so."""
+    h = StubHost(tmp_path, stubs={"microk8s": MICROK8S})
+    file = tmp_path / "backup-20260101T023105Z.tar.gz"  # stored a minute after the control plane named it
+    file.write_bytes(snapshot("backup-20260101T023000Z"))
+    result = h.run("datastore-restore.sh", BACKUP_FILE=str(file))
+    assert result.returncode == 0, result.stderr
+    assert h.calls()[1].endswith("/backup-20260101T023000Z.tar.gz")
     assert (h.state / "restored.tar.gz").read_bytes() == file.read_bytes()
 
 
 @pytest.mark.parametrize(("name", "entries", "message"), [
     ("backup-20260101T023000Z", {"backup-20260101T023000Z/../../etc/x": b"x"}, "unsafe path"),
-    ("backup-20260101T023000Z", {"other/x": b"x"}, "outside backup-20260101T023000Z/"),
+    ("backup-20260101T023000Z", {"other/x": b"x"}, "holds other, not a snapshot directory"),
+    ("backup-20260101T023000Z", {"backup-a/x": b"x", "backup-b/x": b"x"}, "outside backup-a/"),
     ("notes", None, "is not a snapshot name"),
 ])
 def test_restore_refuses_a_bad_archive_before_touching_the_cluster(tmp_path: Path, name: str, entries: dict[str, bytes] | None, message: str) -> None:
