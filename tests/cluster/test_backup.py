@@ -225,8 +225,19 @@ def test_a_hostile_client_cannot_replace_or_push_out_stored_snapshots(tmp_path: 
     assert same.returncode == 1
 
 
+# Accounts as shadow's tools keep them: $STATE/user/<name> exists once added, holds L once locked.
+ACCOUNTS = {
+    "id": '[ -e "$STATE/user/${!#}" ]',
+    "useradd": 'mkdir -p "$STATE/user"; echo P > "$STATE/user/${!#}"',
+    "usermod": '[ "$1" = --lock ] && echo L > "$STATE/user/${!#}"',
+    "passwd": 'echo "${!#} $(cat "$STATE/user/${!#}") 2026-01-01 0 99999 7 -1"',
+    "userdel": 'rm "$STATE/user/${!#}"',
+    "chown": "exit 0",
+}
+
+
 def test_store_install_authorises_only_the_forced_command_from_the_control_plane(tmp_path: Path) -> None:
-    h = StubHost(tmp_path, stubs={"id": "exit 0", "chown": "exit 0"})
+    h = StubHost(tmp_path, stubs=ACCOUNTS)
     store = tmp_path / "store"
     params = {"BACKUP_RECEIVER": "#!/bin/bash", "BACKUP_PUBLIC_KEY": PUBLIC, "BACKUP_FROM": "100.64.0.2", "BACKUP_STORE_DIR": str(store),
               "BACKUP_RECEIVER_PATH": str(tmp_path / "lib" / "backup-receive")}
@@ -239,7 +250,24 @@ def test_store_install_authorises_only_the_forced_command_from_the_control_plane
         f'restrict,from="100.64.0.2",command="{tmp_path}/lib/backup-receive" {PUBLIC}\n'
     )
     assert (tmp_path / "lib" / "backup-receive").read_text().startswith("#!/usr/bin/env bash\n")
+    assert (h.state / "user" / "hybridai-backup").read_text() == "L\n"  # password locked; only the key logs in
     assert h.run("backup-receiver-install.sh", **params).stdout.strip() == "changed=none"
+
+
+def test_store_destroy_removes_the_user_and_keeps_the_snapshots_for_root_only(tmp_path: Path) -> None:
+    """Review 4 #4: the account goes; the snapshots stay, owned by root (no later user with the freed UID reads them)."""
+    h = StubHost(tmp_path, stubs=ACCOUNTS)
+    store = tmp_path / "store"
+    params = {"BACKUP_RECEIVER": "#!/bin/bash", "BACKUP_PUBLIC_KEY": PUBLIC, "BACKUP_FROM": "100.64.0.2", "BACKUP_STORE_DIR": str(store),
+              "BACKUP_RECEIVER_PATH": str(tmp_path / "lib" / "backup-receive")}
+    assert h.run("backup-receiver-install.sh", **params).returncode == 0
+    (store / "backup-20260101T000000Z.tar.gz").write_bytes(b"snap")
+    for _ in range(2):  # idempotent
+        gone = h.run("backup-receiver-remove.sh", BACKUP_STORE_DIR=str(store))
+        assert gone.returncode == 0, gone.stderr
+    assert not (h.state / "user" / "hybridai-backup").exists() and not (store / ".ssh" / "authorized_keys").exists()
+    assert (store / "backup-20260101T000000Z.tar.gz").read_bytes() == b"snap"
+    assert f"chown -R root:root {store}" in h.calls()
 
 
 # --- Restore ---------------------------------------------------------------------------------
