@@ -16,6 +16,7 @@ and its message names the node.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -58,6 +59,13 @@ def rolling_upgrade(
     return done
 
 
+def refreshed_at(stdout: str) -> str:
+    """The refresh step's `refreshed_at=<epoch>` (its host's clock); "0" (no lower bound on the
+    heartbeat, the version check still holds) when it printed none."""
+    found = re.search(r"^refreshed_at=([0-9]+)$", stdout, re.M)
+    return found.group(1) if found else "0"
+
+
 def _node(name: str, node: ClusterNode, channel: str, seed: SshTarget, args: UpgradeArgs, opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
     drain = remote.Command(
         f"{name}-{node.name}-upgrade-drain",
@@ -82,7 +90,9 @@ def _node(name: str, node: ClusterNode, channel: str, seed: SshTarget, args: Upg
     uncordon = remote.Command(
         f"{name}-{node.name}-upgrade-uncordon",
         connection=back.connection,
-        create=shell.remote_command("microk8s-upgrade-uncordon.sh", {"NODE_NAME": node.name, "CHANNEL": channel}, sudo=back.sudo),
+        create=shell.remote_command("microk8s-upgrade-uncordon.sh", {
+            "NODE_NAME": node.name, "CHANNEL": channel, "REFRESHED_AT": refresh.stdout.apply(refreshed_at),
+        }, sudo=back.sudo),
         logging=remote.Logging.STDERR,
         add_previous_output_in_env=False,
         opts=opts,
