@@ -173,7 +173,8 @@ def _verification(cfg: StackConfig, cluster: MicroK8sCluster, hosts: dict[str, H
     return ClusterVerification("cluster-verify", ClusterVerificationArgs(
         target=cluster.control_plane,
         node_ready=cluster.ready,
-        wait_for=wait_for,
+        # Verify the upgraded cluster, not one mid-roll.
+        wait_for=[*wait_for, *([cluster.upgraded] if cluster.upgraded is not None else [])],
         probe_url=probe_url,
         ingress_address=hosts[ingress_host.name].public_address if ingress_host and probe_url else None,
         # A staging certificate chains to a root no trust store has: trust exactly those roots.

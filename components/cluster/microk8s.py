@@ -148,7 +148,10 @@ class MicroK8sCluster(pulumi.ComponentResource):
         self.upgraded = None
         if args.upgrade_from is not None:
             self.upgraded = rolling_upgrade(name, self, args.nodes, args.channel, cp_target, self.ready, args.upgrade)
-        self.provider = Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, opts=pulumi.ResourceOptions(parent=self))
+        # During a roll the API server (the seed's kubelite) restarts and pods are evicted: no
+        # Kubernetes resource may be applied or awaited until the last batch is back.
+        provider_kubeconfig = self.kubeconfig if self.upgraded is None else after(self.kubeconfig, self.upgraded)
+        self.provider = Provider(f"{name}-k8s", kubeconfig=provider_kubeconfig, opts=pulumi.ResourceOptions(parent=self))
         for node in args.nodes:
             NodePatch(
                 f"{name}-{node.name}-labels",

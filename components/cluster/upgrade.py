@@ -4,7 +4,9 @@ Ready and uncordoned before the next batch starts.
 
 Registered only while an upgrade is asked for (`cluster.upgrade.fromChannel`): a plain `up`
 has none of these steps, so its depth stays what it was; during an upgrade the depth grows by
-three steps per batch. Per node: `<c>-<node>-upgrade-drain` (on the seed control plane),
+three steps per batch, and everything Kubernetes (the provider's kubeconfig, hence every
+workload, chart and CR) and the verification wait for the roll's end (`MicroK8sCluster.upgraded`):
+the seed's API server restarts in its refresh and drains evict the pods being awaited. Per node: `<c>-<node>-upgrade-drain` (on the seed control plane),
 `<c>-<node>-upgrade-refresh` (on the node), `<c>-<node>-upgrade-uncordon` (on the seed). Each
 does nothing for a node that already runs the channel (the node annotation
 `hybrid-ai/channel`, set by the uncordon step), so a re-run after a failure resumes where the
@@ -14,6 +16,7 @@ and its message names the node.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -56,6 +59,13 @@ def rolling_upgrade(
     return done
 
 
+def refreshed_at(stdout: str) -> str:
+    """The refresh step's `refreshed_at=<epoch>` (its host's clock); "0" (no lower bound on the
+    heartbeat, the version check still holds) when it printed none."""
+    found = re.search(r"^refreshed_at=([0-9]+)$", stdout, re.M)
+    return found.group(1) if found else "0"
+
+
 def _node(name: str, node: ClusterNode, channel: str, seed: SshTarget, args: UpgradeArgs, opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
     drain = remote.Command(
         f"{name}-{node.name}-upgrade-drain",
@@ -80,7 +90,9 @@ def _node(name: str, node: ClusterNode, channel: str, seed: SshTarget, args: Upg
     uncordon = remote.Command(
         f"{name}-{node.name}-upgrade-uncordon",
         connection=back.connection,
-        create=shell.remote_command("microk8s-upgrade-uncordon.sh", {"NODE_NAME": node.name, "CHANNEL": channel}, sudo=back.sudo),
+        create=shell.remote_command("microk8s-upgrade-uncordon.sh", {
+            "NODE_NAME": node.name, "CHANNEL": channel, "REFRESHED_AT": refresh.stdout.apply(refreshed_at),
+        }, sudo=back.sudo),
         logging=remote.Logging.STDERR,
         add_previous_output_in_env=False,
         opts=opts,

@@ -3,9 +3,7 @@ recording stubs (snapshot, copy, upload, metric, the store's forced command, res
 
 from __future__ import annotations
 
-import io
 import re
-import subprocess
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -13,8 +11,8 @@ from typing import Any
 import pytest
 
 from components.cluster.backup import backup_public_key
-from components.kit.shell import compose
 from components.vpn.wireguard_check import HostOutputError
+from tests.cluster.test_backup_store import snapshot
 from tests.support.helpers import evaluate_config, stack_config
 from tests.support.stubs import StubHost
 from tools.render.write import reveal, split_script
@@ -32,7 +30,10 @@ case "$1 $2" in
   "dbctl restore") cp "$3" "$STATE/restored.tar.gz";;
   "status --wait-ready") [ ! -e "$STATE/down" ];;
 esac"""
-SSH = """cat > "$STATE/received"; printf '%s\\n' "$@" > "$STATE/ssh-args"; [ ! -e "$STATE/ssh-fail" ]"""
+# ssh as the store's forced command answers: `stored <its own name>` once stored (ssh-silent:
+# exits 0 without confirming, as a store that stored nothing could).
+SSH = """cat > "$STATE/received"; printf '%s\\n' "$@" > "$STATE/ssh-args"; [ ! -e "$STATE/ssh-fail" ] || exit 1
+[ -e "$STATE/ssh-silent" ] || echo stored backup-20260101T000000Z.tar.gz"""
 CURL = """printf '%s\\n' "$@" > "$STATE/curl-args"; exit 0"""
 
 
@@ -111,7 +112,7 @@ def test_snapshot_is_copied_then_the_success_metric_is_written(tmp_path: Path) -
     assert not (tmp_path / "curl-args").exists()  # no object storage configured: nothing uploaded
 
 
-@pytest.mark.parametrize("failing", ["dbctl-fail", "ssh-fail"])
+@pytest.mark.parametrize("failing", ["dbctl-fail", "ssh-fail", "ssh-silent"])
 def test_a_failed_snapshot_or_copy_writes_no_metric(tmp_path: Path, failing: str) -> None:
     h, params = control_plane(tmp_path)
     (h.state / failing).touch()
@@ -157,54 +158,6 @@ def test_install_refuses_a_schedule_that_is_not_a_calendar_expression(tmp_path: 
     assert result.returncode == 1 and "BACKUP_SCHEDULE is not a calendar expression" in result.stderr
 
 
-# --- The store's forced command --------------------------------------------------------------
-
-def snapshot(name: str, entries: dict[str, bytes] | None = None) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for path, data in (entries or {f"{name}/0000000000000001-0000000000000002": b"dqlite"}).items():
-            info = tarfile.TarInfo(path)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-def receive(store: Path, name: str, data: bytes, keep: int = 3) -> subprocess.CompletedProcess[bytes]:
-    text = compose("backup-receive.sh", {"BACKUP_STORE_DIR": str(store), "BACKUP_KEEP": str(keep), "BACKUP_MAX_BYTES": "100000"})
-    env = {"PATH": "/usr/bin:/bin", "SSH_ORIGINAL_COMMAND": name}
-    return subprocess.run(["bash", "-c", text, "backup-receive"], input=data, env=env, capture_output=True, timeout=30)
-
-
-def test_store_keeps_the_newest_snapshots_and_refuses_anything_else(tmp_path: Path) -> None:
-    names = [f"backup-2026010{d}T023000Z.tar.gz" for d in range(1, 6)]
-    for n in names:
-        assert receive(tmp_path, n, snapshot(n.removesuffix(".tar.gz"))).returncode == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == names[-3:]
-    for name, data in [("../../etc/passwd", snapshot("x")), ("rm -rf /", snapshot("x")),
-                       ("backup-20260110T023000Z.tar.gz", b"not a tar"),
-                       ("backup-20260111T023000Z.tar.gz", b"\x1f\x8b" + b"0" * 200_000)]:
-        result = receive(tmp_path, name, data)
-        assert result.returncode == 1 and b"refusing" in result.stderr, name
-    assert sorted(p.name for p in tmp_path.iterdir()) == names[-3:]
-
-
-def test_store_install_authorises_only_the_forced_command_from_the_control_plane(tmp_path: Path) -> None:
-    h = StubHost(tmp_path, stubs={"id": "exit 0", "chown": "exit 0"})
-    store = tmp_path / "store"
-    params = {"BACKUP_RECEIVER": "#!/bin/bash", "BACKUP_PUBLIC_KEY": PUBLIC, "BACKUP_FROM": "100.64.0.2", "BACKUP_STORE_DIR": str(store),
-              "BACKUP_RECEIVER_PATH": str(tmp_path / "lib" / "backup-receive")}
-    bad = h.run("backup-receiver-install.sh", **{**params, "BACKUP_PUBLIC_KEY": PUBLIC + '\ncommand="sh"'})
-    assert bad.returncode == 1 and "no ed25519 public key" in bad.stderr
-    assert not (store / ".ssh" / "authorized_keys").exists()
-    good = h.run("backup-receiver-install.sh", **params)
-    assert good.returncode == 0, good.stderr
-    assert (store / ".ssh" / "authorized_keys").read_text() == (
-        f'restrict,from="100.64.0.2",command="{tmp_path}/lib/backup-receive" {PUBLIC}\n'
-    )
-    assert (tmp_path / "lib" / "backup-receive").read_text().startswith("#!/usr/bin/env bash\n")
-    assert h.run("backup-receiver-install.sh", **params).stdout.strip() == "changed=none"
-
-
 # --- Restore ---------------------------------------------------------------------------------
 
 def test_restore_checks_the_archive_then_restores_and_waits_ready(tmp_path: Path) -> None:
@@ -213,14 +166,27 @@ def test_restore_checks_the_archive_then_restores_and_waits_ready(tmp_path: Path
     file.write_bytes(snapshot("backup-20260101T023000Z"))
     result = h.run("datastore-restore.sh", BACKUP_FILE=str(file))
     assert result.returncode == 0, result.stderr
-    assert h.calls() == ["microk8s status --wait-ready --timeout 120", f"microk8s dbctl restore {file}",
-                         "microk8s status --wait-ready --timeout 600"]
+    calls = h.calls()
+    assert calls[0] == "microk8s status --wait-ready --timeout 120" and calls[2] == "microk8s status --wait-ready --timeout 600"
+    assert re.fullmatch(r"microk8s dbctl restore /tmp/hybrid-ai-restore\.\w+/backup-20260101T023000Z\.tar\.gz", calls[1])
+    assert (h.state / "restored.tar.gz").read_bytes() == file.read_bytes()
+
+
+def test_restore_takes_a_file_the_store_named_by_its_own_clock(tmp_path: Path) -> None:
+    """dbctl takes the snapshot directory from the file name: restore hands it a copy named so."""
+    h = StubHost(tmp_path, stubs={"microk8s": MICROK8S})
+    file = tmp_path / "backup-20260101T023105Z.tar.gz"  # stored a minute after the control plane named it
+    file.write_bytes(snapshot("backup-20260101T023000Z"))
+    result = h.run("datastore-restore.sh", BACKUP_FILE=str(file))
+    assert result.returncode == 0, result.stderr
+    assert h.calls()[1].endswith("/backup-20260101T023000Z.tar.gz")
     assert (h.state / "restored.tar.gz").read_bytes() == file.read_bytes()
 
 
 @pytest.mark.parametrize(("name", "entries", "message"), [
     ("backup-20260101T023000Z", {"backup-20260101T023000Z/../../etc/x": b"x"}, "unsafe path"),
-    ("backup-20260101T023000Z", {"other/x": b"x"}, "outside backup-20260101T023000Z/"),
+    ("backup-20260101T023000Z", {"other/x": b"x"}, "holds other, not a snapshot directory"),
+    ("backup-20260101T023000Z", {"backup-a/x": b"x", "backup-b/x": b"x"}, "outside backup-a/"),
     ("notes", None, "is not a snapshot name"),
 ])
 def test_restore_refuses_a_bad_archive_before_touching_the_cluster(tmp_path: Path, name: str, entries: dict[str, bytes] | None, message: str) -> None:

@@ -262,9 +262,10 @@ def test_an_upgrade_is_strictly_serial_control_planes_first_each_node_drained_re
         if before is not None:
             assert chain(ev, before)[2].urn in drain.dependencies
     assert params(ev, "cluster-ws-1-microk8s")["UPGRADE_FROM"] == "1.32/stable"
-    # The roll starts once every node is Ready and adds its 3 steps per node to the longest path, no more.
+    # The roll starts once every node is Ready and adds its 3 steps per node; the Kubernetes work,
+    # beside the joins in a plain up, comes after the roll (see the next test), no more.
     plain = depth(evaluate_config(stack_config("ha")))
-    assert plain < depth(ev) <= plain + 3 * len(order)
+    assert plain + 3 * len(order) < depth(ev) <= 2 * plain + 3 * len(order)
 
 
 def test_max_unavailable_upgrades_that_many_workers_at_a_time_but_control_planes_alone() -> None:
@@ -280,3 +281,16 @@ def test_max_unavailable_upgrades_that_many_workers_at_a_time_but_control_planes
 def test_verification_expects_high_availability_with_three_control_planes_only() -> None:
     assert params(evaluate_config(stack_config("ha")), "cluster-verify-check")["VOTERS"] == "3"
     assert params(evaluate_config(stack_config("dev")), "cluster-verify-check")["VOTERS"] == "1"
+
+
+def test_kubernetes_resources_and_verification_wait_for_the_end_of_the_roll() -> None:
+    """Review 4 #1: the provider's kubeconfig and the verification come after the last uncordon."""
+    ev = upgrading("dev")
+    last = ev.by_name("cluster-ws-2-upgrade-uncordon").urn
+    assert last in deps_closure(ev, ev.by_name("cluster-verify-check").urn)
+    provider = next(r for r in ev.resources if r.name == "cluster-k8s")
+    assert last in deps_closure(ev, provider.urn)
+    k8s = [r for r in ev.resources if r.type.startswith("kubernetes:")]
+    assert k8s
+    for r in k8s:  # every workload, chart and CR is managed through that provider
+        assert last in deps_closure(ev, r.urn), r.name

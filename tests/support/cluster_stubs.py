@@ -129,7 +129,11 @@ case $1 in
   status) case $* in
             *--addon*) [ -e "$enabled/${!#}" ] && echo enabled || echo disabled;;
             # status.py print_pretty: `high-availability: yes` once more than two voters ($STATE/ha).
-            *) echo "microk8s is running"; echo "high-availability: $(cat "$STATE/ha" 2>/dev/null || echo no)";;
+            *) # microk8s-status.wrapper @ v1.32: a worker (clustered.lock) answers at once, waits for nothing.
+               if [ -e "$SNAP_DATA/var/lock/clustered.lock" ]; then
+                 echo "This MicroK8s deployment is acting as a node in a cluster. Please use the microk8s.status on the master."; exit 0
+               fi
+               echo "microk8s is running"; echo "high-availability: $(cat "$STATE/ha" 2>/dev/null || echo no)";;
           esac; exit 0;;
   enable) mkdir -p "$enabled"; echo "${*:3}" > "$enabled/$2"
           # addons/rbac/enable @ core addons 2d6e317: the API server's authorization mode.
@@ -169,6 +173,10 @@ case $1 in
         # A field or annotation that is not set prints nothing, as kubectl's jsonpath does.
         *spec.unschedulable*) if [ -e "$STATE/cordoned/$3" ]; then echo true; fi;;
         *annotations.hybrid-ai/*) k=${!#}; k=${k##*annotations.hybrid-ai/}; cat "$STATE/annotations/$3/${k%?}" 2>/dev/null || true;;
+        # What the node's kubelet last posted ($STATE/kubelet/<node>: "VERSION RFC3339-heartbeat"; a
+        # node the test never had post reads as a 1.32 kubelet that posted long ago).
+        *kubeletVersion*) k=$(cat "$STATE/kubelet/$3" 2>/dev/null || echo "v1.32.3 2026-01-01T00:00:00Z"); echo "${k% *}";;
+        *lastHeartbeatTime*) k=$(cat "$STATE/kubelet/$3" 2>/dev/null || echo "v1.32.3 2026-01-01T00:00:00Z"); echo "${k#* }";;
         *Ready*) if [ -e "$STATE/not-ready/$3" ]; then echo False; else echo True; fi;;
         *allocatable*) cat "$STATE/gpus/$3" 2>/dev/null || true;;
       esac
@@ -266,6 +274,11 @@ class ClusterHost(StubHost):
 
     def add_node(self, name: str, ip: str) -> None:
         (self.state / "nodes" / name).write_text(ip)
+
+    def kubelet_posts(self, name: str, version: str, heartbeat: str) -> None:
+        """The node's kubelet posts its status (on this control plane's API): version, Ready's heartbeat."""
+        (self.state / "kubelet").mkdir(exist_ok=True)
+        (self.state / "kubelet" / name).write_text(f"{version} {heartbeat}\n")
 
 
 def _q(text: str) -> str:

@@ -15,9 +15,16 @@ receiver=${BACKUP_RECEIVER_PATH:-/usr/local/lib/hybrid-ai/backup-receive}
 [[ $BACKUP_PUBLIC_KEY =~ ^ssh-ed25519\ AAAAC3NzaC1lZDI1NTE5AAAAI[A-Za-z0-9+/]{43}$ ]] || fail "the control plane printed no ed25519 public key; refusing to authorise it"
 [[ $BACKUP_FROM =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] || fail "BACKUP_FROM must be an IPv4 address"
 changed=()
+# sshd runs the forced command with the user's shell (`shell -c command`), so the user keeps
+# one; its password is locked so nothing but the authorised key can ever log in as it (sshd
+# with UsePAM, Ubuntu's default, still accepts the key of a password-locked account).
 if ! id -u "$user" >/dev/null 2>&1; then
   useradd --system --home-dir "$BACKUP_STORE_DIR" --shell /bin/bash "$user"
   changed+=("user")
+fi
+if [ "$(passwd --status "$user" | awk '{print $2}')" != L ]; then
+  usermod --lock "$user"
+  changed+=("locked")
 fi
 mkdir -p "$BACKUP_STORE_DIR" "$(dirname "$receiver")" "$BACKUP_STORE_DIR/.ssh"
 chown "$user:" "$BACKUP_STORE_DIR"

@@ -30,10 +30,13 @@ microk8s dbctl backup -o "$BACKUP_WORK_DIR/$name" >&2 || fail "microk8s dbctl ba
 file="$BACKUP_WORK_DIR/$name.tar.gz"
 { [ -s "$file" ] && tar -tzf "$file" >/dev/null; } || fail "the snapshot $file is missing or not a gzip tar; nothing was copied"
 
-# The forced command on the backup host takes the file name as the only "command".
-ssh -i "$BACKUP_SSH_KEY" -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes \
+# The forced command on the backup host names the file by its own clock (the name sent is
+# informational only) and confirms with `stored <name>` once the file is in place.
+reply=$(ssh -i "$BACKUP_SSH_KEY" -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes \
   -o UserKnownHostsFile="$BACKUP_KNOWN_HOSTS" -o ConnectTimeout=20 -o ServerAliveInterval=15 \
-  "$BACKUP_TARGET" "$name.tar.gz" < "$file" >&2 || fail "copying $name.tar.gz to $BACKUP_TARGET failed"
+  "$BACKUP_TARGET" "$name.tar.gz" < "$file") || fail "copying $name.tar.gz to $BACKUP_TARGET failed"
+grep -Eqx 'stored backup-[0-9]{8}T[0-9]{6}Z\.tar\.gz' <<< "$reply" \
+  || fail "$BACKUP_TARGET did not confirm storing $name.tar.gz; no success recorded"
 
 if [ -n "$BACKUP_S3_URL" ]; then
   [ -s "$BACKUP_S3_CREDENTIALS" ] || fail "no object storage credentials at $BACKUP_S3_CREDENTIALS (backup.objectStorage)"
