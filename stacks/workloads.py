@@ -12,6 +12,7 @@ from components.cluster.microk8s import MicroK8sCluster
 from components.cluster.verify import ClusterVerification, ClusterVerificationArgs, staging_roots
 from components.hosts.host import HostNode
 from components.hosts.ssh import after
+from components.kit.kube import CLOUD_METADATA
 from components.workloads.gpu_sharing import GpuSharing, GpuSharingArgs
 from components.workloads.ingress import PublicIngress, PublicIngressArgs
 from components.workloads.model_service import ModelService, ModelServiceArgs, Peer, PublicRoute
@@ -69,11 +70,17 @@ def _model_args(stack: Stack, m: Model, namespace: pulumi.Input[str], ingress: P
         talks_to=[_peer(cfg, t) for t in m.talks_to], public=public, max_replicas=m.max_replicas,
         tolerations=gpu_tolerations(cfg) if m.placement == "gpu" else (), pull_secret=pull if m.pull_secret is not False else None,
         env=dict(m.env), secret_env={var: stack.secret(key) for var, key in m.secret_env.items()}, command=m.command, args=m.args,
-        cache=cache, shm_size=m.shm_size, probe_port=p.port,
+        cache=cache, download_except=_download_except(cfg) if cache is not None else None, shm_size=m.shm_size, probe_port=p.port,
         probe_timing=ProbeTiming(p.initial_delay_seconds, p.period_seconds, p.failure_threshold, p.startup_seconds),
         run_as=(security.run_as_user or 10001) if security is not None else 10001,
         security=Security(security.writable_root_filesystem) if security is not None else Security(),
     )
+
+
+def _download_except(cfg: StackConfig) -> list[str]:
+    """What a cached model's downloads may not reach: the cluster's own networks (its peers are
+    allowed by name only) and the cloud metadata service."""
+    return [str(cfg.cluster.pod_cidr), str(cfg.cluster.service_cidr), CLOUD_METADATA[0]]
 
 
 def nodes_ready(cfg: StackConfig, cluster: MicroK8sCluster, placement: str) -> list[pulumi.Output[str]]:

@@ -27,10 +27,23 @@ from components.workloads.pod import CacheVolume, ProbeTiming, Security, deploym
 # that first). pulumi-kubernetes gives a Deployment 10 minutes by default; a first install
 # pulls multi-GB model images over office links and loads models (the startup probe allows
 # 10 minutes on its own), so GPU workloads get more.
-ROLLOUT_TIMEOUTS = {
-    "gpu": pulumi.CustomTimeouts(create="45m", update="45m"),
-    "cloud": pulumi.CustomTimeouts(create="20m", update="20m"),
-}
+ROLLOUT_MINUTES = {"gpu": 45, "cloud": 20}
+# Beyond the startup budget, time for the image pull and scheduling: a model allowed to load
+# longer than its placement's rollout timeout gets a longer timeout, not a failed `pulumi up`.
+PULL_MARGIN_MINUTES = 10
+
+
+def rollout_timeouts(placement: str, startup_seconds: int) -> pulumi.CustomTimeouts:
+    """The Deployment's create/update timeout: the placement's, or the startup budget plus the margin."""
+    minutes = max(ROLLOUT_MINUTES[placement], -(-startup_seconds // 60) + PULL_MARGIN_MINUTES)
+    return pulumi.CustomTimeouts(create=f"{minutes}m", update=f"{minutes}m")
+
+
+# Stop the old pod before starting the new one when the pod holds something a second one cannot
+# share: a GPU slot (the surge pod would need one more on a full node) or a node-pinned
+# ReadWriteOnce cache (the surge pod must land on that node). RollingUpdate with maxSurge 0 (not
+# Recreate) so a model with several replicas still rolls one pod at a time while the others serve.
+STOP_FIRST = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
 
 
 @dataclass(frozen=True)
@@ -111,6 +124,8 @@ class ModelServiceArgs:
     """Environment variables from secrets: kept in a Secret of the model, referenced by key."""
     cache: CacheVolume | None = None
     """A persistent model cache (a claim of the model's own)."""
+    download_except: Sequence[str] | None = None
+    """When set, HTTPS out to any IPv4 address but these CIDRs (the weights' downloads); none when unset."""
     shm_size: str | None = None
     """Size of a memory-backed /dev/shm; the runtime's default when unset."""
     probe_port: int | None = None
@@ -137,9 +152,10 @@ class ModelService(pulumi.ComponentResource):
         deployment = Deployment(f"{name}-deployment", metadata=metadata(name, ns, args.component, deployment_annotations(args)), spec=manifest({
             "replicas": args.replicas,
             "revisionHistoryLimit": 3,
+            **({"strategy": STOP_FIRST} if args.cache is not None or args.gpus else {}),
             "selector": {"matchLabels": selector(name)},
             "template": {"metadata": metadata(name, None, args.component), "spec": pod_spec(name, args, secret, claim)},
-        }), opts=pulumi.ResourceOptions(parent=self, custom_timeouts=ROLLOUT_TIMEOUTS[args.placement]))
+        }), opts=pulumi.ResourceOptions(parent=self, custom_timeouts=rollout_timeouts(args.placement, args.probe_timing.startup_seconds)))
         service = Service(f"{name}-service", metadata=metadata(name, ns, args.component), spec=manifest({
             "selector": selector(name),
             "ports": [{"name": "main", "port": args.port, "targetPort": args.port, "protocol": "TCP"}]
@@ -184,6 +200,13 @@ class ModelService(pulumi.ComponentResource):
                 "policyTypes": ["Egress"],
                 "egress": [{"to": [{"podSelector": {"matchLabels": selector(p.name)}}], "ports": [{"protocol": "TCP", "port": p.port}]}
                            for p in args.talks_to],
+            }), opts=opts)
+        if args.download_except is not None:
+            NetworkPolicy(f"{name}-download", metadata=metadata(f"{name}-download", ns, "network-policy"), spec=manifest({
+                "podSelector": {"matchLabels": selector(name)},
+                "policyTypes": ["Egress"],
+                "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": list(args.download_except)}}],
+                            "ports": [{"protocol": "TCP", "port": 443}]}],
             }), opts=opts)
         for peer in args.talks_to:
             policy = f"{name}-to-{peer.name}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
 from stacks.config.types import (
     ConfigKeyName,
@@ -37,16 +37,27 @@ class TfModel(Schema):
 
 
 EnvName = Annotated[str, strict(r"[A-Za-z_][A-Za-z0-9_]{0,127}", "not an environment variable name; use letters, digits and '_', not starting with a digit (e.g. 'HF_HOME')")]
+
+
+def _no_expansion(value: str) -> str:
+    # The kubelet expands `$(VAR)` in command, args and env values from the container's
+    # environment: `$(HF_TOKEN)` would put a secretEnv value on the process command line.
+    if "$(" in value.replace("$$", ""):
+        raise ValueError("`$(` is expanded by Kubernetes from the container's environment (secrets included); write `$$(` for a literal `$(`, or read the variable in the program")
+    return value
+
+
+Unexpanded = Annotated[str, AfterValidator(_no_expansion)]
 Quantity = Annotated[str, StringConstraints(pattern=r"^[0-9]+(Mi|Gi)$")]
 
 
 class Probes(Schema):
     path: str | None = Field(default=None, pattern=r"^/[A-Za-z0-9/_.-]*$", description="HTTP path of the probes; `healthPath` when unset.")
     port: Port | None = Field(default=None, description="Port of the probes; the model's `port` when unset.")
-    initial_delay_seconds: int = Field(default=30, ge=0, le=3600, description="Liveness probe's initial delay (after the startup probe passed).")
+    initial_delay_seconds: int = Field(default=30, ge=0, le=3600, description="Liveness probe's initial delay, counted by the kubelet from container start (not from when the startup probe passed): with a startup probe it rarely matters; raise `startupSeconds` for a longer load.")
     period_seconds: int = Field(default=10, ge=1, le=300, description="Seconds between probes.")
     failure_threshold: int = Field(default=3, ge=1, le=30, description="Failed probes before the container is restarted (liveness) or taken out of the Service (readiness).")
-    startup_seconds: int = Field(default=600, ge=10, le=7200, description="How long the model may take to load: the startup probe's budget before the container is restarted.")
+    startup_seconds: int = Field(default=600, ge=10, le=7200, description="How long the model may take to load: the startup probe's budget before the container is restarted. The rollout timeout grows to this plus 10 minutes when that is above the placement's (45 min GPU, 20 min cloud).")
 
 
 class ModelCache(Schema):
@@ -76,11 +87,11 @@ class Model(Schema):
     max_replicas: int | None = Field(default=None, ge=1, le=100, description="Autoscaling ceiling for public models; 3 x replicas when unset.")
     talks_to: list[DnsLabel] = Field(default_factory=list, description="Models (or `redis`) this one calls; the network policies allow only these.")
     tf: TfModel | None = Field(default=None, description="TF-Serving model settings (kind `tf-model`).")
-    env: dict[EnvName, str] = Field(default_factory=dict, description="Environment variables (plain text: no secrets here).")
+    env: dict[EnvName, Unexpanded] = Field(default_factory=dict, description="Environment variables (plain text: no secrets here). `$(` is refused (Kubernetes expands it); `$$(` is a literal `$(`.")
     secret_env: dict[EnvName, ConfigKeyName] = Field(default_factory=dict, description="Environment variable -> secret config key (`pulumi config set --secret KEY`); passed through a Secret of the model, never in the plan.")
-    command: list[str] = Field(default_factory=list, description="Container command (the image's entrypoint when empty).")
-    args: list[str] = Field(default_factory=list, description="Container arguments.")
-    cache: ModelCache | None = Field(default=None, description="A persistent volume for downloaded weights (a claim of its own); none when unset.")
+    command: list[Unexpanded] = Field(default_factory=list, description="Container command (the image's entrypoint when empty); no `$(` (see `env`).")
+    args: list[Unexpanded] = Field(default_factory=list, description="Container arguments; no `$(` (see `env`).")
+    cache: ModelCache | None = Field(default=None, description="A persistent volume for downloaded weights (a claim of its own, ReadWriteOnce: `replicas` 1); the model may then reach HTTPS (port 443) anywhere but the cluster's networks and the cloud metadata service. None when unset.")
     shm_size: Quantity | None = Field(default=None, description="Size of `/dev/shm` (a memory-backed emptyDir, counted in the pod's memory); the container runtime's default when unset.")
     probes: Probes = Field(default_factory=Probes, description="Probe settings and the startup budget.")
     pull_secret: bool | None = Field(default=None, description="Pull the image with the `registry` credentials: true needs `registry`; false for a public image; when unset, used if `registry` is set.")

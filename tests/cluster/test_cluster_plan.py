@@ -11,7 +11,7 @@ import yaml
 
 from components.cluster.microk8s import API_PORT, STORAGE_CLASS
 from stacks.load import ConfigError
-from tests.support.helpers import PROJECT, deps_closure, depth, evaluate_config, stack_config
+from tests.support.helpers import PROJECT, deps_closure, depth, evaluate_config, stack_config, taint_gpu_host
 from tools.render.evaluate import Evaluation, Secret
 from tools.render.fleet import fleet
 from tools.render.write import reveal, split_script, write_all
@@ -78,7 +78,7 @@ def test_gpu_steps_only_on_gpu_hosts_and_skippable() -> None:
 def test_labels_and_taints_per_node() -> None:
     raw = stack_config("dev")
     raw["hosts"][3]["labels"] = {"team": "ocr"}
-    raw["hosts"][3]["taints"] = [{"key": "example.com/gpu", "value": "true", "effect": "NoSchedule"}]
+    taint_gpu_host(raw, raw["hosts"][3]["name"], [{"key": "example.com/gpu", "value": "true", "effect": "NoSchedule"}])
     ev = evaluate_config(raw)
     ws1 = ev.by_name("cluster-ws-1-labels").inputs
     assert ws1["metadata"]["labels"] == {

@@ -157,6 +157,9 @@ BAD: list[tuple[str, Callable[[Raw], None], str, str]] = [
     ("netmaker hub too small", _netmaker(size={"cpus": 1, "memoryMb": 1024}), "hybrid-ai:hosts[0].size.memoryMb", "needs at least 2048 MB"),
     ("netmaker without a public hub", _netmaker(size={"cpus": 1, "memoryMb": 4096}, hub_public=False), "hybrid-ai:hosts[0].roles", "needs a public address"),
     ("netmaker with an operator key", _netmaker(size={"cpus": 1, "memoryMb": 4096}, operator=True), "hybrid-ai:vpn.operatorPublicKey", "remote-access client"),
+    ("kubelet expansion in args", set_in(["models", 1, "args"], ["--token", "$(HF_TOKEN)"]), "hybrid-ai:models[1].args[1]", "write `$$(` for a literal"),
+    ("kubelet expansion in command", set_in(["models", 1, "command"], ["sh", "-c", "x $$$(HOME)"]), "hybrid-ai:models[1].command[2]", "is expanded by Kubernetes"),
+    ("kubelet expansion in env", set_in(["models", 1, "env"], {"URL": "https://x/$(TOKEN)"}), "hybrid-ai:models[1].env.URL", "secrets included"),
     ("ingress host not in the cluster", set_in(["hosts", 2, "roles"], ["ingress"]), "hybrid-ai:hosts[2].roles", "must also be `control-plane` or `worker`"),
 ]
 
@@ -235,10 +238,14 @@ CROSS: list[tuple[str, Callable[[Raw], None], str, str]] = [
     # requests within limits
     ("CPU request above its limit", set_in(["models", 0, "cpu"], "3000m"), "hybrid-ai:models[0].cpu", "above `cpuLimit` 2"),
     ("more GPUs per pod than any host has", _both(_no_time_slicing, set_in(["models", 1, "gpus"], 2)), "hybrid-ai:models[1].gpus", "request at most 1"),
-    ("GPU requests above capacity", set_in(["models", 1, "replicas"], 7), "hybrid-ai:models:", "the GPU hosts offer 8"),
+    ("GPU requests above capacity", set_in(["models", 2, "replicas"], 7), "hybrid-ai:models:", "the GPU hosts offer 8"),
     ("model memory above every GPU node", _both(_sizes(8192, 4096), set_in(["models", 1, "memory"], "16Gi")), "hybrid-ai:models[1].memory", "more than any gpu node has"),
     ("TF-Serving memory above every GPU node", _both(_sizes(4096, 4096), set_in(["models", 1, "memory"], "1Gi"), set_in(["models", 2, "memory"], "1Gi")), "hybrid-ai:tfServing.memory", "more than any gpu node has"),
     ("cloud model memory above every cloud node", _both(_sizes(32768, 1024), set_in(["models", 0, "memory"], "2Gi")), "hybrid-ai:models[0].memory", "more than any cloud node has"),
+    # a model's cache
+    ("cache with two replicas", set_in(["models", 1, "replicas"], 2), "hybrid-ai:models[1].cache", "use `replicas: 1` or remove `cache`"),
+    ("hostpath cache on tainted GPU hosts", set_in(["hosts", 3, "taints"], [{"key": "gpu", "value": "true", "effect": "NoSchedule"}]), "hybrid-ai:models[1].cache.storageClass", "set a storage class whose provisioner runs there"),
+    ("explicit hostpath cache on tainted GPU hosts", _both(set_in(["hosts", 3, "taints"], [{"key": "gpu", "value": "true", "effect": "NoExecute"}]), set_in(["models", 1, "cache", "storageClass"], "microk8s-hostpath")), "hybrid-ai:models[1].cache.storageClass", "no tolerations"),
     # settings that would be ignored or overridden
     ("host key on an OpenStack VM", _receipt_on_openstack(True), "hybrid-ai:hosts[1].ssh.hostKey", "overrides this one"),
     ("public key on an existing host", set_in(["hosts", 1, "ssh", "publicKey"], "ssh-ed25519 AAAA"), "hybrid-ai:hosts[1].ssh.publicKey", "only used to create OpenStack VMs"),

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from components.workloads.tf_serving import TfModel, models_config
 from stacks.load import ConfigError, validate
-from tests.support.helpers import evaluate_config, stack_config
+from tests.support.helpers import evaluate_config, stack_config, taint_gpu_host
 
 Raw = dict[str, Any]
 EVIL = ['"', "'", "\n", "\r\n", "\\", "\\n", "$(reboot)", "`id`", "${HOME}", ": ", "#", "- x", "{", "}", "[", "]", "&a", "*a",
@@ -66,7 +66,7 @@ def _label_key(raw: Raw, value: str) -> None:
 
 def _taint(field: str) -> Callable[[Raw, str], None]:
     def put(raw: Raw, value: str) -> None:
-        raw["hosts"][3]["taints"] = [{"key": "example.com/gpu", "value": "x", "effect": "NoSchedule"} | {field: value}]
+        taint_gpu_host(raw, raw["hosts"][3]["name"], [{"key": "example.com/gpu", "value": "x", "effect": "NoSchedule"} | {field: value}])
     return put
 
 

@@ -20,6 +20,15 @@ def stack_config(stack: str = "dev") -> dict[str, Any]:
     return raw_stack_config(PROJECT, stack)
 
 
+def taint_gpu_host(raw: dict[str, Any], host: str, taints: list[dict[str, str]]) -> None:
+    """Give a GPU host taints; GPU models' caches then need a storage class whose provisioner
+    tolerates them (microk8s-hostpath's helper pod does not), so they get one."""
+    next(h for h in raw["hosts"] if h["name"] == host)["taints"] = taints
+    for m in raw["models"]:
+        if m.get("placement") == "gpu" and "cache" in m:
+            m["cache"] = {**m["cache"], "storageClass": "gpu-local"}
+
+
 def evaluate_config(
     raw: dict[str, Any], secrets: dict[str, str] | None = None, stack: str = "test", into: Evaluation | None = None,
     command_stdout: dict[str, str] | None = None,

@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
-from components.workloads.model_service import ModelServiceArgs
+from components.workloads.model_service import ModelServiceArgs, rollout_timeouts
 from components.workloads.pod import ProbeTiming, probes
+from components.workloads.tf_serving import HOSTPATH_STORAGE_CLASS
+from stacks.config.consistency.catalog import HOSTPATH
 from stacks.load import ConfigError
 from tests.support.helpers import TEST_SECRETS, evaluate_config, stack_config
 from tests.support.workloads import CATALOG_SECRETS, SECRET_CANARY, pod, with_llm_server
@@ -110,7 +112,7 @@ def test_pull_secret_per_model() -> None:
 
 def test_adding_a_full_model_adds_only_its_own_resources(dev: Evaluation, llm: Evaluation) -> None:
     added, removed, modified = dev.changes(llm)
-    assert added == {"llm-server", "llm-server-deployment", "llm-server-service", "llm-server-pdb", "llm-server-env", "llm-server-cache"}
+    assert added == {"llm-server", "llm-server-deployment", "llm-server-service", "llm-server-pdb", "llm-server-env", "llm-server-cache", "llm-server-download"}
     assert removed == set() and modified == set()
 
 
@@ -176,3 +178,45 @@ def test_probes_may_use_their_own_port() -> None:
     got = probes(args)
     assert {p["httpGet"]["port"] for p in got.values()} == {8002}
     assert got["startupProbe"]["failureThreshold"] == 9  # ceil(60 / 7): never less than the budget
+
+
+# --- Review 5: a cache downloads, holds one node; rollouts stop the old pod first ----------
+
+def test_a_cached_model_may_download_over_https_but_not_into_the_cluster_or_the_metadata_service(llm: Evaluation, dev: Evaluation) -> None:
+    for ev, name in ((llm, "llm-server"), (dev, "ocr-engine")):
+        policy = ev.by_name(f"{name}-download").inputs["spec"]
+        assert policy == {
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": name}},
+            "policyTypes": ["Egress"],
+            "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.1.0.0/16", "10.152.183.0/24", "169.254.169.254/32"]}}],
+                        "ports": [{"protocol": "TCP", "port": 443}]}],
+        }, name
+    names = {r.name for r in dev.resources}
+    assert "receipt-api-download" not in names and "layout-engine-download" not in names  # no cache, no way out
+
+
+def test_models_holding_a_gpu_or_a_cache_stop_the_old_pod_before_starting_the_new(llm: Evaluation, dev: Evaluation) -> None:
+    stop_first = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+    for ev, name in ((llm, "llm-server"), (dev, "ocr-engine"), (dev, "layout-engine")):
+        assert ev.by_name(f"{name}-deployment").inputs["spec"]["strategy"] == stop_first, name
+    assert "strategy" not in dev.by_name("receipt-api-deployment").inputs["spec"]  # cloud API: surge first, no downtime
+
+
+def test_the_rollout_timeout_follows_a_startup_budget_longer_than_the_placements() -> None:
+    raw = stack_config("dev")
+    receipt = next(m for m in raw["models"] if m["name"] == "receipt-api")
+    receipt["probes"] = {"startupSeconds": 1800}
+    ev = evaluate_config(raw)
+    assert ev.by_name("receipt-api-deployment").timeouts == {"create": "40m", "update": "40m"}  # 30 min + 10 for the pull
+    assert rollout_timeouts("gpu", 3601).create == "71m" and rollout_timeouts("gpu", 600).create == "45m"
+
+
+def test_the_config_rule_knows_the_default_cache_storage_class() -> None:
+    assert HOSTPATH == HOSTPATH_STORAGE_CLASS
+
+
+def test_a_doubled_dollar_paren_is_a_literal_and_accepted() -> None:
+    raw = with_llm_server(stack_config("dev"))
+    raw["models"][-1]["args"] = ["--template", "$$(name)"]
+    ev = evaluate_config(raw, secrets=CATALOG_SECRETS)
+    assert container(ev, "llm-server")["args"] == ["--template", "$$(name)"]  # the kubelet turns it into `$(name)`

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from stacks.load import ConfigError
-from tests.support.helpers import PROJECT, evaluate_config, stack_config, unavailable
+from tests.support.helpers import PROJECT, evaluate_config, stack_config, taint_gpu_host, unavailable
 from tools.render.evaluate import Evaluation
 
 ASSETS = PROJECT / "charts" / "monitoring"
@@ -200,7 +200,7 @@ def test_retention_storage_and_gpu_taints_come_from_config() -> None:
     raw = stack_config("dev")
     raw["monitoring"] |= {"retention": "30d", "storageSize": "40Gi", "storageClass": "fast"}
     taint = {"key": "hybrid-ai.example.com/gpu", "value": "true", "effect": "NoSchedule"}
-    next(h for h in raw["hosts"] if h["name"] == "ws-1")["taints"] = [taint]
+    taint_gpu_host(raw, "ws-1", [taint])
     ev = evaluate_config(raw)
     assert ev.by_name("monitoring-dcgm-exporter").inputs["values"]["tolerations"] == [taint | {"operator": "Equal"}]
     spec = ev.by_name("monitoring-stack").inputs["values"]["prometheus"]["prometheusSpec"]

@@ -9,7 +9,10 @@ from typing import TYPE_CHECKING
 from stacks.config import BUILTIN_SERVICES, Role
 
 if TYPE_CHECKING:
-    from stacks.config import StackConfig
+    from stacks.config import Model, StackConfig
+
+# The storage class a cache gets when it names none (stacks/workloads.py, from the workload layer).
+HOSTPATH = "microk8s-hostpath"
 
 
 def gpus_and_models(cfg: StackConfig) -> list[str]:
@@ -116,6 +119,23 @@ def pods(cfg: StackConfig) -> list[str]:
                           "leaving nothing for the server; lower it or raise `memory`")
         if m.cache is not None and m.cache.mount_path in ("/tmp", "/dev/shm"):
             errors.append(f"{key}.cache.mountPath: {m.cache.mount_path} is already a volume of the pod; use another path (e.g. /cache)")
+        if m.cache is not None:
+            errors += _cache(cfg, key, m)
+    return errors
+
+
+def _cache(cfg: StackConfig, key: str, m: Model) -> list[str]:
+    """A cache is one ReadWriteOnce claim; on `microk8s-hostpath` it is made and pinned on one node."""
+    errors = []
+    assert m.cache is not None
+    if m.replicas > 1:
+        errors.append(f"{key}.cache: a cache is one ReadWriteOnce claim pinned to one node, so {m.replicas} replicas would share "
+                      "one node and one directory; use `replicas: 1` or remove `cache`")
+    tainted = sorted({h.name for h in cfg.hosts if h.gpu is not None and h.in_cluster
+                      and any(t.effect in ("NoSchedule", "NoExecute") for t in h.taints)})
+    if m.placement == "gpu" and tainted and (m.cache.storage_class or HOSTPATH) == HOSTPATH:
+        errors.append(f"{key}.cache.storageClass: the {HOSTPATH} provisioner's helper pod has no tolerations, so it cannot make the "
+                      f"volume on the tainted GPU hosts ({', '.join(tainted)}); set a storage class whose provisioner runs there, or drop the taints")
     return errors
 
 
