@@ -67,7 +67,12 @@ _PLAIN_KEY = re.compile(r"[A-Za-z0-9_./-]{1,63}")
 
 def shown(text: str) -> str:
     """A user's key as a message may show it: JSON-quoted (so one line), at most ~40 characters."""
-    return json.dumps(text if len(text) <= 36 else text[:32] + "...")
+    quoted = json.dumps(text)
+    # Escapes (control or non-BMP characters) make the quoted form longer than the text.
+    while len(quoted) > 40:
+        text = text[: len(text) // 2 if len(text) > 8 else len(text) - 1]
+        quoted = json.dumps(text + "...")
+    return quoted
 
 
 _HINTS = {

@@ -214,3 +214,12 @@ def test_scoped_ipv6_zone_cannot_carry_text_into_configs(key: str, put: Callable
     with pytest.raises(ConfigError) as err:
         validate(raw)
     assert [p for p in err.value.problems if p.startswith(key) and "scoped IPv6" in p], err.value.problems
+
+
+def test_a_shown_key_stays_short_even_when_its_characters_need_escapes() -> None:
+    from stacks.load import shown
+    # Found by hypothesis: each non-BMP character quotes as 12 characters, a control one as 6.
+    for text in ["\x1f" + "\U00010000" * 16, "\n" * 50, "é" * 100, "a" * 200]:
+        quoted = shown(text)
+        assert len(quoted) <= 40 and "\n" not in quoted, quoted
+    assert shown("ws-1") == '"ws-1"'
