@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import pulumi
 import yaml
-from pulumi_kubernetes.core.v1 import ConfigMap, Namespace
-from pulumi_kubernetes.networking.v1 import NetworkPolicy
+from pulumi_kubernetes.core.v1 import ConfigMap
 from pulumi_kubernetes.node.v1 import RuntimeClass
 
 from components.kit.helm import ChartSpec, install
-from components.kit.kube import metadata, namespace_metadata, no_cloud_metadata
+from components.kit.kube import metadata
+from components.workloads.namespace import open_namespace
 
 CONFIG_NAME = "time-slicing-config"
 
@@ -57,9 +57,7 @@ class GpuSharing(pulumi.ComponentResource):
         super().__init__("hybridai:gpu:TimeSlicing", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         # The plugin is privileged by nature; its namespace says so, nothing else runs there.
-        ns = Namespace(f"{name}-namespace", metadata=namespace_metadata(args.chart.namespace, "privileged"), opts=child)
-        namespace = ns.metadata.apply(lambda m: str(m["name"]))
-        NetworkPolicy(f"{name}-no-cloud-metadata", **no_cloud_metadata(namespace), opts=child)
+        namespace = open_namespace(name, args.chart.namespace, "privileged", child)
         runtime = RuntimeClass(f"{name}-runtime-class", metadata=metadata("nvidia", None, "runtime"), handler="nvidia", opts=child)
         data = {profile: profile_config(replicas) for profile, replicas in sorted(args.profiles.items())}
         config = ConfigMap(f"{name}-config", metadata=metadata(CONFIG_NAME, namespace, "gpu-sharing"), data=data, opts=child)

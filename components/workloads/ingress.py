@@ -12,13 +12,14 @@ from typing import Any, Literal
 
 import pulumi
 from pulumi_kubernetes.apiextensions import CustomResource
-from pulumi_kubernetes.core.v1 import Namespace, Secret
+from pulumi_kubernetes.core.v1 import Secret
 from pulumi_kubernetes.networking.v1 import NetworkPolicy
 from pulumi_kubernetes.yaml.v2 import ConfigFile
 
 from components.hosts.ssh import after
 from components.kit.helm import ChartSpec, install
-from components.kit.kube import manifest, metadata, namespace_metadata, no_cloud_metadata
+from components.kit.kube import manifest, metadata
+from components.workloads.namespace import open_namespace
 
 GATEWAY_API = "gateway.networking.k8s.io/v1"
 # Traefik's Gateway controller (traefik-helm-chart v41.3.0, templates/gatewayclass.yaml).
@@ -100,9 +101,8 @@ class PublicIngress(pulumi.ComponentResource):
         crds = ConfigFile(f"{name}-gateway-api-crds", file=args.gateway_api_crds, opts=child)
         after_crds = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[crds]))  # no Output carries them
         # hostPorts are outside every Pod Security level but privileged; only Traefik runs here.
-        ns = Namespace(f"{name}-traefik-namespace", metadata=namespace_metadata(args.controller.namespace, "privileged"), opts=child)
-        NetworkPolicy(f"{name}-traefik-no-cloud-metadata", **no_cloud_metadata(ns.metadata.apply(lambda m: str(m["name"]))), opts=child)
-        install(f"{name}-traefik", args.controller, {}, after(ns.metadata.apply(lambda m: str(m["name"])), *args.nodes_ready), after_crds)
+        traefik_namespace = open_namespace(f"{name}-traefik", args.controller.namespace, "privileged", child)
+        install(f"{name}-traefik", args.controller, {}, after(traefik_namespace, *args.nodes_ready), after_crds)
         self.gateway = self._gateway(name, args, after_crds)
         if args.tls in ACME_SERVERS and args.cert_manager is not None:
             self._lets_encrypt(name, args, args.cert_manager, crds, child)
@@ -141,10 +141,9 @@ class PublicIngress(pulumi.ComponentResource):
         return gateway_name
 
     def _lets_encrypt(self, name: str, args: PublicIngressArgs, chart: ChartSpec, crds: pulumi.Resource, opts: pulumi.ResourceOptions) -> None:
-        ns = Namespace(f"{name}-cert-manager-namespace", metadata=namespace_metadata(chart.namespace, "baseline"), opts=opts)
-        NetworkPolicy(f"{name}-cert-manager-no-cloud-metadata", **no_cloud_metadata(ns.metadata.apply(lambda m: str(m["name"]))), opts=opts)
+        namespace = open_namespace(f"{name}-cert-manager", chart.namespace, "baseline", opts)
         # With the Gateway API on, cert-manager's controller exits until the CRDs exist.
-        cert_manager = install(f"{name}-cert-manager", chart, {}, ns.metadata.apply(lambda m: str(m["name"])),
+        cert_manager = install(f"{name}-cert-manager", chart, {}, namespace,
                                pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[crds])))
         after_chart = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[cert_manager]))  # its CRDs must exist
         # The workload namespace denies by default; the Gateway's data plane must reach the solver.

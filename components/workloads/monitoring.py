@@ -18,12 +18,13 @@ from typing import Any
 import pulumi
 import yaml
 from pulumi_kubernetes.apiextensions import CustomResource
-from pulumi_kubernetes.core.v1 import ConfigMap, Namespace
+from pulumi_kubernetes.core.v1 import ConfigMap
 from pulumi_kubernetes.networking.v1 import NetworkPolicy
 
 from components.hosts.ssh import after
 from components.kit.helm import ChartSpec, install
-from components.kit.kube import allow_ingress, manifest, metadata, namespace_metadata, no_cloud_metadata
+from components.kit.kube import allow_ingress, manifest, metadata
+from components.workloads.namespace import open_namespace
 
 ASSETS = Path(__file__).resolve().parents[2] / "charts" / "monitoring"
 ALERTS = ASSETS / "alerts.yaml"
@@ -146,9 +147,7 @@ class Monitoring(pulumi.ComponentResource):
         super().__init__("hybridai:k8s:Monitoring", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         # node-exporter (host network, PID, root file system) and dcgm-exporter (SYS_ADMIN) need it.
-        ns = Namespace(f"{name}-namespace", metadata=namespace_metadata(args.stack.namespace, "privileged"), opts=child)
-        namespace = ns.metadata.apply(lambda m: str(m["name"]))
-        NetworkPolicy(f"{name}-no-cloud-metadata", **no_cloud_metadata(namespace), opts=child)
+        namespace = open_namespace(name, args.stack.namespace, "privileged", child)
         release = install(f"{name}-stack", args.stack, stack_values(args), after(namespace, *args.cloud_ready), child)
         after_crds = pulumi.ResourceOptions(parent=self, depends_on=[release])  # CRDs come with the release
         if args.gpu_exporter is not None:

@@ -1,4 +1,5 @@
-"""The workloads' namespace: Pod Security "restricted", deny by default, DNS allowed."""
+"""Namespaces: the workloads' own (Pod Security "restricted", deny by default, DNS allowed), and
+the open ones of the charts we install (their pods kept off the cloud metadata service)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,16 @@ import pulumi
 from pulumi_kubernetes.core.v1 import Namespace
 from pulumi_kubernetes.networking.v1 import NetworkPolicy
 
-from components.kit.kube import DNS_PORTS, manifest, metadata, namespace_metadata
+from components.kit.kube import DNS_PORTS, manifest, metadata, namespace_metadata, no_cloud_metadata
+
+
+def open_namespace(prefix: str, name: str, pod_security: str, opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
+    """`<prefix>-namespace` for a chart's pods, without default-deny, and `<prefix>-no-cloud-metadata`
+    keeping them off the metadata service; the namespace's name, resolving once it exists."""
+    ns = Namespace(f"{prefix}-namespace", metadata=namespace_metadata(name, pod_security), opts=opts)
+    namespace: pulumi.Output[str] = ns.metadata.apply(lambda m: str(m["name"]))
+    NetworkPolicy(f"{prefix}-no-cloud-metadata", **no_cloud_metadata(namespace), opts=opts)
+    return namespace
 
 
 @dataclass
