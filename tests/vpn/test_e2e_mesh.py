@@ -8,42 +8,23 @@ the same mock evaluation `make render` uses and run over real SSH in dependency 
 from __future__ import annotations
 
 import base64
-import copy
 import hashlib
 import json
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.helpers import unavailable
 from tests.support.lab import wait_for_full_mesh
-from tools.lab.base import missing_requirements, sh
+from tools.lab.base import sh
 from tools.lab.engine import CommandFailed, Engine
 from tools.lab.netlab import Lab
-from tools.lab.reference import HOSTS, SITES, VPN, in_mesh_layers, lab_config
+from tools.lab.reference import VPN, lab_config
 from tools.render.write import reveal, write_all
 
 pytestmark = pytest.mark.e2e
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    why = missing_requirements()
-    if why:
-        unavailable(f"end-to-end lab: {why}")
-    with Lab(tmp_path_factory.mktemp("lab"), copy.deepcopy(SITES), copy.deepcopy(HOSTS)) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def engine(lab: Lab) -> Engine:
-    eng = Engine(lab, {"sshPrivateKey": lab.client_key.read_text()}, scope=in_mesh_layers)
-    eng.up(lab_config(lab))
-    return eng
-
 
 def wg_show(lab: Lab, host: str, what: str) -> dict[str, str]:
     """`wg show wg0 <what>` as {public key: value}."""

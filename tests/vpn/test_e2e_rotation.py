@@ -7,43 +7,23 @@ outage. Goal (issue 15): under 30 s for every pair, and every pair answering at 
 
 from __future__ import annotations
 
-import copy
 import itertools
 import re
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.helpers import unavailable
 from tests.support.lab import wait_for_full_mesh
-from tools.lab.base import missing_requirements
 from tools.lab.engine import Engine
 from tools.lab.netlab import Lab
-from tools.lab.reference import HOSTS, SITES, VPN, in_mesh_layers, lab_config
+from tools.lab.reference import VPN, lab_config
 
 pytestmark = pytest.mark.e2e
 
 OUTAGE_GOAL_SECONDS = 30.0
 REPLY = re.compile(r"^\[(?P<at>[0-9]+\.[0-9]+)\] [0-9]+ bytes from ", re.M)
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    why = missing_requirements()
-    if why:
-        unavailable(f"end-to-end lab: {why}")
-    with Lab(tmp_path_factory.mktemp("lab"), copy.deepcopy(SITES), copy.deepcopy(HOSTS)) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def engine(lab: Lab) -> Engine:
-    eng = Engine(lab, {"sshPrivateKey": lab.client_key.read_text()}, scope=in_mesh_layers)
-    eng.up(lab_config(lab))
-    return eng
 
 
 def with_epoch(lab: Lab, epoch: int) -> dict[str, object]:
