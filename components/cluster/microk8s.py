@@ -8,14 +8,19 @@ leader applies one membership change at a time (docs/upstream.md). Workers do no
 them. Every control plane's API certificate names every control plane's VPN and public
 addresses, so the kubeconfig's server (the seed's) can be switched to any of them.
 
-Per node: `<c>-<node>-microk8s` installs MicroK8s pinned to the node's VPN address. Per
-joining node, once it is installed: `<c>-<node>-register` (on the control plane) has
+Per node: `<c>-<node>-microk8s` installs MicroK8s pinned to the node's VPN address. Then, per
+node, the seed included, once it is installed: `<c>-<node>-register` (on the seed) has
 `microk8s add-node` generate a token for this node alone (a secret output: a stale
 registration can never block another node, and no token is on any command line there),
-`<c>-<node>-join` joins through the control plane's VPN address with it on stdin,
-`<c>-<node>-ready` (on the control plane) waits until the node is Ready on its VPN address,
-then removes the node's token from the tokens file (cluster-agent never consumes a token with a TTL).
-Nothing of one worker waits on another node's steps.
+`<c>-<node>-join` joins through the seed's VPN address with it on stdin (the seed itself
+joins nobody), `<c>-<node>-ready` (on the seed) waits until the node is Ready on its VPN
+address, then removes the node's token from the tokens file (cluster-agent never consumes a
+token with a TTL). Nothing of one worker waits on another node's steps.
+
+The seed has the same steps as every node so that losing it changes no one's resources but
+its own: when it is removed from `hosts`, the next control plane becomes the seed and keeps
+its join step (a re-run that finds it joined), where a seed without one would have had that
+step deleted, and a deleted join step runs `microk8s leave` (README, Losing the seed).
 
 Destroy runs in reverse: drain (ready), `microk8s leave` (join), `remove-node` (register),
 then MicroK8s is removed from the node.
@@ -136,10 +141,11 @@ class MicroK8sCluster(pulumi.ComponentResource):
         )
         self.kubeconfig = pulumi.Output.secret(kubeconfig.stdout)
 
-        self.ready = {cp.name: installs[cp.name]}
-        previous = installs[cp.name]
-        for plane in planes[1:]:  # serial: see the module docstring
-            previous = self._join(name, plane, args, cp, cp_target, pulumi.Output.all(installs[plane.name], previous)[0], child)
+        self.ready = {}
+        previous: pulumi.Output[str] | None = None
+        for plane in planes:  # serial, the seed first: see the module docstring
+            installed = installs[plane.name] if previous is None else pulumi.Output.all(installs[plane.name], previous)[0]
+            previous = self._join(name, plane, args, cp, cp_target, installed, child)
             self.ready[plane.name] = previous
         for node in args.nodes:
             if not node.control_plane:
@@ -151,7 +157,11 @@ class MicroK8sCluster(pulumi.ComponentResource):
         # During a roll the API server (the seed's kubelite) restarts and pods are evicted: no
         # Kubernetes resource may be applied or awaited until the last batch is back.
         provider_kubeconfig = self.kubeconfig if self.upgraded is None else after(self.kubeconfig, self.upgraded)
-        self.provider = Provider(f"{name}-k8s", kubeconfig=provider_kubeconfig, opts=pulumi.ResourceOptions(parent=self))
+        # A fixed identifier: the provider (and every Kubernetes object) stays in place when the
+        # kubeconfig changes for the same cluster (another seed, a new address or SSH key); without
+        # one, pulumi-kubernetes replaces itself and everything it manages (docs/upstream.md).
+        self.provider = Provider(f"{name}-k8s", kubeconfig=provider_kubeconfig, cluster_identifier=f"hybrid-ai-{name}",
+                                 opts=pulumi.ResourceOptions(parent=self))
         for node in args.nodes:
             NodePatch(
                 f"{name}-{node.name}-labels",

@@ -29,7 +29,7 @@ def params(ev: Evaluation, name: str) -> dict[str, str]:
 def test_each_join_depends_on_its_own_vpn_install_and_its_own_token_and_no_other_join() -> None:
     ev = evaluate_config(fleet(workstations=12, models=5))
     joins = [r for r in ev.resources if r.name.endswith("-join")]
-    assert len(joins) == 13  # 12 workstations and the interface node
+    assert len(joins) == 14  # 12 workstations, the interface node and the seed (receipt)
     for join in joins:
         node = join.name.removeprefix("cluster-").removesuffix("-join")
         direct = names(ev, set(join.dependencies))

@@ -169,3 +169,33 @@ def test_a_control_plane_joins_without_worker_once_and_leaves(tmp_path: Path) ->
     assert again.returncode == 0 and h.state_changes() == [] and again.stdout.strip() == "changed=none"
     assert h.run("microk8s-leave.sh").returncode == 0
     assert not (h.snap_data / "var/lock/no-cert-reissue").exists()
+
+
+def test_the_seed_joins_nobody_and_a_promoted_seed_stays_joined(tmp_path: Path) -> None:
+    seed = ClusterHost(tmp_path / "seed", "receipt", "100.64.0.2")
+    assert seed.run("microk8s-install.sh", **CP).returncode == 0
+    seed.state_changes()
+    own = dict(JOIN, HOST_NAME="receipt", NODE_IP="100.64.0.2", WORKER="false")  # CONTROL_PLANE: itself
+    result = seed.run("microk8s-join.sh", stdin=TOKEN, **own)
+    assert result.returncode == 0, result.stderr
+    assert not [c for c in seed.state_changes() if "join" in c]
+    assert "the seed: it formed the cluster and joins nobody" in result.stderr
+    # Its leave (on destroy) is then a no-op: it never joined anyone.
+    assert seed.run("microk8s-leave.sh").returncode == 0 and seed.state_changes() == []
+    # cp-2 joined the first seed; once that one is lost it is the seed: its join step re-runs
+    # with its own address and changes nothing (it stays in the cluster it is part of).
+    cp2 = ClusterHost(tmp_path / "cp2", "cp-2", "100.64.0.4")
+    assert cp2.run("microk8s-install.sh", **dict(CP, HOST_NAME="cp-2", NODE_IP="100.64.0.4", ADDONS="")).returncode == 0
+    joined = dict(JOIN, HOST_NAME="cp-2", NODE_IP="100.64.0.4", WORKER="false")
+    assert cp2.run("microk8s-join.sh", stdin=TOKEN, **joined).returncode == 0
+    cp2.state_changes()
+    promoted = cp2.run("microk8s-join.sh", stdin=TOKEN, **dict(joined, CONTROL_PLANE="100.64.0.4"))
+    assert promoted.returncode == 0 and cp2.state_changes() == [] and "already part of the cluster" in promoted.stderr
+
+
+def test_the_seed_never_removes_itself_from_its_cluster(tmp_path: Path) -> None:
+    seed = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    seed.add_node("receipt", "100.64.0.2")
+    result = seed.run("microk8s-remove-node.sh", NODE_NAME="receipt")
+    assert result.returncode == 0 and seed.state_changes() == []
+    assert "receipt is this node; not removing it from its own cluster" in result.stderr

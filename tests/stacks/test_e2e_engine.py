@@ -62,7 +62,14 @@ class Engine:
             pulumi_command=auto.PulumiCommand(root=str(ENGINE)),
         )
         self.stack = auto.create_stack(stack, project_name=settings.name, program=program, opts=ws)
+        self.root, self.env = root, env
         self.log: list[str] = []
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """The CLI itself on this stack (what the automation API does not wrap)."""
+        return subprocess.run([str(ENGINE / "bin" / "pulumi"), *args, "--stack", self.stack.name, "--non-interactive"],
+                              cwd=self.root, env={**self.env, "PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
+                              check=False, timeout=120)
 
     def out(self, line: str) -> None:
         self.log.append(line)
@@ -241,3 +248,46 @@ def test_program_reaches_the_missing_command_provider(tmp_path: Path) -> None:
     # the engine registered the program's components, the mesh among them, before it stopped
     assert re.search(r"hybridai:vpn:WireGuardMesh mesh\s+create", text), text[-2000:]
     print("\n".join(line for line in eng.log if "error:" in line)[:400], flush=True)
+
+
+def seeded_program() -> None:
+    """Hosts as above, plus per host a registration on the seed (the first host): the shape of
+    MicroK8sCluster's register steps (each depends on the seed's install)."""
+    cfg = pulumi.Config()
+    key = cfg.require_secret("sshPrivateKey")
+    hosts = cfg.require_object("hosts")
+    seed = pulumi.Stash(f"{hosts[0]['name']}-install", input=hosts[0]["address"])
+    for host in hosts:
+        Host(host["name"], host["address"], key)
+        pulumi.Stash(f"{host['name']}-register", input=pulumi.Output.all(seed.output, host["name"]))
+
+
+def test_the_lost_seed_runbook_forgets_exactly_the_lost_hosts_resources(tmp_path: Path) -> None:
+    """README, Losing the seed, step 3, on the real CLI: after the `up` whose deletes could not
+    run, `preview --json` | tools/planned_deletes.py lists the lost host's resources (a
+    component with its child among them), `state delete` takes them all at once in an order
+    of its own, and the next `up` has nothing left to delete."""
+    from tools.planned_deletes import planned_deletes
+
+    eng = Engine(tmp_path, seeded_program)
+    try:
+        cps = [{"name": n, "address": a} for n, a in (("cp-1", "192.0.2.11"), ("cp-2", "192.0.2.12"), ("cp-3", "192.0.2.13"))]
+        configure(eng, cps, "key")
+        eng.up()
+        before = eng.urns()
+        configure(eng, cps[1:], "key")  # cp-1 (the seed) is lost; cp-2 is the seed now
+        lost = {u for u in before if re.search(r"::cp-1(-\w+)*$", u)}
+        assert len(lost) == 4  # cp-1, cp-1-connection, cp-1-install, cp-1-register
+        # The `up` that updates the others but cannot delete the lost host's steps.
+        eng.stack.up(exclude=sorted(lost), on_output=eng.out, color="never")
+        assert lost <= eng.urns()
+        listed = planned_deletes(json.loads(eng.stack.preview(json=True).stdout))
+        assert set(listed) == lost, listed
+        deleted = eng.cli("state", "delete", "--yes", *listed)
+        assert deleted.returncode == 0, deleted.stdout + deleted.stderr
+        after = eng.urns()
+        assert not lost & after and before - lost <= after
+        result, _ = eng.up()
+        assert "delete" not in result.summary.resource_changes, result.summary.resource_changes
+    finally:
+        eng.stack.workspace.remove_stack(eng.stack.name, force=True)

@@ -201,11 +201,11 @@ def test_a_changed_kubeconfig_source_replaces_the_provider_and_everything_it_man
     assert not quiet.replace
 
 
-def test_a_changed_kubeconfig_script_shows_every_kubernetes_resource_replaced(repo: Path) -> None:
+def test_a_changed_kubeconfig_script_replaces_no_kubernetes_resource(repo: Path) -> None:
+    # The program's provider has a fixed clusterIdentifier: a re-run kubeconfig step (another
+    # seed, address or SSH key) updates it in place instead of replacing every object.
     script = repo / "components" / "cluster" / "scripts" / "microk8s-kubeconfig.sh"
     script.write_text(script.read_text() + "# changed\n")
     changes = diff("HEAD", "dev", repo)
-    replaced = {(t, name) for t, name, _ in changes.replace}
-    assert ("pulumi:providers:kubernetes", "cluster-k8s") in replaced
-    assert ("kubernetes:core/v1:Namespace", "monitoring-namespace") in replaced
-    assert not [name for t, name, _ in changes.update if t.startswith("kubernetes:") and not t.startswith("kubernetes:helm.sh/")]
+    assert not changes.replace, changes.replace
+    assert [name for _, name, _ in changes.update] == ["cluster-kubeconfig"]

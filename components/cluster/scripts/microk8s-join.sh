@@ -9,7 +9,8 @@
 # certificates and restarts k8s-dqlite with the current voters (update_dqlite); dqlite makes
 # it a voter once there are three. Membership: a worker join leaves var/lock/clustered.lock,
 # both kinds leave var/lock/no-cert-reissue ("part of a cluster"; `microk8s leave` removes it).
-# Parameters: HOST_NAME, CONTROL_PLANE (its VPN address), NODE_IP, WORKER (true|false).
+# Parameters: HOST_NAME, CONTROL_PLANE (the seed's VPN address; this node's own on the seed),
+# NODE_IP, WORKER (true|false).
 set -euo pipefail
 SCRIPT_NAME="join"
 : "${CONTROL_PLANE:?}" "${NODE_IP:?}" "${WORKER:=true}"
@@ -20,6 +21,9 @@ marker=$SNAP_DATA/var/lock/no-cert-reissue
 [ "$WORKER" = true ] && marker=$SNAP_DATA/var/lock/clustered.lock
 if [ -e "$marker" ]; then
   log "already part of the cluster"
+elif [ "$CONTROL_PLANE" = "$NODE_IP" ]; then
+  # The seed: it formed the cluster. (A promoted seed was joined before: the marker is there.)
+  log "the seed: it formed the cluster and joins nobody"
 else
   flags=()
   [ "$WORKER" = true ] && flags+=(--worker)
