@@ -195,6 +195,9 @@ def test_a_changed_kubeconfig_source_replaces_the_provider_and_everything_it_man
     # An unchanged clusterIdentifier keeps the provider (and its resources) in place.
     same = compare(_plan(tmp_path / "c", resources("SERVER=1", "c1")), _plan(tmp_path / "d", resources("SERVER=2", "c1")))
     assert not same.replace and [name for _, name, _ in same.update] == ["cluster-kubeconfig"]
+    # Adopting an identifier (this program's provider got one) replaces nothing by itself.
+    adopt = compare(_plan(tmp_path / "g", resources("SERVER=1")), _plan(tmp_path / "h", resources("SERVER=1", "hybrid-ai-cluster")))
+    assert not adopt.replace and [name for _, name, _ in adopt.update] == ["cluster-k8s"]
     # Nothing upstream changes: no replacement.
     quiet = compare(_plan(tmp_path / "e", resources("SERVER=1")), _plan(tmp_path / "f", {**resources("SERVER=1"), other: {
         "type": "command:remote:Command", "name": "other", "inputs": {"create": "y"}, "dependencies": []}}))
