@@ -11,7 +11,6 @@ from components.cluster.upgrade import refreshed_at as upgrade_refreshed_at
 from tests.support.cluster_scripts import CP, WORKER
 from tests.support.cluster_stubs import ClusterHost
 
-
 # The channel roll's parameters of its drain and uncordon steps (and the refresh's CHANNEL).
 ROLL_133 = {"MARK": "channel", "TARGET": "1.33/stable", "ROLL": "MicroK8s upgrade to 1.33/stable", "KUBELET_MINOR": "1.33", "CHANNEL": "1.33/stable"}
 

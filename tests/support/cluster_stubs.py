@@ -213,11 +213,17 @@ case $1 in
 esac""",
     # flock -w SECONDS FD (or FILE COMMAND...): $STATE/lock-busy plays a lock held elsewhere past the wait.
     "flock": '[ -e "$STATE/lock-busy" ] && exit 1; shift 2; [ $# -gt 1 ] && { shift; exec "$@"; }; exit 0',
+    # The kernel module is the branch loaded at boot ($STATE/driver-branch: 535 unless a test
+    # rebooted into another), the tools the newest installed nvidia-driver-<branch>'s; after an
+    # upgrade, until the reboot loads the new module, NVML refuses them (a version mismatch).
     "nvidia-smi": """
 [ -e "$STATE/driver-loaded" ] || { echo "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver" >&2; exit 9; }
+loaded=$(cat "$STATE/driver-branch" 2>/dev/null || echo 535)
+tools=$(find "$STATE/installed" -name 'nvidia-driver-[0-9]*' -printf '%f\\n' | sed 's/^nvidia-driver-\\([0-9]*\\).*/\\1/' | sort -n | tail -n 1)
+[ -z "$tools" ] || [ "$tools" = "$loaded" ] || { echo "Failed to initialize NVML: Driver/library version mismatch"; exit 18; }
 case $1 in
   -L) for i in $(seq 1 "$(cat "$STATE/driver-loaded")"); do echo "GPU $((i - 1)): NVIDIA GeForce RTX 3090 (UUID: GPU-$i)"; done;;
-  *) echo "535.183.01";;
+  *) echo "$loaded.183.01";;
 esac""",
     "ubuntu-drivers": 'touch "$STATE/installed/nvidia-driver-535"',
     "curl": """

@@ -26,7 +26,8 @@ if [ -n "$old_boot" ]; then
     || fail "${stopped}the host still runs boot $old_boot ${BOOT_WAIT_S}s after the NVIDIA set-up scheduled a reboot; reboot it"
 fi
 
-version() { nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -n 1; }
+# What the driver says (its error, when NVML refuses); never fails, so a message can quote it.
+version() { { nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null || true; } | head -n 1; }
 driver_answers() {
   command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1 || return 1
   [ -z "$DRIVER_BRANCH" ] || { local v; v=$(version); [ "${v%%.*}" -ge "$DRIVER_BRANCH" ]; }
