@@ -61,7 +61,7 @@ Window = Annotated[str, AfterValidator(_window)]
 class Upgrade(Schema):
     from_channel: Channel | None = Field(
         default=None,
-        description="Set, with a new `channel`, to the channel the nodes run now: `pulumi up` then rolls the upgrade (control planes one at a time, then workers), drained. Remove it once the roll is done.",
+        description="Set, with a new `channel` (the next minor, or another risk of the same one; never an older one), to the channel the nodes run now: `pulumi up` then rolls the upgrade (control planes one at a time, then workers), drained. Remove it once the roll is done.",
     )
     max_unavailable: int = Field(default=1, ge=1, le=50, description="Workers upgraded at a time (control planes: always one).")
     drain_timeout_seconds: int = Field(default=600, ge=60, le=7200, description="Bound of each node's drain (which respects PodDisruptionBudgets).")

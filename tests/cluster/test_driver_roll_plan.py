@@ -83,5 +83,7 @@ def test_the_driver_roll_follows_the_channel_roll_and_kubernetes_waits_for_both(
     assert last_channel in drain.dependencies
     provider = next(r for r in ev.resources if r.name == "cluster-k8s")
     assert back.urn in deps_closure(ev, provider.urn) and back.urn in deps_closure(ev, ev.by_name("cluster-verify-check").urn)
+    assert params(ev, "cluster-receipt-upgrade-uncordon")["KUBELET_MINOR"] == "1.33"  # what the channel roll waits for
+    assert params(ev, "cluster-ws-1-driver-uncordon")["KUBELET_MINOR"] == ""  # a driver roll waits for no kubelet version
     for name in ("cluster-ws-1-driver-drain", "cluster-receipt-upgrade-drain"):  # one window for both rolls
         assert (params(ev, name)["WINDOW"], params(ev, name)["WINDOW_DAYS"]) == ("Sat,Sun 02:00-06:00", "Sat Sun"), name

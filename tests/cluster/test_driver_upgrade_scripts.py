@@ -50,7 +50,7 @@ def install(ws: ClusterHost, version: str = "550") -> dict[str, str]:
 def reboot(ws: ClusterHost) -> None:
     """The scheduled reboot: a new boot ID, and the module of the installed branch loaded."""
     (ws.root / "boot_id").write_text(BOOT_2 + "\n")
-    branch = max(int(m[1]) for p in (ws.state / "installed").iterdir() if (m := re.fullmatch(r"nvidia-driver-([0-9]+)", p.name)))
+    branch = max(int(m[1]) for p in (ws.state / "installed").iterdir() if (m := re.fullmatch(r"nvidia-driver-([0-9]+)(-server)?", p.name)))
     (ws.state / "driver-branch").write_text(str(branch))
 
 
@@ -115,6 +115,17 @@ def test_a_transitional_branch_counts_as_the_branch_asked_for(tmp_path: Path) ->
     assert back.returncode == 0, back.stderr
     assert "driver=580.183.01" in back.stdout.splitlines()
     assert ws.run("nvidia-setup.sh", **install(ws, "570")).stdout.strip() == "changed=none"
+
+
+def test_a_server_branch_is_installed_by_its_own_package_and_counts_by_its_number(tmp_path: Path) -> None:
+    _, ws = gpu_pair(tmp_path)
+    installed = ws.run("nvidia-setup.sh", **install(ws, "550-server"))
+    assert installed.returncode == 0, installed.stderr
+    assert "apt-get -o DPkg::Lock::Timeout=120 install -y -q nvidia-driver-550-server" in ws.state_changes()
+    assert sorted(p.name for p in (ws.state / "installed").iterdir()) == ["nvidia-driver-550-server"]
+    reboot(ws)
+    back = ws.run("gpu-check.sh", **on_ws(ws), SETUP_REPORT=installed.stdout.strip(), DRIVER_BRANCH="550", WAIT_S="10")
+    assert back.returncode == 0 and "driver=550.183.01" in back.stdout.splitlines(), back.stderr
 
 
 def test_the_hosts_own_set_up_never_replaces_a_working_driver(tmp_path: Path) -> None:
