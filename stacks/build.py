@@ -8,9 +8,10 @@ from typing import Any
 import pulumi
 
 from components.cluster.backup import DatastoreBackup, DatastoreBackupArgs
+from components.cluster.driver_upgrade import DriverUpgrade
 from components.cluster.microk8s import API_PORT, ClusterNode, MicroK8sCluster, MicroK8sClusterArgs, NodeTaint
 from components.cluster.nvidia import GpuDriverArgs, gpu_driver
-from components.cluster.upgrade import UpgradeArgs
+from components.cluster.upgrade import MaintenanceWindow, UpgradeArgs
 from components.hosts.bootstrap import ExtraStep, HostBootstrap, HostBootstrapArgs
 from components.hosts.host import ExistingHost, ExistingHostArgs, HostNode
 from components.hosts.openstack import OpenStackNetwork, OpenStackNetworkArgs, OpenStackNode, OpenStackNodeArgs
@@ -20,6 +21,7 @@ from components.vpn.netmaker import NetmakerMesh, NetmakerMeshArgs
 from components.vpn.vpn import VpnMesh
 from components.vpn.wireguard import MeshMember, WireGuardMesh, WireGuardMeshArgs
 from stacks.config import NETMAKER_MIN_MEMORY_MB, Host, Role, StackConfig
+from stacks.config.cluster import window_days
 from stacks.load import Stack
 from stacks.monitoring import host_table, monitoring_outputs, public_urls
 from stacks.workloads import Workloads, build_workloads
@@ -153,14 +155,24 @@ def build_cluster(cfg: StackConfig, built: Built) -> MicroK8sCluster:
             gpu=h.gpu is not None,
             labels=node_labels(cfg, h),
             taints=[NodeTaint(t.key, t.value, t.effect) for t in h.taints],
+            driver_upgrade=_driver_upgrade(h),
         ))
     c = cfg.cluster
     return MicroK8sCluster("cluster", MicroK8sClusterArgs(
         nodes=nodes, channel=c.channel, cni_mtu=built.mesh.cluster_mtu, pod_cidr=str(c.pod_cidr),
         service_cidr=str(c.service_cidr), token_ttl_seconds=c.join_token_ttl_seconds, vpn_interface=built.mesh.interface,
         image_pull_timeout=c.image_pull_timeout, api_server_address=c.api_server_address, upgrade_from=c.upgrade.from_channel,
-        upgrade=UpgradeArgs(max_unavailable=c.upgrade.max_unavailable, drain_timeout_seconds=c.upgrade.drain_timeout_seconds),
+        upgrade=UpgradeArgs(max_unavailable=c.upgrade.max_unavailable, drain_timeout_seconds=c.upgrade.drain_timeout_seconds,
+                            window=MaintenanceWindow(w, tuple(window_days(w))) if (w := c.upgrade.window) else None),
     ))
+
+
+def _driver_upgrade(h: Host) -> DriverUpgrade | None:
+    """A roll only while asked for, and only where the program owns the driver (config rules)."""
+    n = h.nvidia
+    if h.gpu is None or n.from_driver_version is None or n.driver_version is None:
+        return None
+    return DriverUpgrade(version=n.driver_version, gpu_count=h.gpu.count)
 
 
 def build_backup(stack: Stack, built: Built) -> DatastoreBackup | None:
@@ -193,7 +205,8 @@ def build(stack: Stack) -> Built:
         gpu = None
         if h.gpu is not None and h.in_cluster:
             gpu = _gpu_step(built.hosts[h.name], GpuDriverArgs(gpu_count=h.gpu.count, install_driver=h.nvidia.install_driver,
-                                                               driver_version=h.nvidia.driver_version, install_toolkit=h.nvidia.install_toolkit))
+                                                               driver_version=h.nvidia.driver_version, install_toolkit=h.nvidia.install_toolkit,
+                                                               driver_from=h.nvidia.from_driver_version))
         built.bootstraps[h.name] = HostBootstrap(f"{h.name}-bootstrap", HostBootstrapArgs(host=built.hosts[h.name], gpu=gpu))
     built.mesh = build_mesh(cfg, built)
     built.cluster = build_cluster(cfg, built)

@@ -40,6 +40,7 @@ from pulumi_kubernetes.core.v1 import NodePatch, NodeSpecPatchArgs, TaintPatchAr
 from pulumi_kubernetes.meta.v1 import ObjectMetaPatchArgs
 from pulumi_kubernetes.provider import Provider
 
+from components.cluster.driver_upgrade import DriverUpgrade, driver_roll
 from components.cluster.upgrade import UpgradeArgs, rolling_upgrade
 from components.hosts.ssh import SshTarget, after, command_options
 from components.kit import shell
@@ -78,6 +79,8 @@ class ClusterNode:
     """Node labels."""
     taints: Sequence[NodeTaint] = ()
     """Node taints."""
+    driver_upgrade: DriverUpgrade | None = None
+    """While its NVIDIA driver upgrade is rolled: to what."""
 
 
 @dataclass
@@ -103,7 +106,7 @@ class MicroK8sClusterArgs:
     upgrade_from: str | None = None
     """The channel the nodes run now, while an upgrade to `channel` is rolled; else None."""
     upgrade: UpgradeArgs = field(default_factory=UpgradeArgs)
-    """How the roll goes (used only with upgrade_from)."""
+    """How the rolls go (used only with upgrade_from or a node's driver_upgrade)."""
 
 
 class MicroK8sCluster(pulumi.ComponentResource):
@@ -118,7 +121,7 @@ class MicroK8sCluster(pulumi.ComponentResource):
     control_plane: SshTarget
     """The control plane, once MicroK8s runs there (for cluster-wide checks)."""
     upgraded: pulumi.Output[str] | None
-    """With an upgrade: resolves once every node runs the new channel."""
+    """With an upgrade (channel or driver): resolves once every rolled node is back."""
 
     def __init__(self, name: str, args: MicroK8sClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("hybridai:cluster:MicroK8sCluster", name, None, opts)
@@ -152,8 +155,11 @@ class MicroK8sCluster(pulumi.ComponentResource):
                 self.ready[node.name] = self._join(name, node, args, cp, cp_target, installs[node.name], child)
 
         self.upgraded = None
+        start = pulumi.Output.all(*self.ready.values()).apply(lambda _: "")
         if args.upgrade_from is not None:
-            self.upgraded = rolling_upgrade(name, self, args.nodes, args.channel, cp_target, self.ready, args.upgrade)
+            self.upgraded = start = rolling_upgrade(name, self, args.nodes, args.channel, cp_target, start, args.upgrade)
+        if any(n.driver_upgrade is not None for n in args.nodes):  # after the channel roll: one node down at a time overall
+            self.upgraded = driver_roll(name, self, args.nodes, cp_target, start, args.upgrade)
         # During a roll the API server (the seed's kubelite) restarts and pods are evicted: no
         # Kubernetes resource may be applied or awaited until the last batch is back.
         provider_kubeconfig = self.kubeconfig if self.upgraded is None else after(self.kubeconfig, self.upgraded)

@@ -3,6 +3,8 @@
 Part of a host's bootstrap (`components/hosts/bootstrap.py`): `<name>-gpu-setup` installs what is
 missing (scheduling a reboot if the driver is new); `<name>-gpu-check` waits through that
 reboot (a new boot ID, then `nvidia-smi` answering), within bounds, and checks the GPUs.
+The set-up never replaces a working driver: a new `driverVersion` on a running host is the
+driver roll's (`driver_upgrade.py`), drained and one host at a time.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ class GpuDriverArgs:
     """Driver branch, e.g. 535; the distribution's recommended one when None."""
     install_toolkit: bool = True
     """Install the NVIDIA container toolkit."""
+    driver_from: str | None = None
+    """While the driver roll (`driver_upgrade.py`) is asked for: the branch the host runs, which
+    the set-up then accepts instead of replacing it outside the roll."""
 
 
 def gpu_driver(name: str, host_name: str, target: SshTarget, args: GpuDriverArgs, parent: pulumi.Resource) -> pulumi.Output[str]:
@@ -40,7 +45,7 @@ def gpu_driver(name: str, host_name: str, target: SshTarget, args: GpuDriverArgs
         create=shell.remote_command("nvidia-setup.sh", {
             "HOST_NAME": host_name,
             "INSTALL_DRIVER": str(args.install_driver).lower(),
-            "DRIVER_VERSION": args.driver_version or "",
+            "DRIVER_VERSION": args.driver_version or "", "DRIVER_FROM": args.driver_from or "",
             "INSTALL_TOOLKIT": str(args.install_toolkit).lower(), "TOOLKIT_VERSION": TOOLKIT_VERSION,
         }, sudo=target.sudo),
         add_previous_output_in_env=False,

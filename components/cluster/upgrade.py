@@ -1,23 +1,29 @@
-"""Rolling upgrade of the MicroK8s channel: control planes one at a time, then workers
-`max_unavailable` at a time, each drained (PodDisruptionBudgets respected), refreshed, back
-Ready and uncordoned before the next batch starts.
+"""Rolling upgrades: control planes one at a time, then workers `max_unavailable` at a time, each
+drained (PodDisruptionBudgets respected), upgraded, back Ready and uncordoned before the next
+batch starts. Two rolls share this chain (`roll`) and its first and last steps (`drain`,
+`uncordon`): the MicroK8s channel (here) and the NVIDIA driver (`driver_upgrade.py`).
 
-Registered only while an upgrade is asked for (`cluster.upgrade.fromChannel`): a plain `up`
-has none of these steps, so its depth stays what it was; during an upgrade the depth grows by
-three steps per batch, and everything Kubernetes (the provider's kubeconfig, hence every
-workload, chart and CR) and the verification wait for the roll's end (`MicroK8sCluster.upgraded`):
-the seed's API server restarts in its refresh and drains evict the pods being awaited. Per node: `<c>-<node>-upgrade-drain` (on the seed control plane),
+Registered only while an upgrade is asked for (`cluster.upgrade.fromChannel`,
+`hosts[].nvidia.fromDriverVersion`): a plain `up` has none of these steps, so its depth stays
+what it was; during an upgrade the depth grows by three (channel) or four (driver) steps per
+batch, and everything Kubernetes (the provider's kubeconfig, hence every workload, chart and CR)
+and the verification wait for the rolls' end (`MicroK8sCluster.upgraded`): the seed's API
+server restarts in its refresh and drains evict the pods being awaited. The driver roll starts
+when the channel roll (if any) has ended.
+
+Channel roll, per node: `<c>-<node>-upgrade-drain` (on the seed control plane),
 `<c>-<node>-upgrade-refresh` (on the node), `<c>-<node>-upgrade-uncordon` (on the seed). Each
-does nothing for a node that already runs the channel (the node annotation
-`hybrid-ai/channel`, set by the uncordon step), so a re-run after a failure resumes where the
-roll stopped. A failed step fails its resource: Pulumi then runs none of the steps after it,
+does nothing for a node that is done already (the node annotation `hybrid-ai/channel`, set by
+the uncordon step), so a re-run after a failure resumes where the roll stopped. The drain step
+also checks the maintenance window (`cluster.upgrade.window`) on the seed's clock before it
+touches a node. A failed step fails its resource: Pulumi then runs none of the steps after it,
 and its message names the node.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -32,11 +38,35 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class MaintenanceWindow:
+    spec: str
+    """As configured, e.g. `Sat,Sun 02:00-06:00` (UTC; an end before the start runs past midnight)."""
+    days: tuple[str, ...]
+    """The days it opens on, as `date +%a` prints them in the C locale."""
+
+
+@dataclass(frozen=True)
 class UpgradeArgs:
     max_unavailable: int = 1
     """Workers upgraded at a time (control planes: always one)."""
     drain_timeout_seconds: int = 600
     """Bound of each node's drain."""
+    window: MaintenanceWindow | None = None
+    """When a node's roll may start; None: any time."""
+
+
+@dataclass(frozen=True)
+class Mark:
+    """What a roll records on each node it has finished: the annotation `hybrid-ai/<key>` = target."""
+    key: str
+    target: str
+    words: str
+    """The roll in words, for messages, e.g. `MicroK8s upgrade to 1.33/stable`."""
+
+
+NodeSteps = Callable[["ClusterNode", SshTarget], pulumi.Output[str]]
+"""Registers one node's steps, the first after the given seed connection (which resolves once
+the batch before is back); returns what resolves when the node is back."""
 
 
 def batches(nodes: Sequence[ClusterNode], max_unavailable: int) -> list[list[ClusterNode]]:
@@ -46,55 +76,82 @@ def batches(nodes: Sequence[ClusterNode], max_unavailable: int) -> list[list[Clu
     return planes + [workers[i:i + max_unavailable] for i in range(0, len(workers), max_unavailable)]
 
 
-def rolling_upgrade(
-    name: str, parent: pulumi.Resource, nodes: Sequence[ClusterNode], channel: str, seed: SshTarget,
-    ready: Mapping[str, pulumi.Output[str]], args: UpgradeArgs,
-) -> pulumi.Output[str]:
-    """The roll, starting once every node is Ready; resolves when the last batch is back."""
-    opts = command_options(parent)
-    done: pulumi.Output[str] = pulumi.Output.all(*ready.values()).apply(lambda _: "")
-    for batch in batches(nodes, args.max_unavailable):
-        backs = [_node(name, node, channel, seed.after(done), args, opts) for node in batch]
+def roll(nodes: Sequence[ClusterNode], max_unavailable: int, seed: SshTarget, start: pulumi.Output[str], steps: NodeSteps) -> pulumi.Output[str]:
+    """The chain: each batch starts once `start`, then the batch before, is back; resolves when the last one is."""
+    done = start
+    for batch in batches(nodes, max_unavailable):
+        backs = [steps(node, seed.after(done)) for node in batch]
         done = pulumi.Output.all(*backs).apply(lambda _: "")
     return done
 
 
-def refreshed_at(stdout: str) -> str:
-    """The refresh step's `refreshed_at=<epoch>` (its host's clock); "0" (no lower bound on the
-    heartbeat, the version check still holds) when it printed none."""
-    found = re.search(r"^refreshed_at=([0-9]+)$", stdout, re.M)
-    return found.group(1) if found else "0"
-
-
-def _node(name: str, node: ClusterNode, channel: str, seed: SshTarget, args: UpgradeArgs, opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
-    drain = remote.Command(
-        f"{name}-{node.name}-upgrade-drain",
+def drain(name: str, node: ClusterNode, seed: SshTarget, mark: Mark, args: UpgradeArgs, opts: pulumi.ResourceOptions) -> remote.Command:
+    """`<name>-drain`, on the seed: the maintenance window, then cordon and drain (unless the node is done)."""
+    window = args.window
+    return remote.Command(
+        f"{name}-drain",
         connection=seed.connection,
         create=shell.remote_command("microk8s-upgrade-drain.sh", {
-            "NODE_NAME": node.name, "CHANNEL": channel, "DRAIN_TIMEOUT_S": str(args.drain_timeout_seconds),
+            "NODE_NAME": node.name, "MARK": mark.key, "TARGET": mark.target, "ROLL": mark.words,
+            "DRAIN_TIMEOUT_S": str(args.drain_timeout_seconds),
+            "WINDOW": window.spec if window else "", "WINDOW_DAYS": " ".join(window.days) if window else "",
         }, sudo=seed.sudo),
         logging=remote.Logging.STDERR,
         add_previous_output_in_env=False,
         opts=opts,
     )
-    target = node.target.after(drain.stdout)
-    refresh = remote.Command(
-        f"{name}-{node.name}-upgrade-refresh",
-        connection=target.connection,
-        create=shell.remote_command("microk8s-upgrade-refresh.sh", {"HOST_NAME": node.name, "CHANNEL": channel}, sudo=target.sudo),
-        logging=remote.Logging.STDERR,
-        add_previous_output_in_env=False,
-        opts=opts,
-    )
-    back = seed.after(refresh.stdout)
-    uncordon = remote.Command(
-        f"{name}-{node.name}-upgrade-uncordon",
-        connection=back.connection,
+
+
+def uncordon(
+    name: str, node: ClusterNode, seed: SshTarget, mark: Mark, since: pulumi.Output[str], opts: pulumi.ResourceOptions, kubelet_minor: str = "",
+) -> pulumi.Output[str]:
+    """`<name>-uncordon`, on the seed: wait until the node's kubelet has posted since `since`, uncordon, mark it done."""
+    return remote.Command(
+        f"{name}-uncordon",
+        connection=seed.connection,
         create=shell.remote_command("microk8s-upgrade-uncordon.sh", {
-            "NODE_NAME": node.name, "CHANNEL": channel, "REFRESHED_AT": refresh.stdout.apply(refreshed_at),
-        }, sudo=back.sudo),
+            "NODE_NAME": node.name, "MARK": mark.key, "TARGET": mark.target, "ROLL": mark.words,
+            "SINCE": since, "KUBELET_MINOR": kubelet_minor,
+        }, sudo=seed.sudo),
         logging=remote.Logging.STDERR,
         add_previous_output_in_env=False,
         opts=opts,
-    )
-    return uncordon.stdout
+    ).stdout
+
+
+def rolling_upgrade(
+    name: str, parent: pulumi.Resource, nodes: Sequence[ClusterNode], channel: str, seed: SshTarget,
+    start: pulumi.Output[str], args: UpgradeArgs,
+) -> pulumi.Output[str]:
+    """The channel roll, starting once `start` resolves (every node Ready); resolves when the last batch is back."""
+    opts = command_options(parent)
+    mark = Mark("channel", channel, f"MicroK8s upgrade to {channel}")
+    minor = re.sub(r"[-/].*", "", channel)  # 1.33/stable, 1.33-strict/stable -> 1.33
+
+    def steps(node: ClusterNode, after: SshTarget) -> pulumi.Output[str]:
+        prefix = f"{name}-{node.name}-upgrade"
+        drained = drain(prefix, node, after, mark, args, opts)
+        target = node.target.after(drained.stdout)
+        refresh = remote.Command(
+            f"{prefix}-refresh",
+            connection=target.connection,
+            create=shell.remote_command("microk8s-upgrade-refresh.sh", {"HOST_NAME": node.name, "CHANNEL": channel}, sudo=target.sudo),
+            logging=remote.Logging.STDERR,
+            add_previous_output_in_env=False,
+            opts=opts,
+        )
+        return uncordon(prefix, node, after.after(refresh.stdout), mark, refresh.stdout.apply(lambda out: stamp(out, "refreshed_at")), opts, minor)
+
+    return roll(nodes, args.max_unavailable, seed, start, steps)
+
+
+def stamp(stdout: str, key: str) -> str:
+    """A step's `<key>=<epoch>` line (its host's clock); "0" (no lower bound on the heartbeat,
+    the other checks still hold) when it printed none."""
+    found = re.search(rf"^{re.escape(key)}=([0-9]+)$", stdout, re.M)
+    return found.group(1) if found else "0"
+
+
+def refreshed_at(stdout: str) -> str:
+    """The refresh step's `refreshed_at=<epoch>`."""
+    return stamp(stdout, "refreshed_at")

@@ -94,6 +94,10 @@ class NvidiaSetup(Schema):
     driver_version: str | None = Field(
         default=None, pattern=r"^[0-9]{3}(-server)?$", description="Driver branch, e.g. `535`; the distribution's recommended one when unset."
     )
+    from_driver_version: str | None = Field(
+        default=None, pattern=r"^[0-9]{3}(-server)?$",
+        description="Set, with a newer `driverVersion`, to the branch the host runs now: `pulumi up` then rolls the driver upgrade (drained, rebooted, one GPU host at a time, inside `cluster.upgrade.window`). Remove it once the roll is done. A new host never needs it.",
+    )
     install_toolkit: bool = Field(default=True, description="Install the NVIDIA container toolkit.")
 
 

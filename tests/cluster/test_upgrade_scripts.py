@@ -11,6 +11,9 @@ from components.cluster.upgrade import refreshed_at as upgrade_refreshed_at
 from tests.support.cluster_scripts import CP, WORKER
 from tests.support.cluster_stubs import ClusterHost
 
+# The channel roll's parameters of its drain and uncordon steps (and the refresh's CHANNEL).
+ROLL_133 = {"MARK": "channel", "TARGET": "1.33/stable", "ROLL": "MicroK8s upgrade to 1.33/stable", "KUBELET_MINOR": "1.33", "CHANNEL": "1.33/stable"}
+
 
 def refreshed_at(stdout: str) -> str:
     found = re.search(r"^refreshed_at=([0-9]+)$", stdout, re.M)
@@ -28,7 +31,7 @@ def upgrade_pair(tmp_path: Path) -> tuple[ClusterHost, ClusterHost]:
 
 def test_an_upgrade_drains_refreshes_waits_ready_and_uncordons_then_does_nothing(tmp_path: Path) -> None:
     cp, ws = upgrade_pair(tmp_path)
-    up = {"NODE_NAME": "ws-1", "CHANNEL": "1.33/stable"}
+    up = {"NODE_NAME": "ws-1", **ROLL_133}
     drain = cp.run("microk8s-upgrade-drain.sh", **up, DRAIN_TIMEOUT_S="120")
     assert drain.returncode == 0, drain.stderr
     assert cp.state_changes() == ["microk8s kubectl annotate --overwrite node ws-1 hybrid-ai/upgrade-cordoned=true",
@@ -37,7 +40,7 @@ def test_an_upgrade_drains_refreshes_waits_ready_and_uncordons_then_does_nothing
     assert refresh.returncode == 0 and ws.state_changes() == ["snap refresh microk8s --channel=1.33/stable"]
     since = refreshed_at(refresh.stdout)
     cp.kubelet_posts("ws-1", "v1.33.0", rfc3339(int(since) + 3))  # the refreshed kubelet is back
-    back = cp.run("microk8s-upgrade-uncordon.sh", **up, WAIT_S="10", REFRESHED_AT=since)
+    back = cp.run("microk8s-upgrade-uncordon.sh", **up, WAIT_S="10", SINCE=since)
     assert back.returncode == 0, back.stderr
     assert cp.state_changes() == ["microk8s kubectl uncordon ws-1", "microk8s kubectl annotate node ws-1 hybrid-ai/upgrade-cordoned-",
                                   "microk8s kubectl annotate --overwrite node ws-1 hybrid-ai/channel=1.33/stable"]
@@ -51,7 +54,7 @@ def test_an_upgrade_drains_refreshes_waits_ready_and_uncordons_then_does_nothing
 def test_a_drain_a_disruption_budget_blocks_stops_the_roll_naming_the_node_and_leaves_it_cordoned(tmp_path: Path) -> None:
     cp, _ = upgrade_pair(tmp_path)
     (cp.state / "pdb-blocks").touch()
-    result = cp.run("microk8s-upgrade-drain.sh", NODE_NAME="ws-1", CHANNEL="1.33/stable", DRAIN_TIMEOUT_S="60")
+    result = cp.run("microk8s-upgrade-drain.sh", NODE_NAME="ws-1", **ROLL_133, DRAIN_TIMEOUT_S="60")
     assert result.returncode == 1
     assert "upgrade to 1.33/stable stopped at ws-1: drain did not finish within 60s (a PodDisruptionBudget?)" in result.stderr
     assert (cp.state / "cordoned" / "ws-1").exists()  # as kubectl leaves it: cordoned first
@@ -71,7 +74,7 @@ def test_a_worker_whose_refreshed_kubelet_has_not_posted_yet_is_not_back(tmp_pat
     assert refresh.returncode == 0  # the wrapper returned at once on the worker, as upstream's does
     since = int(refreshed_at(refresh.stdout))
     assert since > 0
-    up = {"NODE_NAME": "ws-1", "CHANNEL": "1.33/stable", "WAIT_S": "5", "REFRESHED_AT": str(since)}
+    up = {"NODE_NAME": "ws-1", **ROLL_133, "WAIT_S": "5", "SINCE": str(since)}
     stale = cp.run("microk8s-upgrade-uncordon.sh", **up)  # Ready True, but the old kubelet's post
     assert stale.returncode == 1 and "upgrade to 1.33/stable stopped at ws-1: not Ready on v1.33" in stale.stderr
     cp.kubelet_posts("ws-1", "v1.33.0", rfc3339(since - 60))  # a version but a heartbeat from before the refresh
@@ -91,7 +94,7 @@ def test_an_operator_cordoned_node_stays_cordoned_after_its_upgrade(tmp_path: Pa
     (cp.state / "cordoned").mkdir()
     (cp.state / "cordoned" / "ws-1").touch()
     cp.kubelet_posts("ws-1", "v1.33.0", rfc3339(1767225600))
-    up = {"NODE_NAME": "ws-1", "CHANNEL": "1.33/stable"}
+    up = {"NODE_NAME": "ws-1", **ROLL_133}
     assert cp.run("microk8s-upgrade-drain.sh", **up).returncode == 0
     assert cp.run("microk8s-upgrade-uncordon.sh", **up, WAIT_S="10").returncode == 0
     assert (cp.state / "cordoned" / "ws-1").exists()
@@ -102,6 +105,6 @@ def test_a_node_not_ready_after_its_refresh_stops_the_roll_naming_it(tmp_path: P
     cp, _ = upgrade_pair(tmp_path)
     (cp.state / "not-ready").mkdir()
     (cp.state / "not-ready" / "ws-1").touch()
-    result = cp.run("microk8s-upgrade-uncordon.sh", NODE_NAME="ws-1", CHANNEL="1.33/stable", WAIT_S="5")
+    result = cp.run("microk8s-upgrade-uncordon.sh", NODE_NAME="ws-1", **ROLL_133, WAIT_S="5")
     assert result.returncode == 1 and "upgrade to 1.33/stable stopped at ws-1: not Ready" in result.stderr
     assert cp.state_changes() == []

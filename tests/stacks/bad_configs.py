@@ -141,7 +141,13 @@ BAD: list[tuple[str, Callable[[Raw], None], str, str]] = [
     ("Let's Encrypt without e-mail", set_in(["ingress", "acmeEmail"], None), "hybrid-ai:ingress", "needs `domain` and `acmeEmail`"),
     ("unknown time-slicing profile", set_in(["hosts", 3, "gpu", "profile"], "a100"), "hybrid-ai:hosts[3].gpu.profile", "use one of: rtx-3090"),
     ("two GPUs per pod with time-slicing", set_in(["models", 1, "gpus"], 2), "hybrid-ai:models[1].gpus", "request 1"),
-    ("bad MicroK8s channel", set_in(["cluster", "channel"], "latest"), "hybrid-ai:cluster.channel", "should match pattern"),
+    ("bad MicroK8s channel", set_in(["cluster", "channel"], "latest"), "hybrid-ai:cluster.channel", "e.g. `1.32/stable`"),
+    ("latest MicroK8s track", set_in(["cluster", "channel"], "latest/stable"), "hybrid-ai:cluster.channel", "not `latest`"),
+    ("latest track to roll from", set_in(["cluster", "upgrade"], {"fromChannel": "latest/edge"}), "hybrid-ai:cluster.upgrade.fromChannel", "not `latest`"),
+    ("maintenance window hour out of range", set_in(["cluster", "upgrade"], {"window": "Sat 25:00-06:00"}), "hybrid-ai:cluster.upgrade.window", "`<days> HH:MM-HH:MM` in UTC"),
+    ("maintenance window on no known day", set_in(["cluster", "upgrade"], {"window": "Sat,Sab 02:00-06:00"}), "hybrid-ai:cluster.upgrade.window", "days as `Mon`..`Sun`"),
+    ("maintenance window that never opens", set_in(["cluster", "upgrade"], {"window": "Sun 02:00-02:00"}), "hybrid-ai:cluster.upgrade.window", "give an end after the start"),
+    ("driver branch to roll from malformed", set_in(["hosts", 3, "nvidia"], {"driverVersion": "550", "fromDriverVersion": "535.183"}), "hybrid-ai:hosts[3].nvidia.fromDriverVersion", "should match pattern"),
     ("storage class with a newline", set_in(["tfServing"], {"storageClass": "a\nb: c"}), "hybrid-ai:tfServing.storageClass", "not a storage class name"),
     ("storage class with upper case", set_in(["tfServing"], {"storageClass": "Fast"}), "hybrid-ai:tfServing.storageClass", "lowercase DNS subdomain"),
     ("label key owned by hybrid-ai", set_in(["hosts", 3, "labels"], {"hybrid-ai/site": "x"}), "hybrid-ai:hosts[3].labels.hybrid-ai/site", "set by hybrid-ai itself"),
@@ -205,6 +211,12 @@ def _second_public_model(path: str) -> Callable[[Raw], None]:
 
 CROSS: list[tuple[str, Callable[[Raw], None], str, str]] = [
     ("roll to the channel already run", set_in(["cluster", "upgrade"], {"fromChannel": "1.32/stable"}), "hybrid-ai:cluster.upgrade.fromChannel", "nothing to roll; remove it"),
+    ("channel downgrade", _both(set_in(["cluster", "channel"], "1.31/stable"), set_in(["cluster", "upgrade"], {"fromChannel": "1.32/stable"})), "hybrid-ai:cluster.channel", "MicroK8s is not downgraded by a refresh; set a newer channel, or go back node by node with `snap revert microk8s`"),
+    ("channel roll skipping a minor", set_in(["cluster", "upgrade"], {"fromChannel": "1.30/stable"}), "hybrid-ai:cluster.channel", "one minor at a time; roll to 1.31/stable first"),
+    ("driver roll without a branch to roll to", set_in(["hosts", 3, "nvidia"], {"fromDriverVersion": "535"}), "hybrid-ai:hosts[3].nvidia.fromDriverVersion", "only used with `installDriver: true` and a `driverVersion`"),
+    ("driver roll on a host whose driver is its own", set_in(["hosts", 4, "nvidia"], {"installDriver": False, "driverVersion": "550", "fromDriverVersion": "535"}), "hybrid-ai:hosts[4].nvidia.fromDriverVersion", "set them or remove it"),
+    ("driver downgrade", set_in(["hosts", 3, "nvidia"], {"driverVersion": "535", "fromDriverVersion": "550"}), "hybrid-ai:hosts[3].nvidia.driverVersion", "does not downgrade a driver; set a newer driverVersion"),
+    ("driver roll to the branch already run", set_in(["hosts", 3, "nvidia"], {"driverVersion": "535-server", "fromDriverVersion": "535"}), "hybrid-ai:hosts[3].nvidia.fromDriverVersion", "nothing to roll; remove it"),
     # uniqueness
     ("SSH address used twice", set_in(["hosts", 4, "existing", "address"], "198.51.100.21"), "hybrid-ai:hosts[4].existing.address", "already the address of host 'ws-1'; give each host its own address or SSH port"),
     ("public endpoint used twice", set_in(["hosts", 2, "existing", "publicAddress"], "203.0.113.11"), "hybrid-ai:hosts[2].existing.publicAddress", "each host needs its own"),

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from components.kit.shell import compose
+from tests.support.nvidia_stubs import NVIDIA_STUBS
 from tests.support.stubs import StubHost
 
 KUBELET_ARGS = "--kubeconfig=${SNAP_DATA}/credentials/kubelet.config\n--cert-dir=${SNAP_DATA}/certs\n"
@@ -213,35 +214,14 @@ case $1 in
 esac""",
     # flock -w SECONDS FD (or FILE COMMAND...): $STATE/lock-busy plays a lock held elsewhere past the wait.
     "flock": '[ -e "$STATE/lock-busy" ] && exit 1; shift 2; [ $# -gt 1 ] && { shift; exec "$@"; }; exit 0',
-    "nvidia-smi": """
-[ -e "$STATE/driver-loaded" ] || { echo "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver" >&2; exit 9; }
-case $1 in
-  -L) for i in $(seq 1 "$(cat "$STATE/driver-loaded")"); do echo "GPU $((i - 1)): NVIDIA GeForce RTX 3090 (UUID: GPU-$i)"; done;;
-  *) echo "535.183.01";;
-esac""",
-    "ubuntu-drivers": 'touch "$STATE/installed/nvidia-driver-535"',
     "curl": """
 case $* in *--resolve*) [ -e "$STATE/api-up" ]; exit;; esac
 prev=; for a in "$@"; do [ "$prev" = -o ] && echo key > "$a"; prev=$a; done; exit 0""",
     "gpg": 'prev=; for a in "$@"; do [ "$prev" = -o ] && echo keyring > "$a"; prev=$a; done; exit 0',
-    # nvidia-ctk runtime configure (toolkit >= 1.18): the runtime `nvidia` goes into a drop-in
-    # (/etc/containerd/conf.d/99-nvidia.toml, imported from --config) unless --drop-in-config=''.
-    "nvidia-ctk": """
-[ "$1 $2" = "runtime configure" ] || exit 0
-case $* in *--help*) echo '   --drop-in-config value  path to the NVIDIA-specific config file to create'; exit 0;; esac
-config=/etc/containerd/config.toml; dropin=$STATE/etc/containerd/conf.d/99-nvidia.toml
-for a in "$@"; do case $a in --config=*) config=${a#--config=};; --drop-in-config=*) dropin=${a#--drop-in-config=};; esac; done
-section='[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia]'
-body='  runtime_type = "io.containerd.runc.v2"'
-if [ -n "$dropin" ]; then
-  mkdir -p "$(dirname "$dropin")"; printf '%s\\n%s\\n' "$section" "$body" > "$dropin"
-  sed -i "1i imports = [\\"$dropin\\"]" "$config"
-else
-  printf '\\n%s\\n%s\\n' "$section" "$body" >> "$config"
-fi""",
     # openssl x509 -in FILE -noout -ext subjectAltName: the fake certificate holds that text.
     "openssl": 'prev=; for a in "$@"; do [ "$prev" = -in ] && cat "$a"; prev=$a; done',
     "systemd-run": "exit 0",
+    **NVIDIA_STUBS,
 }
 
 

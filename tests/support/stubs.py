@@ -36,6 +36,13 @@ fi
 seen=0
 for a in "$@"; do
   if [ "$seen" = 1 ] && [ "${a#-}" = "$a" ]; then
+    # Ubuntu's NVIDIA branches: each branch's components provide and conflict with the same
+    # virtual packages, so installing nvidia-driver-N removes the other branch; an end-of-life
+    # branch's nvidia-driver-N is transitional, depending on a newer branch ($STATE/transitional/<pkg>).
+    case $a in nvidia-driver-[0-9]*)
+      rm -f "$STATE"/installed/nvidia-driver-[0-9]*
+      if [ -s "$STATE/transitional/$a" ]; then touch "$STATE/installed/$(cat "$STATE/transitional/$a")"; fi;;
+    esac
     case $a in *=*) printf '%s' "${a#*=}" > "$STATE/installed/${a%%=*}";; *) touch "$STATE/installed/$a";; esac
   fi
   [ "$a" = install ] && seen=1

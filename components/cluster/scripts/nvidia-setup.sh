@@ -5,13 +5,21 @@
 # closed at once (open sessions, this one included, live on), so the next step cannot log in
 # until the host is back; that step (gpu-check.sh) then waits, within a bound, for a boot ID
 # other than the one printed here (`reboot_from_boot=<id>`).
+# A working driver is never replaced here, so a changed nvidia.driverVersion cannot reinstall and
+# reboot every GPU host at once: a working branch older than DRIVER_VERSION is accepted only while
+# the driver roll is asked for (DRIVER_FROM, nvidia.fromDriverVersion), and the roll's own step
+# (components/cluster/driver_upgrade.py) runs this script with REPLACE_DRIVER=true on one drained
+# host at a time. A branch at or above DRIVER_VERSION is accepted: Ubuntu turns an end-of-life
+# branch's nvidia-driver-N into a transitional package of a newer branch (docs/upstream.md).
 # Parameters: HOST_NAME, INSTALL_DRIVER, DRIVER_VERSION (e.g. 535; empty: the distribution's
-# recommended driver), INSTALL_TOOLKIT, TOOLKIT_VERSION (the Debian version of the toolkit and
+# recommended driver), DRIVER_FROM (the branch a pending roll starts from), REPLACE_DRIVER,
+# INSTALL_TOOLKIT, TOOLKIT_VERSION (the Debian version of the toolkit and
 # its companion packages, e.g. 1.20.0-1), REBOOT_DELAY_S; KEYRING and SOURCES default to the
 # system paths (parameters only so that tests can point them elsewhere).
 set -euo pipefail
 SCRIPT_NAME="nvidia"
 : "${INSTALL_DRIVER:=true}" "${DRIVER_VERSION:=}" "${INSTALL_TOOLKIT:=true}" "${REBOOT_DELAY_S:=5}" "${TOOLKIT_VERSION:?}"
+: "${DRIVER_FROM:=}" "${REPLACE_DRIVER:=false}"
 : "${BOOT_ID_FILE:=/proc/sys/kernel/random/boot_id}"
 : "${KEYRING:=/usr/share/keyrings/nvidia-container-toolkit-keyring.gpg}"
 : "${SOURCES:=/etc/apt/sources.list.d/nvidia-container-toolkit.list}"
@@ -25,15 +33,9 @@ TOOLKIT_PACKAGES=(nvidia-container-toolkit nvidia-container-toolkit-base libnvid
 toolkit_pinned() { [ "$(dpkg-query -W -f='${Version}' nvidia-container-toolkit 2>/dev/null)" = "$TOOLKIT_VERSION" ]; }
 driver_installed() { dpkg-query -W -f='${Package} ${Status}\n' 'nvidia-driver-*' 2>/dev/null | grep -q "install ok installed"; }
 
-reboot=no
-if driver_works; then
-  log "driver works: $(nvidia-smi --query-gpu=driver_version --format=csv,noheader | head -n 1)"
-elif [ "$INSTALL_DRIVER" != true ]; then
-  fail "nvidia-smi does not work and nvidia.installDriver is false; install the driver on this host or set installDriver: true"
-elif driver_installed; then
-  log "driver installed but not loaded: reboot needed"
-  reboot=yes
-else
+# Installing nvidia-driver-N over another branch removes that branch: each branch's components
+# provide and conflict with the same virtual packages (nvidia-utils, nvidia-dkms-kernel, ...).
+install_driver() {
   retry apt-get "${apt_opts[@]}" update -q || fail "apt-get update failed"
   if [ -n "$DRIVER_VERSION" ]; then
     retry apt-get "${apt_opts[@]}" install -y -q "nvidia-driver-$DRIVER_VERSION" || fail "could not install nvidia-driver-$DRIVER_VERSION"
@@ -42,6 +44,33 @@ else
   else
     fail "no ubuntu-drivers on this host; set nvidia.driverVersion (e.g. 535) to install nvidia-driver-<version>"
   fi
+}
+
+reboot=no
+want=${DRIVER_VERSION%%-*}
+if driver_works; then
+  running=$(nvidia-smi --query-gpu=driver_version --format=csv,noheader | head -n 1)
+  log "driver works: $running"
+  running=${running%%.*}
+  if [ "$INSTALL_DRIVER" = true ] && [ -n "$want" ] && [ "$running" -lt "$want" ]; then
+    if [ "$REPLACE_DRIVER" = true ]; then
+      log "replacing driver branch $running with $DRIVER_VERSION"
+      install_driver
+      changed+=("driver")
+      reboot=yes
+    elif [ "$running" = "${DRIVER_FROM%%-*}" ]; then
+      log "driver branch $running; the driver roll moves this host to $DRIVER_VERSION"
+    else
+      fail "driver branch $running runs here, nvidia.driverVersion is $DRIVER_VERSION: set nvidia.fromDriverVersion: '$running' on this host to roll the upgrade (drained and rebooted one GPU host at a time)"
+    fi
+  fi
+elif [ "$INSTALL_DRIVER" != true ]; then
+  fail "nvidia-smi does not work and nvidia.installDriver is false; install the driver on this host or set installDriver: true"
+elif driver_installed; then
+  log "driver installed but not loaded: reboot needed"
+  reboot=yes
+else
+  install_driver
   changed+=("driver")
   reboot=yes
 fi

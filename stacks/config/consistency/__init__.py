@@ -17,6 +17,7 @@ from stacks.config.consistency.catalog import gpus_and_models, models, node_fit,
 from stacks.config.consistency.network import addresses, hosts, networks, ports, roles
 from stacks.config.consistency.reach import deployer_reach
 from stacks.config.consistency.settings import secret_keys, unused_settings
+from stacks.config.consistency.upgrades import upgrades
 
 if TYPE_CHECKING:
     from stacks.config import StackConfig
@@ -37,6 +38,7 @@ def cross_checks(cfg: StackConfig) -> list[str]:
         errors += addresses(cfg)
         errors += ports(cfg)
         errors += unused_settings(cfg)
+        errors += upgrades(cfg)
         errors += models(cfg)
         errors += requests(cfg)
         errors += node_fit(cfg)
