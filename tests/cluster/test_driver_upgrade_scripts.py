@@ -180,3 +180,12 @@ def test_a_node_done_before_the_window_closed_is_not_stopped_by_it(tmp_path: Pat
     cp.add_node("ws-2", "100.64.1.2")
     stopped = cp.run("microk8s-upgrade-drain.sh", **{**ROLL_550, "NODE_NAME": "ws-2"}, **SAT_SUN, NOW=late)
     assert stopped.returncode == 1 and "stopped before ws-2: outside cluster.upgrade.window" in stopped.stderr
+
+
+def test_a_node_an_earlier_attempt_left_cordoned_is_named_so_when_the_window_stops_the_roll(tmp_path: Path) -> None:
+    cp, _ = gpu_pair(tmp_path)
+    (cp.state / "cordoned").mkdir(exist_ok=True)
+    (cp.state / "cordoned" / "ws-1").touch()  # a drain that timed out before
+    stopped = cp.run("microk8s-upgrade-drain.sh", **ROLL_550, **SAT_SUN, NOW=epoch("2026-11-30 03:00"))  # a Monday
+    assert stopped.returncode == 1 and cp.state_changes() == []
+    assert "it is still cordoned from an earlier attempt, the ones after it are untouched" in stopped.stderr

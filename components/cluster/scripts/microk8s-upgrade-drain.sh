@@ -36,7 +36,12 @@ at=$(retry node "{.metadata.annotations.hybrid-ai/$MARK}") || fail "cannot read 
 if [ "$at" != "$TARGET" ]; then
   if [ -n "$WINDOW" ]; then
     now=${NOW:-$(date -u +%s)}
-    in_window "$now" || fail "$ROLL stopped before $NODE_NAME: outside cluster.upgrade.window ($WINDOW UTC; it is $(LC_ALL=C date -u -d "@$now" '+%a %H:%M') UTC here); the nodes before it are done, it and the ones after it are untouched; run \`pulumi up\` again inside the window"
+    if ! in_window "$now"; then
+      # A node an earlier attempt cordoned (a failed drain) stays so: say it rather than "untouched".
+      left="it and the ones after it are untouched"
+      [ "$(node '{.spec.unschedulable}')" = true ] && left="it is still cordoned from an earlier attempt, the ones after it are untouched"
+      fail "$ROLL stopped before $NODE_NAME: outside cluster.upgrade.window ($WINDOW UTC; it is $(LC_ALL=C date -u -d "@$now" '+%a %H:%M') UTC here); the nodes before it are done, $left; run \`pulumi up\` again inside the window"
+    fi
   fi
   if [ "$(node '{.spec.unschedulable}')" != true ]; then
     microk8s kubectl annotate --overwrite node "$NODE_NAME" hybrid-ai/upgrade-cordoned=true >/dev/null
