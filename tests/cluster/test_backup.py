@@ -22,10 +22,10 @@ CREDENTIALS = "AKIAEXAMPLE:s3cr3t-Value/xyz"
 METRIC = "hybridai_datastore_backup_last_success_timestamp_seconds"
 
 # microk8s as dbctl behaves at 1.32: `backup -o NAME` writes NAME.tar.gz holding one directory
-# NAME/ (the dqlite files); `restore FILE` reads it; `status --wait-ready` waits.
+# NAME/ (a pair <i>.key, <i>.data per datastore key); `restore FILE` reads it; `status --wait-ready` waits.
 MICROK8S = """
 case "$1 $2" in
-  "dbctl backup") d=$(mktemp -d); n=$(basename "$4"); mkdir "$d/$n"; echo dqlite > "$d/$n/0000000000000001-0000000000000002"
+  "dbctl backup") d=$(mktemp -d); n=$(basename "$4"); mkdir "$d/$n"; printf /registry/ns/default > "$d/$n/0.key"; echo v > "$d/$n/0.data"
                   [ -e "$STATE/dbctl-fail" ] && exit 1; tar -czf "$4.tar.gz" -C "$d" "$n";;
   "dbctl restore") cp "$3" "$STATE/restored.tar.gz";;
   "status --wait-ready") [ ! -e "$STATE/down" ];;

@@ -21,11 +21,11 @@ from tests.support.helpers import unavailable
 from tests.support.stubs import StubHost
 
 BUCKET = "hybrid-backups"
-# dbctl as at 1.32 (tests/cluster/test_backup.py), the dqlite file of a size the test picks.
+# dbctl as at 1.32 (tests/cluster/test_backup.py), one key whose value has the size the test picks.
 MICROK8S = """
 case "$1 $2" in
   "dbctl backup") d=$(mktemp -d); n=$(basename "$4"); mkdir "$d/$n"
-                  head -c "$(cat "$STATE/size")" /dev/urandom > "$d/$n/0000000000000001-0000000000000002"; tar -czf "$4.tar.gz" -C "$d" "$n";;
+                  printf /registry/big > "$d/$n/0.key"; head -c "$(cat "$STATE/size")" /dev/urandom > "$d/$n/0.data"; tar -czf "$4.tar.gz" -C "$d" "$n";;
 esac"""
 
 
