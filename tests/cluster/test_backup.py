@@ -130,7 +130,18 @@ def test_upload_reads_credentials_from_a_root_only_file_never_the_command_line(t
     assert args[:6] == ["-c", str(tmp_path / "s3.cfg"), "--host=s3.example.org:8443", "--host-bucket=s3.example.org:8443",
                         "--region=regionone", "--ssl"]
     assert args[-3] == "put" and re.fullmatch(r"s3://bucket/backup-[0-9]{8}T[0-9]{6}Z\.tar\.gz", args[-1])
+    assert "--multipart-chunk-size-mb=15" in args  # a small snapshot: s3cmd's default parts
     assert "s3cr3t-Value" not in "\n".join(h.calls())
+
+
+@pytest.mark.parametrize(("gib", "part_mib"), [(1, 15), (200, 37), (1000, 128)])
+def test_upload_parts_grow_with_the_snapshot_so_s3s_10000_part_limit_holds(tmp_path: Path, gib: int, part_mib: int) -> None:
+    h, params = control_plane(tmp_path)
+    h = StubHost(tmp_path, stubs={**h.stubs, "stat": f'echo {gib * 2**30}'})
+    (tmp_path / "s3.cfg").write_text("[default]\n")
+    assert h.run("datastore-backup.sh", **params, BACKUP_S3_URL="https://s3.example.org/bucket").returncode == 0
+    assert f"--multipart-chunk-size-mb={part_mib}" in (h.state / "s3cmd-args").read_text().splitlines()
+    assert gib * 1024 / part_mib < 10000
 
 
 def test_upload_to_a_url_that_is_no_endpoint_and_bucket_fails_and_records_no_success(tmp_path: Path) -> None:

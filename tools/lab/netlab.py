@@ -13,7 +13,8 @@ Each host gets its own mount namespace with a private /run (a tmpfs: sshd's /run
 wireguard-go's sockets) and per-host folders bind-mounted over /etc/wireguard,
 /run/wireguard, /etc/sysctl.d, /etc/modules-load.d, /usr/local/sbin (the lab's systemctl
 shim) and /run/hybrid-ai-lab, then its sshd starts there, so the production scripts run
-unchanged with production paths and interface names.
+unchanged with production paths and interface names. A host may also overlay standard
+directories (`Host.overlays`: a script adding a user writes this host's /etc only).
 
 Several labs may run on one machine at once (two test runs, `make lab-up` and a test): every
 name is per lab (namespaces, temporary veths, folders), and the lab never creates or removes

@@ -43,11 +43,14 @@ if [ -n "$BACKUP_S3_URL" ]; then
   [[ $BACKUP_S3_URL =~ ^(https?)://([^/]+)/([a-z0-9][a-z0-9.-]+[a-z0-9])$ ]] \
     || fail "BACKUP_S3_URL must be https://<endpoint>/<bucket> (backup.objectStorage.url)"
   tls=--ssl; [ "${BASH_REMATCH[1]}" = https ] || tls=--no-ssl
+  # S3 takes at most 10000 parts: 15 MiB ones (s3cmd's default) below 9000 MiB, then larger, so
+  # any snapshot the store accepts (backup.maxSizeGb <= 1000) fits in fewer than 9000 parts.
+  part_mib=$(( $(stat -c %s "$file") / 9000 / 1048576 + 15 ))
   # s3cmd, not curl --aws-sigv4: curl 7.81 (Ubuntu 22.04) signs an upload as an empty body and
   # sends no x-amz-content-sha256, which S3 requires; s3cmd signs the file's SHA-256
   # (docs/upstream.md). A host-bucket without %(bucket)s means path-style requests.
   s3cmd -c "$BACKUP_S3_CREDENTIALS" --host="${BASH_REMATCH[2]}" --host-bucket="${BASH_REMATCH[2]}" --region="$BACKUP_S3_REGION" \
-    "$tls" --no-progress --no-preserve --no-mime-magic put "$file" "s3://${BASH_REMATCH[3]}/$name.tar.gz" >&2 \
+    "$tls" --multipart-chunk-size-mb="$part_mib" --no-progress --no-preserve --no-mime-magic put "$file" "s3://${BASH_REMATCH[3]}/$name.tar.gz" >&2 \
     || fail "uploading $name.tar.gz to object storage failed"
 fi
 
