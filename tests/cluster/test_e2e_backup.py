@@ -111,7 +111,7 @@ def test_backup_over_real_ssh_is_confined_prunes_and_restores(lab: Lab) -> None:
     printed = ok(lab, CP, schedule["create"], schedule.get("stdin") or "")
     again = on(lab, CP, schedule["create"], schedule.get("stdin") or "")
     assert again.stdout == printed and "changed=none" in again.stderr
-    _, store = plan(lab, printed)
+    schedule, store = plan(lab, printed)
     assert ok(lab, STORE, store["create"]).startswith("changed=user ")
     assert ok(lab, STORE, store["create"]).strip() == "changed=none"
     assert ok(lab, STORE, f"passwd --status {STORE_USER}").split()[1] == "L"  # locked, yet its key logs in (PAM on)
@@ -141,7 +141,7 @@ def test_backup_over_real_ssh_is_confined_prunes_and_restores(lab: Lab) -> None:
     assert stored(lab) == now and ok(lab, CP, f"cat {PROM}") == metric
 
     _restore_puts_the_snapshot_back(lab, max(now), now[max(now)])
-    _destroy_takes_the_access_away(lab, now)
+    _destroy_takes_the_access_away(lab, schedule, store, now)
     assert {p: Path(p).exists() for p in MACHINE_PATHS} == machine
     assert STORE_USER not in Path("/etc/passwd").read_text()
 
@@ -166,7 +166,7 @@ def _a_hostile_client_changes_nothing_stored(lab: Lab, before: dict[str, bytes])
     assert {k: v for k, v in after.items() if k != name} == {k: v for k, v in before.items() if k != oldest}  # oldest pruned, rest intact
     assert ok(lab, STORE, "sha256sum /etc/passwd") == passwd
     # The operator removes the bad one and puts the pruned one back.
-    ok(lab, STORE, f"rm {STORE_DIR}/{name} && base64 -d > /tmp/oldest && install -m 600 -o {STORE_USER} /tmp/oldest {STORE_DIR}/{oldest}",
+    ok(lab, STORE, f"rm {STORE_DIR}/{name} && base64 -d > /root/oldest && install -m 600 -o {STORE_USER} /root/oldest {STORE_DIR}/{oldest}",
        base64.b64encode(before[oldest]).decode())
     assert stored(lab) == before
 
@@ -195,14 +195,13 @@ def _restore_puts_the_snapshot_back(lab: Lab, name: str, data: bytes) -> None:
     keys changed since return to their snapshot values; keys made since stay (dbctl deletes none)."""
     db = "/run/hybrid-ai-lab/datastore/registry"
     ok(lab, CP, f"echo after > {db}/configmaps/default/settings && mkdir -p {db}/later && echo new > {db}/later/x")
-    ok(lab, CP, f"base64 -d > /tmp/{name}", base64.b64encode(data).decode())
-    restored = on(lab, CP, "bash", compose("datastore-restore.sh", {"BACKUP_FILE": f"/tmp/{name}"}))
+    ok(lab, CP, f"base64 -d > /root/{name}", base64.b64encode(data).decode())  # /root: this host's overlay
+    restored = on(lab, CP, "bash", compose("datastore-restore.sh", {"BACKUP_FILE": f"/root/{name}"}))
     assert restored.returncode == 0 and restored.stdout.startswith("restored backup-"), restored.stderr
     assert ok(lab, CP, f"cat {db}/configmaps/default/settings {db}/namespaces/default {db}/later/x") == "before\nns\nnew\n"
 
 
-def _destroy_takes_the_access_away(lab: Lab, kept: dict[str, bytes]) -> None:
-    schedule, store = plan(lab, ok(lab, CP, f"cut -d' ' -f1,2 {KEY}.pub"))
+def _destroy_takes_the_access_away(lab: Lab, schedule: dict[str, Any], store: dict[str, Any], kept: dict[str, bytes]) -> None:
     ok(lab, STORE, store["delete"])
     refused = on(lab, CP, RUNNER)
     assert refused.returncode == 1
