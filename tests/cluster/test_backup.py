@@ -22,10 +22,10 @@ CREDENTIALS = "AKIAEXAMPLE:s3cr3t-Value/xyz"
 METRIC = "hybridai_datastore_backup_last_success_timestamp_seconds"
 
 # microk8s as dbctl behaves at 1.32: `backup -o NAME` writes NAME.tar.gz holding one directory
-# NAME/ (the dqlite files); `restore FILE` reads it; `status --wait-ready` waits.
+# NAME/ (a pair <i>.key, <i>.data per datastore key); `restore FILE` reads it; `status --wait-ready` waits.
 MICROK8S = """
 case "$1 $2" in
-  "dbctl backup") d=$(mktemp -d); n=$(basename "$4"); mkdir "$d/$n"; echo dqlite > "$d/$n/0000000000000001-0000000000000002"
+  "dbctl backup") d=$(mktemp -d); n=$(basename "$4"); mkdir "$d/$n"; printf /registry/ns/default > "$d/$n/0.key"; echo v > "$d/$n/0.data"
                   [ -e "$STATE/dbctl-fail" ] && exit 1; tar -czf "$4.tar.gz" -C "$d" "$n";;
   "dbctl restore") cp "$3" "$STATE/restored.tar.gz";;
   "status --wait-ready") [ ! -e "$STATE/down" ];;
@@ -34,7 +34,7 @@ esac"""
 # exits 0 without confirming, as a store that stored nothing could).
 SSH = """cat > "$STATE/received"; printf '%s\\n' "$@" > "$STATE/ssh-args"; [ ! -e "$STATE/ssh-fail" ] || exit 1
 [ -e "$STATE/ssh-silent" ] || echo stored backup-20260101T000000Z.tar.gz"""
-CURL = """printf '%s\\n' "$@" > "$STATE/curl-args"; exit 0"""
+S3CMD = """printf '%s\\n' "$@" > "$STATE/s3cmd-args"; exit 0"""
 
 
 def backup_config(**backup: Any) -> dict[str, Any]:
@@ -91,9 +91,9 @@ def test_bad_backup_config_is_rejected_naming_the_key(backup: dict[str, Any], me
 # --- The snapshot on the control plane -------------------------------------------------------
 
 def control_plane(tmp_path: Path) -> tuple[StubHost, dict[str, str]]:
-    h = StubHost(tmp_path, stubs={"microk8s": MICROK8S, "ssh": SSH, "curl": CURL})
+    h = StubHost(tmp_path, stubs={"microk8s": MICROK8S, "ssh": SSH, "s3cmd": S3CMD})
     params = {"BACKUP_WORK_DIR": str(tmp_path / "work"), "BACKUP_TARGET": "hybridai-backup@100.64.0.1",
-              "TEXTFILE_DIR": str(tmp_path / "textfile"), "BACKUP_S3_CREDENTIALS": str(tmp_path / "s3.curl")}
+              "TEXTFILE_DIR": str(tmp_path / "textfile"), "BACKUP_S3_CREDENTIALS": str(tmp_path / "s3.cfg")}
     return h, params
 
 
@@ -109,7 +109,7 @@ def test_snapshot_is_copied_then_the_success_metric_is_written(tmp_path: Path) -
         assert tar.getnames()[0] == name.removesuffix(".tar.gz")
     prom = (tmp_path / "textfile" / "datastore-backup.prom").read_text()
     assert re.search(rf"^{METRIC} [0-9]{{10}}$", prom, re.M) and f"# TYPE {METRIC} gauge" in prom
-    assert not (tmp_path / "curl-args").exists()  # no object storage configured: nothing uploaded
+    assert not (h.state / "s3cmd-args").exists()  # no object storage configured: nothing uploaded
 
 
 @pytest.mark.parametrize("failing", ["dbctl-fail", "ssh-fail", "ssh-silent"])
@@ -123,12 +123,33 @@ def test_a_failed_snapshot_or_copy_writes_no_metric(tmp_path: Path, failing: str
 
 def test_upload_reads_credentials_from_a_root_only_file_never_the_command_line(tmp_path: Path) -> None:
     h, params = control_plane(tmp_path)
-    (tmp_path / "s3.curl").write_text(f'user = "{CREDENTIALS}"\n')
-    result = h.run("datastore-backup.sh", **params, BACKUP_S3_URL="https://s3.example.org/bucket", BACKUP_S3_REGION="regionone")
+    (tmp_path / "s3.cfg").write_text("[default]\naccess_key = AKIAEXAMPLE\nsecret_key = s3cr3t-Value/xyz\n")
+    result = h.run("datastore-backup.sh", **params, BACKUP_S3_URL="https://s3.example.org:8443/bucket", BACKUP_S3_REGION="regionone")
     assert result.returncode == 0, result.stderr
-    args = (h.state / "curl-args").read_text().splitlines()
-    assert args[args.index("-K") + 1] == str(tmp_path / "s3.curl") and args[args.index("--aws-sigv4") + 1] == "aws:amz:regionone:s3"
-    assert args[-1].startswith("https://s3.example.org/bucket/backup-") and CREDENTIALS not in "\n".join(h.calls())
+    args = (h.state / "s3cmd-args").read_text().splitlines()
+    assert args[:6] == ["-c", str(tmp_path / "s3.cfg"), "--host=s3.example.org:8443", "--host-bucket=s3.example.org:8443",
+                        "--region=regionone", "--ssl"]
+    assert args[-3] == "put" and re.fullmatch(r"s3://bucket/backup-[0-9]{8}T[0-9]{6}Z\.tar\.gz", args[-1])
+    assert "--multipart-chunk-size-mb=15" in args  # a small snapshot: s3cmd's default parts
+    assert "s3cr3t-Value" not in "\n".join(h.calls())
+
+
+@pytest.mark.parametrize(("gib", "part_mib"), [(1, 15), (200, 37), (1000, 128)])
+def test_upload_parts_grow_with_the_snapshot_so_s3s_10000_part_limit_holds(tmp_path: Path, gib: int, part_mib: int) -> None:
+    h, params = control_plane(tmp_path)
+    h = StubHost(tmp_path, stubs={**h.stubs, "stat": f'echo {gib * 2**30}'})
+    (tmp_path / "s3.cfg").write_text("[default]\n")
+    assert h.run("datastore-backup.sh", **params, BACKUP_S3_URL="https://s3.example.org/bucket").returncode == 0
+    assert f"--multipart-chunk-size-mb={part_mib}" in (h.state / "s3cmd-args").read_text().splitlines()
+    assert gib * 1024 / part_mib < 10000
+
+
+def test_upload_to_a_url_that_is_no_endpoint_and_bucket_fails_and_records_no_success(tmp_path: Path) -> None:
+    h, params = control_plane(tmp_path)
+    (tmp_path / "s3.cfg").write_text("[default]\n")
+    result = h.run("datastore-backup.sh", **params, BACKUP_S3_URL="https://s3.example.org/a/b")
+    assert result.returncode == 1 and "backup.objectStorage.url" in result.stderr
+    assert not (tmp_path / "textfile" / "datastore-backup.prom").exists()
 
 
 def test_install_writes_units_and_key_once_and_a_second_run_changes_nothing(tmp_path: Path) -> None:
@@ -144,8 +165,9 @@ def test_install_writes_units_and_key_once_and_a_second_run_changes_nothing(tmp_
     assert "OnCalendar=*-*-* 02:30:00" in timer and "Persistent=true" in timer
     service = (tmp_path / "units" / "hybrid-ai-datastore-backup.service").read_text()
     assert re.search(r"^Environment=PATH=.*:/snap/bin$", service, re.M) and f"ExecStart={tmp_path}/lib/datastore-backup" in service
-    creds = tmp_path / "etc" / "backup-s3.curl"
-    assert creds.read_text() == f'user = "{CREDENTIALS}"\n' and creds.stat().st_mode & 0o777 == 0o600
+    creds = tmp_path / "etc" / "backup-s3.cfg"
+    assert creds.read_text() == "[default]\naccess_key = AKIAEXAMPLE\nsecret_key = s3cr3t-Value/xyz\n" and creds.stat().st_mode & 0o777 == 0o600
+    assert any(c.startswith("apt-get") and c.endswith("install -y -q --no-install-recommends s3cmd") for c in h.calls())
     assert (tmp_path / "key" / "backup").stat().st_mode & 0o777 == 0o600
     again = h.run("datastore-backup-install.sh", stdin=CREDENTIALS, **params)
     assert again.returncode == 0 and again.stdout == first.stdout and h.state_changes() == []
@@ -215,5 +237,5 @@ def test_install_refuses_credentials_that_would_break_the_curl_config(tmp_path: 
                    BACKUP_S3="yes", BACKUP_SSH_KEY=str(tmp_path / "key"), BACKUP_ETC=str(tmp_path / "etc"),
                    BACKUP_LIB=str(tmp_path / "lib"), UNIT_DIR=str(tmp_path / "units"))
     assert result.returncode == 1 and "must be ACCESS:SECRET (backup.objectStorage)" in result.stderr
-    assert not (tmp_path / "etc" / "backup-s3.curl").exists()
+    assert not (tmp_path / "etc" / "backup-s3.cfg").exists()
     assert not credentials or credentials not in result.stderr + result.stdout  # never echoed

@@ -19,7 +19,7 @@ PUBLIC = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI" + "A" * 43
 def snapshot(name: str, entries: dict[str, bytes] | None = None) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for path, data in (entries or {f"{name}/0000000000000001-0000000000000002": b"dqlite"}).items():
+        for path, data in (entries or {f"{name}/0.key": b"/registry/ns/default", f"{name}/0.data": b"v"}).items():
             info = tarfile.TarInfo(path)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))

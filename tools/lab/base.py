@@ -83,3 +83,23 @@ class Host:
     host_key: str = ""
     """Its SSH public host key line."""
     sshd: subprocess.Popen[bytes] | None = None
+    overlays: tuple[str, ...] = ()
+    """Standard directories (/etc, /root, /var/lib ...) given a private writable layer
+    (overlayfs, its upper layer in the host's folder): scripts that add users or write keys
+    there change this host only, never the machine."""
+    sshd_options: dict[str, str] = field(default_factory=dict)
+    """sshd_config keywords replacing the lab's (e.g. `UsePAM yes`, as Ubuntu ships it)."""
+    sshd_match: str = ""
+    """Match blocks appended to its sshd_config."""
+
+
+def sshd_config(host: Host, key: Path, authorized_keys: Path) -> str:
+    """The lab's sshd_config for a host: the lab's client key logs in as root (also found at
+    /run/hybrid-ai-lab/authorized_keys, a path StrictModes accepts); the host may replace
+    keywords and add Match blocks."""
+    options = {
+        "ListenAddress": host.mgmt, "Port": "22", "HostKey": str(key), "AuthorizedKeysFile": str(authorized_keys),
+        "PermitRootLogin": "prohibit-password", "PasswordAuthentication": "no", "KbdInteractiveAuthentication": "no",
+        "UsePAM": "no", "StrictModes": "no", "PidFile": "none", "PrintMotd": "no",
+    } | host.sshd_options
+    return "".join(f"{k} {v}\n" for k, v in options.items()) + host.sshd_match

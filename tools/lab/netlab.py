@@ -13,7 +13,8 @@ Each host gets its own mount namespace with a private /run (a tmpfs: sshd's /run
 wireguard-go's sockets) and per-host folders bind-mounted over /etc/wireguard,
 /run/wireguard, /etc/sysctl.d, /etc/modules-load.d, /usr/local/sbin (the lab's systemctl
 shim) and /run/hybrid-ai-lab, then its sshd starts there, so the production scripts run
-unchanged with production paths and interface names.
+unchanged with production paths and interface names. A host may also overlay standard
+directories (`Host.overlays`: a script adding a user writes this host's /etc only).
 
 Several labs may run on one machine at once (two test runs, `make lab-up` and a test): every
 name is per lab (namespaces, temporary veths, folders), and the lab never creates or removes
@@ -36,7 +37,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tools.lab.base import GLOBAL_SYSCTLS, MOUNTS, PRIVATE_RUN_DIRS, SHIMS, Host, Site, sh
+from tools.lab.base import GLOBAL_SYSCTLS, MOUNTS, PRIVATE_RUN_DIRS, SHIMS, Host, Site, sh, sshd_config
 
 
 class Lab:
@@ -135,14 +136,16 @@ class Lab:
         key = host.dir / "ssh_host_ed25519_key"
         sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", str(key))
         host.host_key = " ".join(key.with_suffix(".pub").read_text().split()[:2])
-        (host.dir / "authorized_keys").write_text(self.client_key.with_suffix(".pub").read_text())
-        (host.dir / "sshd_config").write_text(
-            f"ListenAddress {host.mgmt}\nPort 22\nHostKey {key}\nAuthorizedKeysFile {host.dir}/authorized_keys\n"
-            "PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-            "UsePAM no\nStrictModes no\nPidFile none\nPrintMotd no\n"
-        )
+        for keys in (host.dir / "authorized_keys", host.dir / "labstate" / "authorized_keys"):
+            keys.write_text(self.client_key.with_suffix(".pub").read_text())
+        (host.dir / "sshd_config").write_text(sshd_config(host, key, host.dir / "authorized_keys"))
+        layers = [(target, host.dir / "overlay" / target.strip("/").replace("/", "-")) for target in host.overlays]
+        for _, layer in layers:
+            for part in ("upper", "work"):
+                (layer / part).mkdir(parents=True, exist_ok=True)
         mounts = "; ".join(
             ["mount -t tmpfs -o mode=755 lab-run /run", *(f"mkdir -p {d}" for d in PRIVATE_RUN_DIRS)]
+            + [f"mount -t overlay lab-overlay -o lowerdir={t},upperdir={d}/upper,workdir={d}/work {t}" for t, d in layers]
             + [f"mount --bind {host.dir / folder} {target}" for folder, target in MOUNTS.items()]
         )
         log = open(host.dir / "sshd.log", "wb")  # noqa: SIM115 - handed to the child process

@@ -2,7 +2,8 @@
 # Install the scheduled datastore snapshot on the control plane: its SSH key (made here; only
 # the public key is printed, last), the backup host's pinned SSH host key, the runner (the
 # composed datastore-backup.sh), and a systemd service + timer. Object storage credentials, if
-# any, arrive on stdin ("ACCESS:SECRET") and go to a root-only curl config file.
+# any, arrive on stdin ("ACCESS:SECRET") and go to a root-only s3cmd config file; s3cmd is
+# installed then (and only then; removed on destroy only if this script installed it).
 # Parameters: BACKUP_RUNNER (without its shebang: written here), BACKUP_SCHEDULE (systemd OnCalendar), BACKUP_KNOWN_HOSTS_LINE,
 # BACKUP_SSH_KEY, BACKUP_S3 (yes/no). Idempotent: unchanged files are not rewritten and the
 # timer is only restarted when a unit changed.
@@ -38,10 +39,20 @@ put "$BACKUP_LIB/datastore-backup" 700 "#!/usr/bin/env bash
 $BACKUP_RUNNER"
 if [ "$BACKUP_S3" = yes ]; then
   [[ $credentials =~ ^[^:\"\\[:space:]]+:[^\"\\[:space:]]+$ ]] || fail "object storage credentials must be ACCESS:SECRET (backup.objectStorage)"
-  put "$BACKUP_ETC/backup-s3.curl" 600 "user = \"$credentials\""
+  if ! installed s3cmd; then
+    export DEBIAN_FRONTEND=noninteractive
+    retry apt-get -o DPkg::Lock::Timeout=120 update -q >&2 || fail "apt-get update failed; check the host's package mirrors"
+    retry apt-get -o DPkg::Lock::Timeout=120 install -y -q --no-install-recommends s3cmd >&2 || fail "could not install s3cmd (backup.objectStorage)"
+    touch "$BACKUP_LIB/s3cmd.installed-by-hybrid-ai"
+    changed+=("s3cmd")
+  fi
+  put "$BACKUP_ETC/backup-s3.cfg" 600 "[default]
+access_key = ${credentials%%:*}
+secret_key = ${credentials#*:}"
 else
-  rm -f "$BACKUP_ETC/backup-s3.curl"
+  rm -f "$BACKUP_ETC/backup-s3.cfg"
 fi
+rm -f "$BACKUP_ETC/backup-s3.curl"  # the curl config of earlier versions
 units_before=${#changed[@]}
 put "$UNIT_DIR/$unit.service" 644 "[Unit]
 Description=hybrid-ai: snapshot the cluster datastore and store it off the control plane

@@ -7,7 +7,13 @@ SCRIPT_NAME="datastore-backup"
 unit=hybrid-ai-datastore-backup
 systemctl disable --now "$unit.timer" >/dev/null 2>&1 || true
 rm -f "/etc/systemd/system/$unit.service" "/etc/systemd/system/$unit.timer" /usr/local/lib/hybrid-ai/datastore-backup \
-  /etc/hybrid-ai/backup-known-hosts /etc/hybrid-ai/backup-s3.curl "$BACKUP_SSH_KEY" "$BACKUP_SSH_KEY.pub" \
+  /etc/hybrid-ai/backup-known-hosts /etc/hybrid-ai/backup-s3.cfg /etc/hybrid-ai/backup-s3.curl "$BACKUP_SSH_KEY" "$BACKUP_SSH_KEY.pub" \
   /var/lib/node_exporter/textfile/datastore-backup.prom
 rm -rf /var/lib/hybrid-ai/datastore-backup
+# s3cmd goes only if the install put it there (another user of it keeps it).
+if [ -e /usr/local/lib/hybrid-ai/s3cmd.installed-by-hybrid-ai ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  retry apt-get -o DPkg::Lock::Timeout=120 remove -y -q s3cmd >&2 || fail "could not remove s3cmd; run destroy again"
+  rm -f /usr/local/lib/hybrid-ai/s3cmd.installed-by-hybrid-ai
+fi
 systemctl daemon-reload

@@ -6,7 +6,7 @@
 # then the success timestamp for node-exporter (alert DatastoreBackupMissing).
 # Parameters: BACKUP_WORK_DIR, BACKUP_TARGET (user@address), BACKUP_SSH_KEY, BACKUP_KNOWN_HOSTS,
 # BACKUP_S3_URL ("" = no upload; https://endpoint/bucket), BACKUP_S3_REGION, BACKUP_S3_CREDENTIALS
-# (curl config file, root-only, holding `user = "ACCESS:SECRET"`: never on a command line),
+# (s3cmd config file, root-only, holding access_key and secret_key: never on a command line),
 # TEXTFILE_DIR. The snapshot stays in BACKUP_WORK_DIR until the next run (one only).
 set -euo pipefail
 SCRIPT_NAME="datastore-backup"
@@ -16,7 +16,7 @@ SCRIPT_NAME="datastore-backup"
 : "${BACKUP_KNOWN_HOSTS:=/etc/hybrid-ai/backup-known-hosts}"
 : "${BACKUP_S3_URL:=}"
 : "${BACKUP_S3_REGION:=us-east-1}"
-: "${BACKUP_S3_CREDENTIALS:=/etc/hybrid-ai/backup-s3.curl}"
+: "${BACKUP_S3_CREDENTIALS:=/etc/hybrid-ai/backup-s3.cfg}"
 : "${TEXTFILE_DIR:=/var/lib/node_exporter/textfile}"
 METRIC=hybridai_datastore_backup_last_success_timestamp_seconds
 
@@ -40,8 +40,18 @@ grep -Eqx 'stored backup-[0-9]{8}T[0-9]{6}Z\.tar\.gz' <<< "$reply" \
 
 if [ -n "$BACKUP_S3_URL" ]; then
   [ -s "$BACKUP_S3_CREDENTIALS" ] || fail "no object storage credentials at $BACKUP_S3_CREDENTIALS (backup.objectStorage)"
-  curl -fsS --retry 3 --max-time 900 --aws-sigv4 "aws:amz:$BACKUP_S3_REGION:s3" -K "$BACKUP_S3_CREDENTIALS" \
-    -T "$file" "$BACKUP_S3_URL/$name.tar.gz" >&2 || fail "uploading $name.tar.gz to object storage failed"
+  [[ $BACKUP_S3_URL =~ ^(https?)://([^/]+)/([a-z0-9][a-z0-9.-]+[a-z0-9])$ ]] \
+    || fail "BACKUP_S3_URL must be https://<endpoint>/<bucket> (backup.objectStorage.url)"
+  tls=--ssl; [ "${BASH_REMATCH[1]}" = https ] || tls=--no-ssl
+  # S3 takes at most 10000 parts: 15 MiB ones (s3cmd's default) below 9000 MiB, then larger, so
+  # any snapshot the store accepts (backup.maxSizeGb <= 1000) fits in fewer than 9000 parts.
+  part_mib=$(( $(stat -c %s "$file") / 9000 / 1048576 + 15 ))
+  # s3cmd, not curl --aws-sigv4: curl 7.81 (Ubuntu 22.04) signs an upload as an empty body and
+  # sends no x-amz-content-sha256, which S3 requires; s3cmd signs the file's SHA-256
+  # (docs/upstream.md). A host-bucket without %(bucket)s means path-style requests.
+  s3cmd -c "$BACKUP_S3_CREDENTIALS" --host="${BASH_REMATCH[2]}" --host-bucket="${BASH_REMATCH[2]}" --region="$BACKUP_S3_REGION" \
+    "$tls" --multipart-chunk-size-mb="$part_mib" --no-progress --no-preserve --no-mime-magic put "$file" "s3://${BASH_REMATCH[3]}/$name.tar.gz" >&2 \
+    || fail "uploading $name.tar.gz to object storage failed"
 fi
 
 # Written last, so the alert fires whenever any step above failed for 26 hours.
