@@ -46,6 +46,15 @@ def rollout_timeouts(placement: str, startup_seconds: int) -> pulumi.CustomTimeo
 STOP_FIRST = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
 
 
+def disruption_budget(name: str, args: ModelServiceArgs) -> dict[str, Any]:
+    """The PodDisruptionBudget's spec: one replica kept through voluntary disruptions (drains)
+    when there are several, else the one pod may go. A pod that is not Ready serves nothing, so
+    it may always be evicted (AlwaysAllow): otherwise, with the budget already spent by pods on a
+    site that is offline, a drain would wait forever on pods that cannot serve anyway."""
+    disruption = {"minAvailable": 1} if args.replicas > 1 else {"maxUnavailable": 1}
+    return {"selector": {"matchLabels": selector(name)}, **disruption, "unhealthyPodEvictionPolicy": "AlwaysAllow"}
+
+
 @dataclass(frozen=True)
 class Peer:
     """A service this model calls."""
@@ -161,9 +170,7 @@ class ModelService(pulumi.ComponentResource):
             "ports": [{"name": "main", "port": args.port, "targetPort": args.port, "protocol": "TCP"}]
             + [{"name": f"port-{p}", "port": p, "targetPort": p, "protocol": "TCP"} for p in args.extra_ports],
         }), opts=child)
-        disruption = {"minAvailable": 1} if args.replicas > 1 else {"maxUnavailable": 1}
-        PodDisruptionBudget(f"{name}-pdb", metadata=metadata(name, ns, args.component),
-                            spec=manifest({"selector": {"matchLabels": selector(name)}, **disruption}), opts=child)
+        PodDisruptionBudget(f"{name}-pdb", metadata=metadata(name, ns, args.component), spec=manifest(disruption_budget(name, args)), opts=child)
         self._network_policies(name, args, child)
         if args.public is not None:
             self._public(name, args, args.public, child)
