@@ -17,7 +17,7 @@ from stacks.build import node_labels
 from stacks.charts import pinned
 from stacks.config import Role, StackConfig
 from stacks.load import validate
-from tests.support.helpers import evaluate_config, stack_config
+from tests.support.helpers import PROJECT, evaluate_config, stack_config
 from tools.render.evaluate import Evaluation
 from tools.render.placement import fits
 from tools.render.write import reveal
@@ -156,3 +156,18 @@ def test_a_single_site_stack_still_schedules_every_replica() -> None:
     # ScheduleAnyway only scores nodes: the filter never rejects one, so 6 replicas on 4 nodes
     # of one site all schedule.
     assert all(c["whenUnsatisfiable"] == "ScheduleAnyway" for c in constraints)
+
+
+def test_the_readme_timeline_says_what_is_configured(ha: Evaluation) -> None:
+    readme = (PROJECT / "README.md").read_text()
+    section = " ".join(readme.split("## When an on-prem site goes offline\n", 1)[1].split("\n## ", 1)[0].split())
+    args = ha.by_name("ingress-traefik").inputs["values"]["additionalArguments"]
+    dial, headers = (a.rsplit("=", 1)[1].removesuffix("s") for a in sorted(args))
+    assert f"after {dial} s (dial)" in section and f"at most {headers} s without response headers" in section
+    # Upstream defaults the timeline rests on (docs/upstream.md): the 50 s grace period, the
+    # 300 s unreachable toleration, Traefik's 503 for a Service with no Ready endpoint and 504
+    # on a forwarding timeout, and our alerts' names.
+    for words in ("~50 s", "300 s", "`503 Service Unavailable`", "`504 Gateway Timeout`", "MeshPeerNoHandshake", "NodeNotReady"):
+        assert words in section, words
+    alerts = (PROJECT / "charts" / "monitoring" / "alerts.yaml").read_text()
+    assert "alert: MeshPeerNoHandshake" in alerts and "alert: NodeNotReady" in alerts
