@@ -145,11 +145,14 @@ def pod_spec(name: str, args: ModelServiceArgs, secret: pulumi.Input[str] | None
     return pod
 
 
+def autoscale_ceiling(args: ModelServiceArgs) -> int:
+    """A public model's HPA ceiling: `max_replicas`, else 3 x replicas."""
+    return args.max_replicas or max(args.replicas, 1) * 3
+
+
 def most_pods(args: ModelServiceArgs) -> int:
     """The most replicas the model may run: its HPA's ceiling when public (it has one), else `replicas`."""
-    if args.public is not None:
-        return max(args.max_replicas or max(args.replicas, 1) * 3, args.replicas)
-    return args.replicas
+    return max(autoscale_ceiling(args), args.replicas) if args.public is not None else args.replicas
 
 
 def spread(name: str, args: ModelServiceArgs) -> list[dict[str, Any]]:
