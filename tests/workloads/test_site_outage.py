@@ -139,13 +139,14 @@ def test_cloud_side_services_never_land_on_on_prem_nodes(ha: Evaluation) -> None
 
 def test_traefik_bounds_the_wait_for_a_lost_backend(ha: Evaluation) -> None:
     args = ha.by_name("ingress-traefik").inputs["values"]["additionalArguments"]
-    timeouts = dict(a.removeprefix("--serversTransport.forwardingTimeouts.").split("=") for a in args
-                    if a.startswith("--serversTransport.forwardingTimeouts."))
+    # The option names as Traefik's reference spells them (configuration-options.md).
+    timeouts = dict(a.removeprefix("--serverstransport.forwardingtimeouts.").split("=") for a in args
+                    if a.startswith("--serverstransport.forwardingtimeouts."))
     seconds = {k: int(v.removesuffix("s")) for k, v in timeouts.items()}
     # Traefik's defaults (v3.7): a 30 s dial and no bound on the response headers.
-    assert 0 < seconds["dialTimeout"] <= DIAL_TIMEOUT_MAX_S
-    assert 0 < seconds["responseHeaderTimeout"] <= RESPONSE_HEADER_TIMEOUT_MAX_S
-    assert set(seconds) == {"dialTimeout", "responseHeaderTimeout"}  # idleConnTimeout keeps its 90 s
+    assert 0 < seconds["dialtimeout"] <= DIAL_TIMEOUT_MAX_S
+    assert 0 < seconds["responseheadertimeout"] <= RESPONSE_HEADER_TIMEOUT_MAX_S
+    assert set(seconds) == {"dialtimeout", "responseheadertimeout"}  # idleconntimeout keeps its 90 s
 
 
 def test_pods_keep_the_default_eviction_from_an_unreachable_node(ha: Evaluation) -> None:
