@@ -191,3 +191,26 @@ def test_the_readme_timeline_says_what_is_configured(ha: Evaluation) -> None:
         assert words in section, words
     alerts = (PROJECT / "charts" / "monitoring" / "alerts.yaml").read_text()
     assert "alert: MeshPeerNoHandshake" in alerts and "alert: NodeNotReady" in alerts
+
+
+def test_cluster_dns_stays_at_cloud_sites_with_two_replicas_and_a_budget(ha: Evaluation) -> None:
+    cfg = validate(stack_config("ha"))
+    cloud = {h.name for h in cfg.hosts if h.in_cluster and cfg.site(h.site).kind == "cloud"}
+    patch = ha.by_name("cluster-dns-coredns")
+    assert patch.type == "kubernetes:apps/v1:DeploymentPatch"  # server-side apply of our fields only
+    inputs = reveal(patch.inputs)
+    # The dns addon's Deployment (microk8s-core-addons addons/dns/coredns.yaml).
+    assert (inputs["metadata"]["name"], inputs["metadata"]["namespace"]) == ("coredns", "kube-system")
+    assert inputs["metadata"]["annotations"] == {"pulumi.com/patchForce": "true"}
+    assert inputs["spec"]["replicas"] == 2
+    pod = inputs["spec"]["template"]["spec"]
+    where = _eligible(cfg, pod)
+    assert where and where <= cloud, sorted(where - cloud)
+    selector = {"k8s-app": "kube-dns"}
+    assert {(c["topologyKey"], c["whenUnsatisfiable"]) for c in pod["topologySpreadConstraints"]} == {
+        (HOST, "ScheduleAnyway"), (SITE_LABEL, "ScheduleAnyway")}
+    assert all(c["labelSelector"] == {"matchLabels": selector} for c in pod["topologySpreadConstraints"])
+    budget = _budget(ha, selector)
+    assert (budget["minAvailable"], budget["unhealthyPodEvictionPolicy"]) == (1, "AlwaysAllow")
+    # Applied once the seed, which enables the addon, is Ready.
+    assert ha.by_name("cluster-receipt-ready").urn in ha.closure(patch.urn)
