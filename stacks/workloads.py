@@ -148,9 +148,10 @@ def build_workloads(stack: Stack, cluster: MicroK8sCluster, hosts: dict[str, Hos
 def _cluster_dns(cfg: StackConfig, cluster: MicroK8sCluster, k8s: pulumi.ResourceOptions) -> None:
     """CoreDNS at the cloud sites (README, "When an on-prem site goes offline"); left as the addon
     made it when no cluster node is at a cloud site."""
-    if nodes_ready(cfg, cluster, "cloud"):
+    cloud_nodes = len(nodes_ready(cfg, cluster, "cloud"))
+    if cloud_nodes:
         seed = cfg.hosts_with(Role.CONTROL_PLANE)[0]  # it enables the dns addon
-        ClusterDns("cluster-dns", ClusterDnsArgs({"hybrid-ai/location": "cloud"}, [cluster.ready[seed.name]]), opts=k8s)
+        ClusterDns("cluster-dns", ClusterDnsArgs({"hybrid-ai/location": "cloud"}, min(2, cloud_nodes), [cluster.ready[seed.name]]), opts=k8s)
 
 
 def _gpu_sharing(cfg: StackConfig, k8s: pulumi.ResourceOptions) -> tuple[pulumi.ResourceOptions, pulumi.Output[str] | None]:

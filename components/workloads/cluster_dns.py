@@ -2,8 +2,8 @@
 no placement (the Deployment `kube-system/coredns`, core addons at 2d6e317), so after a drain or
 a restart it may land on a workstation, and every name lookup in the cluster, the cloud side's
 included, then fails while that site is offline. This patches the addon's Deployment (server-side
-apply: only these fields, released on destroy) to two replicas at cloud sites, spread over hosts
-and sites, with a budget."""
+apply: only these fields, released on destroy) to two replicas at cloud sites (one with a single
+cloud node), spread over hosts and sites, with a budget."""
 
 from __future__ import annotations
 
@@ -24,22 +24,24 @@ from components.workloads.pod import SITE_LABEL
 COREDNS = "coredns"
 NAMESPACE = "kube-system"
 SELECTOR = {"k8s-app": "kube-dns"}
-REPLICAS = 2
 
 
 @dataclass
 class ClusterDnsArgs:
     node_selector: Mapping[str, str]
     """Where CoreDNS may run (the cloud nodes)."""
+    replicas: int = 2
+    """Two, or one when only one node matches: two there would block its drain (the second pod's
+    replacement could go nowhere while the budget keeps the other)."""
     addon_ready: Sequence[pulumi.Output[Any]] = ()
     """Resolve once the addon's Deployment exists (the seed has enabled `dns`)."""
 
 
-def coredns_spec(node_selector: Mapping[str, str]) -> dict[str, Any]:
+def coredns_spec(node_selector: Mapping[str, str], replicas: int) -> dict[str, Any]:
     """The fields of the addon's Deployment this program owns."""
     match = {"labelSelector": {"matchLabels": dict(SELECTOR)}}
     return {
-        "replicas": REPLICAS,
+        "replicas": replicas,
         "template": {"spec": {
             "nodeSelector": dict(node_selector),
             # Preferences, as for the models (components/workloads/pod.py): never Pending.
@@ -52,7 +54,7 @@ def coredns_spec(node_selector: Mapping[str, str]) -> dict[str, Any]:
 
 
 class ClusterDns(pulumi.ComponentResource):
-    """CoreDNS kept at cloud sites, two replicas, one always up through drains."""
+    """CoreDNS kept at cloud sites, two replicas (one always up through drains) when two cloud nodes can hold them."""
 
     def __init__(self, name: str, args: ClusterDnsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("hybridai:k8s:ClusterDns", name, None, opts)
@@ -61,8 +63,9 @@ class ClusterDns(pulumi.ComponentResource):
         # and no placement), but a hand edit would; the program's values win.
         DeploymentPatch(f"{name}-coredns", metadata=ObjectMetaPatchArgs(
             name=after(COREDNS, *args.addon_ready), namespace=NAMESPACE, annotations={"pulumi.com/patchForce": "true"},
-        ), spec=manifest(coredns_spec(args.node_selector)), opts=child)
+        ), spec=manifest(coredns_spec(args.node_selector, args.replicas)), opts=child)
+        disruption = {"minAvailable": 1} if args.replicas > 1 else {"maxUnavailable": 1}
         PodDisruptionBudget(f"{name}-pdb", metadata=metadata(COREDNS, NAMESPACE, "dns"), spec=manifest({
-            "selector": {"matchLabels": dict(SELECTOR)}, "minAvailable": 1, "unhealthyPodEvictionPolicy": "AlwaysAllow",
+            "selector": {"matchLabels": dict(SELECTOR)}, **disruption, "unhealthyPodEvictionPolicy": "AlwaysAllow",
         }), opts=child)
         self.register_outputs({})

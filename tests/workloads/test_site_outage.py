@@ -214,3 +214,16 @@ def test_cluster_dns_stays_at_cloud_sites_with_two_replicas_and_a_budget(ha: Eva
     assert (budget["minAvailable"], budget["unhealthyPodEvictionPolicy"]) == (1, "AlwaysAllow")
     # Applied once the seed, which enables the addon, is Ready.
     assert ha.by_name("cluster-receipt-ready").urn in ha.closure(patch.urn)
+
+
+def test_with_one_cloud_node_cluster_dns_keeps_one_replica_that_a_drain_may_move() -> None:
+    raw = stack_config("dev")
+    raw["hosts"] = [h for h in raw["hosts"] if h["name"] != "interface"]
+    cfg = validate(raw)
+    assert [h.name for h in cfg.hosts if h.in_cluster and cfg.site(h.site).kind == "cloud"] == ["receipt"]
+    ev = evaluate_config(raw)
+    # Two pods on the one node: the drain's second eviction would wait forever on the budget
+    # while the first pod's replacement has nowhere to go.
+    assert reveal(ev.by_name("cluster-dns-coredns").inputs)["spec"]["replicas"] == 1
+    budget = _budget(ev, {"k8s-app": "kube-dns"})
+    assert budget["maxUnavailable"] == 1 and "minAvailable" not in budget
