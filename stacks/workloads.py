@@ -13,6 +13,7 @@ from components.cluster.verify import ClusterVerification, ClusterVerificationAr
 from components.hosts.host import HostNode
 from components.hosts.ssh import after
 from components.kit.kube import CLOUD_METADATA
+from components.workloads.cluster_dns import ClusterDns, ClusterDnsArgs
 from components.workloads.gpu_sharing import GpuSharing, GpuSharingArgs
 from components.workloads.ingress import PublicIngress, PublicIngressArgs
 from components.workloads.model_service import ModelService, ModelServiceArgs, Peer, PublicRoute
@@ -118,6 +119,8 @@ def build_workloads(stack: Stack, cluster: MicroK8sCluster, hosts: dict[str, Hos
         byo_pem=stack.secret(cfg.ingress.tls_cert_config) if cfg.ingress.tls_cert_config else None,
     ), opts=k8s)
 
+    _cluster_dns(cfg, cluster, k8s)
+
     if any("redis" in m.talks_to for m in cfg.models):  # only when a model says it uses it
         redis = ModelService("redis", ModelServiceArgs(
             namespace=on_nodes["cloud"], image=REDIS_IMAGE, port=REDIS_PORT, cpu="100m", cpu_limit="1", memory="256Mi",
@@ -140,6 +143,15 @@ def build_workloads(stack: Stack, cluster: MicroK8sCluster, hosts: dict[str, Hos
 
     out.verification = _verification(cfg, cluster, hosts, wait_for)
     return out
+
+
+def _cluster_dns(cfg: StackConfig, cluster: MicroK8sCluster, k8s: pulumi.ResourceOptions) -> None:
+    """CoreDNS at the cloud sites (README, "When an on-prem site goes offline"); left as the addon
+    made it when no cluster node is at a cloud site."""
+    cloud_nodes = len(nodes_ready(cfg, cluster, "cloud"))
+    if cloud_nodes:
+        seed = cfg.hosts_with(Role.CONTROL_PLANE)[0]  # it enables the dns addon
+        ClusterDns("cluster-dns", ClusterDnsArgs({"hybrid-ai/location": "cloud"}, min(2, cloud_nodes), [cluster.ready[seed.name]]), opts=k8s)
 
 
 def _gpu_sharing(cfg: StackConfig, k8s: pulumi.ResourceOptions) -> tuple[pulumi.ResourceOptions, pulumi.Output[str] | None]:

@@ -21,7 +21,7 @@ from pulumi_kubernetes.networking.v1 import NetworkPolicy
 from pulumi_kubernetes.policy.v1 import PodDisruptionBudget
 
 from components.kit.kube import allow_ingress, manifest, metadata, selector
-from components.workloads.pod import CacheVolume, ProbeTiming, Security, deployment_annotations, pod_spec
+from components.workloads.pod import CacheVolume, ProbeTiming, Security, autoscale_ceiling, deployment_annotations, pod_spec
 
 # How long a rollout may take once the nodes it needs are Ready (the workload layer waits for
 # that first). pulumi-kubernetes gives a Deployment 10 minutes by default; a first install
@@ -44,6 +44,16 @@ def rollout_timeouts(placement: str, startup_seconds: int) -> pulumi.CustomTimeo
 # ReadWriteOnce cache (the surge pod must land on that node). RollingUpdate with maxSurge 0 (not
 # Recreate) so a model with several replicas still rolls one pod at a time while the others serve.
 STOP_FIRST = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+
+
+def disruption_budget(name: str, args: ModelServiceArgs) -> dict[str, Any]:
+    """The PodDisruptionBudget's spec: one replica kept through voluntary disruptions (drains)
+    when there are several, else the one pod may go. A pod that is not Ready serves nothing, so
+    it may always be evicted (AlwaysAllow): under the default policy, once pods on a site that is
+    offline (or crash-looping) have spent the budget, every eviction of them is refused and a
+    drain retries forever for pods that cannot serve anyway."""
+    disruption = {"minAvailable": 1} if args.replicas > 1 else {"maxUnavailable": 1}
+    return {"selector": {"matchLabels": selector(name)}, **disruption, "unhealthyPodEvictionPolicy": "AlwaysAllow"}
 
 
 @dataclass(frozen=True)
@@ -161,9 +171,7 @@ class ModelService(pulumi.ComponentResource):
             "ports": [{"name": "main", "port": args.port, "targetPort": args.port, "protocol": "TCP"}]
             + [{"name": f"port-{p}", "port": p, "targetPort": p, "protocol": "TCP"} for p in args.extra_ports],
         }), opts=child)
-        disruption = {"minAvailable": 1} if args.replicas > 1 else {"maxUnavailable": 1}
-        PodDisruptionBudget(f"{name}-pdb", metadata=metadata(name, ns, args.component),
-                            spec=manifest({"selector": {"matchLabels": selector(name)}, **disruption}), opts=child)
+        PodDisruptionBudget(f"{name}-pdb", metadata=metadata(name, ns, args.component), spec=manifest(disruption_budget(name, args)), opts=child)
         self._network_policies(name, args, child)
         if args.public is not None:
             self._public(name, args, args.public, child)
@@ -229,6 +237,6 @@ class ModelService(pulumi.ComponentResource):
         HorizontalPodAutoscaler(f"{name}-hpa", metadata=metadata(name, ns, args.component), spec=manifest({
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
             "minReplicas": max(args.replicas, 1),
-            "maxReplicas": args.max_replicas or max(args.replicas, 1) * 3,
+            "maxReplicas": autoscale_ceiling(args),
             "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}],
         }), opts=opts)

@@ -21,6 +21,8 @@ WRITABLE_ROOT_CHECK = "CKV_K8S_22"  # read-only root filesystem
 SECRET_ENV_CHECK = "CKV_K8S_35"  # secrets as files rather than environment variables
 HIGH_UID_CHECK = "CKV_K8S_40"  # UID >= 10000
 HIGH_UID = 10000
+# The node label naming a host's site (stacks/build.py sets it on every node).
+SITE_LABEL = "hybrid-ai/site"
 
 
 @dataclass(frozen=True)
@@ -137,14 +139,38 @@ def pod_spec(name: str, args: ModelServiceArgs, secret: pulumi.Input[str] | None
         pod["tolerations"] = [dict(t) for t in args.tolerations]
     else:
         pod["nodeSelector"] = {"hybrid-ai/location": "cloud"}
-    # Spread replicas over nodes, so one node going down leaves the model up.
-    pod["topologySpreadConstraints"] = [{
-        "maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway",
-        "labelSelector": {"matchLabels": selector(name)},
-    }]
+    pod["topologySpreadConstraints"] = spread(name, args)
     if args.pull_secret is not None:
         pod["imagePullSecrets"] = [{"name": args.pull_secret}]
     return pod
+
+
+def autoscale_ceiling(args: ModelServiceArgs) -> int:
+    """A public model's HPA ceiling: `max_replicas`, else 3 x replicas."""
+    return args.max_replicas or max(args.replicas, 1) * 3
+
+
+def most_pods(args: ModelServiceArgs) -> int:
+    """The most replicas the model may run: its HPA's ceiling when public (it has one), else `replicas`."""
+    return max(autoscale_ceiling(args), args.replicas) if args.public is not None else args.replicas
+
+
+def spread(name: str, args: ModelServiceArgs) -> list[dict[str, Any]]:
+    """Replicas over hosts, and for a model that may run more than one pod, over sites too, so
+    losing a host or a whole site leaves the model up where it can run elsewhere.
+
+    Both are ScheduleAnyway (a preference), never DoNotSchedule: while a site is offline its
+    nodes still count as a domain (the scheduler ignores their taints by default), with none of
+    the model's pods once they are evicted, so a hard site constraint would leave every
+    replacement Pending exactly when it is needed; and GPU slots are few, so a hard constraint
+    could also strand a pod on a full site. Only the nodes the pod may run on make domains, so
+    a cloud-only model sees one site and is simply spread over hosts. A single-replica model
+    keeps its template as it was (a changed template restarts the model)."""
+    match = {"labelSelector": {"matchLabels": selector(name)}}
+    constraints = [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway", **match}]
+    if most_pods(args) > 1:
+        constraints.append({"maxSkew": 1, "topologyKey": SITE_LABEL, "whenUnsatisfiable": "ScheduleAnyway", **match})
+    return constraints
 
 
 def deployment_annotations(args: ModelServiceArgs) -> dict[str, str] | None:

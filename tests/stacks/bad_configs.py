@@ -93,6 +93,14 @@ def _netmaker(size: dict[str, int] | None, hub_public: bool = True, operator: bo
     return mutate
 
 
+def _ingress_on_prem(raw: Raw) -> None:
+    """ws-1 public (its office no longer behind NAT) and an ingress host: a valid host otherwise."""
+    raw["sites"][1]["nat"] = False
+    ws = host(raw, "ws-1")
+    ws["existing"]["publicAddress"] = "198.51.100.21"
+    ws["roles"] = ["worker", "ingress"]
+
+
 def _netmaker_without_section(raw: Raw) -> None:
     raw["vpn"]["backend"] = "netmaker"
     host(raw, "vpn-hub")["size"] = {"cpus": 1, "memoryMb": 4096}
@@ -167,6 +175,7 @@ BAD: list[tuple[str, Callable[[Raw], None], str, str]] = [
     ("kubelet expansion in command", set_in(["models", 1, "command"], ["sh", "-c", "x $$$(HOME)"]), "hybrid-ai:models[1].command[2]", "is expanded by Kubernetes"),
     ("kubelet expansion in env", set_in(["models", 1, "env"], {"URL": "https://x/$(TOKEN)"}), "hybrid-ai:models[1].env.URL", "secrets included"),
     ("ingress host not in the cluster", set_in(["hosts", 2, "roles"], ["ingress"]), "hybrid-ai:hosts[2].roles", "must also be `control-plane` or `worker`"),
+    ("ingress host on-prem", _ingress_on_prem, "hybrid-ai:hosts[3].roles", "give `ingress` to a host at a cloud site"),
 ]
 
 

@@ -104,6 +104,10 @@ def roles(cfg: StackConfig) -> list[str]:
             errors.append(f"hosts[{cfg.hosts.index(h)}].roles: ingress host '{h.name}' needs a public address")
         if not h.in_cluster:
             errors.append(f"hosts[{cfg.hosts.index(h)}].roles: ingress host '{h.name}' must also be `control-plane` or `worker`")
+        if cfg.site(h.site).kind != "cloud":
+            # The public entry must outlive an office outage (README, "When an on-prem site goes offline").
+            errors.append(f"hosts[{cfg.hosts.index(h)}].roles: ingress host '{h.name}' is at on-prem site '{h.site}', which takes the "
+                          "public entry down with the site; give `ingress` to a host at a cloud site")
     if cfg.vpn.operator_public_key and not hubs:
         errors.append("vpn.operatorPublicKey: the operator peer connects through the `vpn-hub`; add a hub host")
     errors += _netmaker(cfg, hubs)

@@ -1,0 +1,71 @@
+"""Cluster DNS that outlives an on-prem site: MicroK8s' `dns` addon runs CoreDNS as one pod with
+no placement (the Deployment `kube-system/coredns`, core addons at 2d6e317), so after a drain or
+a restart it may land on a workstation, and every name lookup in the cluster, the cloud side's
+included, then fails while that site is offline. This patches the addon's Deployment (server-side
+apply: only these fields, released on destroy) to two replicas at cloud sites (one with a single
+cloud node), spread over hosts and sites, with a budget."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+from pulumi_kubernetes.apps.v1 import DeploymentPatch
+from pulumi_kubernetes.meta.v1 import ObjectMetaPatchArgs
+from pulumi_kubernetes.policy.v1 import PodDisruptionBudget
+
+from components.hosts.ssh import after
+from components.kit.kube import manifest, metadata
+from components.workloads.pod import SITE_LABEL
+
+# The dns addon's objects (microk8s-core-addons addons/dns/coredns.yaml at 2d6e317).
+COREDNS = "coredns"
+NAMESPACE = "kube-system"
+SELECTOR = {"k8s-app": "kube-dns"}
+
+
+@dataclass
+class ClusterDnsArgs:
+    node_selector: Mapping[str, str]
+    """Where CoreDNS may run (the cloud nodes)."""
+    replicas: int = 2
+    """Two, or one when only one node matches: two there would block its drain (the second pod's
+    replacement could go nowhere while the budget keeps the other)."""
+    addon_ready: Sequence[pulumi.Output[Any]] = ()
+    """Resolve once the addon's Deployment exists (the seed has enabled `dns`)."""
+
+
+def coredns_spec(node_selector: Mapping[str, str], replicas: int) -> dict[str, Any]:
+    """The fields of the addon's Deployment this program owns."""
+    match = {"labelSelector": {"matchLabels": dict(SELECTOR)}}
+    return {
+        "replicas": replicas,
+        "template": {"spec": {
+            "nodeSelector": dict(node_selector),
+            # Preferences, as for the models (components/workloads/pod.py): never Pending.
+            "topologySpreadConstraints": [
+                {"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "ScheduleAnyway", **match}
+                for key in ("kubernetes.io/hostname", SITE_LABEL)
+            ],
+        }},
+    }
+
+
+class ClusterDns(pulumi.ComponentResource):
+    """CoreDNS kept at cloud sites, two replicas (one always up through drains) when two cloud nodes can hold them."""
+
+    def __init__(self, name: str, args: ClusterDnsArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("hybridai:k8s:ClusterDns", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        # patchForce: the addon's `kubectl apply` manager owns nothing we set (it sets no replicas
+        # and no placement), but a hand edit would; the program's values win.
+        DeploymentPatch(f"{name}-coredns", metadata=ObjectMetaPatchArgs(
+            name=after(COREDNS, *args.addon_ready), namespace=NAMESPACE, annotations={"pulumi.com/patchForce": "true"},
+        ), spec=manifest(coredns_spec(args.node_selector, args.replicas)), opts=child)
+        disruption = {"minAvailable": 1} if args.replicas > 1 else {"maxUnavailable": 1}
+        PodDisruptionBudget(f"{name}-pdb", metadata=metadata(COREDNS, NAMESPACE, "dns"), spec=manifest({
+            "selector": {"matchLabels": dict(SELECTOR)}, **disruption, "unhealthyPodEvictionPolicy": "AlwaysAllow",
+        }), opts=child)
+        self.register_outputs({})
