@@ -281,7 +281,7 @@ def test_the_lost_seed_runbook_forgets_exactly_the_lost_hosts_resources(tmp_path
         # The `up` that updates the others but cannot delete the lost host's steps.
         eng.stack.up(exclude=sorted(lost), on_output=eng.out, color="never")
         assert lost <= eng.urns()
-        listed = planned_deletes(json.loads(eng.stack.preview(json=True).stdout))
+        listed = planned_deletes(json.loads(eng.stack.preview(json=True).stdout), "cp-1")
         assert set(listed) == lost, listed
         deleted = eng.cli("state", "delete", "--yes", *listed)
         assert deleted.returncode == 0, deleted.stdout + deleted.stderr
