@@ -162,7 +162,7 @@ def build_cluster(cfg: StackConfig, built: Built) -> MicroK8sCluster:
         nodes=nodes, channel=c.channel, cni_mtu=built.mesh.cluster_mtu, pod_cidr=str(c.pod_cidr),
         service_cidr=str(c.service_cidr), token_ttl_seconds=c.join_token_ttl_seconds, vpn_interface=built.mesh.interface,
         image_pull_timeout=c.image_pull_timeout, api_server_address=c.api_server_address, upgrade_from=c.upgrade.from_channel,
-        upgrade=UpgradeArgs(max_unavailable=c.upgrade.max_unavailable, drain_timeout_seconds=c.upgrade.drain_timeout_seconds,
+        upgrade=UpgradeArgs(max_unavailable=c.upgrade.max_unavailable, drain_timeout_seconds=c.upgrade.drain_timeout_seconds, paused=c.upgrade.paused,
                             window=MaintenanceWindow(w, tuple(window_days(w))) if (w := c.upgrade.window) else None),
     ))
 

@@ -156,9 +156,10 @@ class MicroK8sCluster(pulumi.ComponentResource):
 
         self.upgraded = None
         start = pulumi.Output.all(*self.ready.values()).apply(lambda _: "")
-        if args.upgrade_from is not None:
+        rolling = not args.upgrade.paused  # paused: the install and GPU set-up steps still accept the old versions
+        if rolling and args.upgrade_from is not None:
             self.upgraded = start = rolling_upgrade(name, self, args.nodes, args.channel, cp_target, start, args.upgrade)
-        if any(n.driver_upgrade is not None for n in args.nodes):  # after the channel roll: one node down at a time overall
+        if rolling and any(n.driver_upgrade is not None for n in args.nodes):  # after the channel roll: one node down at a time overall
             self.upgraded = driver_roll(name, self, args.nodes, cp_target, start, args.upgrade)
         # During a roll the API server (the seed's kubelite) restarts and pods are evicted: no
         # Kubernetes resource may be applied or awaited until the last batch is back.

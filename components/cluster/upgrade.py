@@ -53,6 +53,8 @@ class UpgradeArgs:
     """Bound of each node's drain."""
     window: MaintenanceWindow | None = None
     """When a node's roll may start; None: any time."""
+    paused: bool = False
+    """Hold the rolls: no roll step exists, the nodes keep what they run (accepted while a roll is asked for)."""
 
 
 @dataclass(frozen=True)

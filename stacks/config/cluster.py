@@ -65,6 +65,10 @@ class Upgrade(Schema):
     )
     max_unavailable: int = Field(default=1, ge=1, le=50, description="Workers upgraded at a time (control planes: always one).")
     drain_timeout_seconds: int = Field(default=600, ge=60, le=7200, description="Bound of each node's drain (which respects PodDisruptionBudgets).")
+    paused: bool = Field(
+        default=False,
+        description="Hold both rolls while `fromChannel` / `fromDriverVersion` stay set: no node is drained or upgraded, the nodes keep the channel and driver they run, and everything else in `pulumi up` (workloads) goes ahead. Remove it to resume the roll where it stopped.",
+    )
     window: Window | None = Field(
         default=None,
         description="Maintenance window of both rolls (channel and NVIDIA driver), in UTC, e.g. `Sat,Sun 02:00-06:00` (an end before the start runs past midnight). Each node's roll starts only inside it, by the seed control plane's clock; a roll that reaches the window's end stops before the next node. Unset: any time.",

@@ -87,3 +87,21 @@ def test_the_driver_roll_follows_the_channel_roll_and_kubernetes_waits_for_both(
     assert params(ev, "cluster-ws-1-driver-uncordon")["KUBELET_MINOR"] == ""  # a driver roll waits for no kubelet version
     for name in ("cluster-ws-1-driver-drain", "cluster-receipt-upgrade-drain"):  # one window for both rolls
         assert (params(ev, name)["WINDOW"], params(ev, name)["WINDOW_DAYS"]) == ("Sat,Sun 02:00-06:00", "Sat Sun"), name
+
+
+def test_a_paused_roll_has_no_roll_step_and_lets_the_kubernetes_work_go_ahead() -> None:
+    """cluster.upgrade.paused (review 6 M2): outside the window the roll would stop every
+    `up`; paused, neither roll has a step, the depth is a plain up's, and the nodes keep their
+    old channel and driver, which their own steps accept while the roll is still asked for."""
+    raw = stack_config("dev")
+    raw["cluster"] = {**raw["cluster"], "channel": "1.33/stable", "upgrade": {"fromChannel": "1.32/stable", "paused": True}}
+    for h in raw["hosts"]:
+        if h["name"] == "ws-1":
+            h["nvidia"] = {"driverVersion": "550", "fromDriverVersion": "535"}
+    paused = evaluate_config(raw)
+    assert not [r for r in paused.resources if "-driver-" in r.name or "-upgrade-" in r.name]
+    assert depth(paused) == depth(evaluate_config(stack_config("dev")))
+    assert params(paused, "ws-1-bootstrap-gpu-setup")["DRIVER_FROM"] == "535"
+    assert params(paused, "cluster-ws-1-microk8s")["UPGRADE_FROM"] == "1.32/stable"
+    raw["cluster"]["upgrade"]["paused"] = False
+    assert [r for r in evaluate_config(raw).resources if "-driver-" in r.name]

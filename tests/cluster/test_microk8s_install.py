@@ -113,3 +113,11 @@ def test_uninstall_removes_the_snap_and_launch_config(tmp_path: Path) -> None:
     assert h.state_changes() == ["snap remove microk8s --purge"]
     assert not (h.snap_common / ".microk8s.yaml").exists()
     assert h.run("microk8s-uninstall.sh").returncode == 0 and h.state_changes() == []
+
+
+def test_a_node_added_during_a_roll_starts_on_the_channel_the_cluster_still_runs(tmp_path: Path) -> None:
+    h = ClusterHost(tmp_path, "ws-3", "100.64.1.3")
+    fresh = h.run("microk8s-install.sh", **{**WORKER, "HOST_NAME": "ws-3", "NODE_IP": "100.64.1.3",
+                                            "CHANNEL": "1.33/stable", "UPGRADE_FROM": "1.32/stable"})
+    assert fresh.returncode == 0, fresh.stderr
+    assert "snap install microk8s --classic --channel=1.32/stable" in h.state_changes()

@@ -99,7 +99,10 @@ if ! snap list microk8s >/dev/null 2>&1; then
   done
   mkdir -p "$SNAP_COMMON"
   printf '%s\n' "$LAUNCH_CONFIG" > "$SNAP_COMMON/.microk8s.yaml"
-  retry snap install microk8s --classic --channel="$CHANNEL" || fail "snap install microk8s ($CHANNEL) failed"
+  # During a roll a new node starts on the channel the cluster still runs (a kubelet newer than
+  # its API servers is outside Kubernetes' skew policy); the roll then takes it to CHANNEL.
+  install_channel=${UPGRADE_FROM:-$CHANNEL}
+  retry snap install microk8s --classic --channel="$install_channel" || fail "snap install microk8s ($install_channel) failed"
   changed+=("installed")
 else
   # A channel change is rolled node by node, drained (microk8s-upgrade-*.sh), never here:

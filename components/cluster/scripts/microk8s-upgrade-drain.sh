@@ -48,7 +48,7 @@ if [ "$at" != "$TARGET" ]; then
     changed+=("cordoned")
   fi
   microk8s kubectl drain "$NODE_NAME" --ignore-daemonsets --delete-emptydir-data --timeout="${DRAIN_TIMEOUT_S}s" >&2 \
-    || fail "$ROLL stopped at $NODE_NAME: drain did not finish within ${DRAIN_TIMEOUT_S}s (a PodDisruptionBudget?); the nodes after it are untouched; fix it and re-run, or \`microk8s kubectl uncordon $NODE_NAME\`"
+    || fail "$ROLL stopped at $NODE_NAME: drain failed or did not finish within ${DRAIN_TIMEOUT_S}s (a PodDisruptionBudget, or a pod no controller manages: see the drain output above); the nodes after it are untouched; fix it and re-run, or \`microk8s kubectl uncordon $NODE_NAME\`"
   changed+=("drained")
 fi
 report
