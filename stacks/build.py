@@ -126,10 +126,16 @@ def build_mesh(cfg: StackConfig, built: Built) -> VpnMesh:
     ))
 
 
+ZONE_LABEL = "topology.kubernetes.io/zone"
+
+
 def node_labels(cfg: StackConfig, h: Host) -> dict[str, str]:
     """The labels the program sets on a node, then the host's own."""
     site = cfg.site(h.site)
-    labels = {"hybrid-ai/site": site.name, "hybrid-ai/location": site.kind, "hybrid-ai/vpn-address": str(cfg.vpn_address(h))}
+    labels = {"hybrid-ai/site": site.name, "hybrid-ai/location": site.kind, "hybrid-ai/vpn-address": str(cfg.vpn_address(h)),
+              # The node-lifecycle controller judges disruption per zone: without zones the whole
+              # cluster is one, and an office holding most nodes would never have its pods evicted.
+              ZONE_LABEL: site.name}
     if Role.INGRESS.value in h.roles:
         labels["hybrid-ai/ingress"] = "true"
     if h.gpu is not None:

@@ -148,10 +148,13 @@ def build_workloads(stack: Stack, cluster: MicroK8sCluster, hosts: dict[str, Hos
 def _cluster_dns(cfg: StackConfig, cluster: MicroK8sCluster, k8s: pulumi.ResourceOptions) -> None:
     """CoreDNS at the cloud sites (README, "When an on-prem site goes offline"); left as the addon
     made it when no cluster node is at a cloud site."""
-    cloud_nodes = len(nodes_ready(cfg, cluster, "cloud"))
-    if cloud_nodes:
+    cloud = [h for h in cfg.hosts if h.in_cluster and cfg.site(h.site).kind == "cloud"]
+    # The addon's CoreDNS tolerates only CriticalAddonsOnly: a node with another hard taint cannot hold it.
+    holders = [h for h in cloud if all(t.key == "CriticalAddonsOnly" or t.effect == "PreferNoSchedule" for t in h.taints)]
+    if holders:
         seed = cfg.hosts_with(Role.CONTROL_PLANE)[0]  # it enables the dns addon
-        ClusterDns("cluster-dns", ClusterDnsArgs({"hybrid-ai/location": "cloud"}, min(2, cloud_nodes), [cluster.ready[seed.name]]), opts=k8s)
+        ready = [cluster.ready[seed.name], *(cluster.labelled[h.name] for h in cloud)]
+        ClusterDns("cluster-dns", ClusterDnsArgs({"hybrid-ai/location": "cloud"}, len(holders), ready), opts=k8s)
 
 
 def _gpu_sharing(cfg: StackConfig, k8s: pulumi.ResourceOptions) -> tuple[pulumi.ResourceOptions, pulumi.Output[str] | None]:

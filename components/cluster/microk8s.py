@@ -122,6 +122,8 @@ class MicroK8sCluster(pulumi.ComponentResource):
     """The control plane, once MicroK8s runs there (for cluster-wide checks)."""
     upgraded: pulumi.Output[str] | None
     """With an upgrade (channel or driver): resolves once every rolled node is back."""
+    labelled: dict[str, pulumi.Output[str]]
+    """Per node: its name, once its labels and taints are set."""
 
     def __init__(self, name: str, args: MicroK8sClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("hybridai:cluster:MicroK8sCluster", name, None, opts)
@@ -169,13 +171,15 @@ class MicroK8sCluster(pulumi.ComponentResource):
         # one, pulumi-kubernetes replaces itself and everything it manages (docs/upstream.md).
         self.provider = Provider(f"{name}-k8s", kubeconfig=provider_kubeconfig, cluster_identifier=f"hybrid-ai-{name}",
                                  opts=pulumi.ResourceOptions(parent=self))
+        self.labelled = {}
         for node in args.nodes:
-            NodePatch(
+            patch = NodePatch(
                 f"{name}-{node.name}-labels",
                 metadata=ObjectMetaPatchArgs(name=after(node.name, self.ready[node.name]), labels=dict(node.labels)),
                 spec=NodeSpecPatchArgs(taints=[TaintPatchArgs(key=t.key, value=t.value, effect=t.effect) for t in node.taints]),
                 opts=pulumi.ResourceOptions(parent=self, provider=self.provider),
             )
+            self.labelled[node.name] = after(node.name, patch.id)
         self.register_outputs({"kubeconfig": self.kubeconfig, "ready": self.ready})
 
     @staticmethod

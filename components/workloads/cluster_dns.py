@@ -2,8 +2,9 @@
 no placement (the Deployment `kube-system/coredns`, core addons at 2d6e317), so after a drain or
 a restart it may land on a workstation, and every name lookup in the cluster, the cloud side's
 included, then fails while that site is offline. This patches the addon's Deployment (server-side
-apply: only these fields, released on destroy) to two replicas at cloud sites (one with a single
-cloud node), spread over hosts and sites, with a budget."""
+apply: only these fields, released on destroy) to two replicas required at cloud sites, spread
+over hosts and sites, with a budget; with one cloud node that can hold it, to one replica that
+prefers the cloud (required there, a drain of that node would leave cluster DNS Pending)."""
 
 from __future__ import annotations
 
@@ -28,22 +29,30 @@ SELECTOR = {"k8s-app": "kube-dns"}
 
 @dataclass
 class ClusterDnsArgs:
-    node_selector: Mapping[str, str]
-    """Where CoreDNS may run (the cloud nodes)."""
-    replicas: int = 2
-    """Two, or one when only one node matches: two there would block its drain (the second pod's
-    replacement could go nowhere while the budget keeps the other)."""
+    node_labels: Mapping[str, str]
+    """The labels of the nodes CoreDNS belongs on (the cloud nodes)."""
+    nodes: int = 2
+    """How many nodes carry them and can hold CoreDNS (no taint it does not tolerate)."""
     addon_ready: Sequence[pulumi.Output[Any]] = ()
-    """Resolve once the addon's Deployment exists (the seed has enabled `dns`)."""
+    """Resolve once the addon's Deployment exists (the seed has enabled `dns`) and those nodes
+    carry their labels (else the new pods would wait Pending for them)."""
 
 
-def coredns_spec(node_selector: Mapping[str, str], replicas: int) -> dict[str, Any]:
-    """The fields of the addon's Deployment this program owns."""
+def coredns_spec(node_labels: Mapping[str, str], nodes: int) -> dict[str, Any]:
+    """The fields of the addon's Deployment this program owns: two replicas required on two or
+    more such nodes; one that prefers them on a single one (two there would block its drain, one
+    required there would have nowhere to go while it is drained)."""
     match = {"labelSelector": {"matchLabels": dict(SELECTOR)}}
+    if nodes >= 2:
+        placement: dict[str, Any] = {"nodeSelector": dict(node_labels)}
+    else:
+        placement = {"affinity": {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
+            "weight": 100, "preference": {"matchExpressions": [
+                {"key": k, "operator": "In", "values": [v]} for k, v in node_labels.items()]}}]}}}
     return {
-        "replicas": replicas,
+        "replicas": 2 if nodes >= 2 else 1,
         "template": {"spec": {
-            "nodeSelector": dict(node_selector),
+            **placement,
             # Preferences, as for the models (components/workloads/pod.py): never Pending.
             "topologySpreadConstraints": [
                 {"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "ScheduleAnyway", **match}
@@ -63,9 +72,10 @@ class ClusterDns(pulumi.ComponentResource):
         # and no placement), but a hand edit would; the program's values win.
         DeploymentPatch(f"{name}-coredns", metadata=ObjectMetaPatchArgs(
             name=after(COREDNS, *args.addon_ready), namespace=NAMESPACE, annotations={"pulumi.com/patchForce": "true"},
-        ), spec=manifest(coredns_spec(args.node_selector, args.replicas)), opts=child)
-        disruption = {"minAvailable": 1} if args.replicas > 1 else {"maxUnavailable": 1}
+        ), spec=manifest(coredns_spec(args.node_labels, args.nodes)), opts=child)
+        # maxUnavailable (not minAvailable: 1): if the addon is ever re-enabled at one replica, a
+        # drain of its node may still evict it.
         PodDisruptionBudget(f"{name}-pdb", metadata=metadata(COREDNS, NAMESPACE, "dns"), spec=manifest({
-            "selector": {"matchLabels": dict(SELECTOR)}, **disruption, "unhealthyPodEvictionPolicy": "AlwaysAllow",
+            "selector": {"matchLabels": dict(SELECTOR)}, "maxUnavailable": 1, "unhealthyPodEvictionPolicy": "AlwaysAllow",
         }), opts=child)
         self.register_outputs({})

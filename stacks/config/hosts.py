@@ -122,7 +122,7 @@ class Host(Schema):
     size: HostSize | None = Field(default=None, description="The machine's size, where a step must check it (the Netmaker hub).")
     labels: dict[LabelKey, LabelValue] = Field(
         default_factory=dict,
-        description="Extra Kubernetes node labels. The program itself sets `hybrid-ai/site`, `hybrid-ai/location`, `hybrid-ai/gpu-model` and `nvidia.com/device-plugin.config`.",
+        description="Extra Kubernetes node labels. The program itself sets `hybrid-ai/site` (and `topology.kubernetes.io/zone`, the same), `hybrid-ai/location`, `hybrid-ai/gpu-model` and `nvidia.com/device-plugin.config`.",
     )
     taints: list[Taint] = Field(default_factory=list, description="Kubernetes node taints.")
 

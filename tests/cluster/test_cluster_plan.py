@@ -82,14 +82,14 @@ def test_labels_and_taints_per_node() -> None:
     ev = evaluate_config(raw)
     ws1 = ev.by_name("cluster-ws-1-labels").inputs
     assert ws1["metadata"]["labels"] == {
-        "hybrid-ai/site": "office", "hybrid-ai/location": "on-prem", "hybrid-ai/gpu-model": "rtx-3090",
+        "hybrid-ai/site": "office", "topology.kubernetes.io/zone": "office", "hybrid-ai/location": "on-prem", "hybrid-ai/gpu-model": "rtx-3090",
         "nvidia.com/gpu.present": "true", "nvidia.com/device-plugin.config": "rtx-3090", "team": "ocr",
         "hybrid-ai/vpn-address": "100.64.1.1", "hybrid-ai/gpu-capacity": "4",
     }
     assert ws1["metadata"]["name"] == "ws-1"
     assert ws1["spec"]["taints"] == [{"key": "example.com/gpu", "value": "true", "effect": "NoSchedule"}]
     assert ev.by_name("cluster-receipt-labels").inputs["metadata"]["labels"] == {
-        "hybrid-ai/site": "cloud", "hybrid-ai/location": "cloud", "hybrid-ai/ingress": "true", "hybrid-ai/vpn-address": "100.64.0.2",
+        "hybrid-ai/site": "cloud", "topology.kubernetes.io/zone": "cloud", "hybrid-ai/location": "cloud", "hybrid-ai/ingress": "true", "hybrid-ai/vpn-address": "100.64.0.2",
     }
     assert ev.by_name("cluster-k8s").urn in ev.by_name("cluster-ws-1-labels").dependencies
 

@@ -81,18 +81,45 @@ def test_every_multi_replica_workload_spreads_over_hosts_and_sites_and_has_a_bud
     assert "receipt-api" in multi and {"ocr-engine", "tf-serving"} <= set(single)  # both kinds were seen
 
 
-def test_the_site_label_is_the_one_every_node_carries() -> None:
+def test_the_site_label_is_the_one_every_node_carries_and_its_zone() -> None:
     cfg = validate(stack_config("ha"))
-    assert {h.name: node_labels(cfg, h)[SITE_LABEL] for h in cfg.hosts if h.in_cluster} == {
-        "receipt": "cloud", "cp-2": "cloud", "cp-3": "cloud", "interface": "cloud", "ws-1": "office", "ws-2": "office"}
+    sites = {"receipt": "cloud", "cp-2": "cloud", "cp-3": "cloud", "interface": "cloud", "ws-1": "office", "ws-2": "office"}
+    assert {h.name: node_labels(cfg, h)[SITE_LABEL] for h in cfg.hosts if h.in_cluster} == sites
+    # The node-lifecycle controller's zone (component-helpers GetZoneKey): per site, so an office
+    # that holds most of the nodes is judged on its own and its pods are evicted (README step 3).
+    assert {h.name: node_labels(cfg, h)["topology.kubernetes.io/zone"] for h in cfg.hosts if h.in_cluster} == sites
 
 
-def test_traefik_has_a_budget_and_the_charts_we_install_run_no_other_replicated_pod(ha: Evaluation) -> None:
+def _zone_state(ready: int, not_ready: int) -> str:
+    """ComputeZoneState at v1.32.13 (pkg/controller/nodelifecycle), the default 0.55 threshold."""
+    if ready == 0 and not_ready > 0:
+        return "full"
+    return "partial" if not_ready > 2 and not_ready / (ready + not_ready) >= 0.55 else "normal"
+
+
+def test_an_office_holding_most_nodes_is_evicted_only_because_it_is_a_zone_of_its_own() -> None:
+    # Four cloud nodes and six workstations, the office down: one zone for all would be a
+    # partial disruption (eviction rate 0 below 51 nodes); per site, the office is fully down
+    # while the cloud is normal, and the office's zone is evicted at the normal rate.
+    assert _zone_state(ready=4, not_ready=6) == "partial"
+    assert (_zone_state(ready=0, not_ready=6), _zone_state(ready=4, not_ready=0)) == ("full", "normal")
+    raw = stack_config("ha")
+    office = next(h for h in raw["hosts"] if h["name"] == "ws-1")
+    raw["hosts"] += [{**office, "name": f"ws-{i}", "vpnAddress": f"100.64.1.{i}",
+                      "existing": {"address": f"198.51.100.{20 + i}"}} for i in range(3, 7)]
+    cfg = validate(raw)
+    zones = {h.name: node_labels(cfg, h).get("topology.kubernetes.io/zone") for h in cfg.hosts if h.in_cluster}
+    assert sorted(zones.values()).count("office") == 6 and sorted(zones.values()).count("cloud") == 4
+
+
+def test_traefik_has_no_budget_and_the_charts_we_install_run_no_other_replicated_pod(ha: Evaluation) -> None:
     assert len(validate(stack_config("ha")).hosts_with(Role.INGRESS)) == 2  # so Traefik runs two pods
     values = ha.by_name("ingress-traefik").inputs["values"]
     # A DaemonSet: one pod per ingress node, placed by the DaemonSet controller, not spread.
+    # No budget: drains skip its pods, and the disruption controller cannot scale a DaemonSet
+    # (a maxUnavailable budget on it allows 0 disruptions and logs an error on every sync).
     assert values["deployment"]["kind"] == "DaemonSet"
-    assert values["podDisruptionBudget"] == {"enabled": True, "maxUnavailable": 1}  # the chart's default is none
+    assert not values.get("podDisruptionBudget", {}).get("enabled", False)
     # cert-manager (replicaCount 1) and kube-prometheus-stack (Prometheus, Alertmanager: replicas
     # 1) keep their charts' single replica: nothing we pass (pinned or computed) raises it.
     for release in ("ingress-cert-manager", "monitoring-stack"):
@@ -211,9 +238,13 @@ def test_cluster_dns_stays_at_cloud_sites_with_two_replicas_and_a_budget(ha: Eva
         (HOST, "ScheduleAnyway"), (SITE_LABEL, "ScheduleAnyway")}
     assert all(c["labelSelector"] == {"matchLabels": selector} for c in pod["topologySpreadConstraints"])
     budget = _budget(ha, selector)
-    assert (budget["minAvailable"], budget["unhealthyPodEvictionPolicy"]) == (1, "AlwaysAllow")
-    # Applied once the seed, which enables the addon, is Ready.
-    assert ha.by_name("cluster-receipt-ready").urn in ha.closure(patch.urn)
+    assert (budget["maxUnavailable"], budget["unhealthyPodEvictionPolicy"]) == (1, "AlwaysAllow")
+    assert "minAvailable" not in budget  # a re-enabled addon's single pod stays evictable
+    # Applied once the seed, which enables the addon, is Ready, and the cloud nodes carry their
+    # labels (else the new pods would wait Pending for them).
+    closure = ha.closure(patch.urn)
+    assert ha.by_name("cluster-receipt-ready").urn in closure
+    assert {ha.by_name(f"cluster-{n}-labels").urn for n in cloud} <= closure
 
 
 def test_with_one_cloud_node_cluster_dns_keeps_one_replica_that_a_drain_may_move() -> None:
@@ -224,6 +255,20 @@ def test_with_one_cloud_node_cluster_dns_keeps_one_replica_that_a_drain_may_move
     ev = evaluate_config(raw)
     # Two pods on the one node: the drain's second eviction would wait forever on the budget
     # while the first pod's replacement has nowhere to go.
-    assert reveal(ev.by_name("cluster-dns-coredns").inputs)["spec"]["replicas"] == 1
+    spec = reveal(ev.by_name("cluster-dns-coredns").inputs)["spec"]
+    assert spec["replicas"] == 1
+    # Preferred, not required: while its one cloud node is drained, the pod may go elsewhere
+    # instead of waiting Pending (cluster DNS down) until the uncordon.
+    pod = spec["template"]["spec"]
+    assert "nodeSelector" not in pod
+    assert fits(pod, {"hybrid-ai/location": "on-prem"}, [])
+    [preferred] = pod["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert preferred["preference"]["matchExpressions"] == [{"key": "hybrid-ai/location", "operator": "In", "values": ["cloud"]}]
     budget = _budget(ev, {"k8s-app": "kube-dns"})
     assert budget["maxUnavailable"] == 1 and "minAvailable" not in budget
+
+
+def test_a_cloud_node_tainted_against_cluster_dns_does_not_count_as_a_place_for_it() -> None:
+    raw = stack_config("dev")  # two cloud nodes: receipt and interface
+    next(h for h in raw["hosts"] if h["name"] == "interface")["taints"] = [{"key": "dedicated", "value": "api", "effect": "NoSchedule"}]
+    assert reveal(evaluate_config(raw).by_name("cluster-dns-coredns").inputs)["spec"]["replicas"] == 1
