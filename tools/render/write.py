@@ -8,10 +8,12 @@ carries its host key), the secret parts are replaced before anything is written.
 from __future__ import annotations
 
 import json
+import os
+import queue
 import re
 import shutil
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -126,19 +128,73 @@ def _host_names(ev: Evaluation) -> dict[str, str]:
     return names
 
 
-def artifacts(ev: Evaluation, out: Path) -> list[Path]:
-    """What the plan puts on hosts: scripts per host, WireGuard configs, cloud-init documents."""
+class FileWriter:
+    """Writes files from a worker thread, in order: the kernel's part of ~2,000 small files
+    (0.3-0.8 s at 100/40, with the GIL released) overlaps the Python that composes the next
+    ones. The queue is bounded: holding every file at once cost ~20 MB at 200/80."""
+
+    def __init__(self, pool: ThreadPoolExecutor, pending: int = 64):
+        self._queue: queue.Queue[tuple[Path, bytes] | None] = queue.Queue(maxsize=pending)
+        self._done: Future[None] = pool.submit(self._drain)
+
+    def write(self, path: Path, text: str) -> None:
+        self._queue.put((path, text.encode("utf-8")))
+
+    def close(self) -> None:
+        """Wait until every file is written; raise the first error the worker met."""
+        self._queue.put(None)
+        self._done.result()
+
+    def _drain(self) -> None:
+        made: set[Path] = set()
+        error: OSError | None = None
+        while (item := self._queue.get()) is not None:
+            if error is not None:
+                continue  # keep taking items, so that a producer never blocks on a full queue
+            path, data = item
+            try:
+                if path.parent not in made:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    made.add(path.parent)
+                _write_bytes(path, data)
+            except OSError as err:
+                error = err
+        if error is not None:
+            raise error
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    """open, write, close: what `Path.write_bytes` does without the buffered file object."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
+def artifacts(ev: Evaluation, out: Path, writer: FileWriter | None = None) -> list[Path]:
+    """What the plan puts on hosts: scripts per host, WireGuard configs, cloud-init documents.
+    Written through `writer` when given (its owner closes it), else before this returns."""
+    if writer is not None:
+        return _artifacts(ev, out, writer)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        files = FileWriter(pool)
+        try:
+            return _artifacts(ev, out, files)
+        finally:
+            files.close()
+
+
+def _artifacts(ev: Evaluation, out: Path, files: FileWriter) -> list[Path]:
     written: list[Path] = []
     hosts = _host_names(ev)
     secrets = sorted(ev.secret_values, key=len, reverse=True)  # once, not per file
-    made: set[Path] = set()
 
     def write(rel: str, text: str) -> None:
         path = out / rel
-        if path.parent not in made:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            made.add(path.parent)
-        path.write_text(_scrub(text, secrets))
+        files.write(path, _scrub(text, secrets))
         written.append(path)
 
     for r in ev.of_type("command:remote:Command"):
@@ -214,12 +270,19 @@ def write_all(ev: Evaluation, out: Path) -> None:
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    # Graphviz lays out in its own process while this one writes the rest (files one at a
-    # time: holding them all to write them from threads cost ~20 MB at 200/80).
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    # Graphviz lays out in its own process, and a worker thread writes the artifacts, while
+    # this thread composes them, then plan.json and graph.mmd.
+    with ThreadPoolExecutor(max_workers=2) as pool:
         svg = pool.submit(_svg, dot(ev)) if shutil.which("dot") else None
-        (out / "plan.json").write_text(json.dumps(plan(ev), indent=2, sort_keys=True) + "\n")
+        files = FileWriter(pool)
+        try:
+            artifacts(ev, out / "artifacts", files)
+        finally:
+            files.close()
+        with (out / "plan.json").open("w", encoding="utf-8") as f:
+            # Streamed: the whole text at once took ~50 MB more at 200/80 (same bytes as json.dumps).
+            f.writelines(json.JSONEncoder(indent=2, sort_keys=True).iterencode(plan(ev)))
+            f.write("\n")
         (out / "graph.mmd").write_text(mermaid(ev))
-        artifacts(ev, out / "artifacts")
         if svg is not None:
             (out / "graph.svg").write_text(svg.result())
