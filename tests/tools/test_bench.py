@@ -33,6 +33,9 @@ def test_bench_runs_at_the_reference_size(tmp_path: Path) -> None:
     rounding = quotient * (0.0005 / run["render_s"] + 0.0005 / run["floor_s"]) + 0.0005
     assert run["floor_s"] > 0 and abs(run["ratio"] - quotient) <= rounding * 1.01
     assert run["cpu_ratio"] > 0
+    # One run: its spread is itself; the evaluation and the writing are parts of the render.
+    assert run["ratio_min"] == run["ratio"] == run["ratio_max"] and abs(run["ratio_best"] - run["ratio"]) < 0.002
+    assert 0 < run["eval_ratio"] <= run["ratio"] + 0.001 and 0 < run["write_s"] < run["render_s"]
     assert report["rerender_identical"] is True
     assert report["add_model_changed"] == 0
     # A third workstation in the office: only the mesh configs of the peers that must learn it.

@@ -8,6 +8,7 @@ carries its host key), the secret parts are replaced before anything is written.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -126,19 +127,43 @@ def _host_names(ev: Evaluation) -> dict[str, str]:
     return names
 
 
-def artifacts(ev: Evaluation, out: Path) -> list[Path]:
+class FileWriter:
+    """Writes files with one open, write and close each (Python's text files added an fstat,
+    an ioctl and two lseeks per file: ~7,800 syscalls at 100/40), making each folder once.
+    A worker thread to overlap the kernel's part measured no faster on 2 shared cores (its
+    GIL hand-offs cost ~16,000 futex calls), so this writes in the calling thread."""
+
+    def __init__(self) -> None:
+        self._made: set[Path] = set()
+
+    def write(self, path: Path, text: str) -> None:
+        if path.parent not in self._made:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._made.add(path.parent)
+        _write_bytes(path, text.encode("utf-8"))
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    """open, write, close: what `Path.write_bytes` does without the buffered file object."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
+def artifacts(ev: Evaluation, out: Path, files: FileWriter | None = None) -> list[Path]:
     """What the plan puts on hosts: scripts per host, WireGuard configs, cloud-init documents."""
+    files = files or FileWriter()
     written: list[Path] = []
     hosts = _host_names(ev)
     secrets = sorted(ev.secret_values, key=len, reverse=True)  # once, not per file
-    made: set[Path] = set()
 
     def write(rel: str, text: str) -> None:
         path = out / rel
-        if path.parent not in made:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            made.add(path.parent)
-        path.write_text(_scrub(text, secrets))
+        files.write(path, _scrub(text, secrets))
         written.append(path)
 
     for r in ev.of_type("command:remote:Command"):
@@ -214,12 +239,15 @@ def write_all(ev: Evaluation, out: Path) -> None:
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    # Graphviz lays out in its own process while this one writes the rest (files one at a
-    # time: holding them all to write them from threads cost ~20 MB at 200/80).
+    # Graphviz lays out in its own process while this one writes the rest.
     with ThreadPoolExecutor(max_workers=1) as pool:
         svg = pool.submit(_svg, dot(ev)) if shutil.which("dot") else None
-        (out / "plan.json").write_text(json.dumps(plan(ev), indent=2, sort_keys=True) + "\n")
-        (out / "graph.mmd").write_text(mermaid(ev))
-        artifacts(ev, out / "artifacts")
+        files = FileWriter()
+        artifacts(ev, out / "artifacts", files)
+        files.write(out / "graph.mmd", mermaid(ev))
+        with (out / "plan.json").open("w", encoding="utf-8") as f:
+            # Streamed: the whole text at once took ~50 MB more at 200/80 (same bytes as json.dumps).
+            f.writelines(json.JSONEncoder(indent=2, sort_keys=True).iterencode(plan(ev)))
+            f.write("\n")
         if svg is not None:
             (out / "graph.svg").write_text(svg.result())
