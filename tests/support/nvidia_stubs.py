@@ -20,16 +20,18 @@ esac""",
     # ubuntu-drivers-common 0.9.6.2~0.22.04.9 and 0.9.7.6ubuntu3.2 (docs/upstream.md). The archive's
     # drivers for this GPU: $STATE/archive (branches, newest first), the recommended one first
     # ($STATE/recommended); $STATE/dkms-only names the branches without linux-modules-nvidia for
-    # the host's kernel (flavour: $STATE/kernel-flavour). `list` prints "<driver>, (kernel modules
-    # provided by <modules>)" and leaves DKMS-only drivers out; `install [nvidia:]<branch>` (none:
-    # the first driver not installed) installs the driver with its signed modules through apt-get,
-    # passes over installed and DKMS-only ones, and exits 0 whatever apt-get did; an unknown
-    # option is click's usage error (exit 2).
+    # the host's kernel (flavour: $STATE/kernel-flavour); transitional packages ($STATE/transitional)
+    # are never offered. `list` prints "<driver>, (kernel modules provided by <modules>)" and leaves
+    # DKMS-only drivers out; `install [nvidia:]<branch>` (none: the first driver not installed)
+    # installs the driver with its signed modules through apt-get, passes over installed and
+    # DKMS-only ones, and exits 0 whatever apt-get did; an unknown option is click's usage error.
     "ubuntu-drivers": """
 archive=$(cat "$STATE/archive" 2>/dev/null || echo "580 570 550-server 550 535-server 535")
 recommended=$(cat "$STATE/recommended" 2>/dev/null || echo 535)
 flavour=$(cat "$STATE/kernel-flavour" 2>/dev/null || echo generic)
 signed() { ! grep -qxF -- "$1" "$STATE/dkms-only" 2>/dev/null; }
+# A transitional nvidia-driver-N has no Modaliases: ubuntu-drivers never offers it.
+archive=$(for b in $archive; do [ -e "$STATE/transitional/nvidia-driver-$b" ] || echo "$b"; done)
 [ "${1:-}" = --gpgpu ] && shift
 case ${1:-} in
   list)
