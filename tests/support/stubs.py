@@ -37,9 +37,10 @@ seen=0 prev=""
 for a in "$@"; do
   if [ "$seen" = 1 ] && [ "${a#-}" = "$a" ] && [ "$prev" != -o ]; then
     # Ubuntu's NVIDIA branches: each branch's components provide and conflict with the same
-    # virtual packages, so installing nvidia-driver-N removes the other branch, its signed
-    # modules (linux-modules-nvidia-M-<flavour>) with it; an end-of-life branch's
-    # nvidia-driver-N is transitional, depending on a newer branch ($STATE/transitional/<pkg>).
+    # virtual packages, so installing nvidia-driver-N removes the other branch, and with it its
+    # signed modules, linux-modules-nvidia-M-<flavour> (assumed: they need that branch's
+    # nvidia-kernel-common; linux-restricted-modules' relations were not read); an end-of-life
+    # branch's nvidia-driver-N is transitional, depending on a newer branch ($STATE/transitional/<pkg>).
     case $a in nvidia-driver-[0-9]*)
       rm -f "$STATE"/installed/nvidia-driver-[0-9]* "$STATE"/installed/linux-modules-nvidia-[0-9]*
       if [ -s "$STATE/transitional/$a" ]; then touch "$STATE/installed/$(cat "$STATE/transitional/$a")"; fi;;
