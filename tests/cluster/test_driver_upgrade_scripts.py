@@ -29,11 +29,13 @@ def rfc3339(seconds: int) -> str:
 
 
 def gpu_pair(tmp_path: Path) -> tuple[ClusterHost, ClusterHost]:
-    """The seed control plane, and ws-1 running driver branch 535 (booted as BOOT_1)."""
+    """The seed control plane, and ws-1 running driver branch 535 with its signed modules, as
+    `ubuntu-drivers install` leaves it (booted as BOOT_1)."""
     cp, ws = ClusterHost(tmp_path / "cp", "receipt", "100.64.0.2"), ClusterHost(tmp_path / "ws")
     assert cp.run("microk8s-install.sh", **CP).returncode == 0
     cp.add_node("ws-1", "100.64.1.1")
     (ws.state / "installed" / "nvidia-driver-535").touch()
+    (ws.state / "installed" / "linux-modules-nvidia-535-generic").touch()
     (ws.state / "driver-loaded").write_text("1")
     (ws.root / "boot_id").write_text(BOOT_1 + "\n")
     return cp, ws
@@ -62,9 +64,10 @@ def test_a_driver_roll_drains_installs_reboots_waits_for_the_new_branch_and_unco
     installed = ws.run("nvidia-setup.sh", **install(ws))
     assert installed.returncode == 0, installed.stderr
     changes = ws.state_changes()
-    assert changes[:2] == ["apt-get -o DPkg::Lock::Timeout=120 update -q", "apt-get -o DPkg::Lock::Timeout=120 install -y -q nvidia-driver-550"]
+    assert changes[:2] == ["apt-get -o DPkg::Lock::Timeout=120 update -q", "ubuntu-drivers install nvidia:550"]
     assert changes[-2].startswith("systemd-run --on-active=5") and changes[-1] == "systemctl stop ssh.socket ssh.service"
-    assert not (ws.state / "installed" / "nvidia-driver-535").exists()  # the other branch goes, as apt does it
+    # The other branch goes, as apt does it; the new one comes with its signed modules, not DKMS.
+    assert sorted(p.name for p in (ws.state / "installed").iterdir()) == ["linux-modules-nvidia-550-generic", "nvidia-driver-550"]
     check = {**on_ws(ws), "SETUP_REPORT": installed.stdout.strip(), "DRIVER_BRANCH": "550", "ROLL": "NVIDIA driver upgrade to 550",
              "BOOT_WAIT_S": "10", "WAIT_S": "10"}
     stuck = ws.run("gpu-check.sh", **check)  # the reboot has not happened
@@ -121,8 +124,8 @@ def test_a_server_branch_is_installed_by_its_own_package_and_counts_by_its_numbe
     _, ws = gpu_pair(tmp_path)
     installed = ws.run("nvidia-setup.sh", **install(ws, "550-server"))
     assert installed.returncode == 0, installed.stderr
-    assert "apt-get -o DPkg::Lock::Timeout=120 install -y -q nvidia-driver-550-server" in ws.state_changes()
-    assert sorted(p.name for p in (ws.state / "installed").iterdir()) == ["nvidia-driver-550-server"]
+    assert "ubuntu-drivers install nvidia:550-server" in ws.state_changes()
+    assert sorted(p.name for p in (ws.state / "installed").iterdir()) == ["linux-modules-nvidia-550-server-generic", "nvidia-driver-550-server"]
     reboot(ws)
     back = ws.run("gpu-check.sh", **on_ws(ws), SETUP_REPORT=installed.stdout.strip(), DRIVER_BRANCH="550", WAIT_S="10")
     assert back.returncode == 0 and "driver=550.183.01" in back.stdout.splitlines(), back.stderr

@@ -1,4 +1,4 @@
-"""Recording stubs of the NVIDIA tools (`nvidia-smi`, `ubuntu-drivers`, `nvidia-ctk`), with
+"""Recording stubs of the NVIDIA tools (`nvidia-smi`, `ubuntu-drivers`, `nvidia-ctk`) and `mokutil`, with
 state in files, as the driver and toolkit behave in the facts the scripts rely on
 (docs/upstream.md). Part of the cluster stubs (`cluster_stubs.STUBS`)."""
 
@@ -17,7 +17,62 @@ case $1 in
   -L) for i in $(seq 1 "$(cat "$STATE/driver-loaded")"); do echo "GPU $((i - 1)): NVIDIA GeForce RTX 3090 (UUID: GPU-$i)"; done;;
   *) echo "$loaded.183.01";;
 esac""",
-    "ubuntu-drivers": 'touch "$STATE/installed/nvidia-driver-535"',
+    # ubuntu-drivers-common 0.9.6.2~0.22.04.9 and 0.9.7.6ubuntu3.2 (docs/upstream.md). The archive's
+    # drivers for this GPU: $STATE/archive (branches, newest first), the recommended one first
+    # ($STATE/recommended); $STATE/dkms-only names the branches without linux-modules-nvidia for
+    # the host's kernel (flavour: $STATE/kernel-flavour); transitional packages ($STATE/transitional)
+    # are never offered. `list` prints "<driver>, (kernel modules provided by <modules>)" and leaves
+    # DKMS-only drivers out; `install [nvidia:]<branch>` (none: the first driver not installed)
+    # installs the driver with its signed modules through apt-get, passes over installed and
+    # DKMS-only ones, and exits 0 whatever apt-get did; an unknown option is click's usage error.
+    "ubuntu-drivers": """
+archive=$(cat "$STATE/archive" 2>/dev/null || echo "580 570 550-server 550 535-server 535")
+recommended=$(cat "$STATE/recommended" 2>/dev/null || echo 535)
+flavour=$(cat "$STATE/kernel-flavour" 2>/dev/null || echo generic)
+signed() { ! grep -qxF -- "$1" "$STATE/dkms-only" 2>/dev/null; }
+# A transitional nvidia-driver-N has no Modaliases: ubuntu-drivers never offers it.
+archive=$(for b in $archive; do [ -e "$STATE/transitional/nvidia-driver-$b" ] || echo "$b"; done)
+[ "${1:-}" = --gpgpu ] && shift
+case ${1:-} in
+  list)
+    for b in $archive; do signed "$b" && echo "nvidia-driver-$b, (kernel modules provided by linux-modules-nvidia-$b-$flavour)"; done
+    exit 0;;
+  install) shift;;
+  *) echo "Error: No such command '${1:-}'." >&2; exit 2;;
+esac
+want=""
+for a in "$@"; do
+  case $a in
+    --gpgpu|--free-only|--no-oem|--include-dkms|--recommended) ;;
+    -*) echo "Error: No such option: $a" >&2; exit 2;;
+    *) want=$a;;
+  esac
+done
+case $want in
+  "") candidates="$recommended $archive";;
+  nvidia:[0-9]*|[0-9]*) candidates=$(for b in $archive; do [ "$b" = "${want#nvidia:}" ] && echo "$b"; done);;
+  *) candidates="";;
+esac
+to_install=""
+for b in $candidates; do
+  [ -e "$STATE/installed/nvidia-driver-$b" ] && continue
+  signed "$b" || continue
+  to_install="nvidia-driver-$b linux-modules-nvidia-$b-$flavour"
+  break
+done
+[ -n "$to_install" ] || { echo "All the available drivers are already installed."; exit 0; }
+apt-get install -o DPkg::options::=--force-confnew -y $to_install
+exit 0""",
+    # mokutil 0.6.0 --sb-state ($STATE/secure-boot: enabled, disabled, or shim-off: enabled with
+    # shim not validating); no file: a BIOS boot, where mokutil finds no EFI variables.
+    "mokutil": """
+[ "$*" = --sb-state ] || exit 0
+case $(cat "$STATE/secure-boot" 2>/dev/null) in
+  enabled) echo "SecureBoot enabled";;
+  shim-off) echo "SecureBoot enabled"; echo "SecureBoot validation is disabled in shim";;
+  disabled) echo "SecureBoot disabled";;
+  *) echo "EFI variables are not supported on this system" >&2; exit 1;;
+esac""",
     # nvidia-ctk runtime configure (toolkit >= 1.18): the runtime `nvidia` goes into a drop-in
     # (/etc/containerd/conf.d/99-nvidia.toml, imported from --config) unless --drop-in-config=''.
     "nvidia-ctk": """

@@ -33,19 +33,22 @@ if [ -s "$STATE/apt-fail" ]; then
   [ "$n" = 1 ] && : > "$STATE/apt-fail"
   echo "E: Could not get lock /var/lib/dpkg/lock-frontend" >&2; exit 100
 fi
-seen=0
+seen=0 prev=""
 for a in "$@"; do
-  if [ "$seen" = 1 ] && [ "${a#-}" = "$a" ]; then
+  if [ "$seen" = 1 ] && [ "${a#-}" = "$a" ] && [ "$prev" != -o ]; then
     # Ubuntu's NVIDIA branches: each branch's components provide and conflict with the same
-    # virtual packages, so installing nvidia-driver-N removes the other branch; an end-of-life
+    # virtual packages, so installing nvidia-driver-N removes the other branch, and with it its
+    # signed modules, linux-modules-nvidia-M-<flavour> (assumed: they need that branch's
+    # nvidia-kernel-common; linux-restricted-modules' relations were not read); an end-of-life
     # branch's nvidia-driver-N is transitional, depending on a newer branch ($STATE/transitional/<pkg>).
     case $a in nvidia-driver-[0-9]*)
-      rm -f "$STATE"/installed/nvidia-driver-[0-9]*
+      rm -f "$STATE"/installed/nvidia-driver-[0-9]* "$STATE"/installed/linux-modules-nvidia-[0-9]*
       if [ -s "$STATE/transitional/$a" ]; then touch "$STATE/installed/$(cat "$STATE/transitional/$a")"; fi;;
     esac
     case $a in *=*) printf '%s' "${a#*=}" > "$STATE/installed/${a%%=*}";; *) touch "$STATE/installed/$a";; esac
   fi
   [ "$a" = install ] && seen=1
+  prev=$a
 done
 exit 0""",
     # sysctl values live in $STATE/sysctl/<key>; unknown keys read as 0.
