@@ -4,9 +4,10 @@ OUT ?= build/$(STACK)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-# Bytecode is cached under build/ (never in the tree or the shared venv): without a cache each
-# run compiled the program's modules again, ~0.15-0.25 s of its 1 s import budget (README, Performance).
-export PYTHONPYCACHEPREFIX := $(CURDIR)/build/pycache
+# Bytecode is cached (the program's in __pycache__/, ignored by git; the libraries' is what pip
+# compiled into the venv): without it each run compiled the program's modules again, ~0.15-0.25 s
+# of its 1 s import budget. A PYTHONPYCACHEPREFIX would make Python pass over the venv's own
+# bytecode and compile every library again on a fresh clone (~3 s cold; README, Performance).
 unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: venv preview render docs bench golden test lint typecheck unit e2e engine e2e-engine lab-up lab-down clean

@@ -162,3 +162,32 @@ def test_the_driver_roll_on_a_secure_boot_host_is_refused_before_it_drains(tmp_p
     moved = h.run("nvidia-setup.sh", DRIVER_VERSION="550", REPLACE_DRIVER="true", **params)
     assert moved.returncode == 0, moved.stderr
     assert installed(h) == ["linux-modules-nvidia-550-generic", "nvidia-driver-550"]
+
+
+ALL_DKMS_ONLY = ("580", "570", "550-server", "550", "535-server", "535")
+
+
+def test_the_recommended_driver_without_secure_boot_may_be_dkms_and_nothing_installed_means_no_reboot(tmp_path: Path) -> None:
+    """Review 8 H1: without --include-dkms, ubuntu-drivers installs nothing where the archive has
+    no signed modules for this kernel, and exits 0; the host was rebooted on every run with no
+    driver. Now DKMS is allowed with Secure Boot off, and no driver installed means no reboot."""
+    h, params = host(tmp_path, secure_boot="disabled", dkms_only=ALL_DKMS_ONLY)
+    result = h.run("nvidia-setup.sh", **params)
+    assert result.returncode == 0, result.stderr
+    assert installed(h) == ["nvidia-driver-535"]  # the recommended branch, its module from DKMS
+    assert any(c.startswith("systemd-run") for c in h.state_changes())  # the reboot it needs
+    # A GPU the archive has no driver for: nothing installed, and no reboot scheduled.
+    bare, bare_params = host(tmp_path / "bare", secure_boot="disabled")
+    (bare.state / "archive").write_text("")
+    (bare.state / "recommended").write_text("")
+    none = bare.run("nvidia-setup.sh", **bare_params)
+    assert none.returncode == 1 and installed(bare) == []
+    assert not [c for c in bare.state_changes() if c.startswith(("systemd-run", "systemctl"))]
+    assert "ubuntu-drivers installed no NVIDIA driver" in error(none.stderr) and "no reboot was scheduled" in error(none.stderr)
+
+
+def test_ubuntu_drivers_waits_for_the_apt_lock_as_long_as_our_own_apt_get(tmp_path: Path) -> None:
+    """Review 8 M1: ubuntu-drivers' own apt-get gets the same 120 s lock wait, through APT_CONFIG."""
+    h, params = host(tmp_path)
+    assert h.run("nvidia-setup.sh", DRIVER_VERSION="550", **params).returncode == 0
+    assert (h.state / "apt-config-seen").read_text() == 'DPkg::Lock::Timeout "120";\n'

@@ -24,7 +24,8 @@ esac""",
     # are never offered. `list` prints "<driver>, (kernel modules provided by <modules>)" and leaves
     # DKMS-only drivers out; `install [nvidia:]<branch>` (none: the first driver not installed)
     # installs the driver with its signed modules through apt-get, passes over installed and
-    # DKMS-only ones, and exits 0 whatever apt-get did; an unknown option is click's usage error.
+    # DKMS-only ones (taken, modules by DKMS, with --include-dkms), and exits 0 whatever apt-get
+    # did; an unknown option is click's usage error.
     "ubuntu-drivers": """
 archive=$(cat "$STATE/archive" 2>/dev/null || echo "580 570 550-server 550 535-server 535")
 recommended=$(cat "$STATE/recommended" 2>/dev/null || echo 535)
@@ -40,10 +41,13 @@ case ${1:-} in
   install) shift;;
   *) echo "Error: No such command '${1:-}'." >&2; exit 2;;
 esac
-want=""
+want="" dkms=no
+# What apt-get will read first (APT_CONFIG), kept for the tests.
+[ -z "${APT_CONFIG:-}" ] || cp "$APT_CONFIG" "$STATE/apt-config-seen"
 for a in "$@"; do
   case $a in
-    --gpgpu|--free-only|--no-oem|--include-dkms|--recommended) ;;
+    --include-dkms) dkms=yes;;
+    --gpgpu|--free-only|--no-oem|--recommended) ;;
     -*) echo "Error: No such option: $a" >&2; exit 2;;
     *) want=$a;;
   esac
@@ -56,8 +60,13 @@ esac
 to_install=""
 for b in $candidates; do
   [ -e "$STATE/installed/nvidia-driver-$b" ] && continue
-  signed "$b" || continue
-  to_install="nvidia-driver-$b linux-modules-nvidia-$b-$flavour"
+  if signed "$b"; then
+    to_install="nvidia-driver-$b linux-modules-nvidia-$b-$flavour"
+  elif [ "$dkms" = yes ]; then
+    to_install="nvidia-driver-$b"  # its modules from nvidia-dkms-<b>, a Depends
+  else
+    continue
+  fi
   break
 done
 [ -n "$to_install" ] || { echo "All the available drivers are already installed."; exit 0; }

@@ -7,6 +7,7 @@ backend waits, and nothing overrides the default eviction of pods from an unreac
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -272,3 +273,16 @@ def test_a_cloud_node_tainted_against_cluster_dns_does_not_count_as_a_place_for_
     raw = stack_config("dev")  # two cloud nodes: receipt and interface
     next(h for h in raw["hosts"] if h["name"] == "interface")["taints"] = [{"key": "dedicated", "value": "api", "effect": "NoSchedule"}]
     assert reveal(evaluate_config(raw).by_name("cluster-dns-coredns").inputs)["spec"]["replicas"] == 1
+
+
+def test_the_render_shows_the_patches_apart_from_the_manifests(tmp_path: Path) -> None:
+    """Review 8 L6: the CoreDNS and node-label patches were only in plan.json; a reviewer of
+    artifacts/kubernetes/ saw the CoreDNS budget without the patch it guards."""
+    from tools.render.write import artifacts
+
+    artifacts(evaluate_config(stack_config("ha")), tmp_path)
+    patches = {p.name for p in (tmp_path / "kubernetes-patches").iterdir()}
+    assert {"cluster-dns-coredns.yaml", "cluster-ws-1-labels.yaml"} <= patches
+    assert not {p.name for p in (tmp_path / "kubernetes").glob("*.yaml")} & patches
+    coredns = (tmp_path / "kubernetes-patches" / "cluster-dns-coredns.yaml").read_text()
+    assert "name: coredns" in coredns and "namespace: kube-system" in coredns

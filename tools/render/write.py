@@ -194,8 +194,11 @@ def artifacts(ev: Evaluation, out: Path, files: FileWriter | None = None) -> lis
         write(f"hosts/{r.inputs.get('name', r.name)}/cloud-init.yaml", "#cloud-config\n" + _yaml(doc))
 
     for r in ev.resources:
-        if r.type.startswith("kubernetes:") and r.custom and not r.type.endswith("Patch"):
-            write(f"kubernetes/{r.name}.yaml", _yaml(_integral(redact(_secret_keys_shown(r)))))
+        if r.type.startswith("kubernetes:") and r.custom:
+            # A patch (server-side apply of some fields of an object someone else made) is no
+            # whole manifest: apart, so that validators of manifests pass it over.
+            folder = "kubernetes-patches" if r.type.endswith("Patch") else "kubernetes"
+            write(f"{folder}/{r.name}.yaml", _yaml(_integral(redact(_secret_keys_shown(r)))))
     return written
 
 

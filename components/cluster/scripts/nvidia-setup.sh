@@ -78,8 +78,19 @@ ubuntu_drivers_install() {
   if installed "nvidia-driver-$DRIVER_VERSION"; then
     apt-get "${apt_opts[@]}" install -y -q "$1"
   else
-    ubuntu-drivers install "nvidia:$DRIVER_VERSION"
+    ubuntu_drivers install "nvidia:$DRIVER_VERSION"
   fi && installed "nvidia-driver-$DRIVER_VERSION" && installed "$1"
+}
+# ubuntu-drivers runs its own `apt-get install` without our lock wait (a fresh workstation's
+# unattended-upgrades holds the lock for minutes): the same wait, through APT_CONFIG, a file
+# every apt tool reads first, in addition to /etc/apt (apt.conf(5)).
+ubuntu_drivers() {
+  local conf rc=0
+  conf=$(mktemp)
+  printf 'DPkg::Lock::Timeout "120";\n' > "$conf"
+  APT_CONFIG=$conf ubuntu-drivers "$@" || rc=$?
+  rm -f "$conf"
+  return "$rc"
 }
 install_driver() {
   local modules
@@ -87,7 +98,13 @@ install_driver() {
   if [ -z "$DRIVER_VERSION" ]; then
     command -v ubuntu-drivers >/dev/null || fail "no ubuntu-drivers on this host; set nvidia.driverVersion (e.g. 535) to install nvidia-driver-<version>"
     [ "$sb" = off ] || [ -n "$(signed_modules '[^,]*')" ] || refuse_dkms "the recommended driver" "any branch"
-    retry ubuntu-drivers install || fail "ubuntu-drivers could not install the recommended driver; set nvidia.driverVersion"
+    # Without Secure Boot a DKMS-only driver is fine, and without --include-dkms ubuntu-drivers
+    # would skip it where the archive has no signed modules for this kernel, and install nothing.
+    dkms=()
+    [ "$sb" = on ] || dkms=(--include-dkms)
+    retry ubuntu_drivers install "${dkms[@]}" || fail "ubuntu-drivers could not install the recommended driver; set nvidia.driverVersion"
+    # It exits 0 when it installed nothing: no reboot for a driver that is not there.
+    driver_installed || fail "ubuntu-drivers installed no NVIDIA driver (\`ubuntu-drivers list\` offers none for this GPU and kernel): no reboot was scheduled; set nvidia.driverVersion (e.g. 550) and run again"
     [ "$sb" = off ] || signed_installed \
       || fail "Secure Boot is on and the driver ubuntu-drivers installed has no Canonical-signed linux-modules-nvidia, so the firmware would reject its DKMS module: no reboot was scheduled; set nvidia.driverVersion to a branch \`ubuntu-drivers list\` shows with 'kernel modules provided by linux-modules-nvidia-...', or turn Secure Boot off, then run again"
     return
