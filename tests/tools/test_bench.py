@@ -33,6 +33,7 @@ def test_bench_runs_at_the_reference_size(tmp_path: Path) -> None:
     rounding = quotient * (0.0005 / run["render_s"] + 0.0005 / run["floor_s"]) + 0.0005
     assert run["floor_s"] > 0 and abs(run["ratio"] - quotient) <= rounding * 1.01
     assert run["cpu_ratio"] > 0
+    assert abs(run["excess_s"] - (run["render_s"] - run["floor_s"])) < 0.002
     # The same-gc floor is another process with the program's collector settings; its ratio is
     # render over it, like the main one.
     assert run["floor_same_gc_s"] > 0
