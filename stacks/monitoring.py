@@ -8,6 +8,7 @@ from typing import Any
 import pulumi
 
 from components.workloads.monitoring import GRAFANA_PORT, Monitoring, MonitoringArgs
+from components.workloads.pod import CLOUD_NODES
 from components.workloads.tf_serving import REST_PORT
 from stacks.charts import pinned
 from stacks.config import StackConfig
@@ -30,7 +31,7 @@ def build_monitoring(cfg: StackConfig, workload_namespace: pulumi.Input[str], tf
         workload_namespace=workload_namespace, tf_serving=tf_serving, tf_rest_port=REST_PORT,
         cert_manager_namespace=pinned("cert-manager").namespace, retention=m.retention, storage_size=m.storage_size,
         storage_class=m.storage_class, grafana_storage_size=m.grafana_storage_size,
-        node_selector={"hybrid-ai/location": "cloud"}, gpu_tolerations=tolerations,
+        node_selector=dict(CLOUD_NODES), gpu_tolerations=tolerations,
         backup_nodes=[h.name for h in cfg.hosts if h.in_cluster and Role.CONTROL_PLANE.value in h.roles],
         cloud_ready=ready["cloud"], gpu_ready=ready["gpu"],
     ), opts=opts)

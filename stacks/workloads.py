@@ -19,7 +19,7 @@ from components.workloads.ingress import PublicIngress, PublicIngressArgs
 from components.workloads.model_service import ModelService, ModelServiceArgs, Peer, PublicRoute
 from components.workloads.monitoring import Monitoring
 from components.workloads.namespace import WorkloadNamespace, WorkloadNamespaceArgs
-from components.workloads.pod import CacheVolume, ProbeTiming, Security
+from components.workloads.pod import CLOUD_NODES, CacheVolume, ProbeTiming, Security
 from components.workloads.registry import PullSecret, PullSecretArgs
 from components.workloads.tf_serving import GRPC_PORT, HOSTPATH_STORAGE_CLASS, TfModel, TfServing, TfServingArgs
 from stacks.charts import GATEWAY_API_CRDS, pinned
@@ -84,15 +84,20 @@ def _download_except(cfg: StackConfig) -> list[str]:
     return [str(cfg.cluster.pod_cidr), str(cfg.cluster.service_cidr), CLOUD_METADATA[0]]
 
 
-def nodes_ready(cfg: StackConfig, cluster: MicroK8sCluster, placement: str) -> list[pulumi.Output[str]]:
-    """Readiness of the nodes a placement needs ("gpu", "cloud" or "ingress"), from the cluster."""
+def nodes_for(cfg: StackConfig, placement: str) -> list[Host]:
+    """The cluster nodes a placement needs ("gpu", "cloud" or "ingress")."""
     def needed(h: Host) -> bool:
         if placement == "gpu":
             return h.gpu is not None
         if placement == "ingress":
             return Role.INGRESS.value in h.roles
         return cfg.site(h.site).kind == "cloud"
-    return [cluster.ready[h.name] for h in cfg.hosts if h.in_cluster and needed(h)]
+    return [h for h in cfg.hosts if h.in_cluster and needed(h)]
+
+
+def nodes_ready(cfg: StackConfig, cluster: MicroK8sCluster, placement: str) -> list[pulumi.Output[str]]:
+    """Readiness of the nodes a placement needs, from the cluster."""
+    return [cluster.ready[h.name] for h in nodes_for(cfg, placement)]
 
 
 def build_workloads(stack: Stack, cluster: MicroK8sCluster, hosts: dict[str, HostNode]) -> Workloads:
@@ -148,13 +153,13 @@ def build_workloads(stack: Stack, cluster: MicroK8sCluster, hosts: dict[str, Hos
 def _cluster_dns(cfg: StackConfig, cluster: MicroK8sCluster, k8s: pulumi.ResourceOptions) -> None:
     """CoreDNS at the cloud sites (README, "When an on-prem site goes offline"); left as the addon
     made it when no cluster node is at a cloud site."""
-    cloud = [h for h in cfg.hosts if h.in_cluster and cfg.site(h.site).kind == "cloud"]
+    cloud = nodes_for(cfg, "cloud")
     # The addon's CoreDNS tolerates only CriticalAddonsOnly: a node with another hard taint cannot hold it.
     holders = [h for h in cloud if all(t.key == "CriticalAddonsOnly" or t.effect == "PreferNoSchedule" for t in h.taints)]
     if holders:
         seed = cfg.hosts_with(Role.CONTROL_PLANE)[0]  # it enables the dns addon
         ready = [cluster.ready[seed.name], *(cluster.labelled[h.name] for h in cloud)]
-        ClusterDns("cluster-dns", ClusterDnsArgs({"hybrid-ai/location": "cloud"}, len(holders), ready), opts=k8s)
+        ClusterDns("cluster-dns", ClusterDnsArgs(CLOUD_NODES, len(holders), ready), opts=k8s)
 
 
 def _gpu_sharing(cfg: StackConfig, k8s: pulumi.ResourceOptions) -> tuple[pulumi.ResourceOptions, pulumi.Output[str] | None]:

@@ -142,7 +142,7 @@ def rolling_upgrade(
             add_previous_output_in_env=False,
             opts=opts,
         )
-        return uncordon(prefix, node, after.after(refresh.stdout), mark, refresh.stdout.apply(lambda out: stamp(out, "refreshed_at")), opts, minor)
+        return uncordon(prefix, node, after.after(refresh.stdout), mark, refresh.stdout.apply(refreshed_at), opts, minor)
 
     return roll(nodes, args.max_unavailable, seed, start, steps)
 

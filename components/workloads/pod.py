@@ -23,6 +23,8 @@ HIGH_UID_CHECK = "CKV_K8S_40"  # UID >= 10000
 HIGH_UID = 10000
 # The node label naming a host's site (stacks/build.py sets it on every node).
 SITE_LABEL = "hybrid-ai/site"
+CLOUD_NODES = {"hybrid-ai/location": "cloud"}
+"""The node selector of what runs at the cloud sites (stacks/build.py labels every node's location)."""
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,7 @@ def pod_spec(name: str, args: ModelServiceArgs, secret: pulumi.Input[str] | None
         pod["runtimeClassName"] = "nvidia"
         pod["tolerations"] = [dict(t) for t in args.tolerations]
     else:
-        pod["nodeSelector"] = {"hybrid-ai/location": "cloud"}
+        pod["nodeSelector"] = dict(CLOUD_NODES)
     pod["topologySpreadConstraints"] = spread(name, args)
     if args.pull_secret is not None:
         pod["imagePullSecrets"] = [{"name": args.pull_secret}]

@@ -10,7 +10,7 @@ from pathlib import Path
 from tests.support.helpers import evaluate_config, stack_config
 from tools.render.diff import compare
 from tools.render.evaluate import Secret
-from tools.render.snapshot import masked
+from tools.render.snapshot import records
 from tools.render.write import artifacts, reveal, split_script
 
 LOST = "receipt"  # Pulumi.ha.yaml's seed
@@ -23,9 +23,7 @@ def _render(raw: dict[str, object], out: Path) -> Path:
     """What one side of `make diff` writes (tools/render/snapshot.py), from a config."""
     ev = evaluate_config(raw)
     out.mkdir(parents=True)
-    resources = {r.urn: {"type": r.type, "name": r.name, "inputs": masked(r.inputs, b"k", Secret, reveal),
-                         "dependencies": list(r.dependencies)} for r in ev.resources}
-    (out / "resources.json").write_text(json.dumps(resources, sort_keys=True))
+    (out / "resources.json").write_text(json.dumps(records(ev, b"k", Secret, reveal), sort_keys=True))
     artifacts(ev, out / "artifacts")
     return out
 

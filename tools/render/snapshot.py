@@ -77,12 +77,16 @@ def snapshot(root: Path, stack: str, out: Path, key: bytes) -> None:
         return
     config, secret = _config(path, key)
     ev = evaluate.evaluate(stack, config, secret, fill_missing_secrets=True)
-    # dependencies (with the provider each resource is managed by): a replaced provider replaces them.
-    resources = {r.urn: {"type": r.type, "name": r.name, "inputs": masked(r.inputs, key, evaluate.Secret, write.reveal),
-                         "dependencies": list(getattr(r, "dependencies", []))}
-                 for r in ev.resources}
-    (out / "resources.json").write_text(json.dumps(resources, sort_keys=True, indent=1))
+    (out / "resources.json").write_text(json.dumps(records(ev, key, evaluate.Secret, write.reveal), sort_keys=True, indent=1))
     write.artifacts(ev, out / "artifacts")
+
+
+def records(ev: Any, key: bytes, secret_type: type, reveal: Any) -> dict[str, Any]:
+    """What a diff compares of each resource, by URN: type, name, masked inputs, and dependencies
+    (with the provider each resource is managed by: a replaced provider replaces them)."""
+    return {r.urn: {"type": r.type, "name": r.name, "inputs": masked(r.inputs, key, secret_type, reveal),
+                    "dependencies": list(getattr(r, "dependencies", []))}
+            for r in ev.resources}
 
 
 def main() -> int:

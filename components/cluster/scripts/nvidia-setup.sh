@@ -39,7 +39,7 @@ driver_works() { command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>
 # the companions are pinned with it, as NVIDIA's install guide does.
 TOOLKIT_PACKAGES=(nvidia-container-toolkit nvidia-container-toolkit-base libnvidia-container-tools libnvidia-container1)
 toolkit_pinned() { [ "$(dpkg-query -W -f='${Version}' nvidia-container-toolkit 2>/dev/null)" = "$TOOLKIT_VERSION" ]; }
-driver_installed() { dpkg-query -W -f='${Package} ${Status}\n' 'nvidia-driver-*' 2>/dev/null | grep -q "install ok installed"; }
+driver_installed() { installed 'nvidia-driver-*'; }
 
 # Secure Boot checking module signatures. mokutil says "SecureBoot enabled", followed by "SecureBoot
 # validation is disabled in shim" when shim lets unsigned modules in; without mokutil, the
@@ -117,7 +117,7 @@ install_driver() {
     retry apt-get "${apt_opts[@]}" install -y -q "nvidia-driver-$DRIVER_VERSION" || fail "could not install nvidia-driver-$DRIVER_VERSION"
   fi
 }
-signed_installed() { dpkg-query -W -f='${Package} ${Status}\n' 'linux-modules-nvidia-*' 2>/dev/null | grep -q "install ok installed"; }
+signed_installed() { installed 'linux-modules-nvidia-*'; }
 
 reboot=no
 want=${DRIVER_VERSION%%-*}
