@@ -12,10 +12,13 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+import ahocorasick
 import yaml
 
 from components.kit.shell import split_command as split_script
@@ -57,6 +60,7 @@ def plan(ev: Evaluation) -> dict[str, Any]:
     }
 
 
+@cache  # asked once per edge end (~36,000 times at 100/40) for ~1,700 URNs
 def _node_id(urn: str) -> str:
     return "n" + re.sub(r"[^A-Za-z0-9]", "_", urn.rsplit("::", 1)[-1])
 
@@ -111,11 +115,31 @@ def dot(ev: Evaluation) -> str:
 DOT_FLAGS = ["-Gsplines=line", "-Gnslimit=0.5", "-Gnslimit1=0.5", "-Gmclimit=0.05", "-Gremincross=false"]
 
 
-def _scrub(text: str, secrets: set[str] | list[str]) -> str:
-    for s in secrets if isinstance(secrets, list) else sorted(secrets, key=len, reverse=True):
-        if s:
-            text = text.replace(s, SECRET)
-    return text
+class Scrubber:
+    """Replaces each secret value found in a text by "[secret]", in one pass over the text
+    (Aho-Corasick): a `str.replace` per secret per file grew with secrets x files, 0.6 s at
+    200/80. Occurrences that overlap become one "[secret]", so no fragment of either shows."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self._automaton = ahocorasick.Automaton()
+        for secret in secrets:
+            if secret:
+                self._automaton.add_word(secret, len(secret))
+        if len(self._automaton):
+            self._automaton.make_automaton()
+
+    def __call__(self, text: str) -> str:
+        if not len(self._automaton):
+            return text
+        spans = sorted((end - length + 1, end + 1) for end, length in self._automaton.iter(text))
+        parts, copied = [], 0
+        for start, stop in spans:
+            if start < copied:  # overlaps the one replaced before: widen it
+                copied = max(copied, stop)
+                continue
+            parts += [text[copied:start], SECRET]
+            copied = stop
+        return "".join(parts) + text[copied:] if parts else text
 
 
 def _host_names(ev: Evaluation) -> dict[str, str]:
@@ -159,11 +183,11 @@ def artifacts(ev: Evaluation, out: Path, files: FileWriter | None = None) -> lis
     files = files or FileWriter()
     written: list[Path] = []
     hosts = _host_names(ev)
-    secrets = sorted(ev.secret_values, key=len, reverse=True)  # once, not per file
+    scrub = Scrubber(ev.secret_values)
 
     def write(rel: str, text: str) -> None:
         path = out / rel
-        files.write(path, _scrub(text, secrets))
+        files.write(path, scrub(text))
         written.append(path)
 
     for r in ev.of_type("command:remote:Command"):
