@@ -8,7 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support.helpers import PROJECT
+from tools import bench
 
 
 def test_bench_runs_at_the_reference_size(tmp_path: Path) -> None:
@@ -17,7 +20,9 @@ def test_bench_runs_at_the_reference_size(tmp_path: Path) -> None:
                             cwd=PROJECT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
-    assert set(report) >= {"import_s", "runs", "rerender_identical", "add_model_changed", "add_workstation_changed"}
+    assert set(report) >= {"import_s", "runs", "rerender_identical", "add_model_changed", "add_workstation_changed", "scratch"}
+    # Renders go to memory where the machine has a tmpfs with room, else to the disk.
+    assert report["scratch"] == ("memory" if bench._memory_fs() else "disk")
     (run,) = report["runs"]
     assert (run["workstations"], run["models"]) == (2, 5)
     assert run["resources"] > 100 and run["depth"] > 5
@@ -83,3 +88,11 @@ def test_floor_replays_the_same_resources_inputs_and_edges() -> None:
 
     assert len(replayed.resources) == len(ev.resources) > 100
     assert shape(replayed) == shape(ev)
+
+
+def test_renders_go_to_memory_only_on_a_tmpfs_with_room(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(bench, "MEMORY_FS", tmp_path)  # a folder that is no mount point
+    assert bench._memory_fs() is None
+    monkeypatch.setattr(bench, "MEMORY_FS", Path("/dev/shm"))
+    monkeypatch.setattr(bench, "MEMORY_FS_MIN_FREE", 2**62)  # more than any machine has
+    assert bench._memory_fs() is None
