@@ -1,11 +1,15 @@
-"""The render's secret scrubber: one pass per artifact, and no fragment of a secret left."""
+"""The render's secret scrubber: one pass per text, no fragment of a secret left, and used on
+what the artifact writer reads out of secret values."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tools.render.write import SECRET, Scrubber
+from tools.render.evaluate import Evaluation, Registration, Secret
+from tools.render.write import SECRET, Scrubber, artifacts
 
 TOKEN = "9f86d081884c7d659a2feaa0c55ad015"
 
@@ -55,3 +59,28 @@ def test_same_as_replacing_each_secret_in_turn_when_none_overlap(words: list[str
     for s in sorted(secrets, key=len, reverse=True):  # the scrubber this replaced
         expected = expected.replace(s, SECRET)
     assert Scrubber(secrets)(text) == expected
+
+
+def _command(name: str, connection: dict[str, str], create: str) -> Registration:
+    return Registration(urn=f"urn:pulumi:t::p::command:remote:Command::{name}", type="command:remote:Command",
+                        name=name, parent=None, custom=True, dependencies=[],
+                        inputs={"connection": Secret(connection), "create": create})
+
+
+def test_parts_read_from_a_secret_connection_are_scrubbed(tmp_path: Path) -> None:
+    # The connection is secret as a whole (it holds the login key); the header shows its
+    # address and host key, which must not carry a secret value through.
+    ev = Evaluation("t", secret_values={TOKEN})
+    ev.resources.append(_command("ws-1-probe", {"host": "198.51.100.7", "hostKey": f"ssh-ed25519 {TOKEN}"}, "true"))
+    (path,) = artifacts(ev, tmp_path)
+    text = path.read_text()
+    assert TOKEN not in text and f"host key pinned: ssh-ed25519 {SECRET}" in text
+
+
+def test_plain_inputs_are_written_as_they_are_as_in_plan_json(tmp_path: Path) -> None:
+    # A secret value in a plain input would be a program bug that plan.json shows as well;
+    # the artifacts must not hide it from the tests that look for it (test_render's canaries).
+    ev = Evaluation("t", secret_values={TOKEN})
+    ev.resources.append(_command("ws-1-probe", {"host": "198.51.100.7", "hostKey": "ssh-ed25519 AAAA"}, f"echo {TOKEN}"))
+    (path,) = artifacts(ev, tmp_path)
+    assert path.read_text().endswith(f"echo {TOKEN}")

@@ -1,8 +1,9 @@
 """Write an Evaluation out for review: plan.json, graph.mmd, graph.svg and artifacts/.
 
 Every value the program marked secret is written as "[secret]". Artifacts are read from
-the same registrations; where one is built from a secret-marked value (a VM's cloud-init
-carries its host key), the secret parts are replaced before anything is written.
+the same registrations, plain values as they are (plan.json shows them too); where one is
+built from a secret-marked value (a VM's cloud-init carries its host key, a command's
+connection its login key), the secret parts are replaced before anything is written.
 """
 
 from __future__ import annotations
@@ -117,8 +118,8 @@ DOT_FLAGS = ["-Gsplines=line", "-Gnslimit=0.5", "-Gnslimit1=0.5", "-Gmclimit=0.0
 
 class Scrubber:
     """Replaces each secret value found in a text by "[secret]", in one pass over the text
-    (Aho-Corasick): a `str.replace` per secret per file grew with secrets x files, 0.6 s at
-    200/80. Occurrences that overlap become one "[secret]", so no fragment of either shows."""
+    (Aho-Corasick; a `str.replace` per secret grew with secrets x texts). Occurrences that
+    overlap become one "[secret]", so no fragment of either shows."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         self._automaton = ahocorasick.Automaton()
@@ -187,13 +188,13 @@ def artifacts(ev: Evaluation, out: Path, files: FileWriter | None = None) -> lis
 
     def write(rel: str, text: str) -> None:
         path = out / rel
-        files.write(path, scrub(text))
+        files.write(path, text)
         written.append(path)
 
     for r in ev.of_type("command:remote:Command"):
-        conn = reveal(r.inputs["connection"])
+        conn = reveal(r.inputs["connection"])  # secret as a whole: it holds the login key
         host = hosts.get(str(conn["host"]), str(conn["host"]))
-        header = f"# resource: {r.name}\n# host: {host} ({conn['host']}), host key pinned: {conn.get('hostKey', 'NO')}\n"
+        header = scrub(f"# resource: {r.name}\n# host: {host} ({conn['host']}), host key pinned: {conn.get('hostKey', 'NO')}\n")
         for phase in ("create", "update", "delete"):
             value = r.inputs.get(phase)
             if value is None:
@@ -215,7 +216,7 @@ def artifacts(ev: Evaluation, out: Path, files: FileWriter | None = None) -> lis
         for k in keys:
             if k.endswith("_private"):
                 keys[k] = SECRET
-        write(f"hosts/{r.inputs.get('name', r.name)}/cloud-init.yaml", "#cloud-config\n" + _yaml(doc))
+        write(f"hosts/{r.inputs.get('name', r.name)}/cloud-init.yaml", scrub("#cloud-config\n" + _yaml(doc)))
 
     for r in ev.resources:
         if r.type.startswith("kubernetes:") and r.custom:
