@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tools.scratch import memory_fs
+
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 SIZES: dict[str, tuple[int, int] | None] = {"reference": None, "50/20": (50, 20), "100/40": (100, 40), "200/80": (200, 80)}
 
@@ -156,17 +158,20 @@ def _run_floor(replay_file: Path, same_gc: bool = False) -> dict[str, Any]:
     return dict(json.loads(result.stdout.strip().splitlines()[-1]))
 
 
-def _measure(size: str, tmp: Path, runs: int) -> dict[str, Any]:
+def _measure(size: str, tmp: Path, runs: int, tidy: bool) -> dict[str, Any]:
     """`runs` renders of `size`, each followed by the floor of the plan it rendered (interleaved,
-    so that both see the same load on a shared machine); ratios are medians over the pairs."""
+    so that both see the same load on a shared machine); ratios are medians over the pairs.
+    `tidy`: delete each render once measured (in memory; on disk, deleting files slows the next
+    render's file creation)."""
     samples, floors, tuned = [], [], []
     for i in range(runs):
         out = tmp / f"{size.replace('/', '-')}-{i}"
         samples.append(_run_child(size, out))
         floors.append(_run_floor(Path(str(out) + REPLAY)))
         tuned.append(_run_floor(Path(str(out) + REPLAY), same_gc=True))
-        shutil.rmtree(out)  # the scratch holds one render at a time
-        Path(str(out) + REPLAY).unlink()
+        if tidy:
+            shutil.rmtree(out)
+            Path(str(out) + REPLAY).unlink()
     render_s = statistics.median(s["wall_s"] - s["import_s"] for s in samples)
     floor_s = statistics.median(f["floor_s"] for f in floors)
     # CPU seconds (threads and Graphviz included) move less than wall time when others share the cores.
@@ -199,22 +204,6 @@ def _measure(size: str, tmp: Path, runs: int) -> dict[str, Any]:
         "floor_same_gc_s": round(statistics.median(f["floor_s"] for f in tuned), 3),
         "ratio_same_gc": round(statistics.median((s["wall_s"] - s["import_s"]) / f["floor_s"] for s, f in zip(samples, tuned, strict=True)), 3),
     }
-
-
-MEMORY_FS = Path("/dev/shm")
-MEMORY_FS_MIN_FREE = 512 * 2**20
-"""The renders of 200/80 take ~70 MB each; keep well clear of a small /dev/shm (Docker's: 64 MB)."""
-
-
-def _memory_fs() -> Path | None:
-    """A tmpfs folder with room for the renders, if the machine has one."""
-    try:
-        mounted = {line.split()[1]: line.split()[2] for line in Path("/proc/mounts").read_text().splitlines()}
-        if mounted.get(str(MEMORY_FS)) == "tmpfs" and shutil.disk_usage(MEMORY_FS).free >= MEMORY_FS_MIN_FREE:
-            return MEMORY_FS
-    except OSError:
-        pass
-    return None
 
 
 def _import_only() -> float:
@@ -264,14 +253,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     report: dict[str, Any] = {"import_s": statistics.median(_import_only() for _ in range(args.runs)), "runs": []}
-    # Renders go to memory when they can: creating ~2,400 files on this VM's ext4 took 0.25 s
-    # to 2 s from one run to the next (its inode allocator re-reads inodes other jobs deleted
-    # moments before), a latency of the disk that the floor, which writes nothing, never pays.
-    scratch = None if args.on_disk else _memory_fs()
+    scratch = None if args.on_disk else memory_fs()  # tools/scratch.py says why
     report["scratch"] = "memory" if scratch else "disk"
     with tempfile.TemporaryDirectory(dir=scratch) as tmp:
         for size in args.sizes.split(","):
-            report["runs"].append(_measure(size, Path(tmp), args.runs))
+            report["runs"].append(_measure(size, Path(tmp), args.runs, tidy=scratch is not None))
         first, second = Path(tmp) / "again-1", Path(tmp) / "again-2"
         _run_child("reference", first)
         _run_child("reference", second)
@@ -280,13 +266,14 @@ def main(argv: list[str] | None = None) -> int:
     report |= blast_radius()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"renders written to {report['scratch']}")
     print(f"{'size':>10} {'workstations':>12} {'models':>6} {'resources':>9} {'wall_s':>7} {'-import':>8} "
           f"{'floor_s':>7} {'ratio':>5} {'min-max':>9} {'best':>5} {'eval':>5} {'cpu_ratio':>9} {'same_gc':>7} {'rss_mb':>7} {'depth':>5}")
     for r in report["runs"]:
         print(f"{r['size']:>10} {r['workstations']:>12} {r['models']:>6} {r['resources']:>9} {r['wall_s']:>7.2f} "
               f"{r['render_s']:>8.2f} {r['floor_s']:>7.2f} {r['ratio']:>5.2f} {r['ratio_min']:>4.2f}-{r['ratio_max']:<4.2f} "
               f"{r['ratio_best']:>5.2f} {r['eval_ratio']:>5.2f} {r['cpu_ratio']:>9.2f} {r['ratio_same_gc']:>7.2f} {r['peak_rss_mb']:>7.1f} {r['depth']:>5}")
-    print(f"renders written to {report['scratch']} import_s={report['import_s']} rerender_identical={report['rerender_identical']} "
+    print(f"import_s={report['import_s']} rerender_identical={report['rerender_identical']} "
           f"add_model_changed={report['add_model_changed']} add_workstation_changed={report['add_workstation_changed']} "
           f"({', '.join(report['add_workstation_changed_names'])})")
     print(f"-> {args.out}")

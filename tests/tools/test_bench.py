@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.helpers import PROJECT
-from tools import bench
+from tools import bench, scratch
 
 
 def test_bench_runs_at_the_reference_size(tmp_path: Path) -> None:
@@ -22,7 +22,7 @@ def test_bench_runs_at_the_reference_size(tmp_path: Path) -> None:
     report = json.loads(out.read_text())
     assert set(report) >= {"import_s", "runs", "rerender_identical", "add_model_changed", "add_workstation_changed", "scratch"}
     # Renders go to memory where the machine has a tmpfs with room, else to the disk.
-    assert report["scratch"] == ("memory" if bench._memory_fs() else "disk")
+    assert report["scratch"] == ("memory" if scratch.memory_fs() else "disk")
     (run,) = report["runs"]
     assert (run["workstations"], run["models"]) == (2, 5)
     assert run["resources"] > 100 and run["depth"] > 5
@@ -65,7 +65,6 @@ def test_floor_replays_the_same_resources_inputs_and_edges() -> None:
     from pulumi.runtime.sync_await import _sync_await
 
     from tests.support.helpers import evaluate_config, stack_config
-    from tools import bench
     from tools.render.evaluate import PROJECT as NAME
     from tools.render.evaluate import Evaluation, RecordingMonitor, StackMocks
     from tools.render.write import redact
@@ -91,8 +90,16 @@ def test_floor_replays_the_same_resources_inputs_and_edges() -> None:
 
 
 def test_renders_go_to_memory_only_on_a_tmpfs_with_room(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(bench, "MEMORY_FS", tmp_path)  # a folder that is no mount point
-    assert bench._memory_fs() is None
-    monkeypatch.setattr(bench, "MEMORY_FS", Path("/dev/shm"))
-    monkeypatch.setattr(bench, "MEMORY_FS_MIN_FREE", 2**62)  # more than any machine has
-    assert bench._memory_fs() is None
+    mounts = tmp_path / "mounts"
+    monkeypatch.setattr(scratch, "MOUNTS", mounts)
+    monkeypatch.setattr(scratch, "MEMORY_FS", tmp_path)
+    monkeypatch.setattr(scratch, "MIN_FREE", 1)
+    mounts.write_text(f"/dev/vda / ext4 rw 0 0\ntmpfs {tmp_path} tmpfs rw,nosuid 0 0\n")
+    assert scratch.memory_fs() == tmp_path
+    mounts.write_text(f"/dev/vda {tmp_path} ext4 rw 0 0\n")  # a disk
+    assert scratch.memory_fs() is None
+    mounts.write_text(f"tmpfs {tmp_path} tmpfs rw 0 0\n")
+    monkeypatch.setattr(scratch, "MIN_FREE", 2**62)  # more room than any machine has
+    assert scratch.memory_fs() is None
+    monkeypatch.setattr(scratch, "MOUNTS", tmp_path / "absent")  # no /proc: not Linux
+    assert scratch.memory_fs() is None

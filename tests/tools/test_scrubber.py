@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
 from tools.render.evaluate import Evaluation, Registration, Secret
-from tools.render.write import SECRET, Scrubber, artifacts
+from tools.render.scrub import SECRET, Scrubber
+from tools.render.write import artifacts
 
 TOKEN = "9f86d081884c7d659a2feaa0c55ad015"
 
@@ -84,3 +86,21 @@ def test_plain_inputs_are_written_as_they_are_as_in_plan_json(tmp_path: Path) ->
     ev.resources.append(_command("ws-1-probe", {"host": "198.51.100.7", "hostKey": "ssh-ed25519 AAAA"}, f"echo {TOKEN}"))
     (path,) = artifacts(ev, tmp_path)
     assert path.read_text().endswith(f"echo {TOKEN}")
+
+
+def test_cloud_init_is_scrubbed_before_yaml_folds_or_escapes_a_secret(tmp_path: Path) -> None:
+    # YAML writes a multi-line string over blank lines and escapes non-ASCII: a secret
+    # searched for in the serialized document would be missed (review of issue 18).
+    key = "-----BEGIN KEY-----\nMOCK-c0ffee-4242\n-----END KEY-----\n"
+    password = "pässwörd-9f86d081"
+    user_data = "#cloud-config\n" + yaml.safe_dump(
+        {"write_files": [{"path": "/etc/k", "content": key}], "runcmd": [["echo", password]]})
+    ev = Evaluation("t", secret_values={key, password})
+    ev.resources.append(Registration(urn="urn:pulumi:t::p::openstack:compute/instance:Instance::vm",
+                                     type="openstack:compute/instance:Instance", name="vm", parent=None,
+                                     custom=True, dependencies=[], inputs={"userData": Secret(user_data)}))
+    (path,) = artifacts(ev, tmp_path)
+    text = path.read_text()
+    doc = yaml.safe_load(text)
+    assert doc["write_files"][0]["content"] == SECRET and doc["runcmd"] == [["echo", SECRET]]
+    assert "MOCK-c0ffee-4242" not in text and "9f86d081" not in text

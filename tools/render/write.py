@@ -13,19 +13,16 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-import ahocorasick
 import yaml
 
 from components.kit.shell import split_command as split_script
 from tools.render.evaluate import Evaluation, Registration, Secret
-
-SECRET = "[secret]"
+from tools.render.scrub import SECRET, Scrubber
 
 
 def redact(value: Any) -> Any:
@@ -116,33 +113,6 @@ def dot(ev: Evaluation) -> str:
 DOT_FLAGS = ["-Gsplines=line", "-Gnslimit=0.5", "-Gnslimit1=0.5", "-Gmclimit=0.05", "-Gremincross=false"]
 
 
-class Scrubber:
-    """Replaces each secret value found in a text by "[secret]", in one pass over the text
-    (Aho-Corasick; a `str.replace` per secret grew with secrets x texts). Occurrences that
-    overlap become one "[secret]", so no fragment of either shows."""
-
-    def __init__(self, secrets: Iterable[str]) -> None:
-        self._automaton = ahocorasick.Automaton()
-        for secret in secrets:
-            if secret:
-                self._automaton.add_word(secret, len(secret))
-        if len(self._automaton):
-            self._automaton.make_automaton()
-
-    def __call__(self, text: str) -> str:
-        if not len(self._automaton):
-            return text
-        spans = sorted((end - length + 1, end + 1) for end, length in self._automaton.iter(text))
-        parts, copied = [], 0
-        for start, stop in spans:
-            if start < copied:  # overlaps the one replaced before: widen it
-                copied = max(copied, stop)
-                continue
-            parts += [text[copied:start], SECRET]
-            copied = stop
-        return "".join(parts) + text[copied:] if parts else text
-
-
 def _host_names(ev: Evaluation) -> dict[str, str]:
     """SSH address -> host name, from each host's `<name>-reachable` probe."""
     names = {}
@@ -193,8 +163,9 @@ def artifacts(ev: Evaluation, out: Path, files: FileWriter | None = None) -> lis
 
     for r in ev.of_type("command:remote:Command"):
         conn = reveal(r.inputs["connection"])  # secret as a whole: it holds the login key
-        host = hosts.get(str(conn["host"]), str(conn["host"]))
-        header = scrub(f"# resource: {r.name}\n# host: {host} ({conn['host']}), host key pinned: {conn.get('hostKey', 'NO')}\n")
+        address, host_key = scrub(str(conn["host"])), scrub(str(conn.get("hostKey", "NO")))
+        host = hosts.get(str(conn["host"]), address)
+        header = f"# resource: {r.name}\n# host: {host} ({address}), host key pinned: {host_key}\n"
         for phase in ("create", "update", "delete"):
             value = r.inputs.get(phase)
             if value is None:
@@ -216,7 +187,7 @@ def artifacts(ev: Evaluation, out: Path, files: FileWriter | None = None) -> lis
         for k in keys:
             if k.endswith("_private"):
                 keys[k] = SECRET
-        write(f"hosts/{r.inputs.get('name', r.name)}/cloud-init.yaml", scrub("#cloud-config\n" + _yaml(doc)))
+        write(f"hosts/{r.inputs.get('name', r.name)}/cloud-init.yaml", "#cloud-config\n" + _yaml(scrub.deep(doc)))
 
     for r in ev.resources:
         if r.type.startswith("kubernetes:") and r.custom:
