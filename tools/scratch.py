@@ -8,6 +8,7 @@ with, which writes nothing, never pays (README, Performance).
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -18,10 +19,12 @@ MIN_FREE = 512 * 2**20
 
 
 def memory_fs() -> Path | None:
-    """MEMORY_FS if it is a tmpfs with MIN_FREE bytes free, else None (use the disk)."""
+    """MEMORY_FS if it is a tmpfs this user can write to, with MIN_FREE bytes free, else None
+    (use the disk)."""
     try:
         mounted = {fields[1]: fields[2] for line in MOUNTS.read_text().splitlines() if len(fields := line.split()) >= 3}
-        if mounted.get(str(MEMORY_FS)) == "tmpfs" and shutil.disk_usage(MEMORY_FS).free >= MIN_FREE:
+        if (mounted.get(str(MEMORY_FS)) == "tmpfs" and os.access(MEMORY_FS, os.W_OK | os.X_OK)
+                and shutil.disk_usage(MEMORY_FS).free >= MIN_FREE):
             return MEMORY_FS
     except OSError:  # no /proc (not Linux), or MEMORY_FS gone
         pass

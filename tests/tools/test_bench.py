@@ -103,3 +103,7 @@ def test_renders_go_to_memory_only_on_a_tmpfs_with_room(monkeypatch: pytest.Monk
     assert scratch.memory_fs() is None
     monkeypatch.setattr(scratch, "MOUNTS", tmp_path / "absent")  # no /proc: not Linux
     assert scratch.memory_fs() is None
+    monkeypatch.setattr(scratch, "MIN_FREE", 1)
+    monkeypatch.setattr(scratch, "MOUNTS", mounts)
+    monkeypatch.setattr(scratch.os, "access", lambda path, mode: False)  # read-only, or not ours
+    assert scratch.memory_fs() is None

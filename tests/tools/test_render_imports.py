@@ -1,5 +1,6 @@
-"""The render runs where only requirements.txt is installed (the plan-diff workflow), so it
-imports nothing else: the standard library, the project, and the pinned runtime packages."""
+"""The program and the render run where only requirements.txt is installed (`pulumi install`,
+the plan-diff workflow), so they import nothing else: the standard library, the project, and
+the pinned runtime packages."""
 
 from __future__ import annotations
 
@@ -27,11 +28,12 @@ def _imported(path: Path) -> set[str]:
     return tops
 
 
-def test_the_render_imports_only_what_requirements_txt_installs() -> None:
+def test_the_program_and_the_render_import_only_what_requirements_txt_installs() -> None:
     pinned, dists = _pinned(), packages_distributions()
     outside = {}
-    for path in sorted((PROJECT / "tools" / "render").glob("*.py")):
+    sources = [PROJECT / "__main__.py", *(p for d in ("components", "stacks", "tools/render") for p in (PROJECT / d).rglob("*.py"))]
+    for path in sorted(sources):
         for name in _imported(path) - OWN - set(sys.stdlib_module_names) - {"__future__"}:
             if not {re.sub(r"[-_.]+", "-", d).lower() for d in dists.get(name, [])} & pinned:
-                outside[f"{path.name}: {name}"] = dists.get(name, [])
+                outside[f"{path.relative_to(PROJECT)}: {name}"] = dists.get(name, [])
     assert not outside, f"not installed by requirements.txt: {outside}"

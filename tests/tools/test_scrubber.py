@@ -104,3 +104,12 @@ def test_cloud_init_is_scrubbed_before_yaml_folds_or_escapes_a_secret(tmp_path: 
     doc = yaml.safe_load(text)
     assert doc["write_files"][0]["content"] == SECRET and doc["runcmd"] == [["echo", SECRET]]
     assert "MOCK-c0ffee-4242" not in text and "9f86d081" not in text
+
+
+def test_a_secret_that_yaml_reads_as_a_number_is_scrubbed_too(tmp_path: Path) -> None:
+    ev = Evaluation("t", secret_values={"987654321987"})
+    ev.resources.append(Registration(urn="urn:pulumi:t::p::openstack:compute/instance:Instance::vm",
+                                     type="openstack:compute/instance:Instance", name="vm", parent=None, custom=True,
+                                     dependencies=[], inputs={"userData": Secret("#cloud-config\nbootcmd_pin: 987654321987\n")}))
+    (path,) = artifacts(ev, tmp_path)
+    assert "987654321987" not in path.read_text()

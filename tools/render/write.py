@@ -187,7 +187,9 @@ def artifacts(ev: Evaluation, out: Path, files: FileWriter | None = None) -> lis
         for k in keys:
             if k.endswith("_private"):
                 keys[k] = SECRET
-        write(f"hosts/{r.inputs.get('name', r.name)}/cloud-init.yaml", "#cloud-config\n" + _yaml(scrub.deep(doc)))
+        # String by string (YAML may fold or escape a secret), then the text: a value YAML reads
+        # back as a number or a date is no string.
+        write(f"hosts/{r.inputs.get('name', r.name)}/cloud-init.yaml", scrub("#cloud-config\n" + _yaml(scrub.deep(doc))))
 
     for r in ev.resources:
         if r.type.startswith("kubernetes:") and r.custom:
