@@ -24,12 +24,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pulumi
-from pulumi_command import remote
 
 from components.cluster.nvidia import TOOLKIT_VERSION
-from components.cluster.upgrade import Mark, UpgradeArgs, drain, roll, stamp, uncordon
+from components.cluster.upgrade import Mark, UpgradeArgs, drain, roll, stamp, step, uncordon
 from components.hosts.ssh import SshTarget, command_options
-from components.kit import shell
 
 if TYPE_CHECKING:
     from components.cluster.microk8s import ClusterNode
@@ -56,29 +54,15 @@ def driver_roll(
         mark = Mark("nvidia-driver", up.version, f"NVIDIA driver upgrade to {up.version}")
         drained = drain(prefix, node, after, mark, args, opts)
         target = node.target.after(drained.stdout)
-        install = remote.Command(
-            f"{prefix}-install",
-            connection=target.connection,
-            create=shell.remote_command("nvidia-setup.sh", {
-                "HOST_NAME": node.name, "INSTALL_DRIVER": "true", "DRIVER_VERSION": up.version, "REPLACE_DRIVER": "true",
-                "INSTALL_TOOLKIT": "false", "TOOLKIT_VERSION": TOOLKIT_VERSION,
-            }, sudo=target.sudo),
-            logging=remote.Logging.STDERR,
-            add_previous_output_in_env=False,
-            opts=opts,
-        )
-        check = remote.Command(
-            f"{prefix}-check",
-            # Patient: the install step's reboot refuses logins until the new boot's sshd is up.
-            connection=target.after(install.stdout).patient_connection,
-            create=shell.remote_command("gpu-check.sh", {
-                "HOST_NAME": node.name, "GPU_COUNT": str(up.gpu_count), "SETUP_REPORT": install.stdout,
-                "DRIVER_BRANCH": up.version.split("-")[0], "ROLL": mark.words,
-            }, sudo=target.sudo),
-            logging=remote.Logging.STDERR,
-            add_previous_output_in_env=False,
-            opts=opts,
-        )
+        install = step(f"{prefix}-install", target.connection, "nvidia-setup.sh", {
+            "HOST_NAME": node.name, "INSTALL_DRIVER": "true", "DRIVER_VERSION": up.version, "REPLACE_DRIVER": "true",
+            "INSTALL_TOOLKIT": "false", "TOOLKIT_VERSION": TOOLKIT_VERSION,
+        }, target.sudo, opts)
+        # Patient: the install step's reboot refuses logins until the new boot's sshd is up.
+        check = step(f"{prefix}-check", target.after(install.stdout).patient_connection, "gpu-check.sh", {
+            "HOST_NAME": node.name, "GPU_COUNT": str(up.gpu_count), "SETUP_REPORT": install.stdout,
+            "DRIVER_BRANCH": up.version.split("-")[0], "ROLL": mark.words,
+        }, target.sudo, opts)
         return uncordon(prefix, node, after.after(check.stdout), mark, check.stdout.apply(lambda out: stamp(out, "back_at")), opts)
 
     return roll([n for n in nodes if n.driver_upgrade is not None], args.max_unavailable, seed, start, steps)

@@ -23,7 +23,7 @@ and its message names the node.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -87,38 +87,40 @@ def roll(nodes: Sequence[ClusterNode], max_unavailable: int, seed: SshTarget, st
     return done
 
 
-def drain(name: str, node: ClusterNode, seed: SshTarget, mark: Mark, args: UpgradeArgs, opts: pulumi.ResourceOptions) -> remote.Command:
-    """`<name>-drain`, on the seed: the maintenance window, then cordon and drain (unless the node is done)."""
-    window = args.window
+def step(
+    name: str, connection: pulumi.Input[remote.ConnectionArgs], script: str, params: Mapping[str, pulumi.Input[str]], sudo: bool,
+    opts: pulumi.ResourceOptions,
+) -> remote.Command:
+    """One step of a roll: `script` with `params` over `connection`. Roll steps print no secret,
+    so stderr is logged; no earlier output goes into the environment."""
     return remote.Command(
-        f"{name}-drain",
-        connection=seed.connection,
-        create=shell.remote_command("microk8s-upgrade-drain.sh", {
-            "NODE_NAME": node.name, "MARK": mark.key, "TARGET": mark.target, "ROLL": mark.words,
-            "DRAIN_TIMEOUT_S": str(args.drain_timeout_seconds),
-            "WINDOW": window.spec if window else "", "WINDOW_DAYS": " ".join(window.days) if window else "",
-        }, sudo=seed.sudo),
+        name,
+        connection=connection,
+        create=shell.remote_command(script, params, sudo=sudo),
         logging=remote.Logging.STDERR,
         add_previous_output_in_env=False,
         opts=opts,
     )
 
 
+def drain(name: str, node: ClusterNode, seed: SshTarget, mark: Mark, args: UpgradeArgs, opts: pulumi.ResourceOptions) -> remote.Command:
+    """`<name>-drain`, on the seed: the maintenance window, then cordon and drain (unless the node is done)."""
+    window = args.window
+    return step(f"{name}-drain", seed.connection, "microk8s-upgrade-drain.sh", {
+        "NODE_NAME": node.name, "MARK": mark.key, "TARGET": mark.target, "ROLL": mark.words,
+        "DRAIN_TIMEOUT_S": str(args.drain_timeout_seconds),
+        "WINDOW": window.spec if window else "", "WINDOW_DAYS": " ".join(window.days) if window else "",
+    }, seed.sudo, opts)
+
+
 def uncordon(
     name: str, node: ClusterNode, seed: SshTarget, mark: Mark, since: pulumi.Output[str], opts: pulumi.ResourceOptions, kubelet_minor: str = "",
 ) -> pulumi.Output[str]:
     """`<name>-uncordon`, on the seed: wait until the node's kubelet has posted since `since`, uncordon, mark it done."""
-    return remote.Command(
-        f"{name}-uncordon",
-        connection=seed.connection,
-        create=shell.remote_command("microk8s-upgrade-uncordon.sh", {
-            "NODE_NAME": node.name, "MARK": mark.key, "TARGET": mark.target, "ROLL": mark.words,
-            "SINCE": since, "KUBELET_MINOR": kubelet_minor,
-        }, sudo=seed.sudo),
-        logging=remote.Logging.STDERR,
-        add_previous_output_in_env=False,
-        opts=opts,
-    ).stdout
+    return step(f"{name}-uncordon", seed.connection, "microk8s-upgrade-uncordon.sh", {
+        "NODE_NAME": node.name, "MARK": mark.key, "TARGET": mark.target, "ROLL": mark.words,
+        "SINCE": since, "KUBELET_MINOR": kubelet_minor,
+    }, seed.sudo, opts).stdout
 
 
 def rolling_upgrade(
@@ -134,14 +136,8 @@ def rolling_upgrade(
         prefix = f"{name}-{node.name}-upgrade"
         drained = drain(prefix, node, after, mark, args, opts)
         target = node.target.after(drained.stdout)
-        refresh = remote.Command(
-            f"{prefix}-refresh",
-            connection=target.connection,
-            create=shell.remote_command("microk8s-upgrade-refresh.sh", {"HOST_NAME": node.name, "CHANNEL": channel}, sudo=target.sudo),
-            logging=remote.Logging.STDERR,
-            add_previous_output_in_env=False,
-            opts=opts,
-        )
+        refresh = step(f"{prefix}-refresh", target.connection, "microk8s-upgrade-refresh.sh",
+                       {"HOST_NAME": node.name, "CHANNEL": channel}, target.sudo, opts)
         return uncordon(prefix, node, after.after(refresh.stdout), mark, refresh.stdout.apply(refreshed_at), opts, minor)
 
     return roll(nodes, args.max_unavailable, seed, start, steps)
