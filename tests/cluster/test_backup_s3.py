@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.cluster.test_backup import SSH
-from tests.support.helpers import unavailable
+from tests.support.helpers import stop_processes, unavailable
 from tests.support.stubs import StubHost
 
 BUCKET = "hybrid-backups"
@@ -66,12 +66,7 @@ def s3(tmp_path: Path) -> Iterator[S3]:
         store.client("s3").create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-central-1"})
         yield store
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=10)
+        stop_processes([server], timeout=10)
 
 
 def control_plane(tmp_path: Path, s3: S3, size: int) -> tuple[StubHost, dict[str, str]]:

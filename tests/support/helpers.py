@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -54,3 +56,18 @@ def unavailable(why: str) -> NoReturn:
     if in_ci():
         pytest.fail(f"not available in CI: {why}")
     pytest.skip(why)
+
+
+def stop_processes(procs: Iterable[subprocess.Popen[Any]], timeout: float = 5) -> None:
+    """Terminate the processes a test started (all first, then wait for each), killing any
+    that outlives `timeout`: a test ends only the processes it started, by their handles."""
+    procs = list(procs)
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=timeout)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.helpers import stop_processes
 from tests.support.lab import wait_for_full_mesh
 from tools.lab.engine import Engine
 from tools.lab.netlab import Lab
@@ -49,15 +50,7 @@ class Pingers:
                     self.procs[(a, b)] = (proc, log)
 
     def stop(self) -> None:
-        for proc, _ in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc, _ in self.procs.values():
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        stop_processes(proc for proc, _ in self.procs.values())
 
     def outages(self, start: float, end: float) -> dict[tuple[str, str], float]:
         """Per pair, the longest time in [start, end] without an answer."""

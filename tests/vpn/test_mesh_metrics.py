@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from components.kit.shell import script_path, script_text
-from tests.support.helpers import PROJECT, unavailable
+from tests.support.helpers import PROJECT, stop_processes, unavailable
 from tests.support.stubs import StubHost
 
 HUB = "x" * 42 + "A="
@@ -173,13 +173,6 @@ def test_collector_reads_a_real_wg_dump_after_a_handshake(tmp_path: Path) -> Non
         assert samples["hybridai_wireguard_peer_transmit_bytes_total"][1] > 0
         assert samples["hybridai_wireguard_peer_receive_bytes_total"][1] > 0
     finally:
-        for d in daemons:
-            d.terminate()
-        for d in daemons:
-            try:
-                d.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                d.kill()
-                d.wait(timeout=5)
+        stop_processes(daemons)
         for side in "ab":
             subprocess.run(["ip", "netns", "del", ns[side]], capture_output=True, timeout=30)
