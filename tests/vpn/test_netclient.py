@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.support.netmaker import GOOD_TOKEN
+from tests.support.netmaker import GOOD_TOKEN, token_of
 from tests.support.stubs import StubHost
 
 # netclient v0.90.0: `list` prints JSON (functions/list.go); `join -t` exits 0 even when the
@@ -71,10 +71,13 @@ def test_a_token_that_is_not_base64_never_reaches_a_command_line(tmp_path: Path)
 def test_the_token_is_in_ps_only_as_netclients_own_argument_while_it_runs(tmp_path: Path) -> None:
     # netclient v0.90.0 takes the token only as `join -t` (cmd/join.go: no env, file or stdin):
     # it is visible for that one call, and in no other process (bash, sudo, retries, logs).
+    import secrets
     import subprocess
     import time
 
     from components.kit.shell import compose
+    # `ps` sees other tests' processes too (xdist runs them side by side): a token of our own.
+    token = token_of(f"TOKEN-{secrets.token_hex(8)}")
     h = netclient_host(tmp_path)
     h.bin.joinpath("netclient").write_text(h.bin.joinpath("netclient").read_text().replace(
         'sleep "$(cat "$STATE/join-sleep")"', '/bin/sleep "$(cat "$STATE/join-sleep")"'))
@@ -83,13 +86,13 @@ def test_the_token_is_in_ps_only_as_netclients_own_argument_while_it_runs(tmp_pa
     proc = subprocess.Popen(["bash", "-c", compose("netclient-join.sh", join_params(tmp_path)), "netclient-join.sh"],
                             env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdin is not None
-    proc.stdin.write(GOOD_TOKEN + "\n")
+    proc.stdin.write(token + "\n")
     proc.stdin.close()
     seen: set[str] = set()
     while proc.poll() is None:
         ps = subprocess.run(["ps", "-eww", "-o", "args"], capture_output=True, text=True).stdout
-        seen |= {line for line in ps.splitlines() if GOOD_TOKEN in line}
+        seen |= {line for line in ps.splitlines() if token in line}
         time.sleep(0.02)
     assert proc.wait() == 0, proc.stderr.read() if proc.stderr else ""
     assert seen, "the sampler never saw netclient run"
-    assert all(line.endswith(f"/netclient join -t {GOOD_TOKEN}") for line in seen), seen
+    assert all(line.endswith(f"/netclient join -t {token}") for line in seen), seen
