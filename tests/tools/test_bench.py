@@ -21,8 +21,9 @@ def test_bench_runs_at_the_reference_size(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
     assert set(report) >= {"import_s", "runs", "rerender_identical", "add_model_changed", "add_workstation_changed", "scratch"}
-    # Renders go to memory where the machine has a tmpfs with room, else to the disk.
-    assert report["scratch"] == ("memory" if scratch.memory_fs() else "disk")
+    # Where the renders went (the choice itself: test_renders_go_to_memory_only_on_a_tmpfs_with_room;
+    # re-checking /dev/shm here could race other tests filling or freeing it).
+    assert report["scratch"] in {"memory", "disk"}
     (run,) = report["runs"]
     assert (run["workstations"], run["models"]) == (2, 5)
     assert run["resources"] > 100 and run["depth"] > 5

@@ -149,9 +149,10 @@ def test_collector_reads_a_real_wg_dump_after_a_handshake(tmp_path: Path) -> Non
                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         for side, other in (("a", "b"), ("b", "a")):
             run = ("ip", "netns", "exec", ns[side])
-            for _ in range(50):  # wireguard-go creates its interface asynchronously
-                if subprocess.run([*run, "ip", "link", "show", iface[side]], capture_output=True).returncode == 0:
-                    break
+            deadline = time.monotonic() + 30  # wireguard-go creates its interface asynchronously
+            while subprocess.run([*run, "ip", "link", "show", iface[side]], capture_output=True).returncode != 0:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"wireguard-go made no {iface[side]} in {ns[side]} within 30 s")
                 time.sleep(0.1)
             (tmp_path / f"{side}.key").write_text(keys[side] + "\n")
             peer = _sh("wg", "pubkey", stdin=keys[other]).strip()
