@@ -9,12 +9,23 @@ from tests.support.stubs import StubHost
 PACKAGES = "wireguard-tools iproute2"
 
 
-def host(tmp_path: Path) -> tuple[StubHost, dict[str, str]]:
-    h = StubHost(tmp_path)
+def host(tmp_path: Path, br_netfilter_loaded: bool = True, stubs: dict[str, str] | None = None) -> tuple[StubHost, dict[str, str]]:
+    """A host whose kernel state is ours, not the test machine's: br_netfilter is loaded when
+    its sysctl file exists (the stub modprobe creates it, as loading the module does), and
+    cloud-init ran this boot when its run folder exists (not here, unless a test makes it)."""
+    bridge = tmp_path / "proc/sys/net/bridge/bridge-nf-call-iptables"
+    modprobe = f'mkdir -p "{bridge.parent}"; echo 0 > "{bridge}"'
+    h = StubHost(tmp_path, stubs={"modprobe": modprobe, **(stubs or {})})
+    if br_netfilter_loaded:
+        bridge.parent.mkdir(parents=True)
+        bridge.write_text("0\n")
     params = {
         "HOST_NAME": "ws-1", "PACKAGES": PACKAGES,
         "SYSCTL_FILE": str(tmp_path / "etc/sysctl.d/90-hybrid-ai.conf"),
         "MODULES_FILE": str(tmp_path / "etc/modules-load.d/hybrid-ai.conf"),
+        "BRIDGE_NF_SYSCTL": str(bridge),
+        "CLOUD_INIT_RUN_DIR": str(tmp_path / "run/cloud-init"),
+        "CLOUD_INIT_DONE": str(tmp_path / "var/lib/cloud/instance/boot-finished"),
     }
     return h, params
 
@@ -41,6 +52,35 @@ def test_second_run_changes_nothing(tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr
     assert h.state_changes() == []
     assert again.stdout.strip() == "changed=none"
+
+
+def test_br_netfilter_is_loaded_only_when_absent_and_once(tmp_path: Path) -> None:
+    h, params = host(tmp_path, br_netfilter_loaded=False)
+    first = h.run("base-bootstrap.sh", **params)
+    assert first.returncode == 0, first.stderr
+    assert "modprobe br_netfilter" in h.state_changes()
+    assert "br_netfilter" in first.stdout.split("changed=", 1)[1].split()
+    again = h.run("base-bootstrap.sh", **params)
+    assert again.returncode == 0 and again.stdout.strip() == "changed=none"
+
+
+def test_a_module_that_cannot_load_stops_with_a_clear_message(tmp_path: Path) -> None:
+    h, params = host(tmp_path, br_netfilter_loaded=False, stubs={"modprobe": "exit 1"})
+    result = h.run("base-bootstrap.sh", **params)
+    assert result.returncode != 0
+    assert "cannot load br_netfilter" in result.stderr
+
+
+def test_waits_for_cloud_init_only_while_it_is_still_running(tmp_path: Path) -> None:
+    h, params = host(tmp_path, stubs={"cloud-init": "exit 0"})
+    (tmp_path / "run/cloud-init").mkdir(parents=True)
+    assert h.run("base-bootstrap.sh", **params).returncode == 0
+    assert "cloud-init status --wait" in h.calls()
+    done = Path(params["CLOUD_INIT_DONE"])
+    done.parent.mkdir(parents=True)
+    done.touch()
+    assert h.run("base-bootstrap.sh", **params).returncode == 0
+    assert not [c for c in h.calls() if c.startswith("cloud-init")]
 
 
 def test_apt_lock_is_retried_with_backoff(tmp_path: Path) -> None:

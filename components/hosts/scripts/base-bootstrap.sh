@@ -13,11 +13,14 @@ SCRIPT_NAME="base"
 : "${CLOUD_INIT_WAIT_S:=900}"
 : "${SYSCTL_FILE:=/etc/sysctl.d/90-hybrid-ai.conf}"
 : "${MODULES_FILE:=/etc/modules-load.d/hybrid-ai.conf}"
+: "${BRIDGE_NF_SYSCTL:=/proc/sys/net/bridge/bridge-nf-call-iptables}"
+: "${CLOUD_INIT_RUN_DIR:=/run/cloud-init}"
+: "${CLOUD_INIT_DONE:=/var/lib/cloud/instance/boot-finished}"
 
 
 # 1. Let cloud-init finish first (VMs), so apt does not race it. Hosts where cloud-init
 #    did not run this boot skip this.
-if [ -d /run/cloud-init ] && [ ! -e /var/lib/cloud/instance/boot-finished ] && command -v cloud-init >/dev/null; then
+if [ -d "$CLOUD_INIT_RUN_DIR" ] && [ ! -e "$CLOUD_INIT_DONE" ] && command -v cloud-init >/dev/null; then
   log "waiting up to ${CLOUD_INIT_WAIT_S}s for cloud-init"
   rc=0
   timeout "$CLOUD_INIT_WAIT_S" cloud-init status --wait >/dev/null || rc=$?
@@ -47,7 +50,7 @@ if [ "$(cat "$MODULES_FILE" 2>/dev/null)" != "$want_modules" ]; then
   changed+=("modules-file")
 fi
 # (Checked through its sysctl: the module may be built into the kernel.)
-if [ ! -e /proc/sys/net/bridge/bridge-nf-call-iptables ]; then
+if [ ! -e "$BRIDGE_NF_SYSCTL" ]; then
   modprobe br_netfilter || fail "cannot load br_netfilter; Kubernetes networking needs it"
   changed+=("br_netfilter")
 fi
