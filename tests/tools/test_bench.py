@@ -4,9 +4,11 @@ graph facts are."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,7 +69,8 @@ def test_floor_replays_the_same_resources_inputs_and_edges() -> None:
 
     from tests.support.helpers import evaluate_config, stack_config
     from tools.render.evaluate import PROJECT as NAME
-    from tools.render.evaluate import Evaluation, RecordingMonitor, StackMocks
+    from tools.render.evaluate import Evaluation, RecordingMonitor
+    from tools.render.mocks import StackMocks
     from tools.render.write import redact
 
     ev = evaluate_config(stack_config("dev"), stack="bench")
@@ -83,7 +86,7 @@ def test_floor_replays_the_same_resources_inputs_and_edges() -> None:
 
     _sync_await(run_pulumi_func(program))
 
-    def shape(e: Evaluation) -> list[tuple]:
+    def shape(e: Evaluation) -> list[tuple[Any, ...]]:
         return sorted((r.urn, r.type, r.parent, r.custom, r.dependencies, json.dumps(redact(r.inputs), sort_keys=True)) for r in e.resources)
 
     assert len(replayed.resources) == len(ev.resources) > 100
@@ -106,5 +109,5 @@ def test_renders_go_to_memory_only_on_a_tmpfs_with_room(monkeypatch: pytest.Monk
     assert scratch.memory_fs() is None
     monkeypatch.setattr(scratch, "MIN_FREE", 1)
     monkeypatch.setattr(scratch, "MOUNTS", mounts)
-    monkeypatch.setattr(scratch.os, "access", lambda path, mode: False)  # read-only, or not ours
+    monkeypatch.setattr(os, "access", lambda path, mode: False)  # read-only, or not ours
     assert scratch.memory_fs() is None
