@@ -71,9 +71,16 @@ def test_a_module_that_cannot_load_stops_with_a_clear_message(tmp_path: Path) ->
     assert "cannot load br_netfilter" in result.stderr
 
 
-def test_waits_for_cloud_init_only_while_it_is_still_running(tmp_path: Path) -> None:
-    h, params = host(tmp_path, stubs={"cloud-init": "exit 0"})
+def cloud_init_booting(tmp_path: Path, exit_code: int) -> tuple[StubHost, dict[str, str]]:
+    """A host where cloud-init ran this boot and has not finished; its `status --wait` ends
+    with `exit_code` (0 done, 1 error, 2 recoverable errors since cloud-init 23.4)."""
+    h, params = host(tmp_path, stubs={"cloud-init": f"exit {exit_code}"})
     (tmp_path / "run/cloud-init").mkdir(parents=True)
+    return h, params
+
+
+def test_waits_for_cloud_init_only_while_it_is_still_running(tmp_path: Path) -> None:
+    h, params = cloud_init_booting(tmp_path, 0)
     assert h.run("base-bootstrap.sh", **params).returncode == 0
     assert "cloud-init status --wait" in h.calls()
     done = Path(params["CLOUD_INIT_DONE"])
@@ -81,6 +88,22 @@ def test_waits_for_cloud_init_only_while_it_is_still_running(tmp_path: Path) -> 
     done.touch()
     assert h.run("base-bootstrap.sh", **params).returncode == 0
     assert not [c for c in h.calls() if c.startswith("cloud-init")]
+
+
+def test_a_host_where_cloud_init_did_not_run_does_not_wait(tmp_path: Path) -> None:
+    h, params = host(tmp_path, stubs={"cloud-init": "exit 0"})
+    assert h.run("base-bootstrap.sh", **params).returncode == 0
+    assert not [c for c in h.calls() if c.startswith("cloud-init")]
+
+
+def test_cloud_init_with_recoverable_errors_goes_on_and_a_failed_one_stops(tmp_path: Path) -> None:
+    h, params = cloud_init_booting(tmp_path / "recoverable", 2)
+    assert h.run("base-bootstrap.sh", **params).returncode == 0
+    h, params = cloud_init_booting(tmp_path / "failed", 1)
+    failed = h.run("base-bootstrap.sh", **params)
+    assert failed.returncode != 0
+    assert "cloud-init did not finish cleanly (exit 1)" in failed.stderr
+    assert not [c for c in h.calls() if c.startswith("apt-get")]
 
 
 def test_apt_lock_is_retried_with_backoff(tmp_path: Path) -> None:

@@ -15,19 +15,26 @@ def unanswered(lab: Lab, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """The (from, to) pairs whose one overlay ping gets no answer within 1 s. All are pinged
     at once, so a round takes ~1 s however many pairs are missing (one by one, a round of 30
     lost pings took 30 s, and a recovery was seen up to a round late)."""
-    pings = [(pair, subprocess.Popen(["ip", "netns", "exec", lab.hosts[pair[0]].ns, "ping", "-c", "1", "-W", "1", VPN[pair[1]]],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)) for pair in pairs]
-    missing = []
-    for pair, ping in pings:
-        try:
-            answered = ping.wait(timeout=10) == 0
-        except subprocess.TimeoutExpired:
-            ping.kill()
+    deadline = time.monotonic() + 10  # `ping -W 1` ends in ~1 s; this only bounds a stuck one
+    pings: list[tuple[tuple[str, str], subprocess.Popen[bytes]]] = []
+    try:
+        for a, b in pairs:
+            pings.append(((a, b), subprocess.Popen(["ip", "netns", "exec", lab.hosts[a].ns, "ping", "-c", "1", "-W", "1", VPN[b]],
+                                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
+        missing = []
+        for pair, ping in pings:
+            try:
+                answered = ping.wait(timeout=max(0.0, deadline - time.monotonic())) == 0
+            except subprocess.TimeoutExpired:
+                answered = False
+            if not answered:
+                missing.append(pair)
+        return missing
+    finally:
+        for _, ping in pings:  # `ip netns exec` execs ping: this reaches the ping itself
+            if ping.poll() is None:
+                ping.kill()
             ping.wait()
-            answered = False
-        if not answered:
-            missing.append(pair)
-    return missing
 
 
 def wait_for_full_mesh(lab: Lab, hosts: list[str], timeout: float) -> float:

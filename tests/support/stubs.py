@@ -68,6 +68,8 @@ esac""",
     # Nothing under test may reach the network: a test that needs curl or wget stubs them.
     "curl": 'echo "stub: curl is not stubbed in this test" >&2; exit 99',
     "wget": 'echo "stub: wget is not stubbed in this test" >&2; exit 99',
+    # The machine's own cloud-init would wait for this machine's boot: a test that means it stubs it.
+    "cloud-init": 'echo "stub: cloud-init is not stubbed in this test" >&2; exit 99',
 }
 
 # Command -> the words that make a call of it change the host (None: every call does).

@@ -149,8 +149,11 @@ def test_collector_reads_a_real_wg_dump_after_a_handshake(tmp_path: Path) -> Non
                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         for side, other in (("a", "b"), ("b", "a")):
             run = ("ip", "netns", "exec", ns[side])
+            daemon = daemons["ab".index(side)]
             deadline = time.monotonic() + 30  # wireguard-go creates its interface asynchronously
             while subprocess.run([*run, "ip", "link", "show", iface[side]], capture_output=True).returncode != 0:
+                if daemon.poll() is not None:
+                    pytest.fail(f"wireguard-go for {iface[side]} exited with {daemon.returncode} before making it")
                 if time.monotonic() > deadline:
                     pytest.fail(f"wireguard-go made no {iface[side]} in {ns[side]} within 30 s")
                 time.sleep(0.1)
