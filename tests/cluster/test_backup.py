@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 
 from components.cluster.backup import backup_public_key
+from components.kit.shell import split_command as split_script
 from components.vpn.wireguard_check import HostOutputError
 from tests.cluster.test_backup_store import snapshot
 from tests.support.helpers import evaluate_config, stack_config
 from tests.support.stubs import StubHost
-from tools.render.write import reveal, split_script
+from tools.render.write import reveal
 
 PUBLIC = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI" + "A" * 43
 CREDENTIALS = "AKIAEXAMPLE:s3cr3t-Value/xyz"

@@ -10,11 +10,12 @@ import pytest
 import yaml
 
 from components.cluster.microk8s import API_PORT, STORAGE_CLASS
+from components.kit.shell import split_command as split_script
 from stacks.load import ConfigError
 from tests.support.helpers import PROJECT, deps_closure, depth, evaluate_config, stack_config, taint_gpu_host
 from tools.render.evaluate import Evaluation, Secret
 from tools.render.fleet import fleet
-from tools.render.write import reveal, split_script, write_all
+from tools.render.write import reveal, write_all
 
 
 def names(ev: Evaluation, urns: set[str]) -> set[str]:

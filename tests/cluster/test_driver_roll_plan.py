@@ -7,9 +7,9 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from components.kit.shell import split_command as split_script
 from tests.support.helpers import deps_closure, depth, evaluate_config, stack_config
 from tools.render.evaluate import Evaluation
-from tools.render.write import split_script
 
 STEPS = ("drain", "install", "check", "uncordon")
 

@@ -7,11 +7,12 @@ import copy
 import json
 from pathlib import Path
 
+from components.kit.shell import split_command as split_script
 from tests.support.helpers import evaluate_config, stack_config
 from tools.render.diff import compare
 from tools.render.evaluate import Secret
 from tools.render.snapshot import records
-from tools.render.write import artifacts, reveal, split_script
+from tools.render.write import artifacts, reveal
 
 LOST = "receipt"  # Pulumi.ha.yaml's seed
 NEW = {"name": "cp-4", "site": "cloud", "roles": ["control-plane"], "vpnAddress": "100.64.0.6",
@@ -32,7 +33,7 @@ def test_removing_a_lost_seed_deletes_only_its_own_steps_and_replaces_nothing(tm
     before = stack_config("ha")
     after = copy.deepcopy(before)
     # The lost seed goes, a new control plane comes (in the same change: voters stay odd).
-    after["hosts"] = [h for h in after["hosts"] if h["name"] != LOST] + [NEW]  # type: ignore[index, union-attr, operator]
+    after["hosts"] = [h for h in after["hosts"] if h["name"] != LOST] + [NEW]
     changes = compare(_render(before, tmp_path / "a"), _render(after, tmp_path / "b"))
 
     # No Kubernetes object (nor the provider) is replaced although the kubeconfig now comes

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from components.kit.shell import split_command as split_script
 from tests.support.cluster_scripts import sleeps
 from tests.support.cluster_stubs import ClusterHost
 from tests.support.helpers import evaluate_config, stack_config
 from tools.render.evaluate import Evaluation
-from tools.render.write import split_script
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from tools.render.evaluate import Evaluation
 from tools.render.write import reveal
 
 sys.path.insert(0, str(PROJECT / "policy"))
-import rules  # the pack's own module, as `pulumi preview --policy-pack policy` loads it
+import rules as rules  # the pack's own module, as `pulumi preview --policy-pack policy` loads it; the tests import it from here
 
 RESOURCE_RULES: list[Callable[..., None]] = [
     rules.ssh_host_key_pinned, rules.secrets_kept_out_of_logs, rules.images_pinned,

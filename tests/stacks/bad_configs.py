@@ -201,6 +201,11 @@ def _sizes(gpu_mb: int, cloud_mb: int) -> Callable[[Raw], None]:
     return mutate
 
 
+def _without_vpn_addresses(raw: Raw) -> None:
+    for h in raw["hosts"]:
+        h.pop("vpnAddress")
+
+
 def _both(*mutations: Callable[[Raw], None]) -> Callable[[Raw], None]:
     def mutate(raw: Raw) -> None:
         for m in mutations:
@@ -246,7 +251,7 @@ CROSS: list[tuple[str, Callable[[Raw], None], str, str]] = [
     ("loopback public address", set_in(["hosts", 1, "existing", "publicAddress"], "127.0.0.1"), "hybrid-ai:hosts[1].existing.publicAddress", "loopback"),
     ("LAN address outside the site LAN", set_in(["hosts", 2, "existing", "lanAddress"], "192.0.2.200"), "hybrid-ai:hosts[2].existing.lanAddress", "outside site 'cloud' lanCidr"),
     ("IPv6 LAN address on an IPv4 LAN", set_in(["hosts", 2, "existing", "lanAddress"], "2001:db8::12"), "hybrid-ai:hosts[2].existing.lanAddress", "outside site 'cloud' lanCidr"),
-    ("overlay too small for the hosts", _both(set_in(["vpn", "overlayCidr"], "100.64.0.0/30"), lambda raw: [h.pop("vpnAddress") for h in raw["hosts"]]), "hybrid-ai:vpn.overlayCidr", "use a larger range"),
+    ("overlay too small for the hosts", _both(set_in(["vpn", "overlayCidr"], "100.64.0.0/30"), _without_vpn_addresses), "hybrid-ai:vpn.overlayCidr", "use a larger range"),
     ("VPN address is the overlay's network address", set_in(["hosts", 3, "vpnAddress"], "100.64.0.0"), "hybrid-ai:hosts[3].vpnAddress", "not a usable address"),
     ("pods overlap services", set_in(["cluster", "serviceCidr"], "10.1.200.0/24"), "hybrid-ai:cluster.serviceCidr", "overlaps cluster.podCidr"),
     ("pods overlap an office LAN", set_in(["cluster", "podCidr"], "198.51.100.0/24"), "hybrid-ai:sites[1].lanCidr", "overlaps cluster.podCidr"),

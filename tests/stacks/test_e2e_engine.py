@@ -108,7 +108,7 @@ class Engine:
 
     def urns(self) -> set[str]:
         deployment = self.stack.export_stack().deployment
-        return {r["urn"] for r in deployment.get("resources", [])}
+        return {r["urn"] for r in (deployment or {}).get("resources", [])}
 
 
 class Host(pulumi.ComponentResource):
@@ -288,6 +288,6 @@ def test_the_lost_seed_runbook_forgets_exactly_the_lost_hosts_resources(tmp_path
         after = eng.urns()
         assert not lost & after and before - lost <= after
         result, _ = eng.up()
-        assert "delete" not in result.summary.resource_changes, result.summary.resource_changes
+        assert "delete" not in (result.summary.resource_changes or {}), result.summary.resource_changes
     finally:
         eng.stack.workspace.remove_stack(eng.stack.name, force=True)

@@ -163,7 +163,8 @@ def _model_server_config() -> type[Message]:
                      type_name=".tensorflow.serving.ModelConfigList")
     pool = descriptor_pool.DescriptorPool()
     pool.Add(f)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.serving.ModelServerConfig"))
+    server_config: type[Message] = message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.serving.ModelServerConfig"))
+    return server_config
 
 
 SERVER_CONFIG = _model_server_config()

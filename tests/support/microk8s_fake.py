@@ -15,11 +15,12 @@ import ipaddress
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 # microk8s-resources/microk8s.default.yaml at v1.32.
-DEFAULT_LAUNCH = {"version": "0.1.0", "extraKubeletArgs": {"--cluster-domain": "cluster.local", "--cluster-dns": "10.152.183.10"},
+DEFAULT_LAUNCH: dict[str, Any] = {"version": "0.1.0", "extraKubeletArgs": {"--cluster-domain": "cluster.local", "--cluster-dns": "10.152.183.10"},
                   "addons": [{"name": "dns"}]}
 ARGS_FILES = {"extraKubeletArgs": "kubelet", "extraKubeAPIServerArgs": "kube-apiserver"}
 
@@ -47,7 +48,7 @@ def launch(snap_data: Path, snap_common: Path) -> None:
     # (root's, the hook runs as root), $SNAP_COMMON/.microk8s.yaml, else the bundled default.
     candidates = [Path(os.environ[v]) for v in ("ETC_LAUNCH_CONFIG", "ROOT_LAUNCH_CONFIG") if v in os.environ]
     found = [p for p in [*candidates, snap_common / ".microk8s.yaml"] if p.is_file()]
-    config = yaml.safe_load(found[0].read_text()) if found else DEFAULT_LAUNCH
+    config: dict[str, Any] = yaml.safe_load(found[0].read_text()) if found else DEFAULT_LAUNCH
     for key, name in ARGS_FILES.items():
         args = snap_data / "args" / name
         lines = args.read_text().splitlines()

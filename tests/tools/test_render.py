@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,18 +26,18 @@ def render(stack: str, out: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def dev_plan(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+def dev_plan(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     out = tmp_path_factory.mktemp("dev")
     result = render("dev", out)
     assert result.returncode == 0, result.stderr
     return out, json.loads((out / "plan.json").read_text())
 
 
-def by_name(plan: dict) -> dict[str, dict]:
+def by_name(plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {r["name"]: r for r in plan["resources"]}
 
 
-def test_plan_has_the_contract_shape(dev_plan: tuple[Path, dict]) -> None:
+def test_plan_has_the_contract_shape(dev_plan: tuple[Path, dict[str, Any]]) -> None:
     out, plan = dev_plan
     assert plan["stack"] == "dev"
     assert set(plan) == {"stack", "resources", "outputs"}
@@ -50,7 +51,7 @@ def test_plan_has_the_contract_shape(dev_plan: tuple[Path, dict]) -> None:
         assert "<svg" in (out / "graph.svg").read_text()
 
 
-def test_every_bootstrap_depends_on_its_own_host_only(dev_plan: tuple[Path, dict]) -> None:
+def test_every_bootstrap_depends_on_its_own_host_only(dev_plan: tuple[Path, dict[str, Any]]) -> None:
     _, plan = dev_plan
     res = by_name(plan)
     for h in ("vpn-hub", "receipt", "interface", "ws-1", "ws-2"):
@@ -72,7 +73,7 @@ def test_vm_bootstrap_depends_on_its_instance_and_address(tmp_path: Path) -> Non
         assert not closure & other, f"{h}'s bootstrap waits on another host"
 
 
-def test_bootstraps_run_in_parallel(dev_plan: tuple[Path, dict]) -> None:
+def test_bootstraps_run_in_parallel(dev_plan: tuple[Path, dict[str, Any]]) -> None:
     _, plan = dev_plan
     bases = [r for r in plan["resources"] if r["name"].endswith("-bootstrap-base")]
     base_urns = {r["urn"] for r in bases}

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from components.kit.shell import split_command as split_script
 from tests.support.helpers import evaluate_config, stack_config
 from tools.render.evaluate import Evaluation
-from tools.render.write import split_script
 
 
 def _key_steps(ev: Evaluation) -> dict[str, dict[str, str]]:

@@ -7,18 +7,20 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from components.kit.shell import compose
+from components.kit.shell import split_command as split_script
 from components.vpn.wireguard import MeshMember, WireGuardMeshArgs, render_config
 from components.vpn.wireguard_check import CONFIG_LINE, HostOutputError, public_key
 from components.vpn.wireguard_topology import Peer
 from tests.support.helpers import evaluate_config, stack_config
 from tools.render.evaluate import Evaluation, Secret
-from tools.render.write import reveal, split_script
+from tools.render.write import reveal
 
 OPERATOR_KEY = "aGVsbG8taHlicmlkLWFpLW9wZXJhdG9yLWtleS0xMjM="  # 32 bytes, base64
 
@@ -33,7 +35,7 @@ def key_deps(ev: Evaluation) -> dict[str, set[str]]:
     }
 
 
-def two_site_config() -> dict:
+def two_site_config() -> dict[str, Any]:
     raw = stack_config("dev")
     raw["sites"].append({"name": "garage", "kind": "on-prem", "nat": True, "lanCidr": "198.51.100.64/26"})
     raw["hosts"].append({

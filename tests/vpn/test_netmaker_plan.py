@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
+from components.kit.shell import split_command as split_script
 from tests.support.helpers import deps_closure, evaluate_config, stack_config
 from tests.support.netmaker import GOOD_TOKEN, token_of
 from tools.render.evaluate import Evaluation, Secret
-from tools.render.write import reveal, split_script, write_all
+from tools.render.write import reveal, write_all
 
 VPN_LAYER = re.compile(r"^mesh(-|$)")
 

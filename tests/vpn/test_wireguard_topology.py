@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -24,7 +25,7 @@ def fleets(draw: st.DrawFn) -> list[Node]:
     return nodes
 
 
-def routes(peers: dict[str, list], node: str) -> dict[str, str]:
+def routes(peers: dict[str, list[Any]], node: str) -> dict[str, str]:
     """Overlay address -> the peer that carries it, for one node."""
     table: dict[str, str] = {}
     for p in peers[node]:
