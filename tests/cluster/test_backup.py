@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from components.cluster.backup import backup_public_key
-from components.kit.shell import split_command as split_script
+from components.kit.shell import split_command
 from components.vpn.wireguard_check import HostOutputError
 from tests.cluster.test_backup_store import snapshot
 from tests.support.helpers import evaluate_config, stack_config
@@ -57,14 +57,14 @@ def test_enabled_backup_schedules_on_the_control_plane_and_authorises_its_key_on
     ev = evaluate_config(raw, secrets, command_stdout={"datastore-backup-schedule": f"changed=none\n{PUBLIC}\n"})
     schedule, store = ev.by_name("datastore-backup-schedule"), ev.by_name("datastore-backup-store")
     assert reveal(schedule.inputs["connection"])["host"] == reveal(ev.by_name("cluster-kubeconfig").inputs["connection"])["host"]
-    _, params = split_script(schedule.inputs["create"])
+    _, params = split_command(schedule.inputs["create"])
     assert params["BACKUP_S3"] == "yes" and params["BACKUP_SCHEDULE"] == "*-*-* 02:30:00"
     runner = params["BACKUP_RUNNER"]
     assert "BACKUP_TARGET=hybridai-backup@" in runner and "BACKUP_S3_URL=https://s3.example.org/hybrid-backups" in runner
     assert reveal(schedule.inputs["stdin"]) == CREDENTIALS  # on stdin, a secret ...
     for r in ev.resources:  # ... and in no command line
         assert CREDENTIALS not in str(r.inputs.get("create", "")) and CREDENTIALS not in str(r.inputs.get("delete", ""))
-    _, store_params = split_script(store.inputs["create"])
+    _, store_params = split_command(store.inputs["create"])
     assert store_params["BACKUP_PUBLIC_KEY"] == PUBLIC and "BACKUP_KEEP=5" in store_params["BACKUP_RECEIVER"]
     by_urn = {r.urn: r for r in ev.resources}
     assert "datastore-backup-schedule" in {by_urn[d].name for d in store.dependencies}

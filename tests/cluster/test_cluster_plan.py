@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from components.cluster.microk8s import API_PORT, STORAGE_CLASS
-from components.kit.shell import split_command as split_script
+from components.kit.shell import split_command
 from stacks.load import ConfigError
 from tests.support.helpers import PROJECT, deps_closure, depth, evaluate_config, stack_config, taint_gpu_host
 from tools.render.evaluate import Evaluation, Secret
@@ -24,7 +24,7 @@ def names(ev: Evaluation, urns: set[str]) -> set[str]:
 
 
 def params(ev: Evaluation, name: str) -> dict[str, str]:
-    return split_script(ev.by_name(name).inputs["create"])[1]
+    return split_command(ev.by_name(name).inputs["create"])[1]
 
 
 def test_each_join_depends_on_its_own_vpn_install_and_its_own_token_and_no_other_join() -> None:

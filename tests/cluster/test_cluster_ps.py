@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import secrets
 import subprocess
-import time
 from pathlib import Path
 
 from tests.support.cluster_stubs import ClusterHost, start
+from tests.support.helpers import command_lines_while
 
 # `ps` sees every process on the machine, other tests' too (xdist runs them side by side):
 # each test looks for a token of its own.
@@ -27,10 +27,7 @@ def slow(host: ClusterHost) -> None:
 
 def sample(proc: subprocess.Popen[str]) -> tuple[list[str], str]:
     """Every command line seen on the machine while `proc` runs, and its stdout."""
-    seen: list[str] = []
-    while proc.poll() is None:
-        seen += subprocess.run(["ps", "-ww", "-eo", "args="], capture_output=True, text=True, check=False).stdout.splitlines()
-        time.sleep(0.02)
+    seen = command_lines_while(proc)
     assert proc.stdout is not None and proc.stderr is not None
     out, err = proc.stdout.read(), proc.stderr.read()
     assert proc.returncode == 0, err

@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from components.kit.shell import split_command as split_script
+from components.kit.shell import split_command
 from tests.support.helpers import deps_closure, depth, evaluate_config, stack_config
 from tools.render.evaluate import Evaluation
 
@@ -15,7 +15,7 @@ STEPS = ("drain", "install", "check", "uncordon")
 
 
 def params(ev: Evaluation, name: str) -> dict[str, str]:
-    return split_script(ev.by_name(name).inputs["create"])[1]
+    return split_command(ev.by_name(name).inputs["create"])[1]
 
 
 def driver_upgrading(stack: str = "dev", **upgrade: Any) -> Evaluation:

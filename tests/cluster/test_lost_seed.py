@@ -7,7 +7,7 @@ import copy
 import json
 from pathlib import Path
 
-from components.kit.shell import split_command as split_script
+from components.kit.shell import split_command
 from tests.support.helpers import evaluate_config, stack_config
 from tools.render.diff import compare
 from tools.render.evaluate import Secret
@@ -53,7 +53,7 @@ def test_removing_a_lost_seed_deletes_only_its_own_steps_and_replaces_nothing(tm
     updated = {name: lines for _, name, lines in changes.update}
     assert "cluster-cp-2-join" in updated
     ev = evaluate_config(after)
-    assert split_script(ev.by_name("cluster-cp-2-join").inputs["create"])[1]["CONTROL_PLANE"] == "100.64.0.4"
-    assert split_script(ev.by_name("cluster-cp-3-join").inputs["create"])[1]["CONTROL_PLANE"] == "100.64.0.4"
+    assert split_command(ev.by_name("cluster-cp-2-join").inputs["create"])[1]["CONTROL_PLANE"] == "100.64.0.4"
+    assert split_command(ev.by_name("cluster-cp-3-join").inputs["create"])[1]["CONTROL_PLANE"] == "100.64.0.4"
     created = {name for _, name in changes.create}
     assert {"cluster-cp-4-microk8s", "cluster-cp-4-register", "cluster-cp-4-join", "cluster-cp-4-ready"} <= created

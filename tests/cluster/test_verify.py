@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from components.kit.shell import split_command as split_script
+from components.kit.shell import split_command
 from tests.support.cluster_scripts import sleeps
 from tests.support.cluster_stubs import ClusterHost
 from tests.support.helpers import evaluate_config, stack_config
@@ -23,7 +23,7 @@ def dev() -> Evaluation:
 
 def test_post_deploy_verification_checks_nodes_gpus_and_the_api(dev: Evaluation) -> None:
     check = dev.by_name("cluster-verify-check")
-    _, params = split_script(check.inputs["create"])
+    _, params = split_command(check.inputs["create"])
     assert params.pop("PROBE_CA").startswith("-----BEGIN CERTIFICATE-----")  # dev: the staging roots
     assert params == {"PROBE_URL": "https://api.example.com/receipt/healthz", "INGRESS_ADDRESS": "203.0.113.11", "VOTERS": "1"}
     by_urn = {r.urn: r.name for r in dev.resources}
@@ -61,10 +61,10 @@ def test_shipped_staging_roots_are_lets_encrypts() -> None:
 def test_staging_stacks_probe_with_the_staging_roots_prod_with_the_system_store(dev: Evaluation) -> None:
     from components.cluster.verify import staging_roots
     check = dev.by_name("cluster-verify-check").inputs
-    assert split_script(check["create"])[1]["PROBE_CA"] == staging_roots()
+    assert split_command(check["create"])[1]["PROBE_CA"] == staging_roots()
     prod = evaluate_config(stack_config("prod")).by_name("cluster-verify-check").inputs
-    assert split_script(prod["create"])[1]["PROBE_CA"] == ""  # the system store
-    assert "-k" not in split_script(prod["create"])[0].split() and "--insecure" not in split_script(prod["create"])[0]
+    assert split_command(prod["create"])[1]["PROBE_CA"] == ""  # the system store
+    assert "-k" not in split_command(prod["create"])[0].split() and "--insecure" not in split_command(prod["create"])[0]
 
 
 # curl as it behaves on TLS: the served chain ends at STAGING_ROOT; without that root in the

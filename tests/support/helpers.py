@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -71,3 +72,13 @@ def stop_processes(procs: Iterable[subprocess.Popen[Any]], timeout: float = 5) -
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=timeout)
+
+
+def command_lines_while(proc: subprocess.Popen[Any]) -> list[str]:
+    """Every command line `ps` shows on the machine, sampled every 20 ms until `proc` ends.
+    Other tests' processes show too: look for a value of the test's own (a fresh token)."""
+    seen: list[str] = []
+    while proc.poll() is None:
+        seen += subprocess.run(["ps", "-ww", "-eo", "args="], capture_output=True, text=True, check=False).stdout.splitlines()
+        time.sleep(0.02)
+    return seen

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from tests.support.helpers import stop_processes
 from tools.lab.netlab import Lab
 from tools.lab.reference import VPN
 
@@ -19,8 +20,7 @@ def unanswered(lab: Lab, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     pings: list[tuple[tuple[str, str], subprocess.Popen[bytes]]] = []
     try:
         for a, b in pairs:
-            pings.append(((a, b), subprocess.Popen(["ip", "netns", "exec", lab.hosts[a].ns, "ping", "-c", "1", "-W", "1", VPN[b]],
-                                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
+            pings.append(((a, b), subprocess.Popen(lab.ping_command(a, VPN[b]), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
         missing = []
         for pair, ping in pings:
             try:
@@ -31,10 +31,7 @@ def unanswered(lab: Lab, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
                 missing.append(pair)
         return missing
     finally:
-        for _, ping in pings:  # `ip netns exec` execs ping: this reaches the ping itself
-            if ping.poll() is None:
-                ping.kill()
-            ping.wait()
+        stop_processes(ping for _, ping in pings)  # `ip netns exec` execs ping: this reaches the ping itself
 
 
 def wait_for_full_mesh(lab: Lab, hosts: list[str], timeout: float) -> float:

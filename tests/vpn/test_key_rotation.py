@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from components.kit.shell import split_command as split_script
+from components.kit.shell import split_command
 from tests.support.helpers import evaluate_config, stack_config
 from tools.render.evaluate import Evaluation
 
 
 def _key_steps(ev: Evaluation) -> dict[str, dict[str, str]]:
-    return {r.name: split_script(r.inputs["create"])[1] for r in ev.of_type("command:remote:Command") if r.name.endswith("-wg-key")}
+    return {r.name: split_command(r.inputs["create"])[1] for r in ev.of_type("command:remote:Command") if r.name.endswith("-wg-key")}
 
 
 def test_key_epoch_zero_leaves_the_key_steps_as_they_were_and_a_new_epoch_reruns_every_one() -> None:

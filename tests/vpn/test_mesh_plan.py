@@ -13,8 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.kit.shell import compose
-from components.kit.shell import split_command as split_script
+from components.kit.shell import compose, split_command
 from components.vpn.wireguard import MeshMember, WireGuardMeshArgs, render_config
 from components.vpn.wireguard_check import CONFIG_LINE, HostOutputError, public_key
 from components.vpn.wireguard_topology import Peer
@@ -63,7 +62,7 @@ def test_configs_carry_no_private_key_and_route_other_sites_via_the_hub() -> Non
     configs = ev.outputs["vpn"]["publicKeys"]
     assert set(configs) == {"vpn-hub", "receipt", "interface", "ws-1", "ws-2", "ws-3"}
     ws1 = ev.by_name("mesh-ws-1-wg")
-    _, params = split_script(ws1.inputs["create"])
+    _, params = split_command(ws1.inputs["create"])
     config = params["WG_CONFIG"]
     assert "PrivateKey" not in config.replace("PrivateKey is added on the host", "")
     hub_peer = config.split("# vpn-hub:")[1].split("[Peer]")[0]
@@ -75,9 +74,9 @@ def test_operator_peer_and_client_config() -> None:
     raw = stack_config("dev")
     raw["vpn"]["operatorPublicKey"] = OPERATOR_KEY
     ev = evaluate_config(raw)
-    _, hub = split_script(ev.by_name("mesh-vpn-hub-wg").inputs["create"])
+    _, hub = split_command(ev.by_name("mesh-vpn-hub-wg").inputs["create"])
     assert f"PublicKey = {OPERATOR_KEY}\nAllowedIPs = 100.64.255.254/32" in hub["WG_CONFIG"]
-    _, ws1 = split_script(ev.by_name("mesh-ws-1-wg").inputs["create"])
+    _, ws1 = split_command(ev.by_name("mesh-ws-1-wg").inputs["create"])
     assert "AllowedIPs = 100.64.0.1/32, 100.64.255.254/32" in ws1["WG_CONFIG"]
     output = ev.outputs["vpn"]["operatorConfig"]
     assert isinstance(output, Secret)  # it maps the overlay and the hub's endpoint: secret output
@@ -156,8 +155,8 @@ def test_a_host_printing_anything_but_its_key_fails_its_own_step_and_is_left_out
     registered = {r.name for r in partial.resources}
     assert "mesh-ws-2-wg" not in registered  # its own step fails ...
     for host in ("vpn-hub", "receipt", "interface", "ws-1"):  # ... every peer loses exactly its entry
-        _, sent = split_script(partial.by_name(f"mesh-{host}-wg").inputs["create"])
-        _, before = split_script(honest.by_name(f"mesh-{host}-wg").inputs["create"])
+        _, sent = split_command(partial.by_name(f"mesh-{host}-wg").inputs["create"])
+        _, before = split_command(honest.by_name(f"mesh-{host}-wg").inputs["create"])
         blocks, expected = _peer_blocks(sent["WG_CONFIG"]), _peer_blocks(before["WG_CONFIG"])
         assert "ws-2" in expected and blocks == {k: v for k, v in expected.items() if k != "ws-2"}, host
         assert sent["WG_CONFIG"].split("\n[Peer]\n")[0] == before["WG_CONFIG"].split("\n[Peer]\n")[0], host
@@ -220,7 +219,7 @@ def test_every_config_of_the_plans_passes_the_receiving_hosts_check(tmp_path: Pa
     raw["vpn"]["operatorPublicKey"] = OPERATOR_KEY
     for r in evaluate_config(raw).resources:
         if r.name.endswith("-wg"):
-            _, params = split_script(r.inputs["create"])
+            _, params = split_command(r.inputs["create"])
             result = _run_without_wg(tmp_path, "wg-apply.sh", params["WG_CONFIG"])
             assert "wg not found" in result.stderr, (r.name, result.stderr)
 
@@ -244,7 +243,7 @@ def test_no_endpoint_text_can_add_a_line_the_mesh_does_not_write(endpoint: str) 
 def _stdout_of(ev: Evaluation, name: str) -> str:
     """What the mock printed for a key step (the honest run's key of that host)."""
     hub = ev.by_name("mesh-vpn-hub-wg")
-    _, params = split_script(hub.inputs["create"])
+    _, params = split_command(hub.inputs["create"])
     own = params["WG_CONFIG"] if name == "vpn-hub" else _peer_blocks(params["WG_CONFIG"])[name]
     marker = "# this host's public key: " if name == "vpn-hub" else "PublicKey = "
     return own.split(marker, 1)[1].split("\n", 1)[0] + "\n"
@@ -266,7 +265,7 @@ def test_a_host_printing_another_hosts_key_fails_every_step_that_would_hold_it_t
     assert "mesh-ws-3-wg" in registered  # ws-3 (another site) does not peer ws-1: its config is unaffected
     for r in partial.resources:
         if r.name.endswith("-wg"):
-            _, params = split_script(r.inputs["create"])
+            _, params = split_command(r.inputs["create"])
             assert params["WG_CONFIG"].count(f"PublicKey = {stolen.strip()}") <= 1, r.name
 
 

@@ -73,9 +73,9 @@ def test_the_token_is_in_ps_only_as_netclients_own_argument_while_it_runs(tmp_pa
     # it is visible for that one call, and in no other process (bash, sudo, retries, logs).
     import secrets
     import subprocess
-    import time
 
     from components.kit.shell import compose
+    from tests.support.helpers import command_lines_while
     # `ps` sees other tests' processes too (xdist runs them side by side): a token of our own.
     token = token_of(f"TOKEN-{secrets.token_hex(8)}")
     h = netclient_host(tmp_path)
@@ -88,11 +88,7 @@ def test_the_token_is_in_ps_only_as_netclients_own_argument_while_it_runs(tmp_pa
     assert proc.stdin is not None
     proc.stdin.write(token + "\n")
     proc.stdin.close()
-    seen: set[str] = set()
-    while proc.poll() is None:
-        ps = subprocess.run(["ps", "-eww", "-o", "args"], capture_output=True, text=True).stdout
-        seen |= {line for line in ps.splitlines() if token in line}
-        time.sleep(0.02)
+    seen = {line for line in command_lines_while(proc) if token in line}
     assert proc.wait() == 0, proc.stderr.read() if proc.stderr else ""
     assert seen, "the sampler never saw netclient run"
     assert all(line.endswith(f"/netclient join -t {token}") for line in seen), seen

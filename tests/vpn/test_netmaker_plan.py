@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from components.kit.shell import split_command as split_script
+from components.kit.shell import split_command
 from tests.support.helpers import deps_closure, evaluate_config, stack_config
 from tests.support.netmaker import GOOD_TOKEN, token_of
 from tools.render.evaluate import Evaluation, Secret
@@ -44,7 +44,7 @@ def test_backends_swap_without_any_change_above_the_vpn(wireguard: Evaluation, n
     a, b = above_vpn(wireguard), above_vpn(netmaker)
     assert a.keys() == b.keys()
     assert [name for name in a if a[name] != b[name]] == []
-    install = split_script(netmaker.by_name("cluster-ws-1-microk8s").inputs["create"])[1]
+    install = split_command(netmaker.by_name("cluster-ws-1-microk8s").inputs["create"])[1]
     assert install["VPN_IFACE"] == "netmaker" and install["NODE_IP"] == "100.64.1.1" and install["CNI_MTU"] == "1330"
 
 
@@ -57,9 +57,9 @@ def test_each_host_joins_in_parallel_and_the_cluster_waits_for_its_address(netma
         assert netmaker.by_name("mesh-enrollment").urn in join.dependencies
     closure = deps_closure(netmaker, netmaker.by_name("cluster-ws-1-microk8s").urn)
     assert netmaker.by_name("mesh-ws-1-address").urn in closure
-    _, params = split_script(netmaker.by_name("mesh-ws-1-address").inputs["create"])
+    _, params = split_command(netmaker.by_name("mesh-ws-1-address").inputs["create"])
     assert params == {"ACTION": "address", "NETWORK": "hybrid-ai", "HOST_NAME": "ws-1", "ADDRESS": "100.64.1.1/16"}
-    _, relay = split_script(netmaker.by_name("mesh-relay").inputs["create"])
+    _, relay = split_command(netmaker.by_name("mesh-relay").inputs["create"])
     assert relay["RELAY_HOST"] == "vpn-hub" and relay["RELAYED_HOSTS"] == "ws-1 ws-2"  # the NAT'd office
 
 
@@ -69,7 +69,7 @@ def test_destroy_order_leave_revoke_then_server(netmaker: Evaluation) -> None:
     # Dependents are deleted first: the host leaves, then the key is revoked, the network and the server go last.
     assert key.urn in join.dependencies and network.urn in key.dependencies and server.urn in network.dependencies
     assert "netclient-leave.sh" in join.inputs["delete"]
-    assert split_script(key.inputs["delete"])[1]["ACTION"] == "enrollment-revoke"
+    assert split_command(key.inputs["delete"])[1]["ACTION"] == "enrollment-revoke"
     assert "netmaker-server-remove.sh" in server.inputs["delete"]
 
 
@@ -90,7 +90,7 @@ def test_the_key_is_revoked_once_every_host_has_joined_and_renewed_with_the_host
     key, revoke = netmaker.by_name("mesh-enrollment"), netmaker.by_name("mesh-enrollment-revoke")
     joins = [r for r in netmaker.resources if r.name.startswith("mesh-") and r.name.endswith("-join")]
     assert joins and all(j.urn in deps_closure(netmaker, revoke.urn) for j in joins)
-    key_params, revoke_params = split_script(key.inputs["create"])[1], split_script(revoke.inputs["create"])[1]
+    key_params, revoke_params = split_command(key.inputs["create"])[1], split_command(revoke.inputs["create"])[1]
     assert key_params["HOSTS"] == "interface receipt vpn-hub ws-1 ws-2" and key_params["TTL_S"] == "86400"
     assert revoke_params == {**key_params, "ACTION": "enrollment-revoke"}  # runs again after each new key
     assert "USES" not in key_params and len(key_params["TAG"]) + 9 <= 32

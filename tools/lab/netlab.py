@@ -197,8 +197,12 @@ class Lab:
                 continue
         return found
 
+    def ping_command(self, host: str, address: str) -> list[str]:
+        """One ping from `host` to `address`, answered within 1 s or failed."""
+        return ["ip", "netns", "exec", self.hosts[host].ns, "ping", "-c", "1", "-W", "1", address]
+
     def ping(self, host: str, address: str) -> bool:
-        return sh("ip", "netns", "exec", self.hosts[host].ns, "ping", "-c", "1", "-W", "1", address, check=False).returncode == 0
+        return sh(*self.ping_command(host, address), check=False).returncode == 0
 
     @staticmethod
     def global_sysctls() -> dict[str, str]:

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from components.kit.shell import split_command as split_script
+from components.kit.shell import split_command
 from tools.render.evaluate import Evaluation, Registration, Secret
 from tools.render.scrub import SECRET, Scrubber
 
@@ -173,7 +173,7 @@ def artifacts(ev: Evaluation, out: Path, files: FileWriter | None = None) -> lis
             if isinstance(value, Secret):
                 write(f"hosts/{host}/{r.name}.{phase}.sh", header + "# (the whole command is secret)\n")
                 continue
-            script, params = split_script(value)
+            script, params = split_command(value)
             write(f"hosts/{host}/{r.name}.{phase}.sh", header + script)
             if "WG_CONFIG" in params:
                 write(f"hosts/{host}/wg0.conf", params["WG_CONFIG"])
