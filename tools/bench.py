@@ -58,7 +58,8 @@ SECRET_MARK = "[secret]"
 
 
 def replay_of(ev: Any) -> list[dict[str, Any]]:
-    """The plan's resources in registration order, secrets as markers (their values stay here)."""
+    """The plan's resources in registration order, each secret input as {SECRET_MARK: its value}
+    (the bench renders with a placeholder login key; the other secrets are the mocks' own)."""
     from tools.render.evaluate import Secret
 
     def encode(value: Any) -> Any:
@@ -88,7 +89,9 @@ def replay(resources: list[dict[str, Any]]) -> None:
     def decode(value: Any) -> Any:
         if isinstance(value, dict):
             if set(value) == {SECRET_MARK}:
-                return pulumi.Output.secret(SECRET_MARK)
+                # The value itself, as the program registered it: a marker in its place would
+                # spare the SDK unwrapping and serializing each command's connection.
+                return pulumi.Output.secret(decode(value[SECRET_MARK]))
             return {k: decode(v) for k, v in value.items()}
         if isinstance(value, list):
             return [decode(v) for v in value]

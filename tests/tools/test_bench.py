@@ -61,7 +61,8 @@ def test_bench_runs_at_the_reference_size(tmp_path: Path) -> None:
 
 def test_floor_replays_the_same_resources_inputs_and_edges() -> None:
     """The floor registers what the plan holds, nothing less: same URNs, types,
-    parents, dependency edges (provider included), and inputs (secrets stay secret)."""
+    parents, dependency edges (provider included), and inputs, secret ones with their values
+    and still secret."""
     import pulumi
     from pulumi.runtime import settings
     from pulumi.runtime.stack import run_pulumi_func
@@ -69,7 +70,7 @@ def test_floor_replays_the_same_resources_inputs_and_edges() -> None:
 
     from tests.support.helpers import evaluate_config, stack_config
     from tools.render.evaluate import PROJECT as NAME
-    from tools.render.evaluate import Evaluation, RecordingMonitor
+    from tools.render.evaluate import Evaluation, RecordingMonitor, Secret
     from tools.render.mocks import StackMocks
     from tools.render.write import redact
 
@@ -87,10 +88,15 @@ def test_floor_replays_the_same_resources_inputs_and_edges() -> None:
     _sync_await(run_pulumi_func(program))
 
     def shape(e: Evaluation) -> list[tuple[Any, ...]]:
-        return sorted((r.urn, r.type, r.parent, r.custom, r.dependencies, json.dumps(redact(r.inputs), sort_keys=True)) for r in e.resources)
+        # replay_of keeps each secret's value beside its marker: the comparison sees both.
+        return sorted((r["urn"], r["type"], r["parent"], r["custom"], r["provider"], r["dependencies"],
+                       json.dumps(r["inputs"], sort_keys=True)) for r in bench.replay_of(e))
 
     assert len(replayed.resources) == len(ev.resources) > 100
     assert shape(replayed) == shape(ev)
+    # Secret connections (dicts) are replayed whole, not as a stand-in.
+    connections = [r.inputs["connection"] for r in replayed.resources if r.type == "command:remote:Command"]
+    assert connections and all(isinstance(c, Secret) and isinstance(c.value, dict) and c.value.get("host") for c in connections)
 
 
 def test_renders_go_to_memory_only_on_a_tmpfs_with_room(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
