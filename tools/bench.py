@@ -79,7 +79,23 @@ def replay_of(ev: Any) -> list[dict[str, Any]]:
              # A component of a provider's package (a helm v4 Chart) is remote: its children are
              # the provider's, and depending on it is an edge to it, not to its children.
              "remote": not r.custom and not r.type.startswith("hybridai:"),
-             "inputs": encode(r.inputs)} for r in ev.resources]
+             "inputs": encode(r.inputs), "timeouts": r.timeouts} for r in ev.resources]
+
+
+def held_secret(value: Any) -> Any:
+    """One secret Output, already resolved, holding `value` whole: the least the SDK needs for a
+    secret input. (`Output.secret(value)` would first unwrap a dict into an Output per key and
+    value, more than even the render's typed connection costs it: README, Performance.)"""
+    import asyncio
+
+    import pulumi
+
+    def resolved(x: Any) -> asyncio.Future[Any]:
+        future = asyncio.get_running_loop().create_future()
+        future.set_result(x)
+        return future
+
+    return pulumi.Output(set(), resolved(value), resolved(True), resolved(True))
 
 
 def replay(resources: list[dict[str, Any]]) -> None:
@@ -89,9 +105,9 @@ def replay(resources: list[dict[str, Any]]) -> None:
     def decode(value: Any) -> Any:
         if isinstance(value, dict):
             if set(value) == {SECRET_MARK}:
-                # The value itself, as the program registered it: a marker in its place would
-                # spare the SDK unwrapping and serializing each command's connection.
-                return pulumi.Output.secret(decode(value[SECRET_MARK]))
+                # The value itself, as the program registered it (a marker in its place would
+                # spare the SDK serializing each command's connection), and no more.
+                return held_secret(decode(value[SECRET_MARK]))
             return {k: decode(v) for k, v in value.items()}
         if isinstance(value, list):
             return [decode(v) for v in value]
@@ -101,7 +117,8 @@ def replay(resources: list[dict[str, Any]]) -> None:
     for r in resources:
         opts = pulumi.ResourceOptions(
             parent=made.get(r["parent"]), depends_on=[made[d] for d in r["dependencies"] if d in made],
-            provider=made[r["provider"]] if r["provider"] else None)  # type: ignore[arg-type]
+            provider=made[r["provider"]] if r["provider"] else None,  # type: ignore[arg-type]
+            custom_timeouts=pulumi.CustomTimeouts(**r["timeouts"]) if r["timeouts"] else None)
         props = decode(r["inputs"])
         if r["type"].startswith("pulumi:providers:"):
             res: pulumi.Resource = pulumi.ProviderResource(r["type"].removeprefix("pulumi:providers:"), r["name"], props, opts)

@@ -60,9 +60,9 @@ def test_bench_runs_at_the_reference_size(tmp_path: Path) -> None:
 
 
 def test_floor_replays_the_same_resources_inputs_and_edges() -> None:
-    """The floor registers what the plan holds, nothing less: same URNs, types,
-    parents, dependency edges (provider included), and inputs, secret ones with their values
-    and still secret."""
+    """The floor registers what the plan holds, nothing less: same URNs, types, parents,
+    dependency edges (provider included), custom timeouts, and inputs, secret ones with their
+    values and still secret."""
     import pulumi
     from pulumi.runtime import settings
     from pulumi.runtime.stack import run_pulumi_func
@@ -90,13 +90,67 @@ def test_floor_replays_the_same_resources_inputs_and_edges() -> None:
     def shape(e: Evaluation) -> list[tuple[Any, ...]]:
         # replay_of keeps each secret's value beside its marker: the comparison sees both.
         return sorted((r["urn"], r["type"], r["parent"], r["custom"], r["provider"], r["dependencies"],
-                       json.dumps(r["inputs"], sort_keys=True)) for r in bench.replay_of(e))
+                       json.dumps(r["inputs"], sort_keys=True), json.dumps(r["timeouts"], sort_keys=True)) for r in bench.replay_of(e))
 
     assert len(replayed.resources) == len(ev.resources) > 100
     assert shape(replayed) == shape(ev)
     # Secret connections (dicts) are replayed whole, not as a stand-in.
     connections = [r.inputs["connection"] for r in replayed.resources if r.type == "command:remote:Command"]
     assert connections and all(isinstance(c, Secret) and isinstance(c.value, dict) and c.value.get("host") for c in connections)
+    assert any(r.timeouts for r in replayed.resources)
+
+
+def _outputs_made_replaying(resources: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> int:
+    """How many Outputs the SDK makes while the floor registers `resources` under bare mocks."""
+    import pulumi
+    from pulumi.runtime import mocks, settings
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    made = [0]
+    from_data, init = pulumi.Output._from_data.__func__, pulumi.Output.__init__  # type: ignore[attr-defined]
+
+    def counted_from_data(cls: type, data: Any) -> Any:
+        made[0] += 1
+        return from_data(cls, data)
+
+    def counted_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        made[0] += 1
+        init(self, *args, **kwargs)
+
+    class Bare(mocks.Mocks):
+        def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+            return args.name + "-id", {}
+
+        def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], None]:
+            return {}, None
+
+    monkeypatch.setattr(pulumi.Output, "_from_data", classmethod(counted_from_data))
+    monkeypatch.setattr(pulumi.Output, "__init__", counted_init)
+    settings.SETTINGS.rpc_manager.clear()
+    pulumi.runtime.set_mocks(Bare(), project="bench", stack="bench", preview=False)
+
+    async def program() -> None:
+        bench.replay(resources)
+
+    _sync_await(run_pulumi_func(program))
+    return made[0]
+
+
+def test_floor_registers_a_secret_input_with_the_least_work_whatever_its_shape(monkeypatch: pytest.MonkeyPatch) -> None:
+    """...and nothing more: a secret connection (a dict, with a jump host's inside) costs the
+    floor no more Outputs than a secret string. Output.secret would unwrap the dict first,
+    an Output per key and value, more than the render's own typed connection costs it."""
+    def one_command(secret: Any) -> list[dict[str, Any]]:
+        return [{"urn": "urn:pulumi:bench::bench::command:remote:Command::c", "type": "command:remote:Command", "name": "c",
+                 "parent": None, "custom": True, "provider": None, "dependencies": [], "remote": False, "timeouts": {},
+                 "inputs": {"create": "true", "connection": {bench.SECRET_MARK: secret}}}]
+
+    login = {"host": "192.0.2.10", "port": 22, "user": "ubuntu", "privateKey": "KEY", "hostKey": "ssh-ed25519 AAAA",
+             "dialErrorLimit": 4, "perDialTimeout": 15}
+    as_string = _outputs_made_replaying(one_command("KEY"), monkeypatch)
+    as_dict = _outputs_made_replaying(one_command(login | {"proxy": dict(login)}), monkeypatch)
+    assert as_dict == as_string > 0
 
 
 def test_renders_go_to_memory_only_on_a_tmpfs_with_room(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
