@@ -5,8 +5,9 @@ evaluation, then plan, graph and artifacts written to a scratch folder); a numbe
 median of `--runs` processes; the scratch folder is in memory (tmpfs) where there is one, so
 that a disk's latency does not count (`--on-disk` to include it). The floor of a size is what
 the Pulumi SDK alone needs for the plan that render produced: another fresh process replays
-its resources (count, types, names, parents, inputs, dependency edges, provider) as plain
-resources under bare mocks, with no program logic; `ratio = (render wall - its import) /
+its resources (count, types, names, parents, inputs, custom timeouts, the union of their
+dependency edges, a custom resource's provider) as plain resources under bare mocks, with no
+program logic (README, Performance, lists what it leaves out); `ratio = (render wall - its import) /
 floor`. Writes build/bench.json and prints a table.
 """
 
@@ -83,9 +84,9 @@ def replay_of(ev: Any) -> list[dict[str, Any]]:
 
 
 def held_secret(value: Any) -> Any:
-    """One secret Output, already resolved, holding `value` whole: the least the SDK needs for a
-    secret input. (`Output.secret(value)` would first unwrap a dict into an Output per key and
-    value, more than even the render's typed connection costs it: README, Performance.)"""
+    """One secret Output, already resolved, holding `value` whole: a secret input takes at least
+    one. (`Output.secret(value)` would first unwrap a dict into an Output per key and value, more
+    than even the render's typed connection costs it: README, Performance.)"""
     import asyncio
 
     import pulumi
