@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.support.helpers import PROJECT
-from tools import bench, scratch
+from tools import floor, scratch
 
 
 def test_bench_runs_at_the_reference_size(tmp_path: Path) -> None:
@@ -75,7 +75,7 @@ def test_floor_replays_the_same_resources_inputs_and_edges() -> None:
     from tools.render.write import redact
 
     ev = evaluate_config(stack_config("dev"), stack="bench")
-    resources = json.loads(json.dumps(bench.replay_of(ev)))
+    resources = json.loads(json.dumps(floor.replay_of(ev)))
     assert any(r["provider"] for r in resources) and any(r.inputs != redact(r.inputs) for r in ev.resources)
     replayed = Evaluation("bench")
     mocks = StackMocks(replayed)
@@ -83,14 +83,14 @@ def test_floor_replays_the_same_resources_inputs_and_edges() -> None:
     pulumi.runtime.set_mocks(mocks, project=NAME, stack="bench", preview=False, monitor=RecordingMonitor(mocks))
 
     async def program() -> None:
-        bench.replay(resources)
+        floor.replay(resources)
 
     _sync_await(run_pulumi_func(program))
 
     def shape(e: Evaluation) -> list[tuple[Any, ...]]:
         # replay_of keeps each secret's value beside its marker: the comparison sees both.
         return sorted((r["urn"], r["type"], r["parent"], r["custom"], r["provider"], r["dependencies"],
-                       json.dumps(r["inputs"], sort_keys=True), json.dumps(r["timeouts"], sort_keys=True)) for r in bench.replay_of(e))
+                       json.dumps(r["inputs"], sort_keys=True), json.dumps(r["timeouts"], sort_keys=True)) for r in floor.replay_of(e))
 
     assert len(replayed.resources) == len(ev.resources) > 100
     assert shape(replayed) == shape(ev)
@@ -103,7 +103,7 @@ def test_floor_replays_the_same_resources_inputs_and_edges() -> None:
 def _outputs_made_replaying(resources: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> int:
     """How many Outputs the SDK makes while the floor registers `resources` under bare mocks."""
     import pulumi
-    from pulumi.runtime import mocks, settings
+    from pulumi.runtime import settings
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
 
@@ -118,20 +118,13 @@ def _outputs_made_replaying(resources: list[dict[str, Any]], monkeypatch: pytest
         made[0] += 1
         init(self, *args, **kwargs)
 
-    class Bare(mocks.Mocks):
-        def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-            return args.name + "-id", {}
-
-        def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], None]:
-            return {}, None
-
     monkeypatch.setattr(pulumi.Output, "_from_data", classmethod(counted_from_data))
     monkeypatch.setattr(pulumi.Output, "__init__", counted_init)
     settings.SETTINGS.rpc_manager.clear()
-    pulumi.runtime.set_mocks(Bare(), project="bench", stack="bench", preview=False)
+    pulumi.runtime.set_mocks(floor.bare_mocks(), project="bench", stack="bench", preview=False)
 
     async def program() -> None:
-        bench.replay(resources)
+        floor.replay(resources)
 
     _sync_await(run_pulumi_func(program))
     return made[0]
@@ -151,8 +144,8 @@ def test_floor_registers_a_secret_input_with_one_output_whatever_its_shape(monke
              "dialErrorLimit": 4, "perDialTimeout": 15}
     _outputs_made_replaying([], monkeypatch)  # the first program in a process also makes its stack's
     in_the_clear = _outputs_made_replaying(one_command("KEY"), monkeypatch)
-    as_string = _outputs_made_replaying(one_command({bench.SECRET_MARK: "KEY"}), monkeypatch)
-    as_dict = _outputs_made_replaying(one_command({bench.SECRET_MARK: login | {"proxy": dict(login)}}), monkeypatch)
+    as_string = _outputs_made_replaying(one_command({floor.SECRET_MARK: "KEY"}), monkeypatch)
+    as_dict = _outputs_made_replaying(one_command({floor.SECRET_MARK: login | {"proxy": dict(login)}}), monkeypatch)
     assert as_dict == as_string == in_the_clear + 1
 
 
