@@ -7,8 +7,8 @@ that a disk's latency does not count (`--on-disk` to include it). The floor of a
 the Pulumi SDK alone needs for the plan that render produced: another fresh process replays
 its resources (count, types, names, parents, inputs, custom timeouts, the union of their
 dependency edges, a custom resource's provider) as plain resources under bare mocks, with no
-program logic (README, Performance, lists what it leaves out); `ratio = (render wall - its import) /
-floor`. Writes build/bench.json and prints a table.
+program logic (tools/floor.py; README, Performance, lists what it leaves out);
+`ratio = (render wall - its import) / floor`. Writes build/bench.json and prints a table.
 """
 
 from __future__ import annotations

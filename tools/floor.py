@@ -83,29 +83,6 @@ def replay(resources: list[dict[str, Any]]) -> None:
         made[r["urn"]] = res
 
 
-def time_replay(path: str, same_gc: bool = False) -> None:
-    """Time the replay of one plan in this (fresh) process, under bare mocks; prints a JSON line.
-    `same_gc`: with the collector tuned as the program tunes its own (stacks.program.tune_gc),
-    so the two differ in program logic only (README, Performance)."""
-    import pulumi
-    from pulumi.runtime.stack import run_pulumi_func
-    from pulumi.runtime.sync_await import _sync_await
-
-    resources = json.loads(Path(path).read_text())
-    if same_gc:
-        from stacks.program import tune_gc
-
-        tune_gc()
-    start, cpu = time.perf_counter(), time.process_time()
-    pulumi.runtime.set_mocks(bare_mocks(), project="hybrid-ai", stack="bench", preview=False)
-
-    async def program() -> None:
-        replay(resources)
-
-    _sync_await(run_pulumi_func(program))
-    print(json.dumps({"floor_s": time.perf_counter() - start, "cpu_s": time.process_time() - cpu, "resources": len(resources)}))
-
-
 def bare_mocks() -> Any:
     """Mocks that give each resource an id and no state."""
     from pulumi.runtime import mocks
@@ -118,3 +95,31 @@ def bare_mocks() -> Any:
             return {}, None
 
     return Bare()
+
+
+def register(resources: list[dict[str, Any]]) -> None:
+    """Replay `resources` as a Pulumi program of their own, under bare mocks."""
+    import pulumi
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    pulumi.runtime.set_mocks(bare_mocks(), project="hybrid-ai", stack="bench", preview=False)
+
+    async def program() -> None:
+        replay(resources)
+
+    _sync_await(run_pulumi_func(program))
+
+
+def time_replay(path: str, same_gc: bool = False) -> None:
+    """Time the replay of one plan in this (fresh) process, under bare mocks; prints a JSON line.
+    `same_gc`: with the collector tuned as the program tunes its own (stacks.program.tune_gc),
+    so the two differ in program logic only (README, Performance)."""
+    resources = json.loads(Path(path).read_text())
+    if same_gc:
+        from stacks.program import tune_gc
+
+        tune_gc()
+    start, cpu = time.perf_counter(), time.process_time()
+    register(resources)
+    print(json.dumps({"floor_s": time.perf_counter() - start, "cpu_s": time.process_time() - cpu, "resources": len(resources)}))

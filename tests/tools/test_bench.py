@@ -104,8 +104,6 @@ def _outputs_made_replaying(resources: list[dict[str, Any]], monkeypatch: pytest
     """How many Outputs the SDK makes while the floor registers `resources` under bare mocks."""
     import pulumi
     from pulumi.runtime import settings
-    from pulumi.runtime.stack import run_pulumi_func
-    from pulumi.runtime.sync_await import _sync_await
 
     made = [0]
     from_data, init = pulumi.Output._from_data.__func__, pulumi.Output.__init__  # type: ignore[attr-defined]
@@ -121,12 +119,7 @@ def _outputs_made_replaying(resources: list[dict[str, Any]], monkeypatch: pytest
     monkeypatch.setattr(pulumi.Output, "_from_data", classmethod(counted_from_data))
     monkeypatch.setattr(pulumi.Output, "__init__", counted_init)
     settings.SETTINGS.rpc_manager.clear()
-    pulumi.runtime.set_mocks(floor.bare_mocks(), project="bench", stack="bench", preview=False)
-
-    async def program() -> None:
-        floor.replay(resources)
-
-    _sync_await(run_pulumi_func(program))
+    floor.register(resources)
     return made[0]
 
 
