@@ -169,6 +169,10 @@ def test_evaluation_records_only_this_run() -> None:
     assert isinstance(first, Evaluation)
     assert sorted(r.urn for r in first.resources) == sorted(r.urn for r in second.resources)
     assert len(second.resources) == len({r.urn for r in second.resources})
+    # ... and under this run's own root: a run of another stack before it leaves no trace.
+    other = evaluate_config(stack_config("dev"), stack="other")
+    roots = {r.parent for r in other.resources if r.parent and "pulumi:pulumi:Stack::" in r.parent}
+    assert roots == {"urn:pulumi:other::hybrid-ai::pulumi:pulumi:Stack::hybrid-ai-other"}
 
 
 # `pulumi config set --secret` writes `<ns>:<key>: {secure: <ciphertext>}` and an

@@ -24,7 +24,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from stacks.load import NAMESPACE, secret_keys_of, validate
-from tools.render import stackfile
+from tools.render import stackfile, stacktrace
 from tools.render.mocks import StackMocks
 
 PROJECT = "hybrid-ai"
@@ -217,12 +217,16 @@ def evaluate(
     mocks = StackMocks(ev, command_stdout)
     settings.SETTINGS.rpc_manager.clear()
     settings.SETTINGS.outputs.clear()
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=RecordingMonitor(mocks), logger=_QUIET)
+    # set_mocks makes a root Stack only when there is none: an earlier run's, of another stack,
+    # would parent this run's resources.
+    settings.set_root_resource(None)  # type: ignore[arg-type]
 
     async def program() -> None:
         ev.outputs = await _resolve(run(), ev)
 
-    _sync_await(run_pulumi_func(program))
+    with stacktrace.skipped():
+        pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=RecordingMonitor(mocks), logger=_QUIET)
+        _sync_await(run_pulumi_func(program))
     return ev
 
 
