@@ -45,7 +45,10 @@ def _register_one_command() -> tuple[Any, Any]:
             return super().RegisterResource(request)  # type: ignore[no-untyped-call]
 
     bare = floor.bare_mocks()
+    # A program of its own: nothing left over from an earlier test's run (as evaluate does).
     settings.SETTINGS.rpc_manager.clear()
+    settings.SETTINGS.outputs.clear()
+    settings.set_root_resource(None)  # type: ignore[arg-type]
     pulumi.runtime.set_mocks(bare, project="hybrid-ai", stack="t", preview=False, monitor=Capturing(bare))
 
     async def program() -> None:
