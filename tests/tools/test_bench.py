@@ -100,6 +100,28 @@ def test_floor_replays_the_same_resources_inputs_and_edges() -> None:
     assert any(r.timeouts for r in replayed.resources)
 
 
+def test_the_floor_starts_its_clock_with_the_sdk_imported(tmp_path: Path) -> None:
+    """`ratio` leaves the render's import out, so the floor's time must leave the SDK's out too:
+    a fresh floor process imports it before it starts the clock."""
+    replay = tmp_path / "replay.json"
+    replay.write_text("[]")
+    probe = "\n".join([
+        "import sys, time",
+        "real, loaded = time.perf_counter, []",
+        "def clock():",
+        "    if sys._getframe(1).f_code.co_filename.endswith('tools/floor.py'):",
+        "        loaded.append([m for m in ('pulumi', 'pulumi.runtime.stack', 'tools.render.mockrun') if m in sys.modules])",
+        "    return real()",
+        "time.perf_counter = clock",
+        "from tools.floor import time_replay",
+        f"time_replay({str(replay)!r})",
+        "print(loaded)",
+    ])
+    result = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT, capture_output=True, text=True, timeout=120, check=True)
+    started, stopped = json.loads(result.stdout.strip().splitlines()[-1].replace("'", '"'))
+    assert started == stopped == ["pulumi", "pulumi.runtime.stack", "tools.render.mockrun"]
+
+
 def _outputs_made_replaying(resources: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> int:
     """How many Outputs the SDK makes while the floor registers `resources` under bare mocks."""
     import pulumi

@@ -13,7 +13,7 @@ import pytest
 
 from tests.support.helpers import evaluate_config, stack_config
 from tools import floor
-from tools.render import evaluate, stacktrace
+from tools.render import evaluate, mockrun, stacktrace
 
 
 def _count_stack_walks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -29,12 +29,10 @@ def _count_stack_walks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def _register_one_command() -> tuple[Any, Any]:
-    """The stack trace and source position the SDK sends for one typed resource."""
-    import pulumi
+    """The stack trace and source position the SDK sends for one typed resource, in a program
+    run as the render runs its own."""
     import pulumi_command as command
-    from pulumi.runtime import mocks, settings
-    from pulumi.runtime.stack import run_pulumi_func
-    from pulumi.runtime.sync_await import _sync_await
+    from pulumi.runtime import mocks
 
     sent: list[Any] = []
 
@@ -45,34 +43,33 @@ def _register_one_command() -> tuple[Any, Any]:
             return super().RegisterResource(request)  # type: ignore[no-untyped-call]
 
     bare = floor.bare_mocks()
-    # A program of its own: nothing left over from an earlier test's run (as evaluate does).
-    settings.SETTINGS.rpc_manager.clear()
-    settings.SETTINGS.outputs.clear()
-    settings.set_root_resource(None)  # type: ignore[arg-type]
-    pulumi.runtime.set_mocks(bare, project="hybrid-ai", stack="t", preview=False, monitor=Capturing(bare))
 
     async def program() -> None:
         command.remote.Command("c", create="true", connection=command.remote.ConnectionArgs(host="192.0.2.10"))
 
-    _sync_await(run_pulumi_func(program))
+    mockrun.run(program, bare, project="hybrid-ai", stack="t", monitor=Capturing(bare))
     [(stack, position)] = sent
     return stack, position
 
 
-def test_the_sdk_sends_each_typed_resources_call_stack_and_the_skip_sends_none() -> None:
+def test_the_sdk_sends_each_typed_resources_call_stack_and_the_skip_sends_none(monkeypatch: pytest.MonkeyPatch) -> None:
     """The upstream fact the skip rests on (pulumi 3.272.0 runtime/resource.py, register_resource
     and _get_stack_trace): a resource made by a resource class's constructor goes to the monitor
     with the frames of its caller and their source positions. If an upgrade stops sending them,
-    the skip saves nothing and this test says so."""
-    stack, position = _register_one_command()
+    the skip saves nothing and this test says so; if it renames the function, the skip skips
+    nothing and this test says that too."""
+    with monkeypatch.context() as without_skip:
+        without_skip.setattr(stacktrace, "skipped", contextlib.nullcontext)
+        stack, position = _register_one_command()
     assert stack.frames and position is not None
     assert position.uri.startswith("file://") and position.uri.endswith(__file__.rsplit("/", 1)[-1])
 
-    with stacktrace.skipped():
-        stack, position = _register_one_command()
+    stack, position = _register_one_command()
     assert not stack.frames and position is None
-    # ... and only inside the block: the SDK's own capture is back after it.
-    stack, _ = _register_one_command()
+    # ... and only inside the run: the SDK's own capture is back after it.
+    with monkeypatch.context() as without_skip:
+        without_skip.setattr(stacktrace, "skipped", contextlib.nullcontext)
+        stack, _ = _register_one_command()
     assert stack.frames
 
 

@@ -17,14 +17,11 @@ from typing import Any, NamedTuple
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import settings
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.rpc import _special_secret_sig, _special_sig_key
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 
 from stacks.load import NAMESPACE, secret_keys_of, validate
-from tools.render import stackfile, stacktrace
+from tools.render import mockrun, stackfile
 from tools.render.mocks import StackMocks
 
 PROJECT = "hybrid-ai"
@@ -215,18 +212,11 @@ def evaluate(
 
     set_all_config(config, sorted(secret_keys))
     mocks = StackMocks(ev, command_stdout)
-    settings.SETTINGS.rpc_manager.clear()
-    settings.SETTINGS.outputs.clear()
-    # set_mocks makes a root Stack only when there is none: an earlier run's, of another stack,
-    # would parent this run's resources.
-    settings.set_root_resource(None)  # type: ignore[arg-type]
 
     async def program() -> None:
         ev.outputs = await _resolve(run(), ev)
 
-    with stacktrace.skipped():
-        pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=RecordingMonitor(mocks), logger=_QUIET)
-        _sync_await(run_pulumi_func(program))
+    mockrun.run(program, mocks, project=PROJECT, stack=stack, monitor=RecordingMonitor(mocks), logger=_QUIET)
     return ev
 
 

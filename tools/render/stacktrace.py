@@ -3,8 +3,9 @@
 Since pulumi 3.195.0 the SDK walks the Python stack at every registration (and read) to send the
 engine each resource's source position and call stack (`runtime/resource.py::_get_stack_trace`
 at our pin, 3.272.0): `traceback.extract_stack`, a `stat` of every file on the stack, and a file
-URI per frame. The mock monitor never reads either field, so an offline render skips the walk:
-it was ~6% of a 100/40 render (README, Performance). `pulumi preview` and `up` keep it.
+URI per frame below the third `__init__` on it. The mock monitor never reads either field, so
+the offline render skips the walk (and the bench's floor with it): it was 8% of the samples of
+a 100/40 render's evaluation (README, Performance). `pulumi preview` and `up` keep it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from contextlib import contextmanager
 @contextmanager
 def skipped() -> Iterator[None]:
     """Registrations in this block send an empty stack trace and no source position, as the SDK
-    itself does for a resource constructed outside a resource class's constructor."""
+    itself does when there are fewer than three `__init__` frames on the stack (a `CustomResource`
+    made at top level). For one thread at a time: blocks nest, but two threads leaving theirs out
+    of order would leave the SDK's function swapped."""
     from pulumi.runtime import resource
     from pulumi.runtime.proto import source_pb2
 
