@@ -114,13 +114,14 @@ def time_replay(path: str, same_gc: bool = False) -> None:
     `same_gc`: with the collector tuned as the program tunes its own (stacks.program.tune_gc),
     so the two differ in program logic only (README, Performance)."""
     resources = json.loads(Path(path).read_text())
+    # Imported before the clock starts, as the render's `ratio` leaves its import out (and before
+    # tune_gc's freeze, as the program freezes after its imports).
+    from tools.render import mockrun  # noqa: F401
+
     if same_gc:
         from stacks.program import tune_gc
 
         tune_gc()
-    # Imported before the clock starts, as the render's `ratio` leaves its import out.
-    from tools.render import mockrun  # noqa: F401
-
     start, cpu = time.perf_counter(), time.process_time()
     register(resources)
     print(json.dumps({"floor_s": time.perf_counter() - start, "cpu_s": time.process_time() - cpu, "resources": len(resources)}))

@@ -63,12 +63,8 @@ def test_floor_replays_the_same_resources_inputs_and_edges() -> None:
     """The floor registers what the plan holds, nothing less: same URNs, types, parents,
     dependency edges (provider included), custom timeouts, and inputs, secret ones with their
     values and still secret."""
-    import pulumi
-    from pulumi.runtime import settings
-    from pulumi.runtime.stack import run_pulumi_func
-    from pulumi.runtime.sync_await import _sync_await
-
     from tests.support.helpers import evaluate_config, stack_config
+    from tools.render import mockrun
     from tools.render.evaluate import PROJECT as NAME
     from tools.render.evaluate import Evaluation, RecordingMonitor, Secret
     from tools.render.mocks import StackMocks
@@ -79,13 +75,11 @@ def test_floor_replays_the_same_resources_inputs_and_edges() -> None:
     assert any(r["provider"] for r in resources) and any(r.inputs != redact(r.inputs) for r in ev.resources)
     replayed = Evaluation("bench")
     mocks = StackMocks(replayed)
-    settings.SETTINGS.rpc_manager.clear()
-    pulumi.runtime.set_mocks(mocks, project=NAME, stack="bench", preview=False, monitor=RecordingMonitor(mocks))
 
     async def program() -> None:
         floor.replay(resources)
 
-    _sync_await(run_pulumi_func(program))
+    mockrun.run(program, mocks, project=NAME, stack="bench", monitor=RecordingMonitor(mocks))
 
     def shape(e: Evaluation) -> list[tuple[Any, ...]]:
         # replay_of keeps each secret's value beside its marker: the comparison sees both.
@@ -100,32 +94,45 @@ def test_floor_replays_the_same_resources_inputs_and_edges() -> None:
     assert any(r.timeouts for r in replayed.resources)
 
 
-def test_the_floor_starts_its_clock_with_the_sdk_imported(tmp_path: Path) -> None:
+@pytest.mark.parametrize("same_gc", [False, True])
+def test_the_floor_starts_its_clock_with_the_sdk_imported(same_gc: bool, tmp_path: Path) -> None:
     """`ratio` leaves the render's import out, so the floor's time must leave the SDK's out too:
-    a fresh floor process imports it before it starts the clock."""
+    a fresh floor process imports all it needs before it starts the clock, and nothing while it
+    runs (a plan with a provider, a secret input and a component)."""
+    plan = [
+        {"urn": "urn:pulumi:bench::hybrid-ai::pulumi:providers:command::p", "type": "pulumi:providers:command", "name": "p",
+         "parent": None, "custom": True, "provider": None, "dependencies": [], "remote": False, "timeouts": {}, "inputs": {}},
+        {"urn": "urn:pulumi:bench::hybrid-ai::hybridai:host:Bootstrap::b", "type": "hybridai:host:Bootstrap", "name": "b",
+         "parent": None, "custom": False, "provider": None, "dependencies": [], "remote": False, "timeouts": {}, "inputs": {}},
+        {"urn": "urn:pulumi:bench::hybrid-ai::hybridai:host:Bootstrap$command:remote:Command::c", "type": "command:remote:Command",
+         "name": "c", "parent": "urn:pulumi:bench::hybrid-ai::hybridai:host:Bootstrap::b", "custom": True,
+         "provider": "urn:pulumi:bench::hybrid-ai::pulumi:providers:command::p", "dependencies": [], "remote": False,
+         "timeouts": {"create": "30m"}, "inputs": {"create": "true", "connection": {floor.SECRET_MARK: {"host": "192.0.2.10"}}}},
+    ]
     replay = tmp_path / "replay.json"
-    replay.write_text("[]")
+    replay.write_text(json.dumps(plan))
     probe = "\n".join([
-        "import sys, time",
+        "import json, sys, time",
         "real, loaded = time.perf_counter, []",
         "def clock():",
         "    if sys._getframe(1).f_code.co_filename.endswith('tools/floor.py'):",
-        "        loaded.append([m for m in ('pulumi', 'pulumi.runtime.stack', 'tools.render.mockrun') if m in sys.modules])",
+        "        loaded.append(sorted(sys.modules))",
         "    return real()",
         "time.perf_counter = clock",
         "from tools.floor import time_replay",
-        f"time_replay({str(replay)!r})",
-        "print(loaded)",
+        f"time_replay({str(replay)!r}, same_gc={same_gc})",
+        "print(json.dumps(loaded))",
     ])
     result = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT, capture_output=True, text=True, timeout=120, check=True)
-    started, stopped = json.loads(result.stdout.strip().splitlines()[-1].replace("'", '"'))
-    assert started == stopped == ["pulumi", "pulumi.runtime.stack", "tools.render.mockrun"]
+    started, stopped = json.loads(result.stdout.strip().splitlines()[-1])
+    assert json.loads(result.stdout.strip().splitlines()[0])["resources"] == len(plan)
+    assert {"pulumi", "pulumi.runtime.stack", "tools.render.mockrun"} <= set(started)
+    assert sorted(set(stopped) - set(started)) == []
 
 
 def _outputs_made_replaying(resources: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> int:
     """How many Outputs the SDK makes while the floor registers `resources` under bare mocks."""
     import pulumi
-    from pulumi.runtime import settings
 
     made = [0]
     from_data, init = pulumi.Output._from_data.__func__, pulumi.Output.__init__  # type: ignore[attr-defined]
@@ -140,7 +147,6 @@ def _outputs_made_replaying(resources: list[dict[str, Any]], monkeypatch: pytest
 
     monkeypatch.setattr(pulumi.Output, "_from_data", classmethod(counted_from_data))
     monkeypatch.setattr(pulumi.Output, "__init__", counted_init)
-    settings.SETTINGS.rpc_manager.clear()
     floor.register(resources)
     return made[0]
 
@@ -157,7 +163,7 @@ def test_floor_registers_a_secret_input_with_one_output_whatever_its_shape(monke
 
     login = {"host": "192.0.2.10", "port": 22, "user": "ubuntu", "privateKey": "KEY", "hostKey": "ssh-ed25519 AAAA",
              "dialErrorLimit": 4, "perDialTimeout": 15}
-    _outputs_made_replaying([], monkeypatch)  # the first program in a process also makes its stack's
+    _outputs_made_replaying([], monkeypatch)  # the first program in a process makes one-time Outputs
     in_the_clear = _outputs_made_replaying(one_command("KEY"), monkeypatch)
     as_string = _outputs_made_replaying(one_command({floor.SECRET_MARK: "KEY"}), monkeypatch)
     as_dict = _outputs_made_replaying(one_command({floor.SECRET_MARK: login | {"proxy": dict(login)}}), monkeypatch)

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
-import pulumi
 from pulumi.runtime import mocks, settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
@@ -17,7 +15,7 @@ from tools.render import stacktrace
 
 def run(
     program: Callable[[], Awaitable[None] | None], stack_mocks: mocks.Mocks, *, project: str, stack: str,
-    monitor: Any = None, logger: logging.Logger | None = None,
+    monitor: mocks.MockMonitor | None = None, logger: logging.Logger | None = None,
 ) -> None:
     """Run `program` under `stack_mocks` (`monitor`: a MockMonitor of them, to see the requests)."""
     # Nothing of an earlier run in this process: its pending RPCs, its outputs, and its root
@@ -27,5 +25,5 @@ def run(
     settings.SETTINGS.outputs.clear()
     settings.set_root_resource(None)  # type: ignore[arg-type]
     with stacktrace.skipped():
-        pulumi.runtime.set_mocks(stack_mocks, project=project, stack=stack, preview=False, monitor=monitor, logger=logger)
+        mocks.set_mocks(stack_mocks, project=project, stack=stack, preview=False, monitor=monitor, logger=logger)
         _sync_await(run_pulumi_func(program))

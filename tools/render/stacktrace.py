@@ -13,6 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from pulumi.runtime import resource
+from pulumi.runtime.proto import source_pb2
+
 
 @contextmanager
 def skipped() -> Iterator[None]:
@@ -20,9 +23,6 @@ def skipped() -> Iterator[None]:
     itself does when there are fewer than three `__init__` frames on the stack (a `CustomResource`
     made at top level). For one thread at a time: blocks nest, but two threads leaving theirs out
     of order would leave the SDK's function swapped."""
-    from pulumi.runtime import resource
-    from pulumi.runtime.proto import source_pb2
-
     captured = getattr(resource, "_get_stack_trace", None)
     if captured is None:
         # An SDK that has no such function: nothing to skip, and the render is only slower.
