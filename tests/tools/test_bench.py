@@ -94,21 +94,25 @@ def test_floor_replays_the_same_resources_inputs_and_edges() -> None:
     assert any(r.timeouts for r in replayed.resources)
 
 
+def _planned(urn_tail: str, type_: str, *, parent: str | None = None, custom: bool = True, provider: str | None = None,
+             timeouts: dict[str, str] | None = None, inputs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One resource as replay_of records it, in stack "bench"."""
+    return {"urn": f"urn:pulumi:bench::hybrid-ai::{urn_tail}", "type": type_, "name": urn_tail.rsplit("::", 1)[-1],
+            "parent": parent, "custom": custom, "provider": provider, "dependencies": [], "remote": False,
+            "timeouts": timeouts or {}, "inputs": inputs or {}}
+
+
 @pytest.mark.parametrize("same_gc", [False, True])
 def test_the_floor_starts_its_clock_with_the_sdk_imported(same_gc: bool, tmp_path: Path) -> None:
     """`ratio` leaves the render's import out, so the floor's time must leave the SDK's out too:
     a fresh floor process imports all it needs before it starts the clock, and nothing while it
     runs (a plan with a provider, a secret input and a component)."""
-    plan = [
-        {"urn": "urn:pulumi:bench::hybrid-ai::pulumi:providers:command::p", "type": "pulumi:providers:command", "name": "p",
-         "parent": None, "custom": True, "provider": None, "dependencies": [], "remote": False, "timeouts": {}, "inputs": {}},
-        {"urn": "urn:pulumi:bench::hybrid-ai::hybridai:host:Bootstrap::b", "type": "hybridai:host:Bootstrap", "name": "b",
-         "parent": None, "custom": False, "provider": None, "dependencies": [], "remote": False, "timeouts": {}, "inputs": {}},
-        {"urn": "urn:pulumi:bench::hybrid-ai::hybridai:host:Bootstrap$command:remote:Command::c", "type": "command:remote:Command",
-         "name": "c", "parent": "urn:pulumi:bench::hybrid-ai::hybridai:host:Bootstrap::b", "custom": True,
-         "provider": "urn:pulumi:bench::hybrid-ai::pulumi:providers:command::p", "dependencies": [], "remote": False,
-         "timeouts": {"create": "30m"}, "inputs": {"create": "true", "connection": {floor.SECRET_MARK: {"host": "192.0.2.10"}}}},
-    ]
+    provider = _planned("pulumi:providers:command::p", "pulumi:providers:command")
+    component = _planned("hybridai:host:Bootstrap::b", "hybridai:host:Bootstrap", custom=False)
+    plan = [provider, component, _planned(
+        "hybridai:host:Bootstrap$command:remote:Command::c", "command:remote:Command", parent=component["urn"],
+        provider=provider["urn"], timeouts={"create": "30m"},
+        inputs={"create": "true", "connection": {floor.SECRET_MARK: {"host": "192.0.2.10"}}})]
     replay = tmp_path / "replay.json"
     replay.write_text(json.dumps(plan))
     probe = "\n".join([
@@ -157,9 +161,7 @@ def test_floor_registers_a_secret_input_with_one_output_whatever_its_shape(monke
     Output.secret would unwrap the dict first, an Output per key and value, more than the
     render's own typed connection costs it."""
     def one_command(connection: Any) -> list[dict[str, Any]]:
-        return [{"urn": "urn:pulumi:bench::bench::command:remote:Command::c", "type": "command:remote:Command", "name": "c",
-                 "parent": None, "custom": True, "provider": None, "dependencies": [], "remote": False, "timeouts": {},
-                 "inputs": {"create": "true", "connection": connection}}]
+        return [_planned("command:remote:Command::c", "command:remote:Command", inputs={"create": "true", "connection": connection})]
 
     login = {"host": "192.0.2.10", "port": 22, "user": "ubuntu", "privateKey": "KEY", "hostKey": "ssh-ed25519 AAAA",
              "dialErrorLimit": 4, "perDialTimeout": 15}

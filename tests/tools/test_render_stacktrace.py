@@ -16,6 +16,11 @@ from tools import floor
 from tools.render import evaluate, mockrun, stacktrace
 
 
+def _without_the_skip(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs from here on capture the stack as the SDK does on its own."""
+    monkeypatch.setattr(stacktrace, "skipped", contextlib.nullcontext)
+
+
 def _count_stack_walks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     walks = [0]
     real = traceback.extract_stack
@@ -58,8 +63,8 @@ def test_the_sdk_sends_each_typed_resources_call_stack_and_the_skip_sends_none(m
     with the frames of its caller and their source positions. If an upgrade stops sending them,
     the skip saves nothing and this test says so; if it renames the function, the skip skips
     nothing and this test says that too."""
-    with monkeypatch.context() as without_skip:
-        without_skip.setattr(stacktrace, "skipped", contextlib.nullcontext)
+    with monkeypatch.context() as for_now:
+        _without_the_skip(for_now)
         stack, position = _register_one_command()
     assert stack.frames and position is not None
     assert position.uri.startswith("file://") and position.uri.endswith(__file__.rsplit("/", 1)[-1])
@@ -67,8 +72,8 @@ def test_the_sdk_sends_each_typed_resources_call_stack_and_the_skip_sends_none(m
     stack, position = _register_one_command()
     assert not stack.frames and position is None
     # ... and only inside the run: the SDK's own capture is back after it.
-    with monkeypatch.context() as without_skip:
-        without_skip.setattr(stacktrace, "skipped", contextlib.nullcontext)
+    with monkeypatch.context() as for_now:
+        _without_the_skip(for_now)
         stack, _ = _register_one_command()
     assert stack.frames
 
@@ -91,7 +96,7 @@ def test_the_plan_is_the_same_with_or_without_the_call_stacks(monkeypatch: pytes
         return json.dumps([resources, repr(ev.outputs)], sort_keys=True, default=repr)
 
     skipped = plan(evaluate_config(stack_config("dev")))
-    monkeypatch.setattr(stacktrace, "skipped", contextlib.nullcontext)
+    _without_the_skip(monkeypatch)
     assert plan(evaluate_config(stack_config("dev"))) == skipped
 
 
@@ -103,6 +108,6 @@ def test_the_render_and_the_floor_walk_no_stack(monkeypatch: pytest.MonkeyPatch)
     floor.register(json.loads(json.dumps(floor.replay_of(ev))))
     assert walks[0] == 0
     # The counter counts: the same registrations walk the stack once each without the skip.
-    monkeypatch.setattr(stacktrace, "skipped", contextlib.nullcontext)
+    _without_the_skip(monkeypatch)
     evaluate_config(stack_config("dev"))
     assert walks[0] >= len(ev.resources)
