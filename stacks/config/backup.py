@@ -27,7 +27,7 @@ class ObjectStorage(Schema):
 
 class Backup(Schema):
     enabled: bool = Field(default=False, description="Take scheduled snapshots of the cluster datastore on the control plane.")
-    host: DnsLabel | None = Field(default=None, description="The host that keeps the snapshots (any host but a control plane); required when enabled.")
+    host: DnsLabel | None = Field(default=None, description="The host that keeps the snapshots, trusted like the control plane (every snapshot holds every Secret): a cloud host other than a control plane, or an on-prem server with a public address; never a GPU host or a host in a NAT'd on-prem site. Required when enabled.")
     schedule: str = Field(default="*-*-* 02:30:00", pattern=CALENDAR, description="When to take a snapshot (systemd OnCalendar, UTC unless a zone is given).")
     keep: int = Field(default=14, ge=1, le=365, description="Snapshots kept on the backup host (newest first).")
     max_size_gb: int = Field(default=10, ge=1, le=1000, description="Largest snapshot the backup host accepts.")

@@ -13,6 +13,7 @@ import pytest
 from components.cluster.backup import backup_public_key
 from components.kit.shell import split_command
 from components.vpn.wireguard_check import HostOutputError
+from stacks.load import ConfigError
 from tests.cluster.test_backup_store import snapshot
 from tests.support.helpers import evaluate_config, stack_config
 from tests.support.stubs import StubHost
@@ -87,6 +88,44 @@ def test_a_schedule_step_that_prints_no_key_fails_naming_it() -> None:
 def test_bad_backup_config_is_rejected_naming_the_key(backup: dict[str, Any], message: str) -> None:
     with pytest.raises(Exception, match=re.escape(message)):
         evaluate_config(backup_config(**backup))
+
+
+def _office_server(raw: dict[str, Any], nat: bool) -> None:
+    """A plain server (no GPU) at the office: NAT'd as the example's office is, or with a public address."""
+    office = next(s for s in raw["sites"] if s["name"] == "office")
+    office["nat"] = nat
+    ws2 = next(h for h in raw["hosts"] if h["name"] == "ws-2")
+    raw["hosts"].append({**ws2, "name": "nas", "vpnAddress": "100.64.1.9",
+                         "existing": {"address": "198.51.100.30", **({} if nat else {"publicAddress": "198.51.100.30"})}})
+    for key in ("gpu", "nvidia", "taints", "labels"):
+        raw["hosts"][-1].pop(key, None)
+    if not nat:
+        for h in raw["hosts"]:
+            if h["site"] == "office" and h["name"] != "nas":
+                h["existing"]["publicAddress"] = h["existing"]["address"]
+
+
+@pytest.mark.parametrize(("case", "host", "nat", "message"), [
+    ("GPU workstation", "ws-1", True, "backup.host: 'ws-1' is a GPU workstation"),
+    ("GPU workstation with a public address", "ws-1", False, "backup.host: 'ws-1' is a GPU workstation"),
+    ("NAT'd on-prem server", "nas", True, "backup.host: 'nas' is in the NAT'd on-prem site 'office'"),
+])
+def test_an_untrusted_backup_host_is_refused_in_one_line_naming_the_key(case: str, host: str, nat: bool, message: str) -> None:
+    """Every snapshot holds every Secret: the store is trusted like the control plane."""
+    raw = backup_config(host=host)
+    _office_server(raw, nat)
+    with pytest.raises(ConfigError) as err:
+        evaluate_config(raw)
+    assert len(err.value.problems) == 1, f"{case}: {err.value.problems}"
+    (problem,) = err.value.problems
+    assert problem.startswith("hybrid-ai:" + message) and "name a cloud host" in problem, problem
+
+
+def test_an_on_prem_server_with_a_public_address_may_keep_the_snapshots() -> None:
+    raw = backup_config(host="nas")
+    _office_server(raw, nat=False)
+    ev = evaluate_config(raw, command_stdout={"datastore-backup-schedule": f"{PUBLIC}\n"})
+    assert ev.by_name("datastore-backup-store")
 
 
 # --- The snapshot on the control plane -------------------------------------------------------
