@@ -3,6 +3,7 @@ recording stubs (snapshot, copy, upload, metric, the store's forced command, res
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tarfile
 from pathlib import Path
@@ -37,6 +38,11 @@ esac"""
 SSH = """cat > "$STATE/received"; printf '%s\\n' "$@" > "$STATE/ssh-args"; [ ! -e "$STATE/ssh-fail" ] || exit 1
 [ -e "$STATE/ssh-silent" ] || echo stored backup-20260101T000000Z.tar.gz"""
 S3CMD = """printf '%s\\n' "$@" > "$STATE/s3cmd-args"; exit 0"""
+
+
+def sha256(file: Path) -> str:
+    """The digest the control plane recorded when it took the snapshot."""
+    return hashlib.sha256(file.read_bytes()).hexdigest()
 
 
 def backup_config(**backup: Any) -> dict[str, Any]:
@@ -133,7 +139,8 @@ def test_an_on_prem_server_with_a_public_address_may_keep_the_snapshots() -> Non
 def control_plane(tmp_path: Path) -> tuple[StubHost, dict[str, str]]:
     h = StubHost(tmp_path, stubs={"microk8s": MICROK8S, "ssh": SSH, "s3cmd": S3CMD})
     params = {"BACKUP_WORK_DIR": str(tmp_path / "work"), "BACKUP_TARGET": "hybridai-backup@100.64.0.1",
-              "TEXTFILE_DIR": str(tmp_path / "textfile"), "BACKUP_S3_CREDENTIALS": str(tmp_path / "s3.cfg")}
+              "TEXTFILE_DIR": str(tmp_path / "textfile"), "BACKUP_S3_CREDENTIALS": str(tmp_path / "s3.cfg"),
+              "BACKUP_DIGESTS": str(tmp_path / "digests")}
     return h, params
 
 
@@ -226,7 +233,7 @@ def test_restore_checks_the_archive_then_restores_and_waits_ready(tmp_path: Path
     h = StubHost(tmp_path, stubs={"microk8s": MICROK8S})
     file = tmp_path / "backup-20260101T023000Z.tar.gz"
     file.write_bytes(snapshot("backup-20260101T023000Z"))
-    result = h.run("datastore-restore.sh", BACKUP_FILE=str(file))
+    result = h.run("datastore-restore.sh", BACKUP_FILE=str(file), BACKUP_SHA256=sha256(file))
     assert result.returncode == 0, result.stderr
     calls = h.calls()
     assert calls[0] == "microk8s status --wait-ready --timeout 120" and calls[2] == "microk8s status --wait-ready --timeout 600"
@@ -239,7 +246,7 @@ def test_restore_takes_a_file_the_store_named_by_its_own_clock(tmp_path: Path) -
     h = StubHost(tmp_path, stubs={"microk8s": MICROK8S})
     file = tmp_path / "backup-20260101T023105Z.tar.gz"  # stored a minute after the control plane named it
     file.write_bytes(snapshot("backup-20260101T023000Z"))
-    result = h.run("datastore-restore.sh", BACKUP_FILE=str(file))
+    result = h.run("datastore-restore.sh", BACKUP_FILE=str(file), BACKUP_SHA256=sha256(file))
     assert result.returncode == 0, result.stderr
     assert h.calls()[1].endswith("/backup-20260101T023000Z.tar.gz")
     assert (h.state / "restored.tar.gz").read_bytes() == file.read_bytes()
@@ -248,14 +255,14 @@ def test_restore_takes_a_file_the_store_named_by_its_own_clock(tmp_path: Path) -
 @pytest.mark.parametrize(("name", "entries", "message"), [
     ("backup-20260101T023000Z", {"backup-20260101T023000Z/../../etc/x": b"x"}, "unsafe path"),
     ("backup-20260101T023000Z", {"other/x": b"x"}, "holds other, not a snapshot directory"),
-    ("backup-20260101T023000Z", {"backup-a/x": b"x", "backup-b/x": b"x"}, "outside backup-a/"),
+    ("backup-20260101T023000Z", {"backup-a/0.key": b"x", "backup-b/0.key": b"x"}, "backup-b/0.key, which is not a datastore file under backup-a/"),
     ("notes", None, "is not a snapshot name"),
 ])
 def test_restore_refuses_a_bad_archive_before_touching_the_cluster(tmp_path: Path, name: str, entries: dict[str, bytes] | None, message: str) -> None:
     h = StubHost(tmp_path, stubs={"microk8s": MICROK8S})
     file = tmp_path / f"{name}.tar.gz"
     file.write_bytes(snapshot(name, entries))
-    result = h.run("datastore-restore.sh", BACKUP_FILE=str(file))
+    result = h.run("datastore-restore.sh", BACKUP_FILE=str(file), BACKUP_SHA256=sha256(file))
     assert result.returncode == 1 and message in result.stderr
     assert h.calls() == []
 
@@ -265,7 +272,7 @@ def test_restore_on_a_stopped_cluster_says_to_start_it(tmp_path: Path) -> None:
     (h.state / "down").touch()
     file = tmp_path / "backup-20260101T023000Z.tar.gz"
     file.write_bytes(snapshot("backup-20260101T023000Z"))
-    result = h.run("datastore-restore.sh", BACKUP_FILE=str(file))
+    result = h.run("datastore-restore.sh", BACKUP_FILE=str(file), BACKUP_SHA256=sha256(file))
     assert result.returncode == 1 and "snap start microk8s" in result.stderr
     assert not (h.state / "restored.tar.gz").exists()
 

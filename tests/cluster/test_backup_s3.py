@@ -81,7 +81,7 @@ def control_plane(tmp_path: Path, s3: S3, size: int) -> tuple[StubHost, dict[str
     assert installed.returncode == 0, installed.stderr
     params = {"BACKUP_WORK_DIR": str(tmp_path / "work"), "BACKUP_TARGET": "hybridai-backup@100.64.0.1",
               "TEXTFILE_DIR": str(tmp_path / "textfile"), "BACKUP_S3_CREDENTIALS": str(tmp_path / "etc" / "backup-s3.cfg"),
-              "BACKUP_S3_URL": f"{s3.url}/{BUCKET}", "BACKUP_S3_REGION": "eu-central-1"}
+              "BACKUP_S3_URL": f"{s3.url}/{BUCKET}", "BACKUP_S3_REGION": "eu-central-1", "BACKUP_DIGESTS": str(tmp_path / "digests")}
     return h, params
 
 

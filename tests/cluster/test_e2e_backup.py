@@ -140,6 +140,7 @@ def test_backup_over_real_ssh_is_confined_prunes_and_restores(lab: Lab) -> None:
     assert refused.returncode == 1 and "copying" in refused.stderr
     assert stored(lab) == now and ok(lab, CP, f"cat {PROM}") == metric
 
+    _a_snapshot_the_control_plane_did_not_take_is_refused(lab, min(now), now[min(now)])
     _restore_puts_the_snapshot_back(lab, max(now), now[max(now)])
     _destroy_takes_the_access_away(lab, schedule, store, now)
     assert {p: Path(p).exists() for p in MACHINE_PATHS} == machine
@@ -188,6 +189,16 @@ def _the_key_is_refused_from_any_other_address(lab: Lab) -> None:
     log = (lab.hosts[STORE].dir / "sshd.log").read_text()  # refused by from=, not by anything else
     for source in (lab.hosts[CP].mgmt, VPN[OTHER]):
         assert f"correct key but not from a permitted host (host={source}, ip={source}, required={VPN[CP]})" in log
+
+
+def _a_snapshot_the_control_plane_did_not_take_is_refused(lab: Lab, name: str, data: bytes) -> None:
+    """One the store holds but the runner never sent (put there by hand above): its digest is in
+    no record on the control plane, so restore refuses it and the datastore is untouched."""
+    ok(lab, CP, f"base64 -d > /root/{name}", base64.b64encode(data).decode())
+    before = ok(lab, CP, "find /run/hybrid-ai-lab/datastore -type f | sort | xargs cat")
+    refused = on(lab, CP, "bash", compose("datastore-restore.sh", {"BACKUP_FILE": f"/root/{name}"}))
+    assert refused.returncode == 1 and "not one the control plane recorded" in refused.stderr, refused.stderr
+    assert ok(lab, CP, "find /run/hybrid-ai-lab/datastore -type f | sort | xargs cat") == before
 
 
 def _restore_puts_the_snapshot_back(lab: Lab, name: str, data: bytes) -> None:

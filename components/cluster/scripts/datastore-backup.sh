@@ -3,11 +3,14 @@
 # the control plane: `microk8s dbctl backup`, then a copy to the backup host over SSH (a
 # dedicated key; the receiving side's forced command stores it and prunes old ones), then
 # optionally an upload to S3-compatible object storage (OpenStack Swift's S3 API or any S3),
-# then the success timestamp for node-exporter (alert DatastoreBackupMissing).
+# then the success timestamp for node-exporter (alert DatastoreBackupMissing). The snapshot's
+# SHA-256 is recorded here, under the name the store confirmed, in BACKUP_DIGESTS (root-only,
+# the newest 1000): datastore-restore.sh refuses a snapshot whose digest is not in it, so a
+# store that changes one is caught.
 # Parameters: BACKUP_WORK_DIR, BACKUP_TARGET (user@address), BACKUP_SSH_KEY, BACKUP_KNOWN_HOSTS,
 # BACKUP_S3_URL ("" = no upload; https://endpoint/bucket), BACKUP_S3_REGION, BACKUP_S3_CREDENTIALS
 # (s3cmd config file, root-only, holding access_key and secret_key: never on a command line),
-# TEXTFILE_DIR. The snapshot stays in BACKUP_WORK_DIR until the next run (one only).
+# TEXTFILE_DIR, BACKUP_DIGESTS. The snapshot stays in BACKUP_WORK_DIR until the next run (one only).
 set -euo pipefail
 SCRIPT_NAME="datastore-backup"
 : "${BACKUP_WORK_DIR:=/var/lib/hybrid-ai/datastore-backup}"
@@ -18,6 +21,7 @@ SCRIPT_NAME="datastore-backup"
 : "${BACKUP_S3_REGION:=us-east-1}"
 : "${BACKUP_S3_CREDENTIALS:=/etc/hybrid-ai/backup-s3.cfg}"
 : "${TEXTFILE_DIR:=/var/lib/node_exporter/textfile}"
+: "${BACKUP_DIGESTS:=/var/lib/hybrid-ai/datastore-backup/digests}"
 METRIC=hybridai_datastore_backup_last_success_timestamp_seconds
 
 umask 077
@@ -35,8 +39,12 @@ file="$BACKUP_WORK_DIR/$name.tar.gz"
 reply=$(ssh -i "$BACKUP_SSH_KEY" -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes \
   -o UserKnownHostsFile="$BACKUP_KNOWN_HOSTS" -o ConnectTimeout=20 -o ServerAliveInterval=15 \
   "$BACKUP_TARGET" "$name.tar.gz" < "$file") || fail "copying $name.tar.gz to $BACKUP_TARGET failed"
-grep -Eqx 'stored backup-[0-9]{8}T[0-9]{6}Z\.tar\.gz' <<< "$reply" \
+stored=$(grep -Ex 'stored backup-[0-9]{8}T[0-9]{6}Z\.tar\.gz' <<< "$reply" | tail -n 1) \
   || fail "$BACKUP_TARGET did not confirm storing $name.tar.gz; no success recorded"
+digest=$(sha256sum < "$file"); digest=${digest%% *}
+mkdir -p "$(dirname "$BACKUP_DIGESTS")"
+{ [ ! -f "$BACKUP_DIGESTS" ] || tail -n 999 "$BACKUP_DIGESTS"; echo "$digest  ${stored#stored }"; } > "$BACKUP_DIGESTS.new"
+mv "$BACKUP_DIGESTS.new" "$BACKUP_DIGESTS"
 
 if [ -n "$BACKUP_S3_URL" ]; then
   [ -s "$BACKUP_S3_CREDENTIALS" ] || fail "no object storage credentials at $BACKUP_S3_CREDENTIALS (backup.objectStorage)"
