@@ -28,8 +28,9 @@ REPO = "example/hybrid-ai"
 
 
 def load(path: Path) -> dict[str, Any]:
-    doc = yaml.safe_load(path.read_text())
-    doc["on"] = doc.pop(True, doc.get("on"))  # YAML 1.1 reads the key `on` as true
+    raw: dict[Any, Any] = yaml.safe_load(path.read_text())
+    doc: dict[str, Any] = {str(k): v for k, v in raw.items() if k is not True}
+    doc["on"] = raw.get(True, raw.get("on"))  # YAML 1.1 reads the key `on` as true
     return doc
 
 
