@@ -4,14 +4,15 @@ UnknownValueError, on which CrossGuard skips the check for that resource (it run
 `up`, when the value is known). No validation catches that error.
 
 Policy config (policy/config.json, or `--policy-pack-config`): `vpnPort` (51820),
-`maxTimeSlicingReplicas` (8), `productionStacks` (["prod"]).
+`maxTimeSlicingReplicas` (8), `productionStacks` (["prod"]), `requireImageDigest` (false; see
+workload_rules.py, which holds the policies on images, pods, RBAC and commands).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,19 +26,23 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+from workload_rules import (
+    CONTAINER_LISTS,
+    IMAGE_REFERENCE,
+    WORKLOAD_KINDS,
+    images_pinned,
+    no_cluster_admin,
+    no_local_commands,
+    no_privileged_or_host_pods,
+    secret_on_logged_command_line,
+)
+
+__all__ = ["CONTAINER_LISTS", "IMAGE_REFERENCE", "POLICIES", "WORKLOAD_KINDS"]  # the image names tests and callers read here
 
 # A remote prefix wider than this covers a large part of the internet: treated as the world.
 WIDEST_IPV4, WIDEST_IPV6 = 8, 32
 LETSENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory"
 SSH_KEY_LINE = re.compile(r"(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+={0,2}( .*)?")
-# name[:tag][@sha256:digest], names lowercase (https://github.com/distribution/reference grammar)
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-IMAGE_REFERENCE = re.compile(
-    rf"(?:(?P<registry>[A-Za-z0-9.-]+(?::[0-9]+)?)/)?(?P<path>{_COMPONENT}(?:/{_COMPONENT})*)"
-    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?"
-)
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod", "PodTemplate", "ReplicationController")
-CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 # How the program marks its ingress security group (components/openstack.py); only a group so
 # marked and holding nothing but TCP 80/443 rules may open those to the world.
 INGRESS_GROUP_DESCRIPTION = "hybrid-ai: HTTP(S) on ingress nodes"
@@ -84,7 +89,7 @@ def ssh_host_key_pinned(args: ResourceValidationArgs, report: ReportViolation) -
 
 def secrets_kept_out_of_logs(args: ResourceValidationArgs, report: ReportViolation) -> None:
     """Secrets reach commands only on stdin; such a command must not log its stdout."""
-    if args.resource_type != "command:remote:Command" or args.props.get("stdin") is None:
+    if args.resource_type not in ("command:remote:Command", "command:local:Command") or args.props.get("stdin") is None:
         return
     logging = args.props.get("logging") or "stdoutAndStderr"
     if logging not in ("none", "stderr"):
@@ -98,39 +103,6 @@ def no_command_environment(args: ResourceValidationArgs, report: ReportViolation
     if args.resource_type == "command:remote:Command" and args.props.get("environment"):
         report(f"{args.name}: passes `environment` ({', '.join(sorted(args.props['environment']))}); put parameters in the "
                "script's assignments and secrets on stdin.", None)
-
-
-# --- Images ---------------------------------------------------------------------------------
-
-def _image_pinned(image: str) -> bool:
-    """A digest, or a tag other than latest (in any case), on a well-formed reference."""
-    ref = IMAGE_REFERENCE.fullmatch(image)
-    if ref is None:
-        return False
-    if ref["digest"]:
-        return True
-    return ref["tag"] is not None and ref["tag"].lower() != "latest"
-
-
-def _pod_spec(kind: str, spec: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The pod template's spec inside a workload's spec."""
-    path = {"Pod": [], "PodTemplate": ["spec"], "CronJob": ["jobTemplate", "spec", "template", "spec"]}.get(kind, ["template", "spec"])
-    for key in path:
-        spec = spec.get(key) or {}
-    return spec
-
-
-def images_pinned(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    kind = _kind(args.resource_type)
-    if not args.resource_type.startswith("kubernetes:") or kind not in WORKLOAD_KINDS:
-        return
-    pod = _pod_spec(kind, (args.props.get("template") if kind == "PodTemplate" else args.props.get("spec")) or {})
-    containers: Sequence[Mapping[str, Any]] = [c for key in CONTAINER_LISTS for c in (pod.get(key) or [])]
-    for container in containers:
-        image = str(container.get("image") or "")
-        if not _image_pinned(image):
-            report(f"{args.name}: container '{container.get('name')}' uses image '{image}' without a version tag or digest; "
-                   "pin it (e.g. repo/image:1.4.2 or repo/image@sha256:...)", None)
 
 
 # --- TLS --------------------------------------------------------------------------------------
@@ -289,7 +261,13 @@ POLICIES = [
     _resource_policy("ssh-host-key-pinned", "Every SSH connection pins the host's key.", ssh_host_key_pinned),
     _resource_policy("secrets-kept-out-of-logs", "Commands that take secrets do not log them.", secrets_kept_out_of_logs),
     _resource_policy("no-command-environment", "Remote commands take no `environment` (secrets go on stdin).", no_command_environment),
-    _resource_policy("images-pinned", "Every container image has a version tag or digest.", images_pinned),
+    _resource_policy("images-pinned", "Every container image has a fixed version tag (or a digest, where required).", images_pinned,
+                     PolicyConfigSchema(properties={"requireImageDigest": {"type": "boolean"}})),
+    _resource_policy("no-privileged-or-host-pods", "No privileged, host-path or host-namespace pods outside the system charts.",
+                     no_privileged_or_host_pods),
+    _resource_policy("no-cluster-admin", "No cluster-admin binding, and no role granting everything.", no_cluster_admin),
+    _resource_policy("no-local-commands", "Nothing of the plan runs on the deployer's machine.", no_local_commands),
+    _resource_policy("no-secret-on-logged-command-line", "No secret on a command line that is logged.", secret_on_logged_command_line),
     _resource_policy("letsencrypt-production-only-on-prod", "Let's Encrypt's production issuer only on production stacks.",
                      production_issuer_only_on_production,
                      PolicyConfigSchema(properties={"productionStacks": {"type": "array", "items": {"type": "string"}}})),

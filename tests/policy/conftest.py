@@ -21,6 +21,8 @@ import rules as rules  # the pack's own module, as `pulumi preview --policy-pack
 RESOURCE_RULES: list[Callable[..., None]] = [
     rules.ssh_host_key_pinned, rules.secrets_kept_out_of_logs, rules.images_pinned,
     rules.production_issuer_only_on_production, rules.time_slicing_replicas_bounded, rules.no_command_environment,
+    *(p.validate for p in rules.POLICIES if p.name in ("no-privileged-or-host-pods", "no-cluster-admin", "no-local-commands",
+                                                        "no-secret-on-logged-command-line")),
 ]
 
 
