@@ -140,6 +140,9 @@ def secret_keys_of(cfg: StackConfig) -> dict[str, str]:
     storage = cfg.backup.object_storage
     if cfg.backup.enabled and storage is not None:
         needed.setdefault(storage.credentials_config, "backup.objectStorage.credentialsConfig")
+    receiver = cfg.monitoring.alert_receiver
+    if cfg.monitoring.enabled and receiver is not None and (secret := receiver.secret_key()):
+        needed.setdefault(*secret)
     return needed
 
 

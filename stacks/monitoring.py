@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pulumi
 
+from components.workloads.alerting import receiver_body
 from components.workloads.monitoring import GRAFANA_PORT, Monitoring, MonitoringArgs
 from components.workloads.pod import CLOUD_NODES
 from components.workloads.tf_serving import REST_PORT
@@ -19,7 +20,8 @@ GRAFANA_LOCAL_PORT = 3000
 
 def build_monitoring(cfg: StackConfig, workload_namespace: pulumi.Input[str], tf_serving: str | None,
                      tolerations: list[dict[str, str]], opts: pulumi.ResourceOptions,
-                     ready: Mapping[str, Sequence[pulumi.Output[Any]]]) -> Monitoring | None:
+                     ready: Mapping[str, Sequence[pulumi.Output[Any]]],
+                     secret: Callable[[str], pulumi.Output[str]]) -> Monitoring | None:
     """The monitoring layer when enabled; `ready` holds what must exist before the cloud side
     (Prometheus, Grafana) and the GPU side (dcgm-exporter: the nodes and the `nvidia` RuntimeClass)."""
     m = cfg.monitoring
@@ -33,8 +35,21 @@ def build_monitoring(cfg: StackConfig, workload_namespace: pulumi.Input[str], tf
         storage_class=m.storage_class, grafana_storage_size=m.grafana_storage_size,
         node_selector=dict(CLOUD_NODES), gpu_tolerations=tolerations,
         backup_nodes=[h.name for h in cfg.hosts if h.in_cluster and Role.CONTROL_PLANE.value in h.roles],
+        backups=cfg.backup.enabled, alert_receiver=alert_receiver(cfg, secret),
         cloud_ready=ready["cloud"], gpu_ready=ready["gpu"],
     ), opts=opts)
+
+
+def alert_receiver(cfg: StackConfig, secret: Callable[[str], pulumi.Output[str]]) -> pulumi.Output[dict[str, Any]] | None:
+    """The stack's Alertmanager receiver, its credential read from its secret config key."""
+    r = cfg.monitoring.alert_receiver
+    if r is None:
+        return None
+    kind, settings = next((k, v) for k, v in (("webhook", r.webhook), ("email", r.email), ("slack", r.slack)) if v is not None)
+    fields = settings.model_dump(by_alias=True)
+    key = r.secret_key()
+    credential = secret(key[0]) if key else pulumi.Output.from_input("")
+    return credential.apply(lambda value: receiver_body(kind, fields, value or None))
 
 
 def monitoring_outputs(monitoring: Monitoring | None) -> dict[str, Any] | None:

@@ -137,7 +137,7 @@ def build_workloads(stack: Stack, cluster: MicroK8sCluster, hosts: dict[str, Hos
     tf_models = _tf_serving(cfg, on_nodes["gpu"], pull, gpu_opts, out)
     gpu_ready = [on_nodes["gpu"], runtime_class] if runtime_class is not None else []
     out.monitoring = build_monitoring(cfg, namespace, "tf-serving" if tf_models else None, gpu_tolerations(cfg), k8s,
-                                      ready={"cloud": [on_nodes["cloud"]], "gpu": gpu_ready})
+                                      ready={"cloud": [on_nodes["cloud"]], "gpu": gpu_ready}, secret=stack.secret)
 
     for m in (m for m in cfg.models if m.kind == "service"):
         service = ModelService(m.name, _model_args(stack, m, on_nodes[m.placement], ingress, pull),

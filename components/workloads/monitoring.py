@@ -16,18 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from pulumi_kubernetes.apiextensions import CustomResource
-from pulumi_kubernetes.core.v1 import ConfigMap
+from pulumi_kubernetes.core.v1 import ConfigMap, Secret
 from pulumi_kubernetes.networking.v1 import NetworkPolicy
 
 from components.hosts.ssh import after
 from components.kit.helm import ChartSpec, install
 from components.kit.kube import allow_ingress, manifest, metadata
+from components.workloads.alerting import CONFIG_SECRET, alert_rules, alertmanager_yaml
 from components.workloads.namespace import open_namespace
 
 ASSETS = Path(__file__).resolve().parents[2] / "charts" / "monitoring"
-ALERTS = ASSETS / "alerts.yaml"
 DASHBOARDS = ASSETS / "dashboards"
 # kube-prometheus-stack 88.5.3 values.yaml, grafana.sidecar.dashboards.label / labelValue.
 DASHBOARD_LABEL = {"grafana_dashboard": "1"}
@@ -59,6 +58,10 @@ class MonitoringArgs:
     gpu_tolerations: Sequence[Mapping[str, str]] = ()
     backup_nodes: Sequence[str] = ()
     """Nodes whose textfile collector may report the datastore backup (the control plane)."""
+    backups: bool = False
+    """Datastore backups are on: their alert (DatastoreBackupMissing) exists only then."""
+    alert_receiver: pulumi.Input[Mapping[str, Any]] | None = None
+    """One Alertmanager receiver (its credentials a Pulumi secret) every alert goes to; None: the chart's config."""
     cloud_ready: Sequence[pulumi.Output[Any]] = ()
     """Resolve once the cloud nodes are Ready (Prometheus, Grafana and their volumes go there)."""
     gpu_ready: Sequence[pulumi.Output[Any]] = ()
@@ -100,7 +103,8 @@ def stack_values(args: MonitoringArgs) -> dict[str, Any]:
             "nodeSelector": dict(args.node_selector),
             "additionalScrapeConfigs": scrape_jobs(args),
         }},
-        "alertmanager": {"alertmanagerSpec": {"nodeSelector": dict(args.node_selector)}},
+        "alertmanager": {"alertmanagerSpec": {"nodeSelector": dict(args.node_selector)} | (
+            {"useExistingSecret": True, "configSecret": CONFIG_SECRET} if args.alert_receiver is not None else {})},
         "crds": {"upgradeJob": {"nodeSelector": dict(args.node_selector)}},
         "prometheusOperator": {"nodeSelector": dict(args.node_selector)},
         "grafana": {"nodeSelector": dict(args.node_selector),
@@ -148,6 +152,10 @@ class Monitoring(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         # node-exporter (host network, PID, root file system) and dcgm-exporter (SYS_ADMIN) need it.
         namespace = open_namespace(name, args.stack.namespace, "privileged", child)
+        if args.alert_receiver is not None:
+            config: pulumi.Output[str] = pulumi.Output.secret(pulumi.Output.from_input(args.alert_receiver).apply(alertmanager_yaml))
+            Secret(f"{name}-alertmanager-config", metadata=metadata(CONFIG_SECRET, namespace, "alertmanager"),
+                   string_data={"alertmanager.yaml": config}, opts=child)
         release = install(f"{name}-stack", args.stack, stack_values(args), after(namespace, *args.cloud_ready), child)
         after_crds = pulumi.ResourceOptions(parent=self, depends_on=[release])  # CRDs come with the release
         if args.gpu_exporter is not None:
@@ -155,7 +163,7 @@ class Monitoring(pulumi.ComponentResource):
                     after(namespace, *args.gpu_ready), after_crds)
         CustomResource(f"{name}-alerts", api_version="monitoring.coreos.com/v1", kind="PrometheusRule",
                        metadata=metadata("hybrid-ai-alerts", namespace, "monitoring"),
-                       spec=yaml.safe_load(ALERTS.read_text()), opts=after_crds)
+                       spec=alert_rules(args.backups), opts=after_crds)
         for file, text in dashboards().items():
             dash = f"dashboard-{file.removesuffix('.json')}"
             meta = metadata(dash, namespace, "dashboard")

@@ -88,7 +88,11 @@ def test_a_weakened_alert_fails_its_promtool_case(tmp_path: Path) -> None:
 def test_the_plans_prometheus_rule_is_the_tested_file(dev: Evaluation) -> None:
     rule = dev.by_name("monitoring-alerts").inputs
     assert (rule["apiVersion"], rule["kind"]) == ("monitoring.coreos.com/v1", "PrometheusRule")
-    assert rule["spec"] == yaml.safe_load((ASSETS / "alerts.yaml").read_text())
+    # The tested file, but for the backup alert: the dev stack takes no backups (test_alerting.py has it with them).
+    tested = yaml.safe_load((ASSETS / "alerts.yaml").read_text())
+    for group in tested["groups"]:
+        group["rules"] = [r for r in group["rules"] if r.get("alert") != "DatastoreBackupMissing"]
+    assert rule["spec"] == tested
     assert rule["metadata"]["namespace"] == "monitoring"
 
 

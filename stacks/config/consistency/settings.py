@@ -49,6 +49,9 @@ def secret_keys(cfg: StackConfig) -> list[str]:
     uses += [(f"models[{i}].secretEnv.{var}", key, "model") for i, m in enumerate(cfg.models) for var, key in m.secret_env.items()]
     if cfg.backup.enabled and cfg.backup.object_storage is not None:
         uses.append(("backup.objectStorage.credentialsConfig", cfg.backup.object_storage.credentials_config, "objectStorage"))
+    receiver = cfg.monitoring.alert_receiver
+    if cfg.monitoring.enabled and receiver is not None and (secret := receiver.secret_key()):
+        uses.append((secret[1], secret[0], "alertReceiver"))
     errors: list[str] = []
     kind_of: dict[str, str] = {}
     for key, name, kind in uses:
