@@ -124,3 +124,16 @@ def test_a_bad_receiver_is_one_line_naming_the_key(receiver: dict[str, Any], sec
     with pytest.raises(ConfigError) as err:
         evaluate_config(raw, {"sshPrivateKey": "test-key", **secrets})
     assert len(err.value.problems) == 1 and err.value.problems[0].startswith(message), err.value.problems
+
+
+@pytest.mark.parametrize(("enabled", "receiver", "message"), [
+    (False, {"webhook": {}}, "hybrid-ai:monitoring.alertReceiver: only used with `monitoring.enabled: true`"),
+    (True, {"email": {"to": "o@example.org", "from": "a@example.org", "smarthost": "smtp.example.org:587", "passwordConfig": "smtp"}},
+     "hybrid-ai:monitoring.alertReceiver.email.passwordConfig: only used with `username`"),
+])
+def test_a_receiver_setting_that_would_be_ignored_is_refused(enabled: bool, receiver: dict[str, Any], message: str) -> None:
+    raw = stack_config("dev")
+    raw["monitoring"] = {"enabled": enabled, "alertReceiver": receiver}
+    with pytest.raises(ConfigError) as err:
+        evaluate_config(raw, {"sshPrivateKey": "test-key", "alertWebhookUrl": SECRET_URL, "smtp": "x"})
+    assert len(err.value.problems) == 1 and err.value.problems[0].startswith(message), err.value.problems

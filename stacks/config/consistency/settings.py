@@ -34,6 +34,11 @@ def unused_settings(cfg: StackConfig) -> list[str]:
         errors.append(f"ingress.tlsCertConfig: only used with `tls: byo`, not '{cfg.ingress.tls}'; remove it or set `tls: byo`")
     if cfg.cluster.upgrade.from_channel == cfg.cluster.channel:
         errors.append(f"cluster.upgrade.fromChannel: '{cfg.cluster.channel}' is cluster.channel already, so there is nothing to roll; remove it")
+    receiver = cfg.monitoring.alert_receiver
+    if receiver is not None and not cfg.monitoring.enabled:
+        errors.append("monitoring.alertReceiver: only used with `monitoring.enabled: true`; enable monitoring or remove it")
+    if receiver is not None and receiver.email is not None and receiver.email.username is None and "password_config" in receiver.email.model_fields_set:
+        errors.append("monitoring.alertReceiver.email.passwordConfig: only used with `username`; set the login or remove it")
     if cfg.openstack is not None and not any(h.openstack for h in cfg.hosts):
         errors.append("openstack: no host has `openstack`, so this section is unused; remove it or add an OpenStack host")
     return errors
