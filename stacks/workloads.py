@@ -79,7 +79,7 @@ def _model_args(stack: Stack, m: Model, namespace: pulumi.Input[str], ingress: P
 
 
 def _download_except(cfg: StackConfig) -> list[str]:
-    """What a cached model's downloads may not reach: the cluster's own networks (its peers are
+    """What model downloads (a cache's, TF-Serving's) may not reach: the cluster's own networks (peers are
     allowed by name only) and the cloud metadata service."""
     return [str(cfg.cluster.pod_cidr), str(cfg.cluster.service_cidr), CLOUD_METADATA[0]]
 
@@ -184,7 +184,7 @@ def _tf_serving(cfg: StackConfig, namespace: pulumi.Input[str], pull: pulumi.Inp
         tf = TfServing("tf-serving", TfServingArgs(
             namespace=namespace, image=t.image, models=tf_models, gpus=t.gpus, memory=t.memory, poll_seconds=t.poll_seconds,
             storage_size=t.storage_size, storage_class=t.storage_class or HOSTPATH_STORAGE_CLASS, tolerations=gpu_tolerations(cfg),
-            pull_secret=pull, blocked_cidrs=[str(cfg.cluster.pod_cidr), str(cfg.cluster.service_cidr)],
+            pull_secret=pull, blocked_cidrs=_download_except(cfg),
         ), opts=gpu_opts)
         out.endpoints["tf-serving"] = tf.service_name
     return tf_models

@@ -142,7 +142,7 @@ def blast_radius() -> dict[str, Any]:
     with_model = reference()
     with_model["models"].append({"name": "bench-model", "image": "ghcr.io/example/bench-model:1.0.0", "placement": "gpu",
                                  "gpus": 1, "port": 8000, "talksTo": ["tf-serving"]})
-    with_model["models"].append({"name": "bench-tf", "kind": "tf-model", "placement": "gpu", "tf": {"basePath": "/models/bench-tf", "version": 1}})
+    with_model["models"].append({"name": "bench-tf", "kind": "tf-model", "placement": "gpu", "tf": {"basePath": "s3://models-bucket/bench-tf", "version": 1}})
     model_changes = [n for n in changed_outside(base, evaluate_raw(with_model), "bench-model") if n != "tf-serving-models"]
     with_ws = reference()
     template = next(h for h in with_ws["hosts"] if h["name"] == "ws-2")

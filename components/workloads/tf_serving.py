@@ -97,7 +97,7 @@ class TfServingArgs:
     pull_secret: pulumi.Input[str] | None = None
     """Image pull secret name."""
     blocked_cidrs: Sequence[str] = ()
-    """Cluster networks the model downloads may not reach (pod and service CIDRs)."""
+    """What the model downloads may not reach (the cluster's networks, the cloud metadata service)."""
 
 
 def fetch_container(model: TfModel) -> dict[str, Any]:

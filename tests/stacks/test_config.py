@@ -10,7 +10,7 @@ import pytest
 from stacks.config import StackConfig, derived_vpn_address
 from stacks.load import ConfigError, validate
 from tests.stacks.bad_configs import BAD, CROSS, Raw, host
-from tests.support.helpers import evaluate_config, stack_config
+from tests.support.helpers import PROJECT, evaluate_config, stack_config
 from tools.render.evaluate import Evaluation
 
 
@@ -27,6 +27,13 @@ def test_reference_stacks_are_valid() -> None:
         cfg = validate(stack_config(stack))
         assert isinstance(cfg, StackConfig)
         assert {h.name for h in cfg.hosts} == {"vpn-hub", "receipt", "interface", "ws-1", "ws-2"}
+
+
+@pytest.mark.parametrize("stack", sorted(p.stem.split(".")[1] for p in PROJECT.glob("Pulumi.*.yaml")))
+def test_every_example_stack_is_valid(stack: str) -> None:
+    """Every Pulumi.<stack>.yaml shipped as an example passes validation (a TF model on the
+    models volume with no `source` would keep TF-Serving from ever opening its ports)."""
+    validate(stack_config(stack))
 
 
 def test_there_are_at_least_twenty_distinct_bad_configs() -> None:

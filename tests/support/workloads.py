@@ -1,5 +1,5 @@
-"""Shared by the workload tests: the dev stack with a TF model fetched from an HTTPS source, and
-a Deployment's pod spec."""
+"""Shared by the workload tests: the dev stack with its TF models' sources changed or replaced by
+object-store base paths, and a Deployment's pod spec."""
 
 from __future__ import annotations
 
@@ -13,8 +13,16 @@ FETCHED = {"source": "https://models.example.com/ocr-detector-3.tar.gz", "sha256
 
 
 def with_model_source(raw: dict[str, Any]) -> dict[str, Any]:
-    """The dev stack with ocr-detector's files fetched from an HTTPS source."""
+    """The dev stack with ocr-detector's files fetched from FETCHED."""
     next(m for m in raw["models"] if m["name"] == "ocr-detector")["tf"].update(FETCHED)
+    return raw
+
+
+def from_object_store(raw: dict[str, Any]) -> dict[str, Any]:
+    """The stack with every TF model read by TF-Serving from `s3://` (nothing to fetch)."""
+    for m in raw["models"]:
+        if m.get("kind") == "tf-model":
+            m["tf"] = {"basePath": f"s3://models-bucket/{m['name']}", "version": m["tf"]["version"]}
     return raw
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.support.helpers import evaluate_config, stack_config
-from tests.support.workloads import FETCHED, MODEL_SHA, pod
+from tests.support.workloads import FETCHED, MODEL_SHA, from_object_store, pod
 from tools.render.evaluate import Evaluation
 
 
@@ -27,11 +27,12 @@ def test_the_models_volume_binds_on_microk8s_hostpath_storage(dev: Evaluation) -
     assert evaluate_config(raw).by_name("tf-serving-store").inputs["spec"]["storageClassName"] == "fast-nvme"
 
 
-def test_a_model_with_a_source_is_fetched_into_the_volume_before_the_server_starts(dev: Evaluation, fetching: Evaluation) -> None:
+def test_a_model_with_a_source_is_fetched_into_the_volume_before_the_server_starts(fetching: Evaluation) -> None:
     from components.workloads.tf_serving import FETCH_SCRIPT
     spec = pod(fetching, "tf-serving")
-    (init,) = spec["initContainers"]
-    assert init["name"] == "fetch-ocr-detector" and init["command"] == ["sh", "/fetch/fetch-model.sh"]
+    assert [c["name"] for c in spec["initContainers"]] == ["fetch-ocr-detector", "fetch-ocr-recognizer"]
+    init = spec["initContainers"][0]
+    assert init["command"] == ["sh", "/fetch/fetch-model.sh"]
     assert {e["name"]: e["value"] for e in init["env"]} == {
         "SOURCE": FETCHED["source"], "SHA256": MODEL_SHA, "TARGET": "/models/ocr-detector/3"}  # <basePath>/<version>
     assert {"name": "models", "mountPath": "/models"} in init["volumeMounts"]
@@ -42,16 +43,19 @@ def test_a_model_with_a_source_is_fetched_into_the_volume_before_the_server_star
     assert "readOnly" not in volume["persistentVolumeClaim"]
     assert fetching.by_name("tf-serving-fetch").inputs["data"] == {"fetch-model.sh": FETCH_SCRIPT.read_text()}
     egress = fetching.by_name("tf-serving-download").inputs["spec"]["egress"]
-    assert egress == [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.1.0.0/16", "10.152.183.0/24"]}}],
+    assert egress == [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.1.0.0/16", "10.152.183.0/24", "169.254.169.254/32"]}}],
                        "ports": [{"protocol": "TCP", "port": 443}]}]
-    # Without a source nothing is fetched and nothing may leave the namespace.
-    assert "initContainers" not in pod(dev, "tf-serving")
-    assert not {"tf-serving-fetch", "tf-serving-download"} & {r.name for r in dev.resources}
+    # Models TF-Serving reads from an object store are not fetched, and nothing may leave the namespace.
+    stored = evaluate_config(from_object_store(stack_config("dev")))
+    assert "initContainers" not in pod(stored, "tf-serving")
+    assert not {"tf-serving-fetch", "tf-serving-download"} & {r.name for r in stored.resources}
 
 
 @pytest.mark.parametrize(("tf", "message"), [
-    ({"source": FETCHED["source"]}, "`source` needs `sha256`"),
+    ({"source": FETCHED["source"], "sha256": None}, "`source` needs `sha256`"),
+    ({"source": None, "sha256": None}, "give the model `source` and `sha256`"),  # TF-Serving would never open its ports
     ({**FETCHED, "basePath": "/srv/ocr-detector"}, "with `source`, `basePath` must be `/models/<name>`"),
+    ({"source": None, "sha256": None, "basePath": "/srv/ocr-detector"}, "give the model `source` and `sha256`"),
     ({"source": "http://models.example.com/m.tar.gz", "sha256": MODEL_SHA}, "source"),
 ])
 def test_bad_model_sources_are_rejected_naming_the_key(tf: dict[str, Any], message: str) -> None:
