@@ -13,6 +13,7 @@ from components.cluster.microk8s import API_PORT, ClusterNode, MicroK8sCluster, 
 from components.cluster.nvidia import GpuDriverArgs, gpu_driver
 from components.cluster.upgrade import MaintenanceWindow, UpgradeArgs
 from components.hosts.bootstrap import ExtraStep, HostBootstrap, HostBootstrapArgs
+from components.hosts.firewall import HostFirewall, HostFirewallArgs
 from components.hosts.host import ExistingHost, ExistingHostArgs, HostNode
 from components.hosts.openstack import OpenStackNetwork, OpenStackNetworkArgs, OpenStackNode, OpenStackNodeArgs
 from components.hosts.ssh import SshLogin
@@ -33,6 +34,7 @@ class Built:
 
     hosts: dict[str, HostNode] = field(default_factory=dict)
     bootstraps: dict[str, HostBootstrap] = field(default_factory=dict)
+    firewalls: dict[str, HostFirewall] = field(default_factory=dict)
     mesh: VpnMesh | None = None
     cluster: MicroK8sCluster | None = None
     backup: DatastoreBackup | None = None
@@ -95,6 +97,19 @@ def build_hosts(stack: Stack) -> dict[str, HostNode]:
                 control_plane=Role.CONTROL_PLANE.value in h.roles,
             ))
     return hosts
+
+
+def build_firewalls(cfg: StackConfig, built: Built) -> dict[str, HostFirewall]:
+    """The host firewall on every host with a public address (WireGuard backend: Netmaker's
+    netclient picks its own ports)."""
+    if not cfg.firewall.enabled or cfg.vpn.backend != "wireguard" or built.mesh is None:
+        return {}
+    cidrs = [str(cfg.cluster.pod_cidr), str(cfg.cluster.service_cidr)]
+    return {h.name: HostFirewall(f"{h.name}-firewall", HostFirewallArgs(
+        target=built.bootstraps[h.name].target, ssh_port=h.ssh.port, vpn_port=cfg.vpn.port, vpn_interface=built.mesh.interface,
+        cluster_cidrs=cidrs, ingress=Role.INGRESS.value in h.roles,
+        api_port=API_PORT if Role.CONTROL_PLANE.value in h.roles else None, admin_cidrs=cfg.admin_cidrs(),
+    )) for h in cfg.hosts if cfg.has_public_endpoint(h)}
 
 
 def build_mesh(cfg: StackConfig, built: Built) -> VpnMesh:
@@ -215,6 +230,7 @@ def build(stack: Stack) -> Built:
                                                                driver_from=h.nvidia.from_driver_version))
         built.bootstraps[h.name] = HostBootstrap(f"{h.name}-bootstrap", HostBootstrapArgs(host=built.hosts[h.name], gpu=gpu))
     built.mesh = build_mesh(cfg, built)
+    built.firewalls = build_firewalls(cfg, built)
     built.cluster = build_cluster(cfg, built)
     built.backup = build_backup(stack, built)
     built.outputs["hosts"] = {

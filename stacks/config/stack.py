@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from stacks.config.backup import Backup
 from stacks.config.cluster import Cluster
+from stacks.config.firewall import Firewall
 from stacks.config.gpu_sharing import TimeSlicing
 from stacks.config.hosts import Host, Role, Site
 from stacks.config.ingress import Ingress
@@ -36,6 +37,7 @@ class StackConfig(Schema):
     openstack: OpenStack | None = Field(default=None, description="OpenStack settings; required when any host has `openstack`.")
     monitoring: Monitoring = Field(default_factory=Monitoring, description="Prometheus, Grafana, GPU and mesh metrics, alerts and dashboards.")
     backup: Backup = Field(default_factory=Backup, description="Scheduled datastore snapshots kept off the control plane.")
+    firewall: Firewall = Field(default_factory=Firewall, description="The host firewall of hosts with a public address.")
 
     def site(self, name: str) -> Site:
         return next(s for s in self.sites if s.name == name)
@@ -71,6 +73,11 @@ class StackConfig(Schema):
         if host.openstack is not None:
             return host.openstack.public_ip
         return host.existing is not None and host.existing.public_address is not None
+
+    def admin_cidrs(self) -> list[str]:
+        """Networks that may reach the API server port from outside the overlay."""
+        extra = self.openstack.admin_cidrs if self.openstack is not None else []
+        return sorted({str(c) for c in [*self.firewall.admin_cidrs, *extra]})
 
     def lan_address(self, host: Host) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         """The host's LAN address, used as the VPN endpoint by peers in the same site."""

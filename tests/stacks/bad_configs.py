@@ -27,13 +27,6 @@ def _duplicate_host(raw: Raw) -> None:
     raw["hosts"].append(dict(host(raw, "ws-2"), vpnAddress="100.64.1.9"))
 
 
-def _unprovided_tf_model(raw: Raw) -> None:
-    """A TF model on the models volume that nothing downloads: TF-Serving would never start."""
-    tf = raw["models"][3]["tf"]
-    tf.pop("source", None)
-    tf.pop("sha256", None)
-
-
 def _duplicate_model(raw: Raw) -> None:
     raw["models"].append(dict(raw["models"][0]))
 
@@ -169,7 +162,6 @@ BAD: list[tuple[str, Callable[[Raw], None], str, str]] = [
     ("bad label value", set_in(["hosts", 3, "labels"], {"team": "a b"}), "hybrid-ai:hosts[3].labels.team", "not a Kubernetes label value"),
     ("bad taint effect", set_in(["hosts", 3, "taints"], [{"key": "gpu", "effect": "Never"}]), "hybrid-ai:hosts[3].taints[0].effect", "'NoSchedule', 'PreferNoSchedule' or 'NoExecute'"),
     ("public API address without a public control plane", _private_control_plane, "hybrid-ai:cluster.apiServerAddress", "use 'vpn'"),
-    ("tf-model whose files nothing provides", _unprovided_tf_model, "hybrid-ai:models[3].tf.basePath", "give the model `source` and `sha256`"),
     ("tf-model on cloud nodes", set_in(["models", 3, "placement"], "cloud"), "hybrid-ai:models[3]", "use `placement: gpu`"),
     ("public model without a domain", set_in(["ingress"], {"tls": "none"}), "hybrid-ai:models[0].publicPath", "need `ingress.domain`"),
     ("maxReplicas below replicas", set_in(["models", 0, "maxReplicas"], 1), "hybrid-ai:models[0]", "`maxReplicas` is below `replicas`"),

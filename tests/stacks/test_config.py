@@ -120,9 +120,12 @@ def test_config_reference_is_generated_from_the_schema() -> None:
 
 
 def test_minimal_config_takes_every_default() -> None:
-    raw = {k: v for k, v in stack_config("dev").items() if k in ("sites", "hosts")}
+    # `firewall.adminCidrs` too: the API server is reached at a public address (the default), so
+    # the host firewall must know who may reach it.
+    raw = {k: v for k, v in stack_config("dev").items() if k in ("sites", "hosts", "firewall")}
     for h in raw["hosts"]:
         h.pop("gpu", None)
         h.pop("nvidia", None)
     cfg = validate(raw)
     assert cfg.ingress.tls == "none" and cfg.vpn.port == 51820 and cfg.cluster.channel == "1.32/stable"
+    assert cfg.firewall.enabled

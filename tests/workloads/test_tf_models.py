@@ -62,10 +62,12 @@ def test_bad_model_sources_are_rejected_naming_the_key(tf: dict[str, Any], messa
     from stacks.load import ConfigError
     raw = stack_config("dev")
     next(m for m in raw["models"] if m["name"] == "ocr-detector")["tf"].update(tf)
+    seen = Evaluation("test")
     with pytest.raises(ConfigError) as err:
-        evaluate_config(raw)
+        evaluate_config(raw, into=seen)
     (problem,) = err.value.problems
     assert problem.startswith("hybrid-ai:models[3].tf") and message in problem, problem
+    assert seen.resources == []
 
 
 def model_archive(tmp_path: Path, files: dict[str, str]) -> tuple[Path, str]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from stacks.config.hosts import Role
+
 if TYPE_CHECKING:
     from stacks.config import StackConfig
 
@@ -25,4 +27,10 @@ def deployer_reach(cfg: StackConfig) -> list[str]:
     if cfg.cluster.api_server_address == "vpn" and cfg.vpn.backend == "wireguard" and cfg.vpn.operator_public_key is None:
         errors.append("cluster.apiServerAddress: 'vpn' but the deployer is no VPN peer; set vpn.operatorPublicKey "
                       "for the machine that runs `pulumi up`, or use 'public'")
+    public_cps = [h for h in cfg.hosts if Role.CONTROL_PLANE.value in h.roles and cfg.has_public_endpoint(h)]
+    if (cfg.firewall.enabled and cfg.vpn.backend == "wireguard" and cfg.cluster.api_server_address == "public"
+            and public_cps and not cfg.admin_cidrs()):
+        errors.append("firewall.adminCidrs: the kubeconfig reaches the API server at the control plane's public address "
+                      "(cluster.apiServerAddress: public), which the host firewall opens only to these networks; list the "
+                      "networks `pulumi up` and kubectl run from, or use apiServerAddress 'vpn'")
     return errors

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# The host firewall of a host with a public address: one nftables table of its own
+# (`inet hybrid_ai`), so no other rule on the host is read, changed or flushed.
+# From outside the overlay only SSH, the VPN port, PUBLIC_TCP (80/443 on ingress hosts) and,
+# from ADMIN_CIDRS, API_PORT (control planes) are reachable; traffic on the loopback, the VPN
+# interface and Calico's interfaces (cali*, vxlan.calico) passes untouched, and so does any
+# packet of a connection already open (the SSH session running this script included).
+# Forwarded traffic from outside that was DNAT'd (hostPorts, NodePorts) or is addressed to
+# CLUSTER_CIDRS (pods, services) is dropped, but for the original ports PUBLIC_TCP.
+# Applied atomically (`nft -f` of "create, delete, define" in one transaction); a second run
+# with the same parameters leaves the same ruleset and reports changed=none.
+# Persisted for reboots by a oneshot unit that loads RULES_FILE.
+# Parameters: SSH_PORT, VPN_PORT, VPN_INTERFACE, PUBLIC_TCP, API_PORT, ADMIN_CIDRS,
+# CLUSTER_CIDRS (lists space-separated; API_PORT empty on other hosts), RULES_FILE, UNIT_FILE.
+set -euo pipefail
+SCRIPT_NAME="firewall"
+: "${SSH_PORT:?}" "${VPN_PORT:?}" "${VPN_INTERFACE:?}" "${PUBLIC_TCP:=}" "${API_PORT:=}" "${ADMIN_CIDRS:=}" "${CLUSTER_CIDRS:=}"
+: "${RULES_FILE:=/etc/hybrid-ai/firewall.nft}" "${UNIT_FILE:=/etc/systemd/system/hybrid-ai-firewall.service}"
+
+port_re='^[0-9]{1,5}$'
+cidr_re='^[0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}$'
+read -ra public_tcp <<< "$PUBLIC_TCP"
+read -ra admin_cidrs <<< "$ADMIN_CIDRS"
+read -ra cluster_cidrs <<< "$CLUSTER_CIDRS"
+for p in "$SSH_PORT" "$VPN_PORT" "${public_tcp[@]}" ${API_PORT:+"$API_PORT"}; do
+  if ! [[ $p =~ $port_re ]] || [ "$p" -lt 1 ] || [ "$p" -gt 65535 ]; then fail "not a port: '$p'"; fi
+done
+for c in "${admin_cidrs[@]}" "${cluster_cidrs[@]}"; do [[ $c =~ $cidr_re ]] || fail "not an IPv4 CIDR: '$c'"; done
+[[ $VPN_INTERFACE =~ ^[A-Za-z0-9_.-]{1,15}$ ]] || fail "not an interface name: '$VPN_INTERFACE'"
+
+if ! installed nftables; then
+  export DEBIAN_FRONTEND=noninteractive
+  retry apt-get -o DPkg::Lock::Timeout=120 update -q || fail "apt-get update failed; check the host's package mirrors"
+  retry apt-get -o DPkg::Lock::Timeout=120 install -y -q --no-install-recommends nftables || fail "could not install nftables"
+  changed+=("nftables")
+fi
+nft=$(command -v nft) || fail "nft not found after installing nftables"
+
+join() { local IFS=,; echo "$*"; }  # an nft set's elements
+# The interfaces whose traffic is the cluster's own: never filtered.
+inside="\"lo\", \"$VPN_INTERFACE\", \"vxlan.calico\", \"vxlan-v6.calico\""
+overlay="\"$VPN_INTERFACE\", \"vxlan.calico\", \"vxlan-v6.calico\""
+rules=$(
+  echo "# hybrid-ai host firewall (written by the Pulumi program; a re-run rewrites it)"
+  echo "table inet hybrid_ai"
+  echo "delete table inet hybrid_ai"
+  echo "table inet hybrid_ai {"
+  echo "  chain input {"
+  echo "    type filter hook input priority filter; policy accept;"
+  echo "    ct state established,related accept"
+  echo "    iifname { $inside } accept"
+  echo "    iifname \"cali*\" accept"
+  echo "    meta l4proto { icmp, ipv6-icmp } accept"
+  echo "    tcp dport $SSH_PORT accept"
+  echo "    udp dport $VPN_PORT accept"
+  [ -z "$PUBLIC_TCP" ] || echo "    tcp dport { $(join "${public_tcp[@]}") } accept"
+  [ -z "$API_PORT" ] || [ -z "$ADMIN_CIDRS" ] || echo "    ip saddr { $(join "${admin_cidrs[@]}") } tcp dport $API_PORT accept"
+  echo "    drop"
+  echo "  }"
+  echo "  chain forward {"
+  echo "    type filter hook forward priority filter; policy accept;"
+  echo "    ct state established,related accept"
+  echo "    iifname { $overlay } accept"
+  echo "    iifname \"cali*\" accept"
+  # One rule per port: nft 1.0.6 lists a set of `ct original proto-dst` as "[invalid type]".
+  for p in "${public_tcp[@]}"; do echo "    ct status dnat meta l4proto tcp ct original proto-dst $p accept"; done
+  echo "    ct status dnat drop"
+  [ -z "$CLUSTER_CIDRS" ] || echo "    ip daddr { $(join "${cluster_cidrs[@]}") } drop"
+  echo "  }"
+  echo "}"
+)
+unit="[Unit]
+Description=hybrid-ai host firewall (nftables table inet hybrid_ai)
+DefaultDependencies=no
+Wants=network-pre.target
+Before=network-pre.target shutdown.target
+After=nftables.service
+Conflicts=shutdown.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=$nft -f $RULES_FILE
+
+[Install]
+WantedBy=sysinit.target"
+
+printf '%s\n' "$rules" | "$nft" -c -f - || fail "nft refused the generated ruleset (see above)"
+before=$("$nft" list table inet hybrid_ai 2>/dev/null || true)
+printf '%s\n' "$rules" | "$nft" -f - || fail "could not load the ruleset"
+[ "$before" = "$("$nft" list table inet hybrid_ai)" ] || changed+=("ruleset")
+
+if [ "$(cat "$RULES_FILE" 2>/dev/null)" != "$rules" ]; then
+  mkdir -p "$(dirname "$RULES_FILE")"
+  printf '%s\n' "$rules" > "$RULES_FILE"
+  changed+=("rules-file")
+fi
+if [ "$(cat "$UNIT_FILE" 2>/dev/null)" != "$unit" ]; then
+  mkdir -p "$(dirname "$UNIT_FILE")"
+  printf '%s\n' "$unit" > "$UNIT_FILE"
+  systemctl daemon-reload
+  changed+=("unit")
+fi
+unit_name=$(basename "$UNIT_FILE")
+if ! systemctl is-enabled --quiet "$unit_name"; then
+  systemctl enable "$unit_name"
+  changed+=("enabled")
+fi
+report
