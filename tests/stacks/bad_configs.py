@@ -224,6 +224,13 @@ def _second_public_model(path: str) -> Callable[[Raw], None]:
 
 
 CROSS: list[tuple[str, Callable[[Raw], None], str, str]] = [
+    # the workloads' namespace (restricted, default-deny) is no namespace of the system or of a chart
+    ("workloads in kube-system", set_in(["cluster", "namespace"], "kube-system"), "hybrid-ai:cluster.namespace", "a namespace of their own"),
+    ("workloads in default", set_in(["cluster", "namespace"], "default"), "hybrid-ai:cluster.namespace", "'default' is a namespace of Kubernetes itself"),
+    ("workloads in kube-node-lease", set_in(["cluster", "namespace"], "kube-node-lease"), "hybrid-ai:cluster.namespace", "a namespace of their own"),
+    ("workloads in kube-public", set_in(["cluster", "namespace"], "kube-public"), "hybrid-ai:cluster.namespace", "a namespace of their own"),
+    ("workloads in the monitoring chart's namespace", set_in(["cluster", "namespace"], "monitoring"), "hybrid-ai:cluster.namespace", "the program creates it for the dcgm-exporter and kube-prometheus-stack chart"),
+    ("workloads in traefik's namespace", set_in(["cluster", "namespace"], "traefik"), "hybrid-ai:cluster.namespace", "the program creates it for the traefik chart"),
     ("roll to the channel already run", set_in(["cluster", "upgrade"], {"fromChannel": "1.32/stable"}), "hybrid-ai:cluster.upgrade.fromChannel", "nothing to roll; remove it"),
     ("channel downgrade", _both(set_in(["cluster", "channel"], "1.31/stable"), set_in(["cluster", "upgrade"], {"fromChannel": "1.32/stable"})), "hybrid-ai:cluster.channel", "MicroK8s is not downgraded by a refresh; set a newer channel, or go back node by node with `snap revert microk8s`"),
     ("channel roll skipping a minor", set_in(["cluster", "upgrade"], {"fromChannel": "1.30/stable"}), "hybrid-ai:cluster.channel", "one minor at a time; roll to 1.31/stable first"),
