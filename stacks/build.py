@@ -9,7 +9,8 @@ import pulumi
 
 from components.cluster.backup import DatastoreBackup, DatastoreBackupArgs
 from components.cluster.driver_upgrade import DriverUpgrade
-from components.cluster.microk8s import API_PORT, ClusterNode, MicroK8sCluster, MicroK8sClusterArgs, NodeTaint
+from components.cluster.microk8s import API_PORT, ClusterNode, MicroK8sCluster, MicroK8sClusterArgs
+from components.cluster.node_meta import NodeTaint
 from components.cluster.nvidia import GpuDriverArgs, gpu_driver
 from components.cluster.upgrade import MaintenanceWindow, UpgradeArgs
 from components.hosts.bootstrap import ExtraStep, HostBootstrap, HostBootstrapArgs

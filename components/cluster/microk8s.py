@@ -36,11 +36,10 @@ from typing import Literal
 import pulumi
 import yaml
 from pulumi_command import remote
-from pulumi_kubernetes.core.v1 import NodePatch, NodeSpecPatchArgs, TaintPatchArgs
-from pulumi_kubernetes.meta.v1 import ObjectMetaPatchArgs
 from pulumi_kubernetes.provider import Provider
 
 from components.cluster.driver_upgrade import DriverUpgrade, driver_roll
+from components.cluster.node_meta import NodeTaint, label_and_taint
 from components.cluster.upgrade import UpgradeArgs, rolling_upgrade
 from components.hosts.ssh import SshTarget, after, command_options
 from components.kit import shell
@@ -52,13 +51,6 @@ token and node credential would be cluster-admin; `rbac` sets RBAC,Node), CoreDN
 metrics, and the default StorageClass `microk8s-hostpath`."""
 STORAGE_CLASS = "microk8s-hostpath"
 """The StorageClass the hostpath-storage addon creates (and marks default)."""
-
-
-@dataclass(frozen=True)
-class NodeTaint:
-    key: str
-    value: str
-    effect: str
 
 
 @dataclass
@@ -78,7 +70,7 @@ class ClusterNode:
     labels: Mapping[str, str] = field(default_factory=dict)
     """Node labels."""
     taints: Sequence[NodeTaint] = ()
-    """Node taints."""
+    """Node taints (the program's own; others on the node are left alone)."""
     driver_upgrade: DriverUpgrade | None = None
     """While its NVIDIA driver upgrade is rolled: to what."""
 
@@ -173,13 +165,8 @@ class MicroK8sCluster(pulumi.ComponentResource):
                                  opts=pulumi.ResourceOptions(parent=self))
         self.labelled = {}
         for node in args.nodes:
-            patch = NodePatch(
-                f"{name}-{node.name}-labels",
-                metadata=ObjectMetaPatchArgs(name=after(node.name, self.ready[node.name]), labels=dict(node.labels)),
-                spec=NodeSpecPatchArgs(taints=[TaintPatchArgs(key=t.key, value=t.value, effect=t.effect) for t in node.taints]),
-                opts=pulumi.ResourceOptions(parent=self, provider=self.provider),
-            )
-            self.labelled[node.name] = after(node.name, patch.id)
+            self.labelled[node.name] = label_and_taint(name, self, node.name, node.labels, node.taints, self.ready[node.name],
+                                                       self.provider, cp_target)
         self.register_outputs({"kubeconfig": self.kubeconfig, "ready": self.ready})
 
     @staticmethod

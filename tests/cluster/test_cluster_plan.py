@@ -88,7 +88,7 @@ def test_labels_and_taints_per_node() -> None:
         "hybrid-ai/vpn-address": "100.64.1.1", "hybrid-ai/gpu-capacity": "4",
     }
     assert ws1["metadata"]["name"] == "ws-1"
-    assert ws1["spec"]["taints"] == [{"key": "example.com/gpu", "value": "true", "effect": "NoSchedule"}]
+    assert params(ev, "cluster-ws-1-taints")["TAINTS"] == "example.com/gpu=true:NoSchedule"
     assert ev.by_name("cluster-receipt-labels").inputs["metadata"]["labels"] == {
         "hybrid-ai/site": "cloud", "topology.kubernetes.io/zone": "cloud", "hybrid-ai/location": "cloud", "hybrid-ai/ingress": "true", "hybrid-ai/vpn-address": "100.64.0.2",
     }

@@ -180,7 +180,23 @@ case $1 in
         *lastHeartbeatTime*) k=$(cat "$STATE/kubelet/$3" 2>/dev/null || echo "v1.32.3 2026-01-01T00:00:00Z"); echo "${k#* }";;
         *Ready*) if [ -e "$STATE/not-ready/$3" ]; then echo False; else echo True; fi;;
         *allocatable*) cat "$STATE/gpus/$3" 2>/dev/null || true;;
+        # key=value:Effect per line, as the scripts' jsonpath prints spec.taints.
+        *spec.taints*) cat "$STATE/taints/$3" 2>/dev/null || true;;
       esac
+    elif [ "$1" = taint ]; then
+      # Like kubectl taint (pkg/cmd/taint): KEY[=VALUE]:EFFECT adds or, with --overwrite, replaces
+      # the taint of that key and effect; KEY:EFFECT- removes it and fails if there is none.
+      [ -e "$STATE/nodes/$3" ] || { echo "Error from server (NotFound): nodes \"$3\" not found" >&2; exit 1; }
+      mkdir -p "$STATE/taints"; f="$STATE/taints/$3"; touch "$f"
+      spec=$4; effect=${spec##*:}; effect=${effect%-}; kv=${spec%:*}; key=${kv%%=*}; value=; [ "$kv" = "$key" ] || value=${kv#*=}
+      others=$(grep -v -- "^$key=[^:]*:$effect\\$" "$f" || true)
+      if [ "${spec: -1}" = - ]; then
+        grep -q -- "^$key=[^:]*:$effect\\$" "$f" || { echo "error: taint \"$key:$effect\" not found" >&2; exit 1; }
+        printf '%s' "${others:+$others$'\n'}" > "$f"
+      else
+        if grep -q -- "^$key=[^:]*:$effect\\$" "$f" && [ "${5:-}" != --overwrite ]; then echo "error: node $3 already has $key taint(s) with same effect(s) and --overwrite is false" >&2; exit 1; fi
+        printf '%s%s=%s:%s\n' "${others:+$others$'\n'}" "$key" "$value" "$effect" > "$f"
+      fi
     elif [ "$1" = drain ]; then
       # Like kubectl drain (pkg/cmd/drain RunDrain, pkg/drain evictPods): cordon first, then
       # evict; an eviction a PodDisruptionBudget refuses (429) is retried until --timeout,
