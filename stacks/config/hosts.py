@@ -82,7 +82,7 @@ class OpenStackHost(Schema):
 
 
 class Gpu(Schema):
-    model: DnsLabel = Field(description="GPU kind, e.g. `rtx-3090`; becomes the node label `hybrid-ai/gpu-model`.")
+    model: DnsLabel = Field(description="GPU kind, e.g. `rtx-3090`; becomes the node label `hybrid-ai.node-restriction.kubernetes.io/gpu-model`.")
     count: int = Field(default=1, ge=1, le=16, description="Physical GPUs in the host.")
     profile: DnsLabel | None = Field(
         default=None, description="Time-slicing profile (from `timeSlicing.profiles`); defaults to the GPU model name."
@@ -122,7 +122,7 @@ class Host(Schema):
     size: HostSize | None = Field(default=None, description="The machine's size, where a step must check it (the Netmaker hub).")
     labels: dict[LabelKey, LabelValue] = Field(
         default_factory=dict,
-        description="Extra Kubernetes node labels. The program itself sets `hybrid-ai/site` (and `topology.kubernetes.io/zone`, the same), `hybrid-ai/location`, `hybrid-ai/gpu-model` and `nvidia.com/device-plugin.config`.",
+        description="Extra Kubernetes node labels. The program itself sets the `hybrid-ai.node-restriction.kubernetes.io/` labels (`site`, `location`, `ingress`, `gpu`, `gpu-model`, `gpu-capacity`, `vpn-address`: no kubelet can set these on itself), `topology.kubernetes.io/zone` (the site), `nvidia.com/gpu.present` and `nvidia.com/device-plugin.config`; keys under `hybrid-ai/` and `hybrid-ai.node-restriction.kubernetes.io/` are refused.",
     )
     taints: list[Taint] = Field(default_factory=list, description="Kubernetes node taints.")
 

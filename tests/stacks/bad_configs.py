@@ -159,6 +159,8 @@ BAD: list[tuple[str, Callable[[Raw], None], str, str]] = [
     ("storage class with a newline", set_in(["tfServing"], {"storageClass": "a\nb: c"}), "hybrid-ai:tfServing.storageClass", "not a storage class name"),
     ("storage class with upper case", set_in(["tfServing"], {"storageClass": "Fast"}), "hybrid-ai:tfServing.storageClass", "lowercase DNS subdomain"),
     ("label key owned by hybrid-ai", set_in(["hosts", 3, "labels"], {"hybrid-ai/site": "x"}), "hybrid-ai:hosts[3].labels.hybrid-ai/site", "set by hybrid-ai itself"),
+    ("label key under the program's restricted prefix", set_in(["hosts", 3, "labels"], {"hybrid-ai.node-restriction.kubernetes.io/location": "cloud"}),
+     "hybrid-ai:hosts[3].labels.hybrid-ai.node-restriction.kubernetes.io/location", "set by hybrid-ai itself"),
     ("bad label value", set_in(["hosts", 3, "labels"], {"team": "a b"}), "hybrid-ai:hosts[3].labels.team", "not a Kubernetes label value"),
     ("bad taint effect", set_in(["hosts", 3, "taints"], [{"key": "gpu", "effect": "Never"}]), "hybrid-ai:hosts[3].taints[0].effect", "'NoSchedule', 'PreferNoSchedule' or 'NoExecute'"),
     ("public API address without a public control plane", _private_control_plane, "hybrid-ai:cluster.apiServerAddress", "use 'vpn'"),

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from components.workloads.pod import SITE_LABEL
+from components.kit.kube import SITE_LABEL
 from stacks.build import node_labels
 from stacks.config import Role, StackConfig
 from stacks.load import validate
@@ -270,9 +270,9 @@ def test_with_one_cloud_node_cluster_dns_keeps_one_replica_that_a_drain_may_move
     # instead of waiting Pending (cluster DNS down) until the uncordon.
     pod = spec["template"]["spec"]
     assert "nodeSelector" not in pod
-    assert fits(pod, {"hybrid-ai/location": "on-prem"}, [])
+    assert fits(pod, {"hybrid-ai.node-restriction.kubernetes.io/location": "on-prem"}, [])
     [preferred] = pod["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
-    assert preferred["preference"]["matchExpressions"] == [{"key": "hybrid-ai/location", "operator": "In", "values": ["cloud"]}]
+    assert preferred["preference"]["matchExpressions"] == [{"key": "hybrid-ai.node-restriction.kubernetes.io/location", "operator": "In", "values": ["cloud"]}]
     budget = _budget(ev, {"k8s-app": "kube-dns"})
     assert budget["maxUnavailable"] == 1 and "minAvailable" not in budget
 

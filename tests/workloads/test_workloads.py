@@ -75,9 +75,9 @@ def test_gpu_workloads_request_a_shared_gpu_on_gpu_nodes(dev: Evaluation) -> Non
         assert spec["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1", name
         assert spec["runtimeClassName"] == "nvidia"
         terms = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
-        assert terms == [{"matchExpressions": [{"key": "hybrid-ai/gpu-model", "operator": "Exists"}]}]
+        assert terms == [{"matchExpressions": [{"key": "hybrid-ai.node-restriction.kubernetes.io/gpu-model", "operator": "Exists"}]}]
     receipt = pod(dev, "receipt-api")
-    assert receipt["nodeSelector"] == {"hybrid-ai/location": "cloud"}
+    assert receipt["nodeSelector"] == {"hybrid-ai.node-restriction.kubernetes.io/location": "cloud"}
     assert "nvidia.com/gpu" not in receipt["containers"][0]["resources"]["limits"]
 
 
