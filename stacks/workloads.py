@@ -96,8 +96,9 @@ def nodes_for(cfg: StackConfig, placement: str) -> list[Host]:
 
 
 def nodes_ready(cfg: StackConfig, cluster: MicroK8sCluster, placement: str) -> list[pulumi.Output[str]]:
-    """Readiness of the nodes a placement needs, from the cluster."""
-    return [cluster.ready[h.name] for h in nodes_for(cfg, placement)]
+    """Readiness of the nodes a placement needs, from the cluster: Ready and labelled (pods are
+    placed by the program's labels, which a relabelled existing node gets in the same `up`)."""
+    return [cluster.labelled[h.name] for h in nodes_for(cfg, placement)]
 
 
 def build_workloads(stack: Stack, cluster: MicroK8sCluster, hosts: dict[str, HostNode]) -> Workloads:

@@ -80,7 +80,7 @@ class PublicIngressArgs:
     byo_pem: pulumi.Input[str] | None = None
     """Certificate chain and key, PEM (tls: byo); a secret."""
     nodes_ready: Sequence[pulumi.Output[Any]] = ()
-    """Readiness of the ingress nodes: the controller is installed once they are Ready."""
+    """Resolve once the ingress nodes (cloud) are Ready and labelled: Traefik and cert-manager go there."""
 
 
 class PublicIngress(pulumi.ComponentResource):
@@ -153,7 +153,7 @@ class PublicIngress(pulumi.ComponentResource):
     def _lets_encrypt(self, name: str, args: PublicIngressArgs, chart: ChartSpec, crds: pulumi.Resource, opts: pulumi.ResourceOptions) -> None:
         namespace = open_namespace(f"{name}-cert-manager", chart.namespace, "baseline", opts)
         # With the Gateway API on, cert-manager's controller exits until the CRDs exist.
-        cert_manager = install(f"{name}-cert-manager", chart, cert_manager_values(), namespace,
+        cert_manager = install(f"{name}-cert-manager", chart, cert_manager_values(), after(namespace, *args.nodes_ready),
                                pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[crds])))
         after_chart = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[cert_manager]))  # its CRDs must exist
         # The workload namespace denies by default; the Gateway's data plane must reach the solver.

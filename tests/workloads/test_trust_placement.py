@@ -21,7 +21,7 @@ import pytest
 from stacks.build import node_labels
 from stacks.load import validate
 from tests.support.chart_workloads import WORKLOADS, at
-from tests.support.helpers import evaluate_config, stack_config
+from tests.support.helpers import deps_closure, evaluate_config, stack_config
 from tools.render.evaluate import Evaluation
 from tools.render.placement import fits
 from tools.render.write import reveal
@@ -192,3 +192,15 @@ def test_grafana_reads_dashboards_from_its_own_namespace_only() -> None:
     assert grafana["rbac"] == {"namespaced": True}  # a Role there, no ClusterRole (nor extra cluster rules)
     grafana_workload = next(w for w in WORKLOADS if w.pod == "grafana")
     assert grafana_workload.powers_with(reveal(release.inputs["values"])) == frozenset()
+
+
+def test_what_is_placed_by_the_labels_waits_for_them() -> None:
+    """An existing stack is relabelled in the same `up` that moves the selectors: what goes on the
+    cloud or GPU nodes starts only once those nodes carry the new labels."""
+    ev = evaluate_config(stack_config("dev"))
+    labels = {ev.by_name(f"cluster-{n}-labels").urn for n in ("receipt", "interface")}
+    for name in ("ingress-traefik", "ingress-cert-manager", "monitoring-stack", "receipt-api-deployment"):
+        closure = deps_closure(ev, ev.by_name(name).urn)
+        assert ev.by_name("cluster-receipt-labels").urn in closure, name
+    assert labels <= deps_closure(ev, ev.by_name("receipt-api-deployment").urn)
+    assert ev.by_name("cluster-ws-1-labels").urn in deps_closure(ev, ev.by_name("ocr-engine-deployment").urn)
