@@ -49,6 +49,10 @@ CONTROL_PLANE_ADDONS = ("rbac", "dns", "metrics-server", "hostpath-storage")
 """RBAC first (MicroK8s 1.32's API server defaults to --authorization-mode=AlwaysAllow: every
 token and node credential would be cluster-admin; `rbac` sets RBAC,Node), CoreDNS (the bundled launch configuration enabled it; ours replaces that one), the HPA's
 metrics, and the default StorageClass `microk8s-hostpath`."""
+ADMISSION_PLUGINS = "EventRateLimit,NodeRestriction"
+"""kube-apiserver's `--enable-admission-plugins` on every control plane: MicroK8s 1.32's own
+(EventRateLimit, default-args/kube-apiserver) and NodeRestriction, which limits each kubelet's
+writes to its own Node and mirror pods (microk8s-install.sh adds it to an existing node's list)."""
 STORAGE_CLASS = "microk8s-hostpath"
 """The StorageClass the hostpath-storage addon creates (and marks default)."""
 
@@ -276,7 +280,7 @@ def launch_config(node: ClusterNode, args: MicroK8sClusterArgs, sans: Sequence[s
         "extraCNIEnv": {"IPv4_CLUSTER_CIDR": args.pod_cidr, "IPv4_SERVICE_CIDR": args.service_cidr},
     }
     if node.control_plane:
-        config["extraKubeAPIServerArgs"] = {"--advertise-address": node.vpn_address}
+        config["extraKubeAPIServerArgs"] = {"--advertise-address": node.vpn_address, "--enable-admission-plugins": ADMISSION_PLUGINS}
     if seed:
         # dns's arguments: upstream resolvers (the host's), then the service address.
         config["addons"] = [{"name": a, **({"args": ["/etc/resolv.conf", dns]} if a == "dns" else {})} for a in CONTROL_PLANE_ADDONS]

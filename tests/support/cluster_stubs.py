@@ -15,6 +15,9 @@ from components.kit.shell import compose
 from tests.support.nvidia_stubs import NVIDIA_STUBS
 from tests.support.stubs import StubHost
 
+# default-args/kube-apiserver @ v1.32: the three of its lines the program reads or changes.
+APISERVER_DEFAULT_ARGS = ("--authorization-mode=AlwaysAllow\n--enable-admission-plugins=EventRateLimit\n"
+                          "--admission-control-config-file=${SNAP_DATA}/args/admission-control-config-file.yaml\n")
 KUBELET_ARGS = "--kubeconfig=${SNAP_DATA}/credentials/kubelet.config\n--cert-dir=${SNAP_DATA}/certs\n"
 # microk8s-resources/certs/csr.conf.template at v1.32 (the sections that matter).
 CSR_TEMPLATE = """[ req ]
@@ -114,7 +117,7 @@ case $1 in
         if [ "$1" = install ]; then
           mkdir -p "$SNAP_DATA/args/cni-network" "$SNAP_DATA/certs" "$SNAP_DATA/var/lock"
           printf '%s' "$KUBELET_ARGS" > "$SNAP_DATA/args/kubelet"
-          echo --authorization-mode=AlwaysAllow > "$SNAP_DATA/args/kube-apiserver"  # default-args @ v1.32
+          printf '%s' "$APISERVER_ARGS" > "$SNAP_DATA/args/kube-apiserver"  # default-args @ v1.32
           printf '%s' "$CSR_TEMPLATE" > "$SNAP_DATA/certs/csr.conf.template"
           printf '%s' "$CNI_YAML" > "$SNAP_DATA/args/cni-network/cni.yaml"
           printf '%s' "$CONTAINERD_TEMPLATE" > "$SNAP_DATA/args/containerd-template.toml"
@@ -258,7 +261,7 @@ class ClusterHost(StubHost):
         if vpn_ip:
             (self.state / "vpn-ip").write_text(vpn_ip)
         # The snap stub writes these fixtures at install time.
-        env = (f'KUBELET_ARGS={_q(KUBELET_ARGS)}\nCSR_TEMPLATE={_q(CSR_TEMPLATE)}\nCNI_YAML={_q(CNI_YAML)}\n'
+        env = (f'KUBELET_ARGS={_q(KUBELET_ARGS)}\nAPISERVER_ARGS={_q(APISERVER_DEFAULT_ARGS)}\nCSR_TEMPLATE={_q(CSR_TEMPLATE)}\nCNI_YAML={_q(CNI_YAML)}\n'
                f'CONTAINERD_TEMPLATE={_q(CONTAINERD_TEMPLATE)}\nCLIENT_CONFIG={_q(CLIENT_CONFIG)}\n')
         for stub in ("snap", "microk8s"):
             path = self.bin / stub
