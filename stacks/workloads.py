@@ -13,6 +13,7 @@ from components.cluster.verify import ClusterVerification, ClusterVerificationAr
 from components.hosts.host import HostNode
 from components.hosts.ssh import after
 from components.kit.kube import CLOUD_METADATA, CLOUD_NODES
+from components.workloads.addons import AddonPlacement, AddonPlacementArgs
 from components.workloads.cluster_dns import ClusterDns, ClusterDnsArgs
 from components.workloads.gpu_sharing import GpuSharing, GpuSharingArgs
 from components.workloads.ingress import PublicIngress, PublicIngressArgs
@@ -152,8 +153,9 @@ def build_workloads(stack: Stack, cluster: MicroK8sCluster, hosts: dict[str, Hos
 
 
 def _cluster_dns(cfg: StackConfig, cluster: MicroK8sCluster, k8s: pulumi.ResourceOptions) -> None:
-    """CoreDNS at the cloud sites (README, "When an on-prem site goes offline"); left as the addon
-    made it when no cluster node is at a cloud site."""
+    """CoreDNS at the cloud sites (README, "When an on-prem site goes offline") and the hostpath
+    provisioner there (docs/security.md); left as the addons made them when no cluster node at a
+    cloud site can hold them."""
     cloud = nodes_for(cfg, "cloud")
     # The addon's CoreDNS tolerates only CriticalAddonsOnly: a node with another hard taint cannot hold it.
     holders = [h for h in cloud if all(t.key == "CriticalAddonsOnly" or t.effect == "PreferNoSchedule" for t in h.taints)]
@@ -161,6 +163,10 @@ def _cluster_dns(cfg: StackConfig, cluster: MicroK8sCluster, k8s: pulumi.Resourc
         seed = cfg.hosts_with(Role.CONTROL_PLANE)[0]  # it enables the dns addon
         ready = [cluster.ready[seed.name], *(cluster.labelled[h.name] for h in cloud)]
         ClusterDns("cluster-dns", ClusterDnsArgs(CLOUD_NODES, len(holders), ready), opts=k8s)
+    # The hostpath provisioner tolerates no taint; it creates pods anywhere: on the cloud nodes only.
+    if any(all(t.effect == "PreferNoSchedule" for t in h.taints) for h in cloud):
+        seed = cfg.hosts_with(Role.CONTROL_PLANE)[0]  # it enables hostpath-storage
+        AddonPlacement("addons", AddonPlacementArgs(CLOUD_NODES, [cluster.ready[seed.name], *(cluster.labelled[h.name] for h in cloud)]), opts=k8s)
 
 
 def _gpu_sharing(cfg: StackConfig, k8s: pulumi.ResourceOptions) -> tuple[pulumi.ResourceOptions, pulumi.Output[str] | None]:

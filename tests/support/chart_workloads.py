@@ -107,3 +107,24 @@ WORKLOADS = (
     ChartWorkload("dcgm-exporter", "dcgm-exporter", (), "gpu", frozenset(), {},
                   "templates/role.yaml: one ConfigMap get; clusterrole.yaml only with kubernetes.enablePodLabels"),
 )
+
+
+@dataclass(frozen=True)
+class AddonWorkload:
+    """A MicroK8s addon's pod (kube-system); placed only by a DeploymentPatch of the program's, if any."""
+
+    deployment: str
+    belongs: Literal["cloud", "anywhere", "every node"]
+    powers: frozenset[str]
+    source: str
+
+
+ADDONS = (
+    AddonWorkload("hostpath-provisioner", "cloud", frozenset({PODS}),
+                  "microk8s-core-addons addons/hostpath-storage/storage.yaml @ 2d6e317: ClusterRole microk8s-hostpath, pods get/create/delete"),
+    AddonWorkload("coredns", "anywhere", frozenset(), "addons/dns/coredns.yaml @ 2d6e317: endpoints, services, pods, namespaces, endpointslices list/watch"),
+    AddonWorkload("metrics-server", "anywhere", frozenset(), "addons/metrics-server/metrics-server.yaml @ 2d6e317: nodes/metrics get, pods and nodes read"),
+    AddonWorkload("calico-kube-controllers", "anywhere", frozenset(),
+                  "microk8s upgrade-scripts/000-switch-to-calico/resources/calico.yaml @ v1.32 (what generate-cni.sh installs): pods read"),
+    AddonWorkload("calico-node", "every node", frozenset(), "same file: pods, nodes, namespaces get; daemonsets get; no secrets"),
+)

@@ -20,7 +20,7 @@ import pytest
 
 from stacks.build import node_labels
 from stacks.load import validate
-from tests.support.chart_workloads import WORKLOADS, at
+from tests.support.chart_workloads import ADDONS, WORKLOADS, at
 from tests.support.helpers import deps_closure, evaluate_config, stack_config
 from tools.render.evaluate import Evaluation
 from tools.render.placement import fits
@@ -103,6 +103,10 @@ def _program_pods(ev: Evaluation) -> Iterator[tuple[str, str, Mapping[str, Any]]
             yield r.name, str((inputs.get("metadata") or {}).get("namespace", "")), spec
 
 
+def _patched_name(ev: Evaluation, resource: str) -> str:
+    return str(reveal(ev.by_name(resource).inputs)["metadata"]["name"])
+
+
 def _program_powers(ev: Evaluation, namespace: str, pod: Mapping[str, Any]) -> set[str]:
     """What the pod's service account may do by the RBAC the program renders (a pod with no token
     can do nothing; a binding to a role the render does not hold counts as every power)."""
@@ -147,6 +151,11 @@ def test_a_pod_that_can_read_secrets_elsewhere_or_create_pods_lands_only_on_trus
             assert any(fits(pod, labels, taints) for _, labels, taints, kind in hosts if kind == "cloud"), f"{w.chart} {w.pod} fits no cloud node"
         seen += 1
     assert seen >= 6  # the charts of the stack were found in the render
+    for addon in (a for a in ADDONS if a.powers):
+        assert addon.belongs == "cloud", addon.deployment
+        spec = next((p for r, ns, p in _program_pods(ev) if ns == "kube-system" and _patched_name(ev, r) == addon.deployment), {})
+        for h, labels, _, kind in hosts:
+            assert kind == "cloud" or not hostile_can_land(spec, labels), f"{name}: MicroK8s' {addon.deployment} ({sorted(addon.powers)}) can land on {h.name}"
     for resource, namespace, spec in _program_pods(ev):
         if rendered := _program_powers(ev, namespace, spec):
             for h, labels, _, kind in hosts:
