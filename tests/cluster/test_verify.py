@@ -4,6 +4,7 @@ verify-cluster.sh under recording stubs."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -120,6 +121,19 @@ def test_verify_passes_on_a_working_deployment(tmp_path: Path) -> None:
     assert result.stdout.strip() == "verified: nodes=2 probe=https://api.example.com/receipt/healthz"
     assert "curl -fsS -o /dev/null --max-time 10 --resolve api.example.com:443:203.0.113.11 https://api.example.com/receipt/healthz" in cp.calls()
     assert cp.state_changes() == []
+
+
+def _label_fields(jsonpath: str) -> set[str]:
+    """The label names a kubectl JSONPath reads, as client-go's parser takes them (util/jsonpath
+    parser.go parseField: a field runs to the next unescaped terminator, then drops its backslashes)."""
+    return {m.replace("\\", "") for m in re.findall(r"\.metadata\.labels\.((?:\\.|[^.,\[\]$@{}\s])+)", jsonpath)}
+
+
+def test_verify_reads_the_programs_labels_by_their_full_names(tmp_path: Path) -> None:
+    cp = cluster_for_verify(tmp_path)
+    assert cp.run("verify-cluster.sh", **VERIFY).returncode == 0
+    listing = next(c for c in cp.calls() if c.startswith(f"microk8s kubectl get nodes -l {VPN_ADDRESS_LABEL} -o jsonpath="))
+    assert _label_fields(listing) == {VPN_ADDRESS_LABEL, GPU_CAPACITY_LABEL}
 
 
 def test_verify_names_everything_missing_after_its_bound(tmp_path: Path) -> None:
