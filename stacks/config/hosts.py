@@ -7,7 +7,7 @@ import ipaddress
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from stacks.config.types import (
     ConfigKeyName,
@@ -105,6 +105,16 @@ class Taint(Schema):
     key: LabelKey = Field(description="Taint key, e.g. `hybrid-ai.example.com/gpu`.")
     value: LabelValue = Field(default="", description="Taint value.")
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = Field(description="What the taint does to pods that do not tolerate it.")
+
+    @field_validator("key")
+    @classmethod
+    def _not_kubernetes_own(cls, key: str) -> str:
+        # The program adds and removes its taints by key and effect: one of Kubernetes' own
+        # (node.kubernetes.io/unreachable, ...) would be taken from the node lifecycle controller.
+        domain = key.split("/", 1)[0] if "/" in key else ""
+        if any(domain == d or domain.endswith("." + d) for d in ("kubernetes.io", "k8s.io")):
+            raise ValueError(f"'{key}' is a taint key of Kubernetes itself; use a key of your own domain, e.g. 'example.com/gpu'")
+        return key
 
 
 class Host(Schema):

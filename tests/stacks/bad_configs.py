@@ -162,6 +162,8 @@ BAD: list[tuple[str, Callable[[Raw], None], str, str]] = [
     ("label key under the program's restricted prefix", set_in(["hosts", 3, "labels"], {"hybrid-ai.node-restriction.kubernetes.io/location": "cloud"}),
      "hybrid-ai:hosts[3].labels.hybrid-ai.node-restriction.kubernetes.io/location", "set by hybrid-ai itself"),
     ("bad label value", set_in(["hosts", 3, "labels"], {"team": "a b"}), "hybrid-ai:hosts[3].labels.team", "not a Kubernetes label value"),
+    ("taint key of Kubernetes itself", set_in(["hosts", 3, "taints"], [{"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"}]),
+     "hybrid-ai:hosts[3].taints[0].key", "a taint key of Kubernetes itself"),
     ("bad taint effect", set_in(["hosts", 3, "taints"], [{"key": "gpu", "effect": "Never"}]), "hybrid-ai:hosts[3].taints[0].effect", "'NoSchedule', 'PreferNoSchedule' or 'NoExecute'"),
     ("public API address without a public control plane", _private_control_plane, "hybrid-ai:cluster.apiServerAddress", "use 'vpn'"),
     ("tf-model on cloud nodes", set_in(["models", 3, "placement"], "cloud"), "hybrid-ai:models[3]", "use `placement: gpu`"),
