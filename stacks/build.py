@@ -9,7 +9,8 @@ import pulumi
 
 from components.cluster.backup import DatastoreBackup, DatastoreBackupArgs
 from components.cluster.driver_upgrade import DriverUpgrade
-from components.cluster.microk8s import API_PORT, ClusterNode, MicroK8sCluster, MicroK8sClusterArgs, NodeTaint
+from components.cluster.microk8s import API_PORT, ClusterNode, MicroK8sCluster, MicroK8sClusterArgs
+from components.cluster.node_meta import NodeTaint
 from components.cluster.nvidia import GpuDriverArgs, gpu_driver
 from components.cluster.upgrade import MaintenanceWindow, UpgradeArgs
 from components.hosts.bootstrap import ExtraStep, HostBootstrap, HostBootstrapArgs
@@ -17,6 +18,15 @@ from components.hosts.firewall import HostFirewall, HostFirewallArgs
 from components.hosts.host import ExistingHost, ExistingHostArgs, HostNode
 from components.hosts.openstack import OpenStackNetwork, OpenStackNetworkArgs, OpenStackNode, OpenStackNodeArgs
 from components.hosts.ssh import SshLogin
+from components.kit.kube import (
+    GPU_CAPACITY_LABEL,
+    GPU_LABEL,
+    GPU_MODEL_LABEL,
+    INGRESS_LABEL,
+    LOCATION_LABEL,
+    SITE_LABEL,
+    VPN_ADDRESS_LABEL,
+)
 from components.vpn.mesh_metrics import MeshMetrics, MeshMetricsArgs
 from components.vpn.netmaker import NetmakerMesh, NetmakerMeshArgs
 from components.vpn.vpn import VpnMesh
@@ -145,19 +155,22 @@ ZONE_LABEL = "topology.kubernetes.io/zone"
 
 
 def node_labels(cfg: StackConfig, h: Host) -> dict[str, str]:
-    """The labels the program sets on a node, then the host's own."""
+    """The labels the program sets on a node, then the host's own. Every label it places pods by
+    is one no kubelet may set on itself (components/kit/kube.py); `nvidia.com/*` are for the
+    NVIDIA charts (the device plugin's default affinity, its config), which it never places by alone."""
     site = cfg.site(h.site)
-    labels = {"hybrid-ai/site": site.name, "hybrid-ai/location": site.kind, "hybrid-ai/vpn-address": str(cfg.vpn_address(h)),
+    labels = {SITE_LABEL: site.name, LOCATION_LABEL: site.kind, VPN_ADDRESS_LABEL: str(cfg.vpn_address(h)),
               # The node-lifecycle controller judges disruption per zone: without zones the whole
               # cluster is one, and an office holding most nodes would never have its pods evicted.
               ZONE_LABEL: site.name}
     if Role.INGRESS.value in h.roles:
-        labels["hybrid-ai/ingress"] = "true"
+        labels[INGRESS_LABEL] = "true"
     if h.gpu is not None:
-        labels["hybrid-ai/gpu-model"] = h.gpu.model
+        labels[GPU_LABEL] = "true"
+        labels[GPU_MODEL_LABEL] = h.gpu.model
         labels["nvidia.com/gpu.present"] = "true"
         labels["nvidia.com/device-plugin.config"] = cfg.profile_of(h) or h.gpu.model
-        labels["hybrid-ai/gpu-capacity"] = str(h.gpu.count * cfg.replicas_of(h))
+        labels[GPU_CAPACITY_LABEL] = str(h.gpu.count * cfg.replicas_of(h))
     return labels | dict(h.labels)
 
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pulumi
 
+from components.kit.kube import CLOUD_NODES
 from components.workloads.alerting import receiver_body
 from components.workloads.monitoring import GRAFANA_PORT, Monitoring, MonitoringArgs
-from components.workloads.pod import CLOUD_NODES
 from components.workloads.tf_serving import REST_PORT
 from stacks.charts import pinned
 from stacks.config import StackConfig

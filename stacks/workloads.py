@@ -12,14 +12,15 @@ from components.cluster.microk8s import MicroK8sCluster
 from components.cluster.verify import ClusterVerification, ClusterVerificationArgs, staging_roots
 from components.hosts.host import HostNode
 from components.hosts.ssh import after
-from components.kit.kube import CLOUD_METADATA
+from components.kit.kube import CLOUD_METADATA, CLOUD_NODES
+from components.workloads.addons import AddonPlacement, AddonPlacementArgs
 from components.workloads.cluster_dns import ClusterDns, ClusterDnsArgs
 from components.workloads.gpu_sharing import GpuSharing, GpuSharingArgs
 from components.workloads.ingress import PublicIngress, PublicIngressArgs
 from components.workloads.model_service import ModelService, ModelServiceArgs, Peer, PublicRoute
 from components.workloads.monitoring import Monitoring
 from components.workloads.namespace import WorkloadNamespace, WorkloadNamespaceArgs
-from components.workloads.pod import CLOUD_NODES, CacheVolume, ProbeTiming, Security
+from components.workloads.pod import CacheVolume, ProbeTiming, Security
 from components.workloads.registry import PullSecret, PullSecretArgs
 from components.workloads.tf_serving import GRPC_PORT, HOSTPATH_STORAGE_CLASS, TfModel, TfServing, TfServingArgs
 from stacks.charts import GATEWAY_API_CRDS, pinned
@@ -96,8 +97,9 @@ def nodes_for(cfg: StackConfig, placement: str) -> list[Host]:
 
 
 def nodes_ready(cfg: StackConfig, cluster: MicroK8sCluster, placement: str) -> list[pulumi.Output[str]]:
-    """Readiness of the nodes a placement needs, from the cluster."""
-    return [cluster.ready[h.name] for h in nodes_for(cfg, placement)]
+    """Readiness of the nodes a placement needs, from the cluster: Ready and labelled (pods are
+    placed by the program's labels, which a relabelled existing node gets in the same `up`)."""
+    return [cluster.labelled[h.name] for h in nodes_for(cfg, placement)]
 
 
 def build_workloads(stack: Stack, cluster: MicroK8sCluster, hosts: dict[str, HostNode]) -> Workloads:
@@ -151,8 +153,9 @@ def build_workloads(stack: Stack, cluster: MicroK8sCluster, hosts: dict[str, Hos
 
 
 def _cluster_dns(cfg: StackConfig, cluster: MicroK8sCluster, k8s: pulumi.ResourceOptions) -> None:
-    """CoreDNS at the cloud sites (README, "When an on-prem site goes offline"); left as the addon
-    made it when no cluster node is at a cloud site."""
+    """CoreDNS at the cloud sites (README, "When an on-prem site goes offline") and the hostpath
+    provisioner there (docs/security.md); left as the addons made them when no cluster node at a
+    cloud site can hold them."""
     cloud = nodes_for(cfg, "cloud")
     # The addon's CoreDNS tolerates only CriticalAddonsOnly: a node with another hard taint cannot hold it.
     holders = [h for h in cloud if all(t.key == "CriticalAddonsOnly" or t.effect == "PreferNoSchedule" for t in h.taints)]
@@ -160,6 +163,10 @@ def _cluster_dns(cfg: StackConfig, cluster: MicroK8sCluster, k8s: pulumi.Resourc
         seed = cfg.hosts_with(Role.CONTROL_PLANE)[0]  # it enables the dns addon
         ready = [cluster.ready[seed.name], *(cluster.labelled[h.name] for h in cloud)]
         ClusterDns("cluster-dns", ClusterDnsArgs(CLOUD_NODES, len(holders), ready), opts=k8s)
+    # The hostpath provisioner tolerates no taint; it creates pods anywhere: on the cloud nodes only.
+    if any(all(t.effect == "PreferNoSchedule" for t in h.taints) for h in cloud):
+        seed = cfg.hosts_with(Role.CONTROL_PLANE)[0]  # it enables hostpath-storage
+        AddonPlacement("addons", AddonPlacementArgs(CLOUD_NODES, [cluster.ready[seed.name], *(cluster.labelled[h.name] for h in cloud)]), opts=k8s)
 
 
 def _gpu_sharing(cfg: StackConfig, k8s: pulumi.ResourceOptions) -> tuple[pulumi.ResourceOptions, pulumi.Output[str] | None]:

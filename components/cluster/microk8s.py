@@ -36,11 +36,10 @@ from typing import Literal
 import pulumi
 import yaml
 from pulumi_command import remote
-from pulumi_kubernetes.core.v1 import NodePatch, NodeSpecPatchArgs, TaintPatchArgs
-from pulumi_kubernetes.meta.v1 import ObjectMetaPatchArgs
 from pulumi_kubernetes.provider import Provider
 
 from components.cluster.driver_upgrade import DriverUpgrade, driver_roll
+from components.cluster.node_meta import NodeTaint, label_and_taint
 from components.cluster.upgrade import UpgradeArgs, rolling_upgrade
 from components.hosts.ssh import SshTarget, after, command_options
 from components.kit import shell
@@ -50,15 +49,12 @@ CONTROL_PLANE_ADDONS = ("rbac", "dns", "metrics-server", "hostpath-storage")
 """RBAC first (MicroK8s 1.32's API server defaults to --authorization-mode=AlwaysAllow: every
 token and node credential would be cluster-admin; `rbac` sets RBAC,Node), CoreDNS (the bundled launch configuration enabled it; ours replaces that one), the HPA's
 metrics, and the default StorageClass `microk8s-hostpath`."""
+ADMISSION_PLUGINS = "EventRateLimit,NodeRestriction"
+"""kube-apiserver's `--enable-admission-plugins` on every control plane: MicroK8s 1.32's own
+(EventRateLimit, default-args/kube-apiserver) and NodeRestriction, which limits each kubelet's
+writes to its own Node and mirror pods (microk8s-install.sh adds it to an existing node's list)."""
 STORAGE_CLASS = "microk8s-hostpath"
 """The StorageClass the hostpath-storage addon creates (and marks default)."""
-
-
-@dataclass(frozen=True)
-class NodeTaint:
-    key: str
-    value: str
-    effect: str
 
 
 @dataclass
@@ -78,7 +74,7 @@ class ClusterNode:
     labels: Mapping[str, str] = field(default_factory=dict)
     """Node labels."""
     taints: Sequence[NodeTaint] = ()
-    """Node taints."""
+    """Node taints (the program's own; others on the node are left alone)."""
     driver_upgrade: DriverUpgrade | None = None
     """While its NVIDIA driver upgrade is rolled: to what."""
 
@@ -173,13 +169,8 @@ class MicroK8sCluster(pulumi.ComponentResource):
                                  opts=pulumi.ResourceOptions(parent=self))
         self.labelled = {}
         for node in args.nodes:
-            patch = NodePatch(
-                f"{name}-{node.name}-labels",
-                metadata=ObjectMetaPatchArgs(name=after(node.name, self.ready[node.name]), labels=dict(node.labels)),
-                spec=NodeSpecPatchArgs(taints=[TaintPatchArgs(key=t.key, value=t.value, effect=t.effect) for t in node.taints]),
-                opts=pulumi.ResourceOptions(parent=self, provider=self.provider),
-            )
-            self.labelled[node.name] = after(node.name, patch.id)
+            self.labelled[node.name] = label_and_taint(name, self, node.name, node.labels, node.taints, self.ready[node.name],
+                                                       self.provider, cp_target)
         self.register_outputs({"kubeconfig": self.kubeconfig, "ready": self.ready})
 
     @staticmethod
@@ -289,7 +280,7 @@ def launch_config(node: ClusterNode, args: MicroK8sClusterArgs, sans: Sequence[s
         "extraCNIEnv": {"IPv4_CLUSTER_CIDR": args.pod_cidr, "IPv4_SERVICE_CIDR": args.service_cidr},
     }
     if node.control_plane:
-        config["extraKubeAPIServerArgs"] = {"--advertise-address": node.vpn_address}
+        config["extraKubeAPIServerArgs"] = {"--advertise-address": node.vpn_address, "--enable-admission-plugins": ADMISSION_PLUGINS}
     if seed:
         # dns's arguments: upstream resolvers (the host's), then the service address.
         config["addons"] = [{"name": a, **({"args": ["/etc/resolv.conf", dns]} if a == "dns" else {})} for a in CONTROL_PLANE_ADDONS]

@@ -17,6 +17,7 @@ from pulumi_command import remote
 
 from components.hosts.ssh import SshTarget, command_options
 from components.kit import shell
+from components.kit.kube import GPU_CAPACITY_LABEL, VPN_ADDRESS_LABEL
 
 
 @dataclass
@@ -63,6 +64,8 @@ class ClusterVerification(pulumi.ComponentResource):
                 "INGRESS_ADDRESS": args.ingress_address or "",
                 "PROBE_CA": args.probe_ca or "",  # public roots: a parameter, not stdin (kept for secrets)
                 "VOTERS": str(args.voters),
+                "VPN_LABEL": VPN_ADDRESS_LABEL,
+                "CAPACITY_LABEL": GPU_CAPACITY_LABEL,
             }, sudo=target.sudo),
             add_previous_output_in_env=False,
             opts=child,

@@ -15,6 +15,24 @@ Manifest = Any
 PART_OF = "hybrid-ai"
 DNS_PORTS = [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
 
+# The node labels the program sets (stacks/build.py) and places pods by. Under a subdomain of
+# node-restriction.kubernetes.io: with the NodeRestriction admission plugin no kubelet may add,
+# change or remove such a label on its own Node, at registration or later (Kubernetes 1.32
+# plugin/pkg/admission/noderestriction getForbiddenLabels), so a workstation cannot attract what
+# belongs on the cloud nodes by labelling itself.
+NODE_LABEL_PREFIX = "hybrid-ai.node-restriction.kubernetes.io/"
+SITE_LABEL = NODE_LABEL_PREFIX + "site"
+LOCATION_LABEL = NODE_LABEL_PREFIX + "location"
+INGRESS_LABEL = NODE_LABEL_PREFIX + "ingress"
+GPU_LABEL = NODE_LABEL_PREFIX + "gpu"
+GPU_MODEL_LABEL = NODE_LABEL_PREFIX + "gpu-model"
+GPU_CAPACITY_LABEL = NODE_LABEL_PREFIX + "gpu-capacity"
+VPN_ADDRESS_LABEL = NODE_LABEL_PREFIX + "vpn-address"
+CLOUD_NODES = {LOCATION_LABEL: "cloud"}
+"""The trusted nodes (cloud sites): what can read Secrets cluster-wide or create pods runs only here."""
+GPU_NODES = {GPU_LABEL: "true"}
+INGRESS_NODES = {INGRESS_LABEL: "true", **CLOUD_NODES}
+
 
 def manifest(section: dict[str, Any]) -> Manifest:
     """A manifest section written with Kubernetes' own (camelCase) field names, as in YAML."""

@@ -18,8 +18,7 @@ from pulumi_kubernetes.meta.v1 import ObjectMetaPatchArgs
 from pulumi_kubernetes.policy.v1 import PodDisruptionBudget
 
 from components.hosts.ssh import after
-from components.kit.kube import manifest, metadata
-from components.workloads.pod import SITE_LABEL
+from components.kit.kube import SITE_LABEL, manifest, metadata
 
 # The dns addon's objects (microk8s-core-addons addons/dns/coredns.yaml at 2d6e317).
 COREDNS = "coredns"

@@ -17,7 +17,7 @@ from pulumi_kubernetes.core.v1 import ConfigMap
 from pulumi_kubernetes.node.v1 import RuntimeClass
 
 from components.kit.helm import ChartSpec, install
-from components.kit.kube import metadata
+from components.kit.kube import GPU_NODES, metadata
 from components.workloads.namespace import open_namespace
 
 CONFIG_NAME = "time-slicing-config"
@@ -64,6 +64,7 @@ class GpuSharing(pulumi.ComponentResource):
         checksum = hashlib.sha256(yaml.safe_dump(data, sort_keys=True).encode()).hexdigest()
         install(f"{name}-device-plugin", args.chart, {
             "config": {"name": config.metadata.apply(lambda m: m["name"]), "default": args.default_profile},
+            "nodeSelector": dict(GPU_NODES),  # with the chart's default affinity (nvidia.com/gpu.present and friends)
             "podAnnotations": {"hybrid-ai/time-slicing-checksum": checksum},
             "tolerations": [dict(t) for t in args.tolerations] + [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
         }, namespace, child)

@@ -18,7 +18,7 @@ from pulumi_kubernetes.yaml.v2 import ConfigFile
 
 from components.hosts.ssh import after
 from components.kit.helm import ChartSpec, install
-from components.kit.kube import manifest, metadata
+from components.kit.kube import CLOUD_NODES, INGRESS_NODES, manifest, metadata
 from components.workloads.namespace import open_namespace
 
 GATEWAY_API = "gateway.networking.k8s.io/v1"
@@ -52,6 +52,15 @@ def split_pem(pem: str) -> tuple[str, str]:
     return certs, keys[0]
 
 
+def cert_manager_values() -> dict[str, Any]:
+    """Every cert-manager pod on the cloud nodes: the controller reads and writes every Secret and
+    creates the solver pods, the cainjector reads every Secret and rewrites webhooks and CRDs, the
+    webhook admits cert-manager's objects (chart v1.16.2 `templates/rbac.yaml`, `cainjector-rbac.yaml`,
+    `webhook-rbac.yaml`); the startupapicheck Job goes with them."""
+    cloud = {"nodeSelector": dict(CLOUD_NODES)}
+    return {**cloud, "webhook": cloud, "cainjector": cloud, "startupapicheck": cloud}
+
+
 @dataclass
 class PublicIngressArgs:
     controller: ChartSpec
@@ -71,7 +80,7 @@ class PublicIngressArgs:
     byo_pem: pulumi.Input[str] | None = None
     """Certificate chain and key, PEM (tls: byo); a secret."""
     nodes_ready: Sequence[pulumi.Output[Any]] = ()
-    """Readiness of the ingress nodes: the controller is installed once they are Ready."""
+    """Resolve once the ingress nodes (cloud) are Ready and labelled: Traefik and cert-manager go there."""
 
 
 class PublicIngress(pulumi.ComponentResource):
@@ -102,7 +111,8 @@ class PublicIngress(pulumi.ComponentResource):
         after_crds = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[crds]))  # no Output carries them
         # hostPorts are outside every Pod Security level but privileged; only Traefik runs here.
         traefik_namespace = open_namespace(f"{name}-traefik", args.controller.namespace, "privileged", child)
-        install(f"{name}-traefik", args.controller, {}, after(traefik_namespace, *args.nodes_ready), after_crds)
+        # Its service account reads every Secret (the Gateway provider's ClusterRole): ingress nodes at cloud sites only.
+        install(f"{name}-traefik", args.controller, {"nodeSelector": dict(INGRESS_NODES)}, after(traefik_namespace, *args.nodes_ready), after_crds)
         self.gateway = self._gateway(name, args, after_crds)
         if args.tls in ACME_SERVERS and args.cert_manager is not None:
             self._lets_encrypt(name, args, args.cert_manager, crds, child)
@@ -143,7 +153,7 @@ class PublicIngress(pulumi.ComponentResource):
     def _lets_encrypt(self, name: str, args: PublicIngressArgs, chart: ChartSpec, crds: pulumi.Resource, opts: pulumi.ResourceOptions) -> None:
         namespace = open_namespace(f"{name}-cert-manager", chart.namespace, "baseline", opts)
         # With the Gateway API on, cert-manager's controller exits until the CRDs exist.
-        cert_manager = install(f"{name}-cert-manager", chart, {}, namespace,
+        cert_manager = install(f"{name}-cert-manager", chart, cert_manager_values(), after(namespace, *args.nodes_ready),
                                pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[crds])))
         after_chart = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[cert_manager]))  # its CRDs must exist
         # The workload namespace denies by default; the Gateway's data plane must reach the solver.

@@ -160,7 +160,8 @@ class ModelService(pulumi.ComponentResource):
         ns = args.namespace
         secret, claim = self._storage(name, args, child)
         deployment = Deployment(f"{name}-deployment", metadata=metadata(name, ns, args.component, deployment_annotations(args)), spec=manifest({
-            "replicas": args.replicas,
+            # Scaled by its HPA when public: no count of ours to fight it over (Kubernetes' HPA guidance).
+            **({} if args.public is not None else {"replicas": args.replicas}),
             "revisionHistoryLimit": 3,
             **({"strategy": STOP_FIRST} if args.cache is not None or args.gpus else {}),
             "selector": {"matchLabels": selector(name)},

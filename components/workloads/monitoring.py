@@ -22,7 +22,7 @@ from pulumi_kubernetes.networking.v1 import NetworkPolicy
 
 from components.hosts.ssh import after
 from components.kit.helm import ChartSpec, install
-from components.kit.kube import allow_ingress, manifest, metadata
+from components.kit.kube import GPU_NODES, allow_ingress, manifest, metadata
 from components.workloads.alerting import CONFIG_SECRET, alert_rules, alertmanager_yaml
 from components.workloads.namespace import open_namespace
 
@@ -105,9 +105,14 @@ def stack_values(args: MonitoringArgs) -> dict[str, Any]:
         }},
         "alertmanager": {"alertmanagerSpec": {"nodeSelector": dict(args.node_selector)} | (
             {"useExistingSecret": True, "configSecret": CONFIG_SECRET} if args.alert_receiver is not None else {})},
+        # Every pod of the chart that can read Secrets cluster-wide, create pods (the operator's
+        # StatefulSets) or change admission webhooks and CRDs (the hook Jobs) runs on the cloud nodes.
         "crds": {"upgradeJob": {"nodeSelector": dict(args.node_selector)}},
-        "prometheusOperator": {"nodeSelector": dict(args.node_selector)},
-        "grafana": {"nodeSelector": dict(args.node_selector),
+        "prometheusOperator": {"nodeSelector": dict(args.node_selector),
+                               "admissionWebhooks": {"patch": {"nodeSelector": dict(args.node_selector)}}},
+        "kube-state-metrics": {"nodeSelector": dict(args.node_selector)},
+        # Its sidecar reads the dashboards of its own namespace only (with the namespaced Role of values.yaml).
+        "grafana": {"nodeSelector": dict(args.node_selector), "sidecar": {"dashboards": {"searchNamespace": args.stack.namespace}},
                     "persistence": {"enabled": True, "size": args.grafana_storage_size, "storageClassName": args.storage_class}},
         "prometheus-node-exporter": {
             "tolerations": [{"operator": "Exists"}],  # every node, GPU taints too
@@ -159,7 +164,7 @@ class Monitoring(pulumi.ComponentResource):
         release = install(f"{name}-stack", args.stack, stack_values(args), after(namespace, *args.cloud_ready), child)
         after_crds = pulumi.ResourceOptions(parent=self, depends_on=[release])  # CRDs come with the release
         if args.gpu_exporter is not None:
-            install(f"{name}-dcgm-exporter", args.gpu_exporter, {"tolerations": [dict(t) for t in args.gpu_tolerations]},
+            install(f"{name}-dcgm-exporter", args.gpu_exporter, {"nodeSelector": dict(GPU_NODES), "tolerations": [dict(t) for t in args.gpu_tolerations]},
                     after(namespace, *args.gpu_ready), after_crds)
         CustomResource(f"{name}-alerts", api_version="monitoring.coreos.com/v1", kind="PrometheusRule",
                        metadata=metadata("hybrid-ai-alerts", namespace, "monitoring"),

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pulumi
 
-from components.kit.kube import restricted_container, restricted_pod, selector
+from components.kit.kube import CLOUD_NODES, GPU_MODEL_LABEL, SITE_LABEL, restricted_container, restricted_pod, selector
 
 if TYPE_CHECKING:
     from components.workloads.model_service import ModelServiceArgs
@@ -21,10 +21,6 @@ WRITABLE_ROOT_CHECK = "CKV_K8S_22"  # read-only root filesystem
 SECRET_ENV_CHECK = "CKV_K8S_35"  # secrets as files rather than environment variables
 HIGH_UID_CHECK = "CKV_K8S_40"  # UID >= 10000
 HIGH_UID = 10000
-# The node label naming a host's site (stacks/build.py sets it on every node).
-SITE_LABEL = "hybrid-ai/site"
-CLOUD_NODES = {"hybrid-ai/location": "cloud"}
-"""The node selector of what runs at the cloud sites (stacks/build.py labels every node's location)."""
 
 
 @dataclass(frozen=True)
@@ -136,7 +132,7 @@ def pod_spec(name: str, args: ModelServiceArgs, secret: pulumi.Input[str] | None
         pod["initContainers"] = [dict(c) | {"securityContext": restricted_container(args.run_as)} for c in args.init_containers]
     if args.placement == "gpu":
         pod["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-            {"matchExpressions": [{"key": "hybrid-ai/gpu-model", "operator": "Exists"}]}]}}}
+            {"matchExpressions": [{"key": GPU_MODEL_LABEL, "operator": "Exists"}]}]}}}
         pod["runtimeClassName"] = "nvidia"
         pod["tolerations"] = [dict(t) for t in args.tolerations]
     else:

@@ -84,7 +84,7 @@ class Cluster(Schema):
         default="30m", pattern=r"^[1-9][0-9]*[smh]$",
         description="Kubelet runtime request timeout, so multi-GB model images on slow on-prem links are not cut off.",
     )
-    namespace: DnsLabel = Field(default="hybrid-ai", description="Namespace of the workloads (Pod Security `restricted`).")
+    namespace: DnsLabel = Field(default="hybrid-ai", description="Namespace of the workloads (Pod Security `restricted`, deny by default), theirs alone: not `default`, `kube-system`, `kube-public`, `kube-node-lease` nor a namespace the program creates for a chart (`cert-manager`, `monitoring`, `nvidia-device-plugin`, `traefik`).")
     api_server_address: Literal["public", "vpn"] = Field(
         default="public",
         description="Server address in the exported kubeconfig: the control plane's public address, or its VPN address when the operator is a VPN peer.",

@@ -7,7 +7,7 @@ import ipaddress
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from stacks.config.types import (
     ConfigKeyName,
@@ -82,7 +82,7 @@ class OpenStackHost(Schema):
 
 
 class Gpu(Schema):
-    model: DnsLabel = Field(description="GPU kind, e.g. `rtx-3090`; becomes the node label `hybrid-ai/gpu-model`.")
+    model: DnsLabel = Field(description="GPU kind, e.g. `rtx-3090`; becomes the node label `hybrid-ai.node-restriction.kubernetes.io/gpu-model`.")
     count: int = Field(default=1, ge=1, le=16, description="Physical GPUs in the host.")
     profile: DnsLabel | None = Field(
         default=None, description="Time-slicing profile (from `timeSlicing.profiles`); defaults to the GPU model name."
@@ -106,6 +106,16 @@ class Taint(Schema):
     value: LabelValue = Field(default="", description="Taint value.")
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = Field(description="What the taint does to pods that do not tolerate it.")
 
+    @field_validator("key")
+    @classmethod
+    def _not_kubernetes_own(cls, key: str) -> str:
+        # The program adds and removes its taints by key and effect: one of Kubernetes' own
+        # (node.kubernetes.io/unreachable, ...) would be taken from the node lifecycle controller.
+        domain = key.split("/", 1)[0] if "/" in key else ""
+        if any(domain == d or domain.endswith("." + d) for d in ("kubernetes.io", "k8s.io")):
+            raise ValueError(f"'{key}' is a taint key of Kubernetes itself; use a key of your own domain, e.g. 'example.com/gpu'")
+        return key
+
 
 class Host(Schema):
     name: DnsLabel = Field(description="Host name; also the Kubernetes node name.")
@@ -122,7 +132,7 @@ class Host(Schema):
     size: HostSize | None = Field(default=None, description="The machine's size, where a step must check it (the Netmaker hub).")
     labels: dict[LabelKey, LabelValue] = Field(
         default_factory=dict,
-        description="Extra Kubernetes node labels. The program itself sets `hybrid-ai/site` (and `topology.kubernetes.io/zone`, the same), `hybrid-ai/location`, `hybrid-ai/gpu-model` and `nvidia.com/device-plugin.config`.",
+        description="Extra Kubernetes node labels. The program itself sets the `hybrid-ai.node-restriction.kubernetes.io/` labels (`site`, `location`, `ingress`, `gpu`, `gpu-model`, `gpu-capacity`, `vpn-address`: no kubelet can set these on itself), `topology.kubernetes.io/zone` (the site), `nvidia.com/gpu.present` and `nvidia.com/device-plugin.config`; keys under `hybrid-ai/` and `hybrid-ai.node-restriction.kubernetes.io/` are refused.",
     )
     taints: list[Taint] = Field(default_factory=list, description="Kubernetes node taints.")
 

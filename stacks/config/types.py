@@ -37,8 +37,10 @@ DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[
 MODEL_BASE_PATH = re.compile(r"(/[A-Za-z0-9._-]+)+|(s3|gs)://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/[A-Za-z0-9._-]+)*")
 
 
-# Node labels the program sets from the rest of the config.
+# Node labels the program sets from the rest of the config, and the prefixes of its own
+# (components/kit/kube.py NODE_LABEL_PREFIX; `hybrid-ai/` was the prefix before it).
 MANAGED_LABELS = ("nvidia.com/device-plugin.config", "nvidia.com/gpu.present")
+OWNED_LABEL_PREFIXES = ("hybrid-ai", "hybrid-ai.node-restriction.kubernetes.io")
 
 
 # Services the stack always runs; models may name them in `talksTo` but not reuse the names.
@@ -119,7 +121,7 @@ def _label_key(value: str) -> str:
     if (prefix and not DNS_SUBDOMAIN.fullmatch(prefix)) or not LABEL_NAME.fullmatch(name):
         raise ValueError("not a Kubernetes label key; use [prefix/]name: prefix a lowercase DNS subdomain, "
                          "name up to 63 of [A-Za-z0-9-_.] starting and ending alphanumeric (e.g. 'example.com/team')")
-    if prefix == "hybrid-ai" or value in MANAGED_LABELS:
+    if prefix in OWNED_LABEL_PREFIXES or value in MANAGED_LABELS:
         raise ValueError(f"'{value}' is set by hybrid-ai itself; remove it")
     return value
 

@@ -83,14 +83,14 @@ def test_labels_and_taints_per_node() -> None:
     ev = evaluate_config(raw)
     ws1 = ev.by_name("cluster-ws-1-labels").inputs
     assert ws1["metadata"]["labels"] == {
-        "hybrid-ai/site": "office", "topology.kubernetes.io/zone": "office", "hybrid-ai/location": "on-prem", "hybrid-ai/gpu-model": "rtx-3090",
-        "nvidia.com/gpu.present": "true", "nvidia.com/device-plugin.config": "rtx-3090", "team": "ocr",
-        "hybrid-ai/vpn-address": "100.64.1.1", "hybrid-ai/gpu-capacity": "4",
+        "hybrid-ai.node-restriction.kubernetes.io/site": "office", "topology.kubernetes.io/zone": "office", "hybrid-ai.node-restriction.kubernetes.io/location": "on-prem", "hybrid-ai.node-restriction.kubernetes.io/gpu-model": "rtx-3090",
+        "hybrid-ai.node-restriction.kubernetes.io/gpu": "true", "nvidia.com/gpu.present": "true", "nvidia.com/device-plugin.config": "rtx-3090", "team": "ocr",
+        "hybrid-ai.node-restriction.kubernetes.io/vpn-address": "100.64.1.1", "hybrid-ai.node-restriction.kubernetes.io/gpu-capacity": "4",
     }
     assert ws1["metadata"]["name"] == "ws-1"
-    assert ws1["spec"]["taints"] == [{"key": "example.com/gpu", "value": "true", "effect": "NoSchedule"}]
+    assert params(ev, "cluster-ws-1-taints")["TAINTS"] == "example.com/gpu=true:NoSchedule"
     assert ev.by_name("cluster-receipt-labels").inputs["metadata"]["labels"] == {
-        "hybrid-ai/site": "cloud", "topology.kubernetes.io/zone": "cloud", "hybrid-ai/location": "cloud", "hybrid-ai/ingress": "true", "hybrid-ai/vpn-address": "100.64.0.2",
+        "hybrid-ai.node-restriction.kubernetes.io/site": "cloud", "topology.kubernetes.io/zone": "cloud", "hybrid-ai.node-restriction.kubernetes.io/location": "cloud", "hybrid-ai.node-restriction.kubernetes.io/ingress": "true", "hybrid-ai.node-restriction.kubernetes.io/vpn-address": "100.64.0.2",
     }
     assert ev.by_name("cluster-k8s").urn in ev.by_name("cluster-ws-1-labels").dependencies
 

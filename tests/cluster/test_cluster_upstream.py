@@ -11,7 +11,7 @@ import yaml
 
 from components.cluster.microk8s import ClusterNode, MicroK8sClusterArgs, launch_config
 from tests.support.cluster_scripts import CP, WORKER, sleeps
-from tests.support.cluster_stubs import ClusterHost
+from tests.support.cluster_stubs import APISERVER_DEFAULT_ARGS, ClusterHost
 
 NVIDIA_SECTION = '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia]'
 
@@ -29,7 +29,7 @@ def test_gpu_install_adds_the_nvidia_runtime_next_to_the_shipped_nvidia_containe
     assert "imports" not in text and not (h.state / "etc").exists()
     assert "snap restart microk8s.daemon-containerd" in h.state_changes()
     # Workers leave the API server's args as installed.
-    assert (h.snap_data / "args/kube-apiserver").read_text() == "--authorization-mode=AlwaysAllow\n"
+    assert (h.snap_data / "args/kube-apiserver").read_text() == APISERVER_DEFAULT_ARGS
     assert not [c for c in h.calls() if "cni.yaml" in c]
     assert h.run("microk8s-install.sh", **WORKER).returncode == 0
     assert h.state_changes() == []

@@ -4,16 +4,20 @@ verify-cluster.sh under recording stubs."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from components.kit.kube import GPU_CAPACITY_LABEL, VPN_ADDRESS_LABEL
 from components.kit.shell import split_command
 from tests.support.cluster_scripts import sleeps
 from tests.support.cluster_stubs import ClusterHost
 from tests.support.helpers import evaluate_config, stack_config
 from tools.render.evaluate import Evaluation
+
+LABELS = {"VPN_LABEL": VPN_ADDRESS_LABEL, "CAPACITY_LABEL": GPU_CAPACITY_LABEL}
 
 
 @pytest.fixture(scope="module")
@@ -25,15 +29,15 @@ def test_post_deploy_verification_checks_nodes_gpus_and_the_api(dev: Evaluation)
     check = dev.by_name("cluster-verify-check")
     _, params = split_command(check.inputs["create"])
     assert params.pop("PROBE_CA").startswith("-----BEGIN CERTIFICATE-----")  # dev: the staging roots
-    assert params == {"PROBE_URL": "https://api.example.com/receipt/healthz", "INGRESS_ADDRESS": "203.0.113.11", "VOTERS": "1"}
+    assert params == {"PROBE_URL": "https://api.example.com/receipt/healthz", "INGRESS_ADDRESS": "203.0.113.11", "VOTERS": "1", **LABELS}
     by_urn = {r.urn: r.name for r in dev.resources}
     deps = {by_urn[d] for d in check.dependencies}
     assert {"cluster-ws-1-ready", "cluster-ws-2-ready", "cluster-interface-ready"} <= deps  # after every node joined
     # Each node's expectations are on the node itself, for the cluster-wide check.
     labels = dev.by_name("cluster-ws-1-labels").inputs["metadata"]["labels"]
-    assert labels["hybrid-ai/vpn-address"] == "100.64.1.1"
-    assert labels["hybrid-ai/gpu-capacity"] == "4"  # 1 GPU x 4 time-slicing replicas
-    assert "hybrid-ai/gpu-capacity" not in dev.by_name("cluster-receipt-labels").inputs["metadata"]["labels"]
+    assert labels[VPN_ADDRESS_LABEL] == "100.64.1.1"
+    assert labels[GPU_CAPACITY_LABEL] == "4"  # 1 GPU x 4 time-slicing replicas
+    assert GPU_CAPACITY_LABEL not in dev.by_name("cluster-receipt-labels").inputs["metadata"]["labels"]
     assert dev.outputs["verification"]  # exported
 
 
@@ -85,7 +89,7 @@ def test_verify_trusts_the_given_roots_and_only_then(tmp_path: Path) -> None:
     cp.add_node("receipt", "100.64.0.2")
     (cp.bin / "curl").write_text(PROLOGUE + TLS_CURL)
     (cp.state / "served-root").write_text(pem_blocks(staging_roots())[0])
-    probe = {"PROBE_URL": "https://api.example.com/receipt/healthz", "INGRESS_ADDRESS": "203.0.113.11", "WAIT_S": "10"}
+    probe = {"PROBE_URL": "https://api.example.com/receipt/healthz", "INGRESS_ADDRESS": "203.0.113.11", "WAIT_S": "10", **LABELS}
     trusted = cp.run("verify-cluster.sh", PROBE_CA=staging_roots(), **probe)
     assert trusted.returncode == 0, trusted.stderr
     system = cp.run("verify-cluster.sh", PROBE_CA="", **probe)
@@ -96,7 +100,7 @@ def test_verify_trusts_the_given_roots_and_only_then(tmp_path: Path) -> None:
 
 # --- Post-deploy verification -----------------------------------------------------------
 
-VERIFY = {"PROBE_URL": "https://api.example.com/receipt/healthz", "INGRESS_ADDRESS": "203.0.113.11", "WAIT_S": "30"}
+VERIFY = {"PROBE_URL": "https://api.example.com/receipt/healthz", "INGRESS_ADDRESS": "203.0.113.11", "WAIT_S": "30", **LABELS}
 
 
 def cluster_for_verify(tmp_path: Path, api_up: bool = True) -> ClusterHost:
@@ -117,6 +121,19 @@ def test_verify_passes_on_a_working_deployment(tmp_path: Path) -> None:
     assert result.stdout.strip() == "verified: nodes=2 probe=https://api.example.com/receipt/healthz"
     assert "curl -fsS -o /dev/null --max-time 10 --resolve api.example.com:443:203.0.113.11 https://api.example.com/receipt/healthz" in cp.calls()
     assert cp.state_changes() == []
+
+
+def _label_fields(jsonpath: str) -> set[str]:
+    """The label names a kubectl JSONPath reads, as client-go's parser takes them (util/jsonpath
+    parser.go parseField: a field runs to the next unescaped terminator, then drops its backslashes)."""
+    return {m.replace("\\", "") for m in re.findall(r"\.metadata\.labels\.((?:\\.|[^.,\[\]$@{}\s])+)", jsonpath)}
+
+
+def test_verify_reads_the_programs_labels_by_their_full_names(tmp_path: Path) -> None:
+    cp = cluster_for_verify(tmp_path)
+    assert cp.run("verify-cluster.sh", **VERIFY).returncode == 0
+    listing = next(c for c in cp.calls() if c.startswith(f"microk8s kubectl get nodes -l {VPN_ADDRESS_LABEL} -o jsonpath="))
+    assert _label_fields(listing) == {VPN_ADDRESS_LABEL, GPU_CAPACITY_LABEL}
 
 
 def test_verify_names_everything_missing_after_its_bound(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 Raw = dict[str, Any]
+P = "hybrid-ai.node-restriction.kubernetes.io"
 
 
 def host(raw: Raw, name: str) -> dict[str, Any]:
@@ -159,7 +160,9 @@ BAD: list[tuple[str, Callable[[Raw], None], str, str]] = [
     ("storage class with a newline", set_in(["tfServing"], {"storageClass": "a\nb: c"}), "hybrid-ai:tfServing.storageClass", "not a storage class name"),
     ("storage class with upper case", set_in(["tfServing"], {"storageClass": "Fast"}), "hybrid-ai:tfServing.storageClass", "lowercase DNS subdomain"),
     ("label key owned by hybrid-ai", set_in(["hosts", 3, "labels"], {"hybrid-ai/site": "x"}), "hybrid-ai:hosts[3].labels.hybrid-ai/site", "set by hybrid-ai itself"),
+    ("label under the program's prefix", set_in(["hosts", 3, "labels"], {f"{P}/location": "cloud"}), f"hybrid-ai:hosts[3].labels.{P}/location", "set by hybrid-ai itself"),
     ("bad label value", set_in(["hosts", 3, "labels"], {"team": "a b"}), "hybrid-ai:hosts[3].labels.team", "not a Kubernetes label value"),
+    ("Kubernetes' own taint", set_in(["hosts", 3, "taints"], [{"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"}]), "hybrid-ai:hosts[3].taints[0].key", "a taint key of Kubernetes itself"),
     ("bad taint effect", set_in(["hosts", 3, "taints"], [{"key": "gpu", "effect": "Never"}]), "hybrid-ai:hosts[3].taints[0].effect", "'NoSchedule', 'PreferNoSchedule' or 'NoExecute'"),
     ("public API address without a public control plane", _private_control_plane, "hybrid-ai:cluster.apiServerAddress", "use 'vpn'"),
     ("tf-model on cloud nodes", set_in(["models", 3, "placement"], "cloud"), "hybrid-ai:models[3]", "use `placement: gpu`"),
@@ -224,6 +227,10 @@ def _second_public_model(path: str) -> Callable[[Raw], None]:
 
 
 CROSS: list[tuple[str, Callable[[Raw], None], str, str]] = [
+    # the workloads' namespace (restricted, default-deny) is no namespace of the system or of a chart
+    *((f"workloads in {ns}", set_in(["cluster", "namespace"], ns), "hybrid-ai:cluster.namespace", "a namespace of their own")
+      for ns in ("kube-system", "default", "kube-node-lease", "kube-public", "traefik")),
+    ("workloads in the monitoring charts' namespace", set_in(["cluster", "namespace"], "monitoring"), "hybrid-ai:cluster.namespace", "the program creates it for the dcgm-exporter and kube-prometheus-stack chart"),
     ("roll to the channel already run", set_in(["cluster", "upgrade"], {"fromChannel": "1.32/stable"}), "hybrid-ai:cluster.upgrade.fromChannel", "nothing to roll; remove it"),
     ("channel downgrade", _both(set_in(["cluster", "channel"], "1.31/stable"), set_in(["cluster", "upgrade"], {"fromChannel": "1.32/stable"})), "hybrid-ai:cluster.channel", "MicroK8s is not downgraded by a refresh; set a newer channel, or go back node by node with `snap revert microk8s`"),
     ("channel roll skipping a minor", set_in(["cluster", "upgrade"], {"fromChannel": "1.30/stable"}), "hybrid-ai:cluster.channel", "one minor at a time; roll to 1.31/stable first"),

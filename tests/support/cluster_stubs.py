@@ -15,6 +15,9 @@ from components.kit.shell import compose
 from tests.support.nvidia_stubs import NVIDIA_STUBS
 from tests.support.stubs import StubHost
 
+# default-args/kube-apiserver @ v1.32: the three of its lines the program reads or changes.
+APISERVER_DEFAULT_ARGS = ("--authorization-mode=AlwaysAllow\n--enable-admission-plugins=EventRateLimit\n"
+                          "--admission-control-config-file=${SNAP_DATA}/args/admission-control-config-file.yaml\n")
 KUBELET_ARGS = "--kubeconfig=${SNAP_DATA}/credentials/kubelet.config\n--cert-dir=${SNAP_DATA}/certs\n"
 # microk8s-resources/certs/csr.conf.template at v1.32 (the sections that matter).
 CSR_TEMPLATE = """[ req ]
@@ -114,7 +117,7 @@ case $1 in
         if [ "$1" = install ]; then
           mkdir -p "$SNAP_DATA/args/cni-network" "$SNAP_DATA/certs" "$SNAP_DATA/var/lock"
           printf '%s' "$KUBELET_ARGS" > "$SNAP_DATA/args/kubelet"
-          echo --authorization-mode=AlwaysAllow > "$SNAP_DATA/args/kube-apiserver"  # default-args @ v1.32
+          printf '%s' "$APISERVER_ARGS" > "$SNAP_DATA/args/kube-apiserver"  # default-args @ v1.32
           printf '%s' "$CSR_TEMPLATE" > "$SNAP_DATA/certs/csr.conf.template"
           printf '%s' "$CNI_YAML" > "$SNAP_DATA/args/cni-network/cni.yaml"
           printf '%s' "$CONTAINERD_TEMPLATE" > "$SNAP_DATA/args/containerd-template.toml"
@@ -180,7 +183,23 @@ case $1 in
         *lastHeartbeatTime*) k=$(cat "$STATE/kubelet/$3" 2>/dev/null || echo "v1.32.3 2026-01-01T00:00:00Z"); echo "${k#* }";;
         *Ready*) if [ -e "$STATE/not-ready/$3" ]; then echo False; else echo True; fi;;
         *allocatable*) cat "$STATE/gpus/$3" 2>/dev/null || true;;
+        # key=value:Effect per line, as the scripts' jsonpath prints spec.taints.
+        *spec.taints*) cat "$STATE/taints/$3" 2>/dev/null || true;;
       esac
+    elif [ "$1" = taint ]; then
+      # Like kubectl taint (pkg/cmd/taint): KEY[=VALUE]:EFFECT adds or, with --overwrite, replaces
+      # the taint of that key and effect; KEY:EFFECT- removes it and fails if there is none.
+      [ -e "$STATE/nodes/$3" ] || { echo "Error from server (NotFound): nodes \"$3\" not found" >&2; exit 1; }
+      mkdir -p "$STATE/taints"; f="$STATE/taints/$3"; touch "$f"
+      spec=$4; effect=${spec##*:}; effect=${effect%-}; kv=${spec%:*}; key=${kv%%=*}; value=; [ "$kv" = "$key" ] || value=${kv#*=}
+      others=$(grep -v -- "^$key=[^:]*:$effect\\$" "$f" || true)
+      if [ "${spec: -1}" = - ]; then
+        grep -q -- "^$key=[^:]*:$effect\\$" "$f" || { echo "error: taint \"$key:$effect\" not found" >&2; exit 1; }
+        printf '%s' "${others:+$others$'\n'}" > "$f"
+      else
+        if grep -q -- "^$key=[^:]*:$effect\\$" "$f" && [ "${5:-}" != --overwrite ]; then echo "error: node $3 already has $key taint(s) with same effect(s) and --overwrite is false" >&2; exit 1; fi
+        printf '%s%s=%s:%s\n' "${others:+$others$'\n'}" "$key" "$value" "$effect" > "$f"
+      fi
     elif [ "$1" = drain ]; then
       # Like kubectl drain (pkg/cmd/drain RunDrain, pkg/drain evictPods): cordon first, then
       # evict; an eviction a PodDisruptionBudget refuses (429) is retried until --timeout,
@@ -242,7 +261,7 @@ class ClusterHost(StubHost):
         if vpn_ip:
             (self.state / "vpn-ip").write_text(vpn_ip)
         # The snap stub writes these fixtures at install time.
-        env = (f'KUBELET_ARGS={_q(KUBELET_ARGS)}\nCSR_TEMPLATE={_q(CSR_TEMPLATE)}\nCNI_YAML={_q(CNI_YAML)}\n'
+        env = (f'KUBELET_ARGS={_q(KUBELET_ARGS)}\nAPISERVER_ARGS={_q(APISERVER_DEFAULT_ARGS)}\nCSR_TEMPLATE={_q(CSR_TEMPLATE)}\nCNI_YAML={_q(CNI_YAML)}\n'
                f'CONTAINERD_TEMPLATE={_q(CONTAINERD_TEMPLATE)}\nCLIENT_CONFIG={_q(CLIENT_CONFIG)}\n')
         for stub in ("snap", "microk8s"):
             path = self.bin / stub

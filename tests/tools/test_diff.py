@@ -159,7 +159,7 @@ def test_changed_inputs_are_named_and_immutable_ones_replace(repo: Path) -> None
     _edit_stack(repo, edit)
     changes = diff("HEAD", "dev", repo)
     updates = {name: lines for _, name, lines in changes.update}
-    assert "spec.replicas: 2 => 3" in updates["receipt-api-deployment"]
+    assert "spec.minReplicas: 2 => 3" in updates["receipt-api-hpa"]  # its HPA holds the count: the Deployment has none
     replaced = {(t, name): lines for t, name, lines in changes.replace}
     configmaps = [lines for (t, _), lines in replaced.items() if t == "kubernetes:core/v1:ConfigMap"]
     assert configmaps and configmaps[0][-1].startswith("replaced because of: data.")

@@ -31,7 +31,7 @@ def test_the_gateway_api_crds_are_pinned_and_come_before_what_uses_them(dev: Eva
 
 def test_traefik_serves_the_gateway_on_host_ports_80_and_443_of_the_ingress_nodes(dev: Evaluation) -> None:
     values = dev.by_name("ingress-traefik").inputs["values"]
-    assert values["deployment"]["kind"] == "DaemonSet" and values["nodeSelector"] == {"hybrid-ai/ingress": "true"}
+    assert values["deployment"]["kind"] == "DaemonSet" and values["nodeSelector"] == {"hybrid-ai.node-restriction.kubernetes.io/ingress": "true", "hybrid-ai.node-restriction.kubernetes.io/location": "cloud"}
     assert (values["ports"]["web"]["hostPort"], values["ports"]["websecure"]["hostPort"]) == INGRESS_HOST_PORTS
     assert values["providers"]["kubernetesGateway"]["enabled"] is True
     # A surge pod could never bind the hostPorts its predecessor holds on the same node.

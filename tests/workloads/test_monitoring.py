@@ -178,7 +178,7 @@ def test_monitoring_charts_sizes_and_placement(dev: Evaluation) -> None:
     assert spec["retention"] == "7d" and spec["retentionSize"] == "8704MB"
     claim = spec["storageSpec"]["volumeClaimTemplate"]["spec"]
     assert claim["storageClassName"] == "microk8s-hostpath" and claim["resources"]["requests"]["storage"] == "10Gi"
-    assert spec["nodeSelector"] == {"hybrid-ai/location": "cloud"}
+    assert spec["nodeSelector"] == {"hybrid-ai.node-restriction.kubernetes.io/location": "cloud"}
     assert spec["ruleSelectorNilUsesHelmValues"] is False  # our PrometheusRule has no release label
     assert stack["values"]["grafana"]["persistence"]["storageClassName"] == "microk8s-hostpath"
     assert "--collector.textfile.directory=/host/root/var/lib/node_exporter/textfile" in stack["values"]["prometheus-node-exporter"]["extraArgs"]
@@ -189,11 +189,11 @@ def test_monitoring_charts_sizes_and_placement(dev: Evaluation) -> None:
     for part in ("kubeScheduler", "kubeControllerManager", "kubeProxy", "kubeEtcd"):  # inside kubelite / dqlite
         assert stack["values"][part] == {"enabled": False}, part
     # kube_node_labels (the dashboards' sites) carries only allow-listed labels.
-    assert stack["values"]["kube-state-metrics"]["metricLabelsAllowlist"] == ["nodes=[hybrid-ai/site,hybrid-ai/location,hybrid-ai/gpu-model]"]
+    assert stack["values"]["kube-state-metrics"]["metricLabelsAllowlist"] == ["nodes=[hybrid-ai.node-restriction.kubernetes.io/site,hybrid-ai.node-restriction.kubernetes.io/location,hybrid-ai.node-restriction.kubernetes.io/gpu-model]"]
     gpu = dev.by_name("monitoring-dcgm-exporter").inputs
     assert (gpu["chart"], gpu["version"]) == ("dcgm-exporter", "4.8.2")
     assert gpu["values"]["runtimeClassName"] == "nvidia"
-    assert gpu["values"]["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    assert gpu["values"]["nodeSelector"] == {"hybrid-ai.node-restriction.kubernetes.io/gpu": "true"}
     assert {"name": "KUBERNETES_VIRTUAL_GPUS", "value": "true"} in gpu["values"]["extraEnv"]
     assert gpu["values"]["kubeletPath"] == "/var/snap/microk8s/common/var/lib/kubelet/pod-resources"  # MicroK8s' --root-dir
     assert gpu["values"]["tolerations"] == []  # dev's GPU nodes carry no taint

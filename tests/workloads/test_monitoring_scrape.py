@@ -112,6 +112,6 @@ def test_the_operators_crds_are_applied_on_every_install_and_upgrade_by_the_char
     assert stack.type == "kubernetes:helm.sh/v3:Release"
     crds = stack.inputs["values"]["crds"]
     assert crds["enabled"] is True and crds["upgradeJob"]["enabled"] is True
-    assert crds["upgradeJob"]["nodeSelector"] == {"hybrid-ai/location": "cloud"}
+    assert crds["upgradeJob"]["nodeSelector"] == {"hybrid-ai.node-restriction.kubernetes.io/location": "cloud"}
     hooks = yaml.safe_load((PROJECT / "charts/kube-prometheus-stack/chart.yaml").read_text())["hooks"]
     assert "charts/crds/templates/upgrade/job.yaml" in hooks

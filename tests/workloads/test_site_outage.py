@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from components.workloads.pod import SITE_LABEL
+from components.kit.kube import SITE_LABEL
 from stacks.build import node_labels
 from stacks.config import Role, StackConfig
 from stacks.load import validate
@@ -40,9 +40,17 @@ def _deployments(ev: Evaluation) -> dict[str, dict[str, Any]]:
     return {d.inputs["metadata"]["name"]: reveal(d.inputs)["spec"] for d in ev.of_type(DEPLOYMENT)}
 
 
+def _hpas(ev: Evaluation, name: str) -> list[Mapping[str, Any]]:
+    return [h.inputs["spec"] for h in ev.of_type(HPA) if h.inputs["spec"]["scaleTargetRef"]["name"] == name]
+
+
+def _fewest_pods(ev: Evaluation, name: str, spec: Mapping[str, Any]) -> int:
+    """Its replicas, or its HPA's floor when an HPA scales it (it then carries no replicas)."""
+    return int(spec["replicas"]) if "replicas" in spec else int(_hpas(ev, name)[0]["minReplicas"])
+
+
 def _most_pods(ev: Evaluation, name: str, spec: Mapping[str, Any]) -> int:
-    ceilings = [h.inputs["spec"]["maxReplicas"] for h in ev.of_type(HPA) if h.inputs["spec"]["scaleTargetRef"]["name"] == name]
-    return max([int(spec["replicas"]), *(int(c) for c in ceilings)])
+    return max([_fewest_pods(ev, name, spec), *(int(h["maxReplicas"]) for h in _hpas(ev, name))])
 
 
 def _budget(ev: Evaluation, selector: Mapping[str, str]) -> dict[str, Any]:
@@ -71,7 +79,7 @@ def test_every_multi_replica_workload_spreads_over_hosts_and_sites_and_has_a_bud
         if _most_pods(ev, name, spec) > 1:
             multi.append(name)
             assert set(constraints) == {HOST, SITE_LABEL}, name
-            assert budget.get("minAvailable") == 1 if spec["replicas"] > 1 else budget.get("maxUnavailable") == 1, name
+            assert budget.get("minAvailable") == 1 if _fewest_pods(ev, name, spec) > 1 else budget.get("maxUnavailable") == 1, name
         else:
             single.append(name)
             assert set(constraints) == {HOST}, f"{name}: a single-replica template changed"
@@ -262,9 +270,9 @@ def test_with_one_cloud_node_cluster_dns_keeps_one_replica_that_a_drain_may_move
     # instead of waiting Pending (cluster DNS down) until the uncordon.
     pod = spec["template"]["spec"]
     assert "nodeSelector" not in pod
-    assert fits(pod, {"hybrid-ai/location": "on-prem"}, [])
+    assert fits(pod, {"hybrid-ai.node-restriction.kubernetes.io/location": "on-prem"}, [])
     [preferred] = pod["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
-    assert preferred["preference"]["matchExpressions"] == [{"key": "hybrid-ai/location", "operator": "In", "values": ["cloud"]}]
+    assert preferred["preference"]["matchExpressions"] == [{"key": "hybrid-ai.node-restriction.kubernetes.io/location", "operator": "In", "values": ["cloud"]}]
     budget = _budget(ev, {"k8s-app": "kube-dns"})
     assert budget["maxUnavailable"] == 1 and "minAvailable" not in budget
 

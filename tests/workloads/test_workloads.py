@@ -75,9 +75,9 @@ def test_gpu_workloads_request_a_shared_gpu_on_gpu_nodes(dev: Evaluation) -> Non
         assert spec["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1", name
         assert spec["runtimeClassName"] == "nvidia"
         terms = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
-        assert terms == [{"matchExpressions": [{"key": "hybrid-ai/gpu-model", "operator": "Exists"}]}]
+        assert terms == [{"matchExpressions": [{"key": "hybrid-ai.node-restriction.kubernetes.io/gpu-model", "operator": "Exists"}]}]
     receipt = pod(dev, "receipt-api")
-    assert receipt["nodeSelector"] == {"hybrid-ai/location": "cloud"}
+    assert receipt["nodeSelector"] == {"hybrid-ai.node-restriction.kubernetes.io/location": "cloud"}
     assert "nvidia.com/gpu" not in receipt["containers"][0]["resources"]["limits"]
 
 
@@ -243,3 +243,15 @@ def test_no_pod_of_a_namespace_we_create_reaches_the_cloud_metadata_service(stac
         assert policies_here, f"namespace {ns}: no egress policy, so its pods reach 169.254.169.254"
         for address in ("169.254.169.254", "fe80::a9fe:a9fe"):
             assert not [p for p in policies_here if _allows(p, address)], (ns, address)
+
+
+def test_a_deployment_scaled_by_an_hpa_carries_no_replicas(dev: Evaluation) -> None:
+    """Kubernetes' HPA guidance: with server-side apply, a `spec.replicas` in the applied Deployment
+    conflicts with (or, forced, undoes) the count the HPA set. Deployments without an HPA keep theirs."""
+    hpas = [reveal(r.inputs) for r in dev.resources if r.type == "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"]
+    scaled = {h["spec"]["scaleTargetRef"]["name"] for h in hpas if h["spec"]["scaleTargetRef"]["kind"] == "Deployment"}
+    assert scaled, "the dev stack has a public model, which gets an HPA"
+    deployments = {reveal(r.inputs)["metadata"]["name"]: reveal(r.inputs)["spec"] for r in dev.resources if r.type == "kubernetes:apps/v1:Deployment"}
+    assert scaled <= set(deployments)
+    for name, spec in deployments.items():
+        assert ("replicas" in spec) == (name not in scaled), name

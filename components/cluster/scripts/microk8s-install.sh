@@ -67,6 +67,17 @@ ensure_nvidia_runtime() {
   changed+=("nvidia-runtime")
 }
 
+# Control plane: NodeRestriction beside MicroK8s' own admission plugins (EventRateLimit at 1.32;
+# the default set stays on). Without it the Node authorizer lets any kubelet credential create
+# pods in any namespace and patch any Node; with it a kubelet writes only its own Node (and
+# none of its node-restriction.kubernetes.io labels or its taints) and its own mirror pods.
+ensure_node_restriction() {
+  local file=$ARGS/kube-apiserver current
+  current=$(sed -n 's/^--enable-admission-plugins=//p' "$file" | tail -n 1 | tr -d '"')
+  case ",$current," in *,NodeRestriction,*) return 1;; esac
+  ensure_arg "$file" --enable-admission-plugins "${current:+$current,}NodeRestriction"
+}
+
 # Control plane: the addons, once cluster-agent has applied the launch configuration (it
 # enables them itself on a fresh install); on a node installed without them, enabled here.
 ensure_addons() {
@@ -123,6 +134,7 @@ ensure_arg "$ARGS/kubelet" --cluster-domain cluster.local && { changed+=("cluste
 ensure_arg "$ARGS/kubelet" --cluster-dns "$CLUSTER_DNS" && { changed+=("cluster-dns"); restart=yes; }
 if [ "$ROLE" = control-plane ]; then
   ensure_arg "$ARGS/kube-apiserver" --advertise-address "$NODE_IP" && { changed+=("advertise-address"); restart=yes; }
+  ensure_node_restriction && { changed+=("node-restriction"); restart=yes; }
   ensure_sans
 fi
 if [ "$GPU" = true ]; then

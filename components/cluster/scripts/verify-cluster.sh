@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # On the control plane, at the end of `pulumi up`: check the deployment does its job, within
 # a bound, and fail naming everything that is missing.
-#  - every node hybrid-ai labelled is Ready on its VPN address (label hybrid-ai/vpn-address)
-#  - each GPU node advertises its GPUs x time-slicing replicas (label hybrid-ai/gpu-capacity)
+#  - every node hybrid-ai labelled is Ready on its VPN address (label VPN_LABEL)
+#  - each GPU node advertises its GPUs x time-slicing replicas (label CAPACITY_LABEL)
 #  - the public API answers through the Gateway on an ingress node (PROBE_URL via INGRESS_ADDRESS; optional)
 #  - with VOTERS >= 3 control planes: `microk8s status` says `high-availability: yes`
 #    (status.py: more than two dqlite voters)
 # The expectations live on the nodes, so adding a node changes nothing here.
 # PROBE_CA: PEM roots the probe trusts instead of the host's store (Let's Encrypt staging,
 # whose roots no store has); empty: the system store. Never curl -k.
-# Parameters: PROBE_URL, INGRESS_ADDRESS, PROBE_CA, WAIT_S, VOTERS.
+# Parameters: PROBE_URL, INGRESS_ADDRESS, PROBE_CA, WAIT_S, VOTERS, VPN_LABEL, CAPACITY_LABEL.
 set -euo pipefail
 SCRIPT_NAME="verify"
-: "${PROBE_URL:=}" "${INGRESS_ADDRESS:=}" "${PROBE_CA:=}" "${WAIT_S:=600}" "${VOTERS:=1}"
+: "${PROBE_URL:=}" "${INGRESS_ADDRESS:=}" "${PROBE_CA:=}" "${WAIT_S:=600}" "${VOTERS:=1}" "${VPN_LABEL:?}" "${CAPACITY_LABEL:?}"
+# In a JSONPath the dots of a label's prefix are escaped.
+vpn_path=${VPN_LABEL//./\\.} capacity_path=${CAPACITY_LABEL//./\\.}
 
 trust=()
 if [ -n "$PROBE_CA" ]; then
@@ -25,8 +27,8 @@ fi
 
 problems() {
   local nodes
-  nodes=$(microk8s kubectl get nodes -l hybrid-ai/vpn-address -o jsonpath='{range .items[*]}{.metadata.name}{"|"}{.metadata.labels.hybrid-ai/vpn-address}{"|"}{.status.conditions[?(@.type=="Ready")].status}{"|"}{.status.addresses[?(@.type=="InternalIP")].address}{"|"}{.metadata.labels.hybrid-ai/gpu-capacity}{"|"}{.status.allocatable.nvidia\.com/gpu}{"\n"}{end}' 2>/dev/null || true)
-  [ -n "$nodes" ] || echo "no node carries the hybrid-ai/vpn-address label"
+  nodes=$(microk8s kubectl get nodes -l "$VPN_LABEL" -o jsonpath="{range .items[*]}{.metadata.name}{\"|\"}{.metadata.labels.$vpn_path}{\"|\"}{.status.conditions[?(@.type==\"Ready\")].status}{\"|\"}{.status.addresses[?(@.type==\"InternalIP\")].address}{\"|\"}{.metadata.labels.$capacity_path}{\"|\"}{.status.allocatable.nvidia\\.com/gpu}{\"\\n\"}{end}" 2>/dev/null || true)
+  [ -n "$nodes" ] || echo "no node carries the $VPN_LABEL label"
   # "|"-separated: fields may be empty (no GPU label), which whitespace splitting would lose.
   while IFS='|' read -r name want ready ip gpus_want gpus_have; do
     [ -n "$name" ] || continue
@@ -59,4 +61,4 @@ while :; do
   fi
   sleep 10
 done
-echo "verified: nodes=$(grep -c . <<< "$(microk8s kubectl get nodes -l hybrid-ai/vpn-address -o name)") probe=${PROBE_URL:-none}"
+echo "verified: nodes=$(grep -c . <<< "$(microk8s kubectl get nodes -l "$VPN_LABEL" -o name)") probe=${PROBE_URL:-none}"

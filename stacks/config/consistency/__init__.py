@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from stacks.config.consistency.backup import backup_host
 from stacks.config.consistency.catalog import gpus_and_models, models, node_fit, pods, requests
+from stacks.config.consistency.namespaces import workload_namespace
 from stacks.config.consistency.network import addresses, hosts, networks, ports, roles
 from stacks.config.consistency.reach import deployer_reach
 from stacks.config.consistency.settings import secret_keys, unused_settings
@@ -31,6 +32,7 @@ def cross_checks(cfg: StackConfig) -> list[str]:
     errors += _unique("models", [m.name for m in cfg.models])
     errors += _unique("timeSlicing.profiles", [p.name for p in cfg.time_slicing.profiles])
     errors += networks(cfg)
+    errors += workload_namespace(cfg)
     errors += hosts(cfg)
     errors += roles(cfg)
     errors += gpus_and_models(cfg)

@@ -1,0 +1,42 @@
+"""MicroK8s' own addon workloads that the trust tiers concern. The `hostpath-storage` addon runs
+its provisioner as the Deployment `kube-system/hostpath-provisioner` with no placement, and its
+ClusterRole creates pods in any namespace (the helper pods that make each volume's directory on
+its node; microk8s-core-addons addons/hostpath-storage/storage.yaml at 2d6e317). Such a pod must
+not run on a workstation: this patches the Deployment (server-side apply: only this field,
+released on destroy) to the cloud nodes. Its helper pods still go wherever the volume's pod is."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+from pulumi_kubernetes.apps.v1 import DeploymentPatch
+from pulumi_kubernetes.meta.v1 import ObjectMetaPatchArgs
+
+from components.hosts.ssh import after
+from components.kit.kube import manifest
+
+HOSTPATH_PROVISIONER = "hostpath-provisioner"
+NAMESPACE = "kube-system"
+
+
+@dataclass
+class AddonPlacementArgs:
+    node_labels: Mapping[str, str]
+    """The labels of the trusted nodes (the cloud nodes)."""
+    addon_ready: Sequence[pulumi.Output[Any]] = ()
+    """Resolve once the addon's Deployment exists (the seed has enabled it) and those nodes carry their labels."""
+
+
+class AddonPlacement(pulumi.ComponentResource):
+    """The addons' pods that can create pods, kept on the trusted nodes."""
+
+    def __init__(self, name: str, args: AddonPlacementArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("hybridai:k8s:AddonPlacement", name, None, opts)
+        # patchForce: the addon's `kubectl apply` sets no placement; a hand edit would lose to ours.
+        DeploymentPatch(f"{name}-{HOSTPATH_PROVISIONER}", metadata=ObjectMetaPatchArgs(
+            name=after(HOSTPATH_PROVISIONER, *args.addon_ready), namespace=NAMESPACE, annotations={"pulumi.com/patchForce": "true"},
+        ), spec=manifest({"template": {"spec": {"nodeSelector": dict(args.node_labels)}}}), opts=pulumi.ResourceOptions(parent=self))
+        self.register_outputs({})
