@@ -78,6 +78,12 @@ class Stack:
         assert len(files) == 1, files
         return files[0].read_text()
 
+    def stored(self, name: str) -> dict[str, Any]:
+        """A command's outputs as the state file holds them (secrets still encrypted)."""
+        resources = json.loads(self.state_file())["checkpoint"]["latest"]["resources"]
+        found: dict[str, Any] = next(r["outputs"] for r in resources if r["urn"].endswith(f"::{name}"))
+        return found
+
 
 def conn(lab: Lab, host: str, **extra: Any) -> dict[str, Any]:
     h = lab.hosts[host]
@@ -130,7 +136,7 @@ def test_schema_is_upstreams_for_the_parts_used() -> None:
                          capture_output=True, text=True, check=True, timeout=120,
                          env={"PATH": "/usr/bin:/bin", "PULUMI_HOME": "/nonexistent-home", "PULUMI_SKIP_UPDATE_CHECK": "true"})
     schema = without_descriptions(json.loads(got.stdout))
-    assert schema["name"] == "command"
+    assert schema["name"] == "command" and schema["version"] == "1.2.1"  # the version the SDK asks for
     command = schema["resources"]["command:remote:Command"]
     assert command["inputProperties"] == INPUTS
     assert command["properties"] == INPUTS | {"stdout": {"type": "string"}, "stderr": {"type": "string"}}
@@ -169,6 +175,7 @@ class Shape:
     marker: str | None = "v1"
     who: str = "e1"
     trigger: str = "t1"
+    per_dial: int = 5
 
 
 def program(lab: Lab, shape: Shape) -> list[dict[str, Any]]:
@@ -183,9 +190,12 @@ def program(lab: Lab, shape: Shape) -> list[dict[str, Any]]:
         {"name": "trig", "connection": hub, "args": {
             "create": f"id=$(cat /proc/sys/kernel/random/uuid); echo create-$id >> {L}/trig.log; echo $id",
             "delete": f'echo "delete-$PULUMI_COMMAND_STDOUT" >> {L}/trig.log', "triggers": [trigger]}},
-        {"name": "stdin", "connection": hub, "args": {"create": "cat", "stdin": "from-stdin\n"}},
-        {"name": "quiet", "connection": hub, "secret_output": True, "args": {
-            "create": f"echo {canary}; echo {canary}-err >&2", "logging": "none"}},
+        {"name": "stdin", "connection": conn(lab, "hub", per_dial_timeout=shape.per_dial),
+         "args": {"create": f"cat; echo ran >> {L}/stdin.log", "stdin": "from-stdin\n"}},
+        # A secret made on the host (the canary file) and one sent on stdin (a secret input)
+        {"name": "quiet", "connection": hub, "secret_output": True, "secret_stdin": True, "args": {
+            "create": f"cat {L}/canary; cat >&2", "stdin": f"{canary}-stdin", "logging": "none"}},
+        {"name": "loud", "connection": hub, "args": {"create": f"cat {L}/loud"}},  # logging: both (default)
         {"name": "plain", "connection": ws1, "args": {  # ws-1's sshd accepts no variables
             "create": f'echo "run {who} prev=$PULUMI_COMMAND_STDOUT" >> {L}/plain.log; echo {who}'}},
         {"name": "jumped", "connection": {
@@ -200,7 +210,7 @@ def program(lab: Lab, shape: Shape) -> list[dict[str, Any]]:
 
 
 def host_logs(lab: Lab) -> dict[str, list[str]]:
-    return {f"{h}/{f}": lines(lab, h, f) for h in lab.hosts for f in ("upd.log", "trig.log", "plain.log", "jumped.log", "marker.log")}
+    return {f"{h}/{f}": lines(lab, h, f) for h in lab.hosts for f in ("upd.log", "stdin.log", "trig.log", "plain.log", "jumped.log", "marker.log")}
 
 
 def test_lifecycle(lab: Lab, tmp_path: Path) -> None:
@@ -209,10 +219,14 @@ def test_lifecycle(lab: Lab, tmp_path: Path) -> None:
     first = Shape(canary)
     n = len(program(lab, first))
 
+    (lab.hosts["hub"].dir / "labstate" / "canary").write_text(f"{canary}-on-host\n")
+    loud = f"loud-{secrets.token_hex(8)}"
+    (lab.hosts["hub"].dir / "labstate" / "loud").write_text(f"{loud}\n")
     preview = stack.run("preview", program(lab, first))
     assert preview["ok"], preview["error"]
     assert preview["changes"] == {"create": n + 1}
     assert not any(host_logs(lab).values()), "preview ran a command"
+    assert canary not in "\n".join(preview["log"])
 
     up = stack.run("up", program(lab, first))
     assert up["ok"], up["error"]
@@ -226,12 +240,16 @@ def test_lifecycle(lab: Lab, tmp_path: Path) -> None:
     assert outputs(up, "jumped")["stdout"].split()[0] == lab.hosts["ws-1"].lan
     # connection is secret as a whole (the schema's `secret`), so is the private key in it
     state = stack.state_file()
-    assert canary not in state, "a secret stdout is in the state file in plaintext"
+    assert f"{canary}-on-host" not in state, "a secret stdout is in the state file in plaintext"
+    assert f"{canary}-stdin" not in state, "a secret stdin is in the state file in plaintext"
     assert lab.client_key.read_text().split("\n")[1] not in state
-    quiet = outputs(up, "quiet")
-    assert "ciphertext" in quiet["stdout"] and "ciphertext" in quiet["stderr"]
-    assert "ciphertext" in outputs(up, "upd")["connection"]
+    quiet, loud_state = stack.stored("quiet"), stack.stored("loud")
+    assert "ciphertext" in quiet["stdout"] and "ciphertext" in quiet["stderr"] and "ciphertext" in quiet["stdin"]
+    assert loud_state["stdout"] == loud  # stdout is not secret unless the program says so
+    assert "ciphertext" in loud_state["connection"]
+    assert json.loads(outputs(up, "quiet")["stderr"]["plaintext"]) == f"{canary}-stdin"  # decrypted by the export
     assert canary not in "\n".join(up["log"])  # logging none: not in the CLI's output either
+    assert loud in "\n".join(up["log"]), up["log"]  # the default logs stdout
 
     again = stack.run("up", program(lab, first))
     before = host_logs(lab)
@@ -239,11 +257,13 @@ def test_lifecycle(lab: Lab, tmp_path: Path) -> None:
     assert host_logs(lab) == before, "a second up ran a command"
 
     # A changed `create` (no `update`) runs `create` again in place, the previous stdout in its
-    # environment; a changed `environment` runs `update`, not `create`.
-    second = replace(first, marker="v2", who="e2")
+    # environment; a changed `environment` runs `update`, not `create`; so does any change in
+    # `connection` (here perDialTimeout): the command runs again.
+    second = replace(first, marker="v2", who="e2", per_dial=6)
     changed = stack.run("up", program(lab, second))
     assert changed["ok"], changed["error"]
-    assert changed["changes"] == {"update": 3, "same": n + 1 - 3}
+    assert changed["changes"] == {"update": 4, "same": n + 1 - 4}
+    assert lines(lab, "hub", "stdin.log") == ["ran", "ran"]
     assert lines(lab, "hub", "marker.log") == ["run v1 prev=", "run v2 prev=out-v1"]
     assert lines(lab, "hub", "upd.log") == ["create", "update prev=c who=e2"]
     assert outputs(changed, "marker")["stdout"] == "out-v2" and outputs(changed, "upd")["stdout"] == "u"

@@ -10,7 +10,7 @@ Job: `root` (the stack's folder: state, PULUMI_HOME), `passphrase`, `key_file` (
 private key, set as the secret config `sshPrivateKey`), `standin` (the folder holding
 `pulumi-resource-command`, put on PATH), `op` (`up`, `preview` or `destroy`) and `resources`:
 each `{"name", "connection": {ConnectionArgs fields, snake_case, "proxy": {...}}, "args":
-{Command fields, snake_case}, "secret_output": bool}`.
+{Command fields, snake_case}, "secret_output": bool, "secret_stdin": bool}`.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ def command(spec: dict[str, Any], key: pulumi.Output[str]) -> remote.Command:
     conn = dict(spec["connection"])
     proxy = conn.pop("proxy", None)
     args = dict(spec.get("args", {}))
+    if spec.get("secret_stdin"):
+        args["stdin"] = pulumi.Output.secret(args["stdin"])
     if "logging" in args:
         args["logging"] = remote.Logging(args["logging"])
     return remote.Command(
