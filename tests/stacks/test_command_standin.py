@@ -5,9 +5,11 @@ pulumi-command v1.2.1 listed in docs/upstream.md ("pulumi-command v1.2.1 and its
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import secrets
+import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -16,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.helpers import PROJECT
 from tests.support.standin import CLI, STANDIN, L, Stack, conn, lines, outputs, require_built, standin_lab
 from tools.lab.netlab import Lab
 
@@ -227,3 +230,32 @@ def test_lifecycle(lab: Lab, tmp_path: Path) -> None:
     assert gone["ok"] and gone["changes"] == {"delete": n}
     assert lines(lab, "hub", "trig.log")[-1] == f"delete-{new_id}"
     assert gone["outputs"] == {}
+
+
+def test_the_programs_commands_pass_the_standins_check_in_a_real_preview(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dev stack's whole program under the real CLI with the stand-in on PATH: every
+    remote command it registers passes Check (the program's argument shapes are the schema's)
+    and is planned as a create, the CLI names the ambient plugin it loaded, and preview dials
+    nothing (the dev stack's hosts are documentation addresses)."""
+    from pulumi import automation as auto
+
+    from stacks.program import main
+    from tests.stacks.test_e2e_engine import Engine
+    from tools.render.evaluate import evaluate_stack_file
+
+    require_built()
+    monkeypatch.setenv("PATH", f"{STANDIN}:/usr/bin:/bin")
+    shutil.copy(PROJECT / "Pulumi.dev.yaml", tmp_path)
+    eng = Engine(tmp_path, main, stack="dev", project="hybrid-ai")
+    eng.stack.set_config("sshPrivateKey", auto.ConfigValue("test-ssh-key", secret=True))
+    with contextlib.suppress(auto.errors.CommandError):  # no Kubernetes provider plugin here (yet): checked below
+        eng.stack.preview(on_output=eng.out, color="never")
+    text = "\n".join(eng.log)
+    assert f"using pulumi-resource-command from $PATH at {STANDIN}/pulumi-resource-command" in text
+    planned = re.findall(r"^\s*\+\s+command:remote:Command (\S+) create$", text, re.M)
+    mock = {r.name for r in evaluate_stack_file(PROJECT, "dev").of_type("command:remote:Command")}
+    print(f"\n{len(planned)} of the mock render's {len(mock)} remote commands planned by the real CLI", flush=True)
+    assert planned and set(planned) <= mock and len(planned) == len(set(planned))
+    assert not re.search(r"command:remote:Command \S+\s+.*error", text), text[-3000:]
+    errors = {line.strip() for line in eng.log if "error:" in line}
+    assert all("pulumi-resource-kubernetes" in e for e in errors), errors

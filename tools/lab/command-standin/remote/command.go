@@ -83,10 +83,10 @@ func (c *CommandOutputs) run(ctx context.Context, cmd string, logging *Logging) 
 	}
 	if c.AddPreviousOutputInEnv == nil || *c.AddPreviousOutputInEnv {
 		// Optimistic, as upstream: a refused variable is a warning, not an error.
-		for k, v := range map[string]string{envStdout: c.Stdout, envStderr: c.Stderr} {
-			if v != "" {
-				if err := session.Setenv(k, v); err != nil {
-					p.GetLogger(ctx).Warning(setenvHint(k))
+		for _, kv := range [][2]string{{envStdout, c.Stdout}, {envStderr, c.Stderr}} {
+			if kv[1] != "" {
+				if err := session.Setenv(kv[0], kv[1]); err != nil {
+					p.GetLogger(ctx).Warning(setenvHint(kv[0]))
 				}
 			}
 		}
