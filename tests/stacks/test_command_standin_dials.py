@@ -122,3 +122,27 @@ def test_environment_the_server_refuses_is_an_error(lab: Lab, tmp_path: Path) ->
     result = stack.run("up", [spec])
     assert not result["ok"] and 'could not set environment variable "LAB_X"' in result["error"]
     assert not (lab.hosts["ws-1"].dir / "labstate" / "env").exists()
+
+
+def test_a_custom_timeout_ends_the_dial_loop_but_not_a_running_command(lab: Lab, tmp_path: Path) -> None:
+    """pulumi-go-provider cancels the operation's context at its custom timeout, and the engine
+    waits for the provider: the dial loop stops at its next pause (a dial in progress runs on),
+    while `session.Run` takes no context, so a running command has no ceiling at all."""
+    refused = conn(lab, "hub", port=2201, dial_error_limit=0)
+    base = Stack(lab, tmp_path / "base").run("up", [{"name": "down", "connection": refused, "args": {"create": "true"}}])
+    lab.exec("hub", "iptables", "-A", "INPUT", "-p", "tcp", "--dport", "2203", "-j", "DROP")
+    try:
+        dropped = conn(lab, "hub", port=2203, dial_error_limit=10, per_dial_timeout=2)
+        result = Stack(lab, tmp_path / "drop").run("up", [{"name": "down", "connection": dropped, "timeouts": {"create": "3s"},
+                                                            "args": {"create": "true"}}])
+    finally:
+        lab.exec("hub", "iptables", "-D", "INPUT", "-p", "tcp", "--dport", "2203", "-j", "DROP")
+    assert not result["ok"] and "context deadline exceeded" in result["error"], result["error"][-800:]
+    extra = result["elapsed"] - base["elapsed"]
+    assert 3 - 0.5 <= extra <= 3 + 2 + 3, extra  # the timeout, the dial in progress; not 11 dials of 2 s
+
+    slow = Stack(lab, tmp_path / "slow").run("up", [{"name": "slow", "connection": conn(lab, "hub"), "timeouts": {"create": "1s"},
+                                                     "args": {"create": f"sleep 4; echo done >> {L}/slow.log"}}])
+    # The step outlives its 1 s timeout, runs to the end and succeeds: no ceiling on a running command.
+    assert slow["ok"] and slow["changes"] == {"create": 2}, slow["error"][-800:]
+    assert lines(lab, "hub", "slow.log") == ["done"] and slow["elapsed"] - base["elapsed"] >= 4 - 0.5

@@ -10,7 +10,7 @@ Job: `root` (the stack's folder: state, PULUMI_HOME), `passphrase`, `key_file` (
 private key, set as the secret config `sshPrivateKey`), `standin` (the folder holding
 `pulumi-resource-command`, put on PATH), `op` (`up`, `preview` or `destroy`) and `resources`:
 each `{"name", "connection": {ConnectionArgs fields, snake_case, "proxy": {...}}, "args":
-{Command fields, snake_case}, "secret_output": bool, "secret_stdin": bool}`.
+{Command fields, snake_case}, "secret_output": bool, "secret_stdin": bool, "timeouts": {CustomTimeouts fields}}`.
 """
 
 from __future__ import annotations
@@ -43,7 +43,10 @@ def command(spec: dict[str, Any], key: pulumi.Output[str]) -> remote.Command:
             **conn, private_key=key, proxy=None if proxy is None else remote.ProxyConnectionArgs(**proxy, private_key=key),
         ),
         **args,
-        opts=pulumi.ResourceOptions(additional_secret_outputs=["stdout", "stderr"] if spec.get("secret_output") else None),
+        opts=pulumi.ResourceOptions(
+            additional_secret_outputs=["stdout", "stderr"] if spec.get("secret_output") else None,
+            custom_timeouts=pulumi.CustomTimeouts(**spec["timeouts"]) if "timeouts" in spec else None,
+        ),
     )
 
 
