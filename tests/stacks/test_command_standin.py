@@ -197,6 +197,10 @@ def test_lifecycle(lab: Lab, tmp_path: Path) -> None:
     before = host_logs(lab)
     assert again["ok"] and again["changes"] == {"same": n + 1}
     assert host_logs(lab) == before, "a second up ran a command"
+    # Read (refresh) hands the state back as it is: no host is asked, nothing changes.
+    refreshed = stack.run("refresh", program(lab, first))
+    assert refreshed["ok"] and refreshed["changes"] == {"same": n + 1}
+    assert host_logs(lab) == before, "a refresh ran a command"
 
     # A changed `create` (no `update`) runs `create` again in place, the previous stdout in its
     # environment; a changed `environment` runs `update`, not `create`; so does any change in

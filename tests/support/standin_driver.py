@@ -8,7 +8,7 @@ test process stays outside it. Job on stdin (JSON), result on stdout's last line
 
 Job: `root` (the stack's folder: state, PULUMI_HOME), `passphrase`, `key_file` (the SSH
 private key, set as the secret config `sshPrivateKey`), `standin` (the folder holding
-`pulumi-resource-command`, put on PATH), `op` (`up`, `preview` or `destroy`) and `resources`:
+`pulumi-resource-command`, put on PATH), `op` (`up`, `preview`, `refresh` or `destroy`) and `resources`:
 each `{"name", "connection": {ConnectionArgs fields, snake_case, "proxy": {...}}, "args":
 {Command fields, snake_case}, "secret_output": bool, "secret_stdin": bool, "timeouts": {CustomTimeouts fields}}`.
 """
@@ -84,6 +84,8 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
             result["changes"] = stack.up(on_output=log.append, color="never").summary.resource_changes or {}
         elif job["op"] == "preview":
             result["changes"] = dict(stack.preview(on_output=log.append, color="never").change_summary)
+        elif job["op"] == "refresh":
+            result["changes"] = stack.refresh(on_output=log.append, color="never").summary.resource_changes or {}
         elif job["op"] == "destroy":
             result["changes"] = stack.destroy(on_output=log.append, color="never").summary.resource_changes or {}
         else:
