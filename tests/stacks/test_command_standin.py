@@ -95,6 +95,18 @@ def test_schema_is_upstreams_for_the_parts_used() -> None:
     assert camel == set(CONNECTION) | {"proxy"}
 
 
+UPSTREAM_PINS = {  # pulumi-command v1.2.1's provider/go.mod
+    "github.com/pulumi/pulumi-go-provider": "v1.3.0", "github.com/pulumi/pulumi/sdk/v3": "v3.224.0",
+    "github.com/pulumi/pulumi/pkg/v3": "v3.224.0", "golang.org/x/crypto": "v0.48.0",
+}
+
+
+def test_the_standin_is_built_on_upstreams_library_versions() -> None:
+    mod = (PROJECT / "tools" / "lab" / "command-standin" / "go.mod").read_text()
+    pinned = dict(re.findall(r"^\s*(\S+) (v\S+)(?: // indirect)?$", mod, re.M))
+    assert {m: pinned.get(m) for m in UPSTREAM_PINS} == UPSTREAM_PINS
+
+
 # -- create, no-op, update in place, replace, delete ----------------------------------------------
 
 

@@ -1,4 +1,6 @@
 // A stand-in for the pulumi-command provider, for the lab's tests only (never installed for users).
+// Its libraries are at the versions pulumi-command v1.2.1's provider/go.mod requires, pkg/v3
+// included (pulumi-go-provider v1.3.0 does not build against a pkg/v3 older than its sdk/v3).
 module hybrid-ai/tools/lab/command-standin
 
 go 1.25.0
