@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 # bytecode and compile every library again on a fresh clone (~3 s cold; README, Performance).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: venv preview render docs bench golden test lint typecheck unit e2e engine e2e-engine lab-up lab-down clean
+.PHONY: venv preview render docs bench golden test lint typecheck unit e2e engine command-standin e2e-engine lab-up lab-down clean
 
 TOOLS := .venv-tools
 
@@ -60,7 +60,7 @@ test: lint typecheck unit e2e e2e-engine
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(PY) -m components.kit.shell lint
-	shellcheck tools/*.sh engine/*.sh .ci/run tools/lab/shims/*
+	shellcheck tools/*.sh engine/*.sh $(STANDIN_SRC)/*.sh .ci/run tools/lab/shims/*
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(VENV)/bin/zizmor --offline --min-severity medium .github/
 
@@ -83,8 +83,17 @@ $(ENGINE_BIN)/pulumi: engine/pulumi/go.mod engine/pulumi/go.sum
 	bash engine/build.sh pulumi github.com/pulumi/pulumi/pkg/v3 github.com/pulumi/pulumi/pkg/v3/cmd/pulumi \
 	  github.com/pulumi/pulumi/sdk/v3/go/common/version.Version
 
+## command-standin: the lab's test-only stand-in for the pulumi-command provider, built from
+# tools/lab/command-standin into .engine/standin (never on a user's PATH, nor next to the CLI,
+# whose automation API puts its own folder first on PATH: a test opts in by adding this folder)
+STANDIN_SRC := tools/lab/command-standin
+command-standin: .engine/standin/pulumi-resource-command
+
+.engine/standin/pulumi-resource-command: $(STANDIN_SRC)/go.mod $(STANDIN_SRC)/go.sum $(wildcard $(STANDIN_SRC)/*.go $(STANDIN_SRC)/*/*.go)
+	bash $(STANDIN_SRC)/build.sh
+
 ## e2e-engine: the real Pulumi CLI on a local file backend (alone: it competes for the CPU)
-e2e-engine: venv engine
+e2e-engine: venv engine command-standin
 	$(PY) -m pytest -q -s -m engine
 
 ## lab-up / lab-down: the end-to-end lab kept running to explore by hand (root)

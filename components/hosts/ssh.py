@@ -42,7 +42,8 @@ def dial_error_limit_for(wait_s: float) -> int:
 # host behind a jump host, has no such bound (see above).
 REBOOT_DIAL_ERROR_LIMIT = dial_error_limit_for(REBOOT_WAIT_S)
 REBOOT_PER_DIAL_TIMEOUT_S = 4
-# Long-running host steps (apt, drivers, snaps) still get a ceiling.
+# The provider stops retrying dials at these (a dial in progress runs on), but a command that
+# is running has no ceiling: pulumi-command 1.2.1's session.Run takes no context.
 COMMAND_TIMEOUTS = pulumi.CustomTimeouts(create="30m", update="30m", delete="15m")
 
 

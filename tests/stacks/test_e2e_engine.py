@@ -6,6 +6,8 @@ Python programs served to it over the CLI's built-in `client` runtime (the autom
 inline language host). What cannot run here yet: the pulumi-command provider and the
 Python language host binary are not served by the Go module proxy (README, "The Pulumi
 engine"), so the program's remote commands still run in the lab through tools/lab/engine.py.
+The lab's test-only stand-in for pulumi-command (tools/lab/command-standin) is tested on its
+own (test_command_standin*.py); it lives outside .engine/bin, so these stacks never see it.
 """
 
 from __future__ import annotations
