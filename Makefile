@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 # bytecode and compile every library again on a fresh clone (~3 s cold; README, Performance).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: venv preview render docs bench golden test lint typecheck unit e2e engine command-standin e2e-engine lab-up lab-down clean
+.PHONY: venv preview render docs bench golden test lint typecheck unit e2e engine crds command-standin e2e-engine lab-up lab-down clean
 
 TOOLS := .venv-tools
 
@@ -60,7 +60,7 @@ test: lint typecheck unit e2e e2e-engine
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(PY) -m components.kit.shell lint
-	shellcheck tools/*.sh engine/*.sh $(STANDIN_SRC)/*.sh .ci/run tools/lab/shims/*
+	shellcheck tools/*.sh engine/*.sh engine/*/*.sh engine/crds/*/*.sh $(STANDIN_SRC)/*.sh .ci/run tools/lab/shims/*
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(VENV)/bin/zizmor --offline --min-severity medium .github/
 
@@ -73,15 +73,55 @@ unit: venv
 e2e: venv
 	$(PY) -m pytest -q -m "e2e and not engine"
 
-## engine: the Pulumi CLI built from its Go module into .engine/bin (versions in engine/*/go.mod)
-# Go's module and build caches stay in their default places, so a warm machine only relinks;
-# the binary is rebuilt only when its go.mod or go.sum changes.
+## engine: the Pulumi CLI, the pulumi-kubernetes provider and a Kubernetes control plane
+# (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kwok) built from their
+# Go modules into .engine/bin, and upstream's CRDs generated from their Go API types into
+# .engine/crds (versions in engine/*/go.mod; docs/engine.md). Go's module and build caches stay
+# in their default places, so a warm machine only relinks; each group is rebuilt only when its
+# go.mod or go.sum changes.
 ENGINE_BIN := .engine/bin
-engine: $(ENGINE_BIN)/pulumi
+ENGINE_CRDS := .engine/crds
+KUBE_BINS := $(addprefix $(ENGINE_BIN)/,kube-apiserver kube-controller-manager kube-scheduler kubectl)
+CRD_GROUPS := gateway-api cert-manager prometheus-operator
+engine: $(ENGINE_BIN)/pulumi $(ENGINE_BIN)/pulumi-resource-kubernetes $(KUBE_BINS) \
+  $(ENGINE_BIN)/etcd $(ENGINE_BIN)/kwok crds
 
 $(ENGINE_BIN)/pulumi: engine/pulumi/go.mod engine/pulumi/go.sum
 	bash engine/build.sh pulumi github.com/pulumi/pulumi/pkg/v3 github.com/pulumi/pulumi/pkg/v3/cmd/pulumi \
-	  github.com/pulumi/pulumi/sdk/v3/go/common/version.Version
+	  -- github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=@VERSION@
+
+# The provider module is served only at a pseudo-version (the commit tagged v4.25.0), so its
+# version stamp is spelled out; engine/pulumi-kubernetes/prepare.sh makes the schema it embeds.
+PULUMI_KUBERNETES_VERSION := 4.25.0
+$(ENGINE_BIN)/pulumi-resource-kubernetes: engine/pulumi-kubernetes/go.mod engine/pulumi-kubernetes/go.sum \
+  engine/pulumi-kubernetes/prepare.sh
+	PROVIDER_VERSION=$(PULUMI_KUBERNETES_VERSION) bash engine/build.sh pulumi-kubernetes \
+	  github.com/pulumi/pulumi-kubernetes/provider/v4 \
+	  ./cmd/pulumi-resource-kubernetes \
+	  -- github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$(PULUMI_KUBERNETES_VERSION)
+
+# kubectl refuses a server whose version it cannot parse: both version packages are stamped
+# as upstream's hack/lib/version.sh does.
+KUBE_VERSION_STAMPS := $(foreach pkg,k8s.io/component-base/version k8s.io/client-go/pkg/version, \
+  $(pkg).gitVersion=@VERSION@ $(pkg).gitMajor=@MAJOR@ $(pkg).gitMinor=@MINOR@ \
+  $(pkg).gitTreeState=clean $(pkg).buildDate=@DATE@)
+$(KUBE_BINS) &: engine/kubernetes/go.mod engine/kubernetes/go.sum
+	bash engine/build.sh kubernetes k8s.io/kubernetes $(addprefix k8s.io/kubernetes/cmd/,$(notdir $(KUBE_BINS))) \
+	  -- $(KUBE_VERSION_STAMPS)
+
+$(ENGINE_BIN)/etcd: engine/etcd/go.mod engine/etcd/go.sum
+	bash engine/build.sh etcd go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3=etcd
+
+$(ENGINE_BIN)/kwok: engine/kwok/go.mod engine/kwok/go.sum
+	bash engine/build.sh kwok sigs.k8s.io/kwok sigs.k8s.io/kwok/cmd/kwok -- sigs.k8s.io/kwok/pkg/consts.Version=@SEMVER@
+
+## crds: upstream's CRDs for the custom resources the program creates, generated from the Go API
+# types with controller-tools at the versions upstream generates them with (engine/crds/*)
+crds: $(addprefix $(ENGINE_CRDS)/,$(addsuffix /.generated,$(CRD_GROUPS)))
+
+$(ENGINE_CRDS)/%/.generated: engine/crds/%/go.mod engine/crds/%/go.sum engine/crds/%/generate.sh \
+  engine/crds/build.sh engine/crds/check.py | venv
+	PY=$(PY) bash engine/crds/build.sh $*
 
 ## command-standin: the lab's test-only stand-in for the pulumi-command provider, built from
 # tools/lab/command-standin into .engine/standin (never on a user's PATH, nor next to the CLI,

@@ -1,0 +1,9 @@
+//go:build tools
+
+// Package tools pins the generator and the API types this module generates CRDs from.
+package tools
+
+import (
+	_ "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	_ "sigs.k8s.io/controller-tools/cmd/controller-gen"
+)
