@@ -121,7 +121,7 @@ crds: $(addprefix $(ENGINE_CRDS)/,$(addsuffix /.generated,$(CRD_GROUPS)))
 
 $(ENGINE_CRDS)/%/.generated: engine/crds/%/go.mod engine/crds/%/go.sum engine/crds/%/generate.sh \
   engine/crds/build.sh engine/crds/check.py | venv
-	PY=$(PY) bash engine/crds/build.sh $*
+	PY=$(abspath $(PY)) bash engine/crds/build.sh $*
 
 ## command-standin: the lab's test-only stand-in for the pulumi-command provider, built from
 # tools/lab/command-standin into .engine/standin (never on a user's PATH, nor next to the CLI,

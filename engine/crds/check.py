@@ -42,7 +42,7 @@ def _differences(ours: Any, theirs: Any, where: str = "") -> list[str]:
                 out += _differences(ours[key], theirs[key], f"{where}.{key}")
         return out
     if isinstance(ours, list) and isinstance(theirs, list) and len(ours) == len(theirs):
-        return [d for i, (a, b) in enumerate(zip(ours, theirs)) for d in _differences(a, b, f"{where}[{i}]")]
+        return [d for i, (a, b) in enumerate(zip(ours, theirs, strict=True)) for d in _differences(a, b, f"{where}[{i}]")]
     return [] if ours == theirs else [f"{where}: {_short(ours)} != upstream's {_short(theirs)}"]
 
 
@@ -80,8 +80,7 @@ def main(generated: str, reference: str, pattern: str, out: str) -> int:
             crd["metadata"]["labels"] = labels
         crd.pop("status", None)
         versions = ", ".join(
-            f"{v['name']}{'' if v['served'] else ' (not served)'}{' (storage)' if v['storage'] else ''}"
-            for v in spec["versions"]
+            f"{v['name']}{'' if v['served'] else ' (not served)'}{' (storage)' if v['storage'] else ''}" for v in spec["versions"]
         )
         if not differences:
             print(f"check: {name} matches upstream's ({versions})")

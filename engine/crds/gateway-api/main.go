@@ -77,7 +77,8 @@ func main() {
 			continue
 		}
 		parser.NeedCRDFor(kind, nil)
-		def := parser.CustomResourceDefinitions[kind].DeepCopy()
+		generated := parser.CustomResourceDefinitions[kind]
+		def := generated.DeepCopy()
 		if def.Annotations == nil {
 			def.Annotations = map[string]string{}
 		}
