@@ -99,7 +99,7 @@ HELM_CHART = "kubernetes:helm.sh/v4:Chart"
 
 
 def test_charts_whose_hooks_matter_are_releases_the_others_v4_charts(dev: Evaluation) -> None:
-    # helm.v4.Chart drops every `helm.sh/hook` resource (pulumi-kubernetes 4.34.2, Chart.includeHooks):
+    # helm.v4.Chart drops every `helm.sh/hook` resource (pulumi-kubernetes 4.25.0, helm/v4/chart.go):
     # cert-manager's startupapicheck (post-install) would not hold the ClusterIssuer back until
     # the webhook answers. Traefik's chart has no hooks at 41.3.0: a v4 Chart.
     kinds = {r.name: r.type for r in dev.resources if r.type in (HELM_RELEASE, HELM_CHART)}

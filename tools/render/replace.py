@@ -10,7 +10,7 @@ for the resource types this program registers (read from the providers at our pi
   (off by default; our provider does not turn them on). Patch resources only on identity.
 
 - the Kubernetes provider (pulumi-kubernetes `provider/pkg/provider/provider.go`, DiffConfig,
-  read at HEAD 9497796 = v4.32.0+27 and v4.32.0; the pin 4.34.2 is not in the mirror): an
+  read at the pin v4.25.0, unchanged at v4.32.0 and HEAD 9497796 but for SkipNulls): an
   unknown `kubeconfig`, `context` or `cluster` replaces it (in a real preview the kubeconfig
   is unknown whenever a resource it is computed from changes: the kubeconfig command re-runs);
   a changed one replaces it when the active cluster (server, CA) changes; a changed
