@@ -160,3 +160,24 @@ def test_the_crd_check_refuses_what_differs_from_upstreams_crd(tmp_path: Path) -
     assert failed.returncode == 1
     assert "spec.versions[1].served: False != upstream's True" in failed.stderr
     assert "rules.items.properties.timeouts: only upstream's" in failed.stderr
+
+
+@pytest.mark.parametrize("group", ["gateway-api", "cert-manager", "prometheus-operator"])
+@pytest.mark.e2e
+@pytest.mark.engine
+def test_the_generated_crds_are_upstreams(group: str, tmp_path: Path) -> None:
+    """Each CRD in .engine/crds equals the one upstream publishes for the pinned version."""
+    ours = sorted((CRDS / group).glob("*.yaml"))
+    if not ours:
+        unavailable(f"{CRDS / group} holds no CRD: run `make engine`")
+    if GO is None:
+        unavailable("Go is not installed")
+    where = subprocess.run(["bash", "generate.sh", "--reference"], cwd=PROJECT / "engine" / "crds" / group,
+                           capture_output=True, text=True, timeout=300, check=False,
+                           env={**os.environ, "PATH": f"{os.environ['PATH']}:{Path(GO).parent}"})
+    assert where.returncode == 0, where.stderr
+    reference, pattern = where.stdout.split()
+    done = subprocess.run([sys.executable, str(PROJECT / "engine" / "crds" / "check.py"), str(CRDS / group),
+                           reference, pattern, str(tmp_path)], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("matches upstream's") == len(ours), done.stdout
