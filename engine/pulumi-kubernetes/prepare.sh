@@ -11,7 +11,7 @@ gen=$1
 module=github.com/pulumi/pulumi-kubernetes/provider/v4
 pkg="$(go list -mod=readonly -m -f '{{.Dir}}' "$module")/cmd/pulumi-resource-kubernetes"
 mkdir -p "$gen/work"
-go build -mod=readonly -trimpath -o "$gen/generate" "$pkg/generate.go"
+go build -mod=readonly -buildvcs=false -trimpath -o "$gen/generate" "$pkg/generate.go"
 ln -s "$pkg/schema.json" "$pkg/terraform-mapping.json" "$gen/work/"
 (cd "$gen/work" && VERSION=$PROVIDER_VERSION "$gen/generate")
 here="$PWD/cmd/pulumi-resource-kubernetes"

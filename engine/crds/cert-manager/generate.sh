@@ -21,6 +21,6 @@ mkdir -p "$out/envelopes"
 for plural in certificates clusterissuers; do
   install -m 0644 "$src/crd-$plural.yaml" "$out/envelopes/"
 done
-go run -mod=readonly sigs.k8s.io/controller-tools/cmd/controller-gen \
+go run -mod=readonly -buildvcs=false sigs.k8s.io/controller-tools/cmd/controller-gen \
   schemapatch:manifests="$out/envelopes" output:dir="$out" paths="$module/pkg/apis/certmanager/v1"
 rm -r "$out/envelopes"

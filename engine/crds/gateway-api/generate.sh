@@ -11,4 +11,4 @@ if [ "$out" = --reference ]; then
   exit
 fi
 mkdir -p "$out"
-go run -mod=readonly . -out "$out"
+go run -mod=readonly -buildvcs=false . -out "$out"

@@ -15,7 +15,7 @@ if [ "$out" = --reference ]; then
   exit
 fi
 mkdir -p "$out"
-go run -mod=readonly sigs.k8s.io/controller-tools/cmd/controller-gen crd:crdVersions=v1 \
+go run -mod=readonly -buildvcs=false sigs.k8s.io/controller-tools/cmd/controller-gen crd:crdVersions=v1 \
   paths="$api/v1" output:crd:dir="$out/all"
 # The program creates PrometheusRules only.
 mv "$out/all/monitoring.coreos.com_prometheusrules.yaml" "$out/"
