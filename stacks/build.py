@@ -31,7 +31,7 @@ from components.vpn.mesh_metrics import MeshMetrics, MeshMetricsArgs
 from components.vpn.netmaker import NetmakerMesh, NetmakerMeshArgs
 from components.vpn.vpn import VpnMesh
 from components.vpn.wireguard import MeshMember, WireGuardMesh, WireGuardMeshArgs
-from stacks.config import NETMAKER_MIN_MEMORY_MB, Host, Role, StackConfig
+from stacks.config import NETMAKER_MIN_MEMORY_MB, Host, Role, StackConfig, gpu_budget
 from stacks.config.cluster import window_days
 from stacks.load import Stack
 from stacks.monitoring import host_table, monitoring_outputs, public_urls
@@ -171,6 +171,7 @@ def node_labels(cfg: StackConfig, h: Host) -> dict[str, str]:
         labels["nvidia.com/gpu.present"] = "true"
         labels["nvidia.com/device-plugin.config"] = cfg.profile_of(h) or h.gpu.model
         labels[GPU_CAPACITY_LABEL] = str(h.gpu.count * cfg.replicas_of(h))
+        labels |= gpu_budget.node_labels(cfg, h)  # sharing mode and memory share, matched by budgeted pods
     return labels | dict(h.labels)
 
 

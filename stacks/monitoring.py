@@ -14,6 +14,7 @@ from components.workloads.tf_serving import REST_PORT
 from stacks.charts import pinned
 from stacks.config import StackConfig
 from stacks.config.hosts import Role
+from stacks.llm import queue_autoscaled, scrape_targets
 
 GRAFANA_LOCAL_PORT = 3000
 
@@ -37,6 +38,7 @@ def build_monitoring(cfg: StackConfig, workload_namespace: pulumi.Input[str], tf
         backup_nodes=[h.name for h in cfg.hosts if h.in_cluster and Role.CONTROL_PLANE.value in h.roles],
         backups=cfg.backup.enabled, alert_receiver=alert_receiver(cfg, secret),
         cloud_ready=ready["cloud"], gpu_ready=ready["gpu"],
+        models=scrape_targets(cfg), metrics_adapter=pinned("prometheus-adapter") if queue_autoscaled(cfg) else None,
     ), opts=opts)
 
 

@@ -25,6 +25,8 @@ from components.workloads.registry import PullSecret, PullSecretArgs
 from components.workloads.tf_serving import GRPC_PORT, HOSTPATH_STORAGE_CLASS, TfModel, TfServing, TfServingArgs
 from stacks.charts import GATEWAY_API_CRDS, pinned
 from stacks.config import Host, Model, Role, StackConfig
+from stacks.config.vllm import VLLM_IMAGE
+from stacks.llm import budgeted, vllm_args
 from stacks.load import Stack
 from stacks.monitoring import build_monitoring
 
@@ -57,7 +59,14 @@ def _peer(cfg: StackConfig, name: str) -> Peer:
 
 def _model_args(stack: Stack, m: Model, namespace: pulumi.Input[str], ingress: PublicIngress, pull: pulumi.Input[str] | None) -> ModelServiceArgs:
     cfg = stack.config
-    assert m.image is not None
+    args = _service_args(stack, m, namespace, ingress, pull)
+    if m.kind == "vllm":
+        args = vllm_args(cfg, m, args, _download_except(cfg))
+    return budgeted(cfg, m, args)
+
+
+def _service_args(stack: Stack, m: Model, namespace: pulumi.Input[str], ingress: PublicIngress, pull: pulumi.Input[str] | None) -> ModelServiceArgs:
+    cfg = stack.config
     public = None
     if m.public_path and cfg.ingress.domain:
         public = PublicRoute(cfg.ingress.domain, m.public_path, ingress.gateway, ingress.listener, ingress.data_plane_namespace)
@@ -67,8 +76,8 @@ def _model_args(stack: Stack, m: Model, namespace: pulumi.Input[str], ingress: P
         cache = CacheVolume(m.cache.mount_path, m.cache.size, m.cache.storage_class or HOSTPATH_STORAGE_CLASS)
     security = m.security
     return ModelServiceArgs(
-        namespace=namespace, image=m.image, port=m.port, replicas=m.replicas, cpu=m.cpu, cpu_limit=m.cpu_limit,
-        memory=m.memory, gpus=m.gpus, placement=m.placement, probe=("http", p.path or m.health_path),
+        namespace=namespace, image=m.image or VLLM_IMAGE, port=m.port, replicas=m.replicas, cpu=m.cpu, cpu_limit=m.cpu_limit,
+        memory=m.memory, gpus=m.gpus, placement=m.placement, probe=("http", p.path or m.health_path) if m.health == "http" else ("tcp", ""),
         talks_to=[_peer(cfg, t) for t in m.talks_to], public=public, max_replicas=m.max_replicas,
         tolerations=gpu_tolerations(cfg) if m.placement == "gpu" else (), pull_secret=pull if m.pull_secret is not False else None,
         env=dict(m.env), secret_env={var: stack.secret(key) for var, key in m.secret_env.items()}, command=m.command, args=m.args,
@@ -141,7 +150,7 @@ def build_workloads(stack: Stack, cluster: MicroK8sCluster, hosts: dict[str, Hos
     out.monitoring = build_monitoring(cfg, namespace, "tf-serving" if tf_models else None, gpu_tolerations(cfg), k8s,
                                       ready={"cloud": [on_nodes["cloud"]], "gpu": gpu_ready}, secret=stack.secret)
 
-    for m in (m for m in cfg.models if m.kind == "service"):
+    for m in (m for m in cfg.models if m.kind != "tf-model"):
         service = ModelService(m.name, _model_args(stack, m, on_nodes[m.placement], ingress, pull),
                                opts=gpu_opts if m.placement == "gpu" else k8s)
         out.models[m.name] = service
@@ -177,7 +186,8 @@ def _gpu_sharing(cfg: StackConfig, k8s: pulumi.ResourceOptions) -> tuple[pulumi.
         return k8s, None
     profiles = {p.name: p.replicas for p in cfg.time_slicing.profiles} or {h.gpu.model: 1 for h in gpu_hosts if h.gpu}
     default = cfg.time_slicing.default_profile or sorted(profiles)[0]
-    sharing = GpuSharing("gpu-sharing", GpuSharingArgs(pinned("nvidia-device-plugin"), profiles, default, gpu_tolerations(cfg)), opts=k8s)
+    mps = [p.name for p in cfg.time_slicing.profiles if p.sharing == "mps"]
+    sharing = GpuSharing("gpu-sharing", GpuSharingArgs(pinned("nvidia-device-plugin"), profiles, default, gpu_tolerations(cfg), mps), opts=k8s)
     return pulumi.ResourceOptions.merge(k8s, pulumi.ResourceOptions(depends_on=[sharing])), sharing.runtime_class
 
 

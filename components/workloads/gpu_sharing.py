@@ -1,4 +1,5 @@
-"""GPU sharing by time-slicing: the NVIDIA device plugin with one config profile per GPU kind.
+"""GPU sharing by time-slicing or MPS: the NVIDIA device plugin with one config profile per GPU
+kind (a profile of one replica gives whole GPUs).
 
 Each node picks its profile through the label `nvidia.com/device-plugin.config`. The plugin
 does not always pick up edits of its ConfigMap, so a checksum of the config is part of the
@@ -23,16 +24,21 @@ from components.workloads.namespace import open_namespace
 CONFIG_NAME = "time-slicing-config"
 
 
-def profile_config(replicas: int) -> str:
-    """One device-plugin config: every GPU shared by `replicas` pods, no multi-GPU requests."""
-    return yaml.safe_dump({
-        "version": "v1",
-        "flags": {"migStrategy": "none"},
-        "sharing": {"timeSlicing": {
+def profile_config(replicas: int, sharing: str = "time-slicing") -> str:
+    """One device-plugin config: every GPU shared by `replicas` pods (time-slicing or MPS), no
+    multi-GPU requests; with one replica, whole GPUs (no `sharing`: the plugin refuses a
+    replicated resource of fewer than 2 replicas, api/config/v1/replicas.go at v0.18.2)."""
+    config: dict[str, object] = {"version": "v1", "flags": {"migStrategy": "none"}}
+    if replicas > 1 and sharing == "mps":
+        # The plugin forces failRequestsGreaterThanOne for MPS; its daemon caps each client's
+        # memory at the GPU's / replicas.
+        config["sharing"] = {"mps": {"resources": [{"name": "nvidia.com/gpu", "replicas": replicas}]}}
+    elif replicas > 1:
+        config["sharing"] = {"timeSlicing": {
             "failRequestsGreaterThanOne": True,
             "resources": [{"name": "nvidia.com/gpu", "replicas": replicas}],
-        }},
-    }, sort_keys=True)
+        }}
+    return yaml.safe_dump(config, sort_keys=True)
 
 
 @dataclass
@@ -45,10 +51,13 @@ class GpuSharingArgs:
     """Profile for GPU nodes whose label names none."""
     tolerations: Sequence[Mapping[str, str]] = ()
     """GPU node taints to tolerate."""
+    mps: Sequence[str] = ()
+    """Profiles whose GPUs are shared by MPS rather than time-slicing."""
 
 
 class GpuSharing(pulumi.ComponentResource):
-    """RuntimeClass `nvidia`, the time-slicing ConfigMap, and the device plugin."""
+    """RuntimeClass `nvidia`, the sharing profiles' ConfigMap, and the device plugin (whose chart
+    also runs the MPS control daemon on nodes labelled `nvidia.com/mps.capable`)."""
 
     runtime_class: pulumi.Output[str]
     """Name of the RuntimeClass GPU pods use."""
@@ -59,7 +68,8 @@ class GpuSharing(pulumi.ComponentResource):
         # The plugin is privileged by nature; its namespace says so, nothing else runs there.
         namespace = open_namespace(name, args.chart.namespace, "privileged", child)
         runtime = RuntimeClass(f"{name}-runtime-class", metadata=metadata("nvidia", None, "runtime"), handler="nvidia", opts=child)
-        data = {profile: profile_config(replicas) for profile, replicas in sorted(args.profiles.items())}
+        data = {profile: profile_config(replicas, "mps" if profile in args.mps else "time-slicing")
+                for profile, replicas in sorted(args.profiles.items())}
         config = ConfigMap(f"{name}-config", metadata=metadata(CONFIG_NAME, namespace, "gpu-sharing"), data=data, opts=child)
         checksum = hashlib.sha256(yaml.safe_dump(data, sort_keys=True).encode()).hexdigest()
         install(f"{name}-device-plugin", args.chart, {

@@ -44,6 +44,10 @@ def rollout_timeouts(placement: str, startup_seconds: int) -> pulumi.CustomTimeo
 # ReadWriteOnce cache (the surge pod must land on that node). RollingUpdate with maxSurge 0 (not
 # Recreate) so a model with several replicas still rolls one pod at a time while the others serve.
 STOP_FIRST = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+# Gateway API HTTPRoute filter (standard channel): `<path>/v1/models` reaches the server as `/v1/models`.
+STRIP_PREFIX = {"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}}}
+# What a public model autoscales on unless it names its own metrics (a CPU-bound API server).
+CPU_TARGET = {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}
 
 
 def disruption_budget(name: str, args: ModelServiceArgs) -> dict[str, Any]:
@@ -76,6 +80,8 @@ class PublicRoute:
     """The Gateway's listener (sectionName): "https" when served over TLS."""
     data_plane_namespace: str = "traefik"
     """Where the Gateway's data plane runs (allowed in)."""
+    strip_prefix: bool = False
+    """Forward requests with `path` replaced by `/` (a server that serves its API at the root)."""
 
 
 @dataclass
@@ -144,6 +150,10 @@ class ModelServiceArgs:
     """When the probes run, and the startup budget."""
     security: Security = field(default_factory=Security)
     """Escape hatch from the restricted container defaults."""
+    gpu_node_terms: Sequence[Mapping[str, Any]] = ()
+    """More node affinity expressions for a GPU pod (its memory budget, a whole GPU)."""
+    autoscale_metrics: Sequence[Mapping[str, Any]] = ()
+    """The HPA's metrics (public models); CPU utilisation when empty."""
 
 
 class ModelService(pulumi.ComponentResource):
@@ -233,11 +243,12 @@ class ModelService(pulumi.ComponentResource):
                            "parentRefs": [{"name": route.gateway, "sectionName": route.listener}],
                            "hostnames": [route.host],
                            "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": route.path}}],
+                                      **({"filters": [STRIP_PREFIX]} if route.strip_prefix else {}),
                                       "backendRefs": [{"name": name, "port": args.port}]}],
                        }), opts=opts)
         HorizontalPodAutoscaler(f"{name}-hpa", metadata=metadata(name, ns, args.component), spec=manifest({
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
             "minReplicas": max(args.replicas, 1),
             "maxReplicas": autoscale_ceiling(args),
-            "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}],
+            "metrics": [dict(m) for m in args.autoscale_metrics] or [CPU_TARGET],
         }), opts=opts)

@@ -24,6 +24,7 @@ from components.hosts.ssh import after
 from components.kit.helm import ChartSpec, install
 from components.kit.kube import GPU_NODES, allow_ingress, manifest, metadata
 from components.workloads.alerting import CONFIG_SECRET, alert_rules, alertmanager_yaml
+from components.workloads.metrics_adapter import ScrapeTarget, adapter_values, model_scrape_jobs
 from components.workloads.namespace import open_namespace
 
 ASSETS = Path(__file__).resolve().parents[2] / "charts" / "monitoring"
@@ -66,6 +67,10 @@ class MonitoringArgs:
     """Resolve once the cloud nodes are Ready (Prometheus, Grafana and their volumes go there)."""
     gpu_ready: Sequence[pulumi.Output[Any]] = ()
     """Resolve once the GPU nodes are Ready and the `nvidia` RuntimeClass exists (dcgm-exporter)."""
+    models: Sequence[ScrapeTarget] = ()
+    """Models whose own metrics Prometheus scrapes (vLLM servers, `metricsPath`)."""
+    metrics_adapter: ChartSpec | None = None
+    """prometheus-adapter pin, when an HPA scales on a custom metric (a public vLLM model)."""
 
 
 def scrape_jobs(args: MonitoringArgs) -> list[dict[str, Any]]:
@@ -88,7 +93,7 @@ def scrape_jobs(args: MonitoringArgs) -> list[dict[str, Any]]:
                 {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
             ],
         })
-    return jobs
+    return jobs + model_scrape_jobs(args.models)
 
 
 def stack_values(args: MonitoringArgs) -> dict[str, Any]:
@@ -179,6 +184,7 @@ class Monitoring(pulumi.ComponentResource):
             "policyTypes": ["Ingress"],
             "ingress": [{"from": [{"podSelector": {}}]}],  # the namespace's own pods only: no public path
         }), opts=child)
+        self._models(name, args, namespace, release)
         if args.tf_serving:
             scrape = f"{args.tf_serving}-from-prometheus"
             NetworkPolicy(f"{name}-scrape-{args.tf_serving}", **allow_ingress(scrape, args.workload_namespace, args.tf_serving, args.tf_rest_port, {
@@ -187,3 +193,17 @@ class Monitoring(pulumi.ComponentResource):
             }), opts=child)
         self.grafana_service = namespace.apply(lambda n: f"{n}/{args.stack.chart}-grafana")
         self.register_outputs({"grafanaService": self.grafana_service})
+
+    def _models(self, name: str, args: MonitoringArgs, namespace: pulumi.Output[str], release: pulumi.Resource) -> None:
+        """Prometheus in to each scraped model, and the metrics adapter when an HPA needs it."""
+        prometheus = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": args.stack.namespace}},
+                      "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}
+        for t in args.models:
+            policy = f"{t.name}-from-prometheus"
+            NetworkPolicy(f"{name}-scrape-{t.name}", **allow_ingress(policy, args.workload_namespace, t.name, t.port, prometheus),
+                          opts=pulumi.ResourceOptions(parent=self))
+        if args.metrics_adapter is not None:
+            # kube-prometheus-stack's Prometheus Service (`<release>-prometheus`, port 9090).
+            url = f"http://{args.stack.chart}-prometheus.{args.stack.namespace}.svc"
+            install(f"{name}-metrics-adapter", args.metrics_adapter, adapter_values(url, args.node_selector), namespace,
+                    pulumi.ResourceOptions(parent=self, depends_on=[release]))

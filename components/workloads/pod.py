@@ -131,8 +131,9 @@ def pod_spec(name: str, args: ModelServiceArgs, secret: pulumi.Input[str] | None
     if args.init_containers:
         pod["initContainers"] = [dict(c) | {"securityContext": restricted_container(args.run_as)} for c in args.init_containers]
     if args.placement == "gpu":
+        gpu_node = [{"key": GPU_MODEL_LABEL, "operator": "Exists"}]
         pod["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-            {"matchExpressions": [{"key": GPU_MODEL_LABEL, "operator": "Exists"}]}]}}}
+            {"matchExpressions": gpu_node + [dict(t) for t in args.gpu_node_terms]}]}}}
         pod["runtimeClassName"] = "nvidia"
         pod["tolerations"] = [dict(t) for t in args.tolerations]
     else:

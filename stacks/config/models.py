@@ -1,5 +1,6 @@
 """`hybrid-ai:models`, `hybrid-ai:tfServing`, `hybrid-ai:registry`: the model catalog, the
-TF-Serving server of its `tf-model` entries, and private registry credentials."""
+TF-Serving server of its `tf-model` entries, and private registry credentials. A `vllm`
+entry's server settings are in `stacks/config/vllm.py`."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from stacks.config.types import (
     StorageClassName,
     strict,
 )
+from stacks.config.vllm import Vllm
 
 
 class TfModel(Schema):
@@ -88,20 +90,25 @@ class ModelSecurity(Schema):
 
 class Model(Schema):
     name: DnsLabel = Field(description="Model or service name; becomes the Deployment, Service and TF model name.")
-    kind: Literal["service", "tf-model"] = Field(default="service", description="`service` runs its own image; `tf-model` is served by TF-Serving.")
-    image: PinnedImage | None = Field(default=None, description="Container image pinned by tag or digest (kind `service`).")
+    kind: Literal["service", "tf-model", "vllm"] = Field(default="service", description="`service` runs its own image; `tf-model` is served by TF-Serving; `vllm` is an LLM behind vLLM's OpenAI-compatible server (docs/models.md).")
+    image: PinnedImage | None = Field(default=None, description="Container image pinned by tag or digest (kind `service`; for `vllm`, the pinned vLLM image when unset).")
     placement: Literal["cloud", "gpu"] = Field(default="cloud", description="Run on cloud nodes or on GPU workstations.")
     port: Port = Field(default=8080, description="Container port.")
     replicas: int = Field(default=1, ge=0, le=100, description="Desired replicas (the minimum when autoscaled).")
-    gpus: int = Field(default=0, ge=0, description="`nvidia.com/gpu` per pod (placement `gpu`); at most 1 with time-slicing.")
+    gpus: int = Field(default=0, ge=0, description="`nvidia.com/gpu` per pod (placement `gpu`); at most 1 with time-slicing. A `vllm` model takes `vllm.tensorParallelSize`.")
+    gpu_memory: Quantity | None = Field(default=None, description="GPU memory one pod may use (its budget, e.g. `6Gi`): it lands only on GPUs whose share per pod (profile `memory` / `replicas`) holds it; required for `vllm` (docs/models.md).")
+    exclusive_gpu: bool = Field(default=False, description="Land only on GPUs nobody shares (profiles with `replicas: 1`).")
     cpu: str = Field(default="250m", pattern=r"^[0-9]+m?$", description="CPU request.")
     memory: str = Field(default="512Mi", pattern=r"^[0-9]+(Mi|Gi)$", description="Memory request and limit.")
     public_path: str | None = Field(default=None, pattern=r"^/[a-z0-9/_-]*$", description="Path on the ingress host that routes here; internal only when unset.")
-    health_path: str = Field(default="/healthz", pattern=r"^/[A-Za-z0-9/_.-]*$", description="HTTP path of the liveness/readiness/startup probes.")
+    health_path: str = Field(default="/healthz", pattern=r"^/[A-Za-z0-9/_.-]*$", description="HTTP path of the liveness/readiness/startup probes (`vllm`: `/health`).")
+    health: Literal["http", "tcp"] = Field(default="http", description="How the probes check the server: an HTTP GET of `healthPath`, or a TCP connect for an image with no health endpoint.")
+    metrics_path: str | None = Field(default=None, pattern=r"^/[A-Za-z0-9/_.-]*$", description="Prometheus metrics path on `port`, scraped when `monitoring.enabled` (`vllm`: always `/metrics`); not scraped when unset.")
     cpu_limit: str = Field(default="2", pattern=r"^[0-9]+m?$", description="CPU limit.")
     max_replicas: int | None = Field(default=None, ge=1, le=100, description="Autoscaling ceiling for public models; 3 x replicas when unset.")
     talks_to: list[DnsLabel] = Field(default_factory=list, description="Models (or `redis`) this one calls; the network policies allow only these.")
     tf: TfModel | None = Field(default=None, description="TF-Serving model settings (kind `tf-model`).")
+    vllm: Vllm | None = Field(default=None, description="vLLM server settings (kind `vllm`).")
     env: dict[EnvName, Unexpanded] = Field(default_factory=dict, description="Environment variables (plain text: no secrets here). `$(` is refused (Kubernetes expands it); `$$(` is a literal `$(`.")
     secret_env: dict[EnvName, ConfigKeyName] = Field(default_factory=dict, description="Environment variable -> secret config key (`pulumi config set --secret KEY`); passed through a Secret of the model, never in the plan.")
     command: list[Unexpanded] = Field(default_factory=list, description="Container command (the image's entrypoint when empty); no `$(` (see `env`).")
@@ -118,18 +125,45 @@ class Model(Schema):
             raise ValueError("a `service` model needs `image`")
         if self.kind == "tf-model" and self.tf is None:
             raise ValueError("a `tf-model` needs `tf` (basePath and version)")
+        if self.kind == "vllm":
+            self._vllm_fields()
+        elif self.vllm is not None:
+            raise ValueError("`vllm` is only used with `kind: vllm`; remove it or set the kind")
+        if (self.gpu_memory is not None or self.exclusive_gpu) and self.placement != "gpu":
+            raise ValueError("`gpuMemory` and `exclusiveGpu` need `placement: gpu`")
+        if self.health == "tcp" and (self.probes.path is not None or "health_path" in self.model_fields_set):
+            raise ValueError("`health: tcp` probes by connecting; remove `healthPath` / `probes.path` or use `health: http`")
         if self.gpus and self.placement != "gpu":
             raise ValueError("`gpus` needs `placement: gpu`")
         if self.kind == "tf-model" and self.placement != "gpu":
             raise ValueError("a `tf-model` is served by TF-Serving on the GPU nodes; use `placement: gpu`")
         pod_settings = {"env", "secret_env", "command", "args", "cache", "shm_size", "probes", "pull_secret", "security"}
+        pod_settings |= {"health", "metrics_path", "gpu_memory", "exclusive_gpu"}
         if self.kind == "tf-model" and pod_settings & self.model_fields_set:
-            raise ValueError("a `tf-model` runs in TF-Serving: env, secretEnv, command, args, cache, shmSize, probes, pullSecret and security are for `service` models")
+            raise ValueError("a `tf-model` runs in TF-Serving: env, secretEnv, command, args, cache, shmSize, probes, pullSecret, security, "
+                             "health, metricsPath, gpuMemory and exclusiveGpu are for `service` models")
         if set(self.env) & set(self.secret_env):
             raise ValueError(f"`env` and `secretEnv` both set {', '.join(sorted(set(self.env) & set(self.secret_env)))}; keep each variable in one")
         if self.max_replicas is not None and self.max_replicas < self.replicas:
             raise ValueError("`maxReplicas` is below `replicas`")
         return self
+
+    @property
+    def gpu_count(self) -> int:
+        """`nvidia.com/gpu` per pod: `gpus`, or a vLLM server's tensor-parallel size."""
+        return self.vllm.tensor_parallel_size if self.vllm is not None else self.gpus
+
+    def _vllm_fields(self) -> None:
+        if self.vllm is None:
+            raise ValueError("a `vllm` model needs `vllm` (model, revision, maxModelLen)")
+        if self.placement != "gpu":
+            raise ValueError("a `vllm` model runs on GPU workstations; use `placement: gpu`")
+        if self.gpu_memory is None:
+            raise ValueError("a `vllm` model needs `gpuMemory`: its budget, passed to the server as its share of the GPU")
+        written = {"gpus", "command", "args", "tf", "health", "health_path", "metrics_path"} & self.model_fields_set
+        if written:
+            raise ValueError(f"a `vllm` model's {', '.join(sorted(written))} come from its `vllm` settings (gpus = tensorParallelSize, "
+                             "probes on /health, metrics on /metrics); remove them")
 
 
 class TfServing(Schema):

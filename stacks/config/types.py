@@ -39,7 +39,7 @@ MODEL_BASE_PATH = re.compile(r"(/[A-Za-z0-9._-]+)+|(s3|gs)://[a-z0-9][a-z0-9._-]
 
 # Node labels the program sets from the rest of the config, and the prefixes of its own
 # (components/kit/kube.py NODE_LABEL_PREFIX; `hybrid-ai/` was the prefix before it).
-MANAGED_LABELS = ("nvidia.com/device-plugin.config", "nvidia.com/gpu.present")
+MANAGED_LABELS = ("nvidia.com/device-plugin.config", "nvidia.com/gpu.present", "nvidia.com/mps.capable")
 OWNED_LABEL_PREFIXES = ("hybrid-ai", "hybrid-ai.node-restriction.kubernetes.io")
 
 

@@ -30,6 +30,13 @@ def _expression(expr: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
         return labels.get(key) in values
     if op == "NotIn":
         return labels.get(key) not in values
+    if op in ("Gt", "Lt"):
+        # As the scheduler reads them: one integer value; a missing or non-integer label fails.
+        try:
+            have = int(labels[key])
+        except (KeyError, ValueError):
+            return False
+        return have > int(values[0]) if op == "Gt" else have < int(values[0])
     raise ValueError(f"node affinity operator {op!r} is not understood by the topology picture")
 
 

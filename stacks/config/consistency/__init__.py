@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING
 
 from stacks.config.consistency.backup import backup_host
 from stacks.config.consistency.catalog import gpus_and_models, models, node_fit, pods, requests
+from stacks.config.consistency.llm import llm_models
 from stacks.config.consistency.namespaces import workload_namespace
 from stacks.config.consistency.network import addresses, hosts, networks, ports, roles
 from stacks.config.consistency.reach import deployer_reach
 from stacks.config.consistency.settings import secret_keys, unused_settings
 from stacks.config.consistency.upgrades import upgrades
+from stacks.config.gpu_budget import budget_errors
 
 if TYPE_CHECKING:
     from stacks.config import StackConfig
@@ -43,8 +45,10 @@ def cross_checks(cfg: StackConfig) -> list[str]:
         errors += upgrades(cfg)
         errors += models(cfg)
         errors += requests(cfg)
+        errors += budget_errors(cfg) if not errors else []
         errors += node_fit(cfg)
         errors += pods(cfg)
+        errors += llm_models(cfg)
         errors += backup_host(cfg)
         errors += secret_keys(cfg)
         errors += deployer_reach(cfg)

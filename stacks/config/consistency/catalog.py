@@ -40,8 +40,10 @@ def gpus_and_models(cfg: StackConfig) -> list[str]:
         names = ", ".join(name for _, name in gpu_models)
         errors.append(f"models[{gpu_models[0][0]}].placement: {names} ask for GPU nodes but no cluster host has `gpu`; add a GPU host or use `placement: cloud`")
     for i, m in enumerate(cfg.models):
-        if sharing and m.gpus > 1:
-            errors.append(f"models[{i}].gpus: {m.gpus} GPUs per pod with time-slicing on (failRequestsGreaterThanOne); request 1")
+        if sharing and m.gpu_count > 1 and all(p.replicas > 1 for p in cfg.time_slicing.profiles):
+            field = "vllm.tensorParallelSize" if m.kind == "vllm" else "gpus"
+            errors.append(f"models[{i}].{field}: {m.gpu_count} GPUs per pod with time-slicing on (failRequestsGreaterThanOne); request 1, "
+                          "or add a profile with `replicas: 1` for whole GPUs")
         if m.name in BUILTIN_SERVICES:
             errors.append(f"models[{i}].name: '{m.name}' is a built-in service; pick another name")
         for j, peer in enumerate(m.talks_to):
@@ -82,12 +84,12 @@ def requests(cfg: StackConfig) -> list[str]:
     if gpu_hosts:
         largest = max(h.gpu.count for h in gpu_hosts if h.gpu)
         for i, m in enumerate(cfg.models):
-            if not cfg.time_slicing.profiles and m.gpus > largest:
-                errors.append(f"models[{i}].gpus: {m.gpus} GPUs per pod but the largest GPU host has {largest}; request at most {largest}")
+            if not cfg.time_slicing.profiles and m.gpu_count > largest:
+                errors.append(f"models[{i}].gpus: {m.gpu_count} GPUs per pod but the largest GPU host has {largest}; request at most {largest}")
         capacity = sum(h.gpu.count * cfg.replicas_of(h) for h in gpu_hosts if h.gpu)
         if errors:  # a pod that fits no host already says what to lower
             return errors
-        demand = {m.name: m.replicas * m.gpus for m in cfg.models if m.kind == "service" and m.gpus}
+        demand = {m.name: m.replicas * m.gpu_count for m in cfg.models if m.kind != "tf-model" and m.gpu_count}
         if any(m.kind == "tf-model" for m in cfg.models):
             demand["tf-serving"] = cfg.tf_serving.gpus
         if sum(demand.values()) > capacity:
@@ -99,7 +101,7 @@ def requests(cfg: StackConfig) -> list[str]:
         if not hosts or any(h.size is None for h in hosts):
             continue  # sizes unknown: nothing to compare with
         biggest = max(h.size.memory_mb for h in hosts if h.size)
-        asks = [(f"models[{i}].memory", m.memory) for i, m in enumerate(cfg.models) if m.placement == placement and m.kind == "service"]
+        asks = [(f"models[{i}].memory", m.memory) for i, m in enumerate(cfg.models) if m.placement == placement and m.kind != "tf-model"]
         if placement == "gpu" and any(m.kind == "tf-model" for m in cfg.models):
             asks.append(("tfServing.memory", cfg.tf_serving.memory))
         errors += [f"{key}: {memory} is more than any {placement} node has ({biggest} MB in `size.memoryMb`); lower it or use bigger hosts"
@@ -148,7 +150,7 @@ def node_fit(cfg: StackConfig) -> list[str]:
             continue
         cores = max(h.size.cpus for h in hosts if h.size)
         errors += [f"models[{i}].cpu: {m.cpu} is more than any {placement} node has ({cores} cores in `size.cpus`); lower it or use bigger hosts"
-                   for i, m in enumerate(cfg.models) if m.placement == placement and m.kind == "service" and _millicores(m.cpu) > cores * 1000]
+                   for i, m in enumerate(cfg.models) if m.placement == placement and m.kind != "tf-model" and _millicores(m.cpu) > cores * 1000]
     return errors
 
 

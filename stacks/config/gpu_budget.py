@@ -1,0 +1,171 @@
+"""GPU memory budgets: what each GPU host offers per pod, where a model with `gpuMemory` (or a
+whole-GPU ask) may land, and the rules that refuse a catalog whose budgets cannot fit.
+
+A profile with `memory` M and `replicas` R offers R shares of M / R per GPU. The device plugin
+hands out at most R pods per GPU (time-slicing or MPS), so a pod whose budget is at most
+M / R keeps every pod of that GPU within M. Only MPS enforces the share (the plugin's daemon
+sets each client's pinned-memory limit to M / R); under time-slicing it holds only as long as
+each server keeps to its budget (vLLM does: `--gpu-memory-utilization`). docs/models.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from stacks.config.hosts import Host
+    from stacks.config.models import Model
+    from stacks.config.stack import StackConfig
+
+# Node labels the program sets on GPU nodes from their profile (stacks/build.py), which the
+# pods' node affinity matches: the sharing mode, and the memory share of one pod in MiB.
+SHARING_LABEL = "hybrid-ai/gpu-sharing"
+SHARE_LABEL = "hybrid-ai/gpu-share-mib"
+# The label the device plugin chart's MPS control daemon selects its nodes by (0.18.2,
+# templates/daemonset-mps-control-daemon.yml); gpu-feature-discovery would set it, we do not run it.
+MPS_CAPABLE_LABEL = "nvidia.com/mps.capable"
+
+
+def mib(quantity: str) -> int:
+    return int(quantity[:-2]) * (1024 if quantity.endswith("Gi") else 1)
+
+
+@dataclass(frozen=True)
+class GpuHost:
+    """What one GPU host offers GPU pods."""
+
+    name: str
+    profile: str
+    count: int
+    replicas: int
+    sharing: str
+    """`exclusive` (replicas 1), `time-slicing` or `mps`."""
+    memory_mib: int | None
+    """Memory of one GPU, when the profile declares it."""
+
+    @property
+    def share_mib(self) -> int | None:
+        return self.memory_mib // self.replicas if self.memory_mib is not None else None
+
+    def describe(self) -> str:
+        if self.memory_mib is None:
+            return f"{self.profile}: no `memory` declared"
+        return f"{self.profile}: {self.memory_mib} MiB / {self.replicas} = {self.share_mib} MiB per pod"
+
+
+def gpu_hosts(cfg: StackConfig) -> list[GpuHost]:
+    out = []
+    for h in cfg.hosts:
+        if h.gpu is None or not h.in_cluster:
+            continue
+        name = cfg.profile_of(h) or h.gpu.model
+        profile = next((p for p in cfg.time_slicing.profiles if p.name == name), None)
+        replicas = profile.replicas if profile is not None else 1
+        sharing = "exclusive" if replicas == 1 else (profile.sharing if profile is not None else "time-slicing")
+        memory = mib(profile.memory) if profile is not None and profile.memory else None
+        out.append(GpuHost(h.name, name, h.gpu.count, replicas, sharing, memory))
+    return out
+
+
+def node_labels(cfg: StackConfig, host: Host) -> dict[str, str]:
+    """The budget labels of a GPU node (none for other nodes)."""
+    offer = next((g for g in gpu_hosts(cfg) if g.name == host.name), None)
+    if offer is None:
+        return {}
+    labels = {SHARING_LABEL: offer.sharing}
+    if offer.share_mib is not None:
+        labels[SHARE_LABEL] = str(offer.share_mib)
+    if offer.sharing == "mps":
+        labels[MPS_CAPABLE_LABEL] = "true"
+    return labels
+
+
+def whole_gpus(m: Model) -> bool:
+    """The model's pods need GPUs nobody shares: asked for, or several GPUs per pod."""
+    return m.exclusive_gpu or m.gpu_count > 1
+
+
+def eligible(cfg: StackConfig, m: Model) -> list[GpuHost]:
+    """The GPU hosts the model's pods may land on (all of them for a model without a budget)."""
+    hosts = gpu_hosts(cfg)
+    if m.gpu_memory is not None:
+        hosts = [g for g in hosts if g.share_mib is not None and g.share_mib >= mib(m.gpu_memory)]
+    if whole_gpus(m):
+        hosts = [g for g in hosts if g.sharing == "exclusive" and g.count >= m.gpu_count]
+    return hosts
+
+
+def node_terms(m: Model) -> list[dict[str, Any]]:
+    """Node affinity expressions that keep the model's pods on GPUs that fit its budget."""
+    terms: list[dict[str, Any]] = []
+    if m.gpu_memory is not None:
+        terms.append({"key": SHARE_LABEL, "operator": "Gt", "values": [str(mib(m.gpu_memory) - 1)]})
+    if whole_gpus(m):
+        terms.append({"key": SHARING_LABEL, "operator": "In", "values": ["exclusive"]})
+    return terms
+
+
+def memory_share(cfg: StackConfig, m: Model) -> float:
+    """The fraction of a GPU a vLLM server may take (`--gpu-memory-utilization`): its budget
+    over the largest GPU it may land on, rounded down, so it never takes more than the budget
+    (on a smaller eligible GPU it takes less)."""
+    assert m.gpu_memory is not None
+    largest = max(g.memory_mib or 0 for g in eligible(cfg, m))
+    return int(mib(m.gpu_memory) * 100 // largest) / 100 if largest else 0.0
+
+
+def pods_that_fit(cfg: StackConfig, m: Model) -> int:
+    """The most pods of the model the GPUs it may land on can hold (each host: its shares, or
+    its whole GPUs over the GPUs a pod takes)."""
+    return sum(g.count * g.replicas // m.gpu_count for g in eligible(cfg, m))
+
+
+def budget_errors(cfg: StackConfig) -> list[str]:
+    """One line per model whose budget no GPU fits, then per budget level the catalog cannot hold."""
+    errors = []
+    offers = gpu_hosts(cfg)
+    if not offers:
+        return []
+    described = "; ".join(sorted({g.describe() for g in offers}))
+    budgeted = []
+    for i, m in enumerate(cfg.models):
+        if m.placement != "gpu" or m.kind == "tf-model":
+            continue
+        if eligible(cfg, m):
+            if m.gpu_memory is not None:
+                budgeted.append((i, m))
+            errors += _mps_shm(cfg, i, m)
+            continue
+        if m.gpu_memory is not None and not any((g.share_mib or 0) >= mib(m.gpu_memory) for g in offers):
+            errors.append(f"models[{i}].gpuMemory: '{m.name}' needs {m.gpu_memory} of GPU memory per pod but no GPU it may run on offers that "
+                          f"({described}); lower gpuMemory, or give its profile `memory` or fewer `replicas`")
+        elif m.gpu_count > 1:
+            errors.append(f"models[{i}]: '{m.name}' needs {m.gpu_count} whole GPUs on one host, and no exclusive GPU host (profile `replicas: 1`) "
+                          f"with enough GPUs{' and memory' if m.gpu_memory else ''} has them; lower the GPUs per pod or add such a host")
+        else:
+            errors.append(f"models[{i}].exclusiveGpu: '{m.name}' asks for a whole GPU but every GPU host{' that fits its budget' if m.gpu_memory else ''} "
+                          f"shares its GPUs ({described}); add a profile with `replicas: 1` or remove exclusiveGpu")
+    return errors or _capacity(cfg, budgeted)
+
+
+def _capacity(cfg: StackConfig, budgeted: list[tuple[int, Model]]) -> list[str]:
+    """Every budget level t: the pods asking t or more fit the shares of at least t (the sets
+    of GPUs each level may use are nested, so this is enough for a placement to exist)."""
+    for level in sorted({mib(m.gpu_memory) for _, m in budgeted if m.gpu_memory}, reverse=True):
+        asking = [(i, m) for i, m in budgeted if m.gpu_memory and mib(m.gpu_memory) >= level]
+        need = sum(m.replicas * m.gpu_count for _, m in asking)
+        offer = sum(g.count * g.replicas for g in gpu_hosts(cfg) if (g.share_mib or 0) >= level)
+        if need > offer:
+            names = ", ".join(f"{m.name} {m.replicas} x {m.gpu_memory}" for _, m in asking)
+            return [f"models[{asking[0][0]}].replicas: the pods with gpuMemory of {level} MiB or more need {need} GPU shares ({names}) "
+                    f"but the GPUs whose share holds that offer {offer}; lower replicas or gpuMemory, or add GPUs"]
+    return []
+
+
+def _mps_shm(cfg: StackConfig, i: int, m: Model) -> list[str]:
+    # Under MPS the device plugin mounts its daemon's shared memory at the container's
+    # /dev/shm (internal/plugin/mps.go at 0.18.2): a second /dev/shm volume would clash.
+    if m.shm_size is not None and any(g.sharing == "mps" for g in eligible(cfg, m)):
+        return [f"models[{i}].shmSize: on MPS GPUs the device plugin mounts its own /dev/shm; remove shmSize or keep the model off MPS (gpuMemory, exclusiveGpu)"]
+    return []
