@@ -1,0 +1,155 @@
+"""GPU memory budgets and sharing modes: a profile's memory split into per-pod shares, pods kept
+to GPUs whose share holds their `gpuMemory`, a catalog that cannot fit refused with one line,
+MPS profiles and whole (exclusive) GPUs in the device plugin's config, as the plugin reads it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from components.workloads.gpu_sharing import profile_config
+from stacks.build import node_labels
+from stacks.config.gpu_budget import SHARE_LABEL, SHARING_LABEL
+from stacks.load import ConfigError, validate
+from tests.support.helpers import evaluate_config, stack_config
+from tests.support.workloads import pod
+from tools.render.evaluate import Evaluation
+from tools.render.placement import placement
+
+
+def rejected(raw: dict[str, Any]) -> list[str]:
+    seen = Evaluation("test")
+    with pytest.raises(ConfigError) as err:
+        evaluate_config(raw, into=seen)
+    assert seen.resources == []
+    return err.value.problems
+
+
+def model(raw: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(m for m in raw["models"] if m["name"] == name)
+
+
+def two_profiles(raw: dict[str, Any], big: dict[str, Any]) -> dict[str, Any]:
+    """ws-1 gets its own profile `big`; ws-2 keeps dev's rtx-3090 (24Gi / 4 = 6Gi shares)."""
+    raw["timeSlicing"]["profiles"].append({"name": "big"} | big)
+    next(h for h in raw["hosts"] if h["name"] == "ws-1")["gpu"]["profile"] = "big"
+    return raw
+
+
+def test_a_budget_no_gpu_share_holds_is_one_line_with_the_numbers() -> None:
+    raw = stack_config("dev")
+    model(raw, "chat")["gpuMemory"] = "8Gi"
+    assert rejected(raw) == ["hybrid-ai:models[5].gpuMemory: 'chat' needs 8Gi of GPU memory per pod but no GPU it may run on offers that "
+                             "(rtx-3090: 24576 MiB / 4 = 6144 MiB per pod); lower gpuMemory, or give its profile `memory` or fewer `replicas`"]
+
+
+def test_a_budget_needs_the_profile_to_declare_memory() -> None:
+    raw = stack_config("dev")
+    del raw["timeSlicing"]["profiles"][0]["memory"]
+    (problem,) = rejected(raw)
+    assert problem.startswith("hybrid-ai:models[5].gpuMemory: 'chat' needs 6Gi") and "rtx-3090: no `memory` declared" in problem
+
+
+def test_pods_asking_more_than_the_shares_that_hold_them_are_refused() -> None:
+    # 8 shares in all fit the 6 GPU pods, but only ws-1's 2 shares of 12Gi hold a 10Gi budget.
+    raw = two_profiles(stack_config("dev"), {"replicas": 2, "memory": "24Gi"})
+    model(raw, "chat").update(gpuMemory="10Gi", replicas=3, maxReplicas=3)
+    assert rejected(raw) == ["hybrid-ai:models[5].replicas: the pods with gpuMemory of 10240 MiB or more need 3 GPU shares (chat 3 x 10Gi) "
+                             "but the GPUs whose share holds that offer 2; lower replicas or gpuMemory, or add GPUs"]
+
+
+def test_a_budgeted_model_lands_only_where_its_share_fits_and_takes_its_share_of_that_gpu() -> None:
+    raw = two_profiles(stack_config("dev"), {"replicas": 2, "memory": "24Gi"})
+    model(raw, "chat")["gpuMemory"] = "10Gi"
+    ev = evaluate_config(raw)
+    spec = pod(ev, "chat")
+    terms = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert terms == [{"matchExpressions": [{"key": "hybrid-ai/gpu-model", "operator": "Exists"},
+                                           {"key": SHARE_LABEL, "operator": "Gt", "values": ["10239"]}]}]
+    assert "--gpu-memory-utilization=0.41" in spec["containers"][0]["args"]  # 10Gi of 24Gi, rounded down
+    cfg = validate(raw)
+    labels = {h.name: node_labels(cfg, h) for h in cfg.hosts if h.gpu}
+    assert (labels["ws-1"][SHARE_LABEL], labels["ws-2"][SHARE_LABEL]) == ("12288", "6144")
+    where = placement(ev, cfg)
+    assert "chat" in where["ws-1"] and "chat" not in where["ws-2"]  # the scheduler's reading of Gt
+    assert "ocr-engine" in where["ws-1"] and "ocr-engine" in where["ws-2"]  # no budget: any GPU
+    hpa = ev.by_name("chat-hpa").inputs["spec"]
+    assert hpa["maxReplicas"] == 2  # only ws-1's two shares hold it
+
+
+def test_whole_gpus_only_where_the_profile_gives_one_pod_per_gpu() -> None:
+    raw = stack_config("dev")
+    model(raw, "chat")["exclusiveGpu"] = True
+    (problem,) = rejected(raw)
+    assert problem.startswith("hybrid-ai:models[5].exclusiveGpu: 'chat' asks for a whole GPU") and "replicas: 1" in problem
+    raw = two_profiles(stack_config("dev"), {"replicas": 1, "memory": "24Gi"})
+    model(raw, "chat")["exclusiveGpu"] = True
+    ev = evaluate_config(raw)
+    expressions = pod(ev, "chat")["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]["matchExpressions"]
+    assert {"key": SHARING_LABEL, "operator": "In", "values": ["exclusive"]} in expressions
+    where = placement(ev, validate(raw))
+    assert "chat" in where["ws-1"] and "chat" not in where["ws-2"]
+    config = yaml.safe_load(ev.by_name("gpu-sharing-config").inputs["data"]["big"])
+    assert "sharing" not in config  # whole GPUs: nothing replicated
+
+
+def test_tensor_parallel_servers_need_that_many_whole_gpus_on_one_host() -> None:
+    raw = two_profiles(stack_config("dev"), {"replicas": 1, "memory": "24Gi"})
+    next(h for h in raw["hosts"] if h["name"] == "ws-1")["gpu"]["count"] = 2
+    model(raw, "chat")["vllm"]["tensorParallelSize"] = 2
+    ev = evaluate_config(raw)
+    c = pod(ev, "chat")["containers"][0]
+    assert c["resources"]["limits"]["nvidia.com/gpu"] == "2" and "--tensor-parallel-size=2" in c["args"]
+    assert placement(ev, validate(raw))["ws-2"].count("chat") == 0
+    model(raw, "chat")["vllm"]["tensorParallelSize"] = 3  # 6 GPU slots for 6 pods' worth, but no host has 3 whole GPUs
+    (problem,) = rejected(raw)
+    assert problem.startswith("hybrid-ai:models[5]: 'chat' needs 3 whole GPUs on one host"), problem
+
+
+def test_mps_profiles_in_the_plugin_config_and_the_nodes_its_daemon_selects() -> None:
+    raw = stack_config("dev")
+    raw["timeSlicing"]["profiles"][0]["sharing"] = "mps"
+    # The plugin mounts its MPS daemon's /dev/shm into the container: a model may not bring its own.
+    (problem,) = rejected(raw)
+    assert problem.startswith("hybrid-ai:models[1].shmSize: on MPS GPUs the device plugin mounts its own /dev/shm"), problem
+    del model(raw, "ocr-engine")["shmSize"]
+    ev = evaluate_config(raw)
+    config = yaml.safe_load(ev.by_name("gpu-sharing-config").inputs["data"]["rtx-3090"])
+    assert config["sharing"] == {"mps": {"resources": [{"name": "nvidia.com/gpu", "replicas": 4}]}}
+    cfg = validate(raw)
+    labels = node_labels(cfg, next(h for h in cfg.hosts if h.name == "ws-1"))
+    assert labels["nvidia.com/mps.capable"] == "true" and labels[SHARING_LABEL] == "mps"
+    assert all(v.get("emptyDir", {}).get("medium") != "Memory" for v in pod(ev, "chat")["volumes"])  # nor vLLM's default one
+
+
+def test_mps_needs_two_replicas_as_the_plugin_does() -> None:
+    raw = stack_config("dev")
+    raw["timeSlicing"]["profiles"][0].update(sharing="mps", replicas=1)
+    (problem,) = rejected(raw)
+    assert problem.startswith("hybrid-ai:timeSlicing.profiles[0]") and "2 or more" in problem
+
+
+def test_a_one_replica_profile_has_no_replicated_resource() -> None:
+    # The plugin refuses a replicated resource of fewer than 2 replicas (api/config/v1/replicas.go
+    # at v0.18.2): one replica must mean no `sharing` section at all, for both modes.
+    assert "sharing" not in yaml.safe_load(profile_config(1))
+    assert "sharing" not in yaml.safe_load(profile_config(1, "mps"))
+    shared = yaml.safe_load(profile_config(3))["sharing"]["timeSlicing"]
+    assert shared == {"failRequestsGreaterThanOne": True, "resources": [{"name": "nvidia.com/gpu", "replicas": 3}]}
+
+
+def test_without_profiles_gpus_are_whole_and_the_plugin_config_says_so() -> None:
+    raw = stack_config("dev")
+    del raw["timeSlicing"]
+    raw["models"] = [m for m in raw["models"] if m.get("kind") != "vllm"]
+    for m in raw["models"]:
+        if m.get("placement") == "gpu" and m["name"] == "layout-engine":
+            m["gpus"] = 0  # two GPUs, three GPU pods otherwise
+            m["placement"] = "cloud"
+    ev = evaluate_config(raw)
+    config = yaml.safe_load(ev.by_name("gpu-sharing-config").inputs["data"]["rtx-3090"])
+    assert "sharing" not in config
+    cfg = validate(raw)
+    assert node_labels(cfg, next(h for h in cfg.hosts if h.name == "ws-1"))[SHARING_LABEL] == "exclusive"
