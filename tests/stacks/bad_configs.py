@@ -110,7 +110,7 @@ def _netmaker_without_section(raw: Raw) -> None:
 BAD: list[tuple[str, Callable[[Raw], None], str, str]] = [
     # (case, mutation, config key path expected in the message, fix expected in the message)
     ("duplicate host", _duplicate_host, "hybrid-ai:hosts[5].name", "used twice"),
-    ("duplicate model", _duplicate_model, "hybrid-ai:models[6].name", "used twice"),
+    ("duplicate model", _duplicate_model, "hybrid-ai:models[5].name", "used twice"),
     ("overlay overlaps pods", set_in(["cluster", "podCidr"], "100.64.128.0/20"), "hybrid-ai:cluster.podCidr", "do not overlap"),
     ("overlay overlaps services", set_in(["cluster", "serviceCidr"], "100.64.200.0/24"), "hybrid-ai:cluster.serviceCidr", "do not overlap"),
     ("overlay overlaps a LAN", set_in(["sites", 1, "lanCidr"], "100.64.1.0/24"), "hybrid-ai:sites[1].lanCidr", "do not overlap"),
@@ -220,11 +220,6 @@ def _no_time_slicing(raw: Raw) -> None:
     del raw["timeSlicing"]
 
 
-def _no_llm(raw: Raw) -> None:
-    """Without dev's vLLM model (its budget needs the profile's memory)."""
-    raw["models"] = [m for m in raw["models"] if m.get("kind") != "vllm"]
-
-
 def _second_public_model(path: str) -> Callable[[Raw], None]:
     def mutate(raw: Raw) -> None:
         raw["models"].append({"name": "billing", "image": "ghcr.io/example/billing:1.0.0", "publicPath": path})
@@ -247,8 +242,8 @@ CROSS: list[tuple[str, Callable[[Raw], None], str, str]] = [
     ("SSH address used twice", set_in(["hosts", 4, "existing", "address"], "198.51.100.21"), "hybrid-ai:hosts[4].existing.address", "already the address of host 'ws-1'; give each host its own address or SSH port"),
     ("public endpoint used twice", set_in(["hosts", 2, "existing", "publicAddress"], "203.0.113.11"), "hybrid-ai:hosts[2].existing.publicAddress", "each host needs its own"),
     ("LAN address used twice in a site", set_in(["hosts", 2, "existing", "lanAddress"], "192.0.2.11"), "hybrid-ai:hosts[2].existing.lanAddress", "already the lanAddress of host 'receipt'"),
-    ("public path used twice", _second_public_model("/receipt"), "hybrid-ai:models[6].publicPath", "already routes to 'receipt-api'"),
-    ("public path used twice with a trailing slash", _second_public_model("/receipt/"), "hybrid-ai:models[6].publicPath", "its own path"),
+    ("public path used twice", _second_public_model("/receipt"), "hybrid-ai:models[5].publicPath", "already routes to 'receipt-api'"),
+    ("public path used twice with a trailing slash", _second_public_model("/receipt/"), "hybrid-ai:models[5].publicPath", "its own path"),
     ("talksTo lists a peer twice", set_in(["models", 0, "talksTo"], ["redis", "redis"]), "hybrid-ai:models[0].talksTo", "list each peer once"),
     ("duplicate site", lambda raw: raw["sites"].append(dict(raw["sites"][1])), "hybrid-ai:sites[2].name", "used twice"),
     ("duplicate time-slicing profile", lambda raw: raw["timeSlicing"]["profiles"].append({"name": "rtx-3090", "replicas": 2}), "hybrid-ai:timeSlicing.profiles[1].name", "used twice"),
@@ -278,7 +273,7 @@ CROSS: list[tuple[str, Callable[[Raw], None], str, str]] = [
     ("more GPUs per pod than any host has", _both(_no_time_slicing, set_in(["models", 1, "gpus"], 2)), "hybrid-ai:models[1].gpus", "request at most 1"),
     ("GPU requests above capacity", set_in(["models", 2, "replicas"], 7), "hybrid-ai:models:", "the GPU hosts offer 8"),
     ("model memory above every GPU node", _both(_sizes(8192, 4096), set_in(["models", 1, "memory"], "16Gi")), "hybrid-ai:models[1].memory", "more than any gpu node has"),
-    ("TF-Serving memory above every GPU node", _both(_sizes(4096, 4096), set_in(["models", 1, "memory"], "1Gi"), set_in(["models", 2, "memory"], "1Gi"), set_in(["models", 5, "memory"], "1Gi")), "hybrid-ai:tfServing.memory", "more than any gpu node has"),
+    ("TF-Serving memory above every GPU node", _both(_sizes(4096, 4096), set_in(["models", 1, "memory"], "1Gi"), set_in(["models", 2, "memory"], "1Gi")), "hybrid-ai:tfServing.memory", "more than any gpu node has"),
     ("cloud model memory above every cloud node", _both(_sizes(32768, 1024), set_in(["models", 0, "memory"], "2Gi")), "hybrid-ai:models[0].memory", "more than any cloud node has"),
     # a model's cache
     ("cache with two replicas", set_in(["models", 1, "replicas"], 2), "hybrid-ai:models[1].cache", "use `replicas: 1` or remove `cache`"),
@@ -290,7 +285,7 @@ CROSS: list[tuple[str, Callable[[Raw], None], str, str]] = [
     ("NVIDIA settings on a host without GPU", set_in(["hosts", 1, "nvidia"], {"installDriver": False}), "hybrid-ai:hosts[1].nvidia", "only used on hosts with `gpu`"),
     ("GPU on a host outside the cluster", set_in(["hosts", 0, "gpu"], {"model": "rtx-3090"}), "hybrid-ai:hosts[0].gpu", "add role `worker`"),
     ("labels on a host outside the cluster", set_in(["hosts", 0, "labels"], {"team": "ops"}), "hybrid-ai:hosts[0].labels", "so this is ignored"),
-    ("GPU profile without time-slicing", _both(_no_time_slicing, _no_llm, set_in(["hosts", 3, "gpu"], {"model": "rtx-3090", "count": 2, "profile": "rtx-3090"})), "hybrid-ai:hosts[3].gpu.profile", "no timeSlicing.profiles"),
+    ("GPU profile without time-slicing", _both(_no_time_slicing, set_in(["hosts", 3, "gpu"], {"model": "rtx-3090", "count": 2, "profile": "rtx-3090"})), "hybrid-ai:hosts[3].gpu.profile", "no timeSlicing.profiles"),
     ("maxReplicas on an internal model", set_in(["models", 1, "maxReplicas"], 3), "hybrid-ai:models[1].maxReplicas", "only public models autoscale"),
     ("image on a tf-model", set_in(["models", 3, "image"], "ghcr.io/example/x:1.0.0"), "hybrid-ai:models[3].image", "tfServing.image"),
     ("gpus on a tf-model", set_in(["models", 3, "gpus"], 1), "hybrid-ai:models[3].gpus", "tfServing.gpus"),

@@ -186,7 +186,7 @@ def render_in(folder: Path, stack: str, text: str, out: Path) -> subprocess.Comp
                           cwd=PROJECT, capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("stack", ["dev", "ha", "netmaker", "prod"])
+@pytest.mark.parametrize("stack", ["dev", "ha", "netmaker", "prod", "llm"])
 def test_every_example_stack_renders_with_a_secure_value(stack: str, tmp_path: Path) -> None:
     text = "encryptionsalt: v1:c2FsdA==:v1:Zm9v:YmFy\n" + (PROJECT / f"Pulumi.{stack}.yaml").read_text() + SECURE_ENTRY
     result = render_in(tmp_path, stack, text, tmp_path / "out")

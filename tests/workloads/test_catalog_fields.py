@@ -125,15 +125,15 @@ def rejected(raw: dict[str, Any], secrets: dict[str, str] | None = None) -> list
 
 
 @pytest.mark.parametrize(("change", "key", "fix"), [
-    ({"shmSize": "3Gi"}, "models[6].shmSize", "lower it or raise `memory`"),
-    ({"cpu": "64", "cpuLimit": "64"}, "models[6].cpu", "lower it or use bigger hosts"),
-    ({"memory": "512Gi"}, "models[6].memory", "lower it or use bigger hosts"),
-    ({"pullSecret": True}, "models[6].pullSecret", "configure `registry`"),
-    ({"cache": {"mountPath": "/tmp"}}, "models[6].cache.mountPath", "use another path"),
-    ({"env": {"HF_TOKEN": "x"}}, "models[6]", "keep each variable in one"),
-    ({"secretEnv": {"HF_TOKEN": "sshPrivateKey"}}, "models[6].secretEnv.HF_TOKEN", "keep each secret in its own key"),
-    ({"security": {"runAsUser": 0}}, "models[6].security.runAsUser", "greater than or equal to 1"),
-    ({"env": {"1BAD": "x"}}, "models[6].env.1BAD", "not an environment variable name"),
+    ({"shmSize": "3Gi"}, "models[5].shmSize", "lower it or raise `memory`"),
+    ({"cpu": "64", "cpuLimit": "64"}, "models[5].cpu", "lower it or use bigger hosts"),
+    ({"memory": "512Gi"}, "models[5].memory", "lower it or use bigger hosts"),
+    ({"pullSecret": True}, "models[5].pullSecret", "configure `registry`"),
+    ({"cache": {"mountPath": "/tmp"}}, "models[5].cache.mountPath", "use another path"),
+    ({"env": {"HF_TOKEN": "x"}}, "models[5]", "keep each variable in one"),
+    ({"secretEnv": {"HF_TOKEN": "sshPrivateKey"}}, "models[5].secretEnv.HF_TOKEN", "keep each secret in its own key"),
+    ({"security": {"runAsUser": 0}}, "models[5].security.runAsUser", "greater than or equal to 1"),
+    ({"env": {"1BAD": "x"}}, "models[5].env.1BAD", "not an environment variable name"),
 ])
 def test_bad_pod_settings_name_the_key(change: dict[str, Any], key: str, fix: str) -> None:
     raw = with_llm_server(stack_config("dev"))
@@ -147,7 +147,7 @@ def test_bad_pod_settings_name_the_key(change: dict[str, Any], key: str, fix: st
 def test_secret_env_needs_its_secret_key() -> None:
     raw = with_llm_server(stack_config("dev"))
     problems = rejected(raw, secrets=TEST_SECRETS)
-    assert problems == ["hybrid-ai:hfToken: missing (needed by models[6].secretEnv.HF_TOKEN); "
+    assert problems == ["hybrid-ai:hfToken: missing (needed by models[5].secretEnv.HF_TOKEN); "
                         "set it with `pulumi config set --secret hfToken < FILE`"]
 
 
@@ -168,7 +168,7 @@ def test_outputs_for_the_operator(dev: Evaluation, llm: Evaluation) -> None:
     assert set(sites) == {s["name"] for s in stack_config("dev")["sites"]}
     assert sites["cloud"]["receipt"].startswith("control-plane,ingress; ")
     assert any("time-slicing x" in line and line.endswith("behind NAT") for line in sites["office"].values())
-    assert dev.outputs["publicEndpoints"] == {"receipt-api": "https://api.example.com/receipt", "chat": "https://api.example.com/llm"}
+    assert dev.outputs["publicEndpoints"] == {"receipt-api": "https://api.example.com/receipt"}
     assert llm.outputs["publicEndpoints"] == dev.outputs["publicEndpoints"]  # internal models get no URL
 
 

@@ -60,7 +60,7 @@ def test_each_public_model_has_an_https_route_on_todays_path_and_autoscaling(dev
         "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/receipt"}}],
                    "backendRefs": [{"name": "receipt-api", "port": 8000}]}],
     }
-    assert {r.name for r in dev.of_type(ROUTE)} == {"receipt-api-route", "chat-route", "ingress-https-redirect"}
+    assert {r.name for r in dev.of_type(ROUTE)} == {"receipt-api-route", "ingress-https-redirect"}
     redirect = dev.by_name("ingress-https-redirect").inputs["spec"]
     assert redirect["parentRefs"] == [{"name": "public", "sectionName": "http"}]
     assert redirect["rules"][0]["filters"][0]["requestRedirect"] == {"scheme": "https", "statusCode": 301}

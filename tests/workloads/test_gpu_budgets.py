@@ -39,14 +39,14 @@ def two_profiles(raw: dict[str, Any], big: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_a_budget_no_gpu_share_holds_is_one_line_with_the_numbers() -> None:
-    raw = stack_config("dev")
+    raw = stack_config("llm")
     model(raw, "chat")["gpuMemory"] = "8Gi"
     assert rejected(raw) == ["hybrid-ai:models[5].gpuMemory: 'chat' needs 8Gi of GPU memory per pod but no GPU it may run on offers that "
                              "(rtx-3090: 24576 MiB / 4 = 6144 MiB per pod); lower gpuMemory, or give its profile `memory` or fewer `replicas`"]
 
 
 def test_a_budget_needs_the_profile_to_declare_memory() -> None:
-    raw = stack_config("dev")
+    raw = stack_config("llm")
     del raw["timeSlicing"]["profiles"][0]["memory"]
     (problem,) = rejected(raw)
     assert problem.startswith("hybrid-ai:models[5].gpuMemory: 'chat' needs 6Gi") and "rtx-3090: no `memory` declared" in problem
@@ -54,14 +54,14 @@ def test_a_budget_needs_the_profile_to_declare_memory() -> None:
 
 def test_pods_asking_more_than_the_shares_that_hold_them_are_refused() -> None:
     # 8 shares in all fit the 6 GPU pods, but only ws-1's 2 shares of 12Gi hold a 10Gi budget.
-    raw = two_profiles(stack_config("dev"), {"replicas": 2, "memory": "24Gi"})
+    raw = two_profiles(stack_config("llm"), {"replicas": 2, "memory": "24Gi"})
     model(raw, "chat").update(gpuMemory="10Gi", replicas=3, maxReplicas=3)
     assert rejected(raw) == ["hybrid-ai:models[5].replicas: the pods with gpuMemory of 10240 MiB or more need 3 GPU shares (chat 3 x 10Gi) "
                              "but the GPUs whose share holds that offer 2; lower replicas or gpuMemory, or add GPUs"]
 
 
 def test_a_budgeted_model_lands_only_where_its_share_fits_and_takes_its_share_of_that_gpu() -> None:
-    raw = two_profiles(stack_config("dev"), {"replicas": 2, "memory": "24Gi"})
+    raw = two_profiles(stack_config("llm"), {"replicas": 2, "memory": "24Gi"})
     model(raw, "chat")["gpuMemory"] = "10Gi"
     ev = evaluate_config(raw)
     spec = pod(ev, "chat")
@@ -80,11 +80,11 @@ def test_a_budgeted_model_lands_only_where_its_share_fits_and_takes_its_share_of
 
 
 def test_whole_gpus_only_where_the_profile_gives_one_pod_per_gpu() -> None:
-    raw = stack_config("dev")
+    raw = stack_config("llm")
     model(raw, "chat")["exclusiveGpu"] = True
     (problem,) = rejected(raw)
     assert problem.startswith("hybrid-ai:models[5].exclusiveGpu: 'chat' asks for a whole GPU") and "replicas: 1" in problem
-    raw = two_profiles(stack_config("dev"), {"replicas": 1, "memory": "24Gi"})
+    raw = two_profiles(stack_config("llm"), {"replicas": 1, "memory": "24Gi"})
     model(raw, "chat")["exclusiveGpu"] = True
     ev = evaluate_config(raw)
     expressions = pod(ev, "chat")["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]["matchExpressions"]
@@ -96,7 +96,7 @@ def test_whole_gpus_only_where_the_profile_gives_one_pod_per_gpu() -> None:
 
 
 def test_tensor_parallel_servers_need_that_many_whole_gpus_on_one_host() -> None:
-    raw = two_profiles(stack_config("dev"), {"replicas": 1, "memory": "24Gi"})
+    raw = two_profiles(stack_config("llm"), {"replicas": 1, "memory": "24Gi"})
     next(h for h in raw["hosts"] if h["name"] == "ws-1")["gpu"]["count"] = 2
     model(raw, "chat")["vllm"]["tensorParallelSize"] = 2
     ev = evaluate_config(raw)
@@ -109,7 +109,7 @@ def test_tensor_parallel_servers_need_that_many_whole_gpus_on_one_host() -> None
 
 
 def test_mps_profiles_in_the_plugin_config_and_the_nodes_its_daemon_selects() -> None:
-    raw = stack_config("dev")
+    raw = stack_config("llm")
     raw["timeSlicing"]["profiles"][0]["sharing"] = "mps"
     # The plugin mounts its MPS daemon's /dev/shm into the container: a model may not bring its own.
     (problem,) = rejected(raw)
@@ -125,7 +125,7 @@ def test_mps_profiles_in_the_plugin_config_and_the_nodes_its_daemon_selects() ->
 
 
 def test_mps_needs_two_replicas_as_the_plugin_does() -> None:
-    raw = stack_config("dev")
+    raw = stack_config("llm")
     raw["timeSlicing"]["profiles"][0].update(sharing="mps", replicas=1)
     (problem,) = rejected(raw)
     assert problem.startswith("hybrid-ai:timeSlicing.profiles[0]") and "2 or more" in problem
@@ -141,7 +141,7 @@ def test_a_one_replica_profile_has_no_replicated_resource() -> None:
 
 
 def test_without_profiles_gpus_are_whole_and_the_plugin_config_says_so() -> None:
-    raw = stack_config("dev")
+    raw = stack_config("llm")
     del raw["timeSlicing"]
     raw["models"] = [m for m in raw["models"] if m.get("kind") != "vllm"]
     for m in raw["models"]:

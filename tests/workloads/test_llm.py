@@ -24,12 +24,18 @@ ASSETS = PROJECT / "charts" / "monitoring"
 TOKEN_CANARY = "CANARY-HF-TOKEN-vllm-91c2"
 
 
+@pytest.fixture(scope="module")
+def llm() -> Evaluation:
+    """The `llm` example stack: the reference deployment with `chat` beside the OCR engines."""
+    return evaluate_config(stack_config("llm"), stack="llm")
+
+
 def chat(raw: dict[str, Any]) -> dict[str, Any]:
     return dict(next(m for m in raw["models"] if m["name"] == "chat"))
 
 
 def with_chat(**change: Any) -> dict[str, Any]:
-    raw = stack_config("dev")
+    raw = stack_config("llm")
     next(m for m in raw["models"] if m["name"] == "chat").update(change)
     return raw
 
@@ -42,8 +48,8 @@ def rejected(raw: dict[str, Any]) -> list[str]:
     return err.value.problems
 
 
-def test_the_server_command_line_comes_from_the_catalog(dev: Evaluation) -> None:
-    c = pod(dev, "chat")["containers"][0]
+def test_the_server_command_line_comes_from_the_catalog(llm: Evaluation) -> None:
+    c = pod(llm, "chat")["containers"][0]
     assert c["image"] == "vllm/vllm-openai:v0.11.0"
     assert c["command"] == ["python3", "-m", "vllm.entrypoints.openai.api_server"]
     assert c["args"] == [
@@ -54,8 +60,8 @@ def test_the_server_command_line_comes_from_the_catalog(dev: Evaluation) -> None
     assert c["resources"]["limits"]["nvidia.com/gpu"] == "1"
 
 
-def test_the_server_writes_only_to_volumes_as_a_restricted_non_root_pod(dev: Evaluation) -> None:
-    spec = pod(dev, "chat")
+def test_the_server_writes_only_to_volumes_as_a_restricted_non_root_pod(llm: Evaluation) -> None:
+    spec = pod(llm, "chat")
     c = spec["containers"][0]
     assert c["securityContext"]["readOnlyRootFilesystem"] is True and c["securityContext"]["runAsNonRoot"] is True
     assert c["securityContext"]["runAsUser"] == 10001 and c["securityContext"]["capabilities"] == {"drop": ["ALL"]}
@@ -73,9 +79,8 @@ def test_the_server_writes_only_to_volumes_as_a_restricted_non_root_pod(dev: Eva
     assert "HF_HUB_OFFLINE" not in env  # a Hub model is downloaded at start
 
 
-def test_probes_use_health_and_the_startup_budget_grows_with_the_model() -> None:
-    dev = evaluate_config(stack_config("dev"))
-    c = pod(dev, "chat")["containers"][0]
+def test_probes_use_health_and_the_startup_budget_grows_with_the_model(llm: Evaluation) -> None:
+    c = pod(llm, "chat")["containers"][0]
     for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
         assert c[probe]["httpGet"] == {"path": "/health", "port": 8000}, probe
     budget = c["startupProbe"]["periodSeconds"] * c["startupProbe"]["failureThreshold"]
@@ -86,14 +91,14 @@ def test_probes_use_health_and_the_startup_budget_grows_with_the_model() -> None
     assert c["startupProbe"]["periodSeconds"] * c["startupProbe"]["failureThreshold"] == 300  # set: kept
 
 
-def test_openai_routes_under_the_public_path_and_egress_only_for_the_download(dev: Evaluation) -> None:
-    route = dev.by_name("chat-route").inputs["spec"]
+def test_openai_routes_under_the_public_path_and_egress_only_for_the_download(llm: Evaluation) -> None:
+    route = llm.by_name("chat-route").inputs["spec"]
     (rule,) = route["rules"]
     assert rule["matches"] == [{"path": {"type": "PathPrefix", "value": "/llm"}}]
     # /llm/v1/chat/completions reaches the server as /v1/chat/completions
     assert rule["filters"] == [{"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}}}]
-    assert "filters" not in dev.by_name("receipt-api-route").inputs["spec"]["rules"][0]
-    egress = dev.by_name("chat-download").inputs["spec"]["egress"]
+    assert "filters" not in llm.by_name("receipt-api-route").inputs["spec"]["rules"][0]
+    egress = llm.by_name("chat-download").inputs["spec"]["egress"]
     assert egress[0]["ports"] == [{"protocol": "TCP", "port": 443}]
     assert "10.1.0.0/16" in egress[0]["to"][0]["ipBlock"]["except"]
 
@@ -137,19 +142,19 @@ def test_bad_vllm_settings_are_one_line_naming_the_key(change: dict[str, Any], k
 
 
 def test_allow_listed_extra_args_reach_the_server() -> None:
-    v = chat(stack_config("dev"))["vllm"] | {"extraArgs": ["--dtype=half", "--enable-prefix-caching", "--max-num-seqs=32"]}
+    v = chat(stack_config("llm"))["vllm"] | {"extraArgs": ["--dtype=half", "--enable-prefix-caching", "--max-num-seqs=32"]}
     c = pod(evaluate_config(with_chat(vllm=v)), "chat")["containers"][0]
     assert c["args"][-3:] == ["--dtype=half", "--enable-prefix-caching", "--max-num-seqs=32"]
 
 
-def test_a_public_vllm_model_autoscales_on_queue_depth_and_cpu_models_keep_cpu(dev: Evaluation) -> None:
-    hpa = dev.by_name("chat-hpa").inputs["spec"]
+def test_a_public_vllm_model_autoscales_on_queue_depth_and_cpu_models_keep_cpu(llm: Evaluation) -> None:
+    hpa = llm.by_name("chat-hpa").inputs["spec"]
     assert (hpa["minReplicas"], hpa["maxReplicas"]) == (1, 2)
     assert hpa["metrics"] == [{"type": "Pods", "pods": {"metric": {"name": "vllm_num_requests_waiting"},
                                                         "target": {"type": "AverageValue", "averageValue": "4"}}}]
-    receipt = dev.by_name("receipt-api-hpa").inputs["spec"]["metrics"]
+    receipt = llm.by_name("receipt-api-hpa").inputs["spec"]["metrics"]
     assert receipt == [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}]
-    adapter = dev.by_name("monitoring-metrics-adapter").inputs
+    adapter = llm.by_name("monitoring-metrics-adapter").inputs
     assert (adapter["chart"], adapter["version"]) == ("prometheus-adapter", "5.3.0")
     values = adapter["values"]
     assert values["prometheus"] == {"url": "http://kube-prometheus-stack-prometheus.monitoring.svc", "port": 9090}
@@ -160,13 +165,13 @@ def test_a_public_vllm_model_autoscales_on_queue_depth_and_cpu_models_keep_cpu(d
     assert values["nodeSelector"] == {"hybrid-ai/location": "cloud"}  # cluster-wide reader: never on a workstation
 
 
-def test_prometheus_scrapes_each_vllm_pod_with_the_labels_the_adapter_maps(dev: Evaluation) -> None:
-    jobs = {j["job_name"]: j for j in dev.by_name("monitoring-stack").inputs["values"]["prometheus"]["prometheusSpec"]["additionalScrapeConfigs"]}
+def test_prometheus_scrapes_each_vllm_pod_with_the_labels_the_adapter_maps(llm: Evaluation) -> None:
+    jobs = {j["job_name"]: j for j in llm.by_name("monitoring-stack").inputs["values"]["prometheus"]["prometheusSpec"]["additionalScrapeConfigs"]}
     job = jobs["model-chat"]
     assert job["metrics_path"] == "/metrics" and job["relabel_configs"][0]["regex"] == "chat;8000"
     targets = {r["target_label"] for r in job["relabel_configs"][1:]}
     assert targets == {"namespace", "pod"}
-    policy = dev.by_name("monitoring-scrape-chat").inputs["spec"]
+    policy = llm.by_name("monitoring-scrape-chat").inputs["spec"]
     assert policy["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "chat"}}
     assert policy["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 8000}]
 
@@ -181,7 +186,7 @@ def test_no_adapter_without_a_queue_autoscaled_model() -> None:
 
 
 def test_a_public_vllm_model_needs_monitoring() -> None:
-    raw = stack_config("dev")
+    raw = stack_config("llm")
     del raw["monitoring"]
     (problem,) = rejected(raw)
     assert problem.startswith("hybrid-ai:models[5].publicPath:") and "monitoring.enabled" in problem

@@ -28,14 +28,8 @@ def dev() -> Evaluation:
     return evaluate_config(stack_config("dev"))
 
 
-def without_llm(raw: dict[str, Any]) -> dict[str, Any]:
-    """Without dev's vLLM model: a public one needs monitoring (its autoscaler reads Prometheus)."""
-    raw["models"] = [m for m in raw["models"] if m.get("kind") != "vllm"]
-    return raw
-
-
 def without_monitoring() -> dict[str, Any]:
-    raw = without_llm(stack_config("dev"))
+    raw = stack_config("dev")
     del raw["monitoring"]
     return raw
 
@@ -43,12 +37,6 @@ def without_monitoring() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def off() -> Evaluation:
     return evaluate_config(without_monitoring())
-
-
-@pytest.fixture(scope="module")
-def on() -> Evaluation:
-    """dev without its LLM: `off` with monitoring on."""
-    return evaluate_config(without_llm(stack_config("dev")))
 
 
 def promtool() -> str:
@@ -183,7 +171,7 @@ def test_dashboards_load_from_the_plans_configmaps(dev: Evaluation) -> None:
 def test_monitoring_charts_sizes_and_placement(dev: Evaluation) -> None:
     kinds = {r.name: r.type for r in dev.resources if r.name.startswith("monitoring-") and r.type in (HELM_RELEASE, HELM_CHART)}
     # kube-prometheus-stack's admission webhook certificate is made by hook Jobs: a Release runs them.
-    assert kinds == {"monitoring-stack": HELM_RELEASE, "monitoring-dcgm-exporter": HELM_CHART, "monitoring-metrics-adapter": HELM_CHART}
+    assert kinds == {"monitoring-stack": HELM_RELEASE, "monitoring-dcgm-exporter": HELM_CHART}
     stack = dev.by_name("monitoring-stack").inputs
     assert (stack["chart"], stack["version"]) == ("kube-prometheus-stack", "88.5.3")
     spec = stack["values"]["prometheus"]["prometheusSpec"]
@@ -253,19 +241,19 @@ def test_grafana_has_no_public_entry(dev: Evaluation) -> None:
     assert policy["ingress"] == [{"from": [{"podSelector": {}}]}]  # its own namespace only
 
 
-def test_outputs_name_grafana_and_every_public_model(dev: Evaluation, on: Evaluation, off: Evaluation) -> None:
+def test_outputs_name_grafana_and_every_public_model(dev: Evaluation, off: Evaluation) -> None:
     assert dev.outputs["monitoring"] == {
         "grafanaUrl": "http://localhost:3000",
         "grafanaPortForward": "kubectl -n monitoring port-forward svc/kube-prometheus-stack-grafana 3000:80",
     }
-    assert dev.outputs["publicEndpoints"] == {"receipt-api": "https://api.example.com/receipt", "chat": "https://api.example.com/llm"}
-    assert "monitoring" not in off.outputs and off.outputs["publicEndpoints"] == on.outputs["publicEndpoints"]
+    assert dev.outputs["publicEndpoints"] == {"receipt-api": "https://api.example.com/receipt"}
+    assert "monitoring" not in off.outputs and off.outputs["publicEndpoints"] == dev.outputs["publicEndpoints"]
 
 
 # --- Optional, and no blast radius ------------------------------------------------------------
 
-def test_monitoring_is_off_unless_set_and_adding_it_changes_no_existing_resource(on: Evaluation, off: Evaluation) -> None:
-    added, removed, modified = off.changes(on)
+def test_monitoring_is_off_unless_set_and_adding_it_changes_no_existing_resource(dev: Evaluation, off: Evaluation) -> None:
+    added, removed, modified = off.changes(dev)
     assert removed == set() and modified == set()
     in_cluster = {"receipt", "interface", "ws-1", "ws-2"}
     assert {a for a in added if not a.startswith("monitoring")} == {

@@ -104,8 +104,7 @@ def test_charts_whose_hooks_matter_are_releases_the_others_v4_charts(dev: Evalua
     # the webhook answers. Traefik's chart has no hooks at 41.3.0: a v4 Chart.
     kinds = {r.name: r.type for r in dev.resources if r.type in (HELM_RELEASE, HELM_CHART)}
     assert kinds == {"ingress-traefik": HELM_CHART, "ingress-cert-manager": HELM_RELEASE,
-                     "gpu-sharing-device-plugin": HELM_CHART, "monitoring-stack": HELM_RELEASE, "monitoring-dcgm-exporter": HELM_CHART,
-                     "monitoring-metrics-adapter": HELM_CHART}
+                     "gpu-sharing-device-plugin": HELM_CHART, "monitoring-stack": HELM_RELEASE, "monitoring-dcgm-exporter": HELM_CHART}
     for name, chart, version in (("ingress-cert-manager", "cert-manager", "v1.16.2"),):
         release = dev.by_name(name).inputs
         assert (release["chart"], release["version"], release["name"]) == (chart, version, chart)
@@ -168,7 +167,6 @@ def test_network_policies_deny_by_default_and_allow_only_the_call_graph(dev: Eva
         ("ocr-engine", "tf-serving"), ("layout-engine", "tf-serving"),
         ("traefik", "acme-solver"),
         ("prometheus", "tf-serving"), ("*", "grafana"),  # monitoring: scrape, and Grafana from its own namespace only
-        ("traefik", "chat"), ("prometheus", "chat"),  # the LLM: public, scraped (its download egress is its own policy)
     }
 
 
