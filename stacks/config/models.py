@@ -131,6 +131,8 @@ class Model(Schema):
             raise ValueError("`vllm` is only used with `kind: vllm`; remove it or set the kind")
         if (self.gpu_memory is not None or self.exclusive_gpu) and self.placement != "gpu":
             raise ValueError("`gpuMemory` and `exclusiveGpu` need `placement: gpu`")
+        if (self.gpu_memory is not None or self.exclusive_gpu) and self.kind == "service" and not self.gpus:
+            raise ValueError("`gpuMemory` and `exclusiveGpu` are for pods that hold a GPU; set `gpus: 1`")
         if self.health == "tcp" and (self.probes.path is not None or "health_path" in self.model_fields_set):
             raise ValueError("`health: tcp` probes by connecting; remove `healthPath` / `probes.path` or use `health: http`")
         if self.gpus and self.placement != "gpu":

@@ -50,3 +50,20 @@ def test_a_metrics_path_is_scraped_and_let_in() -> None:
 def test_no_metrics_path_no_scrape(dev: Evaluation) -> None:
     jobs = {j["job_name"] for j in dev.by_name("monitoring-stack").inputs["values"]["prometheus"]["prometheusSpec"]["additionalScrapeConfigs"]}
     assert "model-layout-engine" not in jobs and "monitoring-scrape-layout-engine" not in {r.name for r in dev.resources}
+
+
+def test_a_budget_on_a_pod_without_a_gpu_is_refused() -> None:
+    seen = Evaluation("test")
+    with pytest.raises(ConfigError) as err:
+        evaluate_config(with_layout(gpus=0, gpuMemory="2Gi"), into=seen)
+    (problem,) = err.value.problems
+    assert problem.startswith("hybrid-ai:models[2]: `gpuMemory` and `exclusiveGpu` are for pods that hold a GPU") and seen.resources == []
+
+
+def test_a_service_model_with_a_budget_keeps_to_gpus_whose_share_holds_it() -> None:
+    raw = with_layout(gpuMemory="6Gi")
+    raw["timeSlicing"]["profiles"][0]["memory"] = "24Gi"
+    spec = pod(evaluate_config(raw), "layout-engine")
+    expressions = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]["matchExpressions"]
+    assert {"key": "hybrid-ai/gpu-share-mib", "operator": "Gt", "values": ["6143"]} in expressions
+    assert "--gpu-memory-utilization" not in " ".join(spec["containers"][0].get("args", []))  # its own server keeps to it
