@@ -73,8 +73,9 @@ unit: venv
 e2e: venv
 	$(PY) -m pytest -q -m "e2e and not engine"
 
-## engine: the Pulumi CLI, the pulumi-kubernetes provider and a Kubernetes control plane
-# (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kwok) built from their
+## engine: the Pulumi CLI, the pulumi-kubernetes provider, a Kubernetes control plane
+# (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kwok) and the NVIDIA
+# device plugin (the tests parse the GPU sharing configs with it) built from their
 # Go modules into .engine/bin, and upstream's CRDs generated from their Go API types into
 # .engine/crds (versions in engine/*/go.mod; docs/engine.md). Go's module and build caches stay
 # in their default places, so a warm machine only relinks; each group is rebuilt only when its
@@ -84,7 +85,7 @@ ENGINE_CRDS := .engine/crds
 KUBE_BINS := $(addprefix $(ENGINE_BIN)/,kube-apiserver kube-controller-manager kube-scheduler kubectl)
 CRD_GROUPS := gateway-api cert-manager prometheus-operator
 engine: $(ENGINE_BIN)/pulumi $(ENGINE_BIN)/pulumi-resource-kubernetes $(KUBE_BINS) \
-  $(ENGINE_BIN)/etcd $(ENGINE_BIN)/kwok crds
+  $(ENGINE_BIN)/etcd $(ENGINE_BIN)/kwok $(ENGINE_BIN)/nvidia-device-plugin crds
 
 $(ENGINE_BIN)/pulumi: engine/pulumi/go.mod engine/pulumi/go.sum
 	bash engine/build.sh pulumi github.com/pulumi/pulumi/pkg/v3 github.com/pulumi/pulumi/pkg/v3/cmd/pulumi \
@@ -122,6 +123,12 @@ crds: $(addprefix $(ENGINE_CRDS)/,$(addsuffix /.generated,$(CRD_GROUPS)))
 $(ENGINE_CRDS)/%/.generated: engine/crds/%/go.mod engine/crds/%/go.sum engine/crds/%/generate.sh \
   engine/crds/build.sh engine/crds/check.py | venv
 	PY=$(abspath $(PY)) bash engine/crds/build.sh $*
+
+# The device plugin at the chart's version (cgo: go-nvml); the tests parse the sharing configs with it.
+$(ENGINE_BIN)/nvidia-device-plugin: engine/nvidia-device-plugin/go.mod engine/nvidia-device-plugin/go.sum
+	bash engine/build.sh nvidia-device-plugin github.com/NVIDIA/k8s-device-plugin \
+	  github.com/NVIDIA/k8s-device-plugin/cmd/nvidia-device-plugin \
+	  -- github.com/NVIDIA/k8s-device-plugin/internal/info.version=@VERSION@
 
 ## command-standin: the lab's test-only stand-in for the pulumi-command provider, built from
 # tools/lab/command-standin into .engine/standin (never on a user's PATH, nor next to the CLI,
