@@ -211,3 +211,21 @@ def test_the_llm_alerts_and_dashboard_query_vllms_metrics() -> None:
     exprs = " ".join(t["expr"] for p in board["panels"] for t in p["targets"])
     for metric in ("vllm:num_requests_waiting", "vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc", "vllm:time_to_first_token_seconds_bucket"):
         assert metric in exprs, metric
+
+
+def test_prometheus_accepts_the_model_scrape_jobs(llm: Evaluation, tmp_path: Path) -> None:
+    tool = shutil.which("promtool")
+    if tool is None:
+        unavailable("promtool not installed (Debian package `prometheus`)")
+    rendered = llm.by_name("monitoring-stack").inputs["values"]["prometheus"]["prometheusSpec"]["additionalScrapeConfigs"]
+    assert any(j["job_name"] == "model-chat" for j in rendered)
+    # Debian's Prometheus is built without Kubernetes discovery: the real parser checks each job's
+    # relabelling, path and name with a static target standing in for pod discovery.
+    jobs = [{k: v for k, v in j.items() if k != "kubernetes_sd_configs"} | {"static_configs": [{"targets": ["192.0.2.1:8000"]}]}
+            for j in rendered]
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump({"scrape_configs": jobs}))
+    result = subprocess.run([tool, "check", "config", "prometheus.yml"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    broken = [dict(j, relabel_configs=[dict(r, action="kept") for r in j["relabel_configs"]]) for j in jobs]
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump({"scrape_configs": broken}))
+    assert subprocess.run([tool, "check", "config", "prometheus.yml"], cwd=tmp_path, capture_output=True, timeout=60).returncode != 0
