@@ -23,6 +23,7 @@ from components.workloads.namespace import WorkloadNamespace, WorkloadNamespaceA
 from components.workloads.pod import CacheVolume, ProbeTiming, Security
 from components.workloads.registry import PullSecret, PullSecretArgs
 from components.workloads.tf_serving import GRPC_PORT, HOSTPATH_STORAGE_CLASS, TfModel, TfServing, TfServingArgs
+from components.workloads.vllm import HEALTH_PATH
 from stacks.charts import GATEWAY_API_CRDS, pinned
 from stacks.config import Host, Model, Role, StackConfig
 from stacks.config.vllm import VLLM_IMAGE
@@ -208,12 +209,14 @@ def _tf_serving(cfg: StackConfig, namespace: pulumi.Input[str], pull: pulumi.Inp
 
 
 def _verification(cfg: StackConfig, cluster: MicroK8sCluster, hosts: dict[str, HostNode], wait_for: list[pulumi.Output[Any]]) -> ClusterVerification:
-    public = next((m for m in cfg.models if m.public_path), None)
+    # The first public model with an HTTP health path (a vLLM server's is /health, behind the rewrite).
+    public = next((m for m in cfg.models if m.public_path and (m.kind == "vllm" or m.health == "http")), None)
     ingress_host = next((h for h in cfg.hosts_with(Role.INGRESS)), None)
     probe_url = None
     if public is not None and public.public_path and cfg.ingress.domain:
         scheme = "http" if cfg.ingress.tls == "none" else "https"
-        probe_url = f"{scheme}://{cfg.ingress.domain}{public.public_path.rstrip('/')}{public.health_path}"
+        health = HEALTH_PATH if public.kind == "vllm" else public.health_path
+        probe_url = f"{scheme}://{cfg.ingress.domain}{public.public_path.rstrip('/')}{health}"
     return ClusterVerification("cluster-verify", ClusterVerificationArgs(
         target=cluster.control_plane,
         node_ready=cluster.ready,

@@ -229,3 +229,16 @@ def test_prometheus_accepts_the_model_scrape_jobs(llm: Evaluation, tmp_path: Pat
     broken = [dict(j, relabel_configs=[dict(r, action="kept") for r in j["relabel_configs"]]) for j in jobs]
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump({"scrape_configs": broken}))
     assert subprocess.run([tool, "check", "config", "prometheus.yml"], cwd=tmp_path, capture_output=True, timeout=60).returncode != 0
+
+
+def test_the_post_deploy_probe_reaches_a_vllm_server_on_its_health_path() -> None:
+    from components.kit.shell import split_command
+
+    raw = stack_config("llm")
+    raw["models"] = [m for m in raw["models"] if m["name"] == "chat"] + [m for m in raw["models"] if m["name"] != "chat"]
+    _, params = split_command(evaluate_config(raw).by_name("cluster-verify-check").inputs["create"])
+    assert params["PROBE_URL"] == "https://api.example.com/llm/health"  # rewritten to /health, not the default /healthz
+    raw = stack_config("llm")
+    next(m for m in raw["models"] if m["name"] == "receipt-api")["health"] = "tcp"
+    _, params = split_command(evaluate_config(raw).by_name("cluster-verify-check").inputs["create"])
+    assert params["PROBE_URL"] == "https://api.example.com/llm/health"  # a TCP-probed model has no URL to probe
