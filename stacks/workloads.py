@@ -26,6 +26,7 @@ from components.workloads.tf_serving import GRPC_PORT, HOSTPATH_STORAGE_CLASS, T
 from components.workloads.vllm import HEALTH_PATH
 from stacks.charts import GATEWAY_API_CRDS, pinned
 from stacks.config import Host, Model, Role, StackConfig
+from stacks.config.gpu_budget import memory_share, node_terms
 from stacks.config.vllm import VLLM_IMAGE
 from stacks.llm import budgeted, vllm_args
 from stacks.load import Stack
@@ -203,6 +204,7 @@ def _tf_serving(cfg: StackConfig, namespace: pulumi.Input[str], pull: pulumi.Inp
             namespace=namespace, image=t.image, models=tf_models, gpus=t.gpus, memory=t.memory, poll_seconds=t.poll_seconds,
             storage_size=t.storage_size, storage_class=t.storage_class or HOSTPATH_STORAGE_CLASS, tolerations=gpu_tolerations(cfg),
             pull_secret=pull, blocked_cidrs=_download_except(cfg),
+            memory_fraction=memory_share(cfg, t) if t.gpu_memory else None, gpu_node_terms=node_terms(t),
         ), opts=gpu_opts)
         out.endpoints["tf-serving"] = tf.service_name
     return tf_models

@@ -98,6 +98,10 @@ class TfServingArgs:
     """Image pull secret name."""
     blocked_cidrs: Sequence[str] = ()
     """What the model downloads may not reach (the cluster's networks, the cloud metadata service)."""
+    memory_fraction: float | None = None
+    """--per_process_gpu_memory_fraction: the server's share of one GPU's memory (its budget)."""
+    gpu_node_terms: Sequence[Mapping[str, Any]] = ()
+    """Node affinity expressions keeping it on GPUs that fit its budget."""
 
 
 def fetch_container(model: TfModel) -> dict[str, Any]:
@@ -152,6 +156,8 @@ class TfServing(pulumi.ComponentResource):
                 f"--model_config_file={CONFIG_DIR}/models.config",
                 f"--model_config_file_poll_wait_seconds={args.poll_seconds}",
                 f"--monitoring_config_file={CONFIG_DIR}/monitoring.config",
+                # Unset, TensorFlow takes most of the GPU's free memory at the first load.
+                *([f"--per_process_gpu_memory_fraction={args.memory_fraction:.2f}"] if args.memory_fraction is not None else []),
             ),
             volumes=(
                 ({"name": "models-config", "configMap": {"name": config.metadata.apply(lambda m: m["name"])}},
@@ -165,6 +171,7 @@ class TfServing(pulumi.ComponentResource):
             component="model-server",
             init_containers=[fetch_container(m) for m in fetched],
             init_volumes=init_volumes,
+            gpu_node_terms=args.gpu_node_terms,
         ), opts=child)
         self.service_name = server.service_name
         self.register_outputs({"serviceName": self.service_name})

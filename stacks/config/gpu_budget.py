@@ -11,7 +11,7 @@ each server keeps to its budget (vLLM does: `--gpu-memory-utilization`). docs/mo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from stacks.config.hosts import Host
@@ -81,12 +81,23 @@ def node_labels(cfg: StackConfig, host: Host) -> dict[str, str]:
     return labels
 
 
-def whole_gpus(m: Model) -> bool:
+class GpuAsk(Protocol):
+    """What a GPU pod asks for: a catalog model, or TF-Serving."""
+
+    @property
+    def gpu_memory(self) -> str | None: ...
+    @property
+    def exclusive_gpu(self) -> bool: ...
+    @property
+    def gpu_count(self) -> int: ...
+
+
+def whole_gpus(m: GpuAsk) -> bool:
     """The model's pods need GPUs nobody shares: asked for, or several GPUs per pod."""
     return m.exclusive_gpu or m.gpu_count > 1
 
 
-def eligible(cfg: StackConfig, m: Model) -> list[GpuHost]:
+def eligible(cfg: StackConfig, m: GpuAsk) -> list[GpuHost]:
     """The GPU hosts the model's pods may land on (all of them for a model without a budget)."""
     hosts = gpu_hosts(cfg)
     if m.gpu_memory is not None:
@@ -96,7 +107,7 @@ def eligible(cfg: StackConfig, m: Model) -> list[GpuHost]:
     return hosts
 
 
-def node_terms(m: Model) -> list[dict[str, Any]]:
+def node_terms(m: GpuAsk) -> list[dict[str, Any]]:
     """Node affinity expressions that keep the model's pods on GPUs that fit its budget."""
     terms: list[dict[str, Any]] = []
     if m.gpu_memory is not None:
@@ -106,8 +117,9 @@ def node_terms(m: Model) -> list[dict[str, Any]]:
     return terms
 
 
-def memory_share(cfg: StackConfig, m: Model) -> float:
-    """The fraction of a GPU a vLLM server may take (`--gpu-memory-utilization`): its budget
+def memory_share(cfg: StackConfig, m: GpuAsk) -> float:
+    """The fraction of a GPU a server may take (vLLM's `--gpu-memory-utilization`, TF-Serving's
+    `--per_process_gpu_memory_fraction`): its budget
     over the largest GPU it may land on, rounded down, so it never takes more than the budget
     (on a smaller eligible GPU it takes less)."""
     assert m.gpu_memory is not None
@@ -115,7 +127,7 @@ def memory_share(cfg: StackConfig, m: Model) -> float:
     return int(mib(m.gpu_memory) * 100 // largest) / 100 if largest else 0.0
 
 
-def pods_that_fit(cfg: StackConfig, m: Model) -> int:
+def pods_that_fit(cfg: StackConfig, m: GpuAsk) -> int:
     """The most pods of the model the GPUs it may land on can hold (each host: its shares, or
     its whole GPUs over the GPUs a pod takes)."""
     return sum(g.count * g.replicas // m.gpu_count for g in eligible(cfg, m))
@@ -128,13 +140,13 @@ def budget_errors(cfg: StackConfig) -> list[str]:
     if not offers:
         return []
     described = "; ".join(sorted({g.describe() for g in offers}))
-    budgeted = []
+    budgeted: list[Level] = []
     for i, m in enumerate(cfg.models):
         if m.placement != "gpu" or m.kind == "tf-model":
             continue
         if eligible(cfg, m):
             if m.gpu_memory is not None:
-                budgeted.append((i, m))
+                budgeted.append((f"models[{i}].replicas", m.name, m.replicas * m.gpu_count, m.gpu_memory))
             errors += _mps_shm(cfg, i, m)
             continue
         if m.gpu_memory is not None and not any((g.share_mib or 0) >= mib(m.gpu_memory) for g in offers):
@@ -146,19 +158,30 @@ def budget_errors(cfg: StackConfig) -> list[str]:
         else:
             errors.append(f"models[{i}].exclusiveGpu: '{m.name}' asks for a whole GPU but every GPU host{' that fits its budget' if m.gpu_memory else ''} "
                           f"shares its GPUs ({described}); add a profile with `replicas: 1` or remove exclusiveGpu")
+    tf = cfg.tf_serving
+    if tf.gpu_memory is not None and any(m.kind == "tf-model" for m in cfg.models):
+        if eligible(cfg, tf):
+            budgeted.append(("tfServing.gpuMemory", "tf-serving", tf.gpus, tf.gpu_memory))
+        else:
+            errors.append(f"tfServing.gpuMemory: TF-Serving needs {tf.gpu_memory} of GPU memory but no GPU it may run on offers that "
+                          f"({described}); lower gpuMemory, or give its profile `memory` or fewer `replicas`")
     return errors or _capacity(cfg, budgeted)
 
 
-def _capacity(cfg: StackConfig, budgeted: list[tuple[int, Model]]) -> list[str]:
+# (key to name, pod's name, GPU shares its pods take, budget per pod)
+Level = tuple[str, str, int, str]
+
+
+def _capacity(cfg: StackConfig, budgeted: list[Level]) -> list[str]:
     """Every budget level t: the pods asking t or more fit the shares of at least t (the sets
     of GPUs each level may use are nested, so this is enough for a placement to exist)."""
-    for level in sorted({mib(m.gpu_memory) for _, m in budgeted if m.gpu_memory}, reverse=True):
-        asking = [(i, m) for i, m in budgeted if m.gpu_memory and mib(m.gpu_memory) >= level]
-        need = sum(m.replicas * m.gpu_count for _, m in asking)
+    for level in sorted({mib(memory) for *_, memory in budgeted}, reverse=True):
+        asking = [b for b in budgeted if mib(b[3]) >= level]
+        need = sum(shares for _, _, shares, _ in asking)
         offer = sum(g.count * g.replicas for g in gpu_hosts(cfg) if (g.share_mib or 0) >= level)
         if need > offer:
-            names = ", ".join(f"{m.name} {m.replicas} x {m.gpu_memory}" for _, m in asking)
-            return [f"models[{asking[0][0]}].replicas: the pods with gpuMemory of {level} MiB or more need {need} GPU shares ({names}) "
+            names = ", ".join(f"{name} {shares} x {memory}" for _, name, shares, memory in asking)
+            return [f"{asking[0][0]}: the pods with gpuMemory of {level} MiB or more need {need} GPU shares ({names}) "
                     f"but the GPUs whose share holds that offer {offer}; lower replicas or gpuMemory, or add GPUs"]
     return []
 

@@ -172,9 +172,18 @@ class TfServing(Schema):
     image: PinnedImage = Field(default="tensorflow/serving:2.18.0-gpu", description="TF-Serving image (GPU build), pinned.")
     gpus: int = Field(default=1, ge=1, le=1, description="`nvidia.com/gpu` for the server (1 with time-slicing).")
     memory: str = Field(default="8Gi", pattern=r"^[0-9]+(Mi|Gi)$", description="Memory request and limit.")
+    gpu_memory: Quantity | None = Field(default=None, description="GPU memory the server may use (its budget, e.g. `6Gi`): it lands only on GPUs whose share holds it and gets it as `--per_process_gpu_memory_fraction`; unset, TensorFlow takes what it finds free (docs/models.md).")
     poll_seconds: int = Field(default=30, ge=5, le=3600, description="How often TF-Serving re-reads its model list.")
     storage_size: str = Field(default="50Gi", pattern=r"^[0-9]+(Mi|Gi|Ti)$", description="Size of the volume holding local models (`/models/...`).")
     storage_class: StorageClassName | None = Field(default=None, description="Storage class of that volume; MicroK8s' `microk8s-hostpath` (addon hostpath-storage) when unset.")
+
+    @property
+    def exclusive_gpu(self) -> bool:
+        return False
+
+    @property
+    def gpu_count(self) -> int:
+        return self.gpus
 
 
 class Registry(Schema):

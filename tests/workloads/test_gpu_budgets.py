@@ -4,6 +4,7 @@ MPS profiles and whole (exclusive) GPUs in the device plugin's config, as the pl
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -48,8 +49,9 @@ def test_a_budget_no_gpu_share_holds_is_one_line_with_the_numbers() -> None:
 def test_a_budget_needs_the_profile_to_declare_memory() -> None:
     raw = stack_config("llm")
     del raw["timeSlicing"]["profiles"][0]["memory"]
-    (problem,) = rejected(raw)
-    assert problem.startswith("hybrid-ai:models[5].gpuMemory: 'chat' needs 6Gi") and "rtx-3090: no `memory` declared" in problem
+    chat, tf = rejected(raw)  # one line per budget no GPU can be checked against
+    assert chat.startswith("hybrid-ai:models[5].gpuMemory: 'chat' needs 6Gi") and "rtx-3090: no `memory` declared" in chat
+    assert tf.startswith("hybrid-ai:tfServing.gpuMemory: TF-Serving needs 6Gi") and "rtx-3090: no `memory` declared" in tf
 
 
 def test_pods_asking_more_than_the_shares_that_hold_them_are_refused() -> None:
@@ -142,7 +144,7 @@ def test_a_one_replica_profile_has_no_replicated_resource() -> None:
 
 def test_without_profiles_gpus_are_whole_and_the_plugin_config_says_so() -> None:
     raw = stack_config("llm")
-    del raw["timeSlicing"]
+    del raw["timeSlicing"], raw["tfServing"]
     raw["models"] = [m for m in raw["models"] if m.get("kind") != "vllm"]
     for m in raw["models"]:
         if m.get("placement") == "gpu" and m["name"] == "layout-engine":
@@ -153,3 +155,19 @@ def test_without_profiles_gpus_are_whole_and_the_plugin_config_says_so() -> None
     assert "sharing" not in config
     cfg = validate(raw)
     assert node_labels(cfg, next(h for h in cfg.hosts if h.name == "ws-1"))[SHARING_LABEL] == "exclusive"
+
+
+def test_tf_serving_keeps_to_its_budget_too(tmp_path: Path) -> None:
+    ev = evaluate_config(stack_config("llm"))
+    spec = pod(ev, "tf-serving")
+    assert "--per_process_gpu_memory_fraction=0.25" in spec["containers"][0]["args"]  # 6Gi of 24Gi
+    expressions = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]["matchExpressions"]
+    assert {"key": SHARE_LABEL, "operator": "Gt", "values": ["6143"]} in expressions
+    raw = stack_config("llm")
+    raw["tfServing"]["gpuMemory"] = "7Gi"
+    (problem,) = rejected(raw)
+    assert problem.startswith("hybrid-ai:tfServing.gpuMemory: TF-Serving needs 7Gi of GPU memory but no GPU it may run on offers that"), problem
+    raw = stack_config("llm")
+    del raw["tfServing"]
+    args = pod(evaluate_config(raw), "tf-serving")["containers"][0]["args"]
+    assert not any(a.startswith("--per_process_gpu_memory_fraction") for a in args)  # no budget, no flag
