@@ -86,6 +86,7 @@ def test_labels_and_taints_per_node() -> None:
         "hybrid-ai.node-restriction.kubernetes.io/site": "office", "topology.kubernetes.io/zone": "office", "hybrid-ai.node-restriction.kubernetes.io/location": "on-prem", "hybrid-ai.node-restriction.kubernetes.io/gpu-model": "rtx-3090",
         "hybrid-ai.node-restriction.kubernetes.io/gpu": "true", "nvidia.com/gpu.present": "true", "nvidia.com/device-plugin.config": "rtx-3090", "team": "ocr",
         "hybrid-ai.node-restriction.kubernetes.io/vpn-address": "100.64.1.1", "hybrid-ai.node-restriction.kubernetes.io/gpu-capacity": "4",
+        "hybrid-ai.node-restriction.kubernetes.io/gpu-sharing": "time-slicing",  # no `memory` in dev's profile: no share label
     }
     assert ws1["metadata"]["name"] == "ws-1"
     assert params(ev, "cluster-ws-1-taints")["TAINTS"] == "example.com/gpu=true:NoSchedule"
