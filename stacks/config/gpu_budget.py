@@ -13,15 +13,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from components.kit.kube import NODE_LABEL_PREFIX
+
 if TYPE_CHECKING:
     from stacks.config.hosts import Host
     from stacks.config.models import Model
     from stacks.config.stack import StackConfig
 
 # Node labels the program sets on GPU nodes from their profile (stacks/build.py), which the
-# pods' node affinity matches: the sharing mode, and the memory share of one pod in MiB.
-SHARING_LABEL = "hybrid-ai/gpu-sharing"
-SHARE_LABEL = "hybrid-ai/gpu-share-mib"
+# pods' node affinity matches: the sharing mode, and the memory share of one pod in MiB. Under
+# the node-restriction prefix, like every placement label: a kubelet cannot set them on itself.
+SHARING_LABEL = NODE_LABEL_PREFIX + "gpu-sharing"
+SHARE_LABEL = NODE_LABEL_PREFIX + "gpu-share-mib"
 # The label the device plugin chart's MPS control daemon selects its nodes by (0.18.2,
 # templates/daemonset-mps-control-daemon.yml); gpu-feature-discovery would set it, we do not run it.
 MPS_CAPABLE_LABEL = "nvidia.com/mps.capable"

@@ -230,7 +230,7 @@ CROSS: list[tuple[str, Callable[[Raw], None], str, str]] = [
     # the workloads' namespace (restricted, default-deny) is no namespace of the system or of a chart
     *((f"workloads in {ns}", set_in(["cluster", "namespace"], ns), "hybrid-ai:cluster.namespace", "a namespace of their own")
       for ns in ("kube-system", "default", "kube-node-lease", "kube-public", "traefik")),
-    ("workloads in the monitoring charts' namespace", set_in(["cluster", "namespace"], "monitoring"), "hybrid-ai:cluster.namespace", "the program creates it for the dcgm-exporter and kube-prometheus-stack chart"),
+    ("workloads in the monitoring charts' namespace", set_in(["cluster", "namespace"], "monitoring"), "hybrid-ai:cluster.namespace", "the program creates it for the dcgm-exporter and kube-prometheus-stack and prometheus-adapter chart"),
     ("roll to the channel already run", set_in(["cluster", "upgrade"], {"fromChannel": "1.32/stable"}), "hybrid-ai:cluster.upgrade.fromChannel", "nothing to roll; remove it"),
     ("channel downgrade", _both(set_in(["cluster", "channel"], "1.31/stable"), set_in(["cluster", "upgrade"], {"fromChannel": "1.32/stable"})), "hybrid-ai:cluster.channel", "MicroK8s is not downgraded by a refresh; set a newer channel, or go back node by node with `snap revert microk8s`"),
     ("channel roll skipping a minor", set_in(["cluster", "upgrade"], {"fromChannel": "1.30/stable"}), "hybrid-ai:cluster.channel", "one minor at a time; roll to 1.31/stable first"),

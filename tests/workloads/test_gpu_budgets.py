@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from components.kit.kube import GPU_MODEL_LABEL
 from components.workloads.gpu_sharing import profile_config
 from stacks.build import node_labels
 from stacks.config.gpu_budget import SHARE_LABEL, SHARING_LABEL
@@ -68,11 +69,13 @@ def test_a_budgeted_model_lands_only_where_its_share_fits_and_takes_its_share_of
     ev = evaluate_config(raw)
     spec = pod(ev, "chat")
     terms = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
-    assert terms == [{"matchExpressions": [{"key": "hybrid-ai/gpu-model", "operator": "Exists"},
+    assert terms == [{"matchExpressions": [{"key": GPU_MODEL_LABEL, "operator": "Exists"},
                                            {"key": SHARE_LABEL, "operator": "Gt", "values": ["10239"]}]}]
     assert "--gpu-memory-utilization=0.41" in spec["containers"][0]["args"]  # 10Gi of 24Gi, rounded down
     cfg = validate(raw)
     labels = {h.name: node_labels(cfg, h) for h in cfg.hosts if h.gpu}
+    # Labels a kubelet may not set on itself (NodeRestriction): no workstation can claim a bigger share.
+    assert SHARE_LABEL.startswith("hybrid-ai.node-restriction.kubernetes.io/") and SHARING_LABEL.startswith("hybrid-ai.node-restriction.kubernetes.io/")
     assert (labels["ws-1"][SHARE_LABEL], labels["ws-2"][SHARE_LABEL]) == ("12288", "6144")
     where = placement(ev, cfg)
     assert "chat" in where["ws-1"] and "chat" not in where["ws-2"]  # the scheduler's reading of Gt

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from components.kit.kube import CLOUD_NODES
 from components.workloads.vllm import startup_seconds
 from stacks.load import ConfigError
 from tests.support.helpers import PROJECT, TEST_SECRETS, evaluate_config, stack_config, unavailable
@@ -162,7 +163,7 @@ def test_a_public_vllm_model_autoscales_on_queue_depth_and_cpu_models_keep_cpu(l
     (rule,) = values["rules"]["custom"]
     assert rule["name"] == {"matches": "^vllm:num_requests_waiting$", "as": "vllm_num_requests_waiting"}
     assert rule["resources"]["overrides"] == {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}
-    assert values["nodeSelector"] == {"hybrid-ai/location": "cloud"}  # cluster-wide reader: never on a workstation
+    assert values["nodeSelector"] == CLOUD_NODES  # cluster-wide reader: never on a workstation
 
 
 def test_prometheus_scrapes_each_vllm_pod_with_the_labels_the_adapter_maps(llm: Evaluation) -> None:

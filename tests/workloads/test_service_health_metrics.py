@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from stacks.config.gpu_budget import SHARE_LABEL
 from stacks.load import ConfigError
 from tests.support.helpers import evaluate_config, stack_config
 from tests.support.workloads import pod
@@ -65,5 +66,5 @@ def test_a_service_model_with_a_budget_keeps_to_gpus_whose_share_holds_it() -> N
     raw["timeSlicing"]["profiles"][0]["memory"] = "24Gi"
     spec = pod(evaluate_config(raw), "layout-engine")
     expressions = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]["matchExpressions"]
-    assert {"key": "hybrid-ai/gpu-share-mib", "operator": "Gt", "values": ["6143"]} in expressions
+    assert {"key": SHARE_LABEL, "operator": "Gt", "values": ["6143"]} in expressions
     assert "--gpu-memory-utilization" not in " ".join(spec["containers"][0].get("args", []))  # its own server keeps to it
