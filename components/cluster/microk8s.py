@@ -39,6 +39,7 @@ from pulumi_command import remote
 from pulumi_kubernetes.provider import Provider
 
 from components.cluster.driver_upgrade import DriverUpgrade, driver_roll
+from components.cluster.label_guard import protected_labels
 from components.cluster.node_meta import NodeTaint, label_and_taint
 from components.cluster.upgrade import UpgradeArgs, rolling_upgrade
 from components.hosts.ssh import SshTarget, after, command_options
@@ -167,9 +168,11 @@ class MicroK8sCluster(pulumi.ComponentResource):
         # one, pulumi-kubernetes replaces itself and everything it manages (docs/upstream.md).
         self.provider = Provider(f"{name}-k8s", kubeconfig=provider_kubeconfig, cluster_identifier=f"hybrid-ai-{name}",
                                  opts=pulumi.ResourceOptions(parent=self))
+        # Before any placement label is set: only the program may set or change them (label_guard.py).
+        guarded = protected_labels(name, self, self.provider)
         self.labelled = {}
         for node in args.nodes:
-            self.labelled[node.name] = label_and_taint(name, self, node.name, node.labels, node.taints, self.ready[node.name],
+            self.labelled[node.name] = label_and_taint(name, self, node.name, node.labels, node.taints, after(self.ready[node.name], guarded),
                                                        self.provider, cp_target)
         self.register_outputs({"kubeconfig": self.kubeconfig, "ready": self.ready})
 
