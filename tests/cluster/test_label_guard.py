@@ -5,6 +5,8 @@ the requests that matter; the real API server's evaluation is the lab's (kube-ap
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from components.kit.kube import INGRESS_LABEL, LOCATION_LABEL
@@ -20,13 +22,13 @@ CLOUD = {"kubernetes.io/hostname": "cp-1", LOCATION_LABEL: "cloud", INGRESS_LABE
 
 
 @pytest.fixture(scope="module")
-def spec() -> dict:
+def spec() -> dict[str, Any]:
     policies = bound_policies(evaluate_config(stack_config("dev")))
     assert len(policies) == 1, policies
     return dict(policies[0])
 
 
-def _status(who: tuple[str, tuple[str, ...]], old: dict, new: dict, resource: str = "nodes", sub: str = "status") -> Request:
+def _status(who: tuple[str, tuple[str, ...]], old: dict[str, Any], new: dict[str, Any], resource: str = "nodes", sub: str = "status") -> Request:
     return Request(who[0], who[1], "UPDATE", resource, sub, new, old)
 
 
@@ -36,20 +38,20 @@ def _status(who: tuple[str, tuple[str, ...]], old: dict, new: dict, resource: st
     WS | {"hybrid-ai.node-restriction.kubernetes.io/new": "x"},  # added, a key the program does not use
 ])
 @pytest.mark.parametrize("sub", ["status", ""])
-def test_no_one_but_the_program_changes_a_protected_node_label(spec: dict, new: dict, sub: str) -> None:
+def test_no_one_but_the_program_changes_a_protected_node_label(spec: dict[str, Any], new: dict[str, Any], sub: str) -> None:
     for who in (CALICO, KUBELET, NODE_CONTROLLER, ("admin", ()), ("someone", ("system:masters",))):
         assert not admits(spec, _status(who, node("ws-1", WS), node("ws-1", new), sub=sub)), (who, new)
     assert admits(spec, _status(ADMIN, node("ws-1", WS), node("ws-1", new), sub=sub))
 
 
-def test_removing_cloud_from_a_cloud_node_and_creating_a_node_with_it_are_refused(spec: dict) -> None:
+def test_removing_cloud_from_a_cloud_node_and_creating_a_node_with_it_are_refused(spec: dict[str, Any]) -> None:
     drop = {k: v for k, v in CLOUD.items() if k != LOCATION_LABEL}
     assert not admits(spec, _status(CALICO, node("cp-1", CLOUD), node("cp-1", drop)))
     assert not admits(spec, Request(*KUBELET, "CREATE", "nodes", "", node("ws-1", WS), None))
     assert admits(spec, Request(*ADMIN, "CREATE", "nodes", "", node("ws-1", WS), None))
 
 
-def test_registration_status_updates_and_other_labels_pass(spec: dict) -> None:
+def test_registration_status_updates_and_other_labels_pass(spec: dict[str, Any]) -> None:
     assert admits(spec, Request(*KUBELET, "CREATE", "nodes", "", node("ws-1", {"kubernetes.io/hostname": "ws-1"}), None))
     assert admits(spec, Request(*KUBELET, "CREATE", "nodes", "", node("ws-1", {}), None))
     for who in (KUBELET, NODE_CONTROLLER, CALICO):
@@ -60,7 +62,7 @@ def test_registration_status_updates_and_other_labels_pass(spec: dict) -> None:
     assert admits(spec, _status(ADMIN, node("ws-1", WS | {"hybrid-ai/location": "on-prem"}), node("ws-1", WS), sub=""))
 
 
-def test_pod_labels_do_not_change_through_pods_status(spec: dict) -> None:
+def test_pod_labels_do_not_change_through_pods_status(spec: dict[str, Any]) -> None:
     gpu = {"app.kubernetes.io/name": "ocr-engine"}
     for who in (CALICO, KUBELET):
         assert not admits(spec, _status(who, pod("ocr", gpu), pod("ocr", {"app.kubernetes.io/name": "redis"}), "pods"))

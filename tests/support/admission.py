@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import celpy
+from celpy.adapter import json_to_cel
+from celpy.evaluation import CELEvalError
 
 _ENV = celpy.Environment()
 
@@ -40,8 +42,8 @@ class Request:
 def _cel(expression: str, activation: Mapping[str, Any]) -> bool:
     program = _ENV.program(_ENV.compile(expression))
     try:
-        result = program.evaluate({k: celpy.json_to_cel(v) for k, v in activation.items()})
-    except celpy.CELEvalError as e:
+        result = program.evaluate({k: json_to_cel(v) for k, v in activation.items()})
+    except CELEvalError as e:
         raise ValueError(f"{expression!r}: {e}") from e
     if not isinstance(result, celpy.celtypes.BoolType):  # an error: failurePolicy Fail denies
         raise ValueError(f"{expression!r} gave {result!r}")
@@ -67,7 +69,7 @@ def admits(spec: Mapping[str, Any], req: Request) -> bool:
     try:
         return all(_cel(v["expression"], activation) for v in spec["validations"])
     except ValueError:
-        return spec.get("failurePolicy", "Fail") != "Fail"
+        return bool(spec.get("failurePolicy", "Fail") != "Fail")
 
 
 def node(name: str, labels: Mapping[str, str]) -> dict[str, Any]:
@@ -94,4 +96,5 @@ def bound_policies(ev: Any) -> list[Mapping[str, Any]]:
         return [reveal(r.inputs) for r in ev.resources if r.type == f"kubernetes:admissionregistration.k8s.io/v1:{kind}"]
     enforced = {b["spec"]["policyName"] for b in of("ValidatingAdmissionPolicyBinding")
                 if "Deny" in b["spec"].get("validationActions", []) and not b["spec"].get("matchResources")}
-    return [p["spec"] for p in of("ValidatingAdmissionPolicy") if p["metadata"]["name"] in enforced]
+    specs: list[Mapping[str, Any]] = [p["spec"] for p in of("ValidatingAdmissionPolicy") if p["metadata"]["name"] in enforced]
+    return specs
