@@ -181,6 +181,8 @@ def build_cluster(cfg: StackConfig, built: Built) -> MicroK8sCluster:
     for h in (h for h in cfg.hosts if h.in_cluster):
         bootstrap = built.bootstraps[h.name]
         target = bootstrap.target if bootstrap.gpu_ready is None else bootstrap.target.after(bootstrap.gpu_ready)
+        if (firewall := built.firewalls.get(h.name)) is not None:  # MicroK8s listens on every address from its start
+            target = target.after(firewall.changed)
         nodes.append(ClusterNode(
             name=h.name,
             target=target.after(built.mesh.applied[h.name]),

@@ -38,7 +38,9 @@ import yaml
 from pulumi_command import remote
 from pulumi_kubernetes.provider import Provider
 
+from components.cluster.agent_guard import agent_guard
 from components.cluster.driver_upgrade import DriverUpgrade, driver_roll
+from components.cluster.label_guard import protected_labels
 from components.cluster.node_meta import NodeTaint, label_and_taint
 from components.cluster.upgrade import UpgradeArgs, rolling_upgrade
 from components.hosts.ssh import SshTarget, after, command_options
@@ -53,6 +55,8 @@ ADMISSION_PLUGINS = "EventRateLimit,NodeRestriction"
 """kube-apiserver's `--enable-admission-plugins` on every control plane: MicroK8s 1.32's own
 (EventRateLimit, default-args/kube-apiserver) and NodeRestriction, which limits each kubelet's
 writes to its own Node and mirror pods (microk8s-install.sh adds it to an existing node's list)."""
+AUTHORIZATION_MODE = "RBAC,Node"
+"""From the first start (MicroK8s 1.32's default is AlwaysAllow until the rbac addon runs)."""
 STORAGE_CLASS = "microk8s-hostpath"
 """The StorageClass the hostpath-storage addon creates (and marks default)."""
 
@@ -127,7 +131,8 @@ class MicroK8sCluster(pulumi.ComponentResource):
         planes = [n for n in args.nodes if n.control_plane]
         cp = planes[0]
         sans = control_plane_sans(planes)
-        installs = {n.name: self._install(name, n, args, child, seed=n is cp, sans=sans) for n in args.nodes}
+        plane_addresses = [n.vpn_address for n in planes]
+        installs = {n.name: self._install(name, n, args, child, seed=n is cp, sans=sans, planes=plane_addresses) for n in args.nodes}
         cp_target = cp.target.after(installs[cp.name])
         self.control_plane = cp_target
 
@@ -167,15 +172,18 @@ class MicroK8sCluster(pulumi.ComponentResource):
         # one, pulumi-kubernetes replaces itself and everything it manages (docs/upstream.md).
         self.provider = Provider(f"{name}-k8s", kubeconfig=provider_kubeconfig, cluster_identifier=f"hybrid-ai-{name}",
                                  opts=pulumi.ResourceOptions(parent=self))
+        # Before any placement label is set: only the program may set or change them (label_guard.py).
+        guarded = protected_labels(name, self, self.provider)
         self.labelled = {}
         for node in args.nodes:
-            self.labelled[node.name] = label_and_taint(name, self, node.name, node.labels, node.taints, self.ready[node.name],
+            self.labelled[node.name] = label_and_taint(name, self, node.name, node.labels, node.taints, after(self.ready[node.name], guarded),
                                                        self.provider, cp_target)
         self.register_outputs({"kubeconfig": self.kubeconfig, "ready": self.ready})
 
     @staticmethod
     def _install(
         name: str, node: ClusterNode, args: MicroK8sClusterArgs, opts: pulumi.ResourceOptions, seed: bool, sans: pulumi.Output[list[str]],
+        planes: Sequence[str],
     ) -> pulumi.Output[str]:
         own_sans = sans if node.control_plane else pulumi.Output.from_input([node.vpn_address])
         params: dict[str, pulumi.Input[str]] = {
@@ -197,11 +205,12 @@ class MicroK8sCluster(pulumi.ComponentResource):
             "ADDONS": " ".join(CONTROL_PLANE_ADDONS) if seed else "",
             "LAUNCH_CONFIG": own_sans.apply(lambda extra: launch_config(node, args, extra, seed)),
         }
+        target = node.target.after(agent_guard(f"{name}-{node.name}", node.target, planes, opts)) if node.control_plane else node.target
         install = remote.Command(
             f"{name}-{node.name}-microk8s",
-            connection=node.target.connection,
-            create=shell.remote_command("microk8s-install.sh", params, sudo=node.target.sudo),
-            delete=shell.remote_command("microk8s-uninstall.sh", {}, sudo=node.target.sudo),
+            connection=target.connection,
+            create=shell.remote_command("microk8s-install.sh", params, sudo=target.sudo),
+            delete=shell.remote_command("microk8s-uninstall.sh", {}, sudo=target.sudo),
             add_previous_output_in_env=False,
             opts=opts,
         )
@@ -280,7 +289,8 @@ def launch_config(node: ClusterNode, args: MicroK8sClusterArgs, sans: Sequence[s
         "extraCNIEnv": {"IPv4_CLUSTER_CIDR": args.pod_cidr, "IPv4_SERVICE_CIDR": args.service_cidr},
     }
     if node.control_plane:
-        config["extraKubeAPIServerArgs"] = {"--advertise-address": node.vpn_address, "--enable-admission-plugins": ADMISSION_PLUGINS}
+        config["extraKubeAPIServerArgs"] = {"--advertise-address": node.vpn_address, "--authorization-mode": AUTHORIZATION_MODE,
+                                            "--enable-admission-plugins": ADMISSION_PLUGINS}
     if seed:
         # dns's arguments: upstream resolvers (the host's), then the service address.
         config["addons"] = [{"name": a, **({"args": ["/etc/resolv.conf", dns]} if a == "dns" else {})} for a in CONTROL_PLANE_ADDONS]

@@ -3,7 +3,9 @@ its provisioner as the Deployment `kube-system/hostpath-provisioner` with no pla
 ClusterRole creates pods in any namespace (the helper pods that make each volume's directory on
 its node; microk8s-core-addons addons/hostpath-storage/storage.yaml at 2d6e317). Such a pod must
 not run on a workstation: this patches the Deployment (server-side apply: only this field,
-released on destroy) to the cloud nodes. Its helper pods still go wherever the volume's pod is."""
+released on destroy) to the cloud nodes. Its helper pods still go wherever the volume's pod is.
+So are `metrics-server` (it serves metrics.k8s.io: on a workstation it would steer every HPA)
+and `calico-kube-controllers` (Calico's IPAM garbage collection and node sync)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ from components.hosts.ssh import after
 from components.kit.kube import manifest
 
 HOSTPATH_PROVISIONER = "hostpath-provisioner"
+CLOUD_ADDONS = (HOSTPATH_PROVISIONER, "metrics-server", "calico-kube-controllers")
+"""kube-system Deployments kept on the cloud nodes (addons metrics-server and hostpath-storage; Calico's manifest)."""
 NAMESPACE = "kube-system"
 
 
@@ -31,12 +35,13 @@ class AddonPlacementArgs:
 
 
 class AddonPlacement(pulumi.ComponentResource):
-    """The addons' pods that can create pods, kept on the trusted nodes."""
+    """The addons' pods that can create pods or steer the cluster, kept on the trusted nodes."""
 
     def __init__(self, name: str, args: AddonPlacementArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("hybridai:k8s:AddonPlacement", name, None, opts)
         # patchForce: the addon's `kubectl apply` sets no placement; a hand edit would lose to ours.
-        DeploymentPatch(f"{name}-{HOSTPATH_PROVISIONER}", metadata=ObjectMetaPatchArgs(
-            name=after(HOSTPATH_PROVISIONER, *args.addon_ready), namespace=NAMESPACE, annotations={"pulumi.com/patchForce": "true"},
-        ), spec=manifest({"template": {"spec": {"nodeSelector": dict(args.node_labels)}}}), opts=pulumi.ResourceOptions(parent=self))
+        for deployment in CLOUD_ADDONS:
+            DeploymentPatch(f"{name}-{deployment}", metadata=ObjectMetaPatchArgs(
+                name=after(deployment, *args.addon_ready), namespace=NAMESPACE, annotations={"pulumi.com/patchForce": "true"},
+            ), spec=manifest({"template": {"spec": {"nodeSelector": dict(args.node_labels)}}}), opts=pulumi.ResourceOptions(parent=self))
         self.register_outputs({})

@@ -25,7 +25,7 @@ def test_control_plane_install_pins_everything_to_the_vpn(tmp_path: Path) -> Non
     launch = yaml.safe_load((h.snap_common / ".microk8s.yaml").read_text())
     assert launch["extraKubeletArgs"] == {"--node-ip": "100.64.0.2", "--runtime-request-timeout": "30m",
                                           "--cluster-domain": "cluster.local", "--cluster-dns": "10.152.183.10"}
-    assert launch["extraKubeAPIServerArgs"] == {"--advertise-address": "100.64.0.2", "--enable-admission-plugins": "EventRateLimit,NodeRestriction"}
+    assert launch["extraKubeAPIServerArgs"] == {"--advertise-address": "100.64.0.2", "--authorization-mode": "RBAC,Node", "--enable-admission-plugins": "EventRateLimit,NodeRestriction"}
     assert launch["extraSANs"] == ["100.64.0.2", "203.0.113.11"]
     assert launch["extraCNIEnv"] == {"IPv4_CLUSTER_CIDR": "10.1.0.0/16", "IPv4_SERVICE_CIDR": "10.152.183.0/24"}
     assert "--node-ip=100.64.0.2" in (h.snap_data / "args/kubelet").read_text().splitlines()

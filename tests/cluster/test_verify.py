@@ -87,6 +87,7 @@ def test_verify_trusts_the_given_roots_and_only_then(tmp_path: Path) -> None:
     from tests.support.stubs import PROLOGUE
     cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
     cp.add_node("receipt", "100.64.0.2")
+    api_server_args(cp)
     (cp.bin / "curl").write_text(PROLOGUE + TLS_CURL)
     (cp.state / "served-root").write_text(pem_blocks(staging_roots())[0])
     probe = {"PROBE_URL": "https://api.example.com/receipt/healthz", "INGRESS_ADDRESS": "203.0.113.11", "WAIT_S": "10", **LABELS}
@@ -103,8 +104,15 @@ def test_verify_trusts_the_given_roots_and_only_then(tmp_path: Path) -> None:
 VERIFY = {"PROBE_URL": "https://api.example.com/receipt/healthz", "INGRESS_ADDRESS": "203.0.113.11", "WAIT_S": "30", **LABELS}
 
 
+def api_server_args(cp: ClusterHost) -> None:
+    """The control plane's kube-apiserver args as the install leaves them (tests/cluster/test_verify_api_server.py)."""
+    (cp.snap_data / "args").mkdir(parents=True)
+    (cp.snap_data / "args/kube-apiserver").write_text("--authorization-mode=RBAC,Node\n--enable-admission-plugins=EventRateLimit,NodeRestriction\n")
+
+
 def cluster_for_verify(tmp_path: Path, api_up: bool = True) -> ClusterHost:
     cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    api_server_args(cp)
     cp.add_node("receipt", "100.64.0.2")
     cp.add_node("ws-1", "100.64.1.1")
     (cp.state / "gpus").mkdir()

@@ -10,7 +10,7 @@ import pytest
 
 from components.kit.shell import split_command
 from stacks.load import ConfigError
-from tests.support.helpers import evaluate_config, stack_config
+from tests.support.helpers import deps_closure, evaluate_config, stack_config
 from tools.render.evaluate import Evaluation
 
 CLUSTER_CIDRS = "10.1.0.0/16 10.152.183.0/24"
@@ -73,3 +73,14 @@ def test_admin_networks_the_firewall_needs_are_asked_for_before_anything_is_regi
     (problem,) = err.value.problems
     assert problem.startswith(key) and fix in problem, problem
     assert seen.resources == []
+
+
+@pytest.mark.parametrize("name", ["dev", "ha", "prod"])
+def test_microk8s_is_installed_only_behind_the_hosts_firewall(name: str) -> None:
+    """MicroK8s listens on every address as soon as it is installed: a public host's firewall comes first."""
+    ev = evaluate_config(stack_config(name))
+    installs = {r.name.removeprefix("cluster-").removesuffix("-microk8s"): r for r in ev.resources if r.name.endswith("-microk8s")}
+    guarded = [host for host in firewalls(ev) if host in installs]
+    assert guarded
+    for host in guarded:
+        assert ev.by_name(f"{host}-firewall-rules").urn in deps_closure(ev, installs[host].urn), host

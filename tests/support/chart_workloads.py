@@ -18,6 +18,8 @@ SECRETS = "reads Secrets in every namespace"
 PODS = "creates pods"
 WEBHOOKS = "rewrites admission webhooks"
 CRDS = "rewrites CRDs"
+NODE_STATUS = "patches nodes/status of any Node"
+POD_STATUS = "patches pods/status of any pod"
 
 Values = Mapping[str, Any]
 
@@ -117,14 +119,20 @@ class AddonWorkload:
     belongs: Literal["cloud", "anywhere", "every node"]
     powers: frozenset[str]
     source: str
+    writes: frozenset[str] = frozenset()
+    """Writes to Nodes and pods (metadata included) its service account may make: what root on its node can do with its token."""
 
 
 ADDONS = (
     AddonWorkload("hostpath-provisioner", "cloud", frozenset({PODS}),
                   "microk8s-core-addons addons/hostpath-storage/storage.yaml @ 2d6e317: ClusterRole microk8s-hostpath, pods get/create/delete"),
     AddonWorkload("coredns", "anywhere", frozenset(), "addons/dns/coredns.yaml @ 2d6e317: endpoints, services, pods, namespaces, endpointslices list/watch"),
-    AddonWorkload("metrics-server", "anywhere", frozenset(), "addons/metrics-server/metrics-server.yaml @ 2d6e317: nodes/metrics get, pods and nodes read"),
-    AddonWorkload("calico-kube-controllers", "anywhere", frozenset(),
+    AddonWorkload("metrics-server", "cloud", frozenset(),
+                  "addons/metrics-server/metrics-server.yaml @ 2d6e317: nodes/metrics get, pods and nodes read; serves metrics.k8s.io (HPAs)"),
+    AddonWorkload("calico-kube-controllers", "cloud", frozenset(),
                   "microk8s upgrade-scripts/000-switch-to-calico/resources/calico.yaml @ v1.32 (what generate-cni.sh installs): pods read"),
-    AddonWorkload("calico-node", "every node", frozenset(), "same file: pods, nodes, namespaces get; daemonsets get; no secrets"),
+    AddonWorkload("calico-node", "every node", frozenset(),
+                  "same file: serviceaccounts/token create (calico-cni-plugin only); pods, nodes, namespaces get; nodes/status patch/update "
+                  "and pods/status patch, any Node and pod (a status update keeps the labels sent); no secrets",
+                  frozenset({NODE_STATUS, POD_STATUS})),
 )

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from components.kit.shell import compose
+from tests.support.nft_stub import NFT_STUBS
 from tests.support.nvidia_stubs import NVIDIA_STUBS
 from tests.support.stubs import StubHost
 
@@ -211,8 +212,8 @@ case $1 in
         exit 1
       fi
       echo "node/$2 drained"
-    elif [ "$1" = uncordon ]; then
-      rm -f "$STATE/cordoned/$2"
+    elif [ "$1" = uncordon ]; then rm -f "$STATE/cordoned/$2"
+    elif [ "$1" = label ]; then "$PYTHON" "$FAKE" label "$SNAP_DATA" "$STATE" "$@"
     elif [ "$1" = annotate ]; then
       words=(); for a in "${@:2}"; do case $a in --*) ;; *) words+=("$a");; esac; done
       mkdir -p "$STATE/annotations/${words[1]}"
@@ -240,7 +241,7 @@ prev=; for a in "$@"; do [ "$prev" = -o ] && echo key > "$a"; prev=$a; done; exi
     # openssl x509 -in FILE -noout -ext subjectAltName: the fake certificate holds that text.
     "openssl": 'prev=; for a in "$@"; do [ "$prev" = -in ] && cat "$a"; prev=$a; done',
     "systemd-run": "exit 0",
-    **NVIDIA_STUBS,
+    **NVIDIA_STUBS, **NFT_STUBS,
 }
 
 

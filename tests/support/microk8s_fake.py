@@ -5,6 +5,12 @@ Run by the `snap` and `microk8s` stubs (tests/support/cluster_stubs.py) with the
   finds (ours, else the bundled default), and cluster-agent applies it: args files, the
   csr.conf.template generated from extraSANs (zero-based DNS.n/IP.n), addons enabled once the
   agent runs, then the file renamed to `.applied`.
+- `label SNAP_DATA STATE ARGS...`: `kubectl label node NAME KEY=VALUE [--as=USER --as-group=G]
+  [--dry-run=server]` answered as kube-apiserver 1.32 does, by the args it runs with: with
+  AlwaysAllow (or no mode) anything goes; under RBAC,Node a node identity (system:node:<n> in
+  system:nodes) may patch Nodes (the system:node role), and only NodeRestriction
+  (plugin/pkg/admission/noderestriction/admission.go admitNode, getForbiddenLabels) refuses it
+  another node, or its own `*.node-restriction.kubernetes.io` labels.
 - `cert SNAP_DATA`: (re)issue the fake server.crt from csr.conf.template: the certificate is
   a text file holding what `openssl x509 -ext subjectAltName` prints.
 """
@@ -84,8 +90,41 @@ def cert(snap_data: Path) -> None:
     (snap_data / "certs" / "server.crt").write_text("X509v3 Subject Alternative Name: \n    " + ", ".join(sans) + "\n")
 
 
+def _arg(snap_data: Path, state: Path, name: str) -> str:
+    """The running API server's argument: as started ($STATE/kube-apiserver-running: args it started
+    with that its args file no longer shows, a restart pending), else its args file's."""
+    running = state / "kube-apiserver-running"
+    text = (running if running.exists() else snap_data / "args" / "kube-apiserver").read_text()
+    lines = [a for a in text.splitlines() if a.startswith(f"--{name}=")]
+    return lines[-1].split("=", 1)[1].strip('"') if lines else ""
+
+
+def label(snap_data: Path, state: Path, args: list[str]) -> int:
+    words = [a for a in args if not a.startswith("-")]
+    flags = dict(a[2:].split("=", 1) for a in args if a.startswith("--") and "=" in a)
+    node, changes = words[2], words[3:]
+    if not (state / "nodes" / node).exists():
+        print(f'Error from server (NotFound): nodes "{node}" not found', file=sys.stderr)
+        return 1
+    user, restricted = flags.get("as", "admin"), "NodeRestriction" in _arg(snap_data, state, "enable-admission-plugins").split(",")
+    if user.startswith("system:node:") and flags.get("as-group") == "system:nodes" and restricted and "RBAC" in _arg(snap_data, state, "authorization-mode"):
+        own = user.removeprefix("system:node:")
+        if own != node:
+            print(f'Error from server (Forbidden): nodes "{node}" is forbidden: node "{own}" is not allowed to modify node "{node}"', file=sys.stderr)
+            return 1
+        forbidden = [c.split("=")[0].rstrip("-") for c in changes
+                     if (ns := c.split("/")[0]) == "node-restriction.kubernetes.io" or ns.endswith(".node-restriction.kubernetes.io")]
+        if forbidden:
+            print(f'Error from server (Forbidden): nodes "{node}" is forbidden: is not allowed to modify labels: {", ".join(forbidden)}', file=sys.stderr)
+            return 1
+    print(f"node/{node} labeled" + (" (server dry run)" if flags.get("dry-run") == "server" else ""))
+    return 0
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "launch":
+    if sys.argv[1] == "label":
+        sys.exit(label(Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4:]))
+    elif sys.argv[1] == "launch":
         launch(Path(sys.argv[2]), Path(sys.argv[3]))
     else:
         cert(Path(sys.argv[2]))

@@ -91,6 +91,8 @@ STATE_CHANGING: dict[str, set[str] | None] = {
 
 def changes_state(call: str) -> bool:
     command, *words = call.split()
+    if "--dry-run=server" in words:  # admitted or not, nothing is persisted
+        return False
     verbs = STATE_CHANGING.get(command, set())
     return verbs is None or bool(verbs & set(words))
 

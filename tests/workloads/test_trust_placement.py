@@ -13,14 +13,16 @@ matches at will, a restricted one only as the program set it; taints are not cou
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
 
 from stacks.build import node_labels
 from stacks.load import validate
-from tests.support.chart_workloads import ADDONS, WORKLOADS, at
+from tests.support.admission import Request, admits, bound_policies, node
+from tests.support.admission import pod as pod_object
+from tests.support.chart_workloads import ADDONS, NODE_STATUS, POD_STATUS, WORKLOADS, at
 from tests.support.helpers import deps_closure, evaluate_config, stack_config
 from tools.render.evaluate import Evaluation
 from tools.render.placement import fits
@@ -53,10 +55,28 @@ def kubelet_may_set(key: str) -> bool:
     return True
 
 
-def _matchable(expr: Mapping[str, Any], program: Mapping[str, str]) -> bool:
-    """Whether a hostile kubelet can make its node match one node-selector requirement."""
+def _workstation_accounts(power: str) -> list[str]:
+    """Service accounts whose pods run on workstations and hold `power` (their tokens are there)."""
+    return [f"system:serviceaccount:kube-system:{a.deployment}" for a in ADDONS if a.belongs != "cloud" and power in a.writes]
+
+
+def hostile_may_set(ev: Evaluation) -> Callable[[str], bool]:
+    """Root on a workstation: its kubelet's labels, and through the status writes of every
+    service account whose pods run there, any label the rendered admission policies let it."""
+    policies = bound_policies(ev)
+    groups = ("system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated")
+
+    def may_set(key: str) -> bool:
+        requests = [Request(sa, groups, "UPDATE", "nodes", "status", node("ws-1", {key: "x"}), node("ws-1", {}))
+                    for sa in _workstation_accounts(NODE_STATUS)]
+        return kubelet_may_set(key) or any(all(admits(p, r) for p in policies) for r in requests)
+    return may_set
+
+
+def _matchable(expr: Mapping[str, Any], program: Mapping[str, str], may_set: Callable[[str], bool] = kubelet_may_set) -> bool:
+    """Whether a hostile workstation can make its node match one node-selector requirement."""
     key, op, values = expr["key"], expr["operator"], expr.get("values") or []
-    if kubelet_may_set(key):  # set, changed or removed at will
+    if may_set(key):  # set, changed or removed at will
         return True
     outcome = {"In": program.get(key) in values, "NotIn": program.get(key) not in values,
                "Exists": key in program, "DoesNotExist": key not in program}
@@ -65,13 +85,13 @@ def _matchable(expr: Mapping[str, Any], program: Mapping[str, str]) -> bool:
     return outcome[op]
 
 
-def hostile_can_land(pod: Mapping[str, Any], program: Mapping[str, str]) -> bool:
+def hostile_can_land(pod: Mapping[str, Any], program: Mapping[str, str], may_set: Callable[[str], bool] = kubelet_may_set) -> bool:
     selector = pod.get("nodeSelector") or {}
-    if not all(_matchable({"key": k, "operator": "In", "values": [v]}, program) for k, v in selector.items()):
+    if not all(_matchable({"key": k, "operator": "In", "values": [v]}, program, may_set) for k, v in selector.items()):
         return False
     required = ((pod.get("affinity") or {}).get("nodeAffinity") or {}).get("requiredDuringSchedulingIgnoredDuringExecution") or {}
     terms = required.get("nodeSelectorTerms") or []
-    return not terms or any(all(_matchable(e, program) for e in t.get("matchExpressions") or []) for t in terms)
+    return not terms or any(all(_matchable(e, program, may_set) for e in t.get("matchExpressions") or []) for t in terms)
 
 
 @pytest.fixture(scope="module", params=STACKS)
@@ -138,28 +158,50 @@ def test_a_pod_that_can_read_secrets_elsewhere_or_create_pods_lands_only_on_trus
     name, ev = stack
     hosts = list(_hosts(name))
     values = _chart_values(ev)
+    may_set = hostile_may_set(ev)
     seen = 0
     for w in (w for w in WORKLOADS if w.chart in values):
         pod, powers = w.pod_spec(values[w.chart]), w.powers_with(values[w.chart])
         assert not powers or w.belongs == "cloud", f"{w.chart} {w.pod}: {sorted(powers)} but meant for {w.belongs}"
         for h, labels, taints, kind in hosts:
             if w.belongs == "cloud" and kind != "cloud":
-                assert not hostile_can_land(pod, labels), f"{name}: {w.chart} {w.pod} ({', '.join(sorted(powers)) or 'cloud only'}) can land on {h.name}: {pod}"
+                assert not hostile_can_land(pod, labels, may_set), f"{name}: {w.chart} {w.pod} ({', '.join(sorted(powers)) or 'cloud only'}) can land on {h.name}: {pod}"
             if (w.belongs == "gpu" and h.gpu is not None) or w.belongs == "every node":
                 assert fits(pod, labels, taints), f"{name}: {w.chart} {w.pod} does not fit {h.name}, where it belongs"
         if w.belongs == "cloud":
             assert any(fits(pod, labels, taints) for _, labels, taints, kind in hosts if kind == "cloud"), f"{w.chart} {w.pod} fits no cloud node"
         seen += 1
     assert seen >= 6  # the charts of the stack were found in the render
-    for addon in (a for a in ADDONS if a.powers):
+    for addon in (a for a in ADDONS if a.powers or a.belongs == "cloud"):
         assert addon.belongs == "cloud", addon.deployment
         spec = next((p for r, ns, p in _program_pods(ev) if ns == "kube-system" and _patched_name(ev, r) == addon.deployment), {})
         for h, labels, _, kind in hosts:
-            assert kind == "cloud" or not hostile_can_land(spec, labels), f"{name}: MicroK8s' {addon.deployment} ({sorted(addon.powers)}) can land on {h.name}"
+            assert kind == "cloud" or not hostile_can_land(spec, labels, may_set), f"{name}: MicroK8s' {addon.deployment} ({sorted(addon.powers)}) can land on {h.name}"
     for resource, namespace, spec in _program_pods(ev):
         if rendered := _program_powers(ev, namespace, spec):
             for h, labels, _, kind in hosts:
-                assert kind == "cloud" or not hostile_can_land(spec, labels), f"{name}: {resource} ({sorted(rendered)}) can land on {h.name}"
+                assert kind == "cloud" or not hostile_can_land(spec, labels, may_set), f"{name}: {resource} ({sorted(rendered)}) can land on {h.name}"
+
+
+def test_no_workstation_account_relabels_a_pod_through_its_status(stack: tuple[str, Evaluation]) -> None:
+    """pods/status keeps the labels sent (k8s 1.32 pod status strategy): a GPU pod relabelled
+    app.kubernetes.io/name=redis would join redis' Service and its NetworkPolicy identity."""
+    name, ev = stack
+    policies = bound_policies(ev)
+    accounts = _workstation_accounts(POD_STATUS)
+    assert accounts  # calico-node
+    for sa in accounts:
+        request = Request(sa, ("system:serviceaccounts",), "UPDATE", "pods", "status",
+                          pod_object("ocr", {"app.kubernetes.io/name": "redis"}), pod_object("ocr", {"app.kubernetes.io/name": "ocr-engine"}))
+        assert not all(admits(p, request) for p in policies), f"{name}: {sa} relabels pods through pods/status"
+
+
+def test_the_hostile_workstation_sets_protected_labels_only_without_the_policy() -> None:
+    ev = evaluate_config(stack_config("dev"))
+    assert not hostile_may_set(ev)("hybrid-ai.node-restriction.kubernetes.io/location")
+    assert hostile_may_set(ev)("hybrid-ai/location")
+    assert hostile_can_land({"nodeSelector": {"hybrid-ai.node-restriction.kubernetes.io/location": "cloud"}},
+                            {"hybrid-ai.node-restriction.kubernetes.io/location": "on-prem"}, lambda key: True)
 
 
 def _placement_keys(pod: Mapping[str, Any]) -> set[str]:

@@ -134,6 +134,8 @@ ensure_arg "$ARGS/kubelet" --cluster-domain cluster.local && { changed+=("cluste
 ensure_arg "$ARGS/kubelet" --cluster-dns "$CLUSTER_DNS" && { changed+=("cluster-dns"); restart=yes; }
 if [ "$ROLE" = control-plane ]; then
   ensure_arg "$ARGS/kube-apiserver" --advertise-address "$NODE_IP" && { changed+=("advertise-address"); restart=yes; }
+  # RBAC,Node, whatever set it otherwise (cluster-agent's /configure rewrites any argument).
+  ensure_arg "$ARGS/kube-apiserver" --authorization-mode RBAC,Node && { changed+=("authorization-mode"); restart=yes; }
   ensure_node_restriction && { changed+=("node-restriction"); restart=yes; }
   ensure_sans
 fi

@@ -19,6 +19,12 @@ while :; do
   sleep 5
 done
 
+# The join is over: the node no longer reaches cluster-agent (microk8s-register.sh let it in).
+if nft get element inet hybrid_ai_agent joiners "{ $NODE_IP }" >/dev/null 2>&1; then
+  nft delete element inet hybrid_ai_agent joiners "{ $NODE_IP }" || fail "could not take $NODE_IP out of the agent guard's joiners"
+  log "$NODE_NAME no longer reaches cluster-agent"
+fi
+
 # Drop exactly the lines `<token>` and `<token>|<expiry>` (add_token.py's format), compared in
 # the shell: the token is on no command line. Under register's lock, so that no add-node
 # appends while the file is rewritten; atomically, keeping the file's owner and mode.

@@ -5,6 +5,9 @@
 # join step on stdin). A token of its own per node: cluster-agent stops at the first line of
 # its tokens file that matches, expired or not, so a shared token re-registered later would
 # never be accepted again. `add-node` generates the token itself: it is on no command line.
+# While the join runs, the node may reach cluster-agent (and dqlite) here: its address goes into
+# the agent guard's `joiners` set (agent-guard-apply.sh) for the token's lifetime; the ready
+# step takes it out. Without the guard's table this fails: the ports would be open to every node.
 # Registrations for several nodes at once are serialised with a lock, taken on a file
 # descriptor. On destroy, microk8s-remove-node.sh runs after the node has left.
 # Parameters: NODE_NAME, NODE_IP, TOKEN_TTL_S, LOCK_WAIT_S.
@@ -25,4 +28,8 @@ token=$(retry microk8s add-node --token-ttl "$TOKEN_TTL_S" --format token 2>/dev
 exec {lock}>&-
 # Strict: exactly one token of 32 hex characters (what add_token.py's token_hex(16) prints).
 [[ "$token" =~ ^[0-9a-f]{32}$ ]] || fail "microk8s add-node printed something other than one 32-hex-character token for $NODE_NAME; not passing it on"
+[[ $NODE_IP =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] || fail "not an IPv4 address: '$NODE_IP'"
+nft list table inet hybrid_ai_agent >/dev/null 2>&1 \
+  || fail "the agent guard (nftables table inet hybrid_ai_agent) is missing on this control plane; run pulumi up again to restore it"
+nft add element inet hybrid_ai_agent joiners "{ $NODE_IP timeout ${TOKEN_TTL_S}s }" || fail "could not let $NODE_IP reach cluster-agent for its join"
 printf '%s\n' "$token"

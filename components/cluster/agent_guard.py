@@ -1,0 +1,37 @@
+"""cluster-agent and dqlite from the control planes only (`agent-guard-apply.sh`).
+
+A join hands every node the control plane's cluster-agent callback token, and with it
+cluster-agent's `/cluster/api/v1.0/configure` rewrites any service's arguments and restarts it
+(kube-apiserver with `--authorization-mode=AlwaysAllow`: cluster-admin for anyone). So on every
+control plane, before MicroK8s is installed (it listens on 25000 and 19001 at once), an nftables
+table of its own lets TCP 25000 and 19001 in only from the control planes' VPN addresses and the
+loopback, and from a joining node's address only while its join runs: the register step adds it
+to the set `joiners` (with the token's lifetime as timeout), the ready step removes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pulumi
+from pulumi_command import remote
+
+from components.hosts.ssh import SshTarget
+from components.kit import shell
+
+AGENT_PORTS = (25000, 19001)
+"""cluster-agent, dqlite (MicroK8s 1.32)."""
+
+
+def agent_guard(name: str, target: SshTarget, control_planes: Sequence[str], opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
+    """`<name>-agent-guard` on one control plane; its report, once applied."""
+    params = {"CONTROL_PLANES": " ".join(control_planes), "PORTS": " ".join(str(p) for p in AGENT_PORTS)}
+    guard = remote.Command(
+        f"{name}-agent-guard",
+        connection=target.connection,
+        create=shell.remote_command("agent-guard-apply.sh", params, sudo=target.sudo),
+        delete=shell.remote_command("agent-guard-remove.sh", {}, sudo=target.sudo),
+        add_previous_output_in_env=False,
+        opts=opts,
+    )
+    return guard.stdout

@@ -1,0 +1,94 @@
+"""End-to-end: the agent guard with the real `nft`, in a lab of three hosts joined by WireGuard
+(wireguard-go): the guarded control plane, another control plane and a worker. Over wg0 the
+worker's connection to cluster-agent's port (25000) and dqlite's (19001) gets no answer unless
+its address is in `joiners`, the other control plane's does; a re-run keeps a pending joiner;
+removing it leaves no table and no file (root)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from components.kit.shell import command_line, compose
+from tests.hosts.test_e2e_firewall import SERVER, answers, reaches
+from tests.support.helpers import stop_processes, unavailable
+from tools.lab.base import Host, missing_requirements, sh
+from tools.lab.netlab import Lab
+
+pytestmark = pytest.mark.e2e
+
+CP, CP2, WORKER = "cp", "cp2", "worker"
+VPN = {CP: "100.64.9.1", CP2: "100.64.9.2", WORKER: "100.64.9.3"}
+PUBLIC = {CP: "203.0.113.51", CP2: "203.0.113.52", WORKER: "203.0.113.53"}
+PARAMS = {"CONTROL_PLANES": f"{VPN[CP]} {VPN[CP2]}", "PORTS": "25000 19001"}
+
+
+def wg_up(lab: Lab, name: str, keys: dict[str, tuple[str, str]]) -> None:
+    key_file = lab.hosts[name].dir / "wg.key"
+    key_file.write_text(keys[name][0] + "\n")
+    peers = " ".join(f"peer {keys[p][1]} endpoint {PUBLIC[p]}:51820 allowed-ips {VPN[p]}/32" for p in VPN if p != name)
+    lab.exec(name, "bash", "-c", f"set -e; wireguard-go wg0; wg set wg0 private-key {key_file} listen-port 51820 {peers}; "
+                                 f"ip addr add {VPN[name]}/24 dev wg0; ip link set wg0 up")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    why = missing_requirements() or (None if sh("sh", "-c", "command -v nft || test -x /usr/sbin/nft", check=False).returncode == 0
+                                     else "missing tools: nft (apt-get install nftables)")
+    if why:
+        unavailable(f"end-to-end lab: {why}")
+    hosts = [Host(CP, "192.0.2.51", public=PUBLIC[CP], overlays=("/etc",)), Host(CP2, "192.0.2.52", public=PUBLIC[CP2]),
+             Host(WORKER, "192.0.2.53", public=PUBLIC[WORKER])]
+    servers: list[subprocess.Popen[bytes]] = []
+    with Lab(tmp_path_factory.mktemp("lab"), [], hosts) as running:
+        try:
+            for port in (25000, 19001):
+                servers.append(subprocess.Popen(["ip", "netns", "exec", running.hosts[CP].ns, sys.executable, "-c", SERVER, str(port)],
+                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            keys: dict[str, tuple[str, str]] = {}
+            for name in VPN:
+                private = sh("wg", "genkey").stdout.strip()
+                keys[name] = (private, sh("wg", "pubkey", input=private + "\n").stdout.strip())
+            for name in VPN:
+                wg_up(running, name, keys)
+            yield running
+        finally:
+            stop_processes(servers)
+
+
+def run(lab: Lab, script: str, params: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return lab.ssh(CP, command_line(script, compose(script, params), sudo=False), check=False, timeout=120)
+
+
+def nft(lab: Lab, *args: str) -> subprocess.CompletedProcess[str]:
+    return sh("ip", "netns", "exec", lab.hosts[CP].ns, "nft", *args, check=False)
+
+
+def test_only_control_planes_and_a_pending_joiner_reach_cluster_agent_and_dqlite(lab: Lab) -> None:
+    # Without the guard the worker reaches both over the overlay: the test can fail.
+    assert reaches(lab, WORKER, VPN[CP], 25000) and reaches(lab, WORKER, VPN[CP], 19001)
+    first = run(lab, "agent-guard-apply.sh", PARAMS)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip().splitlines()[-1] == "changed=ruleset rules-file unit enabled"
+    for port in (25000, 19001):
+        assert not answers(lab, WORKER, VPN[CP], port)
+        assert not answers(lab, WORKER, PUBLIC[CP], port)  # nor outside the overlay
+        assert reaches(lab, CP2, VPN[CP], port)
+    # The register step's command lets the joiner in; a re-run keeps it; the ready step's lets it out.
+    assert nft(lab, "add", "element", "inet", "hybrid_ai_agent", "joiners", f"{{ {VPN[WORKER]} timeout 3600s }}").returncode == 0
+    assert reaches(lab, WORKER, VPN[CP], 25000)
+    again = run(lab, "agent-guard-apply.sh", PARAMS)
+    assert again.returncode == 0 and again.stdout.strip().splitlines()[-1] == "changed=none", again.stdout + again.stderr
+    assert reaches(lab, WORKER, VPN[CP], 25000)
+    assert nft(lab, "delete", "element", "inet", "hybrid_ai_agent", "joiners", f"{{ {VPN[WORKER]} }}").returncode == 0
+    assert not answers(lab, WORKER, VPN[CP], 25000)
+    assert lab.ssh(CP, "test -s /etc/hybrid-ai/agent-guard.nft && test -s /etc/systemd/system/hybrid-ai-agent-guard.service").returncode == 0
+
+    removed = run(lab, "agent-guard-remove.sh", {})
+    assert removed.returncode == 0, removed.stderr
+    assert "hybrid_ai_agent" not in nft(lab, "list", "tables").stdout
+    assert lab.ssh(CP, "test ! -e /etc/hybrid-ai/agent-guard.nft && test ! -e /etc/systemd/system/hybrid-ai-agent-guard.service").returncode == 0
+    assert reaches(lab, WORKER, VPN[CP], 25000)
