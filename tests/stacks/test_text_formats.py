@@ -72,6 +72,9 @@ def _taint(field: str) -> Callable[[Raw, str], None]:
 
 def _registry_server(raw: Raw, value: str) -> None:
     raw["registry"] = {"server": value, "username": "bot", "passwordConfig": "registryPassword"}
+    for m in raw["models"]:  # cloud models from that registry pull by digest
+        if m.get("placement") == "cloud" and "image" in m:
+            m["image"] = m["image"].rsplit(":", 1)[0] + "@sha256:" + "4" * 64
 
 
 def _netmaker(field: str) -> Callable[[Raw, str], None]:
