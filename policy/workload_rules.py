@@ -10,7 +10,7 @@ mutable.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs
@@ -24,13 +24,17 @@ IMAGE_REFERENCE = re.compile(
 # Tags that name a moving target, whatever their case; a tag holding one of the first as a
 # part (`latest-gpu`, `main_2`) moves too.
 MOVING_PARTS = ("latest", "main", "master", "head", "nightly", "edge", "canary", "rolling")
-MOVING_TAGS = (*MOVING_PARTS, "stable", "dev", "develop", "current", "lts", "beta", "alpha", "release", "trunk")
+# A tag names one build only if it carries a full version x.y.z (`1.4.2`, `v1.32.0`,
+# `7.4.1-alpine`): `3`, `3.12`, `stable-alpine`, `mainline` are re-pushed with every release.
+FULL_VERSION = re.compile(r"(?<![0-9])v?[0-9]+\.[0-9]+\.[0-9]+")
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod", "PodTemplate", "ReplicationController")
 CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 # The program's own system charts (charts/<name>/chart.yaml) whose pods need the host: a
 # resource a hybridai component's v4 Chart renders into one of these namespaces.
 SYSTEM_CHART_NAMESPACES = ("nvidia-device-plugin", "monitoring")
 HOST_NAMESPACES = ("hostNetwork", "hostPID", "hostIPC")
+# The one capability a pod outside the system charts may add (a server on a port below 1024).
+ALLOWED_CAPABILITIES = {"NET_BIND_SERVICE"}
 CHART = "kubernetes:helm.sh/v4:Chart"
 
 
@@ -70,22 +74,47 @@ def image_problem(image: str, require_digest: bool) -> str | None:
     tag = (ref["tag"] or "").lower()
     if not tag:
         return "has no tag or digest"
-    if tag in MOVING_TAGS or any(part in MOVING_PARTS for part in re.split(r"[-_.]", tag)):
-        return f"uses the moving tag '{ref['tag']}'"
+    if any(part in MOVING_PARTS for part in re.split(r"[-_.]", tag)) or not FULL_VERSION.search(tag):
+        return f"uses the moving tag '{ref['tag']}' (a tag stays put only with a full version x.y.z)"
     return None
 
 
+def _release_images(values: Any) -> Iterator[tuple[str, str]]:
+    """(where, image) for every image a Release's values set: `image: "repo:tag"` or
+    `{repository, tag}` / `{tag}` (an empty tag keeps the chart version's own)."""
+    stack: list[tuple[str, Any]] = [("values", values)]
+    while stack:
+        where, node = stack.pop()
+        if isinstance(node, Mapping):
+            image = node.get("image")
+            if isinstance(image, str) and image:
+                yield f"{where}.image", image
+            elif isinstance(image, Mapping) and (image.get("tag") or image.get("digest")):
+                repo = f"{image.get('registry')}/{image.get('repository')}" if image.get("registry") else str(image.get("repository") or "image")
+                digest = f"@{image['digest']}" if image.get("digest") else ""
+                yield f"{where}.image", f"{repo}:{image['tag']}{digest}" if image.get("tag") else f"{repo}{digest}"
+            stack += [(f"{where}.{k}", v) for k, v in node.items() if k != "image"]
+        elif isinstance(node, list):
+            stack += [(f"{where}[{i}]", v) for i, v in enumerate(node)]
+
+
 def images_pinned(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    require = bool((args.get_config() or {}).get("requireImageDigest", False))
+    how = "pin it (repo/image:1.4.2, or repo/image@sha256:... where the policy requires digests)"
+    if _kind(args.resource_type) == "Release" and args.resource_type.startswith("kubernetes:helm.sh/"):
+        for where, image in _release_images(args.props.get("values")):
+            if why := image_problem(image, require):
+                report(f"{args.name}: {where} sets image '{image}' without a version tag or digest that stays put (it {why}); {how}", None)
+        return
     pod = _workload(args)
     if pod is None:
         return
-    require = bool((args.get_config() or {}).get("requireImageDigest", False))
     for container in _containers(pod):
         image = str(container.get("image") or "")
         why = image_problem(image, require)
         if why:
             report(f"{args.name}: container '{container.get('name')}' uses image '{image}' without a version tag or digest "
-                   f"that stays put (it {why}); pin it (repo/image:1.4.2, or repo/image@sha256:... where the policy requires digests)", None)
+                   f"that stays put (it {why}); {how}", None)
 
 
 # --- Privileged and host-path pods ------------------------------------------------------------
@@ -94,9 +123,14 @@ def _truthy(value: Any) -> bool:
     return value is True or (isinstance(value, str) and value.strip().lower() == "true")
 
 
+def _chain(args: ResourceValidationArgs) -> list[str]:
+    """The types of the resource's parents, then its own (from its URN)."""
+    return args.urn.split("::")[2].split("$") if args.urn.count("::") >= 3 else []
+
+
 def _system_chart(args: ResourceValidationArgs) -> bool:
     """Rendered by a hybridai component's v4 Chart into a system chart's namespace."""
-    chain = args.urn.split("::")[2].split("$") if args.urn.count("::") >= 3 else []
+    chain = _chain(args)
     namespace = ((args.props.get("metadata") or {}).get("namespace")) or ""
     return len(chain) >= 3 and chain[-2] == CHART and chain[-3].startswith("hybridai:") and namespace in SYSTEM_CHART_NAMESPACES
 
@@ -108,40 +142,101 @@ def host_access(pod: Mapping[str, Any]) -> list[str]:
         ctx = c.get("securityContext") or {}
         if _truthy(ctx.get("privileged")):
             found.append(f"container '{c.get('name')}' is privileged")
-        added = {str(a).upper().removeprefix("CAP_") for a in (ctx.get("capabilities") or {}).get("add") or []}
-        if added & {"ALL", "SYS_ADMIN"}:
-            found.append(f"container '{c.get('name')}' adds {', '.join(sorted(added & {'ALL', 'SYS_ADMIN'}))}")
+        found += _capabilities(f"container '{c.get('name')}'", ctx)
+    return found
+
+
+def _capabilities(who: str, ctx: Mapping[str, Any]) -> list[str]:
+    added = {str(a).strip().upper().removeprefix("CAP_") for a in (ctx.get("capabilities") or {}).get("add") or []}
+    return [f"{who} adds {', '.join(sorted(added - ALLOWED_CAPABILITIES))}"] if added - ALLOWED_CAPABILITIES else []
+
+
+def release_host_access(values: Any) -> list[str]:
+    """What a Release's values ask of the host: the pod-level keys and securityContexts anywhere."""
+    found, stack = [], [("values", values)]
+    while stack:
+        where, node = stack.pop()
+        if isinstance(node, Mapping):
+            found += [f"{where}.{key}: true" for key in HOST_NAMESPACES if _truthy(node.get(key))]
+            ctx = node.get("securityContext")
+            if isinstance(ctx, Mapping):
+                found += [f"{where}.securityContext is privileged"] if _truthy(ctx.get("privileged")) else []
+                found += _capabilities(f"{where}.securityContext", ctx)
+            stack += [(f"{where}.{k}", v) for k, v in node.items()]
+        elif isinstance(node, list):
+            stack += [(f"{where}[{i}]", v) for i, v in enumerate(node)]
     return found
 
 
 def no_privileged_or_host_pods(args: ResourceValidationArgs, report: ReportViolation) -> None:
     """A privileged or host-path pod is root on its node (and its kubelet credential)."""
-    pod = _workload(args)
-    if pod is None or _system_chart(args):
-        return
-    for what in host_access(pod):
+    if _kind(args.resource_type) == "Release" and args.resource_type.startswith("kubernetes:helm.sh/"):
+        chain = _chain(args)
+        ours = len(chain) >= 2 and chain[-2].startswith("hybridai:")  # registered by a component of the program
+        found = [] if ours and str(args.props.get("namespace") or "") in SYSTEM_CHART_NAMESPACES else release_host_access(args.props.get("values"))
+    else:
+        pod = _workload(args)
+        found = [] if pod is None or _system_chart(args) else host_access(pod)
+    for what in found:
         report(f"{args.name}: {what}; only the program's own system charts ({', '.join(SYSTEM_CHART_NAMESPACES)}) may reach "
                "the host. Drop it.", None)
 
 
 # --- RBAC -------------------------------------------------------------------------------------
 
-def _wildcard(rules: Sequence[Mapping[str, Any]] | None) -> bool:
-    return any("*" in (r.get("verbs") or []) and "*" in (r.get("resources") or []) for r in rules or [])
+WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
+READ_VERBS = {"get", "list", "watch"}
+# Roles that hand out a namespace's Secrets and pod creation (admin, edit) or everything.
+POWERFUL_ROLES = ("cluster-admin", "admin", "edit")
+# Groups every service account, every signed-in identity or anyone at all belongs to.
+BROAD_GROUPS = ("system:serviceaccounts", "system:authenticated", "system:unauthenticated")
+
+
+def _words(rule: Mapping[str, Any], key: str) -> set[str]:
+    return {str(v).strip().lower() for v in rule.get(key) or []}
+
+
+def rule_powers(rule: Mapping[str, Any], cluster_wide: bool, our_chart: bool = False) -> list[str]:
+    """The powers one RBAC rule grants that the pack refuses. The program's own charts may read
+    Secrets and create pods (Traefik, cert-manager, the operators): their pods run on cloud nodes."""
+    groups, resources, verbs = _words(rule, "apiGroups"), _words(rule, "resources"), _words(rule, "verbs")
+    every = "*" in verbs
+    core = bool(groups & {"", "*"})
+    named = bool(rule.get("resourceNames"))
+    found = []
+    if "*" in resources and (every or verbs & WRITE_VERBS):
+        found.append("writes every resource" + (" with every verb (cluster-admin by another name)" if every else ""))
+    if our_chart:
+        return found
+    if cluster_wide and core and not named and resources & {"secrets", "*"} and (every or verbs & READ_VERBS):
+        found.append("reads Secrets in every namespace")
+    if core and resources & {"pods", "*"} and (every or "create" in verbs):
+        found.append("creates pods")
+    return found
 
 
 def no_cluster_admin(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    """No binding to cluster-admin (in any API version, as a Role- or ClusterRoleBinding), and no
-    role granting every verb on every resource (cluster-admin by another name)."""
+    """No binding to cluster-admin, admin or edit, or to a group everyone is in; no role granting
+    writes to every resource, Secrets across namespaces or pod creation (each is a path to
+    cluster-admin), however spelled."""
     if not args.resource_type.startswith("kubernetes:rbac.authorization.k8s.io/"):
         return
     kind = _kind(args.resource_type)
     if kind in ("ClusterRoleBinding", "RoleBinding"):
         ref = args.props.get("roleRef") or {}
-        if str(ref.get("name") or "").strip() == "cluster-admin" and str(ref.get("kind") or "ClusterRole") == "ClusterRole":
-            report(f"{args.name}: binds cluster-admin; grant the verbs and resources it needs in a role of its own.", None)
-    elif kind in ("ClusterRole", "Role") and _wildcard(args.props.get("rules")):
-        report(f"{args.name}: grants every verb on every resource (cluster-admin by another name); list what it needs.", None)
+        role = str(ref.get("name") or "").strip()
+        if role in POWERFUL_ROLES and str(ref.get("kind") or "ClusterRole") == "ClusterRole":
+            report(f"{args.name}: binds {role}; grant the verbs and resources it needs in a role of its own.", None)
+        for subject in args.props.get("subjects") or []:
+            name = str(subject.get("name") or "").strip()
+            if str(subject.get("kind") or "") == "Group" and name in BROAD_GROUPS:
+                report(f"{args.name}: binds {role or 'a role'} to the group {name}; bind the service account that needs it.", None)
+    elif kind in ("ClusterRole", "Role"):
+        chain = _chain(args)
+        ours = len(chain) >= 3 and chain[-2] == CHART and chain[-3].startswith("hybridai:")
+        powers = dict.fromkeys(p for r in args.props.get("rules") or [] for p in rule_powers(r, kind == "ClusterRole", ours))
+        if powers:
+            report(f"{args.name}: {', '.join(powers)}; list the resources and verbs it needs.", None)
 
 
 # --- Commands ---------------------------------------------------------------------------------
@@ -149,8 +244,12 @@ def no_cluster_admin(args: ResourceValidationArgs, report: ReportViolation) -> N
 SECRET_ON_COMMAND_LINE = re.compile(
     r"-----BEGIN [A-Z ]*PRIVATE KEY-----"
     r"|\bAKIA[0-9A-Z]{16}\b"
-    r"|\b[A-Za-z0-9_]*(?:TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIALS?)=(?![\"']?[$/])[\"']?[^\s\"'$]"
-    r"|--(?:token|password|secret|api-key|access-key)(?:=|\s+)(?![\"']?\$)[\"']?[^\s\"'$-]",
+    # A value right after the name, a leading '/' included (base64 starts with one too).
+    r"|\b[A-Za-z0-9_]*(?:TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIALS?)=(?![\"']?\$)[\"']?[^\s\"'$]"
+    r"|--(?:token|password|secret|api-key|access-key)(?:=|\s+)(?![\"']?\$)[\"']?[^\s\"'$-]"
+    r"|(?:^|\s)-p(?![\s\"'$])(?![0-9]+(?:\s|$))\S"  # mysql -pSECRET (not -p 2222, -p2222, mkdir -p)
+    r"|\bAuthorization:\s*(?:Bearer|Basic|Token)\s+(?![\"']?\$)[^\s\"'$]"
+    r"|\b[a-z][a-z0-9+.-]*://[^\s/:@\"'$]+:(?![\"']?\$)[^\s/@\"'$]+@",  # https://user:token@host
     re.IGNORECASE,
 )
 

@@ -14,7 +14,7 @@ from components.cluster.node_meta import NodeTaint
 from components.cluster.nvidia import GpuDriverArgs, gpu_driver
 from components.cluster.upgrade import MaintenanceWindow, UpgradeArgs
 from components.hosts.bootstrap import ExtraStep, HostBootstrap, HostBootstrapArgs
-from components.hosts.firewall import HostFirewall, HostFirewallArgs
+from components.hosts.firewall import HTTP_PORTS, HostFirewall, HostFirewallArgs
 from components.hosts.host import ExistingHost, ExistingHostArgs, HostNode
 from components.hosts.openstack import OpenStackNetwork, OpenStackNetworkArgs, OpenStackNode, OpenStackNodeArgs
 from components.hosts.ssh import SshLogin
@@ -110,14 +110,16 @@ def build_hosts(stack: Stack) -> dict[str, HostNode]:
 
 
 def build_firewalls(cfg: StackConfig, built: Built) -> dict[str, HostFirewall]:
-    """The host firewall on every host with a public address (WireGuard backend: Netmaker's
-    netclient picks its own ports)."""
-    if not cfg.firewall.enabled or cfg.vpn.backend != "wireguard" or built.mesh is None:
+    """The host firewall on every host with a public address, open to the VPN's UDP ports."""
+    if not cfg.firewall.enabled or built.mesh is None:
         return {}
-    cidrs = [str(cfg.cluster.pod_cidr), str(cfg.cluster.service_cidr)]
+    mesh, cidrs = built.mesh, [str(cfg.cluster.pod_cidr), str(cfg.cluster.service_cidr)]
+
+    def public_tcp(h: Host) -> list[int]:
+        return [*(HTTP_PORTS if Role.INGRESS.value in h.roles else ()), *(mesh.hub_tcp_ports if Role.VPN_HUB.value in h.roles else ())]
     return {h.name: HostFirewall(f"{h.name}-firewall", HostFirewallArgs(
-        target=built.bootstraps[h.name].target, ssh_port=h.ssh.port, vpn_port=cfg.vpn.port, vpn_interface=built.mesh.interface,
-        cluster_cidrs=cidrs, ingress=Role.INGRESS.value in h.roles,
+        target=built.bootstraps[h.name].target, ssh_port=h.ssh.port, vpn_ports=mesh.udp_ports, vpn_interface=mesh.interface,
+        cluster_cidrs=cidrs, public_tcp=public_tcp(h),
         api_port=API_PORT if Role.CONTROL_PLANE.value in h.roles else None, admin_cidrs=cfg.admin_cidrs(),
     )) for h in cfg.hosts if cfg.has_public_endpoint(h)}
 

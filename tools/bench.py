@@ -142,8 +142,11 @@ def blast_radius() -> dict[str, Any]:
     with_model = reference()
     with_model["models"].append({"name": "bench-model", "image": "ghcr.io/example/bench-model:1.0.0", "placement": "gpu",
                                  "gpus": 1, "port": 8000, "talksTo": ["tf-serving"]})
-    with_model["models"].append({"name": "bench-tf", "kind": "tf-model", "placement": "gpu", "tf": {"basePath": "s3://models-bucket/bench-tf", "version": 1}})
-    model_changes = [n for n in changed_outside(base, evaluate_raw(with_model), "bench-model") if n != "tf-serving-models"]
+    with_model["models"].append({"name": "bench-tf", "kind": "tf-model", "placement": "gpu", "tf": {
+        "basePath": "/models/bench-tf", "version": 1, "source": "https://models.example.com/bench-tf-1.tar.gz", "sha256": "1" * 64}})
+    # A TF model changes the model list and adds its fetch container to TF-Serving's pod.
+    model_changes = [n for n in changed_outside(base, evaluate_raw(with_model), "bench-model")
+                     if n not in ("tf-serving-models", "tf-serving-deployment")]
     with_ws = reference()
     template = next(h for h in with_ws["hosts"] if h["name"] == "ws-2")
     with_ws["hosts"].append(dict(template, name="ws-3", existing={"address": "198.51.100.23"}, vpnAddress="100.64.1.3"))

@@ -25,14 +25,14 @@ class HostFirewallArgs:
     """Where to apply it (once the base bootstrap is done)."""
     ssh_port: int
     """The SSH port the program logs in on (open to all)."""
-    vpn_port: int
-    """The VPN's UDP port (open to all: NAT'd peers have no fixed address)."""
+    vpn_ports: Sequence[str]
+    """The VPN's UDP ports or ranges `low-high` (open to all: NAT'd peers have no fixed address)."""
     vpn_interface: str
     """The VPN interface: the overlay, never filtered."""
     cluster_cidrs: Sequence[str]
     """Pod and service networks: forwarding into them from outside the overlay is dropped."""
-    ingress: bool = False
-    """Open 80/443 (the ingress hostPorts)."""
+    public_tcp: Sequence[int] = ()
+    """TCP ports open to all: 80/443 on ingress hosts (hostPorts) and the Netmaker hub (Docker)."""
     api_port: int | None = None
     """On control planes: the API server port, open to `admin_cidrs` only."""
     admin_cidrs: Sequence[str] = ()
@@ -49,8 +49,8 @@ class HostFirewall(pulumi.ComponentResource):
         super().__init__("hybridai:host:Firewall", name, None, opts)
         sudo = args.target.sudo
         params = {
-            "SSH_PORT": str(args.ssh_port), "VPN_PORT": str(args.vpn_port), "VPN_INTERFACE": args.vpn_interface,
-            "PUBLIC_TCP": " ".join(str(p) for p in HTTP_PORTS) if args.ingress else "",
+            "SSH_PORT": str(args.ssh_port), "VPN_PORT": " ".join(args.vpn_ports), "VPN_INTERFACE": args.vpn_interface,
+            "PUBLIC_TCP": " ".join(str(p) for p in sorted(set(args.public_tcp))),
             "API_PORT": str(args.api_port) if args.api_port is not None else "",
             "ADMIN_CIDRS": " ".join(args.admin_cidrs) if args.api_port is not None else "",
             "CLUSTER_CIDRS": " ".join(args.cluster_cidrs),

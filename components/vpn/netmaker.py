@@ -23,6 +23,11 @@ from components.kit import shell
 from components.vpn.wireguard import VXLAN_OVERHEAD, MeshMember
 
 INTERFACE = "netmaker"
+# netclient v0.90.0 (ncutils.GetFreePort): UDP 443 if free at registration, else the first
+# free port from 51821 up, re-chosen at each daemon start, so the whole range stays open.
+UDP_PORTS = ("443", "51821-65535")
+# The server's Caddy publishes 80 (ACME) and 443 (API, broker, dashboard) on the hub.
+HUB_TCP_PORTS = (80, 443)
 # Netmaker v0.90.0 logic/enrollmentkey.go (Tokenize): base64 (standard) of the JSON
 # models.EnrollmentToken {"server": ..., "value": ...}.
 TOKEN_B64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
@@ -71,6 +76,10 @@ class NetmakerMesh(pulumi.ComponentResource):
 
     interface: str
     """Netmaker's interface name."""
+    udp_ports: tuple[str, ...]
+    """The UDP ports netclient may pick (`UDP_PORTS`)."""
+    hub_tcp_ports: tuple[int, ...]
+    """The Netmaker server's published ports on the hub."""
     cluster_mtu: int
     """MTU for the cluster network inside the tunnel."""
     applied: dict[str, pulumi.Output[str]]
@@ -79,6 +88,7 @@ class NetmakerMesh(pulumi.ComponentResource):
     def __init__(self, name: str, args: NetmakerMeshArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("hybridai:vpn:NetmakerMesh", name, None, opts)
         self.interface = INTERFACE
+        self.udp_ports, self.hub_tcp_ports = UDP_PORTS, HUB_TCP_PORTS
         self.cluster_mtu = args.mtu - VXLAN_OVERHEAD
         (hub,) = [m for m in args.members if m.hub]
         assert hub.public_endpoint is not None

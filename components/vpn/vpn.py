@@ -14,3 +14,7 @@ class VpnMesh(Protocol):
     """MTU the cluster network must use inside the tunnel."""
     applied: dict[str, pulumi.Output[str]]
     """Per host: resolves once the host is on the overlay at its configured address."""
+    udp_ports: tuple[str, ...]
+    """UDP ports (or ranges `low-high`) its tunnels may listen on: open to all on public hosts."""
+    hub_tcp_ports: tuple[int, ...]
+    """TCP ports the hub serves to every host (none, or the Netmaker server's)."""

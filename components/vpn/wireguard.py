@@ -124,11 +124,16 @@ class WireGuardMesh(pulumi.ComponentResource):
     """MTU the cluster network must use inside the tunnel."""
     interface: str
     """The WireGuard interface on every host."""
+    udp_ports: tuple[str, ...]
+    """Its one UDP port (`ListenPort` on every host)."""
+    hub_tcp_ports: tuple[int, ...] = ()
+    """The hub serves nothing over TCP."""
 
     def __init__(self, name: str, args: WireGuardMeshArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("hybridai:vpn:WireGuardMesh", name, None, opts)
         self.cluster_mtu = args.mtu - VXLAN_OVERHEAD
         self.interface = args.interface
+        self.udp_ports = (str(args.port),)
         members = {m.name: m for m in args.members}
         operator = ipaddress.IPv4Address(args.operator_address) if args.operator_public_key and args.operator_address else None
         topology = plan(

@@ -173,7 +173,7 @@ class Monitoring(pulumi.ComponentResource):
                     after(namespace, *args.gpu_ready), after_crds)
         CustomResource(f"{name}-alerts", api_version="monitoring.coreos.com/v1", kind="PrometheusRule",
                        metadata=metadata("hybrid-ai-alerts", namespace, "monitoring"),
-                       spec=alert_rules(args.backups), opts=after_crds)
+                       spec=alert_rules(args.backups, args.backup_nodes), opts=after_crds)
         for file, text in dashboards().items():
             dash = f"dashboard-{file.removesuffix('.json')}"
             meta = metadata(dash, namespace, "dashboard")

@@ -8,8 +8,9 @@ or swapped by accident.
 Local models live on a volume of MicroK8s' hostpath-storage class (node-local, so the server
 stays on the GPU node where the volume was first bound). A model with a `source` gets an init
 container that downloads its archive, checks its SHA-256 and unpacks it at
-`<base_path>/<version>` before the server starts (adding one restarts the server); `gs://` and
-`s3://` base paths are read by TF-Serving itself.
+`<base_path>/<version>` before the server starts (adding one restarts the server). Object-store
+base paths are refused in the config: TF-Serving 2.18 has no S3 file system, and the program
+passes it no Google credentials for `gs://`.
 """
 
 from __future__ import annotations

@@ -23,5 +23,5 @@ AdminCidr = Annotated[IPv4Network, AfterValidator(_not_the_world)]
 
 
 class Firewall(Schema):
-    enabled: bool = Field(default=True, description="An nftables table of the program's own (`inet hybrid_ai`) on every host with a public address (backend `wireguard`): from outside the overlay only SSH, the VPN port, 80/443 on ingress hosts and the API server port from `adminCidrs` on control planes are reachable (docs/ports.md).")
+    enabled: bool = Field(default=True, description="An nftables table of the program's own (`inet hybrid_ai`) on every host with a public address: from outside the overlay only SSH, the VPN's UDP ports, 80/443 on ingress hosts and the Netmaker hub and the API server port from `adminCidrs` on control planes are reachable (docs/ports.md).")
     admin_cidrs: list[AdminCidr] = Field(default_factory=list, description="Networks that may reach the control planes' API server port (16443) from outside the overlay: where `pulumi up` and kubectl run, with `cluster.apiServerAddress: public`. `openstack.adminCidrs` are added.")

@@ -27,7 +27,7 @@ class TfModel(Schema):
     # `source` and `sha256` come first so that `basePath` is checked knowing them.
     source: str | None = Field(default=None, pattern=r"^https://[A-Za-z0-9.-]+(:[0-9]+)?/[A-Za-z0-9._~/%+=&?-]*$", description="HTTPS URL of a .tar.gz of this version's SavedModel (saved_model.pb, variables/); fetched into `<basePath>/<version>` of the models volume before TF-Serving starts. Needs `sha256` and a basePath under `/models/`.")
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the `source` archive; a download that does not match is refused.")
-    base_path: ModelBasePath = Field(description="Where TF-Serving finds the model versions: `/models/<name>` on the models volume, filled from `source` (required then), or `s3://`/`gs://`, read by TF-Serving itself.")
+    base_path: ModelBasePath = Field(description="Where TF-Serving finds the model versions: `/models/<name>` on the models volume, filled from `source`. Not `s3://` (TF-Serving 2.18 has no S3 file system) nor `gs://` (it would need Google credentials the program does not pass).")
     version: int = Field(ge=1, description="Pinned model version, so no model is unloaded by accident.")
 
     @field_validator("base_path")
@@ -35,15 +35,13 @@ class TfModel(Schema):
     def _provided(cls, value: str, info: ValidationInfo) -> str:
         if "source" not in info.data:  # the source itself was refused; that error says enough
             return value
-        local = not value.startswith(("s3://", "gs://"))
         if info.data["source"] is not None and not re.fullmatch(r"/models/[A-Za-z0-9._-]+", value):
             raise ValueError("with `source`, `basePath` must be `/models/<name>` (the models volume)")
         # TF-Serving opens no port until every configured model has loaded and waits for that
         # without a timeout: one model with no files keeps the whole server down.
-        if info.data["source"] is None and local:
+        if info.data["source"] is None:
             raise ValueError("nothing but `source` puts a local model's files in place, and TF-Serving serves nothing until every "
-                             "model has loaded; give the model `source` and `sha256` (an HTTPS .tar.gz of the version) or an "
-                             "`s3://`/`gs://` basePath")
+                             "model has loaded; give the model `source` and `sha256` (an HTTPS .tar.gz of the version)")
         return value
 
     @model_validator(mode="after")

@@ -34,7 +34,7 @@ DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[
 
 # Every pattern above is applied with fullmatch: `$` alone also matches before a final newline.
 # Local or object-store paths of plain path characters; they are written into models.config.
-MODEL_BASE_PATH = re.compile(r"(/[A-Za-z0-9._-]+)+|(s3|gs)://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/[A-Za-z0-9._-]+)*")
+MODEL_BASE_PATH = re.compile(r"(/[A-Za-z0-9._-]+)+")
 
 
 # Node labels the program sets from the rest of the config, and the prefixes of its own
@@ -142,8 +142,16 @@ def _pinned_image(value: str) -> str:
 
 
 def _model_base_path(value: str) -> str:
+    # TF-Serving 2.18.0 links only TF's GCS file system (tensorflow_serving/model_servers/BUILD):
+    # an s3:// model never loads, and TF-Serving opens no port until every model has.
+    if value.startswith("s3://"):
+        raise ValueError("TF-Serving 2.18 has no S3 file system (S3 left TensorFlow for tensorflow-io), so the model would "
+                         "never load; use '/models/<name>' with `source` and `sha256` (an HTTPS .tar.gz of the version)")
+    if value.startswith("gs://"):
+        raise ValueError("TF-Serving reads gs:// only with Google credentials, which the program does not pass to it; use "
+                         "'/models/<name>' with `source` and `sha256` (an HTTPS .tar.gz of the version)")
     if not MODEL_BASE_PATH.fullmatch(value) or ".." in value.split("/"):
-        raise ValueError("not a model path; use '/models/<name>', 's3://<bucket>/<path>' or 'gs://<bucket>/<path>' "
+        raise ValueError("not a model path; use '/models/<name>' "
                          "with letters, digits, '.', '_', '-' between slashes and no '..'")
     return value
 

@@ -30,7 +30,7 @@ PUBLIC = {CP: "203.0.113.41", PEER: "203.0.113.42"}
 KUBELET, API, NODE_PORT, POD_PORT = 10250, 16443, 30080, 8080
 POD, POD_GATEWAY = "10.1.0.5", "10.1.0.1"
 PARAMS = {
-    "SSH_PORT": "22", "VPN_PORT": "51820", "VPN_INTERFACE": "wg0", "PUBLIC_TCP": "443", "API_PORT": str(API),
+    "SSH_PORT": "22", "VPN_PORT": "51820 60000-60010", "VPN_INTERFACE": "wg0", "PUBLIC_TCP": "443", "API_PORT": str(API),
     "ADMIN_CIDRS": f"{PUBLIC[PEER]}/32", "CLUSTER_CIDRS": "10.1.0.0/16 10.152.183.0/24",
 }
 OTHER_TABLE = "table inet someone_else {\n  chain input {\n    type filter hook input priority 10; policy accept;\n    tcp dport 9 drop\n  }\n}\n"

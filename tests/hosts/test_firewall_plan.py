@@ -45,11 +45,30 @@ def test_openstack_vms_get_it_too_with_the_openstack_admin_networks_and_their_ss
     assert fw["receipt"]["ADMIN_CIDRS"] == "198.51.100.0/26" and fw["receipt"]["SSH_PORT"] == "2222"
 
 
-def test_switched_off_or_with_netmaker_no_host_gets_it() -> None:
+def test_switched_off_no_host_gets_it() -> None:
     raw = stack_config("dev")
     raw["firewall"]["enabled"] = False
     assert firewalls(evaluate_config(raw)) == {}
-    assert firewalls(evaluate_config(stack_config("netmaker"), stack="netmaker")) == {}
+
+
+def test_with_netmaker_public_hosts_get_it_open_to_netclients_ports_and_the_hubs_server() -> None:
+    """netclient v0.90.0 names its interface `netmaker` and listens on UDP 443 if free, else the
+    first free port from 51821 up (docs/upstream.md); TCP stays SSH, 80/443 where something
+    serves them (ingress, the Netmaker server's Caddy on the hub), the API from admin networks."""
+    fw = firewalls(evaluate_config(stack_config("netmaker"), stack="netmaker"))
+    assert set(fw) == {"vpn-hub", "receipt", "interface"}  # ws-1, ws-2 sit behind the office NAT
+    common = {"SSH_PORT": "22", "VPN_PORT": "443 51821-65535", "VPN_INTERFACE": "netmaker", "CLUSTER_CIDRS": CLUSTER_CIDRS}
+    assert fw["vpn-hub"] == common | {"PUBLIC_TCP": "80 443", "API_PORT": "", "ADMIN_CIDRS": ""}
+    assert fw["receipt"] == common | {"PUBLIC_TCP": "80 443", "API_PORT": "16443", "ADMIN_CIDRS": "198.51.100.0/24"}
+    assert fw["interface"] == common | {"PUBLIC_TCP": "80 443", "API_PORT": "", "ADMIN_CIDRS": ""}
+
+
+def test_with_netmaker_the_admin_networks_are_asked_for_too() -> None:
+    raw = stack_config("netmaker")
+    raw.pop("firewall", None)
+    with pytest.raises(ConfigError) as err:
+        evaluate_config(raw, stack="netmaker")
+    assert err.value.problems[0].startswith("hybrid-ai:firewall.adminCidrs:")
 
 
 def _without_admin_networks(raw: dict[str, Any]) -> None:

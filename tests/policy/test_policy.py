@@ -9,13 +9,14 @@ import pytest
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
 
 from tests.policy.conftest import RESOURCE_RULES, resource_args, rules, stack_args, violations
+from tests.support.helpers import evaluate_config, stack_config
 from tools.render.evaluate import Evaluation
 from tools.render.write import reveal
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ["dev", "prod", "ha", "netmaker"])
 def test_the_reference_plans_pass_every_policy(stack: str, dev: Evaluation, prod: Evaluation) -> None:
-    ev = {"dev": dev, "prod": prod}[stack]
+    ev = {"dev": dev, "prod": prod}.get(stack) or evaluate_config(stack_config(stack), stack=stack)
     for r in ev.resources:
         for check in RESOURCE_RULES:
             assert violations(check, resource_args(ev, r.name)) == [], (check.__name__, r.name)
@@ -48,7 +49,7 @@ def test_images_must_be_pinned(dev: Evaluation, image: str) -> None:
 
 def test_digests_and_registry_ports_count_as_pinned(dev: Evaluation) -> None:
     props = reveal(dev.by_name("receipt-api-deployment").inputs)
-    for image in ("localhost:5000/api:1.0", "ghcr.io/x/api@sha256:" + "a" * 64):
+    for image in ("localhost:5000/api:1.0.0", "ghcr.io/x/api@sha256:" + "a" * 64):
         props["spec"]["template"]["spec"]["containers"][0]["image"] = image
         assert violations(rules.images_pinned, resource_args(dev, "receipt-api-deployment", props)) == []
 

@@ -50,7 +50,7 @@ def test_moving_tags_and_tags_where_digests_are_required_are_refused(image: str,
 
 
 @pytest.mark.parametrize(("image", "config"), [
-    ("foo:1.4.2", None), ("redis:7.4.1-alpine", None), ("tensorflow/serving:2.18.0-gpu", None), ("foo:mainline-1.2", None),
+    ("foo:1.4.2", None), ("redis:7.4.1-alpine", None), ("tensorflow/serving:2.18.0-gpu", None), ("foo:mainline-1.2.3", None),
     (f"foo@{DIGEST}", {"requireImageDigest": True}), (f"foo:1.4.2@{DIGEST}", {"requireImageDigest": True}),
 ])
 def test_fixed_tags_and_digests_pass(image: str, config: dict[str, Any] | None) -> None:

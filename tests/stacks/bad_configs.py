@@ -289,7 +289,7 @@ CROSS: list[tuple[str, Callable[[Raw], None], str, str]] = [
     ("maxReplicas on an internal model", set_in(["models", 1, "maxReplicas"], 3), "hybrid-ai:models[1].maxReplicas", "only public models autoscale"),
     ("image on a tf-model", set_in(["models", 3, "image"], "ghcr.io/example/x:1.0.0"), "hybrid-ai:models[3].image", "tfServing.image"),
     ("gpus on a tf-model", set_in(["models", 3, "gpus"], 1), "hybrid-ai:models[3].gpus", "tfServing.gpus"),
-    ("tf settings on a service", set_in(["models", 0, "tf"], {"basePath": "s3://bucket/x", "version": 1}), "hybrid-ai:models[0].tf", "only used with `kind: tf-model`"),
+    ("tf settings on a service", set_in(["models", 0, "tf"], {"basePath": "/models/x", "version": 1, "source": "https://models.example.com/x.tar.gz", "sha256": "1" * 64}), "hybrid-ai:models[0].tf", "only used with `kind: tf-model`"),
     ("ACME e-mail without Let's Encrypt", set_in(["ingress", "tls"], "none"), "hybrid-ai:ingress.acmeEmail", "remove it or change `tls`"),
     ("TLS bundle key with Let's Encrypt", set_in(["ingress", "tlsCertConfig"], "tlsBundle"), "hybrid-ai:ingress.tlsCertConfig", "only used with `tls: byo`"),
     ("operator address without operator key", set_in(["vpn", "operatorAddress"], "100.64.200.1"), "hybrid-ai:vpn.operatorAddress", "only used with vpn.operatorPublicKey"),

@@ -18,14 +18,6 @@ def with_model_source(raw: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
-def from_object_store(raw: dict[str, Any]) -> dict[str, Any]:
-    """The stack with every TF model read by TF-Serving from `s3://` (nothing to fetch)."""
-    for m in raw["models"]:
-        if m.get("kind") == "tf-model":
-            m["tf"] = {"basePath": f"s3://models-bucket/{m['name']}", "version": m["tf"]["version"]}
-    return raw
-
-
 def pod(ev: Evaluation, name: str) -> dict[str, Any]:
     return dict(ev.by_name(f"{name}-deployment").inputs["spec"]["template"]["spec"])
 

@@ -17,8 +17,8 @@ from tools.render.evaluate import Evaluation, Secret
 from tools.render.write import reveal, write_all
 
 VPN_LAYER = re.compile(r"^mesh(-|$)")
-# The host firewall opens the VPN's port, which only the WireGuard backend fixes (netclient
-# picks its own and may move it), so it exists with that backend only (docs/ports.md).
+# The host firewall opens the VPN's UDP ports and interface, which differ by backend
+# (tests/hosts/test_firewall_plan.py checks both).
 VPN_PORT_USERS = re.compile(r"-firewall(-rules)?$")
 
 

@@ -17,7 +17,8 @@ def changed(before: Evaluation, after: Evaluation) -> PlanChanges:
 
 NEW_SERVICE = {"name": "table-engine", "image": "ghcr.io/example/table-engine:0.1.0", "placement": "gpu", "gpus": 1,
                "port": 8000, "talksTo": ["tf-serving"]}
-NEW_TF_MODEL = {"name": "table-detector", "kind": "tf-model", "placement": "gpu", "tf": {"basePath": "s3://models-bucket/table-detector", "version": 2}}
+NEW_TF_MODEL = {"name": "table-detector", "kind": "tf-model", "placement": "gpu", "tf": {"basePath": "/models/table-detector", "version": 2,
+                "source": "https://models.example.com/table-detector-2.tar.gz", "sha256": "1" * 64}}
 
 
 def test_adding_a_model_adds_only_its_own_resources(dev: Evaluation) -> None:
@@ -29,12 +30,12 @@ def test_adding_a_model_adds_only_its_own_resources(dev: Evaluation) -> None:
     assert removed == set() and modified == set()
 
 
-def test_adding_a_tf_model_changes_only_the_tf_serving_model_list(dev: Evaluation) -> None:
-    # One TF-Serving reads from an object store; one with a `source` adds a fetch container (a restart).
+def test_adding_a_tf_model_changes_only_the_tf_serving_model_list_and_its_fetch_containers(dev: Evaluation) -> None:
+    # Its `source` adds a fetch container to TF-Serving's pod (a restart); nothing else changes.
     raw = stack_config("dev")
     raw["models"].append(copy.deepcopy(NEW_TF_MODEL))
     added, removed, modified = changed(dev, evaluate_config(raw))
-    assert (added, removed, modified) == (set(), set(), {"tf-serving-models"})
+    assert (added, removed, modified) == (set(), set(), {"tf-serving-models", "tf-serving-deployment"})
 
 
 def test_removing_a_model_removes_only_its_own_resources(dev: Evaluation) -> None:

@@ -105,6 +105,7 @@ def test_pull_secret_per_model() -> None:
     raw = stack_config("dev")
     raw["registry"] = {"server": "ghcr.io", "username": "bot", "passwordConfig": "registryToken"}
     next(m for m in raw["models"] if m["name"] == "ocr-engine")["pullSecret"] = False
+    next(m for m in raw["models"] if m["name"] == "receipt-api")["pullSecret"] = False  # cloud: by digest, or no secret
     ev = evaluate_config(raw, secrets={"sshPrivateKey": "k", "registryToken": "t"})
     assert "imagePullSecrets" not in pod(ev, "ocr-engine")
     assert pod(ev, "layout-engine")["imagePullSecrets"] == [{"name": "registry-credentials"}]

@@ -32,7 +32,7 @@ def kept(rules: list[dict[str, Any]], labels: dict[str, str]) -> bool:
     """Prometheus' `keep` relabeling: source label values joined by the separator, the regex anchored."""
     for rule in rules:
         assert rule["action"] == "keep"
-        value = rule["separator"].join(labels.get(name, "") for name in rule["sourceLabels"])
+        value = rule.get("separator", ";").join(labels.get(name, "") for name in rule["sourceLabels"])  # Prometheus default
         if not re.fullmatch(rule["regex"], value):
             return False
     return True
@@ -40,10 +40,27 @@ def kept(rules: list[dict[str, Any]], labels: dict[str, str]) -> bool:
 
 def test_dcgm_exporter_keeps_the_workloads_pod_labels_not_its_own(dev: Evaluation) -> None:
     monitor = dev.by_name("monitoring-dcgm-exporter").inputs["values"]["serviceMonitor"]
-    # The chart's honorLabels defaults to false: the workload's pod would become exported_pod.
-    assert monitor["honorLabels"] is True
-    # The exporter pod's own target labels are dropped: an unshared GPU has no `pod` label.
+    # The exporter pod's own target labels are dropped: the workload's stay as scraped and an
+    # unshared GPU has no `pod` label.
     assert monitor["relabelings"] == [{"action": "labeldrop", "regex": "pod|namespace|container"}]
+
+
+def test_a_workstations_gpu_exporter_cannot_claim_another_job_or_serve_other_series(dev: Evaluation) -> None:
+    monitor = dev.by_name("monitoring-dcgm-exporter").inputs["values"]["serviceMonitor"]
+    assert monitor["honorLabels"] is False  # job and instance stay the target's
+    rules = monitor["metricRelabelings"]
+    assert kept(rules, {"__name__": "DCGM_FI_DEV_GPU_UTIL"}) and kept(rules, {"__name__": "DCGM_EXP_XID_ERRORS_COUNT"})
+    for name in ("hybridai_datastore_backup_last_success_timestamp_seconds", "node_cpu_seconds_total", "up", "xDCGM_FI_DEV_GPU_UTIL"):
+        assert not kept(rules, {"__name__": name}), name
+
+
+def test_the_backup_alert_counts_only_the_stacks_control_planes() -> None:
+    from components.workloads.alerting import BACKUP_ALERT, alert_rules
+    spec = alert_rules(True, ["cp-1", "cp.2"])
+    (expr,) = [r["expr"] for g in spec["groups"] for r in g["rules"] if r.get("alert") == BACKUP_ALERT]
+    assert expr.count('{job="node-exporter",node=~"cp\\-1|cp\\.2"}') == 2 and "receipt" not in expr, expr
+    # The dev stack with backups plans alerts.yaml as promtool tests it (its control plane is
+    # `receipt`): tests/workloads/test_alerting.py::test_the_backup_alert_exists_only_when_backups_are_on.
 
 
 def test_only_the_control_plane_may_report_the_datastore_backup_and_textfiles_cannot_add_other_names(dev: Evaluation) -> None:

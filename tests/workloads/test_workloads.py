@@ -186,14 +186,57 @@ def test_workloads_are_restricted(dev: Evaluation) -> None:
         assert {"app.kubernetes.io/name", "app.kubernetes.io/component", "app.kubernetes.io/part-of"} <= set(labels)
 
 
-def test_private_registry_pull_secret() -> None:
-    raw = stack_config("dev")
+DIGEST = "@sha256:" + "4" * 64
+
+
+def with_registry(raw: dict[str, Any]) -> dict[str, Any]:
     raw["registry"] = {"server": "ghcr.io", "username": "bot", "passwordConfig": "registryToken"}
+    for m in raw["models"]:
+        if m.get("placement") == "cloud" and str(m.get("image", "")).startswith("ghcr.io/"):
+            m["image"] = m["image"].rsplit(":", 1)[0] + DIGEST
+    return raw
+
+
+def test_private_registry_pull_secret() -> None:
+    raw = with_registry(stack_config("dev"))
     ev = evaluate_config(raw, secrets={"sshPrivateKey": "k", "registryToken": "REGISTRY-CANARY"})
     secret = ev.by_name("registry-pull-secret").inputs
     assert secret["type"] == "kubernetes.io/dockerconfigjson" and isinstance(secret["stringData"], Secret | dict)
     assert "REGISTRY-CANARY" not in str(ev.by_name("registry-pull-secret").inputs.get("metadata"))
     assert pod(ev, "receipt-api")["imagePullSecrets"] == [{"name": "registry-credentials"}]
+
+
+def test_a_pull_secret_a_workstation_can_read_never_pulls_a_cloud_pod_by_a_tag() -> None:
+    """A workstation reads the pull secrets of the pods bound to it (Node authorizer); if the
+    credentials can push, it could re-push a tag. So every cloud-only pod that shares a pull
+    secret with a pod that can land on a workstation pulls from that registry by digest."""
+    raw = with_registry(stack_config("dev"))
+    ev = evaluate_config(raw, secrets={"sshPrivateKey": "k", "registryToken": "t"})
+    pods = {r.name.removesuffix("-deployment"): reveal(r.inputs)["spec"]["template"]["spec"]
+            for r in ev.resources if r.type == "kubernetes:apps/v1:Deployment"}
+    secrets_of = {n: {s["name"] for s in p.get("imagePullSecrets", [])} for n, p in pods.items()}
+    on_workstations = {n for n, p in pods.items() if "affinity" in p}  # GPU placement: the workstations
+    shared = set().union(*(secrets_of[n] for n in on_workstations))
+    assert shared == {"registry-credentials"}
+    cloud = [n for n in pods if n not in on_workstations and secrets_of[n] & shared]
+    assert "receipt-api" in cloud
+    for n in cloud:
+        assert all("@sha256:" in c["image"] for c in pods[n]["containers"] if c["image"].startswith("ghcr.io/")), n
+
+
+def test_a_cloud_model_from_the_private_registry_by_tag_alone_is_refused() -> None:
+    from stacks.load import ConfigError
+    raw = with_registry(stack_config("dev"))
+    raw["models"][0]["image"] = "ghcr.io/example/receipt-api:1.4.2"
+    seen = Evaluation("test")
+    with pytest.raises(ConfigError) as err:
+        evaluate_config(raw, secrets={"sshPrivateKey": "k", "registryToken": "t"}, into=seen)
+    (problem,) = err.value.problems
+    assert problem.startswith("hybrid-ai:models[0].image:") and "digest" in problem, problem
+    assert seen.resources == []
+    raw["models"][0]["pullSecret"] = False  # a public image: no shared credentials
+    raw["models"][0]["image"] = "docker.io/example/receipt-api:1.4.2"
+    evaluate_config(raw, secrets={"sshPrivateKey": "k", "registryToken": "t"})
 
 
 # --- Readiness and timeouts ---------------------------------------------------------------

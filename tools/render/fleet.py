@@ -38,7 +38,8 @@ def fleet(workstations: int, models: int) -> dict[str, Any]:
     for k in range(len(catalog), models):
         if k % 2:
             catalog.append({"name": f"tf-model-{k}", "kind": "tf-model", "placement": "gpu",
-                            "tf": {"basePath": f"s3://models-bucket/tf-model-{k}", "version": 1}})
+                            "tf": {"basePath": f"/models/tf-model-{k}", "version": 1,
+                                   "source": f"https://models.example.com/tf-model-{k}-1.tar.gz", "sha256": "1" * 64}})
         else:
             catalog.append({"name": f"model-{k}", "image": f"ghcr.io/example/model-{k}:1.0.{k}", "placement": "gpu",
                             "gpus": 1, "port": 8000, "talksTo": ["tf-serving"]})

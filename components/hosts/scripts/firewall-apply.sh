@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The host firewall of a host with a public address: one nftables table of its own
 # (`inet hybrid_ai`), so no other rule on the host is read, changed or flushed.
-# From outside the overlay only SSH, the VPN port, PUBLIC_TCP (80/443 on ingress hosts) and,
+# From outside the overlay only SSH, the VPN's UDP ports (VPN_PORT), PUBLIC_TCP (80/443 on ingress hosts) and,
 # from ADMIN_CIDRS, API_PORT (control planes) are reachable; traffic on the loopback, the VPN
 # interface and Calico's interfaces (cali*, vxlan.calico) passes untouched, and so does any
 # packet of a connection already open (the SSH session running this script included).
@@ -10,7 +10,7 @@
 # Applied atomically (`nft -f` of "create, delete, define" in one transaction); a second run
 # with the same parameters leaves the same ruleset and reports changed=none.
 # Persisted for reboots by a oneshot unit that loads RULES_FILE.
-# Parameters: SSH_PORT, VPN_PORT, VPN_INTERFACE, PUBLIC_TCP, API_PORT, ADMIN_CIDRS,
+# Parameters: SSH_PORT, VPN_PORT (UDP ports or ranges low-high), VPN_INTERFACE, PUBLIC_TCP, API_PORT, ADMIN_CIDRS,
 # CLUSTER_CIDRS (lists space-separated; API_PORT empty on other hosts), RULES_FILE, UNIT_FILE.
 set -euo pipefail
 SCRIPT_NAME="firewall"
@@ -20,10 +20,15 @@ SCRIPT_NAME="firewall"
 port_re='^[0-9]{1,5}$'
 cidr_re='^[0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}$'
 read -ra public_tcp <<< "$PUBLIC_TCP"
+read -ra vpn_ports <<< "$VPN_PORT"
 read -ra admin_cidrs <<< "$ADMIN_CIDRS"
 read -ra cluster_cidrs <<< "$CLUSTER_CIDRS"
-for p in "$SSH_PORT" "$VPN_PORT" "${public_tcp[@]}" ${API_PORT:+"$API_PORT"}; do
-  if ! [[ $p =~ $port_re ]] || [ "$p" -lt 1 ] || [ "$p" -gt 65535 ]; then fail "not a port: '$p'"; fi
+is_port() { [[ $1 =~ $port_re ]] && [ "$1" -ge 1 ] && [ "$1" -le 65535 ]; }
+for p in "$SSH_PORT" "${public_tcp[@]}" ${API_PORT:+"$API_PORT"}; do is_port "$p" || fail "not a port: '$p'"; done
+[ "${#vpn_ports[@]}" -gt 0 ] || fail "no VPN port"
+for p in "${vpn_ports[@]}"; do
+  low=${p%-*} high=${p#*-}
+  if ! { is_port "$low" && is_port "$high" && [ "$low" -le "$high" ]; }; then fail "not a port or range low-high: '$p'"; fi
 done
 for c in "${admin_cidrs[@]}" "${cluster_cidrs[@]}"; do [[ $c =~ $cidr_re ]] || fail "not an IPv4 CIDR: '$c'"; done
 [[ $VPN_INTERFACE =~ ^[A-Za-z0-9_.-]{1,15}$ ]] || fail "not an interface name: '$VPN_INTERFACE'"
@@ -52,7 +57,7 @@ rules=$(
   echo "    iifname \"cali*\" accept"
   echo "    meta l4proto { icmp, ipv6-icmp } accept"
   echo "    tcp dport $SSH_PORT accept"
-  echo "    udp dport $VPN_PORT accept"
+  echo "    udp dport { $(join "${vpn_ports[@]}") } accept"
   [ -z "$PUBLIC_TCP" ] || echo "    tcp dport { $(join "${public_tcp[@]}") } accept"
   [ -z "$API_PORT" ] || [ -z "$ADMIN_CIDRS" ] || echo "    ip saddr { $(join "${admin_cidrs[@]}") } tcp dport $API_PORT accept"
   echo "    drop"

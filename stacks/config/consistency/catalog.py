@@ -52,6 +52,13 @@ def gpus_and_models(cfg: StackConfig) -> list[str]:
     return errors
 
 
+def _registry_of(image: str) -> str:
+    """The registry host of an image reference (Docker's rule: a first component with '.' or ':',
+    or `localhost`; else Docker Hub)."""
+    first, _, rest = image.partition("/")
+    return first.lower() if rest and ("." in first or ":" in first or first == "localhost") else "docker.io"
+
+
 def models(cfg: StackConfig) -> list[str]:
     errors = []
     paths: dict[str, int] = {}
@@ -72,6 +79,12 @@ def models(cfg: StackConfig) -> list[str]:
         elif m.tf is not None:
             errors.append(f"{key}.tf: only used with `kind: tf-model`; remove it or set the kind")
         errors += [f"{key}.talksTo: '{peer}' is listed {n} times; list each peer once" for peer, n in Counter(m.talks_to).items() if n > 1]
+        if (cfg.registry is not None and m.placement == "cloud" and m.pull_secret is not False and m.image
+                and _registry_of(m.image) == str(cfg.registry.server).lower() and "@sha256:" not in m.image):
+            # The GPU pods on workstations reference the same pull secret, which their node may read:
+            # credentials that can push could re-push this tag for the cloud nodes to pull.
+            errors.append(f"{key}.image: a cloud model pulled with the `registry` credentials, which workstations can read, "
+                          f"must name a digest (e.g. '{m.image.rsplit(':', 1)[0]}@sha256:<digest>'), or set `pullSecret: false` for a public image")
         if _millicores(m.cpu) > _millicores(m.cpu_limit):
             errors.append(f"{key}.cpu: request {m.cpu} is above `cpuLimit` {m.cpu_limit}; lower the request or raise the limit")
     return errors

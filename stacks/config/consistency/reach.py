@@ -28,7 +28,7 @@ def deployer_reach(cfg: StackConfig) -> list[str]:
         errors.append("cluster.apiServerAddress: 'vpn' but the deployer is no VPN peer; set vpn.operatorPublicKey "
                       "for the machine that runs `pulumi up`, or use 'public'")
     public_cps = [h for h in cfg.hosts if Role.CONTROL_PLANE.value in h.roles and cfg.has_public_endpoint(h)]
-    if (cfg.firewall.enabled and cfg.vpn.backend == "wireguard" and cfg.cluster.api_server_address == "public"
+    if (cfg.firewall.enabled and cfg.cluster.api_server_address == "public"
             and public_cps and not cfg.admin_cidrs()):
         errors.append("firewall.adminCidrs: the kubeconfig reaches the API server at the control plane's public address "
                       "(cluster.apiServerAddress: public), which the host firewall opens only to these networks; list the "
