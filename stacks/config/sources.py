@@ -20,7 +20,7 @@ BUNDLE_PATH = r"^[A-Za-z0-9._/~-]+\.ya?ml$"
 
 class Sources(Schema):
     charts: str | None = Field(
-        default=None, pattern=CHART_SOURCE,
+        default=None,
         description="Fetch every pinned chart from this Helm repository (`https://...`, serving `index.yaml`) or OCI registry "
                     "(`oci://registry/path`, holding `<path>/<chart>`) instead of each chart's own repository.",
     )
@@ -29,6 +29,14 @@ class Sources(Schema):
         description="The Gateway API CRD bundle (standard channel, the pinned version): an `http(s)://` URL or a local `.yaml` "
                     "file; default: the Gateway API release's own `standard-install.yaml`.",
     )
+
+    @field_validator("charts")
+    @classmethod
+    def _repository_or_registry(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(CHART_SOURCE, value):
+            raise ValueError("not a Helm repository URL or an OCI registry path; "
+                             "use e.g. `https://charts.example.com/stable` or `oci://registry.example.com/charts`")
+        return value
 
     @field_validator("gateway_api_crds")
     @classmethod
