@@ -3,8 +3,8 @@ flags of tools/lab/kube_args.py), kube-controller-manager, kube-scheduler, and k
 plays every node's kubelet (Nodes and Pods turn Ready with no container runtime), with the
 stand-in hostpath provisioner of tools/lab/kube_storage.py.
 
-The namespace has one dummy interface holding the API server's advertise address (the seed's
-VPN address) and no route out. Tools outside reach the API server through a relay
+The namespace has only its loopback, which also holds the API server's advertise address (the
+seed's VPN address), and no route out. Tools outside reach the API server through a relay
 (tools/lab/forward.py) listening on an ephemeral port of the machine's loopback. Each node
 registers itself as its kubelet would, with its own client certificate (CN=system:node:<name>,
 O=system:nodes), then kwok keeps its status. Every process is started by the lab and stopped by
@@ -120,9 +120,7 @@ class ControlPlane:
         self.ns = f"haik{os.getpid() % 100000}-{self.root.name[-6:]}"
         _sh("ip", "netns", "add", self.ns)
         _sh("ip", "-n", self.ns, "link", "set", "lo", "up")
-        _sh("ip", "-n", self.ns, "link", "add", "vpn0", "type", "dummy")
-        _sh("ip", "-n", self.ns, "addr", "add", f"{self.advertise}/32", "dev", "vpn0")
-        _sh("ip", "-n", self.ns, "link", "set", "vpn0", "up")
+        _sh("ip", "-n", self.ns, "addr", "add", f"{self.advertise}/32", "dev", "lo")
         self._pki()
         listener = socket.socket()
         listener.bind(("127.0.0.1", 0))
@@ -166,7 +164,7 @@ class ControlPlane:
         pki = Pki(self.root / "pki")
         self.pki = pki
         (self.root / "pki" / "ca.key").write_bytes(pki.ca_key_pem())
-        service_ip = _first_host(self.apiserver["--service-cluster-ip-range"])
+        service_ip = str(ipaddress.ip_network(self.apiserver["--service-cluster-ip-range"])[1])
         names = ("127.0.0.1", "localhost", self.advertise, service_ip, "kubernetes", "kubernetes.default",
                  "kubernetes.default.svc", "kubernetes.default.svc.cluster.local")
         self.serving = pki.issue("server", "kube-apiserver", server_names=names)
@@ -188,7 +186,6 @@ class ControlPlane:
 
     def kubeconfig_inline(self) -> str:
         return inline_kubeconfig(self.kubeconfig)
-
     def _apiserver_flags(self) -> list[str]:
         k = self.root
         own = {
@@ -284,16 +281,6 @@ class ControlPlane:
                     os.kill(int(pid), signal.SIGKILL)
             _sh("ip", "netns", "del", self.ns, check=False)
         shutil.rmtree(self.root, ignore_errors=True)
-
-    def __enter__(self) -> ControlPlane:
-        return self.up()
-
-    def __exit__(self, *exc: object) -> None:
-        self.down()
-
-
-def _first_host(cidr: str) -> str:
-    return str(ipaddress.ip_network(cidr)[1])
 
 
 def _sh(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
