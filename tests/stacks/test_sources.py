@@ -4,6 +4,7 @@ says (a Helm repository or an OCI registry; a URL or a file), names and versions
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,12 +14,12 @@ from tests.support.helpers import evaluate_config, stack_config
 CHART_TYPES = ("kubernetes:helm.sh/v4:Chart", "kubernetes:helm.sh/v3:Release")
 
 
-def charts_of(raw: dict[str, object]) -> dict[str, dict[str, object]]:
+def charts_of(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
     ev = evaluate_config(raw)
     return {r.name: r.inputs for t in CHART_TYPES for r in ev.of_type(t)}
 
 
-def bundle_of(raw: dict[str, object]) -> object:
+def bundle_of(raw: dict[str, Any]) -> Any:
     ev = evaluate_config(raw)
     return next(r.inputs["file"] for r in ev.of_type("kubernetes:yaml/v2:ConfigFile"))
 
@@ -28,7 +29,7 @@ def test_by_default_each_chart_comes_from_its_own_repository() -> None:
     assert len(charts) == 5
     for inputs in charts.values():
         pin = (CHARTS / str(inputs["chart"]) / "chart.yaml").read_text()
-        assert f"repository: {inputs['repositoryOpts']['repo']}" in pin  # type: ignore[index]
+        assert f"repository: {inputs['repositoryOpts']['repo']}" in pin
     assert bundle_of(stack_config("dev")) == GATEWAY_API_CRDS
 
 
