@@ -1,7 +1,7 @@
 """A Kubernetes control plane in its own network namespace: etcd, kube-apiserver (with the
 flags of tools/lab/kube_args.py), kube-controller-manager, kube-scheduler, and kwok, which
 plays every node's kubelet (Nodes and Pods turn Ready with no container runtime), with the
-stand-in hostpath provisioner of tools/lab/kube_storage.py.
+stand-ins of tools/lab/kube_addons.py for the MicroK8s addons the program relies on.
 
 The namespace has only its loopback, which also holds the API server's advertise address (the
 seed's VPN address), and no route out. Tools outside reach the API server through a relay
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.lab.kube_args import ADMISSION_CONFIG, EVENT_CONFIG
-from tools.lab.kube_storage import Provisioner, storage_class
+from tools.lab.kube_addons import Provisioner, coredns, storage_class
 from tools.lab.pki import Pki, inline_kubeconfig, write_kubeconfig
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -152,6 +152,7 @@ class ControlPlane:
                              "--manage-all-nodes=false", f"--manage-nodes-with-annotation-selector={'='.join(KWOK_ANNOTATION)}",
                              f"--cidr={self.pod_cidr}", "--node-lease-duration-seconds=40", "--server-address=127.0.0.1:10247"])
         self.kubectl("create", "-f", "-", input=json.dumps(storage_class()))
+        self.kubectl("apply", "-f", "-", input=json.dumps(coredns()))
         for node in self.nodes:
             self.kubectl("create", "-f", "-", as_node=node.name, input=json.dumps(self._node(node)))
         self.provisioner = Provisioner(self.kubectl).start()

@@ -1,5 +1,9 @@
-"""A stand-in for MicroK8s' hostpath-storage addon in the lab's control plane (there is no
-container runtime to run its provisioner pod): the `microk8s-hostpath` StorageClass as the addon
+"""Stand-ins for the MicroK8s addons the program relies on, in the lab's control plane (there is
+no container runtime to run their pods):
+- dns: the `kube-system/coredns` Deployment the program patches (components/workloads/
+  cluster_dns.py), with the addon's name, labels and selector, applied with `kubectl apply` as
+  the addon does, so it owns no field the program sets (no replicas, no placement);
+- hostpath-storage: the `microk8s-hostpath` StorageClass as the addon
 creates it (default class, provisioner `microk8s.io/hostpath`, reclaim Delete, volume binding
 WaitForFirstConsumer), and a loop that does what the provisioner does with it: once the scheduler
 has picked a node for a pending claim (`volume.kubernetes.io/selected-node`), a hostPath
@@ -15,6 +19,7 @@ from subprocess import CompletedProcess
 from typing import Any
 
 from components.cluster.microk8s import STORAGE_CLASS
+from components.workloads.cluster_dns import COREDNS, NAMESPACE, SELECTOR
 
 PROVISIONER = "microk8s.io/hostpath"
 SELECTED_NODE = "volume.kubernetes.io/selected-node"
@@ -28,6 +33,19 @@ def storage_class() -> dict[str, Any]:
         "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
         "metadata": {"name": STORAGE_CLASS, "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
         "provisioner": PROVISIONER, "reclaimPolicy": "Delete", "volumeBindingMode": "WaitForFirstConsumer",
+    }
+
+
+def coredns() -> dict[str, Any]:
+    labels = dict(SELECTOR)
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": COREDNS, "namespace": NAMESPACE, "labels": labels},
+        "spec": {"selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": {
+            "priorityClassName": "system-cluster-critical",
+            "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists"}],
+            "containers": [{"name": "coredns", "image": "coredns/coredns:1.12.0", "args": ["-conf", "/etc/coredns/Corefile"]}],
+        }}},
     }
 
 
