@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tools.lab.kube_args import ADMISSION_CONFIG, EVENT_CONFIG
 from tools.lab.kube_addons import Provisioner, coredns, storage_class
+from tools.lab.kube_args import ADMISSION_CONFIG, EVENT_CONFIG
 from tools.lab.pki import Pki, inline_kubeconfig, write_kubeconfig
 
 PROJECT = Path(__file__).resolve().parents[2]
