@@ -134,6 +134,10 @@ def test_pod_security_restricted_admits_every_workload_pod(deployed: Deployed, r
     plane.kubectl("create", "-f", "-", input=yaml.safe_dump({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": check, "labels": {
         "pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest"}}}))
     try:
+        deadline = time.monotonic() + 30  # the pods run as the namespace's `default` account
+        while plane.kubectl("get", "serviceaccount", "default", "-n", check, check=False).returncode != 0:
+            assert time.monotonic() < deadline, "no default ServiceAccount in the new namespace"
+            time.sleep(0.3)
         templates = [(f"dev-{d['metadata']['name']}", d["spec"]["template"])
                      for d in deployed.get("deployments", "-n", "hybrid-ai")["items"]]
         templates += [(f"{s}-{d['metadata']['name']}", d["spec"]["template"]) for s, docs in renders.items() for d in docs
@@ -279,8 +283,13 @@ def test_destroy_leaves_nothing_of_ours(deployed: Deployed) -> None:
     plane = deployed.kube.plane
     assert ours(deployed) == []
     assert plane.kubectl("get", "namespace", "hybrid-ai", check=False).returncode != 0
-    left = plane.kubectl("get", "all,configmaps,networkpolicies,pvc,pdb,hpa,runtimeclass,gatewayclass,clusterissuer", "-A",
-                         "-l", "app.kubernetes.io/part-of=hybrid-ai", "-o", "name", check=False).stdout.split()
+    left = plane.kubectl("get", "all,configmaps,secrets,networkpolicies,pvc,pv,pdb,hpa,runtimeclass", "-A",
+                         "-l", "app.kubernetes.io/part-of=hybrid-ai", "-o", "name").stdout.split()
     assert left == [], left
+    # The Gateway API bundle and cert-manager's CRDs (templates of its chart) go with them; Helm
+    # never deletes a chart's `crds/` files (kube-prometheus-stack's), upstream or stand-in.
+    crds = plane.kubectl("get", "crd", "-o", "name").stdout.split()
+    assert not [c for c in crds if c.endswith((".gateway.networking.k8s.io", ".cert-manager.io"))], crds
+    assert plane.kubectl("get", "gatewayclass", check=False).returncode != 0
     # Nodes keep their kubelet's labels only: the program's are gone with their patches.
     assert "hybrid-ai/site" not in deployed.get("node", "ws-1")["metadata"]["labels"]
