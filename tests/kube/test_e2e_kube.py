@@ -291,5 +291,9 @@ def test_destroy_leaves_nothing_of_ours(deployed: Deployed) -> None:
     crds = plane.kubectl("get", "crd", "-o", "name").stdout.split()
     assert not [c for c in crds if c.endswith((".gateway.networking.k8s.io", ".cert-manager.io"))], crds
     assert plane.kubectl("get", "gatewayclass", check=False).returncode != 0
+    deadline = time.monotonic() + 30  # the claims' volumes, reclaimed (Delete) by the provisioner
+    while volumes := plane.kubectl("get", "pv", "-o", "name").stdout.split():
+        assert time.monotonic() < deadline, f"volumes left: {volumes}"
+        time.sleep(0.5)
     # Nodes keep their kubelet's labels only: the program's are gone with their patches.
     assert "hybrid-ai/site" not in deployed.get("node", "ws-1")["metadata"]["labels"]
