@@ -156,7 +156,7 @@ class ControlPlane:
         for node in self.nodes:
             self.kubectl("create", "-f", "-", as_node=node.name, input=json.dumps(self._node(node)))
         self.provisioner = Provisioner(self.kubectl).start()
-        self._until(lambda: self._all_ready(), "every node Ready")
+        self._until(self._all_ready, "every node Ready and untainted")
         self._until(lambda: self.kubectl("get", "serviceaccount", "default", "-n", "default", check=False).returncode == 0,
                     "the default ServiceAccount (controller-manager)")
         self.timings["ready"] = time.monotonic() - start
@@ -218,8 +218,10 @@ class ControlPlane:
 
     def _all_ready(self) -> bool:
         nodes = json.loads(self.kubectl("get", "nodes", "-o", "json").stdout)["items"]
+        # Ready, and the node lifecycle controller has lifted the taint a new node is born with
         ready = {n["metadata"]["name"] for n in nodes
-                 if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"].get("conditions", []))}
+                 if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"].get("conditions", []))
+                 and not any(t["key"].startswith("node.kubernetes.io/") for t in n["spec"].get("taints", []))}
         return ready >= {n.name for n in self.nodes}
 
     def kubectl(self, *args: str, as_node: str | None = None, check: bool = True, input: str | None = None,
