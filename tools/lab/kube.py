@@ -197,7 +197,7 @@ class ControlPlane:
             "--tls-cert-file": str(self.serving.cert), "--tls-private-key-file": str(self.serving.key),
             "--kubelet-certificate-authority": str(k / "pki/ca.crt"),
             "--kubelet-client-certificate": str(self.kubelet_client.cert), "--kubelet-client-key": str(self.kubelet_client.key),
-            "--service-account-key-file": str(k / "pki/serviceaccount.key"),
+            "--service-account-key-file": str(k / "pki/serviceaccount.pub"),
             "--service-account-signing-key-file": str(k / "pki/serviceaccount.key"),
             "--admission-control-config-file": str(k / "admission/admission-control-config-file.yaml"),
         }
