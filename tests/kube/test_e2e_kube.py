@@ -23,6 +23,7 @@ from stacks.config import Role
 from stacks.load import validate
 from stacks.workloads import nodes_for
 from tests.kube.conftest import Deployed, changes
+from tests.support.chart_mirror import CONTROLLERS, STAND_IN
 from tests.support.helpers import PROJECT, stack_config
 from tests.support.kube import apiserver_flags
 from tools.lab.kube import ControlPlane
@@ -61,7 +62,26 @@ def test_up_makes_every_deployment_ready_where_the_program_places_it(deployed: D
     print(f"{len(deployments)} Deployments ready on their kwok nodes", flush=True)
 
 
-def test_second_up_changes_nothing(deployed: Deployed) -> None:
+CERT_MANAGER_PLACED = "nodeSelector" in (yaml.safe_load((PROJECT / "charts" / "cert-manager" / "values.yaml").read_text()) or {})
+
+
+@pytest.mark.xfail(not CERT_MANAGER_PLACED, strict=True,
+                   reason=TRUST + "charts/cert-manager/values.yaml sets no nodeSelector: cert-manager may run on a workstation")
+def test_controllers_that_read_secrets_run_only_at_cloud_sites(deployed: Deployed) -> None:
+    """The charts' controllers (stand-in pods placed by the values upstream's templates read)."""
+    cfg = validate(deployed.base)
+    cloud = {h.name for h in nodes_for(cfg, "cloud")}
+    nodes = {n["metadata"]["name"]: n["metadata"].get("labels", {}) for n in deployed.get("nodes")["items"]}
+    pods = deployed.get("pods", "-A", "-l", f"{STAND_IN}=true")["items"]
+    names = {p["metadata"]["labels"]["app.kubernetes.io/name"] for p in pods}
+    assert names == {obj for objs in CONTROLLERS.values() for _, obj, _, _ in objs}, names
+    for pod in pods:
+        selector = pod["spec"].get("nodeSelector", {})
+        admitted = {n for n, labels in nodes.items() if selector.items() <= labels.items()}
+        assert admitted <= cloud, f"{pod['metadata']['name']} may run on {sorted(admitted - cloud)}"
+
+
+deployed: Deployed) -> None:
     deployed.kube.configure(deployed.base)
     result, lines = deployed.kube.up("up (no changes)")
     assert set(changes(result)) == {"same"}, lines

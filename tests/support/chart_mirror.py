@@ -4,6 +4,11 @@ Gateway API CRD bundle, served by a plain http.server on the machine's loopback.
 Every chart in it is a STAND-IN, built here: the pinned name and version (what the program asks
 for) and nothing of upstream's templates. Each holds only the facts the program relies on:
 - a ConfigMap `<chart>-stand-in` in the release namespace, saying what it is;
+- the controllers that may read Secrets cluster-wide, as pods that never run (kwok makes them
+  Ready), placed by the same values as upstream's templates place them: cert-manager's
+  controller, cainjector and webhook Deployments by `nodeSelector`, `cainjector.nodeSelector`,
+  `webhook.nodeSelector` (each `kubernetes.io/os: linux` by default, as upstream's values),
+  prometheus-operator's by `prometheusOperator.nodeSelector`, Traefik's DaemonSet by `nodeSelector`;
 - cert-manager: its CRDs (cert-manager.io, acme.cert-manager.io) as templates, installed because
   the program sets `crds.enabled: true` (upstream's chart installs them the same way); the
   program's ClusterIssuer and Certificate need them;
@@ -37,6 +42,39 @@ CHART_CRDS = {"cert-manager": (("cert-manager.io", "acme.cert-manager.io"), "tem
               "kube-prometheus-stack": (("monitoring.coreos.com",), "crds")}
 GATEWAY_GROUP = "gateway.networking.k8s.io"
 STAND_IN = "hybrid-ai.test/stand-in"
+# chart -> (kind, object name, values path of its node selector, upstream's default selector)
+CONTROLLERS: dict[str, list[tuple[str, str, str, dict[str, str]]]] = {
+    "cert-manager": [("Deployment", "cert-manager", "nodeSelector", {"kubernetes.io/os": "linux"}),
+                     ("Deployment", "cert-manager-cainjector", "cainjector.nodeSelector", {"kubernetes.io/os": "linux"}),
+                     ("Deployment", "cert-manager-webhook", "webhook.nodeSelector", {"kubernetes.io/os": "linux"})],
+    "kube-prometheus-stack": [("Deployment", "kube-prometheus-stack-operator", "prometheusOperator.nodeSelector", {})],
+    "traefik": [("DaemonSet", "traefik", "nodeSelector", {})],
+}
+RESTRICTED = ("securityContext: {runAsNonRoot: true, runAsUser: 65532, seccompProfile: {type: RuntimeDefault}}\n"
+              "      containers:\n      - name: stand-in\n        image: registry.k8s.io/pause:3.10\n"
+              "        securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}\n")
+
+
+def controller(kind: str, name: str, path: str) -> str:
+    """A stand-in controller's template: a pod placed by the chart value at `path`."""
+    labels = f"{{app.kubernetes.io/name: {name}, {STAND_IN}: \"true\"}}"
+    replicas = "  replicas: 1\n" if kind == "Deployment" else ""
+    return (f"apiVersion: apps/v1\nkind: {kind}\nmetadata:\n  name: {name}\n  namespace: {{{{ .Release.Namespace }}}}\n"
+            f"  labels: {labels}\nspec:\n{replicas}  selector:\n    matchLabels: {{app.kubernetes.io/name: {name}}}\n"
+            f"  template:\n    metadata:\n      labels: {labels}\n    spec:\n"
+            f"      {{{{- with .Values.{path} }}}}\n      nodeSelector: {{{{- toYaml . | nindent 8 }}}}\n      {{{{- end }}}}\n"
+            f"      {RESTRICTED}")
+
+
+def default_values(name: str) -> str:
+    values: dict[str, Any] = {"crds": {"enabled": False}}
+    for _, _, path, default in CONTROLLERS.get(name, []):
+        node: dict[str, Any] = values
+        *parents, leaf = path.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = default
+    return yaml.safe_dump(values)
 
 
 def crds_of(crds: Path, groups: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -55,11 +93,13 @@ def stand_in_chart(name: str, crds: Path) -> tuple[str, bytes]:
     chart_yaml = {"apiVersion": "v2", "name": spec.chart, "version": spec.version, "type": "application",
                   "description": f"STAND-IN for {spec.chart} {spec.version} in the hybrid-ai test lab: not upstream's chart",
                   "annotations": {STAND_IN: "true"}}
-    files = {"Chart.yaml": yaml.safe_dump(chart_yaml), "values.yaml": "crds:\n  enabled: false\n",
+    files = {"Chart.yaml": yaml.safe_dump(chart_yaml), "values.yaml": default_values(name),
              "templates/stand-in.yaml": (
                  "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Chart.Name }}-stand-in\n"
                  "  namespace: {{ .Release.Namespace }}\n  labels:\n    app.kubernetes.io/managed-by: {{ .Release.Service }}\n"
                  f"  annotations:\n    {STAND_IN}: \"true\"\ndata:\n  chart: {{{{ .Chart.Name }}}}-{{{{ .Chart.Version }}}}\n")}
+    for kind, obj, path, _ in CONTROLLERS.get(name, []):
+        files[f"templates/{obj}.yaml"] = controller(kind, obj, path)
     if name in CHART_CRDS:
         groups, where = CHART_CRDS[name]
         body = "---\n".join(yaml.safe_dump(d) for d in crds_of(crds, groups))
