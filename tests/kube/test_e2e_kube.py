@@ -81,7 +81,7 @@ def test_controllers_that_read_secrets_run_only_at_cloud_sites(deployed: Deploye
         assert admitted <= cloud, f"{pod['metadata']['name']} may run on {sorted(admitted - cloud)}"
 
 
-deployed: Deployed) -> None:
+def test_second_up_changes_nothing(deployed: Deployed) -> None:
     deployed.kube.configure(deployed.base)
     result, lines = deployed.kube.up("up (no changes)")
     assert set(changes(result)) == {"same"}, lines
