@@ -8,11 +8,12 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pulumi import automation as auto
 
 from tests.support.chart_mirror import Mirror, serve
 from tests.support.helpers import stack_config, unavailable
@@ -60,7 +61,9 @@ class Deployed:
     created: int = 0
     """Resources the first `up` created (the stack included)."""
     destroyed: bool = False
-    log: list[str] = field(default_factory=list)
+    preview: str = ""
+    """The first preview's `Resources:` summary."""
+    preview_error: str | None = None
 
     def config(self) -> dict[str, Any]:
         return copy.deepcopy(self.base)
@@ -75,8 +78,11 @@ def deployed(plane: ControlPlane, mirror: Mirror, tmp_path_factory: pytest.TempP
     state = Deployed(kube, with_mirror(stack_config("dev"), mirror))
     kube.configure(state.base)
     try:
-        lines = "\n".join(kube.preview())
-        assert " to create" in lines and "to update" not in lines, lines
+        try:
+            state.preview = "\n".join(kube.preview())
+        except auto.errors.CommandError as err:  # kept for its own test; the up goes on
+            state.preview_error = "\n".join(line for line in str(err).splitlines() if "error:" in line)
+            print(f"\n$ pulumi preview: failed\n{state.preview_error}", flush=True)
         assert kube.urns() == set(), "preview changed the state"
         assert plane.kubectl("get", "namespace", "hybrid-ai", check=False).returncode != 0, "preview created the namespace"
         start = time.monotonic()

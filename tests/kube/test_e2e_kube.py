@@ -45,6 +45,13 @@ def ours(d: Deployed) -> list[str]:
     return [n["metadata"]["name"] for n in d.get("namespaces", "-l", "app.kubernetes.io/part-of=hybrid-ai")["items"]]
 
 
+@pytest.mark.xfail(strict=True, reason="the cluster-dns DeploymentPatch's name waits on the node patches (unknown at preview): "
+                                      "pulumi-kubernetes refuses a patch without `.metadata.name` in Check")
+def test_the_first_preview_plans_every_create(deployed: Deployed) -> None:
+    assert deployed.preview_error is None, deployed.preview_error
+    assert " to create" in deployed.preview and "to update" not in deployed.preview, deployed.preview
+
+
 def test_up_makes_every_deployment_ready_where_the_program_places_it(deployed: Deployed) -> None:
     cfg = validate(deployed.base)
     deployments = deployed.get("deployments", "-A", "-l", "app.kubernetes.io/part-of=hybrid-ai")["items"]
@@ -307,11 +314,14 @@ def test_destroy_leaves_nothing_of_ours(deployed: Deployed) -> None:
     left = plane.kubectl("get", "all,configmaps,secrets,networkpolicies,pvc,pv,pdb,hpa,runtimeclass", "-A",
                          "-l", "app.kubernetes.io/part-of=hybrid-ai", "-o", "name").stdout.split()
     assert left == [], left
-    # The Gateway API bundle and cert-manager's CRDs (templates of its chart) go with them; Helm
-    # never deletes a chart's `crds/` files (kube-prometheus-stack's), upstream or stand-in.
+    # The Gateway API bundle (the program's own ConfigFile) goes. The charts' CRDs stay, as with
+    # upstream's charts: Helm never deletes a chart's `crds/` files (kube-prometheus-stack's) nor a
+    # template marked `helm.sh/resource-policy: keep` (cert-manager's, `crds.keep` by default).
     crds = plane.kubectl("get", "crd", "-o", "name").stdout.split()
-    assert not [c for c in crds if c.endswith((".gateway.networking.k8s.io", ".cert-manager.io"))], crds
-    assert plane.kubectl("get", "gatewayclass", check=False).returncode != 0
+    assert not [c for c in crds if c.endswith(".gateway.networking.k8s.io")], crds
+    kept = sorted(c.rsplit("/", 1)[1] for c in crds)
+    assert all(c.endswith((".cert-manager.io", ".monitoring.coreos.com")) for c in kept), kept
+    print(f"left by the charts, as upstream's are: {', '.join(kept)}", flush=True)
     deadline = time.monotonic() + 30  # the claims' volumes, reclaimed (Delete) by the provisioner
     while volumes := plane.kubectl("get", "pv", "-o", "name").stdout.split():
         assert time.monotonic() < deadline, f"volumes left: {volumes}"

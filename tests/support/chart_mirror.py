@@ -10,8 +10,9 @@ for) and nothing of upstream's templates. Each holds only the facts the program 
   `webhook.nodeSelector` (each `kubernetes.io/os: linux` by default, as upstream's values),
   prometheus-operator's by `prometheusOperator.nodeSelector`, Traefik's DaemonSet by `nodeSelector`;
 - cert-manager: its CRDs (cert-manager.io, acme.cert-manager.io) as templates, installed because
-  the program sets `crds.enabled: true` (upstream's chart installs them the same way); the
-  program's ClusterIssuer and Certificate need them;
+  the program sets `crds.enabled: true`, annotated `helm.sh/resource-policy: keep` as upstream's
+  `crds.keep` (default true) has them, so uninstalling leaves them (upstream's chart does both);
+  the program's ClusterIssuer and Certificate need them;
 - kube-prometheus-stack: prometheus-operator's CRDs (monitoring.coreos.com) in the chart's
   `crds/` folder, installed before any template (upstream ships them in its `crds` subchart's
   `crds/`); the program's PrometheusRule needs them.
@@ -102,7 +103,11 @@ def stand_in_chart(name: str, crds: Path) -> tuple[str, bytes]:
         files[f"templates/{obj}.yaml"] = controller(kind, obj, path)
     if name in CHART_CRDS:
         groups, where = CHART_CRDS[name]
-        body = "---\n".join(yaml.safe_dump(d) for d in crds_of(crds, groups))
+        docs = crds_of(crds, groups)
+        if where == "templates":  # upstream's `crds.keep` (default true) keeps them when the release goes
+            for d in docs:
+                d["metadata"].setdefault("annotations", {})["helm.sh/resource-policy"] = "keep"
+        body = "---\n".join(yaml.safe_dump(d) for d in docs)
         assert body, f"no generated CRDs of {groups} under {crds}"
         if where == "templates":  # read as a file, so that nothing in the CRDs is taken for a template
             files["files/crds.yaml"] = body
