@@ -2,9 +2,7 @@
 provider to a real kube-apiserver (tools/lab/kube.py), then what that API server admits.
 
 Tests run in file order on one stack: the first `up` happens in the `deployed` fixture, the last
-test destroys. Those marked TRUST check what the `trust` branch changes (NodeRestriction in the
-install script, the HPA owning `replicas`, taints left to their owners, placement labels a
-kubelet cannot set): they fail on this code and are strict xfails until it lands."""
+test destroys."""
 
 from __future__ import annotations
 
@@ -18,35 +16,27 @@ from typing import Any
 import pytest
 import yaml
 
-from components.workloads.pod import CLOUD_NODES
+from components.kit.kube import CLOUD_NODES
 from stacks.config import Role
 from stacks.load import validate
 from stacks.workloads import nodes_for
 from tests.kube.conftest import Deployed, changes
 from tests.support.chart_mirror import CONTROLLERS, STAND_IN
-from tests.support.helpers import PROJECT, stack_config
-from tests.support.kube import apiserver_flags
+from tests.support.helpers import PROJECT
 from tools.lab.kube import ControlPlane
-from tools.lab.kube_args import admission_plugins
 
 pytestmark = [pytest.mark.e2e, pytest.mark.engine, pytest.mark.kube]
 
-NODE_RESTRICTION_PREFIX = "node-restriction.kubernetes.io/"
-TRUST = "needs the `trust` branch: "
 
 
-# The lab's API server gets the install script's admission plugins: without NodeRestriction
-# there, the kubelet tests below cannot pass.
-NODE_RESTRICTION = "NodeRestriction" in admission_plugins(apiserver_flags(stack_config("dev")))
-NO_NODE_RESTRICTION = TRUST + "microk8s-install.sh does not enable NodeRestriction yet"
 
 
 def ours(d: Deployed) -> list[str]:
     return [n["metadata"]["name"] for n in d.get("namespaces", "-l", "app.kubernetes.io/part-of=hybrid-ai")["items"]]
 
 
-@pytest.mark.xfail(strict=True, reason="the cluster-dns DeploymentPatch's name waits on the node patches (unknown at preview): "
-                                      "pulumi-kubernetes refuses a patch without `.metadata.name` in Check")
+@pytest.mark.xfail(strict=True, reason="the addons' DeploymentPatches are named after the node patches' outputs (unknown at "
+                                      "preview): pulumi-kubernetes refuses a patch without `.metadata.name` in Check")
 def test_the_first_preview_plans_every_create(deployed: Deployed) -> None:
     assert deployed.preview_error is None, deployed.preview_error
     assert " to create" in deployed.preview and "to update" not in deployed.preview, deployed.preview
@@ -69,11 +59,6 @@ def test_up_makes_every_deployment_ready_where_the_program_places_it(deployed: D
     print(f"{len(deployments)} Deployments ready on their kwok nodes", flush=True)
 
 
-CERT_MANAGER_PLACED = "nodeSelector" in (yaml.safe_load((PROJECT / "charts" / "cert-manager" / "values.yaml").read_text()) or {})
-
-
-@pytest.mark.xfail(not CERT_MANAGER_PLACED, strict=True,
-                   reason=TRUST + "charts/cert-manager/values.yaml sets no nodeSelector: cert-manager may run on a workstation")
 def test_controllers_that_read_secrets_run_only_at_cloud_sites(deployed: Deployed) -> None:
     """The charts' controllers (stand-in pods placed by the values upstream's templates read)."""
     cfg = validate(deployed.base)
@@ -195,7 +180,6 @@ def test_the_kubelet_certificates_are_per_node(deployed: Deployed) -> None:
     assert _as_ws1(plane, "get", "node", "ws-1").returncode == 0
 
 
-@pytest.mark.xfail(not NODE_RESTRICTION, strict=True, reason=NO_NODE_RESTRICTION)
 def test_a_kubelet_cannot_create_a_pod_bound_to_the_control_plane(deployed: Deployed) -> None:
     plane = deployed.kube.plane
     seed = validate(deployed.base).hosts_with(Role.CONTROL_PLANE)[0].name
@@ -217,19 +201,18 @@ def test_a_kubelet_cannot_label_another_node(deployed: Deployed) -> None:
     assert _refused(result), result.stdout + result.stderr
 
 
-@pytest.mark.xfail(not NODE_RESTRICTION, strict=True, reason=NO_NODE_RESTRICTION)
 def test_a_kubelet_cannot_set_a_node_restriction_label_on_itself(deployed: Deployed) -> None:
     plane = deployed.kube.plane
-    key = next((k for k in CLOUD_NODES if k.startswith(NODE_RESTRICTION_PREFIX)), f"{NODE_RESTRICTION_PREFIX}hybrid-ai-location")
+    key = next(iter(CLOUD_NODES))  # the program's own placement label
     result = _as_ws1(plane, "label", "node", "ws-1", f"{key}=cloud", "--overwrite")
     if result.returncode == 0:
         plane.kubectl("label", "node", "ws-1", f"{key}-")
     assert _refused(result), result.stdout + result.stderr
 
 
-@pytest.mark.xfail(strict=True, reason=TRUST + "cloud placement still selects hybrid-ai/location, a label a kubelet may set on itself")
 def test_cloud_placement_relies_only_on_labels_a_kubelet_cannot_set() -> None:
-    assert CLOUD_NODES and all(k.startswith(NODE_RESTRICTION_PREFIX) for k in CLOUD_NODES), CLOUD_NODES
+    domains = {k.split("/", 1)[0] for k in CLOUD_NODES}
+    assert domains and all(d == "node-restriction.kubernetes.io" or d.endswith(".node-restriction.kubernetes.io") for d in domains), CLOUD_NODES
 
 
 def trusted_accounts() -> set[str]:
@@ -257,7 +240,6 @@ def test_no_workload_service_account_reads_secrets_outside_its_namespace(deploye
     print(f"{checked} service accounts in {len(namespaces)} namespaces: no Secret outside their own", flush=True)
 
 
-@pytest.mark.xfail(strict=True, reason=TRUST + "the program still sets spec.replicas on a Deployment its HPA scales")
 def test_an_up_with_a_new_image_leaves_the_replicas_the_hpa_set(deployed: Deployed) -> None:
     plane = deployed.kube.plane
     # What the HPA controller does: scale through the scale subresource, as its own field manager.
@@ -276,7 +258,6 @@ def test_an_up_with_a_new_image_leaves_the_replicas_the_hpa_set(deployed: Deploy
         deployed.kube.configure(deployed.base)
 
 
-@pytest.mark.xfail(strict=True, reason=TRUST + "the node patch still applies the whole taints list (it drops node.kubernetes.io/unschedulable)")
 def test_the_node_label_patch_leaves_a_cordoned_nodes_taints_alone(deployed: Deployed) -> None:
     plane = deployed.kube.plane
     plane.kubectl("cordon", "interface")

@@ -13,7 +13,7 @@ from tools.lab.kube_args import INSTALL_SCRIPT, admission_plugins, script_args
 def test_dev_seed_flags_are_microk8s_with_rbac_and_the_stacks_networks() -> None:
     flags = apiserver_flags(stack_config("dev"))
     assert flags["--authorization-mode"] == "RBAC,Node"  # the rbac addon the seed enables
-    assert "EventRateLimit" in admission_plugins(flags)  # MicroK8s' default, with its admission config
+    assert {"EventRateLimit", "NodeRestriction"} <= admission_plugins(flags)  # MicroK8s' default (with its config), and ours
     assert flags["--service-cluster-ip-range"] == "10.152.183.0/24"
     assert flags["--advertise-address"] == "100.64.0.2"  # receipt, the seed: its VPN address (launch configuration)
     assert flags["--secure-port"] == "16443"

@@ -3,7 +3,8 @@ no container runtime to run their pods):
 - dns: the `kube-system/coredns` Deployment the program patches (components/workloads/
   cluster_dns.py), with the addon's name, labels and selector, applied with `kubectl apply` as
   the addon does, so it owns no field the program sets (no replicas, no placement);
-- hostpath-storage: the `microk8s-hostpath` StorageClass as the addon
+- hostpath-storage: the `kube-system/hostpath-provisioner` Deployment the program places
+  (components/workloads/addons.py), and the `microk8s-hostpath` StorageClass as the addon
 creates it (default class, provisioner `microk8s.io/hostpath`, reclaim Delete, volume binding
 WaitForFirstConsumer), and a loop that does what the provisioner does with it: once the scheduler
 has picked a node for a pending claim (`volume.kubernetes.io/selected-node`), a hostPath
@@ -19,6 +20,7 @@ from subprocess import CompletedProcess
 from typing import Any
 
 from components.cluster.microk8s import STORAGE_CLASS
+from components.workloads.addons import HOSTPATH_PROVISIONER
 from components.workloads.cluster_dns import COREDNS, NAMESPACE, SELECTOR
 
 PROVISIONER = "microk8s.io/hostpath"
@@ -34,6 +36,19 @@ def storage_class() -> dict[str, Any]:
         "metadata": {"name": STORAGE_CLASS, "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
         "provisioner": PROVISIONER, "reclaimPolicy": "Delete", "volumeBindingMode": "WaitForFirstConsumer",
     }
+
+
+def addon_deployment(name: str, labels: dict[str, str], container: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": NAMESPACE, "labels": labels},
+        "spec": {"selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}}},
+    }
+
+
+def hostpath_provisioner() -> dict[str, Any]:
+    return addon_deployment(HOSTPATH_PROVISIONER, {"k8s-app": HOSTPATH_PROVISIONER},
+                            {"name": HOSTPATH_PROVISIONER, "image": "cdkbot/hostpath-provisioner:1.5.0"})
 
 
 def coredns() -> dict[str, Any]:
