@@ -6,6 +6,9 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pulumi import automation as auto
 
 from tests.support.chart_mirror import Mirror, serve
-from tests.support.helpers import stack_config, unavailable
+from tests.support.helpers import PROJECT, stack_config, unavailable
 from tests.support.kube import KubeStack, control_plane, with_mirror
 from tools.lab.kube import CRDS, ControlPlane, missing_requirements
 
@@ -94,3 +98,26 @@ def deployed(plane: ControlPlane, mirror: Mirror, tmp_path_factory: pytest.TempP
         if not state.destroyed and kube.urns():
             kube.destroy("destroy (clean-up)")
         kube.stack.workspace.remove_stack(kube.stack.name, force=True)
+
+
+def ours(d: Deployed) -> list[str]:
+    return [n["metadata"]["name"] for n in d.get("namespaces", "-l", "app.kubernetes.io/part-of=hybrid-ai")["items"]]
+
+
+def _render(stack: str, out: Path) -> list[dict[str, Any]]:
+    subprocess.run([sys.executable, "-m", "tools.render", "--stack", stack, "--out", str(out)], cwd=PROJECT, check=True,
+                   capture_output=True, timeout=300)
+    docs = []
+    for file in sorted((out / "artifacts" / "kubernetes").glob("*.yaml")):
+        docs += [d for d in yaml.safe_load_all(file.read_text()) if d and "apiVersion" in d and "kind" in d]
+    return docs
+
+
+@pytest.fixture(scope="module")
+def renders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
+    return {s: _render(s, tmp_path_factory.mktemp(f"render-{s}")) for s in ("prod", "ha")}
+
+
+def trusted_accounts() -> set[str]:
+    """Service accounts docs/security.md lists as trusted controllers (allowed to read Secrets)."""
+    return set(re.findall(r"system:serviceaccount:[a-z0-9-]+:[a-z0-9-]+", (PROJECT / "docs" / "security.md").read_text()))

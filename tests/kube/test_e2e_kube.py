@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,19 +19,14 @@ from components.kit.kube import CLOUD_NODES
 from stacks.config import Role
 from stacks.load import validate
 from stacks.workloads import nodes_for
-from tests.kube.conftest import Deployed, changes
+from tests.kube.conftest import Deployed, changes, ours, trusted_accounts
 from tests.support.chart_mirror import CONTROLLERS, STAND_IN
-from tests.support.helpers import PROJECT
 from tools.lab.kube import ControlPlane
 
 pytestmark = [pytest.mark.e2e, pytest.mark.engine, pytest.mark.kube]
 
 
 
-
-
-def ours(d: Deployed) -> list[str]:
-    return [n["metadata"]["name"] for n in d.get("namespaces", "-l", "app.kubernetes.io/part-of=hybrid-ai")["items"]]
 
 
 @pytest.mark.xfail(strict=True, reason="the addons' DeploymentPatches are named after the node patches' outputs (unknown at "
@@ -94,20 +88,6 @@ def test_adding_then_removing_a_model_touches_only_its_objects(deployed: Deploye
     assert set(changes(result)) == {"delete", "same"}, lines
     assert deployed.kube.urns() == before
     assert deployed.kube.plane.kubectl("get", "deployment", "extra-api", "-n", "hybrid-ai", check=False).returncode != 0
-
-
-def _render(stack: str, out: Path) -> list[dict[str, Any]]:
-    subprocess.run([sys.executable, "-m", "tools.render", "--stack", stack, "--out", str(out)], cwd=PROJECT, check=True,
-                   capture_output=True, timeout=300)
-    docs = []
-    for file in sorted((out / "artifacts" / "kubernetes").glob("*.yaml")):
-        docs += [d for d in yaml.safe_load_all(file.read_text()) if d and "apiVersion" in d and "kind" in d]
-    return docs
-
-
-@pytest.fixture(scope="module")
-def renders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
-    return {s: _render(s, tmp_path_factory.mktemp(f"render-{s}")) for s in ("prod", "ha")}
 
 
 def test_server_side_dry_run_admits_every_object_of_the_prod_and_ha_renders(deployed: Deployed, renders: dict[str, list[dict[str, Any]]],
@@ -213,11 +193,6 @@ def test_a_kubelet_cannot_set_a_node_restriction_label_on_itself(deployed: Deplo
 def test_cloud_placement_relies_only_on_labels_a_kubelet_cannot_set() -> None:
     domains = {k.split("/", 1)[0] for k in CLOUD_NODES}
     assert domains and all(d == "node-restriction.kubernetes.io" or d.endswith(".node-restriction.kubernetes.io") for d in domains), CLOUD_NODES
-
-
-def trusted_accounts() -> set[str]:
-    """Service accounts docs/security.md lists as trusted controllers (allowed to read Secrets)."""
-    return set(re.findall(r"system:serviceaccount:[a-z0-9-]+:[a-z0-9-]+", (PROJECT / "docs" / "security.md").read_text()))
 
 
 def test_no_workload_service_account_reads_secrets_outside_its_namespace(deployed: Deployed) -> None:

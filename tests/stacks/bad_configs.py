@@ -119,7 +119,6 @@ BAD: list[tuple[str, Callable[[Raw], None], str, str]] = [
     ("CIDR with host bits", set_in(["cluster", "podCidr"], "10.1.2.3/16"), "hybrid-ai:cluster.podCidr", "IPv4 network"),
     ("chart source not a repository", set_in(["sources"], {"charts": "ftp://mirror.example.com/charts"}), "hybrid-ai:sources.charts", "oci://"),
     ("CRD bundle neither URL nor file", set_in(["sources"], {"gatewayApiCrds": "standard install"}), "hybrid-ai:sources.gatewayApiCrds", ".yaml file"),
-    ("CRD bundle file missing", set_in(["sources"], {"gatewayApiCrds": "mirror/none.yaml"}), "hybrid-ai:sources.gatewayApiCrds", "no such file"),
     ("invalid port", set_in(["vpn", "port"], 70000), "hybrid-ai:vpn.port", "less than or equal to 65535"),
     ("invalid SSH port", set_in(["hosts", 0, "ssh", "port"], 0), "hybrid-ai:hosts[0].ssh.port", "greater than or equal to 1"),
     ("no control plane", set_in(["hosts", 1, "roles"], ["worker", "ingress"]), "hybrid-ai:hosts:", "use an odd number"),

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from stacks.charts import CHARTS, GATEWAY_API_CRDS
+from stacks.load import ConfigError, validate
 from tests.support.helpers import evaluate_config, stack_config
 
 CHART_TYPES = ("kubernetes:helm.sh/v4:Chart", "kubernetes:helm.sh/v3:Release")
@@ -57,3 +58,11 @@ def test_the_gateway_api_bundle_comes_from_the_stacks_url_or_file(bundle: str, t
         Path("standard-install.yaml").write_text("# the site's copy\n")
         bundle = "standard-install.yaml"
     assert bundle_of(stack_config("dev") | {"sources": {"gatewayApiCrds": bundle}}) == bundle
+
+
+def test_a_missing_bundle_file_is_named_with_its_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as err:
+        validate(stack_config("dev") | {"sources": {"gatewayApiCrds": "mirror/none.yaml"}})
+    assert err.value.problems == ["hybrid-ai:sources.gatewayApiCrds: no such file; give the path of the Gateway API bundle "
+                                  "(relative to the project) or its URL"]
