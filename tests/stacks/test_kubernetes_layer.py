@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from stacks.kubernetes import build_kubernetes
-from stacks.load import NAMESPACE, load
-from tests.support.helpers import TEST_SECRETS, evaluate_config, stack_config
+from stacks.load import NAMESPACE, ConfigError, load
+from tests.support.helpers import TEST_SECRETS, evaluate_config, stack_config, taint_gpu_host
 from tools.render.evaluate import Evaluation, evaluate
 from tools.render.write import reveal
 
@@ -42,3 +44,13 @@ def test_the_provider_gets_the_given_kubeconfig_as_a_secret() -> None:
     assert reveal(provider.inputs["kubeconfig"]) == KUBECONFIG
     assert provider.inputs["kubeconfig"] != KUBECONFIG, "the kubeconfig is not marked secret"
     assert provider.inputs["clusterIdentifier"] == "hybrid-ai-cluster"  # as MicroK8sCluster's: the objects stay in place
+
+
+def test_a_host_with_taints_is_refused_with_its_key() -> None:
+    """Taints are set with kubectl over SSH on the control plane (components/cluster/node_meta.py),
+    which the layer alone does not reach: one line naming the key, before anything is registered."""
+    raw = stack_config("dev")
+    taint_gpu_host(raw, "ws-1", [{"key": "gpu", "value": "true", "effect": "NoSchedule"}])
+    with pytest.raises(ConfigError) as err:
+        layer(raw)
+    assert err.value.problems == ["hybrid-ai:hosts[3].taints: taints need the control plane over SSH; apply the whole program"]
