@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 # bytecode and compile every library again on a fresh clone (~3 s cold; README, Performance).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: venv preview render docs bench golden test lint typecheck unit e2e engine crds command-standin e2e-engine lab-up lab-down clean
+.PHONY: venv preview render docs bench golden test lint typecheck unit e2e engine crds command-standin e2e-engine e2e-kube lab-up lab-down clean
 
 TOOLS := .venv-tools
 
@@ -55,7 +55,7 @@ golden: venv
 
 ## test: lint, types, unit and mock tests, script tests, and the end-to-end lab
 # (the lab runs alone: its timing checks must not compete for the CPU with other tests)
-test: lint typecheck unit e2e e2e-engine
+test: lint typecheck unit e2e e2e-engine e2e-kube
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -141,7 +141,13 @@ command-standin: .engine/standin/pulumi-resource-command
 
 ## e2e-engine: the real Pulumi CLI on a local file backend (alone: it competes for the CPU)
 e2e-engine: venv engine command-standin
-	$(PY) -m pytest -q -s -m engine
+	$(PY) -m pytest -q -s -m "engine and not kube"
+
+## e2e-kube: the dev stack's Kubernetes layer applied by the real CLI and pulumi-kubernetes provider
+# to a real kube-apiserver (etcd, controller-manager, scheduler, kwok nodes) in a network namespace
+# (docs/testing.md: what it proves and what it cannot); alone, like e2e-engine
+e2e-kube: venv engine
+	$(PY) -m pytest -q -s -m kube
 
 ## lab-up / lab-down: the end-to-end lab kept running to explore by hand (root)
 lab-up: venv

@@ -35,7 +35,7 @@ from stacks.config import NETMAKER_MIN_MEMORY_MB, Host, Role, StackConfig, gpu_b
 from stacks.config.cluster import window_days
 from stacks.load import Stack
 from stacks.monitoring import host_table, monitoring_outputs, public_urls
-from stacks.workloads import Workloads, build_workloads
+from stacks.workloads import Workloads, build_verification, build_workloads
 
 
 @dataclass
@@ -268,10 +268,11 @@ def build(stack: Stack) -> Built:
     if cfg.monitoring.enabled:
         for h in (h for h in cfg.hosts if h.in_cluster):
             MeshMetrics(f"{h.name}-mesh-metrics", MeshMetricsArgs(built.bootstraps[h.name].target, mesh.interface, cfg.monitoring.mesh_interval_seconds))
-    workloads = build_workloads(stack, built.cluster, built.hosts)
+    workloads = build_workloads(stack, built.cluster.api)
+    workloads.verification = verification = build_verification(cfg, built.cluster, built.hosts, workloads.wait_for)
     built.workloads = workloads
     built.outputs["models"] = workloads.endpoints
-    built.outputs["verification"] = workloads.verification.report
+    built.outputs["verification"] = verification.report
     built.outputs["publicEndpoints"] = public_urls(cfg)
     built.outputs["sites"] = host_table(cfg)
     if (grafana := monitoring_outputs(workloads.monitoring)) is not None:

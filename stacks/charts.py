@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from functools import cache
 from pathlib import Path
 
 import yaml
 
 from components.kit.helm import ChartSpec
+from stacks.config.sources import Sources
 
 CHARTS = Path(__file__).resolve().parents[1] / "charts"
 
@@ -25,3 +27,14 @@ def pinned(name: str) -> ChartSpec:
     return ChartSpec(chart=doc["chart"], version=str(doc["version"]), repository=doc["repository"],
                      namespace=doc["namespace"], values=values or {}, hooks=tuple(doc.get("hooks") or ()),
                      skip_await=bool(doc.get("skipAwait", False)))
+
+
+def chart(name: str, sources: Sources) -> ChartSpec:
+    """The pinned chart, fetched from the stack's chart source when it sets one."""
+    spec = pinned(name)
+    return spec if sources.charts is None else dataclasses.replace(spec, repository=sources.charts)
+
+
+def gateway_api_crds(sources: Sources) -> str:
+    """The Gateway API CRD bundle: the stack's own copy (URL or file), else the release's."""
+    return sources.gateway_api_crds or GATEWAY_API_CRDS

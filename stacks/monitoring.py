@@ -11,7 +11,7 @@ from components.kit.kube import CLOUD_NODES
 from components.workloads.alerting import receiver_body
 from components.workloads.monitoring import GRAFANA_PORT, Monitoring, MonitoringArgs
 from components.workloads.tf_serving import REST_PORT
-from stacks.charts import pinned
+from stacks.charts import chart
 from stacks.config import StackConfig
 from stacks.config.hosts import Role
 from stacks.llm import queue_autoscaled, scrape_targets
@@ -30,15 +30,15 @@ def build_monitoring(cfg: StackConfig, workload_namespace: pulumi.Input[str], tf
         return None
     has_gpus = any(h.gpu is not None and h.in_cluster for h in cfg.hosts)
     return Monitoring("monitoring", MonitoringArgs(
-        stack=pinned("kube-prometheus-stack"), gpu_exporter=pinned("dcgm-exporter") if has_gpus else None,
+        stack=chart("kube-prometheus-stack", cfg.sources), gpu_exporter=chart("dcgm-exporter", cfg.sources) if has_gpus else None,
         workload_namespace=workload_namespace, tf_serving=tf_serving, tf_rest_port=REST_PORT,
-        cert_manager_namespace=pinned("cert-manager").namespace, retention=m.retention, storage_size=m.storage_size,
+        cert_manager_namespace=chart("cert-manager", cfg.sources).namespace, retention=m.retention, storage_size=m.storage_size,
         storage_class=m.storage_class, grafana_storage_size=m.grafana_storage_size,
         node_selector=dict(CLOUD_NODES), gpu_tolerations=tolerations,
         backup_nodes=[h.name for h in cfg.hosts if h.in_cluster and Role.CONTROL_PLANE.value in h.roles],
         backups=cfg.backup.enabled, alert_receiver=alert_receiver(cfg, secret),
         cloud_ready=ready["cloud"], gpu_ready=ready["gpu"],
-        models=scrape_targets(cfg), metrics_adapter=pinned("prometheus-adapter") if queue_autoscaled(cfg) else None,
+        models=scrape_targets(cfg), metrics_adapter=chart("prometheus-adapter", cfg.sources) if queue_autoscaled(cfg) else None,
     ), opts=opts)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pulumi
 
+from components.cluster.api import ClusterApi
 from components.cluster.microk8s import MicroK8sCluster
 from components.cluster.verify import ClusterVerification, ClusterVerificationArgs, staging_roots
 from components.hosts.host import HostNode
@@ -24,7 +25,7 @@ from components.workloads.pod import CacheVolume, ProbeTiming, Security
 from components.workloads.registry import PullSecret, PullSecretArgs
 from components.workloads.tf_serving import GRPC_PORT, HOSTPATH_STORAGE_CLASS, TfModel, TfServing, TfServingArgs
 from components.workloads.vllm import HEALTH_PATH
-from stacks.charts import GATEWAY_API_CRDS, pinned
+from stacks.charts import chart, gateway_api_crds
 from stacks.config import Host, Model, Role, StackConfig
 from stacks.config.gpu_budget import memory_share, node_terms
 from stacks.config.vllm import VLLM_IMAGE
@@ -41,8 +42,10 @@ class Workloads:
     models: dict[str, ModelService] = field(default_factory=dict)
     endpoints: dict[str, Any] = field(default_factory=dict)
     monitoring: Monitoring | None = None
-    verification: ClusterVerification = field(init=False)
-    """Set last, once everything it checks exists."""
+    wait_for: list[pulumi.Output[Any]] = field(default_factory=list)
+    """What the post-deploy verification waits for."""
+    verification: ClusterVerification | None = None
+    """Set last (stacks/build.py), once everything it checks exists."""
 
 
 def gpu_tolerations(cfg: StackConfig) -> list[dict[str, str]]:
@@ -107,13 +110,14 @@ def nodes_for(cfg: StackConfig, placement: str) -> list[Host]:
     return [h for h in cfg.hosts if h.in_cluster and needed(h)]
 
 
-def nodes_ready(cfg: StackConfig, cluster: MicroK8sCluster, placement: str) -> list[pulumi.Output[str]]:
+def nodes_ready(cfg: StackConfig, cluster: ClusterApi, placement: str) -> list[pulumi.Output[str]]:
     """Readiness of the nodes a placement needs, from the cluster: Ready and labelled (pods are
     placed by the program's labels, which a relabelled existing node gets in the same `up`)."""
     return [cluster.labelled[h.name] for h in nodes_for(cfg, placement)]
 
 
-def build_workloads(stack: Stack, cluster: MicroK8sCluster, hosts: dict[str, HostNode]) -> Workloads:
+def build_workloads(stack: Stack, cluster: ClusterApi) -> Workloads:
+    """The Kubernetes objects and charts of the stack, on the cluster's API."""
     cfg = stack.config
     k8s = pulumi.ResourceOptions(provider=cluster.provider)
     out = Workloads()
@@ -126,14 +130,14 @@ def build_workloads(stack: Stack, cluster: MicroK8sCluster, hosts: dict[str, Hos
         pull = PullSecret("registry", PullSecretArgs(namespace, cfg.registry.server, cfg.registry.username,
                                                      stack.secret(cfg.registry.password_config)), opts=k8s).name
 
-    wait_for: list[pulumi.Output[Any]] = []
+    wait_for = out.wait_for
     gpu_opts, runtime_class = _gpu_sharing(cfg, k8s)
     if runtime_class is not None:
         wait_for.append(runtime_class)
 
     ingress = PublicIngress("ingress", PublicIngressArgs(
-        controller=pinned("traefik"), gateway_api_crds=GATEWAY_API_CRDS, workload_namespace=namespace, nodes_ready=nodes_ready(cfg, cluster, "ingress"), tls=cfg.ingress.tls, domain=cfg.ingress.domain,
-        acme_email=cfg.ingress.acme_email, cert_manager=pinned("cert-manager"),
+        controller=chart("traefik", cfg.sources), gateway_api_crds=gateway_api_crds(cfg.sources), workload_namespace=namespace, nodes_ready=nodes_ready(cfg, cluster, "ingress"), tls=cfg.ingress.tls, domain=cfg.ingress.domain,
+        acme_email=cfg.ingress.acme_email, cert_manager=chart("cert-manager", cfg.sources),
         byo_pem=stack.secret(cfg.ingress.tls_cert_config) if cfg.ingress.tls_cert_config else None,
     ), opts=k8s)
 
@@ -158,12 +162,10 @@ def build_workloads(stack: Stack, cluster: MicroK8sCluster, hosts: dict[str, Hos
         out.models[m.name] = service
         out.endpoints[m.name] = service.service_name
         wait_for.append(service.ready)
-
-    out.verification = _verification(cfg, cluster, hosts, wait_for)
     return out
 
 
-def _cluster_dns(cfg: StackConfig, cluster: MicroK8sCluster, k8s: pulumi.ResourceOptions) -> None:
+def _cluster_dns(cfg: StackConfig, cluster: ClusterApi, k8s: pulumi.ResourceOptions) -> None:
     """CoreDNS at the cloud sites (README, "When an on-prem site goes offline") and the hostpath
     provisioner there (docs/security.md); left as the addons made them when no cluster node at a
     cloud site can hold them."""
@@ -189,7 +191,8 @@ def _gpu_sharing(cfg: StackConfig, k8s: pulumi.ResourceOptions) -> tuple[pulumi.
     profiles = {p.name: p.replicas for p in cfg.time_slicing.profiles} or {h.gpu.model: 1 for h in gpu_hosts if h.gpu}
     default = cfg.time_slicing.default_profile or sorted(profiles)[0]
     mps = [p.name for p in cfg.time_slicing.profiles if p.sharing == "mps"]
-    sharing = GpuSharing("gpu-sharing", GpuSharingArgs(pinned("nvidia-device-plugin"), profiles, default, gpu_tolerations(cfg), mps), opts=k8s)
+    sharing = GpuSharing("gpu-sharing", GpuSharingArgs(chart("nvidia-device-plugin", cfg.sources), profiles, default, gpu_tolerations(cfg), mps),
+                         opts=k8s)
     return pulumi.ResourceOptions.merge(k8s, pulumi.ResourceOptions(depends_on=[sharing])), sharing.runtime_class
 
 
@@ -210,7 +213,8 @@ def _tf_serving(cfg: StackConfig, namespace: pulumi.Input[str], pull: pulumi.Inp
     return tf_models
 
 
-def _verification(cfg: StackConfig, cluster: MicroK8sCluster, hosts: dict[str, HostNode], wait_for: list[pulumi.Output[Any]]) -> ClusterVerification:
+def build_verification(cfg: StackConfig, cluster: MicroK8sCluster, hosts: dict[str, HostNode], wait_for: list[pulumi.Output[Any]]) -> ClusterVerification:
+    """The post-deploy check on the control plane (over SSH), once everything it checks exists."""
     # The first public model with an HTTP health path (a vLLM server's is /health, behind the rewrite).
     public = next((m for m in cfg.models if m.public_path and (m.kind == "vllm" or m.health == "http")), None)
     ingress_host = next((h for h in cfg.hosts_with(Role.INGRESS)), None)

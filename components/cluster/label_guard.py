@@ -70,7 +70,7 @@ def policy_spec() -> dict[str, Any]:
     }
 
 
-def protected_labels(name: str, parent: pulumi.Resource, provider: Provider) -> pulumi.Output[str]:
+def protected_labels(name: str, parent: pulumi.Resource | None, provider: Provider) -> pulumi.Output[str]:
     """`<name>-label-policy` and `<name>-label-policy-binding`; resolves once the binding exists."""
     opts = pulumi.ResourceOptions(parent=parent, provider=provider)
     policy = ValidatingAdmissionPolicy(f"{name}-label-policy", metadata={"name": POLICY_NAME}, spec=policy_spec(), opts=opts)

@@ -39,9 +39,9 @@ from pulumi_command import remote
 from pulumi_kubernetes.provider import Provider
 
 from components.cluster.agent_guard import agent_guard
+from components.cluster.api import ClusterApi, NodeMarks, cluster_api
 from components.cluster.driver_upgrade import DriverUpgrade, driver_roll
-from components.cluster.label_guard import protected_labels
-from components.cluster.node_meta import NodeTaint, label_and_taint
+from components.cluster.node_meta import NodeTaint
 from components.cluster.upgrade import UpgradeArgs, rolling_upgrade
 from components.hosts.ssh import SshTarget, after, command_options
 from components.kit import shell
@@ -124,6 +124,8 @@ class MicroK8sCluster(pulumi.ComponentResource):
     """With an upgrade (channel or driver): resolves once every rolled node is back."""
     labelled: dict[str, pulumi.Output[str]]
     """Per node: its name, once its labels and taints are set."""
+    api: ClusterApi
+    """The provider, readiness and labels together (what the workloads use)."""
 
     def __init__(self, name: str, args: MicroK8sClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("hybridai:cluster:MicroK8sCluster", name, None, opts)
@@ -167,17 +169,9 @@ class MicroK8sCluster(pulumi.ComponentResource):
         # During a roll the API server (the seed's kubelite) restarts and pods are evicted: no
         # Kubernetes resource may be applied or awaited until the last batch is back.
         provider_kubeconfig = self.kubeconfig if self.upgraded is None else after(self.kubeconfig, self.upgraded)
-        # A fixed identifier: the provider (and every Kubernetes object) stays in place when the
-        # kubeconfig changes for the same cluster (another seed, a new address or SSH key); without
-        # one, pulumi-kubernetes replaces itself and everything it manages (docs/upstream.md).
-        self.provider = Provider(f"{name}-k8s", kubeconfig=provider_kubeconfig, cluster_identifier=f"hybrid-ai-{name}",
-                                 opts=pulumi.ResourceOptions(parent=self))
-        # Before any placement label is set: only the program may set or change them (label_guard.py).
-        guarded = protected_labels(name, self, self.provider)
-        self.labelled = {}
-        for node in args.nodes:
-            self.labelled[node.name] = label_and_taint(name, self, node.name, node.labels, node.taints, after(self.ready[node.name], guarded),
-                                                       self.provider, cp_target)
+        marks = [NodeMarks(n.name, n.labels, n.taints) for n in args.nodes]
+        self.api = cluster_api(name, provider_kubeconfig, marks, self.ready, parent=self, control_plane=cp_target)
+        self.provider, self.labelled = self.api.provider, self.api.labelled
         self.register_outputs({"kubeconfig": self.kubeconfig, "ready": self.ready})
 
     @staticmethod

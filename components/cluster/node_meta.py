@@ -36,10 +36,10 @@ class NodeTaint:
         return f"{self.key}={self.value}:{self.effect}"
 
 
-def label_and_taint(prefix: str, parent: pulumi.Resource, node: str, labels: Mapping[str, str], taints: Sequence[NodeTaint],
-                    ready: pulumi.Output[str], provider: Provider, control_plane: SshTarget) -> pulumi.Output[str]:
+def label_and_taint(prefix: str, parent: pulumi.Resource | None, node: str, labels: Mapping[str, str], taints: Sequence[NodeTaint],
+                    ready: pulumi.Output[str], provider: Provider, control_plane: SshTarget | None) -> pulumi.Output[str]:
     """`<prefix>-<node>-labels` (and `<prefix>-<node>-taints` when it has taints); the node's
-    name, resolving once both are done."""
+    name, resolving once both are done. Taints need the control plane (over SSH)."""
     patch = NodePatch(
         f"{prefix}-{node}-labels",
         metadata=ObjectMetaPatchArgs(name=after(node, ready), labels=dict(labels)),
@@ -47,6 +47,8 @@ def label_and_taint(prefix: str, parent: pulumi.Resource, node: str, labels: Map
     )
     if not taints:
         return after(node, patch.id)
+    if control_plane is None or parent is None:
+        raise ValueError(f"{node}: taints are set over SSH on the control plane, which the Kubernetes layer alone does not reach")
     params = {"NODE_NAME": node, "TAINTS": " ".join(t.spec() for t in taints)}
     target = control_plane.after(patch.id)  # after the patch: an older one of ours may still own (and drop) the list
     tainted = remote.Command(

@@ -28,7 +28,7 @@ class ChartSpec:
     version: str
     """Pinned chart version."""
     repository: str
-    """Chart repository URL."""
+    """Chart repository URL (`https://...`, Helm's index.yaml under it) or OCI registry path (`oci://...`)."""
     namespace: str
     """Namespace to install into."""
     values: Mapping[str, Any] = field(default_factory=dict)
@@ -47,17 +47,26 @@ def merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def chart_source(spec: ChartSpec) -> tuple[str, str | None]:
+    """(chart reference, repository URL) as Helm takes them: an OCI registry's chart is named by
+    its full `oci://` reference, with no repository; a repository's by its name."""
+    if spec.repository.startswith("oci://"):
+        return f"{spec.repository.rstrip('/')}/{spec.chart}", None
+    return spec.chart, spec.repository
+
+
 def install(name: str, spec: ChartSpec, values: Mapping[str, Any], namespace: pulumi.Input[str],
             opts: pulumi.ResourceOptions) -> pulumi.Resource:
     """The chart as a Release when it has hooks (they must run), else as a v4 Chart."""
     merged = merge(spec.values, values)
+    chart, repo = chart_source(spec)
     if spec.hooks:
         return v3.Release(
             name,
             name=spec.chart,  # the chart's usual object names (no random suffix)
-            chart=spec.chart,
+            chart=chart,
             version=spec.version,
-            repository_opts=v3.RepositoryOptsArgs(repo=spec.repository),
+            repository_opts=v3.RepositoryOptsArgs(repo=repo) if repo else None,
             namespace=namespace,
             values=merged,
             timeout=RELEASE_TIMEOUT_S,
@@ -66,9 +75,9 @@ def install(name: str, spec: ChartSpec, values: Mapping[str, Any], namespace: pu
         )
     return v4.Chart(
         name,
-        chart=spec.chart,
+        chart=chart,
         version=spec.version,
-        repository_opts=v4.RepositoryOptsArgs(repo=spec.repository),
+        repository_opts=v4.RepositoryOptsArgs(repo=repo) if repo else None,
         namespace=namespace,
         values=merged,
         skip_await=spec.skip_await or None,

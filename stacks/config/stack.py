@@ -16,6 +16,7 @@ from stacks.config.ingress import Ingress
 from stacks.config.models import Model, Registry, TfServing
 from stacks.config.monitoring import Monitoring
 from stacks.config.openstack import OpenStack
+from stacks.config.sources import Sources
 from stacks.config.types import (
     Schema,
 )
@@ -38,6 +39,7 @@ class StackConfig(Schema):
     monitoring: Monitoring = Field(default_factory=Monitoring, description="Prometheus, Grafana, GPU and mesh metrics, alerts and dashboards.")
     backup: Backup = Field(default_factory=Backup, description="Scheduled datastore snapshots kept off the control plane.")
     firewall: Firewall = Field(default_factory=Firewall, description="The host firewall of hosts with a public address.")
+    sources: Sources = Field(default_factory=Sources, description="Where the pinned charts and the Gateway API CRD bundle come from.")
 
     def site(self, name: str) -> Site:
         return next(s for s in self.sites if s.name == name)

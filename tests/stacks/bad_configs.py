@@ -117,6 +117,8 @@ BAD: list[tuple[str, Callable[[Raw], None], str, str]] = [
     ("invalid CIDR", set_in(["vpn", "overlayCidr"], "100.64.0.0/33"), "hybrid-ai:vpn.overlayCidr", "IPv4 network"),
     ("bad upgrade batch", set_in(["cluster", "upgrade"], {"fromChannel": "1.31/stable", "maxUnavailable": 0}), "hybrid-ai:cluster.upgrade.maxUnavailable", "greater than or equal to 1"),
     ("CIDR with host bits", set_in(["cluster", "podCidr"], "10.1.2.3/16"), "hybrid-ai:cluster.podCidr", "IPv4 network"),
+    ("chart source not a repository", set_in(["sources"], {"charts": "ftp://mirror.example.com/charts"}), "hybrid-ai:sources.charts", "oci://"),
+    ("CRD bundle neither URL nor file", set_in(["sources"], {"gatewayApiCrds": "standard install"}), "hybrid-ai:sources.gatewayApiCrds", ".yaml file"),
     ("invalid port", set_in(["vpn", "port"], 70000), "hybrid-ai:vpn.port", "less than or equal to 65535"),
     ("invalid SSH port", set_in(["hosts", 0, "ssh", "port"], 0), "hybrid-ai:hosts[0].ssh.port", "greater than or equal to 1"),
     ("no control plane", set_in(["hosts", 1, "roles"], ["worker", "ingress"]), "hybrid-ai:hosts:", "use an odd number"),

@@ -256,7 +256,7 @@ def test_the_programs_commands_pass_the_standins_check_in_a_real_preview(tmp_pat
     from pulumi import automation as auto
 
     from stacks.program import main
-    from tests.stacks.test_e2e_engine import Engine
+    from tests.support.engine import Engine
     from tools.render.evaluate import evaluate_stack_file
 
     require_built()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -194,13 +194,14 @@ async def _resolve(value: Any, ev: Evaluation) -> Any:
 def evaluate(
     stack: str, config: Mapping[str, str], secret_keys: set[str], *,
     fill_missing_secrets: bool = False, into: Evaluation | None = None,
-    command_stdout: Mapping[str, str] | None = None,
+    command_stdout: Mapping[str, str] | None = None, main: Callable[[], Any] | None = None,
 ) -> Evaluation:
     """Run the program for `stack` with the given config; raise ConfigError if it is invalid.
 
     Registrations are recorded in `into` when given, so a caller can see what (if anything)
     was registered before an error. `command_stdout` gives remote commands the output they
-    really printed (the lab runs them for real), instead of made-up output."""
+    really printed (the lab runs them for real), instead of made-up output. `main` runs in place
+    of the program's `run` (stacks/kubernetes.py's layer alone)."""
     from stacks.program import run  # imported late: the program imports pulumi providers
 
     ev = into or Evaluation(stack)
@@ -214,7 +215,7 @@ def evaluate(
     mocks = StackMocks(ev, command_stdout)
 
     async def program() -> None:
-        ev.outputs = await _resolve(run(), ev)
+        ev.outputs = await _resolve((main or run)(), ev)
 
     mockrun.run(program, mocks, project=PROJECT, stack=stack, monitor=RecordingMonitor(mocks), logger=_QUIET)
     return ev
