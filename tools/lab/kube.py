@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tools.lab.kube_addons import Provisioner, coredns, hostpath_provisioner, storage_class
+from tools.lab.kube_addons import Provisioner, calico_kube_controllers, coredns, hostpath_provisioner, metrics_server, storage_class
 from tools.lab.kube_args import ADMISSION_CONFIG, EVENT_CONFIG
 from tools.lab.pki import Pki, inline_kubeconfig, write_kubeconfig
 
@@ -152,7 +152,7 @@ class ControlPlane:
                              "--manage-all-nodes=false", f"--manage-nodes-with-annotation-selector={'='.join(KWOK_ANNOTATION)}",
                              f"--cidr={self.pod_cidr}", "--node-lease-duration-seconds=40", "--server-address=127.0.0.1:10247"])
         self.kubectl("create", "-f", "-", input=json.dumps(storage_class()))
-        for addon in (coredns(), hostpath_provisioner()):
+        for addon in (coredns(), hostpath_provisioner(), metrics_server(), calico_kube_controllers()):
             self.kubectl("apply", "-f", "-", input=json.dumps(addon))
         for node in self.nodes:
             self.kubectl("create", "-f", "-", as_node=node.name, input=json.dumps(self._node(node)))

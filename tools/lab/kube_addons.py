@@ -3,6 +3,9 @@ no container runtime to run their pods):
 - dns: the `kube-system/coredns` Deployment the program patches (components/workloads/
   cluster_dns.py), with the addon's name, labels and selector, applied with `kubectl apply` as
   the addon does, so it owns no field the program sets (no replicas, no placement);
+- metrics-server and Calico: the `kube-system/metrics-server` and `kube-system/calico-kube-controllers`
+  Deployments the program places on cloud nodes (components/workloads/addons.py), with the
+  `k8s-app: <name>` labels and selector the addon and MicroK8s' calico.yaml give them;
 - hostpath-storage: the `kube-system/hostpath-provisioner` Deployment the program places
   (components/workloads/addons.py), and the `microk8s-hostpath` StorageClass as the addon
 creates it (default class, provisioner `microk8s.io/hostpath`, reclaim Delete, volume binding
@@ -49,6 +52,16 @@ def addon_deployment(name: str, labels: dict[str, str], container: dict[str, Any
 def hostpath_provisioner() -> dict[str, Any]:
     return addon_deployment(HOSTPATH_PROVISIONER, {"k8s-app": HOSTPATH_PROVISIONER},
                             {"name": HOSTPATH_PROVISIONER, "image": "cdkbot/hostpath-provisioner:1.5.0"})
+
+
+def metrics_server() -> dict[str, Any]:
+    return addon_deployment("metrics-server", {"k8s-app": "metrics-server"},
+                            {"name": "metrics-server", "image": "registry.k8s.io/metrics-server/metrics-server:v0.7.2"})
+
+
+def calico_kube_controllers() -> dict[str, Any]:
+    return addon_deployment("calico-kube-controllers", {"k8s-app": "calico-kube-controllers"},
+                            {"name": "calico-kube-controllers", "image": "docker.io/calico/kube-controllers:v3.28.1"})
 
 
 def coredns() -> dict[str, Any]:
