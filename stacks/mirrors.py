@@ -16,7 +16,7 @@ from components.hosts.bootstrap import BASE_PACKAGES
 from components.hosts.mirrors import MirrorSetup
 from components.workloads.tf_serving import FETCH_IMAGE
 from stacks.config import Host, StackConfig
-from stacks.config.mirrors import Mirrors, registry_of
+from stacks.config.mirrors import Mirrors, qualified, registry_of
 from stacks.load import Stack
 from stacks.workloads import REDIS_IMAGE
 
@@ -59,7 +59,7 @@ def mirror_setup(stack: Stack, h: Host) -> MirrorSetup | None:
     if m.empty:
         return None
     registries = {r.upstream: r for r in m.registries}
-    images = [i for i in workload_images(cfg) if registry_of(i) in registries] if h.in_cluster else []
+    images = [qualified(i) for i in workload_images(cfg) if registry_of(i) in registries] if h.in_cluster else []
     params = {
         "HOST_NAME": h.name,
         "APT_URL": m.apt.url if m.apt else "", "APT_KEY": m.apt.signed_by if m.apt else "",

@@ -98,6 +98,14 @@ class Mirrors(Schema):
         return {u.split("://", 1)[1].split("/", 1)[0].split(":", 1)[0] for u in urls}
 
 
+def qualified(image: str) -> str:
+    """The image with its registry (and Docker Hub's `library/`) spelled out, as registries store it."""
+    registry = registry_of(image)
+    if image.startswith(registry + "/"):
+        return image
+    return f"{registry}/{image if '/' in image else 'library/' + image}"
+
+
 def mirror_secrets(stack_wide: Mirrors, sites: list[tuple[str, Mirrors | None]]) -> list[tuple[str, str, str]]:
     """(config path, secret key, kind) of every registry CA and credential the mirrors name."""
     uses = []

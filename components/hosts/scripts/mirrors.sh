@@ -6,7 +6,8 @@
 # Parameters (empty: that mirror is not used): APT_URL, APT_KEY (armored key), APT_COMPONENTS,
 # APT_PACKAGES (what the host installs from apt); NVIDIA_APT_URL, NVIDIA_APT_KEY, NVIDIA_PACKAGES
 # (name=version); SNAP_URL, SNAPS (`<snap>_<rev>` ...); SNAP_PROXY_URL, SNAP_STORE_ID;
-# REGISTRIES (`<upstream>=<url>` ...), IMAGES (references the host runs); SECRETS_ON_STDIN: true
+# REGISTRIES (`<upstream>=<url>` ...), IMAGES (fully qualified references the host runs:
+# `<registry>/<repository>:<tag>` or `...@sha256:<digest>`); SECRETS_ON_STDIN: true
 # when stdin holds `ca|auth <upstream> <base64>` lines (a registry's CA, its `user:password`).
 # The paths default to the system's and are parameters only so that tests can point them elsewhere.
 set -euo pipefail
@@ -108,13 +109,7 @@ for entry in $REGISTRIES; do
     continue
   fi
   for image in $IMAGES; do
-    first=${image%%/*} name=$image
-    if [[ "$image" == */* && ( "$first" == *.* || "$first" == *:* || "$first" == localhost ) ]]; then
-      registry=$first name=${image#*/}
-    else
-      registry=docker.io
-      [[ "$name" == */* ]] || name=library/$name
-    fi
+    registry=${image%%/*} name=${image#*/}
     [ "$registry" = "$upstream" ] || continue
     if [[ "$name" == *@* ]]; then repo=${name%@*} ref=${name#*@}; else repo=${name%:*} ref=${name##*:}; fi
     code=$(curl "${opts[@]}" -I -H 'Accept: application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' \
