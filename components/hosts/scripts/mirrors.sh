@@ -65,11 +65,16 @@ if [ -n "$APT_URL$NVIDIA_APT_URL" ]; then
   if ! apt-get "${apt_opts[@]}" -q update > "$work/update.log" 2>&1 || grep -qE '^(E|W): ' "$work/update.log"; then
     fail "apt mirror ${APT_URL:-$NVIDIA_APT_URL}${NVIDIA_APT_URL:+ / $NVIDIA_APT_URL}: its indexes for $codename did not load and verify with the given key: $(grep -E '^(E|W): ' "$work/update.log" | head -n 3 | tr '\n' ' ')"
   fi
+  # A package, or `name=version` (madison: one `name | version | source` line per version known).
+  has_package() {
+    [[ "$1" == *=* ]] || { apt-cache "${apt_opts[@]}" show "$1" >/dev/null 2>&1; return; }
+    apt-cache "${apt_opts[@]}" madison "${1%%=*}" 2>/dev/null | awk -F'|' '{gsub(/ /, "", $2); print $2}' | grep -qxF "${1#*=}"
+  }
   for pkg in $APT_PACKAGES; do
-    apt-cache "${apt_opts[@]}" show "$pkg" >/dev/null 2>&1 || missing+=("apt package $pkg (on $APT_URL)")
+    has_package "$pkg" || missing+=("apt package $pkg (on $APT_URL)")
   done
   for pkg in $NVIDIA_PACKAGES; do
-    apt-cache "${apt_opts[@]}" show "$pkg" >/dev/null 2>&1 || missing+=("apt package $pkg (on $NVIDIA_APT_URL)")
+    has_package "$pkg" || missing+=("apt package $pkg (on $NVIDIA_APT_URL)")
   done
   if [ "${#missing[@]}" -eq 0 ] && [ -n "$APT_PACKAGES$NVIDIA_PACKAGES" ]; then
     # shellcheck disable=SC2086  # package lists
@@ -103,7 +108,8 @@ for entry in $REGISTRIES; do
   opts=(--max-time "$FETCH_TIMEOUT_S" -s -o /dev/null -w '%{http_code}')
   [ -z "${ca[$upstream]:-}" ] || opts+=(--cacert "${ca[$upstream]}")
   [ -z "${auth[$upstream]:-}" ] || opts+=(-H "@${auth[$upstream]}")
-  code=$(curl "${opts[@]}" "${api[$upstream]}/" || true)
+  # The API version check is at the registry's root, also where repositories live under a path.
+  code=$(curl "${opts[@]}" "${url%"$path"}/v2/" || true)
   if [ "$code" != 200 ]; then
     missing+=("registry mirror $url for $upstream (its /v2/ answered ${code:-nothing}, not 200)")
     continue
