@@ -8,6 +8,7 @@ installed. Registry CAs and credentials go on the step's stdin, as one Pulumi se
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 
 import pulumi
 
@@ -19,6 +20,7 @@ from stacks.config import Host, StackConfig
 from stacks.config.mirrors import Mirrors, qualified, registry_of
 from stacks.load import Stack
 from stacks.workloads import REDIS_IMAGE
+
 
 def workload_images(cfg: StackConfig) -> list[str]:
     """Every image the program's own workloads run (charts' images come from the charts)."""
@@ -52,6 +54,11 @@ def snap_files(m: Mirrors) -> str:
     return f"{m.snaps.base}_{m.snaps.base_revision} microk8s_{m.snaps.microk8s_revision}"
 
 
+def _secret_line(kind: str, upstream: str) -> Callable[[str], str]:
+    """`<kind> <upstream> <base64 of the value>`: one line of the mirror step's stdin."""
+    return lambda value: f"{kind} {upstream} {base64.b64encode(value.strip().encode()).decode()}\n"
+
+
 def mirror_setup(stack: Stack, h: Host) -> MirrorSetup | None:
     """The host's mirror step, or None when its site installs from the internet."""
     cfg = stack.config
@@ -80,6 +87,8 @@ def mirror_setup(stack: Stack, h: Host) -> MirrorSetup | None:
     for r in m.registries if h.in_cluster else []:
         for kind, key in (("ca", r.ca_config), ("auth", r.credentials_config)):
             if key:
-                secrets.append(stack.secret(key).apply(lambda v, k=kind, u=r.upstream: f"{k} {u} {base64.b64encode(v.strip().encode()).decode()}\n"))
-    stdin = pulumi.Output.secret(pulumi.Output.all(*secrets).apply("".join)) if secrets else None
+                secrets.append(stack.secret(key).apply(_secret_line(kind, r.upstream)))
+    stdin: pulumi.Output[str] | None = None
+    if secrets:
+        stdin = pulumi.Output.secret(pulumi.Output.all(*secrets).apply(lambda lines: "".join(lines)))
     return MirrorSetup(params=params, stdin=stdin)

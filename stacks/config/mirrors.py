@@ -127,4 +127,4 @@ def registry_of(image: str) -> str:
     return "docker.io"
 
 
-__all__ = ["AptMirror", "Mirrors", "mirror_secrets", "NvidiaAptMirror", "RegistryMirror", "SnapFiles", "SnapStoreProxy", "registry_of"]
+__all__ = ["AptMirror", "Mirrors", "NvidiaAptMirror", "RegistryMirror", "SnapFiles", "SnapStoreProxy", "mirror_secrets", "registry_of"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 from stacks.charts import GATEWAY_API_CRDS, pinned
 from stacks.load import secret_keys_of, validate
@@ -14,7 +15,7 @@ from tools.mirror.sources import findings
 from tools.render.write import artifacts, plan
 
 
-def _render(raw: dict, out: Path) -> Path:
+def _render(raw: dict[str, Any], out: Path) -> Path:
     ev = evaluate_config(raw, secrets={key: f"test-{key}" for key in secret_keys_of(validate(raw))})
     artifacts(ev, out / "artifacts")
     (out / "plan.json").write_text(json.dumps(plan(ev)))

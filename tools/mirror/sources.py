@@ -19,6 +19,7 @@ import yaml
 
 from stacks.config import StackConfig
 from stacks.config.mirrors import registry_of
+from tools.mirror.manifest import FILE as MANIFEST
 
 URL = re.compile(r"\b(?:https?|oci)://([A-Za-z0-9.-]+)")
 # Hosts the program or its charts reach by default (and their usual spellings).
@@ -73,7 +74,8 @@ def findings(artifacts: Path, cfg: StackConfig) -> list[str]:
     """`<file>: <what>` for every internet source the artifacts name."""
     ok_hosts, registries = allowed_hosts(cfg), mirrored_registries(cfg)
     found = []
-    for path in sorted(p for p in artifacts.rglob("*") if p.is_file()):
+    # The mirror manifest lists what to carry in, by its upstream names: nothing fetches from it.
+    for path in sorted(p for p in artifacts.rglob("*") if p.is_file() and p.name != MANIFEST):
         rel = path.relative_to(artifacts).as_posix()
         text = path.read_text(errors="replace")
         if path.suffix == ".yaml" and rel.startswith("kubernetes"):
