@@ -58,7 +58,9 @@ class HostBootstrap(pulumi.ComponentResource):
                 create=shell.remote_command("mirrors.sh", args.mirrors.params, sudo=sudo),
                 delete=shell.remote_command("mirrors-teardown.sh", {}, sudo=sudo),
                 stdin=args.mirrors.stdin,
-                logging=remote.Logging.STDOUT_AND_STDERR,  # never the stdin: registry credentials
+                # Registry credentials on stdin: only stderr is logged (the script prints no secret, and its
+                # stdout, `changed=...`, stays a plain output: later steps' addresses wait on it).
+                logging=remote.Logging.STDERR if args.mirrors.stdin is not None else remote.Logging.STDOUT_AND_STDERR,
                 add_previous_output_in_env=False,
                 opts=command_options(self),
             )

@@ -163,20 +163,27 @@ if [ -n "$SNAP_PROXY_URL" ]; then
     changed+=("snap-store-proxy")
   fi
 fi
-# containerd's hosts.toml per upstream: the mirror as `server` and no host entry, so the upstream
-# is never tried (containerd docs/hosts.md); copied into MicroK8s by microk8s-install.sh.
+# containerd's hosts.toml per upstream: the mirror as the one [host] entry and as `server` (tried
+# last), so the upstream is never tried. containerd 1.6/1.7 rejects a file with no [host] table
+# and then falls back to the upstream (docs/upstream.md). Copied into MicroK8s by microk8s-install.sh.
 for entry in $REGISTRIES; do
   upstream=${entry%%=*} url=${entry#*=} dir=$STAGED_CERTS_D/${entry%%=*}
+  rest=${url#*://} path=""
+  [[ "$rest" == */* ]] && path=/${rest#*/}
+  host=${api[$upstream]%/v2}
+  fields() {  # capabilities, CA and credentials header of one entry; $1: its header table's name
+    echo 'capabilities = ["pull", "resolve"]'
+    [ -z "${ca[$upstream]:-}" ] || echo 'ca = "ca.crt"'
+    [ -z "${auth[$upstream]:-}" ] || printf '[%s]\n  authorization = "%s"\n' "$1" "$(cut -d' ' -f2- < "${auth[$upstream]}" | tr -d '\n')"
+  }
   {
     echo "# hybrid-ai: images of $upstream come from its mirror only"
-    echo "server = \"${api[$upstream]%/v2}\""
-    echo 'capabilities = ["pull", "resolve"]'
-    [[ "${api[$upstream]}" == */v2 ]] || echo "override_path = true"
-    [ -z "${ca[$upstream]:-}" ] || echo 'ca = "ca.crt"'
-    if [ -n "${auth[$upstream]:-}" ]; then
-      echo '[header]'
-      echo "  authorization = \"$(cut -d' ' -f2- < "${auth[$upstream]}" | tr -d '\n')\""
-    fi
+    echo "server = \"${url%"$path"}\""
+    fields header
+    echo
+    echo "[host.\"$host\"]"
+    [ -z "$path" ] || echo "override_path = true"
+    fields "host.\"$host\".header"
   } > "$work/hosts.toml"
   put "$dir/hosts.toml" 0600 < "$work/hosts.toml" && changed+=("registry-$upstream")
   if [ -n "${ca[$upstream]:-}" ]; then put "$dir/ca.crt" 0644 < "${ca[$upstream]}" && changed+=("registry-ca-$upstream"); fi
