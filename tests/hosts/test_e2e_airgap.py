@@ -101,7 +101,8 @@ def test_mirror_config_and_preflight_succeed_then_change_nothing(site: AirgapSit
 
 
 @pytest.mark.parametrize(("case", "over", "named"), [
-    ("snap-assertion", {"SNAPS": "core20_2379 microk8s_7500"}, f"snap file microk8s_7500.snap (on {MIRROR_HTTP}/snaps)"),
+    ("snap-file", {"SNAPS": "core20_2379 microk8s_7500"}, f"snap file microk8s_7500.snap (on {MIRROR_HTTP}/snaps)"),
+    ("snap-assertion", {"SNAPS": "core20_2379 microk8s_7600"}, f"snap assertion of revision 7600 in microk8s_7600.assert (on {MIRROR_HTTP}/snaps)"),
     ("image", {"IMAGES": f"{IMAGE} ghcr.io/example/ocr-engine:2.1.0"}, f"image ghcr.io/example/ocr-engine:2.1.0 (on {REGISTRY}"),
     ("apt-package", {"APT_PACKAGES": "standin-tool standin-absent"}, f"apt package standin-absent (on {MIRROR_HTTP}/ubuntu)"),
     ("dependency", {"APT_PACKAGES": "standin-broken"}, "Depends: standin-nowhere but it is not installable"),

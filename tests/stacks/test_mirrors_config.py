@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from stacks.load import ConfigError, secret_keys_of, validate
+from stacks.mirrors import snap_files
 from tests.support.helpers import evaluate_config, stack_config
 from tools.render.evaluate import Evaluation
 
@@ -67,3 +68,11 @@ def test_registry_secrets_are_secret_config_keys() -> None:
     cfg = validate(stack_config("airgap"))
     assert secret_keys_of(cfg) == {"sshPrivateKey": "hosts[0].ssh.privateKeyConfig", "mirrorCa": "mirrors.registries[0].caConfig",
                                    "mirrorCredentials": "mirrors.registries[0].credentialsConfig"}
+
+
+def test_microk8s_base_snap_defaults_to_core20_and_is_acked_and_installed_first() -> None:
+    raw = stack_config("airgap")
+    del raw["mirrors"]["snaps"]["base"]
+    cfg = validate(raw)
+    assert cfg.mirrors.snaps is not None and cfg.mirrors.snaps.base == "core20"  # MicroK8s 1.32's snapcraft.yaml
+    assert snap_files(cfg.mirrors) == "core20_2379 microk8s_7394"

@@ -129,6 +129,9 @@ class AirgapSite:
         for name in ("core20_2379", "microk8s_7394"):
             (snaps / f"{name}.snap").write_bytes(b"hybrid-ai stand-in snap file " + name.encode())
             (snaps / f"{name}.assert").write_text(f"type: snap-revision\nsnap-revision: {name.rsplit('_', 1)[1]}\n(stand-in assertion)\n")
+        # A pair whose assertion is of another revision than its name says.
+        (snaps / "microk8s_7600.snap").write_bytes(b"hybrid-ai stand-in snap file microk8s_7600")
+        (snaps / "microk8s_7600.assert").write_text("type: snap-revision\nsnap-revision: 7394\n(stand-in assertion)\n")
 
     def _registry(self) -> None:
         r = self.root
