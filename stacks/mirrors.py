@@ -33,9 +33,12 @@ def workload_images(cfg: StackConfig) -> list[str]:
     return sorted(set(images))
 
 
-def apt_packages(h: Host) -> list[str]:
-    """Debian packages a host installs: the base set, and on GPU hosts the driver and toolkit."""
+def apt_packages(cfg: StackConfig, h: Host) -> list[str]:
+    """Debian packages a host installs: the base set, nftables where the host firewall goes (as
+    `build_firewalls` decides), and on GPU hosts the driver."""
     packages = BASE_PACKAGES.split()
+    if cfg.firewall.enabled and cfg.vpn.backend == "wireguard" and cfg.has_public_endpoint(h):
+        packages.append("nftables")
     if h.gpu is not None and h.in_cluster and h.nvidia.install_driver and h.nvidia.driver_version:
         packages.append(f"nvidia-driver-{h.nvidia.driver_version}")
     return packages
@@ -71,7 +74,7 @@ def mirror_setup(stack: Stack, h: Host) -> MirrorSetup | None:
         "HOST_NAME": h.name,
         "APT_URL": m.apt.url if m.apt else "", "APT_KEY": m.apt.signed_by if m.apt else "",
         "APT_COMPONENTS": " ".join(m.apt.components) if m.apt else "",
-        "APT_PACKAGES": " ".join(apt_packages(h)) if m.apt else "",
+        "APT_PACKAGES": " ".join(apt_packages(cfg, h)) if m.apt else "",
         "NVIDIA_APT_URL": m.nvidia_apt.url if m.nvidia_apt and toolkit_packages(h) else "",
         "NVIDIA_APT_KEY": m.nvidia_apt.signed_by if m.nvidia_apt and toolkit_packages(h) else "",
         "NVIDIA_PACKAGES": " ".join(toolkit_packages(h)) if m.nvidia_apt else "",

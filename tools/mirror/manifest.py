@@ -84,6 +84,8 @@ def manifest(ev: Evaluation) -> dict[str, Any]:
         entry = hosts.setdefault(_host_of(ev, r.inputs["connection"]), {"apt": [], "snaps": []})
         if r.name.endswith("-bootstrap-base"):
             entry["apt"] += p.get("PACKAGES", "").split()
+        elif r.name.endswith("-firewall-rules"):
+            entry["apt"].append("nftables")  # firewall-apply.sh installs it where missing
         elif r.name.endswith("-gpu-setup"):
             if p.get("INSTALL_TOOLKIT") == "true":
                 entry["apt"] += [f"{n}={p['TOOLKIT_VERSION']}" for n in TOOLKIT_PACKAGES]
