@@ -14,6 +14,7 @@ from pathlib import Path
 from components.kit.shell import compose
 from tests.support.nft_stub import NFT_STUBS
 from tests.support.nvidia_stubs import NVIDIA_STUBS
+from tests.support.snap_files_stub import SNAP_FILES_STUB
 from tests.support.stubs import StubHost
 
 # default-args/kube-apiserver @ v1.32: the three of its lines the program reads or changes.
@@ -100,7 +101,7 @@ STUBS = {
     "hostname": 'cat "$STATE/hostname"',
     # `ip -4 addr show dev IFACE`: the VPN address, once the mesh is up.
     "ip": '[ -s "$STATE/vpn-ip" ] || exit 1; echo "    inet $(cat "$STATE/vpn-ip")/16 scope global ${!#}"',
-    "snap": """
+    "snap": SNAP_FILES_STUB + """
 fail_once() {
   [ -s "$STATE/snap-fail" ] || return 1
   n=$(cat "$STATE/snap-fail"); [ "$n" = always ] || echo $((n - 1)) > "$STATE/snap-fail"
@@ -108,24 +109,10 @@ fail_once() {
   echo 'error: cannot install "microk8s": Post "https://api.snapcraft.io/v2/snaps/refresh": dial tcp: i/o timeout' >&2
   return 0
 }
-# A local file (mirrored sites): snapd installs it only once its assertions are acked (without
-# --dangerous), and then it tracks no channel ("-"); a base snap is only recorded.
-local_file() {
-  local file=${!#} base
-  base=$(basename "$file" .snap)
-  [ -e "$STATE/acked-$base" ] || { echo "error: cannot find signatures with metadata for snap \"$file\"" >&2; exit 1; }
-  case $base in
-    microk8s_*) echo - > "$STATE/snap-channel"; echo "${base#*_}" > "$STATE/snap-rev";;
-    *) : > "$STATE/snap-${base%_*}"; exit 0;;
-  esac
-}
 case $1 in
-  ack) [ -s "$2" ] || { echo "error: cannot read assertion file" >&2; exit 1; }; : > "$STATE/acked-$(basename "$2" .assert)";;
-  list) if [ -n "${2:-}" ] && [ "$2" != microk8s ]; then [ -e "$STATE/snap-$2" ] || exit 1; echo "Name Version Rev Tracking Publisher Notes"; echo "$2 x 1 latest/stable canonical base"; exit 0; fi
-        [ -e "$STATE/snap-channel" ] || exit 1
+  list) [ -e "$STATE/snap-channel" ] || exit 1
         echo "Name Version Rev Tracking Publisher Notes"
         echo "microk8s v1.32.3 $(cat "$STATE/snap-rev" 2>/dev/null || echo 7000) $(cat "$STATE/snap-channel") canonical classic";;
-  refresh) [ "${2:-}" != --hold ] || { echo "${3:-all}" >> "$STATE/snap-held"; exit 0; };;&
   install|refresh)
         fail_once && exit 1
         [[ ${!#} != *.snap ]] || local_file "$@"

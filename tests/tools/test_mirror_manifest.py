@@ -43,7 +43,7 @@ def test_the_preflight_checks_what_the_manifest_lists() -> None:
         assert [f"{s}.snap" for s in params["SNAPS"].split()] == [s["file"] for s in doc["hosts"][host]["snaps"]]
         assert set(params["APT_PACKAGES"].split()) | set(params["NVIDIA_PACKAGES"].split()) == {
             p for p in doc["hosts"][host]["apt"] if not p.startswith("(")}
-    assert doc["files"] == ["https://mirror.example.lan/models/ocr-detector-3.tar.gz"]
+    assert doc["files"] == ["https://mirror.example.lan/models/ocr-detector-3.tar.gz", "https://mirror.example.lan/models/ocr-recognizer-7.tar.gz"]
 
 
 def test_render_writes_the_manifest_into_the_artifacts(tmp_path: Path) -> None:
