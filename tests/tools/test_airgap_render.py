@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-from stacks.charts import GATEWAY_API_CRDS, pinned
 from stacks.load import secret_keys_of, validate
 from tests.support.helpers import evaluate_config, stack_config
 from tools.mirror.sources import findings
@@ -53,10 +52,10 @@ def test_a_registry_without_a_mirror_is_caught(tmp_path: Path) -> None:
     assert "kubernetes/redis-deployment.yaml: image redis:7.4.1-alpine from docker.io, which has no mirror" in found
 
 
-def test_what_only_the_operator_fetches_is_the_charts_and_the_bundle(tmp_path: Path) -> None:
-    """Pulumi on the operator's machine fetches the charts and the Gateway API bundle (their own
-    source settings); no other internet URL is in the plan."""
+def test_the_plan_names_no_internet_source_either(tmp_path: Path) -> None:
+    """What Pulumi fetches on the operator's machine (charts, the Gateway API bundle) comes from the
+    mirror too (`sources`): no internet URL is left in the plan."""
     out = _render(stack_config("airgap"), tmp_path)
-    urls = set(re.findall(r"https?://[A-Za-z0-9./_-]+", (out.parent / "plan.json").read_text()))
-    internet = {u for u in urls if not re.match(r"https?://(mirror\.example\.lan|api\.example\.com)\b", u)}
-    assert internet == {GATEWAY_API_CRDS, pinned("traefik").repository, pinned("nvidia-device-plugin").repository}
+    urls = set(re.findall(r"(?:https?|oci)://[A-Za-z0-9./_-]+", (out.parent / "plan.json").read_text()))
+    assert {u for u in urls if not re.match(r"(https?|oci)://(mirror\.example\.lan|api\.example\.com)\b", u)} == set()
+    assert "oci://mirror.example.lan:5000/charts" in urls

@@ -18,6 +18,7 @@ from typing import Any
 
 from components.cluster.nvidia import TOOLKIT_PACKAGES
 from components.kit.shell import split_command
+from stacks.charts import CHARTS, GATEWAY_API_CRDS, pinned
 from stacks.config.mirrors import qualified
 from tools.render.evaluate import Evaluation, Secret
 from tools.render.write import redact, reveal
@@ -48,6 +49,11 @@ def _images(doc: Any) -> Iterator[str]:
                 yield f"{repo}:{value['tag']}"
 
 
+def _upstream_repository(chart: str) -> str | None:
+    """Where the pinned chart comes from upstream (what to copy to the site's chart source)."""
+    return next((pinned(p.parent.name).repository for p in CHARTS.glob("*/chart.yaml") if pinned(p.parent.name).chart == chart), None)
+
+
 def _host_of(ev: Evaluation, connection: Any) -> str:
     host = str(reveal(connection).get("host"))
     return next((r.name.removesuffix("-reachable") for r in ev.of_type("command:remote:Command")
@@ -69,8 +75,9 @@ def manifest(ev: Evaluation) -> dict[str, Any]:
             continue
         inputs = redact(r.inputs)
         if r.type in CHART_TYPES:
-            charts.append({"chart": inputs["chart"], "version": inputs.get("version"),
-                           "repository": (inputs.get("repositoryOpts") or {}).get("repo")})
+            repository = (inputs.get("repositoryOpts") or {}).get("repo") or str(inputs["chart"]).rsplit("/", 1)[0]
+            charts.append({"chart": str(inputs["chart"]).rsplit("/", 1)[-1], "version": inputs.get("version"), "repository": repository,
+                           "upstream": _upstream_repository(str(inputs["chart"]).rsplit("/", 1)[-1])})
             images.update(_images(inputs.get("values", {})))
         elif r.type.startswith("kubernetes:yaml/"):
             bundles += [inputs[k] for k in ("file", "files", "url") if k in inputs]
@@ -98,7 +105,7 @@ def manifest(ev: Evaluation) -> dict[str, Any]:
         "stack": ev.stack,
         "images": sorted(qualified(i) for i in images),
         "charts": sorted(charts, key=lambda c: str(c["chart"])),
-        "bundles": sorted(str(b) for b in bundles),
+        "bundles": [{"source": str(b), "upstream": GATEWAY_API_CRDS} for b in sorted(bundles)],
         "files": sorted(files),
         "hosts": {name: {"apt": sorted(set(h["apt"])), "snaps": h["snaps"]} for name, h in sorted(hosts.items()) if h["apt"] or h["snaps"]},
     }
