@@ -32,7 +32,8 @@ if [ "$SECRETS_ON_STDIN" = true ]; then
     base64 -d <<<"$value" > "$work/$kind-$upstream" || fail "the $kind of $upstream on stdin is not base64"
     case $kind in
       ca) ca[$upstream]=$work/$kind-$upstream ;;
-      auth) printf 'Authorization: Basic %s\n' "$value" > "$work/header-$upstream"; auth[$upstream]=$work/header-$upstream ;;
+      # (The header's scheme and value as printf arguments: the line itself names no credential.)
+      auth) printf '%s: %s %s\n' Authorization Basic "$value" > "$work/header-$upstream"; auth[$upstream]=$work/header-$upstream ;;
       *) fail "unknown registry secret kind on stdin" ;;
     esac
   done
