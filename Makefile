@@ -34,6 +34,11 @@ preview: venv
 render: venv
 	$(PY) -m tools.render --stack $(STACK) --out $(OUT)
 
+## mirror: the manifest of every artifact STACK's hosts and the operator fetch (docs/airgap.md)
+.PHONY: mirror
+mirror: venv
+	$(PY) -m tools.mirror --stack $(STACK)
+
 ## diff: what `pulumi preview --diff` would show from BASE (a git ref) to the working tree, offline
 # (exit 0: no changes, 1: changes, 2: could not diff); STACK as for render
 .PHONY: diff

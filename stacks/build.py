@@ -11,7 +11,7 @@ from components.cluster.backup import DatastoreBackup, DatastoreBackupArgs
 from components.cluster.driver_upgrade import DriverUpgrade
 from components.cluster.microk8s import API_PORT, ClusterNode, MicroK8sCluster, MicroK8sClusterArgs
 from components.cluster.node_meta import NodeTaint
-from components.cluster.nvidia import GpuDriverArgs, gpu_driver
+from components.cluster.nvidia import TOOLKIT_REPO_URL, GpuDriverArgs, gpu_driver
 from components.cluster.upgrade import MaintenanceWindow, UpgradeArgs
 from components.hosts.bootstrap import ExtraStep, HostBootstrap, HostBootstrapArgs
 from components.hosts.firewall import HTTP_PORTS, HostFirewall, HostFirewallArgs
@@ -34,6 +34,7 @@ from components.vpn.wireguard import MeshMember, WireGuardMesh, WireGuardMeshArg
 from stacks.config import NETMAKER_MIN_MEMORY_MB, Host, Role, StackConfig, gpu_budget
 from stacks.config.cluster import window_days
 from stacks.load import Stack
+from stacks.mirrors import mirror_setup, snap_files
 from stacks.monitoring import host_table, monitoring_outputs, public_urls
 from stacks.workloads import Workloads, build_verification, build_workloads
 
@@ -195,6 +196,7 @@ def build_cluster(cfg: StackConfig, built: Built) -> MicroK8sCluster:
             labels=node_labels(cfg, h),
             taints=[NodeTaint(t.key, t.value, t.effect) for t in h.taints],
             driver_upgrade=_driver_upgrade(h),
+            snap_files=snap_files(cfg.mirrors_of(h)),
         ))
     c = cfg.cluster
     return MicroK8sCluster("cluster", MicroK8sClusterArgs(
@@ -245,8 +247,10 @@ def build(stack: Stack) -> Built:
         if h.gpu is not None and h.in_cluster:
             gpu = _gpu_step(built.hosts[h.name], GpuDriverArgs(gpu_count=h.gpu.count, install_driver=h.nvidia.install_driver,
                                                                driver_version=h.nvidia.driver_version, install_toolkit=h.nvidia.install_toolkit,
-                                                               driver_from=h.nvidia.from_driver_version))
-        built.bootstraps[h.name] = HostBootstrap(f"{h.name}-bootstrap", HostBootstrapArgs(host=built.hosts[h.name], gpu=gpu))
+                                                               driver_from=h.nvidia.from_driver_version,
+                                                               toolkit_repo=None if cfg.mirrors_of(h).nvidia_apt else TOOLKIT_REPO_URL))
+        built.bootstraps[h.name] = HostBootstrap(f"{h.name}-bootstrap", HostBootstrapArgs(host=built.hosts[h.name], gpu=gpu,
+                                                                                          mirrors=mirror_setup(stack, h)))
     built.mesh = build_mesh(cfg, built)
     built.firewalls = build_firewalls(cfg, built)
     built.cluster = build_cluster(cfg, built)

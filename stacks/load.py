@@ -20,6 +20,7 @@ from pulumi.runtime import config as runtime_config
 from pydantic import ValidationError
 
 from stacks.config import StackConfig
+from stacks.config.mirrors import mirror_secrets
 
 NAMESPACE = "hybrid-ai"
 
@@ -143,6 +144,8 @@ def secret_keys_of(cfg: StackConfig) -> dict[str, str]:
     receiver = cfg.monitoring.alert_receiver
     if cfg.monitoring.enabled and receiver is not None and (secret := receiver.secret_key()):
         needed.setdefault(*secret)
+    for path, key, _ in mirror_secrets(cfg.mirrors, [(f"sites[{i}]", s.mirrors) for i, s in enumerate(cfg.sites)]):
+        needed.setdefault(key, path)
     return needed
 
 

@@ -199,7 +199,7 @@ def _gpu_sharing(cfg: StackConfig, k8s: pulumi.ResourceOptions) -> tuple[pulumi.
 def _tf_serving(cfg: StackConfig, namespace: pulumi.Input[str], pull: pulumi.Input[str] | None,
                 gpu_opts: pulumi.ResourceOptions, out: Workloads) -> list[TfModel]:
     """TF-Serving with the catalog's `tf-model` entries (none without them); its models."""
-    tf_models = [TfModel(m.name, m.tf.base_path, m.tf.version, m.tf.source, m.tf.sha256)
+    tf_models = [TfModel(m.name, m.tf.base_path, m.tf.version, cfg.mirrors.model_source(m.tf.source), m.tf.sha256)
                  for m in cfg.models if m.kind == "tf-model" and m.tf is not None]
     if tf_models:
         t = cfg.tf_serving

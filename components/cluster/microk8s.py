@@ -81,6 +81,8 @@ class ClusterNode:
     """Node taints (the program's own; others on the node are left alone)."""
     driver_upgrade: DriverUpgrade | None = None
     """While its NVIDIA driver upgrade is rolled: to what."""
+    snap_files: str = ""
+    """Mirrored sites: `<snap>_<revision>` files the host's mirror step staged, installed instead of the channel."""
 
 
 @dataclass
@@ -190,7 +192,7 @@ class MicroK8sCluster(pulumi.ComponentResource):
             "EXTRA_SANS": own_sans.apply(lambda extra: " ".join(a for a in extra if a != node.vpn_address)),
             "POD_CIDR": args.pod_cidr,
             "SERVICE_CIDR": args.service_cidr,
-            "UPGRADE_FROM": args.upgrade_from or "",
+            "UPGRADE_FROM": args.upgrade_from or "", "SNAP_FILES": node.snap_files,
             "PULL_TIMEOUT": args.image_pull_timeout,
             "GPU": str(node.gpu).lower(),
             "CLUSTER_DNS": cluster_dns(args.service_cidr),

@@ -19,6 +19,11 @@ from components.kit import shell
 
 # The toolkit version read upstream (docs/upstream.md), as NVIDIA's Debian packages spell it.
 TOOLKIT_VERSION = "1.20.0-1"
+# The toolkit and its companions, installed at that version (nvidia-setup.sh's list).
+TOOLKIT_PACKAGES = ("nvidia-container-toolkit", "nvidia-container-toolkit-base", "libnvidia-container-tools", "libnvidia-container1")
+# NVIDIA's repository and its key, where no mirror replaces them.
+TOOLKIT_KEY_URL = "https://nvidia.github.io/libnvidia-container/gpgkey"
+TOOLKIT_REPO_URL = "https://nvidia.github.io/libnvidia-container/stable/deb"
 
 
 @dataclass
@@ -31,6 +36,8 @@ class GpuDriverArgs:
     """Driver branch, e.g. 535; the distribution's recommended one when None."""
     install_toolkit: bool = True
     """Install the NVIDIA container toolkit."""
+    toolkit_repo: str | None = TOOLKIT_REPO_URL
+    """The toolkit's apt repository; None where the host's mirror step configured it."""
     driver_from: str | None = None
     """While the driver roll (`driver_upgrade.py`) is asked for: the branch the host runs, which
     the set-up then accepts instead of replacing it outside the roll."""
@@ -47,6 +54,7 @@ def gpu_driver(name: str, host_name: str, target: SshTarget, args: GpuDriverArgs
             "INSTALL_DRIVER": str(args.install_driver).lower(),
             "DRIVER_VERSION": args.driver_version or "", "DRIVER_FROM": args.driver_from or "",
             "INSTALL_TOOLKIT": str(args.install_toolkit).lower(), "TOOLKIT_VERSION": TOOLKIT_VERSION,
+            "TOOLKIT_REPO_URL": args.toolkit_repo or "", "TOOLKIT_KEY_URL": TOOLKIT_KEY_URL if args.toolkit_repo else "",
         }, sudo=target.sudo),
         add_previous_output_in_env=False,
         opts=child,

@@ -12,6 +12,7 @@ import pulumi
 from pulumi_command import remote
 
 from components.hosts.host import HostNode
+from components.hosts.mirrors import MirrorSetup
 from components.hosts.ssh import SshTarget, command_options
 from components.kit import shell
 
@@ -31,6 +32,8 @@ class HostBootstrapArgs:
     """Debian packages the later steps need."""
     gpu: ExtraStep | None = None
     """The GPU driver set-up, for GPU hosts (built by the stack wiring from the cluster layer)."""
+    mirrors: MirrorSetup | None = None
+    """The host's mirrors: checked, then used, before anything is installed (None: the internet)."""
 
 
 class HostBootstrap(pulumi.ComponentResource):
@@ -47,9 +50,24 @@ class HostBootstrap(pulumi.ComponentResource):
         super().__init__("hybridai:host:Bootstrap", name, None, opts)
         host = args.host
         sudo = host.target.sudo
+        first = host.target
+        if args.mirrors is not None:
+            mirrors = remote.Command(
+                f"{name}-mirrors",
+                connection=host.target.connection,
+                create=shell.remote_command("mirrors.sh", args.mirrors.params, sudo=sudo),
+                delete=shell.remote_command("mirrors-teardown.sh", {}, sudo=sudo),
+                stdin=args.mirrors.stdin,
+                # Registry credentials on stdin: only stderr is logged (the script prints no secret, and its
+                # stdout, `changed=...`, stays a plain output: later steps' addresses wait on it).
+                logging=remote.Logging.STDERR if args.mirrors.stdin is not None else remote.Logging.STDOUT_AND_STDERR,
+                add_previous_output_in_env=False,
+                opts=command_options(self),
+            )
+            first = host.target.after(mirrors.stdout)
         base = remote.Command(
             f"{name}-base",
-            connection=host.target.connection,
+            connection=first.connection,
             create=shell.remote_command("base-bootstrap.sh", {"HOST_NAME": host.host_name, "PACKAGES": args.packages}, sudo=sudo),
             delete=shell.remote_command("base-teardown.sh", {}, sudo=sudo),
             add_previous_output_in_env=False,

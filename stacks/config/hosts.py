@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from stacks.config.mirrors import Mirrors
 from stacks.config.types import (
     ConfigKeyName,
     DnsLabel,
@@ -41,6 +42,9 @@ class Site(Schema):
     lan_cidr: IPv4Network | None = Field(
         default=None,
         description="The site's LAN, e.g. `198.51.100.0/24`. Hosts of one site talk to each other directly over it.",
+    )
+    mirrors: Mirrors | None = Field(
+        default=None, description="This site's mirrors, replacing the stack-wide `mirrors` for its hosts (`{}`: none, the internet).",
     )
 
 

@@ -13,6 +13,7 @@ from stacks.config.firewall import Firewall
 from stacks.config.gpu_sharing import TimeSlicing
 from stacks.config.hosts import Host, Role, Site
 from stacks.config.ingress import Ingress
+from stacks.config.mirrors import Mirrors
 from stacks.config.models import Model, Registry, TfServing
 from stacks.config.monitoring import Monitoring
 from stacks.config.openstack import OpenStack
@@ -40,9 +41,14 @@ class StackConfig(Schema):
     backup: Backup = Field(default_factory=Backup, description="Scheduled datastore snapshots kept off the control plane.")
     firewall: Firewall = Field(default_factory=Firewall, description="The host firewall of hosts with a public address.")
     sources: Sources = Field(default_factory=Sources, description="Where the pinned charts and the Gateway API CRD bundle come from.")
+    mirrors: Mirrors = Field(default_factory=Mirrors, description="Where hosts install from instead of the internet (apt, snaps, registries, files); a site's `mirrors` replaces it for its hosts (docs/airgap.md).")
 
     def site(self, name: str) -> Site:
         return next(s for s in self.sites if s.name == name)
+
+    def mirrors_of(self, host: Host) -> Mirrors:
+        """The mirrors a host installs from: its site's, else the stack-wide ones."""
+        return self.site(host.site).mirrors or self.mirrors
 
     def vpn_address(self, host: Host) -> ipaddress.IPv4Address:
         return host.vpn_address or derived_vpn_address(host.name, self.vpn.overlay_cidr)

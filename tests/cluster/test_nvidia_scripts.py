@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from components.cluster.nvidia import TOOLKIT_VERSION
+from components.cluster.nvidia import TOOLKIT_KEY_URL, TOOLKIT_REPO_URL, TOOLKIT_VERSION
 from tests.support.cluster_scripts import sleeps
 from tests.support.cluster_stubs import ClusterHost
 
@@ -19,11 +19,22 @@ def nvidia(tmp_path: Path) -> tuple[ClusterHost, dict[str, str]]:
     h = ClusterHost(tmp_path)
     (tmp_path / "boot_id").write_text(BOOT_1 + "\n")
     return h, {"HOST_NAME": "ws-1", "KEYRING": str(tmp_path / "keyring.gpg"), "SOURCES": str(tmp_path / "nvidia.list"),
-               "BOOT_ID_FILE": str(tmp_path / "boot_id"), "TOOLKIT_VERSION": TOOLKIT_VERSION}
+               "BOOT_ID_FILE": str(tmp_path / "boot_id"), "TOOLKIT_VERSION": TOOLKIT_VERSION,
+               "TOOLKIT_REPO_URL": TOOLKIT_REPO_URL, "TOOLKIT_KEY_URL": TOOLKIT_KEY_URL}
 
 
 PINNED_TOOLKIT = ("apt-get -o DPkg::Lock::Timeout=120 install -y -q --allow-downgrades nvidia-container-toolkit=1.20.0-1 "
                   "nvidia-container-toolkit-base=1.20.0-1 libnvidia-container-tools=1.20.0-1 libnvidia-container1=1.20.0-1")
+
+
+def test_a_mirrored_host_fetches_no_key_and_keeps_the_mirror_steps_sources(tmp_path: Path) -> None:
+    h, params = nvidia(tmp_path)
+    params |= {"TOOLKIT_REPO_URL": "", "TOOLKIT_KEY_URL": ""}  # as the program passes them with mirrors.nvidiaApt
+    result = h.run("nvidia-setup.sh", DRIVER_VERSION="535", **params)
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "nvidia.list").exists() and not (tmp_path / "keyring.gpg").exists()
+    assert not [c for c in h.state_changes() if c.startswith("curl")]
+    assert PINNED_TOOLKIT in h.state_changes()
 
 
 def test_fresh_gpu_host_gets_driver_toolkit_and_a_scheduled_reboot(tmp_path: Path) -> None:

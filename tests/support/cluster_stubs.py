@@ -14,6 +14,7 @@ from pathlib import Path
 from components.kit.shell import compose
 from tests.support.nft_stub import NFT_STUBS
 from tests.support.nvidia_stubs import NVIDIA_STUBS
+from tests.support.snap_files_stub import SNAP_FILES_STUB
 from tests.support.stubs import StubHost
 
 # default-args/kube-apiserver @ v1.32: the three of its lines the program reads or changes.
@@ -100,7 +101,7 @@ STUBS = {
     "hostname": 'cat "$STATE/hostname"',
     # `ip -4 addr show dev IFACE`: the VPN address, once the mesh is up.
     "ip": '[ -s "$STATE/vpn-ip" ] || exit 1; echo "    inet $(cat "$STATE/vpn-ip")/16 scope global ${!#}"',
-    "snap": """
+    "snap": SNAP_FILES_STUB + """
 fail_once() {
   [ -s "$STATE/snap-fail" ] || return 1
   n=$(cat "$STATE/snap-fail"); [ "$n" = always ] || echo $((n - 1)) > "$STATE/snap-fail"
@@ -111,9 +112,10 @@ fail_once() {
 case $1 in
   list) [ -e "$STATE/snap-channel" ] || exit 1
         echo "Name Version Rev Tracking Publisher Notes"
-        echo "microk8s v1.32.3 7000 $(cat "$STATE/snap-channel") canonical classic";;
+        echo "microk8s v1.32.3 $(cat "$STATE/snap-rev" 2>/dev/null || echo 7000) $(cat "$STATE/snap-channel") canonical classic";;
   install|refresh)
         fail_once && exit 1
+        [[ ${!#} != *.snap ]] || local_file "$@"
         for a in "$@"; do case $a in --channel=*) echo "${a#--channel=}" > "$STATE/snap-channel";; esac; done
         if [ "$1" = install ]; then
           mkdir -p "$SNAP_DATA/args/cni-network" "$SNAP_DATA/certs" "$SNAP_DATA/var/lock"

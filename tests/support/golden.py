@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tests.support.helpers import PROJECT
 
-STACKS = ("dev", "ha", "netmaker", "prod", "llm")
+STACKS = ("airgap", "dev", "ha", "netmaker", "prod", "llm")
 GOLDEN = PROJECT / "tests" / "golden" / "renders.json"
 UNSTABLE = ("graph.svg", "topology.svg")
 

@@ -245,6 +245,8 @@ def write_all(ev: Evaluation, out: Path) -> None:
         svg = pool.submit(_svg, dot(ev)) if shutil.which("dot") else None
         files = FileWriter()
         artifacts(ev, out / "artifacts", files)
+        from tools.mirror.manifest import FILE, manifest  # it reads this module's helpers
+        files.write(out / "artifacts" / FILE, json.dumps(manifest(ev), indent=2, sort_keys=True) + "\n")
         files.write(out / "graph.mmd", mermaid(ev))
         with (out / "plan.json").open("w", encoding="utf-8") as f:
             # Streamed: the whole text at once took ~50 MB more at 200/80 (same bytes as json.dumps).

@@ -18,6 +18,8 @@ SCRIPT_NAME="microk8s"
 : "${EXTRA_SANS:=}" "${POD_CIDR:=10.1.0.0/16}" "${SERVICE_CIDR:=10.152.183.0/24}" "${PULL_TIMEOUT:=30m}" "${GPU:=false}"
 : "${LAUNCH_CONFIG:?}" "${CLUSTER_DNS:=10.152.183.10}" "${ADDONS:=}" "${UPGRADE_FROM:=}"
 : "${SNAP_DATA:=/var/snap/microk8s/current}" "${SNAP_COMMON:=/var/snap/microk8s/common}"
+# Mirrored sites: SNAP_FILES (`<snap>_<rev>` ..., base first) and the registries' hosts.toml, staged by mirrors.sh.
+: "${SNAP_FILES:=}" "${STAGED_SNAPS:=/var/lib/hybrid-ai/snaps}" "${STAGED_CERTS_D:=/etc/hybrid-ai/certs.d}"
 # What the install hook reads before $SNAP_COMMON/.microk8s.yaml (it runs as root).
 : "${ETC_LAUNCH_CONFIG:=/etc/microk8s.yaml}" "${ROOT_LAUNCH_CONFIG:=/root/snap/microk8s/common/.microk8s.yaml}"
 ARGS=$SNAP_DATA/args
@@ -78,6 +80,34 @@ ensure_node_restriction() {
   ensure_arg "$file" --enable-admission-plugins "${current:+$current,}NodeRestriction"
 }
 
+# Mirrored sites: the snaps from the staged files, each assertion acked first, the exact revision,
+# its refreshes held (`snap refresh --hold`: auto and general refreshes, forever; docs/upstream.md),
+# so snapd never asks the store. A base snap already installed is kept.
+install_snap_files() {
+  local snap name classic
+  for snap in $SNAP_FILES; do
+    name=${snap%_*} classic=()
+    [ "$name" != microk8s ] || classic=(--classic)
+    [ "$name" = microk8s ] || ! snap list "$name" >/dev/null 2>&1 || continue
+    [ -s "$STAGED_SNAPS/$snap.snap" ] || fail "$STAGED_SNAPS/$snap.snap is missing; the host's mirror step stages it: run it again"
+    snap ack "$STAGED_SNAPS/$snap.assert" || fail "snap ack $STAGED_SNAPS/$snap.assert failed"
+    snap install "${classic[@]}" "$STAGED_SNAPS/$snap.snap" || fail "snap install $snap.snap failed"
+    snap refresh --hold "$name" >/dev/null || fail "snap refresh --hold $name failed"
+  done
+}
+
+# Each registry's hosts.toml (and CA) into containerd's certs.d, which it reads on every pull.
+copy_registry_hosts() {
+  local dir target
+  for dir in "$STAGED_CERTS_D"/*/; do
+    [ -d "$dir" ] || continue
+    target=$ARGS/certs.d/$(basename "$dir")
+    diff -r "$dir" "$target" >/dev/null 2>&1 && continue
+    rm -rf "$target" && mkdir -p "$target" && cp -a "$dir." "$target/"
+    changed+=("registry-$(basename "$dir")")
+  done
+}
+
 # Control plane: the addons, once cluster-agent has applied the launch configuration (it
 # enables them itself on a fresh install); on a node installed without them, enabled here.
 ensure_addons() {
@@ -113,18 +143,29 @@ if ! snap list microk8s >/dev/null 2>&1; then
   # During a roll a new node starts on the channel the cluster still runs (a kubelet newer than
   # its API servers is outside Kubernetes' skew policy); the roll then takes it to CHANNEL.
   install_channel=${UPGRADE_FROM:-$CHANNEL}
-  retry snap install microk8s --classic --channel="$install_channel" || fail "snap install microk8s ($install_channel) failed"
+  if [ -n "$SNAP_FILES" ]; then
+    install_snap_files
+  else
+    retry snap install microk8s --classic --channel="$install_channel" || fail "snap install microk8s ($install_channel) failed"
+  fi
   changed+=("installed")
 else
   # A channel change is rolled node by node, drained (microk8s-upgrade-*.sh), never here:
   # refreshing every node at once would take the whole cluster down together.
   tracking=$(snap list microk8s | awk 'NR == 2 {print $4}')
-  if [ "$tracking" != "$CHANNEL" ] && [ "$tracking" != "$UPGRADE_FROM" ]; then
+  want_rev=$(grep -o 'microk8s_[0-9]*' <<<"$SNAP_FILES" | cut -d_ -f2 || true)
+  running_rev=$(snap list microk8s | awk 'NR == 2 {print $3}')
+  if [ -n "$want_rev" ] && [ "$running_rev" != "$want_rev" ]; then
+    fail "MicroK8s runs revision $running_rev here, mirrors.snaps.microk8sRevision is $want_rev: a revision change is not rolled on mirrored sites (docs/airgap.md)"
+  elif [ -n "$want_rev" ]; then
+    :  # installed from a file: it tracks no channel
+  elif [ "$tracking" != "$CHANNEL" ] && [ "$tracking" != "$UPGRADE_FROM" ]; then
     fail "MicroK8s tracks $tracking here, cluster.channel is $CHANNEL: set cluster.upgrade.fromChannel: $tracking to roll the upgrade node by node"
   elif [ "$tracking" != "$CHANNEL" ]; then
     log "tracking $tracking; the rolling upgrade moves it to $CHANNEL"
   fi
 fi
+copy_registry_hosts
 microk8s status --wait-ready --timeout 600 >/dev/null || fail "MicroK8s did not become ready within 10 minutes"
 
 # Pins, checked on every run (a join rewrites the kubelet's node IP).

@@ -19,13 +19,14 @@
 # changing anything, and a pending roll is refused in this set-up step, before the roll drains.
 # Parameters: HOST_NAME, INSTALL_DRIVER, DRIVER_VERSION (e.g. 535; empty: the distribution's
 # recommended driver), DRIVER_FROM (the branch a pending roll starts from), REPLACE_DRIVER,
-# INSTALL_TOOLKIT, TOOLKIT_VERSION (the Debian version of the toolkit and
+# INSTALL_TOOLKIT, TOOLKIT_REPO_URL and TOOLKIT_KEY_URL (NVIDIA's repository and key; empty where the
+# mirror step configured a mirror of it), TOOLKIT_VERSION (the Debian version of the toolkit and
 # its companion packages, e.g. 1.20.0-1), REBOOT_DELAY_S; KEYRING, SOURCES and EFIVARS default to
 # the system paths (parameters only so that tests can point them elsewhere).
 set -euo pipefail
 SCRIPT_NAME="nvidia"
 : "${INSTALL_DRIVER:=true}" "${DRIVER_VERSION:=}" "${INSTALL_TOOLKIT:=true}" "${REBOOT_DELAY_S:=5}" "${TOOLKIT_VERSION:?}"
-: "${DRIVER_FROM:=}" "${REPLACE_DRIVER:=false}"
+: "${DRIVER_FROM:=}" "${REPLACE_DRIVER:=false}" "${TOOLKIT_REPO_URL:=}" "${TOOLKIT_KEY_URL:=}"
 : "${BOOT_ID_FILE:=/proc/sys/kernel/random/boot_id}"
 : "${KEYRING:=/usr/share/keyrings/nvidia-container-toolkit-keyring.gpg}"
 : "${SOURCES:=/etc/apt/sources.list.d/nvidia-container-toolkit.list}"
@@ -156,13 +157,13 @@ else
 fi
 
 if [ "$INSTALL_TOOLKIT" = true ] && ! toolkit_pinned; then
-  if [ ! -s "$KEYRING" ] || [ ! -s "$SOURCES" ]; then
+  # (No TOOLKIT_REPO_URL: the host's mirror step set the repository up from a given key.)
+  if [ -n "$TOOLKIT_REPO_URL" ] && { [ ! -s "$KEYRING" ] || [ ! -s "$SOURCES" ]; }; then
     key=$(mktemp)
-    retry curl -fsSL -o "$key" https://nvidia.github.io/libnvidia-container/gpgkey \
-      || fail "could not download NVIDIA's repository key"
+    retry curl -fsSL -o "$key" "$TOOLKIT_KEY_URL" || fail "could not download NVIDIA's repository key"
     gpg --batch --yes --dearmor -o "$KEYRING" "$key"
     rm -f "$key"
-    echo "deb [signed-by=$KEYRING] https://nvidia.github.io/libnvidia-container/stable/deb/\$(ARCH) /" > "$SOURCES"
+    echo "deb [signed-by=$KEYRING] $TOOLKIT_REPO_URL/\$(ARCH) /" > "$SOURCES"
     changed+=("toolkit-repo")
   fi
   retry apt-get "${apt_opts[@]}" update -q || fail "apt-get update failed"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from stacks.config.mirrors import mirror_secrets
+
 if TYPE_CHECKING:
     from stacks.config import StackConfig
 
@@ -57,6 +59,7 @@ def secret_keys(cfg: StackConfig) -> list[str]:
     receiver = cfg.monitoring.alert_receiver
     if cfg.monitoring.enabled and receiver is not None and (secret := receiver.secret_key()):
         uses.append((secret[1], secret[0], "alertReceiver"))
+    uses += mirror_secrets(cfg.mirrors, [(f"sites[{i}]", s.mirrors) for i, s in enumerate(cfg.sites)])
     errors: list[str] = []
     kind_of: dict[str, str] = {}
     for key, name, kind in uses:

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 def upgrades(cfg: StackConfig) -> list[str]:
-    return _channel(cfg) + _drivers(cfg)
+    return _channel(cfg) + _drivers(cfg) + mirrored_snaps(cfg)
 
 
 def _channel(cfg: StackConfig) -> list[str]:
@@ -51,3 +51,14 @@ def _drivers(cfg: StackConfig) -> list[str]:
 def branch(version: str) -> int:
     """A validated driver branch's number: `535-server` -> 535."""
     return int(version.split("-")[0])
+
+
+def mirrored_snaps(cfg: StackConfig) -> list[str]:
+    """A channel roll refreshes from the Snap Store; hosts on snap files have none to reach."""
+    if cfg.cluster.upgrade.from_channel is None:
+        return []
+    sites = [s.name for s in cfg.sites if (s.mirrors or cfg.mirrors).snaps is not None and any(h.site == s.name and h.in_cluster for h in cfg.hosts)]
+    if not sites:
+        return []
+    return [f"cluster.upgrade.fromChannel: site(s) {', '.join(sites)} install MicroK8s from snap files (mirrors.snaps) and the roll refreshes "
+            "from the Snap Store; raise mirrors.snaps.microk8sRevision per node by hand (docs/airgap.md), or remove fromChannel"]

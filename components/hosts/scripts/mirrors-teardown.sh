@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Undo mirrors.sh on `pulumi destroy`: the distribution's own apt sources come back, the mirrors'
+# sources, keys and staged files go. A Snap Store Proxy setting stays (snaps may still use it).
+set -euo pipefail
+SCRIPT_NAME="mirrors"
+: "${APT_DIR:=/etc/apt}" "${STAGED_CERTS_D:=/etc/hybrid-ai/certs.d}" "${STAGED_SNAPS:=/var/lib/hybrid-ai/snaps}"
+for file in "$APT_DIR/sources.list" "$APT_DIR/sources.list.d/ubuntu.sources" "$APT_DIR/sources.list.d/nvidia-container-toolkit.list"; do
+  if [ -e "$file.hybrid-ai-off" ]; then mv "$file.hybrid-ai-off" "$file"; changed+=("restored-$(basename "$file")"); fi
+done
+for file in "$APT_DIR/sources.list.d/hybrid-ai-mirrors.list" "$APT_DIR"/keyrings/hybrid-ai-*-mirror.asc "$STAGED_CERTS_D" "$STAGED_SNAPS"; do
+  if [ -e "$file" ]; then rm -rf "$file"; changed+=("removed-$(basename "$file")"); fi
+done
+report

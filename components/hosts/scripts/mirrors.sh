@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# A host's mirrors, the first step on it: a preflight that every mirror answers and holds every
+# artifact this host needs, then (only if all are there) apt sources, snap files and registry
+# configuration pointing at them. A missing artifact fails naming it and its mirror, with nothing
+# changed. Idempotent: a re-run rewrites nothing that is already right.
+# Parameters (empty: that mirror is not used): APT_URL, APT_KEY (armored key), APT_COMPONENTS,
+# APT_PACKAGES (what the host installs from apt); NVIDIA_APT_URL, NVIDIA_APT_KEY, NVIDIA_PACKAGES
+# (name=version); SNAP_URL, SNAPS (`<snap>_<rev>` ...); SNAP_PROXY_URL, SNAP_STORE_ID;
+# REGISTRIES (`<upstream>=<url>` ...), IMAGES (fully qualified references the host runs:
+# `<registry>/<repository>:<tag>` or `...@sha256:<digest>`); SECRETS_ON_STDIN: true
+# when stdin holds `ca|auth <upstream> <base64>` lines (a registry's CA, its `user:password`).
+# The paths default to the system's and are parameters only so that tests can point them elsewhere.
+set -euo pipefail
+SCRIPT_NAME="mirrors"
+: "${HOST_NAME:?}" "${APT_URL:=}" "${APT_KEY:=}" "${APT_COMPONENTS:=main}" "${APT_PACKAGES:=}"
+: "${NVIDIA_APT_URL:=}" "${NVIDIA_APT_KEY:=}" "${NVIDIA_PACKAGES:=}" "${SNAP_URL:=}" "${SNAPS:=}"
+: "${SNAP_PROXY_URL:=}" "${SNAP_STORE_ID:=}" "${REGISTRIES:=}" "${IMAGES:=}" "${SECRETS_ON_STDIN:=false}"
+: "${APT_DIR:=/etc/apt}" "${STAGED_CERTS_D:=/etc/hybrid-ai/certs.d}" "${STAGED_SNAPS:=/var/lib/hybrid-ai/snaps}"
+: "${OS_RELEASE:=/etc/os-release}" "${FETCH_TIMEOUT_S:=30}"
+OFF=.hybrid-ai-off  # suffix of the distribution's own source files while the mirror replaces them
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+missing=()
+fetch() { curl -fsS --max-time "$FETCH_TIMEOUT_S" --retry 2 "$@"; }
+
+# Registry secrets: one file each, never an argument.
+declare -A ca=() auth=()
+if [ "$SECRETS_ON_STDIN" = true ]; then
+  while read -r kind upstream value; do
+    [[ "$upstream" =~ ^[a-z0-9.:-]+$ ]] || fail "a registry secret on stdin names no registry"
+    base64 -d <<<"$value" > "$work/$kind-$upstream" || fail "the $kind of $upstream on stdin is not base64"
+    case $kind in
+      ca) ca[$upstream]=$work/$kind-$upstream ;;
+      # (The header's scheme and value as printf arguments: the line itself names no credential.)
+      auth) printf '%s: %s %s\n' Authorization Basic "$value" > "$work/header-$upstream"; auth[$upstream]=$work/header-$upstream ;;
+      *) fail "unknown registry secret kind on stdin" ;;
+    esac
+  done
+fi
+
+# --- Preflight: read only, into $work ---------------------------------------------------
+# apt itself, on a sources list of the mirrors alone and state of its own: it checks the
+# signatures with the given keys, finds each package and resolves the dependencies.
+# shellcheck disable=SC1090
+codename=$(. "$OS_RELEASE" && echo "${VERSION_CODENAME:?no VERSION_CODENAME in $OS_RELEASE}")
+arch=$(dpkg --print-architecture)
+apt_lines() {  # the sources lines, with the keyring folder given
+  local keys=$1
+  if [ -n "$APT_URL" ]; then
+    for suite in "$codename" "$codename-updates" "$codename-security"; do
+      echo "deb [signed-by=$keys/hybrid-ai-ubuntu-mirror.asc] $APT_URL $suite $APT_COMPONENTS"
+    done
+  fi
+  if [ -n "$NVIDIA_APT_URL" ]; then
+    echo "deb [signed-by=$keys/hybrid-ai-nvidia-mirror.asc] $NVIDIA_APT_URL/$arch /"
+  fi
+}
+if [ -n "$APT_URL$NVIDIA_APT_URL" ]; then
+  mkdir -p "$work/keys" "$work/lists/partial" "$work/cache/archives/partial"
+  printf '%s\n' "$APT_KEY" > "$work/keys/hybrid-ai-ubuntu-mirror.asc"
+  printf '%s\n' "$NVIDIA_APT_KEY" > "$work/keys/hybrid-ai-nvidia-mirror.asc"
+  apt_lines "$work/keys" > "$work/sources.list"
+  apt_opts=(-o "Dir::Etc::SourceList=$work/sources.list" -o Dir::Etc::SourceParts=/dev/null -o "Dir::State::Lists=$work/lists"
+            -o "Dir::Cache=$work/cache" -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= -o APT::Sandbox::User=root)
+  if ! apt-get "${apt_opts[@]}" -q update > "$work/update.log" 2>&1 || grep -qE '^(E|W): ' "$work/update.log"; then
+    fail "apt mirror ${APT_URL:-$NVIDIA_APT_URL}${NVIDIA_APT_URL:+ / $NVIDIA_APT_URL}: its indexes for $codename did not load and verify with the given key: $(grep -E '^(E|W): ' "$work/update.log" | head -n 3 | tr '\n' ' ')"
+  fi
+  # A package, or `name=version` (madison: one `name | version | source` line per version known).
+  has_package() {
+    [[ "$1" == *=* ]] || { apt-cache "${apt_opts[@]}" show "$1" >/dev/null 2>&1; return; }
+    apt-cache "${apt_opts[@]}" madison "${1%%=*}" 2>/dev/null | awk -F'|' '{gsub(/ /, "", $2); print $2}' | grep -qxF "${1#*=}"
+  }
+  for pkg in $APT_PACKAGES; do
+    has_package "$pkg" || missing+=("apt package $pkg (on $APT_URL)")
+  done
+  for pkg in $NVIDIA_PACKAGES; do
+    has_package "$pkg" || missing+=("apt package $pkg (on $NVIDIA_APT_URL)")
+  done
+  if [ "${#missing[@]}" -eq 0 ] && [ -n "$APT_PACKAGES$NVIDIA_PACKAGES" ]; then
+    # shellcheck disable=SC2086  # package lists
+    apt-get "${apt_opts[@]}" -s -q install --no-install-recommends $APT_PACKAGES $NVIDIA_PACKAGES > "$work/simulate.log" 2>&1 \
+      || missing+=("the dependencies of $APT_PACKAGES $NVIDIA_PACKAGES (apt: $(grep -E '^(E: | [^ ].*: Depends)' "$work/simulate.log" | head -n 3 | tr '\n' ' '))")
+  fi
+fi
+
+# Snap files: each .snap and .assert, the assertion of the pinned revision.
+mkdir -p "$work/snaps"
+for snap in $SNAPS; do
+  for ext in snap assert; do
+    fetch -o "$work/snaps/$snap.$ext" "$SNAP_URL/$snap.$ext" 2>/dev/null || missing+=("snap file $snap.$ext (on $SNAP_URL)")
+  done
+  if [ -s "$work/snaps/$snap.assert" ] && ! grep -qx "snap-revision: ${snap##*_}" "$work/snaps/$snap.assert"; then
+    missing+=("snap assertion of revision ${snap##*_} in $snap.assert (on $SNAP_URL)")
+  fi
+done
+if [ -n "$SNAP_PROXY_URL" ]; then
+  fetch -o "$work/store.assert" "$SNAP_PROXY_URL/v2/auth/store/assertions" 2>/dev/null \
+    || missing+=("the store assertion of Snap Store Proxy $SNAP_PROXY_URL")
+fi
+
+# Registries: the API answers (with the CA and credentials given), and holds each image.
+declare -A api=()
+for entry in $REGISTRIES; do
+  upstream=${entry%%=*} url=${entry#*=}
+  rest=${url#*://} path=""
+  [[ "$rest" == */* ]] && path=/${rest#*/}
+  api[$upstream]=${url%"$path"}/v2$path
+  opts=(--max-time "$FETCH_TIMEOUT_S" -s -o /dev/null -w '%{http_code}')
+  [ -z "${ca[$upstream]:-}" ] || opts+=(--cacert "${ca[$upstream]}")
+  [ -z "${auth[$upstream]:-}" ] || opts+=(-H "@${auth[$upstream]}")
+  # The API version check is at the registry's root, also where repositories live under a path.
+  code=$(curl "${opts[@]}" "${url%"$path"}/v2/" || true)
+  if [ "$code" != 200 ]; then
+    missing+=("registry mirror $url for $upstream (its /v2/ answered ${code:-nothing}, not 200)")
+    continue
+  fi
+  for image in $IMAGES; do
+    registry=${image%%/*} name=${image#*/}
+    [ "$registry" = "$upstream" ] || continue
+    if [[ "$name" == *@* ]]; then repo=${name%@*} ref=${name#*@}; else repo=${name%:*} ref=${name##*:}; fi
+    code=$(curl "${opts[@]}" -I -H 'Accept: application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' \
+      "${api[$upstream]}/$repo/manifests/$ref" || true)
+    [ "$code" = 200 ] || missing+=("image $image (on $url: its manifest answered ${code:-nothing})")
+  done
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  for m in "${missing[@]}"; do log "missing: $m"; done
+  fail "$HOST_NAME cannot install from its mirrors; nothing was changed. Missing: ${missing[0]}$([ "${#missing[@]}" -gt 1 ] && echo " and $((${#missing[@]} - 1)) more (listed above)")"
+fi
+
+# --- Apply: every artifact is there ------------------------------------------------------
+put() {  # put FILE MODE: stdin into FILE when it differs
+  local file=$1 mode=$2
+  cat > "$work/put"
+  cmp -s "$work/put" "$file" && return 1
+  install -D -m "$mode" "$work/put" "$file" || fail "cannot write $file"
+}
+keys=$APT_DIR/keyrings
+if [ -n "$APT_URL$NVIDIA_APT_URL" ]; then
+  for name in ubuntu nvidia; do
+    [ "$(wc -c < "$work/keys/hybrid-ai-$name-mirror.asc")" -gt 1 ] || continue
+    put "$keys/hybrid-ai-$name-mirror.asc" 0644 < "$work/keys/hybrid-ai-$name-mirror.asc" && changed+=("$name-key")
+  done
+  apt_lines "$keys" | put "$APT_DIR/sources.list.d/hybrid-ai-mirrors.list" 0644 && changed+=("apt-sources")
+  # The distribution's (and NVIDIA's) own sources would send apt to the internet: set aside.
+  off=()
+  [ -z "$APT_URL" ] || off+=("$APT_DIR/sources.list" "$APT_DIR/sources.list.d/ubuntu.sources")
+  [ -z "$NVIDIA_APT_URL" ] || off+=("$APT_DIR/sources.list.d/nvidia-container-toolkit.list")
+  for file in "${off[@]}"; do
+    if [ -e "$file" ]; then mv "$file" "$file$OFF"; changed+=("set-aside-$(basename "$file")"); fi
+  done
+fi
+for snap in $SNAPS; do
+  for ext in snap assert; do
+    put "$STAGED_SNAPS/$snap.$ext" 0644 < "$work/snaps/$snap.$ext" && changed+=("staged-$snap.$ext")
+  done
+done
+if [ -n "$SNAP_PROXY_URL" ]; then
+  snap ack "$work/store.assert" || fail "snap ack of the store assertion of $SNAP_PROXY_URL failed"
+  if [ "$(snap get core proxy.store 2>/dev/null || true)" != "$SNAP_STORE_ID" ]; then
+    snap set core proxy.store="$SNAP_STORE_ID"
+    changed+=("snap-store-proxy")
+  fi
+fi
+# containerd's hosts.toml per upstream: the mirror as the one [host] entry and as `server` (tried
+# last), so the upstream is never tried. containerd 1.6/1.7 rejects a file with no [host] table
+# and then falls back to the upstream (docs/upstream.md). Copied into MicroK8s by microk8s-install.sh.
+for entry in $REGISTRIES; do
+  upstream=${entry%%=*} url=${entry#*=} dir=$STAGED_CERTS_D/${entry%%=*}
+  rest=${url#*://} path=""
+  [[ "$rest" == */* ]] && path=/${rest#*/}
+  host=${api[$upstream]%/v2}
+  fields() {  # capabilities, CA and credentials header of one entry; $1: its header table's name
+    echo 'capabilities = ["pull", "resolve"]'
+    [ -z "${ca[$upstream]:-}" ] || echo 'ca = "ca.crt"'
+    [ -z "${auth[$upstream]:-}" ] || printf '[%s]\n  authorization = "%s"\n' "$1" "$(cut -d' ' -f2- < "${auth[$upstream]}" | tr -d '\n')"
+  }
+  {
+    echo "# hybrid-ai: images of $upstream come from its mirror only"
+    echo "server = \"${url%"$path"}\""
+    fields header
+    echo
+    echo "[host.\"$host\"]"
+    [ -z "$path" ] || echo "override_path = true"
+    fields "host.\"$host\".header"
+  } > "$work/hosts.toml"
+  put "$dir/hosts.toml" 0600 < "$work/hosts.toml" && changed+=("registry-$upstream")
+  if [ -n "${ca[$upstream]:-}" ]; then put "$dir/ca.crt" 0644 < "${ca[$upstream]}" && changed+=("registry-ca-$upstream"); fi
+done
+report

@@ -1,0 +1,97 @@
+"""What each host must find on its mirrors, and the bootstrap step that checks and uses them.
+
+The step's parameters name every artifact the host needs from each mirror it has (apt packages,
+snap files, images), so its preflight can fail naming the missing one before anything is
+installed. Registry CAs and credentials go on the step's stdin, as one Pulumi secret.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+
+import pulumi
+
+from components.cluster.nvidia import TOOLKIT_PACKAGES, TOOLKIT_VERSION
+from components.hosts.bootstrap import BASE_PACKAGES
+from components.hosts.mirrors import MirrorSetup
+from components.workloads.tf_serving import FETCH_IMAGE
+from stacks.config import Host, StackConfig
+from stacks.config.mirrors import Mirrors, qualified, registry_of
+from stacks.load import Stack
+from stacks.workloads import REDIS_IMAGE
+
+
+def workload_images(cfg: StackConfig) -> list[str]:
+    """Every image the program's own workloads run (charts' images come from the charts)."""
+    images = [m.image for m in cfg.models if m.image] + [REDIS_IMAGE]
+    tf = [m.tf for m in cfg.models if m.kind == "tf-model" and m.tf is not None]
+    if tf:
+        images.append(cfg.tf_serving.image)
+    if any(t.source for t in tf):
+        images.append(FETCH_IMAGE)
+    return sorted(set(images))
+
+
+def apt_packages(cfg: StackConfig, h: Host) -> list[str]:
+    """Debian packages a host installs: the base set, nftables where the host firewall goes (as
+    `build_firewalls` decides), and on GPU hosts the driver."""
+    packages = BASE_PACKAGES.split()
+    if cfg.firewall.enabled and cfg.vpn.backend == "wireguard" and cfg.has_public_endpoint(h):
+        packages.append("nftables")
+    if h.gpu is not None and h.in_cluster and h.nvidia.install_driver and h.nvidia.driver_version:
+        packages.append(f"nvidia-driver-{h.nvidia.driver_version}")
+    return packages
+
+
+def toolkit_packages(h: Host) -> list[str]:
+    if h.gpu is None or not h.in_cluster or not h.nvidia.install_toolkit:
+        return []
+    return [f"{p}={TOOLKIT_VERSION}" for p in TOOLKIT_PACKAGES]
+
+
+def snap_files(m: Mirrors) -> str:
+    """`<snap>_<revision>` of each snap installed from files, base first (`snap ack` order)."""
+    if m.snaps is None:
+        return ""
+    return f"{m.snaps.base}_{m.snaps.base_revision} microk8s_{m.snaps.microk8s_revision}"
+
+
+def _secret_line(kind: str, upstream: str) -> Callable[[str], str]:
+    """`<kind> <upstream> <base64 of the value>`: one line of the mirror step's stdin."""
+    return lambda value: f"{kind} {upstream} {base64.b64encode(value.strip().encode()).decode()}\n"
+
+
+def mirror_setup(stack: Stack, h: Host) -> MirrorSetup | None:
+    """The host's mirror step, or None when its site installs from the internet."""
+    cfg = stack.config
+    m = cfg.mirrors_of(h)
+    if m.empty:
+        return None
+    registries = {r.upstream: r for r in m.registries}
+    images = [qualified(i) for i in workload_images(cfg) if registry_of(i) in registries] if h.in_cluster else []
+    params = {
+        "HOST_NAME": h.name,
+        "APT_URL": m.apt.url if m.apt else "", "APT_KEY": m.apt.signed_by if m.apt else "",
+        "APT_COMPONENTS": " ".join(m.apt.components) if m.apt else "",
+        "APT_PACKAGES": " ".join(apt_packages(cfg, h)) if m.apt else "",
+        "NVIDIA_APT_URL": m.nvidia_apt.url if m.nvidia_apt and toolkit_packages(h) else "",
+        "NVIDIA_APT_KEY": m.nvidia_apt.signed_by if m.nvidia_apt and toolkit_packages(h) else "",
+        "NVIDIA_PACKAGES": " ".join(toolkit_packages(h)) if m.nvidia_apt else "",
+        "SNAP_URL": m.snaps.url if m.snaps and h.in_cluster else "",
+        "SNAPS": snap_files(m) if h.in_cluster else "",
+        "SNAP_PROXY_URL": m.snap_store_proxy.url if m.snap_store_proxy else "",
+        "SNAP_STORE_ID": m.snap_store_proxy.store_id if m.snap_store_proxy else "",
+        "REGISTRIES": " ".join(f"{r.upstream}={r.url}" for r in m.registries) if h.in_cluster else "",
+        "IMAGES": " ".join(images),
+        "SECRETS_ON_STDIN": "true" if any(r.ca_config or r.credentials_config for r in m.registries) and h.in_cluster else "false",
+    }
+    secrets: list[pulumi.Output[str]] = []
+    for r in m.registries if h.in_cluster else []:
+        for kind, key in (("ca", r.ca_config), ("auth", r.credentials_config)):
+            if key:
+                secrets.append(stack.secret(key).apply(_secret_line(kind, r.upstream)))
+    stdin: pulumi.Output[str] | None = None
+    if secrets:
+        stdin = pulumi.Output.secret(pulumi.Output.all(*secrets).apply(lambda lines: "".join(lines)))
+    return MirrorSetup(params=params, stdin=stdin)

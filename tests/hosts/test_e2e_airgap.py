@@ -1,0 +1,142 @@
+"""An airgapped site (network namespaces, root): the host's mirror step, as the program composes
+it, checks every mirror with the real tools (apt-get on the stand-in repositories, curl on the
+real registry with its private CA and credentials) and configures them; one missing artifact
+fails the preflight naming it and its mirror, with nothing changed. The host reaches nothing
+but the mirror: it has no route anywhere else."""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from components.kit.shell import compose
+from tests.support.airgap_site import CODENAME, CREDENTIALS, MIRROR, AirgapSite, missing
+from tests.support.helpers import PROJECT, unavailable
+
+pytestmark = pytest.mark.e2e
+MIRROR_HTTP = f"http://{MIRROR}:8080"
+REGISTRY = f"https://{MIRROR}:5000/ghcr.io"
+IMAGE = "ghcr.io/example/receipt-api:1.4.2"
+
+
+@pytest.fixture(scope="module")
+def resolver(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """containerd's resolver and hosts.toml reader (v1.7.29, MicroK8s 1.32's), built from its module."""
+    go = shutil.which("go") or "/usr/local/go/bin/go"
+    if not os.path.exists(go):
+        unavailable("Go, to build containerd's resolver")
+    out = tmp_path_factory.mktemp("resolver") / "hostsresolve"
+    subprocess.run([go, "build", "-o", str(out), "."], cwd=PROJECT / "tests/support/hostsresolve", check=True, timeout=600)
+    return out
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirgapSite]:
+    if why := missing():
+        unavailable(f"airgap lab: {why}")
+    with AirgapSite(tmp_path_factory.mktemp("airgap")) as running:
+        running.push("ghcr.io/example/receipt-api", "1.4.2")
+        running.push("library/standin", "1.0")  # docker.io's, at the registry's root
+        yield running
+
+
+def _host(tmp_path: Path) -> dict[str, str]:
+    (tmp_path / "os-release").write_text(f"NAME=Ubuntu\nVERSION_CODENAME={CODENAME}\n")
+    apt = tmp_path / "etc-apt"
+    (apt / "sources.list.d").mkdir(parents=True)
+    (apt / "sources.list").write_text("deb http://archive.ubuntu.com/ubuntu noble main\n")
+    return {"APT_DIR": str(apt), "STAGED_CERTS_D": str(tmp_path / "certs.d"), "STAGED_SNAPS": str(tmp_path / "snaps"),
+            "OS_RELEASE": str(tmp_path / "os-release")}
+
+
+def _params(site: AirgapSite, tmp_path: Path, **over: str) -> dict[str, str]:
+    return {"HOST_NAME": "ws-1", "APT_URL": f"{MIRROR_HTTP}/ubuntu", "APT_KEY": site.key, "APT_COMPONENTS": "main",
+            "APT_PACKAGES": "standin-tool", "NVIDIA_APT_URL": f"{MIRROR_HTTP}/nvidia", "NVIDIA_APT_KEY": site.key,
+            "NVIDIA_PACKAGES": "standin-toolkit=1.0", "SNAP_URL": f"{MIRROR_HTTP}/snaps", "SNAPS": "core20_2379 microk8s_7394",
+            "REGISTRIES": f"ghcr.io={REGISTRY} docker.io=https://{MIRROR}:5000", "IMAGES": f"{IMAGE} docker.io/library/standin:1.0", "SECRETS_ON_STDIN": "true", **_host(tmp_path), **over}
+
+
+def _secrets(site: AirgapSite, credentials: str = CREDENTIALS) -> str:
+    ca = base64.b64encode((site.root / "ca.crt").read_bytes()).decode()
+    auth = base64.b64encode(credentials.encode()).decode()
+    return "".join(f"ca {r} {ca}\nauth {r} {auth}\n" for r in ("ghcr.io", "docker.io"))
+
+
+def _mirrors(site: AirgapSite, params: dict[str, str], stdin: str):  # type: ignore[no-untyped-def]
+    return site.on_host("bash", "-c", compose("mirrors.sh", params), stdin=stdin)
+
+
+def test_the_host_reaches_nothing_but_the_mirror(site: AirgapSite) -> None:
+    assert site.on_host("ip", "route", "get", "192.0.2.80").returncode != 0  # no route: nothing is sent
+    assert site.on_host("curl", "-s", "--max-time", "3", f"{MIRROR_HTTP}/").returncode == 0
+
+
+def test_mirror_config_and_preflight_succeed_then_change_nothing(site: AirgapSite, tmp_path: Path) -> None:
+    params = _params(site, tmp_path)
+    result = _mirrors(site, params, _secrets(site))
+    assert result.returncode == 0, result.stderr
+    apt = Path(params["APT_DIR"])
+    assert (apt / "sources.list.d/hybrid-ai-mirrors.list").read_text().splitlines() == [
+        f"deb [signed-by={apt}/keyrings/hybrid-ai-ubuntu-mirror.asc] {MIRROR_HTTP}/ubuntu {s} main"
+        for s in (CODENAME, f"{CODENAME}-updates", f"{CODENAME}-security")
+    ] + [f"deb [signed-by={apt}/keyrings/hybrid-ai-nvidia-mirror.asc] {MIRROR_HTTP}/nvidia/amd64 /"]
+    assert not (apt / "sources.list").exists() and (apt / "sources.list.hybrid-ai-off").exists()
+    hosts = (Path(params["STAGED_CERTS_D"]) / "ghcr.io" / "hosts.toml").read_text()
+    assert f'server = "https://{MIRROR}:5000"' in hosts and f'[host."https://{MIRROR}:5000/v2/ghcr.io"]' in hosts
+    assert "override_path = true" in hosts and 'ca = "ca.crt"' in hosts
+    assert f'authorization = "Basic {base64.b64encode(CREDENTIALS.encode()).decode()}"' in hosts
+    assert (Path(params["STAGED_CERTS_D"]) / "ghcr.io" / "hosts.toml").stat().st_mode & 0o077 == 0
+    assert sorted(p.name for p in Path(params["STAGED_SNAPS"]).iterdir()) == [
+        "core20_2379.assert", "core20_2379.snap", "microk8s_7394.assert", "microk8s_7394.snap"]
+    assert "stand-in-password" not in result.stdout + result.stderr
+    again = _mirrors(site, params, _secrets(site))
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == "changed=none"
+
+
+@pytest.mark.parametrize(("case", "over", "named"), [
+    ("snap-file", {"SNAPS": "core20_2379 microk8s_7500"}, f"snap file microk8s_7500.snap (on {MIRROR_HTTP}/snaps)"),
+    ("snap-assertion", {"SNAPS": "core20_2379 microk8s_7600"}, f"snap assertion of revision 7600 in microk8s_7600.assert (on {MIRROR_HTTP}/snaps)"),
+    ("image", {"IMAGES": f"{IMAGE} ghcr.io/example/ocr-engine:2.1.0"}, f"image ghcr.io/example/ocr-engine:2.1.0 (on {REGISTRY}"),
+    ("apt-package", {"APT_PACKAGES": "standin-tool standin-absent"}, f"apt package standin-absent (on {MIRROR_HTTP}/ubuntu)"),
+    ("dependency", {"APT_PACKAGES": "standin-broken"}, "Depends: standin-nowhere but it is not installable"),
+    ("nvidia-version", {"NVIDIA_PACKAGES": "standin-toolkit=2.0"}, f"apt package standin-toolkit=2.0 (on {MIRROR_HTTP}/nvidia)"),
+], ids=lambda v: v if isinstance(v, str) and "/" not in v and " " not in v else "")
+def test_one_missing_artifact_fails_naming_it_with_nothing_changed(site: AirgapSite, tmp_path: Path, case: str, over: dict[str, str], named: str) -> None:
+    params = _params(site, tmp_path, **over)
+    result = _mirrors(site, params, _secrets(site))
+    assert result.returncode == 1
+    error = [line for line in result.stderr.splitlines() if "ERROR" in line]
+    assert len(error) == 1 and named in error[0] and "nothing was changed" in error[0], result.stderr
+    apt = Path(params["APT_DIR"])
+    assert sorted(p.name for p in apt.rglob("*")) == ["sources.list", "sources.list.d"]
+    assert not Path(params["STAGED_CERTS_D"]).exists() and not Path(params["STAGED_SNAPS"]).exists()
+
+
+def test_wrong_registry_credentials_fail_the_preflight(site: AirgapSite, tmp_path: Path) -> None:
+    result = _mirrors(site, _params(site, tmp_path), _secrets(site, "mirror-user:wrong"))
+    assert result.returncode == 1
+    assert f"registry mirror {REGISTRY} for ghcr.io (its /v2/ answered 401, not 200)" in result.stderr
+    assert "wrong" not in result.stderr
+
+
+def test_containerd_pulls_through_the_written_hosts_toml(site: AirgapSite, resolver: Path, tmp_path: Path) -> None:
+    """containerd's own resolver reads the hosts.toml the step wrote (mirror as the only server, CA,
+    credentials header; with and without a path prefix) and fetches each manifest from the mirror."""
+    params = _params(site, tmp_path)
+    assert _mirrors(site, params, _secrets(site)).returncode == 0
+    for image in (IMAGE, "docker.io/library/standin:1.0"):
+        pulled = site.on_host(str(resolver), params["STAGED_CERTS_D"], image)
+        assert pulled.returncode == 0, pulled.stderr
+        assert pulled.stdout.split()[1] == "application/vnd.oci.image.manifest.v1+json"
+    absent = site.on_host(str(resolver), params["STAGED_CERTS_D"], "ghcr.io/example/ocr-engine:2.1.0")
+    assert absent.returncode == 1 and "not found" in absent.stderr, absent.stderr
+    # Without the step's hosts.toml containerd goes to the upstream, which this host cannot reach.
+    upstream = site.on_host(str(resolver), str(tmp_path / "no-hosts"), IMAGE)
+    assert upstream.returncode == 1 and "203.0.113" not in upstream.stderr, upstream.stderr

@@ -1,0 +1,78 @@
+"""Mirror settings: each bad one fails with one line naming its key and the fix, before anything
+is registered; a site's mirrors replace the stack-wide ones."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from stacks.load import ConfigError, secret_keys_of, validate
+from stacks.mirrors import snap_files
+from tests.support.helpers import evaluate_config, stack_config
+from tools.render.evaluate import Evaluation
+
+Raw = dict[str, Any]
+
+
+def _set(path: list[Any], value: Any) -> Callable[[Raw], None]:
+    def mutate(raw: Raw) -> None:
+        node = raw
+        for part in path[:-1]:
+            node = node[part]
+        node[path[-1]] = value
+    return mutate
+
+
+BAD = [
+    ("apt-url", _set(["mirrors", "apt", "url"], "ftp://mirror.lan/ubuntu"), "hybrid-ai:mirrors.apt.url", "http(s)://host"),
+    ("apt-key", _set(["mirrors", "apt", "signedBy"], "see https://mirror.lan/key"), "hybrid-ai:mirrors.apt.signedBy", "ASCII-armored"),
+    ("both-snap-sources", _set(["mirrors", "snapStoreProxy"], {"url": "http://proxy.lan", "storeId": "abcdefgh12"}),
+     "hybrid-ai:mirrors", "not both"),
+    ("duplicate-registry", lambda raw: raw["mirrors"]["registries"].append(dict(raw["mirrors"]["registries"][0])),
+     "hybrid-ai:mirrors", "docker.io listed more than once"),
+    ("files-http", _set(["mirrors", "files"], "http://mirror.lan/models"), "hybrid-ai:mirrors", "https://"),
+    ("revision", _set(["mirrors", "snaps", "microk8sRevision"], 0), "hybrid-ai:mirrors.snaps.microk8sRevision", "greater than or equal to 1"),
+    ("roll-on-snap-files", _set(["cluster", "upgrade"], {"fromChannel": "1.31/stable"}), "hybrid-ai:cluster.upgrade.fromChannel",
+     "install MicroK8s from snap files"),
+    ("ca-key-is-a-section", lambda raw: raw["mirrors"]["registries"][0].update(caConfig="hosts"),
+     "hybrid-ai:mirrors.registries[0].caConfig", "is a config section"),
+]
+
+
+@pytest.mark.parametrize(("case", "mutate", "key", "fix"), BAD, ids=[b[0] for b in BAD])
+def test_bad_mirror_config_is_one_line_before_anything_is_registered(case: str, mutate: Callable[[Raw], None], key: str, fix: str) -> None:
+    raw = stack_config("airgap")
+    mutate(raw)
+    seen = Evaluation("test")
+    with pytest.raises(ConfigError) as err:
+        evaluate_config(raw, secrets={"sshPrivateKey": "k", "mirrorCa": "ca", "mirrorCredentials": "u:p"}, into=seen)
+    problems = err.value.problems
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(key), problems[0]
+    assert fix in problems[0], problems[0]
+    assert "\n" not in problems[0] and "PLACEHOLDER" not in problems[0]
+    assert seen.resources == []
+
+
+def test_a_site_replaces_the_stack_wide_mirrors() -> None:
+    raw = stack_config("airgap")
+    next(s for s in raw["sites"] if s["name"] == "cloud")["mirrors"] = {}
+    cfg = validate(raw)
+    cloud, office = (next(h for h in cfg.hosts if h.name == n) for n in ("receipt", "ws-1"))
+    assert cfg.mirrors_of(cloud).empty and not cfg.mirrors_of(office).empty
+
+
+def test_registry_secrets_are_secret_config_keys() -> None:
+    cfg = validate(stack_config("airgap"))
+    assert secret_keys_of(cfg) == {"sshPrivateKey": "hosts[0].ssh.privateKeyConfig", "mirrorCa": "mirrors.registries[0].caConfig",
+                                   "mirrorCredentials": "mirrors.registries[0].credentialsConfig"}
+
+
+def test_microk8s_base_snap_defaults_to_core20_and_is_acked_and_installed_first() -> None:
+    raw = stack_config("airgap")
+    del raw["mirrors"]["snaps"]["base"]
+    cfg = validate(raw)
+    assert cfg.mirrors.snaps is not None and cfg.mirrors.snaps.base == "core20"  # MicroK8s 1.32's snapcraft.yaml
+    assert snap_files(cfg.mirrors) == "core20_2379 microk8s_7394"

@@ -1,0 +1,176 @@
+"""An airgapped site in network namespaces: a host with no default route, only a link to a
+mirror namespace running a real OCI registry (Debian's docker-registry: TLS from a private CA,
+htpasswd) and a plain HTTP server for an apt repository (stand-in packages, signed with a
+stand-in key by apt-ftparchive and gpg), a flat NVIDIA-style repository and snap files
+(stand-ins). Everything the host runs is the real tool (apt-get, curl); the namespace is what
+keeps it from any address but the mirror's."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.support.helpers import PROJECT, stop_processes
+
+with warnings.catch_warnings():  # bcrypt for docker-registry's htpasswd (libxcrypt); deprecated, still in 3.11
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import crypt
+
+MIRROR, HOST = "203.0.113.1", "203.0.113.2"
+CODENAME = "noble"  # what the stand-in /etc/os-release says
+CREDENTIALS = "mirror-user:stand-in-password"
+REQUIREMENTS = ("docker-registry", "apt-ftparchive", "gpg", "dpkg-deb", "openssl", "curl", "apt-get")
+
+
+def missing() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root (network namespaces)"
+    absent = [t for t in REQUIREMENTS if shutil.which(t) is None]
+    return f"missing {', '.join(absent)}" if absent else None
+
+
+def run(*argv: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, check=True, capture_output=True, text=True, timeout=120, **kw)
+
+
+def _deb(pool: Path, name: str, depends: str = "") -> None:
+    root = pool.parent / "build" / name
+    (root / "DEBIAN").mkdir(parents=True)
+    (root / "DEBIAN" / "control").write_text(
+        f"Package: {name}\nVersion: 1.0\nArchitecture: all\nMaintainer: hybrid-ai tests <tests@example.com>\n"
+        + (f"Depends: {depends}\n" if depends else "") + "Description: hybrid-ai stand-in package (no contents)\n")
+    run("dpkg-deb", "--build", "--root-owner-group", str(root), str(pool / f"{name}_1.0_all.deb"))
+
+
+def _release(folder: Path, gnupg: Path, *opts: str) -> None:
+    release = run("apt-ftparchive", *opts, "release", ".", cwd=folder).stdout
+    (folder / "Release").write_text(release)
+    run("gpg", "--homedir", str(gnupg), "--batch", "--yes", "--clearsign", "-o", str(folder / "InRelease"), str(folder / "Release"))
+
+
+@dataclass
+class AirgapSite:
+    root: Path
+    ns_host: str = field(default_factory=lambda: f"hai-ag-h{os.getpid()}")
+    ns_mirror: str = field(default_factory=lambda: f"hai-ag-m{os.getpid()}")
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    key: str = ""
+
+    @property
+    def files(self) -> Path:
+        return self.root / "www"
+
+    def __enter__(self) -> AirgapSite:
+        try:
+            self._network()
+            self._apt()
+            self._snaps()
+            self._registry()
+            self.procs.append(subprocess.Popen(["ip", "netns", "exec", self.ns_mirror, sys.executable, "-m", "http.server", "8080",
+                                                "--bind", MIRROR, "--directory", str(self.files)],
+                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            self._wait(f"http://{MIRROR}:8080/")
+            self._wait(f"https://{MIRROR}:5000/v2/", "--cacert", str(self.root / "ca.crt"), ok=("401", "200"))
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        stop_processes(self.procs)
+        for ns in (self.ns_host, self.ns_mirror):
+            subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
+
+    def _network(self) -> None:
+        for ns in (self.ns_host, self.ns_mirror):
+            run("ip", "netns", "add", ns)
+            run("ip", "-n", ns, "link", "set", "lo", "up")
+        run("ip", "link", "add", f"agh{os.getpid()}", "netns", self.ns_host, "type", "veth", "peer", "name", f"agm{os.getpid()}", "netns", self.ns_mirror)
+        for ns, dev, addr in ((self.ns_host, f"agh{os.getpid()}", HOST), (self.ns_mirror, f"agm{os.getpid()}", MIRROR)):
+            run("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", dev)
+            run("ip", "-n", ns, "link", "set", dev, "up")
+
+    def _apt(self) -> None:
+        gnupg = self.root / "gnupg"
+        gnupg.mkdir(mode=0o700)
+        run("gpg", "--homedir", str(gnupg), "--batch", "--passphrase", "", "--quick-gen-key", "hybrid-ai stand-in mirror key", "ed25519", "sign", "never")
+        self.key = run("gpg", "--homedir", str(gnupg), "--armor", "--export").stdout
+        ubuntu = self.files / "ubuntu"
+        pool = ubuntu / "pool" / "main"
+        pool.mkdir(parents=True)
+        _deb(pool, "standin-tool", "standin-lib")
+        _deb(pool, "standin-lib")
+        _deb(pool, "standin-broken", "standin-nowhere")  # a dependency the mirror lacks
+        arch = run("dpkg", "--print-architecture").stdout.strip()
+        for suite in (CODENAME, f"{CODENAME}-updates", f"{CODENAME}-security"):
+            index = ubuntu / "dists" / suite / "main" / f"binary-{arch}"
+            index.mkdir(parents=True)
+            (index / "Packages").write_text(run("apt-ftparchive", "packages", "pool", cwd=ubuntu).stdout if suite == CODENAME else "")
+            _release(ubuntu / "dists" / suite, gnupg, "-o", f"APT::FTPArchive::Release::Suite={suite}", "-o", f"APT::FTPArchive::Release::Codename={suite}",
+                     "-o", "APT::FTPArchive::Release::Components=main", "-o", f"APT::FTPArchive::Release::Architectures={arch}")
+        flat = self.files / "nvidia" / arch
+        flat.mkdir(parents=True)
+        _deb(flat, "standin-toolkit")
+        (flat / "Packages").write_text(run("apt-ftparchive", "packages", ".", cwd=flat).stdout)
+        _release(flat, gnupg)
+        shutil.rmtree(self.files / "ubuntu" / "pool" / "build")
+        shutil.rmtree(self.files / "nvidia" / "build")
+
+    def _snaps(self) -> None:
+        snaps = self.files / "snaps"
+        snaps.mkdir()
+        for name in ("core20_2379", "microk8s_7394"):
+            (snaps / f"{name}.snap").write_bytes(b"hybrid-ai stand-in snap file " + name.encode())
+            (snaps / f"{name}.assert").write_text(f"type: snap-revision\nsnap-revision: {name.rsplit('_', 1)[1]}\n(stand-in assertion)\n")
+        # A pair whose assertion is of another revision than its name says.
+        (snaps / "microk8s_7600.snap").write_bytes(b"hybrid-ai stand-in snap file microk8s_7600")
+        (snaps / "microk8s_7600.assert").write_text("type: snap-revision\nsnap-revision: 7394\n(stand-in assertion)\n")
+
+    def _registry(self) -> None:
+        r = self.root
+        run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
+            "-subj", "/CN=hybrid-ai stand-in mirror CA", "-keyout", str(r / "ca.key"), "-out", str(r / "ca.crt"))
+        run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", f"/CN={MIRROR}",
+            "-keyout", str(r / "registry.key"), "-out", str(r / "registry.csr"))
+        (r / "san.ext").write_text(f"subjectAltName=IP:{MIRROR}\n")
+        run("openssl", "x509", "-req", "-in", str(r / "registry.csr"), "-CA", str(r / "ca.crt"), "-CAkey", str(r / "ca.key"),
+            "-CAcreateserial", "-days", "1", "-extfile", str(r / "san.ext"), "-out", str(r / "registry.crt"))
+        user, password = CREDENTIALS.split(":", 1)
+        (r / "htpasswd").write_text(f"{user}:{crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))}\n")
+        (r / "registry.yml").write_text(f"""version: 0.1
+storage: {{filesystem: {{rootdirectory: {r / 'registry-data'}}}}}
+http:
+  addr: {MIRROR}:5000
+  tls: {{certificate: {r / 'registry.crt'}, key: {r / 'registry.key'}}}
+auth:
+  htpasswd: {{realm: hybrid-ai-lab, path: {r / 'htpasswd'}}}
+""")
+        self.procs.append(subprocess.Popen(["ip", "netns", "exec", self.ns_mirror, "docker-registry", "serve", str(r / "registry.yml")],
+                                           stdout=subprocess.DEVNULL, stderr=open(r / "registry.log", "wb")))  # noqa: SIM115
+
+    def _wait(self, url: str, *opts: str, ok: tuple[str, ...] = ("200",)) -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            code = self.on_host("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2", *opts, url).stdout
+            if code in ok:
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"the stand-in mirror did not answer on {url}")
+
+    def on_host(self, *argv: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["ip", "netns", "exec", self.ns_host, *argv], capture_output=True, text=True, timeout=180, input=stdin,
+                              check=False, cwd=PROJECT)
+
+    def push(self, repo: str, tag: str) -> str:
+        result = self.on_host(sys.executable, "-m", "tests.support.oci_push", f"https://{MIRROR}:5000/v2", repo, tag,
+                              str(self.root / "ca.crt"), CREDENTIALS)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+

@@ -1,0 +1,61 @@
+"""A stack with mirrors renders with no host script or manifest naming an internet source; the
+check finds each one a connected stack names, so it can fail."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from stacks.load import secret_keys_of, validate
+from tests.support.helpers import evaluate_config, stack_config
+from tools.mirror.sources import findings
+from tools.render.write import artifacts, plan
+
+
+def _render(raw: dict[str, Any], out: Path) -> Path:
+    ev = evaluate_config(raw, secrets={key: f"test-{key}" for key in secret_keys_of(validate(raw))})
+    artifacts(ev, out / "artifacts")
+    (out / "plan.json").write_text(json.dumps(plan(ev)))
+    return out / "artifacts"
+
+
+def test_the_airgap_stack_names_no_internet_source(tmp_path: Path) -> None:
+    raw = stack_config("airgap")
+    out = _render(raw, tmp_path)
+    assert list(out.glob("hosts/*/*-bootstrap-mirrors.create.sh")), "no host has a mirror step"
+    assert findings(out, validate(raw)) == []
+
+
+def test_a_connected_render_is_caught(tmp_path: Path) -> None:
+    raw = stack_config("dev")
+    found = findings(_render(raw, tmp_path), validate(raw))
+    assert any("gpu-setup" in f and "nvidia.github.io" in f for f in found), found
+    assert any("charts.jetstack.io" in f for f in found), found
+    assert any("image redis:7.4.1-alpine from docker.io" in f for f in found), found
+
+
+def test_a_site_on_the_internet_in_a_mirrored_stack_is_caught(tmp_path: Path) -> None:
+    raw = stack_config("airgap")
+    next(s for s in raw["sites"] if s["name"] == "office")["mirrors"] = {}
+    found = findings(_render(raw, tmp_path), validate(raw))
+    assert any(f.startswith("hosts/ws-1/ws-1-bootstrap-gpu-setup") and "nvidia.github.io" in f for f in found), found
+    # Images may land on the office's GPU nodes, which have no registry mirror.
+    assert any("image ghcr.io/example/ocr-engine:2.1.0" in f for f in found), found
+
+
+def test_a_registry_without_a_mirror_is_caught(tmp_path: Path) -> None:
+    raw = stack_config("airgap")
+    raw["mirrors"]["registries"] = [r for r in raw["mirrors"]["registries"] if r["upstream"] != "docker.io"]
+    found = findings(_render(raw, tmp_path), validate(raw))
+    assert "kubernetes/redis-deployment.yaml: image redis:7.4.1-alpine from docker.io, which has no mirror" in found
+
+
+def test_the_plan_names_no_internet_source_either(tmp_path: Path) -> None:
+    """What Pulumi fetches on the operator's machine (charts, the Gateway API bundle) comes from the
+    mirror too (`sources`): no internet URL is left in the plan."""
+    out = _render(stack_config("airgap"), tmp_path)
+    urls = set(re.findall(r"(?:https?|oci)://[A-Za-z0-9.:/_-]+", (out.parent / "plan.json").read_text()))
+    assert {u for u in urls if not re.match(r"(https?|oci)://(mirror\.example\.lan|api\.example\.com)\b", u)} == set()
+    assert {"oci://mirror.example.lan:5000/charts/traefik", "https://mirror.example.lan/gateway-api/v1.5.1/standard-install.yaml"} <= urls

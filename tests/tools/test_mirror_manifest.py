@@ -1,0 +1,52 @@
+"""`make mirror`: a manifest for every example stack, read from the plan; what it lists for a
+mirrored stack is exactly what each host's preflight checks; `make render` writes it too."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components.kit.shell import split_command
+from stacks.load import secret_keys_of, validate
+from tests.support.golden import STACKS
+from tests.support.helpers import evaluate_config, stack_config
+from tools.mirror.__main__ import main
+from tools.mirror.manifest import manifest
+from tools.render.evaluate import Evaluation
+from tools.render.write import reveal, write_all
+
+
+@pytest.mark.parametrize("stack", sorted({*STACKS, "airgap"}))
+def test_every_example_stack_gets_a_manifest(stack: str, tmp_path: Path) -> None:
+    assert main(["--stack", stack, "--out", str(tmp_path / "m.json")]) == 0
+    doc = json.loads((tmp_path / "m.json").read_text())
+    assert "docker.io/library/redis:7.4.1-alpine" in doc["images"]
+    assert {c["chart"] for c in doc["charts"]} >= {"traefik", "nvidia-device-plugin"}
+    assert all(c["version"] and c["repository"] for c in doc["charts"])
+    assert all("wireguard-tools" in h["apt"] for h in doc["hosts"].values())
+
+
+def _airgap() -> tuple[dict[str, Any], Evaluation]:
+    raw = stack_config("airgap")
+    return raw, evaluate_config(raw, secrets={k: f"test-{k}" for k in secret_keys_of(validate(raw))})
+
+
+def test_the_preflight_checks_what_the_manifest_lists() -> None:
+    _, ev = _airgap()
+    doc = manifest(ev)
+    for host in ("receipt", "ws-1"):
+        params = split_command(reveal(ev.by_name(f"{host}-bootstrap-mirrors").inputs["create"]))[1]
+        assert sorted(params["IMAGES"].split()) == doc["images"]
+        assert [f"{s}.snap" for s in params["SNAPS"].split()] == [s["file"] for s in doc["hosts"][host]["snaps"]]
+        assert set(params["APT_PACKAGES"].split()) | set(params["NVIDIA_PACKAGES"].split()) == {
+            p for p in doc["hosts"][host]["apt"] if not p.startswith("(")}
+    assert doc["files"] == ["https://mirror.example.lan/models/ocr-detector-3.tar.gz", "https://mirror.example.lan/models/ocr-recognizer-7.tar.gz"]
+
+
+def test_render_writes_the_manifest_into_the_artifacts(tmp_path: Path) -> None:
+    _, ev = _airgap()
+    write_all(ev, tmp_path)
+    assert json.loads((tmp_path / "artifacts" / "mirror-manifest.json").read_text()) == manifest(ev)

@@ -1,0 +1,111 @@
+"""The mirror manifest of a stack: every artifact its hosts and the operator fetch, read from the
+plan itself (the same registrations `make render` writes), so it cannot drift from what runs.
+
+- images: every `image` of the rendered manifests and of the charts' values, fully qualified;
+- charts: each chart with its version and repository (its own images come from the chart at
+  that version: `helm template` on a connected machine lists them);
+- bundles: the Gateway API bundle (and any other file the operator applies);
+- snaps: MicroK8s (and its base) per host: the files and revisions, or the channel;
+- apt: per host, the packages installed from apt (dependencies resolve on the mirror: the host's
+  preflight checks them with apt itself);
+- files: model files the pods download.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from components.cluster.nvidia import TOOLKIT_PACKAGES
+from components.kit.shell import split_command
+from stacks.charts import CHARTS, GATEWAY_API_CRDS, pinned
+from stacks.config.mirrors import qualified
+from tools.render.evaluate import Evaluation, Secret
+from tools.render.write import redact, reveal
+
+FILE = "mirror-manifest.json"
+"""Its name in a render's artifacts."""
+CHART_TYPES = ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart")
+
+
+def _walk(doc: Any, key: str) -> Iterator[Any]:
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            if k == key:
+                yield v
+            yield from _walk(v, key)
+    elif isinstance(doc, list):
+        for item in doc:
+            yield from _walk(item, key)
+
+
+def _images(doc: Any) -> Iterator[str]:
+    for value in _walk(doc, "image"):
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, dict) and isinstance(value.get("repository"), str):  # charts' {repository, tag}
+            repo = value["repository"] if "registry" not in value else f"{value['registry']}/{value['repository']}"
+            if value.get("tag"):
+                yield f"{repo}:{value['tag']}"
+
+
+def _upstream_repository(chart: str) -> str | None:
+    """Where the pinned chart comes from upstream (what to copy to the site's chart source)."""
+    return next((pinned(p.parent.name).repository for p in CHARTS.glob("*/chart.yaml") if pinned(p.parent.name).chart == chart), None)
+
+
+def _host_of(ev: Evaluation, connection: Any) -> str:
+    host = str(reveal(connection).get("host"))
+    return next((r.name.removesuffix("-reachable") for r in ev.of_type("command:remote:Command")
+                 if r.name.endswith("-reachable") and str(reveal(r.inputs["connection"])["host"]) == host), host)
+
+
+def _params(r: Any) -> dict[str, str]:
+    create = r.inputs.get("create")
+    return {} if create is None or isinstance(create, Secret) else split_command(create)[1]
+
+
+def manifest(ev: Evaluation) -> dict[str, Any]:
+    images: set[str] = set()
+    charts: list[dict[str, Any]] = []
+    bundles: list[Any] = []
+    files: set[str] = set()
+    for r in ev.resources:
+        if not r.type.startswith("kubernetes:"):
+            continue
+        inputs = redact(r.inputs)
+        if r.type in CHART_TYPES:
+            repository = (inputs.get("repositoryOpts") or {}).get("repo") or str(inputs["chart"]).rsplit("/", 1)[0]
+            charts.append({"chart": str(inputs["chart"]).rsplit("/", 1)[-1], "version": inputs.get("version"), "repository": repository,
+                           "upstream": _upstream_repository(str(inputs["chart"]).rsplit("/", 1)[-1])})
+            images.update(_images(inputs.get("values", {})))
+        elif r.type.startswith("kubernetes:yaml/"):
+            bundles += [inputs[k] for k in ("file", "files", "url") if k in inputs]
+        elif r.custom:
+            images.update(_images(inputs))
+            for env in _walk(inputs, "env"):
+                files.update(e["value"] for e in env if isinstance(e, dict) and e.get("name") == "SOURCE" and e.get("value"))
+    hosts: dict[str, dict[str, Any]] = {}
+    for r in ev.of_type("command:remote:Command"):
+        p = _params(r)
+        entry = hosts.setdefault(_host_of(ev, r.inputs["connection"]), {"apt": [], "snaps": []})
+        if r.name.endswith("-bootstrap-base"):
+            entry["apt"] += p.get("PACKAGES", "").split()
+        elif r.name.endswith("-firewall-rules"):
+            entry["apt"].append("nftables")  # firewall-apply.sh installs it where missing
+        elif r.name.endswith("-gpu-setup"):
+            if p.get("INSTALL_TOOLKIT") == "true":
+                entry["apt"] += [f"{n}={p['TOOLKIT_VERSION']}" for n in TOOLKIT_PACKAGES]
+            if p.get("INSTALL_DRIVER") == "true":
+                entry["apt"].append(f"nvidia-driver-{p['DRIVER_VERSION']}" if p.get("DRIVER_VERSION") else "(the driver ubuntu-drivers recommends)")
+        elif r.name.endswith("-microk8s") and "CHANNEL" in p:
+            entry["snaps"] = [{"file": f"{s}.snap", "assertion": f"{s}.assert"} for s in p.get("SNAP_FILES", "").split()] \
+                or [{"snap": "microk8s", "channel": p["CHANNEL"]}]
+    return {
+        "stack": ev.stack,
+        "images": sorted(qualified(i) for i in images),
+        "charts": sorted(charts, key=lambda c: str(c["chart"])),
+        "bundles": [{"source": str(b), "upstream": GATEWAY_API_CRDS} for b in sorted(bundles)],
+        "files": sorted(files),
+        "hosts": {name: {"apt": sorted(set(h["apt"])), "snaps": h["snaps"]} for name, h in sorted(hosts.items()) if h["apt"] or h["snaps"]},
+    }
