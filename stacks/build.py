@@ -237,7 +237,9 @@ def _gpu_step(host: HostNode, args: GpuDriverArgs) -> ExtraStep:
     return lambda name, target, parent: gpu_driver(name, host.host_name, target, args, parent)
 
 
-def build(stack: Stack) -> Built:
+def build_below_cluster(stack: Stack) -> Built:
+    """The layers under the cluster: hosts with their bootstrap (GPU driver included), the mesh
+    and the host firewalls. Nothing here talks to Kubernetes (tests run it on their own)."""
     cfg = stack.config
     built = Built(hosts=build_hosts(stack))
     for h in cfg.hosts:
@@ -249,6 +251,12 @@ def build(stack: Stack) -> Built:
         built.bootstraps[h.name] = HostBootstrap(f"{h.name}-bootstrap", HostBootstrapArgs(host=built.hosts[h.name], gpu=gpu))
     built.mesh = build_mesh(cfg, built)
     built.firewalls = build_firewalls(cfg, built)
+    return built
+
+
+def build(stack: Stack) -> Built:
+    cfg = stack.config
+    built = build_below_cluster(stack)
     built.cluster = build_cluster(cfg, built)
     built.backup = build_backup(stack, built)
     built.outputs["hosts"] = {
