@@ -265,6 +265,7 @@ def build(stack: Stack) -> Built:
         for h in cfg.hosts
     }
     mesh = built.mesh
+    assert mesh is not None
     built.outputs["vpn"] = {"backend": cfg.vpn.backend, "interface": mesh.interface, "clusterMtu": mesh.cluster_mtu}
     if isinstance(mesh, WireGuardMesh):
         # Secret: no key in it, but it maps the overlay and the hub's endpoint for whoever reads the state.

@@ -110,10 +110,10 @@ def test_preview_up_again_destroy(lab: Lab, tmp_path: Path) -> None:
     body = "".join(key.splitlines()[1:-1])
     assert body[:40] not in state and body[-40:] not in state, "the SSH private key is in the state in plaintext"
     assert '"ciphertext"' in state and stack.passphrase not in state
-    for h in lab.hosts.values():  # WireGuard private keys never leave their host
-        conf = (h.dir / "etc-wireguard" / "wg0.conf").read_text()
+    for host in lab.hosts.values():  # WireGuard private keys never leave their host
+        conf = (host.dir / "etc-wireguard" / "wg0.conf").read_text()
         private = re.search(r"^PrivateKey\s*=\s*(\S+)", conf, re.M)
-        assert private and private.group(1) not in state, h.name
+        assert private and private.group(1) not in state, host.name
 
     result, text, opened = step(stack, "up", config)
     assert result["changes"] == {"same": total} and f"{total} unchanged" in text
