@@ -2,13 +2,14 @@
 Pulumi.dev.yaml (tests/support/engine_lab.py): the host scripts run unchanged over real SSH
 through the pulumi-command stand-in (tools/lab/command-standin).
 
-What runs: preview, up, a second up and destroy of the hosts (reachability, base bootstrap, the
-GPU driver check under the NVIDIA stand-in), the WireGuard mesh and the host firewalls. What
-does not yet: the cluster layer and everything above it. The program registers a Kubernetes
-provider with the cluster, and the CLI loads that provider's plugin even for resources left out
-by `--target` or `--exclude`, so it needs the pulumi-kubernetes provider binary and a control
-plane for `microk8s config` to point at; with them the MicroK8s stand-in must also join the
-hosts into one cluster.
+What runs: `preview` of the whole program (with the pulumi-kubernetes provider `make engine`
+builds), and preview, up, a second up and destroy of the layers below the cluster: the hosts
+(reachability, base bootstrap, the GPU driver check under the NVIDIA stand-in), the WireGuard
+mesh and the host firewalls. What does not yet: `up` of the cluster layer and everything above
+it. The program registers a Kubernetes provider with the cluster, and the CLI loads and
+configures that provider even for resources left out by `--target` or `--exclude`; the cluster
+layer needs a MicroK8s stand-in that joins the lab's hosts into one cluster whose `microk8s
+config` prints the lab control plane's kubeconfig.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 import pytest
 
 from components.hosts.ssh import DIAL_ERROR_LIMIT, refused_dial_budget_s
-from tests.support.engine_lab import OFFICE, ProgramStack, lab_config, lab_hosts, place_standins
+from tests.support.engine_lab import KUBERNETES_PROVIDER, OFFICE, ProgramStack, lab_config, lab_hosts, place_standins
 from tests.support.helpers import unavailable
 from tests.support.lab import wait_for_full_mesh
 from tests.support.standin import require_built
@@ -123,6 +124,23 @@ def test_preview_up_again_destroy(lab: Lab, tmp_path: Path) -> None:
     result, text, opened = step(stack, "destroy", config)
     assert result["changes"] == {"delete": total} and f"- {total} deleted" in text
     assert host_state(lab) == first
+
+
+def test_preview_of_the_whole_program_logs_in_nowhere(lab: Lab, tmp_path: Path) -> None:
+    """The program unchanged, every layer: the real CLI with the stand-in and the real
+    pulumi-kubernetes provider plans it all, Kubernetes objects included, and no host is dialed."""
+    if not KUBERNETES_PROVIDER.exists():
+        unavailable(f"the pulumi-kubernetes provider is not built ({KUBERNETES_PROVIDER}): run `make engine`")
+    before = sessions(lab)
+    result = ProgramStack(lab, tmp_path).run("preview", lab_config(lab), layers="all")
+    assert result["ok"], "\n".join(result["log"][-40:]) + result["error"][-3000:]
+    text = summary(result, "preview (the whole program)")
+    total = result["changes"]["create"]
+    assert f"+ {total} to create" in text and total >= 100, result["changes"]
+    planned = "\n".join(result["log"])
+    for kind in ("kubernetes:apps/v1:Deployment", "kubernetes:core/v1:Namespace", "command:remote:Command cluster-kubeconfig"):
+        assert kind in planned, kind
+    assert sessions(lab) == before, "preview logged in to a host"
 
 
 def test_unreachable_host_and_changed_host_key_fail_naming_the_host(lab: Lab, tmp_path: Path) -> None:

@@ -22,6 +22,8 @@ from tools.lab.netlab import Lab
 from tools.render.evaluate import raw_stack_config
 
 STANDIN = PROJECT / ".engine" / "standin"
+# Found by the CLI next to itself (the automation API puts the CLI's folder first on PATH).
+KUBERNETES_PROVIDER = PROJECT / ".engine" / "bin" / "pulumi-resource-kubernetes"
 OFFICE = Site("office", "198.51.100.0/26", "203.0.113.201")
 VPN = {"vpn-hub": "100.64.0.1", "receipt": "100.64.0.2", "interface": "100.64.0.3", "ws-1": "100.64.1.1", "ws-2": "100.64.1.2"}
 ROLES = {"vpn-hub": ["vpn-hub"], "receipt": ["control-plane", "ingress"], "interface": ["worker", "ingress"]}
