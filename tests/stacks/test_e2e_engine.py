@@ -3,11 +3,10 @@ and the passphrase secrets provider.
 
 What runs for real: the CLI at its pinned version, its state and secrets handling, and
 Python programs served to it over the CLI's built-in `client` runtime (the automation API's
-inline language host). What cannot run here yet: the pulumi-command provider and the
-Python language host binary are not served by the Go module proxy (README, "The Pulumi
-engine"), so the program's remote commands still run in the lab through tools/lab/engine.py.
-The lab's test-only stand-in for pulumi-command (tools/lab/command-standin) is tested on its
-own (test_command_standin*.py); it lives outside .engine/bin, so these stacks never see it.
+inline language host). The pulumi-command provider and the Python language host binary are
+not served by the Go module proxy (README, "The Pulumi engine"). The lab's test-only stand-in
+for pulumi-command (tools/lab/command-standin) lives outside .engine/bin, so these stacks never
+see it; the program runs with it on the lab's hosts in test_engine_lab.py.
 """
 
 from __future__ import annotations
@@ -219,5 +218,27 @@ def test_the_lost_seed_runbook_forgets_exactly_the_lost_hosts_resources(tmp_path
         assert not lost & after and before - lost <= after
         result, _ = eng.up()
         assert "delete" not in (result.summary.resource_changes or {}), result.summary.resource_changes
+    finally:
+        eng.stack.workspace.remove_stack(eng.stack.name, force=True)
+
+
+def provider_program() -> None:
+    """A provider of a plugin this machine does not have, and one resource using it."""
+    import pulumi_random as random
+
+    provider = random.Provider("unplugged")
+    random.RandomId("id", byte_length=4, opts=pulumi.ResourceOptions(provider=provider))
+
+
+def test_an_excluded_provider_is_loaded_all_the_same(tmp_path: Path) -> None:
+    """Why the lab runs the layers below the cluster as a program of their own
+    (tests/stacks/test_engine_lab.py) rather than `--exclude` the Kubernetes provider: the
+    engine targets every provider whatever the flags, so it needs the plugin anyway."""
+    eng = Engine(tmp_path, provider_program)
+    try:
+        provider = "urn:pulumi:lab::hybrid-ai-lab::pulumi:providers:random::unplugged"
+        with pytest.raises(auto.errors.CommandError) as failed:
+            eng.stack.up(exclude=[provider], exclude_dependents=True, on_output=eng.out, color="never")
+        assert "no resource plugin 'pulumi-resource-random' found" in str(failed.value), str(failed.value)[-1500:]
     finally:
         eng.stack.workspace.remove_stack(eng.stack.name, force=True)
