@@ -121,8 +121,25 @@ def test_preview_up_again_destroy(lab: Lab, tmp_path: Path) -> None:
     assert opened == dict.fromkeys(lab.hosts, 0), f"the second up logged in to a host: {opened}"
     assert host_state(lab) == applied
 
-    result, text, opened = step(stack, "destroy", config)
-    assert result["changes"] == {"delete": total} and f"- {total} deleted" in text
+    # A workstation removed: only its resources go, its peers' mesh configs change, and its
+    # host is as before the first up; the others still reach each other.
+    kept = lab_config(lab)
+    kept["hosts"] = [h for h in kept["hosts"] if h["name"] != "ws-2"]
+    before = {r["urn"] for r in result["resources"]}
+    result, text, opened = step(stack, "up", kept)
+    gone = before - {r["urn"] for r in result["resources"]}
+    removed = result["changes"]["delete"]
+    assert gone and all(re.search(r"::ws-2(-|$)|::mesh-ws-2-", urn) for urn in gone), sorted(gone)
+    assert len(gone) == removed and f"- {removed} deleted" in text
+    updated = set(re.findall(r"^\s*~\s+command:remote:Command (\S+) update", "\n".join(result["log"]), re.M))
+    assert updated and updated <= {f"mesh-{h}-wg" for h in lab.hosts if h != "ws-2"}, updated
+    assert set(result["changes"]) == {"delete", "update", "same"}, result["changes"]
+    now = host_state(lab)
+    assert {k: v for k, v in now.items() if "ws-2" in k} == {k: v for k, v in first.items() if "ws-2" in k}
+    wait_for_full_mesh(lab, [h for h in lab.hosts if h != "ws-2"], timeout=30)
+
+    result, text, opened = step(stack, "destroy", kept)
+    assert result["changes"] == {"delete": total - removed} and f"- {total - removed} deleted" in text
     assert host_state(lab) == first
 
 
