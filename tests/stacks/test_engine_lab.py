@@ -106,6 +106,25 @@ def test_preview_up_again_destroy(lab: Lab, tmp_path: Path) -> None:
     for h in lab.hosts:
         assert "wg0" in applied[f"{h}:links"].split(), h
 
+    assert_no_secret_in_state(lab, stack)
+
+    first_up = result["elapsed"]
+    result, text, opened = step(stack, "up", config)
+    assert result["changes"] == {"same": total} and f"{total} unchanged" in text
+    print(f"second up / first up: {result['elapsed'] / first_up:.2f}", flush=True)
+    assert opened == dict.fromkeys(lab.hosts, 0), f"the second up logged in to a host: {opened}"
+    assert host_state(lab) == applied
+
+    remove_and_add_back(stack, config, total, first, result["resources"])
+
+    result, text, opened = step(stack, "destroy", config)
+    assert result["changes"] == {"delete": total} and f"- {total} deleted" in text
+    assert host_state(lab) == first
+
+
+def assert_no_secret_in_state(lab: Lab, stack: ProgramStack) -> None:
+    """Neither the SSH private key (the stack's secret) nor any WireGuard private key (made on
+    its host, never to leave it) is in the state file in plaintext."""
     state = stack.state_file()
     key = lab.client_key.read_text()
     body = "".join(key.splitlines()[1:-1])
@@ -116,18 +135,14 @@ def test_preview_up_again_destroy(lab: Lab, tmp_path: Path) -> None:
         private = re.search(r"^PrivateKey\s*=\s*(\S+)", conf, re.M)
         assert private and private.group(1) not in state, host.name
 
-    first_up = result["elapsed"]
-    result, text, opened = step(stack, "up", config)
-    assert result["changes"] == {"same": total} and f"{total} unchanged" in text
-    print(f"second up / first up: {result['elapsed'] / first_up:.2f}", flush=True)
-    assert opened == dict.fromkeys(lab.hosts, 0), f"the second up logged in to a host: {opened}"
-    assert host_state(lab) == applied
 
-    # A workstation removed: only its resources go, its peers' mesh configs change, and its
-    # host is as before the first up; the others still reach each other.
+def remove_and_add_back(stack: ProgramStack, config: dict[str, Any], total: int, first: dict[str, str], resources: list[dict[str, str]]) -> None:
+    """A workstation removed: only its resources go, its peers' mesh configs change, its host is
+    as before the first up and the others still reach each other; then added back."""
+    lab = stack.lab
     kept = lab_config(lab)
     kept["hosts"] = [h for h in kept["hosts"] if h["name"] != "ws-2"]
-    before = {r["urn"] for r in result["resources"]}
+    before = {r["urn"] for r in resources}
     result, text, opened = step(stack, "up", kept)
     gone = before - {r["urn"] for r in result["resources"]}
     removed = result["changes"]["delete"]
@@ -145,10 +160,6 @@ def test_preview_up_again_destroy(lab: Lab, tmp_path: Path) -> None:
     assert result["changes"] == {"create": removed, "update": len(updated), "same": total - removed - len(updated)}, result["changes"]
     assert {h for h, n in opened.items() if n} <= {"ws-2", "ws-1"} | {u.removeprefix("mesh-").removesuffix("-wg") for u in updated}
     wait_for_full_mesh(lab, list(lab.hosts), timeout=30)
-
-    result, text, opened = step(stack, "destroy", config)
-    assert result["changes"] == {"delete": total} and f"- {total} deleted" in text
-    assert host_state(lab) == first
 
 
 def test_preview_of_the_whole_program_logs_in_nowhere(lab: Lab, tmp_path: Path) -> None:
