@@ -64,7 +64,9 @@ def lab_config(lab: Lab, **overrides: Any) -> dict[str, Any]:
     hosts = []
     for h in lab.hosts.values():
         existing: dict[str, Any] = {"address": h.mgmt}
-        existing |= {"publicAddress": h.public, "lanAddress": h.mgmt} if h.public else {"lanAddress": h.lan}
+        # Cloud peers meet at their public addresses: no VPN endpoint points into the lab's
+        # management network (tools/lab/netlab.py).
+        existing |= {"publicAddress": h.public} if h.public else {"lanAddress": h.lan}
         ssh: dict[str, Any] = {"user": "root", "hostKey": h.host_key}
         if h.name in JUMPS:
             existing["address"] = h.lan
