@@ -220,4 +220,3 @@ def test_the_lost_seed_runbook_forgets_exactly_the_lost_hosts_resources(tmp_path
         assert "delete" not in (result.summary.resource_changes or {}), result.summary.resource_changes
     finally:
         eng.stack.workspace.remove_stack(eng.stack.name, force=True)
-

@@ -10,7 +10,7 @@ import pulumi
 import pytest
 from pulumi import automation as auto
 
-from tests.stacks.test_e2e_engine import Engine
+from tests.support.engine import Engine
 
 pytestmark = [pytest.mark.e2e, pytest.mark.engine]
 
