@@ -239,7 +239,9 @@ def _gpu_step(host: HostNode, args: GpuDriverArgs) -> ExtraStep:
     return lambda name, target, parent: gpu_driver(name, host.host_name, target, args, parent)
 
 
-def build(stack: Stack) -> Built:
+def build_below_cluster(stack: Stack) -> Built:
+    """The layers under the cluster: hosts with their bootstrap (GPU driver included), the mesh
+    and the host firewalls. Nothing here talks to Kubernetes (tests run it on their own)."""
     cfg = stack.config
     built = Built(hosts=build_hosts(stack))
     for h in cfg.hosts:
@@ -253,6 +255,12 @@ def build(stack: Stack) -> Built:
                                                                                           mirrors=mirror_setup(stack, h)))
     built.mesh = build_mesh(cfg, built)
     built.firewalls = build_firewalls(cfg, built)
+    return built
+
+
+def build(stack: Stack) -> Built:
+    cfg = stack.config
+    built = build_below_cluster(stack)
     built.cluster = build_cluster(cfg, built)
     built.backup = build_backup(stack, built)
     built.outputs["hosts"] = {
@@ -261,6 +269,7 @@ def build(stack: Stack) -> Built:
         for h in cfg.hosts
     }
     mesh = built.mesh
+    assert mesh is not None
     built.outputs["vpn"] = {"backend": cfg.vpn.backend, "interface": mesh.interface, "clusterMtu": mesh.cluster_mtu}
     if isinstance(mesh, WireGuardMesh):
         # Secret: no key in it, but it maps the overlay and the hub's endpoint for whoever reads the state.

@@ -3,11 +3,10 @@ and the passphrase secrets provider.
 
 What runs for real: the CLI at its pinned version, its state and secrets handling, and
 Python programs served to it over the CLI's built-in `client` runtime (the automation API's
-inline language host). What cannot run here yet: the pulumi-command provider and the
-Python language host binary are not served by the Go module proxy (README, "The Pulumi
-engine"), so the program's remote commands still run in the lab through tools/lab/engine.py.
-The lab's test-only stand-in for pulumi-command (tools/lab/command-standin) is tested on its
-own (test_command_standin*.py); it lives outside .engine/bin, so these stacks never see it.
+inline language host). The pulumi-command provider and the Python language host binary are
+not served by the Go module proxy (README, "The Pulumi engine"). The lab's test-only stand-in
+for pulumi-command (tools/lab/command-standin) lives outside .engine/bin, so these stacks never
+see it; the program runs with it on the lab's hosts in test_engine_lab.py.
 """
 
 from __future__ import annotations
