@@ -40,17 +40,20 @@ def label_and_taint(prefix: str, parent: pulumi.Resource | None, node: str, labe
                     ready: pulumi.Output[str], provider: Provider, control_plane: SshTarget | None) -> pulumi.Output[str]:
     """`<prefix>-<node>-labels` (and `<prefix>-<node>-taints` when it has taints); the node's
     name, resolving once both are done. Taints need the control plane (over SSH)."""
+    # The wait for the node rides on the label values, not the name: pulumi-kubernetes refuses a
+    # patch whose name is unknown at preview, as it is while the node is being added (docs/upstream.md).
     patch = NodePatch(
         f"{prefix}-{node}-labels",
-        metadata=ObjectMetaPatchArgs(name=after(node, ready), labels=dict(labels)),
+        metadata=ObjectMetaPatchArgs(name=node, labels={k: after(v, ready) for k, v in labels.items()}),
         opts=pulumi.ResourceOptions(parent=parent, provider=provider),
-    )
+    ) if labels else None
+    labelled = patch.id if patch is not None else ready  # no label: nothing to patch, nothing to wait for
     if not taints:
-        return after(node, patch.id)
+        return after(node, labelled)
     if control_plane is None or parent is None:
         raise ValueError(f"{node}: taints are set over SSH on the control plane, which the Kubernetes layer alone does not reach")
     params = {"NODE_NAME": node, "TAINTS": " ".join(t.spec() for t in taints)}
-    target = control_plane.after(patch.id)  # after the patch: an older one of ours may still own (and drop) the list
+    target = control_plane.after(labelled)  # after the patch: an older one of ours may still own (and drop) the list
     tainted = remote.Command(
         f"{prefix}-{node}-taints",
         connection=target.connection,
@@ -62,4 +65,4 @@ def label_and_taint(prefix: str, parent: pulumi.Resource | None, node: str, labe
         add_previous_output_in_env=False,
         opts=pulumi.ResourceOptions.merge(command_options(parent), pulumi.ResourceOptions(delete_before_replace=True)),
     )
-    return after(node, patch.id, tainted.stdout)
+    return after(node, labelled, tainted.stdout)

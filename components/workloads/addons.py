@@ -40,8 +40,10 @@ class AddonPlacement(pulumi.ComponentResource):
     def __init__(self, name: str, args: AddonPlacementArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("hybridai:k8s:AddonPlacement", name, None, opts)
         # patchForce: the addon's `kubectl apply` sets no placement; a hand edit would lose to ours.
+        # The wait rides on the annotation, not the name: pulumi-kubernetes refuses a patch whose
+        # name is unknown at preview (docs/upstream.md).
         for deployment in CLOUD_ADDONS:
             DeploymentPatch(f"{name}-{deployment}", metadata=ObjectMetaPatchArgs(
-                name=after(deployment, *args.addon_ready), namespace=NAMESPACE, annotations={"pulumi.com/patchForce": "true"},
+                name=deployment, namespace=NAMESPACE, annotations={"pulumi.com/patchForce": after("true", *args.addon_ready)},
             ), spec=manifest({"template": {"spec": {"nodeSelector": dict(args.node_labels)}}}), opts=pulumi.ResourceOptions(parent=self))
         self.register_outputs({})

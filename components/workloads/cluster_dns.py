@@ -68,9 +68,10 @@ class ClusterDns(pulumi.ComponentResource):
         super().__init__("hybridai:k8s:ClusterDns", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         # patchForce: the addon's `kubectl apply` manager owns nothing we set (it sets no replicas
-        # and no placement), but a hand edit would; the program's values win.
+        # and no placement), but a hand edit would; the program's values win. The wait rides on the
+        # annotation: a patch's name must be known at preview (docs/upstream.md).
         DeploymentPatch(f"{name}-coredns", metadata=ObjectMetaPatchArgs(
-            name=after(COREDNS, *args.addon_ready), namespace=NAMESPACE, annotations={"pulumi.com/patchForce": "true"},
+            name=COREDNS, namespace=NAMESPACE, annotations={"pulumi.com/patchForce": after("true", *args.addon_ready)},
         ), spec=manifest(coredns_spec(args.node_labels, args.nodes)), opts=child)
         # maxUnavailable (not minAvailable: 1): if the addon is ever re-enabled at one replica, a
         # drain of its node may still evict it.

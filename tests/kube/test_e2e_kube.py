@@ -29,8 +29,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.engine, pytest.mark.kube]
 
 
 
-@pytest.mark.xfail(strict=True, reason="the addons' DeploymentPatches are named after the node patches' outputs (unknown at "
-                                      "preview): pulumi-kubernetes refuses a patch without `.metadata.name` in Check")
 def test_the_first_preview_plans_every_create(deployed: Deployed) -> None:
     assert deployed.preview_error is None, deployed.preview_error
     assert " to create" in deployed.preview and "to update" not in deployed.preview, deployed.preview
