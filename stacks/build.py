@@ -8,8 +8,8 @@ from typing import Any
 import pulumi
 
 from components.cluster.backup import DatastoreBackup, DatastoreBackupArgs
-from components.cluster.driver_upgrade import DriverUpgrade
-from components.cluster.microk8s import API_PORT, ClusterNode, MicroK8sCluster, MicroK8sClusterArgs
+from components.cluster.microk8s import API_PORT, MicroK8sCluster, MicroK8sClusterArgs
+from components.cluster.node import ClusterNode, DriverUpgrade
 from components.cluster.node_meta import NodeTaint
 from components.cluster.nvidia import TOOLKIT_REPO_URL, GpuDriverArgs, gpu_driver
 from components.cluster.upgrade import MaintenanceWindow, UpgradeArgs

@@ -12,16 +12,16 @@ from components.cluster.api import ClusterApi
 from components.cluster.microk8s import MicroK8sCluster
 from components.cluster.verify import ClusterVerification, ClusterVerificationArgs, staging_roots
 from components.hosts.host import HostNode
-from components.hosts.ssh import after
 from components.kit.kube import CLOUD_METADATA, CLOUD_NODES
+from components.kit.outputs import after
 from components.workloads.addons import AddonPlacement, AddonPlacementArgs
 from components.workloads.cluster_dns import ClusterDns, ClusterDnsArgs
 from components.workloads.gpu_sharing import GpuSharing, GpuSharingArgs
 from components.workloads.ingress import PublicIngress, PublicIngressArgs
-from components.workloads.model_service import ModelService, ModelServiceArgs, Peer, PublicRoute
+from components.workloads.model_args import CacheVolume, ModelServiceArgs, Peer, ProbeTiming, PublicRoute, Security
+from components.workloads.model_service import ModelService
 from components.workloads.monitoring import Monitoring
 from components.workloads.namespace import WorkloadNamespace, WorkloadNamespaceArgs
-from components.workloads.pod import CacheVolume, ProbeTiming, Security
 from components.workloads.registry import PullSecret, PullSecretArgs
 from components.workloads.tf_serving import GRPC_PORT, HOSTPATH_STORAGE_CLASS, TfModel, TfServing, TfServingArgs
 from components.workloads.vllm import HEALTH_PATH

@@ -84,6 +84,92 @@ def test_the_rules_catch_an_upward_import_a_stack_import_and_a_tool_import() -> 
     assert not violations("tools.render.evaluate", "from stacks.program import run\n")
 
 
+def module_level_imports(source: str) -> list[str]:
+    """The modules imported when the module loads, TYPE_CHECKING blocks included (a type-only
+    import still ties two files together for a reader); not those inside functions, which run
+    once both modules are loaded (the deferred ones say why where they are)."""
+    found: list[str] = []
+
+    def walk(nodes: list[ast.stmt]) -> None:
+        for node in nodes:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                found.extend(module for _, module in imported_modules(ast.unparse(node)))
+            else:
+                walk([child for child in ast.iter_child_nodes(node) if isinstance(child, ast.stmt)])
+
+    walk(ast.parse(source).body)
+    return found
+
+
+def import_graph(sources: dict[str, str]) -> dict[str, set[str]]:
+    """Module -> the project modules it imports as it loads."""
+    graph: dict[str, set[str]] = {}
+    for importer, source in sources.items():
+        targets = set()
+        for module in module_level_imports(source):
+            parts = module.split(".")
+            # `from a.b import c` reads as a.b.c: the longest prefix that is a project module.
+            found = next((".".join(parts[:n]) for n in range(len(parts), 0, -1) if ".".join(parts[:n]) in sources), None)
+            if found and found != importer:
+                targets.add(found)
+        graph[importer] = targets
+    return graph
+
+
+def import_circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    circles: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                circles.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return circles
+
+
+def test_no_import_circles() -> None:
+    sources = {module_name(path): path.read_text() for path in [*project_files(), *sorted((PROJECT / "policy").rglob("*.py"))]}
+    circles = import_circles(import_graph(sources))
+    assert not circles, "modules that import each other (move what both need into a module of its own):\n" + "\n".join(
+        " <-> ".join(c) for c in circles)
+
+
+def test_the_circle_check_sees_a_type_only_circle() -> None:
+    sources = {
+        "components.cluster.a": "from components.cluster.b import B\n",
+        "components.cluster.b": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from components.cluster.c import C\n",
+        "components.cluster.c": "from components.cluster import a\n",
+        "components.cluster.d": "from components.cluster.a import A\n",
+        "components.cluster.e": "def f():\n    from components.cluster.d import D\n",
+    }
+    assert import_circles(import_graph(sources)) == [["components.cluster.a", "components.cluster.b", "components.cluster.c"]]
+    sources["components.cluster.d"] += "from components.cluster.e import E\n"
+    assert len(import_circles(import_graph(sources))) == 1  # e imports d only inside a function
+
+
 def layout_entries() -> tuple[list[str], list[str]]:
     """(top-level entries, components/ entries) of the README's Layout block."""
     text = (PROJECT / "README.md").read_text()

@@ -20,25 +20,14 @@ step, so a re-run resumes where a failure stopped the roll.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import pulumi
 
+from components.cluster.node import ClusterNode
+from components.cluster.node import DriverUpgrade as DriverUpgrade  # importable from here as before
 from components.cluster.nvidia import TOOLKIT_VERSION
 from components.cluster.upgrade import Mark, UpgradeArgs, drain, roll, stamp, step, uncordon
 from components.hosts.ssh import SshTarget, command_options
-
-if TYPE_CHECKING:
-    from components.cluster.microk8s import ClusterNode
-
-
-@dataclass(frozen=True)
-class DriverUpgrade:
-    version: str
-    """The branch to roll to (`nvidia.driverVersion`), e.g. 550 or 550-server."""
-    gpu_count: int
-    """GPUs the host must show once back."""
 
 
 def driver_roll(

@@ -29,7 +29,7 @@ then MicroK8s is removed from the node.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -40,11 +40,14 @@ from pulumi_kubernetes.provider import Provider
 
 from components.cluster.agent_guard import agent_guard
 from components.cluster.api import ClusterApi, NodeMarks, cluster_api
-from components.cluster.driver_upgrade import DriverUpgrade, driver_roll
-from components.cluster.node_meta import NodeTaint
+from components.cluster.driver_upgrade import driver_roll
+
+# The node, importable from here as before it had a module of its own.
+from components.cluster.node import ClusterNode as ClusterNode
 from components.cluster.upgrade import UpgradeArgs, rolling_upgrade
-from components.hosts.ssh import SshTarget, after, command_options
+from components.hosts.ssh import SshTarget, command_options
 from components.kit import shell
+from components.kit.outputs import after
 
 API_PORT = 16443
 CONTROL_PLANE_ADDONS = ("rbac", "dns", "metrics-server", "hostpath-storage")
@@ -59,30 +62,6 @@ AUTHORIZATION_MODE = "RBAC,Node"
 """From the first start (MicroK8s 1.32's default is AlwaysAllow until the rbac addon runs)."""
 STORAGE_CLASS = "microk8s-hostpath"
 """The StorageClass the hostpath-storage addon creates (and marks default)."""
-
-
-@dataclass
-class ClusterNode:
-    name: str
-    """Node name; must be the machine's hostname."""
-    target: SshTarget
-    """The node, once its VPN (and GPU driver) is up."""
-    vpn_address: str
-    """Its overlay address: node IP, advertise address, join address."""
-    public_address: pulumi.Input[str] | None = None
-    """Added to the API certificate on the control plane."""
-    control_plane: bool = False
-    """Runs a control plane (a dqlite voter); the first one in `nodes` is the seed."""
-    gpu: bool = False
-    """Configure containerd's NVIDIA runtime."""
-    labels: Mapping[str, str] = field(default_factory=dict)
-    """Node labels."""
-    taints: Sequence[NodeTaint] = ()
-    """Node taints (the program's own; others on the node are left alone)."""
-    driver_upgrade: DriverUpgrade | None = None
-    """While its NVIDIA driver upgrade is rolled: to what."""
-    snap_files: str = ""
-    """Mirrored sites: `<snap>_<revision>` files the host's mirror step staged, installed instead of the channel."""
 
 
 @dataclass

@@ -25,16 +25,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import pulumi
 from pulumi_command import remote
 
+from components.cluster.node import ClusterNode
 from components.hosts.ssh import SshTarget, command_options
 from components.kit import shell
-
-if TYPE_CHECKING:
-    from components.cluster.microk8s import ClusterNode
 
 
 @dataclass(frozen=True)

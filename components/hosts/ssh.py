@@ -8,6 +8,8 @@ from typing import Any
 import pulumi
 from pulumi_command import remote
 
+from components.kit.outputs import after as after  # importable from here as before it moved to the kit
+
 # A host that does not answer TCP fails after DIAL_ERROR_LIMIT + 1 connects of at most
 # PER_DIAL_TIMEOUT_S (about a minute), its name in the resource URN. perDialTimeout bounds the
 # TCP connect only (x/crypto's ClientConfig.Timeout), not the SSH handshake after it, and a
@@ -68,12 +70,6 @@ class SshLogin:
     @property
     def needs_sudo(self) -> bool:
         return self.user != "root"
-
-
-def after(value: pulumi.Input[str], *done: pulumi.Output[Any]) -> pulumi.Output[str]:
-    """`value`, resolving only once every `done` output has: it carries their resources as
-    dependencies into whatever uses it, with no `depends_on`."""
-    return pulumi.Output.all(value, *done).apply(lambda v: str(v[0]))
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from pulumi_kubernetes.apps.v1 import DeploymentPatch
 from pulumi_kubernetes.meta.v1 import ObjectMetaPatchArgs
 from pulumi_kubernetes.policy.v1 import PodDisruptionBudget
 
-from components.hosts.ssh import after
 from components.kit.kube import SITE_LABEL, manifest, metadata
+from components.kit.outputs import after
 
 # The dns addon's objects (microk8s-core-addons addons/dns/coredns.yaml at 2d6e317).
 COREDNS = "coredns"

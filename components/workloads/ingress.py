@@ -16,9 +16,9 @@ from pulumi_kubernetes.core.v1 import Secret
 from pulumi_kubernetes.networking.v1 import NetworkPolicy
 from pulumi_kubernetes.yaml.v2 import ConfigFile
 
-from components.hosts.ssh import after
 from components.kit.helm import ChartSpec, install
 from components.kit.kube import CLOUD_NODES, INGRESS_NODES, manifest, metadata
+from components.kit.outputs import after
 from components.workloads.namespace import open_namespace
 
 GATEWAY_API = "gateway.networking.k8s.io/v1"

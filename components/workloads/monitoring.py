@@ -20,9 +20,9 @@ from pulumi_kubernetes.apiextensions import CustomResource
 from pulumi_kubernetes.core.v1 import ConfigMap, Secret
 from pulumi_kubernetes.networking.v1 import NetworkPolicy
 
-from components.hosts.ssh import after
 from components.kit.helm import ChartSpec, install
 from components.kit.kube import GPU_NODES, allow_ingress, manifest, metadata
+from components.kit.outputs import after
 from components.workloads.alerting import CONFIG_SECRET, alert_rules, alertmanager_yaml
 from components.workloads.metrics_adapter import ScrapeTarget, adapter_values, model_scrape_jobs
 from components.workloads.namespace import open_namespace

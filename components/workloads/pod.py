@@ -5,15 +5,17 @@ is the default; `Security` is the one documented way out of it (see docs/securit
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pulumi
 
 from components.kit.kube import CLOUD_NODES, GPU_MODEL_LABEL, SITE_LABEL, restricted_container, restricted_pod, selector
 
-if TYPE_CHECKING:
-    from components.workloads.model_service import ModelServiceArgs
+# The pod's arguments, importable from here as before they had a module of their own.
+from components.workloads.model_args import CacheVolume as CacheVolume
+from components.workloads.model_args import ModelServiceArgs
+from components.workloads.model_args import ProbeTiming as ProbeTiming
+from components.workloads.model_args import Security as Security
 
 # checkov checks waived, each with its reason, only on the Deployment of a model that asked for
 # what they flag (checkov reads `checkov.io/skip<n>: <check>=<reason>` annotations).
@@ -21,37 +23,6 @@ WRITABLE_ROOT_CHECK = "CKV_K8S_22"  # read-only root filesystem
 SECRET_ENV_CHECK = "CKV_K8S_35"  # secrets as files rather than environment variables
 HIGH_UID_CHECK = "CKV_K8S_40"  # UID >= 10000
 HIGH_UID = 10000
-
-
-@dataclass(frozen=True)
-class ProbeTiming:
-    """When the probes run. Liveness checks half as often as readiness: a restart costs a model
-    load, a removal from the Service only some requests."""
-
-    initial_delay_seconds: int = 30
-    period_seconds: int = 10
-    failure_threshold: int = 3
-    startup_seconds: int = 600
-    """The startup probe's budget (model loading) before the kubelet restarts the container."""
-
-
-@dataclass(frozen=True)
-class CacheVolume:
-    """A claim of the model's own for downloaded weights, kept across restarts."""
-
-    mount_path: str
-    """Where the container sees it."""
-    size: str
-    storage_class: str
-
-
-@dataclass(frozen=True)
-class Security:
-    """The escape hatch from the restricted container defaults. Never root, never privileged:
-    the namespace's Pod Security `restricted` would refuse both; a writable root filesystem
-    it admits."""
-
-    writable_root_filesystem: bool = False
 
 
 def probes(args: ModelServiceArgs) -> dict[str, Any]:

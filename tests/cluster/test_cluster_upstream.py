@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.cluster.microk8s import ClusterNode, MicroK8sClusterArgs, launch_config
+from components.cluster.microk8s import MicroK8sClusterArgs, launch_config
+from components.cluster.node import ClusterNode
 from tests.support.cluster_scripts import CP, WORKER, sleeps
 from tests.support.cluster_stubs import APISERVER_DEFAULT_ARGS, ClusterHost
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from components.cluster.microk8s import CONTROL_PLANE_ADDONS, ClusterNode, MicroK8sClusterArgs, launch_config
+from components.cluster.microk8s import CONTROL_PLANE_ADDONS, MicroK8sClusterArgs, launch_config
+from components.cluster.node import ClusterNode
 from tests.support.cluster_stubs import ClusterHost
 
 

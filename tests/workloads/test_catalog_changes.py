@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 
 from tests.support.helpers import evaluate_config, stack_config
-from tools.render.evaluate import Evaluation, PlanChanges
+from tools.render.plan import Evaluation, PlanChanges
 
 # --- Blast radius -----------------------------------------------------------------------
 

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from components.workloads.model_args import ProbeTiming
 from components.workloads.model_service import ModelServiceArgs, rollout_timeouts
-from components.workloads.pod import ProbeTiming, probes
+from components.workloads.pod import probes
 from components.workloads.tf_serving import HOSTPATH_STORAGE_CLASS
 from stacks.config.consistency.catalog import HOSTPATH
 from stacks.load import ConfigError

@@ -7,13 +7,12 @@ import base64
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 
-if TYPE_CHECKING:
-    from tools.render.evaluate import Evaluation
+from tools.render.plan import Evaluation
 
 
 def _fake_digest(*parts: str, size: int = 32) -> bytes:
