@@ -41,10 +41,26 @@ mirror: venv
 
 ## diff: what `pulumi preview --diff` would show from BASE (a git ref) to the working tree, offline
 # (exit 0: no changes, 1: changes, 2: could not diff); STACK as for render
+# make exits 1 only in question mode (-q): any failing recipe makes it exit 2. So `make diff`
+# alone runs the diff while the Makefile is read, prints it, and on "changes" turns question
+# mode on (MAKEFLAGS set in a makefile applies to it), where a phony target is out of date: 1.
 .PHONY: diff
+ifeq ($(MAKECMDGOALS)$(findstring n,$(firstword -$(MAKEFLAGS))),diff)
+$(if $(BASE),,$(error BASE is required, e.g. make diff BASE=origin/main))
+DIFF_OUT := $(shell mktemp)
+DIFF_STATUS := $(shell if [ -x $(PY) ]; then $(PY) -m tools.render.diff --base "$(BASE)" --stack "$(STACK)" >$(DIFF_OUT); \
+  else echo "diff: no $(PY): run make venv first" >&2; exit 2; fi)$(.SHELLSTATUS)
+$(if $(file <$(DIFF_OUT)),$(info $(file <$(DIFF_OUT))))$(shell rm -f $(DIFF_OUT))
+ifeq ($(DIFF_STATUS),1)
+MAKEFLAGS += -q
+endif
+diff:
+	@exit $(DIFF_STATUS)
+else
 diff: venv
 	$(if $(BASE),,$(error BASE is required, e.g. make diff BASE=origin/main))
 	$(PY) -m tools.render.diff --base "$(BASE)" --stack $(STACK)
+endif
 
 ## docs: regenerate docs/config.md from the schema
 docs: venv

@@ -212,3 +212,23 @@ def test_a_changed_kubeconfig_script_replaces_no_kubernetes_resource(repo: Path)
     changes = diff("HEAD", "dev", repo)
     assert not changes.replace, changes.replace
     assert [name for _, name, _ in changes.update] == ["cluster-kubeconfig"]
+
+
+def _make_diff(repo: Path, base: str) -> subprocess.CompletedProcess[str]:
+    shutil.copy2(PROJECT / "Makefile", repo / "Makefile")
+    return subprocess.run(["make", "-s", "-C", str(repo), "diff", f"BASE={base}", f"VENV={PROJECT / '.venv'}"],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_make_diff_exits_0_1_and_2_through_make_itself(repo: Path) -> None:
+    # make turns a failing recipe's 1 into its own 2; the Makefile must not let it.
+    _edit_stack(repo, lambda c: c["hybrid-ai:models"].append(NEW_MODEL))
+    changed = _make_diff(repo, "HEAD")
+    assert changed.returncode == 1, changed.stderr
+    assert re.search(r"^Resources: \d+ to create, 0 to update, 0 to replace, 0 to delete$", changed.stdout, re.M), changed.stdout
+    _commit(repo)
+    same = _make_diff(repo, "HEAD")
+    assert (same.returncode, same.stdout.splitlines()[-1]) == (0, "Resources: no changes"), same.stderr
+    bad = _make_diff(repo, "no-such-ref")
+    assert bad.returncode == 2 and "diff: BASE 'no-such-ref' is no commit" in bad.stderr
+    _no_leftover_worktree(repo)
