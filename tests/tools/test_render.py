@@ -153,16 +153,6 @@ def test_cloud_init_documents_pass_the_cloud_init_schema(tmp_path: Path) -> None
         assert result.returncode == 0, f"{doc}: {result.stdout}{result.stderr}"
 
 
-def test_preview_without_cli_explains_and_points_to_render(tmp_path: Path) -> None:
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    if Path("/usr/bin/pulumi").exists() or Path("/bin/pulumi").exists():
-        pytest.skip("a pulumi binary is on the system PATH")
-    result = subprocess.run(["bash", "tools/preview.sh"], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=30)
-    assert result.returncode == 1
-    assert "make render" in result.stderr and "install" in result.stderr
-    assert "Traceback" not in result.stderr
-
-
 def test_evaluation_records_only_this_run() -> None:
     first = evaluate_config(stack_config("dev"))
     second = evaluate_config(stack_config("dev"))

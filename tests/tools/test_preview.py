@@ -1,0 +1,90 @@
+"""`make preview`: it never rewrites a tracked file, whatever CLI it finds and however it ends.
+
+The Pulumi CLI writes into the stack file of the directory it runs in (`stack init` adds an
+`encryptionsalt` with the passphrase provider, `config set --secret` a `secure:` value, and
+either re-emits the file's YAML). `make preview` runs it in a scratch copy. Three cases:
+no CLI at all; a CLI on PATH (a stand-in that writes to its working directory as the real one
+does, and records where it ran); and, when `make engine` has built it, the real CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support.helpers import PROJECT
+
+# A stand-in for the installed CLI: not logged in; `stack init` and `config set` write into the
+# stack file of its working directory, as the real CLI does; `preview` records its directory.
+FAKE_PULUMI = r"""#!/bin/bash
+echo "$PWD $*" >> "$FAKE_LOG"
+stack=dev
+for a in "$@"; do case $prev in --stack) stack=$a ;; esac; prev=$a; done
+case "$1 $2" in
+  "whoami "*) exit 1 ;;
+  "stack init") stack=$3; echo "encryptionsalt: v1:FAKE-SALT" >> "Pulumi.$stack.yaml" ;;
+  "config get") exit 1 ;;
+  "config set") cat >/dev/null; printf '  hybrid-ai:sshPrivateKey:\n    secure: v1:FAKE\n' >> "Pulumi.$stack.yaml" ;;
+  "preview "*) grep -q FAKE-SALT "Pulumi.$stack.yaml" || { echo "no salt in the stack file" >&2; exit 3; }; exit "${FAKE_PREVIEW_EXIT:-0}" ;;
+esac
+"""
+
+
+def tracked_state() -> tuple[str, str]:
+    """What git sees of the project: the status and the diff of tracked files."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=PROJECT, capture_output=True, text=True, check=True).stdout
+    return git("status", "--porcelain"), git("diff")
+
+
+def make_preview(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["make", "-s", "preview"], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_preview_without_any_cli_explains_and_changes_nothing(tmp_path: Path) -> None:
+    before = tracked_state()
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "ENGINE_BIN": str(tmp_path / "no-engine")}
+    if Path("/usr/bin/pulumi").exists():
+        pytest.skip("a pulumi binary is on the system PATH")
+    result = make_preview(env)
+    assert result.returncode == 2  # make's own code for the script's 1
+    assert "make render" in result.stderr and "make engine" in result.stderr
+    assert tracked_state() == before
+
+
+@pytest.mark.parametrize("preview_exit", [0, 1])
+def test_preview_runs_the_cli_in_a_scratch_copy_and_leaves_the_stack_file_alone(tmp_path: Path, preview_exit: int) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "pulumi").write_text(FAKE_PULUMI)
+    (bin_dir / "pulumi").chmod(0o755)
+    log = tmp_path / "calls"
+    before = tracked_state()
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path), "FAKE_LOG": str(log), "FAKE_PREVIEW_EXIT": str(preview_exit),
+           "TMPDIR": str(tmp_path)}
+    result = make_preview(env)
+    assert result.returncode == (0 if preview_exit == 0 else 2), result.stderr
+    calls = log.read_text().splitlines()
+    assert any(" preview --stack dev --diff" in c for c in calls), calls
+    dirs = {c.split(" ", 1)[0] for c in calls}
+    assert str(PROJECT) not in dirs and all(d.startswith(str(tmp_path)) for d in dirs), dirs
+    assert tracked_state() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("hybrid-ai-preview.")]  # the scratch copy is gone
+
+
+@pytest.mark.e2e
+@pytest.mark.engine
+def test_preview_with_the_engine_says_where_it_stops_and_changes_nothing(tmp_path: Path) -> None:
+    engine = PROJECT / ".engine" / "bin" / "pulumi"
+    if not engine.exists():
+        pytest.skip("the Pulumi CLI is not built: run `make engine`")
+    before = tracked_state()
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TMPDIR": str(tmp_path)}
+    env.update({k: v for k, v in os.environ.items() if k in ("GOCACHE", "GOMODCACHE")})
+    result = make_preview(env)
+    assert "the CLI built by `make engine`" in result.stderr, result.stderr[-2000:]
+    if result.returncode != 0:
+        assert "plugin" in result.stderr and "make render STACK=dev" in result.stderr, result.stderr[-2000:]
+    assert tracked_state() == before
