@@ -16,15 +16,20 @@ TOOLS := .venv-tools
 
 venv: $(VENV)/.installed $(TOOLS)/.installed
 
+# pip prints a line per package it collects and installs: a fresh venv takes a few minutes.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
+	@echo "venv 1/2: $(VENV), the program's and the tests' pinned dependencies (requirements-dev.txt)"
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --disable-pip-version-check --progress-bar off -r requirements-dev.txt
 	touch $@
+	@echo "venv 1/2: done"
 
 $(TOOLS)/.installed: requirements-tools.txt
+	@echo "venv 2/2: $(TOOLS), checkov (it cannot share a venv with the program's dependencies)"
 	$(PYTHON) -m venv $(TOOLS)
-	$(TOOLS)/bin/pip install -q --disable-pip-version-check -r requirements-tools.txt
+	$(TOOLS)/bin/pip install --disable-pip-version-check --progress-bar off -r requirements-tools.txt
 	touch $@
+	@echo "venv 2/2: done"
 
 ## preview: `pulumi preview` of STACK (default dev), local backend unless logged in elsewhere
 preview: venv
