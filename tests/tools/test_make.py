@@ -10,7 +10,7 @@ from tests.support.helpers import PROJECT
 def test_make_venv_says_what_it_is_doing() -> None:
     # A fresh venv takes minutes: each step is announced and pip prints its packages.
     dry = subprocess.run(["make", "-n", "-B", "venv"], cwd=PROJECT, capture_output=True, text=True, check=True, timeout=60).stdout
-    pip_lines = [line for line in dry.splitlines() if " pip install " in line]
+    pip_lines = [line for line in dry.splitlines() if "pip install " in line]
     assert len(pip_lines) == 2 and not any(" -q" in line for line in pip_lines), pip_lines
     steps = [line for line in dry.splitlines() if line.startswith("echo \"venv ")]
     assert [s.split(":")[0] for s in steps] == ['echo "venv 1/2', 'echo "venv 1/2', 'echo "venv 2/2', 'echo "venv 2/2'], steps
