@@ -13,11 +13,11 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 import pulumi
 from pulumi.runtime import config as runtime_config
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from stacks.config import StackConfig
 from stacks.config.mirrors import mirror_secrets
@@ -78,8 +78,34 @@ def shown(text: str) -> str:
 
 _HINTS = {
     "missing": "; set it in the stack file",
-    "extra_forbidden": "; remove it or check its spelling",
 }
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The config section class inside a field's type (`X | None`, `list[X]`, `dict[str, X]`)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next((m for arg in get_args(annotation) if (m := _model_in(arg)) is not None), None)
+
+
+def keys_at(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys the section at `loc` accepts, as written in YAML; [] when `loc` is no section."""
+    model: type[BaseModel] | None = StackConfig
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            continue
+        field = next((f for n, f in model.model_fields.items() if part in (f.alias, n)), None)
+        model = _model_in(field.annotation) if field is not None else None
+    return [f.alias or n for n, f in model.model_fields.items()] if model is not None else []
+
+
+def unknown_key_hint(key: str, known: list[str]) -> str:
+    """`did you mean` the nearest known key, else the known keys."""
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6) or difflib.get_close_matches(key.lower(), [k.lower() for k in known], n=1)
+    if close:
+        nearest = next(k for k in known if k.lower() == close[0].lower())
+        return f"did you mean `{nearest}`? Rename it, or remove it"
+    return f"remove it or check its spelling; this section takes {', '.join(f'`{k}`' for k in known)}"
 
 
 def format_validation_error(err: ValidationError) -> list[str]:
@@ -90,6 +116,8 @@ def format_validation_error(err: ValidationError) -> list[str]:
             # Cross-field checks already start each line with their own key path.
             problems += [f"{NAMESPACE}:{line}" for line in msg.splitlines()]
             continue
+        if e["type"] == "extra_forbidden" and isinstance(e["loc"][-1], str) and (known := keys_at(e["loc"][:-1])):
+            msg = f"unknown key; {unknown_key_hint(e['loc'][-1], known)}"
         problems.append(f"{NAMESPACE}:{_path(e['loc'])}: {msg}{_HINTS.get(e['type'], '')}")
     return problems
 
@@ -174,7 +202,9 @@ def load() -> Stack:
 
     needed = secret_keys_of(cfg)
     for key in sorted(_all_config_keys() - set(fields) - set(needed)):
-        problems.append(f"{NAMESPACE}:{key}: unknown config key; known keys are {', '.join(sorted(fields))} and the secrets hosts name")
+        close = difflib.get_close_matches(key, list(fields), n=1, cutoff=0.6)
+        hint = f"did you mean `{NAMESPACE}:{close[0]}`?" if close else f"known keys are {', '.join(sorted(fields))} and the secrets hosts name"
+        problems.append(f"{NAMESPACE}:{key}: unknown config key; {hint}")
     for key, used_by in needed.items():
         full = f"{NAMESPACE}:{key}"
         if runtime_config.get_config(full) is None:

@@ -23,6 +23,7 @@ from pulumi_kubernetes.networking.v1 import NetworkPolicy
 from components.kit.helm import ChartSpec, install
 from components.kit.kube import GPU_NODES, allow_ingress, manifest, metadata
 from components.kit.outputs import after
+from components.kit.quantity import MEBIBYTE, parse_quantity
 from components.workloads.alerting import CONFIG_SECRET, alert_rules, alertmanager_yaml
 from components.workloads.metrics_adapter import ScrapeTarget, adapter_values, model_scrape_jobs
 from components.workloads.namespace import open_namespace
@@ -138,7 +139,7 @@ def node_metric_keep(backup_nodes: Sequence[str]) -> list[dict[str, Any]]:
 
 def retention_size(storage_size: str) -> str:
     """85% of the volume, so Prometheus drops old blocks before the disk fills."""
-    mebibytes = int(storage_size[:-2]) * (1024 if storage_size.endswith("Gi") else 1)
+    mebibytes = int(parse_quantity(storage_size) / MEBIBYTE)
     return f"{mebibytes * 85 // 100}MB"
 
 

@@ -11,6 +11,7 @@ from stacks.config.types import (
     DnsLabel,
     IPv4Network,
     Schema,
+    strict,
 )
 
 CHANNEL = re.compile(r"[0-9]+\.[0-9]+(-[a-z]+)?/(stable|candidate|beta|edge)")
@@ -80,8 +81,8 @@ class Cluster(Schema):
     pod_cidr: IPv4Network = Field(default=IPv4Network("10.1.0.0/16"), description="Pod network (Calico).")
     service_cidr: IPv4Network = Field(default=IPv4Network("10.152.183.0/24"), description="Service network.")
     join_token_ttl_seconds: int = Field(default=3600, ge=300, le=86400, description="Lifetime of each node's join token; the control plane removes it once the node is Ready.")
-    image_pull_timeout: str = Field(
-        default="30m", pattern=r"^[1-9][0-9]*[smh]$",
+    image_pull_timeout: Annotated[str, strict(r"[1-9][0-9]*[smh]", "not a timeout; a whole number of seconds, minutes or hours, e.g. '30m'")] = Field(
+        default="30m",
         description="Kubelet runtime request timeout, so multi-GB model images on slow on-prem links are not cut off.",
     )
     namespace: DnsLabel = Field(default="hybrid-ai", description="Namespace of the workloads (Pod Security `restricted`, deny by default), theirs alone: not `default`, `kube-system`, `kube-public`, `kube-node-lease` nor a namespace the program creates for a chart (`cert-manager`, `monitoring`, `nvidia-device-plugin`, `traefik`).")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from components.kit.kube import NODE_LABEL_PREFIX
+from components.kit.quantity import MEBIBYTE, parse_quantity
 
 if TYPE_CHECKING:
     from stacks.config.hosts import Host
@@ -31,7 +32,8 @@ MPS_CAPABLE_LABEL = "nvidia.com/mps.capable"
 
 
 def mib(quantity: str) -> int:
-    return int(quantity[:-2]) * (1024 if quantity.endswith("Gi") else 1)
+    """A Kubernetes quantity in whole MiB (rounded down: a budget never grows)."""
+    return int(parse_quantity(quantity) / MEBIBYTE)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from stacks.config.types import (
     DnsLabel,
+    Memory,
     Schema,
 )
 
@@ -17,7 +18,7 @@ class TimeSlicingProfile(Schema):
     name: DnsLabel = Field(description="Profile name; nodes select it by label `nvidia.com/device-plugin.config`.")
     replicas: int = Field(ge=1, description="Pods that may share one GPU; 1 gives each pod a whole GPU (exclusive).")
     sharing: Literal["time-slicing", "mps"] = Field(default="time-slicing", description="How the pods share a GPU: `time-slicing` (no memory isolation) or `mps` (the device plugin's MPS daemon caps each pod at `memory` / `replicas`; needs `replicas` >= 2). See docs/models.md.")
-    memory: str | None = Field(default=None, pattern=r"^[0-9]+(Mi|Gi)$", description="Memory of one GPU of this kind (e.g. `24Gi`); each of the `replicas` pods gets `memory` / `replicas`. Needed where a model declares `gpuMemory`.")
+    memory: Memory | None = Field(default=None, description="Memory of one GPU of this kind (e.g. `24Gi`); each of the `replicas` pods gets `memory` / `replicas`. Needed where a model declares `gpuMemory`.")
 
     @model_validator(mode="after")
     def _mps_shares(self) -> TimeSlicingProfile:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -22,6 +22,7 @@ from stacks.config.types import (
     Port,
     Schema,
     SshUser,
+    strict,
 )
 
 
@@ -93,13 +94,16 @@ class Gpu(Schema):
     )
 
 
+DriverBranch = Annotated[str, strict(r"[0-9]{3}(-server)?", "not a driver branch; three digits, optionally with '-server', e.g. '535' or '550-server'")]
+
+
 class NvidiaSetup(Schema):
     install_driver: bool = Field(default=True, description="Install the NVIDIA driver; false on machines that already have it.")
-    driver_version: str | None = Field(
-        default=None, pattern=r"^[0-9]{3}(-server)?$", description="Driver branch, e.g. `535`; the distribution's recommended one when unset."
+    driver_version: DriverBranch | None = Field(
+        default=None, description="Driver branch, e.g. `535`; the distribution's recommended one when unset."
     )
-    from_driver_version: str | None = Field(
-        default=None, pattern=r"^[0-9]{3}(-server)?$",
+    from_driver_version: DriverBranch | None = Field(
+        default=None,
         description="Set, with a newer `driverVersion`, to the branch the host runs now: `pulumi up` then rolls the driver upgrade (drained, rebooted, one GPU host at a time, inside `cluster.upgrade.window`). Remove it once the roll is done. A new host never needs it.",
     )
     install_toolkit: bool = Field(default=True, description="Install the NVIDIA container toolkit.")

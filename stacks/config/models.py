@@ -7,12 +7,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, StringConstraints, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from stacks.config.types import (
     ConfigKeyName,
+    Cpu,
     DnsLabel,
     HostAddress,
+    Memory,
     ModelBasePath,
     PinnedImage,
     Port,
@@ -22,11 +24,18 @@ from stacks.config.types import (
 )
 from stacks.config.vllm import Vllm
 
+SourceUrl = Annotated[str, strict(r"https://[A-Za-z0-9.-]+(:[0-9]+)?/[A-Za-z0-9._~/%+=&?-]*",
+                                  "not a download URL; use https://<host>/<path> with no spaces or quotes, e.g. 'https://models.example.com/m-2.tar.gz'")]
+Sha256 = Annotated[str, strict(r"[0-9a-f]{64}", "not a SHA-256; use the 64 lowercase hex digits `sha256sum` prints")]
+HttpPath = Annotated[str, strict(r"/[A-Za-z0-9/_.-]*", "not an HTTP path; start with '/' and use letters, digits, '/', '_', '.', '-' (e.g. '/healthz')")]
+MountPath = Annotated[str, strict(r"/[A-Za-z0-9/_.-]*", "not a mount path; start with '/' and use letters, digits, '/', '_', '.', '-' (e.g. '/cache')")]
+PublicPath = Annotated[str, strict(r"/[a-z0-9/_-]*", "not a public path; start with '/' and use lowercase letters, digits, '/', '_', '-' (e.g. '/receipts')")]
+
 
 class TfModel(Schema):
     # `source` and `sha256` come first so that `basePath` is checked knowing them.
-    source: str | None = Field(default=None, pattern=r"^https://[A-Za-z0-9.-]+(:[0-9]+)?/[A-Za-z0-9._~/%+=&?-]*$", description="HTTPS URL of a .tar.gz of this version's SavedModel (saved_model.pb, variables/); fetched into `<basePath>/<version>` of the models volume before TF-Serving starts. Needs `sha256` and a basePath under `/models/`.")
-    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the `source` archive; a download that does not match is refused.")
+    source: SourceUrl | None = Field(default=None, description="HTTPS URL of a .tar.gz of this version's SavedModel (saved_model.pb, variables/); fetched into `<basePath>/<version>` of the models volume before TF-Serving starts. Needs `sha256` and a basePath under `/models/`.")
+    sha256: Sha256 | None = Field(default=None, description="SHA-256 of the `source` archive; a download that does not match is refused.")
     base_path: ModelBasePath = Field(description="Where TF-Serving finds the model versions: `/models/<name>` on the models volume, filled from `source`. Not `s3://` (TF-Serving 2.18 has no S3 file system) nor `gs://` (it would need Google credentials the program does not pass).")
     version: int = Field(ge=1, description="Pinned model version, so no model is unloaded by accident.")
 
@@ -63,11 +72,10 @@ def _no_expansion(value: str) -> str:
 
 
 Unexpanded = Annotated[str, AfterValidator(_no_expansion)]
-Quantity = Annotated[str, StringConstraints(pattern=r"^[0-9]+(Mi|Gi)$")]
 
 
 class Probes(Schema):
-    path: str | None = Field(default=None, pattern=r"^/[A-Za-z0-9/_.-]*$", description="HTTP path of the probes; `healthPath` when unset.")
+    path: HttpPath | None = Field(default=None, description="HTTP path of the probes; `healthPath` when unset.")
     port: Port | None = Field(default=None, description="Port of the probes; the model's `port` when unset.")
     initial_delay_seconds: int = Field(default=30, ge=0, le=3600, description="Liveness probe's initial delay, counted by the kubelet from container start (not from when the startup probe passed): with a startup probe it rarely matters; raise `startupSeconds` for a longer load.")
     period_seconds: int = Field(default=10, ge=1, le=300, description="Seconds between probes.")
@@ -76,8 +84,8 @@ class Probes(Schema):
 
 
 class ModelCache(Schema):
-    mount_path: str = Field(default="/cache", pattern=r"^/[A-Za-z0-9/_.-]*$", description="Where the container sees the cache.")
-    size: str = Field(default="20Gi", pattern=r"^[0-9]+(Mi|Gi|Ti)$", description="Size of the cache volume.")
+    mount_path: MountPath = Field(default="/cache", description="Where the container sees the cache.")
+    size: Memory = Field(default="20Gi", description="Size of the cache volume.")
     storage_class: StorageClassName | None = Field(default=None, description="Storage class of the claim; `microk8s-hostpath` (node-local: the model's pods stay on the node the volume was made on) when unset.")
 
 
@@ -94,15 +102,15 @@ class Model(Schema):
     port: Port = Field(default=8080, description="Container port.")
     replicas: int = Field(default=1, ge=0, le=100, description="Desired replicas (the minimum when autoscaled).")
     gpus: int = Field(default=0, ge=0, description="`nvidia.com/gpu` per pod (placement `gpu`); at most 1 with time-slicing. A `vllm` model takes `vllm.tensorParallelSize`.")
-    gpu_memory: Quantity | None = Field(default=None, description="GPU memory one pod may use (its budget, e.g. `6Gi`): it lands only on GPUs whose share per pod (profile `memory` / `replicas`) holds it; required for `vllm` (docs/models.md).")
+    gpu_memory: Memory | None = Field(default=None, description="GPU memory one pod may use (its budget, e.g. `6Gi`): it lands only on GPUs whose share per pod (profile `memory` / `replicas`) holds it; required for `vllm` (docs/models.md).")
     exclusive_gpu: bool = Field(default=False, description="Land only on GPUs nobody shares (profiles with `replicas: 1`).")
-    cpu: str = Field(default="250m", pattern=r"^[0-9]+m?$", description="CPU request.")
-    memory: str = Field(default="512Mi", pattern=r"^[0-9]+(Mi|Gi)$", description="Memory request and limit.")
-    public_path: str | None = Field(default=None, pattern=r"^/[a-z0-9/_-]*$", description="Path on the ingress host that routes here; internal only when unset.")
-    health_path: str = Field(default="/healthz", pattern=r"^/[A-Za-z0-9/_.-]*$", description="HTTP path of the liveness/readiness/startup probes (`vllm`: `/health`).")
+    cpu: Cpu = Field(default="250m", description="CPU request.")
+    memory: Memory = Field(default="512Mi", description="Memory request and limit.")
+    public_path: PublicPath | None = Field(default=None, description="Path on the ingress host that routes here; internal only when unset.")
+    health_path: HttpPath = Field(default="/healthz", description="HTTP path of the liveness/readiness/startup probes (`vllm`: `/health`).")
     health: Literal["http", "tcp"] = Field(default="http", description="How the probes check the server: an HTTP GET of `healthPath`, or a TCP connect for an image with no health endpoint.")
-    metrics_path: str | None = Field(default=None, pattern=r"^/[A-Za-z0-9/_.-]*$", description="Prometheus metrics path on `port`, scraped when `monitoring.enabled` (`vllm`: always `/metrics`); not scraped when unset.")
-    cpu_limit: str = Field(default="2", pattern=r"^[0-9]+m?$", description="CPU limit.")
+    metrics_path: HttpPath | None = Field(default=None, description="Prometheus metrics path on `port`, scraped when `monitoring.enabled` (`vllm`: always `/metrics`); not scraped when unset.")
+    cpu_limit: Cpu = Field(default="2", description="CPU limit.")
     max_replicas: int | None = Field(default=None, ge=1, le=100, description="Autoscaling ceiling for public models; 3 x replicas when unset.")
     talks_to: list[DnsLabel] = Field(default_factory=list, description="Models (or `redis`) this one calls; the network policies allow only these.")
     tf: TfModel | None = Field(default=None, description="TF-Serving model settings (kind `tf-model`).")
@@ -112,7 +120,7 @@ class Model(Schema):
     command: list[Unexpanded] = Field(default_factory=list, description="Container command (the image's entrypoint when empty); no `$(` (see `env`).")
     args: list[Unexpanded] = Field(default_factory=list, description="Container arguments; no `$(` (see `env`).")
     cache: ModelCache | None = Field(default=None, description="A persistent volume for downloaded weights (a claim of its own, ReadWriteOnce: `replicas` 1); the model may then reach HTTPS (port 443) anywhere but the cluster's networks and the cloud metadata service. None when unset.")
-    shm_size: Quantity | None = Field(default=None, description="Size of `/dev/shm` (a memory-backed emptyDir, counted in the pod's memory); the container runtime's default when unset.")
+    shm_size: Memory | None = Field(default=None, description="Size of `/dev/shm` (a memory-backed emptyDir, counted in the pod's memory); the container runtime's default when unset.")
     probes: Probes = Field(default_factory=Probes, description="Probe settings and the startup budget.")
     pull_secret: bool | None = Field(default=None, description="Pull the image with the `registry` credentials: true needs `registry`; false for a public image; when unset, used if `registry` is set.")
     security: ModelSecurity | None = Field(default=None, description="Escape hatch from the default restricted security context, for a model server that needs it (see docs/security.md).")
@@ -169,10 +177,10 @@ class Model(Schema):
 class TfServing(Schema):
     image: PinnedImage = Field(default="tensorflow/serving:2.18.0-gpu", description="TF-Serving image (GPU build), pinned.")
     gpus: int = Field(default=1, ge=1, le=1, description="`nvidia.com/gpu` for the server (1 with time-slicing).")
-    memory: str = Field(default="8Gi", pattern=r"^[0-9]+(Mi|Gi)$", description="Memory request and limit.")
-    gpu_memory: Quantity | None = Field(default=None, description="GPU memory the server may use (its budget, e.g. `6Gi`): it lands only on GPUs whose share holds it and gets it as `--per_process_gpu_memory_fraction`; unset, TensorFlow takes what it finds free (docs/models.md).")
+    memory: Memory = Field(default="8Gi", description="Memory request and limit.")
+    gpu_memory: Memory | None = Field(default=None, description="GPU memory the server may use (its budget, e.g. `6Gi`): it lands only on GPUs whose share holds it and gets it as `--per_process_gpu_memory_fraction`; unset, TensorFlow takes what it finds free (docs/models.md).")
     poll_seconds: int = Field(default=30, ge=5, le=3600, description="How often TF-Serving re-reads its model list.")
-    storage_size: str = Field(default="50Gi", pattern=r"^[0-9]+(Mi|Gi|Ti)$", description="Size of the volume holding local models (`/models/...`).")
+    storage_size: Memory = Field(default="50Gi", description="Size of the volume holding local models (`/models/...`).")
     storage_class: StorageClassName | None = Field(default=None, description="Storage class of that volume; MicroK8s' `microk8s-hostpath` (addon hostpath-storage) when unset.")
 
     @property

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
-from stacks.config.types import ConfigKeyName, Email, Schema, StorageClassName, strict
+from stacks.config.types import ConfigKeyName, Email, Schema, StorageClassName, number_as_text, quantity, strict
 
 Duration = Annotated[str, strict(r"[1-9][0-9]{0,3}[hdw]", "not a retention; use hours, days or weeks, e.g. '7d' or '2w'")]
-Size = Annotated[str, strict(r"[1-9][0-9]{0,4}(Mi|Gi)", "not a volume size; use Mi or Gi, e.g. '10Gi'")]
+Size = Annotated[str, BeforeValidator(number_as_text),
+                 quantity("not a volume size; write a number and a unit as Kubernetes does, e.g. '10Gi' or '10G'")]
 SmartHost = Annotated[str, strict(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?:[0-9]{1,5}",
                                   "not a mail server; use host:port, e.g. 'smtp.example.org:587'")]
+SmtpUser = Annotated[str, strict(r"[A-Za-z0-9@._+-]{1,128}", "not an SMTP login; up to 128 letters, digits and @._+-")]
 SlackChannel = Annotated[str, strict(r"[#@]?[a-z0-9][a-z0-9._-]{0,79}", "not a Slack channel; use e.g. '#ops'")]
 
 
@@ -25,7 +27,7 @@ class EmailReceiver(Schema):
     to: Email = Field(description="Where alerts go.")
     sender: Email = Field(alias="from", description="The sender address.")
     smarthost: SmartHost = Field(description="SMTP server as host:port; Alertmanager requires TLS (STARTTLS) to it.")
-    username: str | None = Field(default=None, pattern=r"^[A-Za-z0-9@._+-]{1,128}$", description="SMTP login; none: no authentication.")
+    username: SmtpUser | None = Field(default=None, description="SMTP login; none: no authentication.")
     password_config: ConfigKeyName = Field(
         default="alertSmtpPassword", description="Name of the secret config key holding the SMTP password (used with `username`).")
 

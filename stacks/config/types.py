@@ -9,8 +9,10 @@ import ipaddress
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, IPvAnyAddress
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, IPvAnyAddress
 from pydantic.alias_generators import to_camel
+
+from components.kit.quantity import parse_quantity
 
 IPv4Network = ipaddress.IPv4Network
 
@@ -205,6 +207,30 @@ SshUser = Annotated[str, strict(r"[a-z_][a-z0-9_-]{0,31}", "not a login name; us
 
 Email = Annotated[str, strict(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+", "not an e-mail address; use e.g. 'ops@example.com'")]
 StorageClassName = Annotated[str, strict(DNS_SUBDOMAIN.pattern, "not a storage class name; use a lowercase DNS subdomain (e.g. 'microk8s-hostpath')")]
+
+
+def quantity(what: str) -> AfterValidator:
+    """A Kubernetes quantity above zero, as Kubernetes reads it (components/kit/quantity.py)."""
+    def check(value: str) -> str:
+        try:
+            size = parse_quantity(value)
+        except ValueError:
+            raise ValueError(what) from None
+        if size <= 0:
+            raise ValueError(f"must be more than zero; {what.split('; ', 1)[-1]}")
+        return value
+    return AfterValidator(check)
+
+
+def number_as_text(value: object) -> object:
+    # YAML reads `cpu: 2` or `cpu: 0.5` as numbers; Kubernetes takes them as quantities too.
+    return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
+MEMORY_WORDS = "not a memory size; write a number and a unit as Kubernetes does, e.g. '512Mi', '16Gi' or '16G' (Ki, Mi, Gi, Ti: powers of 1024; k, M, G, T: of 1000)"
+Memory = Annotated[str, BeforeValidator(number_as_text), quantity(MEMORY_WORDS)]
+Cpu = Annotated[str, BeforeValidator(number_as_text),
+                quantity("not a CPU amount; write cores or millicores as Kubernetes does, e.g. '2', '0.5' or '500m'")]
 
 
 class Schema(BaseModel):

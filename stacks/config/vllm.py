@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, model_validator
 
-from stacks.config.types import Schema, strict
+from stacks.config.types import Memory, Schema, strict
 
 # vLLM image, pinned by tag as every image of the project (the machine that wrote this has no
 # registry access to read a digest); its source facts are in docs/upstream.md.
@@ -76,7 +76,7 @@ class Vllm(Schema):
     max_model_len: int = Field(ge=128, le=1048576, description="Maximum context in tokens (`--max-model-len`): with `gpuMemory` it decides what the KV cache must hold.")
     tensor_parallel_size: int = Field(default=1, ge=1, le=8, description="GPUs one server spans, all on one host (`--tensor-parallel-size`); above 1 only on exclusive GPUs (profiles with `replicas: 1`).")
     extra_args: list[ExtraArg] = Field(default_factory=list, description="More server flags, only from the allow-list (docs/models.md), as `--flag=value` or `--flag`.")
-    cache_size: str = Field(default="20Gi", pattern=r"^[0-9]+(Mi|Gi)$", description="Size limit of each replica's own cache volume (an emptyDir: downloaded weights, compile caches, HOME) when the model has no `cache` claim.")
+    cache_size: Memory = Field(default="20Gi", description="Size limit of each replica's own cache volume (an emptyDir: downloaded weights, compile caches, HOME) when the model has no `cache` claim.")
     queue_target: int = Field(default=4, ge=1, le=1000, description="Requests waiting per replica (vllm:num_requests_waiting) the autoscaler keeps to (public models).")
 
     @model_validator(mode="after")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -15,13 +15,14 @@ from stacks.config.types import (
     Port,
     Schema,
     WireGuardPublicKey,
+    strict,
 )
 
 NETMAKER_MIN_MEMORY_MB = 2048
 
 
 class NetmakerConfig(Schema):
-    version: str = Field(default="v0.90.0", pattern=r"^v[0-9]+\.[0-9]+\.[0-9]+$", description="Netmaker server and netclient version (pinned).")
+    version: Annotated[str, strict(r"v[0-9]+\.[0-9]+\.[0-9]+", "not a release; use v<major>.<minor>.<patch>, e.g. 'v0.90.0'")] = Field(default="v0.90.0", description="Netmaker server and netclient version (pinned).")
     domain: HostAddress = Field(description="Domain of the Netmaker server; `api.`, `broker.` and `dashboard.` under it must resolve to the hub's public address.")
     network: DnsLabel = Field(default="hybrid-ai", description="Netmaker network name.")
     enrollment_key_ttl_hours: int = Field(default=24, ge=1, le=720, description="Lifetime of the stack's enrollment key.")

@@ -10,6 +10,7 @@ import pytest
 from stacks.config import StackConfig, derived_vpn_address
 from stacks.load import ConfigError, validate
 from tests.stacks.bad_configs import BAD, CROSS, Raw, host
+from tests.stacks.bad_words import WORDS
 from tests.support.helpers import PROJECT, evaluate_config, stack_config
 from tools.render.evaluate import Evaluation
 
@@ -41,7 +42,7 @@ def test_there_are_at_least_twenty_distinct_bad_configs() -> None:
     assert len({case for case, *_ in CROSS}) >= 30 and not {case for case, *_ in CROSS} & {case for case, *_ in BAD[:-len(CROSS)]}
 
 
-@pytest.mark.parametrize(("case", "mutate", "key", "fix"), BAD, ids=[b[0] for b in BAD])
+@pytest.mark.parametrize(("case", "mutate", "key", "fix"), BAD + WORDS, ids=[b[0] for b in BAD + WORDS])
 def test_bad_config_is_rejected_before_anything_is_registered(case: str, mutate: Callable[[Raw], None], key: str, fix: str) -> None:
     raw = stack_config("dev")
     mutate(raw)
@@ -129,3 +130,62 @@ def test_minimal_config_takes_every_default() -> None:
     cfg = validate(raw)
     assert cfg.ingress.tls == "none" and cfg.vpn.port == 51820 and cfg.cluster.channel == "1.32/stable"
     assert cfg.firewall.enabled
+
+
+@pytest.mark.parametrize(("cpu", "memory"), [("500m", "16G"), ("2", "16Gi"), (2, "1.5Gi"), (0.5, "512M"), ("1.5", "2e9"), ("100m", "1048576")])
+def test_quantities_are_read_as_kubernetes_reads_them(cpu: object, memory: str) -> None:
+    raw = stack_config("dev")
+    raw["models"][0].update(cpu=cpu, memory=memory)
+    cfg = validate(raw)
+    assert (cfg.models[0].cpu, cfg.models[0].memory) == (str(cpu), memory)  # into the manifest as written
+
+
+def test_quantities_are_compared_by_size_whatever_the_unit() -> None:
+    from tests.stacks.bad_configs import _sizes
+
+    raw = stack_config("dev")
+    _sizes(32768, 2048)(raw)
+    raw["models"][0]["memory"] = "2G"  # 1907 MiB: fits a 2048 MB node
+    validate(raw)
+    raw["models"][0]["memory"] = "2.1G"  # 2003 MiB: still fits
+    validate(raw)
+    raw["models"][0]["memory"] = "3G"
+    with pytest.raises(ConfigError, match=r"models\[0\]\.memory: 3G is more than any cloud node has"):
+        validate(raw)
+
+
+def test_no_rejection_shows_a_regular_expression() -> None:
+    """Every pattern is a `strict` type with words; pydantic's `pattern=` would print the regex."""
+    from pathlib import Path
+
+    from tests.support.helpers import PROJECT
+
+    for path in sorted(Path(PROJECT / "stacks" / "config").rglob("*.py")):
+        text = path.read_text()
+        assert "pattern=" not in text and "StringConstraints" not in text, f"{path}: use `strict(pattern, words)`"
+    seen = []
+    for _case, mutate, _key, _fix in BAD + WORDS:
+        raw = stack_config("dev")
+        mutate(raw)
+        with pytest.raises(ConfigError) as err:
+            validate(raw)
+        seen += err.value.problems
+    assert not [p for p in seen if "pattern" in p or "[a-z" in p or "[0-9" in p], seen
+
+
+@pytest.mark.parametrize(("text", "value"), [("500m", "0.5"), ("16G", "16000000000"), ("16Gi", "17179869184"), ("1.5Ki", "1536"),
+                                             ("2e3", "2000"), (".5", "0.5"), ("3.", "3"), ("1E-3", "0.001"), ("+7k", "7000")])
+def test_quantity_grammar_is_kubernetes(text: str, value: str) -> None:
+    from decimal import Decimal
+
+    from components.kit.quantity import parse_quantity
+
+    assert parse_quantity(text) == Decimal(value)
+
+
+@pytest.mark.parametrize("text", ["16gi", "16 Gi", "Gi", "1.2.3", "1e", "--1", "16GB", "0x10", "1_000", ""])
+def test_quantities_kubernetes_refuses_are_refused(text: str) -> None:
+    from components.kit.quantity import parse_quantity
+
+    with pytest.raises(ValueError):
+        parse_quantity(text)

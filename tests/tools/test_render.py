@@ -207,7 +207,11 @@ def test_byo_tls_renders_without_the_bundle_at_hand(bundle_in_file: bool, tmp_pa
 DOC = (PROJECT / "Pulumi.dev.yaml").read_text()
 BAD_FILES = [
     ("syntax error", "config:\n  hybrid-ai:vpn: {port: 1\n", "Pulumi.bad.yaml:3: not valid YAML"),
-    ("tab indentation", "config:\n\thybrid-ai:vpn: {}\n", "Pulumi.bad.yaml:2: not valid YAML"),
+    ("tab indentation", "config:\n\thybrid-ai:vpn: {}\n", "Pulumi.bad.yaml:2: a tab in the indentation; YAML indents with spaces only"),
+    ("key indented too far", DOC.replace("      site: cloud\n", "       site: cloud\n", 1),
+     "Pulumi.bad.yaml:16: indentation: this line starts at column 8, the key above it at column 7; keys of one mapping start in the same column"),
+    ("key not indented enough", DOC.replace("      site: cloud\n", "     site: cloud\n", 1),
+     "Pulumi.bad.yaml:16: indentation: this line starts at column 6, the key above it at column 7"),
     ("a list", "- config\n- hosts\n", "Pulumi.bad.yaml:1: the file is a list, not a mapping"),
     ("a string", "hybrid-ai:hosts\n", "Pulumi.bad.yaml:1: the file is a str, not a mapping"),
     ("config not a mapping", "encryptionsalt: v1:x\nconfig: [a, b]\n", "Pulumi.bad.yaml:2: `config` is a list, not a mapping"),
@@ -231,6 +235,16 @@ def test_bad_stack_file_fails_with_one_line_and_no_traceback(case: str, text: st
     assert lines[0].startswith("render: Pulumi.bad.yaml") and expected in lines[0], lines[0]
     assert "SECURE-CIPHERTEXT" not in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_failed_render_leaves_no_previous_render_that_looks_current(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert render_in(tmp_path, "dev", DOC, out).returncode == 0
+    assert (out / "plan.json").exists()
+    result = render_in(tmp_path, "dev", DOC.replace("    mtu: 1380\n", "    mtu: 13\n"), out)
+    assert result.returncode == 2 and "hybrid-ai:vpn.mtu" in result.stderr
+    assert f"removed the previous {out}" in result.stderr
+    assert sorted(tmp_path.iterdir()) == [tmp_path / "Pulumi.dev.yaml"]  # neither the old render nor a partial one
 
 
 def test_misspelled_namespace_is_named_by_the_program_too() -> None:

@@ -263,9 +263,9 @@ def test_monitoring_is_off_unless_set_and_adding_it_changes_no_existing_resource
 
 @pytest.mark.parametrize(("key", "value", "fix"), [
     ("retention", "forever", "use hours, days or weeks"),
-    ("storageSize", "10TB", "use Mi or Gi"),
+    ("storageSize", "10TB", "not a volume size; write a number and a unit as Kubernetes does"),
     ("meshIntervalSeconds", 1, "greater than or equal to 10"),
-    ("grafanaUrl", "x", "Extra inputs are not permitted"),
+    ("grafanaUrl", "x", "unknown key; remove it or check its spelling; this section takes `enabled`"),
 ])
 def test_bad_monitoring_config_is_one_message_naming_the_key(key: str, value: Any, fix: str) -> None:
     raw = stack_config("dev")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
@@ -20,25 +21,36 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or PROJECT_DIR / "build" / args.stack
 
     from tools.render.evaluate import evaluate_stack_file
+    from tools.render.topology import stack_config, write_topology
     from tools.render.write import write_all
 
+    # Written beside `out` and swapped in whole; on any failure the previous render goes too,
+    # so no build/<stack>/ is left that looks like this config's plan.
+    partial = out.with_name(f".{out.name}.partial")
     try:
         ev = evaluate_stack_file(args.dir, args.stack)
-    except ConfigError as err:
-        # One line per problem; file-level ones already start with the file name (and line).
-        file = f"Pulumi.{args.stack}.yaml"
-        for problem in err.problems:
-            print(f"render: {problem if problem.startswith(file) else f'{file}: {problem}'}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as err:
-        print(f"render: Pulumi.{args.stack}.yaml: {err}", file=sys.stderr)
-        return 2
-    for warning in ev.warnings:
-        print(f"render: warning: {warning}", file=sys.stderr)
-    write_all(ev, out)
-    from tools.render.topology import stack_config, write_topology
-
-    write_topology(ev, stack_config(args.dir, args.stack), out)
+        for warning in ev.warnings:
+            print(f"render: warning: {warning}", file=sys.stderr)
+        write_all(ev, partial)
+        write_topology(ev, stack_config(args.dir, args.stack), partial)
+    except BaseException as err:
+        shutil.rmtree(partial, ignore_errors=True)
+        if out.exists():
+            shutil.rmtree(out)
+            print(f"render: removed the previous {out} (it is not this config's plan)", file=sys.stderr)
+        if isinstance(err, ConfigError):
+            # One line per problem; file-level ones already start with the file name (and line).
+            file = f"Pulumi.{args.stack}.yaml"
+            for problem in err.problems:
+                print(f"render: {problem if problem.startswith(file) else f'{file}: {problem}'}", file=sys.stderr)
+            return 2
+        if isinstance(err, FileNotFoundError):
+            print(f"render: Pulumi.{args.stack}.yaml: {err}", file=sys.stderr)
+            return 2
+        raise
+    if out.exists():
+        shutil.rmtree(out)
+    partial.rename(out)
     print(f"render: {len(ev.resources)} resources for stack '{args.stack}' -> {out}/plan.json, graph.mmd, topology.mmd, artifacts/")
     return 0
 

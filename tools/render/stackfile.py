@@ -48,6 +48,29 @@ def _duplicates(node: yaml.Node, name: str, ancestors: tuple[int, ...] = ()) -> 
     return problems
 
 
+# What PyYAML says when a line is indented more or less than the mapping or list it belongs to.
+_INDENTATION = ("expected <block end>", "mapping values are not allowed here", "did not find expected key",
+                "could not find expected ':'", "did not find expected '-' indicator")
+
+
+def yaml_problem(name: str, text: str, err: yaml.MarkedYAMLError) -> str:
+    """One line for a YAML error: file:line and what to fix, in words for the usual indentation slips."""
+    mark = err.problem_mark or err.context_mark
+    if mark is None:
+        return f"{name}: not valid YAML ({err.problem or err.context}); fix the syntax"
+    lines = text.splitlines()
+    line = lines[mark.line] if mark.line < len(lines) else ""
+    where = f"{name}:{mark.line + 1}"
+    if "\t" in line[: len(line) - len(line.lstrip())] or "character '\\t'" in str(err.problem):
+        return f"{where}: a tab in the indentation; YAML indents with spaces only, replace it with spaces"
+    if any(str(err.problem).startswith(p) for p in _INDENTATION):
+        above = next((lines[i] for i in range(mark.line - 1, -1, -1) if lines[i].strip() and not lines[i].lstrip().startswith("#")), "")
+        own, theirs = len(line) - len(line.lstrip()), len(above) - len(above.lstrip(" -"))
+        return (f"{where}: indentation: this line starts at column {own + 1}, the key above it at column {theirs + 1}; "
+                "keys of one mapping start in the same column (spaces only), and a value on its own line goes further in than its key")
+    return f"{where}: not valid YAML ({err.problem or err.context}); fix the syntax there"
+
+
 def read_document(path: Path) -> dict[str, Any]:
     """The stack file as plain data; ConfigError (file:line) when it is not a valid stack file."""
     name = path.name
@@ -59,9 +82,7 @@ def read_document(path: Path) -> dict[str, Any]:
             raise ConfigError(problems)
         doc = yaml.SafeLoader("").construct_document(node)
     except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        where = f"{name}:{mark.line + 1}" if mark else name
-        raise ConfigError([f"{where}: not valid YAML ({err.problem or err.context}); fix the syntax there"]) from None
+        raise ConfigError([yaml_problem(name, path.read_text(), err)]) from None
     except yaml.YAMLError as err:
         raise ConfigError([f"{name}: not valid YAML ({type(err).__name__}); fix the syntax"]) from None
     except UnicodeDecodeError:

@@ -4,8 +4,10 @@ requests fit what the hosts offer."""
 from __future__ import annotations
 
 from collections import Counter
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from components.kit.quantity import MEBIBYTE, parse_quantity
 from stacks.config import BUILTIN_SERVICES, Role
 
 if TYPE_CHECKING:
@@ -26,8 +28,14 @@ def gpus_and_models(cfg: StackConfig) -> list[str]:
     gpu_hosts = [h for h in cfg.hosts if h.gpu and h.in_cluster]
     for h in gpu_hosts:
         profile = cfg.profile_of(h)
-        if profiles and profile not in profiles:
-            errors.append(f"hosts[{cfg.hosts.index(h)}].gpu.profile: unknown time-slicing profile '{profile}'; use one of: {', '.join(sorted(profiles))}")
+        if not profiles or profile in profiles:
+            continue
+        i, known = cfg.hosts.index(h), ", ".join(sorted(profiles))
+        if h.gpu is not None and h.gpu.profile:
+            errors.append(f"hosts[{i}].gpu.profile: unknown time-slicing profile '{profile}'; use one of: {known}")
+        elif not cfg.time_slicing.default_profile:  # a wrong default is named above
+            errors.append(f"hosts[{i}].gpu.model: no time-slicing profile '{profile}' (with `gpu.profile` and `timeSlicing.defaultProfile` "
+                          f"unset, the GPU model names it); add one to timeSlicing.profiles or set `gpu.profile` to one of: {known}")
     model_names = {m.name for m in cfg.models} | set(BUILTIN_SERVICES)
     if any(m.public_path for m in cfg.models) and cfg.ingress.domain is None:
         i = next(i for i, m in enumerate(cfg.models) if m.public_path)
@@ -167,9 +175,9 @@ def node_fit(cfg: StackConfig) -> list[str]:
     return errors
 
 
-def _millicores(cpu: str) -> int:
-    return int(cpu[:-1]) if cpu.endswith("m") else int(cpu) * 1000
+def _millicores(cpu: str) -> Decimal:
+    return parse_quantity(cpu) * 1000
 
 
-def _mib(memory: str) -> int:
-    return int(memory[:-2]) * (1024 if memory.endswith("Gi") else 1)
+def _mib(memory: str) -> Decimal:
+    return parse_quantity(memory) / MEBIBYTE
