@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 # bytecode and compile every library again on a fresh clone (~3 s cold; README, Performance).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: venv preview render docs bench golden test lint typecheck unit e2e engine crds command-standin e2e-engine e2e-kube lab-up lab-down clean
+.PHONY: venv preview render check docs bench golden test lint typecheck unit e2e engine crds command-standin e2e-engine e2e-kube lab-up lab-down clean
 
 TOOLS := .venv-tools
 
@@ -66,6 +66,11 @@ diff: venv
 	$(if $(BASE),,$(error BASE is required, e.g. make diff BASE=origin/main))
 	$(PY) -m tools.render.diff --base "$(BASE)" --stack $(STACK)
 endif
+
+## check: the render of STACK plus every policy of the pack (policy/rules.py) against its plan, offline
+# (what `pulumi preview --policy-pack policy` would refuse); POLICY_CONFIG: a --policy-pack-config JSON
+check: venv
+	$(PY) -m tools.check --stack $(STACK) --out $(OUT) $(if $(POLICY_CONFIG),--policy-config "$(POLICY_CONFIG)")
 
 ## docs: regenerate docs/config.md from the schema
 docs: venv

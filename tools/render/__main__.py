@@ -6,20 +6,19 @@ import argparse
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stacks.load import ConfigError
+
+if TYPE_CHECKING:
+    from tools.render.plan import Evaluation
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="make render", description=__doc__)
-    parser.add_argument("--stack", default="dev", help="stack name: renders Pulumi.<stack>.yaml")
-    parser.add_argument("--out", type=Path, help="output folder (default build/<stack>)")
-    parser.add_argument("--dir", type=Path, default=PROJECT_DIR, help="folder holding Pulumi.<stack>.yaml (default: the project)")
-    args = parser.parse_args(argv)
-    out = args.out or PROJECT_DIR / "build" / args.stack
-
+def render(directory: Path, stack: str, out: Path) -> Evaluation | None:
+    """Render `Pulumi.<stack>.yaml` of `directory` into `out`; None (and one line per problem on
+    stderr) when it does not render."""
     from tools.render.evaluate import evaluate_stack_file
     from tools.render.topology import stack_config, write_topology
     from tools.render.write import write_all
@@ -28,11 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     # so no build/<stack>/ is left that looks like this config's plan.
     partial = out.with_name(f".{out.name}.partial")
     try:
-        ev = evaluate_stack_file(args.dir, args.stack)
+        ev = evaluate_stack_file(directory, stack)
         for warning in ev.warnings:
             print(f"render: warning: {warning}", file=sys.stderr)
         write_all(ev, partial)
-        write_topology(ev, stack_config(args.dir, args.stack), partial)
+        write_topology(ev, stack_config(directory, stack), partial)
     except BaseException as err:
         shutil.rmtree(partial, ignore_errors=True)
         if out.exists():
@@ -40,19 +39,28 @@ def main(argv: list[str] | None = None) -> int:
             print(f"render: removed the previous {out} (it is not this config's plan)", file=sys.stderr)
         if isinstance(err, ConfigError):
             # One line per problem; file-level ones already start with the file name (and line).
-            file = f"Pulumi.{args.stack}.yaml"
+            file = f"Pulumi.{stack}.yaml"
             for problem in err.problems:
                 print(f"render: {problem if problem.startswith(file) else f'{file}: {problem}'}", file=sys.stderr)
-            return 2
+            return None
         if isinstance(err, FileNotFoundError):
-            print(f"render: Pulumi.{args.stack}.yaml: {err}", file=sys.stderr)
-            return 2
+            print(f"render: Pulumi.{stack}.yaml: {err}", file=sys.stderr)
+            return None
         raise
     if out.exists():
         shutil.rmtree(out)
     partial.rename(out)
-    print(f"render: {len(ev.resources)} resources for stack '{args.stack}' -> {out}/plan.json, graph.mmd, topology.mmd, artifacts/")
-    return 0
+    print(f"render: {len(ev.resources)} resources for stack '{stack}' -> {out}/plan.json, graph.mmd, topology.mmd, artifacts/")
+    return ev
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make render", description=__doc__)
+    parser.add_argument("--stack", default="dev", help="stack name: renders Pulumi.<stack>.yaml")
+    parser.add_argument("--out", type=Path, help="output folder (default build/<stack>)")
+    parser.add_argument("--dir", type=Path, default=PROJECT_DIR, help="folder holding Pulumi.<stack>.yaml (default: the project)")
+    args = parser.parse_args(argv)
+    return 0 if render(args.dir, args.stack, args.out or PROJECT_DIR / "build" / args.stack) is not None else 2
 
 
 if __name__ == "__main__":

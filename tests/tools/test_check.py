@@ -1,0 +1,53 @@
+"""`make check`: the render plus the policy pack's rules, offline, refusing what
+`pulumi preview --policy-pack policy` would refuse."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support.helpers import PROJECT
+from tools.check import main
+
+
+def _stack(folder: Path, name: str, text: str) -> None:
+    (folder / f"Pulumi.{name}.yaml").write_text(text)
+
+
+def test_make_check_passes_the_dev_stack(tmp_path: Path) -> None:
+    result = subprocess.run(["make", "-s", "check", "STACK=dev", f"OUT={tmp_path / 'out'}"], cwd=PROJECT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "check: stack 'dev': 0 policy violation(s) (7 policies" in result.stdout
+    assert (tmp_path / "out" / "plan.json").exists()  # the render is part of the check
+
+
+def test_production_lets_encrypt_on_a_non_production_stack_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dev = (PROJECT / "Pulumi.dev.yaml").read_text()
+    assert "    tls: letsencrypt-staging\n" in dev
+    _stack(tmp_path, "staging", dev.replace("    tls: letsencrypt-staging\n", "    tls: letsencrypt\n"))
+    assert main(["--stack", "staging", "--dir", str(tmp_path), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "check: letsencrypt-production-only-on-prod: ingress-issuer: " in err, err
+    # ... which the policy config can allow, as `--policy-pack-config` does for the CLI.
+    config = tmp_path / "policy.json"
+    config.write_text(json.dumps({"letsencrypt-production-only-on-prod": {"productionStacks": ["prod", "staging"]}}))
+    assert main(["--stack", "staging", "--dir", str(tmp_path), "--out", str(tmp_path / "out"), "--policy-config", str(config)]) == 0
+
+
+def test_time_slicing_above_the_policy_maximum_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.copy(PROJECT / "Pulumi.dev.yaml", tmp_path / "Pulumi.dev.yaml")
+    config = tmp_path / "policy.json"
+    config.write_text(json.dumps({"time-slicing-replicas-bounded": {"maxTimeSlicingReplicas": 2, "enforcementLevel": "mandatory"}}))
+    assert main(["--stack", "dev", "--dir", str(tmp_path), "--out", str(tmp_path / "out"), "--policy-config", str(config)]) == 1
+    assert "check: time-slicing-replicas-bounded: " in capsys.readouterr().err
+
+
+def test_a_stack_that_does_not_render_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _stack(tmp_path, "bad", "config:\n  hybrid-ai:vpn: {mtu: 13}\n")
+    assert main(["--stack", "bad", "--dir", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    assert "hybrid-ai:vpn.mtu" in capsys.readouterr().err
