@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import sys
 import types
 import typing
@@ -12,6 +13,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from stacks.config import StackConfig
+from stacks.config.types import Named
 from stacks.load import NAMESPACE
 
 HEADER = """# Stack config reference
@@ -33,22 +35,38 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
     return found
 
 
-def _type_name(annotation: Any) -> str:
+# Value types by what they are, not by their Python class.
+_NAMES = {"str": "string", "int": "integer", "bool": "boolean", "IPv4Network": "IPv4 network (CIDR)",
+          "IPv4Address": "IPv4 address", "IPvAnyAddress": "IP address"}
+
+
+def _anchor(path: str) -> str:
+    r"""GitHub's anchor of a `## \`path\`` heading: lowercase, punctuation but '-' dropped."""
+    return "".join(c for c in path.lower() if c.isalnum() or c in "-_")
+
+
+def _type_name(annotation: Any, where: str = "") -> str:
+    """The type in words; a nested section links to its own table (`where` is its key path)."""
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:
-        return _type_name(typing.get_args(annotation)[0])
+        named = [m for m in annotation.__metadata__ if isinstance(m, Named)]
+        return str(named[0]) if named else _type_name(typing.get_args(annotation)[0], where)
     if origin is typing.Literal:
         return " \\| ".join(f"`{a}`" for a in typing.get_args(annotation))
     if origin in (typing.Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in typing.get_args(annotation) if a is not type(None))
+        return " or ".join(_type_name(a, where) for a in typing.get_args(annotation) if a is not type(None))
     if origin is list:
-        return f"list of {_type_name(typing.get_args(annotation)[0])}"
+        return f"list of {_type_name(typing.get_args(annotation)[0], where)}"
     if origin is dict:
         key, value = typing.get_args(annotation)
-        return f"map of {_type_name(key)} to {_type_name(value)}"
+        return f"map of {_type_name(key)} to {_type_name(value, where)}"
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return f"[`{where}`](#{_anchor(where)})" if where else annotation.__name__
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return " \\| ".join(f"`{m.value}`" for m in annotation)
     if isinstance(annotation, type):
-        return {"str": "string", "int": "integer", "bool": "boolean"}.get(annotation.__name__, annotation.__name__)
-    return str(annotation)
+        return _NAMES.get(annotation.__name__, annotation.__name__)
+    raise TypeError(f"docs: no words for the type {annotation!r}; resolve it in the schema (a forward reference?)")
 
 
 def _default(field: FieldInfo) -> str:
@@ -56,7 +74,7 @@ def _default(field: FieldInfo) -> str:
         return "**required**"
     if field.default_factory is not None:
         origin = typing.get_origin(field.annotation)
-        return {list: "`[]`", dict: "`{}`"}.get(origin, "(see section)") if origin else "(see section)"
+        return {list: "`[]`", dict: "`{}`"}.get(origin, "its keys' defaults") if origin else "its keys' defaults"
     if field.default is None or field.default is PydanticUndefined:
         return "unset"
     value = getattr(field.default, "value", field.default)
@@ -69,7 +87,10 @@ def _section(model: type[BaseModel], path: str, out: list[str], seen: set[str]) 
     nested: list[tuple[type[BaseModel], str]] = []
     for name, field in model.model_fields.items():
         key = field.alias or name
-        out.append(f"| `{key}` | {_type_name(field.annotation)} | {_default(field)} | {field.description or ''} |")
+        sub_path = f"{path}.{key}" if path else key
+        named = [m for m in field.metadata if isinstance(m, Named)]  # pydantic moves a field's Annotated metadata here
+        kind = str(named[0]) if named else _type_name(field.annotation, sub_path)
+        out.append(f"| `{key}` | {kind} | {_default(field)} | {field.description or ''} |")
         for sub in _models_in(field.annotation):
             nested.append((sub, f"{path}.{key}" if path else key))
     for sub, sub_path in nested:

@@ -125,6 +125,13 @@ class Taint(Schema):
         return key
 
 
+class HostSize(Schema):
+    """What the machine has, for the steps that check it."""
+
+    cpus: int = Field(ge=1, description="CPU cores.")
+    memory_mb: int = Field(ge=256, description="Memory in MB.")
+
+
 class Host(Schema):
     name: DnsLabel = Field(description="Host name; also the Kubernetes node name.")
     site: DnsLabel = Field(description="Name of the site the host is in.")
@@ -154,7 +161,3 @@ class Host(Schema):
     def in_cluster(self) -> bool:
         return Role.CONTROL_PLANE in self.roles or Role.WORKER in self.roles
 
-
-class HostSize(Schema):
-    cpus: int = Field(ge=1, description="CPU cores.")
-    memory_mb: int = Field(ge=256, description="Memory in MB.")

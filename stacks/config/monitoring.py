@@ -6,11 +6,12 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from stacks.config.types import ConfigKeyName, Email, Schema, StorageClassName, number_as_text, quantity, strict
+from stacks.config.types import ConfigKeyName, Email, Named, Schema, StorageClassName, number_as_text, quantity, strict
 
 Duration = Annotated[str, strict(r"[1-9][0-9]{0,3}[hdw]", "not a retention; use hours, days or weeks, e.g. '7d' or '2w'")]
 Size = Annotated[str, BeforeValidator(number_as_text),
-                 quantity("not a volume size; write a number and a unit as Kubernetes does, e.g. '10Gi' or '10G'")]
+                 quantity("not a volume size; write a number and a unit as Kubernetes does, e.g. '10Gi' or '10G'"),
+                 Named("Kubernetes quantity (bytes), e.g. `10Gi`")]
 SmartHost = Annotated[str, strict(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?:[0-9]{1,5}",
                                   "not a mail server; use host:port, e.g. 'smtp.example.org:587'")]
 SmtpUser = Annotated[str, strict(r"[A-Za-z0-9@._+-]{1,128}", "not an SMTP login; up to 128 letters, digits and @._+-")]

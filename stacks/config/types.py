@@ -228,8 +228,12 @@ def number_as_text(value: object) -> object:
 
 
 MEMORY_WORDS = "not a memory size; write a number and a unit as Kubernetes does, e.g. '512Mi', '16Gi' or '16G' (Ki, Mi, Gi, Ti: powers of 1024; k, M, G, T: of 1000)"
-Memory = Annotated[str, BeforeValidator(number_as_text), quantity(MEMORY_WORDS)]
-Cpu = Annotated[str, BeforeValidator(number_as_text),
+class Named(str):
+    """What the config reference (tools/docs.py) calls a value type; pydantic ignores it."""
+
+
+Memory = Annotated[str, BeforeValidator(number_as_text), quantity(MEMORY_WORDS), Named("Kubernetes quantity (bytes), e.g. `16Gi`")]
+Cpu = Annotated[str, BeforeValidator(number_as_text), Named("Kubernetes quantity (cores), e.g. `500m`"),
                 quantity("not a CPU amount; write cores or millicores as Kubernetes does, e.g. '2', '0.5' or '500m'")]
 
 
