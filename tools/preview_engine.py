@@ -37,12 +37,12 @@ def explain(log: str, stack: str, version: str, succeeded: bool) -> str:
     missing = sorted(set(MISSING_PLUGIN.findall(log)))
     if not missing:
         return head + " It failed before any provider was needed: the error above is the program's or the config's."
-    created = len(re.findall(r"^\s*\+\s+\S+", log, re.M))
+    summary = re.findall(r"^\s*\+ (\d+) to create", log, re.M)
+    so_far = f"showed {summary[-1]} resources to create" if summary else "registered the program's first resources"
     return "\n".join([
         head,
-        f"It checked the config and registered {created} resources, then stopped: this machine has no "
-        f"{', '.join(missing)} plugin (the Go module proxy does not serve it), so the resources of that provider and "
-        "everything after them are not in this preview.",
+        f"It checked the config and {so_far}, then stopped: this machine has no {', '.join(missing)} plugin "
+        "(`make engine` builds the CLI alone), so the resources of that provider and everything after them are not in this preview.",
         "For the whole plan offline: make render STACK=" + stack + " (build/" + stack + "/plan.json). For a full "
         "preview: install the Pulumi CLI with its plugins (https://www.pulumi.com/docs/install/).",
     ])

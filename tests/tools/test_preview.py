@@ -9,6 +9,7 @@ does, and records where it ran); and, when `make engine` has built it, the real 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -85,6 +86,8 @@ def test_preview_with_the_engine_says_where_it_stops_and_changes_nothing(tmp_pat
     env.update({k: v for k, v in os.environ.items() if k in ("GOCACHE", "GOMODCACHE")})
     result = make_preview(env)
     assert "the CLI built by `make engine`" in result.stderr, result.stderr[-2000:]
-    if result.returncode != 0:
-        assert "plugin" in result.stderr and "make render STACK=dev" in result.stderr, result.stderr[-2000:]
+    if result.returncode != 0:  # today: the pulumi-command plugin is not on this machine
+        assert re.search(r"showed \d+ resources to create, then stopped: this machine has no pulumi-resource-\w+ plugin",
+                         result.stderr), result.stderr[-2000:]
+        assert "make render STACK=dev" in result.stderr
     assert tracked_state() == before
