@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 # Bytecode is cached (the program's in __pycache__/, ignored by git; the libraries' is what pip
 # compiled into the venv): without it each run compiled the program's modules again, ~0.15-0.25 s
 # of its 1 s import budget. A PYTHONPYCACHEPREFIX would make Python pass over the venv's own
-# bytecode and compile every library again on a fresh clone (~3 s cold; README, Performance).
+# bytecode and compile every library again on a fresh clone (~3 s cold; docs/performance.md).
 unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: venv preview render check docs bench golden test lint typecheck unit e2e engine crds command-standin e2e-engine e2e-kube lab-up lab-down clean

@@ -18,7 +18,7 @@ GC_YOUNGEST = 500_000
 def tune_gc() -> None:
     """The program is a short batch that allocates hundreds of thousands of small objects
     (Outputs, futures) that live until it ends: frequent full collections cost ~30% of its
-    time and grow with the fleet. Collect cycles, just less often (see README, Performance):
+    time and grow with the fleet. Collect cycles, just less often (see docs/performance.md):
     every 500,000 allocations, not 200,000, took gc at 200/80 from ~3.5 s to ~0.6 s for
     ~20 MB more peak memory (~370 MB, under the 400 MB budget)."""
     gc.freeze()

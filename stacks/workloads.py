@@ -166,7 +166,7 @@ def build_workloads(stack: Stack, cluster: ClusterApi) -> Workloads:
 
 
 def _cluster_dns(cfg: StackConfig, cluster: ClusterApi, k8s: pulumi.ResourceOptions) -> None:
-    """CoreDNS at the cloud sites (README, "When an on-prem site goes offline") and the hostpath
+    """CoreDNS at the cloud sites (docs/operations.md, "When an on-prem site goes offline") and the hostpath
     provisioner there (docs/security.md); left as the addons made them when no cluster node at a
     cloud site can hold them."""
     cloud = nodes_for(cfg, "cloud")

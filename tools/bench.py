@@ -7,7 +7,7 @@ that a disk's latency does not count (`--on-disk` to include it). The floor of a
 the Pulumi SDK alone needs for the plan that render produced: another fresh process replays
 its resources (count, types, names, parents, inputs, custom timeouts, the union of their
 dependency edges, a custom resource's provider) as plain resources under bare mocks, with no
-program logic (tools/floor.py; README, Performance, lists what it leaves out);
+program logic (tools/floor.py; docs/performance.md);
 `ratio = (render wall - its import) / floor`. Writes build/bench.json and prints a table.
 """
 
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="processes per size (the median is reported)")
     parser.add_argument("--out", type=Path, default=PROJECT_DIR / "build" / "bench.json")
     parser.add_argument("--on-disk", action="store_true",
-                        help="render into the system's temporary folder, not memory (README, Performance)")
+                        help="render into the system's temporary folder, not memory (docs/performance.md)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--floor", help=argparse.SUPPRESS)
     parser.add_argument("--same-gc", action="store_true", help=argparse.SUPPRESS)

@@ -39,7 +39,7 @@ def replay_of(ev: Any) -> list[dict[str, Any]]:
 def held_secret(value: Any) -> Any:
     """One secret Output, already resolved, holding `value` whole: a secret input takes at least
     one. (`Output.secret(value)` would first unwrap a dict into an Output per key and value, more
-    than even the render's typed connection costs it: README, Performance.)"""
+    than even the render's typed connection costs it: docs/performance.md.)"""
     import asyncio
 
     import pulumi
@@ -112,7 +112,7 @@ def register(resources: list[dict[str, Any]]) -> None:
 def time_replay(path: str, same_gc: bool = False) -> None:
     """Time the replay of one plan in this (fresh) process, under bare mocks; prints a JSON line.
     `same_gc`: with the collector tuned as the program tunes its own (stacks.program.tune_gc),
-    so the two differ in program logic only (README, Performance)."""
+    so the two differ in program logic only (docs/performance.md)."""
     resources = json.loads(Path(path).read_text())
     # Imported before the clock starts, as the render's `ratio` leaves its import out (and before
     # tune_gc's freeze, as the program freezes after its imports).

@@ -1,5 +1,5 @@
 """The URNs of a lost host's resources that `pulumi preview --json` plans to delete, one per
-line (README, Losing the seed).
+line (docs/operations.md, Losing the seed).
 
 `pulumi preview --json | python3 tools/planned_deletes.py <host>` reads the CLI's PreviewDigest
 (`steps[].op`, `steps[].urn`: pulumi pkg/display/json.go) and prints the URNs of its `delete`
@@ -32,7 +32,7 @@ def planned_deletes(digest: dict[str, Any], host: str) -> list[str]:
     steps = digest.get("steps") or []
     replaced = sorted({_name(s["urn"]) for s in steps if s.get("op") in REPLACING})
     if replaced:
-        raise Refused(f"the preview replaces {', '.join(replaced)}; stop and resolve that first (README, Losing the seed)")
+        raise Refused(f"the preview replaces {', '.join(replaced)}; stop and resolve that first (docs/operations.md, Losing the seed)")
     own = re.compile(rf"(^|-){re.escape(host)}(-|$)")
     deletes = [s["urn"] for s in steps if s.get("op") == "delete"]
     others = [_name(u) for u in deletes if not own.search(_name(u))]

@@ -3,7 +3,7 @@
 On this project's 2-core VM, creating the same ~2,400 files on ext4 took 0.25 s to 2 s from
 one minute to the next (ext4's allocator re-reads inodes that other jobs deleted moments
 before), against 0.03 s on tmpfs: a latency of the disk that the floor the bench compares
-with, which writes nothing, never pays (README, Performance).
+with, which writes nothing, never pays (docs/performance.md).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ key never leaves that host; only the public key is printed), writes the runner (
 datastore-backup.sh), the backup host's pinned host key, object storage credentials (from
 stdin, to a root-only file) and a systemd service + timer. `<name>-store` runs on the backup
 host: it authorises exactly that public key, from the control plane's VPN address only, for a
-forced command that stores one snapshot and prunes old ones. Restore: README, Restore the
+forced command that stores one snapshot and prunes old ones. Restore: docs/operations.md, Restore the
 datastore (datastore-restore.sh).
 """
 

@@ -20,7 +20,7 @@ token with a TTL). Nothing of one worker waits on another node's steps.
 The seed has the same steps as every node so that losing it changes no one's resources but
 its own: when it is removed from `hosts`, the next control plane becomes the seed and keeps
 its join step (a re-run that finds it joined), where a seed without one would have had that
-step deleted, and a deleted join step runs `microk8s leave` (README, Losing the seed).
+step deleted, and a deleted join step runs `microk8s leave` (docs/operations.md, Losing the seed).
 
 Destroy runs in reverse: drain (ready), `microk8s leave` (join), `remove-node` (register),
 then MicroK8s is removed from the node.

@@ -34,7 +34,7 @@ class Backup(Schema):
     keep: int = Field(default=14, ge=1, le=365, description="Snapshots kept on the backup host (newest first).")
     max_size_gb: int = Field(default=10, ge=1, le=1000, description="Largest snapshot the backup host accepts.")
     object_storage: ObjectStorage | None = Field(
-        default=None, description="Also upload every snapshot here; its retention is the bucket's lifecycle rule (README)."
+        default=None, description="Also upload every snapshot here; its retention is the bucket's lifecycle rule (docs/operations.md, Backups)."
     )
 
     @model_validator(mode="after")

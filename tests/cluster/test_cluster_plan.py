@@ -197,8 +197,8 @@ def test_deploy_runs_on_a_self_hosted_runner_that_can_reach_the_hosts() -> None:
     workflow = yaml.safe_load((PROJECT / ".github/workflows/deploy.yml").read_text())
     runs_on = workflow["jobs"]["up"]["runs-on"]
     assert isinstance(runs_on, list) and {"self-hosted", "hybrid-ai-deployer"} <= set(runs_on)
-    readme = (PROJECT / "README.md").read_text()
-    assert "### Where `pulumi up` runs from" in readme and "hybrid-ai-deployer" in readme
+    doc = (PROJECT / "docs" / "operations.md").read_text()
+    assert "## Where `pulumi up` runs from" in doc and "hybrid-ai-deployer" in doc
 
 
 def test_ha_control_planes_join_as_voters_one_after_the_other_and_workers_do_not_wait() -> None:

@@ -202,7 +202,7 @@ def _a_snapshot_the_control_plane_did_not_take_is_refused(lab: Lab, name: str, d
 
 
 def _restore_puts_the_snapshot_back(lab: Lab, name: str, data: bytes) -> None:
-    """datastore-restore.sh, as the README runs it, on the snapshot copied back from the store:
+    """datastore-restore.sh, as docs/operations.md runs it, on the snapshot copied back from the store:
     keys changed since return to their snapshot values; keys made since stay (dbctl deletes none)."""
     db = "/run/hybrid-ai-lab/datastore/registry"
     ok(lab, CP, f"echo after > {db}/configmaps/default/settings && mkdir -p {db}/later && echo new > {db}/later/x")

@@ -1,5 +1,5 @@
 """Losing the seed (the first control plane) of an HA cluster: removing it from `hosts`
-changes no other node's membership and replaces nothing (README, Losing the seed)."""
+changes no other node's membership and replaces nothing (docs/operations.md, Losing the seed)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The README's certificate-rotation runbook names only what `microk8s refresh-certs` offers
+"""The certificate-rotation runbook (docs/operations.md) names only what `microk8s refresh-certs` offers
 at 1.32 (canonical/microk8s scripts/wrappers/refresh_certs.py @ v1.32: argument CA_DIR, options
 -u/--undo, -c/--check, -e/--cert with the choices of `certs`)."""
 
@@ -13,9 +13,9 @@ CERTS = {"ca.crt", "server.crt", "front-proxy-client.crt"}
 
 
 def runbook() -> str:
-    readme = (PROJECT / "README.md").read_text()
-    start = readme.index("### Rotating keys and certificates")
-    return readme[start:readme.index("\n## ", start)]
+    doc = (PROJECT / "docs" / "operations.md").read_text()
+    start = doc.index("## Rotating keys and certificates")
+    return doc[start:doc.index("\n## ", start)]
 
 
 def test_the_runbook_uses_only_refresh_certs_options_of_1_32() -> None:

@@ -4,7 +4,7 @@ and the passphrase secrets provider.
 What runs for real: the CLI at its pinned version, its state and secrets handling, and
 Python programs served to it over the CLI's built-in `client` runtime (the automation API's
 inline language host). The pulumi-command provider and the Python language host binary are
-not served by the Go module proxy (README, "The Pulumi engine"). The lab's test-only stand-in
+not served by the Go module proxy (docs/testing.md, "The Pulumi engine"). The lab's test-only stand-in
 for pulumi-command (tools/lab/command-standin) lives outside .engine/bin, so these stacks never
 see it; the program runs with it on the lab's hosts in test_engine_lab.py.
 """
@@ -192,7 +192,7 @@ def seeded_program() -> None:
 
 
 def test_the_lost_seed_runbook_forgets_exactly_the_lost_hosts_resources(tmp_path: Path) -> None:
-    """README, Losing the seed, step 3, on the real CLI: after the `up` whose deletes could not
+    """docs/operations.md, Losing the seed, step 3, on the real CLI: after the `up` whose deletes could not
     run, `preview --json` | tools/planned_deletes.py lists the lost host's resources (a
     component with its child among them), `state delete` takes them all at once in an order
     of its own, and the next `up` has nothing left to delete."""

@@ -143,10 +143,10 @@ def test_every_example_stack_draws(tmp_path: Path) -> None:
         assert text.count("subgraph ") == len(raw["sites"]), stack
 
 
-def test_readme_shows_the_dev_topology_as_rendered() -> None:
+def test_the_operations_page_shows_the_dev_topology_as_rendered() -> None:
     raw = stack_config("dev")
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    assert "```mermaid\n" + mermaid(evaluate_config(raw), validate(raw)) + "```" in readme
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    assert "```mermaid\n" + mermaid(evaluate_config(raw), validate(raw)) + "```" in doc
 
 
 def test_a_stack_file_with_secure_values_still_draws(tmp_path: Path) -> None:

@@ -164,7 +164,7 @@ def test_an_unreachable_host_fails_quickly_with_its_name(lab: Lab, engine: Engin
     with pytest.raises(CommandFailed, match="ws-9-reachable"):
         engine.up(raw)
     dials, budget = dial_budget(engine, "ws-9-reachable")
-    assert dials == 5, "the plan's dial settings changed: update README step 1 of What `pulumi up` does"
+    assert dials == 5, "the plan's dial settings changed: update step 1 of What `pulumi up` does in docs/architecture.md"
     assert engine.runs[-1].name == "ws-9-reachable" and engine.runs[-1].dials == dials
     assert time.monotonic() - started < budget + 10
 

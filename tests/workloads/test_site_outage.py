@@ -2,7 +2,7 @@
 hosts and sites and has a disruption budget, the cloud-side services (receipt API, redis,
 Traefik, monitoring) can only run at cloud sites, Traefik bounds how long a request to a lost
 backend waits, and nothing overrides the default eviction of pods from an unreachable node
-(README, "When an on-prem site goes offline")."""
+(docs/operations.md, "When an on-prem site goes offline")."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
 PDB = "kubernetes:policy/v1:PodDisruptionBudget"
 HOST = "kubernetes.io/hostname"
-# What the README's timeline promises a client of the public API.
+# What the documented timeline promises a client of the public API.
 DIAL_TIMEOUT_MAX_S = 5
 RESPONSE_HEADER_TIMEOUT_MAX_S = 60
 
@@ -95,7 +95,7 @@ def test_the_site_label_is_the_one_every_node_carries_and_its_zone() -> None:
     sites = {"receipt": "cloud", "cp-2": "cloud", "cp-3": "cloud", "interface": "cloud", "ws-1": "office", "ws-2": "office"}
     assert {h.name: node_labels(cfg, h)[SITE_LABEL] for h in cfg.hosts if h.in_cluster} == sites
     # The node-lifecycle controller's zone (component-helpers GetZoneKey): per site, so an office
-    # that holds most of the nodes is judged on its own and its pods are evicted (README step 3).
+    # that holds most of the nodes is judged on its own and its pods are evicted (the documented timeline, step 3).
     assert {h.name: node_labels(cfg, h)["topology.kubernetes.io/zone"] for h in cfg.hosts if h.in_cluster} == sites
 
 
@@ -188,7 +188,7 @@ def test_traefik_bounds_the_wait_for_a_lost_backend(ha: Evaluation) -> None:
 def test_pods_keep_the_default_eviction_from_an_unreachable_node(ha: Evaluation) -> None:
     # DefaultTolerationSeconds adds `node.kubernetes.io/unreachable` (and not-ready) for 300 s
     # only to pods that do not tolerate the taint already: a toleration of ours would change
-    # the README's timeline.
+    # the documented timeline.
     for name, spec in _deployments(ha).items():
         keys = {t.get("key") for t in spec["template"]["spec"].get("tolerations") or []}
         assert not keys & {"node.kubernetes.io/unreachable", "node.kubernetes.io/not-ready", None}, name
@@ -214,9 +214,9 @@ def test_a_single_site_stack_still_schedules_every_replica() -> None:
     assert all(c["whenUnsatisfiable"] == "ScheduleAnyway" for c in constraints)
 
 
-def test_the_readme_timeline_says_what_is_configured(ha: Evaluation) -> None:
-    readme = (PROJECT / "README.md").read_text()
-    section = " ".join(readme.split("## When an on-prem site goes offline\n", 1)[1].split("\n## ", 1)[0].split())
+def test_the_documented_timeline_says_what_is_configured(ha: Evaluation) -> None:
+    doc = (PROJECT / "docs" / "operations.md").read_text()
+    section = " ".join(doc.split("### When an on-prem site goes offline\n", 1)[1].split("\n## ", 1)[0].split())
     args = ha.by_name("ingress-traefik").inputs["values"]["additionalArguments"]
     dial, headers = (a.rsplit("=", 1)[1].removesuffix("s") for a in sorted(args))
     assert f"after {dial} s (dial)" in section and f"at most {headers} s without response headers" in section

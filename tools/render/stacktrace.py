@@ -5,7 +5,7 @@ engine each resource's source position and call stack (`runtime/resource.py::_ge
 at our pin, 3.272.0): `traceback.extract_stack`, a `stat` of every file on the stack, and a file
 URI per frame below the third `__init__` on it. The mock monitor never reads either field, so
 the offline render skips the walk (and the bench's floor with it): it was 8% of the samples of
-a 100/40 render's evaluation (README, Performance). `pulumi preview` and `up` keep it.
+a 100/40 render's evaluation (docs/performance.md). `pulumi preview` and `up` keep it.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Restore the cluster datastore from one snapshot (README: Restore the datastore). Run by hand
+# Restore the cluster datastore from one snapshot (docs/operations.md: Restore the datastore). Run by hand
 # on the control plane, as root, after copying the snapshot there from the backup host.
 # Parameters: BACKUP_FILE (a backup-*.tar.gz made by datastore-backup.sh), READY_TIMEOUT,
 # BACKUP_DIGESTS (the SHA-256 list datastore-backup.sh keeps on this control plane),

@@ -105,7 +105,7 @@ def roles(cfg: StackConfig) -> list[str]:
         if not h.in_cluster:
             errors.append(f"hosts[{cfg.hosts.index(h)}].roles: ingress host '{h.name}' must also be `control-plane` or `worker`")
         if cfg.site(h.site).kind != "cloud":
-            # The public entry must outlive an office outage (README, "When an on-prem site goes offline").
+            # The public entry must outlive an office outage (docs/operations.md, "When an on-prem site goes offline").
             errors.append(f"hosts[{cfg.hosts.index(h)}].roles: ingress host '{h.name}' is at on-prem site '{h.site}', which takes the "
                           "public entry down with the site; give `ingress` to a host at a cloud site")
     if cfg.vpn.operator_public_key and not hubs:

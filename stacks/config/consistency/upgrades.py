@@ -23,7 +23,7 @@ def _channel(cfg: StackConfig) -> list[str]:
     (major, to), (from_major, at) = minor(c.channel), minor(c.upgrade.from_channel)
     if (major, to) < (from_major, at):
         return [f"cluster.channel: {c.channel} is older than cluster.upgrade.fromChannel {c.upgrade.from_channel}, and MicroK8s is not "
-                "downgraded by a refresh; set a newer channel, or go back node by node with `snap revert microk8s` (README, Rolling upgrades)"]
+                "downgraded by a refresh; set a newer channel, or go back node by node with `snap revert microk8s` (docs/operations.md, Rolling upgrades)"]
     if major != from_major or to > at + 1:
         return [f"cluster.channel: {c.channel} skips minors after cluster.upgrade.fromChannel {c.upgrade.from_channel}, and Kubernetes "
                 f"is upgraded one minor at a time; roll to {from_major}.{at + 1}/stable first"]
