@@ -74,7 +74,7 @@ check: venv
 
 ## docs: regenerate docs/config.md from the schema
 docs: venv
-	$(PY) -m tools.docs > docs/config.md
+	$(PY) -m tools.docs --write docs/config.md
 
 ## bench: the performance table (build/bench.json); not part of make test
 bench: venv

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import enum
+import os
 import sys
 import types
 import typing
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -109,5 +111,20 @@ def render() -> str:
     return "\n".join(line for line in out if line is not None) + "\n"
 
 
+def write_if_changed(path: Path, text: str) -> bool:
+    """Replace `path` with `text` in one step (a reader never sees it half-written), only when
+    it differs: an unchanged file is left alone."""
+    if path.exists() and path.read_text() == text:
+        return False
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text)
+    os.replace(partial, path)
+    return True
+
+
 if __name__ == "__main__":
-    sys.stdout.write(render())
+    if sys.argv[1:2] == ["--write"]:
+        target = Path(sys.argv[2])
+        print(f"{target}: {'regenerated' if write_if_changed(target, render()) else 'up to date'}")
+    else:
+        sys.stdout.write(render())

@@ -45,8 +45,10 @@ def current(stack: str) -> dict[str, str]:
 
 def main() -> None:
     GOLDEN.parent.mkdir(exist_ok=True)
-    GOLDEN.write_text(json.dumps({stack: current(stack) for stack in STACKS}, indent=1, sort_keys=True) + "\n")
-    print(f"wrote {GOLDEN.relative_to(PROJECT)}")
+    from tools.docs import write_if_changed
+
+    changed = write_if_changed(GOLDEN, json.dumps({stack: current(stack) for stack in STACKS}, indent=1, sort_keys=True) + "\n")
+    print(f"{GOLDEN.relative_to(PROJECT)}: {'written' if changed else 'unchanged'}")
 
 
 if __name__ == "__main__":
