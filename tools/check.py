@@ -21,10 +21,13 @@ from typing import Any
 from pulumi_policy import PolicyResource, ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
-from policy import rules
 from tools.render.__main__ import PROJECT_DIR, render
 from tools.render.plan import Evaluation
 from tools.render.write import reveal
+
+# The pack's modules import each other by name, as CrossGuard loads them from policy/.
+sys.path.insert(0, str(PROJECT_DIR / "policy"))
+import rules
 
 
 def _settings(policy_config: dict[str, Any], name: str) -> dict[str, Any]:
