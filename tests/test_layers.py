@@ -170,6 +170,17 @@ def test_the_circle_check_sees_a_type_only_circle() -> None:
     assert len(import_circles(import_graph(sources))) == 1  # e imports d only inside a function
 
 
+def test_every_layer_docstring_names_its_modules() -> None:
+    """A layer's docstring is its map: every module of the layer is named in it, in backticks."""
+    import importlib
+
+    for layer in LAYERS:
+        doc = importlib.import_module(f"components.{layer}").__doc__ or ""
+        modules = sorted(p.stem for p in (PROJECT / "components" / layer).glob("*.py") if p.stem != "__init__")
+        missing = [m for m in modules if f"`{m}`" not in doc]
+        assert not missing, f"components/{layer}/__init__.py does not name {missing}"
+
+
 def layout_entries() -> tuple[list[str], list[str]]:
     """(top-level entries, components/ entries) of the README's Layout block."""
     text = (PROJECT / "README.md").read_text()

@@ -1,4 +1,4 @@
 """The kit every layer shares: script composition (`shell`: a host script plus its parameters
 into one remote command; `scripts/lib.sh`, the shell library prepended to every script), the
-Output helper `after` (`outputs`), and the Kubernetes (`kube`) and Helm (`helm`) helpers.
-Imports no layer."""
+Output helper `after` (`outputs`), Kubernetes quantities (`quantity`), and the Kubernetes
+(`kube`) and Helm (`helm`) helpers. Imports no layer."""

@@ -1,6 +1,6 @@
 """Per-host WireGuard metrics: a systemd timer runs wg-metrics.sh, which writes each peer's
 latest handshake and transfer into node-exporter's textfile directory (see
-components/monitoring.py). Nothing here reads another host's outputs, so each host's step
+components/workloads/monitoring.py). Nothing here reads another host's outputs, so each host's step
 runs in parallel with the others."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """What runs on the cluster: model services (`model_service`, its arguments in `model_args`
 and its pod in `pod`), TF-Serving (`tf_serving`, with `containers/fetch-model.sh`), GPU
-sharing (`gpu_sharing`), ingress with TLS (`ingress`), monitoring (`monitoring`), the workload
-namespace (`namespace`), the registry pull secret (`registry`) and CoreDNS kept at the cloud
-sites (`cluster_dns`). May use: the kit, hosts, vpn, cluster."""
+sharing (`gpu_sharing`), ingress with TLS (`ingress`), monitoring (`monitoring`, its alert
+rules and Alertmanager receiver in `alerting`), the workload namespace (`namespace`), the
+registry pull secret (`registry`) and CoreDNS kept at the cloud sites (`cluster_dns`). May use: the kit, hosts, vpn, cluster."""
