@@ -1,5 +1,5 @@
 """The cluster: MicroK8s installed, joined and pinned to the VPN (`microk8s`, over the nodes
-of `node`), its rolling channel upgrade (`upgrade`) and NVIDIA driver upgrade
+of `node`, labelled and tainted by `node_meta`), its rolling channel upgrade (`upgrade`) and NVIDIA driver upgrade
 (`driver_upgrade`), the GPU driver and container toolkit (`nvidia`), the cluster-wide
 verification (`verify`, with the staging roots in `certs/`), and scheduled datastore snapshots
 (`backup`). Scripts: microk8s-*, nvidia-setup, gpu-check, verify-cluster, datastore-backup*,

@@ -2,4 +2,5 @@
 and its pod in `pod`), TF-Serving (`tf_serving`, with `containers/fetch-model.sh`), GPU
 sharing (`gpu_sharing`), ingress with TLS (`ingress`), monitoring (`monitoring`, its alert
 rules and Alertmanager receiver in `alerting`), the workload namespace (`namespace`), the
-registry pull secret (`registry`) and CoreDNS kept at the cloud sites (`cluster_dns`). May use: the kit, hosts, vpn, cluster."""
+registry pull secret (`registry`), CoreDNS kept at the cloud sites (`cluster_dns`) and the
+placement of MicroK8s' own addon workloads (`addons`). May use: the kit, hosts, vpn, cluster."""
