@@ -1,6 +1,7 @@
 """The cluster: MicroK8s installed, joined and pinned to the VPN (`microk8s`, over the nodes
 of `node`, labelled and tainted by `node_meta`), cluster-agent and dqlite reachable from the
-control planes only (`agent_guard`), the admission policy that keeps the placement labels the
+control planes only (`agent_guard`), the Kubernetes provider and node patches (`api`), the
+admission policy that keeps the placement labels the
 program's own (`label_guard`), its rolling channel upgrade (`upgrade`) and NVIDIA driver
 upgrade (`driver_upgrade`), the GPU driver and container toolkit (`nvidia`), the cluster-wide
 verification (`verify`, with the staging roots in `certs/`), and scheduled datastore snapshots
