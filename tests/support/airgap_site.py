@@ -120,6 +120,8 @@ class AirgapSite:
         _deb(flat, "standin-toolkit")
         (flat / "Packages").write_text(run("apt-ftparchive", "packages", ".", cwd=flat).stdout)
         _release(flat, gnupg)
+        # gpg started an agent for the signing key: stop it, or it outlives the test.
+        run("gpgconf", "--homedir", str(gnupg), "--kill", "gpg-agent")
         shutil.rmtree(self.files / "ubuntu" / "pool" / "build")
         shutil.rmtree(self.files / "nvidia" / "build")
 

@@ -21,7 +21,7 @@ from components.kit.shell import split_command
 from stacks.charts import CHARTS, GATEWAY_API_CRDS, pinned
 from stacks.config.mirrors import qualified
 from tools.render.evaluate import Evaluation, Secret
-from tools.render.write import redact, reveal
+from tools.render.plan import redact, reveal
 
 FILE = "mirror-manifest.json"
 """Its name in a render's artifacts."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from tools.render.scrub import SECRET
+
 
 @dataclass(frozen=True)
 class Secret:
@@ -83,3 +85,24 @@ class Evaluation:
             return memo[urn]
 
         return max(d(u) for u in by_urn)
+
+
+def redact(value: Any) -> Any:
+    if isinstance(value, Secret):
+        return SECRET
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
+def reveal(value: Any) -> Any:
+    """The in-process value with secret wrappers removed (never write this out)."""
+    if isinstance(value, Secret):
+        return reveal(value.value)
+    if isinstance(value, dict):
+        return {k: reveal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [reveal(v) for v in value]
+    return value

@@ -21,29 +21,11 @@ from typing import Any
 import yaml
 
 from components.kit.shell import split_command
+from tools.mirror.manifest import FILE, manifest
 from tools.render.evaluate import Evaluation, Registration, Secret
+from tools.render.plan import redact as redact  # re-exported: the tests and tools read them from the writer
+from tools.render.plan import reveal as reveal
 from tools.render.scrub import SECRET, Scrubber
-
-
-def redact(value: Any) -> Any:
-    if isinstance(value, Secret):
-        return SECRET
-    if isinstance(value, dict):
-        return {k: redact(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    return value
-
-
-def reveal(value: Any) -> Any:
-    """The in-process value with secret wrappers removed (never write this out)."""
-    if isinstance(value, Secret):
-        return reveal(value.value)
-    if isinstance(value, dict):
-        return {k: reveal(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [reveal(v) for v in value]
-    return value
 
 
 def plan(ev: Evaluation) -> dict[str, Any]:
@@ -245,7 +227,6 @@ def write_all(ev: Evaluation, out: Path) -> None:
         svg = pool.submit(_svg, dot(ev)) if shutil.which("dot") else None
         files = FileWriter()
         artifacts(ev, out / "artifacts", files)
-        from tools.mirror.manifest import FILE, manifest  # it reads this module's helpers
         files.write(out / "artifacts" / FILE, json.dumps(manifest(ev), indent=2, sort_keys=True) + "\n")
         files.write(out / "graph.mmd", mermaid(ev))
         with (out / "plan.json").open("w", encoding="utf-8") as f:
