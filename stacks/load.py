@@ -20,6 +20,7 @@ from pulumi.runtime import config as runtime_config
 from pydantic import BaseModel, ValidationError
 
 from stacks.config import StackConfig
+from stacks.config.consistency import cross_checks
 from stacks.config.mirrors import mirror_secrets
 
 NAMESPACE = "hybrid-ai"
@@ -112,10 +113,6 @@ def format_validation_error(err: ValidationError) -> list[str]:
     problems = []
     for e in err.errors(include_input=False, include_url=False):
         msg = e["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
-        if not e["loc"]:
-            # Cross-field checks already start each line with their own key path.
-            problems += [f"{NAMESPACE}:{line}" for line in msg.splitlines()]
-            continue
         if e["type"] == "extra_forbidden" and isinstance(e["loc"][-1], str) and (known := keys_at(e["loc"][:-1])):
             msg = f"unknown key; {unknown_key_hint(e['loc'][-1], known)}"
         problems.append(f"{NAMESPACE}:{_path(e['loc'])}: {msg}{_HINTS.get(e['type'], '')}")
@@ -123,11 +120,15 @@ def format_validation_error(err: ValidationError) -> list[str]:
 
 
 def validate(raw: Mapping[str, Any]) -> StackConfig:
-    """Validate raw config values keyed by config key name (without namespace)."""
+    """Validate raw config values keyed by config key name (without namespace): each section on
+    its own (the model), then the rules across sections on the built model."""
     try:
-        return StackConfig.model_validate(dict(raw))
+        cfg = StackConfig.model_validate(dict(raw))
     except ValidationError as err:
         raise ConfigError(format_validation_error(err)) from None
+    if errors := cross_checks(cfg):
+        raise ConfigError([f"{NAMESPACE}:{line}" for line in errors])
+    return cfg
 
 
 def namespace_problems(full_keys: Iterable[str]) -> list[str]:

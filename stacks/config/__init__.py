@@ -8,7 +8,8 @@ loader reads that key as a Pulumi secret (see `stacks/load.py`).
 One module per section: `hosts` (sites and hosts), `vpn`, `cluster`, `gpu_sharing`
 (timeSlicing), `models` (models, tfServing, registry), `ingress`, `openstack`; `types` holds
 the value types they share, `stack` the whole `StackConfig`. Rules within a section sit in
-its `model_validator`s; rules across sections in one place, `consistency/`. Every rejection is
+its `model_validator`s; rules across sections in one place, `consistency/`, which the loader
+runs on the built `StackConfig` (nothing here imports it). Every rejection is
 `ValueError("<key path>: <what is wrong>; <what would be right>")`, naming the key to fix.
 """
 

@@ -1,11 +1,12 @@
-"""The whole stack (`StackConfig`): one field per section, the lookups the wiring uses, and the
-cross-section checks (`stacks/config/consistency/`), run once every section is valid."""
+"""The whole stack (`StackConfig`): one field per section and the lookups the wiring uses. The
+cross-section checks (`stacks/config/consistency/`) read a built `StackConfig`; the loader runs
+them (`stacks/load.py`), so this module does not import the rules that import it."""
 
 from __future__ import annotations
 
 import ipaddress
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from stacks.config.backup import Backup
 from stacks.config.cluster import Cluster
@@ -18,9 +19,7 @@ from stacks.config.models import Model, Registry, TfServing
 from stacks.config.monitoring import Monitoring
 from stacks.config.openstack import OpenStack
 from stacks.config.sources import Sources
-from stacks.config.types import (
-    Schema,
-)
+from stacks.config.types import Schema
 from stacks.config.vpn import Vpn, derived_vpn_address
 
 
@@ -68,14 +67,6 @@ class StackConfig(Schema):
         """Pods sharing each of the host's GPUs (1 without a time-slicing profile)."""
         profile = self.profile_of(host)
         return next((p.replicas for p in self.time_slicing.profiles if p.name == profile), 1)
-
-    @model_validator(mode="after")
-    def _cross_checks(self) -> StackConfig:
-        from stacks.config.consistency import cross_checks  # it imports this module
-
-        if errors := cross_checks(self):
-            raise ValueError("\n".join(errors))
-        return self
 
     def has_public_endpoint(self, host: Host) -> bool:
         if host.openstack is not None:

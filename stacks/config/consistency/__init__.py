@@ -1,8 +1,8 @@
 """Every cross-section rule of the stack config, in one place (this package).
 
-`cross_checks(cfg)` runs after each section has validated on its own; it returns one line
-per problem, `<key path>: <what is wrong>; <what would be right>`, and `StackConfig` raises
-them together. Rules: what must be unique is unique, what must lie in a range lies in it,
+`cross_checks(cfg)` reads a `StackConfig` whose sections have each validated on its own; it
+returns one line per problem, `<key path>: <what is wrong>; <what would be right>`, and the
+loader (`stacks/load.py`) raises them together before any resource is registered. Rules: what must be unique is unique, what must lie in a range lies in it,
 requests fit what the hosts offer, and a setting that would be ignored or overridden is
 rejected with the reason rather than silently dropped.
 """
@@ -23,7 +23,7 @@ from stacks.config.consistency.upgrades import upgrades
 from stacks.config.gpu_budget import budget_errors
 
 if TYPE_CHECKING:
-    from stacks.config import StackConfig
+    from stacks.config.stack import StackConfig
 
 
 def cross_checks(cfg: StackConfig) -> list[str]:

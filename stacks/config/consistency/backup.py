@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from stacks.config import StackConfig
+    from stacks.config.stack import StackConfig
 
 TRUSTED = "every snapshot holds every Secret of the cluster; name a cloud host (not a control plane) or an on-prem server with a public address and no GPU"
 

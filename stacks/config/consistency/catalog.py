@@ -8,10 +8,12 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from components.kit.quantity import MEBIBYTE, parse_quantity
-from stacks.config import BUILTIN_SERVICES, Role
+from stacks.config.hosts import Role
+from stacks.config.types import BUILTIN_SERVICES
 
 if TYPE_CHECKING:
-    from stacks.config import Model, StackConfig
+    from stacks.config.models import Model
+    from stacks.config.stack import StackConfig
 
 # The storage class a cache gets when it names none (stacks/workloads.py, from the workload layer).
 HOSTPATH = "microk8s-hostpath"

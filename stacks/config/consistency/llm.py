@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from stacks.config import StackConfig
+    from stacks.config.stack import StackConfig
 
 # Kubernetes gives every pod `<SERVICE>_PORT=tcp://...` for each Service of its namespace; a
 # Service named `vllm` sets VLLM_PORT, which vLLM reads as its own port number and fails on.

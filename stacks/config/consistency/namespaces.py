@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from stacks.charts import CHARTS, pinned
 
 if TYPE_CHECKING:
-    from stacks.config import StackConfig
+    from stacks.config.stack import StackConfig
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 import ipaddress
 from typing import TYPE_CHECKING
 
-from stacks.config import NETMAKER_MIN_MEMORY_MB, Role
+from stacks.config.hosts import Role
+from stacks.config.vpn import NETMAKER_MIN_MEMORY_MB
 
 if TYPE_CHECKING:
-    from stacks.config import Host, StackConfig
+    from stacks.config.hosts import Host
+    from stacks.config.stack import StackConfig
 
 # Ports MicroK8s binds on every node's default interface (microk8s.io/docs/services-and-ports);
 # an SSH daemon moved onto one of them would fight the cluster for it.

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from stacks.config.hosts import Role
 
 if TYPE_CHECKING:
-    from stacks.config import StackConfig
+    from stacks.config.stack import StackConfig
 
 
 def deployer_reach(cfg: StackConfig) -> list[str]:

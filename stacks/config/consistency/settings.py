@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from stacks.config.mirrors import mirror_secrets
 
 if TYPE_CHECKING:
-    from stacks.config import StackConfig
+    from stacks.config.stack import StackConfig
 
 
 def unused_settings(cfg: StackConfig) -> list[str]:

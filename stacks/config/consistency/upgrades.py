@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from stacks.config.cluster import minor
 
 if TYPE_CHECKING:
-    from stacks.config import StackConfig
+    from stacks.config.stack import StackConfig
 
 
 def upgrades(cfg: StackConfig) -> list[str]:
