@@ -1,11 +1,12 @@
 """Turn a host script plus parameters into one remote command.
 
 Part of the kit every layer may use; it imports no layer. A script lives in the `scripts/`
-folder of the layer that runs it (`components/<layer>/scripts/`), the shared `lib.sh` in the
+folder of the layer that runs it (`components/<layer>/scripts/`), the shell libraries in the
 kit's own; script names are unique across layers (`script_path` checks).
 
 What runs on a host is: the parameters as shell-quoted assignments, then `lib.sh` (shared
-helpers), then the script. No value is ever pasted into shell code. Secrets never go here:
+helpers), then each library the script names in a `# uses: <name>.sh` line (`nft.sh`, the
+nftables table helpers), then the script. No value is ever pasted into shell code. Secrets never go here:
 pass them on the command's stdin.
 
 `python -m components.kit.shell lint` runs shellcheck on every script as composed for a host.
@@ -26,6 +27,9 @@ import pulumi
 
 COMPONENTS = Path(__file__).resolve().parents[1]
 LIB = "lib.sh"
+LIBRARIES = COMPONENTS / "kit" / "scripts"
+"""The kit's scripts are libraries, composed into others, never run alone."""
+USES = re.compile(r"^# uses: (\S+\.sh)$", re.M)
 LABEL = "hybrid-ai/"
 """Prefix of the label (bash's $0) each command line ends with."""
 # shlex.quote writes a ' inside single quotes as '"'"'.
@@ -56,7 +60,8 @@ def compose(name: str, params: Mapping[str, str]) -> str:
     """The full text that runs on the host for script `name` with `params`."""
     header = f"# hybrid-ai: {name} (parameters below are set by the Pulumi program)\n"
     assignments = "".join(f"{key}={shlex.quote(value)}\n" for key, value in sorted(params.items()))
-    return header + assignments + script_text(LIB) + script_text(name)
+    libraries = [LIB, *USES.findall(script_text(name))]
+    return header + assignments + "".join(script_text(lib) for lib in libraries) + script_text(name)
 
 
 def command_line(name: str, script: str, *, sudo: bool) -> str:
@@ -95,11 +100,11 @@ def remote_command(name: str, params: Mapping[str, pulumi.Input[str]], *, sudo: 
 
 
 def lint() -> int:
-    """shellcheck every host script as composed (parameters, lib.sh, body)."""
+    """shellcheck every host script as composed (parameters, libraries, body)."""
     with tempfile.TemporaryDirectory() as tmp:
         paths = []
         for script in scripts():
-            if script.name == LIB:
+            if script.parent == LIBRARIES:
                 continue
             path = Path(tmp) / script.name
             path.write_text("#!/usr/bin/env bash\n" + compose(script.name, {}))

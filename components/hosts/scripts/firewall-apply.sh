@@ -9,9 +9,10 @@
 # CLUSTER_CIDRS (pods, services) is dropped, but for the original ports PUBLIC_TCP.
 # Applied atomically (`nft -f` of "create, delete, define" in one transaction); a second run
 # with the same parameters leaves the same ruleset and reports changed=none.
-# Persisted for reboots by a oneshot unit that loads RULES_FILE.
+# Persisted for reboots by a oneshot unit that loads RULES_FILE (components/kit/scripts/nft.sh).
 # Parameters: SSH_PORT, VPN_PORT (UDP ports or ranges low-high), VPN_INTERFACE, PUBLIC_TCP, API_PORT, ADMIN_CIDRS,
 # CLUSTER_CIDRS (lists space-separated; API_PORT empty on other hosts), RULES_FILE, UNIT_FILE.
+# uses: nft.sh
 set -euo pipefail
 SCRIPT_NAME="firewall"
 : "${SSH_PORT:?}" "${VPN_PORT:?}" "${VPN_INTERFACE:?}" "${PUBLIC_TCP:=}" "${API_PORT:=}" "${ADMIN_CIDRS:=}" "${CLUSTER_CIDRS:=}"
@@ -33,15 +34,8 @@ done
 for c in "${admin_cidrs[@]}" "${cluster_cidrs[@]}"; do [[ $c =~ $cidr_re ]] || fail "not an IPv4 CIDR: '$c'"; done
 [[ $VPN_INTERFACE =~ ^[A-Za-z0-9_.-]{1,15}$ ]] || fail "not an interface name: '$VPN_INTERFACE'"
 
-if ! installed nftables; then
-  export DEBIAN_FRONTEND=noninteractive
-  retry apt-get -o DPkg::Lock::Timeout=120 update -q || fail "apt-get update failed; check the host's package mirrors"
-  retry apt-get -o DPkg::Lock::Timeout=120 install -y -q --no-install-recommends nftables || fail "could not install nftables"
-  changed+=("nftables")
-fi
-nft=$(command -v nft) || fail "nft not found after installing nftables"
+nft_install
 
-join() { local IFS=,; echo "$*"; }  # an nft set's elements
 # The interfaces whose traffic is the cluster's own: never filtered.
 inside="\"lo\", \"$VPN_INTERFACE\", \"vxlan.calico\", \"vxlan-v6.calico\""
 overlay="\"$VPN_INTERFACE\", \"vxlan.calico\", \"vxlan-v6.calico\""
@@ -57,9 +51,9 @@ rules=$(
   echo "    iifname \"cali*\" accept"
   echo "    meta l4proto { icmp, ipv6-icmp } accept"
   echo "    tcp dport $SSH_PORT accept"
-  echo "    udp dport { $(join "${vpn_ports[@]}") } accept"
-  [ -z "$PUBLIC_TCP" ] || echo "    tcp dport { $(join "${public_tcp[@]}") } accept"
-  [ -z "$API_PORT" ] || [ -z "$ADMIN_CIDRS" ] || echo "    ip saddr { $(join "${admin_cidrs[@]}") } tcp dport $API_PORT accept"
+  echo "    udp dport { $(nft_join "${vpn_ports[@]}") } accept"
+  [ -z "$PUBLIC_TCP" ] || echo "    tcp dport { $(nft_join "${public_tcp[@]}") } accept"
+  [ -z "$API_PORT" ] || [ -z "$ADMIN_CIDRS" ] || echo "    ip saddr { $(nft_join "${admin_cidrs[@]}") } tcp dport $API_PORT accept"
   echo "    drop"
   echo "  }"
   echo "  chain forward {"
@@ -70,45 +64,11 @@ rules=$(
   # One rule per port: nft 1.0.6 lists a set of `ct original proto-dst` as "[invalid type]".
   for p in "${public_tcp[@]}"; do echo "    ct status dnat meta l4proto tcp ct original proto-dst $p accept"; done
   echo "    ct status dnat drop"
-  [ -z "$CLUSTER_CIDRS" ] || echo "    ip daddr { $(join "${cluster_cidrs[@]}") } drop"
+  [ -z "$CLUSTER_CIDRS" ] || echo "    ip daddr { $(nft_join "${cluster_cidrs[@]}") } drop"
   echo "  }"
   echo "}"
 )
-unit="[Unit]
-Description=hybrid-ai host firewall (nftables table inet hybrid_ai)
-DefaultDependencies=no
-Wants=network-pre.target
-Before=network-pre.target shutdown.target
-After=nftables.service
-Conflicts=shutdown.target
-
-[Service]
-Type=oneshot
-RemainAfterExit=yes
-ExecStart=$nft -f $RULES_FILE
-
-[Install]
-WantedBy=sysinit.target"
-
-printf '%s\n' "$rules" | "$nft" -c -f - || fail "nft refused the generated ruleset (see above)"
-before=$("$nft" list table inet hybrid_ai 2>/dev/null || true)
-printf '%s\n' "$rules" | "$nft" -f - || fail "could not load the ruleset"
-[ "$before" = "$("$nft" list table inet hybrid_ai)" ] || changed+=("ruleset")
-
-if [ "$(cat "$RULES_FILE" 2>/dev/null)" != "$rules" ]; then
-  mkdir -p "$(dirname "$RULES_FILE")"
-  printf '%s\n' "$rules" > "$RULES_FILE"
-  changed+=("rules-file")
-fi
-if [ "$(cat "$UNIT_FILE" 2>/dev/null)" != "$unit" ]; then
-  mkdir -p "$(dirname "$UNIT_FILE")"
-  printf '%s\n' "$unit" > "$UNIT_FILE"
-  systemctl daemon-reload
-  changed+=("unit")
-fi
-unit_name=$(basename "$UNIT_FILE")
-if ! systemctl is-enabled --quiet "$unit_name"; then
-  systemctl enable "$unit_name"
-  changed+=("enabled")
-fi
+owned() { "$nft" list table inet hybrid_ai; }
+nft_load "$rules" owned
+nft_persist "$rules" "hybrid-ai host firewall (nftables table inet hybrid_ai)"
 report

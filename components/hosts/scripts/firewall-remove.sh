@@ -2,25 +2,9 @@
 # Undo firewall-apply.sh on `pulumi destroy`: its table, its unit and its rules file. No
 # other table is touched. nftables stays installed (other software may use it).
 # Parameters: RULES_FILE, UNIT_FILE (as for firewall-apply.sh).
+# uses: nft.sh
 set -euo pipefail
 SCRIPT_NAME="firewall"
 : "${RULES_FILE:=/etc/hybrid-ai/firewall.nft}" "${UNIT_FILE:=/etc/systemd/system/hybrid-ai-firewall.service}"
-unit_name=$(basename "$UNIT_FILE")
-if command -v nft >/dev/null && nft list table inet hybrid_ai >/dev/null 2>&1; then
-  nft delete table inet hybrid_ai
-  changed+=("ruleset")
-fi
-if systemctl is-enabled --quiet "$unit_name" 2>/dev/null; then
-  systemctl disable "$unit_name"
-  changed+=("enabled")
-fi
-if [ -e "$UNIT_FILE" ]; then
-  rm -f "$UNIT_FILE"
-  systemctl daemon-reload
-  changed+=("unit")
-fi
-if [ -e "$RULES_FILE" ]; then
-  rm -f "$RULES_FILE"
-  changed+=("rules-file")
-fi
+nft_remove hybrid_ai
 report
