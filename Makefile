@@ -91,7 +91,7 @@ test: lint typecheck unit e2e e2e-engine e2e-kube
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(PY) -m components.kit.shell lint
-	shellcheck tools/*.sh engine/*.sh engine/*/*.sh engine/crds/*/*.sh $(STANDIN_SRC)/*.sh .ci/run tools/lab/shims/*
+	shellcheck tools/*.sh engine/*.sh engine/*/*.sh engine/crds/*/*.sh .ci/run tools/lab/shims/*
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(VENV)/bin/zizmor --offline --min-severity medium .github/
 
@@ -167,8 +167,9 @@ $(ENGINE_BIN)/nvidia-device-plugin: engine/nvidia-device-plugin/go.mod engine/nv
 STANDIN_SRC := tools/lab/command-standin
 command-standin: .engine/standin/pulumi-resource-command
 
-.engine/standin/pulumi-resource-command: $(STANDIN_SRC)/go.mod $(STANDIN_SRC)/go.sum $(wildcard $(STANDIN_SRC)/*.go $(STANDIN_SRC)/*/*.go)
-	bash $(STANDIN_SRC)/build.sh
+.engine/standin/pulumi-resource-command: $(STANDIN_SRC)/go.mod $(STANDIN_SRC)/go.sum $(wildcard $(STANDIN_SRC)/*.go $(STANDIN_SRC)/*/*.go) \
+  engine/build.sh
+	OUT=.engine/standin bash engine/build.sh ./$(STANDIN_SRC) hybrid-ai/$(STANDIN_SRC) .=pulumi-resource-command
 
 ## e2e-engine: the real Pulumi CLI on a local file backend (alone: it competes for the CPU)
 e2e-engine: venv engine command-standin

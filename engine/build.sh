@@ -3,9 +3,11 @@
 # .engine/bin. No upstream source lives in this project: go.mod requires the module, the proxy
 # serves it, and Go's module and build caches stay machine-wide (a warm machine only relinks).
 #
-# Usage: build.sh DIR MODULE PACKAGE... [-- VAR=VALUE...]
-#   each PACKAGE (a main package) becomes .engine/bin/<last element of its path>, or
-#   .engine/bin/NAME if written PACKAGE=NAME;
+# Usage: [OUT=FOLDER] build.sh DIR MODULE PACKAGE... [-- VAR=VALUE...]
+#   DIR is a folder of engine/, or a project path written ./PATH for a module of the project's
+#   own (the lab's command stand-in: `make command-standin`, OUT=.engine/standin);
+#   each PACKAGE (a main package) becomes OUT/<last element of its path> (OUT: .engine/bin), or
+#   OUT/NAME if written PACKAGE=NAME;
 #   each VAR=VALUE becomes -ldflags "-X VAR=VALUE", where VALUE may use @VERSION@ (MODULE's
 #   version in go.mod, e.g. v1.32.13), @SEMVER@ (the same without its v), @MAJOR@, @MINOR@ and
 #   @DATE@ (the time of MODULE's commit, so the stamp is reproducible).
@@ -20,13 +22,18 @@ while [ $# -gt 0 ] && [ "$1" != -- ]; do packages+=("$1"); shift; done
 [ $# -gt 0 ] && shift
 stamps=("$@")
 root=$(cd "$(dirname "$0")/.." && pwd)
+case $dir in
+  ./*) src="$root/${dir#./}" ;;
+  *) src="$root/engine/$dir" ;;
+esac
+tag=$(basename "$dir")
 export PATH="$PATH:/usr/local/go/bin"
 if ! command -v go >/dev/null 2>&1; then
   # On a laptop without Go the engine tests skip with this reason; CI installs Go (.ci/run).
   echo "engine: Go is not installed; not building ${packages[*]} (the engine tests will skip)" >&2
   case "${CI:-}" in 1 | true | yes) exit 1 ;; *) exit 0 ;; esac
 fi
-cd "$root/engine/$dir"
+cd "$src"
 version=$(go list -mod=readonly -m -f '{{.Version}}' "$module")
 date=$(go list -mod=readonly -m -f '{{with .Time}}{{.UTC.Format "2006-01-02T15:04:05Z"}}{{end}}' "$module")
 major=$(echo "$version" | sed -n 's/^v\([0-9]*\)\..*/\1/p')
@@ -40,7 +47,7 @@ for stamp in "${stamps[@]}"; do
   stamp=${stamp//@DATE@/$date}
   ldflags+=" -X $stamp"
 done
-gen="$root/.engine/gen/$dir"
+gen="$root/.engine/gen/$tag"
 overlay=()
 if [ -f prepare.sh ]; then
   rm -rf "$gen"
@@ -48,11 +55,11 @@ if [ -f prepare.sh ]; then
   bash prepare.sh "$gen"
   [ ! -f "$gen/overlay.json" ] || overlay=(-overlay "$gen/overlay.json")
 fi
-out="$root/.engine/bin"
-tmp="$out/.tmp-$dir"
+out="$root/${OUT:-.engine/bin}"
+tmp="$out/.tmp-$tag"
 rm -rf "$tmp"
 mkdir -p "$tmp"
-echo "engine: building from $module@$version (Go caches: $(go env GOMODCACHE), $(go env GOCACHE))" >&2
+echo "engine: building from $module${version:+@$version} (Go caches: $(go env GOMODCACHE), $(go env GOCACHE))" >&2
 for package in "${packages[@]}"; do
   name=${package##*=}
   package=${package%=*}
