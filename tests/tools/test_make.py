@@ -25,7 +25,7 @@ def _tracked() -> tuple[str, str]:
 def test_make_targets_that_write_leave_git_status_as_it_was() -> None:
     # make preview, diff and check have their own tests; these are the others that write files.
     before = _tracked()
-    for target in (["docs"], ["render", "STACK=dev"], ["golden"]):
+    for target in (["docs"], ["render", "STACK=dev"], ["mirror", "STACK=dev"], ["golden"]):
         done = subprocess.run(["make", "-s", *target], cwd=PROJECT, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-2000:]
         assert _tracked() == before, f"make {' '.join(target)} changed what git tracks"
