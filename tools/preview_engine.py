@@ -42,7 +42,7 @@ def explain(log: str, stack: str, version: str, succeeded: bool) -> str:
     return "\n".join([
         head,
         f"It checked the config and {so_far}, then stopped: this machine has no {', '.join(missing)} plugin "
-        "(`make engine` builds the CLI alone), so the resources of that provider and everything after them are not in this preview.",
+        "(`make engine` builds the CLI and the Kubernetes provider only), so the resources of that provider and everything after them are not in this preview.",
         "For the whole plan offline: make render STACK=" + stack + " (build/" + stack + "/plan.json). For a full "
         "preview: install the Pulumi CLI with its plugins (https://www.pulumi.com/docs/install/).",
     ])

@@ -15,7 +15,8 @@ from pulumi_kubernetes.provider import Provider
 
 from components.cluster.label_guard import protected_labels
 from components.cluster.node_meta import NodeTaint, label_and_taint
-from components.hosts.ssh import SshTarget, after
+from components.hosts.ssh import SshTarget
+from components.kit.outputs import after
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,9 @@ from pulumi_kubernetes.core.v1 import NodePatch
 from pulumi_kubernetes.meta.v1 import ObjectMetaPatchArgs
 from pulumi_kubernetes.provider import Provider
 
-from components.hosts.ssh import SshTarget, after, command_options
+from components.hosts.ssh import SshTarget, command_options
 from components.kit import shell
+from components.kit.outputs import after
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any
 import pulumi
 from pulumi_command import remote
 
-from components.kit.outputs import after as after  # importable from here as before it moved to the kit
+from components.kit.outputs import after
 
 # A host that does not answer TCP fails after DIAL_ERROR_LIMIT + 1 connects of at most
 # PER_DIAL_TIMEOUT_S (about a minute), its name in the resource URN. perDialTimeout bounds the

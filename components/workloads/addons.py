@@ -17,8 +17,8 @@ import pulumi
 from pulumi_kubernetes.apps.v1 import DeploymentPatch
 from pulumi_kubernetes.meta.v1 import ObjectMetaPatchArgs
 
-from components.hosts.ssh import after
 from components.kit.kube import manifest
+from components.kit.outputs import after
 
 HOSTPATH_PROVISIONER = "hostpath-provisioner"
 CLOUD_ADDONS = (HOSTPATH_PROVISIONER, "metrics-server", "calico-kube-controllers")
