@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.support.helpers import PROJECT
 from tools.check import main
@@ -25,6 +26,15 @@ def test_make_check_passes_the_dev_stack(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert re.search(r"check: stack 'dev': 0 policy violation\(s\) \(\d+ policies: ssh-host-key-pinned, ", result.stdout), result.stdout
     assert (tmp_path / "out" / "plan.json").exists()  # the render is part of the check
+
+
+def test_every_pull_request_checks_every_stack() -> None:
+    flow = yaml.safe_load((PROJECT / ".github" / "workflows" / "plan-diff.yml").read_text())
+    assert "pull_request" in flow[True]  # YAML 1.1 reads the key `on` as true
+    steps = [step for job in flow["jobs"].values() for step in job["steps"] if "tools.check" in step.get("run", "")]
+    assert len(steps) == 1 and not steps[0].get("continue-on-error"), steps
+    script = steps[0]["run"]
+    assert "for stack in $(ls Pulumi.*.yaml" in script and "|| status=1" in script and script.rstrip().endswith('exit "$status"'), script
 
 
 def test_production_lets_encrypt_on_a_non_production_stack_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
