@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 # bytecode and compile every library again on a fresh clone (~3 s cold; docs/performance.md).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: venv preview render check docs bench golden test lint typecheck unit e2e engine crds command-standin e2e-engine e2e-kube lab-up lab-down clean
+.PHONY: venv preview render check docs bench bench-render golden test lint typecheck unit e2e engine crds command-standin e2e-engine e2e-kube lab-up lab-down clean
 
 TOOLS := .venv-tools
 
@@ -76,8 +76,13 @@ check: venv
 docs: venv
 	$(PY) -m tools.docs --write docs/config.md
 
-## bench: the performance table (build/bench.json); not part of make test
-bench: venv
+## bench: the program under the real Pulumi CLI, timed on the engine lab and a large fleet (root;
+# build/bench.json, and its table into docs/performance.md); not part of make test
+bench: venv engine command-standin
+	$(PY) -m tests.support.bench --docs
+
+## bench-render: the mock render against what the Pulumi SDK alone needs (build/bench-render.json)
+bench-render: venv
 	$(PY) -m tools.bench
 
 ## golden: refresh the render digests of the example stacks (after an intended plan change)

@@ -1,4 +1,4 @@
-"""`make bench`: how fast and how flat the program stays as the fleet grows.
+"""`make bench-render`: how fast and how flat the program stays as the fleet grows.
 
 Each size renders in a fresh process through the same path as `make render` (mock
 evaluation, then plan, graph and artifacts written to a scratch folder); a number is the
@@ -8,7 +8,7 @@ the Pulumi SDK alone needs for the plan that render produced: another fresh proc
 its resources (count, types, names, parents, inputs, custom timeouts, the union of their
 dependency edges, a custom resource's provider) as plain resources under bare mocks, with no
 program logic (tools/floor.py; docs/performance.md);
-`ratio = (render wall - its import) / floor`. Writes build/bench.json and prints a table.
+`ratio = (render wall - its import) / floor`. Writes build/bench-render.json and prints a table.
 """
 
 from __future__ import annotations
@@ -156,10 +156,10 @@ def blast_radius() -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="make bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="make bench-render", description=__doc__)
     parser.add_argument("--sizes", default=",".join(SIZES), help=f"comma-separated, of: {', '.join(SIZES)}")
     parser.add_argument("--runs", type=int, default=3, help="processes per size (the median is reported)")
-    parser.add_argument("--out", type=Path, default=PROJECT_DIR / "build" / "bench.json")
+    parser.add_argument("--out", type=Path, default=PROJECT_DIR / "build" / "bench-render.json")
     parser.add_argument("--on-disk", action="store_true",
                         help="render into the system's temporary folder, not memory (docs/performance.md)")
     parser.add_argument("--child", help=argparse.SUPPRESS)

@@ -1,4 +1,4 @@
-"""The floor of a plan (`make bench`): what the Pulumi SDK alone needs to register the plan's
+"""The floor of a plan (`make bench-render`): what the Pulumi SDK alone needs to register the plan's
 resources, replayed as plain resources under bare mocks with no program logic."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Where `make bench` writes its renders: memory (a tmpfs) when the machine has one with room.
+"""Where `make bench-render` writes its renders: memory (a tmpfs) when the machine has one with room.
 
 On this project's 2-core VM, creating the same ~2,400 files on ext4 took 0.25 s to 2 s from
 one minute to the next (ext4's allocator re-reads inodes that other jobs deleted moments

@@ -1,4 +1,4 @@
-"""`make bench` runs, at the smallest size; timing thresholds are not tests, the shape and the
+"""`make bench-render` runs, at the smallest size; timing thresholds are not tests, the shape and the
 graph facts are."""
 
 from __future__ import annotations

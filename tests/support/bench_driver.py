@@ -1,0 +1,65 @@
+"""tests/support/program_driver.py's job, run with the engine's events recorded: when each
+resource's step started and ended (as this process received the events, within 0.1 s, the
+automation API's polling of the CLI's event log), for `make bench`'s timeline of an `up`.
+
+Job on stdin as program_driver's, plus `parallel` (the CLI's `--parallel`; 0 or absent: its
+default); result as its, plus `steps`: [urn, op, start_s, end_s] from the operation's start, and
+`elapsed` ends at the engine's summary event."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+from pulumi import automation as auto
+
+from tests.support.program_driver import stack_of
+
+
+def run(job: dict[str, Any]) -> dict[str, Any]:
+    stack = stack_of(job)
+    log: list[str] = []
+    started: dict[str, tuple[str, float]] = {}
+    steps: list[list[Any]] = []
+    result: dict[str, Any] = {"ok": True, "error": "", "changes": {}}
+    start = time.monotonic()
+
+    def on_event(event: auto.EngineEvent) -> None:
+        now = time.monotonic() - start
+        if event.summary_event is not None:
+            result["summary_s"] = now
+        if event.resource_pre_event is not None:
+            meta = event.resource_pre_event.metadata
+            started[meta.urn] = (meta.op.value, now)
+        done = event.res_outputs_event or event.res_op_failed_event
+        if done is not None and (meta := done.metadata).urn in started:
+            op, begun = started.pop(meta.urn)
+            steps.append([meta.urn, op, round(begun, 2), round(now, 2)])
+
+    # The CLI's default is 4 per CPU; `parallel` in the job overrides it (0: the default).
+    opts: dict[str, Any] = {"parallel": job["parallel"]} if job.get("parallel") else {}
+    try:
+        if job["op"] == "up":
+            result["changes"] = stack.up(on_output=log.append, on_event=on_event, color="never", **opts).summary.resource_changes or {}
+        elif job["op"] == "preview":
+            result["changes"] = dict(stack.preview(on_output=log.append, on_event=on_event, color="never", **opts).change_summary)
+        elif job["op"] == "destroy":
+            result["changes"] = stack.destroy(on_output=log.append, on_event=on_event, color="never", **opts).summary.resource_changes or {}
+        else:
+            raise ValueError(f"unknown op {job['op']!r}")
+    except auto.errors.CommandError as err:
+        result |= {"ok": False, "error": str(err)}
+    # The operation's own time ends with the engine's summary: after it the automation API runs
+    # two more CLI commands (the stack's outputs and its history).
+    result["elapsed"] = result.get("summary_s", time.monotonic() - start)
+    result["log"] = log
+    result["steps"] = steps
+    deployment = stack.export_stack().deployment or {}
+    result["resources"] = [{"urn": r["urn"], "type": r["type"]} for r in deployment.get("resources", [])]
+    return result
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(json.load(sys.stdin))), flush=True)

@@ -1,0 +1,161 @@
+"""`make bench`'s own logic without the engine: the stacks it generates (the lab's with more
+workstations, the large fleets), the schema of build/bench.json, its goals, the table
+docs/performance.md shows, and the graph fact the 6- and 12-host timings rest on."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from tests.support.bench_lab import bench_config, bench_hosts
+from tests.support.engine_lab import OFFICE, lab_config, lab_hosts
+from tests.support.helpers import evaluate_config
+from tools import bench_report
+from tools.bench_fleet import SHAPES, host_key, office_fleet, office_lans, write_stack_file
+from tools.bench_report import Bench, busy, goals, owner, parallel_hosts, table, with_table
+from tools.lab.netlab import Lab
+from tools.render.evaluate import raw_stack_config
+
+
+def unbuilt_lab(tmp_path: Path, workstations: int) -> Lab:
+    """The bench lab's hosts, not brought up: addresses as the lab gives them, host keys made up."""
+    lab = Lab(tmp_path, [OFFICE], bench_hosts(workstations))
+    for h in lab.hosts.values():
+        h.host_key = host_key(h.name)
+    return lab
+
+
+def test_the_lab_stacks_keep_the_engine_labs_shape_and_add_workstations_like_it(tmp_path: Path) -> None:
+    lab = unbuilt_lab(tmp_path, 10)
+    assert bench_config(unbuilt_lab(tmp_path, 2), 2) == lab_config(unbuilt_lab(tmp_path, 2))  # today's lab, unchanged
+    assert [h.name for h in bench_hosts(2)] == [h.name for h in lab_hosts()]
+    small, large = bench_config(lab, 3), bench_config(lab, 9)
+    assert (len(small["hosts"]), len(bench_config(lab, 4)["hosts"]), len(large["hosts"])) == (6, 7, 12)
+    hosts = {h["name"]: h for h in large["hosts"]}
+    assert {h["ssh"]["hostKey"] for h in hosts.values()} == {lab.hosts[n].host_key for n in hosts}
+    assert len({h["vpnAddress"] for h in hosts.values()}) == 12
+    for k in range(1, 10):
+        ws, host = hosts[f"ws-{k}"], lab.hosts[f"ws-{k}"]
+        assert ws["gpu"] and ws["site"] == OFFICE.name and ws["existing"]["lanAddress"] == host.lan
+        assert host.lan and ipaddress.ip_address(host.lan) in ipaddress.ip_network(OFFICE.lan_cidr)
+        if k % 2 == 0:  # through ws-1, dialed at its LAN address (its sshd listens there)
+            assert ws["ssh"]["jumpHost"] == "ws-1" and ws["existing"]["address"] == host.lan
+            assert host.sshd_options == {"ListenAddress": "0.0.0.0"}
+        else:
+            assert "jumpHost" not in ws["ssh"] and ws["existing"]["address"] == host.mgmt
+    assert len({h.mgmt for h in lab.hosts.values()}) == len({h.lan or h.public for h in lab.hosts.values()}) == 13
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_the_fleet_shapes(shape: str) -> None:
+    workstations, models, site_size = SHAPES[shape]
+    raw = office_fleet(workstations, models, site_size)
+    ws = [h for h in raw["hosts"] if "gpu" in h]
+    offices = [s for s in raw["sites"] if s["kind"] == "on-prem"]
+    assert (len(ws), len(raw["models"]), len(offices)) == (100, 40, 100 // site_size)
+    assert len({h["name"] for h in raw["hosts"]}) == len({h["ssh"]["hostKey"] for h in raw["hosts"]}) == len(raw["hosts"])
+    assert len({h["vpnAddress"] for h in raw["hosts"]}) == len(raw["hosts"])
+    lans = {s["name"]: ipaddress.IPv4Network(s["lanCidr"]) for s in offices}
+    assert all(lan.subnet_of(ipaddress.IPv4Network("198.51.100.0/24")) for lan in lans.values())
+    for h in ws:
+        lan = lans[h["site"]]
+        address = ipaddress.ip_address(h["existing"]["address"])
+        assert address in lan and address not in (lan.network_address, lan.network_address + 1, lan.broadcast_address)
+        first = f"ws-{h['site'].removeprefix('office-')}-1"
+        assert h["ssh"].get("jumpHost") == (None if h["name"] == first else first)
+    assert {h.get("nvidia", {}).get("installDriver", True) for h in ws} == {True, False}
+
+
+def test_office_lans_must_fit() -> None:
+    assert [str(n) for n in office_lans(2, 10)] == ["198.51.100.0/28", "198.51.100.16/28"]
+    assert [str(n) for n in office_lans(1, 100)] == ["198.51.100.0/25"]
+    with pytest.raises(ValueError, match="17 offices of 10"):
+        office_lans(17, 10)
+    with pytest.raises(ValueError, match="1 offices of 300"):
+        office_lans(1, 300)
+
+
+def test_a_small_fleet_is_a_valid_stack_file_make_render_reads(tmp_path: Path) -> None:
+    raw = office_fleet(5, 6, 2)
+    write_stack_file(raw, tmp_path, "bench-small")
+    assert raw_stack_config(tmp_path, "bench-small") == raw
+    ev = evaluate_config(raw)
+    assert ev.by_name("ws-3-1-reachable") and not ev.warnings
+
+
+def cross_host_edges(raw: dict[str, Any]) -> set[tuple[str, str]]:
+    ev = evaluate_config(raw)
+    hosts = [h["name"] for h in raw["hosts"]]
+    names = {r.urn: r.name for r in ev.resources}
+    return {(r.name, names[d]) for r in ev.resources for d in r.dependencies
+            if (a := owner(r.urn, hosts)) and (b := owner(d, hosts)) and a != b}
+
+
+def test_hosts_wait_for_each_other_only_where_they_must() -> None:
+    """Hosts run in parallel: no step of one host waits for another host's, except a host's
+    steps for its jump host's reachability check (its connection goes through it) and each
+    mesh config for its peers' key steps (it lists their public keys)."""
+    raw = office_fleet(6, 5, 3)
+    jump = {h["name"]: h["ssh"].get("jumpHost") for h in raw["hosts"]}
+    edges = cross_host_edges(raw)
+    needless = {(a, b) for a, b in edges
+                if not (a.startswith("mesh-") and a.endswith("-wg") and b.startswith("mesh-") and b.endswith("-wg-key"))
+                and not any(a.startswith(f"{h}-") or a.startswith(f"mesh-{h}-") for h, j in jump.items() if j and b == f"{j}-reachable")}
+    assert not needless, sorted(needless)
+    hosts = [h["name"] for h in raw["hosts"]]
+    # Still there: the hub's config lists every peer, every peer's lists the hub.
+    assert {("mesh-vpn-hub-wg", f"mesh-{h}-wg-key") for h in hosts if h != "vpn-hub"} <= edges
+    assert {(f"mesh-{h}-wg", "mesh-vpn-hub-wg-key") for h in hosts if h != "vpn-hub"} <= edges
+    assert ("ws-1-2-bootstrap-base", "ws-1-1-reachable") in edges
+
+
+def test_host_parallelism_from_the_engines_steps() -> None:
+    assert owner("urn:pulumi:s::p::command:remote:Command::ws-1-bootstrap-base", ["ws-1", "ws-10"]) == "ws-1"
+    assert owner("urn:pulumi:s::p::command:remote:Command::mesh-ws-10-wg", ["ws-1", "ws-10"]) == "ws-10"
+    assert owner("urn:pulumi:s::p::hybridai:vpn:WireGuardMesh::mesh", ["ws-1"]) is None
+    assert busy([(0, 2), (1, 3), (5, 6)]) == 4
+    u = "urn:pulumi:s::p::command:remote:Command::"
+    serial = [[u + "a-x", "create", 0, 5], [u + "b-x", "create", 5, 10]]
+    parallel = [[u + "a-x", "create", 0, 5], [u + "a-y", "create", 4, 10], [u + "b-x", "create", 0, 10]]
+    assert parallel_hosts(serial, ["a", "b"], 10) == 1.0 and parallel_hosts(parallel, ["a", "b"], 10) == 2.0
+
+
+def record(**changes: Any) -> dict[str, Any]:
+    step = {"s": 10.0, "hosts": 6, "resources": 50, "changes": {"create": 50}, "parallel_hosts": 4.0,
+            "engine_cpu_s": 5.0, "hosts_cpu_s": 3.0}
+    lab = {k: step for k in ("up_small", "again_small", "add_workstation", "destroy_small", "up_large", "again_large", "destroy_large")}
+    fleet = {"shape": "10x10", "workstations": 100, "models": 40, "offices": 10, "resources": 1700, "preview_s": 30.0, "render_s": 10.0}
+    base = {"date": "2026-12-07T14:00:00+00:00", "cpus": 2, "load": [1, 2, 3], "load_end": [1, 2, 3], "nice": 10, "cli": "v3",
+            "lab": lab | {"layers": "below-cluster"}, "fleet": [fleet]}
+    return base | changes
+
+
+def test_the_record_schema_and_goals() -> None:
+    bench = Bench.model_validate(record())
+    lab = bench.lab.model_dump()
+    lab["up_large"] = dict(lab["up_large"], s=12.0)
+    lab["again_small"] = dict(lab["again_small"], s=1.01)
+    found = {g.name: g for g in goals(Bench.model_validate(record(lab=lab)))}
+    assert found["up: 12 hosts / 6 hosts"].met and found["up: 12 hosts / 6 hosts"].value == 1.2
+    assert not found["second up / first up (6 hosts)"].met and found["second up / first up (6 hosts)"].value == 0.101
+    assert not found["second up / first up (12 hosts)"].met  # 10 / 12
+    assert found["preview / render (10x10)"].met and found["preview / render (10x10)"].value == 3.0
+    for bad in (record(extra=1), record(load=[1, 2]), record(fleet=[]), record(lab=dict(lab, up_small=dict(lab["up_small"], s=0)))):
+        with pytest.raises(ValidationError):
+            Bench.model_validate(bad)
+
+
+def test_performance_md_shows_the_recorded_run() -> None:
+    """docs/performance.md's table is the one docs/bench.json (the latest `make bench`) makes,
+    and the goals recorded there are the ones its figures give."""
+    bench = bench_report.load(bench_report.RECORD)
+    assert bench.goals == goals(bench)
+    page = bench_report.DOCS.read_text()
+    assert with_table(page, bench) == page
+    assert table(bench) in page and all(g.name in page for g in bench.goals)
+    assert json.loads(bench_report.RECORD.read_text())["lab"]["up_large"]["hosts"] == 12
