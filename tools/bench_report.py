@@ -51,6 +51,8 @@ class FleetRun(Model):
     resources: int = Field(description="Resources the preview plans (the CLI's create count).", gt=0)
     preview_s: float = Field(description="The real CLI's `preview` of the whole program (real kubernetes provider).", gt=0)
     render_s: float = Field(description="`make render` of the same stack: a fresh process, import included.", gt=0)
+    preview_cpu_s: float | None = Field(default=None, description="CPU seconds of the preview: the driver (automation API and program), the CLI, the providers.", gt=0)
+    render_cpu_s: float | None = Field(default=None, description="CPU seconds of the render's process (Graphviz included).", gt=0)
 
 
 class Goal(Model):
@@ -132,12 +134,17 @@ def table(bench: Bench) -> str:
         changes = ", ".join(f"{k} {v}" for k, v in sorted(st.changes.items()))
         lines.append(f"| {label} | {st.hosts} | {st.resources} | {changes} | {st.s:.1f} | {st.parallel_hosts:.1f} "
                      f"| {st.engine_cpu_s:.1f} | {st.hosts_cpu_s:.1f} |")
-    lines += ["", "| fleet | workstations | models | offices | resources | preview s | render s |", "|---|---|---|---|---|---|---|"]
-    lines += [f"| {f.shape} | {f.workstations} | {f.models} | {f.offices} | {f.resources} | {f.preview_s:.1f} | {f.render_s:.1f} |"
-              for f in bench.fleet]
+    lines += ["", "| fleet | workstations | models | offices | resources | preview s | render s | preview CPU s | render CPU s |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {f.shape} | {f.workstations} | {f.models} | {f.offices} | {f.resources} | {f.preview_s:.1f} | {f.render_s:.1f} "
+              f"| {_maybe(f.preview_cpu_s)} | {_maybe(f.render_cpu_s)} |" for f in bench.fleet]
     lines += ["", "| goal | ratio | at most | met |", "|---|---|---|---|"]
     lines += [f"| {g.name} | {g.value:.2f} | {g.limit:g} | {'yes' if g.met else '**no**'} |" for g in bench.goals]
     return "\n".join(lines)
+
+
+def _maybe(value: float | None) -> str:
+    return "(not measured)" if value is None else f"{value:.1f}"
 
 
 def with_table(page: str, bench: Bench) -> str:

@@ -19,6 +19,7 @@ import argparse
 import datetime
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -35,14 +36,20 @@ from tools.bench_report import DOCS, RECORD, Bench, FleetRun, goals, with_table
 CLI = PROJECT / ".engine" / "bin" / "pulumi"
 
 
-def timed(argv: list[str], nice: int, stdin: str | None = None, timeout: float = 3600) -> tuple[float, str]:
-    """Run `argv` under `nice` from the project; its wall seconds and stdout."""
-    start = time.monotonic()
+def children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(argv: list[str], nice: int, stdin: str | None = None, timeout: float = 3600) -> tuple[float, float, str]:
+    """Run `argv` under `nice` from the project; its wall seconds, the CPU seconds of its process
+    tree, and its stdout."""
+    start, cpu = time.monotonic(), children_cpu_s()
     proc = subprocess.run(["nice", "-n", str(nice), *argv], input=stdin, capture_output=True, text=True, cwd=PROJECT,
                           timeout=timeout, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"bench: {' '.join(argv[:4])} failed:\n{proc.stderr[-3000:]}\n{proc.stdout[-2000:]}")
-    return time.monotonic() - start, proc.stdout
+    return time.monotonic() - start, children_cpu_s() - cpu, proc.stdout
 
 
 def fleet_run(shape: str, nice: int, tmp: Path) -> tuple[FleetRun, list[list[Any]]]:
@@ -53,17 +60,18 @@ def fleet_run(shape: str, nice: int, tmp: Path) -> tuple[FleetRun, list[list[Any
     folder.mkdir()
     stack = f"bench-{shape}"
     write_stack_file(raw, folder, stack)
-    render_s, _ = timed([sys.executable, "-m", "tools.render", "--stack", stack, "--dir", str(folder), "--out", str(folder / "render")], nice)
+    render_s, render_cpu_s, _ = timed([sys.executable, "-m", "tools.render", "--stack", stack, "--dir", str(folder), "--out", str(folder / "render")], nice)
     key = folder / "key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", str(key)], check=True)
     job = {"root": str(folder / "stack"), "passphrase": "bench", "key_file": str(key), "standin": str(STANDIN),
            "op": "preview", "config": raw, "layers": "all"}
-    _, out = timed([sys.executable, "-m", "tests.support.bench_driver"], nice, stdin=json.dumps(job))
+    _, preview_cpu_s, out = timed([sys.executable, "-m", "tests.support.bench_driver"], nice, stdin=json.dumps(job))
     result = json.loads(out.strip().splitlines()[-1])
     if not result["ok"]:
         raise SystemExit("bench: the fleet's preview failed:\n" + "\n".join(result["log"][-30:]) + result["error"][-2000:])
     run = FleetRun(shape=shape, workstations=workstations, models=models, offices=-(-workstations // site_size),
-                   resources=result["changes"]["create"], preview_s=round(result["elapsed"], 2), render_s=round(render_s, 2))
+                   resources=result["changes"]["create"], preview_s=round(result["elapsed"], 2), render_s=round(render_s, 2),
+                   preview_cpu_s=round(preview_cpu_s, 1), render_cpu_s=round(render_cpu_s, 1))
     return run, result["steps"]
 
 
@@ -81,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     load = [round(x, 2) for x in os.getloadavg()]
     version = subprocess.run([str(CLI), "version"], capture_output=True, text=True, check=True).stdout.strip()
-    _, out = timed([sys.executable, "-m", "tests.support.bench_lab", "--workstations", args.workstations, "--layers", args.layers],
+    _, _, out = timed([sys.executable, "-m", "tests.support.bench_lab", "--workstations", args.workstations, "--layers", args.layers],
                    args.nice)
     lab = json.loads(out.strip().splitlines()[-1])
     steps = {f"lab.{k}": v.pop("steps") for k, v in lab.items() if isinstance(v, dict)}

@@ -129,7 +129,8 @@ def record(**changes: Any) -> dict[str, Any]:
     step = {"s": 10.0, "hosts": 6, "resources": 50, "changes": {"create": 50}, "parallel_hosts": 4.0,
             "engine_cpu_s": 5.0, "hosts_cpu_s": 3.0}
     lab = {k: step for k in ("up_small", "again_small", "add_workstation", "destroy_small", "up_large", "again_large", "destroy_large")}
-    fleet = {"shape": "10x10", "workstations": 100, "models": 40, "offices": 10, "resources": 1700, "preview_s": 30.0, "render_s": 10.0}
+    fleet = {"shape": "10x10", "workstations": 100, "models": 40, "offices": 10, "resources": 1700, "preview_s": 30.0, "render_s": 10.0,
+             "preview_cpu_s": 40.0, "render_cpu_s": 9.0}
     base = {"date": "2026-12-07T14:00:00+00:00", "cpus": 2, "load": [1, 2, 3], "load_end": [1, 2, 3], "nice": 10, "cli": "v3",
             "lab": lab | {"layers": "below-cluster"}, "fleet": [fleet]}
     return base | changes
