@@ -121,7 +121,7 @@ ENGINE_CRDS := .engine/crds
 KUBE_BINS := $(addprefix $(ENGINE_BIN)/,kube-apiserver kube-controller-manager kube-scheduler kubectl)
 CRD_GROUPS := gateway-api cert-manager prometheus-operator
 engine: $(ENGINE_BIN)/pulumi $(ENGINE_BIN)/pulumi-resource-kubernetes $(KUBE_BINS) \
-  $(ENGINE_BIN)/etcd $(ENGINE_BIN)/kwok $(ENGINE_BIN)/nvidia-device-plugin crds
+  $(ENGINE_BIN)/etcd $(ENGINE_BIN)/kwok $(ENGINE_BIN)/nvidia-device-plugin $(ENGINE_BIN)/prometheus-adapter crds
 
 $(ENGINE_BIN)/pulumi: engine/pulumi/go.mod engine/pulumi/go.sum
 	bash engine/build.sh pulumi github.com/pulumi/pulumi/pkg/v3 github.com/pulumi/pulumi/pkg/v3/cmd/pulumi \
@@ -165,6 +165,12 @@ $(ENGINE_BIN)/nvidia-device-plugin: engine/nvidia-device-plugin/go.mod engine/nv
 	bash engine/build.sh nvidia-device-plugin github.com/NVIDIA/k8s-device-plugin \
 	  github.com/NVIDIA/k8s-device-plugin/cmd/nvidia-device-plugin \
 	  -- github.com/NVIDIA/k8s-device-plugin/internal/info.version=@VERSION@
+
+# prometheus-adapter at the chart's app version; the tests load the rules config the program
+# writes with it, against the lab's API server.
+$(ENGINE_BIN)/prometheus-adapter: engine/prometheus-adapter/go.mod engine/prometheus-adapter/go.sum
+	bash engine/build.sh prometheus-adapter sigs.k8s.io/prometheus-adapter \
+	  sigs.k8s.io/prometheus-adapter/cmd/adapter=prometheus-adapter
 
 ## command-standin: the lab's test-only stand-in for the pulumi-command provider, built from
 # tools/lab/command-standin into .engine/standin (never on a user's PATH, nor next to the CLI,

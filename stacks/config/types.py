@@ -52,8 +52,10 @@ BUILTIN_SERVICES = ("redis", "tf-serving")
 SSH_KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa")
 
 
-# An image reference pinned by tag or digest: "repo[:port]/path:tag" or "...@sha256:<64 hex>".
-PINNED_IMAGE = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*(/[a-z0-9._-]+)?(:[A-Za-z0-9._-]{1,128}|@sha256:[0-9a-f]{64})$")
+# An image reference pinned by tag or digest: "repo[:port]/path:tag", "...@sha256:<64 hex>" or
+# both ("...:tag@sha256:<64 hex>": the runtime pulls the digest, the tag says what it is).
+PINNED_IMAGE = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*(/[a-z0-9._-]+)?"
+                          r"(:[A-Za-z0-9._-]{1,128}(@sha256:[0-9a-f]{64})?|@sha256:[0-9a-f]{64})$")
 
 
 def _dns_label(value: str) -> str:

@@ -14,9 +14,9 @@ from pydantic import AfterValidator, Field, model_validator
 
 from stacks.config.types import Memory, Schema, strict
 
-# vLLM image, pinned by tag as every image of the project (the machine that wrote this has no
-# registry access to read a digest); its source facts are in docs/upstream.md.
-VLLM_IMAGE = "vllm/vllm-openai:v0.11.0"
+# vLLM image: the tag, and the digest published for it (where it was read and how to check it:
+# docs/models.md); its source facts are in docs/upstream.md.
+VLLM_IMAGE = "vllm/vllm-openai:v0.11.0@sha256:014a95f21c9edf6abe0aea6b07353f96baa4ec291c427bb1176dc7c93a85845c"
 
 # Flags `extraArgs` may pass, with the pattern of their value (None: a switch without value).
 EXTRA_ARGS: dict[str, str | None] = {

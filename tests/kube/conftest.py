@@ -1,5 +1,8 @@
-"""Fixtures of the Kubernetes lab: one control plane and one chart mirror per module, and the
-dev stack's Kubernetes layer applied to it (preview, then up) for the tests that need it."""
+"""Fixtures of the Kubernetes lab: one control plane and one chart mirror for the session, with
+a kwok node for every host of the dev stack and of the llm lab stack (`llm_lab_config`); the dev
+stack's Kubernetes layer applied to it (preview, then up) for the tests that need it. The dev
+module destroys its stack at its end; the llm module then applies its own on the same API
+server (one control plane start for both)."""
 
 from __future__ import annotations
 
@@ -25,12 +28,33 @@ from tests.support.kube import KubeStack, control_plane, with_mirror
 from tools.lab.kube import CRDS, ControlPlane, missing_requirements
 
 
-@pytest.fixture(scope="module")
+def llm_lab_config() -> dict[str, Any]:
+    """The llm stack with a GPU of each sharing mode: ws-1's rtx-3090 under MPS, ws-2's
+    time-sliced as in Pulumi.llm.yaml, and ws-3 with whole GPUs (a profile of one replica) for
+    a model that asks for a whole GPU. ws-3 has more GPUs than the shared models have pods: the
+    scheduler does not keep whole GPUs free for the model that needs one (docs/models.md)."""
+    raw = copy.deepcopy(stack_config("llm"))
+    raw["timeSlicing"]["profiles"] += [{"name": "rtx-3090-mps", "replicas": 4, "sharing": "mps", "memory": "24Gi"},
+                                       {"name": "rtx-a6000", "replicas": 1, "memory": "48Gi"}]
+    hosts = raw["hosts"]
+    next(h for h in hosts if h["name"] == "ws-1")["gpu"]["profile"] = "rtx-3090-mps"
+    ws2 = next(h for h in hosts if h["name"] == "ws-2")
+    hosts.append(copy.deepcopy(ws2) | {"name": "ws-3", "existing": {"address": "198.51.100.23"}, "vpnAddress": "100.64.1.3",
+                                       "gpu": {"model": "rtx-a6000", "count": 5, "profile": "rtx-a6000"}})
+    for m in raw["models"]:
+        m.pop("shmSize", None)  # the device plugin mounts its own /dev/shm on MPS GPUs
+    chat = next(m for m in raw["models"] if m["name"] == "chat")
+    raw["models"].append({"name": "coder", "kind": "vllm", "placement": "gpu", "port": 8000, "memory": "16Gi", "gpuMemory": "40Gi",
+                          "exclusiveGpu": True, "vllm": chat["vllm"] | {"servedModelName": "coder", "maxModelLen": 16384}})
+    return raw
+
+
+@pytest.fixture(scope="session")
 def plane() -> Iterator[ControlPlane]:
     why = missing_requirements()
     if why:
         unavailable(f"the Kubernetes lab cannot run here: {why}")
-    cp = control_plane(stack_config("dev")).up()
+    cp = control_plane(stack_config("dev"), llm_lab_config()).up()
     print(f"\nlab control plane: API server ready in {cp.timings['apiserver']:.1f} s, "
           f"{len(cp.nodes)} kwok nodes Ready in {cp.timings['ready']:.1f} s", flush=True)
     try:
@@ -44,7 +68,7 @@ def plane() -> Iterator[ControlPlane]:
         assert not cp.root.exists()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def mirror(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mirror]:
     if not CRDS.is_dir():
         unavailable(f"no generated CRDs in {CRDS}: run `make engine`")

@@ -13,6 +13,9 @@ for) and nothing of upstream's templates. Each holds only the facts the program 
   the program sets `crds.enabled: true`, annotated `helm.sh/resource-policy: keep` as upstream's
   `crds.keep` (default true) has them, so uninstalling leaves them (upstream's chart does both);
   the program's ClusterIssuer and Certificate need them;
+- prometheus-adapter: the ConfigMap holding the adapter's `config.yaml`, written from
+  `rules.custom` as upstream's templates/configmap.yaml writes it (`rules:` then the list); with
+  `rules.default` upstream adds its own container_* rules, which the stand-in refuses to fake;
 - kube-prometheus-stack: prometheus-operator's CRDs (monitoring.coreos.com) in the chart's
   `crds/` folder, installed before any template (upstream ships them in its `crds` subchart's
   `crds/`); the program's PrometheusRule needs them.
@@ -37,7 +40,7 @@ import yaml
 
 from stacks.charts import pinned
 
-CHARTS = ("cert-manager", "dcgm-exporter", "kube-prometheus-stack", "nvidia-device-plugin", "traefik")
+CHARTS = ("cert-manager", "dcgm-exporter", "kube-prometheus-stack", "nvidia-device-plugin", "prometheus-adapter", "traefik")
 # Which generated CRDs each stand-in carries, by API group, and where (templates/ or crds/).
 CHART_CRDS = {"cert-manager": (("cert-manager.io", "acme.cert-manager.io"), "templates"),
               "kube-prometheus-stack": (("monitoring.coreos.com",), "crds")}
@@ -67,8 +70,19 @@ def controller(kind: str, name: str, path: str) -> str:
             f"      {RESTRICTED}")
 
 
+# prometheus-adapter's rules ConfigMap (upstream: templates/configmap.yaml; `config.yaml` is what
+# the adapter's --config reads).
+ADAPTER_CONFIG = (
+    "{{- if .Values.rules.default }}{{ fail \"stand-in: upstream's default container_* rules are not reproduced\" }}{{- end }}\n"
+    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n  namespace: {{ .Release.Namespace }}\n"
+    "  labels: {app: prometheus-adapter, release: \"{{ .Release.Name }}\"}\n"
+    "data:\n  config.yaml: |\n{{- if .Values.rules.custom }}\n    rules:\n{{ toYaml .Values.rules.custom | indent 4 }}\n{{- end }}\n")
+
+
 def default_values(name: str) -> str:
     values: dict[str, Any] = {"crds": {"enabled": False}}
+    if name == "prometheus-adapter":  # upstream's defaults
+        values["rules"] = {"default": True, "custom": [], "external": [], "resource": {}}
     for _, _, path, default in CONTROLLERS.get(name, []):
         node: dict[str, Any] = values
         *parents, leaf = path.split(".")
@@ -101,6 +115,8 @@ def stand_in_chart(name: str, crds: Path) -> tuple[str, bytes]:
                  f"  annotations:\n    {STAND_IN}: \"true\"\ndata:\n  chart: {{{{ .Chart.Name }}}}-{{{{ .Chart.Version }}}}\n")}
     for kind, obj, path, _ in CONTROLLERS.get(name, []):
         files[f"templates/{obj}.yaml"] = controller(kind, obj, path)
+    if name == "prometheus-adapter":
+        files["templates/configmap.yaml"] = ADAPTER_CONFIG
     if name in CHART_CRDS:
         groups, where = CHART_CRDS[name]
         docs = crds_of(crds, groups)

@@ -35,13 +35,20 @@ def apiserver_flags(raw: dict[str, Any]) -> dict[str, str]:
     return apiserver_args({"SERVICE_CIDR": str(cfg.cluster.service_cidr), "NODE_IP": address}, launch)
 
 
-def control_plane(raw: dict[str, Any]) -> ControlPlane:
+def control_plane(raw: dict[str, Any], *more: dict[str, Any]) -> ControlPlane:
     """A control plane for the stack: API server flags as its seed gets them, one kwok node per
-    cluster host (its VPN address, its GPUs as the device plugin advertises them)."""
+    cluster host (its VPN address, its GPUs as the device plugin advertises them). With `more`
+    stacks on the same machines, the union of their hosts (one API server for all of them); a
+    host they share must be the same node in each."""
+    nodes: dict[str, KubeNode] = {}
+    for cfg in (validate(r) for r in (raw, *more)):
+        for h in cfg.hosts:
+            if not h.in_cluster:
+                continue
+            node = KubeNode(h.name, str(cfg.vpn_address(h)), gpus=(h.gpu.count * cfg.replicas_of(h)) if h.gpu else 0)
+            assert nodes.setdefault(h.name, node) == node, f"{h.name} differs between the stacks: {nodes[h.name]} / {node}"
     cfg = validate(raw)
-    nodes = [KubeNode(h.name, str(cfg.vpn_address(h)), gpus=(h.gpu.count * cfg.replicas_of(h)) if h.gpu else 0)
-             for h in cfg.hosts if h.in_cluster]
-    return ControlPlane(nodes, apiserver_flags(raw), pod_cidr=str(cfg.cluster.pod_cidr))
+    return ControlPlane(list(nodes.values()), apiserver_flags(raw), pod_cidr=str(cfg.cluster.pod_cidr))
 
 
 def with_mirror(raw: dict[str, Any], mirror: Mirror) -> dict[str, Any]:

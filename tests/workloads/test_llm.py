@@ -51,7 +51,7 @@ def rejected(raw: dict[str, Any]) -> list[str]:
 
 def test_the_server_command_line_comes_from_the_catalog(llm: Evaluation) -> None:
     c = pod(llm, "chat")["containers"][0]
-    assert c["image"] == "vllm/vllm-openai:v0.11.0"
+    assert c["image"] == "vllm/vllm-openai:v0.11.0@sha256:014a95f21c9edf6abe0aea6b07353f96baa4ec291c427bb1176dc7c93a85845c"
     assert c["command"] == ["python3", "-m", "vllm.entrypoints.openai.api_server"]
     assert c["args"] == [
         "--model=Qwen/Qwen2.5-0.5B-Instruct", "--revision=7ae557604adf67be50417f59c2c2f167def9a775",
@@ -140,6 +140,17 @@ def test_bad_vllm_settings_are_one_line_naming_the_key(change: dict[str, Any], k
         del next(m for m in raw["models"] if m["name"] == "chat")["gpuMemory"]
     (problem,) = rejected(raw)
     assert problem.startswith(f"hybrid-ai:{key}") and fix in problem, problem
+
+
+@pytest.mark.parametrize("image", ["registry.example.com/vllm/vllm-openai:v0.11.0@sha256:" + "4" * 64,
+                                   "registry.example.com/vllm/vllm-openai@sha256:" + "4" * 64])
+def test_a_vllm_model_may_pin_its_own_image_by_digest(image: str) -> None:
+    assert pod(evaluate_config(with_chat(image=image)), "chat")["containers"][0]["image"] == image
+
+
+def test_an_image_with_a_tag_and_a_malformed_digest_is_refused() -> None:
+    (problem,) = rejected(with_chat(image="vllm/vllm-openai:v0.11.0@sha256:" + "4" * 63))
+    assert problem.startswith("hybrid-ai:models[5].image") and "not pinned" in problem, problem
 
 
 def test_allow_listed_extra_args_reach_the_server() -> None:

@@ -1,0 +1,216 @@
+"""The llm stack's Kubernetes layer (with a GPU of each sharing mode: tests/kube/conftest.py
+`llm_lab_config`) applied by the real Pulumi CLI and pulumi-kubernetes provider to the lab's
+real kube-apiserver, after the dev module destroyed its stack on the same API server; then the
+real prometheus-adapter loads the rules config its chart got from the program.
+
+Tests run in file order on one stack: the `llm` fixture runs the `up`, the last test destroys."""
+
+from __future__ import annotations
+
+import copy
+import json
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from stacks.config.gpu_budget import MPS_CAPABLE_LABEL, SHARE_LABEL, SHARING_LABEL, eligible, gpu_hosts, memory_share
+from stacks.load import validate
+from stacks.workloads import nodes_for
+from tests.kube.conftest import changes, llm_lab_config
+from tests.support.chart_mirror import Mirror
+from tests.support.helpers import unavailable
+from tests.support.kube import KubeStack, with_mirror
+from tools.lab.kube import BIN, ControlPlane
+
+pytestmark = [pytest.mark.e2e, pytest.mark.engine, pytest.mark.kube]
+
+ADAPTER = BIN / "prometheus-adapter"
+NAMESPACE = "hybrid-ai"
+
+
+class Llm:
+    def __init__(self, kube: KubeStack, raw: dict[str, Any]) -> None:
+        self.kube, self.raw, self.cfg = kube, raw, validate(raw)
+        self.destroyed = False
+
+    def get(self, *args: str) -> Any:
+        return json.loads(self.kube.plane.kubectl("get", *args, "-o", "json").stdout)
+
+
+@pytest.fixture(scope="module")
+def llm(plane: ControlPlane, mirror: Mirror, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Llm]:
+    kube = KubeStack(tmp_path_factory.mktemp("kube-llm"), plane, name="llm")
+    state = Llm(kube, with_mirror(llm_lab_config(), mirror))
+    kube.configure(state.raw)
+    try:
+        start = time.monotonic()
+        result, _ = kube.up("up (llm)")
+        print(f"llm stack: {changes(result).get('create', 0)} created in {time.monotonic() - start:.1f} s", flush=True)
+        yield state
+    finally:
+        if not state.destroyed and kube.urns():
+            kube.destroy("destroy (llm clean-up)")
+        kube.stack.workspace.remove_stack(kube.stack.name, force=True)
+
+
+def test_each_gpu_node_advertises_what_the_device_plugin_does_under_its_sharing_mode(llm: Llm) -> None:
+    offers = gpu_hosts(llm.cfg)
+    assert {g.sharing for g in offers} == {"time-slicing", "mps", "exclusive"}, offers
+    for g in offers:
+        node = llm.get("node", g.name)
+        labels = node["metadata"]["labels"]
+        # the plugin advertises each GPU as `replicas` nvidia.com/gpu (time-slicing and MPS alike; 1 when exclusive)
+        assert node["status"]["allocatable"]["nvidia.com/gpu"] == str(g.count * g.replicas), g
+        assert labels.get(SHARING_LABEL) == g.sharing and labels.get(SHARE_LABEL) == str(g.share_mib), (g, labels)
+        assert (labels.get(MPS_CAPABLE_LABEL) == "true") == (g.sharing == "mps"), (g, labels)
+
+
+def test_every_pod_is_ready_on_a_node_its_budget_allows(llm: Llm) -> None:
+    cfg = llm.cfg
+    gpu = {m.name: m for m in cfg.models if m.placement == "gpu" and m.kind != "tf-model"}
+    allowed = {name: {g.name for g in eligible(cfg, m)} for name, m in gpu.items()}
+    allowed["tf-serving"] = {g.name for g in eligible(cfg, cfg.tf_serving)}
+    cloud = {h.name for h in nodes_for(cfg, "cloud")}
+    allowed |= {m.name: cloud for m in cfg.models if m.placement == "cloud"} | {"redis": cloud}
+    assert allowed["coder"] == {"ws-3"}, "the whole-GPU model may land only on the exclusive GPUs"
+    deployments = llm.get("deployments", "-n", NAMESPACE)["items"]
+    assert {d["metadata"]["name"] for d in deployments} == set(allowed), "a Deployment of the catalog is missing or unexpected"
+    pods = llm.get("pods", "-n", NAMESPACE)["items"]
+    for dep in deployments:
+        name, spec, status = dep["metadata"]["name"], dep["spec"], dep.get("status", {})
+        assert status.get("readyReplicas") == spec["replicas"], f"{name} is not ready: {status}"
+        mine = [p for p in pods if p["metadata"].get("labels", {}).get("app.kubernetes.io/name") == name]
+        where = {p["spec"].get("nodeName") for p in mine}
+        assert mine and where <= allowed[name], f"{name} runs on {where}; its budget allows {allowed[name]}"
+        if name in gpu and gpu[name].kind == "vllm":
+            args = spec["template"]["spec"]["containers"][0]["args"]
+            share = args[args.index("--gpu-memory-utilization") + 1]
+            assert float(share) == memory_share(cfg, gpu[name]), (name, args)
+    print(f"{len(deployments)} Deployments ready on the nodes their budgets allow", flush=True)
+
+
+def _route(llm: Llm) -> dict[str, Any]:
+    routes = llm.get("httproutes", "-n", NAMESPACE)["items"]
+    chat = [r for r in routes if r["metadata"]["name"].startswith("chat")]
+    assert len(chat) == 1, [r["metadata"]["name"] for r in routes]
+    return chat[0]
+
+
+def _dry_run(plane: ControlPlane, obj: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    obj = copy.deepcopy(obj)
+    for key in ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields"):
+        obj["metadata"].pop(key, None)
+    obj.pop("status", None)
+    return plane.kubectl("apply", "--server-side", "--force-conflicts", "--dry-run=server", "--field-manager=lab-dry-run",
+                         "-f", "-", input=json.dumps(obj), check=False)
+
+
+def test_the_llm_route_rewrites_its_public_path_and_a_wrong_rewrite_is_refused(llm: Llm) -> None:
+    """The HTTPRoute as applied, then checked again by the API server against the generated
+    Gateway API CRDs: as applied it passes, with a rewrite that Gateway API forbids it does not."""
+    route = _route(llm)
+    rule = route["spec"]["rules"][0]
+    public = next(m.public_path for m in llm.cfg.models if m.name == "chat")
+    assert rule["matches"][0]["path"] == {"type": "PathPrefix", "value": public}, rule
+    assert rule["filters"] == [{"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}}}], rule
+    plane = llm.kube.plane
+    same = _dry_run(plane, route)
+    assert same.returncode == 0, same.stderr
+    exact = copy.deepcopy(route)  # ReplacePrefixMatch is allowed only with a PathPrefix match
+    exact["spec"]["rules"][0]["matches"][0]["path"]["type"] = "Exact"
+    refused = _dry_run(plane, exact)
+    assert refused.returncode != 0 and "replacePrefixMatch" in refused.stderr, refused.stdout + refused.stderr
+    relative = copy.deepcopy(route)  # a path must be absolute
+    relative["spec"]["rules"][0]["filters"][0]["urlRewrite"]["path"]["replacePrefixMatch"] = "v1"
+    refused = _dry_run(plane, relative)
+    assert refused.returncode != 0 and "replacePrefixMatch" in refused.stderr, refused.stdout + refused.stderr
+
+
+def _adapter_config(llm: Llm) -> dict[str, Any]:
+    maps = llm.get("configmaps", "-n", "monitoring", "-l", "app=prometheus-adapter")["items"]
+    assert len(maps) == 1, [m["metadata"]["name"] for m in maps]
+    return yaml.safe_load(maps[0]["data"]["config.yaml"])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _run_adapter(plane: ControlPlane, config: dict[str, Any], tmp: Path, wait: float = 60) -> tuple[bool, str]:
+    """The real prometheus-adapter on `config`, against the lab's API server: (serving, log).
+    It parses the config and builds its rules' naming (which maps the rules' resources through
+    the API server's discovery) before it serves; a rule it refuses ends it."""
+    file = tmp / "config.yaml"
+    file.write_text(yaml.safe_dump(config))
+    log = tmp / "adapter.log"
+    kubeconfig = str(plane.kubeconfig)
+    argv = [str(ADAPTER), f"--config={file}", "--prometheus-url=http://127.0.0.1:9", f"--lister-kubeconfig={kubeconfig}",
+            f"--authentication-kubeconfig={kubeconfig}", f"--authorization-kubeconfig={kubeconfig}",
+            "--bind-address=127.0.0.1", f"--secure-port={_free_port()}", f"--cert-dir={tmp / 'certs'}", "--v=2"]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and proc.poll() is None:
+            if "Serving securely on" in log.read_text(errors="replace"):
+                return True, log.read_text(errors="replace")
+            time.sleep(0.3)
+        return False, log.read_text(errors="replace")
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def adapter() -> Path:
+    if not ADAPTER.exists():
+        unavailable(f"not built: {ADAPTER} (run `make engine`)")
+    return ADAPTER
+
+
+def test_the_real_prometheus_adapter_loads_the_rules_the_program_gives_its_chart(llm: Llm, adapter: Path, tmp_path: Path) -> None:
+    config = _adapter_config(llm)
+    assert [r["name"]["as"] for r in config["rules"]] == ["vllm_num_requests_waiting"], config
+    serving, log = _run_adapter(llm.kube.plane, config, tmp_path)
+    assert serving, log[-3000:]
+
+
+def _broken(config: dict[str, Any], how: str) -> dict[str, Any]:
+    config = copy.deepcopy(config)
+    rule = config["rules"][0]
+    if how == "unknown-field":
+        rule["metricQuery"] = rule.pop("metricsQuery")
+    elif how == "template":
+        rule["metricsQuery"] = "sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>)"
+    elif how == "resource":
+        rule["resources"]["overrides"]["pod"]["resource"] = "podz"
+    elif how == "name-regex":
+        rule["name"]["matches"] = "^vllm:(num_requests_waiting$"
+    return config
+
+
+@pytest.mark.parametrize("how", ["unknown-field", "template", "resource", "name-regex"])
+def test_the_real_prometheus_adapter_refuses_a_broken_rule(llm: Llm, adapter: Path, tmp_path: Path, how: str) -> None:
+    serving, log = _run_adapter(llm.kube.plane, _broken(_adapter_config(llm), how), tmp_path)
+    assert not serving and ("unable to load metrics discovery config" in log or "unable to construct custom metrics provider" in log), log[-3000:]
+
+
+def test_destroy_leaves_nothing_of_the_llm_stack(llm: Llm) -> None:
+    lines = "\n".join(llm.kube.destroy("destroy (llm)"))
+    llm.destroyed = True
+    assert " deleted" in lines, lines
+    assert llm.kube.urns() == set()
+    assert llm.get("namespaces", "-l", "app.kubernetes.io/part-of=hybrid-ai")["items"] == []
