@@ -3,9 +3,12 @@ whole-GPU ask) may land, and the rules that refuse a catalog whose budgets canno
 
 A profile with `memory` M and `replicas` R offers R shares of M / R per GPU. The device plugin
 hands out at most R pods per GPU (time-slicing or MPS), so a pod whose budget is at most
-M / R keeps every pod of that GPU within M. Only MPS enforces the share (the plugin's daemon
-sets each client's pinned-memory limit to M / R); under time-slicing it holds only as long as
-each server keeps to its budget (vLLM does: `--gpu-memory-utilization`). docs/models.md.
+M / R keeps every pod of that GPU within M. A server's own fraction of the GPU
+(`--gpu-memory-utilization`, `--per_process_gpu_memory_fraction`) counts neither its CUDA
+context nor vLLM's CUDA graph pool, so it gets its budget less GPU_CONTEXT_RESERVE_MIB. Only MPS
+enforces the share (the plugin's daemon caps each CUDA client process at the card's total / R);
+under time-slicing it holds only as long as each server keeps to its budget (vLLM does:
+`--gpu-memory-utilization`). docs/models.md.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ SHARE_LABEL = NODE_LABEL_PREFIX + "gpu-share-mib"
 # The label the device plugin chart's MPS control daemon selects its nodes by (0.18.2,
 # templates/daemonset-mps-control-daemon.yml); gpu-feature-discovery would set it, we do not run it.
 MPS_CAPABLE_LABEL = "nvidia.com/mps.capable"
+# GPU memory a server uses outside the fraction it is given: the CUDA context (a few hundred MiB)
+# and vLLM's CUDA graphs (small models: some hundred MiB). Part of the budget, not of the fraction.
+GPU_CONTEXT_RESERVE_MIB = 1024
 
 
 def mib(quantity: str) -> int:
@@ -124,12 +130,12 @@ def node_terms(m: GpuAsk) -> list[dict[str, Any]]:
 
 def memory_share(cfg: StackConfig, m: GpuAsk) -> float:
     """The fraction of a GPU a server may take (vLLM's `--gpu-memory-utilization`, TF-Serving's
-    `--per_process_gpu_memory_fraction`): its budget
-    over the largest GPU it may land on, rounded down, so it never takes more than the budget
-    (on a smaller eligible GPU it takes less)."""
+    `--per_process_gpu_memory_fraction`): its budget less the CUDA context's reserve, over the
+    largest GPU it may land on, rounded down, so it never takes more than the budget (on a
+    smaller eligible GPU it takes less)."""
     assert m.gpu_memory is not None
     largest = max(g.memory_mib or 0 for g in eligible(cfg, m))
-    return int(mib(m.gpu_memory) * 100 // largest) / 100 if largest else 0.0
+    return int(max(mib(m.gpu_memory) - GPU_CONTEXT_RESERVE_MIB, 0) * 100 // largest) / 100 if largest else 0.0
 
 
 def pods_that_fit(cfg: StackConfig, m: GpuAsk) -> int:
@@ -152,6 +158,7 @@ def budget_errors(cfg: StackConfig) -> list[str]:
         if eligible(cfg, m):
             if m.gpu_memory is not None:
                 budgeted.append((f"models[{i}].replicas", m.name, m.replicas * m.gpu_count, m.gpu_memory))
+                errors += _too_small(f"models[{i}].gpuMemory: '{m.name}' gets", cfg, m)
             errors += _mps_shm(cfg, i, m)
             continue
         if m.gpu_memory is not None and not any((g.share_mib or 0) >= mib(m.gpu_memory) for g in offers):
@@ -167,10 +174,18 @@ def budget_errors(cfg: StackConfig) -> list[str]:
     if tf.gpu_memory is not None and any(m.kind == "tf-model" for m in cfg.models):
         if eligible(cfg, tf):
             budgeted.append(("tfServing.gpuMemory", "tf-serving", tf.gpus, tf.gpu_memory))
+            errors += _too_small("tfServing.gpuMemory: TF-Serving gets", cfg, tf)
         else:
             errors.append(f"tfServing.gpuMemory: TF-Serving needs {tf.gpu_memory} of GPU memory but no GPU it may run on offers that "
                           f"({described}); lower gpuMemory, or give its profile `memory` or fewer `replicas`")
     return errors or _capacity(cfg, budgeted)
+
+
+def _too_small(what: str, cfg: StackConfig, m: GpuAsk) -> list[str]:
+    if memory_share(cfg, m) >= 0.01:
+        return []
+    return [f"{what} {m.gpu_memory} of GPU memory per pod, which leaves the server nothing beside the CUDA context "
+            f"({GPU_CONTEXT_RESERVE_MIB} MiB reserved, docs/models.md); raise gpuMemory"]
 
 
 # (key to name, pod's name, GPU shares its pods take, budget per pod)

@@ -90,8 +90,8 @@ def test_every_pod_is_ready_on_a_node_its_budget_allows(llm: Llm) -> None:
         assert mine and where <= allowed[name], f"{name} runs on {where}; its budget allows {allowed[name]}"
         if name in gpu and gpu[name].kind == "vllm":
             args = spec["template"]["spec"]["containers"][0]["args"]
-            share = args[args.index("--gpu-memory-utilization") + 1]
-            assert float(share) == memory_share(cfg, gpu[name]), (name, args)
+            share = [a.split("=", 1)[1] for a in args if a.startswith("--gpu-memory-utilization=")]
+            assert share == [str(memory_share(cfg, gpu[name]))], (name, args)
     print(f"{len(deployments)} Deployments ready on the nodes their budgets allow", flush=True)
 
 
@@ -126,10 +126,10 @@ def test_the_llm_route_rewrites_its_public_path_and_a_wrong_rewrite_is_refused(l
     exact["spec"]["rules"][0]["matches"][0]["path"]["type"] = "Exact"
     refused = _dry_run(plane, exact)
     assert refused.returncode != 0 and "replacePrefixMatch" in refused.stderr, refused.stdout + refused.stderr
-    relative = copy.deepcopy(route)  # a path must be absolute
-    relative["spec"]["rules"][0]["filters"][0]["urlRewrite"]["path"]["replacePrefixMatch"] = "v1"
-    refused = _dry_run(plane, relative)
-    assert refused.returncode != 0 and "replacePrefixMatch" in refused.stderr, refused.stdout + refused.stderr
+    mixed = copy.deepcopy(route)  # the modifier's type must name the field it carries
+    mixed["spec"]["rules"][0]["filters"][0]["urlRewrite"]["path"]["type"] = "ReplaceFullPath"
+    refused = _dry_run(plane, mixed)
+    assert refused.returncode != 0 and "when replacePrefixMatch is set" in refused.stderr, refused.stdout + refused.stderr
 
 
 def _adapter_config(llm: Llm) -> dict[str, Any]:

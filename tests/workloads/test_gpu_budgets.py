@@ -13,7 +13,7 @@ import yaml
 from components.kit.kube import GPU_MODEL_LABEL
 from components.workloads.gpu_sharing import profile_config
 from stacks.build import node_labels
-from stacks.config.gpu_budget import SHARE_LABEL, SHARING_LABEL
+from stacks.config.gpu_budget import GPU_CONTEXT_RESERVE_MIB, SHARE_LABEL, SHARING_LABEL
 from stacks.load import ConfigError, validate
 from tests.support.helpers import evaluate_config, stack_config
 from tests.support.workloads import pod
@@ -71,7 +71,7 @@ def test_a_budgeted_model_lands_only_where_its_share_fits_and_takes_its_share_of
     terms = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
     assert terms == [{"matchExpressions": [{"key": GPU_MODEL_LABEL, "operator": "Exists"},
                                            {"key": SHARE_LABEL, "operator": "Gt", "values": ["10239"]}]}]
-    assert "--gpu-memory-utilization=0.41" in spec["containers"][0]["args"]  # 10Gi of 24Gi, rounded down
+    assert "--gpu-memory-utilization=0.37" in spec["containers"][0]["args"]  # 10Gi less the 1Gi reserve, of 24Gi, rounded down
     cfg = validate(raw)
     labels = {h.name: node_labels(cfg, h) for h in cfg.hosts if h.gpu}
     # Labels a kubelet may not set on itself (NodeRestriction): no workstation can claim a bigger share.
@@ -163,7 +163,7 @@ def test_without_profiles_gpus_are_whole_and_the_plugin_config_says_so() -> None
 def test_tf_serving_keeps_to_its_budget_too(tmp_path: Path) -> None:
     ev = evaluate_config(stack_config("llm"))
     spec = pod(ev, "tf-serving")
-    assert "--per_process_gpu_memory_fraction=0.25" in spec["containers"][0]["args"]  # 6Gi of 24Gi
+    assert "--per_process_gpu_memory_fraction=0.20" in spec["containers"][0]["args"]  # 6Gi less the 1Gi reserve, of 24Gi
     expressions = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]["matchExpressions"]
     assert {"key": SHARE_LABEL, "operator": "Gt", "values": ["6143"]} in expressions
     raw = stack_config("llm")
@@ -174,3 +174,30 @@ def test_tf_serving_keeps_to_its_budget_too(tmp_path: Path) -> None:
     del raw["tfServing"]
     args = pod(evaluate_config(raw), "tf-serving")["containers"][0]["args"]
     assert not any(a.startswith("--per_process_gpu_memory_fraction") for a in args)  # no budget, no flag
+
+
+def _fraction(args: list[str], flag: str) -> float:
+    (value,) = [a.split("=", 1)[1] for a in args if a.startswith(f"{flag}=")]
+    return float(value)
+
+
+def test_a_full_gpu_holds_every_pods_share_and_the_cuda_context_outside_it() -> None:
+    """vLLM's fraction (and TensorFlow's) counts neither the process's CUDA context nor vLLM's
+    CUDA graph pool: on a GPU with all its shares taken, each pod's fraction of the GPU plus
+    that reserve must fit, or the last pod to start finds less free than its fraction."""
+    raw = stack_config("llm")
+    model(raw, "chat")["maxReplicas"] = 3
+    ev = evaluate_config(raw)
+    memory, replicas = 24576, 4  # the llm stack's rtx-3090 profile
+    for name, flag in (("chat", "--gpu-memory-utilization"), ("tf-serving", "--per_process_gpu_memory_fraction")):
+        fraction = _fraction(pod(ev, name)["containers"][0]["args"], flag)
+        assert replicas * (fraction * memory + GPU_CONTEXT_RESERVE_MIB) <= memory, (name, fraction)
+        assert fraction * memory + GPU_CONTEXT_RESERVE_MIB <= 6144, (name, fraction)  # within its own budget
+    assert GPU_CONTEXT_RESERVE_MIB >= 512
+
+
+def test_a_budget_no_larger_than_the_cuda_context_is_one_line() -> None:
+    raw = stack_config("llm")
+    model(raw, "chat")["gpuMemory"] = "1Gi"
+    assert rejected(raw) == ["hybrid-ai:models[5].gpuMemory: 'chat' gets 1Gi of GPU memory per pod, which leaves the server nothing beside "
+                             "the CUDA context (1024 MiB reserved, docs/models.md); raise gpuMemory"]
