@@ -53,7 +53,8 @@ def vllm_args(cfg: StackConfig, m: Model, base: ModelServiceArgs, download_excep
 
 def scrape_targets(cfg: StackConfig) -> list[ScrapeTarget]:
     """Models whose own metrics Prometheus scrapes: every vLLM server, and any with `metricsPath`."""
-    targets = [ScrapeTarget(m.name, m.port, METRICS_PATH) for m in cfg.models if m.kind == "vllm"]
+    targets = [ScrapeTarget(m.name, m.port, METRICS_PATH, keep="vllm:.+", model_name=m.vllm.served_model_name or m.name)
+               for m in cfg.models if m.kind == "vllm" and m.vllm is not None]
     return targets + [ScrapeTarget(m.name, m.port, m.metrics_path) for m in cfg.models if m.kind == "service" and m.metrics_path]
 
 

@@ -23,6 +23,22 @@ class ScrapeTarget:
     """Its app.kubernetes.io/name."""
     port: int
     path: str
+    keep: str | None = None
+    """The only metric names stored from it (a regex); None: any but other exporters' names."""
+    model_name: str | None = None
+    """Written over every series' `model_name` (vLLM's served name), so a pod cannot speak for another model."""
+
+
+# What a scrape of a model pod may not store: the names other jobs' alerts and dashboards read
+# (DCGM, TF-Serving, vLLM, node-exporter, kube-state-metrics, cert-manager, the mesh's exporter).
+RESERVED_NAMES = r"(DCGM|node|kube|certmanager|hybridai|prometheus|alertmanager)_.+|:tensorflow:.+|vllm:.+"
+# Each scrape of a pod a workstation runs is bounded: one over the limits fails as a whole (its
+# own series go, not Prometheus).
+SCRAPE_LIMITS = {"sample_limit": 20000, "label_limit": 30, "label_value_length_limit": 512}
+
+
+def names_kept(regex: str) -> list[dict[str, Any]]:
+    return [{"source_labels": ["__name__"], "regex": regex, "action": "keep"}]
 
 
 def queue_rule() -> dict[str, Any]:
@@ -45,10 +61,18 @@ def adapter_values(prometheus_url: str, node_selector: Mapping[str, str]) -> dic
 
 def scrape_job(target: ScrapeTarget) -> dict[str, Any]:
     """A pod-discovery scrape job for one model, labelling its series with the pod's namespace
-    and name (what the adapter maps to Kubernetes objects)."""
+    and name (what the adapter maps to Kubernetes objects), storing only its own names."""
+    if target.keep is not None:
+        names = names_kept(target.keep)
+    else:
+        names = [{"source_labels": ["__name__"], "regex": RESERVED_NAMES, "action": "drop"}]
+    if target.model_name is not None:
+        names.append({"target_label": "model_name", "replacement": target.model_name})
     return {
         "job_name": f"model-{target.name}",
         "metrics_path": target.path,
+        "metric_relabel_configs": names,
+        **SCRAPE_LIMITS,
         "kubernetes_sd_configs": [{"role": "pod"}],
         "relabel_configs": [
             {"source_labels": ["__meta_kubernetes_pod_label_app_kubernetes_io_name", "__meta_kubernetes_pod_container_port_number"],

@@ -25,7 +25,7 @@ from components.kit.kube import GPU_NODES, allow_ingress, manifest, metadata
 from components.kit.outputs import after
 from components.kit.quantity import MEBIBYTE, parse_quantity
 from components.workloads.alerting import CONFIG_SECRET, alert_rules, alertmanager_yaml
-from components.workloads.metrics_adapter import ScrapeTarget, adapter_values, model_scrape_jobs
+from components.workloads.metrics_adapter import SCRAPE_LIMITS, ScrapeTarget, adapter_values, model_scrape_jobs, names_kept
 from components.workloads.namespace import open_namespace
 
 ASSETS = Path(__file__).resolve().parents[2] / "charts" / "monitoring"
@@ -93,6 +93,8 @@ def scrape_jobs(args: MonitoringArgs) -> list[dict[str, Any]]:
                  "regex": f"{args.tf_serving};{args.tf_rest_port}", "action": "keep"},
                 {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
             ],
+            "metric_relabel_configs": names_kept(":tensorflow:.+"),  # it runs on workstations too
+            **SCRAPE_LIMITS,
         })
     return jobs + model_scrape_jobs(args.models)
 

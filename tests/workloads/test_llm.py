@@ -5,6 +5,7 @@ allow-list of extra flags, and autoscaling on queue depth through the metrics ad
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -177,6 +178,27 @@ def test_a_public_vllm_model_autoscales_on_queue_depth_and_cpu_models_keep_cpu(l
     assert values["nodeSelector"] == CLOUD_NODES  # cluster-wide reader: never on a workstation
 
 
+def test_what_a_workstations_pods_serve_stays_within_their_own_names_and_size(llm: Evaluation) -> None:
+    """A model pod (or its node's root) may serve anything at its metrics port: a vLLM job keeps
+    only vLLM's names and writes the served name over `model_name`, TF-Serving's keeps only its
+    own, a `service` model's may not use another exporter's names, and each scrape is bounded."""
+    raw = stack_config("llm")
+    next(m for m in raw["models"] if m["name"] == "receipt-api")["metricsPath"] = "/metrics"
+    jobs = {j["job_name"]: j for j in evaluate_config(raw).by_name("monitoring-stack").inputs["values"]["prometheus"]["prometheusSpec"]["additionalScrapeConfigs"]}
+    vllm, tf, service = jobs["model-chat"], jobs["tf-serving"], jobs["model-receipt-api"]
+    assert vllm["metric_relabel_configs"] == [{"source_labels": ["__name__"], "regex": "vllm:.+", "action": "keep"},
+                                              {"target_label": "model_name", "replacement": "qwen2.5-0.5b-instruct"}]
+    assert tf["metric_relabel_configs"] == [{"source_labels": ["__name__"], "regex": ":tensorflow:.+", "action": "keep"}]
+    (drop,) = service["metric_relabel_configs"]
+    assert drop["action"] == "drop" and drop["source_labels"] == ["__name__"]
+    for name in ("DCGM_EXP_XID_ERRORS_COUNT", ":tensorflow:serving:request_count", "vllm:num_requests_waiting", "node_load1",
+                 "kube_node_status_condition", "certmanager_certificate_expiration_timestamp_seconds", "hybridai_wireguard_peer_last_handshake_seconds"):
+        assert re.fullmatch(drop["regex"], name), name
+    assert not re.fullmatch(drop["regex"], "receipt_requests_total")
+    for job in (vllm, tf, service):
+        assert (job["sample_limit"], job["label_limit"], job["label_value_length_limit"]) == (20000, 30, 512), job["job_name"]
+
+
 def test_prometheus_scrapes_each_vllm_pod_with_the_labels_the_adapter_maps(llm: Evaluation) -> None:
     jobs = {j["job_name"]: j for j in llm.by_name("monitoring-stack").inputs["values"]["prometheus"]["prometheusSpec"]["additionalScrapeConfigs"]}
     job = jobs["model-chat"]
@@ -209,8 +231,9 @@ def test_a_weakened_llm_alert_fails_its_promtool_case(tmp_path: Path) -> None:
     if tool is None:
         unavailable("promtool not installed (Debian package `prometheus`)")
     text = (ASSETS / "alerts.yaml").read_text()
-    assert "(vllm:num_requests_waiting) > 10" in text
-    (tmp_path / "alerts.yaml").write_text(text.replace("(vllm:num_requests_waiting) > 10", "(vllm:num_requests_waiting) > 50"))
+    rule = '(vllm:num_requests_waiting{job=~"model-.+"}) > 10'
+    assert rule in text
+    (tmp_path / "alerts.yaml").write_text(text.replace(rule, rule.replace("> 10", "> 50")))
     shutil.copy(ASSETS / "alerts_test.yaml", tmp_path)
     result = subprocess.run([str(tool), "test", "rules", "alerts_test.yaml"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0 and "LlmRequestsQueued" in result.stdout + result.stderr
