@@ -9,7 +9,10 @@ config`'s x509 `CN=admin,O=system:masters`, which the provider and the host scri
 kubectl` use):
   - any change to a `hybrid-ai.node-restriction.kubernetes.io/` label of a Node (create, update,
     status; set, changed or removed);
-  - any label change through `pods/status`.
+  - any label change through `pods/status`;
+  - any pod a node creates: NodeRestriction lets a kubelet create mirror pods of its static pods,
+    bound to itself, with any labels in any namespace, so a workstation could put a pod behind a
+    cloud-only Service. MicroK8s runs no static pod; the kubelets' own pods come from the API.
 A kubelet registering its Node sets none of them (NodeRestriction forbids it) and status
 updates that leave labels alone pass, so node registration and the node lifecycle controller
 are unaffected. Applied as soon as the provider exists; the node label patches and everything
@@ -54,6 +57,7 @@ def policy_spec() -> dict[str, Any]:
         "matchConstraints": {"resourceRules": [
             {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"], "resources": ["nodes", "nodes/status"]},
             {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["UPDATE"], "resources": ["pods/status"]},
+            {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"]},
         ]},
         # Everyone but the program's admin identity is checked.
         "matchConditions": [{
@@ -64,8 +68,11 @@ def policy_spec() -> dict[str, Any]:
         "validations": [
             {"expression": f"request.resource.resource != 'nodes' || (({_NEW_NODE_LABELS_KEPT}) && ({_OLD_NODE_LABELS_KEPT}))",
              "message": f"labels under {NODE_LABEL_PREFIX} are set by the hybrid-ai program only", "reason": "Forbidden"},
-            {"expression": f"request.resource.resource != 'pods' || ({_POD_LABELS_KEPT})",
+            {"expression": f"request.resource.resource != 'pods' || request.subResource != 'status' || ({_POD_LABELS_KEPT})",
              "message": "pod labels cannot be changed through pods/status", "reason": "Forbidden"},
+            {"expression": "request.resource.resource != 'pods' || request.operation != 'CREATE' || "
+                           "!(has(request.userInfo.groups) && 'system:nodes' in request.userInfo.groups)",
+             "message": "nodes do not create pods here (no static pods): a mirror pod could join any Service", "reason": "Forbidden"},
         ],
     }
 

@@ -79,3 +79,13 @@ def test_the_policy_is_applied_before_any_label_and_placement_waits_for_it() -> 
     for n in ("receipt", "interface", "ws-1"):
         assert binding in deps_closure(ev, ev.by_name(f"cluster-{n}-labels").urn), n
     assert binding in deps_closure(ev, ev.by_name("ingress-traefik").urn)
+
+
+def test_no_node_creates_a_pod_not_even_a_mirror_pod(spec: dict[str, Any]) -> None:
+    """NodeRestriction lets a kubelet create mirror pods bound to itself with any labels, in any
+    namespace: a workstation's static pod labelled `app.kubernetes.io/name: receipt-api` would
+    join that Service's endpoints. MicroK8s runs no static pod, so no node creates a pod."""
+    mirror = pod("receipt-api-ws-1", {"app.kubernetes.io/name": "receipt-api"}, {"kubernetes.io/config.mirror": "x"})
+    assert not admits(spec, Request(*KUBELET, "CREATE", "pods", "", mirror, None))
+    for who in (ADMIN, CALICO, ("system:serviceaccount:kube-system:replicaset-controller", ("system:serviceaccounts", "system:authenticated"))):
+        assert admits(spec, Request(*who, "CREATE", "pods", "", mirror, None)), who
