@@ -84,6 +84,12 @@ def server_env(s: VllmServer) -> dict[str, str]:
         "HF_HOME": f"{s.cache_dir}/huggingface",
         "VLLM_CACHE_ROOT": f"{s.cache_dir}/vllm",
         "XDG_CACHE_HOME": f"{s.cache_dir}/xdg",
+        # The pod's UID has no passwd entry: getpass.getuser() (torch's inductor cache path)
+        # reads these first; the compile caches go to the cache volume.
+        "USER": "vllm",
+        "LOGNAME": "vllm",
+        "TORCHINDUCTOR_CACHE_DIR": f"{s.cache_dir}/torchinductor",
+        "TRITON_CACHE_DIR": f"{s.cache_dir}/triton",
         # No usage reports to vLLM's collector (the namespace denies that egress anyway).
         "VLLM_NO_USAGE_STATS": "1",
         "DO_NOT_TRACK": "1",

@@ -76,7 +76,11 @@ def test_the_server_writes_only_to_volumes_as_a_restricted_non_root_pod(llm: Eva
     assert env["HOME"] == "/home/vllm" and env["HF_HOME"] == "/cache/huggingface" and env["VLLM_CACHE_ROOT"] == "/cache/vllm"
     assert env["XDG_CACHE_HOME"].startswith("/cache/") and env["VLLM_NO_USAGE_STATS"] == "1"
     writable = {path for path in mounts}
-    for value in (env["HOME"], env["HF_HOME"], env["VLLM_CACHE_ROOT"], env["XDG_CACHE_HOME"]):
+    # UID 10001 has no passwd entry in the image: getpass.getuser() (torch's inductor cache
+    # path) reads USER/LOGNAME first, and the compile caches go to the cache volume.
+    assert env["USER"] == env["LOGNAME"] == "vllm"
+    for value in (env["HOME"], env["HF_HOME"], env["VLLM_CACHE_ROOT"], env["XDG_CACHE_HOME"], env["TORCHINDUCTOR_CACHE_DIR"],
+                  env["TRITON_CACHE_DIR"]):
         assert any(value == w or value.startswith(w + "/") for w in writable), value
     assert "HF_HUB_OFFLINE" not in env  # a Hub model is downloaded at start
 
