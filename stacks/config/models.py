@@ -94,6 +94,12 @@ class ModelSecurity(Schema):
     writable_root_filesystem: bool = Field(default=False, description="Let the server write its root filesystem (some servers write beside their code). Pod Security `restricted` admits it; checkov's CKV_K8S_22 is waived on this Deployment only.")
 
 
+
+# Environment a `vllm` model may not set: these variables reach past its settings (vLLM's dev
+# routes and runtime LoRA loading, another Hub endpoint, Python's path, the dynamic loader).
+VLLM_SERVER_ENV = ("VLLM_", "HF_", "HUGGING_FACE_", "PYTHON", "LD_", "CUDA_", "NCCL_", "TORCH", "TRITON_")
+VLLM_TOKENS = frozenset({"HF_TOKEN", "VLLM_API_KEY"})
+
 class Model(Schema):
     name: DnsLabel = Field(description="Model or service name; becomes the Deployment, Service and TF model name.")
     kind: Literal["service", "tf-model", "vllm"] = Field(default="service", description="`service` runs its own image; `tf-model` is served by TF-Serving; `vllm` is an LLM behind vLLM's OpenAI-compatible server (docs/models.md).")
@@ -168,6 +174,12 @@ class Model(Schema):
             raise ValueError("a `vllm` model runs on GPU workstations; use `placement: gpu`")
         if self.gpu_memory is None:
             raise ValueError("a `vllm` model needs `gpuMemory`: its budget, passed to the server as its share of the GPU")
+        server = sorted({n for n in self.env if n.startswith(VLLM_SERVER_ENV)}
+                        | {n for n in self.secret_env if n.startswith(VLLM_SERVER_ENV) and n not in VLLM_TOKENS})
+        if server:
+            raise ValueError(f"a `vllm` model's environment may not set {', '.join(server)}: variables of vLLM, the Hub, Python, "
+                             "CUDA and the loader reach past its settings (dev routes, runtime LoRA, another Hub); only "
+                             f"{' and '.join(sorted(VLLM_TOKENS))} (in secretEnv) of those")
         written = {"gpus", "command", "args", "tf", "health", "health_path", "metrics_path"} & self.model_fields_set
         if written:
             raise ValueError(f"a `vllm` model's {', '.join(sorted(written))} come from its `vllm` settings (gpus = tensorParallelSize, "

@@ -138,6 +138,11 @@ def test_the_hugging_face_token_is_a_secret_in_the_environment_never_on_the_comm
     ({"gpuMemory": None}, "models[5]", "needs `gpuMemory`"),
     ({"placement": "cloud"}, "models[5]", "use `placement: gpu`"),
     ({"name": "vllm"}, "models[5].name", "sets VLLM_PORT"),
+    ({"env": {"VLLM_SERVER_DEV_MODE": "1"}}, "models[5]", "VLLM_SERVER_DEV_MODE"),
+    ({"env": {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "true"}}, "models[5]", "VLLM_ALLOW_RUNTIME_LORA_UPDATING"),
+    ({"env": {"HF_ENDPOINT": "https://hub.example.com"}}, "models[5]", "HF_ENDPOINT"),
+    ({"env": {"PYTHONPATH": "/cache/x"}}, "models[5]", "PYTHONPATH"),
+    ({"secretEnv": {"LD_PRELOAD": "preload"}}, "models[5]", "LD_PRELOAD"),
 ])
 def test_bad_vllm_settings_are_one_line_naming_the_key(change: dict[str, Any], key: str, fix: str) -> None:
     raw = with_chat(**change)
@@ -156,6 +161,13 @@ def test_a_vllm_model_may_pin_its_own_image_by_digest(image: str) -> None:
 def test_an_image_with_a_tag_and_a_malformed_digest_is_refused() -> None:
     (problem,) = rejected(with_chat(image="vllm/vllm-openai:v0.11.0@sha256:" + "4" * 63))
     assert problem.startswith("hybrid-ai:models[5].image") and "not pinned" in problem, problem
+
+
+def test_a_vllm_model_keeps_its_own_environment_and_the_tokens_it_needs() -> None:
+    raw = with_chat(env={"OMP_NUM_THREADS": "4"}, secretEnv={"HF_TOKEN": "hfToken", "VLLM_API_KEY": "chatApiKey"})
+    secrets = TEST_SECRETS | {"hfToken": "hf-test", "chatApiKey": "key-test"}
+    env = {e["name"] for e in pod(evaluate_config(raw, secrets), "chat")["containers"][0]["env"]}
+    assert {"OMP_NUM_THREADS", "HF_TOKEN", "VLLM_API_KEY"} <= env
 
 
 def test_allow_listed_extra_args_reach_the_server() -> None:
