@@ -77,7 +77,7 @@ class MonitoringArgs:
 def scrape_jobs(args: MonitoringArgs) -> list[dict[str, Any]]:
     """Prometheus scrape configs by pod discovery: no ServiceMonitor, nothing changed in the
     charts or workloads they watch."""
-    jobs = [{
+    jobs: list[dict[str, Any]] = [{
         "job_name": "cert-manager",
         "kubernetes_sd_configs": [{"role": "pod", "namespaces": {"names": [args.cert_manager_namespace]}}],
         "relabel_configs": [{"source_labels": ["__meta_kubernetes_pod_container_port_number"],

@@ -88,4 +88,4 @@ def test_no_node_creates_a_pod_not_even_a_mirror_pod(spec: dict[str, Any]) -> No
     mirror = pod("receipt-api-ws-1", {"app.kubernetes.io/name": "receipt-api"}, {"kubernetes.io/config.mirror": "x"})
     assert not admits(spec, Request(*KUBELET, "CREATE", "pods", "", mirror, None))
     for who in (ADMIN, CALICO, ("system:serviceaccount:kube-system:replicaset-controller", ("system:serviceaccounts", "system:authenticated"))):
-        assert admits(spec, Request(*who, "CREATE", "pods", "", mirror, None)), who
+        assert admits(spec, Request(who[0], who[1], "CREATE", "pods", "", mirror, None)), who

@@ -99,7 +99,7 @@ def _route(llm: Llm) -> dict[str, Any]:
     routes = llm.get("httproutes", "-n", NAMESPACE)["items"]
     chat = [r for r in routes if r["metadata"]["name"].startswith("chat")]
     assert len(chat) == 1, [r["metadata"]["name"] for r in routes]
-    return chat[0]
+    return dict(chat[0])
 
 
 def _dry_run(plane: ControlPlane, obj: dict[str, Any]) -> subprocess.CompletedProcess[str]:
@@ -135,7 +135,7 @@ def test_the_llm_route_rewrites_its_public_path_and_a_wrong_rewrite_is_refused(l
 def _adapter_config(llm: Llm) -> dict[str, Any]:
     maps = llm.get("configmaps", "-n", "monitoring", "-l", "app=prometheus-adapter")["items"]
     assert len(maps) == 1, [m["metadata"]["name"] for m in maps]
-    return yaml.safe_load(maps[0]["data"]["config.yaml"])
+    return dict(yaml.safe_load(maps[0]["data"]["config.yaml"]))
 
 
 def _free_port() -> int:
