@@ -59,7 +59,8 @@ def policy_spec() -> dict[str, Any]:
             {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["UPDATE"], "resources": ["pods/status"]},
             {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"]},
         ]},
-        # Everyone but the program's admin identity is checked.
+        # Everyone but the program's admin identity is checked. Pods: UPDATE is pods/status only,
+        # CREATE the pods themselves (an empty subResource is absent from the request: no test on it).
         "matchConditions": [{
             "name": "not-the-program",
             "expression": f"!(request.userInfo.username == '{ADMIN_USER}' && has(request.userInfo.groups) && "
@@ -68,7 +69,7 @@ def policy_spec() -> dict[str, Any]:
         "validations": [
             {"expression": f"request.resource.resource != 'nodes' || (({_NEW_NODE_LABELS_KEPT}) && ({_OLD_NODE_LABELS_KEPT}))",
              "message": f"labels under {NODE_LABEL_PREFIX} are set by the hybrid-ai program only", "reason": "Forbidden"},
-            {"expression": f"request.resource.resource != 'pods' || request.subResource != 'status' || ({_POD_LABELS_KEPT})",
+            {"expression": f"request.resource.resource != 'pods' || request.operation != 'UPDATE' || ({_POD_LABELS_KEPT})",
              "message": "pod labels cannot be changed through pods/status", "reason": "Forbidden"},
             {"expression": "request.resource.resource != 'pods' || request.operation != 'CREATE' || "
                            "!(has(request.userInfo.groups) && 'system:nodes' in request.userInfo.groups)",

@@ -33,7 +33,8 @@ class Request:
         if self.groups:
             user["groups"] = list(self.groups)
         return {
-            "request": {"operation": self.operation, "userInfo": user, "subResource": self.sub_resource,
+            # The API server leaves out an empty subResource: `request.subResource` is then an error.
+            "request": {"operation": self.operation, "userInfo": user, **({"subResource": self.sub_resource} if self.sub_resource else {}),
                         "resource": {"group": "", "version": "v1", "resource": self.resource}},
             "object": self.obj, "oldObject": self.old,
         }
