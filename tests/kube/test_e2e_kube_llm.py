@@ -91,7 +91,7 @@ def test_every_pod_is_ready_on_a_node_its_budget_allows(llm: Llm) -> None:
         if name in gpu and gpu[name].kind == "vllm":
             args = spec["template"]["spec"]["containers"][0]["args"]
             share = [a.split("=", 1)[1] for a in args if a.startswith("--gpu-memory-utilization=")]
-            assert share == [str(memory_share(cfg, gpu[name]))], (name, args)
+            assert [float(v) for v in share] == [memory_share(cfg, gpu[name])], (name, args)
     print(f"{len(deployments)} Deployments ready on the nodes their budgets allow", flush=True)
 
 
