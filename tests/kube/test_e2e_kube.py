@@ -169,25 +169,6 @@ def test_a_kubelet_cannot_create_a_pod_bound_to_the_control_plane(deployed: Depl
     assert _refused(result), result.stdout + result.stderr
 
 
-def test_a_kubelet_cannot_create_a_mirror_pod_that_would_join_a_service(deployed: Deployed) -> None:
-    """NodeRestriction admits a mirror pod bound to the node itself; the program's admission
-    policy refuses every pod a node creates (MicroK8s runs no static pod)."""
-    plane = deployed.kube.plane
-    restricted = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
-    # as a kubelet makes it: owned by its own Node (NodeRestriction requires it at 1.32)
-    owner = {"apiVersion": "v1", "kind": "Node", "name": "ws-1", "uid": deployed.get("node", "ws-1")["metadata"]["uid"], "controller": True}
-    pod = {"apiVersion": "v1", "kind": "Pod",
-           "metadata": {"name": "receipt-api-ws-1", "namespace": "hybrid-ai", "labels": {"app.kubernetes.io/name": "receipt-api"},
-                        "annotations": {"kubernetes.io/config.mirror": "lab", "kubernetes.io/config.source": "file"},
-                        "ownerReferences": [owner]},
-           "spec": {"nodeName": "ws-1", "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
-                    "containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10", "securityContext": restricted}]}}
-    result = _as_ws1(plane, "create", "-f", "-", input=yaml.safe_dump(pod))
-    if result.returncode == 0:
-        plane.kubectl("delete", "pod", "receipt-api-ws-1", "-n", "hybrid-ai", "--grace-period=0", "--force", check=False)
-    assert _refused(result) and "mirror pod could join" in result.stderr, result.stdout + result.stderr
-
-
 def test_a_kubelet_cannot_label_another_node(deployed: Deployed) -> None:
     """Refused already by the Node authorizer (1.32 lets a node read and write only its own
     Node); NodeRestriction refuses it again at admission."""

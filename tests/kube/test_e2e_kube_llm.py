@@ -95,6 +95,25 @@ def test_every_pod_is_ready_on_a_node_its_budget_allows(llm: Llm) -> None:
     print(f"{len(deployments)} Deployments ready on the nodes their budgets allow", flush=True)
 
 
+def test_a_kubelet_cannot_create_a_mirror_pod_that_would_join_a_service(llm: Llm) -> None:
+    """NodeRestriction admits a mirror pod bound to and owned by the node itself, with any
+    labels; the program's admission policy refuses every pod a node creates (MicroK8s runs no
+    static pod), so a workstation cannot put a pod behind a cloud-only Service."""
+    plane = llm.kube.plane
+    restricted = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    owner = {"apiVersion": "v1", "kind": "Node", "name": "ws-1", "uid": llm.get("node", "ws-1")["metadata"]["uid"], "controller": True}
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "receipt-api-ws-1", "namespace": NAMESPACE, "labels": {"app.kubernetes.io/name": "receipt-api"},
+                        "annotations": {"kubernetes.io/config.mirror": "lab", "kubernetes.io/config.source": "file"},
+                        "ownerReferences": [owner]},
+           "spec": {"nodeName": "ws-1", "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
+                    "containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10", "securityContext": restricted}]}}
+    result = plane.kubectl("create", "-f", "-", as_node="ws-1", check=False, input=yaml.safe_dump(pod))
+    if result.returncode == 0:
+        plane.kubectl("delete", "pod", "receipt-api-ws-1", "-n", NAMESPACE, "--grace-period=0", "--force", check=False)
+    assert result.returncode != 0 and "mirror pod could join" in result.stderr, result.stdout + result.stderr
+
+
 def _route(llm: Llm) -> dict[str, Any]:
     routes = llm.get("httproutes", "-n", NAMESPACE)["items"]
     chat = [r for r in routes if r["metadata"]["name"].startswith("chat")]
