@@ -101,9 +101,9 @@ class Mirrors(Schema):
 def qualified(image: str) -> str:
     """The image with its registry (and Docker Hub's `library/`) spelled out, as registries store it."""
     registry = registry_of(image)
-    if image.startswith(registry + "/"):
-        return image
-    return f"{registry}/{image if '/' in image else 'library/' + image}"
+    name = image.removeprefix(registry + "/") if image.startswith(registry + "/") else image
+    # Docker Hub's official images live under `library/`, also when named `docker.io/<name>`.
+    return f"{registry}/{'library/' + name if registry == 'docker.io' and '/' not in name else name}"
 
 
 def mirror_secrets(stack_wide: Mirrors, sites: list[tuple[str, Mirrors | None]]) -> list[tuple[str, str, str]]:

@@ -47,7 +47,7 @@ def test_bad_mirror_config_is_one_line_before_anything_is_registered(case: str, 
     mutate(raw)
     seen = Evaluation("test")
     with pytest.raises(ConfigError) as err:
-        evaluate_config(raw, secrets={"sshPrivateKey": "k", "mirrorCa": "ca", "mirrorCredentials": "u:p"}, into=seen)
+        evaluate_config(raw, secrets={"sshPrivateKey": "k", "mirrorCa": "ca", "mirrorCredentials": "u:p"}, stack="airgap", into=seen)
     problems = err.value.problems
     assert len(problems) == 1, problems
     assert problems[0].startswith(key), problems[0]

@@ -7,7 +7,7 @@
 # APT_PACKAGES (what the host installs from apt); NVIDIA_APT_URL, NVIDIA_APT_KEY, NVIDIA_PACKAGES
 # (name=version); SNAP_URL, SNAPS (`<snap>_<rev>` ...); SNAP_PROXY_URL, SNAP_STORE_ID;
 # REGISTRIES (`<upstream>=<url>` ...), IMAGES (fully qualified references the host runs:
-# `<registry>/<repository>:<tag>` or `...@sha256:<digest>`); SECRETS_ON_STDIN: true
+# `<registry>/<repository>:<tag>`, `...@sha256:<digest>` or `...:<tag>@sha256:<digest>`); SECRETS_ON_STDIN: true
 # when stdin holds `ca|auth <upstream> <base64>` lines (a registry's CA, its `user:password`).
 # The paths default to the system's and are parameters only so that tests can point them elsewhere.
 set -euo pipefail
@@ -118,7 +118,8 @@ for entry in $REGISTRIES; do
   for image in $IMAGES; do
     registry=${image%%/*} name=${image#*/}
     [ "$registry" = "$upstream" ] || continue
-    if [[ "$name" == *@* ]]; then repo=${name%@*} ref=${name#*@}; else repo=${name%:*} ref=${name##*:}; fi
+    # `repo:tag@digest` and `repo@digest` are looked up by the digest, `repo:tag` by the tag.
+    if [[ "$name" == *@* ]]; then repo=${name%@*} repo=${repo%:*} ref=${name#*@}; else repo=${name%:*} ref=${name##*:}; fi
     code=$(curl "${opts[@]}" -I -H 'Accept: application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' \
       "${api[$upstream]}/$repo/manifests/$ref" || true)
     [ "$code" = 200 ] || missing+=("image $image (on $url: its manifest answered ${code:-nothing})")
