@@ -26,18 +26,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resolve", action="store_true", help="resolve tag-only images to digests into locks/<stack>.yaml first")
     parser.add_argument("--layout", type=Path, help="fetch every artifact into this directory, laid out for the site's mirror")
     parser.add_argument("--source", action="append", default=[], help="PREFIX=URL: fetch what upstream names PREFIX from URL")
+    parser.add_argument("--locks", type=Path, help="the folder of image locks (default locks/): review a lock before it goes in")
     parser.add_argument("--release", default="noble", help="the hosts' Ubuntu codename, for the apt repository of --layout")
     parser.add_argument("--keyring", type=Path, help="keyring that verifies the upstream apt repositories (default: the machine's)")
     parser.add_argument("--sign-key", help="gpg key that signs the laid-out apt repositories (the key the stack's mirrors give as signedBy)")
     args = parser.parse_args(argv)
     out = args.out or PROJECT_DIR / "build" / args.stack / "mirror-manifest.json"
 
+    from stacks import images
     from stacks.images import lock_path, write_lock
     from stacks.load import validate
     from tools.mirror.manifest import manifest
     from tools.mirror.sources_map import parse
     from tools.render.evaluate import evaluate_stack_file, raw_stack_config
 
+    if args.locks is not None:
+        images.LOCKS = args.locks.resolve()  # read by the render below, too
     try:
         sources = parse(args.source)
         if args.resolve:
