@@ -39,7 +39,8 @@ preview: venv
 render: venv
 	$(PY) -m tools.render --stack $(STACK) --out $(OUT)
 
-## mirror: the manifest of every artifact STACK's hosts and the operator fetch (docs/airgap.md)
+## mirror: the manifest of every artifact STACK's hosts and the operator fetch; RESOLVE=1: lock its images by
+# digest (stacks/locks/STACK.yaml); LAYOUT=DIR: fetch them all into DIR to carry to the site (docs/airgap.md)
 .PHONY: mirror
 mirror: venv $(if $(RESOLVE)$(LAYOUT),.engine/bin/crane)
 	$(PY) -m tools.mirror --stack $(STACK) $(if $(RESOLVE),--resolve) $(if $(LAYOUT),--layout "$(LAYOUT)") $(foreach s,$(SOURCES),--source "$(s)") $(if $(SIGN_KEY),--sign-key "$(SIGN_KEY)")

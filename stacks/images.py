@@ -3,7 +3,7 @@
 On a stack whose cluster nodes pull through a registry mirror, every image the render deploys
 (the catalog's, the program's own, the charts') is a digest reference, so the mirror serves
 exactly the bytes that were reviewed. A tag-only image is pinned from the stack's lock,
-`locks/<stack>.yaml` (written by `make mirror STACK=<stack> RESOLVE=1` on a connected machine):
+`stacks/locks/<stack>.yaml` (written by `make mirror STACK=<stack> RESOLVE=1` on a connected machine):
 
     images:
       docker.io/library/redis:7.4.1-alpine: sha256:<64 hex digits>
@@ -23,13 +23,13 @@ from typing import Any
 import yaml
 
 from components.workloads.tf_serving import FETCH_IMAGE
-from stacks.charts import CHARTS, chart_images, pinned
+from stacks.charts import chart_images, pinned
 from stacks.config import StackConfig
 from stacks.config.mirrors import qualified
 from stacks.config.vllm import VLLM_IMAGE
 from stacks.llm import queue_autoscaled
 
-LOCKS = CHARTS.parent / "locks"
+LOCKS = Path(__file__).resolve().parent / "locks"
 REDIS_IMAGE = "redis:7.4.1-alpine"
 TAG_REF = re.compile(r"[a-z0-9][a-z0-9._:-]*(/[a-z0-9][a-z0-9._-]*)+:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
@@ -129,7 +129,7 @@ def pin_problems(cfg: StackConfig, pins: Mapping[str, str], stack: str) -> list[
     """One line per image a mirrored stack would deploy by tag alone."""
     if not mirrored(cfg):
         return []
-    fix = f"run `make mirror STACK={stack} RESOLVE=1` on a connected machine (it writes locks/{stack}.yaml)"
+    fix = f"run `make mirror STACK={stack} RESOLVE=1` on a connected machine (it writes stacks/locks/{stack}.yaml)"
     problems = [f"{where}: {image} is a tag on a mirrored site; give it by digest (`...@sha256:<digest>`) or {fix}"
                 for where, image in deployed_images(cfg) if "@" not in image and qualified(image) not in pins]
     if microk8s_images(cfg) is None:

@@ -42,7 +42,7 @@ class Stack:
     config: StackConfig
     secrets: Mapping[str, pulumi.Output[str]]
     pins: Mapping[str, str] = field(default_factory=dict)
-    """The stack's image lock (`locks/<stack>.yaml`): qualified tag reference -> digest."""
+    """The stack's image lock (`stacks/locks/<stack>.yaml`): qualified tag reference -> digest."""
 
     def secret(self, key: str) -> pulumi.Output[str]:
         return self.secrets[key]

@@ -64,13 +64,13 @@ def test_the_lock_holds_the_digest_upstream_serves_for_each_tag(laid_out: tuple[
     lock = read_lock(root / "locks" / "airgap.yaml")
     assert lock and lock == {ref: upstream.digests[ref] for ref in lock}
     assert len(set(lock.values())) == len(lock)  # each stand-in image is its own
-    assert (PROJECT / "locks" / "airgap.yaml").read_text().count("example") >= 1  # the project's own lock untouched
+    assert (PROJECT / "stacks" / "locks" / "airgap.yaml").read_text().count("example") >= 1  # the project's own lock untouched
 
 
 def test_the_layout_holds_every_artifact_of_the_manifest(laid_out: tuple[AirgapSite, Upstream, Path]) -> None:
     _, upstream, root = laid_out
     out, doc = root / "carry", json.loads((root / "manifest.json").read_text())
-    listed = dict(reversed(line.split()) for line in (out / "images" / "images.txt").read_text().splitlines())
+    listed = {ref: folder for folder, ref in (line.split() for line in (out / "images" / "images.txt").read_text().splitlines())}
     assert sorted(listed) == doc["images"]
     for ref, folder in listed.items():
         index = json.loads((out / folder / "index.json").read_text())

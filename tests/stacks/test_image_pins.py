@@ -1,6 +1,6 @@
 """Every image the render deploys is pinned by digest on a mirrored stack: a tag-only image (the
 catalog's, the program's own, a chart's) refuses the render in one line naming it and the fix;
-the stack's lock (locks/<stack>.yaml) pins them, and the locked render deploys `@sha256:` only."""
+the stack's lock (stacks/locks/<stack>.yaml) pins them, and the locked render deploys `@sha256:` only."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def test_a_tag_only_catalog_image_on_a_mirrored_site_is_refused_before_anything_
         evaluate_config(raw, _secrets(raw), stack="airgap", into=seen)
     assert err.value.problems == [
         f"models[{len(raw['models']) - 1}].image: ghcr.io/example/new-api:1.0 is a tag on a mirrored site; give it by digest "
-        "(`...@sha256:<digest>`) or run `make mirror STACK=airgap RESOLVE=1` on a connected machine (it writes locks/airgap.yaml)"]
+        "(`...@sha256:<digest>`) or run `make mirror STACK=airgap RESOLVE=1` on a connected machine (it writes stacks/locks/airgap.yaml)"]
     assert seen.resources == []
     # Given by digest, it renders as given.
     raw["models"][-1]["image"] = "ghcr.io/example/new-api@sha256:" + "a" * 64
@@ -72,7 +72,7 @@ def test_a_chart_image_missing_from_the_lock_is_refused(tmp_path: Path, monkeypa
     with pytest.raises(ConfigError) as err:
         evaluate_config(raw, _secrets(raw), stack="airgap")
     assert err.value.problems == ["chart traefik: docker.io/library/traefik:v3.7.11 is a tag on a mirrored site; run "
-                                  "`make mirror STACK=airgap RESOLVE=1` on a connected machine (it writes locks/airgap.yaml)"]
+                                  "`make mirror STACK=airgap RESOLVE=1` on a connected machine (it writes stacks/locks/airgap.yaml)"]
 
 
 @pytest.mark.parametrize(("text", "why"), [

@@ -97,7 +97,7 @@ class Upstream:
                   f"    print(ref, push('http://{REGISTRY}/v2', *ref.rsplit(':', 1)))\n")
         result = self.inside(sys.executable, "-c", script, *images)  # one process: the imports once
         assert result.returncode == 0, result.stderr
-        self.digests.update(line.split() for line in result.stdout.splitlines())
+        self.digests.update(tuple(line.split(maxsplit=1)) for line in result.stdout.splitlines())  # type: ignore[misc]
 
     def _files(self) -> None:
         gnupg = self.root / "upstream-gnupg"

@@ -15,7 +15,7 @@ from tools.render.write import artifacts, plan
 
 
 def _render(raw: dict[str, Any], out: Path, stack: str = "airgap") -> Path:
-    # Named as its stack file, so the render pins the images from locks/<stack>.yaml.
+    # Named as its stack file, so the render pins the images from stacks/locks/<stack>.yaml.
     ev = evaluate_config(raw, secrets={key: f"test-{key}" for key in secret_keys_of(validate(raw))}, stack=stack)
     artifacts(ev, out / "artifacts")
     (out / "plan.json").write_text(json.dumps(plan(ev)))

@@ -2,7 +2,7 @@
 every artifact its hosts and the operator fetch (docs/airgap.md), as JSON.
 
 On a connected machine, `--resolve` (`RESOLVE=1`) first writes the stack's image lock
-(locks/<stack>.yaml: each tag-only image's digest), and `--layout DIR` (`LAYOUT=DIR`) fetches
+(stacks/locks/<stack>.yaml: each tag-only image's digest), and `--layout DIR` (`LAYOUT=DIR`) fetches
 every artifact of the manifest into DIR, laid out to carry to the site (tools/mirror/layout.py).
 `--source PREFIX=URL` (`SOURCES=...`) fetches what upstream names PREFIX from URL instead.
 """
@@ -23,10 +23,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make mirror", description=__doc__)
     parser.add_argument("--stack", default="dev", help="stack name: Pulumi.<stack>.yaml")
     parser.add_argument("--out", type=Path, help="manifest file (default build/<stack>/mirror-manifest.json)")
-    parser.add_argument("--resolve", action="store_true", help="resolve tag-only images to digests into locks/<stack>.yaml first")
+    parser.add_argument("--resolve", action="store_true", help="resolve tag-only images to digests into stacks/locks/<stack>.yaml first")
     parser.add_argument("--layout", type=Path, help="fetch every artifact into this directory, laid out for the site's mirror")
     parser.add_argument("--source", action="append", default=[], help="PREFIX=URL: fetch what upstream names PREFIX from URL")
-    parser.add_argument("--locks", type=Path, help="the folder of image locks (default locks/): review a lock before it goes in")
+    parser.add_argument("--locks", type=Path, help="the folder of image locks (default stacks/locks/): review a lock before it goes in")
     parser.add_argument("--release", default="noble", help="the hosts' Ubuntu codename, for the apt repository of --layout")
     parser.add_argument("--keyring", type=Path, help="keyring that verifies the upstream apt repositories (default: the machine's)")
     parser.add_argument("--sign-key", help="gpg key that signs the laid-out apt repositories (the key the stack's mirrors give as signedBy)")

@@ -1,4 +1,4 @@
-"""`make mirror STACK=<name> RESOLVE=1`: the stack's image lock (`locks/<stack>.yaml`, stacks/images.py).
+"""`make mirror STACK=<name> RESOLVE=1`: the stack's image lock (`stacks/locks/<stack>.yaml`, stacks/images.py).
 
 Read from the stack's config alone (the render refuses a mirrored stack until its images are
 locked): every tag-only image the render would deploy, each resolved to the digest its registry
