@@ -26,9 +26,9 @@ def _layer() -> tuple[bytes, str]:
     return gzip.compress(plain, mtime=0), "sha256:" + hashlib.sha256(plain).hexdigest()
 
 
-def push(api: str, repo: str, tag: str, ca: str = "", credentials: str = "") -> str:
+def push(api: str, repo: str, tag: str, ca: str = "", credentials: str = "", label: str = "") -> str:
     """Push; `ca` and `credentials` empty: a plain-HTTP registry without auth. The image's config
-    names it, so each stand-in image has a digest of its own."""
+    names it (or `label`), so each stand-in image has a digest of its own."""
     context = ssl.create_default_context(cafile=ca) if ca else None
     auth = "Basic " + base64.b64encode(credentials.encode()).decode() if credentials else ""
 
@@ -48,7 +48,7 @@ def push(api: str, repo: str, tag: str, ca: str = "", credentials: str = "") -> 
 
     layer, diff_id = _layer()
     config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-                         "config": {"Labels": {"hybrid-ai.test/stand-in": f"{repo}:{tag}"}}}).encode()
+                         "config": {"Labels": {"hybrid-ai.test/stand-in": label or f"{repo}:{tag}"}}}).encode()
     manifest = json.dumps({
         "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": blob(config), "size": len(config)},
@@ -59,4 +59,4 @@ def push(api: str, repo: str, tag: str, ca: str = "", credentials: str = "") -> 
 
 
 if __name__ == "__main__":
-    print(push(*sys.argv[1:6]))
+    print(push(*sys.argv[1:7]))

@@ -166,7 +166,7 @@ if [ -n "$SNAP_PROXY_URL" ]; then
   fi
 fi
 # containerd's hosts.toml per upstream: the mirror as the one [host] entry and as `server` (tried
-# last), so the upstream is never tried. containerd 1.6/1.7 rejects a file with no [host] table
+# last, the same endpoint), so the upstream is never tried. containerd 1.6/1.7 rejects a file with no [host] table
 # and then falls back to the upstream (docs/upstream.md). Copied into MicroK8s by microk8s-install.sh.
 for entry in $REGISTRIES; do
   upstream=${entry%%=*} url=${entry#*=} dir=$STAGED_CERTS_D/${entry%%=*}
@@ -180,7 +180,10 @@ for entry in $REGISTRIES; do
   }
   {
     echo "# hybrid-ai: images of $upstream come from its mirror only"
-    echo "server = \"${url%"$path"}\""
+    # `server` is the same prefixed endpoint: were it the registry's root, an image missing under
+    # the prefix would be taken from the root's namespace (another upstream's).
+    echo "server = \"$host\""
+    [ -z "$path" ] || echo "override_path = true"
     fields header
     echo
     echo "[host.\"$host\"]"
