@@ -39,10 +39,11 @@ preview: venv
 render: venv
 	$(PY) -m tools.render --stack $(STACK) --out $(OUT)
 
-## mirror: the manifest of every artifact STACK's hosts and the operator fetch (docs/airgap.md)
+## mirror: the manifest of every artifact STACK's hosts and the operator fetch; RESOLVE=1: lock its images by
+# digest (stacks/locks/STACK.yaml); LAYOUT=DIR: fetch them all into DIR to carry to the site (docs/airgap.md)
 .PHONY: mirror
-mirror: venv
-	$(PY) -m tools.mirror --stack $(STACK)
+mirror: venv $(if $(RESOLVE)$(LAYOUT),.engine/bin/crane)
+	$(PY) -m tools.mirror --stack $(STACK) $(if $(RESOLVE),--resolve) $(if $(LAYOUT),--layout "$(LAYOUT)") $(foreach s,$(SOURCES),--source "$(s)") $(if $(SIGN_KEY),--sign-key "$(SIGN_KEY)")
 
 ## diff: what `pulumi preview --diff` would show from BASE (a git ref) to the working tree, offline
 # (exit 0: no changes, 1: changes, 2: could not diff); STACK as for render
@@ -121,7 +122,7 @@ ENGINE_CRDS := .engine/crds
 KUBE_BINS := $(addprefix $(ENGINE_BIN)/,kube-apiserver kube-controller-manager kube-scheduler kubectl)
 CRD_GROUPS := gateway-api cert-manager prometheus-operator
 engine: $(ENGINE_BIN)/pulumi $(ENGINE_BIN)/pulumi-resource-kubernetes $(KUBE_BINS) \
-  $(ENGINE_BIN)/etcd $(ENGINE_BIN)/kwok $(ENGINE_BIN)/nvidia-device-plugin $(ENGINE_BIN)/prometheus-adapter crds
+  $(ENGINE_BIN)/etcd $(ENGINE_BIN)/kwok $(ENGINE_BIN)/nvidia-device-plugin $(ENGINE_BIN)/prometheus-adapter $(ENGINE_BIN)/crane crds
 
 $(ENGINE_BIN)/pulumi: engine/pulumi/go.mod engine/pulumi/go.sum
 	bash engine/build.sh pulumi github.com/pulumi/pulumi/pkg/v3 github.com/pulumi/pulumi/pkg/v3/cmd/pulumi \
@@ -161,6 +162,10 @@ $(ENGINE_CRDS)/%/.generated: engine/crds/%/go.mod engine/crds/%/go.sum engine/cr
 	PY=$(abspath $(PY)) bash engine/crds/build.sh $*
 
 # The device plugin at the chart's version (cgo: go-nvml); the tests parse the sharing configs with it.
+# crane (go-containerregistry): `make mirror` resolves image digests and lays out images with it
+$(ENGINE_BIN)/crane: engine/crane/go.mod engine/crane/go.sum
+	bash engine/build.sh crane github.com/google/go-containerregistry github.com/google/go-containerregistry/cmd/crane
+
 $(ENGINE_BIN)/nvidia-device-plugin: engine/nvidia-device-plugin/go.mod engine/nvidia-device-plugin/go.sum
 	bash engine/build.sh nvidia-device-plugin github.com/NVIDIA/k8s-device-plugin \
 	  github.com/NVIDIA/k8s-device-plugin/cmd/nvidia-device-plugin \

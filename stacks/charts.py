@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from components.kit.helm import ChartSpec
+from stacks.config.mirrors import qualified
 from stacks.config.sources import Sources
 
 CHARTS = Path(__file__).resolve().parents[1] / "charts"
@@ -29,12 +32,45 @@ def pinned(name: str) -> ChartSpec:
                      skip_await=bool(doc.get("skipAwait", False)))
 
 
-def chart(name: str, sources: Sources) -> ChartSpec:
-    """The pinned chart, fetched from the stack's chart source when it sets one."""
+def chart(name: str, sources: Sources, pins: Mapping[str, str] | None = None) -> ChartSpec:
+    """The pinned chart, fetched from the stack's chart source when it sets one, its images by
+    digest where the stack's image lock (`pins`, stacks/images.py) holds them."""
     spec = pinned(name)
-    return spec if sources.charts is None else dataclasses.replace(spec, repository=sources.charts)
+    if sources.charts is not None:
+        spec = dataclasses.replace(spec, repository=sources.charts)
+    if pins and (extra := chart_values(name, pins)):
+        spec = dataclasses.replace(spec, values=merged(spec.values, extra))
+    return spec
+
+
+def merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = merged(out[key], value) if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) else value
+    return out
 
 
 def gateway_api_crds(sources: Sources) -> str:
     """The Gateway API CRD bundle: the stack's own copy (URL or file), else the release's."""
     return sources.gateway_api_crds or GATEWAY_API_CRDS
+
+
+def chart_images(name: str) -> list[tuple[str, str]] | None:
+    """(image, values path of its tag) of each image the chart runs at its pinned version, from
+    `images:` in charts/<name>/chart.yaml; None when the pin lists none."""
+    doc = yaml.safe_load((CHARTS / name / "chart.yaml").read_text())
+    return None if "images" not in doc else [(i["image"], i["tag"]) for i in doc["images"]]
+
+
+def chart_values(name: str, pins: Mapping[str, str]) -> dict[str, Any]:
+    """Values that make the chart's images digest references (`tag: <tag>@<digest>`, which each
+    chart's image template joins as `<repository>:<tag>`, docs/upstream.md)."""
+    values: dict[str, Any] = {}
+    for image, path in chart_images(name) or []:
+        if qualified(image) in pins:
+            *parents, leaf = path.split(".")
+            node = values
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = f"{image.rsplit(':', 1)[1]}@{pins[qualified(image)]}"
+    return values

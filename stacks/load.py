@@ -12,7 +12,7 @@ import difflib
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, get_args
 
 import pulumi
@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from stacks.config import StackConfig
 from stacks.config.consistency import cross_checks
 from stacks.config.mirrors import mirror_secrets
+from stacks.images import lock_path, pin, pin_problems, read_lock
 
 NAMESPACE = "hybrid-ai"
 
@@ -40,9 +41,15 @@ class Stack:
 
     config: StackConfig
     secrets: Mapping[str, pulumi.Output[str]]
+    pins: Mapping[str, str] = field(default_factory=dict)
+    """The stack's image lock (`stacks/locks/<stack>.yaml`): qualified tag reference -> digest."""
 
     def secret(self, key: str) -> pulumi.Output[str]:
         return self.secrets[key]
+
+    def image(self, ref: str) -> str:
+        """The image as deployed: by digest where the lock pins it."""
+        return pin(ref, self.pins)
 
 
 def _field_keys() -> dict[str, str]:
@@ -212,8 +219,14 @@ def load() -> Stack:
             problems.append(f"{full}: missing (needed by {used_by}); set it with `pulumi config set --secret {key} < FILE`")
         elif not runtime_config.is_config_secret(full):
             problems.append(f"{full}: is stored in plaintext; set it again with `pulumi config set --secret {key} < FILE`")
+    pins: dict[str, str] = {}
+    try:
+        pins = read_lock(lock_path(pulumi.get_stack()))
+    except ValueError as err:
+        problems.append(str(err))
+    problems += pin_problems(cfg, pins, pulumi.get_stack())
     if problems:
         raise ConfigError(problems)
 
     config = pulumi.Config(NAMESPACE)
-    return Stack(cfg, {key: config.require_secret(key) for key in needed})
+    return Stack(cfg, {key: config.require_secret(key) for key in needed}, pins)

@@ -15,22 +15,10 @@ import pulumi
 from components.cluster.nvidia import TOOLKIT_PACKAGES, TOOLKIT_VERSION
 from components.hosts.bootstrap import BASE_PACKAGES
 from components.hosts.mirrors import MirrorSetup
-from components.workloads.tf_serving import FETCH_IMAGE
 from stacks.config import Host, StackConfig
-from stacks.config.mirrors import Mirrors, qualified, registry_of
+from stacks.config.mirrors import Mirrors, registry_of
+from stacks.images import all_images
 from stacks.load import Stack
-from stacks.workloads import REDIS_IMAGE
-
-
-def workload_images(cfg: StackConfig) -> list[str]:
-    """Every image the program's own workloads run (charts' images come from the charts)."""
-    images = [m.image for m in cfg.models if m.image] + [REDIS_IMAGE]
-    tf = [m.tf for m in cfg.models if m.kind == "tf-model" and m.tf is not None]
-    if tf:
-        images.append(cfg.tf_serving.image)
-    if any(t.source for t in tf):
-        images.append(FETCH_IMAGE)
-    return sorted(set(images))
 
 
 def apt_packages(cfg: StackConfig, h: Host) -> list[str]:
@@ -69,7 +57,7 @@ def mirror_setup(stack: Stack, h: Host) -> MirrorSetup | None:
     if m.empty:
         return None
     registries = {r.upstream: r for r in m.registries}
-    images = [qualified(i) for i in workload_images(cfg) if registry_of(i) in registries] if h.in_cluster else []
+    images = [i for i in all_images(cfg, stack.pins) if registry_of(i) in registries] if h.in_cluster else []
     params = {
         "HOST_NAME": h.name,
         "APT_URL": m.apt.url if m.apt else "", "APT_KEY": m.apt.signed_by if m.apt else "",

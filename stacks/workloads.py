@@ -23,17 +23,17 @@ from components.workloads.model_service import ModelService
 from components.workloads.monitoring import Monitoring
 from components.workloads.namespace import WorkloadNamespace, WorkloadNamespaceArgs
 from components.workloads.registry import PullSecret, PullSecretArgs
-from components.workloads.tf_serving import GRPC_PORT, HOSTPATH_STORAGE_CLASS, TfModel, TfServing, TfServingArgs
+from components.workloads.tf_serving import FETCH_IMAGE, GRPC_PORT, HOSTPATH_STORAGE_CLASS, TfModel, TfServing, TfServingArgs
 from components.workloads.vllm import HEALTH_PATH
 from stacks.charts import chart, gateway_api_crds
 from stacks.config import Host, Model, Role, StackConfig
 from stacks.config.gpu_budget import memory_share, node_terms
 from stacks.config.vllm import VLLM_IMAGE
+from stacks.images import REDIS_IMAGE
 from stacks.llm import budgeted, vllm_args
 from stacks.load import Stack
 from stacks.monitoring import build_monitoring
 
-REDIS_IMAGE = "redis:7.4.1-alpine"
 REDIS_PORT = 6379
 
 
@@ -81,7 +81,7 @@ def _service_args(stack: Stack, m: Model, namespace: pulumi.Input[str], ingress:
         cache = CacheVolume(m.cache.mount_path, m.cache.size, m.cache.storage_class or HOSTPATH_STORAGE_CLASS)
     security = m.security
     return ModelServiceArgs(
-        namespace=namespace, image=m.image or VLLM_IMAGE, port=m.port, replicas=m.replicas, cpu=m.cpu, cpu_limit=m.cpu_limit,
+        namespace=namespace, image=stack.image(m.image or VLLM_IMAGE), port=m.port, replicas=m.replicas, cpu=m.cpu, cpu_limit=m.cpu_limit,
         memory=m.memory, gpus=m.gpus, placement=m.placement, probe=("http", p.path or m.health_path) if m.health == "http" else ("tcp", ""),
         talks_to=[_peer(cfg, t) for t in m.talks_to], public=public, max_replicas=m.max_replicas,
         tolerations=gpu_tolerations(cfg) if m.placement == "gpu" else (), pull_secret=pull if m.pull_secret is not False else None,
@@ -131,13 +131,13 @@ def build_workloads(stack: Stack, cluster: ClusterApi) -> Workloads:
                                                      stack.secret(cfg.registry.password_config)), opts=k8s).name
 
     wait_for = out.wait_for
-    gpu_opts, runtime_class = _gpu_sharing(cfg, k8s)
+    gpu_opts, runtime_class = _gpu_sharing(stack, k8s)
     if runtime_class is not None:
         wait_for.append(runtime_class)
 
     ingress = PublicIngress("ingress", PublicIngressArgs(
-        controller=chart("traefik", cfg.sources), gateway_api_crds=gateway_api_crds(cfg.sources), workload_namespace=namespace, nodes_ready=nodes_ready(cfg, cluster, "ingress"), tls=cfg.ingress.tls, domain=cfg.ingress.domain,
-        acme_email=cfg.ingress.acme_email, cert_manager=chart("cert-manager", cfg.sources),
+        controller=chart("traefik", cfg.sources, stack.pins), gateway_api_crds=gateway_api_crds(cfg.sources), workload_namespace=namespace, nodes_ready=nodes_ready(cfg, cluster, "ingress"), tls=cfg.ingress.tls, domain=cfg.ingress.domain,
+        acme_email=cfg.ingress.acme_email, cert_manager=chart("cert-manager", cfg.sources, stack.pins),
         byo_pem=stack.secret(cfg.ingress.tls_cert_config) if cfg.ingress.tls_cert_config else None,
     ), opts=k8s)
 
@@ -145,16 +145,16 @@ def build_workloads(stack: Stack, cluster: ClusterApi) -> Workloads:
 
     if any("redis" in m.talks_to for m in cfg.models):  # only when a model says it uses it
         redis = ModelService("redis", ModelServiceArgs(
-            namespace=on_nodes["cloud"], image=REDIS_IMAGE, port=REDIS_PORT, cpu="100m", cpu_limit="1", memory="256Mi",
+            namespace=on_nodes["cloud"], image=stack.image(REDIS_IMAGE), port=REDIS_PORT, cpu="100m", cpu_limit="1", memory="256Mi",
             probe=("tcp", ""), run_as=10999, writable_paths=("/data",), component="cache",
         ), opts=k8s)
         out.endpoints["redis"] = redis.service_name
         wait_for.append(redis.ready)
 
-    tf_models = _tf_serving(cfg, on_nodes["gpu"], pull, gpu_opts, out)
+    tf_models = _tf_serving(stack, on_nodes["gpu"], pull, gpu_opts, out)
     gpu_ready = [on_nodes["gpu"], runtime_class] if runtime_class is not None else []
     out.monitoring = build_monitoring(cfg, namespace, "tf-serving" if tf_models else None, gpu_tolerations(cfg), k8s,
-                                      ready={"cloud": [on_nodes["cloud"]], "gpu": gpu_ready}, secret=stack.secret)
+                                      ready={"cloud": [on_nodes["cloud"]], "gpu": gpu_ready}, secret=stack.secret, pins=stack.pins)
 
     for m in (m for m in cfg.models if m.kind != "tf-model"):
         service = ModelService(m.name, _model_args(stack, m, on_nodes[m.placement], ingress, pull),
@@ -182,29 +182,31 @@ def _cluster_dns(cfg: StackConfig, cluster: ClusterApi, k8s: pulumi.ResourceOpti
         AddonPlacement("addons", AddonPlacementArgs(CLOUD_NODES, [cluster.ready[seed.name], *(cluster.labelled[h.name] for h in cloud)]), opts=k8s)
 
 
-def _gpu_sharing(cfg: StackConfig, k8s: pulumi.ResourceOptions) -> tuple[pulumi.ResourceOptions, pulumi.Output[str] | None]:
+def _gpu_sharing(stack: Stack, k8s: pulumi.ResourceOptions) -> tuple[pulumi.ResourceOptions, pulumi.Output[str] | None]:
     """The device plugin with one time-slicing profile per GPU kind; the options GPU pods take
     (they need the plugin) and the RuntimeClass, or (k8s, None) without GPU nodes."""
+    cfg = stack.config
     gpu_hosts = [h for h in cfg.hosts if h.gpu is not None and h.in_cluster]
     if not gpu_hosts:
         return k8s, None
     profiles = {p.name: p.replicas for p in cfg.time_slicing.profiles} or {h.gpu.model: 1 for h in gpu_hosts if h.gpu}
     default = cfg.time_slicing.default_profile or sorted(profiles)[0]
     mps = [p.name for p in cfg.time_slicing.profiles if p.sharing == "mps"]
-    sharing = GpuSharing("gpu-sharing", GpuSharingArgs(chart("nvidia-device-plugin", cfg.sources), profiles, default, gpu_tolerations(cfg), mps),
+    sharing = GpuSharing("gpu-sharing", GpuSharingArgs(chart("nvidia-device-plugin", cfg.sources, stack.pins), profiles, default, gpu_tolerations(cfg), mps),
                          opts=k8s)
     return pulumi.ResourceOptions.merge(k8s, pulumi.ResourceOptions(depends_on=[sharing])), sharing.runtime_class
 
 
-def _tf_serving(cfg: StackConfig, namespace: pulumi.Input[str], pull: pulumi.Input[str] | None,
+def _tf_serving(stack: Stack, namespace: pulumi.Input[str], pull: pulumi.Input[str] | None,
                 gpu_opts: pulumi.ResourceOptions, out: Workloads) -> list[TfModel]:
     """TF-Serving with the catalog's `tf-model` entries (none without them); its models."""
+    cfg = stack.config
     tf_models = [TfModel(m.name, m.tf.base_path, m.tf.version, cfg.mirrors.model_source(m.tf.source), m.tf.sha256)
                  for m in cfg.models if m.kind == "tf-model" and m.tf is not None]
     if tf_models:
         t = cfg.tf_serving
         tf = TfServing("tf-serving", TfServingArgs(
-            namespace=namespace, image=t.image, models=tf_models, gpus=t.gpus, memory=t.memory, poll_seconds=t.poll_seconds,
+            namespace=namespace, image=stack.image(t.image), fetch_image=stack.image(FETCH_IMAGE), models=tf_models, gpus=t.gpus, memory=t.memory, poll_seconds=t.poll_seconds,
             storage_size=t.storage_size, storage_class=t.storage_class or HOSTPATH_STORAGE_CLASS, tolerations=gpu_tolerations(cfg),
             pull_secret=pull, blocked_cidrs=_download_except(cfg),
             memory_fraction=memory_share(cfg, t) if t.gpu_memory else None, gpu_node_terms=node_terms(t),

@@ -69,6 +69,18 @@ def violations(ev: Evaluation, policy_config: dict[str, Any]) -> list[str]:
     return found
 
 
+def internet_sources(directory: Path, stack: str, out: Path) -> list[str]:
+    """On a stack with mirrors: every internet source a host script or manifest of the render names."""
+    from stacks.load import validate
+    from tools.mirror.sources import findings
+    from tools.render.evaluate import raw_stack_config
+
+    cfg = validate(raw_stack_config(directory, stack))
+    if all(cfg.mirrors_of(h).empty for h in cfg.hosts):
+        return []
+    return [f"internet-source: {f}" for f in findings(out / "artifacts", cfg)]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make check", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stack", default="dev", help="stack name: Pulumi.<stack>.yaml")
@@ -80,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     if ev is None:
         return 2
     policy_config: dict[str, Any] = json.loads(args.policy_config.read_text()) if args.policy_config else {}
-    found = violations(ev, policy_config)
+    found = violations(ev, policy_config) + internet_sources(args.dir, args.stack, args.out or PROJECT_DIR / "build" / args.stack)
     for line in found:
         print(f"check: {line}", file=sys.stderr)
     names = ", ".join(p.name for p in rules.POLICIES)

@@ -103,13 +103,15 @@ class TfServingArgs:
     """--per_process_gpu_memory_fraction: the server's share of one GPU's memory (its budget)."""
     gpu_node_terms: Sequence[Mapping[str, Any]] = ()
     """Node affinity expressions keeping it on GPUs that fit its budget."""
+    fetch_image: str = FETCH_IMAGE
+    """The model fetcher's image (by digest on mirrored sites)."""
 
 
-def fetch_container(model: TfModel) -> dict[str, Any]:
+def fetch_container(model: TfModel, image: str = FETCH_IMAGE) -> dict[str, Any]:
     """The init container that puts `model`'s version on the volume (see fetch-model.sh)."""
     return {
         "name": f"fetch-{model.name}"[:63],
-        "image": FETCH_IMAGE,
+        "image": image,
         "imagePullPolicy": "IfNotPresent",
         "command": ["sh", "/fetch/fetch-model.sh"],
         "env": [{"name": "SOURCE", "value": model.source}, {"name": "SHA256", "value": model.sha256},
@@ -170,7 +172,7 @@ class TfServing(pulumi.ComponentResource):
             tolerations=args.tolerations,
             pull_secret=args.pull_secret,
             component="model-server",
-            init_containers=[fetch_container(m) for m in fetched],
+            init_containers=[fetch_container(m, args.fetch_image) for m in fetched],
             init_volumes=init_volumes,
             gpu_node_terms=args.gpu_node_terms,
         ), opts=child)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from stacks.config.types import ConfigKeyName, Schema, strict
 
@@ -56,6 +56,14 @@ class SnapStoreProxy(Schema):
 
 
 class RegistryMirror(Schema):
+    @field_validator("url")
+    @classmethod
+    def _https(cls, url: str) -> str:
+        if not url.startswith("https://"):
+            raise ValueError("a registry mirror is reached over https:// only (over http images could be swapped on the LAN and "
+                             "its credentials read); use https:// and `caConfig` for a private CA")
+        return url
+
     upstream: Registry = Field(description="The registry images name, e.g. `docker.io` (also images without a registry), `ghcr.io`, `nvcr.io`.")
     url: MirrorUrl = Field(description="The mirror's OCI endpoint; with a path (`https://mirror.lan:5000/ghcr.io`) repositories live under it (containerd's `override_path`).")
     ca_config: ConfigKeyName | None = Field(default=None, description="Secret config key holding the mirror's private CA (PEM), when its certificate is not publicly trusted.")
@@ -101,9 +109,9 @@ class Mirrors(Schema):
 def qualified(image: str) -> str:
     """The image with its registry (and Docker Hub's `library/`) spelled out, as registries store it."""
     registry = registry_of(image)
-    if image.startswith(registry + "/"):
-        return image
-    return f"{registry}/{image if '/' in image else 'library/' + image}"
+    name = image.removeprefix(registry + "/") if image.startswith(registry + "/") else image
+    # Docker Hub's official images live under `library/`, also when named `docker.io/<name>`.
+    return f"{registry}/{'library/' + name if registry == 'docker.io' and '/' not in name else name}"
 
 
 def mirror_secrets(stack_wide: Mirrors, sites: list[tuple[str, Mirrors | None]]) -> list[tuple[str, str, str]]:

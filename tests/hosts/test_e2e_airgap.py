@@ -88,7 +88,7 @@ def test_mirror_config_and_preflight_succeed_then_change_nothing(site: AirgapSit
     ] + [f"deb [signed-by={apt}/keyrings/hybrid-ai-nvidia-mirror.asc] {MIRROR_HTTP}/nvidia/amd64 /"]
     assert not (apt / "sources.list").exists() and (apt / "sources.list.hybrid-ai-off").exists()
     hosts = (Path(params["STAGED_CERTS_D"]) / "ghcr.io" / "hosts.toml").read_text()
-    assert f'server = "https://{MIRROR}:5000"' in hosts and f'[host."https://{MIRROR}:5000/v2/ghcr.io"]' in hosts
+    assert f'server = "https://{MIRROR}:5000/v2/ghcr.io"' in hosts and f'[host."https://{MIRROR}:5000/v2/ghcr.io"]' in hosts
     assert "override_path = true" in hosts and 'ca = "ca.crt"' in hosts
     assert f'authorization = "Basic {base64.b64encode(CREDENTIALS.encode()).decode()}"' in hosts
     assert (Path(params["STAGED_CERTS_D"]) / "ghcr.io" / "hosts.toml").stat().st_mode & 0o077 == 0
@@ -140,3 +140,13 @@ def test_containerd_pulls_through_the_written_hosts_toml(site: AirgapSite, resol
     # Without the step's hosts.toml containerd goes to the upstream, which this host cannot reach.
     upstream = site.on_host(str(resolver), str(tmp_path / "no-hosts"), IMAGE)
     assert upstream.returncode == 1 and "203.0.113" not in upstream.stderr, upstream.stderr
+
+
+def test_an_image_missing_under_its_prefix_is_not_taken_from_the_registry_root(site: AirgapSite, resolver: Path, tmp_path: Path) -> None:
+    """containerd tries `server` last: with the registry's root there, an image missing under
+    /ghcr.io/ would resolve to whatever the root holds under that name (another upstream's)."""
+    params = _params(site, tmp_path)
+    assert _mirrors(site, params, _secrets(site)).returncode == 0
+    site.push("example/shadow-api", "3.0")  # at the registry's root, where docker.io's images live
+    shadowed = site.on_host(str(resolver), params["STAGED_CERTS_D"], "ghcr.io/example/shadow-api:3.0")
+    assert shadowed.returncode == 1 and "not found" in shadowed.stderr, shadowed.stdout + shadowed.stderr

@@ -10,7 +10,7 @@ from tests.support.helpers import evaluate_config, stack_config
 
 def test_the_airgap_plan_passes_every_policy() -> None:
     raw = stack_config("airgap")
-    ev = evaluate_config(raw, secrets={k: f"test-{k}-value" for k in secret_keys_of(validate(raw))})
+    ev = evaluate_config(raw, secrets={k: f"test-{k}-value" for k in secret_keys_of(validate(raw))}, stack="airgap")
     steps = [r for r in ev.resources if r.name.endswith("-bootstrap-mirrors")]
     assert len(steps) == 5
     for r in ev.resources:

@@ -25,6 +25,13 @@ def _set(path: list[Any], value: Any) -> Callable[[Raw], None]:
     return mutate
 
 
+def _netmaker(raw: Raw) -> None:
+    """The netmaker example's VPN (and its hub's declared size) on the mirrored stack."""
+    netmaker = stack_config("netmaker")
+    raw["vpn"] = netmaker["vpn"]
+    raw["hosts"][0]["size"] = next(h["size"] for h in netmaker["hosts"] if "size" in h)
+
+
 BAD = [
     ("apt-url", _set(["mirrors", "apt", "url"], "ftp://mirror.lan/ubuntu"), "hybrid-ai:mirrors.apt.url", "http(s)://host"),
     ("apt-key", _set(["mirrors", "apt", "signedBy"], "see https://mirror.lan/key"), "hybrid-ai:mirrors.apt.signedBy", "ASCII-armored"),
@@ -36,6 +43,12 @@ BAD = [
     ("revision", _set(["mirrors", "snaps", "microk8sRevision"], 0), "hybrid-ai:mirrors.snaps.microk8sRevision", "greater than or equal to 1"),
     ("roll-on-snap-files", _set(["cluster", "upgrade"], {"fromChannel": "1.31/stable"}), "hybrid-ai:cluster.upgrade.fromChannel",
      "install MicroK8s from snap files"),
+    ("registry-over-http", lambda raw: raw["mirrors"]["registries"][0].update(url="http://mirror.example.lan:5000/docker.io"),
+     "hybrid-ai:mirrors.registries[0].url", "https://"),
+    ("bundle-over-http", _set(["sources", "gatewayApiCrds"], "http://mirror.example.lan/gateway-api/v1.5.1/standard-install.yaml"),
+     "hybrid-ai:sources.gatewayApiCrds", "https://"),
+    ("charts-over-http", _set(["sources", "charts"], "http://mirror.example.lan/charts"), "hybrid-ai:sources.charts", "https://"),
+    ("netmaker-on-a-mirrored-stack", lambda raw: _netmaker(raw), "hybrid-ai:vpn.backend", "no mirror path"),
     ("ca-key-is-a-section", lambda raw: raw["mirrors"]["registries"][0].update(caConfig="hosts"),
      "hybrid-ai:mirrors.registries[0].caConfig", "is a config section"),
 ]
@@ -47,7 +60,7 @@ def test_bad_mirror_config_is_one_line_before_anything_is_registered(case: str, 
     mutate(raw)
     seen = Evaluation("test")
     with pytest.raises(ConfigError) as err:
-        evaluate_config(raw, secrets={"sshPrivateKey": "k", "mirrorCa": "ca", "mirrorCredentials": "u:p"}, into=seen)
+        evaluate_config(raw, secrets={"sshPrivateKey": "k", "mirrorCa": "ca", "mirrorCredentials": "u:p"}, stack="airgap", into=seen)
     problems = err.value.problems
     assert len(problems) == 1, problems
     assert problems[0].startswith(key), problems[0]

@@ -40,16 +40,17 @@ def run(*argv: str, **kw: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, check=True, capture_output=True, text=True, timeout=120, **kw)
 
 
-def _deb(pool: Path, name: str, depends: str = "") -> None:
+def deb(pool: Path, name: str, depends: str = "", version: str = "1.0") -> None:
+    """A stand-in package (no contents) into `pool`."""
     root = pool.parent / "build" / name
     (root / "DEBIAN").mkdir(parents=True)
     (root / "DEBIAN" / "control").write_text(
-        f"Package: {name}\nVersion: 1.0\nArchitecture: all\nMaintainer: hybrid-ai tests <tests@example.com>\n"
+        f"Package: {name}\nVersion: {version}\nArchitecture: all\nMaintainer: hybrid-ai tests <tests@example.com>\n"
         + (f"Depends: {depends}\n" if depends else "") + "Description: hybrid-ai stand-in package (no contents)\n")
-    run("dpkg-deb", "--build", "--root-owner-group", str(root), str(pool / f"{name}_1.0_all.deb"))
+    run("dpkg-deb", "--build", "--root-owner-group", str(root), str(pool / f"{name}_{version}_all.deb"))
 
 
-def _release(folder: Path, gnupg: Path, *opts: str) -> None:
+def release(folder: Path, gnupg: Path, *opts: str) -> None:
     release = run("apt-ftparchive", *opts, "release", ".", cwd=folder).stdout
     (folder / "Release").write_text(release)
     run("gpg", "--homedir", str(gnupg), "--batch", "--yes", "--clearsign", "-o", str(folder / "InRelease"), str(folder / "Release"))
@@ -105,21 +106,21 @@ class AirgapSite:
         ubuntu = self.files / "ubuntu"
         pool = ubuntu / "pool" / "main"
         pool.mkdir(parents=True)
-        _deb(pool, "standin-tool", "standin-lib")
-        _deb(pool, "standin-lib")
-        _deb(pool, "standin-broken", "standin-nowhere")  # a dependency the mirror lacks
+        deb(pool, "standin-tool", "standin-lib")
+        deb(pool, "standin-lib")
+        deb(pool, "standin-broken", "standin-nowhere")  # a dependency the mirror lacks
         arch = run("dpkg", "--print-architecture").stdout.strip()
         for suite in (CODENAME, f"{CODENAME}-updates", f"{CODENAME}-security"):
             index = ubuntu / "dists" / suite / "main" / f"binary-{arch}"
             index.mkdir(parents=True)
             (index / "Packages").write_text(run("apt-ftparchive", "packages", "pool", cwd=ubuntu).stdout if suite == CODENAME else "")
-            _release(ubuntu / "dists" / suite, gnupg, "-o", f"APT::FTPArchive::Release::Suite={suite}", "-o", f"APT::FTPArchive::Release::Codename={suite}",
+            release(ubuntu / "dists" / suite, gnupg, "-o", f"APT::FTPArchive::Release::Suite={suite}", "-o", f"APT::FTPArchive::Release::Codename={suite}",
                      "-o", "APT::FTPArchive::Release::Components=main", "-o", f"APT::FTPArchive::Release::Architectures={arch}")
         flat = self.files / "nvidia" / arch
         flat.mkdir(parents=True)
-        _deb(flat, "standin-toolkit")
+        deb(flat, "standin-toolkit")
         (flat / "Packages").write_text(run("apt-ftparchive", "packages", ".", cwd=flat).stdout)
-        _release(flat, gnupg)
+        release(flat, gnupg)
         # gpg started an agent for the signing key: stop it, or it outlives the test.
         run("gpgconf", "--homedir", str(gnupg), "--kill", "gpg-agent")
         shutil.rmtree(self.files / "ubuntu" / "pool" / "build")
@@ -145,7 +146,8 @@ class AirgapSite:
         run("openssl", "x509", "-req", "-in", str(r / "registry.csr"), "-CA", str(r / "ca.crt"), "-CAkey", str(r / "ca.key"),
             "-CAcreateserial", "-days", "1", "-extfile", str(r / "san.ext"), "-out", str(r / "registry.crt"))
         user, password = CREDENTIALS.split(":", 1)
-        (r / "htpasswd").write_text(f"{user}:{crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))}\n")
+        # bcrypt at its lowest cost: the registry checks it on every request of a push or a preflight.
+        (r / "htpasswd").write_text(f"{user}:{crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))}\n")
         (r / "registry.yml").write_text(f"""version: 0.1
 storage: {{filesystem: {{rootdirectory: {r / 'registry-data'}}}}}
 http:
@@ -166,9 +168,9 @@ auth:
             time.sleep(0.2)
         raise RuntimeError(f"the stand-in mirror did not answer on {url}")
 
-    def on_host(self, *argv: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    def on_host(self, *argv: str, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["ip", "netns", "exec", self.ns_host, *argv], capture_output=True, text=True, timeout=180, input=stdin,
-                              check=False, cwd=PROJECT)
+                              check=False, cwd=PROJECT, env=env)
 
     def push(self, repo: str, tag: str) -> str:
         result = self.on_host(sys.executable, "-m", "tests.support.oci_push", f"https://{MIRROR}:5000/v2", repo, tag,

@@ -26,13 +26,15 @@ def _layer() -> tuple[bytes, str]:
     return gzip.compress(plain, mtime=0), "sha256:" + hashlib.sha256(plain).hexdigest()
 
 
-def push(api: str, repo: str, tag: str, ca: str, credentials: str) -> str:
-    context = ssl.create_default_context(cafile=ca)
-    auth = "Basic " + base64.b64encode(credentials.encode()).decode()
+def push(api: str, repo: str, tag: str, ca: str = "", credentials: str = "", label: str = "") -> str:
+    """Push; `ca` and `credentials` empty: a plain-HTTP registry without auth. The image's config
+    names it (or `label`), so each stand-in image has a digest of its own."""
+    context = ssl.create_default_context(cafile=ca) if ca else None
+    auth = "Basic " + base64.b64encode(credentials.encode()).decode() if credentials else ""
 
     def call(method: str, url: str, body: bytes = b"", content_type: str = "application/octet-stream") -> tuple[int, dict[str, str]]:
         request = urllib.request.Request(url, data=body if method != "POST" else None, method=method,
-                                         headers={"Authorization": auth, "Content-Type": content_type})
+                                         headers={"Content-Type": content_type, **({"Authorization": auth} if auth else {})})
         with urllib.request.urlopen(request, context=context, timeout=30) as response:
             return response.status, dict(response.headers)
 
@@ -45,7 +47,8 @@ def push(api: str, repo: str, tag: str, ca: str, credentials: str) -> str:
         return digest
 
     layer, diff_id = _layer()
-    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff_id]}}).encode()
+    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+                         "config": {"Labels": {"hybrid-ai.test/stand-in": label or f"{repo}:{tag}"}}}).encode()
     manifest = json.dumps({
         "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": blob(config), "size": len(config)},
@@ -56,4 +59,4 @@ def push(api: str, repo: str, tag: str, ca: str, credentials: str) -> str:
 
 
 if __name__ == "__main__":
-    print(push(*sys.argv[1:6]))
+    print(push(*sys.argv[1:7]))

@@ -62,3 +62,16 @@ def test_a_stack_that_does_not_render_is_exit_2(tmp_path: Path, capsys: pytest.C
     _stack(tmp_path, "bad", "config:\n  hybrid-ai:vpn: {mtu: 13}\n")
     assert main(["--stack", "bad", "--dir", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
     assert "hybrid-ai:vpn.mtu" in capsys.readouterr().err
+
+
+def test_a_mirrored_stack_that_still_names_an_internet_source_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`make check` walks the render of a stack with mirrors (tools/mirror/sources.py), as the
+    airgap tests do for the example: a user's stack that still reaches the internet is caught."""
+    airgap = (PROJECT / "Pulumi.airgap.yaml").read_text()
+    _stack(tmp_path, "airgap", airgap)
+    assert main(["--stack", "airgap", "--dir", str(tmp_path), "--out", str(tmp_path / "out")]) == 0, capsys.readouterr().err
+    # The office left on the internet: its GPU setup fetches NVIDIA's repository.
+    _stack(tmp_path, "airgap", airgap.replace("      nat: true\n", "      nat: true\n      mirrors: {}\n", 1))
+    assert main(["--stack", "airgap", "--dir", str(tmp_path), "--out", str(tmp_path / "out2")]) == 1
+    err = capsys.readouterr().err
+    assert "check: internet-source: hosts/ws-1/ws-1-bootstrap-gpu-setup" in err and "nvidia.github.io" in err, err

@@ -1,9 +1,10 @@
 """The mirror manifest of a stack: every artifact its hosts and the operator fetch, read from the
 plan itself (the same registrations `make render` writes), so it cannot drift from what runs.
 
-- images: every `image` of the rendered manifests and of the charts' values, fully qualified;
-- charts: each chart with its version and repository (its own images come from the chart at
-  that version: `helm template` on a connected machine lists them);
+- images: every `image` of the rendered manifests and of the charts' values, each chart's own
+  images (charts/<name>/chart.yaml `images:`, by digest where the stack's lock pins them) and
+  MicroK8s' own images for the channel (stacks/images.py), fully qualified;
+- charts: each chart with its version and repository;
 - bundles: the Gateway API bundle (and any other file the operator applies);
 - snaps: MicroK8s (and its base) per host: the files and revisions, or the channel;
 - apt: per host, the packages installed from apt (dependencies resolve on the mirror: the host's
@@ -18,8 +19,9 @@ from typing import Any
 
 from components.cluster.nvidia import TOOLKIT_PACKAGES
 from components.kit.shell import split_command
-from stacks.charts import CHARTS, GATEWAY_API_CRDS, pinned
+from stacks.charts import CHARTS, GATEWAY_API_CRDS, chart_images, pinned
 from stacks.config.mirrors import qualified
+from stacks.images import MICROK8S_IMAGES
 from tools.render.evaluate import Evaluation, Secret
 from tools.render.plan import redact, reveal
 
@@ -47,6 +49,21 @@ def _images(doc: Any) -> Iterator[str]:
             repo = value["repository"] if "registry" not in value else f"{value['registry']}/{value['repository']}"
             if value.get("tag"):
                 yield f"{repo}:{value['tag']}"
+
+
+def _value(values: Any, path: str) -> Any:
+    for part in path.split("."):
+        values = values.get(part) if isinstance(values, dict) else None
+    return values
+
+
+def _chart_images(chart: str, values: Any) -> list[str]:
+    """The chart's own images (charts/<name>/chart.yaml), by digest where the values pin them."""
+    found = []
+    for image, path in chart_images(chart) or []:
+        tag = _value(values, path)
+        found.append(f"{image.rsplit(':', 1)[0]}:{tag}" if isinstance(tag, str) and "@" in tag else image)
+    return found
 
 
 def _upstream_repository(chart: str) -> str | None:
@@ -79,6 +96,7 @@ def manifest(ev: Evaluation) -> dict[str, Any]:
             charts.append({"chart": str(inputs["chart"]).rsplit("/", 1)[-1], "version": inputs.get("version"), "repository": repository,
                            "upstream": _upstream_repository(str(inputs["chart"]).rsplit("/", 1)[-1])})
             images.update(_images(inputs.get("values", {})))
+            images.update(_chart_images(charts[-1]["chart"], inputs.get("values", {})))
         elif r.type.startswith("kubernetes:yaml/"):
             bundles += [inputs[k] for k in ("file", "files", "url") if k in inputs]
         elif r.custom:
@@ -99,6 +117,7 @@ def manifest(ev: Evaluation) -> dict[str, Any]:
             if p.get("INSTALL_DRIVER") == "true":
                 entry["apt"].append(f"nvidia-driver-{p['DRIVER_VERSION']}" if p.get("DRIVER_VERSION") else "(the driver ubuntu-drivers recommends)")
         elif r.name.endswith("-microk8s") and "CHANNEL" in p:
+            images.update(MICROK8S_IMAGES.get(p["CHANNEL"].split("/", 1)[0], ()))
             entry["snaps"] = [{"file": f"{s}.snap", "assertion": f"{s}.assert"} for s in p.get("SNAP_FILES", "").split()] \
                 or [{"snap": "microk8s", "channel": p["CHANNEL"]}]
     return {

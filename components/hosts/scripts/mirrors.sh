@@ -7,7 +7,7 @@
 # APT_PACKAGES (what the host installs from apt); NVIDIA_APT_URL, NVIDIA_APT_KEY, NVIDIA_PACKAGES
 # (name=version); SNAP_URL, SNAPS (`<snap>_<rev>` ...); SNAP_PROXY_URL, SNAP_STORE_ID;
 # REGISTRIES (`<upstream>=<url>` ...), IMAGES (fully qualified references the host runs:
-# `<registry>/<repository>:<tag>` or `...@sha256:<digest>`); SECRETS_ON_STDIN: true
+# `<registry>/<repository>:<tag>`, `...@sha256:<digest>` or `...:<tag>@sha256:<digest>`); SECRETS_ON_STDIN: true
 # when stdin holds `ca|auth <upstream> <base64>` lines (a registry's CA, its `user:password`).
 # The paths default to the system's and are parameters only so that tests can point them elsewhere.
 set -euo pipefail
@@ -118,7 +118,8 @@ for entry in $REGISTRIES; do
   for image in $IMAGES; do
     registry=${image%%/*} name=${image#*/}
     [ "$registry" = "$upstream" ] || continue
-    if [[ "$name" == *@* ]]; then repo=${name%@*} ref=${name#*@}; else repo=${name%:*} ref=${name##*:}; fi
+    # `repo:tag@digest` and `repo@digest` are looked up by the digest, `repo:tag` by the tag.
+    if [[ "$name" == *@* ]]; then repo=${name%@*} repo=${repo%:*} ref=${name#*@}; else repo=${name%:*} ref=${name##*:}; fi
     code=$(curl "${opts[@]}" -I -H 'Accept: application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' \
       "${api[$upstream]}/$repo/manifests/$ref" || true)
     [ "$code" = 200 ] || missing+=("image $image (on $url: its manifest answered ${code:-nothing})")
@@ -165,7 +166,7 @@ if [ -n "$SNAP_PROXY_URL" ]; then
   fi
 fi
 # containerd's hosts.toml per upstream: the mirror as the one [host] entry and as `server` (tried
-# last), so the upstream is never tried. containerd 1.6/1.7 rejects a file with no [host] table
+# last, the same endpoint), so the upstream is never tried. containerd 1.6/1.7 rejects a file with no [host] table
 # and then falls back to the upstream (docs/upstream.md). Copied into MicroK8s by microk8s-install.sh.
 for entry in $REGISTRIES; do
   upstream=${entry%%=*} url=${entry#*=} dir=$STAGED_CERTS_D/${entry%%=*}
@@ -179,7 +180,10 @@ for entry in $REGISTRIES; do
   }
   {
     echo "# hybrid-ai: images of $upstream come from its mirror only"
-    echo "server = \"${url%"$path"}\""
+    # `server` is the same prefixed endpoint: were it the registry's root, an image missing under
+    # the prefix would be taken from the root's namespace (another upstream's).
+    echo "server = \"$host\""
+    [ -z "$path" ] || echo "override_path = true"
     fields header
     echo
     echo "[host.\"$host\"]"

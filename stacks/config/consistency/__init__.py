@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from stacks.config.consistency.backup import backup_host
 from stacks.config.consistency.catalog import gpus_and_models, models, node_fit, pods, requests
 from stacks.config.consistency.llm import llm_models
+from stacks.config.consistency.mirrored import mirrored_stack
 from stacks.config.consistency.namespaces import workload_namespace
 from stacks.config.consistency.network import addresses, hosts, networks, ports, roles
 from stacks.config.consistency.reach import deployer_reach
@@ -52,6 +53,7 @@ def cross_checks(cfg: StackConfig) -> list[str]:
         errors += backup_host(cfg)
         errors += secret_keys(cfg)
         errors += deployer_reach(cfg)
+        errors += mirrored_stack(cfg)
     return errors
 
 

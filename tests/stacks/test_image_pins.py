@@ -1,0 +1,123 @@
+"""Every image the render deploys is pinned by digest on a mirrored stack: a tag-only image (the
+catalog's, the program's own, a chart's) refuses the render in one line naming it and the fix;
+the stack's lock (stacks/locks/<stack>.yaml) pins them, and the locked render deploys `@sha256:` only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stacks import images
+from stacks.charts import CHARTS, chart_images
+from stacks.load import ConfigError, secret_keys_of, validate
+from tests.support.golden import STACKS
+from tests.support.helpers import evaluate_config, stack_config
+from tools.mirror.lock import to_lock
+from tools.mirror.manifest import CHART_TYPES
+from tools.render.evaluate import Evaluation
+from tools.render.plan import redact
+
+
+def _secrets(raw: dict[str, Any]) -> dict[str, str]:
+    return {k: f"test-{k}" for k in secret_keys_of(validate(raw))}
+
+
+def _images(doc: Any) -> list[str]:
+    if isinstance(doc, dict):
+        return [v for k, v in doc.items() if k == "image" and isinstance(v, str)] + [i for v in doc.values() for i in _images(v)]
+    return [i for v in doc for i in _images(v)] if isinstance(doc, list) else []
+
+
+def _value(values: dict[str, Any], path: str) -> Any:
+    for part in path.split("."):
+        values = values.get(part, {})
+    return values
+
+
+def test_the_locked_mirrored_render_deploys_every_image_by_digest() -> None:
+    ev = evaluate_config(raw := stack_config("airgap"), _secrets(raw), stack="airgap")
+    deployed = [i for r in ev.resources if r.type.startswith("kubernetes:") and r.type not in CHART_TYPES for i in _images(redact(r.inputs))]
+    assert deployed and all("@sha256:" in i for i in deployed), [i for i in deployed if "@sha256:" not in i]
+    charts = [r for r in ev.resources if r.type in CHART_TYPES]
+    assert {str(r.inputs["chart"]).rsplit("/", 1)[-1] for r in charts} == {"traefik", "nvidia-device-plugin"}
+    for r in charts:
+        name = str(r.inputs["chart"]).rsplit("/", 1)[-1]
+        for _, path in chart_images(name) or []:
+            assert "@sha256:" in str(_value(redact(r.inputs)["values"], path)), (name, path)
+
+
+def test_a_tag_only_catalog_image_on_a_mirrored_site_is_refused_before_anything_is_registered() -> None:
+    raw = stack_config("airgap")
+    raw["models"].append({"name": "new-api", "image": "ghcr.io/example/new-api:1.0", "placement": "cloud", "port": 8000})
+    seen = Evaluation("airgap")
+    with pytest.raises(ConfigError) as err:
+        evaluate_config(raw, _secrets(raw), stack="airgap", into=seen)
+    assert err.value.problems == [
+        f"models[{len(raw['models']) - 1}].image: ghcr.io/example/new-api:1.0 is a tag on a mirrored site; give it by digest "
+        "(`...@sha256:<digest>`) or run `make mirror STACK=airgap RESOLVE=1` on a connected machine (it writes stacks/locks/airgap.yaml)"]
+    assert seen.resources == []
+    # Given by digest, it renders as given.
+    raw["models"][-1]["image"] = "ghcr.io/example/new-api@sha256:" + "a" * 64
+    ev = evaluate_config(raw, _secrets(raw), stack="airgap")
+    assert ("ghcr.io/example/new-api@sha256:" + "a" * 64) in _images(redact(ev.by_name("new-api-deployment").inputs))
+
+
+def test_a_chart_image_missing_from_the_lock_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lock = images.read_lock(images.lock_path("airgap"))
+    images.write_lock(tmp_path / "airgap.yaml", "airgap", {r: d for r, d in lock.items() if "traefik" not in r})
+    monkeypatch.setattr(images, "LOCKS", tmp_path)
+    raw = stack_config("airgap")
+    with pytest.raises(ConfigError) as err:
+        evaluate_config(raw, _secrets(raw), stack="airgap")
+    assert err.value.problems == ["chart traefik: docker.io/library/traefik:v3.7.11 is a tag on a mirrored site; run "
+                                  "`make mirror STACK=airgap RESOLVE=1` on a connected machine (it writes stacks/locks/airgap.yaml)"]
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ("images:\n  docker.io/library/redis:7: sha256:abc\n", "docker.io/library/redis:7: not a `sha256:<64 hex digits>` digest"),
+    ("images:\n  hunter2-password-here: sha256:" + "a" * 64 + "\n", "entry 1 is not a fully qualified `registry/repository:tag`"),
+    ("images: {}\nmirrorCredentials: user:hunter2\n", "holds only `images:`"),
+])
+def test_a_lock_holds_image_references_and_digests_only(tmp_path: Path, text: str, why: str) -> None:
+    (tmp_path / "s.yaml").write_text(text)
+    with pytest.raises(ValueError, match=None) as err:
+        images.read_lock(tmp_path / "s.yaml")
+    assert why in str(err.value) and "hunter2" not in str(err.value)
+
+
+def test_what_make_mirror_locks_is_image_references_only() -> None:
+    raw = stack_config("airgap")
+    raw["models"][0]["secretEnv"] = {"API_TOKEN": "apiToken"}
+    refs = to_lock(validate(raw))
+    assert refs == sorted(images.read_lock(images.lock_path("airgap")))
+    assert all(images.TAG_REF.fullmatch(r) for r in refs)
+
+
+def test_a_connected_stack_needs_no_lock_and_keeps_its_tags() -> None:
+    ev = evaluate_config(raw := stack_config("dev"), _secrets(raw), stack="dev")
+    assert "redis:7.4.1-alpine" in _images(redact(ev.by_name("redis-deployment").inputs))
+
+
+def test_a_microk8s_track_whose_images_are_not_listed_is_refused() -> None:
+    raw = stack_config("airgap")
+    raw["cluster"]["channel"] = "1.33/stable"
+    problems = images.pin_problems(validate(raw), images.read_lock(images.lock_path("airgap")), "airgap")
+    assert problems == [problem for problem in problems if problem.startswith("cluster.channel: 1.33/stable: MicroK8s' own images")] != []
+
+
+@pytest.mark.parametrize("stack", sorted({*STACKS, "airgap"}))
+def test_the_charts_checked_are_the_charts_rendered(stack: str) -> None:
+    """pin_problems checks the charts charts_used names: exactly those the render installs."""
+    raw = stack_config(stack)
+    ev = evaluate_config(raw, _secrets(raw), stack=stack)
+    rendered = {str(r.inputs["chart"]).rsplit("/", 1)[-1] for r in ev.resources if r.type in CHART_TYPES}
+    assert set(images.charts_used(validate(raw))) == rendered
+
+
+def test_the_charts_a_mirrored_example_stack_installs_list_their_images() -> None:
+    for name in ("traefik", "nvidia-device-plugin", "cert-manager"):
+        listed = chart_images(name)
+        assert listed, name
+        assert all(image.rsplit(":", 1)[1] in (CHARTS / name / "chart.yaml").read_text() for image, _ in listed)
