@@ -158,9 +158,7 @@ class WireGuardMesh(pulumi.ComponentResource):
                 create=shell.remote_command("wg-keygen.sh", key_params, sudo=m.target.sudo),
                 delete=shell.remote_command("wg-key-remove.sh", params, sudo=m.target.sudo),
                 add_previous_output_in_env=False,
-                # The host's output is untrusted: pulumi-command 1.2.1 streams a logged stream through
-                # a 64 KiB line scanner, and a longer line would hang this step for good.
-                logging=remote.Logging.NONE,
+                logging=remote.Logging.NONE,  # untrusted output: a logged line over 64 KiB hangs pulumi-command
                 opts=command_options(self),
             )
             self._printed[m.name] = key.stdout
