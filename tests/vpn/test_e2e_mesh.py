@@ -216,11 +216,11 @@ def test_removing_a_workstation_removes_its_peer_everywhere(mesh: Session) -> No
     before = mesh.stack.deployment()
     ws3 = {n for n in by_name(before) if n.startswith(("ws-3-", "mesh-ws-3-"))}
     daemons = {h: lab.pids(h, "wireguard-go") for h in lab.hosts if h != "ws-3"}
+    old_key = lab.exec("ws-3", "bash", "-c", "wg pubkey < /etc/wireguard/wg0.key").stdout.strip()  # not what it printed last
     result = mesh.up(mesh.config(without=("ws-3",)))
     deleted = changed(result, "deleted")
     assert ws3 <= set(deleted) and deleted.index("mesh-ws-3-wg") < deleted.index("mesh-ws-3-wg-key"), deleted
     assert all(re.match(r"(mesh-)?ws-3(-|$)", n) for n in deleted), deleted
-    old_key = lab.exec("ws-3", "bash", "-c", "wg pubkey < /etc/wireguard/wg0.key").stdout.strip()  # not what it printed last
     for h in daemons:
         assert old_key not in wg_show(lab, h, "endpoints"), h
     assert {h: lab.pids(h, "wireguard-go") for h in daemons} == daemons  # peers synced, not restarted
