@@ -238,6 +238,9 @@ def test_adding_it_back_meshes_every_host_again(mesh: Session) -> None:
 
 
 def test_lab_down_destroys_the_stack_and_removes_the_lab(mesh: Session) -> None:
+    private = [(h.dir / "etc-wireguard" / "wg0.key").read_text().strip() for h in mesh.lab.hosts.values()]
+    texts = ["\n".join(mesh.logs), mesh.stack.state_text()]  # every operation's output since lab-up, the state after them
+    assert not [key for key in private for text in texts if key in text]
     count = mesh.total()
     down = lab_cli("down", mesh.state)
     print(down.stdout)
