@@ -31,8 +31,9 @@ $(TOOLS)/.installed: requirements-tools.txt
 	touch $@
 	@echo "venv 2/2: done"
 
-## preview: `pulumi preview` of STACK (default dev), local backend unless logged in elsewhere
-preview: venv
+## preview: `pulumi preview --diff` of STACK (default dev) with the policy pack, local backend unless
+# logged in elsewhere; the pull-request preview workflow runs it too (tools/preview.sh)
+preview: $(VENV)/.installed
 	STACK=$(STACK) bash tools/preview.sh
 
 ## render: the plan of STACK offline (no CLI, no credentials) into OUT
@@ -197,12 +198,14 @@ e2e-engine: venv engine command-standin
 e2e-kube: venv engine
 	$(PY) -m pytest -q -s -m kube
 
-## lab-up / lab-down: the end-to-end lab kept running to explore by hand (root)
-lab-up: venv
-	$(PY) -m tools.lab up
+## lab-up / lab-down: the reference lab with the program's layers below the cluster applied by the
+# real Pulumi CLI and the pulumi-command stand-in, kept running to explore by hand (root); lab-down
+# runs `pulumi destroy`, then removes the lab (tests/support/mesh_lab.py)
+lab-up: venv $(ENGINE_BIN)/pulumi command-standin
+	$(PY) -m tests.support.mesh_lab up
 
 lab-down: venv
-	$(PY) -m tools.lab down
+	$(PY) -m tests.support.mesh_lab down
 
 clean:
 	rm -rf build .mypy_cache .ruff_cache .pytest_cache .engine

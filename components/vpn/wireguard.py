@@ -158,6 +158,7 @@ class WireGuardMesh(pulumi.ComponentResource):
                 create=shell.remote_command("wg-keygen.sh", key_params, sudo=m.target.sudo),
                 delete=shell.remote_command("wg-key-remove.sh", params, sudo=m.target.sudo),
                 add_previous_output_in_env=False,
+                logging=remote.Logging.NONE,  # untrusted output: a logged line over 64 KiB hangs pulumi-command
                 opts=command_options(self),
             )
             self._printed[m.name] = key.stdout

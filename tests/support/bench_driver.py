@@ -16,20 +16,20 @@ from typing import Any
 from pulumi import automation as auto
 
 from tests.support.program_driver import stack_of
+from tools.engine_stack import deployment, operate
 
 
 def run(job: dict[str, Any]) -> dict[str, Any]:
     stack = stack_of(job)
-    log: list[str] = []
     started: dict[str, tuple[str, float]] = {}
     steps: list[list[Any]] = []
-    result: dict[str, Any] = {"ok": True, "error": "", "changes": {}}
+    summary: dict[str, float] = {}
     start = time.monotonic()
 
     def on_event(event: auto.EngineEvent) -> None:
         now = time.monotonic() - start
         if event.summary_event is not None:
-            result["summary_s"] = now
+            summary["at"] = now
         if event.resource_pre_event is not None:
             meta = event.resource_pre_event.metadata
             started[meta.urn] = (meta.op.value, now)
@@ -40,24 +40,12 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
 
     # The CLI's default is 4 per CPU; `parallel` in the job overrides it (0: the default).
     opts: dict[str, Any] = {"parallel": job["parallel"]} if job.get("parallel") else {}
-    try:
-        if job["op"] == "up":
-            result["changes"] = stack.up(on_output=log.append, on_event=on_event, color="never", **opts).summary.resource_changes or {}
-        elif job["op"] == "preview":
-            result["changes"] = dict(stack.preview(on_output=log.append, on_event=on_event, color="never", **opts).change_summary)
-        elif job["op"] == "destroy":
-            result["changes"] = stack.destroy(on_output=log.append, on_event=on_event, color="never", **opts).summary.resource_changes or {}
-        else:
-            raise ValueError(f"unknown op {job['op']!r}")
-    except auto.errors.CommandError as err:
-        result |= {"ok": False, "error": str(err)}
+    result = operate(stack, job["op"], on_event=on_event, **opts)
     # The operation's own time ends with the engine's summary: after it the automation API runs
     # two more CLI commands (the stack's outputs and its history).
-    result["elapsed"] = result.get("summary_s", time.monotonic() - start)
-    result["log"] = log
+    result["elapsed"] = summary.get("at", time.monotonic() - start)
     result["steps"] = steps
-    deployment = stack.export_stack().deployment or {}
-    result["resources"] = [{"urn": r["urn"], "type": r["type"]} for r in deployment.get("resources", [])]
+    result["resources"] = [{"urn": r["urn"], "type": r["type"]} for r in deployment(stack)]
     return result
 
 

@@ -1,4 +1,5 @@
-"""`make preview`: it never rewrites a tracked file, whatever CLI it finds and however it ends.
+"""`make preview`: it never rewrites a tracked file, whatever CLI it finds and however it ends;
+the pull-request workflow runs it; the lab's example stack previews whole with the built engine.
 
 The Pulumi CLI writes into the stack file of the directory it runs in (`stack init` adds an
 `encryptionsalt` with the passphrase provider, `config set --secret` a `secure:` value, and
@@ -14,7 +15,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
+from tests.support import lab_stack
 from tests.support.helpers import PROJECT
 
 # A stand-in for the installed CLI: not logged in; `stack init` and `config set` write into the
@@ -40,8 +43,8 @@ def tracked_state() -> tuple[str, str]:
     return git("status", "--porcelain"), git("diff")
 
 
-def make_preview(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["make", "-s", "preview"], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=600)
+def make_preview(env: dict[str, str], stack: str = "dev") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["make", "-s", "preview", f"STACK={stack}"], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=900)
 
 
 def test_preview_without_any_cli_explains_and_changes_nothing(tmp_path: Path) -> None:
@@ -68,7 +71,7 @@ def test_preview_runs_the_cli_in_a_scratch_copy_and_leaves_the_stack_file_alone(
     result = make_preview(env)
     assert result.returncode == (0 if preview_exit == 0 else 2), result.stderr
     calls = log.read_text().splitlines()
-    assert any(" preview --stack dev --diff" in c for c in calls), calls
+    assert any(" preview --stack dev --diff --policy-pack " in c for c in calls), calls
     dirs = {c.split(" ", 1)[0] for c in calls}
     assert str(PROJECT) not in dirs and all(d.startswith(str(tmp_path)) for d in dirs), dirs
     assert tracked_state() == before
@@ -90,4 +93,45 @@ def test_preview_with_the_engine_says_where_it_stops_and_changes_nothing(tmp_pat
         assert re.search(r"showed \d+ resources to create, then stopped: this machine has no pulumi-resource-\w+ plugin",
                          result.stderr), result.stderr[-2000:]
         assert "make render STACK=dev" in result.stderr
+    assert tracked_state() == before
+
+
+def test_the_pull_request_workflow_runs_make_preview_and_make_preview_runs_the_script() -> None:
+    """One set of steps: the workflow's preview job runs `make preview` for its stack and runs no
+    `pulumi` of its own; `make preview` runs tools/preview.sh, and only that."""
+    job = yaml.safe_load((PROJECT / ".github" / "workflows" / "preview.yml").read_text())["jobs"]["preview"]
+    runs = [step for step in job["steps"] if "run" in step]
+    (preview,) = [step for step in runs if "make preview" in step["run"]]
+    assert preview["run"].strip() == 'make preview STACK="$STACK"' and preview["env"]["STACK"] == "${{ matrix.stack }}"
+    for step in job["steps"]:
+        assert not re.search(r"(^|[\s;&|])pulumi\s", step.get("run", "")), step
+        if step.get("uses", "").startswith("pulumi/actions@"):
+            assert "command" not in step.get("with", {}), "the action only installs the CLI; make preview runs it"
+    recipe = subprocess.run(["make", "-n", "-s", "-o", ".venv/.installed", "preview", "STACK=lab"], cwd=PROJECT,
+                            capture_output=True, text=True, timeout=60, check=True).stdout.splitlines()
+    assert recipe == ["STACK=lab bash tools/preview.sh"]
+
+
+def test_the_lab_stack_is_the_lab_with_placeholder_host_keys() -> None:
+    assert (PROJECT / "Pulumi.lab.yaml").read_text() == lab_stack.render(), "run python -m tests.support.lab_stack"
+
+
+@pytest.mark.e2e
+@pytest.mark.engine
+def test_preview_of_the_lab_stack_with_the_engine_is_whole_and_changes_nothing(tmp_path: Path) -> None:
+    """The real CLI `make engine` built, the lab's command stand-in and the pulumi-kubernetes
+    provider: every layer planned (no kubeconfig before `up`), said plainly, nothing written."""
+    engine = PROJECT / ".engine" / "bin" / "pulumi"
+    if not engine.exists() or not (PROJECT / ".engine" / "standin" / "pulumi-resource-command").exists():
+        pytest.skip("the Pulumi CLI or the command stand-in is not built: run `make engine command-standin`")
+    before = tracked_state()
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TMPDIR": str(tmp_path)}
+    result = make_preview(env, "lab")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    created = re.findall(r"^\s*\+ (\d+) to create", result.stdout, re.M)
+    assert created and int(created[-1]) >= 100, result.stdout[-3000:]
+    for kind in ("kubernetes:apps/v1:Deployment", "command:remote:Command", "hybridai:vpn:WireGuardMesh"):
+        assert kind in result.stdout, kind
+    assert "the real engine's plan of the whole program" in result.stderr and "test-only stand-in" in result.stderr
+    assert "The policy pack did not run" in result.stderr
     assert tracked_state() == before

@@ -1,5 +1,5 @@
 """Key rotation in the plan (`vpn.keyEpoch`); the rotation on real hosts is
-tests/vpn/test_e2e_rotation.py."""
+tests/vpn/test_e2e_mesh.py (under the real Pulumi CLI)."""
 
 from __future__ import annotations
 

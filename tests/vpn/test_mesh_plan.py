@@ -98,6 +98,15 @@ def test_teardown_runs_on_destroy() -> None:
     assert "wg-key-remove.sh" in ev.by_name("mesh-ws-1-wg-key").inputs["delete"]
 
 
+def test_key_steps_stream_nothing_to_the_cli() -> None:
+    """What a key step prints is the host's (a compromised one's) to choose: pulumi-command 1.2.1
+    streams a logged stream line by line through a 64 KiB scanner, and a longer line leaves its
+    pipe undrained and the step hung for good (docs/upstream.md); the key steps log neither stream."""
+    ev = evaluate_config(stack_config("dev"))
+    steps = [r for r in ev.of_type("command:remote:Command") if r.name.endswith("-wg-key")]
+    assert steps and {r.name: r.inputs.get("logging") for r in steps} == {r.name: "none" for r in steps}
+
+
 def _run_without_wg(tmp_path: Path, script: str, config: str = "[Interface]\n") -> subprocess.CompletedProcess[str]:
     bin_dir = tmp_path / "bin"
     shutil.rmtree(bin_dir, ignore_errors=True)

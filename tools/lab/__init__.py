@@ -1,3 +1,4 @@
-"""The end-to-end lab: hosts as network namespaces on this machine (`netlab`), the plan's
-remote commands run over real SSH in dependency order (`engine`), the reference deployment
-(`reference`); `python -m tools.lab up|down` (`make lab-up`, `make lab-down`)."""
+"""The end-to-end lab: hosts as network namespaces on this machine (`netlab`), the reference
+deployment (`reference`), the Kubernetes control plane (`kube`) and the pulumi-command stand-in
+(`command-standin/`). The program runs on it under the real Pulumi CLI (tests/support/mesh_lab.py:
+`make lab-up`, `make lab-down`)."""

@@ -36,6 +36,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 from tools.lab.base import GLOBAL_SYSCTLS, MOUNTS, PRIVATE_RUN_DIRS, SHIMS, Host, Site, sh, sshd_config
 
@@ -53,6 +54,8 @@ class Lab:
         self._veths = 0
         self.client_key = root / "client_key"
         self.global_sysctls_before: dict[str, str] = {}
+        self.attached_pids: dict[str, int] = {}
+        """Each host's sshd PID, for a lab another process started (`attach`)."""
 
     # -- building -------------------------------------------------------------------------
     def ns(self, name: str) -> str:
@@ -183,8 +186,8 @@ class Lab:
     def exec(self, host: str, *cmd: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
         """Run a command inside the host's network and mount namespaces (no SSH)."""
         sshd = self.hosts[host].sshd
-        assert sshd is not None
-        return sh("nsenter", "-t", str(sshd.pid), "-m", "-n", *cmd, check=check, timeout=timeout)
+        pid = sshd.pid if sshd is not None else self.attached_pids[host]
+        return sh("nsenter", "-t", str(pid), "-m", "-n", *cmd, check=check, timeout=timeout)
 
     def pids(self, host: str, comm: str) -> list[int]:
         """PIDs of processes named `comm` inside the host's network namespace."""
@@ -247,13 +250,28 @@ class Lab:
                 os.kill(pid, sig)
 
     # -- keeping a lab between commands (make lab-up / make lab-down) ------------------------
-    def save(self, path: Path) -> None:
-        """Record what `down` needs: namespaces, folders, and each sshd's PID and config."""
+    def save(self, path: Path, extra: dict[str, Any] | None = None) -> None:
+        """Record what `down` and `attach` need: namespaces, folders, each sshd's PID and config,
+        the hosts, and `extra` (the caller's own keys); readable by root only."""
         path.write_text(json.dumps({
             "root": str(self.root), "namespaces": self.namespaces, "created_dirs": [str(d) for d in self.created_dirs],
             "sshd": {h.name: {"pid": h.sshd.pid, "config": str(h.dir / "sshd_config")} for h in self.hosts.values() if h.sshd},
-            "hosts": {h.name: {"mgmt": h.mgmt, "public": h.public, "lan": h.lan, "site": h.site} for h in self.hosts.values()},
-        }, indent=2))
+            "prefix": self.prefix, "sites": [vars(site) for site in self.sites.values()],
+            "hosts": {h.name: {"mgmt": h.mgmt, "public": h.public, "lan": h.lan, "site": h.site, "ns": h.ns, "dir": str(h.dir),
+                               "host_key": h.host_key} for h in self.hosts.values()},
+        } | (extra or {}), indent=2))
+        path.chmod(0o600)
+
+    @staticmethod
+    def attach(path: Path) -> Lab:
+        """The saved lab, to use from another process (`down_saved` stops it)."""
+        state = json.loads(path.read_text())
+        hosts = [Host(name, h["mgmt"], public=h["public"], lan=h["lan"], site=h["site"], ns=h["ns"], dir=Path(h["dir"]),
+                      host_key=h["host_key"]) for name, h in state["hosts"].items()]
+        lab = Lab(Path(state["root"]), [Site(**site) for site in state["sites"]], hosts)
+        lab.prefix, lab.namespaces = state["prefix"], list(state["namespaces"])
+        lab.attached_pids = {name: entry["pid"] for name, entry in state["sshd"].items()}
+        return lab
 
     @staticmethod
     def down_saved(path: Path) -> None:

@@ -1,6 +1,7 @@
-"""The lab's reference deployment: the dev stack's hosts as network namespaces, a
-workstation in a second site, and the layers of the plan the lab applies (`make lab-up` and
-tests/vpn/test_e2e_mesh.py both use it)."""
+"""The lab's reference deployment: the dev stack's hosts as network namespaces, two office sites
+behind their own NAT routers (ws-1 and ws-2 in one, ws-3 in the other), and its config: the dev
+stack's, with the lab's hosts put in. `make lab-up` and the mesh tests run the program on it
+under the real Pulumi CLI (tests/support/mesh_lab.py); the backup lab starts from it too."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from tools.render.evaluate import raw_stack_config
 PROJECT = Path(__file__).resolve().parents[2]
 
 SITES = [Site("office-a", "198.51.100.0/26", "203.0.113.201"), Site("office-b", "198.51.100.64/26", "203.0.113.202")]
+# Hosts with a public address get the host firewall: their /etc is a private layer (its unit
+# and rules file never reach the machine).
 HOSTS = [
-    Host("vpn-hub", "192.0.2.10", public="203.0.113.10"),
-    Host("receipt", "192.0.2.11", public="203.0.113.11"),
-    Host("interface", "192.0.2.12", public="203.0.113.12"),
+    Host("vpn-hub", "192.0.2.10", public="203.0.113.10", overlays=("/etc",)),
+    Host("receipt", "192.0.2.11", public="203.0.113.11", overlays=("/etc",)),
+    Host("interface", "192.0.2.12", public="203.0.113.12", overlays=("/etc",)),
     Host("ws-1", "192.0.2.21", lan="198.51.100.11", site="office-a"),
     Host("ws-2", "192.0.2.22", lan="198.51.100.12", site="office-a"),
     Host("ws-3", "192.0.2.23", lan="198.51.100.71", site="office-b"),
@@ -27,6 +30,9 @@ ROLES = {"vpn-hub": ["vpn-hub"], "receipt": ["control-plane", "ingress"], "inter
 
 
 def lab_config(lab: Lab, without: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The dev stack's config with the lab's hosts (their real host keys pinned) but `without`.
+    Workstations have one GPU whose driver and toolkit are installed already (the lab's NVIDIA
+    stand-in answers for it); the API port opens to the management network."""
     raw = raw_stack_config(PROJECT, "dev")
     raw["sites"] = [{"name": "cloud", "kind": "cloud"}] + [
         {"name": s.name, "kind": "on-prem", "nat": True, "lanCidr": s.lan_cidr} for s in SITES
@@ -42,17 +48,9 @@ def lab_config(lab: Lab, without: tuple[str, ...] = ()) -> dict[str, Any]:
             "ssh": {"user": "root", "hostKey": h.host_key}, "vpnAddress": VPN[h.name],
         }
         if h.name.startswith("ws-"):
-            entry["gpu"] = {"model": "rtx-3090"}
+            entry["gpu"] = {"model": "rtx-3090", "count": 1}
+            entry["nvidia"] = {"installDriver": False, "installToolkit": False}
         hosts.append(entry)
     raw["hosts"] = hosts
+    raw["firewall"] = {"adminCidrs": ["192.0.2.0/24"]}
     return raw
-
-
-
-# The layers this lab proves: hosts, base bootstrap, the mesh. (GPU drivers and MicroK8s
-# need real GPUs and snapd; their scripts are tested under stubs.)
-MESH_LAYERS = ("-reachable", "-bootstrap-base", "-wg-key", "-wg")
-
-
-def in_mesh_layers(name: str) -> bool:
-    return name.endswith(MESH_LAYERS)
