@@ -52,6 +52,10 @@ def stack_of(job: dict[str, Any]) -> auto.Stack:
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
         # The stand-in is found on PATH, as the CLI finds any ambient plugin; nothing else is.
         "PATH": f"{job['standin']}:/usr/bin:/bin",
+        # The Kubernetes provider's Helm caches and config stay in the stack's folder; it gets
+        # its cluster only from the program.
+        "HELM_CACHE_HOME": str(root / "helm" / "cache"), "HELM_CONFIG_HOME": str(root / "helm" / "config"),
+        "HELM_DATA_HOME": str(root / "helm" / "data"), "KUBECONFIG": "/dev/null",
     }
     settings = auto.ProjectSettings(name=NAMESPACE, runtime="python")
     ws = auto.LocalWorkspaceOptions(

@@ -9,7 +9,7 @@ Layout (documentation ranges only):
   lab's SSH client runs there (as an operator on the office LAN would). No VPN endpoint
   ever points into it.
 
-Each host gets its own mount namespace with a private /run (a tmpfs: sshd's /run/sshd,
+Each host gets its own mount and UTS namespaces (its hostname is its name), a private /run (a tmpfs: sshd's /run/sshd,
 wireguard-go's sockets) and per-host folders bind-mounted over /etc/wireguard,
 /run/wireguard, /etc/sysctl.d, /etc/modules-load.d, /usr/local/sbin (the lab's systemctl
 shim) and /run/hybrid-ai-lab, then its sshd starts there, so the production scripts run
@@ -41,8 +41,10 @@ from tools.lab.base import GLOBAL_SYSCTLS, MOUNTS, PRIVATE_RUN_DIRS, SHIMS, Host
 
 
 class Lab:
-    def __init__(self, root: Path, sites: list[Site], hosts: list[Host]):
+    def __init__(self, root: Path, sites: list[Site], hosts: list[Host], operator_public: str | None = None):
         self.root = root
+        self.operator_public = operator_public
+        """The operator's address on the internet segment (to reach public endpoints), if any."""
         self.sites = {s.name: s for s in sites}
         self.hosts = {h.name: h for h in hosts}
         self._tag = secrets.token_hex(3)  # temporary veth names in the root namespace
@@ -96,6 +98,10 @@ class Lab:
         self._bridge(inet, "br0")
         op = self._add_ns("op")
         self._bridge(op, "br0", "192.0.2.1/24")
+        if self.operator_public:
+            self._veth(inet, "op0", op, "wan0")
+            sh("ip", "-n", inet, "link", "set", "op0", "master", "br0")
+            sh("ip", "-n", op, "addr", "add", f"{self.operator_public}/24", "dev", "wan0")
         for i, site in enumerate(self.sites.values()):
             router = self._add_ns(f"r-{site.name}")
             self._veth(inet, f"r{i}", router, "wan0")
@@ -144,13 +150,13 @@ class Lab:
             for part in ("upper", "work"):
                 (layer / part).mkdir(parents=True, exist_ok=True)
         mounts = "; ".join(
-            ["mount -t tmpfs -o mode=755 lab-run /run", *(f"mkdir -p {d}" for d in PRIVATE_RUN_DIRS)]
+            [f"hostname {host.name}", "mount -t tmpfs -o mode=755 lab-run /run", *(f"mkdir -p {d}" for d in PRIVATE_RUN_DIRS)]
             + [f"mount -t overlay lab-overlay -o lowerdir={t},upperdir={d}/upper,workdir={d}/work {t}" for t, d in layers]
             + [f"mount --bind {host.dir / folder} {target}" for folder, target in MOUNTS.items()]
         )
         log = open(host.dir / "sshd.log", "wb")  # noqa: SIM115 - handed to the child process
         host.sshd = subprocess.Popen(
-            ["ip", "netns", "exec", host.ns, "unshare", "-m", "--propagation", "private", "bash", "-c",
+            ["ip", "netns", "exec", host.ns, "unshare", "-m", "-u", "--propagation", "private", "bash", "-c",
              f"set -e; {mounts}; exec /usr/sbin/sshd -D -e -f {host.dir}/sshd_config"],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL,
         )
