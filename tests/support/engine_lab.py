@@ -40,6 +40,9 @@ ROLES = {"vpn-hub": ["vpn-hub"], "receipt": ["control-plane", "ingress"], "inter
 
 
 OPERATOR_PUBLIC = "203.0.113.250"
+PRIVATE = ("/etc", "/var", "/usr/local/lib")
+"""Written by the program's scripts (units, firewall rules, the metrics collector, MicroK8s'
+/var/snap): each host's own layer, so no host's files reach the machine or another host."""
 
 
 def workstation(i: int) -> str:
@@ -48,17 +51,16 @@ def workstation(i: int) -> str:
 
 def lab_hosts(workstations: int = 2) -> list[Host]:
     """The dev stack's hosts; `workstations` NAT'd ones (ws-1 directly, the others through it).
-    Cloud hosts get the host firewall: their /etc is a private layer (its unit and rules file
-    never reach the machine). Every host's /var is a private layer: MicroK8s' /var/snap."""
+    Every host's /etc, /var and /usr/local/lib are private layers (`PRIVATE`)."""
     hosts = [
-        Host("vpn-hub", "192.0.2.10", public="203.0.113.10", overlays=("/etc", "/var")),
-        Host("receipt", "192.0.2.11", public="203.0.113.11", overlays=("/etc", "/var")),
-        Host("interface", "192.0.2.12", public="203.0.113.12", overlays=("/etc", "/var")),
+        Host("vpn-hub", "192.0.2.10", public="203.0.113.10", overlays=PRIVATE),
+        Host("receipt", "192.0.2.11", public="203.0.113.11", overlays=PRIVATE),
+        Host("interface", "192.0.2.12", public="203.0.113.12", overlays=PRIVATE),
     ]
     for i in range(1, workstations + 1):
         # Reached through ws-1 at its LAN address: its sshd listens there too.
         listen = {"ListenAddress": "0.0.0.0"} if i > 1 else {}
-        hosts.append(Host(workstation(i), f"192.0.2.{20 + i}", lan=f"198.51.100.{10 + i}", site=OFFICE.name, overlays=("/var",), sshd_options=listen))
+        hosts.append(Host(workstation(i), f"192.0.2.{20 + i}", lan=f"198.51.100.{10 + i}", site=OFFICE.name, overlays=PRIVATE, sshd_options=listen))
     return hosts
 
 
