@@ -20,6 +20,7 @@ from tests.support.helpers import PROJECT
 from tests.support.kube import apiserver_flags
 from tests.support.nvidia_stubs import NVIDIA_STUBS
 from tests.support.stubs import PROLOGUE
+from tools.lab.base import Startable
 from tools.lab.kube import BIN, CRDS, ControlPlane
 from tools.lab.netlab import Lab
 
@@ -60,7 +61,7 @@ def place_standins(lab: Lab, ca_dir: Path | None = None) -> None:
             stub.chmod(0o755)
 
 
-class ClusterLab:
+class ClusterLab(Startable):
     """The engine lab, its control plane on `receipt` and the chart mirror (a context manager)."""
 
     def __init__(self, root: Path, workstations: int = 2) -> None:
@@ -81,15 +82,13 @@ class ClusterLab:
         return raw | overrides
 
     def __enter__(self) -> ClusterLab:
-        self.lab.up()
-        try:
-            self._up()
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
+        return self.up()
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
 
     def _up(self) -> None:
+        self.lab.up()
         host = self.lab.hosts[CONTROL_PLANE]
         assert host.public is not None
         address = vpn_address(CONTROL_PLANE)
@@ -120,7 +119,7 @@ class ClusterLab:
         assert self.plane is not None
         return self.plane.kubectl(*args, check=check)
 
-    def __exit__(self, *exc: object) -> None:
+    def down(self) -> None:
         for proc in reversed(self.processes):
             if proc.poll() is None:
                 proc.terminate()

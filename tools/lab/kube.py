@@ -13,7 +13,6 @@ its PID; the namespace and the lab's folder (PKI, etcd's data, logs) are removed
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import ipaddress
 import json
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.lab import kube_addons as addons
+from tools.lab.base import Startable, add_netns, kill_pids, netns_pids, sh
 from tools.lab.kube_args import ADMISSION_CONFIG, EVENT_CONFIG
 from tools.lab.pki import Pki, inline_kubeconfig, write_kubeconfig
 
@@ -81,7 +81,7 @@ class KubeNode:
 
 
 @dataclass
-class ControlPlane:
+class ControlPlane(Startable):
     nodes: list[KubeNode]
     apiserver: dict[str, str]
     """kube-apiserver flags from tools/lab/kube_args.py (without paths and the datastore)."""
@@ -115,23 +115,14 @@ class ControlPlane:
     def kubelet_kubeconfig(self, node: str) -> Path:
         return self.root / f"kubelet-{node}.kubeconfig"
 
-    def up(self) -> ControlPlane:
-        try:
-            self._up()
-        except BaseException:
-            self.down()
-            raise
-        return self
-
     def _up(self) -> None:
         start = time.monotonic()
         if self.host_ns:
             self.ns = self.host_ns
         else:
             self.ns = f"haik{os.getpid() % 100000}-{self.root.name[-6:]}"
-            _sh("ip", "netns", "add", self.ns)
-            _sh("ip", "-n", self.ns, "link", "set", "lo", "up")
-            _sh("ip", "-n", self.ns, "addr", "add", f"{self.advertise}/32", "dev", "lo")
+            add_netns(self.ns)
+            sh("ip", "-n", self.ns, "addr", "add", f"{self.advertise}/32", "dev", "lo")
         self._pki()
         listener = socket.socket()
         listener.bind(("127.0.0.1", 0))
@@ -279,15 +270,7 @@ class ControlPlane:
                     proc.wait(timeout=5)
         if self.ns and not self.host_ns:
             # Anything left in the namespace was started from the lab's processes: end it by PID.
-            for pid in _sh("ip", "netns", "pids", self.ns, check=False).stdout.split():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(int(pid), signal.SIGKILL)
-            _sh("ip", "netns", "del", self.ns, check=False)
+            kill_pids(netns_pids(self.ns), signal.SIGKILL)
+            sh("ip", "netns", "del", self.ns, check=False)
         shutil.rmtree(self.root, ignore_errors=True)
 
-
-def _sh(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(list(cmd), capture_output=True, text=True, timeout=30, check=False)
-    if check and result.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)}: {result.stderr.strip()}")
-    return result

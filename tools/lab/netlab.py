@@ -9,8 +9,8 @@ Layout (documentation ranges only):
   lab's SSH client runs there (as an operator on the office LAN would). No VPN endpoint
   ever points into it.
 
-Each host gets its own mount and UTS namespaces (its hostname is its name), a private /run (a tmpfs: sshd's /run/sshd,
-wireguard-go's sockets) and per-host folders bind-mounted over /etc/wireguard,
+Each host gets its own mount and UTS namespaces (its hostname is its name), a private /run
+(a tmpfs: sshd's /run/sshd, wireguard-go's sockets) and per-host folders bind-mounted over /etc/wireguard,
 /run/wireguard, /etc/sysctl.d, /etc/modules-load.d, /usr/local/sbin (the lab's systemctl
 shim) and /run/hybrid-ai-lab, then its sshd starts there, so the production scripts run
 unchanged with production paths and interface names. A host may also overlay standard
@@ -37,10 +37,23 @@ import subprocess
 import time
 from pathlib import Path
 
-from tools.lab.base import GLOBAL_SYSCTLS, MOUNTS, PRIVATE_RUN_DIRS, SHIMS, Host, Site, sh, sshd_config
+from tools.lab.base import (
+    GLOBAL_SYSCTLS,
+    MOUNTS,
+    PRIVATE_RUN_DIRS,
+    SHIMS,
+    Host,
+    Site,
+    Startable,
+    add_netns,
+    kill_pids,
+    netns_pids,
+    sh,
+    sshd_config,
+)
 
 
-class Lab:
+class Lab(Startable):
     def __init__(self, root: Path, sites: list[Site], hosts: list[Host], operator_public: str | None = None):
         self.root = root
         self.operator_public = operator_public
@@ -62,9 +75,8 @@ class Lab:
 
     def _add_ns(self, name: str) -> str:
         ns = self.ns(name)
-        sh("ip", "netns", "add", ns)
-        self.namespaces.append(ns)
-        sh("ip", "-n", ns, "link", "set", "lo", "up")
+        self.namespaces.append(ns)  # first: removed on `down` whatever fails next
+        add_netns(ns)
         return ns
 
     def _veth(self, ns_a: str, name_a: str, ns_b: str, name_b: str) -> None:
@@ -81,14 +93,6 @@ class Lab:
         sh("ip", "-n", ns, "link", "set", name, "up")
         if address:
             sh("ip", "-n", ns, "addr", "add", address, "dev", name)
-
-    def up(self) -> Lab:
-        try:
-            self._up()
-        except BaseException:
-            self.down()
-            raise
-        return self
 
     def _up(self) -> None:
         self.global_sysctls_before = self.global_sysctls()
@@ -245,12 +249,10 @@ class Lab:
         self.created_dirs.clear()
 
     def _namespace_pids(self) -> list[int]:
-        return [int(p) for ns in self.namespaces for p in sh("ip", "netns", "pids", ns, check=False).stdout.split()]
+        return [pid for ns in self.namespaces for pid in netns_pids(ns)]
 
     def _signal_namespaces(self, sig: signal.Signals) -> None:
-        for pid in self._namespace_pids():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
+        kill_pids(self._namespace_pids(), sig)
 
     # -- keeping a lab between commands (make lab-up / make lab-down) ------------------------
     def save(self, path: Path) -> None:
