@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -166,12 +165,13 @@ def test_whole_program_preview_up_again_remove_destroy(cluster: ClusterLab, tmp_
     result, text, opened = step(stack, "destroy", config)
     assert result["changes"] == {"delete": remaining} and f"- {remaining} deleted" in text
     assert host_state(lab) == first
-    # A CustomResourceDefinition goes once the API server has removed its objects (its
-    # finalizer), a moment after the provider's delete returned: within a bound.
-    deadline = time.monotonic() + 90
-    while (left := api_objects(cluster) - objects) and time.monotonic() < deadline:
-        time.sleep(2)
-    assert not left and api_objects(cluster) == objects, f"the API server still holds objects of the stack: {sorted(left)}"
+    # The charts' CRDs stay, as upstream's do: Helm never deletes a chart's `crds/` files
+    # (kube-prometheus-stack's) nor a template marked `helm.sh/resource-policy: keep`
+    # (cert-manager's); tests/kube/test_e2e_kube.py::test_destroy_leaves_nothing_of_ours.
+    now = api_objects(cluster)
+    kept = {o for o in now - objects if o.startswith("CustomResourceDefinition//") and o.endswith((".cert-manager.io", ".monitoring.coreos.com"))}
+    assert now - kept == objects, f"the API server holds objects of the stack: {sorted(now - kept - objects)}, lost: {sorted(objects - now)}"
+    print(f"left by the charts, as upstream's are: {sorted(kept)}", flush=True)
 
 
 def assert_no_secret_in_state(lab: Lab, stack: ProgramStack) -> None:
