@@ -6,7 +6,6 @@ Everything started here is stopped by its PID on exit."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import subprocess
 import sys
@@ -15,50 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.chart_mirror import build as build_mirror
-from tests.support.engine_lab import OFFICE, OPERATOR_PUBLIC, lab_config, lab_hosts, vpn_address
+from tests.support.engine_lab import CONTROL_PLANE, OFFICE, OPERATOR_PUBLIC, lab_config, lab_hosts, place_standins, vpn_address
 from tests.support.helpers import PROJECT
 from tests.support.kube import apiserver_flags
-from tests.support.nvidia_stubs import NVIDIA_STUBS
-from tests.support.stubs import PROLOGUE
 from tools.lab.base import Startable
-from tools.lab.kube import BIN, CRDS, ControlPlane
+from tools.lab.kube import CRDS, ControlPlane
 from tools.lab.netlab import Lab
 
-CONTROL_PLANE = "receipt"
 MIRROR_PORT = 8780
 """The chart mirror's port on the operator namespace's loopback (where the provider runs)."""
-REPLICAS = 4  # the dev stack's time-slicing profile for its workstations' GPUs
-STANDIN_WRAPPER = """#!/bin/sh
-# The lab's MicroK8s stand-in (tests/support/microk8s_standin.py): a test host only.
-PYTHONPATH={project} exec {python} -m tests.support.microk8s_standin "$0" "$@"
-"""
-
-
-def place_standins(lab: Lab, ca_dir: Path | None = None) -> None:
-    """On every host's PATH (/usr/local/sbin): `snap` and `microk8s` (the MicroK8s stand-in),
-    its wiring in /run/hybrid-ai-lab/microk8s.json; on workstations the NVIDIA stand-ins, state
-    in /run/hybrid-ai-lab/nvidia: a loaded driver showing one GPU and the container toolkit's
-    `nvidia-ctk`, as on a workstation whose driver and toolkit are installed (installing them is
-    tested under stubs, tests/cluster)."""
-    for h in lab.hosts.values():
-        for command in ("snap", "microk8s"):
-            path = h.dir / "sbin" / command
-            path.write_text(STANDIN_WRAPPER.format(project=PROJECT, python=sys.executable))
-            path.chmod(0o755)
-        gpu = h.name.startswith("ws-")
-        wiring: dict[str, Any] = {"kubectl": str(BIN / "kubectl"), "gpus": REPLICAS if gpu else 0}
-        if h.name == CONTROL_PLANE and ca_dir is not None:
-            wiring["ca_dir"] = str(ca_dir)
-        (h.dir / "labstate" / "microk8s.json").write_text(json.dumps(wiring))
-        if not gpu:
-            continue
-        state = h.dir / "labstate" / "nvidia"
-        (state / "installed").mkdir(parents=True, exist_ok=True)
-        (state / "driver-loaded").write_text("1\n")
-        for tool in ("nvidia-smi", "nvidia-ctk"):
-            stub = h.dir / "sbin" / tool
-            stub.write_text(PROLOGUE.replace("set -u\n", "set -u\nSTATE=/run/hybrid-ai-lab/nvidia\n", 1) + NVIDIA_STUBS[tool] + "\n")
-            stub.chmod(0o755)
 
 
 class ClusterLab(Startable):

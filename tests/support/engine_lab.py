@@ -28,7 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.helpers import PROJECT
+from tests.support.nvidia_stubs import NVIDIA_STUBS
+from tests.support.stubs import PROLOGUE
 from tools.lab.base import Host, Site
+from tools.lab.kube import BIN
 from tools.lab.netlab import Lab
 from tools.render.evaluate import raw_stack_config
 
@@ -39,6 +42,12 @@ OFFICE = Site("office", "198.51.100.0/26", "203.0.113.201")
 ROLES = {"vpn-hub": ["vpn-hub"], "receipt": ["control-plane", "ingress"], "interface": ["worker", "ingress"]}
 
 
+REPLICAS = 4  # the dev stack's time-slicing profile for its workstations' GPUs
+STANDIN_WRAPPER = """#!/bin/sh
+# The lab's MicroK8s stand-in (tests/support/microk8s_standin.py): a test host only.
+PYTHONPATH={project} exec {python} -m tests.support.microk8s_standin "$0" "$@"
+"""
+CONTROL_PLANE = "receipt"
 OPERATOR_PUBLIC = "203.0.113.250"
 PRIVATE = ("/etc", "/var", "/usr/local/lib")
 """Written by the program's scripts (units, firewall rules, the metrics collector, MicroK8s'
@@ -67,6 +76,33 @@ def lab_hosts(workstations: int = 2) -> list[Host]:
 def vpn_address(name: str) -> str:
     fixed = {"vpn-hub": "100.64.0.1", "receipt": "100.64.0.2", "interface": "100.64.0.3"}
     return fixed.get(name) or f"100.64.1.{int(name.removeprefix('ws-'))}"
+
+
+def place_standins(lab: Lab, ca_dir: Path | None = None) -> None:
+    """On every host's PATH (/usr/local/sbin): `snap` and `microk8s` (the MicroK8s stand-in),
+    its wiring in /run/hybrid-ai-lab/microk8s.json; on workstations the NVIDIA stand-ins, state
+    in /run/hybrid-ai-lab/nvidia: a loaded driver showing one GPU and the container toolkit's
+    `nvidia-ctk`, as on a workstation whose driver and toolkit are installed (installing them is
+    tested under stubs, tests/cluster)."""
+    for h in lab.hosts.values():
+        for command in ("snap", "microk8s"):
+            path = h.dir / "sbin" / command
+            path.write_text(STANDIN_WRAPPER.format(project=PROJECT, python=sys.executable))
+            path.chmod(0o755)
+        gpu = h.name.startswith("ws-")
+        wiring: dict[str, Any] = {"kubectl": str(BIN / "kubectl"), "gpus": REPLICAS if gpu else 0}
+        if h.name == CONTROL_PLANE and ca_dir is not None:
+            wiring["ca_dir"] = str(ca_dir)
+        (h.dir / "labstate" / "microk8s.json").write_text(json.dumps(wiring))
+        if not gpu:
+            continue
+        state = h.dir / "labstate" / "nvidia"
+        (state / "installed").mkdir(parents=True, exist_ok=True)
+        (state / "driver-loaded").write_text("1\n")
+        for tool in ("nvidia-smi", "nvidia-ctk"):
+            stub = h.dir / "sbin" / tool
+            stub.write_text(PROLOGUE.replace("set -u\n", "set -u\nSTATE=/run/hybrid-ai-lab/nvidia\n", 1) + NVIDIA_STUBS[tool] + "\n")
+            stub.chmod(0o755)
 
 
 def lab_config(lab: Lab, **overrides: Any) -> dict[str, Any]:
