@@ -38,6 +38,10 @@ def engine_env(root: Path, passphrase: str, plugin_dirs: Sequence[Path] = (), *,
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",  # what is here is what runs
         # Plugins in these folders are found on PATH, as the CLI finds any ambient plugin.
         "PATH": os.pathsep.join([*map(str, plugin_dirs), system_path]),
+        # The Kubernetes provider's Helm caches and config stay under `root`; it gets its
+        # cluster only from the program, never from the machine's kubeconfig.
+        "HELM_CACHE_HOME": str(root / "helm" / "cache"), "HELM_CONFIG_HOME": str(root / "helm" / "config"),
+        "HELM_DATA_HOME": str(root / "helm" / "data"), "KUBECONFIG": "/dev/null",
     }
 
 

@@ -1,20 +1,19 @@
-"""The program's layers below the cluster under the real Pulumi CLI, on a lab stack shaped like
-Pulumi.dev.yaml (tests/support/engine_lab.py): the host scripts run unchanged over real SSH
-through the pulumi-command stand-in (tools/lab/command-standin).
+"""The whole program under the real Pulumi CLI, on a lab stack shaped like Pulumi.dev.yaml
+(tests/support/engine_lab.py, tests/support/cluster_lab.py): the host scripts run unchanged over
+real SSH through the pulumi-command stand-in (tools/lab/command-standin); MicroK8s is the
+stand-in tests/support/microk8s_standin.py, whose cluster is the lab's real kube-apiserver (with
+etcd, controller-manager, scheduler and kwok nodes) in the control-plane host's network
+namespace on MicroK8s' port; the Kubernetes layer goes through the real pulumi-kubernetes
+provider to it, its charts from the lab's chart mirror (stand-in charts).
 
-What runs: `preview` of the whole program (with the pulumi-kubernetes provider `make engine`
-builds), and preview, up, a second up and destroy of the layers below the cluster: the hosts
-(reachability, base bootstrap, the GPU driver check under the NVIDIA stand-in), the WireGuard
-mesh and the host firewalls. What does not yet: `up` of the cluster layer and everything above
-it. The program registers a Kubernetes provider with the cluster, and the CLI loads and
-configures that provider even for resources left out by `--target` or `--exclude`; the cluster
-layer needs a MicroK8s stand-in that joins the lab's hosts into one cluster whose `microk8s
-config` prints the lab control plane's kubeconfig.
+One lab for every scenario: preview, up, a second up, a workstation removed, destroy; then an
+unreachable host and changed host keys (the layers below the cluster: they fail before it).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,25 +22,41 @@ from typing import Any
 import pytest
 
 from components.hosts.ssh import DIAL_ERROR_LIMIT, refused_dial_budget_s
-from tests.support.engine_lab import KUBERNETES_PROVIDER, OFFICE, ProgramStack, lab_config, lab_hosts, place_standins
+from tests.support.cluster_lab import ClusterLab
+from tests.support.engine_lab import KUBERNETES_PROVIDER, ProgramStack, lab_config
 from tests.support.helpers import unavailable
 from tests.support.lab import wait_for_full_mesh
 from tests.support.standin import require_built
+from tools.lab import kube
 from tools.lab.base import missing_requirements, sh
 from tools.lab.netlab import Lab
 
 pytestmark = [pytest.mark.e2e, pytest.mark.engine]
+# What the API server holds that a stack could have made (events, leases, pods and the
+# controllers' endpoints come and go by themselves).
+KINDS = ("namespaces,nodes,customresourcedefinitions,clusterroles,clusterrolebindings,storageclasses,runtimeclasses,"
+         "priorityclasses,validatingwebhookconfigurations,mutatingwebhookconfigurations,deployments,daemonsets,statefulsets,"
+         "services,configmaps,secrets,serviceaccounts,roles,rolebindings,persistentvolumeclaims,networkpolicies")
+CLUSTER_HOSTS = {"receipt", "interface", "ws-1", "ws-2"}
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterLab]:
     require_built()
-    why = missing_requirements() or (None if Path("/usr/sbin/nft").exists() else "missing tools: nft (apt-get install nftables)")
+    why = (missing_requirements() or kube.missing_requirements()
+           or (None if Path("/usr/sbin/nft").exists() else "missing tools: nft (apt-get install nftables)"))
     if why:
         unavailable(f"end-to-end lab: {why}")
-    with Lab(tmp_path_factory.mktemp("lab"), [OFFICE], lab_hosts()) as running:
-        place_standins(running)
+    for needed in (KUBERNETES_PROVIDER, kube.CRDS):
+        if not needed.exists():
+            unavailable(f"{needed} is not built: run `make engine`")
+    with ClusterLab(tmp_path_factory.mktemp("cluster-lab")) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def lab(cluster: ClusterLab) -> Lab:
+    return cluster.lab
 
 
 def host_state(lab: Lab) -> dict[str, str]:
@@ -50,7 +65,8 @@ def host_state(lab: Lab) -> dict[str, str]:
     found: dict[str, str] = {}
     for h in lab.hosts.values():
         for path in sorted(h.dir.rglob("*")):
-            if path.is_file() and path.suffix != ".log":
+            # (sshd logs every login under /var/log; an overlay's work folder is its own)
+            if path.is_file() and path.suffix != ".log" and not re.search(r"/overlay/var/upper/log/|/overlay/[^/]+/work/", str(path)):
                 found[str(path.relative_to(lab.root))] = hashlib.sha256(path.read_bytes()).hexdigest()
         found[f"{h.name}:links"] = " ".join(sorted(re.findall(r"^\d+: ([^:@]+)", sh("ip", "-n", h.ns, "link").stdout, re.M)))
         found[f"{h.name}:nft"] = sh("ip", "netns", "exec", h.ns, "nft", "list", "tables").stdout
@@ -75,37 +91,66 @@ def summary(result: dict[str, Any], op: str) -> str:
     return "\n".join(block)
 
 
-def step(stack: ProgramStack, op: str, config: dict[str, Any]) -> tuple[dict[str, Any], str, dict[str, int]]:
+def step(stack: ProgramStack, op: str, config: dict[str, Any], layers: str = "all") -> tuple[dict[str, Any], str, dict[str, int]]:
     before = sessions(stack.lab)
-    result = stack.run(op, config)
+    result = stack.run(op, config, layers)
     assert result["ok"], "\n".join(result["log"][-40:]) + result["error"][-3000:]
     after = sessions(stack.lab)
     return result, summary(result, op), {h: after[h] - before[h] for h in after}
 
 
-def test_preview_up_again_destroy(lab: Lab, tmp_path: Path) -> None:
-    config = lab_config(lab)
+def api_objects(cluster: ClusterLab) -> set[str]:
+    out = cluster.kubectl("get", KINDS, "-A", "-o", "json").stdout
+    return {f"{o['kind']}/{o['metadata'].get('namespace', '')}/{o['metadata']['name']}" for o in json.loads(out)["items"]}
+
+
+def ready_deployments(cluster: ClusterLab) -> dict[str, set[str]]:
+    """Each Deployment of ours that is ready, with the nodes its pods run on."""
+    deployments = json.loads(cluster.kubectl("get", "deployments", "-A", "-l", "app.kubernetes.io/part-of=hybrid-ai", "-o", "json").stdout)["items"]
+    pods = json.loads(cluster.kubectl("get", "pods", "-A", "-o", "json").stdout)["items"]
+    found = {}
+    for d in deployments:
+        if d.get("status", {}).get("readyReplicas") != d["spec"]["replicas"]:
+            continue
+        selector = d["spec"]["selector"].get("matchLabels", {})
+        found[d["metadata"]["name"]] = {p["spec"].get("nodeName", "") for p in pods if p["metadata"]["namespace"] == d["metadata"]["namespace"]
+                                        and selector.items() <= p["metadata"].get("labels", {}).items()}
+    return found
+
+
+def test_whole_program_preview_up_again_remove_destroy(cluster: ClusterLab, tmp_path: Path) -> None:
+    lab, config = cluster.lab, cluster.config()
     stack = ProgramStack(lab, tmp_path)
-    first = host_state(lab)
+    first, objects = host_state(lab), api_objects(cluster)
 
     result, text, opened = step(stack, "preview", config)
     total = result["changes"]["create"]
-    assert f"+ {total} to create" in text
-    assert total >= 40, result["changes"]  # five hosts' commands and components, the mesh, the firewalls
+    assert f"+ {total} to create" in text and total >= 100, result["changes"]
+    planned = "\n".join(result["log"])
+    for kind in ("kubernetes:apps/v1:Deployment", "kubernetes:core/v1:Namespace", "command:remote:Command cluster-kubeconfig"):
+        assert kind in planned, kind
     assert opened == dict.fromkeys(lab.hosts, 0), f"preview logged in to a host: {opened}"
-    assert host_state(lab) == first
+    assert host_state(lab) == first and api_objects(cluster) == objects
 
     result, text, opened = step(stack, "up", config)
-    assert result["changes"] == {"create": total} and f"+ {total} created" in text
+    # More than planned: the charts' and the Gateway API bundle's objects are known only once
+    # the provider has the cluster's kubeconfig, which the preview cannot read.
+    created = result["changes"]["create"]
+    assert set(result["changes"]) == {"create"} and created > total and f"+ {created} created" in text, result["changes"]
+    total = created
     assert all(opened.values()), opened  # every host ran its commands (ws-2 through ws-1)
     wait_for_full_mesh(lab, list(lab.hosts), timeout=30)
     applied = host_state(lab)
-    assert applied != first
     for h in ("vpn-hub", "receipt", "interface"):
         assert "table inet hybrid_ai" in applied[f"{h}:nft"], h  # the host firewall, on hosts with a public address
-    for h in lab.hosts:
-        assert "wg0" in applied[f"{h}:links"].split(), h
-
+    nodes = {n["metadata"]["name"]: n for n in json.loads(cluster.kubectl("get", "nodes", "-o", "json").stdout)["items"]}
+    assert set(nodes) == CLUSTER_HOSTS, sorted(nodes)
+    for name, node in nodes.items():  # joined over the VPN, pinned to its VPN address, labelled by the program
+        address = next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
+        assert address == node["metadata"]["labels"]["hybrid-ai.node-restriction.kubernetes.io/vpn-address"], name
+    deployments = ready_deployments(cluster)
+    assert len(deployments) >= 5 and all(where and where <= CLUSTER_HOSTS for where in deployments.values()), deployments
+    print(f"{len(deployments)} Deployments ready on their kwok nodes: {deployments}", flush=True)
     assert_no_secret_in_state(lab, stack)
 
     first_up = result["elapsed"]
@@ -115,11 +160,18 @@ def test_preview_up_again_destroy(lab: Lab, tmp_path: Path) -> None:
     assert opened == dict.fromkeys(lab.hosts, 0), f"the second up logged in to a host: {opened}"
     assert host_state(lab) == applied
 
-    remove_and_add_back(stack, config, total, first, result["resources"])
+    remaining = remove_workstation(cluster, stack, total, first, result["resources"])
 
     result, text, opened = step(stack, "destroy", config)
-    assert result["changes"] == {"delete": total} and f"- {total} deleted" in text
+    assert result["changes"] == {"delete": remaining} and f"- {remaining} deleted" in text
     assert host_state(lab) == first
+    # The charts' CRDs stay, as upstream's do: Helm never deletes a chart's `crds/` files
+    # (kube-prometheus-stack's) nor a template marked `helm.sh/resource-policy: keep`
+    # (cert-manager's); tests/kube/test_e2e_kube.py::test_destroy_leaves_nothing_of_ours.
+    now = api_objects(cluster)
+    kept = {o for o in now - objects if o.startswith("CustomResourceDefinition//") and o.endswith((".cert-manager.io", ".monitoring.coreos.com"))}
+    assert now - kept == objects, f"the API server holds objects of the stack: {sorted(now - kept - objects)}, lost: {sorted(objects - now)}"
+    print(f"left by the charts, as upstream's are: {sorted(kept)}", flush=True)
 
 
 def assert_no_secret_in_state(lab: Lab, stack: ProgramStack) -> None:
@@ -136,54 +188,37 @@ def assert_no_secret_in_state(lab: Lab, stack: ProgramStack) -> None:
         assert private and private.group(1) not in state, host.name
 
 
-def remove_and_add_back(stack: ProgramStack, config: dict[str, Any], total: int, first: dict[str, str], resources: list[dict[str, str]]) -> None:
-    """A workstation removed: only its resources go, its peers' mesh configs change, its host is
-    as before the first up and the others still reach each other; then added back."""
+def remove_workstation(cluster: ClusterLab, stack: ProgramStack, total: int, first: dict[str, str], resources: list[dict[str, str]]) -> int:
+    """ws-2 removed: only its resources go and its peers' mesh configs change, its host is as
+    before the first up, its Node is gone and the others still reach each other. Returns how
+    many resources the stack keeps."""
     lab = stack.lab
-    kept = lab_config(lab)
+    kept = cluster.config()
     kept["hosts"] = [h for h in kept["hosts"] if h["name"] != "ws-2"]
     before = {r["urn"] for r in resources}
     result, text, opened = step(stack, "up", kept)
     gone = before - {r["urn"] for r in result["resources"]}
-    removed = result["changes"]["delete"]
-    assert gone and all(re.search(r"::ws-2(-|$)|::mesh-ws-2-", urn) for urn in gone), sorted(gone)
+    removed = int(result["changes"]["delete"])
+    assert gone and all(re.search(r"::(cluster-)?ws-2(-|$)|::mesh-ws-2-", urn) for urn in gone), sorted(gone)
     assert len(gone) == removed and f"- {removed} deleted" in text
     updated = set(re.findall(r"^\s*~\s+command:remote:Command (\S+) update", "\n".join(result["log"]), re.M))
     assert updated and updated <= {f"mesh-{h}-wg" for h in lab.hosts if h != "ws-2"}, updated
     assert set(result["changes"]) == {"delete", "update", "same"}, result["changes"]
+    # Logged in only where something changed: ws-2 (through ws-1), the control plane (drain,
+    # remove-node) and the peers whose mesh config changed.
+    assert {h for h, n in opened.items() if n} <= {"ws-2", "ws-1", "receipt"} | {u.removeprefix("mesh-").removesuffix("-wg") for u in updated}
     now = host_state(lab)
     assert {k: v for k, v in now.items() if "ws-2" in k} == {k: v for k, v in first.items() if "ws-2" in k}
+    assert cluster.kubectl("get", "node", "ws-2", check=False).returncode != 0, "ws-2 is still a Node"
     wait_for_full_mesh(lab, [h for h in lab.hosts if h != "ws-2"], timeout=30)
-
-    # Added back: only its resources are created and the same peers' configs updated.
-    result, text, opened = step(stack, "up", config)
-    assert result["changes"] == {"create": removed, "update": len(updated), "same": total - removed - len(updated)}, result["changes"]
-    assert {h for h, n in opened.items() if n} <= {"ws-2", "ws-1"} | {u.removeprefix("mesh-").removesuffix("-wg") for u in updated}
-    wait_for_full_mesh(lab, list(lab.hosts), timeout=30)
-
-
-def test_preview_of_the_whole_program_logs_in_nowhere(lab: Lab, tmp_path: Path) -> None:
-    """The program unchanged, every layer: the real CLI with the stand-in and the real
-    pulumi-kubernetes provider plans it all, Kubernetes objects included, and no host is dialed."""
-    if not KUBERNETES_PROVIDER.exists():
-        unavailable(f"the pulumi-kubernetes provider is not built ({KUBERNETES_PROVIDER}): run `make engine`")
-    before = sessions(lab)
-    result = ProgramStack(lab, tmp_path).run("preview", lab_config(lab), layers="all")
-    assert result["ok"], "\n".join(result["log"][-40:]) + result["error"][-3000:]
-    text = summary(result, "preview (the whole program)")
-    total = result["changes"]["create"]
-    assert f"+ {total} to create" in text and total >= 100, result["changes"]
-    planned = "\n".join(result["log"])
-    for kind in ("kubernetes:apps/v1:Deployment", "kubernetes:core/v1:Namespace", "command:remote:Command cluster-kubeconfig"):
-        assert kind in planned, kind
-    assert sessions(lab) == before, "preview logged in to a host"
+    return total - removed
 
 
 def test_unreachable_host_and_changed_host_key_fail_naming_the_host(lab: Lab, tmp_path: Path) -> None:
     """The hub's SSH port refuses (sshd listens elsewhere): its first step fails after the
     program's dial budget (DIAL_ERROR_LIMIT failed dials and their pauses), naming it. Every other
     host presents a host key other than the one pinned: refused, and nothing runs anywhere."""
-    config = lab_config(lab)
+    config = lab_config(lab)  # the layers below the cluster: they fail first
     sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", str(tmp_path / "other"))
     other = " ".join((tmp_path / "other.pub").read_text().split()[:2])
     for host in config["hosts"]:

@@ -1,9 +1,22 @@
 """A lab stack shaped like Pulumi.dev.yaml for the real engine (tests/stacks/test_engine_lab.py):
-a hub and two cloud nodes with public addresses, and two workstations behind one office NAT,
-ws-2 reached through ws-1 as its jump host (dialed at its LAN address, which the operator's
-network has no route to). Its config is the dev stack's, with the lab's hosts put in.
+a hub and two cloud nodes with public addresses, and workstations behind one office NAT (two
+by default), each after the first reached through ws-1 as its jump host (dialed at its LAN
+address, which the operator's network has no route to). Its config is the dev stack's, with the
+lab's hosts put in.
 
-The program runs through tests/support/program_driver.py inside the lab's operator namespace."""
+`ClusterLab` adds what the cluster layer needs: the lab's real control plane (kube-apiserver,
+etcd, controller-manager, scheduler, kwok: tools/lab/kube.py) in the control-plane host's own
+network namespace on MicroK8s' port, the cluster-agent stand-in beside it
+(tests/support/microk8s_agent.py), the MicroK8s and NVIDIA stand-ins on every host's PATH
+(tests/support/microk8s_standin.py), the chart mirror in the operator's namespace, and an
+operator leg on the internet segment (the kubeconfig names the control plane's public address).
+
+The program runs through tests/support/program_driver.py inside the lab's operator namespace.
+From a script (the whole program, `up`):
+
+    with ClusterLab(Path(tmp), workstations=2) as cl:
+        result = ProgramStack(cl.lab, Path(tmp) / "stack").run("up", cl.config(), layers="all")
+"""
 
 from __future__ import annotations
 
@@ -18,6 +31,7 @@ from tests.support.helpers import PROJECT
 from tests.support.nvidia_stubs import NVIDIA_STUBS
 from tests.support.stubs import PROLOGUE
 from tools.lab.base import Host, Site
+from tools.lab.kube import BIN
 from tools.lab.netlab import Lab
 from tools.render.evaluate import raw_stack_config
 
@@ -25,36 +39,70 @@ STANDIN = PROJECT / ".engine" / "standin"
 # Found by the CLI next to itself (the automation API puts the CLI's folder first on PATH).
 KUBERNETES_PROVIDER = PROJECT / ".engine" / "bin" / "pulumi-resource-kubernetes"
 OFFICE = Site("office", "198.51.100.0/26", "203.0.113.201")
-VPN = {"vpn-hub": "100.64.0.1", "receipt": "100.64.0.2", "interface": "100.64.0.3", "ws-1": "100.64.1.1", "ws-2": "100.64.1.2"}
 ROLES = {"vpn-hub": ["vpn-hub"], "receipt": ["control-plane", "ingress"], "interface": ["worker", "ingress"]}
-JUMPS = {"ws-2": "ws-1"}
 
 
-def lab_hosts() -> list[Host]:
-    # Cloud hosts get the host firewall: their /etc is a private layer (its unit and rules
-    # file never reach the machine).
-    return [
-        Host("vpn-hub", "192.0.2.10", public="203.0.113.10", overlays=("/etc",)),
-        Host("receipt", "192.0.2.11", public="203.0.113.11", overlays=("/etc",)),
-        Host("interface", "192.0.2.12", public="203.0.113.12", overlays=("/etc",)),
-        Host("ws-1", "192.0.2.21", lan="198.51.100.11", site=OFFICE.name),
-        Host("ws-2", "192.0.2.22", lan="198.51.100.12", site=OFFICE.name, sshd_options={"ListenAddress": "0.0.0.0"}),
+REPLICAS = 4  # the dev stack's time-slicing profile for its workstations' GPUs
+STANDIN_WRAPPER = """#!/bin/sh
+# The lab's MicroK8s stand-in (tests/support/microk8s_standin.py): a test host only.
+PYTHONPATH={project} exec {python} -m tests.support.microk8s_standin "$0" "$@"
+"""
+CONTROL_PLANE = "receipt"
+OPERATOR_PUBLIC = "203.0.113.250"
+PRIVATE = ("/etc", "/var", "/usr/local/lib")
+"""Written by the program's scripts (units, firewall rules, the metrics collector, MicroK8s'
+/var/snap): each host's own layer, so no host's files reach the machine or another host."""
+
+
+def workstation(i: int) -> str:
+    return f"ws-{i}"
+
+
+def lab_hosts(workstations: int = 2) -> list[Host]:
+    """The dev stack's hosts; `workstations` NAT'd ones (ws-1 directly, the others through it).
+    Every host's /etc, /var and /usr/local/lib are private layers (`PRIVATE`)."""
+    hosts = [
+        Host("vpn-hub", "192.0.2.10", public="203.0.113.10", overlays=PRIVATE),
+        Host("receipt", "192.0.2.11", public="203.0.113.11", overlays=PRIVATE),
+        Host("interface", "192.0.2.12", public="203.0.113.12", overlays=PRIVATE),
     ]
+    for i in range(1, workstations + 1):
+        # Reached through ws-1 at its LAN address: its sshd listens there too.
+        listen = {"ListenAddress": "0.0.0.0"} if i > 1 else {}
+        hosts.append(Host(workstation(i), f"192.0.2.{20 + i}", lan=f"198.51.100.{10 + i}", site=OFFICE.name, overlays=PRIVATE, sshd_options=listen))
+    return hosts
 
 
-def place_standins(lab: Lab) -> None:
-    """The NVIDIA stand-in on each workstation's PATH (its /usr/local/sbin), state in its own
-    /run/hybrid-ai-lab/nvidia: a loaded driver showing one GPU, as on a workstation whose driver
-    and toolkit are already installed (installing them is tested under stubs, tests/cluster)."""
+def vpn_address(name: str) -> str:
+    fixed = {"vpn-hub": "100.64.0.1", "receipt": "100.64.0.2", "interface": "100.64.0.3"}
+    return fixed.get(name) or f"100.64.1.{int(name.removeprefix('ws-'))}"
+
+
+def place_standins(lab: Lab, ca_dir: Path | None = None) -> None:
+    """On every host's PATH (/usr/local/sbin): `snap` and `microk8s` (the MicroK8s stand-in),
+    its wiring in /run/hybrid-ai-lab/microk8s.json; on workstations the NVIDIA stand-ins, state
+    in /run/hybrid-ai-lab/nvidia: a loaded driver showing one GPU and the container toolkit's
+    `nvidia-ctk`, as on a workstation whose driver and toolkit are installed (installing them is
+    tested under stubs, tests/cluster)."""
     for h in lab.hosts.values():
-        if not h.name.startswith("ws-"):
+        for command in ("snap", "microk8s"):
+            path = h.dir / "sbin" / command
+            path.write_text(STANDIN_WRAPPER.format(project=PROJECT, python=sys.executable))
+            path.chmod(0o755)
+        gpu = h.name.startswith("ws-")
+        wiring: dict[str, Any] = {"kubectl": str(BIN / "kubectl"), "gpus": REPLICAS if gpu else 0}
+        if h.name == CONTROL_PLANE and ca_dir is not None:
+            wiring["ca_dir"] = str(ca_dir)
+        (h.dir / "labstate" / "microk8s.json").write_text(json.dumps(wiring))
+        if not gpu:
             continue
         state = h.dir / "labstate" / "nvidia"
         (state / "installed").mkdir(parents=True, exist_ok=True)
         (state / "driver-loaded").write_text("1\n")
-        stub = h.dir / "sbin" / "nvidia-smi"
-        stub.write_text(PROLOGUE.replace("set -u\n", "set -u\nSTATE=/run/hybrid-ai-lab/nvidia\n", 1) + NVIDIA_STUBS["nvidia-smi"] + "\n")
-        stub.chmod(0o755)
+        for tool in ("nvidia-smi", "nvidia-ctk"):
+            stub = h.dir / "sbin" / tool
+            stub.write_text(PROLOGUE.replace("set -u\n", "set -u\nSTATE=/run/hybrid-ai-lab/nvidia\n", 1) + NVIDIA_STUBS[tool] + "\n")
+            stub.chmod(0o755)
 
 
 def lab_config(lab: Lab, **overrides: Any) -> dict[str, Any]:
@@ -68,17 +116,17 @@ def lab_config(lab: Lab, **overrides: Any) -> dict[str, Any]:
         # management network (tools/lab/netlab.py).
         existing |= {"publicAddress": h.public} if h.public else {"lanAddress": h.lan}
         ssh: dict[str, Any] = {"user": "root", "hostKey": h.host_key}
-        if h.name in JUMPS:
+        if h.name.startswith("ws-") and h.name != "ws-1":
             existing["address"] = h.lan
-            ssh["jumpHost"] = JUMPS[h.name]
+            ssh["jumpHost"] = "ws-1"
         entry: dict[str, Any] = {"name": h.name, "site": h.site, "roles": ROLES.get(h.name, ["worker"]), "existing": existing,
-                                 "ssh": ssh, "vpnAddress": VPN[h.name]}
+                                 "ssh": ssh, "vpnAddress": vpn_address(h.name)}
         if h.name.startswith("ws-"):
             entry["gpu"] = {"model": "rtx-3090", "count": 1}
             entry["nvidia"] = {"installDriver": False, "installToolkit": False}
         hosts.append(entry)
     raw["hosts"] = hosts
-    raw["firewall"] = {"adminCidrs": ["192.0.2.0/24"]}
+    raw["firewall"] = {"adminCidrs": ["192.0.2.0/24", f"{OPERATOR_PUBLIC}/32"]}
     return raw | overrides
 
 

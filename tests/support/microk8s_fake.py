@@ -77,16 +77,21 @@ def launch(snap_data: Path, snap_common: Path) -> None:
     (launcher / "install.yaml.applied").write_text(yaml.safe_dump(config))
 
 
-def cert(snap_data: Path) -> None:
-    """`refresh_csr_conf; gen_server_cert`: the SANs of csr.conf.template's alt_names."""
-    sans = []
-    section = ""
-    for line in (snap_data / "certs" / "csr.conf.template").read_text().splitlines():
+def alt_names(template: str) -> list[tuple[str, str]]:
+    """(kind, value) of each `DNS.n`/`IP.n` line in a csr.conf.template's [ alt_names ]."""
+    found, section = [], ""
+    for line in template.splitlines():
         if line.startswith("["):
             section = line.strip("[] ")
         elif section == "alt_names" and " = " in line:
             kind, value = line.split(" = ", 1)
-            sans.append(("DNS:" if kind.startswith("DNS.") else "IP Address:") + value.strip())
+            found.append((kind.split(".")[0], value.strip()))
+    return found
+
+
+def cert(snap_data: Path) -> None:
+    """`refresh_csr_conf; gen_server_cert`: the SANs of csr.conf.template's alt_names."""
+    sans = [("DNS:" if kind == "DNS" else "IP Address:") + value for kind, value in alt_names((snap_data / "certs" / "csr.conf.template").read_text())]
     (snap_data / "certs" / "server.crt").write_text("X509v3 Subject Alternative Name: \n    " + ", ".join(sans) + "\n")
 
 

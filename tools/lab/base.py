@@ -4,12 +4,14 @@ this machine, and a bounded shell runner. The lab itself (namespaces, routers, s
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 SHIMS = Path(__file__).parent / "shims"
 GLOBAL_SYSCTLS = ("net.ipv4.ip_forward", "net.ipv4.conf.all.src_valid_mark", "net.bridge.bridge-nf-call-iptables")
@@ -53,6 +55,41 @@ def sh(*cmd: str, check: bool = True, timeout: float = 30, input: str | None = N
     if check and result.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({result.returncode}): {result.stderr.strip()}")
     return result
+
+
+class Startable:
+    """What a lab starts: `up` runs `_up`, and on any failure `down` undoes what it made."""
+
+    def up(self) -> Self:
+        try:
+            self._up()
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def _up(self) -> None:
+        raise NotImplementedError
+
+    def down(self) -> None:
+        raise NotImplementedError
+
+
+def add_netns(name: str) -> None:
+    """A network namespace with its loopback up (every lab host, router and control plane)."""
+    sh("ip", "netns", "add", name)
+    sh("ip", "-n", name, "link", "set", "lo", "up")
+
+
+def netns_pids(name: str) -> list[int]:
+    return [int(p) for p in sh("ip", "netns", "pids", name, check=False).stdout.split()]
+
+
+def kill_pids(pids: list[int], sig: int) -> None:
+    """Signal processes a lab started (by PID; one already gone is fine)."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
 
 
 @dataclass

@@ -13,7 +13,6 @@ its PID; the namespace and the lab's folder (PKI, etcd's data, logs) are removed
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import ipaddress
 import json
@@ -30,7 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tools.lab.kube_addons import Provisioner, calico_kube_controllers, coredns, hostpath_provisioner, metrics_server, storage_class
+from tools.lab import kube_addons as addons
+from tools.lab.base import Startable, add_netns, kill_pids, netns_pids, sh
 from tools.lab.kube_args import ADMISSION_CONFIG, EVENT_CONFIG
 from tools.lab.pki import Pki, inline_kubeconfig, write_kubeconfig
 
@@ -43,7 +43,6 @@ KWOK_MODULE = "sigs.k8s.io/kwok"
 # Ready (Job pods complete), and deleted pods go away as a kubelet would remove them.
 KWOK_STAGES = ("node/fast/node-initialize.yaml", "node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
                "pod/fast/pod-ready.yaml", "pod/fast/pod-complete.yaml", "pod/fast/pod-delete.yaml")
-KWOK_ANNOTATION = ("kwok.x-k8s.io/node", "fake")  # kwok's default annotation selector
 READY_TIMEOUT = 60
 
 
@@ -82,7 +81,7 @@ class KubeNode:
 
 
 @dataclass
-class ControlPlane:
+class ControlPlane(Startable):
     nodes: list[KubeNode]
     apiserver: dict[str, str]
     """kube-apiserver flags from tools/lab/kube_args.py (without paths and the datastore)."""
@@ -92,12 +91,21 @@ class ControlPlane:
     ns: str = ""
     port: int = 0
     """The relay's port on 127.0.0.1."""
-    provisioner: Provisioner | None = None
+    provisioner: addons.Provisioner | None = None
+    host_ns: str = ""
+    """A lab host's network namespace to run in, as MicroK8s on its control plane (none made)."""
+    extra_sans: tuple[str, ...] = ()
+    """More names for the serving certificate (the control plane's public and VPN addresses)."""
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def advertise(self) -> str:
         return self.apiserver["--advertise-address"]
+
+    @property
+    def local_address(self) -> str:
+        """Where components reach the API server (a host's VPN address exists once the VPN is up)."""
+        return "127.0.0.1" if self.host_ns else self.advertise
 
     @property
     def kubeconfig(self) -> Path:
@@ -107,26 +115,20 @@ class ControlPlane:
     def kubelet_kubeconfig(self, node: str) -> Path:
         return self.root / f"kubelet-{node}.kubeconfig"
 
-    def up(self) -> ControlPlane:
-        try:
-            self._up()
-        except BaseException:
-            self.down()
-            raise
-        return self
-
     def _up(self) -> None:
         start = time.monotonic()
-        self.ns = f"haik{os.getpid() % 100000}-{self.root.name[-6:]}"
-        _sh("ip", "netns", "add", self.ns)
-        _sh("ip", "-n", self.ns, "link", "set", "lo", "up")
-        _sh("ip", "-n", self.ns, "addr", "add", f"{self.advertise}/32", "dev", "lo")
+        if self.host_ns:
+            self.ns = self.host_ns
+        else:
+            self.ns = f"haik{os.getpid() % 100000}-{self.root.name[-6:]}"
+            add_netns(self.ns)
+            sh("ip", "-n", self.ns, "addr", "add", f"{self.advertise}/32", "dev", "lo")
         self._pki()
         listener = socket.socket()
         listener.bind(("127.0.0.1", 0))
         listener.listen(64)
         self.port = listener.getsockname()[1]
-        self._start("forward", [sys.executable, "-m", "tools.lab.forward", str(listener.fileno()), self.advertise,
+        self._start("forward", [sys.executable, "-m", "tools.lab.forward", str(listener.fileno()), self.local_address,
                                 self.apiserver["--secure-port"]], pass_fds=(listener.fileno(),))
         listener.close()
         etcd = self.root / "etcd"
@@ -149,14 +151,14 @@ class ControlPlane:
         stages = kwok_stages()
         assert stages is not None
         self._start("kwok", [str(BIN / "kwok"), f"--kubeconfig={k / 'kwok.kubeconfig'}", *(f"--config={s}" for s in stages),
-                             "--manage-all-nodes=false", f"--manage-nodes-with-annotation-selector={'='.join(KWOK_ANNOTATION)}",
+                             "--manage-all-nodes=false", f"--manage-nodes-with-annotation-selector={'='.join(addons.KWOK_ANNOTATION)}",
                              f"--cidr={self.pod_cidr}", "--node-lease-duration-seconds=40", "--server-address=127.0.0.1:10247"])
-        self.kubectl("create", "-f", "-", input=json.dumps(storage_class()))
-        for addon in (coredns(), hostpath_provisioner(), metrics_server(), calico_kube_controllers()):
+        self.kubectl("create", "-f", "-", input=json.dumps(addons.storage_class()))
+        for addon in (addons.coredns(), addons.hostpath_provisioner(), addons.metrics_server(), addons.calico_kube_controllers()):
             self.kubectl("apply", "-f", "-", input=json.dumps(addon))
         for node in self.nodes:
-            self.kubectl("create", "-f", "-", as_node=node.name, input=json.dumps(self._node(node)))
-        self.provisioner = Provisioner(self.kubectl).start()
+            self.kubectl("create", "-f", "-", as_node=node.name, input=json.dumps(addons.kwok_node(node.name, node.address, node.gpus)))
+        self.provisioner = addons.Provisioner(self.kubectl).start()
         self._until(self._all_ready, "every node Ready and untainted")
         self._until(lambda: self.kubectl("get", "serviceaccount", "default", "-n", "default", check=False).returncode == 0,
                     "the default ServiceAccount (controller-manager)")
@@ -168,10 +170,10 @@ class ControlPlane:
         (self.root / "pki" / "ca.key").write_bytes(pki.ca_key_pem())
         service_ip = str(ipaddress.ip_network(self.apiserver["--service-cluster-ip-range"])[1])
         names = ("127.0.0.1", "localhost", self.advertise, service_ip, "kubernetes", "kubernetes.default",
-                 "kubernetes.default.svc", "kubernetes.default.svc.cluster.local")
+                 "kubernetes.default.svc", "kubernetes.default.svc.cluster.local", *self.extra_sans)
         self.serving = pki.issue("server", "kube-apiserver", server_names=names)
         self.kubelet_client = pki.issue("apiserver-kubelet-client", "kube-apiserver-kubelet-client", ("system:masters",))
-        inside = f"https://{self.advertise}:{self.apiserver['--secure-port']}"
+        inside = f"https://{self.local_address}:{self.apiserver['--secure-port']}"
         for file, cn, orgs in (("controller-manager", "system:kube-controller-manager", ()), ("scheduler", "system:kube-scheduler", ()),
                                ("kwok", "kwok", ("system:masters",))):
             write_kubeconfig(self.root / f"{file}.kubeconfig", inside, pki.ca, pki.issue(file, cn, orgs))
@@ -188,6 +190,7 @@ class ControlPlane:
 
     def kubeconfig_inline(self) -> str:
         return inline_kubeconfig(self.kubeconfig)
+
     def _apiserver_flags(self) -> list[str]:
         k = self.root
         own = {
@@ -203,19 +206,6 @@ class ControlPlane:
             "--admission-control-config-file": str(k / "admission/admission-control-config-file.yaml"),
         }
         return [f"{flag}={value}" for flag, value in (self.apiserver | own).items()]
-
-    def _node(self, node: KubeNode) -> dict[str, Any]:
-        capacity = {"cpu": "16", "memory": "64Gi", "pods": "110", "ephemeral-storage": "200Gi"}
-        if node.gpus:
-            capacity["nvidia.com/gpu"] = str(node.gpus)
-        return {
-            "apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": node.name, "annotations": dict([KWOK_ANNOTATION]),
-                         "labels": {"kubernetes.io/hostname": node.name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
-                                    "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": "amd64"}},
-            "status": {"capacity": capacity, "allocatable": capacity,
-                       "addresses": [{"type": "InternalIP", "address": node.address}, {"type": "Hostname", "address": node.name}]},
-        }
 
     def _all_ready(self) -> bool:
         nodes = json.loads(self.kubectl("get", "nodes", "-o", "json").stdout)["items"]
@@ -278,17 +268,9 @@ class ControlPlane:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait(timeout=5)
-        if self.ns:
+        if self.ns and not self.host_ns:
             # Anything left in the namespace was started from the lab's processes: end it by PID.
-            for pid in _sh("ip", "netns", "pids", self.ns, check=False).stdout.split():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(int(pid), signal.SIGKILL)
-            _sh("ip", "netns", "del", self.ns, check=False)
+            kill_pids(netns_pids(self.ns), signal.SIGKILL)
+            sh("ip", "netns", "del", self.ns, check=False)
         shutil.rmtree(self.root, ignore_errors=True)
 
-
-def _sh(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(list(cmd), capture_output=True, text=True, timeout=30, check=False)
-    if check and result.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)}: {result.stderr.strip()}")
-    return result

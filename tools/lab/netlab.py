@@ -9,8 +9,8 @@ Layout (documentation ranges only):
   lab's SSH client runs there (as an operator on the office LAN would). No VPN endpoint
   ever points into it.
 
-Each host gets its own mount namespace with a private /run (a tmpfs: sshd's /run/sshd,
-wireguard-go's sockets) and per-host folders bind-mounted over /etc/wireguard,
+Each host gets its own mount and UTS namespaces (its hostname is its name), a private /run
+(a tmpfs: sshd's /run/sshd, wireguard-go's sockets) and per-host folders bind-mounted over /etc/wireguard,
 /run/wireguard, /etc/sysctl.d, /etc/modules-load.d, /usr/local/sbin (the lab's systemctl
 shim) and /run/hybrid-ai-lab, then its sshd starts there, so the production scripts run
 unchanged with production paths and interface names. A host may also overlay standard
@@ -38,12 +38,27 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tools.lab.base import GLOBAL_SYSCTLS, MOUNTS, PRIVATE_RUN_DIRS, SHIMS, Host, Site, sh, sshd_config
+from tools.lab.base import (
+    GLOBAL_SYSCTLS,
+    MOUNTS,
+    PRIVATE_RUN_DIRS,
+    SHIMS,
+    Host,
+    Site,
+    Startable,
+    add_netns,
+    kill_pids,
+    netns_pids,
+    sh,
+    sshd_config,
+)
 
 
-class Lab:
-    def __init__(self, root: Path, sites: list[Site], hosts: list[Host]):
+class Lab(Startable):
+    def __init__(self, root: Path, sites: list[Site], hosts: list[Host], operator_public: str | None = None):
         self.root = root
+        self.operator_public = operator_public
+        """The operator's address on the internet segment (to reach public endpoints), if any."""
         self.sites = {s.name: s for s in sites}
         self.hosts = {h.name: h for h in hosts}
         self._tag = secrets.token_hex(3)  # temporary veth names in the root namespace
@@ -63,9 +78,8 @@ class Lab:
 
     def _add_ns(self, name: str) -> str:
         ns = self.ns(name)
-        sh("ip", "netns", "add", ns)
-        self.namespaces.append(ns)
-        sh("ip", "-n", ns, "link", "set", "lo", "up")
+        self.namespaces.append(ns)  # first: removed on `down` whatever fails next
+        add_netns(ns)
         return ns
 
     def _veth(self, ns_a: str, name_a: str, ns_b: str, name_b: str) -> None:
@@ -83,14 +97,6 @@ class Lab:
         if address:
             sh("ip", "-n", ns, "addr", "add", address, "dev", name)
 
-    def up(self) -> Lab:
-        try:
-            self._up()
-        except BaseException:
-            self.down()
-            raise
-        return self
-
     def _up(self) -> None:
         self.global_sysctls_before = self.global_sysctls()
         sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "hybrid-ai-lab", "-f", str(self.client_key))
@@ -99,6 +105,10 @@ class Lab:
         self._bridge(inet, "br0")
         op = self._add_ns("op")
         self._bridge(op, "br0", "192.0.2.1/24")
+        if self.operator_public:
+            self._veth(inet, "op0", op, "wan0")
+            sh("ip", "-n", inet, "link", "set", "op0", "master", "br0")
+            sh("ip", "-n", op, "addr", "add", f"{self.operator_public}/24", "dev", "wan0")
         for i, site in enumerate(self.sites.values()):
             router = self._add_ns(f"r-{site.name}")
             self._veth(inet, f"r{i}", router, "wan0")
@@ -147,13 +157,13 @@ class Lab:
             for part in ("upper", "work"):
                 (layer / part).mkdir(parents=True, exist_ok=True)
         mounts = "; ".join(
-            ["mount -t tmpfs -o mode=755 lab-run /run", *(f"mkdir -p {d}" for d in PRIVATE_RUN_DIRS)]
+            [f"hostname {host.name}", "mount -t tmpfs -o mode=755 lab-run /run", *(f"mkdir -p {d}" for d in PRIVATE_RUN_DIRS)]
             + [f"mount -t overlay lab-overlay -o lowerdir={t},upperdir={d}/upper,workdir={d}/work {t}" for t, d in layers]
             + [f"mount --bind {host.dir / folder} {target}" for folder, target in MOUNTS.items()]
         )
         log = open(host.dir / "sshd.log", "wb")  # noqa: SIM115 - handed to the child process
         host.sshd = subprocess.Popen(
-            ["ip", "netns", "exec", host.ns, "unshare", "-m", "--propagation", "private", "bash", "-c",
+            ["ip", "netns", "exec", host.ns, "unshare", "-m", "-u", "--propagation", "private", "bash", "-c",
              f"set -e; {mounts}; exec /usr/sbin/sshd -D -e -f {host.dir}/sshd_config"],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL,
         )
@@ -242,12 +252,10 @@ class Lab:
         self.created_dirs.clear()
 
     def _namespace_pids(self) -> list[int]:
-        return [int(p) for ns in self.namespaces for p in sh("ip", "netns", "pids", ns, check=False).stdout.split()]
+        return [pid for ns in self.namespaces for pid in netns_pids(ns)]
 
     def _signal_namespaces(self, sig: signal.Signals) -> None:
-        for pid in self._namespace_pids():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
+        kill_pids(self._namespace_pids(), sig)
 
     # -- keeping a lab between commands (make lab-up / make lab-down) ------------------------
     def save(self, path: Path, extra: dict[str, Any] | None = None) -> None:

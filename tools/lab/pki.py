@@ -74,19 +74,42 @@ class Pki:
             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
         )
         if server_names:
-            sans: list[x509.GeneralName] = []
-            for n in server_names:
-                try:
-                    sans.append(x509.IPAddress(ipaddress.ip_address(n)))
-                except ValueError:
-                    sans.append(x509.DNSName(n))
-            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+            builder = builder.add_extension(x509.SubjectAlternativeName(_general_names(server_names)), critical=False)
         cert = builder.sign(self._ca_key, hashes.SHA256())
         pair = Pair(self.root / f"{file}.crt", self.root / f"{file}.key")
         pair.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         pair.key.write_bytes(_key_pem(key))
         pair.key.chmod(0o600)
         return pair
+
+
+def sign(ca_dir: Path, cn: str, orgs: tuple[str, ...] = (), server_names: tuple[str, ...] = ()) -> tuple[bytes, bytes]:
+    """(certificate, key) PEM issued by the lab's CA kept in `ca_dir` (ca.crt, ca.key): what a
+    cluster's CA signs later (a kubelet's client certificate at its join, a re-issued server.crt)."""
+    ca = x509.load_pem_x509_certificate((ca_dir / "ca.crt").read_bytes())
+    ca_key = serialization.load_pem_private_key((ca_dir / "ca.key").read_bytes(), None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder().subject_name(_name(cn, orgs)).issuer_name(ca.subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + LIFETIME).add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH if server_names else ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+    )
+    if server_names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(_general_names(server_names)), critical=False)
+    return builder.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM), _key_pem(key)
+
+
+def _general_names(names: tuple[str, ...]) -> list[x509.GeneralName]:
+    sans: list[x509.GeneralName] = []
+    for n in names:
+        try:
+            sans.append(x509.IPAddress(ipaddress.ip_address(n)))
+        except ValueError:
+            sans.append(x509.DNSName(n))
+    return sans
 
 
 def subject(cert: Path) -> tuple[str, list[str]]:

@@ -1,0 +1,97 @@
+"""The engine lab with what the cluster layer needs (tests/support/engine_lab.py says what):
+the lab's real control plane in the control-plane host's network namespace, the cluster-agent,
+MicroK8s and NVIDIA stand-ins on the hosts, and the chart mirror in the operator's namespace.
+Everything started here is stopped by its PID on exit."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.support.chart_mirror import build as build_mirror
+from tests.support.engine_lab import CONTROL_PLANE, OFFICE, OPERATOR_PUBLIC, lab_config, lab_hosts, place_standins, vpn_address
+from tests.support.helpers import PROJECT
+from tests.support.kube import apiserver_flags
+from tools.lab.base import Startable
+from tools.lab.kube import CRDS, ControlPlane
+from tools.lab.netlab import Lab
+
+MIRROR_PORT = 8780
+"""The chart mirror's port on the operator namespace's loopback (where the provider runs)."""
+
+
+class ClusterLab(Startable):
+    """The engine lab, its control plane on `receipt` and the chart mirror (a context manager)."""
+
+    def __init__(self, root: Path, workstations: int = 2) -> None:
+        self.root = root
+        (root / "lab").mkdir(parents=True, exist_ok=True)
+        self.lab = Lab(root / "lab", [OFFICE], lab_hosts(workstations), operator_public=OPERATOR_PUBLIC)
+        self.plane: ControlPlane | None = None
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def config(self, **overrides: Any) -> dict[str, Any]:
+        """The dev stack's config on the lab, its charts from the lab's mirror. The lab has no
+        Gateway data plane (the ingress controller's pods are kwok's), so the post-deploy
+        probe through the Gateway could never answer: the public models are probed by TCP, which
+        leaves the verification without a probe URL (the probe is tested in tests/cluster)."""
+        base = f"http://127.0.0.1:{MIRROR_PORT}"
+        raw = lab_config(self.lab, sources={"charts": base, "gatewayApiCrds": f"{base}/gateway-api-standard-install.yaml"})
+        raw["models"] = [m | {"health": "tcp"} if m.get("publicPath") else m for m in raw["models"]]
+        return raw | overrides
+
+    def __enter__(self) -> ClusterLab:
+        return self.up()
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
+
+    def _up(self) -> None:
+        self.lab.up()
+        host = self.lab.hosts[CONTROL_PLANE]
+        assert host.public is not None
+        address = vpn_address(CONTROL_PLANE)
+        self.plane = ControlPlane([], apiserver_flags(lab_config(self.lab)), root=self.root / "control-plane",
+                                  host_ns=host.ns, extra_sans=(host.public, address))
+        self.plane.root.mkdir(parents=True, exist_ok=True)
+        self.plane.up()
+        place_standins(self.lab, self.plane.root / "pki")
+        assert host.sshd is not None
+        self._start("cluster-agent", ["nsenter", "-t", str(host.sshd.pid), "-m", "-n", sys.executable, "-m", "tests.support.microk8s_agent",
+                                      str(self.plane.root / "pki")])
+        mirror = self.root / "mirror"
+        mirror.mkdir(exist_ok=True)
+        build_mirror(mirror, CRDS, f"http://127.0.0.1:{MIRROR_PORT}")
+        self._start("mirror", ["ip", "netns", "exec", self.lab.ns("op"), sys.executable, "-m", "http.server", str(MIRROR_PORT),
+                               "--bind", "127.0.0.1", "--directory", str(mirror)])
+        time.sleep(0.5)
+        for name, proc in zip(("cluster-agent", "mirror"), self.processes, strict=True):
+            if proc.poll() is not None:
+                raise RuntimeError(f"lab {name} exited: {(self.root / f'{name}.log').read_text(errors='replace')[-2000:]}")
+
+    def _start(self, name: str, argv: list[str]) -> None:
+        log = open(self.root / f"{name}.log", "wb")  # noqa: SIM115 - handed to the child
+        env = {**os.environ, "PYTHONPATH": str(PROJECT)}
+        self.processes.append(subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, cwd=PROJECT, env=env))
+
+    def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        assert self.plane is not None
+        return self.plane.kubectl(*args, check=check)
+
+    def down(self) -> None:
+        for proc in reversed(self.processes):
+            if proc.poll() is None:
+                proc.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=5)
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait(timeout=5)
+        if self.plane is not None:
+            self.plane.down()
+        self.lab.down()

@@ -1,0 +1,149 @@
+"""The lab's stand-in for MicroK8s' cluster-agent on the control-plane host (tests only): HTTPS on
+0.0.0.0:25000 inside that host's network and mount namespaces (so the agent guard's nftables
+rules and the overlay decide who reaches it), reading the host's own
+/var/snap/microk8s/current. Two calls, as cluster-agent 1.32 answers them
+(canonical/microk8s-cluster-agent @ 1.32, docs/upstream.md):
+
+- POST /cluster/api/v2.0/join {token, hostname, port, worker}: the token must be in
+  credentials/cluster-tokens.txt and unexpired (`IsValidToken`: the first line with that token;
+  `token|expiry` expires) and is removed only when it has no TTL (`ConsumeClusterToken`), else
+  500 "Invalid token"; the joiner's cluster-agent port must be this one's (502); a joiner with
+  the contacted address is refused (503); a worker gets the CA, the API server port, the kubelet
+  args and the one-use certificate request tokens `<token>-kubelet`, `<token>-proxy`.
+- POST /cluster/api/v1.0/sign-cert {token, request}: a live certificate request token (consumed)
+  gets the CSR signed by the cluster CA, whatever its subject.
+
+    python -m tests.support.microk8s_agent CA_DIR   (run by tests/support/engine_lab.py)
+"""
+
+from __future__ import annotations
+
+import datetime
+import http.server
+import json
+import ssl
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from tools.lab.pki import sign
+
+SNAP_DATA = Path("/var/snap/microk8s/current")
+TOKENS = SNAP_DATA / "credentials" / "cluster-tokens.txt"
+REQUEST_TOKENS = SNAP_DATA / "credentials" / "certs-request-tokens.txt"
+PORT = 25000
+
+
+class Refused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def is_valid(token: str, tokens: Path) -> tuple[bool, bool]:
+    """(valid, has TTL), as util.IsValidToken: the first line holding the token decides."""
+    token = token.strip()
+    if not token or not tokens.exists():
+        return False, False
+    for line in tokens.read_text().split("\n"):
+        parts = line.strip().split("|", 1)
+        if parts[0] != token:
+            continue
+        if len(parts) == 1:
+            return True, False
+        try:
+            return time.time() < int(parts[1]), True
+        except ValueError:
+            return False, True
+    return False, False
+
+
+def remove(token: str, tokens: Path) -> None:
+    kept = [line for line in tokens.read_text().splitlines() if line.strip().split("|", 1)[0] != token]
+    tokens.write_text("".join(f"{line}\n" for line in kept))
+
+
+def join(body: dict[str, Any], remote: str, local: str) -> dict[str, Any]:
+    token = str(body.get("token", ""))
+    valid, ttl = is_valid(token, TOKENS)
+    if not valid:
+        raise Refused(500, "Invalid token")
+    if not ttl:
+        remove(token, TOKENS)
+    if str(body.get("port", "")) != str(PORT):
+        raise Refused(502, f"The port of the cluster agent port has to be set to {PORT}")
+    if remote == local:
+        raise Refused(503, f"The joining node has the same IP ({local}) as the node we contact")
+    if body.get("worker") not in (True, "as-worker"):
+        raise Refused(501, "the lab's cluster-agent stand-in joins workers only")
+    with REQUEST_TOKENS.open("a") as f:
+        f.write(f"{token}-kubelet\n{token}-proxy\n")
+    args = (SNAP_DATA / "args" / "kube-apiserver").read_text().splitlines()
+    port = next((a.split("=", 1)[1] for a in args if a.startswith("--secure-port=")), "16443")
+    return {"ca": (SNAP_DATA / "certs" / "ca.crt").read_text(), "apiport": port, "hostname_override": remote,
+            "kubelet_args": (SNAP_DATA / "args" / "kubelet").read_text(), "control_plane_nodes": [local],
+            "callback_token": "lab-callback-token"}
+
+
+def sign_cert(body: dict[str, Any]) -> dict[str, Any]:
+    token = str(body.get("token", ""))
+    valid, _ = is_valid(token, REQUEST_TOKENS)
+    if not valid:
+        raise Refused(500, "Invalid token")
+    remove(token, REQUEST_TOKENS)
+    csr = x509.load_pem_x509_csr(str(body["request"]).encode())
+    ca = x509.load_pem_x509_certificate((SNAP_DATA / "certs" / "ca.crt").read_bytes())
+    key = serialization.load_pem_private_key((SNAP_DATA / "certs" / "ca.key").read_bytes(), None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(csr.subject).issuer_name(ca.subject).public_key(csr.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    return {"certificate": cert.public_bytes(serialization.Encoding.PEM).decode()}
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        try:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
+            if self.path == "/cluster/api/v2.0/join":
+                answer = join(body, self.client_address[0], self.connection.getsockname()[0])
+            elif self.path == "/cluster/api/v1.0/sign-cert":
+                answer = sign_cert(body)
+            else:
+                raise Refused(404, "not found")
+            status = 200
+        except Refused as err:
+            status, answer = err.status, {"error": str(err)}
+        data = json.dumps(answer).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        print(f"{self.client_address[0]} {format % args}", flush=True)
+
+
+def main(ca_dir: Path) -> None:
+    cert, key = sign(ca_dir, "cluster-agent", (), ("127.0.0.1",))
+    folder = ca_dir.parent / "cluster-agent"  # the lab control plane's folder: removed with it
+    folder.mkdir(exist_ok=True)
+    (folder / "server.crt").write_bytes(cert)
+    (folder / "server.key").write_bytes(key)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(folder / "server.crt", folder / "server.key")
+    server = http.server.ThreadingHTTPServer(("0.0.0.0", PORT), Handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    print(f"cluster-agent stand-in on :{PORT}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))

@@ -1,0 +1,276 @@
+"""The lab's MicroK8s stand-in (tests only, never installed for users): the `snap` and `microk8s`
+commands of a namespace lab host (tests/support/engine_lab.py puts two wrappers on its PATH,
+/usr/local/sbin), with MicroK8s 1.32's files at their production paths
+(/var/snap/microk8s/{current,common}: a private /var layer of the host) and the lab's real
+control plane (tools/lab/kube.py) as the cluster's API server.
+
+What it does as MicroK8s 1.32 does (docs/upstream.md lists each fact and its test):
+- `snap install microk8s --classic --channel=C` lays out the default args, applies the first
+  launch configuration found (tests/support/microk8s_fake.py `launch`: args, csr.conf.template,
+  addons), and issues a real `certs/server.crt` from the template with the cluster's CA. On the
+  control-plane host (the one whose lab wiring names the API server's CA) it also writes the admin
+  `credentials/client.config` (x509 CN=admin,O=system:masters) and the kubelet's own
+  (CN=system:node:<hostname>,O=system:nodes), and the kubelet registers its Node.
+- `microk8s add-node --token-ttl N --format token` appends `token|expiry` to
+  credentials/cluster-tokens.txt; `microk8s join IP:25000/TOKEN [--worker]` asks the seed's
+  cluster-agent (tests/support/microk8s_agent.py, over the network: the VPN, the agent guard)
+  and fails as upstream does when the token is unknown or expired; on success the worker's kubelet
+  gets its certificate signed there, its labels and node IP as join.py sets them, and registers
+  its Node (a kwok-managed one: pods go Ready on it).
+- `microk8s kubectl` is the real kubectl with the admin client config; `remove-node` deletes a
+  Node that exists, else fails; `leave` undoes the join markers; `config` prints client.config
+  with 127.0.0.1 replaced by the default interface's address.
+- `snap restart microk8s.daemon-kubelite` restarts the kubelet: it posts its node IP again.
+- `snap remove microk8s --purge` removes every file of the snap (and, on the control plane, the
+  kubelet's Node: the cluster it served is gone).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from tests.support import microk8s_fake
+from tests.support.cluster_stubs import APISERVER_DEFAULT_ARGS, CONTAINERD_TEMPLATE, CSR_TEMPLATE
+from tests.support.microk8s_host import (
+    BOOK,
+    CNI_MANIFEST,
+    KUBELET_ARGS,
+    REVISION,
+    SNAP,
+    SNAP_COMMON,
+    SNAP_DATA,
+    WORKER_LABELS,
+    default_address,
+    hostname,
+    kubeconfig_text,
+    kubectl,
+    kubelet_posts,
+    set_arg,
+    wiring,
+)
+from tools.lab.pki import sign
+
+
+def installed() -> bool:
+    return BOOK.exists()
+
+
+def fail(message: str, code: int = 1) -> int:
+    print(message, file=sys.stderr)
+    return code
+
+
+# -- snap ------------------------------------------------------------------------------------
+def snap(argv: list[str]) -> int:
+    verb, rest = (argv[0], argv[1:]) if argv else ("", [])
+    names = [a for a in rest if not a.startswith("-")]
+    if verb == "list":
+        if not installed() or (names and names != ["microk8s"]):
+            return fail("error: no matching snaps installed")
+        book = json.loads(BOOK.read_text())
+        print("Name      Version  Rev   Tracking       Publisher   Notes")
+        print(f"microk8s  v1.32.3  {book['revision']}  {book['channel']}  canonical✓  classic")
+        return 0
+    if verb == "install" and names == ["microk8s"]:
+        if installed():
+            print('snap "microk8s" is already installed, see \'snap help refresh\'')
+            return 0
+        channel = next((a.split("=", 1)[1] for a in rest if a.startswith("--channel=")), "latest/stable")
+        if "--classic" not in rest:
+            return fail('error: This revision of snap "microk8s" was published using classic confinement and thus may perform\n'
+                        "       arbitrary system changes outside of the security sandbox that snaps are usually confined to.")
+        install(channel)
+        print(f"microk8s ({channel}) v1.32.3 from Canonical✓ installed")
+        return 0
+    if verb == "remove" and names == ["microk8s"]:
+        if installed():
+            uninstall()
+        print("microk8s removed")
+        return 0
+    if verb == "restart":
+        if not installed():
+            return fail(f'error: snap "{names[0].split(".")[0] if names else ""}" not found')
+        if any(n in ("microk8s", "microk8s.daemon-kubelite") for n in names):
+            kubelet_posts()
+        return 0
+    return fail(f"the lab's snap stand-in does not do `snap {' '.join(argv)}`", 2)
+
+
+def install(channel: str) -> None:
+    for folder in ("args/cni-network", "certs", "credentials", "var/lock"):
+        (SNAP_DATA / folder).mkdir(parents=True, exist_ok=True)
+    (SNAP_DATA / "args" / "kubelet").write_text(KUBELET_ARGS)
+    (SNAP_DATA / "args" / "kube-apiserver").write_text(APISERVER_DEFAULT_ARGS)
+    (SNAP_DATA / "certs" / "csr.conf.template").write_text(CSR_TEMPLATE)
+    (SNAP_DATA / "args" / "cni-network" / "cni.yaml").write_text(CNI_MANIFEST)
+    (SNAP_DATA / "args" / "containerd-template.toml").write_text(CONTAINERD_TEMPLATE)
+    os.environ.setdefault("ETC_LAUNCH_CONFIG", "/etc/microk8s.yaml")
+    os.environ.setdefault("ROOT_LAUNCH_CONFIG", "/root/snap/microk8s/common/.microk8s.yaml")
+    microk8s_fake.launch(SNAP_DATA, SNAP_COMMON)  # the install hook, then cluster-agent applying it
+    BOOK.write_text(json.dumps({"channel": channel, "revision": REVISION}))
+    wired = wiring()
+    if "ca_dir" not in wired:
+        return  # a node of its own until it joins: the lab runs no API server here
+    ca_dir = Path(wired["ca_dir"])
+    for file in ("ca.crt", "ca.key"):  # the cluster's CA, as the seed keeps it (cluster-agent signs with it)
+        (SNAP_DATA / "certs" / file).write_bytes((ca_dir / file).read_bytes())
+    server_cert()
+    ca = (ca_dir / "ca.crt").read_bytes()
+    cert, key = sign(ca_dir, "admin", ("system:masters",))
+    (SNAP_DATA / "credentials" / "client.config").write_text(kubeconfig_text(ca, "admin", cert, key))
+    cert, key = sign(ca_dir, f"system:node:{hostname()}", ("system:nodes",))
+    (SNAP_DATA / "credentials" / "kubelet.config").write_text(kubeconfig_text(ca, "kubelet", cert, key))
+    kubelet_posts()
+
+
+def server_cert() -> None:
+    """`refresh_csr_conf; gen_server_cert`: server.crt for the alt_names of csr.conf.template."""
+    names = [value for _, value in microk8s_fake.alt_names((SNAP_DATA / "certs" / "csr.conf.template").read_text())]
+    cert, key = sign(Path(wiring()["ca_dir"]), "127.0.0.1", (), tuple(names))
+    (SNAP_DATA / "certs" / "server.crt").write_bytes(cert)
+    (SNAP_DATA / "certs" / "server.key").write_bytes(key)
+
+
+def uninstall() -> None:
+    # On the control plane the cluster's datastore goes with the snap; the lab's API server
+    # outlives it, so what this MicroK8s put there goes: its kubelet's Node and its CNI.
+    if "ca_dir" in wiring() and (SNAP_DATA / "credentials" / "client.config").exists():
+        kubectl(["delete", "node", hostname(), "--ignore-not-found", "--wait=false"], check=False)
+        kubectl(["delete", "-f", str(SNAP_DATA / "args" / "cni-network" / "cni.yaml"), "--ignore-not-found", "--wait=false"], check=False)
+    shutil.rmtree(SNAP, ignore_errors=True)
+    BOOK.unlink(missing_ok=True)
+
+
+# -- microk8s ---------------------------------------------------------------------------------
+def microk8s(argv: list[str]) -> int:
+    if not installed():
+        return fail("microk8s: command not found", 127)
+    verb, rest = (argv[0], argv[1:]) if argv else ("", [])
+    clustered = (SNAP_DATA / "var" / "lock" / "clustered.lock").exists()
+    if verb == "status":
+        if "--addon" in rest:
+            print("enabled" if (SNAP / "enabled-addons" / rest[-1]).exists() else "disabled")
+        elif clustered:  # microk8s-status.wrapper @ v1.32
+            print("This MicroK8s deployment is acting as a node in a cluster. Please use the microk8s.status on the master.")
+        else:
+            print("microk8s is running\nhigh-availability: no")
+        return 0
+    if verb == "enable":
+        (SNAP / "enabled-addons").mkdir(exist_ok=True)
+        (SNAP / "enabled-addons" / rest[0]).write_text(" ".join(rest[1:]))
+        return 0
+    if verb == "kubectl":
+        if not (SNAP_DATA / "credentials" / "client.config").exists():
+            return fail("The connection to the server 127.0.0.1:16443 was refused - did you specify the right host or port?")
+        return subprocess.run([wiring()["kubectl"], "--kubeconfig", str(SNAP_DATA / "credentials" / "client.config"), *rest],
+                              check=False, timeout=600).returncode
+    if verb == "config":
+        print((SNAP_DATA / "credentials" / "client.config").read_text().replace("127.0.0.1", default_address()))
+        return 0
+    if verb == "refresh-certs":
+        if rest != ["--cert", "server.crt"]:
+            return fail(f"the lab's stand-in refreshes only server.crt, not {rest}", 2)
+        server_cert()
+        return 0
+    if verb == "add-node":
+        return add_node(rest)
+    if verb == "join":
+        return join(rest)
+    if verb == "leave":
+        for lock in ("clustered.lock", "no-k8s-dqlite", "no-cert-reissue"):
+            (SNAP_DATA / "var" / "lock" / lock).unlink(missing_ok=True)
+        (SNAP_DATA / "credentials" / "kubelet.config").unlink(missing_ok=True)
+        set_arg("kubelet", "--node-labels", '"microk8s.io/cluster=true,node.kubernetes.io/microk8s-controlplane=microk8s-controlplane"')
+        return 0
+    if verb == "remove-node":
+        name = rest[0]
+        if kubectl(["get", "node", name], check=False).returncode != 0:
+            print(f"Node {name} does not exist in Kubernetes.")
+            return 1
+        kubectl(["delete", "node", name])
+        return 0
+    return fail(f"the lab's microk8s stand-in does not do `microk8s {' '.join(argv)}`", 2)
+
+
+def add_node(rest: list[str]) -> int:
+    """add_token.py @ v1.32: --token, else token_hex(16); --token-ttl appends `token|expiry`."""
+    opts = dict(zip(rest[::2], rest[1::2], strict=False))
+    token = opts.get("--token") or opts.get("-t") or secrets.token_hex(16)
+    ttl = int(opts.get("--token-ttl") or opts.get("-l") or -1)
+    line = token if ttl == -1 else f"{token}|{int(time.time()) + ttl}"
+    tokens = SNAP_DATA / "credentials" / "cluster-tokens.txt"
+    with tokens.open("a") as f:
+        f.write(line + "\n")
+    tokens.chmod(0o600)
+    if opts.get("--format") == "token":
+        print(token)
+    else:
+        print(f"microk8s join {default_address()}:25000/{token}")
+    return 0
+
+
+def join(rest: list[str]) -> int:
+    """join.py @ v1.32 (join_dqlite_worker_node): the seed's cluster-agent checks the token and
+    signs this kubelet's certificate; then the kubelet args as a worker's, and the kubelet starts."""
+    if not rest or "/" not in rest[0] or ":" not in rest[0]:
+        return fail("Usage: microk8s join <master>:<port>/<token> [--worker]", 2)
+    if "--worker" not in rest:
+        return fail("the lab's stand-in joins workers only (one control plane runs the API server)", 2)
+    address, token = rest[0].split("/")[0], rest[0].split("/")[1]
+    try:
+        answer = _post(address, "/cluster/api/v2.0/join", {"token": token, "hostname": hostname(), "port": "25000", "worker": True})
+        # update_cert_auth_kubelet: a key and CSR of the kubelet's identity, signed by the seed's agent.
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:nodes"),
+                             x509.NameAttribute(NameOID.COMMON_NAME, f"system:node:{hostname()}")])
+        csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
+        signed = _post(address, "/cluster/api/v1.0/sign-cert",
+                       {"token": f"{token}-kubelet", "request": csr.public_bytes(serialization.Encoding.PEM).decode()})
+    except urllib.error.HTTPError as err:
+        return fail(f"Connection failed. {err.read().decode(errors='replace').strip()} ({err.code}).")
+    except OSError as err:
+        return fail(f"Connection failed. {err}")
+    ca = answer["ca"].encode()
+    (SNAP_DATA / "certs" / "ca.remote.crt").write_bytes(ca)
+    server = f"https://{address.split(':')[0]}:{answer['apiport']}"
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    config = kubeconfig_text(ca, "kubelet", signed["certificate"].encode(), pem).replace("https://127.0.0.1:16443", server)
+    (SNAP_DATA / "credentials" / "kubelet.config").write_text(config)
+    set_arg("kubelet", "--node-labels", f'"{WORKER_LABELS}"')
+    if "--node-ip" in answer["kubelet_args"]:  # update_kubelet_node_ip: the address the agent saw it come from
+        set_arg("kubelet", "--node-ip", answer["hostname_override"])
+    for lock in ("clustered.lock", "no-k8s-dqlite", "no-cert-reissue"):
+        (SNAP_DATA / "var" / "lock" / lock).touch()
+    kubelet_posts()
+    return 0
+
+
+def _post(address: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # join.py: verify=False (a fingerprint, if given)
+    request = urllib.request.Request(f"https://{address}{path}", method="POST", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, context=context, timeout=30) as response:
+        answer: dict[str, Any] = json.loads(response.read())
+    return answer
+
+
+if __name__ == "__main__":
+    command = Path(sys.argv[1]).name
+    sys.exit(snap(sys.argv[2:]) if command == "snap" else microk8s(sys.argv[2:]))
