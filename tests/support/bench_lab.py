@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.support.engine_lab import OFFICE, STANDIN, ProgramStack, lab_config, lab_hosts, place_standins
+from tests.support.engine_lab import OFFICE, PRIVATE, STANDIN, ProgramStack, lab_config, lab_hosts, place_standins
 from tests.support.helpers import PROJECT
 from tools.bench_report import parallel_hosts
 from tools.lab.base import Host
@@ -37,11 +37,12 @@ JUMP = "ws-1"
 
 
 def bench_hosts(workstations: int) -> list[Host]:
-    """The engine lab's hosts, then ws-3 .. ws-<workstations> in the same office."""
+    """The engine lab's hosts, then ws-3 .. ws-<workstations> in the same office, each with the
+    lab's private /etc, /var and /usr/local/lib (what a host writes there stays its own)."""
     hosts = lab_hosts()
     for k in range(BASE_WORKSTATIONS + 1, workstations + 1):
         jumped = k % 2 == 0
-        hosts.append(Host(f"ws-{k}", f"192.0.2.{20 + k}", lan=f"198.51.100.{10 + k}", site=OFFICE.name,
+        hosts.append(Host(f"ws-{k}", f"192.0.2.{20 + k}", lan=f"198.51.100.{10 + k}", site=OFFICE.name, overlays=PRIVATE,
                           sshd_options={"ListenAddress": "0.0.0.0"} if jumped else {}))
     return hosts
 
