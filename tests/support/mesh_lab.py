@@ -27,6 +27,7 @@ from typing import Any
 from tests.support.engine_lab import place_standins
 from tests.support.helpers import PROJECT
 from tools.engine_stack import ENGINE, STANDIN
+from tools.lab import saved
 from tools.lab.base import missing_requirements, sh
 from tools.lab.netlab import Lab
 from tools.lab.reference import HOSTS, SITES, lab_config
@@ -136,7 +137,7 @@ def up(state: Path) -> int:
     place_standins(lab)
     mesh = MeshLab(lab, secrets.token_hex(16))
     state.parent.mkdir(parents=True, exist_ok=True)
-    lab.save(state, {"passphrase": mesh.passphrase})
+    saved.save(lab, state, {"passphrase": mesh.passphrase})
     result = mesh.run("up", lab_config(lab))
     print("\n".join(result["log"]), flush=True)
     if not result["ok"]:
@@ -152,7 +153,7 @@ def up(state: Path) -> int:
 
 
 def attach(state: Path) -> MeshLab:
-    return MeshLab(Lab.attach(state), json.loads(state.read_text())["passphrase"])
+    return MeshLab(saved.attach(state), json.loads(state.read_text())["passphrase"])
 
 
 def down(state: Path) -> int:
@@ -168,7 +169,7 @@ def down(state: Path) -> int:
     except (RuntimeError, subprocess.TimeoutExpired) as err:  # the lab goes away all the same
         print(f"lab: pulumi destroy failed: {err}", file=sys.stderr)
         status = 1
-    Lab.down_saved(state)
+    saved.down_saved(state)
     print("lab: stopped, namespaces and folders removed")
     return status
 
