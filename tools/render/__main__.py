@@ -8,12 +8,25 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stacks.load import ConfigError
+from stacks.load import ConfigError, shown
 
 if TYPE_CHECKING:
     from tools.render.plan import Evaluation
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
+# What a render writes (tools/render/write.py, topology.py): a folder holding only these is a
+# previous render, the one kind of folder `make render OUT=...` may replace or remove.
+RENDER_ENTRIES = frozenset({"plan.json", "graph.mmd", "graph.svg", "topology.mmd", "topology.svg", "artifacts"})
+
+
+def not_a_render(folder: Path) -> str | None:
+    """Why `folder` may not be replaced by a render (None when it is absent or a previous render)."""
+    if not folder.exists() and not folder.is_symlink():
+        return None
+    if folder.is_symlink() or not folder.is_dir():
+        return "is not a folder"
+    strangers = sorted(p.name for p in folder.iterdir() if p.name not in RENDER_ENTRIES)
+    return f"holds files a render does not write ({', '.join(shown(n) for n in strangers[:3])}{', ...' if len(strangers) > 3 else ''})" if strangers else None
 
 
 def render(directory: Path, stack: str, out: Path) -> Evaluation | None:
@@ -26,6 +39,10 @@ def render(directory: Path, stack: str, out: Path) -> Evaluation | None:
     # Written beside `out` and swapped in whole; on any failure the previous render goes too,
     # so no build/<stack>/ is left that looks like this config's plan.
     partial = out.with_name(f".{out.name}.partial")
+    for folder in (out, partial):
+        if (why := not_a_render(folder)) is not None:
+            print(f"render: {folder} {why}; nothing was removed. Give OUT a new folder or a previous render's", file=sys.stderr)
+            return None
     try:
         ev = evaluate_stack_file(directory, stack)
         for warning in ev.warnings:
