@@ -52,9 +52,48 @@ class Stack:
         return pin(ref, self.pins)
 
 
-def _field_keys() -> dict[str, str]:
+def field_keys() -> dict[str, str]:
     """Config key (camelCase alias) -> model field name, for every top-level section."""
     return {(f.alias or name): name for name, f in StackConfig.model_fields.items()}
+
+
+def _models(model: type[BaseModel] = StackConfig, seen: set[type[BaseModel]] | None = None) -> set[type[BaseModel]]:
+    """Every config section class reachable from `model`."""
+    seen = seen if seen is not None else set()
+    seen.add(model)
+    for f in model.model_fields.values():
+        if (inner := _model_in(f.annotation)) is not None and inner not in seen:
+            _models(inner, seen)
+    return seen
+
+
+def default_secret_names() -> set[str]:
+    """The secret config keys the schema names by default (`sshPrivateKey`, ...)."""
+    return {f.default for m in _models() for n, f in m.model_fields.items() if n.endswith("_config") and isinstance(f.default, str)}
+
+
+def _strings_in(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        return set().union(*(_strings_in(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(_strings_in(v) for v in value)) if value else set()
+    return {value} if isinstance(value, str) else set()
+
+
+def unknown_keys(keys: Iterable[str], secrets: Iterable[str], may_be_secrets: Iterable[str] = ()) -> list[str]:
+    """One line per config key that is neither a section nor a secret the config names, with the
+    nearest known key (case-insensitive). `may_be_secrets` are left alone without being offered."""
+    fields = field_keys()
+    known = sorted(set(fields) | set(secrets))
+    problems = []
+    for key in sorted(set(keys) - set(known) - set(may_be_secrets)):
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6) or difflib.get_close_matches(
+            key.lower(), [k.lower() for k in known], n=1, cutoff=0.6)
+        near = next((k for k in known if k.lower() == close[0].lower()), None) if close else None
+        hint = (f"did you mean `{NAMESPACE}:{near}`? Rename it, or remove it" if near
+                else f"known keys are {', '.join(sorted(fields))} and the secrets the config names")
+        problems.append(f"{NAMESPACE}:{key if _PLAIN_KEY.fullmatch(key) else shown(key)}: unknown config key; {hint}")
+    return problems
 
 
 def _path(loc: tuple[int | str, ...]) -> str:
@@ -187,7 +226,7 @@ def secret_keys_of(cfg: StackConfig) -> dict[str, str]:
 
 def load() -> Stack:
     """Load and validate the current stack's config; raise ConfigError before any resource exists."""
-    fields = _field_keys()
+    fields = field_keys()
     raw: dict[str, Any] = {}
     problems = namespace_problems(set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env()))
     if problems:  # alone: the sections they were meant for would only show up as missing
@@ -206,13 +245,13 @@ def load() -> Stack:
     try:
         cfg = validate(raw)
     except ConfigError as err:
-        raise ConfigError(problems + err.problems) from None
+        # Unknown keys first: a misspelled section (`host:`) is what leaves `hosts` missing. Any
+        # name the config writes may be a secret's key, so only the others are named here.
+        defaults = default_secret_names()
+        raise ConfigError(unknown_keys(_all_config_keys(), defaults, _strings_in(raw)) + problems + err.problems) from None
 
     needed = secret_keys_of(cfg)
-    for key in sorted(_all_config_keys() - set(fields) - set(needed)):
-        close = difflib.get_close_matches(key, list(fields), n=1, cutoff=0.6)
-        hint = f"did you mean `{NAMESPACE}:{close[0]}`?" if close else f"known keys are {', '.join(sorted(fields))} and the secrets hosts name"
-        problems.append(f"{NAMESPACE}:{key}: unknown config key; {hint}")
+    problems = unknown_keys(_all_config_keys(), needed) + problems
     for key, used_by in needed.items():
         full = f"{NAMESPACE}:{key}"
         if runtime_config.get_config(full) is None:

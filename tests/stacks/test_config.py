@@ -189,3 +189,36 @@ def test_quantities_kubernetes_refuses_are_refused(text: str) -> None:
 
     with pytest.raises(ValueError):
         parse_quantity(text)
+
+
+def _render_problems(raw: Raw, secrets: dict[str, str] | None = None) -> list[str]:
+    """The problems a render of this config reports (secrets the stack lacks get placeholders)."""
+    import json
+
+    from tools.render.evaluate import evaluate
+
+    config = {f"hybrid-ai:{k}": json.dumps(v) for k, v in raw.items()} | {f"hybrid-ai:{k}": v for k, v in (secrets or {}).items()}
+    with pytest.raises(ConfigError) as err:
+        evaluate("test", config, {f"hybrid-ai:{k}" for k in secrets or {}}, fill_missing_secrets=True)
+    return err.value.problems
+
+
+def _renamed(old: str, new: str) -> Raw:
+    raw = stack_config("dev")
+    raw[new] = raw.pop(old)
+    return raw
+
+
+@pytest.mark.parametrize(("raw", "secrets", "line"), [
+    (_renamed("hosts", "host"), None, "hybrid-ai:host: unknown config key; did you mean `hybrid-ai:hosts`? Rename it, or remove it"),
+    (_renamed("timeSlicing", "timeslicing"), None, "hybrid-ai:timeslicing: unknown config key; did you mean `hybrid-ai:timeSlicing`?"),
+    (stack_config("dev") | {"sshPrivatekey": "foo"}, None, "hybrid-ai:sshPrivatekey: unknown config key; did you mean `hybrid-ai:sshPrivateKey`?"),
+    (stack_config("dev"), {"sshprivatekey": "KEY-CANARY"}, "hybrid-ai:sshprivatekey: unknown config key; did you mean `hybrid-ai:sshPrivateKey`?"),
+], ids=["section missing", "section at its default", "secret in plain", "secret"])
+def test_an_unknown_key_is_named_first_and_adds_no_false_error(raw: Raw, secrets: dict[str, str] | None, line: str) -> None:
+    problems = _render_problems(raw, secrets)
+    assert problems[0].startswith(line), problems
+    assert not any("sshPrivateKey: missing" in p for p in problems), problems
+    assert "KEY-CANARY" not in "".join(problems) and "foo" not in "".join(problems)
+    if "hosts" in raw and "timeSlicing" in raw:  # the rest of the config is valid: nothing else to say
+        assert problems == problems[:1]

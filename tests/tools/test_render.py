@@ -214,6 +214,8 @@ BAD_FILES = [
      "Pulumi.bad.yaml:16: indentation: this line starts at column 6, the key above it at column 7"),
     ("a list", "- config\n- hosts\n", "Pulumi.bad.yaml:1: the file is a list, not a mapping"),
     ("a string", "hybrid-ai:hosts\n", "Pulumi.bad.yaml:1: the file is a str, not a mapping"),
+    ("misspelled config", DOC.replace("config:\n", "configs:\n", 1),
+     'Pulumi.bad.yaml:5: unknown top-level key "configs"; did you mean `config`? Rename it, or remove it'),
     ("config not a mapping", "encryptionsalt: v1:x\nconfig: [a, b]\n", "Pulumi.bad.yaml:2: `config` is a list, not a mapping"),
     ("misspelled namespace", DOC.replace("hybrid-ai:hosts:", "hybridai:hosts:"), "hybridai:hosts: namespace 'hybridai' is not this project's; write `hybrid-ai:hosts`"),
     ("underscore namespace", DOC.replace("hybrid-ai:vpn:", "hybrid_ai:vpn:"), "hybrid_ai:vpn: namespace 'hybrid_ai' is not this project's; write `hybrid-ai:vpn`"),

@@ -19,7 +19,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.rpc import _special_secret_sig, _special_sig_key
 
-from stacks.load import NAMESPACE, secret_keys_of, validate
+from stacks.load import NAMESPACE, field_keys, secret_keys_of, validate
 from tools.render import mockrun, stackfile
 from tools.render.mocks import StackMocks
 
@@ -93,9 +93,12 @@ def evaluate_raw(
 
 def _missing_secret_placeholders(config: dict[str, str], secret: set[str], ev: Evaluation) -> None:
     """Secrets the config names but the stack file lacks get placeholders, with a warning."""
+    sections = field_keys()
     try:
+        # The sections only, as load() reads them: an unknown key is load()'s to report, and
+        # must not hide which secrets the sections name.
         raw = {k.split(":", 1)[1]: json.loads(v) if v[:1] in "[{" else v
-               for k, v in config.items() if k.startswith(NAMESPACE + ":") and k not in secret}
+               for k, v in config.items() if k.startswith(NAMESPACE + ":") and k not in secret and k.split(":", 1)[1] in sections}
         cfg = validate(raw)
     except Exception:  # noqa: BLE001 - load() reports it properly during the run
         return

@@ -15,7 +15,11 @@ from typing import Any
 
 import yaml
 
-from stacks.load import NAMESPACE, ConfigError, namespace_problems, shown
+from stacks.load import NAMESPACE, ConfigError, namespace_problems, shown, unknown_key_hint
+
+# The top-level keys of a stack file (Pulumi's workspace.ProjectStack); any other is dropped by
+# the CLI without a word, so `configs:` would leave every section at its default or missing.
+STACK_FILE_KEYS = ["config", "encryptionsalt", "encryptedkey", "secretsprovider", "environment"]
 
 
 def placeholder(full_key: str) -> str:
@@ -90,6 +94,9 @@ def read_document(path: Path) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise ConfigError([f"{name}:{node.start_mark.line + 1}: the file is a {type(doc).__name__}, not a mapping; "
                            "a stack file is a mapping with a `config:` key"])
+    if strangers := [(k, n) for k, n in node.value if getattr(k, "value", None) not in STACK_FILE_KEYS]:
+        raise ConfigError([f"{name}:{k.start_mark.line + 1}: unknown top-level key {shown(str(k.value))}; "
+                           f"{unknown_key_hint(str(k.value), STACK_FILE_KEYS)}" for k, _ in strangers])
     config = doc.get("config")
     if config is not None and not isinstance(config, dict):
         line = next((k.start_mark.line + 1 for k, _ in node.value if getattr(k, "value", None) == "config"), 1)
