@@ -42,6 +42,27 @@ def _cli_version(cli: Path) -> str:
     return done.stdout.strip() or "(unknown version)"
 
 
+# The CLI's wrappers around a failed inline program; the traceback after them is this process's.
+_WRAPPERS = ("error: python inline source runtime error", "error: an unhandled error occurred")
+
+
+def cli_errors(failure: str) -> list[str]:
+    """The CLI's `error:` lines of a failed run, each with its indented `  - ` items (the program's
+    `invalid stack config` list), without the tracebacks; once each. Nothing in them is a value:
+    the config errors never echo one."""
+    stderr = failure.split("\n stderr: ", 1)[-1] if "\n stderr: " in failure else ""
+    lines: list[str] = []
+    keep = False
+    for line in stderr.splitlines():
+        if line.startswith("error: "):
+            keep = not line.startswith(_WRAPPERS)
+        elif not line.startswith("  - "):
+            keep = False
+        if keep and line not in lines:
+            lines.append(line)
+    return lines
+
+
 def explain(log: str, stack: str, version: str, succeeded: bool) -> str:
     """The plain account of what this preview did and could not do on this machine."""
     head = f"preview: the CLI built by `make engine` ({version}) ran the program for stack '{stack}' on a scratch backend."
@@ -60,7 +81,7 @@ def explain(log: str, stack: str, version: str, succeeded: bool) -> str:
         return head + " The preview above is complete. " + policy + " applies its rules offline."
     missing = sorted(set(MISSING_PLUGIN.findall(log)))
     if not missing:
-        return head + " It failed before any provider was needed: the error above is the program's or the config's."
+        return head + " It failed before any provider was needed: the error above is the program's or the config's; fix it and run `make preview` again."
     summary = re.findall(r"^\s*\+ (\d+) to create", log, re.M)
     so_far = f"showed {summary[-1]} resources to create" if summary else "registered the program's first resources"
     return "\n".join([
@@ -78,8 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make preview", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stack", default="dev")
     parser.add_argument("--engine", type=Path, default=PROJECT_DIR / ".engine" / "bin", help="folder holding the built `pulumi`")
+    parser.add_argument("--dir", type=Path, default=PROJECT_DIR, help="folder holding Pulumi.<stack>.yaml (default: the project)")
     args = parser.parse_args(argv)
-    stack_file = PROJECT_DIR / f"Pulumi.{args.stack}.yaml"
+    stack_file = args.dir / f"Pulumi.{args.stack}.yaml"
     if not stack_file.exists():
         print(f"preview: no stack file {stack_file.name}", file=sys.stderr)
         return 1
@@ -113,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
             # Preview never connects to hosts: a throwaway value, in the scratch copy only.
             stack.set_config("sshPrivateKey", auto.ConfigValue("throwaway-key-for-preview", secret=True))
         result = operate(stack, "preview", echo=True, diff=True)
+        for line in cli_errors(result["error"]):
+            print(line, file=sys.stderr)
         log = "\n".join([*result["log"], result["error"]])
         print(explain(log, args.stack, version, result["ok"]), file=sys.stderr)
         return 0 if result["ok"] else 1

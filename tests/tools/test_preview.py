@@ -135,3 +135,35 @@ def test_preview_of_the_lab_stack_with_the_engine_is_whole_and_changes_nothing(t
     assert "the real engine's plan of the whole program" in result.stderr and "test-only stand-in" in result.stderr
     assert "The policy pack did not run" in result.stderr
     assert tracked_state() == before
+
+
+@pytest.mark.e2e
+@pytest.mark.engine
+def test_preview_with_the_engine_shows_the_config_error_it_stopped_on(tmp_path: Path) -> None:
+    """A user's stack with no SSH key set yet: the program's one line is printed, then the account."""
+    engine = PROJECT / ".engine" / "bin" / "pulumi"
+    if not engine.exists():
+        pytest.skip("the Pulumi CLI is not built: run `make engine`")
+    (tmp_path / "Pulumi.own.yaml").write_text((PROJECT / "Pulumi.dev.yaml").read_text())
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TMPDIR": str(tmp_path), "PULUMI_CONFIG_PASSPHRASE": "x"}
+    result = subprocess.run([str(PROJECT / ".venv" / "bin" / "python"), "-m", "tools.preview_engine", "--stack", "own", "--dir", str(tmp_path)],
+                            cwd=PROJECT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    missing = ("  - hybrid-ai:sshPrivateKey: missing (needed by hosts[0].ssh.privateKeyConfig); "
+               "set it with `pulumi config set --secret sshPrivateKey < FILE`")
+    assert lines[-3:-1] == ["error: invalid stack config:", missing], result.stderr
+    assert "failed before any provider was needed: the error above is the program's or the config's" in lines[-1]
+    assert "Traceback" not in result.stderr
+
+
+def test_the_cli_errors_are_kept_without_tracebacks() -> None:
+    from tools.preview_engine import cli_errors
+
+    failure = ("\n code: 1\n stdout: + 1 to create\n stderr: error: invalid stack config:\n  - hybrid-ai:a: bad\n"
+               "error: python inline source runtime error: 1\nTraceback (most recent call last):\n  - not an item\n"
+               "stacks.load.ConfigError: invalid stack config:\n  - hybrid-ai:a: bad\n"
+               "error: preview failed: no resource plugin 'pulumi-resource-command' found\n")
+    assert cli_errors(failure) == ["error: invalid stack config:", "  - hybrid-ai:a: bad",
+                                   "error: preview failed: no resource plugin 'pulumi-resource-command' found"]
+    assert cli_errors("no stderr part") == []
