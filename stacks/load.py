@@ -23,6 +23,7 @@ from stacks.config import StackConfig
 from stacks.config.consistency import cross_checks
 from stacks.config.mirrors import mirror_secrets
 from stacks.images import lock_path, pin, pin_problems, read_lock
+from stacks.ssh_key import passphrase_protected
 
 NAMESPACE = "hybrid-ai"
 
@@ -252,12 +253,17 @@ def load() -> Stack:
 
     needed = secret_keys_of(cfg)
     problems = unknown_keys(_all_config_keys(), needed) + problems
+    ssh_keys = {h.ssh.private_key_config for h in cfg.hosts}
     for key, used_by in needed.items():
         full = f"{NAMESPACE}:{key}"
         if runtime_config.get_config(full) is None:
             problems.append(f"{full}: missing (needed by {used_by}); set it with `pulumi config set --secret {key} < FILE`")
         elif not runtime_config.is_config_secret(full):
             problems.append(f"{full}: is stored in plaintext; set it again with `pulumi config set --secret {key} < FILE`")
+        elif key in ssh_keys and passphrase_protected(runtime_config.get_config(full) or ""):
+            problems.append(f"{full}: the private key has a passphrase, which the SSH connections cannot type; use a deploy key "
+                            f"without one (`ssh-keygen -t ed25519 -N '' -f ~/.ssh/hybrid-ai`, its .pub in the hosts' authorized_keys), "
+                            f"then `pulumi config set --secret {key} < ~/.ssh/hybrid-ai`")
     pins: dict[str, str] = {}
     try:
         pins = read_lock(lock_path(pulumi.get_stack()))
