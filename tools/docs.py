@@ -24,7 +24,8 @@ Generated from `stacks/config/` by `make docs`; do not edit by hand (a test chec
 Each section is one config key in `Pulumi.<stack>.yaml`, e.g. `{ns}:hosts`. Keys are
 camelCase; unknown keys are rejected. Secrets are not part of these sections: hosts name
 the secret config key that holds their SSH private key (`ssh.privateKeyConfig`, default
-`sshPrivateKey`), set with `pulumi config set --secret sshPrivateKey < ~/.ssh/id_ed25519`.
+`sshPrivateKey`), set with `pulumi config set --secret sshPrivateKey < ~/.ssh/hybrid-ai`
+(a deploy key without a passphrase: `ssh-keygen -t ed25519 -N '' -f ~/.ssh/hybrid-ai`).
 """
 
 
