@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from stacks.config import StackConfig
 from stacks.config.consistency import cross_checks
+from stacks.config.consistency.lan import lan_path_warnings
 from stacks.config.mirrors import mirror_secrets
 from stacks.images import lock_path, pin, pin_problems, read_lock
 from stacks.ssh_key import passphrase_protected
@@ -273,5 +274,7 @@ def load() -> Stack:
     if problems:
         raise ConfigError(problems)
 
+    for warning in lan_path_warnings(cfg):
+        pulumi.log.warn(warning)
     config = pulumi.Config(NAMESPACE)
     return Stack(cfg, {key: config.require_secret(key) for key in needed}, pins)

@@ -222,3 +222,18 @@ def test_an_unknown_key_is_named_first_and_adds_no_false_error(raw: Raw, secrets
     assert "KEY-CANARY" not in "".join(problems) and "foo" not in "".join(problems)
     if "hosts" in raw and "timeSlicing" in raw:  # the rest of the config is valid: nothing else to say
         assert problems == problems[:1]
+
+
+@pytest.mark.parametrize(("change", "line"), [
+    (lambda raw: raw["sites"][1].pop("lanCidr"),
+     "hybrid-ai:sites[1] (office): ws-1, ws-2 have no LAN address (`sites[1].lanCidr` is not set), so traffic between this "
+     "site's hosts goes through the VPN hub; set `sites[1].lanCidr` or `hosts[3].existing.lanAddress`"),
+    (lambda raw: host(raw, "ws-2")["existing"].update(address="198.51.100.210"),
+     "hybrid-ai:sites[1] (office): ws-2 has no LAN address (its `address` is outside `sites[1].lanCidr`), so traffic "
+     "between this site's hosts goes through the VPN hub; correct `hosts[4].existing.address` or set its `lanAddress`"),
+], ids=["no lanCidr", "address outside it"])
+def test_two_hosts_of_a_site_without_a_lan_path_get_a_warning(change: Callable[[Raw], object], line: str) -> None:
+    raw = stack_config("dev")
+    assert not evaluate_config(raw).warnings
+    change(raw)
+    assert evaluate_config(raw).warnings == [line]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -147,8 +148,26 @@ def evaluate(
     async def program() -> None:
         ev.outputs = await _resolve((main or run)(), ev)
 
-    mockrun.run(program, mocks, project=PROJECT, stack=stack, monitor=RecordingMonitor(mocks), logger=_QUIET)
+    # The program's warnings (pulumi.log.warn, which the CLI would show) become the render's.
+    kept = _Warnings(ev)
+    _QUIET.addHandler(kept)
+    try:
+        mockrun.run(program, mocks, project=PROJECT, stack=stack, monitor=RecordingMonitor(mocks), logger=_QUIET)
+    finally:
+        _QUIET.removeHandler(kept)
     return ev
+
+
+class _Warnings(logging.Handler):
+    def __init__(self, ev: Evaluation):
+        super().__init__(logging.WARNING)
+        self.ev = ev
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno == logging.WARNING:
+            self.ev.warnings.append(record.getMessage())
+        else:  # as logging's last resort printed them before this handler was there
+            sys.stderr.write(record.getMessage() + "\n")
 
 
 def evaluate_stack_file(project_dir: Path, stack: str) -> Evaluation:
