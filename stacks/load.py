@@ -127,6 +127,11 @@ def shown(text: str) -> str:
 
 _HINTS = {
     "missing": "; set it in the stack file",
+    "ip_v4_network": "; write it as address/prefix with the host bits zero, prefix 0-32 (e.g. 203.0.113.0/24 or 192.0.2.7/32)",
+    "greater_than_equal": "; raise it to at least that",
+    "less_than_equal": "; lower it to at most that",
+    "int_parsing": "; write a whole number in digits (e.g. 2)",
+    "int_type": "; write a whole number in digits (e.g. 2)",
 }
 
 

@@ -77,11 +77,31 @@ def _host_key(value: str) -> str:
         blob = base64.b64decode(parts[1], validate=True)
     except ValueError:
         raise ValueError(f"the key is not valid base64; {hint}") from None
-    # The blob starts with the key type as an SSH string: 4-byte length, then the name.
+    # The blob is SSH strings (4-byte length, then the bytes), the key type first (RFC 4253 6.6).
     name_len = int.from_bytes(blob[:4], "big") if len(blob) >= 4 else -1
     if blob[4 : 4 + name_len].decode("ascii", "replace") != parts[0]:
         raise ValueError(f"the key data does not match its type '{parts[0]}'; {hint}")
+    fields = _ssh_strings(blob)
+    if not fields or [len(f) for f in fields[1:]] != _KEY_SHAPES.get(parts[0], [len(f) for f in fields[1:]]) or (parts[0] == "ssh-rsa" and len(fields) != 3):
+        raise ValueError(f"the key data is cut short or too long for its type '{parts[0]}' (copied whole?); {hint}")
     return " ".join(parts[:2])
+
+
+# The lengths of the fields after the type: Ed25519's 32-byte key (RFC 8709); ECDSA's curve name
+# and uncompressed point (RFC 5656 3.1). RSA's e and n vary: only their count is checked.
+_KEY_SHAPES = {"ssh-ed25519": [32], "ecdsa-sha2-nistp256": [8, 65], "ecdsa-sha2-nistp384": [8, 97], "ecdsa-sha2-nistp521": [8, 133]}
+
+
+def _ssh_strings(blob: bytes) -> list[bytes]:
+    """The blob split into SSH strings; [] when it does not split exactly."""
+    fields, at = [], 0
+    while at < len(blob):
+        size = int.from_bytes(blob[at : at + 4], "big")
+        if at + 4 + size > len(blob):
+            return []
+        fields.append(blob[at + 4 : at + 4 + size])
+        at += 4 + size
+    return fields
 
 
 def _wireguard_key(value: str) -> str:
@@ -115,7 +135,8 @@ def _hostname_or_ip(value: str) -> str:
     if addr is not None:
         _unscoped(addr)
         return value
-    if not HOSTNAME.fullmatch(value):
+    # A name of digits and dots only is a mistyped address (`192.168.10.310`), never a host name.
+    if not HOSTNAME.fullmatch(value) or re.fullmatch(r"[\d.]+", value):
         raise ValueError("neither an IP address nor a host name; use e.g. '203.0.113.10' or 'host.example.com'")
     return value
 
