@@ -81,6 +81,8 @@ def _default(field: FieldInfo) -> str:
     if field.default is None or field.default is PydanticUndefined:
         return "unset"
     value = getattr(field.default, "value", field.default)
+    if value == "":
+        return '`""`'  # an empty code span would show nothing
     return f"`{str(value).lower() if isinstance(value, bool) else value}`"
 
 

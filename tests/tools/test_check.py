@@ -75,3 +75,13 @@ def test_a_mirrored_stack_that_still_names_an_internet_source_is_refused(tmp_pat
     assert main(["--stack", "airgap", "--dir", str(tmp_path), "--out", str(tmp_path / "out2")]) == 1
     err = capsys.readouterr().err
     assert "check: internet-source: hosts/ws-1/ws-1-bootstrap-gpu-setup" in err and "nvidia.github.io" in err, err
+
+
+def test_a_violation_names_its_resource_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.copy(PROJECT / "Pulumi.dev.yaml", tmp_path / "Pulumi.dev.yaml")
+    config = tmp_path / "policy.json"
+    config.write_text(json.dumps({"images-pinned": {"requireImageDigest": True}}))
+    assert main(["--stack", "dev", "--dir", str(tmp_path), "--out", str(tmp_path / "out"), "--policy-config", str(config)]) == 1
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("check: images-pinned: ")]
+    assert lines, "requireImageDigest refuses the dev stack's tags"
+    assert not [line for line in lines if re.match(r"check: images-pinned: ([\w-]+): \1: ", line)], lines
