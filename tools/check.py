@@ -43,8 +43,8 @@ def violations(ev: Evaluation, policy_config: dict[str, Any]) -> list[str]:
 
         def report(message: str, urn: str | None = None, name: str = policy.name) -> None:
             where = next((r.name for r in ev.resources if r.urn == urn), None) if urn else None
-            named = where and not message.startswith(f"{where}: ")  # many rules name the resource themselves
-            found.append(f"{name}: {where + ': ' if named else ''}{message}")
+            named = where is not None and not message.startswith(f"{where}: ")  # many rules name the resource themselves
+            found.append(f"{name}: {f'{where}: ' if named else ''}{message}")
 
         if isinstance(policy, ResourceValidationPolicy):
             for r in ev.resources:
