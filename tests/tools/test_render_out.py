@@ -26,3 +26,10 @@ def test_out_that_is_not_a_previous_render_is_refused_and_kept(failing: bool, tm
     assert (tmp_path / "notes.txt").read_text() == "keep\n"
     assert render_in(tmp_path, "dev", DOC, tmp_path / "new").returncode == 0  # a new folder is fine
     assert render_in(tmp_path, "dev", DOC, tmp_path / "new").returncode == 0  # and so is a previous render
+
+
+def test_the_project_s_own_outputs_in_a_render_folder_are_known() -> None:
+    from tools.mirror.manifest import FILE
+    from tools.render.__main__ import RENDER_ENTRIES
+
+    assert FILE in RENDER_ENTRIES  # `make mirror` writes beside the render; `make render` replaces both

@@ -14,9 +14,10 @@ if TYPE_CHECKING:
     from tools.render.plan import Evaluation
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-# What a render writes (tools/render/write.py, topology.py): a folder holding only these is a
-# previous render, the one kind of folder `make render OUT=...` may replace or remove.
-RENDER_ENTRIES = frozenset({"plan.json", "graph.mmd", "graph.svg", "topology.mmd", "topology.svg", "artifacts"})
+# What a render writes (tools/render/write.py, topology.py), and `make mirror`'s manifest beside it
+# (tools/mirror/manifest.py FILE): a folder holding only these is a previous render, the one kind
+# of folder `make render OUT=...` may replace or remove.
+RENDER_ENTRIES = frozenset({"plan.json", "graph.mmd", "graph.svg", "topology.mmd", "topology.svg", "artifacts", "mirror-manifest.json"})
 
 
 def not_a_render(folder: Path) -> str | None:
