@@ -253,9 +253,12 @@ def load() -> Stack:
         cfg = validate(raw)
     except ConfigError as err:
         # Unknown keys first: a misspelled section (`host:`) is what leaves `hosts` missing. Any
-        # name the config writes may be a secret's key, so only the others are named here.
+        # name the config writes, and any key set as a secret, may be a secret the (invalid)
+        # config names, so only the others are named here.
         defaults = default_secret_names()
-        raise ConfigError(unknown_keys(_all_config_keys(), defaults, _strings_in(raw)) + problems + err.problems) from None
+        set_as_secret = {k for k in _all_config_keys() if runtime_config.is_config_secret(f"{NAMESPACE}:{k}")}
+        maybe = _strings_in(raw) | set_as_secret
+        raise ConfigError(unknown_keys(_all_config_keys(), defaults, maybe) + problems + err.problems) from None
 
     needed = secret_keys_of(cfg)
     problems = unknown_keys(_all_config_keys(), needed) + problems
