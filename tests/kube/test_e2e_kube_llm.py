@@ -136,8 +136,9 @@ def test_the_llm_route_rewrites_its_public_path_and_a_wrong_rewrite_is_refused(l
     route = _route(llm)
     rule = route["spec"]["rules"][0]
     public = next(m.public_path for m in llm.cfg.models if m.name == "chat")
-    assert rule["matches"][0]["path"] == {"type": "PathPrefix", "value": public}, rule
-    assert rule["filters"] == [{"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}}}], rule
+    # only the OpenAI routes, which the API key guards: the server's /metrics, /tokenize, /scale_elastic_ep stay inside
+    assert [m["path"] for m in rule["matches"]] == [{"type": "PathPrefix", "value": f"{public}/v1"}], rule
+    assert rule["filters"] == [{"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/v1"}}}], rule
     plane = llm.kube.plane
     same = _dry_run(plane, route)
     assert same.returncode == 0, same.stderr
