@@ -208,7 +208,7 @@ def _tf_serving(stack: Stack, namespace: pulumi.Input[str], pull: pulumi.Input[s
             namespace=namespace, image=stack.image(t.image), fetch_image=stack.image(FETCH_IMAGE), models=tf_models, gpus=t.gpus, memory=t.memory, poll_seconds=t.poll_seconds,
             storage_size=t.storage_size, storage_class=t.storage_class or HOSTPATH_STORAGE_CLASS, tolerations=gpu_tolerations(cfg),
             pull_secret=pull, blocked_cidrs=_download_except(cfg),
-            memory_fraction=memory_share(cfg, t) if t.gpu_memory else None, gpu_node_terms=node_terms(t),
+            memory_fraction=memory_share(cfg, t) if t.gpu_memory else None, gpu_node_terms=node_terms(cfg, t),
         ), opts=gpu_opts)
         out.endpoints["tf-serving"] = tf.service_name
     return tf_models

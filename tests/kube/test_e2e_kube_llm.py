@@ -79,6 +79,8 @@ def test_every_pod_is_ready_on_a_node_its_budget_allows(llm: Llm) -> None:
     cloud = {h.name for h in nodes_for(cfg, "cloud")}
     allowed |= {m.name: cloud for m in cfg.models if m.placement == "cloud"} | {"redis": cloud}
     assert allowed["coder"] == {"ws-3"}, "the whole-GPU model may land only on the exclusive GPUs"
+    # ...and ws-3's one GPU is kept for it: no shared model may take it first.
+    assert not [name for name in [*gpu, "tf-serving"] if name != "coder" and "ws-3" in allowed[name]], allowed
     deployments = llm.get("deployments", "-n", NAMESPACE)["items"]
     assert {d["metadata"]["name"] for d in deployments} == set(allowed), "a Deployment of the catalog is missing or unexpected"
     pods = llm.get("pods", "-n", NAMESPACE)["items"]
