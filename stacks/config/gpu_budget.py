@@ -233,16 +233,20 @@ def _unbudgeted(cfg: StackConfig) -> list[str]:
 def _whole_capacity(cfg: StackConfig) -> list[str]:
     """The pods asking for whole GPUs fit whatever the scheduler places first: a pod of k GPUs
     finds no host with k free only when the others hold more than k - 1 on every such host."""
-    whole = [(i, m) for i, m in enumerate(cfg.models) if whole_gpus(m) and m.replicas]
-    demand = sum(m.replicas * m.gpu_count for _, m in whole)
-    for i, m in whole:
+    def most(m: Model) -> int:  # a public model's autoscaler may add pods up to its ceiling
+        ceiling = min(m.max_replicas or 3 * max(m.replicas, 1), pods_that_fit(cfg, m))
+        return max(m.replicas, ceiling) if m.public_path and cfg.ingress.domain else m.replicas
+
+    whole = [(i, m, most(m)) for i, m in enumerate(cfg.models) if whole_gpus(m) and most(m)]
+    demand = sum(pods * m.gpu_count for _, m, pods in whole)
+    for i, m, _ in whole:
         hosts = eligible(cfg, m)
         limit = sum(g.count - m.gpu_count + 1 for g in hosts) + m.gpu_count - 1
         if demand > limit:
-            names = ", ".join(f"{w.name} {w.replicas} x {w.gpu_count}" for _, w in whole)
+            names = ", ".join(f"{w.name} {pods} x {w.gpu_count}" for _, w, pods in whole)
             return [f"models[{i}].replicas: the models asking for whole GPUs need {demand} GPUs ({names}) but the exclusive GPU hosts "
                     f"'{m.name}' may use ({', '.join(f'{g.name}: {g.count}' for g in hosts)}) are sure to hold them, whatever the scheduler "
-                    f"places first, only up to {limit}; lower replicas, or add GPUs to profiles with `replicas: 1`"]
+                    f"places first, only up to {limit}; lower replicas (or maxReplicas), or add GPUs to profiles with `replicas: 1`"]
     return []
 
 

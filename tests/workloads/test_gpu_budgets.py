@@ -244,7 +244,12 @@ def test_whole_gpu_asks_the_exclusive_gpus_cannot_all_hold_are_one_line() -> Non
     model(raw, "chat").update(replicas=2, maxReplicas=2)  # two whole GPUs asked, ws-1 has one
     assert rejected(raw) == ["hybrid-ai:models[5].replicas: the models asking for whole GPUs need 2 GPUs (chat 2 x 1) but the exclusive "
                              "GPU hosts 'chat' may use (ws-1: 1) are sure to hold them, whatever the scheduler places first, only up to 1; "
-                             "lower replicas, or add GPUs to profiles with `replicas: 1`"]
+                             "lower replicas (or maxReplicas), or add GPUs to profiles with `replicas: 1`"]
+    raw = whole_gpu_host(stack_config("llm"))  # chat's autoscaler may take both of ws-1's GPUs: none is sure to be left for coder
+    next(h for h in raw["hosts"] if h["name"] == "ws-1")["gpu"]["count"] = 2
+    raw["models"].append({k: v for k, v in model(raw, "chat").items() if k not in ("publicPath", "maxReplicas")} | {"name": "coder"})
+    (problem,) = rejected(raw)
+    assert problem.startswith("hybrid-ai:models[5].replicas: the models asking for whole GPUs need 3 GPUs (chat 2 x 1, coder 1 x 1)"), problem
     raw = two_profiles(stack_config("llm"), {"replicas": 1, "memory": "48Gi"})  # two whole-GPU models of 2 GPUs on a host of 3
     next(h for h in raw["hosts"] if h["name"] == "ws-1")["gpu"]["count"] = 3
     model(raw, "chat")["vllm"]["tensorParallelSize"] = 2
