@@ -22,10 +22,10 @@ VLLM_SHM_MIN_MEMORY_MIB = 4096
 def budgeted(cfg: StackConfig, m: Model, args: ModelServiceArgs) -> ModelServiceArgs:
     """A GPU model's pods kept on GPUs that fit its budget, and a public one's autoscaling
     ceiling kept to the pods those GPUs can hold."""
-    if m.placement != "gpu" or not node_terms(m):
+    if m.placement != "gpu" or not node_terms(cfg, m):
         return args
     ceiling = min(autoscale_ceiling(args), max(pods_that_fit(cfg, m), max(args.replicas, 1)))
-    return replace(args, gpu_node_terms=node_terms(m), max_replicas=ceiling if args.public is not None else args.max_replicas)
+    return replace(args, gpu_node_terms=node_terms(cfg, m), max_replicas=ceiling if args.public is not None else args.max_replicas)
 
 
 def vllm_args(cfg: StackConfig, m: Model, base: ModelServiceArgs, download_except: list[str]) -> ModelServiceArgs:

@@ -24,7 +24,6 @@ from components.workloads.monitoring import Monitoring
 from components.workloads.namespace import WorkloadNamespace, WorkloadNamespaceArgs
 from components.workloads.registry import PullSecret, PullSecretArgs
 from components.workloads.tf_serving import FETCH_IMAGE, GRPC_PORT, HOSTPATH_STORAGE_CLASS, TfModel, TfServing, TfServingArgs
-from components.workloads.vllm import HEALTH_PATH
 from stacks.charts import chart, gateway_api_crds
 from stacks.config import Host, Model, Role, StackConfig
 from stacks.config.gpu_budget import memory_share, node_terms
@@ -209,7 +208,7 @@ def _tf_serving(stack: Stack, namespace: pulumi.Input[str], pull: pulumi.Input[s
             namespace=namespace, image=stack.image(t.image), fetch_image=stack.image(FETCH_IMAGE), models=tf_models, gpus=t.gpus, memory=t.memory, poll_seconds=t.poll_seconds,
             storage_size=t.storage_size, storage_class=t.storage_class or HOSTPATH_STORAGE_CLASS, tolerations=gpu_tolerations(cfg),
             pull_secret=pull, blocked_cidrs=_download_except(cfg),
-            memory_fraction=memory_share(cfg, t) if t.gpu_memory else None, gpu_node_terms=node_terms(t),
+            memory_fraction=memory_share(cfg, t) if t.gpu_memory else None, gpu_node_terms=node_terms(cfg, t),
         ), opts=gpu_opts)
         out.endpoints["tf-serving"] = tf.service_name
     return tf_models
@@ -217,14 +216,13 @@ def _tf_serving(stack: Stack, namespace: pulumi.Input[str], pull: pulumi.Input[s
 
 def build_verification(cfg: StackConfig, cluster: MicroK8sCluster, hosts: dict[str, HostNode], wait_for: list[pulumi.Output[Any]]) -> ClusterVerification:
     """The post-deploy check on the control plane (over SSH), once everything it checks exists."""
-    # The first public model with an HTTP health path (a vLLM server's is /health, behind the rewrite).
-    public = next((m for m in cfg.models if m.public_path and (m.kind == "vllm" or m.health == "http")), None)
+    # The first public model with an HTTP health path on the Gateway (a vLLM server has only /v1 there).
+    public = next((m for m in cfg.models if m.public_path and m.kind != "vllm" and m.health == "http"), None)
     ingress_host = next((h for h in cfg.hosts_with(Role.INGRESS)), None)
     probe_url = None
     if public is not None and public.public_path and cfg.ingress.domain:
         scheme = "http" if cfg.ingress.tls == "none" else "https"
-        health = HEALTH_PATH if public.kind == "vllm" else public.health_path
-        probe_url = f"{scheme}://{cfg.ingress.domain}{public.public_path.rstrip('/')}{health}"
+        probe_url = f"{scheme}://{cfg.ingress.domain}{public.public_path.rstrip('/')}{public.health_path}"
     return ClusterVerification("cluster-verify", ClusterVerificationArgs(
         target=cluster.control_plane,
         node_ready=cluster.ready,

@@ -61,8 +61,9 @@ class PublicRoute:
     """The Gateway's listener (sectionName): "https" when served over TLS."""
     data_plane_namespace: str = "traefik"
     """Where the Gateway's data plane runs (allowed in)."""
-    strip_prefix: bool = False
-    """Forward requests with `path` replaced by `/` (a server that serves its API at the root)."""
+    api_prefix: str | None = None
+    """Route only `path` + this prefix, forwarded as the prefix alone (`/llm/v1/x` as `/v1/x`):
+    a server whose API lives under it beside routes that must not be public."""
 
 
 @dataclass

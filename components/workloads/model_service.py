@@ -47,8 +47,17 @@ def rollout_timeouts(placement: str, startup_seconds: int) -> pulumi.CustomTimeo
 # ReadWriteOnce cache (the surge pod must land on that node). RollingUpdate with maxSurge 0 (not
 # Recreate) so a model with several replicas still rolls one pod at a time while the others serve.
 STOP_FIRST = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
-# Gateway API HTTPRoute filter (standard channel): `<path>/v1/models` reaches the server as `/v1/models`.
-STRIP_PREFIX = {"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}}}
+
+
+def route_rule(route: PublicRoute) -> dict[str, Any]:
+    """The HTTPRoute's match: the public path, or only its API prefix, rewritten (Gateway API
+    standard channel: `<path>/v1/models` reaches the server as `/v1/models`)."""
+    if route.api_prefix is None:
+        return {"matches": [{"path": {"type": "PathPrefix", "value": route.path}}]}
+    rewrite = {"type": "ReplacePrefixMatch", "replacePrefixMatch": route.api_prefix}
+    return {"matches": [{"path": {"type": "PathPrefix", "value": route.path.rstrip("/") + route.api_prefix}}],
+            "filters": [{"type": "URLRewrite", "urlRewrite": {"path": rewrite}}]}
+
 # What a public model autoscales on unless it names its own metrics (a CPU-bound API server).
 CPU_TARGET = {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}
 
@@ -149,9 +158,7 @@ class ModelService(pulumi.ComponentResource):
                        metadata=metadata(name, ns, args.component), spec=manifest({
                            "parentRefs": [{"name": route.gateway, "sectionName": route.listener}],
                            "hostnames": [route.host],
-                           "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": route.path}}],
-                                      **({"filters": [STRIP_PREFIX]} if route.strip_prefix else {}),
-                                      "backendRefs": [{"name": name, "port": args.port}]}],
+                           "rules": [{**route_rule(route), "backendRefs": [{"name": name, "port": args.port}]}],
                        }), opts=opts)
         HorizontalPodAutoscaler(f"{name}-hpa", metadata=metadata(name, ns, args.component), spec=manifest({
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},

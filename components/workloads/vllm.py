@@ -25,6 +25,7 @@ from components.workloads.pod import ProbeTiming
 
 HEALTH_PATH = "/health"
 METRICS_PATH = "/metrics"
+OPENAI_PREFIX = "/v1"
 HOME = "/home/vllm"
 # Run the API server module itself rather than the image's entrypoint, which changed between
 # releases (`vllm serve` now); the module takes the same flags (api_server.py's __main__).
@@ -112,8 +113,9 @@ def vllm_service(base: ModelServiceArgs, s: VllmServer) -> ModelServiceArgs:
         # On the node's disk, at most this much; the kubelet evicts a pod that writes more.
         volumes.append(({"name": "vllm-cache", "emptyDir": {"sizeLimit": s.cache_size}},
                         {"name": "vllm-cache", "mountPath": s.cache_dir}))
-    # vLLM serves the OpenAI routes at /v1/: the Gateway strips the model's public path.
-    public = replace(base.public, strip_prefix=True) if base.public is not None else None
+    # Only the OpenAI routes (/v1, which VLLM_API_KEY guards) are public; the server's other
+    # routes (/metrics, /tokenize, /scale_elastic_ep, ...) take no key and stay in the cluster.
+    public = replace(base.public, api_prefix=OPENAI_PREFIX) if base.public is not None else None
     return replace(
         base,
         public=public,

@@ -108,23 +108,39 @@ def whole_gpus(m: GpuAsk) -> bool:
     return m.exclusive_gpu or m.gpu_count > 1
 
 
-def eligible(cfg: StackConfig, m: GpuAsk) -> list[GpuHost]:
-    """The GPU hosts the model's pods may land on (all of them for a model without a budget)."""
+def reserves_whole_gpus(cfg: StackConfig) -> bool:
+    """Whether exclusive GPU hosts are kept for the models that ask for whole GPUs: when any
+    does, no other GPU pod may land there (the scheduler keeps nothing free by itself)."""
+    return any(whole_gpus(m) for m in cfg.models)
+
+
+def _kept_off_whole_gpus(cfg: StackConfig, m: GpuAsk) -> bool:
+    return bool(m.gpu_count) and not whole_gpus(m) and reserves_whole_gpus(cfg)
+
+
+def eligible(cfg: StackConfig, m: GpuAsk, *, reserved: bool = True) -> list[GpuHost]:
+    """The GPU hosts the model's pods may land on (for a model without a budget: every one,
+    but the whole GPUs kept for models asking for them unless `reserved` is False)."""
     hosts = gpu_hosts(cfg)
     if m.gpu_memory is not None:
         hosts = [g for g in hosts if g.share_mib is not None and g.share_mib >= mib(m.gpu_memory)]
     if whole_gpus(m):
         hosts = [g for g in hosts if g.sharing == "exclusive" and g.count >= m.gpu_count]
+    elif reserved and _kept_off_whole_gpus(cfg, m):
+        hosts = [g for g in hosts if g.sharing != "exclusive"]
     return hosts
 
 
-def node_terms(m: GpuAsk) -> list[dict[str, Any]]:
-    """Node affinity expressions that keep the model's pods on GPUs that fit its budget."""
+def node_terms(cfg: StackConfig, m: GpuAsk) -> list[dict[str, Any]]:
+    """Node affinity expressions that keep the model's pods on GPUs that fit its budget, and
+    on whole GPUs exactly when it asks for them (when any model does)."""
     terms: list[dict[str, Any]] = []
     if m.gpu_memory is not None:
         terms.append({"key": SHARE_LABEL, "operator": "Gt", "values": [str(mib(m.gpu_memory) - 1)]})
     if whole_gpus(m):
         terms.append({"key": SHARING_LABEL, "operator": "In", "values": ["exclusive"]})
+    elif _kept_off_whole_gpus(cfg, m):
+        terms.append({"key": SHARING_LABEL, "operator": "NotIn", "values": ["exclusive"]})
     return terms
 
 
@@ -156,12 +172,15 @@ def budget_errors(cfg: StackConfig) -> list[str]:
         if m.placement != "gpu" or m.kind == "tf-model":
             continue
         if eligible(cfg, m):
-            if m.gpu_memory is not None:
+            if m.gpu_memory is not None and not whole_gpus(m):  # whole GPUs: _whole_capacity
                 budgeted.append((f"models[{i}].replicas", m.name, m.replicas * m.gpu_count, m.gpu_memory))
                 errors += _too_small(f"models[{i}].gpuMemory: '{m.name}' gets", cfg, m)
             errors += _mps_shm(cfg, i, m)
             continue
-        if m.gpu_memory is not None and not any((g.share_mib or 0) >= mib(m.gpu_memory) for g in offers):
+        if eligible(cfg, m, reserved=False):
+            errors.append(f"models[{i}].exclusiveGpu: '{m.name}' shares a GPU, but every GPU host that fits it gives whole GPUs, kept for the "
+                          f"models that ask for them ({_whole_names(cfg)}); set exclusiveGpu: true, or add a profile with `replicas` above 1")
+        elif m.gpu_memory is not None and not any((g.share_mib or 0) >= mib(m.gpu_memory) for g in offers):
             errors.append(f"models[{i}].gpuMemory: '{m.name}' needs {m.gpu_memory} of GPU memory per pod but no GPU it may run on offers that "
                           f"({described}); lower gpuMemory, or give its profile `memory` or fewer `replicas`")
         elif m.gpu_count > 1:
@@ -178,7 +197,57 @@ def budget_errors(cfg: StackConfig) -> list[str]:
         else:
             errors.append(f"tfServing.gpuMemory: TF-Serving needs {tf.gpu_memory} of GPU memory but no GPU it may run on offers that "
                           f"({described}); lower gpuMemory, or give its profile `memory` or fewer `replicas`")
-    return errors or _capacity(cfg, budgeted)
+    elif any(m.kind == "tf-model" for m in cfg.models) and not eligible(cfg, tf):
+        errors.append(f"tfServing: TF-Serving shares a GPU, but every GPU host gives whole GPUs, kept for the models that ask for them "
+                      f"({_whole_names(cfg)}); add a profile with `replicas` above 1")
+    return errors or _unbudgeted(cfg) or _capacity(cfg, budgeted) or _whole_capacity(cfg)
+
+
+def _whole_names(cfg: StackConfig) -> str:
+    return ", ".join(m.name for m in cfg.models if whole_gpus(m))
+
+
+def _unbudgeted(cfg: StackConfig) -> list[str]:
+    """Wherever a pod that keeps to a budget may share a GPU, every GPU pod that may land there
+    needs a budget too: without one it may take the memory the others count on."""
+    asks: list[tuple[str, str, GpuAsk]] = [(f"models[{i}]", m.name, m) for i, m in enumerate(cfg.models)
+                                           if m.kind != "tf-model" and m.gpu_count and not whole_gpus(m)]
+    if any(m.kind == "tf-model" for m in cfg.models):
+        asks.append(("tfServing", "tf-serving", cfg.tf_serving))
+    shared: dict[str, set[str]] = {}
+    for _, name, m in asks:
+        for g in eligible(cfg, m) if m.gpu_memory is not None else []:
+            if g.sharing != "exclusive":
+                shared.setdefault(g.profile, set()).add(name)
+    errors = []
+    for key, name, m in asks:
+        profiles = sorted({g.profile for g in eligible(cfg, m)} & set(shared)) if m.gpu_memory is None else []
+        if profiles:
+            p = next(g for g in gpu_hosts(cfg) if g.profile == profiles[0])
+            errors.append(f"{key}.gpuMemory: '{name}' may share a GPU of profile {p.profile} with pods that keep to budgets "
+                          f"({', '.join(sorted(shared[p.profile]))}), and without one of its own it could take their memory; "
+                          f"set gpuMemory (at most the share, {p.share_mib} MiB)")
+    return errors
+
+
+def _whole_capacity(cfg: StackConfig) -> list[str]:
+    """The pods asking for whole GPUs fit whatever the scheduler places first: a pod of k GPUs
+    finds no host with k free only when the others hold more than k - 1 on every such host."""
+    def most(m: Model) -> int:  # a public model's autoscaler may add pods up to its ceiling
+        ceiling = min(m.max_replicas or 3 * max(m.replicas, 1), pods_that_fit(cfg, m))
+        return max(m.replicas, ceiling) if m.public_path and cfg.ingress.domain else m.replicas
+
+    whole = [(i, m, most(m)) for i, m in enumerate(cfg.models) if whole_gpus(m) and most(m)]
+    demand = sum(pods * m.gpu_count for _, m, pods in whole)
+    for i, m, _ in whole:
+        hosts = eligible(cfg, m)
+        limit = sum(g.count - m.gpu_count + 1 for g in hosts) + m.gpu_count - 1
+        if demand > limit:
+            names = ", ".join(f"{w.name} {pods} x {w.gpu_count}" for _, w, pods in whole)
+            return [f"models[{i}].replicas: the models asking for whole GPUs need {demand} GPUs ({names}) but the exclusive GPU hosts "
+                    f"'{m.name}' may use ({', '.join(f'{g.name}: {g.count}' for g in hosts)}) are sure to hold them, whatever the scheduler "
+                    f"places first, only up to {limit}; lower replicas (or maxReplicas), or add GPUs to profiles with `replicas: 1`"]
+    return []
 
 
 def _too_small(what: str, cfg: StackConfig, m: GpuAsk) -> list[str]:
@@ -195,10 +264,11 @@ Level = tuple[str, str, int, str]
 def _capacity(cfg: StackConfig, budgeted: list[Level]) -> list[str]:
     """Every budget level t: the pods asking t or more fit the shares of at least t (the sets
     of GPUs each level may use are nested, so this is enough for a placement to exist)."""
+    kept = reserves_whole_gpus(cfg)  # then shared pods never use exclusive hosts
     for level in sorted({mib(memory) for *_, memory in budgeted}, reverse=True):
         asking = [b for b in budgeted if mib(b[3]) >= level]
         need = sum(shares for _, _, shares, _ in asking)
-        offer = sum(g.count * g.replicas for g in gpu_hosts(cfg) if (g.share_mib or 0) >= level)
+        offer = sum(g.count * g.replicas for g in gpu_hosts(cfg) if (g.share_mib or 0) >= level and not (kept and g.sharing == "exclusive"))
         if need > offer:
             names = ", ".join(f"{name} {shares} x {memory}" for _, name, shares, memory in asking)
             return [f"{asking[0][0]}: the pods with gpuMemory of {level} MiB or more need {need} GPU shares ({names}) "

@@ -30,9 +30,8 @@ from tools.lab.kube import CRDS, ControlPlane, missing_requirements
 
 def llm_lab_config() -> dict[str, Any]:
     """The llm stack with a GPU of each sharing mode: ws-1's rtx-3090 under MPS, ws-2's
-    time-sliced as in Pulumi.llm.yaml, and ws-3 with whole GPUs (a profile of one replica) for
-    a model that asks for a whole GPU. ws-3 has more GPUs than the shared models have pods: the
-    scheduler does not keep whole GPUs free for the model that needs one (docs/models.md)."""
+    time-sliced as in Pulumi.llm.yaml, and ws-3 with one whole GPU (a profile of one replica) for
+    `coder`, which asks for a whole GPU: the shared models' affinity keeps them off it."""
     raw = copy.deepcopy(stack_config("llm"))
     raw["timeSlicing"]["profiles"] += [{"name": "rtx-3090-mps", "replicas": 4, "sharing": "mps", "memory": "24Gi"},
                                        {"name": "rtx-a6000", "replicas": 1, "memory": "48Gi"}]
@@ -40,7 +39,7 @@ def llm_lab_config() -> dict[str, Any]:
     next(h for h in hosts if h["name"] == "ws-1")["gpu"]["profile"] = "rtx-3090-mps"
     ws2 = next(h for h in hosts if h["name"] == "ws-2")
     hosts.append(copy.deepcopy(ws2) | {"name": "ws-3", "existing": {"address": "198.51.100.23"}, "vpnAddress": "100.64.1.3",
-                                       "gpu": {"model": "rtx-a6000", "count": 5, "profile": "rtx-a6000"}})
+                                       "gpu": {"model": "rtx-a6000", "count": 1, "profile": "rtx-a6000"}})
     for m in raw["models"]:
         m.pop("shmSize", None)  # the device plugin mounts its own /dev/shm on MPS GPUs
     chat = next(m for m in raw["models"] if m["name"] == "chat")

@@ -79,6 +79,8 @@ def test_every_pod_is_ready_on_a_node_its_budget_allows(llm: Llm) -> None:
     cloud = {h.name for h in nodes_for(cfg, "cloud")}
     allowed |= {m.name: cloud for m in cfg.models if m.placement == "cloud"} | {"redis": cloud}
     assert allowed["coder"] == {"ws-3"}, "the whole-GPU model may land only on the exclusive GPUs"
+    # ...and ws-3's one GPU is kept for it: no shared model may take it first.
+    assert not [name for name in [*gpu, "tf-serving"] if name != "coder" and "ws-3" in allowed[name]], allowed
     deployments = llm.get("deployments", "-n", NAMESPACE)["items"]
     assert {d["metadata"]["name"] for d in deployments} == set(allowed), "a Deployment of the catalog is missing or unexpected"
     pods = llm.get("pods", "-n", NAMESPACE)["items"]
@@ -136,8 +138,9 @@ def test_the_llm_route_rewrites_its_public_path_and_a_wrong_rewrite_is_refused(l
     route = _route(llm)
     rule = route["spec"]["rules"][0]
     public = next(m.public_path for m in llm.cfg.models if m.name == "chat")
-    assert rule["matches"][0]["path"] == {"type": "PathPrefix", "value": public}, rule
-    assert rule["filters"] == [{"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}}}], rule
+    # only the OpenAI routes, which the API key guards: the server's /metrics, /tokenize, /scale_elastic_ep stay inside
+    assert [m["path"] for m in rule["matches"]] == [{"type": "PathPrefix", "value": f"{public}/v1"}], rule
+    assert rule["filters"] == [{"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/v1"}}}], rule
     plane = llm.kube.plane
     same = _dry_run(plane, route)
     assert same.returncode == 0, same.stderr

@@ -36,8 +36,12 @@ def evaluate_config(
     raw: dict[str, Any], secrets: dict[str, str] | None = None, stack: str = "test", into: Evaluation | None = None,
     command_stdout: dict[str, str] | None = None,
 ) -> Evaluation:
-    """Evaluate the program under mocks for this config, with a test SSH key unless told otherwise."""
-    return evaluate_raw(raw, TEST_SECRETS if secrets is None else secrets, stack, into=into, command_stdout=command_stdout)
+    """Evaluate the program under mocks for this config, with a test SSH key and a test value
+    for each secret its models name (`secretEnv`) unless told otherwise."""
+    if secrets is None:
+        named = {key for m in raw.get("models") or [] if isinstance(m, dict) for key in (m.get("secretEnv") or {}).values()}
+        secrets = TEST_SECRETS | {str(key): f"test-{key}" for key in sorted(named)}
+    return evaluate_raw(raw, secrets, stack, into=into, command_stdout=command_stdout)
 
 
 def deps_closure(ev: Evaluation, urn: str) -> set[str]:

@@ -16,7 +16,7 @@ from components.cluster.microk8s import ClusterNode, MicroK8sClusterArgs, launch
 from components.hosts.ssh import SshTarget
 from stacks.config import Role, StackConfig
 from stacks.kubernetes import program
-from stacks.load import validate
+from stacks.load import secret_keys_of, validate
 from tests.support.chart_mirror import Mirror
 from tests.support.engine import ENGINE, Engine
 from tools.lab.kube import ControlPlane, KubeNode
@@ -70,6 +70,8 @@ class KubeStack(Engine):
         """The stack's config, as `pulumi config set` would store it (the SSH key: unused by this layer)."""
         values = {f"hybrid-ai:{k}": auto.ConfigValue(json.dumps(v) if isinstance(v, (dict, list)) else str(v)) for k, v in raw.items()}
         values["hybrid-ai:sshPrivateKey"] = auto.ConfigValue("unused-by-the-kubernetes-layer", secret=True)
+        for key in secret_keys_of(validate(raw)):  # the models' secrets (an API key), as `--secret` stores them
+            values.setdefault(f"hybrid-ai:{key}", auto.ConfigValue(f"lab-{key}", secret=True))
         self.stack.set_all_config(values)
 
     def validated(self, raw: dict[str, Any]) -> StackConfig:

@@ -50,7 +50,8 @@ def test_a_budget_no_gpu_share_holds_is_one_line_with_the_numbers() -> None:
 def test_a_budget_needs_the_profile_to_declare_memory() -> None:
     raw = stack_config("llm")
     del raw["timeSlicing"]["profiles"][0]["memory"]
-    chat, tf = rejected(raw)  # one line per budget no GPU can be checked against
+    ocr, layout, chat, tf = rejected(raw)  # one line per budget no GPU can be checked against
+    assert ocr.startswith("hybrid-ai:models[1].gpuMemory: 'ocr-engine' needs 4Gi") and layout.startswith("hybrid-ai:models[2].gpuMemory")
     assert chat.startswith("hybrid-ai:models[5].gpuMemory: 'chat' needs 6Gi") and "rtx-3090: no `memory` declared" in chat
     assert tf.startswith("hybrid-ai:tfServing.gpuMemory: TF-Serving needs 6Gi") and "rtx-3090: no `memory` declared" in tf
 
@@ -150,6 +151,7 @@ def test_without_profiles_gpus_are_whole_and_the_plugin_config_says_so() -> None
     del raw["timeSlicing"], raw["tfServing"]
     raw["models"] = [m for m in raw["models"] if m.get("kind") != "vllm"]
     for m in raw["models"]:
+        m.pop("gpuMemory", None)  # no profile, no memory to check a budget against
         if m.get("placement") == "gpu" and m["name"] == "layout-engine":
             m["gpus"] = 0  # two GPUs, three GPU pods otherwise
             m["placement"] = "cloud"
@@ -170,8 +172,7 @@ def test_tf_serving_keeps_to_its_budget_too(tmp_path: Path) -> None:
     raw["tfServing"]["gpuMemory"] = "7Gi"
     (problem,) = rejected(raw)
     assert problem.startswith("hybrid-ai:tfServing.gpuMemory: TF-Serving needs 7Gi of GPU memory but no GPU it may run on offers that"), problem
-    raw = stack_config("llm")
-    del raw["tfServing"]
+    raw = stack_config("dev")  # no budgets anywhere: TF-Serving needs none
     args = pod(evaluate_config(raw), "tf-serving")["containers"][0]["args"]
     assert not any(a.startswith("--per_process_gpu_memory_fraction") for a in args)  # no budget, no flag
 
@@ -201,3 +202,67 @@ def test_a_budget_no_larger_than_the_cuda_context_is_one_line() -> None:
     model(raw, "chat")["gpuMemory"] = "1Gi"
     assert rejected(raw) == ["hybrid-ai:models[5].gpuMemory: 'chat' gets 1Gi of GPU memory per pod, which leaves the server nothing beside "
                              "the CUDA context (1024 MiB reserved, docs/models.md); raise gpuMemory"]
+
+
+def test_a_gpu_model_without_a_budget_beside_budgeted_ones_is_one_line() -> None:
+    """Unbudgeted, it could take the memory of the budgeted pods on its GPU (the failure budgets
+    are for): wherever a budgeted pod may share a GPU, every GPU pod that may land there needs one."""
+    raw = stack_config("llm")
+    del model(raw, "ocr-engine")["gpuMemory"]
+    assert rejected(raw) == ["hybrid-ai:models[1].gpuMemory: 'ocr-engine' may share a GPU of profile rtx-3090 with pods that keep to "
+                             "budgets (chat, layout-engine, tf-serving), and without one of its own it could take their memory; "
+                             "set gpuMemory (at most the share, 6144 MiB)"]
+    raw = stack_config("llm")
+    del raw["tfServing"]["gpuMemory"]
+    (problem,) = rejected(raw)
+    assert problem.startswith("hybrid-ai:tfServing.gpuMemory: 'tf-serving' may share a GPU of profile rtx-3090"), problem
+
+
+def whole_gpu_host(raw: dict[str, Any]) -> dict[str, Any]:
+    """ws-1 gives one whole GPU (a profile of one replica) and chat asks for one."""
+    raw = two_profiles(raw, {"replicas": 1, "memory": "24Gi"})
+    model(raw, "chat")["exclusiveGpu"] = True
+    return raw
+
+
+def test_shared_models_keep_off_the_whole_gpus_a_model_asks_for() -> None:
+    raw = whole_gpu_host(stack_config("llm"))
+    ev = evaluate_config(raw)
+    for name in ("ocr-engine", "layout-engine", "tf-serving"):
+        expressions = pod(ev, name)["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]["matchExpressions"]
+        assert {"key": SHARING_LABEL, "operator": "NotIn", "values": ["exclusive"]} in expressions, name
+    where = placement(ev, validate(raw))
+    assert where["ws-1"].count("chat") == 1 and not set(where["ws-1"]) & {"ocr-engine", "layout-engine", "tf-serving"}, where
+    # Without a model that asks for a whole GPU, nothing is kept: the one-pod GPU serves any model.
+    raw = two_profiles(stack_config("llm"), {"replicas": 1, "memory": "24Gi"})
+    expressions = pod(evaluate_config(raw), "ocr-engine")["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]["matchExpressions"]
+    assert all(e["key"] != SHARING_LABEL for e in expressions), expressions
+
+
+def test_whole_gpu_asks_the_exclusive_gpus_cannot_all_hold_are_one_line() -> None:
+    raw = whole_gpu_host(stack_config("llm"))
+    model(raw, "chat").update(replicas=2, maxReplicas=2)  # two whole GPUs asked, ws-1 has one
+    assert rejected(raw) == ["hybrid-ai:models[5].replicas: the models asking for whole GPUs need 2 GPUs (chat 2 x 1) but the exclusive "
+                             "GPU hosts 'chat' may use (ws-1: 1) are sure to hold them, whatever the scheduler places first, only up to 1; "
+                             "lower replicas (or maxReplicas), or add GPUs to profiles with `replicas: 1`"]
+    raw = whole_gpu_host(stack_config("llm"))  # chat's autoscaler may take both of ws-1's GPUs: none is sure to be left for coder
+    next(h for h in raw["hosts"] if h["name"] == "ws-1")["gpu"]["count"] = 2
+    raw["models"].append({k: v for k, v in model(raw, "chat").items() if k not in ("publicPath", "maxReplicas")} | {"name": "coder"})
+    (problem,) = rejected(raw)
+    assert problem.startswith("hybrid-ai:models[5].replicas: the models asking for whole GPUs need 3 GPUs (chat 2 x 1, coder 1 x 1)"), problem
+    raw = two_profiles(stack_config("llm"), {"replicas": 1, "memory": "48Gi"})  # two whole-GPU models of 2 GPUs on a host of 3
+    next(h for h in raw["hosts"] if h["name"] == "ws-1")["gpu"]["count"] = 3
+    model(raw, "chat")["vllm"]["tensorParallelSize"] = 2
+    raw["models"].append({k: v for k, v in model(raw, "chat").items() if k not in ("publicPath", "maxReplicas")} | {"name": "coder"})
+    (problem,) = rejected(raw)  # 4 GPUs of 3: the second pod finds one free whatever happens
+    assert problem.startswith("hybrid-ai:models[5].replicas: the models asking for whole GPUs need 4 GPUs (chat 1 x 2, coder 1 x 2)"), problem
+
+
+def test_a_shared_model_with_only_whole_gpus_left_is_one_line() -> None:
+    raw = whole_gpu_host(stack_config("llm"))
+    raw["timeSlicing"]["defaultProfile"] = "big"  # ws-2 too: every GPU is whole, and chat asks for one
+    raw["timeSlicing"]["profiles"] = [p for p in raw["timeSlicing"]["profiles"] if p["name"] == "big"]
+    next(h for h in raw["hosts"] if h["name"] == "ws-2")["gpu"]["count"] = 3  # GPUs enough for every GPU pod
+    problems = rejected(raw)
+    assert problems[0] == ("hybrid-ai:models[1].exclusiveGpu: 'ocr-engine' shares a GPU, but every GPU host that fits it gives whole GPUs, "
+                           "kept for the models that ask for them (chat); set exclusiveGpu: true, or add a profile with `replicas` above 1"), problems

@@ -72,7 +72,7 @@ def test_the_server_writes_only_to_volumes_as_a_restricted_non_root_pod(llm: Eva
     assert set(mounts) == {"/tmp", "/home/vllm", "/cache", "/dev/shm"}
     assert volumes[mounts["/cache"]]["emptyDir"] == {"sizeLimit": "10Gi"}  # per replica, on the node's disk
     assert volumes[mounts["/dev/shm"]]["emptyDir"] == {"medium": "Memory", "sizeLimit": "1Gi"}
-    env = {e["name"]: e["value"] for e in c["env"]}
+    env = {e["name"]: e["value"] for e in c["env"] if "value" in e}  # the API key comes from the model's Secret
     assert env["HOME"] == "/home/vllm" and env["HF_HOME"] == "/cache/huggingface" and env["VLLM_CACHE_ROOT"] == "/cache/vllm"
     assert env["XDG_CACHE_HOME"].startswith("/cache/") and env["VLLM_NO_USAGE_STATS"] == "1"
     writable = {path for path in mounts}
@@ -100,9 +100,10 @@ def test_probes_use_health_and_the_startup_budget_grows_with_the_model(llm: Eval
 def test_openai_routes_under_the_public_path_and_egress_only_for_the_download(llm: Evaluation) -> None:
     route = llm.by_name("chat-route").inputs["spec"]
     (rule,) = route["rules"]
-    assert rule["matches"] == [{"path": {"type": "PathPrefix", "value": "/llm"}}]
+    # Only the OpenAI routes (behind the API key): not /metrics, /tokenize or /scale_elastic_ep.
+    assert rule["matches"] == [{"path": {"type": "PathPrefix", "value": "/llm/v1"}}]
     # /llm/v1/chat/completions reaches the server as /v1/chat/completions
-    assert rule["filters"] == [{"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}}}]
+    assert rule["filters"] == [{"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/v1"}}}]
     assert "filters" not in llm.by_name("receipt-api-route").inputs["spec"]["rules"][0]
     egress = llm.by_name("chat-download").inputs["spec"]["egress"]
     assert egress[0]["ports"] == [{"protocol": "TCP", "port": 443}]
@@ -110,14 +111,14 @@ def test_openai_routes_under_the_public_path_and_egress_only_for_the_download(ll
 
 
 def test_the_hugging_face_token_is_a_secret_in_the_environment_never_on_the_command_line(tmp_path: Path) -> None:
-    raw = with_chat(secretEnv={"HF_TOKEN": "hfToken"})
-    ev = evaluate_config(raw, secrets=TEST_SECRETS | {"hfToken": TOKEN_CANARY})
+    raw = with_chat(secretEnv={"HF_TOKEN": "hfToken", "VLLM_API_KEY": "chatApiKey"})
+    ev = evaluate_config(raw, secrets=TEST_SECRETS | {"hfToken": TOKEN_CANARY, "chatApiKey": "test-key"})
     c = pod(ev, "chat")["containers"][0]
     assert {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "chat-env", "key": "HF_TOKEN"}}} in c["env"]
     assert not any(TOKEN_CANARY in a or "HF_TOKEN" in a or "$(" in a for a in c["args"] + c["command"])
     data = ev.by_name("chat-env").inputs["stringData"]
     assert isinstance(data, Secret) or all(isinstance(v, Secret) for v in data.values())
-    assert reveal(data) == {"HF_TOKEN": TOKEN_CANARY}
+    assert reveal(data) == {"HF_TOKEN": TOKEN_CANARY, "VLLM_API_KEY": "test-key"}
     write_all(ev, tmp_path)
     for path in (p for p in tmp_path.rglob("*") if p.is_file()):
         assert TOKEN_CANARY not in path.read_text(errors="replace"), path
@@ -142,7 +143,8 @@ def test_the_hugging_face_token_is_a_secret_in_the_environment_never_on_the_comm
     ({"env": {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "true"}}, "models[5]", "VLLM_ALLOW_RUNTIME_LORA_UPDATING"),
     ({"env": {"HF_ENDPOINT": "https://hub.example.com"}}, "models[5]", "HF_ENDPOINT"),
     ({"env": {"PYTHONPATH": "/cache/x"}}, "models[5]", "PYTHONPATH"),
-    ({"secretEnv": {"LD_PRELOAD": "preload"}}, "models[5]", "LD_PRELOAD"),
+    ({"secretEnv": {"LD_PRELOAD": "preload", "VLLM_API_KEY": "chatApiKey"}}, "models[5]", "LD_PRELOAD"),
+    ({"secretEnv": {}}, "models[5].secretEnv", "needs an API key: secretEnv: {VLLM_API_KEY: "),
 ])
 def test_bad_vllm_settings_are_one_line_naming_the_key(change: dict[str, Any], key: str, fix: str) -> None:
     raw = with_chat(**change)
@@ -282,14 +284,15 @@ def test_prometheus_accepts_the_model_scrape_jobs(llm: Evaluation, tmp_path: Pat
     assert subprocess.run([tool, "check", "config", "prometheus.yml"], cwd=tmp_path, capture_output=True, timeout=60).returncode != 0
 
 
-def test_the_post_deploy_probe_reaches_a_vllm_server_on_its_health_path() -> None:
+def test_the_post_deploy_probe_takes_a_public_model_whose_health_is_routed() -> None:
+    """A vLLM server's /health is not on the Gateway (only its /v1 routes are): the probe takes
+    the next public model with an HTTP health path, and none when there is no such model."""
     from components.kit.shell import split_command
 
     raw = stack_config("llm")
     raw["models"] = [m for m in raw["models"] if m["name"] == "chat"] + [m for m in raw["models"] if m["name"] != "chat"]
     _, params = split_command(evaluate_config(raw).by_name("cluster-verify-check").inputs["create"])
-    assert params["PROBE_URL"] == "https://api.example.com/llm/health"  # rewritten to /health, not the default /healthz
-    raw = stack_config("llm")
+    assert params["PROBE_URL"] == "https://api.example.com/receipt/healthz"
     next(m for m in raw["models"] if m["name"] == "receipt-api")["health"] = "tcp"
     _, params = split_command(evaluate_config(raw).by_name("cluster-verify-check").inputs["create"])
-    assert params["PROBE_URL"] == "https://api.example.com/llm/health"  # a TCP-probed model has no URL to probe
+    assert params["PROBE_URL"] == ""  # a TCP-probed model and a vLLM server: no URL the Gateway routes to a health path

@@ -64,6 +64,8 @@ def test_a_budget_on_a_pod_without_a_gpu_is_refused() -> None:
 def test_a_service_model_with_a_budget_keeps_to_gpus_whose_share_holds_it() -> None:
     raw = with_layout(gpuMemory="6Gi")
     raw["timeSlicing"]["profiles"][0]["memory"] = "24Gi"
+    next(m for m in raw["models"] if m["name"] == "ocr-engine")["gpuMemory"] = "4Gi"  # every pod beside a budget needs one
+    raw["tfServing"] = {"gpuMemory": "6Gi"}
     spec = pod(evaluate_config(raw), "layout-engine")
     expressions = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]["matchExpressions"]
     assert {"key": SHARE_LABEL, "operator": "Gt", "values": ["6143"]} in expressions

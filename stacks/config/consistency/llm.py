@@ -26,6 +26,9 @@ def llm_models(cfg: StackConfig) -> list[str]:
         if m.cache is not None and m.cache.mount_path != "/cache" and m.vllm.model.startswith("/cache/"):
             errors.append(f"{key}.cache.mountPath: the model path is under /cache; mount the cache there")
         public = bool(m.public_path and cfg.ingress.domain)
+        if m.public_path and "VLLM_API_KEY" not in m.secret_env:
+            errors.append(f"{key}.secretEnv: a public vllm model needs an API key: secretEnv: {{VLLM_API_KEY: <key>}} and "
+                          "`pulumi config set --secret <key>` (clients send it as a bearer token), or remove publicPath")
         if public and not cfg.monitoring.enabled:
             errors.append(f"{key}.publicPath: a public vllm model autoscales on its queue depth, which Prometheus reads; set monitoring.enabled: true")
         if public and m.cache is not None and (m.max_replicas or 3 * max(m.replicas, 1)) > 1:
