@@ -74,8 +74,13 @@ def test_the_manifest_reads_each_commands_connection_once(monkeypatch: pytest.Mo
     (quadratic in a large office's hosts): the connections revealed grow with the commands."""
     import tools.mirror.manifest as module
 
-    revealed = []
-    monkeypatch.setattr(module, "reveal", lambda value: revealed.append(value) or reveal(value))
+    revealed: list[Any] = []
+
+    def counted(value: Any) -> Any:
+        revealed.append(value)
+        return reveal(value)
+
+    monkeypatch.setattr(module, "reveal", counted)
     counts = {}
     for hosts in (10, 40):
         revealed.clear()
