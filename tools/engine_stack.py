@@ -25,6 +25,9 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 ENGINE = PROJECT_DIR / ".engine"
 STANDIN = ENGINE / "standin"
 OPS = ("preview", "up", "refresh", "destroy")
+PREVIEW_ENV = {"PULUMI_SKIP_CHECKPOINTS": "true"}
+"""A preview writes no state, yet the CLI serializes the whole snapshot after every step unless
+told to skip checkpoints; skipping leaves the preview's result as it is (docs/upstream.md)."""
 
 
 def engine_env(root: Path, passphrase: str, plugin_dirs: Sequence[Path] = (), *, system_path: str = "/usr/bin:/bin") -> dict[str, str]:
@@ -85,7 +88,12 @@ def operate(stack: auto.Stack, op: str, *, echo: bool = False, **options: Any) -
     start = time.monotonic()
     try:
         if op == "preview":
-            result["changes"] = dict(stack.preview(on_output=out, color="never", **options).change_summary)
+            env = stack.workspace.env_vars
+            stack.workspace.env_vars = {**env, **PREVIEW_ENV}  # for this preview only: `up` keeps its checkpoints
+            try:
+                result["changes"] = dict(stack.preview(on_output=out, color="never", **options).change_summary)
+            finally:
+                stack.workspace.env_vars = env
         else:
             done = getattr(stack, op)(on_output=out, color="never", **options)
             result["changes"] = done.summary.resource_changes or {}

@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 
-from components.kit.shell import split_command
+from components.kit.shell import command_line, compose, split_command
 from stacks.load import secret_keys_of, validate
 from tests.support.golden import STACKS
 from tests.support.helpers import evaluate_config, stack_config
 from tools.mirror.__main__ import main
 from tools.mirror.manifest import manifest
 from tools.render.evaluate import Evaluation
+from tools.render.plan import Registration
 from tools.render.write import reveal, write_all
 
 
@@ -53,3 +54,38 @@ def test_render_writes_the_manifest_into_the_artifacts(tmp_path: Path) -> None:
     _, ev = _airgap()
     write_all(ev, tmp_path)
     assert json.loads((tmp_path / "artifacts" / "mirror-manifest.json").read_text()) == manifest(ev)
+
+
+def _office(hosts: int) -> Evaluation:
+    """A plan of `hosts` hosts, each with its reachability probe and two more commands."""
+    ev = Evaluation("office")
+    for n in range(hosts):
+        conn = {"host": f"198.51.100.{n + 1}", "user": "ubuntu"}
+        for step in ("reachable", "bootstrap-base", "wg-key"):
+            params = {"PACKAGES": f"wireguard-tools h{n}"} if step == "bootstrap-base" else {}
+            create = command_line(step, compose("base-bootstrap.sh", params), sudo=True)
+            ev.resources.append(Registration(f"urn:{n}:{step}", "command:remote:Command", f"ws-{n}-{step}", None, True, [],
+                                             {"connection": conn, "create": create}))
+    return ev
+
+
+def test_the_manifest_reads_each_commands_connection_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Naming each command's host once per command, not by a scan of every command per command
+    (quadratic in a large office's hosts): the connections revealed grow with the commands."""
+    import tools.mirror.manifest as module
+
+    revealed: list[Any] = []
+
+    def counted(value: Any) -> Any:
+        revealed.append(value)
+        return reveal(value)
+
+    monkeypatch.setattr(module, "reveal", counted)
+    counts = {}
+    for hosts in (10, 40):
+        revealed.clear()
+        doc = manifest(_office(hosts))
+        assert sorted(doc["hosts"]) == sorted(f"ws-{n}" for n in range(hosts))
+        assert doc["hosts"]["ws-3"]["apt"] == ["h3", "wireguard-tools"]
+        counts[hosts] = len(revealed)
+    assert counts[40] <= 4 * counts[10], counts  # linear: 16x if quadratic

@@ -71,10 +71,19 @@ def _upstream_repository(chart: str) -> str | None:
     return next((pinned(p.parent.name).repository for p in CHARTS.glob("*/chart.yaml") if pinned(p.parent.name).chart == chart), None)
 
 
-def _host_of(ev: Evaluation, connection: Any) -> str:
+def _host_names(ev: Evaluation) -> dict[str, str]:
+    """SSH address -> host name, from the first `<name>-reachable` probe dialing it: built once,
+    since a scan of every command per command was quadratic in a large office's hosts."""
+    names: dict[str, str] = {}
+    for r in ev.of_type("command:remote:Command"):
+        if r.name.endswith("-reachable"):
+            names.setdefault(str(reveal(r.inputs["connection"])["host"]), r.name.removesuffix("-reachable"))
+    return names
+
+
+def _host_of(names: dict[str, str], connection: Any) -> str:
     host = str(reveal(connection).get("host"))
-    return next((r.name.removesuffix("-reachable") for r in ev.of_type("command:remote:Command")
-                 if r.name.endswith("-reachable") and str(reveal(r.inputs["connection"])["host"]) == host), host)
+    return names.get(host, host)
 
 
 def _params(r: Any) -> dict[str, str]:
@@ -104,9 +113,10 @@ def manifest(ev: Evaluation) -> dict[str, Any]:
             for env in _walk(inputs, "env"):
                 files.update(e["value"] for e in env if isinstance(e, dict) and e.get("name") == "SOURCE" and e.get("value"))
     hosts: dict[str, dict[str, Any]] = {}
+    names = _host_names(ev)
     for r in ev.of_type("command:remote:Command"):
         p = _params(r)
-        entry = hosts.setdefault(_host_of(ev, r.inputs["connection"]), {"apt": [], "snaps": []})
+        entry = hosts.setdefault(_host_of(names, r.inputs["connection"]), {"apt": [], "snaps": []})
         if r.name.endswith("-bootstrap-base"):
             entry["apt"] += p.get("PACKAGES", "").split()
         elif r.name.endswith("-firewall-rules"):
