@@ -115,6 +115,7 @@ class MicroK8sCluster(pulumi.ComponentResource):
         cp = planes[0]
         sans = control_plane_sans(planes)
         plane_addresses = [n.vpn_address for n in planes]
+        held = " ".join(f"{n.name}={n.vpn_address}" for n in planes)  # what remove-node never acts on
         installs = {n.name: self._install(name, n, args, child, seed=n is cp, sans=sans, planes=plane_addresses) for n in args.nodes}
         cp_target = cp.target.after(installs[cp.name])
         self.control_plane = cp_target
@@ -134,11 +135,11 @@ class MicroK8sCluster(pulumi.ComponentResource):
         previous: pulumi.Output[str] | None = None
         for plane in planes:  # serial, the seed first: see the module docstring
             installed = installs[plane.name] if previous is None else pulumi.Output.all(installs[plane.name], previous)[0]
-            previous = self._join(name, plane, args, cp, cp_target, installed, child)
+            previous = self._join(name, plane, args, cp, cp_target, installed, child, held)
             self.ready[plane.name] = previous
         for node in args.nodes:
             if not node.control_plane:
-                self.ready[node.name] = self._join(name, node, args, cp, cp_target, installs[node.name], child)
+                self.ready[node.name] = self._join(name, node, args, cp, cp_target, installs[node.name], child, held)
 
         self.upgraded = None
         start = pulumi.Output.all(*self.ready.values()).apply(lambda _: "")
@@ -193,7 +194,7 @@ class MicroK8sCluster(pulumi.ComponentResource):
 
     def _join(
         self, name: str, node: ClusterNode, args: MicroK8sClusterArgs, cp: ClusterNode, cp_target: SshTarget,
-        installed: pulumi.Output[str], opts: pulumi.ResourceOptions,
+        installed: pulumi.Output[str], opts: pulumi.ResourceOptions, planes: str,
     ) -> pulumi.Output[str]:
         secret_output = command_options(self, secret_output=True)
         # Registered only once the node is installed, so the token's lifetime starts when it can be used.
@@ -203,23 +204,19 @@ class MicroK8sCluster(pulumi.ComponentResource):
             create=shell.remote_command("microk8s-register.sh", {
                 "NODE_NAME": node.name, "NODE_IP": node.vpn_address, "TOKEN_TTL_S": str(args.token_ttl_seconds),
             }, sudo=cp_target.sudo),
-            delete=shell.remote_command("microk8s-remove-node.sh", {"NODE_NAME": node.name}, sudo=cp_target.sudo),
+            delete=shell.remote_command("microk8s-remove-node.sh", {"NODE_NAME": node.name, "PLANES": planes}, sudo=cp_target.sudo),
             logging=remote.Logging.STDERR,
             add_previous_output_in_env=False,
             opts=secret_output,
         )
         token: pulumi.Output[str] = pulumi.Output.secret(register.stdout)
         join_target = node.target.after(installed)
+        role = {"CONTROL_PLANE": cp.vpn_address, "NODE_IP": node.vpn_address, "WORKER": str(not node.control_plane).lower()}
         join = remote.Command(
             f"{name}-{node.name}-join",
             connection=join_target.connection,
-            create=shell.remote_command("microk8s-join.sh", {
-                "HOST_NAME": node.name,
-                "CONTROL_PLANE": cp.vpn_address,
-                "NODE_IP": node.vpn_address,
-                "WORKER": str(not node.control_plane).lower(),
-            }, sudo=join_target.sudo),
-            delete=shell.remote_command("microk8s-leave.sh", {}, sudo=join_target.sudo),
+            create=shell.remote_command("microk8s-join.sh", {"HOST_NAME": node.name, **role}, sudo=join_target.sudo),
+            delete=shell.remote_command("microk8s-leave.sh", role, sudo=join_target.sudo),
             stdin=token,
             logging=remote.Logging.NONE,
             add_previous_output_in_env=False,

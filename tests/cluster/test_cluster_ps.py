@@ -8,7 +8,8 @@ import secrets
 import subprocess
 from pathlib import Path
 
-from tests.support.cluster_stubs import ClusterHost, start
+from tests.support.cluster_scripts import start
+from tests.support.cluster_stubs import ClusterHost
 from tests.support.helpers import command_lines_while
 
 # `ps` sees every process on the machine, other tests' too (xdist runs them side by side):

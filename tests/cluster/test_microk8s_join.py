@@ -14,6 +14,8 @@ from tests.support.cluster_stubs import ClusterHost
 
 TOKEN = "0123456789abcdef0123456789abcdef"
 JOIN = {"HOST_NAME": "ws-1", "CONTROL_PLANE": "100.64.0.2", "NODE_IP": "100.64.1.1", "WORKER": "true"}
+LEAVE = {k: v for k, v in JOIN.items() if k != "HOST_NAME"}
+PLANES = "receipt=100.64.0.2 cp-2=100.64.0.4"
 
 
 def joined_worker(tmp_path: Path) -> ClusterHost:
@@ -90,16 +92,16 @@ def test_join_rejects_a_malformed_token_without_echoing_it(tmp_path: Path) -> No
 def test_leave_then_remove_node_on_destroy(tmp_path: Path) -> None:
     h = joined_worker(tmp_path)
     assert h.run("microk8s-join.sh", stdin=TOKEN, **JOIN).returncode == 0
-    assert h.run("microk8s-leave.sh").returncode == 0
+    assert h.run("microk8s-leave.sh", **LEAVE).returncode == 0
     assert h.state_changes() == ["microk8s leave"]
-    assert h.run("microk8s-leave.sh").returncode == 0 and h.state_changes() == []
+    assert h.run("microk8s-leave.sh", **LEAVE).returncode == 0 and h.state_changes() == []
     cp = ClusterHost(tmp_path / "cp", "receipt", "100.64.0.2")
     cp.add_node("ws-1", "100.64.1.1")
     assert cp.run("microk8s-drain.sh", NODE_NAME="ws-1").returncode == 0
     assert cp.state_changes() == ["microk8s kubectl drain ws-1 --ignore-daemonsets --delete-emptydir-data --timeout=300s"]
-    assert cp.run("microk8s-remove-node.sh", NODE_NAME="ws-1").returncode == 0
+    assert cp.run("microk8s-remove-node.sh", NODE_NAME="ws-1", PLANES=PLANES).returncode == 0
     assert cp.state_changes() == ["microk8s remove-node ws-1"]
-    assert cp.run("microk8s-remove-node.sh", NODE_NAME="ws-1").returncode == 0 and cp.state_changes() == []
+    assert cp.run("microk8s-remove-node.sh", NODE_NAME="ws-1", PLANES=PLANES).returncode == 0 and cp.state_changes() == []
 
 
 def test_node_ready_waits_within_a_bound_and_says_what_is_wrong(tmp_path: Path) -> None:
@@ -167,8 +169,8 @@ def test_a_control_plane_joins_without_worker_once_and_leaves(tmp_path: Path) ->
     assert not (h.snap_data / "var/lock/clustered.lock").exists()  # join.py marks only workers so
     again = h.run("microk8s-join.sh", stdin=TOKEN, **join)
     assert again.returncode == 0 and h.state_changes() == [] and again.stdout.strip() == "changed=none"
-    assert h.run("microk8s-leave.sh").returncode == 0
-    assert not (h.snap_data / "var/lock/no-cert-reissue").exists()
+    assert h.run("microk8s-leave.sh", **dict(LEAVE, NODE_IP="100.64.0.4", WORKER="false")).returncode == 0
+    assert h.state_changes() == ["microk8s leave"] and not (h.snap_data / "var/lock/no-cert-reissue").exists()
 
 
 def test_the_seed_joins_nobody_and_a_promoted_seed_stays_joined(tmp_path: Path) -> None:
@@ -181,7 +183,8 @@ def test_the_seed_joins_nobody_and_a_promoted_seed_stays_joined(tmp_path: Path) 
     assert not [c for c in seed.state_changes() if "join" in c]
     assert "the seed: it formed the cluster and joins nobody" in result.stderr
     # Its leave (on destroy) is then a no-op: it never joined anyone.
-    assert seed.run("microk8s-leave.sh").returncode == 0 and seed.state_changes() == []
+    seed_role = dict(LEAVE, NODE_IP="100.64.0.2", WORKER="false")
+    assert seed.run("microk8s-leave.sh", **seed_role).returncode == 0 and seed.state_changes() == []
     # cp-2 joined the first seed; once that one is lost it is the seed: its join step re-runs
     # with its own address and changes nothing (it stays in the cluster it is part of).
     cp2 = ClusterHost(tmp_path / "cp2", "cp-2", "100.64.0.4")
@@ -196,6 +199,55 @@ def test_the_seed_joins_nobody_and_a_promoted_seed_stays_joined(tmp_path: Path) 
 def test_the_seed_never_removes_itself_from_its_cluster(tmp_path: Path) -> None:
     seed = ClusterHost(tmp_path, "receipt", "100.64.0.2")
     seed.add_node("receipt", "100.64.0.2")
-    result = seed.run("microk8s-remove-node.sh", NODE_NAME="receipt")
+    result = seed.run("microk8s-remove-node.sh", NODE_NAME="receipt", PLANES=PLANES)
     assert result.returncode == 0 and seed.state_changes() == []
     assert "receipt is this node; not removing it from its own cluster" in result.stderr
+
+
+def test_the_seed_never_leaves_though_cluster_agent_marked_it_on_a_join(tmp_path: Path) -> None:
+    """cluster-agent 1.32 writes var/lock/no-cert-reissue on the node a join goes through (the
+    seed), and `microk8s leave` there resets its datastore with the API server stopped."""
+    seed = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    assert seed.run("microk8s-install.sh", **CP).returncode == 0
+    seed.state_changes()
+    (seed.snap_data / "var/lock").mkdir(parents=True, exist_ok=True)
+    (seed.snap_data / "var/lock/no-cert-reissue").touch()  # as pkg/api/v2/join.go does for ws-1's join
+    result = seed.run("microk8s-leave.sh", **dict(LEAVE, NODE_IP="100.64.0.2", WORKER="false"))
+    assert result.returncode == 0, result.stderr
+    assert seed.state_changes() == [] and "the seed: it does not leave its own cluster" in result.stderr
+    # A worker that never joined (no clustered.lock) does not try either.
+    ws = joined_worker(tmp_path / "ws")
+    ws.state_changes()
+    assert ws.run("microk8s-leave.sh", **LEAVE).returncode == 0 and ws.state_changes() == []
+
+
+def test_remove_node_never_acts_on_an_address_a_control_plane_holds(tmp_path: Path) -> None:
+    """A workstation whose kubelet posts cp-2's VPN address: removing it is refused, naming both,
+    and cp-2 stays a dqlite member (remove_node.py @ v1.32 with --force would remove it)."""
+    seed = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    (seed.state / "dqlite").write_text("100.64.0.4:19001\n")
+    seed.add_node("cp-2", "100.64.0.4")
+    seed.add_node("ws-1", "100.64.0.4")
+    result = seed.run("microk8s-remove-node.sh", NODE_NAME="ws-1", PLANES=PLANES)
+    assert result.returncode == 1
+    assert "node ws-1 posts control plane cp-2's address 100.64.0.4; not removing it" in result.stderr
+    assert (seed.state / "dqlite").read_text() == "100.64.0.4:19001\n" and (seed.state / "nodes/ws-1").exists()
+    assert not [c for c in seed.calls() if "remove-node" in c and c.startswith("microk8s")]
+    # cp-2 itself, still a member (its leave did not run): refused by MicroK8s, never forced.
+    gone = seed.run("microk8s-remove-node.sh", NODE_NAME="cp-2", PLANES=PLANES)
+    assert gone.returncode == 1 and "microk8s remove-node cp-2 failed" in gone.stderr
+    assert (seed.state / "dqlite").read_text() == "100.64.0.4:19001\n"
+    assert not [c for c in seed.calls() if "--force" in c]
+
+
+def test_a_node_that_never_gets_ready_loses_its_token_and_agent_access(tmp_path: Path) -> None:
+    cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    mine = cp.run("microk8s-register.sh", NODE_NAME="ws-1", NODE_IP="100.64.1.1").stdout.strip()
+    other = cp.run("microk8s-register.sh", NODE_NAME="ws-2", NODE_IP="100.64.1.2").stdout.strip()
+    assert (cp.state / "joiners/100.64.1.1").exists()
+    result = cp.run("microk8s-node-ready.sh", stdin=mine + "\n", NODE_NAME="ws-1", NODE_IP="100.64.1.1", WAIT_S="10")
+    assert result.returncode == 1 and "not Ready on 100.64.1.1 after 10s" in result.stderr
+    assert "join token and cluster-agent access are revoked" in result.stderr and mine not in result.stderr
+    tokens = (cp.snap_data / "credentials/cluster-tokens.txt").read_text().splitlines()
+    assert [t.split("|")[0] for t in tokens] == [other]
+    assert not (cp.state / "joiners/100.64.1.1").exists() and (cp.state / "joiners/100.64.1.2").exists()

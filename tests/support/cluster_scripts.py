@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+
 from components.cluster.microk8s import CONTROL_PLANE_ADDONS, MicroK8sClusterArgs, launch_config
 from components.cluster.node import ClusterNode
+from components.kit.shell import compose
 from tests.support.cluster_stubs import ClusterHost
 
 
@@ -22,3 +25,16 @@ WORKER = {"HOST_NAME": "ws-1", "CHANNEL": "1.32/stable", "NODE_IP": "100.64.1.1"
 
 def sleeps(h: ClusterHost) -> list[str]:
     return [c for c in h.calls() if c.startswith("sleep")]
+
+
+def start(host: ClusterHost, script: str, stdin: str = "", **params: str) -> subprocess.Popen[str]:
+    """Like `host.run`, but returns at once with the script running (to watch it from outside)."""
+    (host.state / "calls.log").write_text("")
+    params = {"SNAP_DATA": str(host.snap_data), "SNAP_COMMON": str(host.snap_common), **params}
+    env = {"PATH": f"{host.bin}:/usr/bin:/bin", "STATE": str(host.state), "HOME": str(host.root), **host.env}
+    proc = subprocess.Popen(["bash", "-c", compose(script, params), script], env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdin is not None
+    proc.stdin.write(stdin)
+    proc.stdin.close()
+    return proc

@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from components.kit.shell import compose
 from tests.support.nft_stub import NFT_STUBS
 from tests.support.nvidia_stubs import NVIDIA_STUBS
 from tests.support.snap_files_stub import SNAP_FILES_STUB
@@ -229,8 +228,14 @@ case $1 in
         if [ "${3:-}" = --worker ]; then touch "$SNAP_DATA/var/lock/clustered.lock" "$SNAP_DATA/var/lock/no-k8s-dqlite"; fi
         # Like MicroK8s: the join rewrites the kubelet's node IP from the default route.
         sed -i "s|^--node-ip=.*|--node-ip=198.51.100.11|" "$SNAP_DATA/args/kubelet";;
-  leave) rm -f "$SNAP_DATA/var/lock/clustered.lock" "$SNAP_DATA/var/lock/no-k8s-dqlite" "$SNAP_DATA/var/lock/no-cert-reissue";;
-  remove-node) rm -f "$STATE/nodes/$2";;
+  # Like microk8s-leave.wrapper @ v1.32: only a node marked part of a cluster leaves.
+  leave) [ -e "$SNAP_DATA/var/lock/no-cert-reissue" ] || { echo "This MicroK8s deployment is not acting as a node in a cluster."; exit 1; }
+         rm -f "$SNAP_DATA/var/lock/clustered.lock" "$SNAP_DATA/var/lock/no-k8s-dqlite" "$SNAP_DATA/var/lock/no-cert-reissue";;
+  # Like remove_node.py @ v1.32 on a dqlite node ($STATE/dqlite: the other members' endpoints):
+  # the node's InternalIP picks the member; --force removes it, else the removal fails.
+  remove-node) [ -e "$STATE/nodes/$2" ] || { echo "Node $2 does not exist in Kubernetes."; exit 1; }; ip=$(cat "$STATE/nodes/$2"); touch "$STATE/dqlite"
+    if grep -q "^$ip:" "$STATE/dqlite"; then [ "${3:-}" = --force ] || { echo "Removal failed. Node $2 is registered with dqlite."; exit 1; }; sed -i "/^$ip:/d" "$STATE/dqlite"; fi
+    rm -f "$STATE/nodes/$2";;
   # The wrapper replaces 127.0.0.1 with the default interface's address and adds a blank line.
   config) if [ -e "$STATE/config-output" ]; then cat "$STATE/config-output"; else printf '%s\\n' "${CLIENT_CONFIG//127.0.0.1/198.51.100.2}"; fi;;
 esac""",
@@ -286,15 +291,3 @@ class ClusterHost(StubHost):
 def _q(text: str) -> str:
     return shlex.quote(text)
 
-
-def start(host: ClusterHost, script: str, stdin: str = "", **params: str) -> subprocess.Popen[str]:
-    """Like `host.run`, but returns at once with the script running (to watch it from outside)."""
-    (host.state / "calls.log").write_text("")
-    params = {"SNAP_DATA": str(host.snap_data), "SNAP_COMMON": str(host.snap_common), **params}
-    env = {"PATH": f"{host.bin}:/usr/bin:/bin", "STATE": str(host.state), "HOME": str(host.root), **host.env}
-    proc = subprocess.Popen(["bash", "-c", compose(script, params), script], env=env, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdin is not None
-    proc.stdin.write(stdin)
-    proc.stdin.close()
-    return proc

@@ -3,49 +3,57 @@
 # then remove the node's join token (given on stdin) from the tokens file. cluster-agent
 # consumes only tokens without a TTL (pkg/snap/snap.go ConsumeClusterToken @ 1.32), and ours
 # have one: left there, it would join any number of machines until it expires.
+# A node that never gets there loses both too (its address from the agent guard's joiners, its
+# token), before the step fails: a stalled join must not keep them for the token's lifetime.
+# The step re-runs on the next up (it failed), and revokes again if it fails again.
 # Parameters: NODE_NAME, NODE_IP, WAIT_S, LOCK_WAIT_S; stdin: the node's join token.
 set -euo pipefail
 SCRIPT_NAME="node-ready"
 : "${NODE_NAME:?}" "${NODE_IP:?}" "${WAIT_S:=600}" "${LOCK_WAIT_S:=120}"
 : "${SNAP_DATA:=/var/snap/microk8s/current}"
 token=$(read_join_token)
+# The join is over (or given up): the node no longer reaches cluster-agent (microk8s-register.sh
+# let it in) and its token joins nobody.
+revoke() {
+  if nft get element inet hybrid_ai_agent joiners "{ $NODE_IP }" >/dev/null 2>&1; then
+    nft delete element inet hybrid_ai_agent joiners "{ $NODE_IP }" || fail "could not take $NODE_IP out of the agent guard's joiners"
+    log "$NODE_NAME no longer reaches cluster-agent"
+  fi
+
+  # Drop exactly the lines `<token>` and `<token>|<expiry>` (add_token.py's format), compared in
+  # the shell: the token is on no command line. Under register's lock, so that no add-node
+  # appends while the file is rewritten; atomically, keeping the file's owner and mode.
+  tokens="$SNAP_DATA/credentials/cluster-tokens.txt"
+  mkdir -p "$SNAP_DATA/var/lock"
+  exec {lock}>"$SNAP_DATA/var/lock/hybrid-ai-add-node.lock"
+  flock -w "$LOCK_WAIT_S" "$lock" || fail "another registration held the add-node lock for ${LOCK_WAIT_S}s; token of $NODE_NAME not removed"
+  found=no kept=()
+  if [ -f "$tokens" ]; then
+    while IFS= read -r line || [ -n "$line" ]; do
+      if [[ $line == "$token" || $line =~ ^${token}\|[0-9]+$ ]]; then found=yes; else kept+=("$line"); fi
+    done < "$tokens"
+  fi
+  if [ "$found" = yes ]; then
+    new=$(mktemp "$tokens.XXXXXX")
+    trap 'rm -f "$new"' EXIT
+    [ "${#kept[@]}" -eq 0 ] || printf '%s\n' "${kept[@]}" > "$new"
+    chown --reference="$tokens" "$new"
+    chmod --reference="$tokens" "$new"
+    mv "$new" "$tokens"
+    log "join token of $NODE_NAME removed from the tokens file"
+  fi
+  exec {lock}>&-
+}
+
 tries=$((WAIT_S / 5))
 while :; do
   ready=$(microk8s kubectl get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null || true)
   ip=$(microk8s kubectl get node "$NODE_NAME" -o jsonpath='{.status.addresses[?(@.type=="InternalIP")].address}' 2>/dev/null || true)
   [ "$ready" = True ] && [ "$ip" = "$NODE_IP" ] && break
   tries=$((tries - 1))
-  [ "$tries" -gt 0 ] || fail "node $NODE_NAME not Ready on $NODE_IP after ${WAIT_S}s (Ready=${ready:-unknown}, InternalIP=${ip:-none})"
+  [ "$tries" -gt 0 ] || { revoke; fail "node $NODE_NAME not Ready on $NODE_IP after ${WAIT_S}s (Ready=${ready:-unknown}, InternalIP=${ip:-none}); its join token and cluster-agent access are revoked: re-run pulumi up with --replace on its register step to join it again"; }
   sleep 5
 done
 
-# The join is over: the node no longer reaches cluster-agent (microk8s-register.sh let it in).
-if nft get element inet hybrid_ai_agent joiners "{ $NODE_IP }" >/dev/null 2>&1; then
-  nft delete element inet hybrid_ai_agent joiners "{ $NODE_IP }" || fail "could not take $NODE_IP out of the agent guard's joiners"
-  log "$NODE_NAME no longer reaches cluster-agent"
-fi
-
-# Drop exactly the lines `<token>` and `<token>|<expiry>` (add_token.py's format), compared in
-# the shell: the token is on no command line. Under register's lock, so that no add-node
-# appends while the file is rewritten; atomically, keeping the file's owner and mode.
-tokens="$SNAP_DATA/credentials/cluster-tokens.txt"
-mkdir -p "$SNAP_DATA/var/lock"
-exec {lock}>"$SNAP_DATA/var/lock/hybrid-ai-add-node.lock"
-flock -w "$LOCK_WAIT_S" "$lock" || fail "another registration held the add-node lock for ${LOCK_WAIT_S}s; token of $NODE_NAME not removed"
-found=no kept=()
-if [ -f "$tokens" ]; then
-  while IFS= read -r line || [ -n "$line" ]; do
-    if [[ $line == "$token" || $line =~ ^${token}\|[0-9]+$ ]]; then found=yes; else kept+=("$line"); fi
-  done < "$tokens"
-fi
-if [ "$found" = yes ]; then
-  new=$(mktemp "$tokens.XXXXXX")
-  trap 'rm -f "$new"' EXIT
-  [ "${#kept[@]}" -eq 0 ] || printf '%s\n' "${kept[@]}" > "$new"
-  chown --reference="$tokens" "$new"
-  chmod --reference="$tokens" "$new"
-  mv "$new" "$tokens"
-  log "join token of $NODE_NAME removed from the tokens file"
-fi
-exec {lock}>&-
+revoke
 echo "node=$NODE_NAME"
