@@ -175,17 +175,46 @@ def test_whole_program_preview_up_again_remove_destroy(cluster: ClusterLab, tmp_
 
 
 def assert_no_secret_in_state(lab: Lab, stack: ProgramStack) -> None:
-    """Neither the SSH private key (the stack's secret) nor any WireGuard private key (made on
-    its host, never to leave it) is in the state file in plaintext."""
+    """No secret of the stack is in the state file in plaintext (`lab_secrets`)."""
     state = stack.state_file()
-    key = lab.client_key.read_text()
-    body = "".join(key.splitlines()[1:-1])
-    assert body[:40] not in state and body[-40:] not in state, "the SSH private key is in the state in plaintext"
     assert '"ciphertext"' in state and stack.passphrase not in state
-    for host in lab.hosts.values():  # WireGuard private keys never leave their host
-        conf = (host.dir / "etc-wireguard" / "wg0.conf").read_text()
-        private = re.search(r"^PrivateKey\s*=\s*(\S+)", conf, re.M)
-        assert private and private.group(1) not in state, host.name
+    secrets = lab_secrets(lab)
+    assert {f"{h} WireGuard private key" for h in lab.hosts} <= set(secrets), sorted(secrets)
+    assert "receipt admin client key" in secrets and "receipt join token 0" in secrets, sorted(secrets)
+    found = secrets_in_state(state, secrets)
+    assert not found, f"in the state in plaintext: {found}"
+
+
+def lab_secrets(lab: Lab) -> dict[str, str]:
+    """The SSH private key (the stack's secret), every WireGuard private key (made on its host,
+    never to leave it), the admin kubeconfig's client key (CN=admin,O=system:masters) and every
+    join token add-node issued (the stand-in's record: the ready step removes them)."""
+    body = "".join(lab.client_key.read_text().splitlines()[1:-1])
+    found = {"SSH private key (start)": body[:40], "SSH private key (end)": body[-40:]}
+    for host in lab.hosts.values():
+        found.update(host_secrets(host.name, host.dir))
+    return found
+
+
+def host_secrets(name: str, folder: Path) -> dict[str, str]:
+    """The secrets a lab host's own folder holds (see `lab_secrets`)."""
+    found: dict[str, str] = {}
+    for conf in folder.rglob("wg0.conf"):
+        private = re.search(r"^PrivateKey\s*=\s*(\S+)", conf.read_text(), re.M)
+        if private:
+            found[f"{name} WireGuard private key"] = private.group(1)
+    for config in folder.rglob("credentials/client.config"):
+        key = re.search(r"client-key-data:\s*(\S+)", config.read_text())
+        if key:
+            found[f"{name} admin client key"] = key.group(1)[:60]
+    for record in folder.rglob("microk8s/current/lab-issued-tokens"):
+        found.update({f"{name} join token {n}": t for n, t in enumerate(record.read_text().split())})
+    return found
+
+
+def secrets_in_state(state: str, secrets: dict[str, str]) -> list[str]:
+    """The names of the secrets whose value is in the state text."""
+    return [name for name, value in secrets.items() if value and value in state]
 
 
 def remove_workstation(cluster: ClusterLab, stack: ProgramStack, total: int, first: dict[str, str], resources: list[dict[str, str]]) -> int:

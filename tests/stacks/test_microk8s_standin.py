@@ -98,3 +98,17 @@ def test_add_node_appends_a_token_with_its_expiry_and_prints_it_alone(snap_data:
     saved, expiry = line.split("|")
     assert saved == token and abs(int(expiry) - (time.time() + 600)) < 5
     assert agent.is_valid(token, snap_data / "credentials" / "cluster-tokens.txt") == (True, True)
+
+
+def test_a_join_marks_the_contacted_node_and_leave_there_is_refused(snap_data: Path, capsys: pytest.CaptureFixture[str],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """cluster-agent 1.32 writes no-cert-reissue on the node a join goes through (a worker's join
+    too); `microk8s leave` there would reset a control plane's datastore: the stand-in refuses it."""
+    (snap_data / "credentials" / "cluster-tokens.txt").write_text(f"{TOKEN}|{int(time.time()) + 600}\n")
+    monkeypatch.setattr(standin, "installed", lambda: True)
+    assert standin.microk8s(["leave"]) == 1  # not part of a cluster yet (the wrapper's check)
+    assert "not acting as a node in a cluster" in capsys.readouterr().err
+    join(TOKEN)
+    assert (snap_data / "var" / "lock" / "no-cert-reissue").exists()
+    assert standin.microk8s(["leave"]) == 2 and "does not leave as a control plane" in capsys.readouterr().err
+    assert (snap_data / "var" / "lock" / "no-cert-reissue").exists()

@@ -8,7 +8,8 @@ rules and the overlay decide who reaches it), reading the host's own
   credentials/cluster-tokens.txt and unexpired (`IsValidToken`: the first line with that token;
   `token|expiry` expires) and is removed only when it has no TTL (`ConsumeClusterToken`), else
   500 "Invalid token"; the joiner's cluster-agent port must be this one's (502); a joiner with
-  the contacted address is refused (503); a worker gets the CA, the API server port, the kubelet
+  the contacted address is refused (503); the contacted node writes its own
+  var/lock/no-cert-reissue (`CreateNoCertsReissueLock`, for every join); a worker gets the CA, the API server port, the kubelet
   args and the one-use certificate request tokens `<token>-kubelet`, `<token>-proxy`.
 - POST /cluster/api/v1.0/sign-cert {token, request}: a live certificate request token (consumed)
   gets the CSR signed by the cluster CA, whatever its subject.
@@ -81,6 +82,9 @@ def join(body: dict[str, Any], remote: str, local: str) -> dict[str, Any]:
         raise Refused(503, f"The joining node has the same IP ({local}) as the node we contact")
     if body.get("worker") not in (True, "as-worker"):
         raise Refused(501, "the lab's cluster-agent stand-in joins workers only")
+    # CreateNoCertsReissueLock: the contacted node marks itself part of a cluster, on every join.
+    (SNAP_DATA / "var" / "lock").mkdir(parents=True, exist_ok=True)
+    (SNAP_DATA / "var" / "lock" / "no-cert-reissue").touch()
     with REQUEST_TOKENS.open("a") as f:
         f.write(f"{token}-kubelet\n{token}-proxy\n")
     args = (SNAP_DATA / "args" / "kube-apiserver").read_text().splitlines()

@@ -18,8 +18,9 @@ What it does as MicroK8s 1.32 does (docs/upstream.md lists each fact and its tes
   gets its certificate signed there, its labels and node IP as join.py sets them, and registers
   its Node (a kwok-managed one: pods go Ready on it).
 - `microk8s kubectl` is the real kubectl with the admin client config; `remove-node` deletes a
-  Node that exists, else fails; `leave` undoes the join markers; `config` prints client.config
-  with 127.0.0.1 replaced by the default interface's address.
+  Node that exists, else fails; `leave` undoes a worker's join markers (refused where the
+  wrapper refuses, and on a control plane, whose datastore leave.py would reset); `config`
+  prints client.config with 127.0.0.1 replaced by the default interface's address.
 - `snap restart microk8s.daemon-kubelite` restarts the kubelet: it posts its node IP again.
 - `snap remove microk8s --purge` removes every file of the snap (and, on the control plane, the
   kubelet's Node: the cluster it served is gone).
@@ -193,6 +194,11 @@ def microk8s(argv: list[str]) -> int:
     if verb == "join":
         return join(rest)
     if verb == "leave":
+        locks = SNAP_DATA / "var" / "lock"
+        if not (locks / "no-cert-reissue").exists():  # microk8s-leave.wrapper @ v1.32
+            return fail("This MicroK8s deployment is not acting as a node in a cluster.")
+        if not (locks / "clustered.lock").exists():  # leave.py: a dqlite node resets its datastore
+            return fail("the lab's stand-in does not leave as a control plane: leave.py would stop its API server and wipe its datastore", 2)
         for lock in ("clustered.lock", "no-k8s-dqlite", "no-cert-reissue"):
             (SNAP_DATA / "var" / "lock" / lock).unlink(missing_ok=True)
         (SNAP_DATA / "credentials" / "kubelet.config").unlink(missing_ok=True)
@@ -218,6 +224,8 @@ def add_node(rest: list[str]) -> int:
     with tokens.open("a") as f:
         f.write(line + "\n")
     tokens.chmod(0o600)
+    with (SNAP_DATA / "lab-issued-tokens").open("a") as f:  # the lab's record (its state canary), not MicroK8s'
+        f.write(token + "\n")
     if opts.get("--format") == "token":
         print(token)
     else:
