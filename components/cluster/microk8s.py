@@ -210,6 +210,17 @@ class MicroK8sCluster(pulumi.ComponentResource):
             opts=secret_output,
         )
         token: pulumi.Output[str] = pulumi.Output.secret(register.stdout)
+        # Beside the join, not after it: whether the join step succeeds or fails (the node decides
+        # that), the token and the node's cluster-agent access end once it is Ready or WAIT_S is up.
+        remote.Command(
+            f"{name}-{node.name}-join-window",
+            connection=cp_target.connection,
+            create=shell.remote_command("microk8s-node-ready.sh", {"NODE_NAME": node.name, "NODE_IP": node.vpn_address}, sudo=cp_target.sudo),
+            stdin=token,
+            logging=remote.Logging.STDERR,
+            add_previous_output_in_env=False,
+            opts=opts,
+        )
         join_target = node.target.after(installed)
         role = {"CONTROL_PLANE": cp.vpn_address, "NODE_IP": node.vpn_address, "WORKER": str(not node.control_plane).lower()}
         join = remote.Command(

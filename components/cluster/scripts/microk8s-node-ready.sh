@@ -5,7 +5,9 @@
 # have one: left there, it would join any number of machines until it expires.
 # A node that never gets there loses both too (its address from the agent guard's joiners, its
 # token), before the step fails: a stalled join must not keep them for the token's lifetime.
-# The step re-runs on the next up (it failed), and revokes again if it fails again.
+# The step re-runs on the next up (it failed), and revokes again if it fails again. The program
+# also runs it beside the join step (its join-window step), so that a join step the node fails
+# on purpose does not keep them live either.
 # Parameters: NODE_NAME, NODE_IP, WAIT_S, LOCK_WAIT_S; stdin: the node's join token.
 set -euo pipefail
 SCRIPT_NAME="node-ready"
@@ -14,19 +16,20 @@ SCRIPT_NAME="node-ready"
 token=$(read_join_token)
 # The join is over (or given up): the node no longer reaches cluster-agent (microk8s-register.sh
 # let it in) and its token joins nobody.
+# Under register's lock (the join-window and ready steps may revoke at the same moment).
 revoke() {
+  mkdir -p "$SNAP_DATA/var/lock"
+  exec {lock}>"$SNAP_DATA/var/lock/hybrid-ai-add-node.lock"
+  flock -w "$LOCK_WAIT_S" "$lock" || fail "another registration held the add-node lock for ${LOCK_WAIT_S}s; token of $NODE_NAME not removed"
   if nft get element inet hybrid_ai_agent joiners "{ $NODE_IP }" >/dev/null 2>&1; then
     nft delete element inet hybrid_ai_agent joiners "{ $NODE_IP }" || fail "could not take $NODE_IP out of the agent guard's joiners"
     log "$NODE_NAME no longer reaches cluster-agent"
   fi
 
   # Drop exactly the lines `<token>` and `<token>|<expiry>` (add_token.py's format), compared in
-  # the shell: the token is on no command line. Under register's lock, so that no add-node
-  # appends while the file is rewritten; atomically, keeping the file's owner and mode.
+  # the shell: the token is on no command line. Under the lock, so that no add-node appends
+  # while the file is rewritten; atomically, keeping the file's owner and mode.
   tokens="$SNAP_DATA/credentials/cluster-tokens.txt"
-  mkdir -p "$SNAP_DATA/var/lock"
-  exec {lock}>"$SNAP_DATA/var/lock/hybrid-ai-add-node.lock"
-  flock -w "$LOCK_WAIT_S" "$lock" || fail "another registration held the add-node lock for ${LOCK_WAIT_S}s; token of $NODE_NAME not removed"
   found=no kept=()
   if [ -f "$tokens" ]; then
     while IFS= read -r line || [ -n "$line" ]; do
