@@ -159,6 +159,20 @@ def test_one_missing_artifact_fails_naming_it_with_nothing_changed(site: AirgapS
     assert not Path(params["STAGED_CERTS_D"]).exists() and not Path(params["STAGED_SNAPS"]).exists()
 
 
+def test_a_third_party_apt_source_fails_the_preflight_naming_it_with_nothing_changed(site: AirgapSite, tmp_path: Path) -> None:
+    params = _params(site, tmp_path)
+    apt = Path(params["APT_DIR"])
+    cuda = apt / "sources.list.d/cuda-ubuntu2404-x86_64.list"
+    cuda.write_text("deb https://developer.download.nvidia.com/compute/cuda/repos/ubuntu2404/x86_64/ /\n")
+    result = _mirrors(site, params, _secrets(site))
+    assert result.returncode == 1
+    assert f"no other apt source: {cuda}" in result.stderr
+    assert (apt / "sources.list").exists() and not (apt / "sources.list.d/hybrid-ai-mirrors.list").exists()
+    assert not Path(params["STAGED_CERTS_D"]).exists()
+    cuda.unlink()
+    assert _mirrors(site, params, _secrets(site)).returncode == 0
+
+
 def test_wrong_registry_credentials_fail_the_preflight(site: AirgapSite, tmp_path: Path) -> None:
     result = _mirrors(site, _params(site, tmp_path), _secrets(site, "mirror-user:wrong"))
     assert result.returncode == 1

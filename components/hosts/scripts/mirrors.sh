@@ -61,6 +61,18 @@ if [ -n "$APT_URL$NVIDIA_APT_URL" ]; then
   printf '%s\n' "$APT_KEY" > "$work/keys/hybrid-ai-ubuntu-mirror.asc"
   printf '%s\n' "$NVIDIA_APT_KEY" > "$work/keys/hybrid-ai-nvidia-mirror.asc"
   apt_lines "$work/keys" > "$work/sources.list"
+  # Every other apt source would send the later steps' `apt-get update` to the internet: each one
+  # fails the preflight by name (the ones the mirrors replace are set aside below).
+  if [ -n "$APT_URL" ]; then
+    for file in "$APT_DIR"/sources.list.d/*.list "$APT_DIR"/sources.list.d/*.sources; do
+      [ -e "$file" ] || continue
+      case $(basename "$file") in
+        hybrid-ai-mirrors.list|ubuntu.sources) continue ;;
+        nvidia-container-toolkit.list) [ -z "$NVIDIA_APT_URL" ] || continue ;;
+      esac
+      missing+=("no other apt source: $file (not a mirror of this site; remove it, or move it out of sources.list.d)")
+    done
+  fi
   apt_opts=(-o "Dir::Etc::SourceList=$work/sources.list" -o Dir::Etc::SourceParts=/dev/null -o "Dir::State::Lists=$work/lists"
             -o "Dir::Cache=$work/cache" -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= -o APT::Sandbox::User=root)
   if ! apt-get "${apt_opts[@]}" -q update > "$work/update.log" 2>&1 || grep -qE '^(E|W): ' "$work/update.log"; then
