@@ -22,11 +22,12 @@ from stacks.load import Stack
 
 
 def apt_packages(cfg: StackConfig, h: Host) -> list[str]:
-    """Debian packages a host's steps may install: the base set and chrony (base-bootstrap.sh, on
-    a host without systemd-timesyncd), nftables where the host firewall goes (as `build_firewalls`
-    decides) and on every control plane (agent-guard-apply.sh), s3cmd on the control plane that
-    backs up to object storage (datastore-backup-install.sh), and on GPU hosts the driver."""
-    packages = [*BASE_PACKAGES.split(), "chrony"]
+    """Debian packages a host's steps install: the base set, nftables where the host firewall goes
+    (as `build_firewalls` decides) and on every control plane (agent-guard-apply.sh), s3cmd on the
+    control plane that backs up to object storage (datastore-backup-install.sh), and on GPU hosts
+    the driver. Not chrony: base-bootstrap.sh installs it only on a host without
+    systemd-timesyncd, and simulated beside timesyncd it conflicts (both are a time-daemon)."""
+    packages = BASE_PACKAGES.split()
     control_planes = cfg.hosts_with(Role.CONTROL_PLANE)
     if (cfg.firewall.enabled and cfg.vpn.backend == "wireguard" and cfg.has_public_endpoint(h)) or h in control_planes:
         packages.append("nftables")

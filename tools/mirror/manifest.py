@@ -121,8 +121,10 @@ def manifest(ev: Evaluation) -> dict[str, Any]:
         entry = hosts.setdefault(_host_of(names, r.inputs["connection"]), {"apt": [], "snaps": []})
         if r.name.endswith("-bootstrap-base"):
             entry["apt"] += p.get("PACKAGES", "").split()
-        elif r.name.endswith("-firewall-rules"):
-            entry["apt"].append("nftables")  # firewall-apply.sh installs it where missing
+        elif r.name.endswith(("-firewall-rules", "-agent-guard")):
+            entry["apt"].append("nftables")  # firewall-apply.sh and agent-guard-apply.sh install it where missing
+        elif p.get("BACKUP_S3") == "yes":
+            entry["apt"].append("s3cmd")  # datastore-backup-install.sh, for object storage
         elif r.name.endswith("-gpu-setup"):
             if p.get("INSTALL_TOOLKIT") == "true":
                 entry["apt"] += [f"{n}={p['TOOLKIT_VERSION']}" for n in TOOLKIT_PACKAGES]
