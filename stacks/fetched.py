@@ -33,6 +33,7 @@ from pulumi.runtime import mocks, settings
 
 from stacks.charts import BUNDLE, chart_artifact, gateway_api_crds, pinned
 from stacks.config import StackConfig
+from stacks.images import charts_used, lock_path, read_files
 
 VERIFIED = Path("build") / "verified"  # under the project, where Pulumi runs the program: the same path on every machine
 HELM_CHART = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
@@ -127,3 +128,12 @@ def verified(wants: Mapping[str, str], pins: Mapping[str, str], *, offline: bool
         local.write_bytes(data)
         paths[name] = str(local)
     return paths, problems
+
+
+def stack_files(cfg: StackConfig, stack: str) -> tuple[dict[str, str], list[str]]:
+    """A mirrored stack's charts and bundle, fetched and checked against its lock: (paths, problems)."""
+    try:
+        files, bad = verified(wanted(cfg, charts_used(cfg)), read_files(lock_path(stack)), offline=offline())
+    except ValueError as err:
+        return {}, [str(err)]
+    return files, [f"stacks/locks/{stack}.yaml: {p}" for p in bad]

@@ -23,8 +23,8 @@ from stacks.config import StackConfig
 from stacks.config.consistency import cross_checks
 from stacks.config.consistency.lan import lan_path_warnings
 from stacks.config.mirrors import mirror_secrets
-from stacks.fetched import offline, verified, wanted
-from stacks.images import charts_used, lock_path, mirrored, pin, pin_problems, read_files, read_lock
+from stacks.fetched import stack_files
+from stacks.images import lock_path, mirrored, pin, pin_problems, read_lock
 from stacks.ssh_key import passphrase_protected
 
 NAMESPACE = "hybrid-ai"
@@ -284,11 +284,8 @@ def load() -> Stack:
     problems += pin_problems(cfg, pins, pulumi.get_stack())
     files: dict[str, str] = {}
     if not problems and mirrored(cfg):
-        try:
-            files, bad = verified(wanted(cfg, charts_used(cfg)), read_files(lock_path(pulumi.get_stack())), offline=offline())
-            problems += [f"stacks/locks/{pulumi.get_stack()}.yaml: {p}" for p in bad]
-        except ValueError as err:
-            problems.append(str(err))
+        files, bad = stack_files(cfg, pulumi.get_stack())
+        problems += bad
     if problems:
         raise ConfigError(problems)
 

@@ -107,7 +107,7 @@ copy_registry_hosts() {
     changed+=("registry-$(basename "$dir")")
   done
   # A registry no longer mirrored (its staged folder gone): our copy goes, and containerd takes the
-  # registry's default host again (for docker.io, registry-1.docker.io, as MicroK8s' own file says).
+  # registry's own default host again (as MicroK8s' own files say; docs/upstream.md).
   for dir in "$ARGS"/certs.d/*/; do
     if [ ! -d "$dir" ] || [ -d "$STAGED_CERTS_D/$(basename "$dir")" ]; then continue; fi
     head -n 1 "$dir/hosts.toml" 2>/dev/null | grep -q '^# hybrid-ai:' || continue
