@@ -21,6 +21,8 @@ CHARTS = Path(__file__).resolve().parents[1] / "charts"
 # gateway API CRDs to v1.5.1"). Upgrading is this one line.
 GATEWAY_API_VERSION = "v1.5.1"
 GATEWAY_API_CRDS = f"https://github.com/kubernetes-sigs/gateway-api/releases/download/{GATEWAY_API_VERSION}/standard-install.yaml"
+BUNDLE = f"gateway-api/{GATEWAY_API_VERSION}/standard-install.yaml"
+"""The bundle's name in a stack's lock (`files:`, stacks/fetched.py) and in `make mirror LAYOUT=`."""
 
 
 @cache
@@ -32,11 +34,20 @@ def pinned(name: str) -> ChartSpec:
                      skip_await=bool(doc.get("skipAwait", False)))
 
 
-def chart(name: str, sources: Sources, pins: Mapping[str, str] | None = None) -> ChartSpec:
-    """The pinned chart, fetched from the stack's chart source when it sets one, its images by
-    digest where the stack's image lock (`pins`, stacks/images.py) holds them."""
+def chart_artifact(name: str) -> str:
+    """The chart's archive as a stack's lock names it (`files:`, stacks/fetched.py)."""
     spec = pinned(name)
-    if sources.charts is not None:
+    return f"charts/{spec.chart}-{spec.version}.tgz"
+
+
+def chart(name: str, sources: Sources, pins: Mapping[str, str] | None = None, files: Mapping[str, str] | None = None) -> ChartSpec:
+    """The pinned chart, fetched from the stack's chart source when it sets one (or, on a mirrored
+    stack, the verified local copy in `files`, stacks/fetched.py), its images by digest where the
+    stack's image lock (`pins`, stacks/images.py) holds them."""
+    spec = pinned(name)
+    if files and chart_artifact(name) in files:
+        spec = dataclasses.replace(spec, repository=files[chart_artifact(name)])
+    elif sources.charts is not None:
         spec = dataclasses.replace(spec, repository=sources.charts)
     if pins and (extra := chart_values(name, pins)):
         spec = dataclasses.replace(spec, values=merged(spec.values, extra))
@@ -50,8 +61,11 @@ def merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def gateway_api_crds(sources: Sources) -> str:
-    """The Gateway API CRD bundle: the stack's own copy (URL or file), else the release's."""
+def gateway_api_crds(sources: Sources, files: Mapping[str, str] | None = None) -> str:
+    """The Gateway API CRD bundle: the verified local copy on a mirrored stack (stacks/fetched.py),
+    else the stack's own copy (URL or file), else the release's."""
+    if files and BUNDLE in files:
+        return files[BUNDLE]
     return sources.gateway_api_crds or GATEWAY_API_CRDS
 
 

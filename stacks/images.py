@@ -33,6 +33,7 @@ LOCKS = Path(__file__).resolve().parent / "locks"
 REDIS_IMAGE = "redis:7.4.1-alpine"
 TAG_REF = re.compile(r"[a-z0-9][a-z0-9._:-]*(/[a-z0-9][a-z0-9._-]*)+:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+FILE_NAME = re.compile(r"charts/[a-z0-9][a-z0-9-]*-[0-9][A-Za-z0-9.+-]*\.tgz|gateway-api/v[0-9.]+/standard-install\.yaml")
 
 
 def lock_path(stack: str) -> Path:
@@ -46,8 +47,9 @@ def read_lock(path: Path) -> dict[str, str]:
         return {}
     doc = yaml.safe_load(path.read_text()) or {}
     where = f"{path.parent.name}/{path.name}"
-    if not isinstance(doc, dict) or set(doc) - {"images"} or not isinstance(doc.get("images", {}), dict):
-        raise ValueError(f"{where}: holds only `images:`, a map of image reference to digest; write it again with `make mirror RESOLVE=1`")
+    if not isinstance(doc, dict) or set(doc) - {"images", "files"} or not all(isinstance(doc.get(k) or {}, dict) for k in ("images", "files")):
+        raise ValueError(f"{where}: holds only `images:` and `files:`, maps of image reference or file to digest; "
+                         "write it again with `make mirror RESOLVE=1`")
     images: dict[Any, Any] = doc.get("images") or {}
     for n, (ref, digest) in enumerate(images.items(), 1):
         if not isinstance(ref, str) or not TAG_REF.fullmatch(ref):
@@ -57,10 +59,24 @@ def read_lock(path: Path) -> dict[str, str]:
     return dict(images)
 
 
-def write_lock(path: Path, stack: str, pins: Mapping[str, str]) -> None:
-    lines = [f"# Image digests of stack {stack}: `make mirror STACK={stack} RESOLVE=1` resolved each tag on a",
-             "# connected machine. Review a change like a version bump; the render deploys `<image>@<digest>`.", "images:"]
+def read_files(path: Path) -> dict[str, str]:
+    """The lock's `{file: sha256}` (charts and the Gateway API bundle, stacks/fetched.py); {} when none."""
+    read_lock(path)  # the same shape checks
+    files: dict[Any, Any] = ((yaml.safe_load(path.read_text()) or {}).get("files") or {}) if path.exists() else {}
+    for name, digest in files.items():
+        if not isinstance(name, str) or not FILE_NAME.fullmatch(name):
+            raise ValueError(f"{path.parent.name}/{path.name}: `files:` entry is not a `charts/<chart>-<version>.tgz` or the bundle's name")
+        if not isinstance(digest, str) or not DIGEST.fullmatch(digest):
+            raise ValueError(f"{path.parent.name}/{path.name}: {name}: not a `sha256:<64 hex digits>` digest")
+    return dict(files)
+
+
+def write_lock(path: Path, stack: str, pins: Mapping[str, str], files: Mapping[str, str] | None = None) -> None:
+    lines = [f"# Image and file digests of stack {stack}: `make mirror STACK={stack} RESOLVE=1` resolved each tag and",
+             "# hashed each chart and bundle on a connected machine. Review a change like a version bump.", "images:"]
     lines += [f"  {ref}: {pins[ref]}" for ref in sorted(pins)]
+    if files:
+        lines += ["files:"] + [f"  {name}: {files[name]}" for name in sorted(files)]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
 

@@ -23,7 +23,8 @@ from stacks.config import StackConfig
 from stacks.config.consistency import cross_checks
 from stacks.config.consistency.lan import lan_path_warnings
 from stacks.config.mirrors import mirror_secrets
-from stacks.images import lock_path, pin, pin_problems, read_lock
+from stacks.fetched import stack_files
+from stacks.images import lock_path, mirrored, pin, pin_problems, read_lock
 from stacks.ssh_key import passphrase_protected
 
 NAMESPACE = "hybrid-ai"
@@ -45,6 +46,8 @@ class Stack:
     secrets: Mapping[str, pulumi.Output[str]]
     pins: Mapping[str, str] = field(default_factory=dict)
     """The stack's image lock (`stacks/locks/<stack>.yaml`): qualified tag reference -> digest."""
+    files: Mapping[str, str] = field(default_factory=dict)
+    """On a mirrored stack, each chart's and the bundle's verified local copy (stacks/fetched.py)."""
 
     def secret(self, key: str) -> pulumi.Output[str]:
         return self.secrets[key]
@@ -279,10 +282,14 @@ def load() -> Stack:
     except ValueError as err:
         problems.append(str(err))
     problems += pin_problems(cfg, pins, pulumi.get_stack())
+    files: dict[str, str] = {}
+    if not problems and mirrored(cfg):
+        files, bad = stack_files(cfg, pulumi.get_stack())
+        problems += bad
     if problems:
         raise ConfigError(problems)
 
     for warning in lan_path_warnings(cfg):
         pulumi.log.warn(warning)
     config = pulumi.Config(NAMESPACE)
-    return Stack(cfg, {key: config.require_secret(key) for key in needed}, pins)
+    return Stack(cfg, {key: config.require_secret(key) for key in needed}, pins, files)

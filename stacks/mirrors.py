@@ -15,18 +15,24 @@ import pulumi
 from components.cluster.nvidia import TOOLKIT_PACKAGES, TOOLKIT_VERSION
 from components.hosts.bootstrap import BASE_PACKAGES
 from components.hosts.mirrors import MirrorSetup
-from stacks.config import Host, StackConfig
+from stacks.config import Host, Role, StackConfig
 from stacks.config.mirrors import Mirrors, registry_of
 from stacks.images import all_images
 from stacks.load import Stack
 
 
 def apt_packages(cfg: StackConfig, h: Host) -> list[str]:
-    """Debian packages a host installs: the base set, nftables where the host firewall goes (as
-    `build_firewalls` decides), and on GPU hosts the driver."""
+    """Debian packages a host's steps install: the base set, nftables where the host firewall goes
+    (as `build_firewalls` decides) and on every control plane (agent-guard-apply.sh), s3cmd on the
+    control plane that backs up to object storage (datastore-backup-install.sh), and on GPU hosts
+    the driver. Not chrony: base-bootstrap.sh installs it only on a host without
+    systemd-timesyncd, and simulated beside timesyncd it conflicts (both are a time-daemon)."""
     packages = BASE_PACKAGES.split()
-    if cfg.firewall.enabled and cfg.vpn.backend == "wireguard" and cfg.has_public_endpoint(h):
+    control_planes = cfg.hosts_with(Role.CONTROL_PLANE)
+    if (cfg.firewall.enabled and cfg.vpn.backend == "wireguard" and cfg.has_public_endpoint(h)) or h in control_planes:
         packages.append("nftables")
+    if cfg.backup.enabled and cfg.backup.object_storage is not None and control_planes and h is control_planes[0]:
+        packages.append("s3cmd")
     if h.gpu is not None and h.in_cluster and h.nvidia.install_driver and h.nvidia.driver_version:
         packages.append(f"nvidia-driver-{h.nvidia.driver_version}")
     return packages

@@ -22,7 +22,8 @@ GRAFANA_LOCAL_PORT = 3000
 def build_monitoring(cfg: StackConfig, workload_namespace: pulumi.Input[str], tf_serving: str | None,
                      tolerations: list[dict[str, str]], opts: pulumi.ResourceOptions,
                      ready: Mapping[str, Sequence[pulumi.Output[Any]]],
-                     secret: Callable[[str], pulumi.Output[str]], pins: Mapping[str, str] | None = None) -> Monitoring | None:
+                     secret: Callable[[str], pulumi.Output[str]], pins: Mapping[str, str] | None = None,
+                     files: Mapping[str, str] | None = None) -> Monitoring | None:
     """The monitoring layer when enabled; `ready` holds what must exist before the cloud side
     (Prometheus, Grafana) and the GPU side (dcgm-exporter: the nodes and the `nvidia` RuntimeClass)."""
     m = cfg.monitoring
@@ -30,7 +31,7 @@ def build_monitoring(cfg: StackConfig, workload_namespace: pulumi.Input[str], tf
         return None
     has_gpus = any(h.gpu is not None and h.in_cluster for h in cfg.hosts)
     return Monitoring("monitoring", MonitoringArgs(
-        stack=chart("kube-prometheus-stack", cfg.sources, pins), gpu_exporter=chart("dcgm-exporter", cfg.sources, pins) if has_gpus else None,
+        stack=chart("kube-prometheus-stack", cfg.sources, pins, files), gpu_exporter=chart("dcgm-exporter", cfg.sources, pins, files) if has_gpus else None,
         workload_namespace=workload_namespace, tf_serving=tf_serving, tf_rest_port=REST_PORT,
         cert_manager_namespace=chart("cert-manager", cfg.sources).namespace, retention=m.retention, storage_size=m.storage_size,
         storage_class=m.storage_class, grafana_storage_size=m.grafana_storage_size,
@@ -38,7 +39,7 @@ def build_monitoring(cfg: StackConfig, workload_namespace: pulumi.Input[str], tf
         backup_nodes=[h.name for h in cfg.hosts if h.in_cluster and Role.CONTROL_PLANE.value in h.roles],
         backups=cfg.backup.enabled, alert_receiver=alert_receiver(cfg, secret),
         cloud_ready=ready["cloud"], gpu_ready=ready["gpu"],
-        models=scrape_targets(cfg), metrics_adapter=chart("prometheus-adapter", cfg.sources, pins) if queue_autoscaled(cfg) else None,
+        models=scrape_targets(cfg), metrics_adapter=chart("prometheus-adapter", cfg.sources, pins, files) if queue_autoscaled(cfg) else None,
     ), opts=opts)
 
 

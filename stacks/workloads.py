@@ -135,8 +135,8 @@ def build_workloads(stack: Stack, cluster: ClusterApi) -> Workloads:
         wait_for.append(runtime_class)
 
     ingress = PublicIngress("ingress", PublicIngressArgs(
-        controller=chart("traefik", cfg.sources, stack.pins), gateway_api_crds=gateway_api_crds(cfg.sources), workload_namespace=namespace, nodes_ready=nodes_ready(cfg, cluster, "ingress"), tls=cfg.ingress.tls, domain=cfg.ingress.domain,
-        acme_email=cfg.ingress.acme_email, cert_manager=chart("cert-manager", cfg.sources, stack.pins),
+        controller=chart("traefik", cfg.sources, stack.pins, stack.files), gateway_api_crds=gateway_api_crds(cfg.sources, stack.files), workload_namespace=namespace, nodes_ready=nodes_ready(cfg, cluster, "ingress"), tls=cfg.ingress.tls, domain=cfg.ingress.domain,
+        acme_email=cfg.ingress.acme_email, cert_manager=chart("cert-manager", cfg.sources, stack.pins, stack.files),
         byo_pem=stack.secret(cfg.ingress.tls_cert_config) if cfg.ingress.tls_cert_config else None,
     ), opts=k8s)
 
@@ -153,7 +153,7 @@ def build_workloads(stack: Stack, cluster: ClusterApi) -> Workloads:
     tf_models = _tf_serving(stack, on_nodes["gpu"], pull, gpu_opts, out)
     gpu_ready = [on_nodes["gpu"], runtime_class] if runtime_class is not None else []
     out.monitoring = build_monitoring(cfg, namespace, "tf-serving" if tf_models else None, gpu_tolerations(cfg), k8s,
-                                      ready={"cloud": [on_nodes["cloud"]], "gpu": gpu_ready}, secret=stack.secret, pins=stack.pins)
+                                      ready={"cloud": [on_nodes["cloud"]], "gpu": gpu_ready}, secret=stack.secret, pins=stack.pins, files=stack.files)
 
     for m in (m for m in cfg.models if m.kind != "tf-model"):
         service = ModelService(m.name, _model_args(stack, m, on_nodes[m.placement], ingress, pull),
@@ -191,7 +191,7 @@ def _gpu_sharing(stack: Stack, k8s: pulumi.ResourceOptions) -> tuple[pulumi.Reso
     profiles = {p.name: p.replicas for p in cfg.time_slicing.profiles} or {h.gpu.model: 1 for h in gpu_hosts if h.gpu}
     default = cfg.time_slicing.default_profile or sorted(profiles)[0]
     mps = [p.name for p in cfg.time_slicing.profiles if p.sharing == "mps"]
-    sharing = GpuSharing("gpu-sharing", GpuSharingArgs(chart("nvidia-device-plugin", cfg.sources, stack.pins), profiles, default, gpu_tolerations(cfg), mps),
+    sharing = GpuSharing("gpu-sharing", GpuSharingArgs(chart("nvidia-device-plugin", cfg.sources, stack.pins, stack.files), profiles, default, gpu_tolerations(cfg), mps),
                          opts=k8s)
     return pulumi.ResourceOptions.merge(k8s, pulumi.ResourceOptions(depends_on=[sharing])), sharing.runtime_class
 

@@ -49,7 +49,10 @@ def merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
 
 def chart_source(spec: ChartSpec) -> tuple[str, str | None]:
     """(chart reference, repository URL) as Helm takes them: an OCI registry's chart is named by
-    its full `oci://` reference, with no repository; a repository's by its name."""
+    its full `oci://` reference, with no repository; a repository's by its name; a local archive
+    (a verified copy, stacks/fetched.py) by its path, which Helm reads before any repository."""
+    if spec.repository.endswith(".tgz") and "://" not in spec.repository:
+        return spec.repository, None
     if spec.repository.startswith("oci://"):
         return f"{spec.repository.rstrip('/')}/{spec.chart}", None
     return spec.chart, spec.repository
@@ -60,12 +63,13 @@ def install(name: str, spec: ChartSpec, values: Mapping[str, Any], namespace: pu
     """The chart as a Release when it has hooks (they must run), else as a v4 Chart."""
     merged = merge(spec.values, values)
     chart, repo = chart_source(spec)
+    version = None if chart == spec.repository else spec.version  # a local archive is its own version
     if spec.hooks:
         return v3.Release(
             name,
             name=spec.chart,  # the chart's usual object names (no random suffix)
             chart=chart,
-            version=spec.version,
+            version=version,
             repository_opts=v3.RepositoryOptsArgs(repo=repo) if repo else None,
             namespace=namespace,
             values=merged,
@@ -76,7 +80,7 @@ def install(name: str, spec: ChartSpec, values: Mapping[str, Any], namespace: pu
     return v4.Chart(
         name,
         chart=chart,
-        version=spec.version,
+        version=version,
         repository_opts=v4.RepositoryOptsArgs(repo=repo) if repo else None,
         namespace=namespace,
         values=merged,

@@ -19,7 +19,8 @@ def _staged(tmp_path: Path) -> dict[str, str]:
         (snaps / f"{name}.snap").write_bytes(b"stand-in snap " + name.encode())
         (snaps / f"{name}.assert").write_text(f"type: snap-revision\nsnap-revision: {name.rsplit('_', 1)[1]}\n")
     (certs / "ghcr.io").mkdir(parents=True)
-    (certs / "ghcr.io" / "hosts.toml").write_text('server = "https://203.0.113.1:5000/v2/ghcr.io"\noverride_path = true\n')
+    (certs / "ghcr.io" / "hosts.toml").write_text('# hybrid-ai: images of ghcr.io come from its mirror only\n'
+                                                  'server = "https://203.0.113.1:5000/v2/ghcr.io"\noverride_path = true\n')
     return {**CP, "SNAP_FILES": SNAPS, "STAGED_SNAPS": str(snaps), "STAGED_CERTS_D": str(certs)}
 
 
@@ -34,7 +35,7 @@ def test_snaps_come_from_the_staged_files_acked_first_and_held(tmp_path: Path) -
         f"snap ack {snaps}/microk8s_7394.assert", f"snap install --classic {snaps}/microk8s_7394.snap", "snap refresh --hold microk8s",
     ]
     assert not [c for c in h.calls() if "--channel" in c]
-    assert (h.snap_data / "args/certs.d/ghcr.io/hosts.toml").read_text().startswith('server = "https://203.0.113.1:5000/v2/ghcr.io"')
+    assert (h.snap_data / "args/certs.d/ghcr.io/hosts.toml").read_text().startswith('# hybrid-ai: images of ghcr.io')
     again = h.run("microk8s-install.sh", **params)
     assert again.returncode == 0, again.stderr
     assert h.state_changes() == [] and again.stdout.strip() == "changed=none"
@@ -48,6 +49,22 @@ def test_a_changed_registry_mirror_is_copied_again(tmp_path: Path) -> None:
     again = h.run("microk8s-install.sh", **params)
     assert "registry-ghcr.io" in again.stdout
     assert (h.snap_data / "args/certs.d/ghcr.io/hosts.toml").read_text() == 'server = "https://203.0.113.9:5000"\n'
+
+
+def test_a_registry_no_longer_mirrored_is_removed_and_microk8s_own_files_stay(tmp_path: Path) -> None:
+    h = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    params = _staged(tmp_path)
+    assert h.run("microk8s-install.sh", **params).returncode == 0
+    own = h.snap_data / "args/certs.d/quay.io/hosts.toml"  # one not ours (MicroK8s' or the operator's)
+    own.parent.mkdir(parents=True)
+    own.write_text('server = "https://quay.io"\n')
+    for f in (Path(params["STAGED_CERTS_D"]) / "ghcr.io").iterdir():
+        f.unlink()
+    (Path(params["STAGED_CERTS_D"]) / "ghcr.io").rmdir()  # what mirrors.sh does once ghcr.io is out of the config
+    again = h.run("microk8s-install.sh", **params)
+    assert again.returncode == 0, again.stderr
+    assert "removed-registry-ghcr.io" in again.stdout
+    assert not (h.snap_data / "args/certs.d/ghcr.io").exists() and own.read_text() == 'server = "https://quay.io"\n'
 
 
 def test_another_revision_is_refused_naming_the_key(tmp_path: Path) -> None:

@@ -100,6 +100,46 @@ def test_mirror_config_and_preflight_succeed_then_change_nothing(site: AirgapSit
     assert again.stdout.strip() == "changed=none"
 
 
+def test_a_mirror_taken_out_of_the_config_puts_the_host_back(site: AirgapSite, tmp_path: Path) -> None:
+    params = _params(site, tmp_path)
+    apt, certs = Path(params["APT_DIR"]), Path(params["STAGED_CERTS_D"])
+    (apt / "sources.list.d/nvidia-container-toolkit.list").write_text("deb https://nvidia.github.io/libnvidia-container/stable/deb/amd64 /\n")
+    assert _mirrors(site, params, _secrets(site)).returncode == 0
+    assert (certs / "ghcr.io").is_dir() and not (apt / "sources.list").exists()
+    # The NVIDIA mirror and ghcr.io's go: NVIDIA's own source is back, its key and ghcr.io's configuration gone.
+    fewer = {**params, "NVIDIA_APT_URL": "", "NVIDIA_PACKAGES": "", "REGISTRIES": f"docker.io=https://{MIRROR}:5000",
+             "IMAGES": "docker.io/library/standin:1.0"}
+    result = _mirrors(site, fewer, _secrets(site))
+    assert result.returncode == 0, result.stderr
+    assert (apt / "sources.list.d/nvidia-container-toolkit.list").exists() and not (apt / "keyrings/hybrid-ai-nvidia-mirror.asc").exists()
+    assert not (certs / "ghcr.io").exists() and (certs / "docker.io" / "hosts.toml").exists()
+    assert (apt / "sources.list.d/hybrid-ai-mirrors.list").read_text().count(f"{MIRROR_HTTP}/ubuntu") == 3
+    assert "nvidia" not in (apt / "sources.list.d/hybrid-ai-mirrors.list").read_text()
+    # No apt mirror at all: the distribution's sources.list is back and the mirrors' list gone.
+    none = {**fewer, "APT_URL": "", "APT_PACKAGES": ""}
+    result = _mirrors(site, none, _secrets(site))
+    assert result.returncode == 0, result.stderr
+    assert (apt / "sources.list").read_text() == "deb http://archive.ubuntu.com/ubuntu noble main\n"
+    assert not (apt / "sources.list.hybrid-ai-off").exists() and not (apt / "sources.list.d/hybrid-ai-mirrors.list").exists()
+    assert not list((apt / "keyrings").glob("hybrid-ai-*"))
+    assert _mirrors(site, none, _secrets(site)).stdout.strip() == "changed=none"
+
+
+def test_destroy_puts_the_host_back_and_keeps_a_source_written_since(site: AirgapSite, tmp_path: Path) -> None:
+    params = _params(site, tmp_path)
+    apt, certs = Path(params["APT_DIR"]), Path(params["STAGED_CERTS_D"])
+    (apt / "sources.list.d/ubuntu.sources").write_text("Types: deb\nURIs: http://archive.ubuntu.com/ubuntu\n")
+    assert _mirrors(site, params, _secrets(site)).returncode == 0
+    (apt / "sources.list").write_text("deb http://apt.example.lan/ubuntu noble main\n")  # the operator's, since
+    teardown = {k: params[k] for k in ("APT_DIR", "STAGED_CERTS_D", "STAGED_SNAPS")}
+    result = site.on_host("bash", "-c", compose("mirrors-teardown.sh", teardown))
+    assert result.returncode == 0, result.stderr
+    assert (apt / "sources.list").read_text() == "deb http://apt.example.lan/ubuntu noble main\n"
+    assert (apt / "sources.list.hybrid-ai-off").exists() and "both kept" in result.stderr + result.stdout
+    assert (apt / "sources.list.d/ubuntu.sources").read_text().startswith("Types: deb")
+    assert not (apt / "sources.list.d/hybrid-ai-mirrors.list").exists() and not certs.exists()
+
+
 @pytest.mark.parametrize(("case", "over", "named"), [
     ("snap-file", {"SNAPS": "core20_2379 microk8s_7500"}, f"snap file microk8s_7500.snap (on {MIRROR_HTTP}/snaps)"),
     ("snap-assertion", {"SNAPS": "core20_2379 microk8s_7600"}, f"snap assertion of revision 7600 in microk8s_7600.assert (on {MIRROR_HTTP}/snaps)"),
@@ -117,6 +157,20 @@ def test_one_missing_artifact_fails_naming_it_with_nothing_changed(site: AirgapS
     apt = Path(params["APT_DIR"])
     assert sorted(p.name for p in apt.rglob("*")) == ["sources.list", "sources.list.d"]
     assert not Path(params["STAGED_CERTS_D"]).exists() and not Path(params["STAGED_SNAPS"]).exists()
+
+
+def test_a_third_party_apt_source_fails_the_preflight_naming_it_with_nothing_changed(site: AirgapSite, tmp_path: Path) -> None:
+    params = _params(site, tmp_path)
+    apt = Path(params["APT_DIR"])
+    cuda = apt / "sources.list.d/cuda-ubuntu2404-x86_64.list"
+    cuda.write_text("deb https://developer.download.nvidia.com/compute/cuda/repos/ubuntu2404/x86_64/ /\n")
+    result = _mirrors(site, params, _secrets(site))
+    assert result.returncode == 1
+    assert f"no other apt source: {cuda}" in result.stderr
+    assert (apt / "sources.list").exists() and not (apt / "sources.list.d/hybrid-ai-mirrors.list").exists()
+    assert not Path(params["STAGED_CERTS_D"]).exists()
+    cuda.unlink()
+    assert _mirrors(site, params, _secrets(site)).returncode == 0
 
 
 def test_wrong_registry_credentials_fail_the_preflight(site: AirgapSite, tmp_path: Path) -> None:

@@ -30,6 +30,12 @@ def _images(doc: Any) -> list[str]:
     return [i for v in doc for i in _images(v)] if isinstance(doc, list) else []
 
 
+def _chart_name(chart: Any) -> str:
+    """The chart's name: of an OCI reference, or of a verified local `<chart>-<version>.tgz`."""
+    base = str(chart).rsplit("/", 1)[-1]
+    return base.removesuffix(".tgz").rsplit("-", 1)[0] if base.endswith(".tgz") else base
+
+
 def _value(values: dict[str, Any], path: str) -> Any:
     for part in path.split("."):
         values = values.get(part, {})
@@ -41,9 +47,9 @@ def test_the_locked_mirrored_render_deploys_every_image_by_digest() -> None:
     deployed = [i for r in ev.resources if r.type.startswith("kubernetes:") and r.type not in CHART_TYPES for i in _images(redact(r.inputs))]
     assert deployed and all("@sha256:" in i for i in deployed), [i for i in deployed if "@sha256:" not in i]
     charts = [r for r in ev.resources if r.type in CHART_TYPES]
-    assert {str(r.inputs["chart"]).rsplit("/", 1)[-1] for r in charts} == {"traefik", "nvidia-device-plugin"}
+    assert {_chart_name(r.inputs["chart"]) for r in charts} == {"traefik", "nvidia-device-plugin"}
     for r in charts:
-        name = str(r.inputs["chart"]).rsplit("/", 1)[-1]
+        name = _chart_name(r.inputs["chart"])
         for _, path in chart_images(name) or []:
             assert "@sha256:" in str(_value(redact(r.inputs)["values"], path)), (name, path)
 
@@ -112,7 +118,7 @@ def test_the_charts_checked_are_the_charts_rendered(stack: str) -> None:
     """pin_problems checks the charts charts_used names: exactly those the render installs."""
     raw = stack_config(stack)
     ev = evaluate_config(raw, _secrets(raw), stack=stack)
-    rendered = {str(r.inputs["chart"]).rsplit("/", 1)[-1] for r in ev.resources if r.type in CHART_TYPES}
+    rendered = {_chart_name(r.inputs["chart"]) for r in ev.resources if r.type in CHART_TYPES}
     assert set(images.charts_used(validate(raw))) == rendered
 
 

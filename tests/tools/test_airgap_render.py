@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from stacks.images import lock_path, read_files
 from stacks.load import secret_keys_of, validate
 from tests.support.helpers import evaluate_config, stack_config
 from tools.mirror.sources import findings
@@ -55,9 +56,14 @@ def test_a_registry_without_a_mirror_is_caught(tmp_path: Path) -> None:
 
 
 def test_the_plan_names_no_internet_source_either(tmp_path: Path) -> None:
-    """What Pulumi fetches on the operator's machine (charts, the Gateway API bundle) comes from the
-    mirror too (`sources`): no internet URL is left in the plan."""
+    """What the operator's machine fetches (charts, the Gateway API bundle) comes from the mirror
+    too (`sources`), and the program hands Pulumi only the copies it verified against the lock:
+    no internet URL is left in the plan, and no chart or bundle is fetched by the provider."""
     out = _render(stack_config("airgap"), tmp_path)
     urls = set(re.findall(r"(?:https?|oci)://[A-Za-z0-9.:/_-]+", (out.parent / "plan.json").read_text()))
     assert {u for u in urls if not re.match(r"(https?|oci)://(mirror\.example\.lan|api\.example\.com)\b", u)} == set()
-    assert {"oci://mirror.example.lan:5000/charts/traefik", "https://mirror.example.lan/gateway-api/v1.5.1/standard-install.yaml"} <= urls
+    files = read_files(lock_path("airgap"))
+    plan = (out.parent / "plan.json").read_text()
+    for name in ("charts/traefik-41.3.0.tgz", "gateway-api/v1.5.1/standard-install.yaml"):
+        assert f"build/verified/{files[name].removeprefix('sha256:')}/{name.rsplit('/', 1)[-1]}" in plan, name
+    assert not {u for u in urls if "/charts" in u or "standard-install" in u}

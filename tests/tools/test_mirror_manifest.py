@@ -4,6 +4,7 @@ mirrored stack is exactly what each host's preflight checks; `make render` write
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -89,3 +90,22 @@ def test_the_manifest_reads_each_commands_connection_once(monkeypatch: pytest.Mo
         assert doc["hosts"]["ws-3"]["apt"] == ["h3", "wireguard-tools"]
         counts[hosts] = len(revealed)
     assert counts[40] <= 4 * counts[10], counts  # linear: 16x if quadratic
+
+
+def test_every_package_a_hosts_steps_install_is_preflighted() -> None:
+    """Each literal `apt-get ... install <package>` in any step a host runs (the firewall off, so
+    only agent-guard installs nftables on the control plane) is in that host's preflight list;
+    chrony aside (only where systemd-timesyncd is absent, docs/airgap.md)."""
+    raw = stack_config("airgap")
+    raw["firewall"] = {**raw.get("firewall", {}), "enabled": False}
+    ev = evaluate_config(raw, {k: f"test-{k}" for k in secret_keys_of(validate(raw))}, stack="airgap")
+    for host in ("receipt", "ws-1"):
+        params = split_command(reveal(ev.by_name(f"{host}-bootstrap-mirrors").inputs["create"]))[1]
+        preflighted = set(params["APT_PACKAGES"].split()) | {p.split("=")[0] for p in params["NVIDIA_PACKAGES"].split()}
+        scripts = [str(reveal(r.inputs.get("create"))) for r in ev.resources
+                   if r.type.startswith("command:") and (r.name.startswith(f"{host}-") or f"-{host}-" in r.name)]
+        commands = [m.group(1) for script in scripts for line in script.splitlines() if not line.lstrip().startswith("#")
+                    for m in re.finditer(r"(?:^|retry |\| )apt-get [^|;&>\"]*? install ([^|;&>\"]*)", line)]
+        installed = {w for c in commands for w in c.split() if re.fullmatch(r"[a-z0-9][a-z0-9.+-]+", w)}
+        assert installed, host
+        assert installed - {"chrony"} <= preflighted, (host, installed - preflighted)

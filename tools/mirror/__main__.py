@@ -45,12 +45,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         sources = parse(args.source)
         if args.resolve:
-            from tools.mirror.lock import resolve, to_lock
-            refs = to_lock(validate(raw_stack_config(PROJECT_DIR, args.stack)))
-            write_lock(lock_path(args.stack), args.stack, resolve(refs, sources))
-            print(f"mirror: {len(refs)} image(s) of stack '{args.stack}' locked by digest -> {lock_path(args.stack)}")
+            from tools.mirror.lock import resolve, resolve_files, to_lock
+            cfg = validate(raw_stack_config(PROJECT_DIR, args.stack))
+            refs, files = to_lock(cfg), resolve_files(cfg, sources)
+            write_lock(lock_path(args.stack), args.stack, resolve(refs, sources), files)
+            print(f"mirror: {len(refs)} image(s) and {len(files)} file(s) of stack '{args.stack}' locked by digest -> {lock_path(args.stack)}")
         ev = evaluate_stack_file(PROJECT_DIR, args.stack)
-    except (ConfigError, FileNotFoundError, ValueError, RuntimeError) as err:
+    except (ConfigError, OSError, ValueError, RuntimeError) as err:
         for problem in getattr(err, "problems", [str(err)]):
             print(f"mirror: Pulumi.{args.stack}.yaml: {problem}", file=sys.stderr)
         return 2

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from stacks.charts import chart_images
+from stacks.charts import GATEWAY_API_CRDS, chart_images, pinned
 from stacks.config import StackConfig
 from stacks.config.mirrors import qualified
+from stacks.fetched import digest, fetch, wanted
 from stacks.images import charts_used, deployed_images
 from tools.mirror.sources_map import crane, locate
 
@@ -33,3 +34,14 @@ def resolve(refs: list[str], sources: Mapping[str, str]) -> dict[str, str]:
             raise RuntimeError(f"crane digest {ref}: answered no sha256 digest")
         pins[ref] = digest
     return pins
+
+
+def resolve_files(cfg: StackConfig, sources: Mapping[str, str]) -> dict[str, str]:
+    """{file: sha256} of each chart archive and the Gateway API bundle the stack applies, as their
+    upstreams serve them (each chart from its own repository, the bundle from the release)."""
+    files = {}
+    for name, _ in wanted(cfg, charts_used(cfg)).items():
+        upstream = GATEWAY_API_CRDS if not name.startswith("charts/") else next(
+            pinned(c).repository for c in charts_used(cfg) if name.startswith(f"charts/{pinned(c).chart}-"))
+        files[name] = digest(fetch(name, locate(upstream, sources)))
+    return files

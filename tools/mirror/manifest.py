@@ -102,8 +102,10 @@ def manifest(ev: Evaluation) -> dict[str, Any]:
         inputs = redact(r.inputs)
         if r.type in CHART_TYPES:
             repository = (inputs.get("repositoryOpts") or {}).get("repo") or str(inputs["chart"]).rsplit("/", 1)[0]
-            charts.append({"chart": str(inputs["chart"]).rsplit("/", 1)[-1], "version": inputs.get("version"), "repository": repository,
-                           "upstream": _upstream_repository(str(inputs["chart"]).rsplit("/", 1)[-1])})
+            name, version = str(inputs["chart"]).rsplit("/", 1)[-1], inputs.get("version")
+            if name.endswith(".tgz"):  # a verified local copy (stacks/fetched.py): `<chart>-<version>.tgz`
+                name, version = name.removesuffix(".tgz").rsplit("-", 1)
+            charts.append({"chart": name, "version": version, "repository": repository, "upstream": _upstream_repository(name)})
             images.update(_images(inputs.get("values", {})))
             images.update(_chart_images(charts[-1]["chart"], inputs.get("values", {})))
         elif r.type.startswith("kubernetes:yaml/"):
@@ -119,8 +121,10 @@ def manifest(ev: Evaluation) -> dict[str, Any]:
         entry = hosts.setdefault(_host_of(names, r.inputs["connection"]), {"apt": [], "snaps": []})
         if r.name.endswith("-bootstrap-base"):
             entry["apt"] += p.get("PACKAGES", "").split()
-        elif r.name.endswith("-firewall-rules"):
-            entry["apt"].append("nftables")  # firewall-apply.sh installs it where missing
+        elif r.name.endswith(("-firewall-rules", "-agent-guard")):
+            entry["apt"].append("nftables")  # firewall-apply.sh and agent-guard-apply.sh install it where missing
+        elif p.get("BACKUP_S3") == "yes":
+            entry["apt"].append("s3cmd")  # datastore-backup-install.sh, for object storage
         elif r.name.endswith("-gpu-setup"):
             if p.get("INSTALL_TOOLKIT") == "true":
                 entry["apt"] += [f"{n}={p['TOOLKIT_VERSION']}" for n in TOOLKIT_PACKAGES]

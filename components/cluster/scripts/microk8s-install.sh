@@ -106,6 +106,13 @@ copy_registry_hosts() {
     rm -rf "$target" && mkdir -p "$target" && cp -a "$dir." "$target/"
     changed+=("registry-$(basename "$dir")")
   done
+  # A registry no longer mirrored (its staged folder gone): our copy goes, and containerd takes the
+  # registry's own default host again (as MicroK8s' own files say; docs/upstream.md).
+  for dir in "$ARGS"/certs.d/*/; do
+    if [ ! -d "$dir" ] || [ -d "$STAGED_CERTS_D/$(basename "$dir")" ]; then continue; fi
+    head -n 1 "$dir/hosts.toml" 2>/dev/null | grep -q '^# hybrid-ai:' || continue
+    rm -rf "$dir" && changed+=("removed-registry-$(basename "$dir")")
+  done
 }
 
 # Control plane: the addons, once cluster-agent has applied the launch configuration (it

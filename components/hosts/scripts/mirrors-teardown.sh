@@ -5,7 +5,10 @@ set -euo pipefail
 SCRIPT_NAME="mirrors"
 : "${APT_DIR:=/etc/apt}" "${STAGED_CERTS_D:=/etc/hybrid-ai/certs.d}" "${STAGED_SNAPS:=/var/lib/hybrid-ai/snaps}"
 for file in "$APT_DIR/sources.list" "$APT_DIR/sources.list.d/ubuntu.sources" "$APT_DIR/sources.list.d/nvidia-container-toolkit.list"; do
-  if [ -e "$file.hybrid-ai-off" ]; then mv "$file.hybrid-ai-off" "$file"; changed+=("restored-$(basename "$file")"); fi
+  [ -e "$file.hybrid-ai-off" ] || continue
+  # One written since it was set aside is the operator's: both stay, and the log says so.
+  if [ -e "$file" ]; then log "$file was written since $file.hybrid-ai-off was set aside: both kept"; continue; fi
+  mv "$file.hybrid-ai-off" "$file" && changed+=("restored-$(basename "$file")")
 done
 for file in "$APT_DIR/sources.list.d/hybrid-ai-mirrors.list" "$APT_DIR"/keyrings/hybrid-ai-*-mirror.asc "$STAGED_CERTS_D" "$STAGED_SNAPS"; do
   if [ -e "$file" ]; then rm -rf "$file"; changed+=("removed-$(basename "$file")"); fi

@@ -61,6 +61,18 @@ if [ -n "$APT_URL$NVIDIA_APT_URL" ]; then
   printf '%s\n' "$APT_KEY" > "$work/keys/hybrid-ai-ubuntu-mirror.asc"
   printf '%s\n' "$NVIDIA_APT_KEY" > "$work/keys/hybrid-ai-nvidia-mirror.asc"
   apt_lines "$work/keys" > "$work/sources.list"
+  # Every other apt source would send the later steps' `apt-get update` to the internet: each one
+  # fails the preflight by name (the ones the mirrors replace are set aside below).
+  if [ -n "$APT_URL" ]; then
+    for file in "$APT_DIR"/sources.list.d/*.list "$APT_DIR"/sources.list.d/*.sources; do
+      [ -e "$file" ] || continue
+      case $(basename "$file") in
+        hybrid-ai-mirrors.list|ubuntu.sources) continue ;;
+        nvidia-container-toolkit.list) [ -z "$NVIDIA_APT_URL" ] || continue ;;
+      esac
+      missing+=("no other apt source: $file (not a mirror of this site; remove it, or move it out of sources.list.d)")
+    done
+  fi
   apt_opts=(-o "Dir::Etc::SourceList=$work/sources.list" -o Dir::Etc::SourceParts=/dev/null -o "Dir::State::Lists=$work/lists"
             -o "Dir::Cache=$work/cache" -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= -o APT::Sandbox::User=root)
   if ! apt-get "${apt_opts[@]}" -q update > "$work/update.log" 2>&1 || grep -qE '^(E|W): ' "$work/update.log"; then
@@ -153,6 +165,32 @@ if [ -n "$APT_URL$NVIDIA_APT_URL" ]; then
     if [ -e "$file" ]; then mv "$file" "$file$OFF"; changed+=("set-aside-$(basename "$file")"); fi
   done
 fi
+# A mirror taken out of the config puts the host back: the distribution's sources it set aside
+# return (unless one was written since), and its key, and the list once no apt mirror is left, go.
+restore() {
+  [ -e "$1$OFF" ] || return 0
+  if [ -e "$1" ]; then log "$1 was written since $1$OFF was set aside: both kept"; return 0; fi
+  mv "$1$OFF" "$1" && changed+=("restored-$(basename "$1")")
+}
+unused_key() { [ ! -e "$keys/hybrid-ai-$1-mirror.asc" ] || { rm -f "$keys/hybrid-ai-$1-mirror.asc"; changed+=("removed-$1-key"); }; }
+[ -n "$APT_URL" ] || { restore "$APT_DIR/sources.list"; restore "$APT_DIR/sources.list.d/ubuntu.sources"; unused_key ubuntu; }
+[ -n "$NVIDIA_APT_URL" ] || { restore "$APT_DIR/sources.list.d/nvidia-container-toolkit.list"; unused_key nvidia; }
+if [ -z "$APT_URL$NVIDIA_APT_URL" ] && [ -e "$APT_DIR/sources.list.d/hybrid-ai-mirrors.list" ]; then
+  rm -f "$APT_DIR/sources.list.d/hybrid-ai-mirrors.list" && changed+=("removed-apt-sources")
+fi
+# A mirror taken out of the config puts the host back: the distribution's sources it set aside
+# return (unless one was written since), and its key, and the list once no apt mirror is left, go.
+restore() {
+  [ -e "$1$OFF" ] || return 0
+  if [ -e "$1" ]; then log "$1 was written since $1$OFF was set aside: both kept"; return 0; fi
+  mv "$1$OFF" "$1" && changed+=("restored-$(basename "$1")")
+}
+unused_key() { [ ! -e "$keys/hybrid-ai-$1-mirror.asc" ] || { rm -f "$keys/hybrid-ai-$1-mirror.asc"; changed+=("removed-$1-key"); }; }
+[ -n "$APT_URL" ] || { restore "$APT_DIR/sources.list"; restore "$APT_DIR/sources.list.d/ubuntu.sources"; unused_key ubuntu; }
+[ -n "$NVIDIA_APT_URL" ] || { restore "$APT_DIR/sources.list.d/nvidia-container-toolkit.list"; unused_key nvidia; }
+if [ -z "$APT_URL$NVIDIA_APT_URL" ] && [ -e "$APT_DIR/sources.list.d/hybrid-ai-mirrors.list" ]; then
+  rm -f "$APT_DIR/sources.list.d/hybrid-ai-mirrors.list" && changed+=("removed-apt-sources")
+fi
 for snap in $SNAPS; do
   for ext in snap assert; do
     put "$STAGED_SNAPS/$snap.$ext" 0644 < "$work/snaps/$snap.$ext" && changed+=("staged-$snap.$ext")
@@ -192,5 +230,12 @@ for entry in $REGISTRIES; do
   } > "$work/hosts.toml"
   put "$dir/hosts.toml" 0600 < "$work/hosts.toml" && changed+=("registry-$upstream")
   if [ -n "${ca[$upstream]:-}" ]; then put "$dir/ca.crt" 0644 < "${ca[$upstream]}" && changed+=("registry-ca-$upstream"); fi
+done
+# A registry no longer mirrored: its staged configuration goes (microk8s-install.sh then removes its copy).
+for dir in "$STAGED_CERTS_D"/*/; do
+  [ -d "$dir" ] || continue
+  upstream=$(basename "$dir")
+  [[ " $REGISTRIES " == *" $upstream="* ]] && continue
+  rm -rf "$dir" && changed+=("removed-registry-$upstream")
 done
 report
