@@ -24,7 +24,7 @@ from stacks.load import validate
 from stacks.workloads import nodes_for
 from tests.kube.conftest import changes, llm_lab_config
 from tests.support.chart_mirror import Mirror
-from tests.support.helpers import unavailable
+from tests.support.helpers import stop_processes, unavailable
 from tests.support.kube import KubeStack, with_mirror
 from tools.lab.kube import BIN, ControlPlane
 
@@ -187,13 +187,7 @@ def _run_adapter(plane: ControlPlane, config: dict[str, Any], tmp: Path, wait: f
             time.sleep(0.3)
         return False, log.read_text(errors="replace")
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        stop_processes([proc], timeout=10)
 
 
 @pytest.fixture(scope="module")

@@ -178,19 +178,6 @@ unused_key() { [ ! -e "$keys/hybrid-ai-$1-mirror.asc" ] || { rm -f "$keys/hybrid
 if [ -z "$APT_URL$NVIDIA_APT_URL" ] && [ -e "$APT_DIR/sources.list.d/hybrid-ai-mirrors.list" ]; then
   rm -f "$APT_DIR/sources.list.d/hybrid-ai-mirrors.list" && changed+=("removed-apt-sources")
 fi
-# A mirror taken out of the config puts the host back: the distribution's sources it set aside
-# return (unless one was written since), and its key, and the list once no apt mirror is left, go.
-restore() {
-  [ -e "$1$OFF" ] || return 0
-  if [ -e "$1" ]; then log "$1 was written since $1$OFF was set aside: both kept"; return 0; fi
-  mv "$1$OFF" "$1" && changed+=("restored-$(basename "$1")")
-}
-unused_key() { [ ! -e "$keys/hybrid-ai-$1-mirror.asc" ] || { rm -f "$keys/hybrid-ai-$1-mirror.asc"; changed+=("removed-$1-key"); }; }
-[ -n "$APT_URL" ] || { restore "$APT_DIR/sources.list"; restore "$APT_DIR/sources.list.d/ubuntu.sources"; unused_key ubuntu; }
-[ -n "$NVIDIA_APT_URL" ] || { restore "$APT_DIR/sources.list.d/nvidia-container-toolkit.list"; unused_key nvidia; }
-if [ -z "$APT_URL$NVIDIA_APT_URL" ] && [ -e "$APT_DIR/sources.list.d/hybrid-ai-mirrors.list" ]; then
-  rm -f "$APT_DIR/sources.list.d/hybrid-ai-mirrors.list" && changed+=("removed-apt-sources")
-fi
 for snap in $SNAPS; do
   for ext in snap assert; do
     put "$STAGED_SNAPS/$snap.$ext" 0644 < "$work/snaps/$snap.$ext" && changed+=("staged-$snap.$ext")
