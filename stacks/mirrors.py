@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pulumi
 
-from components.cluster.nvidia import TOOLKIT_PACKAGES, TOOLKIT_VERSION
+from components.cluster.nvidia import TOOLKIT_PACKAGES, TOOLKIT_VERSION, driver_packages
 from components.hosts.bootstrap import BASE_PACKAGES
 from components.hosts.mirrors import MirrorSetup
 from stacks.config import Host, Role, StackConfig
@@ -25,17 +25,25 @@ def apt_packages(cfg: StackConfig, h: Host) -> list[str]:
     """Debian packages a host's steps install: the base set, nftables where the host firewall goes
     (as `build_firewalls` decides) and on every control plane (agent-guard-apply.sh), s3cmd on the
     control plane that backs up to object storage (datastore-backup-install.sh), and on GPU hosts
-    the driver. Not chrony: base-bootstrap.sh installs it only on a host without
-    systemd-timesyncd, and simulated beside timesyncd it conflicts (both are a time-daemon)."""
+    the driver as `ubuntu-drivers install` picks it (its branch is required on a mirrored site,
+    stacks/config/consistency/mirrored.py). Not chrony: base-bootstrap.sh installs it only on a
+    host without systemd-timesyncd, so the preflight adds it on the host by the same test
+    (`needs_chrony`, components/kit/scripts/timesync.sh)."""
     packages = BASE_PACKAGES.split()
     control_planes = cfg.hosts_with(Role.CONTROL_PLANE)
     if (cfg.firewall.enabled and cfg.vpn.backend == "wireguard" and cfg.has_public_endpoint(h)) or h in control_planes:
         packages.append("nftables")
     if cfg.backup.enabled and cfg.backup.object_storage is not None and control_planes and h is control_planes[0]:
         packages.append("s3cmd")
-    if h.gpu is not None and h.in_cluster and h.nvidia.install_driver and h.nvidia.driver_version:
-        packages.append(f"nvidia-driver-{h.nvidia.driver_version}")
+    if branch := driver_branch(h):
+        packages += driver_packages(branch, h.nvidia.kernel_flavour)
     return packages
+
+
+def driver_branch(h: Host) -> str:
+    """The driver branch the host's GPU set-up installs; "" when it installs none (or the
+    distribution's recommended one, which a mirrored site refuses)."""
+    return h.nvidia.driver_version or "" if h.gpu is not None and h.in_cluster and h.nvidia.install_driver else ""
 
 
 def toolkit_packages(h: Host) -> list[str]:
@@ -69,6 +77,7 @@ def mirror_setup(stack: Stack, h: Host) -> MirrorSetup | None:
         "APT_URL": m.apt.url if m.apt else "", "APT_KEY": m.apt.signed_by if m.apt else "",
         "APT_COMPONENTS": " ".join(m.apt.components) if m.apt else "",
         "APT_PACKAGES": " ".join(apt_packages(cfg, h)) if m.apt else "",
+        "DRIVER_BRANCH": driver_branch(h) if m.apt else "", "KERNEL_FLAVOUR": h.nvidia.kernel_flavour if m.apt and driver_branch(h) else "",
         "NVIDIA_APT_URL": m.nvidia_apt.url if m.nvidia_apt and toolkit_packages(h) else "",
         "NVIDIA_APT_KEY": m.nvidia_apt.signed_by if m.nvidia_apt and toolkit_packages(h) else "",
         "NVIDIA_PACKAGES": " ".join(toolkit_packages(h)) if m.nvidia_apt else "",

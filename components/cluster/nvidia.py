@@ -21,6 +21,16 @@ from components.kit import shell
 TOOLKIT_VERSION = "1.20.0-1"
 # The toolkit and its companions, installed at that version (nvidia-setup.sh's list).
 TOOLKIT_PACKAGES = ("nvidia-container-toolkit", "nvidia-container-toolkit-base", "libnvidia-container-tools", "libnvidia-container1")
+
+
+def driver_packages(branch: str, flavour: str) -> list[str]:
+    """What `ubuntu-drivers install nvidia:<branch>` installs where the archive has signed modules
+    (ubuntu-drivers-common UbuntuDrivers/detect.py, docs/upstream.md): the driver, its
+    `nvidia-headless-no-dkms-<branch>` and `linux-modules-nvidia-<branch>-<flavour>`, the flavour
+    being the suffix of the kernel's installed `linux-image-<flavour>` metapackage."""
+    return [f"nvidia-driver-{branch}", f"nvidia-headless-no-dkms-{branch}", f"linux-modules-nvidia-{branch}-{flavour}"]
+
+
 # NVIDIA's repository and its key, where no mirror replaces them.
 TOOLKIT_KEY_URL = "https://nvidia.github.io/libnvidia-container/gpgkey"
 TOOLKIT_REPO_URL = "https://nvidia.github.io/libnvidia-container/stable/deb"

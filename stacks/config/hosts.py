@@ -94,6 +94,7 @@ class Gpu(Schema):
     )
 
 
+KernelFlavour = Annotated[str, strict(r"[a-z][a-z0-9]*(-[a-z0-9.]+)*", "not a kernel flavour; the suffix of the host's `linux-image-<flavour>` metapackage, e.g. 'generic' or 'generic-hwe-24.04'")]
 DriverBranch = Annotated[str, strict(r"[0-9]{3}(-server)?", "not a driver branch; three digits, optionally with '-server', e.g. '535' or '550-server'")]
 
 
@@ -107,6 +108,10 @@ class NvidiaSetup(Schema):
         description="Set, with a newer `driverVersion`, to the branch the host runs now: `pulumi up` then rolls the driver upgrade (drained, rebooted, one GPU host at a time, inside `cluster.upgrade.window`). Remove it once the roll is done. A new host never needs it.",
     )
     install_toolkit: bool = Field(default=True, description="Install the NVIDIA container toolkit.")
+    kernel_flavour: KernelFlavour = Field(
+        default="generic",
+        description="On a site with an apt mirror: the host's kernel flavour as `ubuntu-drivers` names it, the suffix of its installed `linux-image-<flavour>` metapackage (`generic`; `generic-hwe-24.04` on Ubuntu Desktop). The mirror must hold `linux-modules-nvidia-<driverVersion>-<flavour>`; the host's preflight checks the kernel really has this flavour.",
+    )
 
 
 class Taint(Schema):

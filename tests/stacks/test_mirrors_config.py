@@ -51,6 +51,15 @@ BAD = [
     ("netmaker-on-a-mirrored-stack", lambda raw: _netmaker(raw), "hybrid-ai:vpn.backend", "no mirror path"),
     ("ca-key-is-a-section", lambda raw: raw["mirrors"]["registries"][0].update(caConfig="hosts"),
      "hybrid-ai:mirrors.registries[0].caConfig", "is a config section"),
+    # The NVIDIA driver on a mirrored site: its branch is named, so its packages can be carried.
+    ("driver-branch-unknown", lambda raw: raw["hosts"][3].pop("nvidia"), "hybrid-ai:hosts[3].nvidia.driverVersion", "set the branch to carry"),
+    ("kernel-flavour", _set(["hosts", 3, "nvidia", "kernelFlavour"], "Generic HWE"), "hybrid-ai:hosts[3].nvidia.kernelFlavour", "not a kernel flavour"),
+    # A workstation site's registry credential is never one cloud nodes pull with.
+    ("credential-shared-through-the-stack-wide-mirrors", lambda raw: raw["sites"][1].pop("mirrors"), "hybrid-ai:sites[1].mirrors:",
+     "give the site its own `mirrors` with a pull-only credential"),
+    ("credential-shared-by-the-sites-own-mirrors",
+     lambda raw: [r.update(credentialsConfig="mirrorCredentials") for r in raw["sites"][1]["mirrors"]["registries"]],
+     "hybrid-ai:sites[1].mirrors.registries[0].credentialsConfig", "which cloud nodes use too"),
 ]
 
 
@@ -60,7 +69,7 @@ def test_bad_mirror_config_is_one_line_before_anything_is_registered(case: str, 
     mutate(raw)
     seen = Evaluation("test")
     with pytest.raises(ConfigError) as err:
-        evaluate_config(raw, secrets={"sshPrivateKey": "k", "mirrorCa": "ca", "mirrorCredentials": "u:p"}, stack="airgap", into=seen)
+        evaluate_config(raw, secrets={"sshPrivateKey": "k", "mirrorCa": "ca", "mirrorCredentials": "u:p", "officeMirrorCredentials": "o:p"}, stack="airgap", into=seen)
     problems = err.value.problems
     assert len(problems) == 1, problems
     assert problems[0].startswith(key), problems[0]
@@ -80,7 +89,20 @@ def test_a_site_replaces_the_stack_wide_mirrors() -> None:
 def test_registry_secrets_are_secret_config_keys() -> None:
     cfg = validate(stack_config("airgap"))
     assert secret_keys_of(cfg) == {"sshPrivateKey": "hosts[0].ssh.privateKeyConfig", "mirrorCa": "mirrors.registries[0].caConfig",
-                                   "mirrorCredentials": "mirrors.registries[0].credentialsConfig"}
+                                   "mirrorCredentials": "mirrors.registries[0].credentialsConfig",
+                                   "officeMirrorCredentials": "sites[1].mirrors.registries[0].credentialsConfig"}
+
+
+def test_workstation_and_cloud_sites_may_share_servers_and_a_ca_but_not_a_credential() -> None:
+    """The example: both sites on one registry with one CA, each site its own credential; an
+    office pulling with no credential at all passes too."""
+    raw = stack_config("airgap")
+    office = next(s for s in validate(raw).sites if s.name == "office")
+    assert office.mirrors is not None and {(r.ca_config, r.credentials_config) for r in office.mirrors.registries} == {
+        ("mirrorCa", "officeMirrorCredentials")}
+    for r in raw["sites"][1]["mirrors"]["registries"]:
+        del r["credentialsConfig"]
+    validate(raw)
 
 
 def test_microk8s_base_snap_defaults_to_core20_and_is_acked_and_installed_first() -> None:

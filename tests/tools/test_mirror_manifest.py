@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from components.cluster.nvidia import TOOLKIT_PACKAGES
 from components.kit.shell import command_line, compose, split_command
 from stacks.load import secret_keys_of, validate
 from tests.support.golden import STACKS
@@ -92,20 +95,71 @@ def test_the_manifest_reads_each_commands_connection_once(monkeypatch: pytest.Mo
     assert counts[40] <= 4 * counts[10], counts  # linear: 16x if quadratic
 
 
+# What ubuntu-drivers installs for `nvidia:<branch>` where the archive has the signed modules
+# (ubuntu-drivers-common UbuntuDrivers/detect.py: the driver, `nvidia-headless-no-dkms-<branch>`,
+# `linux-modules-nvidia-<branch>-<flavour>`; docs/upstream.md), and the targets that are shell
+# expressions, as each script fills them (a new expression fails the walk until it is listed).
+def _ubuntu_drivers(p: dict[str, str], flavour: str) -> list[str]:
+    if p.get("INSTALL_DRIVER") != "true":  # nvidia-setup.sh then never reaches an install of the driver
+        return []
+    return [f"nvidia-driver-{p['DRIVER_VERSION']}", f"nvidia-headless-no-dkms-{p['DRIVER_VERSION']}",
+            f"linux-modules-nvidia-{p['DRIVER_VERSION']}-{flavour}"]
+
+
+EXPRESSIONS: dict[str, Callable[[dict[str, str], str], list[str]]] = {
+    "${missing[@]}": lambda p, f: p["PACKAGES"].split(),  # base-bootstrap.sh: those of PACKAGES not installed
+    "$1": lambda p, f: _ubuntu_drivers(p, f)[2:],  # nvidia-setup.sh ubuntu_drivers_install: the signed modules
+    "$modules": lambda p, f: _ubuntu_drivers(p, f)[2:],
+    "nvidia:$DRIVER_VERSION": _ubuntu_drivers,
+    "nvidia-driver-$DRIVER_VERSION": lambda p, f: _ubuntu_drivers(p, f)[:1],
+    "${TOOLKIT_PACKAGES[@]/%/=$TOOLKIT_VERSION}": lambda p, f: [f"{n}={p['TOOLKIT_VERSION']}" for n in TOOLKIT_PACKAGES],
+    "${dkms[@]}": lambda p, f: ["(the recommended driver)"] if _ubuntu_drivers(p, f) and not p["DRIVER_VERSION"] else [],  # only without a branch
+}
+INSTALL = re.compile(r"(?:apt-get (?:-o \S+ |\"\$\{apt_opts\[@\]\}\" )*|ubuntu[-_]drivers(?:_install)? )(?:install )?([^|;&>]*)")
+
+
+def _install_targets(script: str, params: dict[str, str], flavour: str) -> set[str]:
+    targets: set[str] = set()
+    for line in script.splitlines():
+        line = line.strip()
+        if line.startswith("#") or not re.match(r"(retry )?(apt-get|ubuntu[-_]drivers)", line) or " -s " in line:
+            continue
+        m = INSTALL.search(line)
+        if m is None or not re.search(r"\binstall\b|^(retry )?ubuntu_drivers_install ", line) or "update" in line.split():
+            continue
+        for word in shlex.split(m.group(1).rstrip("\\ ")):
+            if word.startswith("-") or word == "install":
+                continue
+            if word in EXPRESSIONS:
+                targets.update(EXPRESSIONS[word](params, flavour))
+            else:
+                assert re.fullmatch(r"[a-z0-9][a-z0-9.+-]+", word), f"an install target the walk cannot read: {word}"
+                targets.add(word)
+    return targets
+
+
 def test_every_package_a_hosts_steps_install_is_preflighted() -> None:
-    """Each literal `apt-get ... install <package>` in any step a host runs (the firewall off, so
-    only agent-guard installs nftables on the control plane) is in that host's preflight list;
-    chrony aside (only where systemd-timesyncd is absent, docs/airgap.md)."""
+    """Each `apt-get install` and `ubuntu-drivers install` target in every step a host of the
+    airgap stack runs (the firewall off, so only agent-guard installs nftables on the control
+    plane), read in the composed scripts with the step's parameters, is in that host's preflight
+    list: APT_PACKAGES and NVIDIA_PACKAGES, chrony where the preflight adds it on the host (the
+    same `needs_chrony` as the bootstrap), the driver's modules for the flavour it checks."""
     raw = stack_config("airgap")
     raw["firewall"] = {**raw.get("firewall", {}), "enabled": False}
     ev = evaluate_config(raw, {k: f"test-{k}" for k in secret_keys_of(validate(raw))}, stack="airgap")
-    for host in ("receipt", "ws-1"):
-        params = split_command(reveal(ev.by_name(f"{host}-bootstrap-mirrors").inputs["create"]))[1]
-        preflighted = set(params["APT_PACKAGES"].split()) | {p.split("=")[0] for p in params["NVIDIA_PACKAGES"].split()}
-        scripts = [str(reveal(r.inputs.get("create"))) for r in ev.resources
-                   if r.type.startswith("command:") and (r.name.startswith(f"{host}-") or f"-{host}-" in r.name)]
-        commands = [m.group(1) for script in scripts for line in script.splitlines() if not line.lstrip().startswith("#")
-                    for m in re.finditer(r"(?:^|retry |\| )apt-get [^|;&>\"]*? install ([^|;&>\"]*)", line)]
-        installed = {w for c in commands for w in c.split() if re.fullmatch(r"[a-z0-9][a-z0-9.+-]+", w)}
-        assert installed, host
-        assert installed - {"chrony"} <= preflighted, (host, installed - preflighted)
+    seen: dict[str, set[str]] = {}
+    for host in [h["name"] for h in raw["hosts"]]:
+        preflight, params = split_command(reveal(ev.by_name(f"{host}-bootstrap-mirrors").inputs["create"]))
+        preflighted = set(params["APT_PACKAGES"].split()) | set(params["NVIDIA_PACKAGES"].split())
+        if 'needs_chrony; then APT_PACKAGES+=" chrony"' in preflight:
+            preflighted.add("chrony")
+        installed: set[str] = set()
+        for r in ev.resources:
+            if r.type.startswith("command:") and r.name != f"{host}-bootstrap-mirrors" and (r.name.startswith(f"{host}-") or f"-{host}-" in r.name):
+                script, p = split_command(str(reveal(r.inputs.get("create"))))
+                installed |= _install_targets(script, p, params.get("KERNEL_FLAVOUR", ""))
+        assert installed - preflighted == set(), host
+        seen[host] = installed
+    assert {"chrony", "wireguard-tools"} <= seen["vpn-hub"] and {"nftables", "s3cmd"} & seen["receipt"]
+    assert {"nvidia-driver-550", "nvidia-headless-no-dkms-550", "linux-modules-nvidia-550-generic"} <= seen["ws-1"]
+    assert not any(p.startswith("nvidia-driver") for p in seen["ws-2"])  # installDriver: false

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from components.cluster.nvidia import TOOLKIT_PACKAGES
+from components.cluster.nvidia import TOOLKIT_PACKAGES, driver_packages
 from components.kit.shell import split_command
 from stacks.charts import CHARTS, GATEWAY_API_CRDS, chart_images, pinned
 from stacks.config.mirrors import qualified
@@ -119,7 +119,9 @@ def manifest(ev: Evaluation) -> dict[str, Any]:
     for r in ev.of_type("command:remote:Command"):
         p = _params(r)
         entry = hosts.setdefault(_host_of(names, r.inputs["connection"]), {"apt": [], "snaps": []})
-        if r.name.endswith("-bootstrap-base"):
+        if r.name.endswith("-bootstrap-mirrors") and p.get("DRIVER_BRANCH"):
+            entry["driver"] = driver_packages(p["DRIVER_BRANCH"], p["KERNEL_FLAVOUR"])  # what the preflight checks
+        elif r.name.endswith("-bootstrap-base"):
             entry["apt"] += p.get("PACKAGES", "").split()
         elif r.name.endswith(("-firewall-rules", "-agent-guard")):
             entry["apt"].append("nftables")  # firewall-apply.sh and agent-guard-apply.sh install it where missing
@@ -128,8 +130,9 @@ def manifest(ev: Evaluation) -> dict[str, Any]:
         elif r.name.endswith("-gpu-setup"):
             if p.get("INSTALL_TOOLKIT") == "true":
                 entry["apt"] += [f"{n}={p['TOOLKIT_VERSION']}" for n in TOOLKIT_PACKAGES]
-            if p.get("INSTALL_DRIVER") == "true":
-                entry["apt"].append(f"nvidia-driver-{p['DRIVER_VERSION']}" if p.get("DRIVER_VERSION") else "(the driver ubuntu-drivers recommends)")
+            if p.get("INSTALL_DRIVER") == "true":  # a site with no apt mirror: what ubuntu-drivers picks on the host
+                entry["internet_driver"] = [f"nvidia-driver-{p['DRIVER_VERSION']}" if p.get("DRIVER_VERSION") else "(the driver ubuntu-drivers recommends)",
+                                            "(its linux-modules-nvidia for the host's kernel)"]
         elif r.name.endswith("-microk8s") and "CHANNEL" in p:
             images.update(MICROK8S_IMAGES.get(p["CHANNEL"].split("/", 1)[0], ()))
             entry["snaps"] = [{"file": f"{s}.snap", "assertion": f"{s}.assert"} for s in p.get("SNAP_FILES", "").split()] \
@@ -140,5 +143,6 @@ def manifest(ev: Evaluation) -> dict[str, Any]:
         "charts": sorted(charts, key=lambda c: str(c["chart"])),
         "bundles": [{"source": str(b), "upstream": GATEWAY_API_CRDS} for b in sorted(bundles)],
         "files": sorted(files),
-        "hosts": {name: {"apt": sorted(set(h["apt"])), "snaps": h["snaps"]} for name, h in sorted(hosts.items()) if h["apt"] or h["snaps"]},
+        "hosts": {name: {"apt": sorted(set(h["apt"] + (h.get("driver") or h.get("internet_driver") or []))), "snaps": h["snaps"]}
+                  for name, h in sorted(hosts.items()) if h["apt"] or h["snaps"]},
     }

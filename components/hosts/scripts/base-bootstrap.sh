@@ -4,7 +4,8 @@
 # (the last line reports what changed: "changed: none" on a re-run).
 # Parameters: HOST_NAME, PACKAGES (space-separated), CLOUD_INIT_WAIT_S; the file paths
 # default to the system's and are parameters only so that tests can point them elsewhere.
-# Helpers (log, fail, retry, report, installed) come from lib.sh.
+# Helpers (log, fail, retry, report, installed) come from lib.sh, needs_chrony from timesync.sh.
+# uses: timesync.sh
 set -euo pipefail
 SCRIPT_NAME="base"
 
@@ -74,13 +75,13 @@ while IFS='=' read -r key value; do
 done <<< "$sysctls"
 
 # 5. Time sync: Kubernetes certificates and WireGuard handshakes need a sane clock.
-if ! systemctl is-active --quiet systemd-timesyncd && ! systemctl is-active --quiet chrony; then
-  if systemctl list-unit-files systemd-timesyncd.service >/dev/null 2>&1; then
-    systemctl enable --now systemd-timesyncd
-  else
-    retry apt-get -o DPkg::Lock::Timeout=120 install -y -q chrony || fail "could not install chrony for time sync"
-    systemctl enable --now chrony
-  fi
+#    (A mirrored site's preflight checks chrony on the mirror by the same needs_chrony.)
+if needs_chrony; then
+  retry apt-get -o DPkg::Lock::Timeout=120 install -y -q chrony || fail "could not install chrony for time sync"
+  systemctl enable --now chrony
+  changed+=("time-sync")
+elif ! systemctl is-active --quiet systemd-timesyncd && ! systemctl is-active --quiet chrony; then
+  systemctl enable --now systemd-timesyncd
   changed+=("time-sync")
 fi
 

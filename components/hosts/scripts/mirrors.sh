@@ -4,15 +4,18 @@
 # configuration pointing at them. A missing artifact fails naming it and its mirror, with nothing
 # changed. Idempotent: a re-run rewrites nothing that is already right.
 # Parameters (empty: that mirror is not used): APT_URL, APT_KEY (armored key), APT_COMPONENTS,
-# APT_PACKAGES (what the host installs from apt); NVIDIA_APT_URL, NVIDIA_APT_KEY, NVIDIA_PACKAGES
+# APT_PACKAGES (what the host installs from apt; chrony is added here where base-bootstrap.sh will
+# install it); DRIVER_BRANCH, KERNEL_FLAVOUR (the NVIDIA driver the GPU set-up installs, and the
+# kernel flavour its signed modules were listed for, checked against this host's); NVIDIA_APT_URL, NVIDIA_APT_KEY, NVIDIA_PACKAGES
 # (name=version); SNAP_URL, SNAPS (`<snap>_<rev>` ...); SNAP_PROXY_URL, SNAP_STORE_ID;
 # REGISTRIES (`<upstream>=<url>` ...), IMAGES (fully qualified references the host runs:
 # `<registry>/<repository>:<tag>`, `...@sha256:<digest>` or `...:<tag>@sha256:<digest>`); SECRETS_ON_STDIN: true
 # when stdin holds `ca|auth <upstream> <base64>` lines (a registry's CA, its `user:password`).
 # The paths default to the system's and are parameters only so that tests can point them elsewhere.
+# uses: timesync.sh
 set -euo pipefail
 SCRIPT_NAME="mirrors"
-: "${HOST_NAME:?}" "${APT_URL:=}" "${APT_KEY:=}" "${APT_COMPONENTS:=main}" "${APT_PACKAGES:=}"
+: "${HOST_NAME:?}" "${APT_URL:=}" "${APT_KEY:=}" "${APT_COMPONENTS:=main}" "${APT_PACKAGES:=}" "${DRIVER_BRANCH:=}" "${KERNEL_FLAVOUR:=}"
 : "${NVIDIA_APT_URL:=}" "${NVIDIA_APT_KEY:=}" "${NVIDIA_PACKAGES:=}" "${SNAP_URL:=}" "${SNAPS:=}"
 : "${SNAP_PROXY_URL:=}" "${SNAP_STORE_ID:=}" "${REGISTRIES:=}" "${IMAGES:=}" "${SECRETS_ON_STDIN:=false}"
 : "${APT_DIR:=/etc/apt}" "${STAGED_CERTS_D:=/etc/hybrid-ai/certs.d}" "${STAGED_SNAPS:=/var/lib/hybrid-ai/snaps}"
@@ -38,6 +41,21 @@ if [ "$SECRETS_ON_STDIN" = true ]; then
     esac
   done
 fi
+
+# The kernel flavour ubuntu-drivers names the signed modules after (UbuntuDrivers/kerneldetection.py,
+# docs/upstream.md): the newest installed linux-image-<version>-<abi>-<flavour>, then the installed
+# linux-image-* metapackage that depends on it (the greatest name when several do), its suffix,
+# `virtual` read as `generic`; empty when no metapackage depends on it.
+kernel_flavour() {
+  local newest
+  newest=$(dpkg-query -W -f='${db:Status-Abbrev}${Package}\n' 'linux-image-*' 2>/dev/null \
+    | sed -n 's/^ii *linux-image-\(unsigned-\)\{0,1\}\([0-9][^ ]*-[0-9][0-9]*-[^ ]*\)$/\2/p' | sort -V | tail -n 1)
+  [ -n "$newest" ] || return 0
+  dpkg-query -W -f='${db:Status-Abbrev}${Package} ${Depends}\n' 'linux-image-*' 2>/dev/null \
+    | awk -v a="linux-image-$newest" -v b="linux-image-unsigned-$newest" '$1 == "ii" && $2 !~ /^linux-image-(unsigned-)?[0-9]/ {
+        for (i = 3; i <= NF; i++) { d = $i; sub(/,$/, "", d); if (d == a || d == b) print substr($2, 13) } }' \
+    | sort | tail -n 1 | sed 's/^virtual$/generic/'
+}
 
 # --- Preflight: read only, into $work ---------------------------------------------------
 # apt itself, on a sources list of the mirrors alone and state of its own: it checks the
@@ -83,6 +101,18 @@ if [ -n "$APT_URL$NVIDIA_APT_URL" ]; then
     [[ "$1" == *=* ]] || { apt-cache "${apt_opts[@]}" show "$1" >/dev/null 2>&1; return; }
     apt-cache "${apt_opts[@]}" madison "${1%%=*}" 2>/dev/null | awk -F'|' '{gsub(/ /, "", $2); print $2}' | grep -qxF "${1#*=}"
   }
+  # chrony where base-bootstrap.sh installs it: the same test (timesync.sh).
+  if [ -n "$APT_URL" ] && needs_chrony; then APT_PACKAGES+=" chrony"; fi
+  # The NVIDIA driver's signed modules are linux-modules-nvidia-<branch>-<flavour>, the flavour
+  # being ubuntu-drivers' own pick, checked to be the one the stack listed for this host.
+  if [ -n "$DRIVER_BRANCH" ]; then
+    flavour=$(kernel_flavour)
+    if [ -z "$flavour" ]; then
+      missing+=("the kernel's linux-image-<flavour> metapackage: none installed depends on the newest kernel, so ubuntu-drivers would find no linux-modules-nvidia-$DRIVER_BRANCH-<flavour> and build the driver with DKMS; install it (e.g. linux-image-generic)")
+    elif [ "$flavour" != "$KERNEL_FLAVOUR" ]; then
+      missing+=("linux-modules-nvidia-$DRIVER_BRANCH-$flavour for this host's kernel (flavour $flavour; nvidia.kernelFlavour is $KERNEL_FLAVOUR): set kernelFlavour: $flavour on $HOST_NAME and carry that package")
+    fi
+  fi
   for pkg in $APT_PACKAGES; do
     has_package "$pkg" || missing+=("apt package $pkg (on $APT_URL)")
   done

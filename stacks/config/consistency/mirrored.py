@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from stacks.config import StackConfig
+    from stacks.config.hosts import Site
 
 
 def mirrored_stack(cfg: StackConfig) -> list[str]:
@@ -19,4 +20,37 @@ def mirrored_stack(cfg: StackConfig) -> list[str]:
     if cfg.vpn.backend == "netmaker":
         errors.append("vpn.backend: netmaker has no mirror path (its hosts install from apt.netmaker.org and its server pulls "
                       "through dockerd, which the registry mirrors do not configure); use the wireguard backend on a stack with mirrors")
+    errors += [f"hosts[{i}].nvidia.driverVersion: {h.name} installs the NVIDIA driver from its site's apt mirror, which must hold that "
+               "driver branch and its signed kernel modules (linux-modules-nvidia-<branch>-<flavour>); set the branch to carry, "
+               "as `ubuntu-drivers list` on the host shows it (e.g. '550'), or installDriver: false where the driver is installed"
+               for i, h in enumerate(cfg.hosts) if h.gpu is not None and h.in_cluster and h.nvidia.install_driver
+               and h.nvidia.driver_version is None and cfg.mirrors_of(h).apt is not None]
+    return errors + shared_credentials(cfg)
+
+
+def shared_credentials(cfg: StackConfig) -> list[str]:
+    """A registry credential an on-prem site's nodes hold (in containerd's hosts.toml, which a
+    workstation's root reads) that cloud nodes pull with too: workstations are the lowest trust
+    tier, and a registry credential may push (htpasswd), so one per site kind (docs/airgap.md)."""
+    def credentials(site: Site) -> dict[str, str]:
+        """credential key -> where the site's cluster nodes get it."""
+        if not any(h.site == site.name and h.in_cluster for h in cfg.hosts):
+            return {}
+        own = site.mirrors is not None
+        path = f"sites[{cfg.sites.index(site)}].mirrors" if own else "mirrors"
+        found: dict[str, str] = {}
+        for j, r in enumerate((site.mirrors if own else cfg.mirrors).registries):
+            if r.credentials_config:
+                found.setdefault(r.credentials_config, f"{path}.registries[{j}].credentialsConfig")
+        return found
+    cloud = {key for s in cfg.sites if s.kind == "cloud" for key in credentials(s)}
+    errors = []
+    for i, site in enumerate(cfg.sites):
+        for key, path in credentials(site).items() if site.kind == "on-prem" else ():
+            if key in cloud:
+                where, fix = (path, "give it a pull-only credential of its own") if site.mirrors is not None else \
+                    (f"sites[{i}].mirrors", "give the site its own `mirrors` with a pull-only credential of its own")
+                errors.append(f"{where}: on-prem site {site.name} pulls with registry credential `{key}`, which cloud nodes use too; a "
+                              f"workstation's root reads it from containerd's hosts.toml and could push what cloud nodes run: {fix} "
+                              "(docs/airgap.md, \"Registry credentials\")")
     return errors
