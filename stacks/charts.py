@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 import yaml
 
@@ -69,22 +69,40 @@ def gateway_api_crds(sources: Sources, files: Mapping[str, str] | None = None) -
     return sources.gateway_api_crds or GATEWAY_API_CRDS
 
 
-def chart_images(name: str) -> list[tuple[str, str]] | None:
-    """(image, values path of its tag) of each image the chart runs at its pinned version, from
-    `images:` in charts/<name>/chart.yaml; None when the pin lists none."""
+class ChartImage(NamedTuple):
+    """One image a chart runs at its pinned version, and the value that pins it by digest:
+    `tag` (the chart joins `<repository>:<tag>`, so `<tag>@sha256:<hex>` is set), `sha` (the chart
+    adds `@sha256:` to the value: the hex alone) or `digest` (the chart adds `@`: `sha256:<hex>`)."""
+
+    image: str
+    path: str
+    form: Literal["tag", "sha", "digest"]
+
+    def value(self, digest: str) -> str:
+        if self.form == "tag":
+            return f"{self.image.rsplit(':', 1)[1]}@{digest}"
+        return digest.removeprefix("sha256:") if self.form == "sha" else digest
+
+
+def chart_images(name: str) -> list[ChartImage] | None:
+    """Each image the chart runs at its pinned version, from `images:` in charts/<name>/chart.yaml
+    (each with one of `tag:`, `sha:`, `digest:`, the values path of its pin); None when the pin
+    lists none."""
     doc = yaml.safe_load((CHARTS / name / "chart.yaml").read_text())
-    return None if "images" not in doc else [(i["image"], i["tag"]) for i in doc["images"]]
+    if "images" not in doc:
+        return None
+    return [ChartImage(i["image"], *next((i[f], f) for f in ("tag", "sha", "digest") if f in i)) for i in doc["images"]]
 
 
 def chart_values(name: str, pins: Mapping[str, str]) -> dict[str, Any]:
-    """Values that make the chart's images digest references (`tag: <tag>@<digest>`, which each
-    chart's image template joins as `<repository>:<tag>`, docs/upstream.md)."""
+    """Values that make the chart's images digest references, each in the form its chart's image
+    template reads (docs/upstream.md)."""
     values: dict[str, Any] = {}
-    for image, path in chart_images(name) or []:
-        if qualified(image) in pins:
-            *parents, leaf = path.split(".")
+    for c in chart_images(name) or []:
+        if qualified(c.image) in pins:
+            *parents, leaf = c.path.split(".")
             node = values
             for part in parents:
                 node = node.setdefault(part, {})
-            node[leaf] = f"{image.rsplit(':', 1)[1]}@{pins[qualified(image)]}"
+            node[leaf] = c.value(pins[qualified(c.image)])
     return values

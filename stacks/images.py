@@ -101,7 +101,7 @@ def microk8s_images(cfg: StackConfig) -> tuple[str, ...] | None:
 def all_images(cfg: StackConfig, pins: Mapping[str, str]) -> list[str]:
     """Every image the cluster pulls, fully qualified, by digest where pinned: what a mirror holds."""
     images = {qualified(pin(i, pins)) for _, i in deployed_images(cfg)}
-    images |= {qualified(pin(i, pins)) for name in charts_used(cfg) for i, _ in chart_images(name) or []}
+    images |= {qualified(pin(i, pins)) for name in charts_used(cfg) for i, *_ in chart_images(name) or []}
     return sorted(images | set(microk8s_images(cfg) or ()))
 
 
@@ -157,5 +157,5 @@ def pin_problems(cfg: StackConfig, pins: Mapping[str, str], stack: str) -> list[
             problems.append(f"chart {name}: charts/{name}/chart.yaml lists no `images:`, so a mirrored site cannot pin them by digest; "
                             f"list the chart's images at {pinned(name).version} there, or turn off what installs it on this stack")
             continue
-        problems += [f"chart {name}: {qualified(image)} is a tag on a mirrored site; {fix}" for image, _ in images if qualified(image) not in pins]
+        problems += [f"chart {name}: {qualified(image)} is a tag on a mirrored site; {fix}" for image, *_ in images if qualified(image) not in pins]
     return problems

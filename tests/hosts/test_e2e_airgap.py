@@ -10,14 +10,15 @@ import base64
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from components.kit.shell import compose
-from tests.support.airgap_site import CODENAME, CREDENTIALS, MIRROR, AirgapSite, missing
-from tests.support.helpers import PROJECT, unavailable
+from tests.support.airgap_site import CODENAME, CREDENTIALS, MIRROR, AirgapSite, htpasswd_line, missing
+from tests.support.helpers import PROJECT, stop_processes, unavailable
 
 pytestmark = pytest.mark.e2e
 MIRROR_HTTP = f"http://{MIRROR}:8080"
@@ -204,3 +205,50 @@ def test_an_image_missing_under_its_prefix_is_not_taken_from_the_registry_root(s
     site.push("example/shadow-api", "3.0")  # at the registry's root, where docker.io's images live
     shadowed = site.on_host(str(resolver), params["STAGED_CERTS_D"], "ghcr.io/example/shadow-api:3.0")
     assert shadowed.returncode == 1 and "not found" in shadowed.stderr, shadowed.stdout + shadowed.stderr
+
+
+def test_a_site_credential_on_a_read_only_registry_pulls_and_cannot_push(site: AirgapSite, tmp_path: Path) -> None:
+    """docs/airgap.md, "Registry credentials": htpasswd gives every user push, so the site's nodes
+    pull from an instance of Debian's docker-registry in read-only mode (`storage.maintenance.readonly`)
+    on the same storage, with a credential of their own. The host's preflight passes with it, and
+    no push goes through that instance, with the site's credential or the loader's: the tag keeps
+    its digest."""
+    office = "office-pull:office-stand-in-password"
+    root = site.root
+    # The site's user and the loader's (who may push on the writable instance): read-only refuses both.
+    (tmp_path / "htpasswd").write_text(htpasswd_line(office) + (root / "htpasswd").read_text())
+    (tmp_path / "registry.yml").write_text(f"""version: 0.1
+storage:
+  filesystem: {{rootdirectory: {root / 'registry-data'}}}
+  maintenance: {{readonly: {{enabled: true}}}}
+http:
+  addr: {MIRROR}:5001
+  tls: {{certificate: {root / 'registry.crt'}, key: {root / 'registry.key'}}}
+auth:
+  htpasswd: {{realm: hybrid-ai-lab-office, path: {tmp_path / 'htpasswd'}}}
+""")
+    with open(tmp_path / "registry.log", "wb") as log:
+        proc = subprocess.Popen(["ip", "netns", "exec", site.ns_mirror, "docker-registry", "serve", str(tmp_path / "registry.yml")],
+                                stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        site._wait(f"https://{MIRROR}:5001/v2/", "--cacert", str(root / "ca.crt"), ok=("401", "200"))
+        before = site.on_host("curl", "-fsS", "--cacert", str(root / "ca.crt"), "-u", office, "-I", "-H",
+                              "Accept: application/vnd.oci.image.manifest.v1+json",
+                              f"https://{MIRROR}:5001/v2/ghcr.io/example/receipt-api/manifests/1.4.2")
+        assert before.returncode == 0, before.stderr
+        params = _params(site, tmp_path, REGISTRIES=f"ghcr.io=https://{MIRROR}:5001/ghcr.io", IMAGES=IMAGE)
+        ca = base64.b64encode((root / "ca.crt").read_bytes()).decode()
+        stdin = f"ca ghcr.io {ca}\nauth ghcr.io {base64.b64encode(office.encode()).decode()}\n"
+        result = _mirrors(site, params, stdin)
+        assert result.returncode == 0, result.stderr
+        for credentials in (office, CREDENTIALS):
+            pushed = site.on_host(sys.executable, "-m", "tests.support.oci_push", f"https://{MIRROR}:5001/v2", "ghcr.io/example/receipt-api",
+                                  "1.4.2", str(root / "ca.crt"), credentials, "a replaced image")
+            assert pushed.returncode != 0 and "405" in pushed.stderr, pushed.stderr
+        after = site.on_host("curl", "-fsS", "--cacert", str(root / "ca.crt"), "-u", office, "-I", "-H",
+                             "Accept: application/vnd.oci.image.manifest.v1+json",
+                             f"https://{MIRROR}:5001/v2/ghcr.io/example/receipt-api/manifests/1.4.2")
+        digest = [line for line in before.stdout.splitlines() if line.lower().startswith("docker-content-digest")]
+        assert digest and digest == [line for line in after.stdout.splitlines() if line.lower().startswith("docker-content-digest")]
+    finally:
+        stop_processes([proc])

@@ -4,20 +4,25 @@ the stack's lock (stacks/locks/<stack>.yaml) pins them, and the locked render de
 
 from __future__ import annotations
 
+import hashlib
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from components.kit.shell import split_command
 from stacks import images
 from stacks.charts import CHARTS, chart_images
+from stacks.config.mirrors import qualified
+from stacks.fetched import wanted
 from stacks.load import ConfigError, secret_keys_of, validate
 from tests.support.golden import STACKS
 from tests.support.helpers import evaluate_config, stack_config
 from tools.mirror.lock import to_lock
-from tools.mirror.manifest import CHART_TYPES
+from tools.mirror.manifest import CHART_TYPES, manifest
 from tools.render.evaluate import Evaluation
-from tools.render.plan import redact
+from tools.render.plan import redact, reveal
 
 
 def _secrets(raw: dict[str, Any]) -> dict[str, str]:
@@ -50,8 +55,10 @@ def test_the_locked_mirrored_render_deploys_every_image_by_digest() -> None:
     assert {_chart_name(r.inputs["chart"]) for r in charts} == {"traefik", "nvidia-device-plugin"}
     for r in charts:
         name = _chart_name(r.inputs["chart"])
-        for _, path in chart_images(name) or []:
-            assert "@sha256:" in str(_value(redact(r.inputs)["values"], path)), (name, path)
+        for c in chart_images(name) or []:
+            value = str(_value(redact(r.inputs)["values"], c.path))
+            digest = re.fullmatch(r"(?:.+@)?(?:sha256:)?([0-9a-f]{64})", value)
+            assert digest and value == c.value(f"sha256:{digest.group(1)}"), (name, c.path, value)
 
 
 def test_a_tag_only_catalog_image_on_a_mirrored_site_is_refused_before_anything_is_registered() -> None:
@@ -126,4 +133,34 @@ def test_the_charts_a_mirrored_example_stack_installs_list_their_images() -> Non
     for name in ("traefik", "nvidia-device-plugin", "cert-manager"):
         listed = chart_images(name)
         assert listed, name
-        assert all(image.rsplit(":", 1)[1] in (CHARTS / name / "chart.yaml").read_text() for image, _ in listed)
+        assert all(image.rsplit(":", 1)[1] in (CHARTS / name / "chart.yaml").read_text() for image, *_ in listed)
+
+
+def test_a_mirrored_stack_with_monitoring_pulls_every_monitoring_image_by_digest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Monitoring on the airgap stack, locked as `make mirror RESOLVE=1` would lock it (a digest
+    per tag, a sha256 per chart archive): each image of the monitoring charts' pins is set by
+    digest in the values its chart reads, listed by digest in the manifest, and preflighted."""
+    raw = stack_config("airgap")
+    raw["monitoring"] = {"enabled": True}
+    cfg = validate(raw)
+    before = images.read_lock(images.lock_path("airgap"))
+    with pytest.raises(ConfigError) as err:  # the example's lock has none of them: refused, naming each
+        evaluate_config(raw, _secrets(raw), stack="airgap")
+    assert any("chart kube-prometheus-stack: quay.io/prometheus/prometheus:v3.14.0-distroless is a tag" in p for p in err.value.problems)
+    stand_in = {ref: before.get(ref) or f"sha256:{hashlib.sha256(ref.encode()).hexdigest()}" for ref in to_lock(cfg)}
+    files = {name: f"sha256:{hashlib.sha256(name.encode()).hexdigest()}" for name in wanted(cfg, images.charts_used(cfg))}
+    images.write_lock(tmp_path / "airgap.yaml", "airgap", stand_in, files)
+    monkeypatch.setattr(images, "LOCKS", tmp_path)
+    ev = evaluate_config(raw, _secrets(raw), stack="airgap")
+    doc = manifest(ev)
+    preflighted = set(split_command(reveal(ev.by_name("receipt-bootstrap-mirrors").inputs["create"]))[1]["IMAGES"].split())
+    checked = 0
+    for r in (r for r in ev.resources if r.type in CHART_TYPES):
+        name = _chart_name(r.inputs["chart"])
+        for c in chart_images(name) or []:
+            digest = stand_in[qualified(c.image)]
+            assert _value(redact(r.inputs)["values"], c.path) == c.value(digest), (name, c.path)
+            by_digest = f"{qualified(c.image)}@{digest}"
+            assert by_digest in doc["images"] and by_digest in preflighted, by_digest
+            checked += name in ("kube-prometheus-stack", "dcgm-exporter")
+    assert checked == 13  # twelve of kube-prometheus-stack, dcgm-exporter's one

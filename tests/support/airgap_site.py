@@ -36,6 +36,13 @@ def missing() -> str | None:
     return f"missing {', '.join(absent)}" if absent else None
 
 
+def htpasswd_line(credentials: str) -> str:
+    """`user:<bcrypt>` for docker-registry's htpasswd, bcrypt at its lowest cost: the registry
+    checks it on every request of a push or a preflight."""
+    user, password = credentials.split(":", 1)
+    return f"{user}:{crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))}\n"
+
+
 def run(*argv: str, **kw: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, check=True, capture_output=True, text=True, timeout=120, **kw)
 
@@ -145,9 +152,7 @@ class AirgapSite:
         (r / "san.ext").write_text(f"subjectAltName=IP:{MIRROR}\n")
         run("openssl", "x509", "-req", "-in", str(r / "registry.csr"), "-CA", str(r / "ca.crt"), "-CAkey", str(r / "ca.key"),
             "-CAcreateserial", "-days", "1", "-extfile", str(r / "san.ext"), "-out", str(r / "registry.crt"))
-        user, password = CREDENTIALS.split(":", 1)
-        # bcrypt at its lowest cost: the registry checks it on every request of a push or a preflight.
-        (r / "htpasswd").write_text(f"{user}:{crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))}\n")
+        (r / "htpasswd").write_text(htpasswd_line(CREDENTIALS))
         (r / "registry.yml").write_text(f"""version: 0.1
 storage: {{filesystem: {{rootdirectory: {r / 'registry-data'}}}}}
 http:

@@ -21,7 +21,7 @@ from tools.mirror.sources_map import crane, locate
 def to_lock(cfg: StackConfig) -> list[str]:
     """The fully qualified tag references the stack deploys without a digest."""
     refs = {i for _, i in deployed_images(cfg) if "@" not in i}
-    refs |= {i for name in charts_used(cfg) for i, _ in chart_images(name) or []}
+    refs |= {i for name in charts_used(cfg) for i, *_ in chart_images(name) or []}
     return sorted(qualified(r) for r in refs)
 
 

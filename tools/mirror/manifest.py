@@ -60,9 +60,14 @@ def _value(values: Any, path: str) -> Any:
 def _chart_images(chart: str, values: Any) -> list[str]:
     """The chart's own images (charts/<name>/chart.yaml), by digest where the values pin them."""
     found = []
-    for image, path in chart_images(chart) or []:
-        tag = _value(values, path)
-        found.append(f"{image.rsplit(':', 1)[0]}:{tag}" if isinstance(tag, str) and "@" in tag else image)
+    for c in chart_images(chart) or []:
+        pinned_value = _value(values, c.path)
+        if not isinstance(pinned_value, str) or (c.form == "tag" and "@" not in pinned_value):
+            found.append(c.image)
+        elif c.form == "tag":
+            found.append(f"{c.image.rsplit(':', 1)[0]}:{pinned_value}")
+        else:
+            found.append(f"{c.image}@sha256:{pinned_value.removeprefix('sha256:')}")
     return found
 
 
