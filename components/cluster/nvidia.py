@@ -24,11 +24,12 @@ TOOLKIT_PACKAGES = ("nvidia-container-toolkit", "nvidia-container-toolkit-base",
 
 
 def driver_packages(branch: str, flavour: str) -> list[str]:
-    """What `ubuntu-drivers install nvidia:<branch>` installs where the archive has signed modules
-    (ubuntu-drivers-common UbuntuDrivers/detect.py, docs/upstream.md): the driver, its
-    `nvidia-headless-no-dkms-<branch>` and `linux-modules-nvidia-<branch>-<flavour>`, the flavour
-    being the suffix of the kernel's installed `linux-image-<flavour>` metapackage."""
-    return [f"nvidia-driver-{branch}", f"nvidia-headless-no-dkms-{branch}", f"linux-modules-nvidia-{branch}-{flavour}"]
+    """What `ubuntu-drivers install nvidia:<branch>` hands apt-get where the archive has signed
+    modules, as jammy's and noble's ubuntu-drivers-common do (UbuntuDrivers/detect.py
+    get_desktop_package_list, docs/upstream.md): the driver and
+    `linux-modules-nvidia-<branch>-<flavour>`, the flavour being the suffix of the kernel's
+    installed `linux-image-<flavour>` metapackage. apt resolves the rest (the ABI-specific modules)."""
+    return [f"nvidia-driver-{branch}", f"linux-modules-nvidia-{branch}-{flavour}"]
 
 
 # NVIDIA's repository and its key, where no mirror replaces them.

@@ -95,21 +95,20 @@ def test_the_manifest_reads_each_commands_connection_once(monkeypatch: pytest.Mo
     assert counts[40] <= 4 * counts[10], counts  # linear: 16x if quadratic
 
 
-# What ubuntu-drivers installs for `nvidia:<branch>` where the archive has the signed modules
-# (ubuntu-drivers-common UbuntuDrivers/detect.py: the driver, `nvidia-headless-no-dkms-<branch>`,
-# `linux-modules-nvidia-<branch>-<flavour>`; docs/upstream.md), and the targets that are shell
+# What ubuntu-drivers hands apt-get for `nvidia:<branch>` where the archive has the signed modules
+# (ubuntu-drivers-common UbuntuDrivers/detect.py get_desktop_package_list at jammy's and noble's
+# versions: the driver and `linux-modules-nvidia-<branch>-<flavour>`; docs/upstream.md), and the targets that are shell
 # expressions, as each script fills them (a new expression fails the walk until it is listed).
 def _ubuntu_drivers(p: dict[str, str], flavour: str) -> list[str]:
     if p.get("INSTALL_DRIVER") != "true":  # nvidia-setup.sh then never reaches an install of the driver
         return []
-    return [f"nvidia-driver-{p['DRIVER_VERSION']}", f"nvidia-headless-no-dkms-{p['DRIVER_VERSION']}",
-            f"linux-modules-nvidia-{p['DRIVER_VERSION']}-{flavour}"]
+    return [f"nvidia-driver-{p['DRIVER_VERSION']}", f"linux-modules-nvidia-{p['DRIVER_VERSION']}-{flavour}"]
 
 
 EXPRESSIONS: dict[str, Callable[[dict[str, str], str], list[str]]] = {
     "${missing[@]}": lambda p, f: p["PACKAGES"].split(),  # base-bootstrap.sh: those of PACKAGES not installed
-    "$1": lambda p, f: _ubuntu_drivers(p, f)[2:],  # nvidia-setup.sh ubuntu_drivers_install: the signed modules
-    "$modules": lambda p, f: _ubuntu_drivers(p, f)[2:],
+    "$1": lambda p, f: _ubuntu_drivers(p, f)[1:],  # nvidia-setup.sh ubuntu_drivers_install: the signed modules
+    "$modules": lambda p, f: _ubuntu_drivers(p, f)[1:],
     "nvidia:$DRIVER_VERSION": _ubuntu_drivers,
     "nvidia-driver-$DRIVER_VERSION": lambda p, f: _ubuntu_drivers(p, f)[:1],
     "${TOOLKIT_PACKAGES[@]/%/=$TOOLKIT_VERSION}": lambda p, f: [f"{n}={p['TOOLKIT_VERSION']}" for n in TOOLKIT_PACKAGES],
@@ -161,5 +160,5 @@ def test_every_package_a_hosts_steps_install_is_preflighted() -> None:
         assert installed - preflighted == set(), host
         seen[host] = installed
     assert {"chrony", "wireguard-tools"} <= seen["vpn-hub"] and {"nftables", "s3cmd"} & seen["receipt"]
-    assert {"nvidia-driver-550", "nvidia-headless-no-dkms-550", "linux-modules-nvidia-550-generic"} <= seen["ws-1"]
+    assert {"nvidia-driver-550", "linux-modules-nvidia-550-generic"} <= seen["ws-1"]
     assert not any(p.startswith("nvidia-driver") for p in seen["ws-2"])  # installDriver: false
