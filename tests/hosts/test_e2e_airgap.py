@@ -18,6 +18,7 @@ import pytest
 
 from components.kit.shell import compose
 from tests.support.airgap_site import CODENAME, CREDENTIALS, MIRROR, AirgapSite, htpasswd_line, missing
+from tests.support.dpkg import SERVER_KERNEL, admindir
 from tests.support.helpers import PROJECT, stop_processes, unavailable
 
 pytestmark = pytest.mark.e2e
@@ -252,3 +253,24 @@ auth:
         assert digest and digest == [line for line in after.stdout.splitlines() if line.lower().startswith("docker-content-digest")]
     finally:
         stop_processes([proc])
+
+
+def test_a_kernel_of_another_flavour_than_listed_fails_the_preflight_naming_its_modules(site: AirgapSite, tmp_path: Path) -> None:
+    """The driver's signed modules were listed for `generic`; this host runs the HWE kernel
+    (dpkg's own database says so, read by the real dpkg-query): the preflight names the package
+    ubuntu-drivers would install here and the key to set, with nothing changed."""
+    hwe = {**SERVER_KERNEL, "linux-image-generic-hwe-24.04": "linux-image-6.11.0-19-generic", "linux-image-6.11.0-19-generic": ""}
+    env = {**os.environ, "DPKG_ADMINDIR": str(admindir(tmp_path / "dpkg", hwe))}
+    params = _params(site, tmp_path, DRIVER_BRANCH="550", KERNEL_FLAVOUR="generic")
+    before = sorted(p.name for p in Path(params["APT_DIR"]).rglob("*"))
+    result = site.on_host("bash", "-c", compose("mirrors.sh", params), stdin=_secrets(site), env=env)
+    assert result.returncode == 1
+    assert ("linux-modules-nvidia-550-generic-hwe-24.04 for this host's kernel (flavour generic-hwe-24.04; nvidia.kernelFlavour is "
+            "generic): set kernelFlavour: generic-hwe-24.04 on ws-1") in result.stderr, result.stderr
+    assert sorted(p.name for p in Path(params["APT_DIR"]).rglob("*")) == before
+    # The flavour listed (on a GA kernel): the preflight passes.
+    (tmp_path / "ga").mkdir()
+    env["DPKG_ADMINDIR"] = str(admindir(tmp_path / "dpkg-ga", SERVER_KERNEL))
+    result = site.on_host("bash", "-c", compose("mirrors.sh", _params(site, tmp_path / "ga", DRIVER_BRANCH="550", KERNEL_FLAVOUR="generic")),
+                          stdin=_secrets(site), env=env)
+    assert result.returncode == 0, result.stderr

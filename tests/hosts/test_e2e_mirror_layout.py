@@ -28,6 +28,7 @@ from stacks.images import all_images, read_lock
 from stacks.load import secret_keys_of, validate
 from tests.hosts.test_e2e_airgap import resolver  # noqa: F401 (the fixture)
 from tests.support.airgap_site import CODENAME, CREDENTIALS, MIRROR, AirgapSite, missing
+from tests.support.dpkg import SERVER_KERNEL, admindir
 from tests.support.helpers import PROJECT, evaluate_config, stack_config, unavailable
 from tests.support.upstream_standin import TOOLKIT, UBUNTU_PACKAGES, Upstream
 from tools.render.write import reveal
@@ -112,8 +113,10 @@ def test_the_laid_out_directory_serves_the_airgap_site(laid_out: tuple[AirgapSit
     ca = base64.b64encode((site.root / "ca.crt").read_bytes()).decode()
     auth = base64.b64encode(CREDENTIALS.encode()).decode()
     stdin = "".join(f"ca {r} {ca}\nauth {r} {auth}\n" for r in REGISTRIES)
+    # ws-1's kernel: an Ubuntu server's (the flavour the stack lists its driver's modules for).
+    kernel = {**os.environ, "DPKG_ADMINDIR": str(admindir(tmp_path / "dpkg", SERVER_KERNEL))}
     # Before the images are carried, the preflight fails on the first: one of MicroK8s' own.
-    early = site.on_host("bash", "-c", compose("mirrors.sh", params), stdin=stdin)
+    early = site.on_host("bash", "-c", compose("mirrors.sh", params), stdin=stdin, env=kernel)
     assert early.returncode == 1
     assert f"Missing: image docker.io/calico/cni:v3.28.1 (on https://{MIRROR}:5000/docker.io: its manifest answered 404)" in early.stderr, early.stderr
     # Carry the images into the site's registry: `crane push` of each layout, as docs/airgap.md says.
@@ -125,7 +128,7 @@ def test_the_laid_out_directory_serves_the_airgap_site(laid_out: tuple[AirgapSit
         folder, ref = line.split()
         pushed = site.on_host(str(CRANE), "push", str(out / folder), f"{MIRROR}:5000/{ref.split('@', 1)[0]}", env=env)
         assert pushed.returncode == 0, pushed.stderr
-    result = site.on_host("bash", "-c", compose("mirrors.sh", params), stdin=stdin)
+    result = site.on_host("bash", "-c", compose("mirrors.sh", params), stdin=stdin, env=kernel)
     assert result.returncode == 0, result.stderr
     receipt = next(i for i in params["IMAGES"].split() if i.startswith("ghcr.io/example/receipt-api"))
     assert "@sha256:" in receipt

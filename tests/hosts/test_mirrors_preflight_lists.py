@@ -12,21 +12,14 @@ from pathlib import Path
 import pytest
 
 from components.kit.shell import script_text
+from tests.support.dpkg import admindir
 
 KERNEL_FLAVOUR = re.search(r"^kernel_flavour\(\) \{.*?^\}$", script_text("mirrors.sh"), re.M | re.S)
 
 
-def _status(tmp_path: Path, packages: dict[str, str]) -> Path:
-    """A dpkg database holding `packages` (name -> Depends), each installed."""
-    stanzas = [f"Package: {name}\nStatus: install ok installed\nMaintainer: test\nArchitecture: amd64\nVersion: 1\n"
-               f"Description: stand-in\n{f'Depends: {deps}' + chr(10) if deps else ''}" for name, deps in packages.items()]
-    (tmp_path / "status").write_text("\n".join(stanzas))
-    return tmp_path
-
-
 def _flavour(tmp_path: Path, packages: dict[str, str]) -> str:
     assert KERNEL_FLAVOUR is not None
-    env = {**os.environ, "DPKG_ADMINDIR": str(_status(tmp_path, packages))}
+    env = {**os.environ, "DPKG_ADMINDIR": str(admindir(tmp_path / "dpkg", packages))}
     out = subprocess.run(["bash", "-c", KERNEL_FLAVOUR.group(0) + "\nkernel_flavour"], env=env, capture_output=True, text=True, check=True)
     return out.stdout.strip()
 

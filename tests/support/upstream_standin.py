@@ -28,6 +28,10 @@ REGISTRY, FILES = "127.0.0.1:5001", "http://127.0.0.1:8080"
 UBUNTU_PACKAGES = {  # name: depends (the base packages' stand-ins, one with a dependency)
     "wireguard-tools": "standin-libwg", "standin-libwg": "", "iproute2": "", "iptables": "", "ca-certificates": "", "curl": "",
     "nftables": "", "standin-unrelated": "",  # in the archive, needed by nothing: not carried
+    # ws-1's driver branch 550, as ubuntu-drivers installs it: the driver, the signed modules for a
+    # generic kernel and, their dependency, the modules of that kernel's ABI.
+    "nvidia-driver-550": "", "linux-modules-nvidia-550-generic": "linux-modules-nvidia-550-6.8.0-45-generic",
+    "linux-modules-nvidia-550-6.8.0-45-generic": "",
 }
 TOOLKIT = {"libnvidia-container1": "", "libnvidia-container-tools": "libnvidia-container1",
            "nvidia-container-toolkit-base": "", "nvidia-container-toolkit": "nvidia-container-toolkit-base"}

@@ -71,7 +71,9 @@ def test_a_mirrored_stack_that_still_names_an_internet_source_is_refused(tmp_pat
     _stack(tmp_path, "airgap", airgap)
     assert main(["--stack", "airgap", "--dir", str(tmp_path), "--out", str(tmp_path / "out")]) == 0, capsys.readouterr().err
     # The office left on the internet: its GPU setup fetches NVIDIA's repository.
-    _stack(tmp_path, "airgap", airgap.replace("      nat: true\n", "      nat: true\n      mirrors: {}\n", 1))
+    doc = yaml.safe_load(airgap)
+    doc["config"]["hybrid-ai:sites"][1]["mirrors"] = {}
+    _stack(tmp_path, "airgap", yaml.safe_dump(doc))
     assert main(["--stack", "airgap", "--dir", str(tmp_path), "--out", str(tmp_path / "out2")]) == 1
     err = capsys.readouterr().err
     assert "check: internet-source: hosts/ws-1/ws-1-bootstrap-gpu-setup" in err and "nvidia.github.io" in err, err

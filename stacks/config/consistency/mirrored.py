@@ -36,10 +36,9 @@ def shared_credentials(cfg: StackConfig) -> list[str]:
         """credential key -> where the site's cluster nodes get it."""
         if not any(h.site == site.name and h.in_cluster for h in cfg.hosts):
             return {}
-        own = site.mirrors is not None
-        path = f"sites[{cfg.sites.index(site)}].mirrors" if own else "mirrors"
+        mirrors, path = (site.mirrors, f"sites[{cfg.sites.index(site)}].mirrors") if site.mirrors is not None else (cfg.mirrors, "mirrors")
         found: dict[str, str] = {}
-        for j, r in enumerate((site.mirrors if own else cfg.mirrors).registries):
+        for j, r in enumerate(mirrors.registries):
             if r.credentials_config:
                 found.setdefault(r.credentials_config, f"{path}.registries[{j}].credentialsConfig")
         return found
