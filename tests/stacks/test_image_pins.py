@@ -21,8 +21,10 @@ from tests.support.golden import STACKS
 from tests.support.helpers import evaluate_config, stack_config
 from tools.mirror.lock import to_lock
 from tools.mirror.manifest import CHART_TYPES, manifest
+from tools.mirror.sources import findings
 from tools.render.evaluate import Evaluation
 from tools.render.plan import redact, reveal
+from tools.render.write import write_all
 
 
 def _secrets(raw: dict[str, Any]) -> dict[str, str]:
@@ -139,7 +141,8 @@ def test_the_charts_a_mirrored_example_stack_installs_list_their_images() -> Non
 def test_a_mirrored_stack_with_monitoring_pulls_every_monitoring_image_by_digest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Monitoring on the airgap stack, locked as `make mirror RESOLVE=1` would lock it (a digest
     per tag, a sha256 per chart archive): each image of the monitoring charts' pins is set by
-    digest in the values its chart reads, listed by digest in the manifest, and preflighted."""
+    digest in the values its chart reads, listed by digest in the manifest, and preflighted; the
+    render names no internet source."""
     raw = stack_config("airgap")
     raw["monitoring"] = {"enabled": True}
     cfg = validate(raw)
@@ -164,3 +167,5 @@ def test_a_mirrored_stack_with_monitoring_pulls_every_monitoring_image_by_digest
             assert by_digest in doc["images"] and by_digest in preflighted, by_digest
             checked += name in ("kube-prometheus-stack", "dcgm-exporter")
     assert checked == 13  # twelve of kube-prometheus-stack, dcgm-exporter's one
+    write_all(ev, tmp_path / "render")  # and the render names no internet source (what `make check` walks)
+    assert findings(tmp_path / "render" / "artifacts", cfg) == []
