@@ -274,3 +274,23 @@ def test_a_kernel_of_another_flavour_than_listed_fails_the_preflight_naming_its_
     result = site.on_host("bash", "-c", compose("mirrors.sh", _params(site, tmp_path / "ga", DRIVER_BRANCH="550", KERNEL_FLAVOUR="generic")),
                           stdin=_secrets(site), env=env)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_host_with_no_time_daemon_needs_chrony_on_the_mirror(site: AirgapSite, tmp_path: Path) -> None:
+    """No systemd-timesyncd to start and no time daemon running: base-bootstrap.sh will install
+    chrony, so the preflight asks the mirror for it (the stand-in archive has none), by the same
+    `needs_chrony`; with timesyncd there it does not. systemctl is a stand-in answering as systemd
+    does: `is-active` 3 for a unit not active, `list-unit-files <unit>` 0 when the unit file
+    exists, 1 when not."""
+    def run(name: str, timesyncd: bool) -> str:
+        (tmp_path / name / "bin").mkdir(parents=True)
+        stub = tmp_path / name / "bin" / "systemctl"
+        stub.write_text(f"#!/bin/sh\ncase $1 in is-active) exit 3 ;; list-unit-files) exit {0 if timesyncd else 1} ;; esac\nexit 1\n")
+        stub.chmod(0o755)
+        env = {**os.environ, "PATH": f"{stub.parent}:{os.environ['PATH']}"}
+        result = site.on_host("bash", "-c", compose("mirrors.sh", _params(site, tmp_path / name)), stdin=_secrets(site), env=env)
+        return result.stderr if result.returncode else ""
+    # (Named by apt's own resolution: `apt-cache show` also answers for a name the host's dpkg
+    # database only mentions.)
+    assert "Package 'chrony' has no installation candidate" in run("bare", timesyncd=False)
+    assert run("timesyncd", timesyncd=True) == ""
