@@ -5,8 +5,11 @@ cluster-agent's `/cluster/api/v1.0/configure` rewrites any service's arguments a
 (kube-apiserver with `--authorization-mode=AlwaysAllow`: cluster-admin for anyone). So on every
 control plane, before MicroK8s is installed (it listens on 25000 and 19001 at once), an nftables
 table of its own lets TCP 25000 and 19001 in only from the control planes' VPN addresses and the
-loopback, and from a joining node's address only while its join runs: the register step adds it
-to the set `joiners` (with the token's lifetime as timeout), the ready step removes it.
+loopback, and cluster-agent's alone from a joining node's address while its join runs: the
+register step adds it to the set `joiners` (with the token's lifetime as timeout), the ready step
+removes it. A worker's join needs cluster-agent only, and a joining control plane is among the
+control planes already; a join token also gets dqlite's cluster certificate (cluster-agent
+answers any holder as a control plane if asked: docs/security.md), so dqlite stays shut to joiners.
 """
 
 from __future__ import annotations
@@ -21,11 +24,14 @@ from components.kit import shell
 
 AGENT_PORTS = (25000, 19001)
 """cluster-agent, dqlite (MicroK8s 1.32)."""
+JOIN_PORTS = (25000,)
+"""What a joining node's address reaches while its join runs: cluster-agent."""
 
 
 def agent_guard(name: str, target: SshTarget, control_planes: Sequence[str], opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
     """`<name>-agent-guard` on one control plane; its report, once applied."""
-    params = {"CONTROL_PLANES": " ".join(control_planes), "PORTS": " ".join(str(p) for p in AGENT_PORTS)}
+    params = {"CONTROL_PLANES": " ".join(control_planes), "PORTS": " ".join(str(p) for p in AGENT_PORTS),
+              "JOIN_PORTS": " ".join(str(p) for p in JOIN_PORTS)}
     guard = remote.Command(
         f"{name}-agent-guard",
         connection=target.connection,

@@ -1,7 +1,7 @@
 """cluster-agent (25000) and dqlite (19001) from the control planes only: every control plane
 gets the agent guard before MicroK8s, with every control plane's VPN address; a joining node is
-let in by its register step for the token's lifetime and out again by its ready step (stand-in
-nft; the real table is tested in tests/hosts/test_e2e_agent_guard.py)."""
+let into cluster-agent (never dqlite) by its register step for the token's lifetime and out again
+by its ready step (stand-in nft; the real table is tested in tests/cluster/test_e2e_agent_guard.py)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ def test_every_control_plane_gets_the_guard_before_microk8s(name: str) -> None:
             script, params = split_command(guard.inputs["create"])
             assert guard.inputs["create"].endswith("hybrid-ai/agent-guard-apply") and "table inet hybrid_ai_agent" in script
             assert sorted(params["CONTROL_PLANES"].split()) == addresses and params["PORTS"].split() == ["25000", "19001"]
+            assert params["JOIN_PORTS"].split() == ["25000"]  # dqlite never to a joiner
             assert guard.urn in deps_closure(ev, ev.by_name(f"cluster-{h.name}-microk8s").urn), h.name
             assert guard.inputs["delete"].endswith("hybrid-ai/agent-guard-remove")
         else:

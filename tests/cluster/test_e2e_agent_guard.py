@@ -1,8 +1,9 @@
 """End-to-end: the agent guard with the real `nft`, in a lab of three hosts joined by WireGuard
 (wireguard-go): the guarded control plane, another control plane and a worker. Over wg0 the
-worker's connection to cluster-agent's port (25000) and dqlite's (19001) gets no answer unless
-its address is in `joiners`, the other control plane's does; a re-run keeps a pending joiner;
-removing it leaves no table and no file (root)."""
+worker's connection to cluster-agent's port (25000) gets no answer unless its address is in
+`joiners`, and to dqlite's (19001) none even then (a worker's join never needs dqlite); the other
+control plane's gets both; a re-run keeps a pending joiner; removing it leaves no table and no
+file (root)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.e2e
 CP, CP2, WORKER = "cp", "cp2", "worker"
 VPN = {CP: "100.64.9.1", CP2: "100.64.9.2", WORKER: "100.64.9.3"}
 PUBLIC = {CP: "203.0.113.51", CP2: "203.0.113.52", WORKER: "203.0.113.53"}
-PARAMS = {"CONTROL_PLANES": f"{VPN[CP]} {VPN[CP2]}", "PORTS": "25000 19001"}
+PARAMS = {"CONTROL_PLANES": f"{VPN[CP]} {VPN[CP2]}", "PORTS": "25000 19001", "JOIN_PORTS": "25000"}
 
 
 def wg_up(lab: Lab, name: str, keys: dict[str, tuple[str, str]]) -> None:
@@ -67,7 +68,7 @@ def nft(lab: Lab, *args: str) -> subprocess.CompletedProcess[str]:
     return sh("ip", "netns", "exec", lab.hosts[CP].ns, "nft", *args, check=False)
 
 
-def test_only_control_planes_and_a_pending_joiner_reach_cluster_agent_and_dqlite(lab: Lab) -> None:
+def test_only_control_planes_reach_dqlite_and_a_pending_joiner_only_cluster_agent(lab: Lab) -> None:
     # Without the guard the worker reaches both over the overlay: the test can fail.
     assert reaches(lab, WORKER, VPN[CP], 25000) and reaches(lab, WORKER, VPN[CP], 19001)
     first = run(lab, "agent-guard-apply.sh", PARAMS)
@@ -80,9 +81,11 @@ def test_only_control_planes_and_a_pending_joiner_reach_cluster_agent_and_dqlite
     # The register step's command lets the joiner in; a re-run keeps it; the ready step's lets it out.
     assert nft(lab, "add", "element", "inet", "hybrid_ai_agent", "joiners", f"{{ {VPN[WORKER]} timeout 3600s }}").returncode == 0
     assert reaches(lab, WORKER, VPN[CP], 25000)
+    assert not answers(lab, WORKER, VPN[CP], 19001)  # the joiner's token gets dqlite's certificate (docs/security.md): not its port
     again = run(lab, "agent-guard-apply.sh", PARAMS)
     assert again.returncode == 0 and again.stdout.strip().splitlines()[-1] == "changed=none", again.stdout + again.stderr
-    assert reaches(lab, WORKER, VPN[CP], 25000)
+    assert reaches(lab, WORKER, VPN[CP], 25000) and not answers(lab, WORKER, VPN[CP], 19001)
+    assert reaches(lab, CP2, VPN[CP], 19001)  # a joining control plane is in control_planes: dqlite stays open to it
     assert nft(lab, "delete", "element", "inet", "hybrid_ai_agent", "joiners", f"{{ {VPN[WORKER]} }}").returncode == 0
     assert not answers(lab, WORKER, VPN[CP], 25000)
     assert lab.ssh(CP, "test -s /etc/hybrid-ai/agent-guard.nft && test -s /etc/systemd/system/hybrid-ai-agent-guard.service").returncode == 0
