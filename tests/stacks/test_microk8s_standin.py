@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.support import microk8s_agent as agent
+from tests.support import microk8s_host
 from tests.support import microk8s_standin as standin
 from tools.lab.pki import Pki
 
@@ -112,3 +113,66 @@ def test_a_join_marks_the_contacted_node_and_leave_there_is_refused(snap_data: P
     assert (snap_data / "var" / "lock" / "no-cert-reissue").exists()
     assert standin.microk8s(["leave"]) == 2 and "does not leave as a control plane" in capsys.readouterr().err
     assert (snap_data / "var" / "lock" / "no-cert-reissue").exists()
+
+
+def test_any_token_holder_who_asks_as_a_control_plane_gets_the_ca_and_service_account_keys(snap_data: Path) -> None:
+    """pkg/api/v2/join.go @ 1.32: the token is bound to no role; `worker` is the joiner's word.
+    Not a worker: the CA key, the service-account key, dqlite's certificate and key, the voters
+    (docs/security.md: what a workstation's token gets while its join window is open)."""
+    tokens = snap_data / "credentials" / "cluster-tokens.txt"
+    tokens.write_text(f"{TOKEN}|{int(time.time()) + 600}\n")
+    (snap_data / "certs" / "serviceaccount.key").write_text("SA-SIGNING-KEY\n")
+    backend = snap_data / "var" / "kubernetes" / "backend"
+    backend.mkdir(parents=True)
+    (backend / "cluster.crt").write_text("DQLITE-CERT\n")
+    (backend / "cluster.key").write_text("DQLITE-KEY\n")
+    (backend / "cluster.yaml").write_text("- Address: 100.64.0.2:19001\n  ID: 1\n- Address: 100.64.0.4:19001\n  ID: 2\n  Role: 1\n")
+    request = {"token": TOKEN, "hostname": "ws-1", "port": "25000", "can_handle_x509_auth": True}
+    for worker in (False, "as-master", 1, None):  # anything but true / "as-worker" is a control-plane join
+        answer = agent.join({**request, "worker": worker}, "100.64.1.1", "100.64.0.2")
+        assert answer["ca_key"] == (snap_data / "certs" / "ca.key").read_text()
+        assert answer["service_account_key"] == "SA-SIGNING-KEY\n"
+        assert (answer["cluster_cert"], answer["cluster_key"]) == ("DQLITE-CERT\n", "DQLITE-KEY\n")
+        assert answer["voters"] == ["100.64.0.2:19001"] and answer["control_plane_nodes"] is None
+    assert not (snap_data / "credentials" / "certs-request-tokens.txt").exists()
+    # With the CA key the holder mints any identity the API server trusts, system:masters included.
+    ca = x509.load_pem_x509_certificate((snap_data / "certs" / "ca.crt").read_bytes())
+    ca_key = serialization.load_pem_private_key(str(answer["ca_key"]).encode(), None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    key = ec.generate_private_key(ec.SECP256R1())
+    minted = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters"),
+                                                                x509.NameAttribute(NameOID.COMMON_NAME, "intruder")]))
+              .issuer_name(ca.subject).public_key(key.public_key()).serial_number(1)
+              .not_valid_before(ca.not_valid_before_utc).not_valid_after(ca.not_valid_after_utc).sign(ca_key, hashes.SHA256()))
+    minted.verify_directly_issued_by(ca)
+    # A worker's join of the same token gets none of it; a joiner that cannot use x509 is refused.
+    as_worker = agent.join({**request, "worker": True}, "100.64.1.1", "100.64.0.2")
+    assert as_worker["ca_key"] is None and as_worker["service_account_key"] == "" and "cluster_key" not in as_worker
+    with pytest.raises(agent.Refused) as err:
+        agent.join({**request, "worker": False, "can_handle_x509_auth": False}, "100.64.1.1", "100.64.0.2")
+    assert err.value.status == 500 and "requires x509 authentication" in str(err.value)
+
+
+def test_a_worker_join_replaces_its_kubelet_args_with_the_seeds(snap_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """join.py @ v1.32 join_dqlite_worker_node: store_base_kubelet_args (the seed's args over the
+    worker's), update_kubelet_node_ip (the address the seed saw), update_kubelet_hostname_override
+    (removed), then the worker's labels: a per-node kubelet arg of the worker's own is gone."""
+    (snap_data / "credentials" / "cluster-tokens.txt").write_text(f"{TOKEN}|{int(time.time()) + 600}\n")
+    (snap_data / "args" / "kubelet").write_text("--node-ip=100.64.0.2\n--hostname-override=receipt\n--cluster-dns=10.152.183.10\n")
+    worker = tmp_path / "worker"
+    for folder in ("args", "certs", "credentials", "var/lock"):
+        (worker / folder).mkdir(parents=True)
+    (worker / "args" / "kubelet").write_text("--node-ip=100.64.1.1\n--runtime-request-timeout=45m\n")
+    for module in (standin, microk8s_host):
+        monkeypatch.setattr(module, "SNAP_DATA", worker)
+    monkeypatch.setattr(standin, "hostname", lambda: "ws-1")
+    monkeypatch.setattr(standin, "kubelet_posts", lambda: None)
+
+    def post(address: str, path: str, body: dict[str, object]) -> dict[str, object]:  # the seed's agent, seeing ws-1's address
+        assert address == "100.64.0.2:25000"
+        return agent.join(body, "198.51.100.11", "100.64.0.2") if path.endswith("/join") else agent.sign_cert(body)
+    monkeypatch.setattr(standin, "_post", post)
+    assert standin.join([f"100.64.0.2:25000/{TOKEN}", "--worker"]) == 0
+    assert sorted((worker / "args" / "kubelet").read_text().splitlines()) == sorted([
+        "--node-ip=198.51.100.11", "--cluster-dns=10.152.183.10", "--client-ca-file=${SNAP_DATA}/certs/ca.remote.crt",
+        f'--node-labels="{microk8s_host.WORKER_LABELS}"'])

@@ -9,8 +9,13 @@ rules and the overlay decide who reaches it), reading the host's own
   `token|expiry` expires) and is removed only when it has no TTL (`ConsumeClusterToken`), else
   500 "Invalid token"; the joiner's cluster-agent port must be this one's (502); a joiner with
   the contacted address is refused (503); the contacted node writes its own
-  var/lock/no-cert-reissue (`CreateNoCertsReissueLock`, for every join); a worker gets the CA, the API server port, the kubelet
-  args and the one-use certificate request tokens `<token>-kubelet`, `<token>-proxy`.
+  var/lock/no-cert-reissue (`CreateNoCertsReissueLock`, for every join). Every joiner gets the CA,
+  the callback token, the API server's port and authorization mode and the kubelet args. The token
+  is bound to no role: `worker` is what the joiner sends (`true` or "as-worker"). A worker gets
+  the one-use certificate request tokens `<token>-kubelet`, `<token>-proxy`; any other joiner (a
+  control plane) gets the CA key, the service-account key, dqlite's cluster certificate and key
+  and the voters (a missing file: 500), if it says it can use x509 (`can_handle_x509_auth`; the
+  API server has no token file). The lab's datastore is dqlite (MicroK8s' default).
 - POST /cluster/api/v1.0/sign-cert {token, request}: a live certificate request token (consumed)
   gets the CSR signed by the cluster CA, whatever its subject.
 
@@ -28,6 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -69,6 +75,19 @@ def remove(token: str, tokens: Path) -> None:
     tokens.write_text("".join(f"{line}\n" for line in kept))
 
 
+def _read(path: Path, what: str) -> str:
+    try:
+        return path.read_text()
+    except OSError as err:
+        raise Refused(500, f"failed to retrieve {what}: {err}") from err
+
+
+def _arg(service: str, flag: str) -> str:
+    """snap.GetServiceArgument: the value of `flag=` in args/<service>, else ""."""
+    lines = (SNAP_DATA / "args" / service).read_text().splitlines() if (SNAP_DATA / "args" / service).exists() else []
+    return next((line.split("=", 1)[1].strip() for line in lines if line.split("=", 1)[0].strip() == flag), "")
+
+
 def join(body: dict[str, Any], remote: str, local: str) -> dict[str, Any]:
     token = str(body.get("token", ""))
     valid, ttl = is_valid(token, TOKENS)
@@ -80,18 +99,33 @@ def join(body: dict[str, Any], remote: str, local: str) -> dict[str, Any]:
         raise Refused(502, f"The port of the cluster agent port has to be set to {PORT}")
     if remote == local:
         raise Refused(503, f"The joining node has the same IP ({local}) as the node we contact")
-    if body.get("worker") not in (True, "as-worker"):
-        raise Refused(501, "the lab's cluster-agent stand-in joins workers only")
     # CreateNoCertsReissueLock: the contacted node marks itself part of a cluster, on every join.
     (SNAP_DATA / "var" / "lock").mkdir(parents=True, exist_ok=True)
     (SNAP_DATA / "var" / "lock" / "no-cert-reissue").touch()
-    with REQUEST_TOKENS.open("a") as f:
-        f.write(f"{token}-kubelet\n{token}-proxy\n")
-    args = (SNAP_DATA / "args" / "kube-apiserver").read_text().splitlines()
-    port = next((a.split("=", 1)[1] for a in args if a.startswith("--secure-port=")), "16443")
-    return {"ca": (SNAP_DATA / "certs" / "ca.crt").read_text(), "apiport": port, "hostname_override": remote,
-            "kubelet_args": (SNAP_DATA / "args" / "kubelet").read_text(), "control_plane_nodes": [local],
-            "callback_token": "lab-callback-token"}
+    answer: dict[str, Any] = {
+        "ca": (SNAP_DATA / "certs" / "ca.crt").read_text(), "callback_token": "lab-callback-token",
+        "apiport": _arg("kube-apiserver", "--secure-port") or "16443", "api_authz_mode": _arg("kube-apiserver", "--authorization-mode"),
+        "kubelet_args": (SNAP_DATA / "args" / "kubelet").read_text(), "hostname_override": remote,
+        "service_account_key": "", "ca_key": None, "control_plane_nodes": None}
+    if body.get("worker") is True or body.get("worker") == "as-worker":  # WorkerOnlyField
+        with REQUEST_TOKENS.open("a") as f:
+            f.write(f"{token}-kubelet\n{token}-proxy\n")
+        answer["control_plane_nodes"] = [local]
+        return answer
+    answer["ca_key"] = _read(SNAP_DATA / "certs" / "ca.key", "cluster CA key")
+    answer["service_account_key"] = _read(SNAP_DATA / "certs" / "serviceaccount.key", "service account key")
+    if _arg("kube-apiserver", "--token-auth-file"):
+        known = _read(SNAP_DATA / "credentials" / "known_tokens.csv", "token for admin user").splitlines()
+        answer["admin_token"] = next((line.split(",")[0] for line in known if line.split(",")[1:2] == ["admin"]), "")
+    elif not body.get("can_handle_x509_auth"):
+        raise Refused(500, "joining this MicroK8s cluster requires x509 authentication. update MicroK8s to version 1.28 or newer "
+                           "and retry the join operation")
+    backend = SNAP_DATA / "var" / "kubernetes" / "backend"
+    voters = yaml.safe_load(_read(backend / "cluster.yaml", "dqlite cluster nodes")) or []
+    answer["cluster_cert"] = _read(backend / "cluster.crt", "dqlite cluster certificate")
+    answer["cluster_key"] = _read(backend / "cluster.key", "dqlite cluster key")
+    answer["voters"] = [n["Address"] for n in voters if n.get("Role", 0) == 0]
+    return answer
 
 
 def sign_cert(body: dict[str, Any]) -> dict[str, Any]:

@@ -114,10 +114,11 @@ def args_of(name: str) -> dict[str, str]:
     return {k: v.strip('"') for k, _, v in (line.partition("=") for line in lines if line.startswith("--"))}
 
 
-def set_arg(name: str, flag: str, value: str) -> None:
+def set_arg(name: str, flag: str, value: str | None) -> None:
+    """join.py's set_arg: `flag=value` replaces the flag's line; None removes it."""
     path = SNAP_DATA / "args" / name
     lines = [line for line in path.read_text().splitlines() if not line.startswith(f"{flag}=")]
-    path.write_text("".join(f"{line}\n" for line in [*lines, f"{flag}={value}"]))
+    path.write_text("".join(f"{line}\n" for line in [*lines, *([] if value is None else [f"{flag}={value}"])]))
 
 
 def kubeconfig_text(ca: bytes, user: str, cert: bytes, key: bytes, server: str = "127.0.0.1") -> str:

@@ -14,9 +14,9 @@ What it does as MicroK8s 1.32 does (docs/upstream.md lists each fact and its tes
 - `microk8s add-node --token-ttl N --format token` appends `token|expiry` to
   credentials/cluster-tokens.txt; `microk8s join IP:25000/TOKEN [--worker]` asks the seed's
   cluster-agent (tests/support/microk8s_agent.py, over the network: the VPN, the agent guard)
-  and fails as upstream does when the token is unknown or expired; on success the worker's kubelet
-  gets its certificate signed there, its labels and node IP as join.py sets them, and registers
-  its Node (a kwok-managed one: pods go Ready on it).
+  and fails as upstream does when the token is unknown or expired; on success the seed's kubelet
+  args replace the worker's, the kubelet gets its certificate signed there, its labels and node IP
+  as join.py sets them, and registers its Node (a kwok-managed one: pods go Ready on it).
 - `microk8s kubectl` is the real kubectl with the admin client config; `remove-node` deletes a
   Node that exists, else fails; `leave` undoes a worker's join markers (refused where the
   wrapper refuses, and on a control plane, whose datastore leave.py would reset); `config`
@@ -234,8 +234,9 @@ def add_node(rest: list[str]) -> int:
 
 
 def join(rest: list[str]) -> int:
-    """join.py @ v1.32 (join_dqlite_worker_node): the seed's cluster-agent checks the token and
-    signs this kubelet's certificate; then the kubelet args as a worker's, and the kubelet starts."""
+    """join.py @ v1.32 (join_dqlite_worker_node): the seed's cluster-agent checks the token; the
+    seed's kubelet args replace this node's (then its node IP and hostname override as join.py
+    sets them); the kubelet's certificate is signed there, its labels set, and the kubelet starts."""
     if not rest or "/" not in rest[0] or ":" not in rest[0]:
         return fail("Usage: microk8s join <master>:<port>/<token> [--worker]", 2)
     if "--worker" not in rest:
@@ -243,6 +244,14 @@ def join(rest: list[str]) -> int:
     address, token = rest[0].split("/")[0], rest[0].split("/")[1]
     try:
         answer = _post(address, "/cluster/api/v2.0/join", {"token": token, "hostname": hostname(), "port": "25000", "worker": True})
+        if answer["ca_key"] is not None:  # answered as to a control plane
+            return fail("Joining process failed. Make sure the cluster you connect to supports joining worker nodes.")
+        args = answer["kubelet_args"]  # store_base_kubelet_args, update_kubelet_node_ip, update_kubelet_hostname_override
+        (SNAP_DATA / "args" / "kubelet").write_text(args)
+        if "--node-ip" in args:
+            set_arg("kubelet", "--node-ip", answer["hostname_override"])  # the address the agent saw it come from
+        if "--hostname-override" in args:
+            set_arg("kubelet", "--hostname-override", None)
         # update_cert_auth_kubelet: a key and CSR of the kubelet's identity, signed by the seed's agent.
         key = ec.generate_private_key(ec.SECP256R1())
         subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:nodes"),
@@ -260,9 +269,8 @@ def join(rest: list[str]) -> int:
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     config = kubeconfig_text(ca, "kubelet", signed["certificate"].encode(), pem).replace("https://127.0.0.1:16443", server)
     (SNAP_DATA / "credentials" / "kubelet.config").write_text(config)
+    set_arg("kubelet", "--client-ca-file", "${SNAP_DATA}/certs/ca.remote.crt")
     set_arg("kubelet", "--node-labels", f'"{WORKER_LABELS}"')
-    if "--node-ip" in answer["kubelet_args"]:  # update_kubelet_node_ip: the address the agent saw it come from
-        set_arg("kubelet", "--node-ip", answer["hostname_override"])
     for lock in ("clustered.lock", "no-k8s-dqlite", "no-cert-reissue"):
         (SNAP_DATA / "var" / "lock" / lock).touch()
     kubelet_posts()
