@@ -226,7 +226,8 @@ class MicroK8sCluster(pulumi.ComponentResource):
         join = remote.Command(
             f"{name}-{node.name}-join",
             connection=join_target.connection,
-            create=shell.remote_command("microk8s-join.sh", {"HOST_NAME": node.name, **role}, sudo=join_target.sudo),
+            create=shell.remote_command("microk8s-join.sh", {"HOST_NAME": node.name, **role, "KUBELET_ARGS": " ".join(
+                f"{flag}={value}" for flag, value in kubelet_args(node, args).items())}, sudo=join_target.sudo),
             delete=shell.remote_command("microk8s-leave.sh", role, sudo=join_target.sudo),
             stdin=token,
             logging=remote.Logging.NONE,
@@ -260,6 +261,13 @@ def control_plane_sans(planes: Sequence[ClusterNode]) -> pulumi.Output[list[str]
     return pulumi.Output.all(*addresses).apply(lambda found: list(dict.fromkeys(found)))
 
 
+def kubelet_args(node: ClusterNode, args: MicroK8sClusterArgs) -> dict[str, str]:
+    """The node's own kubelet flags: its launch configuration's, and put back by its join step
+    (a join replaces the kubelet args with the seed's: join.py store_base_kubelet_args)."""
+    return {"--node-ip": node.vpn_address, "--runtime-request-timeout": args.image_pull_timeout,
+            "--cluster-domain": "cluster.local", "--cluster-dns": cluster_dns(args.service_cidr)}
+
+
 def launch_config(node: ClusterNode, args: MicroK8sClusterArgs, sans: Sequence[str], seed: bool) -> str:
     """The node's MicroK8s launch configuration (cluster-agent schema 0.2.0), as YAML. It
     replaces the bundled default, so it repeats what that one set (cluster DNS, the dns addon)."""
@@ -267,8 +275,7 @@ def launch_config(node: ClusterNode, args: MicroK8sClusterArgs, sans: Sequence[s
     config: dict[str, object] = {
         "version": "0.2.0",
         "extraSANs": list(dict.fromkeys([node.vpn_address, *sans])),
-        "extraKubeletArgs": {"--node-ip": node.vpn_address, "--runtime-request-timeout": args.image_pull_timeout,
-                             "--cluster-domain": "cluster.local", "--cluster-dns": dns},
+        "extraKubeletArgs": kubelet_args(node, args),
         "extraCNIEnv": {"IPv4_CLUSTER_CIDR": args.pod_cidr, "IPv4_SERVICE_CIDR": args.service_cidr},
     }
     if node.control_plane:

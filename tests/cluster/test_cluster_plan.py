@@ -53,6 +53,7 @@ def test_nodes_are_pinned_to_their_overlay_addresses() -> None:
     for node, vpn in {"receipt": "100.64.0.2", "interface": "100.64.0.3", "ws-1": "100.64.1.1", "ws-2": "100.64.1.2"}.items():
         assert params(ev, f"cluster-{node}-microk8s")["NODE_IP"] == vpn
     join = params(ev, "cluster-ws-1-join")
+    assert join.pop("KUBELET_ARGS").split()[0] == "--node-ip=100.64.1.1"  # put back after the join
     assert join == {"HOST_NAME": "ws-1", "CONTROL_PLANE": "100.64.0.2", "NODE_IP": "100.64.1.1", "WORKER": "true"}
     install = params(ev, "cluster-receipt-microk8s")
     assert install["ROLE"] == "control-plane" and install["EXTRA_SANS"] == "203.0.113.11" and install["CNI_MTU"] == "1330"
@@ -141,6 +142,7 @@ def test_install_carries_a_launch_config_with_dns_and_addons_on_the_control_plan
     assert "addons" not in ws and ws["extraKubeletArgs"]["--cluster-dns"] == "10.152.183.10"
     assert params(ev, "cluster-ws-1-microk8s")["ADDONS"] == ""
     assert STORAGE_CLASS == "microk8s-hostpath"
+    assert params(ev, "cluster-ws-1-join")["KUBELET_ARGS"].split() == [f"{k}={v}" for k, v in ws["extraKubeletArgs"].items()]
 
 
 def test_gpu_check_gets_the_setup_report_with_its_boot_id() -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from tests.support.cluster_scripts import start
 from tests.support.cluster_stubs import ClusterHost
 from tests.support.helpers import command_lines_while
+from tests.support.join_stub import issue_token
 
 # `ps` sees every process on the machine, other tests' too (xdist runs them side by side):
 # each test looks for a token of its own.
@@ -46,7 +47,11 @@ def test_register_puts_no_token_on_any_command_line(tmp_path: Path) -> None:
 
 
 def test_join_shows_the_token_only_in_the_one_microk8s_join_call(tmp_path: Path) -> None:
-    node = ClusterHost(tmp_path)
+    seed = ClusterHost(tmp_path / "seed", "receipt", "100.64.0.2")
+    (seed.snap_data / "args").mkdir(parents=True)
+    (seed.snap_data / "args/kubelet").write_text("--node-ip=100.64.0.2\n")
+    issue_token(seed.snap_data, token=TOKEN)
+    node = ClusterHost(tmp_path, seed=seed)
     (node.snap_data / "var/lock").mkdir(parents=True)
     (node.snap_data / "args").mkdir(parents=True)
     (node.snap_data / "args/kubelet").write_text("--node-ip=100.64.1.1\n")

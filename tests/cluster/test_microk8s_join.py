@@ -9,19 +9,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.cluster_scripts import CP, WORKER, sleeps
+from tests.support.cluster_scripts import CP, joined_worker, seed_and_token, sleeps
 from tests.support.cluster_stubs import ClusterHost
+from tests.support.join_stub import issue_token
 
 TOKEN = "0123456789abcdef0123456789abcdef"
 JOIN = {"HOST_NAME": "ws-1", "CONTROL_PLANE": "100.64.0.2", "NODE_IP": "100.64.1.1", "WORKER": "true"}
 LEAVE = {k: v for k, v in JOIN.items() if k != "HOST_NAME"}
 PLANES = "receipt=100.64.0.2 cp-2=100.64.0.4"
-
-
-def joined_worker(tmp_path: Path) -> ClusterHost:
-    h = ClusterHost(tmp_path)
-    assert h.run("microk8s-install.sh", **WORKER).returncode == 0
-    return h
 
 
 def test_register_has_microk8s_generate_a_token_for_this_node_with_its_lifetime(tmp_path: Path) -> None:
@@ -71,13 +66,14 @@ def test_register_refuses_a_name_held_by_another_machine(tmp_path: Path) -> None
 
 
 def test_join_uses_the_vpn_and_pins_the_node_ip_back(tmp_path: Path) -> None:
-    h = joined_worker(tmp_path)
-    result = h.run("microk8s-join.sh", stdin=TOKEN + "\n", **JOIN)
+    seed, token = seed_and_token(tmp_path)
+    h = joined_worker(tmp_path / "ws", seed)
+    result = h.run("microk8s-join.sh", stdin=token + "\n", **JOIN)
     assert result.returncode == 0, result.stderr
-    assert h.state_changes() == [f"microk8s join 100.64.0.2:25000/{TOKEN} --worker", "snap restart microk8s.daemon-kubelite"]
+    assert h.state_changes() == [f"microk8s join 100.64.0.2:25000/{token} --worker", "snap restart microk8s.daemon-kubelite"]
     assert "--node-ip=100.64.1.1" in (h.snap_data / "args/kubelet").read_text().splitlines()
-    assert TOKEN not in result.stdout + result.stderr
-    again = h.run("microk8s-join.sh", stdin=TOKEN + "\n", **JOIN)
+    assert token not in result.stdout + result.stderr
+    again = h.run("microk8s-join.sh", stdin=token + "\n", **JOIN)
     assert again.returncode == 0 and h.state_changes() == [] and again.stdout.strip() == "changed=none"
 
 
@@ -90,8 +86,9 @@ def test_join_rejects_a_malformed_token_without_echoing_it(tmp_path: Path) -> No
 
 
 def test_leave_then_remove_node_on_destroy(tmp_path: Path) -> None:
-    h = joined_worker(tmp_path)
-    assert h.run("microk8s-join.sh", stdin=TOKEN, **JOIN).returncode == 0
+    seed, token = seed_and_token(tmp_path)
+    h = joined_worker(tmp_path / "ws", seed)
+    assert h.run("microk8s-join.sh", stdin=token, **JOIN).returncode == 0
     assert h.run("microk8s-leave.sh", **LEAVE).returncode == 0
     assert h.state_changes() == ["microk8s leave"]
     assert h.run("microk8s-leave.sh", **LEAVE).returncode == 0 and h.state_changes() == []
@@ -159,15 +156,16 @@ def test_kubeconfig_output_is_parsed_strictly_and_never_echoed(tmp_path: Path, e
 
 
 def test_a_control_plane_joins_without_worker_once_and_leaves(tmp_path: Path) -> None:
-    h = ClusterHost(tmp_path, "cp-2", "100.64.0.4")
+    seed, token = seed_and_token(tmp_path)
+    h = ClusterHost(tmp_path / "cp-2", "cp-2", "100.64.0.4", seed=seed)
     assert h.run("microk8s-install.sh", **dict(CP, HOST_NAME="cp-2", NODE_IP="100.64.0.4", ADDONS="")).returncode == 0
     h.state_changes()
     join = dict(JOIN, HOST_NAME="cp-2", NODE_IP="100.64.0.4", WORKER="false")
-    result = h.run("microk8s-join.sh", stdin=TOKEN, **join)
+    result = h.run("microk8s-join.sh", stdin=token, **join)
     assert result.returncode == 0, result.stderr
-    assert h.state_changes()[0] == f"microk8s join 100.64.0.2:25000/{TOKEN}"
+    assert h.state_changes()[0] == f"microk8s join 100.64.0.2:25000/{token}"
     assert not (h.snap_data / "var/lock/clustered.lock").exists()  # join.py marks only workers so
-    again = h.run("microk8s-join.sh", stdin=TOKEN, **join)
+    again = h.run("microk8s-join.sh", stdin=token, **join)
     assert again.returncode == 0 and h.state_changes() == [] and again.stdout.strip() == "changed=none"
     assert h.run("microk8s-leave.sh", **dict(LEAVE, NODE_IP="100.64.0.4", WORKER="false")).returncode == 0
     assert h.state_changes() == ["microk8s leave"] and not (h.snap_data / "var/lock/no-cert-reissue").exists()
@@ -187,10 +185,10 @@ def test_the_seed_joins_nobody_and_a_promoted_seed_stays_joined(tmp_path: Path) 
     assert seed.run("microk8s-leave.sh", **seed_role).returncode == 0 and seed.state_changes() == []
     # cp-2 joined the first seed; once that one is lost it is the seed: its join step re-runs
     # with its own address and changes nothing (it stays in the cluster it is part of).
-    cp2 = ClusterHost(tmp_path / "cp2", "cp-2", "100.64.0.4")
+    cp2 = ClusterHost(tmp_path / "cp2", "cp-2", "100.64.0.4", seed=seed)
     assert cp2.run("microk8s-install.sh", **dict(CP, HOST_NAME="cp-2", NODE_IP="100.64.0.4", ADDONS="")).returncode == 0
     joined = dict(JOIN, HOST_NAME="cp-2", NODE_IP="100.64.0.4", WORKER="false")
-    assert cp2.run("microk8s-join.sh", stdin=TOKEN, **joined).returncode == 0
+    assert cp2.run("microk8s-join.sh", stdin=issue_token(seed.snap_data), **joined).returncode == 0
     cp2.state_changes()
     promoted = cp2.run("microk8s-join.sh", stdin=TOKEN, **dict(joined, CONTROL_PLANE="100.64.0.4"))
     assert promoted.returncode == 0 and cp2.state_changes() == [] and "already part of the cluster" in promoted.stderr

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 from components.cluster.microk8s import CONTROL_PLANE_ADDONS, MicroK8sClusterArgs, launch_config
 from components.cluster.node import ClusterNode
 from components.kit.shell import compose
 from tests.support.cluster_stubs import ClusterHost
+from tests.support.join_stub import issue_token
 
 
 def _launch(name: str, ip: str, control_plane: bool, public: str | None = None) -> str:
@@ -38,3 +40,17 @@ def start(host: ClusterHost, script: str, stdin: str = "", **params: str) -> sub
     proc.stdin.write(stdin)
     proc.stdin.close()
     return proc
+
+
+def joined_worker(tmp_path: Path, seed: ClusterHost | None = None) -> ClusterHost:
+    """ws-1 installed (joined only once its join step runs), asking `seed` when it joins."""
+    h = ClusterHost(tmp_path, seed=seed)
+    assert h.run("microk8s-install.sh", **WORKER).returncode == 0
+    return h
+
+
+def seed_and_token(tmp_path: Path) -> tuple[ClusterHost, str]:
+    """The seed, installed, and a token its `microk8s add-node --token-ttl 3600` issued."""
+    seed = ClusterHost(tmp_path / "seed", "receipt", "100.64.0.2")
+    assert seed.run("microk8s-install.sh", **CP).returncode == 0
+    return seed, issue_token(seed.snap_data)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support.join_stub import JOIN_STUB
 from tests.support.nft_stub import NFT_STUBS
 from tests.support.nvidia_stubs import NVIDIA_STUBS
 from tests.support.snap_files_stub import SNAP_FILES_STUB
@@ -223,11 +224,7 @@ case $1 in
         case $k in *-) rm -f "$STATE/annotations/${words[1]}/${k%-}";; *) echo "${k#*=}" > "$STATE/annotations/${words[1]}/${k%%=*}";; esac
       done
     fi;;
-  # Like join.py: a worker is marked clustered.lock (and no-k8s-dqlite); both kinds no-cert-reissue.
-  join) touch "$SNAP_DATA/var/lock/no-cert-reissue"
-        if [ "${3:-}" = --worker ]; then touch "$SNAP_DATA/var/lock/clustered.lock" "$SNAP_DATA/var/lock/no-k8s-dqlite"; fi
-        # Like MicroK8s: the join rewrites the kubelet's node IP from the default route.
-        sed -i "s|^--node-ip=.*|--node-ip=198.51.100.11|" "$SNAP_DATA/args/kubelet";;
+""" + JOIN_STUB + """
   # Like microk8s-leave.wrapper @ v1.32: only a node marked part of a cluster leaves.
   leave) [ -e "$SNAP_DATA/var/lock/no-cert-reissue" ] || { echo "This MicroK8s deployment is not acting as a node in a cluster."; exit 1; }
          rm -f "$SNAP_DATA/var/lock/clustered.lock" "$SNAP_DATA/var/lock/no-k8s-dqlite" "$SNAP_DATA/var/lock/no-cert-reissue";;
@@ -253,9 +250,10 @@ prev=; for a in "$@"; do [ "$prev" = -o ] && echo key > "$a"; prev=$a; done; exi
 
 
 class ClusterHost(StubHost):
-    """A host with the cluster stubs; `snap_data` plays /var/snap/microk8s/current."""
+    """A host with the cluster stubs; `snap_data` plays /var/snap/microk8s/current; `seed`, the
+    control plane its `microk8s join` asks (tests/support/join_stub.py)."""
 
-    def __init__(self, root: Path, hostname: str = "ws-1", vpn_ip: str | None = "100.64.1.1"):
+    def __init__(self, root: Path, hostname: str = "ws-1", vpn_ip: str | None = "100.64.1.1", seed: ClusterHost | None = None):
         self.snap_data = root / "snap" / "current"
         self.snap_common = root / "snap" / "common"
         # /etc/microk8s.yaml and root's ~/snap/microk8s/common/.microk8s.yaml, which the install hook reads first.
@@ -263,7 +261,8 @@ class ClusterHost(StubHost):
         self.root_launch = root / "root-snap" / ".microk8s.yaml"
         super().__init__(root, dict(STUBS), {"SNAP_DATA": str(self.snap_data), "SNAP_COMMON": str(self.snap_common),
                                              "ETC_LAUNCH_CONFIG": str(self.etc_launch), "ROOT_LAUNCH_CONFIG": str(self.root_launch),
-                                             "PYTHON": sys.executable, "FAKE": str(FAKE)})
+                                             "PYTHON": sys.executable, "FAKE": str(FAKE),
+                                             **({"SEED_SNAP_DATA": str(seed.snap_data)} if seed else {})})
         (self.state / "nodes").mkdir(exist_ok=True)
         (self.state / "hostname").write_text(hostname + "\n")
         if vpn_ip:
