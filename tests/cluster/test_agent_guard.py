@@ -57,3 +57,10 @@ def test_register_refuses_without_the_guard_and_passes_on_no_token(tmp_path: Pat
     result = cp.run("microk8s-register.sh", NODE_NAME="ws-1", NODE_IP="100.64.1.1")
     assert result.returncode == 1 and result.stdout == ""
     assert "agent guard (nftables table inet hybrid_ai_agent) is missing" in result.stderr
+
+
+def test_the_guard_lets_joiners_reach_only_ports_it_guards(tmp_path: Path) -> None:
+    cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    result = cp.run("agent-guard-apply.sh", CONTROL_PLANES="100.64.0.2", PORTS="25000 19001", JOIN_PORTS="25000 19002")
+    assert result.returncode == 1 and "JOIN_PORTS names 19002, which is not among PORTS" in result.stderr
+    assert cp.state_changes() == []

@@ -25,7 +25,6 @@ read -ra join_ports <<< "$JOIN_PORTS"
 for a in "${planes[@]}"; do [[ $a =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] || fail "not an IPv4 address: '$a'"; done
 for p in "${ports[@]}"; do [[ $p =~ ^[0-9]{1,5}$ ]] || fail "not a port: '$p'"; done
 for p in "${join_ports[@]}"; do [[ " ${ports[*]} " == *" $p "* ]] || fail "JOIN_PORTS names $p, which is not among PORTS"; done
-[ "${#join_ports[@]}" -gt 0 ] || fail "JOIN_PORTS is empty: no node could join"
 
 nft_install
 
