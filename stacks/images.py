@@ -34,6 +34,9 @@ REDIS_IMAGE = "redis:7.4.1-alpine"
 TAG_REF = re.compile(r"[a-z0-9][a-z0-9._:-]*(/[a-z0-9][a-z0-9._-]*)+:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 FILE_NAME = re.compile(r"charts/[a-z0-9][a-z0-9-]*-[0-9][A-Za-z0-9.+-]*\.tgz|gateway-api/v[0-9.]+/standard-install\.yaml")
+# A snap file is pinned by its SHA3-384, the digest snapd itself matches against the acked
+# `snap-revision` assertions to tell which revision a file is (docs/upstream.md).
+SNAP_FILE, SHA3_384 = re.compile(r"snaps/[a-z0-9][a-z0-9-]*_[0-9]+\.snap"), re.compile(r"sha3-384:[0-9a-f]{96}")
 
 
 def lock_path(stack: str) -> Path:
@@ -60,20 +63,33 @@ def read_lock(path: Path) -> dict[str, str]:
 
 
 def read_files(path: Path) -> dict[str, str]:
-    """The lock's `{file: sha256}` (charts and the Gateway API bundle, stacks/fetched.py); {} when none."""
+    """The lock's `{file: digest}`: the sha256 of the charts and the Gateway API bundle
+    (stacks/fetched.py), the sha3-384 of the snap files (mirrors.sh); {} when none."""
     read_lock(path)  # the same shape checks
     files: dict[Any, Any] = ((yaml.safe_load(path.read_text()) or {}).get("files") or {}) if path.exists() else {}
     for name, digest in files.items():
-        if not isinstance(name, str) or not FILE_NAME.fullmatch(name):
-            raise ValueError(f"{path.parent.name}/{path.name}: `files:` entry is not a `charts/<chart>-<version>.tgz` or the bundle's name")
-        if not isinstance(digest, str) or not DIGEST.fullmatch(digest):
-            raise ValueError(f"{path.parent.name}/{path.name}: {name}: not a `sha256:<64 hex digits>` digest")
+        snap = isinstance(name, str) and SNAP_FILE.fullmatch(name)
+        if not isinstance(name, str) or not (snap or FILE_NAME.fullmatch(name)):
+            raise ValueError(f"{path.parent.name}/{path.name}: `files:` entry is not a `charts/<chart>-<version>.tgz`, "
+                             "`snaps/<snap>_<revision>.snap` or the bundle's name")
+        if not isinstance(digest, str) or not (SHA3_384 if snap else DIGEST).fullmatch(digest):
+            kind = "sha3-384:<96 hex digits>" if snap else "sha256:<64 hex digits>"
+            raise ValueError(f"{path.parent.name}/{path.name}: {name}: not a `{kind}` digest")
     return dict(files)
+
+
+def snap_problems(cfg: StackConfig, files: Mapping[str, str], stack: str) -> list[str]:
+    """One line per snap file a site installs from its mirror without a sha3-384 in the lock."""
+    sites = [("mirrors", cfg.mirrors)] + [(f"sites[{i}].mirrors", s.mirrors) for i, s in enumerate(cfg.sites) if s.mirrors is not None]
+    used = {id(cfg.mirrors_of(h)) for h in cfg.hosts if h.in_cluster}
+    return [f"{key}.snaps: snaps/{name}.snap has no sha3-384 in stacks/locks/{stack}.yaml (`files:`); run `make mirror STACK={stack} "
+            "RESOLVE=1` on a connected machine (it hashes the files the snaps source serves)"
+            for key, m in sites if m.snaps is not None and id(m) in used for name in m.snaps.files() if f"snaps/{name}.snap" not in files]
 
 
 def write_lock(path: Path, stack: str, pins: Mapping[str, str], files: Mapping[str, str] | None = None) -> None:
     lines = [f"# Image and file digests of stack {stack}: `make mirror STACK={stack} RESOLVE=1` resolved each tag and",
-             "# hashed each chart and bundle on a connected machine. Review a change like a version bump.", "images:"]
+             "# hashed each chart, bundle and snap file on a connected machine. Review a change like a version bump.", "images:"]
     lines += [f"  {ref}: {pins[ref]}" for ref in sorted(pins)]
     if files:
         lines += ["files:"] + [f"  {name}: {files[name]}" for name in sorted(files)]

@@ -24,7 +24,7 @@ from stacks.config.consistency import cross_checks
 from stacks.config.consistency.lan import lan_path_warnings
 from stacks.config.mirrors import mirror_secrets
 from stacks.fetched import stack_files
-from stacks.images import lock_path, mirrored, pin, pin_problems, read_lock
+from stacks.images import lock_path, mirrored, pin, pin_problems, read_files, read_lock, snap_problems
 from stacks.ssh_key import passphrase_protected
 
 NAMESPACE = "hybrid-ai"
@@ -279,6 +279,7 @@ def load() -> Stack:
     pins: dict[str, str] = {}
     try:
         pins = read_lock(lock_path(pulumi.get_stack()))
+        problems += snap_problems(cfg, read_files(lock_path(pulumi.get_stack())), pulumi.get_stack())
     except ValueError as err:
         problems.append(str(err))
     problems += pin_problems(cfg, pins, pulumi.get_stack())

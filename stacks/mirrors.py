@@ -8,7 +8,7 @@ installed. Registry CAs and credentials go on the step's stdin, as one Pulumi se
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import pulumi
 
@@ -17,7 +17,7 @@ from components.hosts.bootstrap import BASE_PACKAGES
 from components.hosts.mirrors import MirrorSetup
 from stacks.config import Host, Role, StackConfig
 from stacks.config.mirrors import Mirrors, registry_of
-from stacks.images import all_images
+from stacks.images import all_images, lock_path, read_files
 from stacks.load import Stack
 
 
@@ -53,10 +53,13 @@ def toolkit_packages(h: Host) -> list[str]:
 
 
 def snap_files(m: Mirrors) -> str:
-    """`<snap>_<revision>` of each snap installed from files, base first (`snap ack` order)."""
-    if m.snaps is None:
-        return ""
-    return f"{m.snaps.base}_{m.snaps.base_revision} microk8s_{m.snaps.microk8s_revision}"
+    """`<snap>_<revision>` of each snap installed from files, snapd and the base first (install order)."""
+    return " ".join(m.snaps.files()) if m.snaps is not None else ""
+
+
+def snap_digests(m: Mirrors, files: Mapping[str, str]) -> str:
+    """`<snap>_<revision>=<sha3-384 hex>` of each snap file, from the lock's `files:` (load() refuses a missing one)."""
+    return " ".join(f"{s}={files[f'snaps/{s}.snap'].removeprefix('sha3-384:')}" for s in snap_files(m).split() if f"snaps/{s}.snap" in files)
 
 
 def _secret_line(kind: str, upstream: str) -> Callable[[str], str]:
@@ -83,8 +86,10 @@ def mirror_setup(stack: Stack, h: Host) -> MirrorSetup | None:
         "NVIDIA_PACKAGES": " ".join(toolkit_packages(h)) if m.nvidia_apt else "",
         "SNAP_URL": m.snaps.url if m.snaps and h.in_cluster else "",
         "SNAPS": snap_files(m) if h.in_cluster else "",
-        "SNAP_PROXY_URL": m.snap_store_proxy.url if m.snap_store_proxy else "",
-        "SNAP_STORE_ID": m.snap_store_proxy.store_id if m.snap_store_proxy else "",
+        "SNAP_SHA3_384": snap_digests(m, read_files(lock_path(pulumi.get_stack()))) if m.snaps and h.in_cluster else "",
+        # The proxy only where snaps are installed: a host outside the cluster keeps its own store.
+        "SNAP_PROXY_URL": m.snap_store_proxy.url if m.snap_store_proxy and h.in_cluster else "",
+        "SNAP_STORE_ID": m.snap_store_proxy.store_id if m.snap_store_proxy and h.in_cluster else "",
         "REGISTRIES": " ".join(f"{r.upstream}={r.url}" for r in m.registries) if h.in_cluster else "",
         "IMAGES": " ".join(images),
         "SECRETS_ON_STDIN": "true" if any(r.ca_config or r.credentials_config for r in m.registries) and h.in_cluster else "false",

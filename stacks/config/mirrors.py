@@ -43,10 +43,15 @@ class NvidiaAptMirror(Schema):
 
 
 class SnapFiles(Schema):
-    url: MirrorUrl = Field(description="Base URL holding `<snap>_<revision>.snap` and `<snap>_<revision>.assert` (from `snap download`) for MicroK8s and its base snap.")
+    url: MirrorUrl = Field(description="Base URL holding `<snap>_<revision>.snap` and `<snap>_<revision>.assert` (from `snap download`) for snapd, MicroK8s' base snap and MicroK8s.")
     microk8s_revision: int = Field(ge=1, alias="microk8sRevision", description="The MicroK8s revision installed and held (`snap info microk8s` lists each channel's); it must belong to `cluster.channel`.")
     base: Literal["core20", "core22", "core24"] = Field(default="core20", description="MicroK8s' base snap (core20 for the 1.32 track, per its snapcraft.yaml).")
-    base_revision: int = Field(ge=1, description="The base snap's revision.")
+    base_revision: int = Field(ge=1, description="The base snap's revision (installed where the base is missing).")
+    snapd_revision: int = Field(ge=1, description="The snapd snap's revision, installed first where the snapd snap is missing (else snapd would fetch it from the store as a prerequisite).")
+
+    def files(self) -> list[str]:
+        """`<snap>_<revision>` of each snap installed from files, in install order: snapd, the base, MicroK8s."""
+        return [f"snapd_{self.snapd_revision}", f"{self.base}_{self.base_revision}", f"microk8s_{self.microk8s_revision}"]
 
 
 class SnapStoreProxy(Schema):

@@ -81,7 +81,8 @@ def test_a_tag_only_catalog_image_on_a_mirrored_site_is_refused_before_anything_
 
 def test_a_chart_image_missing_from_the_lock_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     lock = images.read_lock(images.lock_path("airgap"))
-    images.write_lock(tmp_path / "airgap.yaml", "airgap", {r: d for r, d in lock.items() if "traefik" not in r})
+    images.write_lock(tmp_path / "airgap.yaml", "airgap", {r: d for r, d in lock.items() if "traefik" not in r},
+                      images.read_files(images.lock_path("airgap")))
     monkeypatch.setattr(images, "LOCKS", tmp_path)
     raw = stack_config("airgap")
     with pytest.raises(ConfigError) as err:
@@ -90,15 +91,30 @@ def test_a_chart_image_missing_from_the_lock_is_refused(tmp_path: Path, monkeypa
                                   "`make mirror STACK=airgap RESOLVE=1` on a connected machine (it writes stacks/locks/airgap.yaml)"]
 
 
+def test_a_snap_file_without_its_sha3_384_in_the_lock_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    files = {n: d for n, d in images.read_files(images.lock_path("airgap")).items() if n != "snaps/snapd_21759.snap"}
+    images.write_lock(tmp_path / "airgap.yaml", "airgap", images.read_lock(images.lock_path("airgap")), files)
+    monkeypatch.setattr(images, "LOCKS", tmp_path)
+    raw = stack_config("airgap")
+    seen = Evaluation("airgap")
+    with pytest.raises(ConfigError) as err:
+        evaluate_config(raw, _secrets(raw), stack="airgap", into=seen)
+    assert err.value.problems == ["mirrors.snaps: snaps/snapd_21759.snap has no sha3-384 in stacks/locks/airgap.yaml (`files:`); run "
+                                  "`make mirror STACK=airgap RESOLVE=1` on a connected machine (it hashes the files the snaps source serves)"]
+    assert seen.resources == []
+
+
 @pytest.mark.parametrize(("text", "why"), [
     ("images:\n  docker.io/library/redis:7: sha256:abc\n", "docker.io/library/redis:7: not a `sha256:<64 hex digits>` digest"),
     ("images:\n  hunter2-password-here: sha256:" + "a" * 64 + "\n", "entry 1 is not a fully qualified `registry/repository:tag`"),
     ("images: {}\nmirrorCredentials: user:hunter2\n", "holds only `images:`"),
+    ("files:\n  snaps/microk8s_7394.snap: sha256:" + "a" * 64 + "\n", "snaps/microk8s_7394.snap: not a `sha3-384:<96 hex digits>` digest"),
+    ("files:\n  snaps/hunter2: sha3-384:" + "a" * 96 + "\n", "is not a `charts/<chart>-<version>.tgz`, `snaps/<snap>_<revision>.snap`"),
 ])
 def test_a_lock_holds_image_references_and_digests_only(tmp_path: Path, text: str, why: str) -> None:
     (tmp_path / "s.yaml").write_text(text)
     with pytest.raises(ValueError, match=None) as err:
-        images.read_lock(tmp_path / "s.yaml")
+        images.read_files(tmp_path / "s.yaml")
     assert why in str(err.value) and "hunter2" not in str(err.value)
 
 

@@ -8,10 +8,13 @@ from typing import Any
 
 import pytest
 
+from components.kit.shell import split_command
+from stacks.images import lock_path, read_files
 from stacks.load import ConfigError, secret_keys_of, validate
 from stacks.mirrors import snap_files
 from tests.support.helpers import evaluate_config, stack_config
 from tools.render.evaluate import Evaluation
+from tools.render.write import reveal
 
 Raw = dict[str, Any]
 
@@ -41,6 +44,7 @@ BAD = [
      "hybrid-ai:mirrors", "docker.io listed more than once"),
     ("files-http", _set(["mirrors", "files"], "http://mirror.lan/models"), "hybrid-ai:mirrors", "https://"),
     ("revision", _set(["mirrors", "snaps", "microk8sRevision"], 0), "hybrid-ai:mirrors.snaps.microk8sRevision", "greater than or equal to 1"),
+    ("no-snapd-revision", lambda raw: raw["mirrors"]["snaps"].pop("snapdRevision"), "hybrid-ai:mirrors.snaps.snapdRevision", "required"),
     ("roll-on-snap-files", _set(["cluster", "upgrade"], {"fromChannel": "1.31/stable"}), "hybrid-ai:cluster.upgrade.fromChannel",
      "install MicroK8s from snap files"),
     ("registry-over-http", lambda raw: raw["mirrors"]["registries"][0].update(url="http://mirror.example.lan:5000/docker.io"),
@@ -110,4 +114,32 @@ def test_microk8s_base_snap_defaults_to_core20_and_is_acked_and_installed_first(
     del raw["mirrors"]["snaps"]["base"]
     cfg = validate(raw)
     assert cfg.mirrors.snaps is not None and cfg.mirrors.snaps.base == "core20"  # MicroK8s 1.32's snapcraft.yaml
-    assert snap_files(cfg.mirrors) == "core20_2379 microk8s_7394"
+    assert snap_files(cfg.mirrors) == "snapd_21759 core20_2379 microk8s_7394"
+
+
+def _mirror_params(ev: Evaluation, host: str) -> dict[str, str]:
+    return split_command(reveal(ev.by_name(f"{host}-bootstrap-mirrors").inputs["create"]))[1]
+
+
+def test_snapd_comes_first_and_each_snap_file_carries_its_pinned_sha3_384() -> None:
+    raw = stack_config("airgap")
+    cfg = validate(raw)
+    assert snap_files(cfg.mirrors) == "snapd_21759 core20_2379 microk8s_7394"  # snapd, then the base: neither from the store
+    ev = evaluate_config(raw, {k: f"test-{k}" for k in secret_keys_of(cfg)}, stack="airgap")
+    files = read_files(lock_path("airgap"))
+    params = _mirror_params(ev, "ws-1")
+    assert params["SNAP_SHA3_384"].split() == [f"{s}={files[f'snaps/{s}.snap'].removeprefix('sha3-384:')}" for s in params["SNAPS"].split()]
+    assert _mirror_params(ev, "vpn-hub")["SNAP_SHA3_384"] == ""  # outside the cluster: no snap from the files
+
+
+def test_the_snap_store_proxy_is_set_only_on_hosts_in_the_cluster() -> None:
+    raw = stack_config("airgap")
+    raw["mirrors"]["snapStoreProxy"] = {"url": "https://snap-proxy.example.lan", "storeId": "abcdefgh12"}
+    del raw["mirrors"]["snaps"]
+    cfg = validate(raw)
+    ev = evaluate_config(raw, {k: f"test-{k}" for k in secret_keys_of(cfg)}, stack="airgap")
+    assert _mirror_params(ev, "receipt")["SNAP_PROXY_URL"] == "https://snap-proxy.example.lan"
+    assert _mirror_params(ev, "receipt")["SNAP_STORE_ID"] == "abcdefgh12"
+    hub = _mirror_params(ev, "vpn-hub")
+    assert not next(h for h in cfg.hosts if h.name == "vpn-hub").in_cluster
+    assert hub["SNAP_PROXY_URL"] == "" and hub["SNAP_STORE_ID"] == ""

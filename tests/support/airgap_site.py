@@ -136,7 +136,7 @@ class AirgapSite:
     def _snaps(self) -> None:
         snaps = self.files / "snaps"
         snaps.mkdir()
-        for name in ("core20_2379", "microk8s_7394"):
+        for name in ("snapd_21759", "core20_2379", "microk8s_7394"):
             (snaps / f"{name}.snap").write_bytes(b"hybrid-ai stand-in snap file " + name.encode())
             (snaps / f"{name}.assert").write_text(f"type: snap-revision\nsnap-revision: {name.rsplit('_', 1)[1]}\n(stand-in assertion)\n")
         # A pair whose assertion is of another revision than its name says.

@@ -112,7 +112,7 @@ fail_once() {
 case $1 in
   list) [ -e "$STATE/snap-channel" ] || exit 1
         echo "Name Version Rev Tracking Publisher Notes"
-        echo "microk8s v1.32.3 $(cat "$STATE/snap-rev" 2>/dev/null || echo 7000) $(cat "$STATE/snap-channel") canonical classic";;
+        echo "microk8s v1.32.3 $(cat "$STATE/snap-rev" 2>/dev/null || echo 7000) $(cat "$STATE/snap-channel") canonical classic$(held_note microk8s)";;
   install|refresh)
         fail_once && exit 1
         [[ ${!#} != *.snap ]] || local_file "$@"

@@ -1,25 +1,55 @@
 """The snap stand-in's part for mirrored sites (prepended to `cluster_stubs`' snap stub): `snap ack`,
-a base snap's `snap list`, `snap refresh --hold`, and installing a local file. As snapd: a local
-file installs (without --dangerous) only once its assertions are acked ("cannot find signatures
-with metadata for snap"), and then tracks no channel ("-"); a base snap is only recorded."""
+installing a local file, `snap list` of snapd and a base, refresh holds, `snap get/set system
+refresh.hold`, `snap remove`. As snapd (docs/upstream.md, canonical/snapd):
+
+- a local file (without --dangerous) installs as the revision of the acked `snap-revision`
+  assertion whose `snap-sha3-384` is the file's digest (base64url, unpadded), whatever the file is
+  named; with none acked, "cannot find signatures with metadata for snap"; it tracks no channel;
+- installing an application snap (MicroK8s) where the snapd snap or its base is missing fetches
+  that from the store first (installPrereqs): here, with no internet, that fails as it would;
+- `snap refresh --hold` with no snap holds auto-refreshes of all snaps (refresh.hold=forever),
+  with names holds each; `snap list` notes a held snap as `held`; `--unhold` undoes either."""
 
 SNAP_FILES_STUB = '''
-# A local file (mirrored sites): snapd installs it only once its assertions are acked (without
-# --dangerous), and then it tracks no channel ("-"); a base snap is only recorded.
+no_store() {  # what snapd prints when a prerequisite must come from a store it cannot reach
+  echo "error: cannot perform the following tasks:" >&2
+  echo "- Ensure prerequisites for \\"$1\\" are available (cannot install $2 \\"$3\\": Post \\"https://api.snapcraft.io/v2/snaps/refresh\\": dial tcp: lookup api.snapcraft.io: no such host)" >&2
+  exit 1
+}
 local_file() {
-  local file=${!#} base
-  base=$(basename "$file" .snap)
-  [ -e "$STATE/acked-$base" ] || { echo "error: cannot find signatures with metadata for snap \"$file\"" >&2; exit 1; }
-  case $base in
-    microk8s_*) echo - > "$STATE/snap-channel"; echo "${base#*_}" > "$STATE/snap-rev";;
-    *) : > "$STATE/snap-${base%_*}"; exit 0;;
+  local file=${!#} digest rev name
+  name=$(basename "$file" .snap) && name=${name%_*}
+  digest=$("$PYTHON" -c 'import base64, hashlib, sys; print(base64.urlsafe_b64encode(hashlib.sha3_384(open(sys.argv[1], "rb").read()).digest()).rstrip(b"=").decode())' "$file")
+  rev=$(cat "$STATE"/acked/*.assert 2>/dev/null | awk -v d="$digest" 'BEGIN {RS = ""} {
+    s = ""; r = ""; n = split($0, l, "\\n")
+    for (i = 1; i <= n; i++) { if (l[i] ~ /^snap-sha3-384: /) s = substr(l[i], 16); if (l[i] ~ /^snap-revision: /) r = substr(l[i], 16) }
+    if (s == d) { print r; exit }
+  }')
+  [ -n "$rev" ] || { echo "error: cannot find signatures with metadata for snap \\"$file\\"" >&2; exit 1; }
+  case $name in
+    microk8s)
+      [ -e "$STATE/snap-snapd" ] || no_store microk8s "system snap" snapd
+      [ -e "$STATE/snap-core20" ] || no_store microk8s "snap base" core20
+      echo - > "$STATE/snap-channel"; echo "$rev" > "$STATE/snap-rev";;
+    *) echo "$rev" > "$STATE/snap-$name"; exit 0;;
   esac
 }
+held_note() { [ ! -e "$STATE/held-$1" ] || echo ,held; }
 case $1 in
-  ack) [ -s "$2" ] || { echo "error: cannot read assertion file" >&2; exit 1; }; : > "$STATE/acked-$(basename "$2" .assert)"; exit 0;;
+  ack) [ -s "$2" ] || { echo "error: cannot read assertion file" >&2; exit 1; }
+       mkdir -p "$STATE/acked"; cp "$2" "$STATE/acked/$(basename "$2")"; exit 0;;
   list) if [ -n "${2:-}" ] && [ "$2" != microk8s ]; then
-          [ -e "$STATE/snap-$2" ] || exit 1; echo "Name Version Rev Tracking Publisher Notes"; echo "$2 x 1 latest/stable canonical base"; exit 0
+          [ -e "$STATE/snap-$2" ] || exit 1
+          echo "Name Version Rev Tracking Publisher Notes"; echo "$2 x $(cat "$STATE/snap-$2") - canonical base$(held_note "$2")"; exit 0
         fi;;
-  refresh) [ "${2:-}" != --hold ] || { echo "${3:-all}" >> "$STATE/snap-held"; exit 0; };;
+  refresh) case ${2:-} in
+             --hold) if [ $# -eq 2 ]; then echo forever > "$STATE/refresh-hold"; else shift 2; for s in "$@"; do : > "$STATE/held-$s"; done; fi; exit 0;;
+             --unhold) if [ $# -eq 2 ]; then rm -f "$STATE/refresh-hold"; else shift 2; for s in "$@"; do rm -f "$STATE/held-$s"; done; fi; exit 0;;
+           esac;;
+  get) [ "$2 $3" = "system refresh.hold" ] || exit 1
+       [ -s "$STATE/refresh-hold" ] || { echo 'error: snap "core" has no "refresh.hold" configuration option' >&2; exit 1; }
+       cat "$STATE/refresh-hold"; exit 0;;
+  set) [ "$2" = system ] && [[ $3 == refresh.hold=* ]] || exit 1; echo "${3#refresh.hold=}" > "$STATE/refresh-hold"; exit 0;;
+  remove) rm -f "$STATE/held-$2"; [ "$2" = microk8s ] || { rm -f "$STATE/snap-$2"; exit 0; };;
 esac
 '''

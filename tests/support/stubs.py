@@ -79,7 +79,7 @@ STATE_CHANGING: dict[str, set[str] | None] = {
     "systemctl": {"enable", "disable", "start", "stop", "restart", "reload"},
     "modprobe": None,
     "systemd-run": None,
-    "snap": {"install", "refresh", "restart", "remove", "ack"},
+    "snap": {"install", "refresh", "restart", "remove", "ack", "set"},
     "microk8s": {"join", "leave", "add-node", "remove-node", "apply", "rollout", "drain", "label", "taint", "enable", "refresh-certs",
                  "cordon", "uncordon", "annotate"},
     "nvidia-ctk": {"configure"},

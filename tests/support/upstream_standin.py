@@ -130,7 +130,7 @@ class Upstream:
         shutil.rmtree(self.www / "nvidia" / "build")
         snaps = self.www / "snaps"
         snaps.mkdir()
-        for name in ("core20_2379", "microk8s_7394"):
+        for name in ("snapd_21759", "core20_2379", "microk8s_7394"):
             (snaps / f"{name}.snap").write_bytes(b"hybrid-ai stand-in snap file " + name.encode())
             (snaps / f"{name}.assert").write_text(f"type: snap-revision\nsnap-revision: {name.rsplit('_', 1)[1]}\n(stand-in assertion)\n")
         charts = self.www / "charts"

@@ -28,6 +28,10 @@ def test_the_airgap_stack_names_no_internet_source(tmp_path: Path) -> None:
     out = _render(raw, tmp_path)
     assert list(out.glob("hosts/*/*-bootstrap-mirrors.create.sh")), "no host has a mirror step"
     assert findings(out, validate(raw)) == []
+    # Without the snapd snap installed, snapd fetches it from the store before MicroK8s' file
+    # (installPrereqs): every node installs snapd and the base from the files first.
+    installs = list(out.glob("hosts/*/*-microk8s.create.sh"))
+    assert installs and all(re.search(r"^SNAP_FILES='?snapd_[0-9]+ core20_[0-9]+ microk8s_[0-9]+'?$", p.read_text(), re.M) for p in installs)
 
 
 def test_a_connected_render_is_caught(tmp_path: Path) -> None:

@@ -79,10 +79,11 @@ def charts(pins: list[dict[str, Any]], out: Path, sources: Mapping[str, str]) ->
 
 
 def snaps(files: list[str], out: Path, sources: Mapping[str, str]) -> None:
+    """`<snap>_<rev>.snap` and `.assert` of each name (`<snap>_<rev>`, with or without an extension)."""
     target = out / "snaps"
     target.mkdir(parents=True, exist_ok=True)
     base = locate(SNAPS, sources)
-    for stem in sorted({f.rsplit(".", 1)[0] for f in files}):
+    for stem in sorted({f.removesuffix(".snap").removesuffix(".assert") for f in files}):
         if base != SNAPS:
             for ext in ("snap", "assert"):
                 _get(f"{base}/{stem}.{ext}", target / f"{stem}.{ext}")

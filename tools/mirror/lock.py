@@ -3,18 +3,23 @@
 Read from the stack's config alone (the render refuses a mirrored stack until its images are
 locked): every tag-only image the render would deploy, each resolved to the digest its registry
 (or the operator's source for it) serves now. Images already given by digest stay as they are.
+Each chart archive and the bundle are locked by sha256, each snap file by sha3-384.
 Only image references and digests are written: nothing of the config's secrets is read.
 """
 
 from __future__ import annotations
 
+import hashlib
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 
 from stacks.charts import GATEWAY_API_CRDS, chart_images, pinned
 from stacks.config import StackConfig
 from stacks.config.mirrors import qualified
 from stacks.fetched import digest, fetch, wanted
 from stacks.images import charts_used, deployed_images
+from tools.mirror.layout import snaps
 from tools.mirror.sources_map import crane, locate
 
 
@@ -44,4 +49,13 @@ def resolve_files(cfg: StackConfig, sources: Mapping[str, str]) -> dict[str, str
         upstream = GATEWAY_API_CRDS if not name.startswith("charts/") else next(
             pinned(c).repository for c in charts_used(cfg) if name.startswith(f"charts/{pinned(c).chart}-"))
         files[name] = digest(fetch(name, locate(upstream, sources)))
-    return files
+    return files | resolve_snaps(cfg, sources)
+
+
+def resolve_snaps(cfg: StackConfig, sources: Mapping[str, str]) -> dict[str, str]:
+    """{snaps/<snap>_<rev>.snap: sha3-384} of each snap file a cluster node installs from its
+    mirror, hashed as snapd does (tools/mirror/layout.py fetches them the same way)."""
+    stems = sorted({s for h in cfg.hosts if h.in_cluster and (m := cfg.mirrors_of(h).snaps) for s in m.files()})
+    with tempfile.TemporaryDirectory() as tmp:
+        snaps(stems, Path(tmp), sources)
+        return {f"snaps/{s}.snap": "sha3-384:" + hashlib.sha3_384((Path(tmp) / "snaps" / f"{s}.snap").read_bytes()).hexdigest() for s in stems}

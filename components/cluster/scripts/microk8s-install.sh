@@ -18,8 +18,10 @@ SCRIPT_NAME="microk8s"
 : "${EXTRA_SANS:=}" "${POD_CIDR:=10.1.0.0/16}" "${SERVICE_CIDR:=10.152.183.0/24}" "${PULL_TIMEOUT:=30m}" "${GPU:=false}"
 : "${LAUNCH_CONFIG:?}" "${CLUSTER_DNS:=10.152.183.10}" "${ADDONS:=}" "${UPGRADE_FROM:=}"
 : "${SNAP_DATA:=/var/snap/microk8s/current}" "${SNAP_COMMON:=/var/snap/microk8s/common}"
-# Mirrored sites: SNAP_FILES (`<snap>_<rev>` ..., base first) and the registries' hosts.toml, staged by mirrors.sh.
+# Mirrored sites: SNAP_FILES (`<snap>_<rev>` ..., in install order) and the registries' hosts.toml, staged by
+# mirrors.sh; HOLDS: what the snaps' refresh holds were before this step held them.
 : "${SNAP_FILES:=}" "${STAGED_SNAPS:=/var/lib/hybrid-ai/snaps}" "${STAGED_CERTS_D:=/etc/hybrid-ai/certs.d}"
+: "${HOLDS:=/var/lib/hybrid-ai/snap-holds}"
 # What the install hook reads before $SNAP_COMMON/.microk8s.yaml (it runs as root).
 : "${ETC_LAUNCH_CONFIG:=/etc/microk8s.yaml}" "${ROOT_LAUNCH_CONFIG:=/root/snap/microk8s/common/.microk8s.yaml}"
 ARGS=$SNAP_DATA/args
@@ -80,11 +82,13 @@ ensure_node_restriction() {
   ensure_arg "$file" --enable-admission-plugins "${current:+$current,}NodeRestriction"
 }
 
-# Mirrored sites: the snaps from the staged files, each assertion acked first, the exact revision,
-# its refreshes held (`snap refresh --hold`: auto and general refreshes, forever; docs/upstream.md),
-# so snapd never asks the store. A base snap already installed is kept.
+# Mirrored sites: the snaps from the staged files (snapd, the base, MicroK8s), each assertion acked
+# first, so snapd never asks the store: without the snapd snap it would fetch that from the store as
+# a prerequisite of MicroK8s (docs/upstream.md). snapd or a base already installed is kept. The
+# revision installed must be the pinned one (snapd tells it from the file's digest, not its name):
+# another is removed again, with whatever this run installed, and the step fails naming both.
 install_snap_files() {
-  local snap name classic
+  local snap name classic got done_here=() n
   for snap in $SNAP_FILES; do
     name=${snap%_*} classic=()
     [ "$name" != microk8s ] || classic=(--classic)
@@ -92,7 +96,36 @@ install_snap_files() {
     [ -s "$STAGED_SNAPS/$snap.snap" ] || fail "$STAGED_SNAPS/$snap.snap is missing; the host's mirror step stages it: run it again"
     snap ack "$STAGED_SNAPS/$snap.assert" || fail "snap ack $STAGED_SNAPS/$snap.assert failed"
     snap install "${classic[@]}" "$STAGED_SNAPS/$snap.snap" || fail "snap install $snap.snap failed"
+    done_here=("$name" "${done_here[@]}") && record "$name" installed
+    got=$(snap list "$name" | awk 'NR == 2 {print $3}')
+    if [ "$got" != "${snap##*_}" ]; then
+      for n in "${done_here[@]}"; do snap remove "$n" --purge >/dev/null || log "could not remove $n again"; done
+      fail "$snap.snap installed revision $got of $name, not the pinned ${snap##*_} (mirrors.snaps.$(revision_key "$name")): the mirror's file is another revision; removed again: ${done_here[*]}"
+    fi
+  done
+}
+revision_key() { case $1 in microk8s) echo microk8sRevision;; snapd) echo snapdRevision;; *) echo baseRevision;; esac; }
+
+# Held on mirrored sites, so snapd never refreshes against the store: auto-refreshes of every snap
+# (`snap refresh --hold`: the system's refresh.hold=forever) and general refreshes of each snap
+# from the files, a preinstalled base and snapd too. $HOLDS keeps what each was before (its first
+# record wins), for microk8s-uninstall.sh to put back.
+record() { grep -q "^$1 " "$HOLDS" 2>/dev/null || { mkdir -p "$(dirname "$HOLDS")" && echo "$1 $2" >> "$HOLDS"; }; }
+held() { snap list "$1" 2>/dev/null | awk 'NR == 2 {print $6}' | tr ',' '\n' | grep -qx held; }
+hold_snaps() {
+  local before snap name
+  before=$(snap get system refresh.hold 2>/dev/null || true)
+  if [ "$before" != forever ]; then
+    record system "${before:--}"
+    snap refresh --hold >/dev/null || fail "snap refresh --hold failed (holding forever needs snapd 2.58 or later)"
+    changed+=("auto-refresh-held")
+  fi
+  for snap in $SNAP_FILES; do
+    name=${snap%_*}
+    if held "$name"; then record "$name" held; continue; fi
+    record "$name" unheld
     snap refresh --hold "$name" >/dev/null || fail "snap refresh --hold $name failed"
+    changed+=("held-$name")
   done
 }
 
@@ -172,6 +205,7 @@ else
     log "tracking $tracking; the rolling upgrade moves it to $CHANNEL"
   fi
 fi
+[ -z "$SNAP_FILES" ] || hold_snaps
 copy_registry_hosts
 microk8s status --wait-ready --timeout 600 >/dev/null || fail "MicroK8s did not become ready within 10 minutes"
 

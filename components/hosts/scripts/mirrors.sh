@@ -7,7 +7,8 @@
 # APT_PACKAGES (what the host installs from apt; chrony is added here where base-bootstrap.sh will
 # install it); DRIVER_BRANCH, KERNEL_FLAVOUR (the NVIDIA driver the GPU set-up installs, and the
 # kernel flavour its signed modules were listed for, checked against this host's); NVIDIA_APT_URL, NVIDIA_APT_KEY, NVIDIA_PACKAGES
-# (name=version); SNAP_URL, SNAPS (`<snap>_<rev>` ...); SNAP_PROXY_URL, SNAP_STORE_ID;
+# (name=version); SNAP_URL, SNAPS (`<snap>_<rev>` ...), SNAP_SHA3_384 (`<snap>_<rev>=<hex>` ..., each file's
+# pinned digest); SNAP_PROXY_URL, SNAP_STORE_ID;
 # REGISTRIES (`<upstream>=<url>` ...), IMAGES (fully qualified references the host runs:
 # `<registry>/<repository>:<tag>`, `...@sha256:<digest>` or `...:<tag>@sha256:<digest>`); SECRETS_ON_STDIN: true
 # when stdin holds `ca|auth <upstream> <base64>` lines (a registry's CA, its `user:password`).
@@ -16,7 +17,7 @@
 set -euo pipefail
 SCRIPT_NAME="mirrors"
 : "${HOST_NAME:?}" "${APT_URL:=}" "${APT_KEY:=}" "${APT_COMPONENTS:=main}" "${APT_PACKAGES:=}" "${DRIVER_BRANCH:=}" "${KERNEL_FLAVOUR:=}"
-: "${NVIDIA_APT_URL:=}" "${NVIDIA_APT_KEY:=}" "${NVIDIA_PACKAGES:=}" "${SNAP_URL:=}" "${SNAPS:=}"
+: "${NVIDIA_APT_URL:=}" "${NVIDIA_APT_KEY:=}" "${NVIDIA_PACKAGES:=}" "${SNAP_URL:=}" "${SNAPS:=}" "${SNAP_SHA3_384:=}"
 : "${SNAP_PROXY_URL:=}" "${SNAP_STORE_ID:=}" "${REGISTRIES:=}" "${IMAGES:=}" "${SECRETS_ON_STDIN:=false}"
 : "${APT_DIR:=/etc/apt}" "${STAGED_CERTS_D:=/etc/hybrid-ai/certs.d}" "${STAGED_SNAPS:=/var/lib/hybrid-ai/snaps}"
 : "${OS_RELEASE:=/etc/os-release}" "${FETCH_TIMEOUT_S:=30}"
@@ -126,7 +127,10 @@ if [ -n "$APT_URL$NVIDIA_APT_URL" ]; then
   fi
 fi
 
-# Snap files: each .snap and .assert, the assertion of the pinned revision.
+# Snap files: each .snap and .assert, the assertion of the pinned revision, and the file's SHA3-384
+# the one the lock pins. snapd tells a file's revision by that digest among the acked snap-revision
+# assertions, all validly signed for old revisions too: the digest, not the name, makes it the
+# pinned revision (docs/upstream.md).
 mkdir -p "$work/snaps"
 for snap in $SNAPS; do
   for ext in snap assert; do
@@ -135,6 +139,11 @@ for snap in $SNAPS; do
   if [ -s "$work/snaps/$snap.assert" ] && ! grep -qx "snap-revision: ${snap##*_}" "$work/snaps/$snap.assert"; then
     missing+=("snap assertion of revision ${snap##*_} in $snap.assert (on $SNAP_URL)")
   fi
+  want=$(tr ' ' '\n' <<<"$SNAP_SHA3_384" | sed -n "s/^$snap=//p")
+  [ -n "$want" ] || { missing+=("the sha3-384 of $snap.snap (SNAP_SHA3_384 pins none)"); continue; }
+  [ -s "$work/snaps/$snap.snap" ] || continue
+  got=$(openssl dgst -sha3-384 -r "$work/snaps/$snap.snap" | cut -d' ' -f1)
+  [ "$got" = "$want" ] || missing+=("snap file $snap.snap with sha3-384 $want (on $SNAP_URL: its file has sha3-384 $got)")
 done
 if [ -n "$SNAP_PROXY_URL" ]; then
   fetch -o "$work/store.assert" "$SNAP_PROXY_URL/v2/auth/store/assertions" 2>/dev/null \
