@@ -24,7 +24,7 @@ import yaml
 from components.kit.shell import compose, split_command
 from stacks import images
 from stacks.config.mirrors import qualified
-from stacks.images import all_images, read_lock
+from stacks.images import all_images, read_files, read_lock
 from stacks.load import secret_keys_of, validate
 from tests.hosts.test_e2e_airgap import resolver  # noqa: F401 (the fixture)
 from tests.support.airgap_site import CODENAME, CREDENTIALS, MIRROR, AirgapSite, missing
@@ -66,6 +66,10 @@ def test_the_lock_holds_the_digest_upstream_serves_for_each_tag(laid_out: tuple[
     assert lock and lock == {ref: upstream.digests[ref] for ref in lock}
     assert len(set(lock.values())) == len(lock)  # each stand-in image is its own
     assert (PROJECT / "stacks" / "locks" / "airgap.yaml").read_text().count("example") >= 1  # the project's own lock untouched
+    # Each snap file by the sha3-384 of what upstream serves (the digest snapd matches assertions by).
+    snaps = {n: d for n, d in read_files(root / "locks" / "airgap.yaml").items() if n.startswith("snaps/")}
+    assert snaps == {f"snaps/{s}.snap": "sha3-384:" + hashlib.sha3_384((upstream.www / "snaps" / f"{s}.snap").read_bytes()).hexdigest()
+                     for s in ("snapd_21759", "core20_2379", "microk8s_7394")}
 
 
 def test_the_layout_holds_every_artifact_of_the_manifest(laid_out: tuple[AirgapSite, Upstream, Path]) -> None:
@@ -85,7 +89,8 @@ def test_the_layout_holds_every_artifact_of_the_manifest(laid_out: tuple[AirgapS
         assert entry["digest"] == hashlib.sha256((out / "charts" / entry["urls"][0]).read_bytes()).hexdigest()
     bundle = out / "gateway-api" / "v1.5.1" / "standard-install.yaml"
     assert bundle.read_bytes() == (upstream.www / "gateway-api" / "v1.5.1" / "standard-install.yaml").read_bytes()
-    assert sorted(p.name for p in (out / "snaps").iterdir()) == ["core20_2379.assert", "core20_2379.snap", "microk8s_7394.assert", "microk8s_7394.snap"]
+    assert sorted(p.name for p in (out / "snaps").iterdir()) == ["core20_2379.assert", "core20_2379.snap", "microk8s_7394.assert", "microk8s_7394.snap",
+                                                                 "snapd_21759.assert", "snapd_21759.snap"]
     pool = sorted(p.name.split("_", 1)[0] for p in (out / "apt" / "ubuntu" / "pool" / "main").iterdir())
     assert pool == sorted(set(UBUNTU_PACKAGES) - {"standin-unrelated"})  # the closure: standin-libwg too, nothing else
     flat = sorted(p.name.split("_", 1)[0] for p in (out / "apt" / "nvidia").rglob("*.deb"))

@@ -49,6 +49,8 @@ def test_the_preflight_checks_what_the_manifest_lists() -> None:
         params = split_command(reveal(ev.by_name(f"{host}-bootstrap-mirrors").inputs["create"]))[1]
         assert sorted(params["IMAGES"].split()) == doc["images"]
         assert [f"{s}.snap" for s in params["SNAPS"].split()] == [s["file"] for s in doc["hosts"][host]["snaps"]]
+        assert params["SNAPS"].split()[0].startswith("snapd_")  # carried, so snapd never fetches it from the store
+        assert params["SNAP_SHA3_384"].split() == [f"{s['file'].removesuffix('.snap')}={s['sha3-384']}" for s in doc["hosts"][host]["snaps"]]
         assert set(params["APT_PACKAGES"].split()) | set(params["NVIDIA_PACKAGES"].split()) == {
             p for p in doc["hosts"][host]["apt"] if not p.startswith("(")}
     assert doc["files"] == ["https://mirror.example.lan/models/ocr-detector-3.tar.gz", "https://mirror.example.lan/models/ocr-recognizer-7.tar.gz"]

@@ -6,7 +6,8 @@ plan itself (the same registrations `make render` writes), so it cannot drift fr
   MicroK8s' own images for the channel (stacks/images.py), fully qualified;
 - charts: each chart with its version and repository;
 - bundles: the Gateway API bundle (and any other file the operator applies);
-- snaps: MicroK8s (and its base) per host: the files and revisions, or the channel;
+- snaps: snapd, MicroK8s' base and MicroK8s per host: the files (with the sha3-384 the stack's
+  lock pins for each), or the channel;
 - apt: per host, the packages installed from apt (dependencies resolve on the mirror: the host's
   preflight checks them with apt itself);
 - files: model files the pods download.
@@ -121,11 +122,14 @@ def manifest(ev: Evaluation) -> dict[str, Any]:
                 files.update(e["value"] for e in env if isinstance(e, dict) and e.get("name") == "SOURCE" and e.get("value"))
     hosts: dict[str, dict[str, Any]] = {}
     names = _host_names(ev)
+    sha3: dict[str, str] = {}  # `<snap>_<rev>` -> its pinned sha3-384 (the mirror steps' SNAP_SHA3_384)
     for r in ev.of_type("command:remote:Command"):
         p = _params(r)
         entry = hosts.setdefault(_host_of(names, r.inputs["connection"]), {"apt": [], "snaps": []})
-        if r.name.endswith("-bootstrap-mirrors") and p.get("DRIVER_BRANCH"):
-            entry["driver"] = driver_packages(p["DRIVER_BRANCH"], p["KERNEL_FLAVOUR"])  # what the preflight checks
+        if r.name.endswith("-bootstrap-mirrors"):
+            sha3.update(pin.split("=", 1) for pin in p.get("SNAP_SHA3_384", "").split())
+            if p.get("DRIVER_BRANCH"):
+                entry["driver"] = driver_packages(p["DRIVER_BRANCH"], p["KERNEL_FLAVOUR"])  # what the preflight checks
         elif r.name.endswith("-bootstrap-base"):
             entry["apt"] += p.get("PACKAGES", "").split()
         elif r.name.endswith(("-firewall-rules", "-agent-guard")):
@@ -142,6 +146,9 @@ def manifest(ev: Evaluation) -> dict[str, Any]:
             images.update(MICROK8S_IMAGES.get(p["CHANNEL"].split("/", 1)[0], ()))
             entry["snaps"] = [{"file": f"{s}.snap", "assertion": f"{s}.assert"} for s in p.get("SNAP_FILES", "").split()] \
                 or [{"snap": "microk8s", "channel": p["CHANNEL"]}]
+    for h in hosts.values():
+        h["snaps"] = [{**s, "sha3-384": sha3[s["file"].removesuffix(".snap")]} if s.get("file", "").removesuffix(".snap") in sha3 else s
+                      for s in h["snaps"]]
     return {
         "stack": ev.stack,
         "images": sorted(qualified(i) for i in images),
