@@ -127,7 +127,7 @@ def manifest(ev: Evaluation) -> dict[str, Any]:
         p = _params(r)
         entry = hosts.setdefault(_host_of(names, r.inputs["connection"]), {"apt": [], "snaps": []})
         if r.name.endswith("-bootstrap-mirrors"):
-            sha3.update(pin.split("=", 1) for pin in p.get("SNAP_SHA3_384", "").split())
+            sha3.update(pin.partition("=")[::2] for pin in p.get("SNAP_SHA3_384", "").split())
             if p.get("DRIVER_BRANCH"):
                 entry["driver"] = driver_packages(p["DRIVER_BRANCH"], p["KERNEL_FLAVOUR"])  # what the preflight checks
         elif r.name.endswith("-bootstrap-base"):
