@@ -87,6 +87,8 @@ def mirror_setup(stack: Stack, h: Host) -> MirrorSetup | None:
         "SNAP_URL": m.snaps.url if m.snaps and h.in_cluster else "",
         "SNAPS": snap_files(m) if h.in_cluster else "",
         "SNAP_SHA3_384": snap_digests(m, read_files(lock_path(pulumi.get_stack()))) if m.snaps and h.in_cluster else "",
+        # Outside the cluster the step itself holds the host's snaps (microk8s-install.sh does on nodes).
+        "SNAP_HOLD": "true" if m.snaps and not h.in_cluster else "false",
         # The proxy only where snaps are installed: a host outside the cluster keeps its own store.
         "SNAP_PROXY_URL": m.snap_store_proxy.url if m.snap_store_proxy and h.in_cluster else "",
         "SNAP_STORE_ID": m.snap_store_proxy.store_id if m.snap_store_proxy and h.in_cluster else "",

@@ -129,7 +129,9 @@ def test_snapd_comes_first_and_each_snap_file_carries_its_pinned_sha3_384() -> N
     files = read_files(lock_path("airgap"))
     params = _mirror_params(ev, "ws-1")
     assert params["SNAP_SHA3_384"].split() == [f"{s}={files[f'snaps/{s}.snap'].removeprefix('sha3-384:')}" for s in params["SNAPS"].split()]
-    assert _mirror_params(ev, "vpn-hub")["SNAP_SHA3_384"] == ""  # outside the cluster: no snap from the files
+    assert _mirror_params(ev, "vpn-hub")["SNAP_SHA3_384"] == ""  # outside the cluster: no snap from the files ...
+    assert _mirror_params(ev, "vpn-hub")["SNAP_HOLD"] == "true"  # ... but its own snaps held by the mirror step
+    assert params["SNAP_HOLD"] == "false"  # a node's by its MicroK8s install step
 
 
 def test_the_snap_store_proxy_is_set_only_on_hosts_in_the_cluster() -> None:

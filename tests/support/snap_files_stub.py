@@ -8,7 +8,8 @@ refresh.hold`, `snap remove`. As snapd (docs/upstream.md, canonical/snapd):
 - installing an application snap (MicroK8s) where the snapd snap or its base is missing fetches
   that from the store first (installPrereqs): here, with no internet, that fails as it would;
 - `snap refresh --hold` with no snap holds auto-refreshes of all snaps (refresh.hold=forever),
-  with names holds each; `snap list` notes a held snap as `held`; `--unhold` undoes either."""
+  with names holds each; `snap list` notes a held snap as `held`; `--unhold` undoes either;
+- `snap version` prints `snapd <version>` ($STATE/snapd-version, else 2.66.1+22.04: Ubuntu 22.04's)."""
 
 SNAP_FILES_STUB = '''
 no_store() {  # what snapd prints when a prerequisite must come from a store it cannot reach
@@ -50,6 +51,7 @@ case $1 in
        [ -s "$STATE/refresh-hold" ] || { echo 'error: snap "core" has no "refresh.hold" configuration option' >&2; exit 1; }
        cat "$STATE/refresh-hold"; exit 0;;
   set) [ "$2" = system ] && [[ $3 == refresh.hold=* ]] || exit 1; echo "${3#refresh.hold=}" > "$STATE/refresh-hold"; exit 0;;
+  version) v=$(cat "$STATE/snapd-version" 2>/dev/null || echo 2.66.1+22.04); printf 'snap    %s\nsnapd   %s\nseries  16\n' "$v" "$v"; exit 0;;
   remove) rm -f "$STATE/held-$2"; [ "$2" = microk8s ] || { rm -f "$STATE/snap-$2"; exit 0; };;
 esac
 '''

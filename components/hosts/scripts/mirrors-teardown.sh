@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
 # Undo mirrors.sh on `pulumi destroy`: the distribution's own apt sources come back, the mirrors'
-# sources, keys and staged files go. A Snap Store Proxy setting stays (snaps may still use it).
+# sources, keys and staged files go, and the snaps' auto-refresh hold mirrors.sh set on a host
+# outside the cluster is put back as it was ($HOLDS; a cluster host's went back with MicroK8s, in
+# microk8s-uninstall.sh). A Snap Store Proxy setting stays (snaps may still use it).
 set -euo pipefail
 SCRIPT_NAME="mirrors"
 : "${APT_DIR:=/etc/apt}" "${STAGED_CERTS_D:=/etc/hybrid-ai/certs.d}" "${STAGED_SNAPS:=/var/lib/hybrid-ai/snaps}"
+: "${HOLDS:=/var/lib/hybrid-ai/snap-holds}"
+before=$(sed -n 's/^system //p' "$HOLDS" 2>/dev/null | head -n 1)
+if [ "$before" = - ]; then
+  snap refresh --unhold >/dev/null || fail "snap refresh --unhold failed"
+elif [ -n "$before" ]; then
+  snap set system refresh.hold="$before" || fail "could not set refresh.hold back to $before"
+fi
+[ -z "$before" ] || { rm -f "$HOLDS"; changed+=("auto-refresh-hold-restored"); }
 for file in "$APT_DIR/sources.list" "$APT_DIR/sources.list.d/ubuntu.sources" "$APT_DIR/sources.list.d/nvidia-container-toolkit.list"; do
   [ -e "$file.hybrid-ai-off" ] || continue
   # One written since it was set aside is the operator's: both stay, and the log says so.

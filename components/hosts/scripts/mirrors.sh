@@ -8,7 +8,8 @@
 # install it); DRIVER_BRANCH, KERNEL_FLAVOUR (the NVIDIA driver the GPU set-up installs, and the
 # kernel flavour its signed modules were listed for, checked against this host's); NVIDIA_APT_URL, NVIDIA_APT_KEY, NVIDIA_PACKAGES
 # (name=version); SNAP_URL, SNAPS (`<snap>_<rev>` ...), SNAP_SHA3_384 (`<snap>_<rev>=<hex>` ..., each file's
-# pinned digest); SNAP_PROXY_URL, SNAP_STORE_ID;
+# pinned digest); SNAP_HOLD: true on a host outside the cluster of a site with snap files (its snaps'
+# auto-refreshes held; microk8s-install.sh holds a cluster host's); SNAP_PROXY_URL, SNAP_STORE_ID;
 # REGISTRIES (`<upstream>=<url>` ...), IMAGES (fully qualified references the host runs:
 # `<registry>/<repository>:<tag>`, `...@sha256:<digest>` or `...:<tag>@sha256:<digest>`); SECRETS_ON_STDIN: true
 # when stdin holds `ca|auth <upstream> <base64>` lines (a registry's CA, its `user:password`).
@@ -17,10 +18,10 @@
 set -euo pipefail
 SCRIPT_NAME="mirrors"
 : "${HOST_NAME:?}" "${APT_URL:=}" "${APT_KEY:=}" "${APT_COMPONENTS:=main}" "${APT_PACKAGES:=}" "${DRIVER_BRANCH:=}" "${KERNEL_FLAVOUR:=}"
-: "${NVIDIA_APT_URL:=}" "${NVIDIA_APT_KEY:=}" "${NVIDIA_PACKAGES:=}" "${SNAP_URL:=}" "${SNAPS:=}" "${SNAP_SHA3_384:=}"
+: "${NVIDIA_APT_URL:=}" "${NVIDIA_APT_KEY:=}" "${NVIDIA_PACKAGES:=}" "${SNAP_URL:=}" "${SNAPS:=}" "${SNAP_SHA3_384:=}" "${SNAP_HOLD:=false}"
 : "${SNAP_PROXY_URL:=}" "${SNAP_STORE_ID:=}" "${REGISTRIES:=}" "${IMAGES:=}" "${SECRETS_ON_STDIN:=false}"
 : "${APT_DIR:=/etc/apt}" "${STAGED_CERTS_D:=/etc/hybrid-ai/certs.d}" "${STAGED_SNAPS:=/var/lib/hybrid-ai/snaps}"
-: "${OS_RELEASE:=/etc/os-release}" "${FETCH_TIMEOUT_S:=30}"
+: "${HOLDS:=/var/lib/hybrid-ai/snap-holds}" "${OS_RELEASE:=/etc/os-release}" "${FETCH_TIMEOUT_S:=30}"
 OFF=.hybrid-ai-off  # suffix of the distribution's own source files while the mirror replaces them
 
 work=$(mktemp -d)
@@ -145,6 +146,12 @@ for snap in $SNAPS; do
   got=$(openssl dgst -sha3-384 -r "$work/snaps/$snap.snap" | cut -d' ' -f1)
   [ "$got" = "$want" ] || missing+=("snap file $snap.snap with sha3-384 $want (on $SNAP_URL: its file has sha3-384 $got)")
 done
+# Holding forever (`refresh.hold=forever`) needs snapd 2.58 (docs/upstream.md).
+if [ "$SNAP_HOLD" = true ] && command -v snap >/dev/null; then
+  version=$(snap version 2>/dev/null | awk '$1 == "snapd" {print $2}')
+  printf '%s\n' 2.58 "${version:-0}" | sort -C -V \
+    || missing+=("snapd 2.58 or later on this host, to hold its snaps' refreshes (it runs ${version:-no snapd}; update the snapd package from the apt mirror)")
+fi
 if [ -n "$SNAP_PROXY_URL" ]; then
   fetch -o "$work/store.assert" "$SNAP_PROXY_URL/v2/auth/store/assertions" 2>/dev/null \
     || missing+=("the store assertion of Snap Store Proxy $SNAP_PROXY_URL")
@@ -222,6 +229,16 @@ for snap in $SNAPS; do
     put "$STAGED_SNAPS/$snap.$ext" 0644 < "$work/snaps/$snap.$ext" && changed+=("staged-$snap.$ext")
   done
 done
+# A host outside the cluster on a site with snap files: no snap of it refreshes against the store;
+# what refresh.hold was goes into $HOLDS (format of microk8s-install.sh) for mirrors-teardown.sh.
+if [ "$SNAP_HOLD" = true ] && command -v snap >/dev/null; then
+  before=$(snap get system refresh.hold 2>/dev/null || true)
+  if [ "$before" != forever ]; then
+    grep -q '^system ' "$HOLDS" 2>/dev/null || { mkdir -p "$(dirname "$HOLDS")" && echo "system ${before:--}" >> "$HOLDS"; }
+    snap refresh --hold >/dev/null || fail "snap refresh --hold failed"
+    changed+=("auto-refresh-held")
+  fi
+fi
 if [ -n "$SNAP_PROXY_URL" ]; then
   snap ack "$work/store.assert" || fail "snap ack of the store assertion of $SNAP_PROXY_URL failed"
   if [ "$(snap get core proxy.store 2>/dev/null || true)" != "$SNAP_STORE_ID" ]; then
