@@ -54,3 +54,6 @@ def test_a_cluster_host_is_left_to_its_install_step(tmp_path: Path) -> None:
     result = h.run("mirrors.sh", **{**params, "SNAP_HOLD": "false"})
     assert result.returncode == 0, result.stderr
     assert not [c for c in h.calls() if c.startswith("snap ")]
+    teardown = h.run("mirrors-teardown.sh", **{k: params[k] for k in ("HOLDS", "STAGED_SNAPS", "STAGED_CERTS_D", "APT_DIR")})
+    assert teardown.returncode == 0, teardown.stderr  # no hold recorded: nothing to put back
+    assert not [c for c in h.calls() if c.startswith("snap ")]

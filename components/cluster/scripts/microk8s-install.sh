@@ -111,7 +111,7 @@ revision_key() { case $1 in microk8s) echo microk8sRevision;; snapd) echo snapdR
 # from the files, a preinstalled base and snapd too. $HOLDS keeps what each was before (its first
 # record wins), for microk8s-uninstall.sh to put back.
 record() { grep -q "^$1 " "$HOLDS" 2>/dev/null || { mkdir -p "$(dirname "$HOLDS")" && echo "$1 $2" >> "$HOLDS"; }; }
-held() { snap list "$1" 2>/dev/null | awk 'NR == 2 {print $6}' | tr ',' '\n' | grep -qx held; }
+held() { local notes; notes=$(snap list "$1" 2>/dev/null | awk 'NR == 2 {print $6}') && [[ ",$notes," == *,held,* ]]; }
 hold_snaps() {
   local before snap name
   before=$(snap get system refresh.hold 2>/dev/null || true)

@@ -7,7 +7,8 @@ set -euo pipefail
 SCRIPT_NAME="mirrors"
 : "${APT_DIR:=/etc/apt}" "${STAGED_CERTS_D:=/etc/hybrid-ai/certs.d}" "${STAGED_SNAPS:=/var/lib/hybrid-ai/snaps}"
 : "${HOLDS:=/var/lib/hybrid-ai/snap-holds}"
-before=$(sed -n 's/^system //p' "$HOLDS" 2>/dev/null | head -n 1)
+before=""
+[ ! -e "$HOLDS" ] || before=$(sed -n 's/^system //p' "$HOLDS" | head -n 1)
 if [ "$before" = - ]; then
   snap refresh --unhold >/dev/null || fail "snap refresh --unhold failed"
 elif [ -n "$before" ]; then
