@@ -49,6 +49,18 @@ def test_an_snapd_that_cannot_hold_forever_fails_the_preflight_with_nothing_chan
     assert not (h.state / "refresh-hold").exists() and not Path(params["HOLDS"]).exists()
 
 
+def test_a_node_keeping_its_own_old_snapd_snap_fails_the_preflight_first(tmp_path: Path) -> None:
+    """A node with the snapd snap installed keeps it (the carried one is not installed), so its
+    version decides whether microk8s-install.sh can hold: checked before anything changes."""
+    h, params = _host(tmp_path)
+    (h.state / "snap-snapd").write_text("15000\n")
+    (h.state / "snapd-version").write_text("2.54.3\n")
+    result = h.run("mirrors.sh", **{**params, "SNAP_HOLD": "false", "SNAP_URL": "http://203.0.113.1/snaps", "SNAPS": "snapd_21759 core20_2379 microk8s_7394"})
+    assert result.returncode == 1
+    assert "Missing: snapd 2.58 or later on this host, to hold its snaps' refreshes (it runs 2.54.3" in result.stderr, result.stderr
+    assert not Path(params["STAGED_SNAPS"]).exists() and not (h.state / "refresh-hold").exists()
+
+
 def test_a_cluster_host_is_left_to_its_install_step(tmp_path: Path) -> None:
     h, params = _host(tmp_path)
     result = h.run("mirrors.sh", **{**params, "SNAP_HOLD": "false"})

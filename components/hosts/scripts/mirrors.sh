@@ -128,6 +128,13 @@ if [ -n "$APT_URL$NVIDIA_APT_URL" ]; then
   fi
 fi
 
+# Holding forever (`refresh.hold=forever`) needs snapd 2.58 (docs/upstream.md): this host's, where
+# it keeps it (outside the cluster, or a node whose snapd snap is installed, so the carried one is not).
+if command -v snap >/dev/null && { [ "$SNAP_HOLD" = true ] || { [ -n "$SNAPS" ] && snap list snapd >/dev/null 2>&1; }; }; then
+  version=$(snap version 2>/dev/null | awk '$1 == "snapd" {print $2}')
+  printf '%s\n' 2.58 "${version:-0}" | sort -C -V \
+    || missing+=("snapd 2.58 or later on this host, to hold its snaps' refreshes (it runs ${version:-no snapd}; update the snapd package or snap)")
+fi
 # Snap files: each .snap and .assert, the assertion of the pinned revision, and the file's SHA3-384
 # the one the lock pins. snapd tells a file's revision by that digest among the acked snap-revision
 # assertions, all validly signed for old revisions too: the digest, not the name, makes it the
@@ -146,12 +153,6 @@ for snap in $SNAPS; do
   got=$(openssl dgst -sha3-384 -r "$work/snaps/$snap.snap" | cut -d' ' -f1)
   [ "$got" = "$want" ] || missing+=("snap file $snap.snap with sha3-384 $want (on $SNAP_URL: its file has sha3-384 $got)")
 done
-# Holding forever (`refresh.hold=forever`) needs snapd 2.58 (docs/upstream.md).
-if [ "$SNAP_HOLD" = true ] && command -v snap >/dev/null; then
-  version=$(snap version 2>/dev/null | awk '$1 == "snapd" {print $2}')
-  printf '%s\n' 2.58 "${version:-0}" | sort -C -V \
-    || missing+=("snapd 2.58 or later on this host, to hold its snaps' refreshes (it runs ${version:-no snapd}; update the snapd package from the apt mirror)")
-fi
 if [ -n "$SNAP_PROXY_URL" ]; then
   fetch -o "$work/store.assert" "$SNAP_PROXY_URL/v2/auth/store/assertions" 2>/dev/null \
     || missing+=("the store assertion of Snap Store Proxy $SNAP_PROXY_URL")
