@@ -99,8 +99,9 @@ def test_a_snap_file_without_its_sha3_384_in_the_lock_is_refused(tmp_path: Path,
     seen = Evaluation("airgap")
     with pytest.raises(ConfigError) as err:
         evaluate_config(raw, _secrets(raw), stack="airgap", into=seen)
-    assert err.value.problems == ["mirrors.snaps: snaps/snapd_21759.snap has no sha3-384 in stacks/locks/airgap.yaml (`files:`); run "
-                                  "`make mirror STACK=airgap RESOLVE=1` on a connected machine (it hashes the files the snaps source serves)"]
+    assert err.value.problems == [f"{key}.snaps: snaps/snapd_21759.snap has no sha3-384 in stacks/locks/airgap.yaml (`files:`); run "
+                                  "`make mirror STACK=airgap RESOLVE=1` on a connected machine (it hashes the files the snaps source serves)"
+                                  for key in ("mirrors", "sites[1].mirrors")]  # the stack-wide mirrors' and the office's own
     assert seen.resources == []
 
 
@@ -168,6 +169,7 @@ def test_a_mirrored_stack_with_monitoring_pulls_every_monitoring_image_by_digest
     assert any("chart kube-prometheus-stack: quay.io/prometheus/prometheus:v3.14.0-distroless is a tag" in p for p in err.value.problems)
     stand_in = {ref: before.get(ref) or f"sha256:{hashlib.sha256(ref.encode()).hexdigest()}" for ref in to_lock(cfg)}
     files = {name: f"sha256:{hashlib.sha256(name.encode()).hexdigest()}" for name in wanted(cfg, images.charts_used(cfg))}
+    files |= {n: d for n, d in images.read_files(images.lock_path("airgap")).items() if n.startswith("snaps/")}  # the snap files' as locked
     images.write_lock(tmp_path / "airgap.yaml", "airgap", stand_in, files)
     monkeypatch.setattr(images, "LOCKS", tmp_path)
     ev = evaluate_config(raw, _secrets(raw), stack="airgap")

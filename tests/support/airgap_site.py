@@ -7,6 +7,7 @@ keeps it from any address but the mirror's."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -26,6 +27,8 @@ with warnings.catch_warnings():  # bcrypt for docker-registry's htpasswd (libxcr
 MIRROR, HOST = "203.0.113.1", "203.0.113.2"
 CODENAME = "noble"  # what the stand-in /etc/os-release says
 CREDENTIALS = "mirror-user:stand-in-password"
+SNAPS = "snapd_21759 core20_2379 microk8s_7394"
+"""The snap files the mirror serves (stand-ins), as the program names them: snapd, the base, MicroK8s."""
 REQUIREMENTS = ("docker-registry", "apt-ftparchive", "gpg", "dpkg-deb", "openssl", "curl", "apt-get")
 
 
@@ -133,10 +136,16 @@ class AirgapSite:
         shutil.rmtree(self.files / "ubuntu" / "pool" / "build")
         shutil.rmtree(self.files / "nvidia" / "build")
 
+    def snap_sha3(self, snaps: str, over: str = "") -> str:
+        """SNAP_SHA3_384 as the program passes it, of the files this mirror serves; `over`'s pins replace theirs."""
+        served = [s for s in snaps.split() if (self.files / "snaps" / f"{s}.snap").exists()]
+        pins = {s: hashlib.sha3_384((self.files / "snaps" / f"{s}.snap").read_bytes()).hexdigest() for s in served}
+        return " ".join(f"{s}={d}" for s, d in (pins | dict(p.split("=", 1) for p in over.split())).items())
+
     def _snaps(self) -> None:
         snaps = self.files / "snaps"
         snaps.mkdir()
-        for name in ("snapd_21759", "core20_2379", "microk8s_7394"):
+        for name in SNAPS.split():
             (snaps / f"{name}.snap").write_bytes(b"hybrid-ai stand-in snap file " + name.encode())
             (snaps / f"{name}.assert").write_text(f"type: snap-revision\nsnap-revision: {name.rsplit('_', 1)[1]}\n(stand-in assertion)\n")
         # A pair whose assertion is of another revision than its name says.

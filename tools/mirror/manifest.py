@@ -97,6 +97,11 @@ def _params(r: Any) -> dict[str, str]:
     return {} if create is None or isinstance(create, Secret) else split_command(create)[1]
 
 
+def _with_sha3(snaps: list[dict[str, str]], sha3: dict[str, str]) -> list[dict[str, str]]:
+    """Each snap file's entry with the sha3-384 the stack's lock pins for it."""
+    return [{**s, "sha3-384": sha3[s["file"].removesuffix(".snap")]} if s.get("file", "").removesuffix(".snap") in sha3 else s for s in snaps]
+
+
 def manifest(ev: Evaluation) -> dict[str, Any]:
     images: set[str] = set()
     charts: list[dict[str, Any]] = []
@@ -147,8 +152,7 @@ def manifest(ev: Evaluation) -> dict[str, Any]:
             entry["snaps"] = [{"file": f"{s}.snap", "assertion": f"{s}.assert"} for s in p.get("SNAP_FILES", "").split()] \
                 or [{"snap": "microk8s", "channel": p["CHANNEL"]}]
     for h in hosts.values():
-        h["snaps"] = [{**s, "sha3-384": sha3[s["file"].removesuffix(".snap")]} if s.get("file", "").removesuffix(".snap") in sha3 else s
-                      for s in h["snaps"]]
+        h["snaps"] = _with_sha3(h["snaps"], sha3)
     return {
         "stack": ev.stack,
         "images": sorted(qualified(i) for i in images),
