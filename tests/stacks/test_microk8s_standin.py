@@ -6,6 +6,8 @@ tokens and removes nodes as the 1.32 wrappers do. The joins that succeed run in 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from cryptography.x509.oid import NameOID
 from tests.support import microk8s_agent as agent
 from tests.support import microk8s_host
 from tests.support import microk8s_standin as standin
+from tests.support.helpers import PROJECT
 from tools.lab.pki import Pki
 
 TOKEN = "0123456789abcdef0123456789abcdef"
@@ -176,3 +179,14 @@ def test_a_worker_join_replaces_its_kubelet_args_with_the_seeds(snap_data: Path,
     assert sorted((worker / "args" / "kubelet").read_text().splitlines()) == sorted([
         "--node-ip=198.51.100.11", "--cluster-dns=10.152.183.10", "--client-ca-file=${SNAP_DATA}/certs/ca.remote.crt",
         f'--node-labels="{microk8s_host.WORKER_LABELS}"'])
+
+
+def test_the_standin_imports_nothing_of_the_program() -> None:
+    """Every `snap` and `microk8s` call of a host script on a lab host starts the stand-in as a
+    fresh process: with the program's modules (pulumi, pulumi_kubernetes) it cost 0.4 s of CPU
+    per call, a cost of the lab's hosts a MicroK8s host does not have (docs/performance.md)."""
+    code = "import sys, tests.support.microk8s_standin; print(' '.join(sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PROJECT).stdout.split()
+    assert "tests.support.microk8s_standin" in loaded
+    heavy = sorted(m for m in loaded if m.split(".")[0] in ("pulumi", "pulumi_kubernetes", "pulumi_command", "components", "grpc"))
+    assert not heavy, heavy

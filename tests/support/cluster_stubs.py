@@ -12,54 +12,14 @@ import sys
 from pathlib import Path
 
 from tests.support.join_stub import JOIN_STUB
+from tests.support.microk8s_host import APISERVER_DEFAULT_ARGS as APISERVER_DEFAULT_ARGS
+from tests.support.microk8s_host import CONTAINERD_TEMPLATE, CSR_TEMPLATE
 from tests.support.nft_stub import NFT_STUBS
 from tests.support.nvidia_stubs import NVIDIA_STUBS
 from tests.support.snap_files_stub import SNAP_FILES_STUB
 from tests.support.stubs import StubHost
 
-# default-args/kube-apiserver @ v1.32: the three of its lines the program reads or changes.
-APISERVER_DEFAULT_ARGS = ("--authorization-mode=AlwaysAllow\n--enable-admission-plugins=EventRateLimit\n"
-                          "--admission-control-config-file=${SNAP_DATA}/args/admission-control-config-file.yaml\n")
 KUBELET_ARGS = "--kubeconfig=${SNAP_DATA}/credentials/kubelet.config\n--cert-dir=${SNAP_DATA}/certs\n"
-# microk8s-resources/certs/csr.conf.template at v1.32 (the sections that matter).
-CSR_TEMPLATE = """[ req ]
-req_extensions = req_ext
-
-[ req_ext ]
-subjectAltName = @alt_names
-
-[ alt_names ]
-DNS.1 = kubernetes
-DNS.2 = kubernetes.default
-DNS.3 = kubernetes.default.svc
-DNS.4 = kubernetes.default.svc.cluster
-DNS.5 = kubernetes.default.svc.cluster.local
-IP.1 = 127.0.0.1
-IP.2 = 10.152.183.1
-#MOREIPS
-
-[ v3_ext ]
-subjectAltName=@alt_names
-"""
-# microk8s-resources/default-args/containerd-template.toml at v1.32: the runtimes it ships.
-# Note `nvidia-container-runtime`: a handler by that name, not `nvidia`.
-CONTAINERD_TEMPLATE = """version = 2
-[plugins."io.containerd.grpc.v1.cri"]
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "${SNAPSHOTTER}"
-    default_runtime_name = "${RUNTIME}"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "${RUNTIME_TYPE}"
-
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia-container-runtime]
-      runtime_type = "${RUNTIME_TYPE}"
-
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia-container-runtime.options]
-        BinaryName = "nvidia-container-runtime"
-
-   [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kata]
-      runtime_type = "io.containerd.kata.v2"
-"""
 # microk8s-resources/client-x509.config.template at v1.32, as create_kubeconfig_x509 fills it for admin.
 CLIENT_CONFIG = """apiVersion: v1
 clusters:

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from tools.lab.kube_addons import kwok_node
+from tools.lab.kwok_node import kwok_node
 
 SNAP = Path("/var/snap/microk8s")
 SNAP_DATA, SNAP_COMMON = SNAP / "current", SNAP / "common"
@@ -24,6 +24,48 @@ WIRING = Path("/run/hybrid-ai-lab/microk8s.json")
 BOOK = Path("/run/hybrid-ai-lab/snap-microk8s.json")
 """snapd's record of the installed snap (channel, revision)."""
 REVISION = "7000"
+# default-args/kube-apiserver @ v1.32: the three of its lines the program reads or changes.
+APISERVER_DEFAULT_ARGS = ("--authorization-mode=AlwaysAllow\n--enable-admission-plugins=EventRateLimit\n"
+                          "--admission-control-config-file=${SNAP_DATA}/args/admission-control-config-file.yaml\n")
+# microk8s-resources/certs/csr.conf.template at v1.32 (the sections that matter).
+CSR_TEMPLATE = """[ req ]
+req_extensions = req_ext
+
+[ req_ext ]
+subjectAltName = @alt_names
+
+[ alt_names ]
+DNS.1 = kubernetes
+DNS.2 = kubernetes.default
+DNS.3 = kubernetes.default.svc
+DNS.4 = kubernetes.default.svc.cluster
+DNS.5 = kubernetes.default.svc.cluster.local
+IP.1 = 127.0.0.1
+IP.2 = 10.152.183.1
+#MOREIPS
+
+[ v3_ext ]
+subjectAltName=@alt_names
+"""
+# microk8s-resources/default-args/containerd-template.toml at v1.32: the runtimes it ships.
+# Note `nvidia-container-runtime`: a handler by that name, not `nvidia`.
+CONTAINERD_TEMPLATE = """version = 2
+[plugins."io.containerd.grpc.v1.cri"]
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "${SNAPSHOTTER}"
+    default_runtime_name = "${RUNTIME}"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "${RUNTIME_TYPE}"
+
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia-container-runtime]
+      runtime_type = "${RUNTIME_TYPE}"
+
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia-container-runtime.options]
+        BinaryName = "nvidia-container-runtime"
+
+   [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kata]
+      runtime_type = "io.containerd.kata.v2"
+"""
 # default-args/kubelet @ v1.32 (the lines that matter here); join.py's worker labels.
 KUBELET_ARGS = ("--kubeconfig=${SNAP_DATA}/credentials/kubelet.config\n--cert-dir=${SNAP_DATA}/certs\n"
                 '--node-labels="microk8s.io/cluster=true,node.kubernetes.io/microk8s-controlplane=microk8s-controlplane"\n')

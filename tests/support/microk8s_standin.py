@@ -47,10 +47,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.support import microk8s_fake
-from tests.support.cluster_stubs import APISERVER_DEFAULT_ARGS, CONTAINERD_TEMPLATE, CSR_TEMPLATE
 from tests.support.microk8s_host import (
+    APISERVER_DEFAULT_ARGS,
     BOOK,
     CNI_MANIFEST,
+    CONTAINERD_TEMPLATE,
+    CSR_TEMPLATE,
     KUBELET_ARGS,
     REVISION,
     SNAP,

@@ -32,6 +32,7 @@ from typing import Any
 from tools.lab import kube_addons as addons
 from tools.lab.base import Startable, add_netns, kill_pids, netns_pids, sh
 from tools.lab.kube_args import ADMISSION_CONFIG, EVENT_CONFIG
+from tools.lab.kwok_node import KWOK_ANNOTATION, kwok_node
 from tools.lab.pki import Pki, inline_kubeconfig, write_kubeconfig
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -151,13 +152,13 @@ class ControlPlane(Startable):
         stages = kwok_stages()
         assert stages is not None
         self._start("kwok", [str(BIN / "kwok"), f"--kubeconfig={k / 'kwok.kubeconfig'}", *(f"--config={s}" for s in stages),
-                             "--manage-all-nodes=false", f"--manage-nodes-with-annotation-selector={'='.join(addons.KWOK_ANNOTATION)}",
+                             "--manage-all-nodes=false", f"--manage-nodes-with-annotation-selector={'='.join(KWOK_ANNOTATION)}",
                              f"--cidr={self.pod_cidr}", "--node-lease-duration-seconds=40", "--server-address=127.0.0.1:10247"])
         self.kubectl("create", "-f", "-", input=json.dumps(addons.storage_class()))
         for addon in (addons.coredns(), addons.hostpath_provisioner(), addons.metrics_server(), addons.calico_kube_controllers()):
             self.kubectl("apply", "-f", "-", input=json.dumps(addon))
         for node in self.nodes:
-            self.kubectl("create", "-f", "-", as_node=node.name, input=json.dumps(addons.kwok_node(node.name, node.address, node.gpus)))
+            self.kubectl("create", "-f", "-", as_node=node.name, input=json.dumps(kwok_node(node.name, node.address, node.gpus)))
         self.provisioner = addons.Provisioner(self.kubectl).start()
         self._until(self._all_ready, "every node Ready and untainted")
         self._until(lambda: self.kubectl("get", "serviceaccount", "default", "-n", "default", check=False).returncode == 0,
