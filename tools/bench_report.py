@@ -30,6 +30,9 @@ class Step(Model):
     parallel_hosts: float = Field(description="Mean number of hosts with a step running, over the step's duration.", ge=0)
     engine_cpu_s: float = Field(description="CPU seconds of the driver, the CLI, the program and the providers.", ge=0)
     hosts_cpu_s: float = Field(description="CPU seconds of the lab hosts' SSH sessions (the host scripts).", ge=0)
+    critical_path_s: float | None = Field(
+        default=None, ge=0,
+        description="The longest chain of steps each waiting on the one before (`critical_path`), at their measured durations.")
 
 
 class LabRun(Model):
@@ -75,8 +78,11 @@ class Bench(Model):
 
 
 def owner(urn: str, hosts: list[str]) -> str | None:
-    """The host a resource is named for (`<host>`, `<host>-...`, `mesh-<host>-...`), if any."""
-    name = urn.rsplit("::", 1)[-1].removeprefix("mesh-")
+    """The host a command resource is named for (`<host>`, `<host>-...`, `mesh-<host>-...`,
+    `cluster-<host>-...`: the node's steps, on it or on the control plane for it), if any."""
+    if not urn.rsplit("::", 2)[-2].rsplit("$", 1)[-1].startswith("command:"):  # the type, after its parents'
+        return None
+    name = urn.rsplit("::", 1)[-1].removeprefix("mesh-").removeprefix("cluster-")
     return next((h for h in sorted(hosts, key=len, reverse=True) if name == h or name.startswith(h + "-")), None)
 
 
@@ -99,6 +105,31 @@ def parallel_hosts(steps: list[list[Any]], hosts: list[str], elapsed: float) -> 
         if (host := owner(urn, hosts)) is not None:
             per_host.setdefault(host, []).append((start, end))
     return round(sum(busy(iv) for iv in per_host.values()) / elapsed, 2) if elapsed > 0 else 0.0
+
+
+def critical_path(steps: list[list[Any]], waits_on: dict[str, list[str]]) -> float:
+    """Seconds of the longest chain of steps (steps: [urn, op, start_s, end_s]) in which each
+    step waits on the one before, at the durations they took: when the operation would end if
+    no step waited for anything but the steps it depends on (`waits_on`: {urn: [urns]}, from the
+    state). A delete waits on the deletes of what depends on it."""
+    took = {urn: end - start for urn, _op, start, end in steps}
+    deleted = {urn for urn, op, *_ in steps if op == "delete"}
+    before: dict[str, set[str]] = {urn: set() for urn in took}
+    for urn, deps in waits_on.items():
+        for dep in deps:
+            if dep in deleted and urn in deleted:
+                before[dep].add(urn)
+            elif urn in took and dep in took and urn not in deleted:
+                before[urn].add(dep)
+    done: dict[str, float] = {}
+
+    def finish(urn: str) -> float:
+        if urn not in done:
+            done[urn] = 0.0  # a cycle (none in a plan) counts once
+            done[urn] = max((finish(d) for d in before[urn]), default=0.0) + took[urn]
+        return done[urn]
+
+    return round(max(map(finish, took), default=0.0), 2)
 
 
 def ratio(a: float, b: float) -> float:

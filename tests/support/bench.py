@@ -3,14 +3,15 @@ absolute times do not travel (docs/performance.md).
 
 1. The engine lab (tests/support/bench_lab.py, root): `up` of a 6-host stack and of the same
    stack with 12 hosts, each's second `up`, one workstation added to the running 6-host stack,
-   `destroy`. `--layers` picks what the lab stack runs (`below-cluster` today; `all` once the
-   lab runs the cluster layer).
+   `destroy`: the whole program (`--layers all`: hosts, VPN, cluster bootstrap on the lab's real
+   API server, the Kubernetes layer), or `--layers below-cluster`.
 2. The 100-workstation, 40-model fleet (tools/bench_fleet.py) in two shapes: the real CLI's
    `preview` of the whole program (the stand-in for pulumi-command, the real pulumi-kubernetes
    provider; no host is dialed) against `make render` of the same stack file.
 
 Every timed process runs under `nice`. Writes build/bench.json (tools/bench_report.py: schema
-and goals), each operation's per-resource steps to build/bench-steps.json, and with `--docs`
+and goals), each operation's per-resource steps (and for the lab's, what each resource waits on) to
+build/bench-steps.json, and with `--docs`
 copies the record to docs/bench.json and its table into docs/performance.md."""
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def timed(argv: list[str], nice: int, stdin: str | None = None, timeout: float =
     return time.monotonic() - start, children_cpu_s() - cpu, proc.stdout
 
 
-def fleet_run(shape: str, nice: int, tmp: Path) -> tuple[FleetRun, list[list[Any]]]:
+def fleet_run(shape: str, nice: int, tmp: Path) -> tuple[FleetRun, dict[str, Any]]:
     """`make render` of the shape's stack file, then the real CLI's preview of the same config."""
     workstations, models, site_size = SHAPES[shape]
     raw = office_fleet(workstations, models, site_size)
@@ -72,13 +73,13 @@ def fleet_run(shape: str, nice: int, tmp: Path) -> tuple[FleetRun, list[list[Any
     run = FleetRun(shape=shape, workstations=workstations, models=models, offices=-(-workstations // site_size),
                    resources=result["changes"]["create"], preview_s=round(result["elapsed"], 2), render_s=round(render_s, 2),
                    preview_cpu_s=round(preview_cpu_s, 1), render_cpu_s=round(render_cpu_s, 1))
-    return run, result["steps"]
+    return run, {"steps": result["steps"]}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workstations", default="3,9", help="workstations of the lab's small and large stacks (hosts: 3 more)")
-    parser.add_argument("--layers", default="below-cluster", choices=("below-cluster", "all"), help="what the lab stack runs")
+    parser.add_argument("--layers", default="all", choices=("below-cluster", "all"), help="what the lab stack runs")
     parser.add_argument("--shapes", default=",".join(SHAPES), help=f"fleet shapes, of: {', '.join(SHAPES)}")
     parser.add_argument("--nice", type=int, default=10)
     parser.add_argument("--out", type=Path, default=PROJECT / "build" / "bench.json")
@@ -92,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     _, _, out = timed([sys.executable, "-m", "tests.support.bench_lab", "--workstations", args.workstations, "--layers", args.layers],
                    args.nice)
     lab = json.loads(out.strip().splitlines()[-1])
-    steps = {f"lab.{k}": v.pop("steps") for k, v in lab.items() if isinstance(v, dict)}
+    steps: dict[str, Any] = {f"lab.{k}": {"steps": v.pop("steps"), "dependencies": v.pop("dependencies")}
+                             for k, v in lab.items() if isinstance(v, dict)}
     lab.pop("wall_s", None)
     fleet = []
     with tempfile.TemporaryDirectory(prefix="hybrid-ai-bench.") as tmp:

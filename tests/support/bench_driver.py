@@ -4,7 +4,8 @@ automation API's polling of the CLI's event log), for `make bench`'s timeline of
 
 Job on stdin as program_driver's, plus `parallel` (the CLI's `--parallel`; 0 or absent: its
 default); result as its, plus `steps`: [urn, op, start_s, end_s] from the operation's start, and
-`elapsed` ends at the engine's summary event."""
+`elapsed` ends at the engine's summary event, and `dependencies`: {urn: [urn it waits on]} of every
+resource in the state before or after the operation (its dependencies and its provider)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,14 @@ from tests.support.program_driver import stack_of
 from tools.engine_stack import deployment, operate
 
 
+def dependencies(resources: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """What each resource waits on: its dependencies and its provider (`<urn>::<id>`)."""
+    return {r["urn"]: [*r.get("dependencies", []), *([r["provider"].rsplit("::", 1)[0]] if r.get("provider") else [])] for r in resources}
+
+
 def run(job: dict[str, Any]) -> dict[str, Any]:
     stack = stack_of(job)
+    before = dependencies(deployment(stack))
     started: dict[str, tuple[str, float]] = {}
     steps: list[list[Any]] = []
     summary: dict[str, float] = {}
@@ -45,7 +52,9 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     # two more CLI commands (the stack's outputs and its history).
     result["elapsed"] = summary.get("at", time.monotonic() - start)
     result["steps"] = steps
-    result["resources"] = [{"urn": r["urn"], "type": r["type"]} for r in deployment(stack)]
+    after = deployment(stack)
+    result["resources"] = [{"urn": r["urn"], "type": r["type"]} for r in after]
+    result["dependencies"] = before | dependencies(after)
     return result
 
 

@@ -1,20 +1,22 @@
-"""The engine lab (tests/support/engine_lab.py) with any number of office workstations, and the
-timings `make bench` takes on it (tests/support/bench.py): `up` of the stack with 6 hosts and
-with 12, the second `up`, one workstation added to the running stack, and `destroy`.
+"""The engine lab of `make e2e-engine` (tests/support/cluster_lab.py) with any number of office
+workstations, and the timings `make bench` takes on it (tests/support/bench.py): `up` of the
+stack with 6 hosts and with 12, the second `up`, one workstation added to the running stack, and
+`destroy`.
 
-The hosts are the engine lab's, unchanged (a hub, two cloud nodes, ws-1 and ws-2 behind the
-office NAT, ws-2 through ws-1 as its jump host); ws-3 and on follow the same pattern: odd ones
-dialed directly, even ones through ws-1. `LAYERS` picks what runs: `below-cluster` (hosts, mesh,
-firewalls: what the real engine runs today) or `all` (the whole program, once the lab runs the
-cluster layer).
+The lab is the engine lab's own, built by its own host builder (`lab_hosts`) with as many
+workstations as the largest stack needs: a hub, two cloud nodes and ws-1 .. ws-<n> behind the
+office NAT, ws-2 and on through ws-1 as their jump host; the control plane (a real
+kube-apiserver with etcd and kwok) on `receipt`, the MicroK8s and NVIDIA stand-ins on every
+host, the chart mirror. A stack of `k` workstations is the lab's config (`ClusterLab.config`)
+with ws-1 .. ws-<k> only. `LAYERS` picks what runs: `all` (the whole program: hosts, VPN,
+cluster bootstrap, the Kubernetes layer) or `below-cluster` (hosts, mesh, firewalls).
 
-Run as root: `python -m tests.support.bench_lab [--workstations 3,9] [--layers below-cluster]`
-prints the timings as one JSON line (what tests/support/bench.py runs, under `nice`)."""
+Run as root: `python -m tests.support.bench_lab [--workstations 3,9] [--layers all]` prints the
+timings as one JSON line (what tests/support/bench.py runs, under `nice`)."""
 
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import resource
@@ -25,49 +27,26 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.support.engine_lab import OFFICE, PRIVATE, STANDIN, ProgramStack, lab_config, lab_hosts, place_standins
+from tests.support.cluster_lab import ClusterLab
+from tests.support.engine_lab import STANDIN, ProgramStack
 from tests.support.helpers import PROJECT
-from tools.bench_report import parallel_hosts
-from tools.lab.base import Host
+from tools.bench_report import critical_path, parallel_hosts
 from tools.lab.netlab import Lab
 
-LAYERS = "below-cluster"
-BASE_WORKSTATIONS = 2  # engine_lab's own: ws-1, ws-2
-JUMP = "ws-1"
+LAYERS = "all"
 
 
-def bench_hosts(workstations: int) -> list[Host]:
-    """The engine lab's hosts, then ws-3 .. ws-<workstations> in the same office, each with the
-    lab's private /etc, /var and /usr/local/lib (what a host writes there stays its own)."""
-    hosts = lab_hosts()
-    for k in range(BASE_WORKSTATIONS + 1, workstations + 1):
-        jumped = k % 2 == 0
-        hosts.append(Host(f"ws-{k}", f"192.0.2.{20 + k}", lan=f"198.51.100.{10 + k}", site=OFFICE.name, overlays=PRIVATE,
-                          sshd_options={"ListenAddress": "0.0.0.0"} if jumped else {}))
-    return hosts
+def workstations_of(raw: dict[str, Any], workstations: int) -> dict[str, Any]:
+    """The lab's config `raw` with its workstations ws-1 .. ws-<workstations> only."""
+    hosts = [h for h in raw["hosts"] if not h["name"].startswith("ws-") or int(h["name"][3:]) <= workstations]
+    if sum(h["name"].startswith("ws-") for h in hosts) != workstations:
+        raise ValueError(f"the lab has fewer than {workstations} workstations")
+    return raw | {"hosts": hosts}
 
 
-def bench_config(lab: Lab, workstations: int) -> dict[str, Any]:
-    """engine_lab's config of its own hosts, with ws-3 .. ws-<workstations> (each with its own
-    host key pinned) made from its ws-1 (dialed directly) and ws-2 (through ws-1)."""
-    view = copy.copy(lab)
-    view.hosts = {n: h for n, h in lab.hosts.items() if not _extra(n)}
-    raw = lab_config(view)
-    template = {h["name"]: h for h in raw["hosts"]}
-    raw["hosts"] = [h for h in raw["hosts"] if not h["name"].startswith("ws-") or int(h["name"][3:]) <= workstations]
-    for k in range(BASE_WORKSTATIONS + 1, workstations + 1):
-        host = lab.hosts[f"ws-{k}"]
-        entry = copy.deepcopy(template["ws-2" if k % 2 == 0 else "ws-1"])
-        entry["name"] = host.name
-        entry["existing"] |= {"address": host.lan if k % 2 == 0 else host.mgmt, "lanAddress": host.lan}
-        entry["ssh"]["hostKey"] = host.host_key
-        entry["vpnAddress"] = f"100.64.1.{k}"
-        raw["hosts"].append(entry)
-    return raw
-
-
-def _extra(name: str) -> bool:
-    return name.startswith("ws-") and int(name[3:]) > BASE_WORKSTATIONS
+def bench_config(cluster: ClusterLab, workstations: int) -> dict[str, Any]:
+    """The engine lab's stack (`ClusterLab.config`) with `workstations` workstations."""
+    return workstations_of(cluster.config(), workstations)
 
 
 class BenchStack(ProgramStack):
@@ -109,7 +88,7 @@ def engine_cpu_s() -> float:
 def step(stack: ProgramStack, op: str, config: dict[str, Any], layers: str) -> dict[str, Any]:
     """One CLI operation: its time (the CLI's, from the automation API call to its summary), its
     changes and resource count, the hosts' busy share and the CPU seconds the engine's side and
-    the hosts' side used; a failed step stops the bench with the CLI's own words."""
+    the hosts' side used, and its critical path; a failed step stops the bench with the CLI's own words."""
     cpu = engine_cpu_s(), hosts_cpu_s(stack.lab)
     result = stack.run(op, config, layers=layers)
     cpu = engine_cpu_s() - cpu[0], hosts_cpu_s(stack.lab) - cpu[1]
@@ -119,25 +98,24 @@ def step(stack: ProgramStack, op: str, config: dict[str, Any], layers: str) -> d
     return {"s": round(result["elapsed"], 2), "changes": result["changes"], "resources": len(result["resources"]),
             "hosts": len(hosts), "parallel_hosts": parallel_hosts(result["steps"], hosts, result["elapsed"]),
             "engine_cpu_s": round(cpu[0], 2), "hosts_cpu_s": round(cpu[1], 2),
-            "steps": result["steps"]}
+            "critical_path_s": critical_path(result["steps"], result["dependencies"]),
+            "steps": result["steps"], "dependencies": result["dependencies"]}
 
 
 def run_lab(small: int, large: int, layers: str, root: Path) -> dict[str, Any]:
-    """On one lab with every host either stack needs: the small stack up, up again, one
+    """On one engine lab with every host either stack needs: the small stack up, up again, one
     workstation added, destroyed; then the large stack up, up again, destroyed."""
     steps: dict[str, Any] = {"layers": layers}
-    (root / "lab").mkdir()
-    with Lab(root / "lab", [OFFICE], bench_hosts(max(small + 1, large))) as lab:
-        place_standins(lab)
-        stack = BenchStack(lab, root / "small")
-        steps["up_small"] = step(stack, "up", bench_config(lab, small), layers)
-        steps["again_small"] = step(stack, "up", bench_config(lab, small), layers)
-        steps["add_workstation"] = step(stack, "up", bench_config(lab, small + 1), layers)
-        steps["destroy_small"] = step(stack, "destroy", bench_config(lab, small + 1), layers)
-        stack = BenchStack(lab, root / "large")
-        steps["up_large"] = step(stack, "up", bench_config(lab, large), layers)
-        steps["again_large"] = step(stack, "up", bench_config(lab, large), layers)
-        steps["destroy_large"] = step(stack, "destroy", bench_config(lab, large), layers)
+    with ClusterLab(root, workstations=max(small + 1, large)) as cluster:
+        stack = BenchStack(cluster.lab, root / "small")
+        steps["up_small"] = step(stack, "up", bench_config(cluster, small), layers)
+        steps["again_small"] = step(stack, "up", bench_config(cluster, small), layers)
+        steps["add_workstation"] = step(stack, "up", bench_config(cluster, small + 1), layers)
+        steps["destroy_small"] = step(stack, "destroy", bench_config(cluster, small + 1), layers)
+        stack = BenchStack(cluster.lab, root / "large")
+        steps["up_large"] = step(stack, "up", bench_config(cluster, large), layers)
+        steps["again_large"] = step(stack, "up", bench_config(cluster, large), layers)
+        steps["destroy_large"] = step(stack, "destroy", bench_config(cluster, large), layers)
     return steps
 
 

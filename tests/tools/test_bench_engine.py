@@ -12,43 +12,50 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from tests.support.bench_lab import bench_config, bench_hosts
-from tests.support.engine_lab import OFFICE, lab_config, lab_hosts
+from tests.support.bench_lab import bench_config
+from tests.support.cluster_lab import ClusterLab
+from tests.support.engine_lab import OFFICE, lab_hosts
 from tests.support.helpers import evaluate_config
 from tools import bench_report
 from tools.bench_fleet import SHAPES, host_key, office_fleet, office_lans, write_stack_file
-from tools.bench_report import Bench, busy, goals, owner, parallel_hosts, table, with_table
-from tools.lab.netlab import Lab
+from tools.bench_report import Bench, busy, critical_path, goals, owner, parallel_hosts, table, with_table
 from tools.render.evaluate import raw_stack_config
 
 
-def unbuilt_lab(tmp_path: Path, workstations: int) -> Lab:
-    """The bench lab's hosts, not brought up: addresses as the lab gives them, host keys made up."""
-    lab = Lab(tmp_path, [OFFICE], bench_hosts(workstations))
-    for h in lab.hosts.values():
+def unbuilt_lab(root: Path, workstations: int) -> ClusterLab:
+    """The engine lab with `workstations` workstations, not brought up: addresses as the lab
+    gives them, host keys made up."""
+    cluster = ClusterLab(root, workstations)
+    for h in cluster.lab.hosts.values():
         h.host_key = host_key(h.name)
-    return lab
+    return cluster
 
 
-def test_the_lab_stacks_keep_the_engine_labs_shape_and_add_workstations_like_it(tmp_path: Path) -> None:
-    lab = unbuilt_lab(tmp_path, 10)
-    assert bench_config(unbuilt_lab(tmp_path, 2), 2) == lab_config(unbuilt_lab(tmp_path, 2))  # today's lab, unchanged
-    assert [h.name for h in bench_hosts(2)] == [h.name for h in lab_hosts()]
-    small, large = bench_config(lab, 3), bench_config(lab, 9)
-    assert (len(small["hosts"]), len(bench_config(lab, 4)["hosts"]), len(large["hosts"])) == (6, 7, 12)
+def test_the_lab_stacks_are_the_engine_labs_own_with_more_workstations(tmp_path: Path) -> None:
+    """The bench's lab is the engine lab built by its own host builder with the workstations the
+    largest stack needs, and a stack of k workstations is the config the engine lab makes with k."""
+    cluster = unbuilt_lab(tmp_path / "lab", 10)
+    assert [h.name for h in cluster.lab.hosts.values()] == [h.name for h in lab_hosts(10)]
+    for k in (2, 3, 4, 9):
+        assert bench_config(cluster, k) == unbuilt_lab(tmp_path / f"lab{k}", k).config(), k
+    small, large = bench_config(cluster, 3), bench_config(cluster, 9)
+    assert (len(small["hosts"]), len(bench_config(cluster, 4)["hosts"]), len(large["hosts"])) == (6, 7, 12)
+    assert large["sources"] == cluster.config()["sources"] and large["models"] == cluster.config()["models"]
     hosts = {h["name"]: h for h in large["hosts"]}
-    assert {h["ssh"]["hostKey"] for h in hosts.values()} == {lab.hosts[n].host_key for n in hosts}
+    assert {h["ssh"]["hostKey"] for h in hosts.values()} == {cluster.lab.hosts[n].host_key for n in hosts}
     assert len({h["vpnAddress"] for h in hosts.values()}) == 12
     for k in range(1, 10):
-        ws, host = hosts[f"ws-{k}"], lab.hosts[f"ws-{k}"]
+        ws, host = hosts[f"ws-{k}"], cluster.lab.hosts[f"ws-{k}"]
         assert ws["gpu"] and ws["site"] == OFFICE.name and ws["existing"]["lanAddress"] == host.lan
         assert host.lan and ipaddress.ip_address(host.lan) in ipaddress.ip_network(OFFICE.lan_cidr)
-        if k % 2 == 0:  # through ws-1, dialed at its LAN address (its sshd listens there)
+        if k > 1:  # through ws-1, dialed at its LAN address (its sshd listens there)
             assert ws["ssh"]["jumpHost"] == "ws-1" and ws["existing"]["address"] == host.lan
             assert host.sshd_options == {"ListenAddress": "0.0.0.0"}
         else:
             assert "jumpHost" not in ws["ssh"] and ws["existing"]["address"] == host.mgmt
-    assert len({h.mgmt for h in lab.hosts.values()}) == len({h.lan or h.public for h in lab.hosts.values()}) == 13
+    assert len({h.mgmt for h in cluster.lab.hosts.values()}) == len({h.lan or h.public for h in cluster.lab.hosts.values()}) == 13
+    with pytest.raises(ValueError, match="fewer than 11 workstations"):
+        bench_config(cluster, 11)
 
 
 @pytest.mark.parametrize("shape", sorted(SHAPES))
@@ -98,31 +105,52 @@ def cross_host_edges(raw: dict[str, Any]) -> set[tuple[str, str]]:
 
 def test_hosts_wait_for_each_other_only_where_they_must() -> None:
     """Hosts run in parallel: no step of one host waits for another host's, except a host's
-    steps for its jump host's reachability check (its connection goes through it) and each
-    mesh config for its peers' key steps (it lists their public keys)."""
+    steps for its jump host's reachability check (its connection goes through it), each mesh
+    config for its peers' key steps (it lists their public keys), and a node's cluster steps that
+    run on the control plane (its registration, join window and readiness check) for the
+    control plane's own steps (MicroK8s installed there, over the VPN). No node's cluster steps
+    wait on another node's: the joins run side by side."""
     raw = office_fleet(6, 5, 3)
     jump = {h["name"]: h["ssh"].get("jumpHost") for h in raw["hosts"]}
+    (plane,) = (h["name"] for h in raw["hosts"] if "control-plane" in h["roles"])
+    on_plane = ("-register", "-join-window", "-ready")
     edges = cross_host_edges(raw)
     needless = {(a, b) for a, b in edges
                 if not (a.startswith("mesh-") and a.endswith("-wg") and b.startswith("mesh-") and b.endswith("-wg-key"))
-                and not any(a.startswith(f"{h}-") or a.startswith(f"mesh-{h}-") for h, j in jump.items() if j and b == f"{j}-reachable")}
+                and not any(a.startswith((f"{h}-", f"mesh-{h}-", f"cluster-{h}-")) for h, j in jump.items() if j and b == f"{j}-reachable")
+                and not (a.startswith("cluster-") and a.endswith(on_plane) and b.startswith((f"{plane}-", f"mesh-{plane}-", f"cluster-{plane}-")))}
     assert not needless, sorted(needless)
     hosts = [h["name"] for h in raw["hosts"]]
-    # Still there: the hub's config lists every peer, every peer's lists the hub.
+    # Still there: the hub's config lists every peer, every peer's lists the hub; every node's
+    # registration runs once MicroK8s runs on the control plane.
     assert {("mesh-vpn-hub-wg", f"mesh-{h}-wg-key") for h in hosts if h != "vpn-hub"} <= edges
     assert {(f"mesh-{h}-wg", "mesh-vpn-hub-wg-key") for h in hosts if h != "vpn-hub"} <= edges
     assert ("ws-1-2-bootstrap-base", "ws-1-1-reachable") in edges
+    assert {(f"cluster-{h}-register", f"cluster-{plane}-microk8s") for h in hosts if h not in (plane, "vpn-hub")} <= edges
 
 
 def test_host_parallelism_from_the_engines_steps() -> None:
     assert owner("urn:pulumi:s::p::command:remote:Command::ws-1-bootstrap-base", ["ws-1", "ws-10"]) == "ws-1"
     assert owner("urn:pulumi:s::p::command:remote:Command::mesh-ws-10-wg", ["ws-1", "ws-10"]) == "ws-10"
+    assert owner("urn:pulumi:s::p::command:remote:Command::cluster-ws-10-join", ["ws-1", "ws-10"]) == "ws-10"
     assert owner("urn:pulumi:s::p::hybridai:vpn:WireGuardMesh::mesh", ["ws-1"]) is None
+    # Only the host commands: a model named after a host is no host's step.
+    assert owner("urn:pulumi:s::p::kubernetes:apps/v1:Deployment::receipt-api-deployment", ["receipt"]) is None
     assert busy([(0, 2), (1, 3), (5, 6)]) == 4
     u = "urn:pulumi:s::p::command:remote:Command::"
     serial = [[u + "a-x", "create", 0, 5], [u + "b-x", "create", 5, 10]]
     parallel = [[u + "a-x", "create", 0, 5], [u + "a-y", "create", 4, 10], [u + "b-x", "create", 0, 10]]
     assert parallel_hosts(serial, ["a", "b"], 10) == 1.0 and parallel_hosts(parallel, ["a", "b"], 10) == 2.0
+
+
+def test_the_critical_path_follows_the_dependencies_not_the_clock() -> None:
+    u = "urn:pulumi:s::p::command:remote:Command::"
+    steps = [[u + "a", "create", 0, 2], [u + "b", "create", 5, 8], [u + "c", "create", 0, 1], [u + "d", "create", 9, 10]]
+    waits = {u + "b": [u + "a"], u + "d": [u + "b", u + "c", u + "unchanged"]}
+    assert critical_path(steps, waits) == 6  # a, b, d: 2 + 3 + 1, not the 10 s the steps spanned
+    assert critical_path(steps, {}) == 3  # nothing waits: the longest step
+    gone = [[u + "x", "delete", 3, 4], [u + "y", "delete", 0, 3], [u + "z", "delete", 0, 1]]
+    assert critical_path(gone, {u + "y": [u + "x"], u + "z": []}) == 4  # x goes after y, which depends on it
 
 
 def record(**changes: Any) -> dict[str, Any]:
