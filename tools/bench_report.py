@@ -110,9 +110,10 @@ def parallel_hosts(steps: list[list[Any]], hosts: list[str], elapsed: float) -> 
 def critical_path(steps: list[list[Any]], waits_on: dict[str, list[str]]) -> float:
     """Seconds of the longest chain of steps (steps: [urn, op, start_s, end_s]) in which each
     step waits on the one before, at the durations they took: when the operation would end if
-    no step waited for anything but the steps it depends on (`waits_on`: {urn: [urns]}, from the
-    state). A delete waits on the deletes of what depends on it."""
-    took = {urn: end - start for urn, _op, start, end in steps}
+    no step waited for anything but the steps it depends on (`waits_on`: {urn: [urns]} of the
+    custom resources, from the state; a component's or the stack's span is no step of its own).
+    A delete waits on the deletes of what depends on it."""
+    took = {urn: end - start for urn, _op, start, end in steps if urn in waits_on}
     deleted = {urn for urn, op, *_ in steps if op == "delete"}
     before: dict[str, set[str]] = {urn: set() for urn in took}
     for urn, deps in waits_on.items():
@@ -148,6 +149,20 @@ def goals(bench: Bench) -> list[Goal]:
     return [Goal(name=name, value=value, limit=limit, met=value <= limit) for name, value, limit in found]
 
 
+def figures(bench: Bench) -> list[tuple[str, float]]:
+    """Ratios shown beside the goals, never in their place: the 12- and 6-host `up` along their
+    critical paths (what the plan's shape gives, without the steps' wait for a CPU or for one
+    of the CLI's `--parallel` slots), and the second `up`'s engine CPU against the first's."""
+    lab = bench.lab
+    found = []
+    if lab.up_large.critical_path_s and lab.up_small.critical_path_s:
+        found.append(("up: 12 hosts / 6 hosts, critical paths", ratio(lab.up_large.critical_path_s, lab.up_small.critical_path_s)))
+    for key, hosts in (("small", 6), ("large", 12)):
+        first, again = getattr(lab, f"up_{key}"), getattr(lab, f"again_{key}")
+        found.append((f"second up / first up ({hosts} hosts), engine CPU", ratio(again.engine_cpu_s, first.engine_cpu_s)))
+    return found
+
+
 def table(bench: Bench) -> str:
     """The markdown of the latest run (docs/performance.md's generated part)."""
     lab = bench.lab
@@ -156,14 +171,14 @@ def table(bench: Bench) -> str:
         f"Run of {bench.date[:16].replace('T', ' ')} UTC, {bench.cpus} CPUs, load {load} (1-minute average at start and end), "
         f"`nice -n {bench.nice}`, Pulumi CLI {bench.cli}, lab stack layers: `{lab.layers}`.",
         "",
-        "| lab step | hosts | resources | changes | seconds | hosts busy at once | engine CPU s | hosts' CPU s |",
-        "|---|---|---|---|---|---|---|---|",
+        "| lab step | hosts | resources | changes | seconds | critical path s | hosts busy at once | engine CPU s | hosts' CPU s |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for key, label in (("up_small", "up"), ("again_small", "up again"), ("add_workstation", "one workstation added"),
                        ("destroy_small", "destroy"), ("up_large", "up"), ("again_large", "up again"), ("destroy_large", "destroy")):
         st: Step = getattr(lab, key)
         changes = ", ".join(f"{k} {v}" for k, v in sorted(st.changes.items()))
-        lines.append(f"| {label} | {st.hosts} | {st.resources} | {changes} | {st.s:.1f} | {st.parallel_hosts:.1f} "
+        lines.append(f"| {label} | {st.hosts} | {st.resources} | {changes} | {st.s:.1f} | {_maybe(st.critical_path_s)} | {st.parallel_hosts:.1f} "
                      f"| {st.engine_cpu_s:.1f} | {st.hosts_cpu_s:.1f} |")
     lines += ["", "| fleet | workstations | models | offices | resources | preview s | render s | preview CPU s | render CPU s |",
               "|---|---|---|---|---|---|---|---|---|"]
@@ -171,6 +186,8 @@ def table(bench: Bench) -> str:
               f"| {_maybe(f.preview_cpu_s)} | {_maybe(f.render_cpu_s)} |" for f in bench.fleet]
     lines += ["", "| goal | ratio | at most | met |", "|---|---|---|---|"]
     lines += [f"| {g.name} | {g.value:.2f} | {g.limit:g} | {'yes' if g.met else '**no**'} |" for g in bench.goals]
+    lines += ["", "| beside the goals (not goals) | ratio |", "|---|---|"]
+    lines += [f"| {name} | {value:.2f} |" for name, value in figures(bench)]
     return "\n".join(lines)
 
 

@@ -18,7 +18,7 @@ from tests.support.engine_lab import OFFICE, lab_hosts
 from tests.support.helpers import evaluate_config
 from tools import bench_report
 from tools.bench_fleet import SHAPES, host_key, office_fleet, office_lans, write_stack_file
-from tools.bench_report import Bench, busy, critical_path, goals, owner, parallel_hosts, table, with_table
+from tools.bench_report import Bench, busy, critical_path, figures, goals, owner, parallel_hosts, table, with_table
 from tools.render.evaluate import raw_stack_config
 
 
@@ -146,11 +146,12 @@ def test_host_parallelism_from_the_engines_steps() -> None:
 def test_the_critical_path_follows_the_dependencies_not_the_clock() -> None:
     u = "urn:pulumi:s::p::command:remote:Command::"
     steps = [[u + "a", "create", 0, 2], [u + "b", "create", 5, 8], [u + "c", "create", 0, 1], [u + "d", "create", 9, 10]]
-    waits = {u + "b": [u + "a"], u + "d": [u + "b", u + "c", u + "unchanged"]}
-    assert critical_path(steps, waits) == 6  # a, b, d: 2 + 3 + 1, not the 10 s the steps spanned
-    assert critical_path(steps, {}) == 3  # nothing waits: the longest step
+    component = ["urn:pulumi:s::p::hybridai:host:Bootstrap::a", "create", 0, 10]
+    waits = {u + "a": [], u + "b": [u + "a"], u + "c": [], u + "d": [u + "b", u + "c", u + "unchanged"]}
+    assert critical_path([*steps, component], waits) == 6  # a, b, d: 2 + 3 + 1, not the 10 s the steps spanned
+    assert critical_path(steps, {key: [] for key in waits}) == 3  # nothing waits: the longest step
     gone = [[u + "x", "delete", 3, 4], [u + "y", "delete", 0, 3], [u + "z", "delete", 0, 1]]
-    assert critical_path(gone, {u + "y": [u + "x"], u + "z": []}) == 4  # x goes after y, which depends on it
+    assert critical_path(gone, {u + "x": [], u + "y": [u + "x"], u + "z": []}) == 4  # x goes after y, which depends on it
 
 
 def record(**changes: Any) -> dict[str, Any]:
@@ -174,6 +175,13 @@ def test_the_record_schema_and_goals() -> None:
     assert not found["second up / first up (6 hosts)"].met and found["second up / first up (6 hosts)"].value == 0.101
     assert not found["second up / first up (12 hosts)"].met  # 10 / 12
     assert found["preview / render (10x10)"].met and found["preview / render (10x10)"].value == 3.0
+    assert "critical paths" not in dict(figures(bench))  # not measured: not shown
+    lab["up_small"] = dict(lab["up_small"], critical_path_s=5.0)
+    lab["up_large"] = dict(lab["up_large"], critical_path_s=6.0)
+    lab["again_large"] = dict(lab["again_large"], engine_cpu_s=1.0)
+    shown = dict(figures(Bench.model_validate(record(lab=lab))))
+    assert shown["up: 12 hosts / 6 hosts, critical paths"] == 1.2 and shown["second up / first up (12 hosts), engine CPU"] == 0.2
+    assert "critical paths" in table(Bench.model_validate(record(lab=lab)))
     for bad in (record(extra=1), record(load=[1, 2]), record(fleet=[]), record(lab=dict(lab, up_small=dict(lab["up_small"], s=0)))):
         with pytest.raises(ValidationError):
             Bench.model_validate(bad)
