@@ -110,17 +110,21 @@ def parallel_hosts(steps: list[list[Any]], hosts: list[str], elapsed: float) -> 
 def critical_path(steps: list[list[Any]], waits_on: dict[str, list[str]]) -> float:
     """Seconds of the longest chain of steps (steps: [urn, op, start_s, end_s]) in which each
     step waits on the one before, at the durations they took: when the operation would end if
-    no step waited for anything but the steps it depends on (`waits_on`: {urn: [urns]} of the
-    custom resources, from the state; a component's or the stack's span is no step of its own).
-    A delete waits on the deletes of what depends on it."""
-    took = {urn: end - start for urn, _op, start, end in steps if urn in waits_on}
+    no step waited for anything but the steps it depends on (`waits_on`: {urn: [urns]}, from the
+    state; a component's, under `component:<urn>`, counts as a step of no time: its span is its
+    children's). A delete waits on the deletes of what depends on it."""
+    components = {k.removeprefix("component:") for k in waits_on if k.startswith("component:")}
+    edges = {k.removeprefix("component:"): v for k, v in waits_on.items()}
+    took = {urn: 0.0 if urn in components else end - start for urn, _op, start, end in steps if urn in edges}
     deleted = {urn for urn, op, *_ in steps if op == "delete"}
     before: dict[str, set[str]] = {urn: set() for urn in took}
-    for urn, deps in waits_on.items():
+    for urn, deps in edges.items():
         for dep in deps:
+            if urn not in took or dep not in took:
+                continue
             if dep in deleted and urn in deleted:
                 before[dep].add(urn)
-            elif urn in took and dep in took and urn not in deleted:
+            elif urn not in deleted:
                 before[urn].add(dep)
     done: dict[str, float] = {}
 

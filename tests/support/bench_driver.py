@@ -5,7 +5,7 @@ automation API's polling of the CLI's event log), for `make bench`'s timeline of
 Job on stdin as program_driver's, plus `parallel` (the CLI's `--parallel`; 0 or absent: its
 default); result as its, plus `steps`: [urn, op, start_s, end_s] from the operation's start, and
 `elapsed` ends at the engine's summary event, and `dependencies`: {urn: [urn it waits on]} of every
-custom resource in the state before or after the operation (its dependencies and its provider)."""
+resource in the state before or after the operation (its dependencies and its provider)."""
 
 from __future__ import annotations
 
@@ -21,11 +21,10 @@ from tools.engine_stack import deployment, operate
 
 
 def dependencies(resources: list[dict[str, Any]]) -> dict[str, list[str]]:
-    """What each custom resource (a provider's, with steps of its own) waits on: its
-    dependencies (the SDK lists a component's resources in its place) and its provider
-    (`<urn>::<id>`)."""
-    return {r["urn"]: [*r.get("dependencies", []), *([r["provider"].rsplit("::", 1)[0]] if r.get("provider") else [])]
-            for r in resources if r.get("custom")}
+    """What each resource waits on: its dependencies and its provider (`<urn>::<id>`); a
+    component's (its span is no step of its own) under `component:<urn>`."""
+    return {("" if r.get("custom") else "component:") + r["urn"]:
+            [*r.get("dependencies", []), *([r["provider"].rsplit("::", 1)[0]] if r.get("provider") else [])] for r in resources}
 
 
 def run(job: dict[str, Any]) -> dict[str, Any]:

@@ -146,12 +146,16 @@ def test_host_parallelism_from_the_engines_steps() -> None:
 def test_the_critical_path_follows_the_dependencies_not_the_clock() -> None:
     u = "urn:pulumi:s::p::command:remote:Command::"
     steps = [[u + "a", "create", 0, 2], [u + "b", "create", 5, 8], [u + "c", "create", 0, 1], [u + "d", "create", 9, 10]]
-    component = ["urn:pulumi:s::p::hybridai:host:Bootstrap::a", "create", 0, 10]
-    waits = {u + "a": [], u + "b": [u + "a"], u + "c": [], u + "d": [u + "b", u + "c", u + "unchanged"]}
-    assert critical_path([*steps, component], waits) == 6  # a, b, d: 2 + 3 + 1, not the 10 s the steps spanned
+    component = "urn:pulumi:s::p::hybridai:host:Bootstrap::k"
+    waits = {u + "a": [], u + "b": [component], f"component:{component}": [u + "a"], u + "c": [],
+             u + "d": [u + "b", u + "c", u + "unchanged"]}
+    # a, (k), b, d: 2 + 0 + 3 + 1, not the 10 s the steps spanned; the component's span counts for nothing
+    assert critical_path([*steps, [component, "create", 0, 10]], waits) == 6
     assert critical_path(steps, {key: [] for key in waits}) == 3  # nothing waits: the longest step
     gone = [[u + "x", "delete", 3, 4], [u + "y", "delete", 0, 3], [u + "z", "delete", 0, 1]]
     assert critical_path(gone, {u + "x": [], u + "y": [u + "x"], u + "z": []}) == 4  # x goes after y, which depends on it
+    through = {u + "x": [component], f"component:{component}": [u + "y"], u + "y": []}  # y after the component, after x
+    assert critical_path([*gone, [component, "delete", 0, 9]], through) == 4
 
 
 def record(**changes: Any) -> dict[str, Any]:
