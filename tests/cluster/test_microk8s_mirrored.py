@@ -134,7 +134,7 @@ def test_a_changed_registry_mirror_is_copied_again(tmp_path: Path) -> None:
     assert h.run("microk8s-install.sh", **params).returncode == 0
     (Path(params["STAGED_CERTS_D"]) / "ghcr.io" / "hosts.toml").write_text('server = "https://203.0.113.9:5000"\n')
     again = h.run("microk8s-install.sh", **params)
-    assert "registry-ghcr.io" in again.stdout
+    assert "containerd-registry-ghcr.io" in again.stdout
     assert (h.snap_data / "args/certs.d/ghcr.io/hosts.toml").read_text() == 'server = "https://203.0.113.9:5000"\n'
 
 
@@ -150,8 +150,12 @@ def test_a_registry_no_longer_mirrored_is_removed_and_microk8s_own_files_stay(tm
     (Path(params["STAGED_CERTS_D"]) / "ghcr.io").rmdir()  # what mirrors.sh does once ghcr.io is out of the config
     again = h.run("microk8s-install.sh", **params)
     assert again.returncode == 0, again.stderr
-    assert "removed-registry-ghcr.io" in again.stdout
+    assert "containerd-registry-removed-ghcr.io" in again.stdout
     assert not (h.snap_data / "args/certs.d/ghcr.io").exists() and own.read_text() == 'server = "https://quay.io"\n'
+    # MicroK8s' own defaults (its install hook's copy of default-args/certs.d) stay as they were.
+    for name in ("docker.io", "localhost__32000"):
+        local = name.replace("__", ":")
+        assert (h.snap_data / "args/certs.d" / local / "hosts.toml").read_text() == (h.microk8s_defaults / name / "hosts.toml").read_text()
 
 
 def test_another_revision_is_refused_naming_the_key(tmp_path: Path) -> None:

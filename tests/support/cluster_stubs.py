@@ -79,6 +79,8 @@ case $1 in
         for a in "$@"; do case $a in --channel=*) echo "${a#--channel=}" > "$STATE/snap-channel";; esac; done
         if [ "$1" = install ]; then
           mkdir -p "$SNAP_DATA/args/cni-network" "$SNAP_DATA/certs" "$SNAP_DATA/var/lock"
+          # The install hook: default-args (its certs.d too) into $SNAP_DATA/args, localhost__32000 renamed.
+          [ -z "${MICROK8S_DEFAULTS:-}" ] || { cp -r "$MICROK8S_DEFAULTS" "$SNAP_DATA/args/certs.d" && mv "$SNAP_DATA/args/certs.d/localhost"{__,:}32000; }
           printf '%s' "$KUBELET_ARGS" > "$SNAP_DATA/args/kubelet"
           printf '%s' "$APISERVER_ARGS" > "$SNAP_DATA/args/kube-apiserver"  # default-args @ v1.32
           printf '%s' "$CSR_TEMPLATE" > "$SNAP_DATA/certs/csr.conf.template"
@@ -216,11 +218,16 @@ class ClusterHost(StubHost):
     def __init__(self, root: Path, hostname: str = "ws-1", vpn_ip: str | None = "100.64.1.1", seed: ClusterHost | None = None):
         self.snap_data = root / "snap" / "current"
         self.snap_common = root / "snap" / "common"
+        # The snap's default-args/certs.d (canonical/microk8s microk8s-resources/default-args/certs.d @ v1.32).
+        self.microk8s_defaults = root / "snap" / "microk8s" / "default-args" / "certs.d"
+        for folder, server, host in (("docker.io", "https://docker.io", "https://registry-1.docker.io"), ("localhost__32000", *["http://localhost:32000"] * 2)):
+            (self.microk8s_defaults / folder).mkdir(parents=True)
+            (self.microk8s_defaults / folder / "hosts.toml").write_text(f'server = "{server}"\n\n[host."{host}"]\n  capabilities = ["pull", "resolve"]\n\n')
         # /etc/microk8s.yaml and root's ~/snap/microk8s/common/.microk8s.yaml, which the install hook reads first.
         self.etc_launch = root / "etc" / "microk8s.yaml"
         self.root_launch = root / "root-snap" / ".microk8s.yaml"
         super().__init__(root, dict(STUBS), {"SNAP_DATA": str(self.snap_data), "SNAP_COMMON": str(self.snap_common),
-                                             "ETC_LAUNCH_CONFIG": str(self.etc_launch), "ROOT_LAUNCH_CONFIG": str(self.root_launch),
+                                             "MICROK8S_DEFAULTS": str(self.microk8s_defaults), "ETC_LAUNCH_CONFIG": str(self.etc_launch), "ROOT_LAUNCH_CONFIG": str(self.root_launch),
                                              "PYTHON": sys.executable, "FAKE": str(FAKE),
                                              **({"SEED_SNAP_DATA": str(seed.snap_data)} if seed else {})})
         (self.state / "nodes").mkdir(exist_ok=True)
@@ -235,7 +242,7 @@ class ClusterHost(StubHost):
             path.write_text(path.read_text().replace("set -u\n", "set -u\n" + env, 1))
 
     def run(self, script: str, stdin: str = "", **params: str) -> subprocess.CompletedProcess[str]:
-        params = {"SNAP_DATA": str(self.snap_data), "SNAP_COMMON": str(self.snap_common), **params}
+        params = {"SNAP_DATA": str(self.snap_data), "SNAP_COMMON": str(self.snap_common), "MICROK8S_DEFAULTS": str(self.microk8s_defaults), **params}
         return super().run(script, stdin, **params)
 
     def add_node(self, name: str, ip: str) -> None:

@@ -12,6 +12,7 @@
 # LAUNCH_CONFIG (the launch configuration, YAML written by the program from validated values).
 # UPGRADE_FROM: while an upgrade is rolled, the channel the nodes ran before (else empty).
 # A GPU host needs nvidia-ctk (the NVIDIA container toolkit) before MicroK8s is installed.
+# uses: registry-hosts.sh
 set -euo pipefail
 SCRIPT_NAME="microk8s"
 : "${HOST_NAME:?}" "${CHANNEL:?}" "${NODE_IP:?}" "${VPN_IFACE:=wg0}" "${CNI_MTU:?}" "${ROLE:=worker}"
@@ -21,7 +22,7 @@ SCRIPT_NAME="microk8s"
 # Mirrored sites: SNAP_FILES (`<snap>_<rev>` ..., in install order) and the registries' hosts.toml, staged by
 # mirrors.sh; HOLDS: what the snaps' refresh holds were before this step held them.
 : "${SNAP_FILES:=}" "${STAGED_SNAPS:=/var/lib/hybrid-ai/snaps}" "${STAGED_CERTS_D:=/etc/hybrid-ai/certs.d}"
-: "${HOLDS:=/var/lib/hybrid-ai/snap-holds}"
+: "${HOLDS:=/var/lib/hybrid-ai/snap-holds}" "${MICROK8S_DEFAULTS:=/snap/microk8s/current/default-args/certs.d}"
 # What the install hook reads before $SNAP_COMMON/.microk8s.yaml (it runs as root).
 : "${ETC_LAUNCH_CONFIG:=/etc/microk8s.yaml}" "${ROOT_LAUNCH_CONFIG:=/root/snap/microk8s/common/.microk8s.yaml}"
 ARGS=$SNAP_DATA/args
@@ -129,25 +130,6 @@ hold_snaps() {
   done
 }
 
-# Each registry's hosts.toml (and CA) into containerd's certs.d, which it reads on every pull.
-copy_registry_hosts() {
-  local dir target
-  for dir in "$STAGED_CERTS_D"/*/; do
-    [ -d "$dir" ] || continue
-    target=$ARGS/certs.d/$(basename "$dir")
-    diff -r "$dir" "$target" >/dev/null 2>&1 && continue
-    rm -rf "$target" && mkdir -p "$target" && cp -a "$dir." "$target/"
-    changed+=("registry-$(basename "$dir")")
-  done
-  # A registry no longer mirrored (its staged folder gone): our copy goes, and containerd takes the
-  # registry's own default host again (as MicroK8s' own files say; docs/upstream.md).
-  for dir in "$ARGS"/certs.d/*/; do
-    if [ ! -d "$dir" ] || [ -d "$STAGED_CERTS_D/$(basename "$dir")" ]; then continue; fi
-    head -n 1 "$dir/hosts.toml" 2>/dev/null | grep -q '^# hybrid-ai:' || continue
-    rm -rf "$dir" && changed+=("removed-registry-$(basename "$dir")")
-  done
-}
-
 # Control plane: the addons, once cluster-agent has applied the launch configuration (it
 # enables them itself on a fresh install); on a node installed without them, enabled here.
 ensure_addons() {
@@ -188,6 +170,9 @@ if ! snap list microk8s >/dev/null 2>&1; then
   else
     retry snap install microk8s --classic --channel="$install_channel" || fail "snap install microk8s ($install_channel) failed"
   fi
+  # containerd runs from the install on: the mirrors' hosts.toml goes in before anything else, so
+  # no first pull (pause, Calico) goes to the upstream registry.
+  sync_registry_hosts
   changed+=("installed")
 else
   # A channel change is rolled node by node, drained (microk8s-upgrade-*.sh), never here:
@@ -199,6 +184,8 @@ else
     fail "MicroK8s runs revision $running_rev here, mirrors.snaps.microk8sRevision is $want_rev: a revision change is not rolled on mirrored sites (docs/airgap.md)"
   elif [ -n "$want_rev" ]; then
     :  # installed from a file: it tracks no channel
+  elif [ "$tracking" = - ]; then
+    fail "MicroK8s here was installed from the site's snap files (it tracks no channel), and the site has no mirrors.snaps now: a node is not moved from the files to the Snap Store in place; put mirrors.snaps back for this site, or (the store reachable) drain the node, run \`snap refresh microk8s --channel=$CHANNEL\` on it, then pulumi up"
   elif [ "$tracking" != "$CHANNEL" ] && [ "$tracking" != "$UPGRADE_FROM" ]; then
     fail "MicroK8s tracks $tracking here, cluster.channel is $CHANNEL: set cluster.upgrade.fromChannel: $tracking to roll the upgrade node by node"
   elif [ "$tracking" != "$CHANNEL" ]; then
@@ -206,7 +193,7 @@ else
   fi
 fi
 [ -z "$SNAP_FILES" ] || hold_snaps
-copy_registry_hosts
+sync_registry_hosts  # (also done by mirrors.sh whenever the mirrors change)
 microk8s status --wait-ready --timeout 600 >/dev/null || fail "MicroK8s did not become ready within 10 minutes"
 
 # Pins, checked on every run (a join rewrites the kubelet's node IP).

@@ -2,11 +2,15 @@
 # Undo mirrors.sh on `pulumi destroy`: the distribution's own apt sources come back, the mirrors'
 # sources, keys and staged files go, and the snaps' auto-refresh hold mirrors.sh set on a host
 # outside the cluster is put back as it was ($HOLDS; a cluster host's went back with MicroK8s, in
-# microk8s-uninstall.sh). A Snap Store Proxy setting stays (snaps may still use it).
+# microk8s-uninstall.sh). A Snap Store Proxy setting stays (snaps may still use it). Where MicroK8s
+# stays (a site moved to `mirrors: {}`), the registry folders this program wrote into its certs.d go
+# and MicroK8s' own defaults come back.
+# uses: registry-hosts.sh
 set -euo pipefail
 SCRIPT_NAME="mirrors"
 : "${APT_DIR:=/etc/apt}" "${STAGED_CERTS_D:=/etc/hybrid-ai/certs.d}" "${STAGED_SNAPS:=/var/lib/hybrid-ai/snaps}"
 : "${HOLDS:=/var/lib/hybrid-ai/snap-holds}"
+: "${SNAP_DATA:=/var/snap/microk8s/current}" "${MICROK8S_DEFAULTS:=/snap/microk8s/current/default-args/certs.d}"
 before=""
 [ ! -e "$HOLDS" ] || before=$(sed -n 's/^system //p' "$HOLDS" | head -n 1)
 if [ "$before" = - ]; then
@@ -24,4 +28,5 @@ done
 for file in "$APT_DIR/sources.list.d/hybrid-ai-mirrors.list" "$APT_DIR"/keyrings/hybrid-ai-*-mirror.asc "$STAGED_CERTS_D" "$STAGED_SNAPS"; do
   if [ -e "$file" ]; then rm -rf "$file"; changed+=("removed-$(basename "$file")"); fi
 done
+sync_registry_hosts
 report

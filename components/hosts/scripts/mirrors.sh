@@ -15,6 +15,7 @@
 # when stdin holds `ca|auth <upstream> <base64>` lines (a registry's CA, its `user:password`).
 # The paths default to the system's and are parameters only so that tests can point them elsewhere.
 # uses: timesync.sh
+# uses: registry-hosts.sh
 set -euo pipefail
 SCRIPT_NAME="mirrors"
 : "${HOST_NAME:?}" "${APT_URL:=}" "${APT_KEY:=}" "${APT_COMPONENTS:=main}" "${APT_PACKAGES:=}" "${DRIVER_BRANCH:=}" "${KERNEL_FLAVOUR:=}"
@@ -22,6 +23,7 @@ SCRIPT_NAME="mirrors"
 : "${SNAP_PROXY_URL:=}" "${SNAP_STORE_ID:=}" "${REGISTRIES:=}" "${IMAGES:=}" "${SECRETS_ON_STDIN:=false}"
 : "${APT_DIR:=/etc/apt}" "${STAGED_CERTS_D:=/etc/hybrid-ai/certs.d}" "${STAGED_SNAPS:=/var/lib/hybrid-ai/snaps}"
 : "${HOLDS:=/var/lib/hybrid-ai/snap-holds}" "${OS_RELEASE:=/etc/os-release}" "${FETCH_TIMEOUT_S:=30}"
+: "${SNAP_DATA:=/var/snap/microk8s/current}" "${MICROK8S_DEFAULTS:=/snap/microk8s/current/default-args/certs.d}"
 OFF=.hybrid-ai-off  # suffix of the distribution's own source files while the mirror replaces them
 
 work=$(mktemp -d)
@@ -249,7 +251,8 @@ if [ -n "$SNAP_PROXY_URL" ]; then
 fi
 # containerd's hosts.toml per upstream: the mirror as the one [host] entry and as `server` (tried
 # last, the same endpoint), so the upstream is never tried. containerd 1.6/1.7 rejects a file with no [host] table
-# and then falls back to the upstream (docs/upstream.md). Copied into MicroK8s by microk8s-install.sh.
+# and then falls back to the upstream (docs/upstream.md). Staged here, then put into MicroK8s' certs.d
+# below when MicroK8s is installed (else by microk8s-install.sh right after it installs the snap).
 for entry in $REGISTRIES; do
   upstream=${entry%%=*} url=${entry#*=} dir=$STAGED_CERTS_D/${entry%%=*}
   rest=${url#*://} path=""
@@ -275,11 +278,14 @@ for entry in $REGISTRIES; do
   put "$dir/hosts.toml" 0600 < "$work/hosts.toml" && changed+=("registry-$upstream")
   if [ -n "${ca[$upstream]:-}" ]; then put "$dir/ca.crt" 0644 < "${ca[$upstream]}" && changed+=("registry-ca-$upstream"); fi
 done
-# A registry no longer mirrored: its staged configuration goes (microk8s-install.sh then removes its copy).
+# A registry no longer mirrored: its staged configuration goes, and with it containerd's copy below.
 for dir in "$STAGED_CERTS_D"/*/; do
   [ -d "$dir" ] || continue
   upstream=$(basename "$dir")
   [[ " $REGISTRIES " == *" $upstream="* ]] && continue
   rm -rf "$dir" && changed+=("removed-registry-$upstream")
 done
+# This step re-runs whenever a registry's URL, CA or credential changes (they are its inputs), so
+# containerd gets the change here: the MicroK8s step's inputs name no registry.
+sync_registry_hosts
 report
