@@ -93,6 +93,7 @@ def mirror_setup(stack: Stack, h: Host) -> MirrorSetup | None:
         "SNAP_PROXY_URL": m.snap_store_proxy.url if m.snap_store_proxy and h.in_cluster else "",
         "SNAP_STORE_ID": m.snap_store_proxy.store_id if m.snap_store_proxy and h.in_cluster else "",
         "REGISTRIES": " ".join(f"{r.upstream}={r.url}" for r in m.registries) if h.in_cluster else "",
+        "CREDENTIAL_KEYS": " ".join(f"{r.upstream}={r.credentials_config}" for r in m.registries if r.credentials_config) if h.in_cluster else "",
         "IMAGES": " ".join(images),
         "SECRETS_ON_STDIN": "true" if any(r.ca_config or r.credentials_config for r in m.registries) and h.in_cluster else "false",
     }

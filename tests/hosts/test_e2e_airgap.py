@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from components.kit.shell import compose
-from tests.support.airgap_site import CODENAME, CREDENTIALS, MIRROR, SNAPS, AirgapSite, htpasswd_line, missing
+from tests.support.airgap_site import CODENAME, CREDENTIALS, LOADER, MIRROR, SNAPS, AirgapSite, missing
 from tests.support.dpkg import SERVER_KERNEL, admindir
-from tests.support.helpers import PROJECT, stop_processes, unavailable
+from tests.support.helpers import PROJECT, unavailable
 
 pytestmark = pytest.mark.e2e
 MIRROR_HTTP = f"http://{MIRROR}:8080"
@@ -54,7 +54,7 @@ def _host(tmp_path: Path) -> dict[str, str]:
     (apt / "sources.list.d").mkdir(parents=True)
     (apt / "sources.list").write_text("deb http://archive.ubuntu.com/ubuntu noble main\n")
     return {"APT_DIR": str(apt), "STAGED_CERTS_D": str(tmp_path / "certs.d"), "STAGED_SNAPS": str(tmp_path / "snaps"),
-            "OS_RELEASE": str(tmp_path / "os-release")}
+            "OS_RELEASE": str(tmp_path / "os-release"), "SNAP_DATA": str(tmp_path / "microk8s"), "MICROK8S_DEFAULTS": str(tmp_path / "defaults")}
 
 
 def _params(site: AirgapSite, tmp_path: Path, **over: str) -> dict[str, str]:
@@ -215,48 +215,21 @@ def test_an_image_missing_under_its_prefix_is_not_taken_from_the_registry_root(s
 def test_a_site_credential_on_a_read_only_registry_pulls_and_cannot_push(site: AirgapSite, tmp_path: Path) -> None:
     """docs/airgap.md, "Registry credentials": htpasswd gives every user push, so the site's nodes
     pull from an instance of Debian's docker-registry in read-only mode (`storage.maintenance.readonly`)
-    on the same storage, with a credential of their own. The host's preflight passes with it, and
-    no push goes through that instance, with the site's credential or the loader's: the tag keeps
-    its digest."""
-    office = "office-pull:office-stand-in-password"
-    root = site.root
-    # The site's user and the loader's (who may push on the writable instance): read-only refuses both.
-    (tmp_path / "htpasswd").write_text(htpasswd_line(office) + (root / "htpasswd").read_text())
-    (tmp_path / "registry.yml").write_text(f"""version: 0.1
-storage:
-  filesystem: {{rootdirectory: {root / 'registry-data'}}}
-  maintenance: {{readonly: {{enabled: true}}}}
-http:
-  addr: {MIRROR}:5001
-  tls: {{certificate: {root / 'registry.crt'}, key: {root / 'registry.key'}}}
-auth:
-  htpasswd: {{realm: hybrid-ai-lab-office, path: {tmp_path / 'htpasswd'}}}
-""")
-    with open(tmp_path / "registry.log", "wb") as log:
-        proc = subprocess.Popen(["ip", "netns", "exec", site.ns_mirror, "docker-registry", "serve", str(tmp_path / "registry.yml")],
-                                stdout=subprocess.DEVNULL, stderr=log)
-    try:
-        site._wait(f"https://{MIRROR}:5001/v2/", "--cacert", str(root / "ca.crt"), ok=("401", "200"))
-        before = site.on_host("curl", "-fsS", "--cacert", str(root / "ca.crt"), "-u", office, "-I", "-H",
-                              "Accept: application/vnd.oci.image.manifest.v1+json",
-                              f"https://{MIRROR}:5001/v2/ghcr.io/example/receipt-api/manifests/1.4.2")
-        assert before.returncode == 0, before.stderr
-        params = _params(site, tmp_path, REGISTRIES=f"ghcr.io=https://{MIRROR}:5001/ghcr.io", IMAGES=IMAGE)
-        ca = base64.b64encode((root / "ca.crt").read_bytes()).decode()
-        stdin = f"ca ghcr.io {ca}\nauth ghcr.io {base64.b64encode(office.encode()).decode()}\n"
-        result = _mirrors(site, params, stdin)
-        assert result.returncode == 0, result.stderr
-        for credentials in (office, CREDENTIALS):
-            pushed = site.on_host(sys.executable, "-m", "tests.support.oci_push", f"https://{MIRROR}:5001/v2", "ghcr.io/example/receipt-api",
-                                  "1.4.2", str(root / "ca.crt"), credentials, "a replaced image")
-            assert pushed.returncode != 0 and "405" in pushed.stderr, pushed.stderr
-        after = site.on_host("curl", "-fsS", "--cacert", str(root / "ca.crt"), "-u", office, "-I", "-H",
-                             "Accept: application/vnd.oci.image.manifest.v1+json",
-                             f"https://{MIRROR}:5001/v2/ghcr.io/example/receipt-api/manifests/1.4.2")
-        digest = [line for line in before.stdout.splitlines() if line.lower().startswith("docker-content-digest")]
-        assert digest and digest == [line for line in after.stdout.splitlines() if line.lower().startswith("docker-content-digest")]
-    finally:
-        stop_processes([proc])
+    on the loader's storage (the lab's port 5000). The host's preflight passes with it, and no push
+    goes through that instance, with the site's credential or the loader's: the tag keeps its digest."""
+    manifest = f"https://{MIRROR}:5000/v2/ghcr.io/example/receipt-api/manifests/1.4.2"
+    head = ("curl", "-fsS", "--cacert", str(site.root / "ca.crt"), "-u", CREDENTIALS, "-I", "-H", "Accept: application/vnd.oci.image.manifest.v1+json")
+    before = site.on_host(*head, manifest)
+    assert before.returncode == 0, before.stderr
+    result = _mirrors(site, _params(site, tmp_path, REGISTRIES=f"ghcr.io={REGISTRY}", IMAGES=IMAGE), _secrets(site))
+    assert result.returncode == 0, result.stderr
+    for credentials in (CREDENTIALS, LOADER):
+        pushed = site.on_host(sys.executable, "-m", "tests.support.oci_push", f"https://{MIRROR}:5000/v2", "ghcr.io/example/receipt-api",
+                              "1.4.2", str(site.root / "ca.crt"), credentials, "a replaced image")
+        assert pushed.returncode != 0 and "405" in pushed.stderr, pushed.stderr
+    after = site.on_host(*head, manifest)
+    digest = [line for line in before.stdout.splitlines() if line.lower().startswith("docker-content-digest")]
+    assert digest and digest == [line for line in after.stdout.splitlines() if line.lower().startswith("docker-content-digest")]
 
 
 def test_a_kernel_of_another_flavour_than_listed_fails_the_preflight_naming_its_modules(site: AirgapSite, tmp_path: Path) -> None:

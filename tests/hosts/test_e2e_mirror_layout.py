@@ -27,7 +27,7 @@ from stacks.config.mirrors import qualified
 from stacks.images import all_images, read_files, read_lock
 from stacks.load import secret_keys_of, validate
 from tests.hosts.test_e2e_airgap import resolver  # noqa: F401 (the fixture)
-from tests.support.airgap_site import CODENAME, CREDENTIALS, MIRROR, AirgapSite, missing
+from tests.support.airgap_site import CODENAME, CREDENTIALS, LOADER, MIRROR, WRITABLE, AirgapSite, missing
 from tests.support.dpkg import SERVER_KERNEL, admindir
 from tests.support.helpers import PROJECT, evaluate_config, stack_config, unavailable
 from tests.support.upstream_standin import TOOLKIT, UBUNTU_PACKAGES, Upstream
@@ -127,11 +127,11 @@ def test_the_laid_out_directory_serves_the_airgap_site(laid_out: tuple[AirgapSit
     # Carry the images into the site's registry: `crane push` of each layout, as docs/airgap.md says.
     docker = tmp_path / "docker"
     docker.mkdir()
-    (docker / "config.json").write_text(json.dumps({"auths": {f"{MIRROR}:5000": {"auth": base64.b64encode(CREDENTIALS.encode()).decode()}}}))
+    (docker / "config.json").write_text(json.dumps({"auths": {f"{MIRROR}:5002": {"auth": base64.b64encode(LOADER.encode()).decode()}}}))
     env = {**os.environ, "DOCKER_CONFIG": str(docker), "SSL_CERT_FILE": str(site.root / "ca.crt")}
     for line in (out / "images" / "images.txt").read_text().splitlines():
         folder, ref = line.split()
-        pushed = site.on_host(str(CRANE), "push", str(out / folder), f"{MIRROR}:5000/{ref.split('@', 1)[0]}", env=env)
+        pushed = site.on_host(str(CRANE), "push", str(out / folder), f"{MIRROR}:5002/{ref.split('@', 1)[0]}", env=env)  # the loader's instance
         assert pushed.returncode == 0, pushed.stderr
     result = site.on_host("bash", "-c", compose("mirrors.sh", params), stdin=stdin, env=kernel)
     assert result.returncode == 0, result.stderr
@@ -140,10 +140,10 @@ def test_the_laid_out_directory_serves_the_airgap_site(laid_out: tuple[AirgapSit
     pulled = site.on_host(str(resolver), params["STAGED_CERTS_D"], receipt)
     assert pulled.returncode == 0, pulled.stderr
     assert pulled.stdout.split()[0] == receipt.split("@", 1)[1] and qualified(receipt) == receipt
-    # Whoever can push (a root-compromised node holds the pull credential; htpasswd cannot make it
-    # pull-only) replaces the tag: the pinned reference still resolves to the reviewed digest.
-    other = site.on_host(sys.executable, "-m", "tests.support.oci_push", f"https://{MIRROR}:5000/v2", "ghcr.io/example/receipt-api", "1.4.2",
-                         str(site.root / "ca.crt"), CREDENTIALS, "replaced by a compromised node")
+    # Whoever can push (the loader's credential, stolen) replaces the tag: the pinned reference
+    # still resolves to the reviewed digest.
+    other = site.on_host(sys.executable, "-m", "tests.support.oci_push", f"{WRITABLE}/v2", "ghcr.io/example/receipt-api", "1.4.2",
+                         str(site.root / "ca.crt"), LOADER, "replaced by a stolen loader credential")
     assert other.returncode == 0, other.stderr
     by_tag = site.on_host(str(resolver), params["STAGED_CERTS_D"], receipt.split("@", 1)[0])
     assert by_tag.stdout.split()[0] == other.stdout.strip() != receipt.split("@", 1)[1]

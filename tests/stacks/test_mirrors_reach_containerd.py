@@ -15,8 +15,8 @@ import pytest
 
 from components.kit.shell import split_command
 from stacks.load import secret_keys_of, validate
-from tools.render.plan import Evaluation, reveal
 from tests.support.helpers import evaluate_config, stack_config
+from tools.render.plan import Evaluation, reveal
 
 CONTAINERDS_CERTS_D = "$SNAP_DATA/args/certs.d"
 OFFICE_NODES = ("ws-1", "ws-2")

@@ -1,6 +1,6 @@
 """An airgapped site in network namespaces: a host with no default route, only a link to a
 mirror namespace running a real OCI registry (Debian's docker-registry: TLS from a private CA,
-htpasswd) and a plain HTTP server for an apt repository (stand-in packages, signed with a
+htpasswd; a read-only instance for the hosts, a writable one for the loader) and a plain HTTP server for an apt repository (stand-in packages, signed with a
 stand-in key by apt-ftparchive and gpg), a flat NVIDIA-style repository and snap files
 (stand-ins). Everything the host runs is the real tool (apt-get, curl); the namespace is what
 keeps it from any address but the mirror's."""
@@ -27,6 +27,12 @@ with warnings.catch_warnings():  # bcrypt for docker-registry's htpasswd (libxcr
 MIRROR, HOST = "203.0.113.1", "203.0.113.2"
 CODENAME = "noble"  # what the stand-in /etc/os-release says
 CREDENTIALS = "mirror-user:stand-in-password"
+"""The site's pull credential, on the read-only instance (port 5000) the hosts use."""
+ROTATED = "mirror-user2:rotated-stand-in-password"
+"""Another pull credential of the site (a rotation's new one)."""
+LOADER = "mirror-loader:loader-stand-in-password"
+"""Whoever carries the images in: it pushes on the writable instance (port 5002), on the same storage."""
+WRITABLE = f"https://{MIRROR}:5002"
 SNAPS = "snapd_21759 core20_2379 microk8s_7394"
 """The snap files the mirror serves (stand-ins), as the program names them: snapd, the base, MicroK8s."""
 REQUIREMENTS = ("docker-registry", "apt-ftparchive", "gpg", "dpkg-deb", "openssl", "curl", "apt-get")
@@ -88,7 +94,8 @@ class AirgapSite:
                                                 "--bind", MIRROR, "--directory", str(self.files)],
                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             self._wait(f"http://{MIRROR}:8080/")
-            self._wait(f"https://{MIRROR}:5000/v2/", "--cacert", str(self.root / "ca.crt"), ok=("401", "200"))
+            for port in (5000, 5002):
+                self._wait(f"https://{MIRROR}:{port}/v2/", "--cacert", str(self.root / "ca.crt"), ok=("401", "200"))
         except BaseException:
             self.__exit__()
             raise
@@ -161,17 +168,23 @@ class AirgapSite:
         (r / "san.ext").write_text(f"subjectAltName=IP:{MIRROR}\n")
         run("openssl", "x509", "-req", "-in", str(r / "registry.csr"), "-CA", str(r / "ca.crt"), "-CAkey", str(r / "ca.key"),
             "-CAcreateserial", "-days", "1", "-extfile", str(r / "san.ext"), "-out", str(r / "registry.crt"))
-        (r / "htpasswd").write_text(htpasswd_line(CREDENTIALS))
-        (r / "registry.yml").write_text(f"""version: 0.1
-storage: {{filesystem: {{rootdirectory: {r / 'registry-data'}}}}}
+        # docs/airgap.md, "Registry credentials": the hosts pull from a read-only instance
+        # (`storage.maintenance.readonly`), the loader pushes on a writable one, both on one storage.
+        (r / "htpasswd").write_text(htpasswd_line(CREDENTIALS) + htpasswd_line(ROTATED) + htpasswd_line(LOADER))
+        (r / "htpasswd-loader").write_text(htpasswd_line(LOADER))
+        for name, port, readonly, users in (("registry", 5000, "true", "htpasswd"), ("registry-loader", 5002, "false", "htpasswd-loader")):
+            (r / f"{name}.yml").write_text(f"""version: 0.1
+storage:
+  filesystem: {{rootdirectory: {r / 'registry-data'}}}
+  maintenance: {{readonly: {{enabled: {readonly}}}}}
 http:
-  addr: {MIRROR}:5000
+  addr: {MIRROR}:{port}
   tls: {{certificate: {r / 'registry.crt'}, key: {r / 'registry.key'}}}
 auth:
-  htpasswd: {{realm: hybrid-ai-lab, path: {r / 'htpasswd'}}}
+  htpasswd: {{realm: hybrid-ai-lab, path: {r / users}}}
 """)
-        self.procs.append(subprocess.Popen(["ip", "netns", "exec", self.ns_mirror, "docker-registry", "serve", str(r / "registry.yml")],
-                                           stdout=subprocess.DEVNULL, stderr=open(r / "registry.log", "wb")))  # noqa: SIM115
+            self.procs.append(subprocess.Popen(["ip", "netns", "exec", self.ns_mirror, "docker-registry", "serve", str(r / f"{name}.yml")],
+                                               stdout=subprocess.DEVNULL, stderr=open(r / f"{name}.log", "wb")))  # noqa: SIM115
 
     def _wait(self, url: str, *opts: str, ok: tuple[str, ...] = ("200",)) -> None:
         deadline = time.monotonic() + 20
@@ -187,8 +200,7 @@ auth:
                               check=False, cwd=PROJECT, env=env)
 
     def push(self, repo: str, tag: str) -> str:
-        result = self.on_host(sys.executable, "-m", "tests.support.oci_push", f"https://{MIRROR}:5000/v2", repo, tag,
-                              str(self.root / "ca.crt"), CREDENTIALS)
+        result = self.on_host(sys.executable, "-m", "tests.support.oci_push", f"{WRITABLE}/v2", repo, tag, str(self.root / "ca.crt"), LOADER)
         assert result.returncode == 0, result.stderr
         return result.stdout.strip()
 

@@ -10,7 +10,8 @@
 # (name=version); SNAP_URL, SNAPS (`<snap>_<rev>` ...), SNAP_SHA3_384 (`<snap>_<rev>=<hex>` ..., each file's
 # pinned digest); SNAP_HOLD: true on a host outside the cluster of a site with snap files (its snaps'
 # auto-refreshes held; microk8s-install.sh holds a cluster host's); SNAP_PROXY_URL, SNAP_STORE_ID;
-# REGISTRIES (`<upstream>=<url>` ...), IMAGES (fully qualified references the host runs:
+# REGISTRIES (`<upstream>=<url>` ...), CREDENTIAL_KEYS (`<upstream>=<config key>` ..., the secret config
+# key of each one's credential, named in errors), IMAGES (fully qualified references the host runs:
 # `<registry>/<repository>:<tag>`, `...@sha256:<digest>` or `...:<tag>@sha256:<digest>`); SECRETS_ON_STDIN: true
 # when stdin holds `ca|auth <upstream> <base64>` lines (a registry's CA, its `user:password`).
 # The paths default to the system's and are parameters only so that tests can point them elsewhere.
@@ -20,7 +21,7 @@ set -euo pipefail
 SCRIPT_NAME="mirrors"
 : "${HOST_NAME:?}" "${APT_URL:=}" "${APT_KEY:=}" "${APT_COMPONENTS:=main}" "${APT_PACKAGES:=}" "${DRIVER_BRANCH:=}" "${KERNEL_FLAVOUR:=}"
 : "${NVIDIA_APT_URL:=}" "${NVIDIA_APT_KEY:=}" "${NVIDIA_PACKAGES:=}" "${SNAP_URL:=}" "${SNAPS:=}" "${SNAP_SHA3_384:=}" "${SNAP_HOLD:=false}"
-: "${SNAP_PROXY_URL:=}" "${SNAP_STORE_ID:=}" "${REGISTRIES:=}" "${IMAGES:=}" "${SECRETS_ON_STDIN:=false}"
+: "${SNAP_PROXY_URL:=}" "${SNAP_STORE_ID:=}" "${REGISTRIES:=}" "${CREDENTIAL_KEYS:=}" "${IMAGES:=}" "${SECRETS_ON_STDIN:=false}"
 : "${APT_DIR:=/etc/apt}" "${STAGED_CERTS_D:=/etc/hybrid-ai/certs.d}" "${STAGED_SNAPS:=/var/lib/hybrid-ai/snaps}"
 : "${HOLDS:=/var/lib/hybrid-ai/snap-holds}" "${OS_RELEASE:=/etc/os-release}" "${FETCH_TIMEOUT_S:=30}"
 : "${SNAP_DATA:=/var/snap/microk8s/current}" "${MICROK8S_DEFAULTS:=/snap/microk8s/current/default-args/certs.d}"
@@ -160,7 +161,32 @@ if [ -n "$SNAP_PROXY_URL" ]; then
     || missing+=("the store assertion of Snap Store Proxy $SNAP_PROXY_URL")
 fi
 
-# Registries: the API answers (with the CA and credentials given), and holds each image.
+# A credential that can push lets a node's root replace what every node pulls (MicroK8s' own images
+# are pulled by tag): starting an upload to a repository the host pulls must be refused (401, 403,
+# 404 from a proxy that routes no POST; a read-only registry answers 405). An upload started (202)
+# is cancelled at once by its Location (distribution: registry/handlers/blobupload.go, docs/upstream.md).
+push_check() {
+  local repo="" image entry key="" code location
+  for image in $IMAGES; do [ "${image%%/*}" != "$upstream" ] || { repo=${image#*/} && repo=${repo%%[:@]*} && break; }; done
+  for entry in $CREDENTIAL_KEYS; do [ "${entry%%=*}" != "$upstream" ] || key=${entry#*=}; done
+  code=$(curl "${opts[@]}" -D "$work/upload.headers" -X POST "${api[$upstream]}/${repo:-hybrid-ai-push-check}/blobs/uploads/" || true)
+  case $code in
+    401|403|404|405) return 0 ;;
+    2??)
+      location=$(sed -n 's/^[Ll]ocation: *//p' "$work/upload.headers" | tr -d '\r' | tail -n 1)
+      [[ "$location" != /* ]] || location=${url%%://*}://${rest%%/*}$location
+      [ -z "$location" ] || curl "${opts[@]}" -X DELETE "$location" >/dev/null || log "could not cancel the upload it started on $url"
+      if [ -n "$key" ]; then
+        missing+=("a read-only credential for registry mirror $url ($upstream): the one in config key $key can push (an upload was accepted, then cancelled); give the site's nodes a pull-only user (docs/airgap.md, \"Registry credentials\") and pulumi config set --secret $key to it")
+      else
+        missing+=("a read-only registry mirror $url ($upstream): it accepts uploads without a credential; serve the site's nodes from a read-only instance (docs/airgap.md, \"Registry credentials\")")
+      fi ;;
+    *) missing+=("registry mirror $url for $upstream refusing uploads (its upload check answered ${code:-nothing}, not 401, 403 or 405)") ;;
+  esac
+}
+
+# Registries: the API answers (with the CA and credentials given), nothing can be pushed with what
+# the host holds, and it holds each image.
 declare -A api=()
 for entry in $REGISTRIES; do
   upstream=${entry%%=*} url=${entry#*=}
@@ -176,6 +202,7 @@ for entry in $REGISTRIES; do
     missing+=("registry mirror $url for $upstream (its /v2/ answered ${code:-nothing}, not 200)")
     continue
   fi
+  push_check
   for image in $IMAGES; do
     registry=${image%%/*} name=${image#*/}
     [ "$registry" = "$upstream" ] || continue

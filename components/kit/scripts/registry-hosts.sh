@@ -38,8 +38,9 @@ same_folder() {
   for file in "$from"/*; do
     [ -f "$file" ] || continue
     cmp -s "$file" "$to/$(basename "$file")" && continue
-    cp -p "$file" "$to/.$(basename "$file").new" && mv -f "$to/.$(basename "$file").new" "$to/$(basename "$file")" \
-      || fail "cannot write $to/$(basename "$file")"
+    if ! { cp -p "$file" "$to/.$(basename "$file").new" && mv -f "$to/.$(basename "$file").new" "$to/$(basename "$file")"; }; then
+      fail "cannot write $to/$(basename "$file")"
+    fi
     same=1
   done
   for file in "$to"/*; do
