@@ -19,7 +19,8 @@ class MirrorSetup:
 
 
 STAGED_CERTS_D = "/etc/hybrid-ai/certs.d"
-"""Where the step leaves each registry's hosts.toml (and CA) for MicroK8s' containerd, which
-microk8s-install.sh copies into its certs.d once the snap is installed."""
+"""Where the step leaves each registry's hosts.toml (and CA) for MicroK8s' containerd: the step
+itself puts them into MicroK8s' certs.d where MicroK8s is installed (so a changed registry reaches
+containerd when the step re-runs), microk8s-install.sh right after it installs the snap."""
 STAGED_SNAPS = "/var/lib/hybrid-ai/snaps"
 """Where the step leaves the acked snap files microk8s-install.sh installs."""
