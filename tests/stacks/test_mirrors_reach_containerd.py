@@ -28,7 +28,8 @@ def _evaluate(raw: dict[str, Any], **over: str) -> Evaluation:
 
 
 def _office(raw: dict[str, Any]) -> dict[str, Any]:
-    return next(s for s in raw["sites"] if s["name"] == "office")["mirrors"]
+    mirrors: dict[str, Any] = next(s for s in raw["sites"] if s["name"] == "office")["mirrors"]
+    return mirrors
 
 
 def _new_url(raw: dict[str, Any]) -> None:

@@ -31,7 +31,7 @@ INTERNET_HOSTS = (
 )
 BARE = re.compile(r"(?<![A-Za-z0-9.-])(" + "|".join(re.escape(h) for h in INTERNET_HOSTS) + r")(?![A-Za-z0-9-])")
 # Host script parameters that name upstream registries as names, never as places to fetch from.
-NAMING_PARAMS = re.compile(r"^(REGISTRIES|IMAGES)=.*$", re.M)
+NAMING_PARAMS = re.compile(r"^(REGISTRIES|CREDENTIAL_KEYS|IMAGES)=.*$", re.M)
 LOCAL_SUFFIXES = (".svc", ".cluster.local", ".lan", ".internal", ".local", "localhost")
 
 

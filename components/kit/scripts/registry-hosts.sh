@@ -6,8 +6,8 @@
 
 # sync_registry_hosts: each folder mirrors.sh staged under $STAGED_CERTS_D into MicroK8s' certs.d;
 # a folder we wrote (its hosts.toml's first line `# hybrid-ai:`) whose registry is no longer staged
-# goes, and MicroK8s' own default for that registry (docker.io's, from the snap's default-args)
-# comes back. Folders MicroK8s or the operator wrote stay. Nothing when MicroK8s is not installed.
+# goes, and MicroK8s' own default for that registry (from the snap's default-args) comes back.
+# Folders MicroK8s or the operator wrote stay. Nothing when MicroK8s is not installed.
 # Files are replaced by rename, so a pull never reads half a file. Needs STAGED_CERTS_D, SNAP_DATA
 # and MICROK8S_DEFAULTS (the snap's default-args/certs.d).
 sync_registry_hosts() {
