@@ -265,7 +265,7 @@ def test_the_programs_commands_pass_the_standins_check_in_a_real_preview(tmp_pat
     eng = Engine(tmp_path, main, stack="dev", project="hybrid-ai")
     eng.stack.set_config("sshPrivateKey", auto.ConfigValue("test-ssh-key", secret=True))
     with contextlib.suppress(auto.errors.CommandError):  # no Kubernetes provider plugin here (yet): checked below
-        eng.stack.preview(on_output=eng.out, color="never")
+        eng.run("preview")
     text = "\n".join(eng.log)
     assert f"using pulumi-resource-command from $PATH at {STANDIN}/pulumi-resource-command" in text
     planned = re.findall(r"^\s*\+\s+command:remote:Command (\S+) create$", text, re.M)

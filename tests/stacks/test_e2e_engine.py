@@ -16,7 +16,8 @@ import re
 import secrets
 import shutil
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Awaitable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -167,7 +168,7 @@ def test_program_reaches_the_missing_command_provider(tmp_path: Path) -> None:
     eng = Engine(tmp_path, main, stack="dev", project="hybrid-ai")
     eng.stack.set_config("sshPrivateKey", auto.ConfigValue("test-ssh-key", secret=True))
     with pytest.raises(auto.errors.CommandError):
-        eng.stack.preview(on_output=eng.out, color="never")
+        eng.run("preview")
     text = "\n".join(eng.log)
     pins = (PROJECT / "requirements.txt").read_text()
     command = re.search(r"^pulumi-command==(\S+)", pins, re.M)
@@ -208,9 +209,9 @@ def test_the_lost_seed_runbook_forgets_exactly_the_lost_hosts_resources(tmp_path
         lost = {u for u in before if re.search(r"::cp-1(-\w+)*$", u)}
         assert len(lost) == 4  # cp-1, cp-1-connection, cp-1-install, cp-1-register
         # The `up` that updates the others but cannot delete the lost host's steps.
-        eng.stack.up(exclude=sorted(lost), on_output=eng.out, color="never")
+        eng.run("up", exclude=sorted(lost))
         assert lost <= eng.urns()
-        listed = planned_deletes(json.loads(eng.stack.preview(json=True).stdout), "cp-1")
+        listed = planned_deletes(json.loads(eng.run("preview", json=True).stdout), "cp-1")
         assert set(listed) == lost, listed
         deleted = eng.cli("state", "delete", "--yes", *listed)
         assert deleted.returncode == 0, deleted.stdout + deleted.stderr
@@ -220,3 +221,49 @@ def test_the_lost_seed_runbook_forgets_exactly_the_lost_hosts_resources(tmp_path
         assert "delete" not in (result.summary.resource_changes or {}), result.summary.resource_changes
     finally:
         eng.stack.workspace.remove_stack(eng.stack.name, force=True)
+
+
+def lingering_program() -> Awaitable[None]:
+    """Fails its operation at once (a provider whose plugin this machine lacks), and is still at
+    work when the CLI has exited; then writes the file config `marker` names."""
+    import asyncio
+
+    import pulumi_random as random
+
+    marker = Path(pulumi.Config().require("marker"))
+    unplugged = random.RandomId("id", byte_length=4)
+
+    async def busy() -> None:
+        # The SDK stops the loop when a grpc error reaches its handler, which ends some programs
+        # sooner and some not (a program busy off the loop, as the whole program building its
+        # plan); this one is of the second kind whatever the timing.
+        asyncio.get_running_loop().set_exception_handler(lambda *_: None)
+        registered = asyncio.ensure_future(unplugged.urn.future())
+        while not registered.done():  # until the CLI has failed on it
+            await asyncio.sleep(0.05)
+        registered.exception()
+        time.sleep(3)  # still at work
+        marker.write_text("written after its operation")
+    return busy()
+
+
+def test_an_operations_program_ends_with_it(tmp_path: Path) -> None:
+    """The automation API's language server stops with its CLI, the program it runs does not
+    (docs/upstream.md): in the SDK's own process that program goes on after the failed operation,
+    so an Engine runs each operation's program in a process that ends with it."""
+    for linger in (True, False):
+        marker = tmp_path / f"marker-{linger}"
+        (tmp_path / str(linger)).mkdir()
+        eng = Engine(tmp_path / str(linger), lingering_program)
+        try:
+            eng.stack.set_config("marker", auto.ConfigValue(str(marker)))
+            with pytest.raises(auto.errors.CommandError) as failed:
+                eng.run("up", linger=linger)
+            assert "no resource plugin 'pulumi-resource-random' found" in str(failed.value), str(failed.value)[-1500:]
+            if linger:  # as in the SDK's process: the program went on after `up` had returned
+                assert marker.exists() and marker.stat().st_mtime > eng.returned_at + 1, "the SDK ended the program: see Engine.run"
+            else:
+                time.sleep(4)
+                assert not marker.exists(), "the operation's program went on after it"
+        finally:
+            eng.stack.workspace.remove_stack(eng.stack.name, force=True)

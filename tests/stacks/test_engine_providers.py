@@ -29,7 +29,7 @@ def test_an_excluded_provider_is_loaded_all_the_same(tmp_path: Path) -> None:
     try:
         provider = "urn:pulumi:lab::hybrid-ai-lab::pulumi:providers:random::unplugged"
         with pytest.raises(auto.errors.CommandError) as failed:
-            eng.stack.up(exclude=[provider], exclude_dependents=True, on_output=eng.out, color="never")
+            eng.run("up", exclude=[provider], exclude_dependents=True)
         assert "no resource plugin 'pulumi-resource-random' found" in str(failed.value), str(failed.value)[-1500:]
     finally:
         eng.stack.workspace.remove_stack(eng.stack.name, force=True)

@@ -49,16 +49,16 @@ def _preview(eng: Engine, skip: bool, tmp: Path, expect_no_changes: bool) -> dic
     env.pop(SKIP, None)
     eng.stack.workspace.env_vars = env | (PREVIEW_ENV if skip else {})
     state = sorted((p.relative_to(eng.state), p.read_bytes()) for p in eng.state.rglob("*") if p.is_file())
-    log: list[str] = []
+    mark = len(eng.log)
     plan = tmp / f"plan-{skip}-{expect_no_changes}.json"
     try:
-        result = eng.stack.preview(on_output=log.append, color="never", plan=str(plan), expect_no_changes=expect_no_changes)
+        result = eng.run("preview", plan=str(plan), expect_no_changes=expect_no_changes)
         outcome: dict[str, object] = {"ok": True, "changes": dict(result.change_summary)}
     except auto.errors.CommandError as failed:
         outcome = {"ok": False, "error": "expected no changes" in str(failed).lower() or "no changes were expected" in str(failed)}
     after = sorted((p.relative_to(eng.state), p.read_bytes()) for p in eng.state.rglob("*") if p.is_file())
     assert after == state, "a preview wrote state"
-    return outcome | {"plan": _plan_lines(log), "saved": _stable(json.loads(plan.read_text())) if plan.exists() else None}
+    return outcome | {"plan": _plan_lines(eng.log[mark:]), "saved": _stable(json.loads(plan.read_text())) if plan.exists() else None}
 
 
 def test_skipping_checkpoints_leaves_a_preview_as_it_is(tmp_path: Path) -> None:
@@ -68,7 +68,7 @@ def test_skipping_checkpoints_leaves_a_preview_as_it_is(tmp_path: Path) -> None:
         first = {skip: _preview(eng, skip, tmp_path, expect_no_changes=False) for skip in (False, True)}
         assert first[False]["changes"] == {"create": 7}  # the stack and its six steps
         assert first[True] == first[False]
-        eng.stack.up(on_output=eng.out, color="never")
+        eng.run("up")
         same = {skip: _preview(eng, skip, tmp_path, expect_no_changes=True) for skip in (False, True)}
         assert same[False]["ok"] and same[False]["changes"] == {"same": 7}
         assert same[True] == same[False]

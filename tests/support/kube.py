@@ -4,6 +4,7 @@ builds it), its charts and Gateway API bundle from the local stand-in mirror."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -55,6 +56,11 @@ def with_mirror(raw: dict[str, Any], mirror: Mirror) -> dict[str, Any]:
     return raw | {"sources": {"charts": mirror.url, "gatewayApiCrds": mirror.gateway_api_crds}}
 
 
+def kube_program(kubeconfig: str) -> None:
+    """The Kubernetes layer's program on `kubeconfig`, importable by an Engine operation's process."""
+    program(kubeconfig)()
+
+
 class KubeStack(Engine):
     """The Kubernetes layer of one stack config on the lab's API server."""
 
@@ -63,7 +69,7 @@ class KubeStack(Engine):
         env = {"PATH": f"{ENGINE / 'bin'}:{os.environ.get('PATH', '/usr/bin:/bin')}",
                "HELM_CACHE_HOME": str(helm / "cache"), "HELM_CONFIG_HOME": str(helm / "config"), "HELM_DATA_HOME": str(helm / "data"),
                "KUBECONFIG": "/dev/null"}  # the provider gets the lab's kubeconfig only from the program
-        super().__init__(root, program(plane.kubeconfig_inline()), stack=name, project="hybrid-ai", env=env)
+        super().__init__(root, functools.partial(kube_program, plane.kubeconfig_inline()), stack=name, project="hybrid-ai", env=env)
         self.plane = plane
 
     def configure(self, raw: dict[str, Any]) -> None:
