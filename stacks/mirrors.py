@@ -67,6 +67,14 @@ def _secret_line(kind: str, upstream: str) -> Callable[[str], str]:
     return lambda value: f"{kind} {upstream} {base64.b64encode(value.strip().encode()).decode()}\n"
 
 
+def model_files(cfg: StackConfig, h: Host, m: Mirrors) -> str:
+    """The file names a GPU node's TF-Serving fetches from its site's `files` mirror (fetch-model.sh)."""
+    if m.files is None or h.gpu is None or not h.in_cluster:
+        return ""
+    sources = [m.model_source(model.tf.source) or "" for model in cfg.models if model.kind == "tf-model" and model.tf and model.tf.source]
+    return " ".join(sorted({url.removeprefix(f"{m.files}/") for url in sources}))
+
+
 def mirror_setup(stack: Stack, h: Host) -> MirrorSetup | None:
     """The host's mirror step, or None when its site installs from the internet."""
     cfg = stack.config
@@ -95,13 +103,17 @@ def mirror_setup(stack: Stack, h: Host) -> MirrorSetup | None:
         "REGISTRIES": " ".join(f"{r.upstream}={r.url}" for r in m.registries) if h.in_cluster else "",
         "CREDENTIAL_KEYS": " ".join(f"{r.upstream}={r.credentials_config}" for r in m.registries if r.credentials_config) if h.in_cluster else "",
         "IMAGES": " ".join(images),
-        "SECRETS_ON_STDIN": "true" if any(r.ca_config or r.credentials_config for r in m.registries) and h.in_cluster else "false",
+        "FILES_URL": m.files if model_files(cfg, h, m) else "", "FILES": model_files(cfg, h, m),
+        "SECRETS_ON_STDIN": "true" if (any(r.ca_config or r.credentials_config for r in m.registries) and h.in_cluster)
+        or (m.files_ca_config and model_files(cfg, h, m)) else "false",
     }
     secrets: list[pulumi.Output[str]] = []
     for r in m.registries if h.in_cluster else []:
         for kind, key in (("ca", r.ca_config), ("auth", r.credentials_config)):
             if key:
                 secrets.append(stack.secret(key).apply(_secret_line(kind, r.upstream)))
+    if m.files_ca_config and model_files(cfg, h, m):
+        secrets.append(stack.secret(m.files_ca_config).apply(_secret_line("files-ca", "files")))
     stdin: pulumi.Output[str] | None = None
     if secrets:
         stdin = pulumi.Output.secret(pulumi.Output.all(*secrets).apply(lambda lines: "".join(lines)))

@@ -200,7 +200,8 @@ def _tf_serving(stack: Stack, namespace: pulumi.Input[str], pull: pulumi.Input[s
                 gpu_opts: pulumi.ResourceOptions, out: Workloads) -> list[TfModel]:
     """TF-Serving with the catalog's `tf-model` entries (none without them); its models."""
     cfg = stack.config
-    tf_models = [TfModel(m.name, m.tf.base_path, m.tf.version, cfg.mirrors.model_source(m.tf.source), m.tf.sha256)
+    files = cfg.files_mirrors()  # the GPU nodes' sites' (one for all: stacks/config/consistency/mirrored.py)
+    tf_models = [TfModel(m.name, m.tf.base_path, m.tf.version, files.model_source(m.tf.source), m.tf.sha256)
                  for m in cfg.models if m.kind == "tf-model" and m.tf is not None]
     if tf_models:
         t = cfg.tf_serving
@@ -209,6 +210,7 @@ def _tf_serving(stack: Stack, namespace: pulumi.Input[str], pull: pulumi.Input[s
             storage_size=t.storage_size, storage_class=t.storage_class or HOSTPATH_STORAGE_CLASS, tolerations=gpu_tolerations(cfg),
             pull_secret=pull, blocked_cidrs=_download_except(cfg),
             memory_fraction=memory_share(cfg, t) if t.gpu_memory else None, gpu_node_terms=node_terms(cfg, t),
+            source_ca=stack.secret(files.files_ca_config) if files.files_ca_config else None,
         ), opts=gpu_opts)
         out.endpoints["tf-serving"] = tf.service_name
     return tf_models

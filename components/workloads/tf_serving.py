@@ -22,7 +22,7 @@ from typing import Any
 
 import pulumi
 from google.protobuf import text_encoding
-from pulumi_kubernetes.core.v1 import ConfigMap, PersistentVolumeClaim
+from pulumi_kubernetes.core.v1 import ConfigMap, PersistentVolumeClaim, Secret
 from pulumi_kubernetes.networking.v1 import NetworkPolicy
 
 from components.kit.kube import manifest, metadata, selector
@@ -37,6 +37,7 @@ MODELS_DIR = "/models"
 HOSTPATH_STORAGE_CLASS = "microk8s-hostpath"
 FETCH_IMAGE = "curlimages/curl:8.11.1"  # alpine 3.21: curl, busybox tar and sha256sum
 FETCH_SCRIPT = Path(__file__).parent / "containers" / "fetch-model.sh"
+FETCH_CA_DIR = "/fetch-ca"  # the files mirror's private CA, when it has one
 # MonitoringConfig (tensorflow_serving/config/monitoring_config.proto at 2.18.0): Prometheus
 # text on the REST port at this path, whether or not anything scrapes it.
 METRICS_PATH = "/monitoring/prometheus/metrics"
@@ -105,19 +106,24 @@ class TfServingArgs:
     """Node affinity expressions keeping it on GPUs that fit its budget."""
     fetch_image: str = FETCH_IMAGE
     """The model fetcher's image (by digest on mirrored sites)."""
+    source_ca: pulumi.Input[str] | None = None
+    """The private CA (PEM, a secret) of the files mirror the sources are on; the fetcher trusts only it."""
 
 
-def fetch_container(model: TfModel, image: str = FETCH_IMAGE) -> dict[str, Any]:
-    """The init container that puts `model`'s version on the volume (see fetch-model.sh)."""
+def fetch_container(model: TfModel, image: str = FETCH_IMAGE, ca: bool = False) -> dict[str, Any]:
+    """The init container that puts `model`'s version on the volume (see fetch-model.sh); with `ca`,
+    it trusts the files mirror's CA from the `fetch-ca` volume."""
     return {
         "name": f"fetch-{model.name}"[:63],
         "image": image,
         "imagePullPolicy": "IfNotPresent",
         "command": ["sh", "/fetch/fetch-model.sh"],
         "env": [{"name": "SOURCE", "value": model.source}, {"name": "SHA256", "value": model.sha256},
-                {"name": "TARGET", "value": f"{model.base_path}/{model.version}"}],
+                {"name": "TARGET", "value": f"{model.base_path}/{model.version}"},
+                *([{"name": "CACERT", "value": f"{FETCH_CA_DIR}/ca.crt"}] if ca else [])],
         "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"cpu": "1", "memory": "256Mi"}},
-        "volumeMounts": [{"name": "models", "mountPath": MODELS_DIR}, {"name": "fetch-script", "mountPath": "/fetch", "readOnly": True}],
+        "volumeMounts": [{"name": "models", "mountPath": MODELS_DIR}, {"name": "fetch-script", "mountPath": "/fetch", "readOnly": True},
+                         *([{"name": "fetch-ca", "mountPath": FETCH_CA_DIR, "readOnly": True}] if ca else [])],
     }
 
 
@@ -143,6 +149,10 @@ class TfServing(pulumi.ComponentResource):
             script = ConfigMap(f"{name}-fetch", metadata=metadata(f"{name}-fetch", args.namespace, "model-server"),
                                data={"fetch-model.sh": FETCH_SCRIPT.read_text()}, opts=child)
             init_volumes.append({"name": "fetch-script", "configMap": {"name": script.metadata.apply(lambda m: m["name"])}})
+            if args.source_ca is not None:
+                ca = Secret(f"{name}-fetch-ca", metadata=metadata(f"{name}-fetch-ca", args.namespace, "model-server"), type="Opaque",
+                            string_data={"ca.crt": pulumi.Output.secret(args.source_ca)}, opts=child)
+                init_volumes.append({"name": "fetch-ca", "secret": {"secretName": ca.metadata.apply(lambda m: m["name"])}})
             self._download_egress(name, args, child)
         server = ModelService(name, ModelServiceArgs(
             namespace=args.namespace,
@@ -172,7 +182,7 @@ class TfServing(pulumi.ComponentResource):
             tolerations=args.tolerations,
             pull_secret=args.pull_secret,
             component="model-server",
-            init_containers=[fetch_container(m, args.fetch_image) for m in fetched],
+            init_containers=[fetch_container(m, args.fetch_image, args.source_ca is not None) for m in fetched],
             init_volumes=init_volumes,
             gpu_node_terms=args.gpu_node_terms,
         ), opts=child)

@@ -81,7 +81,8 @@ class Mirrors(Schema):
     snaps: SnapFiles | None = Field(default=None, description="MicroK8s from files on a mirror, never the Snap Store: acked, installed at the exact revision, refreshes held.")
     snap_store_proxy: SnapStoreProxy | None = Field(default=None, description="A Snap Store Proxy instead of the Snap Store (an alternative to `snaps`).")
     registries: list[RegistryMirror] = Field(default_factory=list, description="One mirror per upstream registry, written as MicroK8s' containerd `hosts.toml` with the mirror as the only server.")
-    files: MirrorUrl | None = Field(default=None, description="Base URL for model files: a `tfServing` model's `source` is fetched from `<files>/<its file name>`.")
+    files: MirrorUrl | None = Field(default=None, description="Base URL for model files: a `tfServing` model's `source` is fetched from `<files>/<its file name>` (the mirrors of the sites with GPU hosts; those sites must agree).")
+    files_ca_config: ConfigKeyName | None = Field(default=None, description="Secret config key holding the `files` mirror's private CA (PEM), when its certificate is not publicly trusted; the model fetcher and the GPU hosts' preflight trust it.")
 
     @model_validator(mode="after")
     def _one_snap_source(self) -> Mirrors:
@@ -89,6 +90,8 @@ class Mirrors(Schema):
             raise ValueError("set one of `snaps` (files from the mirror) or `snapStoreProxy`, not both")
         if self.files is not None and not self.files.startswith("https://"):
             raise ValueError("files: model downloads go out on HTTPS (port 443) only; give an https:// base URL")
+        if self.files_ca_config is not None and self.files is None:
+            raise ValueError("filesCaConfig: names the CA of the `files` mirror, but `files` is unset; set `files` or remove `filesCaConfig`")
         seen = [r.upstream for r in self.registries]
         if dupes := sorted({u for u in seen if seen.count(u) > 1}):
             raise ValueError(f"registries: {', '.join(dupes)} listed more than once; give each upstream one mirror")
@@ -128,6 +131,8 @@ def mirror_secrets(stack_wide: Mirrors, sites: list[tuple[str, Mirrors | None]])
                 uses.append((f"{path}.registries[{j}].caConfig", r.ca_config, "mirrorCa"))
             if r.credentials_config:
                 uses.append((f"{path}.registries[{j}].credentialsConfig", r.credentials_config, "mirrorCredentials"))
+        if m.files_ca_config:
+            uses.append((f"{path}.filesCaConfig", m.files_ca_config, "mirrorCa"))
     return uses
 
 

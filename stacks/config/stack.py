@@ -49,6 +49,13 @@ class StackConfig(Schema):
         """The mirrors a host installs from: its site's, else the stack-wide ones."""
         return self.site(host.site).mirrors or self.mirrors
 
+    def files_mirrors(self) -> Mirrors:
+        """The mirrors TF-Serving's model files come from: those of the sites with GPU nodes (it runs on
+        any of them, one Deployment with one source per model; stacks/config/consistency/mirrored.py
+        refuses sites that disagree), else the stack-wide ones."""
+        gpu = [h for h in self.hosts if h.gpu is not None and h.in_cluster]
+        return self.mirrors_of(gpu[0]) if gpu else self.mirrors
+
     def vpn_address(self, host: Host) -> ipaddress.IPv4Address:
         return host.vpn_address or derived_vpn_address(host.name, self.vpn.overlay_cidr)
 

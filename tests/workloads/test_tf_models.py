@@ -125,3 +125,21 @@ def test_fetch_script_is_posix_sh() -> None:
     from components.workloads.tf_serving import FETCH_SCRIPT
     result = subprocess.run(["shellcheck", "-s", "sh", str(FETCH_SCRIPT)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+def test_fetch_script_trusts_the_files_mirrors_ca_when_given(tmp_path: Path) -> None:
+    from components.workloads.tf_serving import FETCH_SCRIPT
+    archive, sha = model_archive(tmp_path, {"saved_model.pb": "GRAPH"})
+    curl = tmp_path / "bin" / "curl"  # records its arguments, then "downloads" the archive
+    curl.parent.mkdir()
+    curl.write_text('#!/bin/sh\necho "$*" >> "$CALLS"\nout=\nwhile [ $# -gt 0 ]; do [ "$1" = -o ] && out=$2; shift; done\ncp "$ARCHIVE" "$out"\n')
+    curl.chmod(0o755)
+    for n, ca in enumerate(("/fetch-ca/ca.crt", "")):
+        env = {"PATH": f"{curl.parent}:/usr/bin:/bin", "SOURCE": "https://files.lan/m.tar.gz", "SHA256": sha, "CACERT": ca,
+               "TARGET": str(tmp_path / "models" / "m" / str(n)), "ARCHIVE": str(archive), "CALLS": str(tmp_path / f"calls{n}")}
+        result = subprocess.run(["sh", str(FETCH_SCRIPT)], env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        args = (tmp_path / f"calls{n}").read_text().split()
+        assert ("--cacert" in args) == bool(ca)
+        if ca:
+            assert args[args.index("--cacert") + 1] == ca

@@ -13,7 +13,9 @@
 # REGISTRIES (`<upstream>=<url>` ...), CREDENTIAL_KEYS (`<upstream>=<config key>` ..., the secret config
 # key of each one's credential, named in errors), IMAGES (fully qualified references the host runs:
 # `<registry>/<repository>:<tag>`, `...@sha256:<digest>` or `...:<tag>@sha256:<digest>`); SECRETS_ON_STDIN: true
-# when stdin holds `ca|auth <upstream> <base64>` lines (a registry's CA, its `user:password`).
+# when stdin holds `ca|auth <upstream> <base64>` lines (a registry's CA, its `user:password`), and
+# `files-ca files <base64>` (the files mirror's CA); FILES_URL, FILES: the model files this GPU node's
+# pods fetch from the files mirror (names under FILES_URL).
 # The paths default to the system's and are parameters only so that tests can point them elsewhere.
 # uses: timesync.sh
 # uses: registry-hosts.sh
@@ -22,6 +24,7 @@ SCRIPT_NAME="mirrors"
 : "${HOST_NAME:?}" "${APT_URL:=}" "${APT_KEY:=}" "${APT_COMPONENTS:=main}" "${APT_PACKAGES:=}" "${DRIVER_BRANCH:=}" "${KERNEL_FLAVOUR:=}"
 : "${NVIDIA_APT_URL:=}" "${NVIDIA_APT_KEY:=}" "${NVIDIA_PACKAGES:=}" "${SNAP_URL:=}" "${SNAPS:=}" "${SNAP_SHA3_384:=}" "${SNAP_HOLD:=false}"
 : "${SNAP_PROXY_URL:=}" "${SNAP_STORE_ID:=}" "${REGISTRIES:=}" "${CREDENTIAL_KEYS:=}" "${IMAGES:=}" "${SECRETS_ON_STDIN:=false}"
+: "${FILES_URL:=}" "${FILES:=}"
 : "${APT_DIR:=/etc/apt}" "${STAGED_CERTS_D:=/etc/hybrid-ai/certs.d}" "${STAGED_SNAPS:=/var/lib/hybrid-ai/snaps}"
 : "${HOLDS:=/var/lib/hybrid-ai/snap-holds}" "${OS_RELEASE:=/etc/os-release}" "${FETCH_TIMEOUT_S:=30}"
 : "${SNAP_DATA:=/var/snap/microk8s/current}" "${MICROK8S_DEFAULTS:=/snap/microk8s/current/default-args/certs.d}"
@@ -34,6 +37,7 @@ fetch() { curl -fsS --max-time "$FETCH_TIMEOUT_S" --retry 2 "$@"; }
 
 # Registry secrets: one file each, never an argument.
 declare -A ca=() auth=()
+files_ca=""
 if [ "$SECRETS_ON_STDIN" = true ]; then
   while read -r kind upstream value; do
     [[ "$upstream" =~ ^[a-z0-9.:-]+$ ]] || fail "a registry secret on stdin names no registry"
@@ -42,6 +46,7 @@ if [ "$SECRETS_ON_STDIN" = true ]; then
       ca) ca[$upstream]=$work/$kind-$upstream ;;
       # (The header's scheme and value as printf arguments: the line itself names no credential.)
       auth) printf '%s: %s %s\n' Authorization Basic "$value" > "$work/header-$upstream"; auth[$upstream]=$work/header-$upstream ;;
+      files-ca) files_ca=$work/$kind-$upstream ;;
       *) fail "unknown registry secret kind on stdin" ;;
     esac
   done
@@ -160,6 +165,13 @@ if [ -n "$SNAP_PROXY_URL" ]; then
   fetch -o "$work/store.assert" "$SNAP_PROXY_URL/v2/auth/store/assertions" 2>/dev/null \
     || missing+=("the store assertion of Snap Store Proxy $SNAP_PROXY_URL")
 fi
+
+# Model files: each one this node's pods fetch is there (a HEAD, trusting the files mirror's CA).
+for file in $FILES; do
+  opts=(-fsS -I -o /dev/null --max-time "$FETCH_TIMEOUT_S")
+  [ -z "$files_ca" ] || opts+=(--cacert "$files_ca")
+  curl "${opts[@]}" "$FILES_URL/$file" 2>/dev/null || missing+=("model file $file (on $FILES_URL)")
+done
 
 # A credential that can push lets a node's root replace what every node pulls (MicroK8s' own images
 # are pulled by tag): starting an upload to a repository the host pulls must be refused (401, 403,

@@ -3,9 +3,10 @@
 # SavedModel at TARGET on the models volume, from SOURCE (a .tar.gz of saved_model.pb and
 # variables/), refused unless its SHA-256 is SHA256. Idempotent: a version already in place
 # (its .sha256 marker matches) is left alone, so a restarted pod downloads nothing.
-# Parameters (environment): SOURCE, SHA256, TARGET.
+# Parameters (environment): SOURCE, SHA256, TARGET; CACERT: the CA file to trust for SOURCE (a
+# files mirror's private CA) instead of the image's bundle.
 set -eu
-: "${SOURCE:?}" "${SHA256:?}" "${TARGET:?}"
+: "${SOURCE:?}" "${SHA256:?}" "${TARGET:?}" "${CACERT:=}"
 if [ -f "$TARGET/.sha256" ] && [ "$(cat "$TARGET/.sha256")" = "$SHA256" ]; then
   echo "fetch-model: $TARGET is in place"
   exit 0
@@ -15,7 +16,9 @@ mkdir -p "$parent"
 # Work inside the volume, so the final move is a rename and a half-written version never shows.
 work=$(mktemp -d "$parent/.fetch.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-curl -fsSL --retry 5 --retry-all-errors --connect-timeout 20 -o "$work/model.tar.gz" "$SOURCE" \
+set --
+[ -z "$CACERT" ] || set -- --cacert "$CACERT"
+curl "$@" -fsSL --retry 5 --retry-all-errors --connect-timeout 20 -o "$work/model.tar.gz" "$SOURCE" \
   || { echo "fetch-model: could not download $SOURCE" >&2; exit 1; }
 actual=$(sha256sum "$work/model.tar.gz" | cut -d ' ' -f 1)
 if [ "$actual" != "$SHA256" ]; then

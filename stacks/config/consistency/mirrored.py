@@ -25,7 +25,24 @@ def mirrored_stack(cfg: StackConfig) -> list[str]:
                "as `ubuntu-drivers list` on the host shows it (e.g. '550'), or installDriver: false where the driver is installed"
                for i, h in enumerate(cfg.hosts) if h.gpu is not None and h.in_cluster and h.nvidia.install_driver
                and h.nvidia.driver_version is None and cfg.mirrors_of(h).apt is not None]
-    return errors + shared_credentials(cfg)
+    return errors + shared_credentials(cfg) + files_mirrors(cfg)
+
+
+def files_mirrors(cfg: StackConfig) -> list[str]:
+    """TF-Serving is one Deployment on any GPU node, each model with one source URL: the sites with
+    GPU nodes fetch model files from one `files` mirror (and CA), or the pods on some would fail."""
+    if not any(m.kind == "tf-model" and m.tf is not None and m.tf.source for m in cfg.models):
+        return []
+    seen: dict[tuple[str | None, str | None], list[str]] = {}
+    for site in cfg.sites:
+        if any(h.site == site.name and h.gpu is not None and h.in_cluster for h in cfg.hosts):
+            m = site.mirrors or cfg.mirrors
+            seen.setdefault((m.files, m.files_ca_config), []).append(site.name)
+    if len(seen) < 2:
+        return []
+    which = "; ".join(f"{', '.join(sites)}: {files or 'the sources as given'}{f' (CA {ca})' if ca else ''}" for (files, ca), sites in seen.items())
+    return [f"mirrors.files: TF-Serving's model files come from one place for every GPU node, but the sites with GPU nodes differ ({which}); "
+            "give those sites the same `files` and `filesCaConfig` in their `mirrors` (or in the stack-wide `mirrors`)"]
 
 
 def shared_credentials(cfg: StackConfig) -> list[str]:

@@ -1,0 +1,97 @@
+"""Model files through a site's `files` mirror: the GPU nodes' site's mirror (and its private CA) is
+what TF-Serving's fetcher uses and what those nodes' preflight checks; sites with GPU nodes that
+disagree are one config error."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+
+from components.kit.shell import split_command
+from stacks.load import ConfigError, secret_keys_of, validate
+from tests.support.helpers import evaluate_config, stack_config
+from tests.support.workloads import pod
+from tools.render.evaluate import Evaluation
+from tools.render.write import reveal
+
+OFFICE_FILES = "https://files.office.example.lan/models"
+CA = "-----BEGIN CERTIFICATE-----\nstand-in CA of the files mirror\n-----END CERTIFICATE-----\n"
+
+
+def _airgap(office_files: str = OFFICE_FILES, stack_wide: bool = False) -> dict[str, Any]:
+    """The airgap example with the office's own files mirror, the stack-wide one gone unless `stack_wide`."""
+    raw = stack_config("airgap")
+    if not stack_wide:
+        raw["mirrors"].pop("files")
+        raw["mirrors"].pop("filesCaConfig", None)
+    office = next(s for s in raw["sites"] if s["name"] == "office")
+    office["mirrors"]["files"] = office_files
+    return raw
+
+
+def _evaluate(raw: dict[str, Any]) -> Evaluation:
+    keys = secret_keys_of(validate(raw))
+    return evaluate_config(raw, {k: CA if k == "filesCa" else f"test-{k}" for k in keys}, stack="airgap")
+
+
+def _sources(ev: Evaluation) -> list[str]:
+    return [e["value"] for c in pod(ev, "tf-serving")["initContainers"] for e in c["env"] if e["name"] == "SOURCE"]
+
+
+def _mirror_step(ev: Evaluation, host: str) -> tuple[dict[str, str], str]:
+    step = ev.by_name(f"{host}-bootstrap-mirrors").inputs
+    return split_command(reveal(step["create"]))[1], str(reveal(step.get("stdin") or ""))
+
+
+def test_gpu_pods_fetch_from_their_sites_own_files_mirror() -> None:
+    raw = _airgap()
+    office = next(s for s in raw["sites"] if s["name"] == "office")
+    office["mirrors"].pop("filesCaConfig", None)
+    ev = _evaluate(raw)
+    sources = _sources(ev)
+    assert sources and all(s.startswith(f"{OFFICE_FILES}/") for s in sources), sources
+    params, _ = _mirror_step(ev, "ws-1")  # a GPU node checks each of them on its site's mirror
+    assert params["FILES_URL"] == OFFICE_FILES
+    assert sorted(params["FILES"].split()) == sorted(s.removeprefix(f"{OFFICE_FILES}/") for s in sources)
+    assert _mirror_step(ev, "receipt")[0]["FILES"] == ""  # no TF-Serving there
+
+
+def test_the_files_mirrors_ca_is_mounted_into_the_fetcher_and_given_to_the_preflight() -> None:
+    raw = _airgap()
+    next(s for s in raw["sites"] if s["name"] == "office")["mirrors"]["filesCaConfig"] = "filesCa"
+    ev = _evaluate(raw)
+    spec = pod(ev, "tf-serving")
+    secret = ev.by_name("tf-serving-fetch-ca").inputs
+    assert reveal(secret["stringData"]) == {"ca.crt": CA}
+    volume = next(v for v in spec["volumes"] if v["name"] == "fetch-ca")
+    assert volume["secret"]["secretName"] == secret["metadata"]["name"]
+    for init in spec["initContainers"]:
+        assert {"name": "CACERT", "value": "/fetch-ca/ca.crt"} in init["env"]
+        assert {"name": "fetch-ca", "mountPath": "/fetch-ca", "readOnly": True} in init["volumeMounts"]
+    assert "CACERT" not in str(spec["containers"])  # the server itself has no use for it
+    params, stdin = _mirror_step(ev, "ws-1")
+    assert params["SECRETS_ON_STDIN"] == "true"
+    assert f"files-ca files {base64.b64encode(CA.strip().encode()).decode()}\n" in stdin
+    assert "filesCa" not in str(ev.by_name("ws-1-bootstrap-mirrors").inputs["create"])  # never on the command line
+
+
+def test_sites_with_gpu_nodes_and_different_files_mirrors_are_one_error() -> None:
+    raw = _airgap(stack_wide=True)  # the cloud's stack-wide files differ from the office's
+    cloud = next(h for h in raw["hosts"] if h["name"] == "interface")
+    cloud.update(gpu={"model": "rtx-3090", "count": 1}, nvidia={"driverVersion": "550"})
+    with pytest.raises(ConfigError) as err:
+        _evaluate(raw)
+    problems = [p for p in err.value.problems if "mirrors.files" in p]
+    assert len(problems) == 1, err.value.problems
+    assert "office" in problems[0] and "cloud" in problems[0] and "filesCaConfig" in problems[0]
+
+
+def test_files_ca_without_files_is_refused() -> None:
+    raw = stack_config("airgap")
+    raw["mirrors"].pop("files")
+    raw["mirrors"]["filesCaConfig"] = "mirrorCa"
+    with pytest.raises(ConfigError) as err:
+        validate(raw)
+    assert any("filesCaConfig" in p and "`files` is unset" in p for p in err.value.problems), err.value.problems
