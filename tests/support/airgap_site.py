@@ -195,6 +195,14 @@ auth:
             time.sleep(0.2)
         raise RuntimeError(f"the stand-in mirror did not answer on {url}")
 
+    def serve_files_https(self, directory: Path, port: int = 8443) -> str:
+        """An HTTPS `files` mirror of `directory` under the registry's private-CA certificate; its URL."""
+        self.procs.append(subprocess.Popen(["ip", "netns", "exec", self.ns_mirror, sys.executable, "-m", "tests.support.https_files", MIRROR,
+                                            str(port), str(directory), str(self.root / "registry.crt"), str(self.root / "registry.key")],
+                                           cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        self._wait(f"https://{MIRROR}:{port}/", "--cacert", str(self.root / "ca.crt"))
+        return f"https://{MIRROR}:{port}"
+
     def on_host(self, *argv: str, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["ip", "netns", "exec", self.ns_host, *argv], capture_output=True, text=True, timeout=180, input=stdin,
                               check=False, cwd=PROJECT, env=env)
