@@ -120,6 +120,7 @@ def test_snaps_come_from_the_staged_files_acked_first_and_held(tmp_path: Path) -
         f"snap ack {snaps}/core20_2379.assert", f"snap install {snaps}/core20_2379.snap",
         f"snap ack {snaps}/microk8s_7394.assert", f"snap install --classic {snaps}/microk8s_7394.snap",
         "snap refresh --hold", "snap refresh --hold snapd", "snap refresh --hold core20", "snap refresh --hold microk8s",
+        "snap set system store.access=offline",
     ]
     assert not [c for c in h.calls() if "--channel" in c]
     assert (h.snap_data / "args/certs.d/ghcr.io/hosts.toml").read_text().startswith('# hybrid-ai: images of ghcr.io')
@@ -175,3 +176,26 @@ def test_a_missing_assertion_fails_before_microk8s_is_installed(tmp_path: Path) 
     assert result.returncode == 1
     assert f"snap ack {params['STAGED_SNAPS']}/microk8s_7394.assert failed" in result.stderr
     assert not [c for c in h.calls() if "microk8s_7394.snap" in c]
+
+
+def test_snapd_is_kept_off_the_store_and_destroy_puts_store_access_back(tmp_path: Path) -> None:
+    h = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    params = _staged(tmp_path)
+    result = h.run("microk8s-install.sh", **params)
+    assert result.returncode == 0, result.stderr
+    assert (h.state / "store-access").read_text().strip() == "offline" and "snap set system store.access=offline" in h.calls()
+    again = h.run("microk8s-install.sh", **params)
+    assert again.returncode == 0 and again.stdout.strip() == "changed=none", again.stdout + again.stderr
+    destroy = h.run("microk8s-uninstall.sh", HOLDS=params["HOLDS"])
+    assert destroy.returncode == 0, destroy.stderr
+    assert not (h.state / "store-access").exists() and "snap unset system store.access" in h.calls()
+
+
+def test_an_snapd_without_store_access_is_left_as_it_is_and_logged(tmp_path: Path) -> None:
+    h = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    params = _staged(tmp_path)
+    (h.state / "snapd-version").write_text("2.60.4\n")  # before 2.61: snapd refuses the option
+    result = h.run("microk8s-install.sh", **params)
+    assert result.returncode == 0, result.stderr
+    assert "snapd 2.60.4 has no store.access" in result.stderr
+    assert not (h.state / "store-access").exists() and "store.access" not in Path(params["HOLDS"]).read_text()

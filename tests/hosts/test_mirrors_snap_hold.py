@@ -69,3 +69,17 @@ def test_a_cluster_host_is_left_to_its_install_step(tmp_path: Path) -> None:
     teardown = h.run("mirrors-teardown.sh", **{k: params[k] for k in ("HOLDS", "STAGED_SNAPS", "STAGED_CERTS_D", "APT_DIR")})
     assert teardown.returncode == 0, teardown.stderr  # no hold recorded: nothing to put back
     assert not [c for c in h.calls() if c.startswith("snap ")]
+
+
+def test_snapd_is_kept_off_the_store_and_destroy_puts_it_back_as_it_was(tmp_path: Path) -> None:
+    h, params = _host(tmp_path)
+    teardown = {k: params[k] for k in ("HOLDS", "STAGED_SNAPS", "STAGED_CERTS_D", "APT_DIR")}
+    assert h.run("mirrors.sh", **params).returncode == 0
+    assert (h.state / "store-access").read_text().strip() == "offline"
+    assert h.run("mirrors.sh", **params).stdout.strip() == "changed=none"
+    assert h.run("mirrors-teardown.sh", **teardown).returncode == 0
+    assert not (h.state / "store-access").exists() and not Path(params["HOLDS"]).exists()
+    # The operator's own offline setting stays after destroy.
+    (h.state / "store-access").write_text("offline\n")
+    assert h.run("mirrors.sh", **params).returncode == 0 and h.run("mirrors-teardown.sh", **teardown).returncode == 0
+    assert (h.state / "store-access").read_text().strip() == "offline"

@@ -9,7 +9,11 @@ refresh.hold`, `snap remove`. As snapd (docs/upstream.md, canonical/snapd):
   that from the store first (installPrereqs): here, with no internet, that fails as it would;
 - `snap refresh --hold` with no snap holds auto-refreshes of all snaps (refresh.hold=forever),
   with names holds each; `snap list` notes a held snap as `held`; `--unhold` undoes either;
-- `snap version` prints `snapd <version>` ($STATE/snapd-version, else 2.66.1+22.04: Ubuntu 22.04's)."""
+- `snap version` prints `snapd <version>` ($STATE/snapd-version, else 2.66.1+22.04: Ubuntu 22.04's);
+- `snap set system store.access=offline` (overlord/configstate/configcore/store.go, added in 2.61:
+  an older snapd refuses it, `cannot set "core.store.access": unsupported system option`, as
+  configcore/runwithstate.go does any unknown option; another value than `offline` is refused),
+  `snap get` (unset: "has no ... configuration option", an error) and `snap unset` of it."""
 
 SNAP_FILES_STUB = '''
 no_store() {  # what snapd prints when a prerequisite must come from a store it cannot reach
@@ -47,10 +51,20 @@ case $1 in
              --hold) if [ $# -eq 2 ]; then echo forever > "$STATE/refresh-hold"; else shift 2; for s in "$@"; do : > "$STATE/held-$s"; done; fi; exit 0;;
              --unhold) if [ $# -eq 2 ]; then rm -f "$STATE/refresh-hold"; else shift 2; for s in "$@"; do rm -f "$STATE/held-$s"; done; fi; exit 0;;
            esac;;
-  get) [ "$2 $3" = "system refresh.hold" ] || exit 1
-       [ -s "$STATE/refresh-hold" ] || { echo 'error: snap "core" has no "refresh.hold" configuration option' >&2; exit 1; }
-       cat "$STATE/refresh-hold"; exit 0;;
-  set) [ "$2" = system ] && [[ $3 == refresh.hold=* ]] || exit 1; echo "${3#refresh.hold=}" > "$STATE/refresh-hold"; exit 0;;
+  get) [ "$2" = system ] && [[ $3 == refresh.hold || $3 == store.access ]] || exit 1
+       f=$STATE/${3/./-}
+       [ -s "$f" ] || { echo "error: snap \"core\" has no \"$3\" configuration option" >&2; exit 1; }
+       cat "$f"; exit 0;;
+  set) [ "$2" = system ] || exit 1
+       case $3 in
+         refresh.hold=*) echo "${3#refresh.hold=}" > "$STATE/refresh-hold"; exit 0;;
+         store.access=*)
+           printf '%s\n' 2.61 "$(cat "$STATE/snapd-version" 2>/dev/null || echo 2.66.1+22.04)" | sort -C -V \
+             || { echo 'error: cannot perform the following tasks:' >&2; echo '- Run configure hook of "core" snap (cannot set "core.store.access": unsupported system option)' >&2; exit 1; }
+           [ "${3#store.access=}" = offline ] || { echo "error: store access can only be set to 'offline'" >&2; exit 1; }
+           echo offline > "$STATE/store-access"; exit 0;;
+       esac; exit 1;;
+  unset) [ "$2 $3" = "system store.access" ] || exit 1; rm -f "$STATE/store-access"; exit 0;;
   version) v=$(cat "$STATE/snapd-version" 2>/dev/null || echo 2.66.1+22.04); printf 'snap    %s\nsnapd   %s\nseries  16\n' "$v" "$v"; exit 0;;
   remove) rm -f "$STATE/held-$2"; [ "$2" = microk8s ] || { rm -f "$STATE/snap-$2"; exit 0; };;
 esac

@@ -20,7 +20,8 @@ SCRIPT_NAME="microk8s"
 : "${LAUNCH_CONFIG:?}" "${CLUSTER_DNS:=10.152.183.10}" "${ADDONS:=}" "${UPGRADE_FROM:=}"
 : "${SNAP_DATA:=/var/snap/microk8s/current}" "${SNAP_COMMON:=/var/snap/microk8s/common}"
 # Mirrored sites: SNAP_FILES (`<snap>_<rev>` ..., in install order) and the registries' hosts.toml, staged by
-# mirrors.sh; HOLDS: what the snaps' refresh holds were before this step held them.
+# mirrors.sh; HOLDS: what the snaps' refresh holds (and snapd's store.access) were before this step set them.
+# uses: snap-store.sh
 : "${SNAP_FILES:=}" "${STAGED_SNAPS:=/var/lib/hybrid-ai/snaps}" "${STAGED_CERTS_D:=/etc/hybrid-ai/certs.d}"
 : "${HOLDS:=/var/lib/hybrid-ai/snap-holds}" "${MICROK8S_DEFAULTS:=/snap/microk8s/current/default-args/certs.d}"
 # What the install hook reads before $SNAP_COMMON/.microk8s.yaml (it runs as root).
@@ -128,6 +129,7 @@ hold_snaps() {
     snap refresh --hold "$name" >/dev/null || fail "snap refresh --hold $name failed"
     changed+=("held-$name")
   done
+  store_offline "$HOLDS"
 }
 
 # Control plane: the addons, once cluster-agent has applied the launch configuration (it

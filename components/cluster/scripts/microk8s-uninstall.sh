@@ -3,7 +3,9 @@
 # everything it stored, and the launch configuration. On a mirrored site, the refresh holds
 # go back to what they were before the install step held them ($HOLDS, see microk8s-install.sh):
 # the system's auto-refresh hold as it was, a snap held before stays held, and snapd or a base
-# installed or held by the install step is unheld (it stays installed: other snaps may use it).
+# installed or held by the install step is unheld (it stays installed: other snaps may use it), and
+# snapd's store.access is put back.
+# uses: snap-store.sh
 set -euo pipefail
 SCRIPT_NAME="microk8s"
 : "${SNAP_COMMON:=/var/snap/microk8s/common}" "${HOLDS:=/var/lib/hybrid-ai/snap-holds}"
@@ -16,6 +18,7 @@ if [ -e "$HOLDS" ]; then
     case $name:$before in
       system:-) snap refresh --unhold >/dev/null || fail "snap refresh --unhold failed" ;;
       system:*) snap set system refresh.hold="$before" || fail "could not set refresh.hold back to $before" ;;
+      store.access:*) store_restore "$before" ;;
       microk8s:* | *:held) ;;
       *) if snap list "$name" >/dev/null 2>&1; then snap refresh --unhold "$name" >/dev/null || fail "snap refresh --unhold $name failed"; fi ;;
     esac

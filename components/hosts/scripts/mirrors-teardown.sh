@@ -2,10 +2,11 @@
 # Undo mirrors.sh on `pulumi destroy`: the distribution's own apt sources come back, the mirrors'
 # sources, keys and staged files go, and the snaps' auto-refresh hold mirrors.sh set on a host
 # outside the cluster is put back as it was ($HOLDS; a cluster host's went back with MicroK8s, in
-# microk8s-uninstall.sh). A Snap Store Proxy setting stays (snaps may still use it). Where MicroK8s
-# stays (a site moved to `mirrors: {}`), the registry folders this program wrote into its certs.d go
-# and MicroK8s' own defaults come back.
+# microk8s-uninstall.sh), and so is snapd's store.access. A Snap Store Proxy setting stays (snaps may
+# still use it). Where MicroK8s stays (a site moved to `mirrors: {}`), the registry folders this
+# program wrote into its certs.d go and MicroK8s' own defaults come back.
 # uses: registry-hosts.sh
+# uses: snap-store.sh
 set -euo pipefail
 SCRIPT_NAME="mirrors"
 : "${APT_DIR:=/etc/apt}" "${STAGED_CERTS_D:=/etc/hybrid-ai/certs.d}" "${STAGED_SNAPS:=/var/lib/hybrid-ai/snaps}"
@@ -18,7 +19,11 @@ if [ "$before" = - ]; then
 elif [ -n "$before" ]; then
   snap set system refresh.hold="$before" || fail "could not set refresh.hold back to $before"
 fi
-[ -z "$before" ] || { rm -f "$HOLDS"; changed+=("auto-refresh-hold-restored"); }
+access=""
+[ ! -e "$HOLDS" ] || access=$(sed -n 's/^store.access //p' "$HOLDS" | head -n 1)
+[ -z "$access" ] || { store_restore "$access"; changed+=("store-access-restored"); }
+[ -z "$before" ] || changed+=("auto-refresh-hold-restored")
+[ -z "$before$access" ] || rm -f "$HOLDS"
 for file in "$APT_DIR/sources.list" "$APT_DIR/sources.list.d/ubuntu.sources" "$APT_DIR/sources.list.d/nvidia-container-toolkit.list"; do
   [ -e "$file.hybrid-ai-off" ] || continue
   # One written since it was set aside is the operator's: both stay, and the log says so.

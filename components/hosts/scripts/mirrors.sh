@@ -19,6 +19,7 @@
 # The paths default to the system's and are parameters only so that tests can point them elsewhere.
 # uses: timesync.sh
 # uses: registry-hosts.sh
+# uses: snap-store.sh
 set -euo pipefail
 SCRIPT_NAME="mirrors"
 : "${HOST_NAME:?}" "${APT_URL:=}" "${APT_KEY:=}" "${APT_COMPONENTS:=main}" "${APT_PACKAGES:=}" "${DRIVER_BRANCH:=}" "${KERNEL_FLAVOUR:=}"
@@ -280,6 +281,7 @@ if [ "$SNAP_HOLD" = true ] && command -v snap >/dev/null; then
     snap refresh --hold >/dev/null || fail "snap refresh --hold failed"
     changed+=("auto-refresh-held")
   fi
+  store_offline "$HOLDS"
 fi
 if [ -n "$SNAP_PROXY_URL" ]; then
   snap ack "$work/store.assert" || fail "snap ack of the store assertion of $SNAP_PROXY_URL failed"
