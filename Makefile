@@ -44,7 +44,7 @@ render: venv
 # digest (stacks/locks/STACK.yaml); LAYOUT=DIR: fetch them all into DIR to carry to the site (docs/airgap.md)
 .PHONY: mirror
 mirror: venv $(if $(RESOLVE)$(LAYOUT),.engine/bin/crane)
-	$(PY) -m tools.mirror --stack $(STACK) $(if $(RESOLVE),--resolve) $(if $(LAYOUT),--layout "$(LAYOUT)") $(foreach s,$(SOURCES),--source "$(s)") $(if $(SIGN_KEY),--sign-key "$(SIGN_KEY)")
+	$(PY) -m tools.mirror --stack $(STACK) $(if $(RESOLVE),--resolve) $(if $(LAYOUT),--layout "$(LAYOUT)") $(foreach s,$(SOURCES),--source "$(s)") $(if $(SIGN_KEY),--sign-key "$(SIGN_KEY)") $(if $(VALID_DAYS),--valid-days "$(VALID_DAYS)")
 
 ## diff: what `pulumi preview --diff` would show from BASE (a git ref) to the working tree, offline
 # (exit 0: no changes, 1: changes, 2: could not diff); STACK as for render

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from stacks.load import ConfigError
+from tools.mirror.layout import VALID_DAYS
 from tools.render.__main__ import PROJECT_DIR
 
 
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--release", default="noble", help="the hosts' Ubuntu codename, for the apt repository of --layout")
     parser.add_argument("--keyring", type=Path, help="keyring that verifies the upstream apt repositories (default: the machine's)")
     parser.add_argument("--sign-key", help="gpg key that signs the laid-out apt repositories (the key the stack's mirrors give as signedBy)")
+    parser.add_argument("--valid-days", type=int, default=VALID_DAYS, help="days the laid-out apt repositories' Release stays valid (Valid-Until); re-sign before")
     args = parser.parse_args(argv)
     out = args.out or PROJECT_DIR / "build" / args.stack / "mirror-manifest.json"
 
@@ -62,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.layout is not None:
         from tools.mirror.layout import lay_out
         try:
-            lay_out(doc, args.layout, sources, args.release, args.keyring, args.sign_key)
+            lay_out(doc, args.layout, sources, args.release, args.keyring, args.sign_key, args.valid_days)
         except (RuntimeError, OSError, ValueError, subprocess.CalledProcessError) as err:
             print(f"mirror: layout: {err}", file=sys.stderr)
             return 2

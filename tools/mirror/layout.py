@@ -92,14 +92,22 @@ def snaps(files: list[str], out: Path, sources: Mapping[str, str]) -> None:
         subprocess.run(["snap", "download", name, f"--revision={revision}", f"--target-directory={target}"], check=True, timeout=1800)
 
 
-def _sign(folder: Path, key: str | None, *opts: str) -> None:
-    release = subprocess.run(["apt-ftparchive", *opts, "release", "."], cwd=folder, check=True, capture_output=True, text=True).stdout
+VALID_DAYS = 30
+"""How long a laid-out apt Release stays valid (`Valid-Until`): apt refuses an older copy replayed
+on the LAN after that, so the mirror is re-signed (laid out again) before it (docs/airgap.md)."""
+
+
+def _sign(folder: Path, key: str | None, *opts: str, valid_days: int = VALID_DAYS) -> None:
+    # apt-ftparchive writes `Valid-Until` from ValidTime (seconds after `Date`).
+    release = subprocess.run(["apt-ftparchive", "-o", f"APT::FTPArchive::Release::ValidTime={valid_days * 86400}", *opts, "release", "."],
+                             cwd=folder, check=True, capture_output=True, text=True).stdout
     (folder / "Release").write_text(release)
     if key:
         subprocess.run(["gpg", "--batch", "--yes", "--local-user", key, "--clearsign", "-o", str(folder / "InRelease"), str(folder / "Release")], check=True)
 
 
-def apt(packages: list[str], out: Path, sources: Mapping[str, str], release: str, keyring: Path | None, key: str | None) -> None:
+def apt(packages: list[str], out: Path, sources: Mapping[str, str], release: str, keyring: Path | None, key: str | None,
+        valid_days: int = VALID_DAYS) -> None:
     """The packages and their dependency closure (apt resolves it against an empty system)."""
     arch = subprocess.run(["dpkg", "--print-architecture"], check=True, capture_output=True, text=True).stdout.strip()
     ubuntu, nvidia = locate(UBUNTU, sources), locate(NVIDIA, sources)
@@ -135,14 +143,14 @@ def apt(packages: list[str], out: Path, sources: Mapping[str, str], release: str
         listed = subprocess.run(["apt-ftparchive", "packages", "pool"], cwd=root, check=True, capture_output=True, text=True).stdout
         (index / "Packages").write_text(listed if suite == release else "")
         _sign(root / "dists" / suite, key, "-o", f"APT::FTPArchive::Release::Suite={suite}", "-o", f"APT::FTPArchive::Release::Codename={suite}",
-              "-o", "APT::FTPArchive::Release::Components=main", "-o", f"APT::FTPArchive::Release::Architectures={arch}")
+              "-o", "APT::FTPArchive::Release::Components=main", "-o", f"APT::FTPArchive::Release::Architectures={arch}", valid_days=valid_days)
     if flat.exists():
         (flat / "Packages").write_text(subprocess.run(["apt-ftparchive", "packages", "."], cwd=flat, check=True, capture_output=True, text=True).stdout)
-        _sign(flat, key)
+        _sign(flat, key, valid_days=valid_days)
 
 
 def lay_out(doc: dict[str, Any], out: Path, sources: Mapping[str, str], release: str,
-            keyring: Path | None = None, sign_key: str | None = None) -> None:
+            keyring: Path | None = None, sign_key: str | None = None, valid_days: int = VALID_DAYS) -> None:
     out.mkdir(parents=True, exist_ok=True)
     images(doc["images"], out, sources)
     charts(doc["charts"], out, sources)
@@ -151,4 +159,4 @@ def lay_out(doc: dict[str, Any], out: Path, sources: Mapping[str, str], release:
     snaps(sorted({s[k] for h in doc["hosts"].values() for s in h["snaps"] for k in ("file", "assertion") if k in s}), out, sources)
     packages = sorted({p for h in doc["hosts"].values() for p in h["apt"] if not p.startswith("(")})
     if packages:
-        apt(packages, out, sources, release, keyring, sign_key)
+        apt(packages, out, sources, release, keyring, sign_key, valid_days)
