@@ -88,8 +88,9 @@ class Mirrors(Schema):
     def _one_snap_source(self) -> Mirrors:
         if self.snaps is not None and self.snap_store_proxy is not None:
             raise ValueError("set one of `snaps` (files from the mirror) or `snapStoreProxy`, not both")
-        if self.files is not None and not self.files.startswith("https://"):
-            raise ValueError("files: model downloads go out on HTTPS (port 443) only; give an https:// base URL")
+        if self.files is not None and (not self.files.startswith("https://") or self.files.split("/")[2].partition(":")[2] not in ("", "443")):
+            # TF-Serving's download NetworkPolicy lets the fetcher out on TCP 443 only.
+            raise ValueError("files: model downloads go out on HTTPS (port 443) only; give an https:// base URL without another port")
         if self.files_ca_config is not None and self.files is None:
             raise ValueError("filesCaConfig: names the CA of the `files` mirror, but `files` is unset; set `files` or remove `filesCaConfig`")
         seen = [r.upstream for r in self.registries]

@@ -95,3 +95,16 @@ def test_files_ca_without_files_is_refused() -> None:
     with pytest.raises(ConfigError) as err:
         validate(raw)
     assert any("filesCaConfig" in p and "`files` is unset" in p for p in err.value.problems), err.value.problems
+
+
+@pytest.mark.parametrize("url", ["http://mirror.example.lan/models", "https://mirror.example.lan:8443/models"])
+def test_a_files_mirror_the_fetcher_cannot_reach_is_refused(url: str) -> None:
+    raw = _airgap(office_files=url)  # the download NetworkPolicy lets the fetcher out on 443 only
+    with pytest.raises(ConfigError) as err:
+        validate(raw)
+    problems = err.value.problems
+    assert len(problems) == 1 and problems[0].startswith("hybrid-ai:sites[1].mirrors: files:") and "port 443" in problems[0], problems
+
+
+def test_a_files_mirror_on_443_is_accepted() -> None:
+    validate(_airgap(office_files="https://mirror.example.lan:443/models"))
