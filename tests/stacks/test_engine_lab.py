@@ -152,6 +152,10 @@ def test_whole_program_preview_up_again_remove_destroy(cluster: ClusterLab, tmp_
     assert len(deployments) >= 5 and all(where and where <= CLUSTER_HOSTS for where in deployments.values()), deployments
     print(f"{len(deployments)} Deployments ready on their kwok nodes: {deployments}", flush=True)
     assert_no_secret_in_state(lab, stack)
+    # The API server runs what the install left on the control plane: its args file's flags
+    # (the lab's datastore and paths aside, tools/lab/kube.py LAB_FLAGS) and its server.crt.
+    assert cluster.apiserver_drift() == []
+    assert cluster.serves_host_certificate(), "the API server does not serve receipt's certs/server.crt"
 
     first_up = result["elapsed"]
     result, text, opened = step(stack, "up", config)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
+import ssl
 import subprocess
 import sys
 import time
@@ -18,11 +20,34 @@ from tests.support.engine_lab import CONTROL_PLANE, OFFICE, OPERATOR_PUBLIC, lab
 from tests.support.helpers import PROJECT
 from tests.support.kube import apiserver_flags
 from tools.lab.base import Startable
-from tools.lab.kube import CRDS, ControlPlane
+from tools.lab.kube import CRDS, LAB_FLAGS, ControlPlane
 from tools.lab.netlab import Lab
 
 MIRROR_PORT = 8780
 """The chart mirror's port on the operator namespace's loopback (where the provider runs)."""
+SNAP_DATA = "/var/snap/microk8s/current"
+
+
+def args_file(text: str) -> dict[str, str]:
+    """A MicroK8s args file's flags (`--flag=value` lines, quotes dropped and ${SNAP_DATA} expanded
+    as kubelite's shell wrapper does)."""
+    words = (shlex.split(line)[0] for line in text.splitlines() if line.strip().startswith("--"))
+    return {flag: value.replace("${SNAP_DATA}", SNAP_DATA).replace("$SNAP_DATA", SNAP_DATA)
+            for flag, _, value in (w.partition("=") for w in words)}
+
+
+def apiserver_drift(written: dict[str, str], argv: list[str]) -> list[str]:
+    """Each flag where a kube-apiserver command line (`argv`) differs from the args file the
+    control plane's install left (`written`), the lab's own (tools/lab/kube.py LAB_FLAGS) aside."""
+    start = next(i for i, a in enumerate(argv) if a.endswith("/kube-apiserver")) + 1
+    running = {flag: value for flag, _, value in (a.partition("=") for a in argv[start:] if a)}
+    drift = []
+    for flag in sorted((written.keys() | running.keys()) - set(LAB_FLAGS)):
+        w, r = written.get(flag), running.get(flag)
+        same = (set(w.split(",")) == set(r.split(","))) if flag == "--enable-admission-plugins" and w and r else w == r
+        if not same:
+            drift.append(f"{flag}: the host's args file has {w!r}, the API server runs {r!r}")
+    return drift
 
 
 class ClusterLab(Startable):
@@ -78,6 +103,28 @@ class ClusterLab(Startable):
         log = open(self.root / f"{name}.log", "wb")  # noqa: SIM115 - handed to the child
         env = {**os.environ, "PYTHONPATH": str(PROJECT)}
         self.processes.append(subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, cwd=PROJECT, env=env))
+
+    def control_plane_file(self, path: str) -> Path:
+        """A file of the control-plane host's private /var layer, from outside the host."""
+        return self.lab.hosts[CONTROL_PLANE].dir / "overlay" / "var" / "upper" / Path(path).relative_to("/var")
+
+    def apiserver_drift(self) -> list[str]:
+        """How the running API server's flags differ from the host's args/kube-apiserver."""
+        assert self.plane is not None
+        argv = Path(f"/proc/{self.plane.processes['kube-apiserver'].pid}/cmdline").read_bytes().decode().split("\0")
+        return apiserver_drift(args_file(self.control_plane_file(f"{SNAP_DATA}/args/kube-apiserver").read_text()), argv)
+
+    def serves_host_certificate(self, timeout: float = 90) -> bool:
+        """Whether the API server serves the host's certs/server.crt (it reloads a changed one
+        within a minute), waiting at most `timeout` seconds."""
+        assert self.plane is not None
+        want = ssl.PEM_cert_to_DER_cert(self.control_plane_file(f"{SNAP_DATA}/certs/server.crt").read_text())
+        deadline = time.monotonic() + timeout
+        while ssl.PEM_cert_to_DER_cert(ssl.get_server_certificate(("127.0.0.1", self.plane.port), timeout=5)) != want:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(2)
+        return True
 
     def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         assert self.plane is not None

@@ -24,8 +24,13 @@ WIRING = Path("/run/hybrid-ai-lab/microk8s.json")
 BOOK = Path("/run/hybrid-ai-lab/snap-microk8s.json")
 """snapd's record of the installed snap (channel, revision)."""
 REVISION = "7000"
-# default-args/kube-apiserver @ v1.32: the three of its lines the program reads or changes.
-APISERVER_DEFAULT_ARGS = ("--authorization-mode=AlwaysAllow\n--enable-admission-plugins=EventRateLimit\n"
+# default-args/kube-apiserver @ v1.32: the lines tools/lab/kube_args.py records (the engine lab's
+# API server runs them; certificate paths and the datastore are the lab's own).
+APISERVER_DEFAULT_ARGS = ("--service-cluster-ip-range=10.152.183.0/24\n--authorization-mode=AlwaysAllow\n--secure-port=16443\n"
+                          "--allow-privileged=true\n--service-account-issuer=https://kubernetes.default.svc\n--event-ttl=5m\n"
+                          "--profiling=false\n--enable-admission-plugins=EventRateLimit\n"
+                          "--kubelet-preferred-address-types=InternalIP,Hostname,InternalDNS,ExternalDNS,ExternalIP\n"
+                          "--feature-gates=WatchList=false\n"
                           "--admission-control-config-file=${SNAP_DATA}/args/admission-control-config-file.yaml\n")
 # microk8s-resources/certs/csr.conf.template at v1.32 (the sections that matter).
 CSR_TEMPLATE = """[ req ]

@@ -7,7 +7,8 @@ control plane (tools/lab/kube.py) as the cluster's API server.
 What it does as MicroK8s 1.32 does (docs/upstream.md lists each fact and its test):
 - `snap install microk8s --classic --channel=C` lays out the default args, applies the first
   launch configuration found (tests/support/microk8s_fake.py `launch`: args, csr.conf.template,
-  addons), and issues a real `certs/server.crt` from the template with the cluster's CA. On the
+  addons), and issues a real `certs/server.crt` from the template with the cluster's CA, which
+  the lab's API server then serves (as kubelite does once started; `refresh-certs` too). On the
   control-plane host (the one whose lab wiring names the API server's CA) it also writes the admin
   `credentials/client.config` (x509 CN=admin,O=system:masters) and the kubelet's own
   (CN=system:node:<hostname>,O=system:nodes), and the kubelet registers its Node.
@@ -145,9 +146,14 @@ def install(channel: str) -> None:
 def server_cert() -> None:
     """`refresh_csr_conf; gen_server_cert`: server.crt for the alt_names of csr.conf.template."""
     names = [value for _, value in microk8s_fake.alt_names((SNAP_DATA / "certs" / "csr.conf.template").read_text())]
-    cert, key = sign(Path(wiring()["ca_dir"]), "127.0.0.1", (), tuple(names))
+    ca_dir = Path(wiring()["ca_dir"])
+    cert, key = sign(ca_dir, "127.0.0.1", (), tuple(names))
     (SNAP_DATA / "certs" / "server.crt").write_bytes(cert)
     (SNAP_DATA / "certs" / "server.key").write_bytes(key)
+    # Served as kubelite serves it once (re)started: the lab's API server reloads ca_dir/server.*
+    for name, pem in (("server.key", key), ("server.crt", cert)):
+        (ca_dir / f".{name}").write_bytes(pem)
+        os.replace(ca_dir / f".{name}", ca_dir / name)
 
 
 def uninstall() -> None:

@@ -45,6 +45,13 @@ KWOK_MODULE = "sigs.k8s.io/kwok"
 KWOK_STAGES = ("node/fast/node-initialize.yaml", "node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
                "pod/fast/pod-ready.yaml", "pod/fast/pod-complete.yaml", "pod/fast/pod-delete.yaml")
 READY_TIMEOUT = 60
+LAB_FLAGS = ("--etcd-servers", "--bind-address", "--cert-dir", "--client-ca-file", "--tls-cert-file", "--tls-private-key-file",
+             "--kubelet-certificate-authority", "--kubelet-client-certificate", "--kubelet-client-key", "--service-account-key-file",
+             "--service-account-signing-key-file", "--admission-control-config-file")
+"""kube-apiserver flags the lab sets itself: the datastore (etcd; MicroK8s runs k8s-dqlite behind
+the same API) and file paths in the lab's folder. The serving pair, pki/server.{crt,key}, is
+reloaded by the API server when it changes: a MicroK8s stand-in on the host puts its own
+server.crt there (tests/support/microk8s_standin.py)."""
 
 
 def missing_requirements() -> str | None:
@@ -206,6 +213,7 @@ class ControlPlane(Startable):
             "--service-account-signing-key-file": str(k / "pki/serviceaccount.key"),
             "--admission-control-config-file": str(k / "admission/admission-control-config-file.yaml"),
         }
+        assert set(own) == set(LAB_FLAGS)
         return [f"{flag}={value}" for flag, value in (self.apiserver | own).items()]
 
     def _all_ready(self) -> bool:
