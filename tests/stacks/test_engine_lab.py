@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -59,17 +61,35 @@ def lab(cluster: ClusterLab) -> Lab:
     return cluster.lab
 
 
+# The lab's own: sshd logs every login under /var/log; an overlay's work folder is the kernel's.
+LAB_OWN = re.compile(r"\.log$|/overlay/var/upper/log(/|$)|/overlay/[^/]+/work(/|$)")
+# What `destroy` leaves on purpose (base-teardown.sh): the live forwarding sysctls stay until the
+# next boot. The kernel's own consequences of `ip_forward=1` go with it: every interface's
+# `forwarding` and `conf.all.accept_redirects` (net/ipv4/devinet.c, `inet_forward_change`).
+KEPT_SYSCTLS = re.compile(r"net\.ipv4\.(ip_forward|conf\.[^.]+\.forwarding|conf\.all\.(accept_redirects|src_valid_mark)) = ")
+
+
 def host_state(lab: Lab) -> dict[str, str]:
-    """Every file of every host's own folders (mounts, /etc layer, lab state) by digest, and each
-    host's network devices and nftables tables: what `up` changes and `destroy` must put back."""
+    """Every file (by digest), folder (mode and owner) and overlayfs whiteout (a character device
+    in an upper folder) of every host's own folders (mounts, /etc layer, lab state), and each
+    host's network devices, nftables tables and IPv4 sysctls (but `KEPT_SYSCTLS`): what `up`
+    changes and `destroy` must put back."""
     found: dict[str, str] = {}
     for h in lab.hosts.values():
         for path in sorted(h.dir.rglob("*")):
-            # (sshd logs every login under /var/log; an overlay's work folder is its own)
-            if path.is_file() and path.suffix != ".log" and not re.search(r"/overlay/var/upper/log/|/overlay/[^/]+/work/", str(path)):
-                found[str(path.relative_to(lab.root))] = hashlib.sha256(path.read_bytes()).hexdigest()
+            if LAB_OWN.search(str(path)):
+                continue
+            info, key = path.lstat(), str(path.relative_to(lab.root))
+            if stat.S_ISREG(info.st_mode):
+                found[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+            elif stat.S_ISDIR(info.st_mode):
+                found[key] = f"folder {stat.filemode(info.st_mode)} uid={info.st_uid} gid={info.st_gid}"
+            elif stat.S_ISCHR(info.st_mode):
+                found[key] = f"whiteout {os.major(info.st_rdev)},{os.minor(info.st_rdev)}"
         found[f"{h.name}:links"] = " ".join(sorted(re.findall(r"^\d+: ([^:@]+)", sh("ip", "-n", h.ns, "link").stdout, re.M)))
         found[f"{h.name}:nft"] = sh("ip", "netns", "exec", h.ns, "nft", "list", "tables").stdout
+        found[f"{h.name}:sysctl"] = "\n".join(line for line in sh("ip", "netns", "exec", h.ns, "sysctl", "net.ipv4", check=False).stdout.splitlines()
+                                              if not KEPT_SYSCTLS.match(line))
     return found
 
 
@@ -104,18 +124,46 @@ def api_objects(cluster: ClusterLab) -> set[str]:
     return {f"{o['kind']}/{o['metadata'].get('namespace', '')}/{o['metadata']['name']}" for o in json.loads(out)["items"]}
 
 
-def ready_deployments(cluster: ClusterLab) -> dict[str, set[str]]:
-    """Each Deployment of ours that is ready, with the nodes its pods run on."""
+def deployments_where(cluster: ClusterLab) -> dict[str, set[str] | None]:
+    """Each Deployment of ours (the program labels every one `part-of=hybrid-ai`) with the nodes
+    its pods run on, or None while it is not ready."""
     deployments = json.loads(cluster.kubectl("get", "deployments", "-A", "-l", "app.kubernetes.io/part-of=hybrid-ai", "-o", "json").stdout)["items"]
     pods = json.loads(cluster.kubectl("get", "pods", "-A", "-o", "json").stdout)["items"]
-    found = {}
+    found: dict[str, set[str] | None] = {}
     for d in deployments:
-        if d.get("status", {}).get("readyReplicas") != d["spec"]["replicas"]:
-            continue
         selector = d["spec"]["selector"].get("matchLabels", {})
+        ready = d.get("status", {}).get("readyReplicas") == d["spec"]["replicas"]
         found[d["metadata"]["name"]] = {p["spec"].get("nodeName", "") for p in pods if p["metadata"]["namespace"] == d["metadata"]["namespace"]
-                                        and selector.items() <= p["metadata"].get("labels", {}).items()}
+                                        and selector.items() <= p["metadata"].get("labels", {}).items()} if ready else None
     return found
+
+
+def placements(config: dict[str, Any]) -> dict[str, set[str]]:
+    """Where the config places each Deployment of the program (stacks/workloads.py): a model at
+    its `placement` (cloud unless said), redis (when a model talks to it) in the cloud, TF-Serving
+    (when the catalog holds a tf-model) on the GPU nodes; as the cluster nodes that may hold it."""
+    hosts = [h for h in config["hosts"] if {"control-plane", "worker"} & set(h["roles"])]
+    nodes = {"cloud": {h["name"] for h in hosts if h["site"] == "cloud"}, "gpu": {h["name"] for h in hosts if h.get("gpu")}}
+    models = config["models"]
+    where = {m["name"]: nodes[m.get("placement", "cloud")] for m in models if m.get("kind") != "tf-model"}
+    if any("redis" in m.get("talksTo", ()) for m in models):
+        where["redis"] = nodes["cloud"]
+    if any(m.get("kind") == "tf-model" for m in models):
+        where["tf-serving"] = nodes["gpu"]
+    return where
+
+
+def misplaced(found: dict[str, set[str] | None], where: dict[str, set[str]]) -> list[str]:
+    """What differs between the Deployments found (`deployments_where`) and the placements: one
+    missing, unexpected, not ready, or with a pod on a node outside its placement."""
+    problems = [f"{name}: not found" for name in sorted(where.keys() - found.keys())]
+    problems += [f"{name}: not one the config places" for name in sorted(found.keys() - where.keys())]
+    for name, nodes in sorted(found.items()):
+        if nodes is None:
+            problems.append(f"{name}: not ready")
+        elif name in where and not (nodes and nodes <= where[name]):
+            problems.append(f"{name}: on {sorted(nodes)}, placed on {sorted(where[name])}")
+    return problems
 
 
 def test_whole_program_preview_up_again_remove_destroy(cluster: ClusterLab, tmp_path: Path) -> None:
@@ -148,8 +196,8 @@ def test_whole_program_preview_up_again_remove_destroy(cluster: ClusterLab, tmp_
     for name, node in nodes.items():  # joined over the VPN, pinned to its VPN address, labelled by the program
         address = next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
         assert address == node["metadata"]["labels"]["hybrid-ai.node-restriction.kubernetes.io/vpn-address"], name
-    deployments = ready_deployments(cluster)
-    assert len(deployments) >= 5 and all(where and where <= CLUSTER_HOSTS for where in deployments.values()), deployments
+    deployments, where = deployments_where(cluster), placements(config)
+    assert len(where) >= 5 and not misplaced(deployments, where), misplaced(deployments, where)
     print(f"{len(deployments)} Deployments ready on their kwok nodes: {deployments}", flush=True)
     assert_no_secret_in_state(lab, stack)
     # The API server runs what the install left on the control plane: its args file's flags
