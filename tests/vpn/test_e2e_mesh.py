@@ -157,13 +157,16 @@ def test_every_script_run_again_changes_nothing(mesh: Session) -> None:
 
 
 HOSTILE = {"ws-1": "section", "ws-2": "shell", "ws-3": "oversized"}
+# What each mode of tools/lab/shims/hostile-wg prints after the key.
+PRINTED = {"section": "\n[Interface]\nPostUp = touch /etc/wireguard/pwned", "shell": "$(touch /etc/wireguard/pwned) `touch", "oversized": "A" * 1048576}
 
 
 def test_workstations_printing_hostile_output_change_nothing_on_other_hosts(mesh: Session) -> None:
     """ws-1, ws-2 and ws-3 print, after their key, a config section, shell, or a megabyte on one
-    line when their key steps run again: `pulumi up` fails naming one (the engine stops at the
-    first failed step); nothing they printed runs anywhere; a cloud host's files stay as they were,
-    but that its config may lose those peers (if its step ran first); its tunnels stay up."""
+    line when their key steps run again (all three run: the state records what each printed):
+    `pulumi up` fails naming one (the engine stops at the first failed step); nothing they
+    printed runs anywhere; a cloud host's files stay as they were, but that its config may lose
+    those peers (if its step ran first); its tunnels stay up."""
     lab = mesh.lab
     before = {h: host_files(lab, h) for h in CLOUD}
     daemons = {h: lab.pids(h, "wireguard-go") for h in CLOUD}
@@ -174,6 +177,10 @@ def test_workstations_printing_hostile_output_change_nothing_on_other_hosts(mesh
         (lab.hosts[host].dir / "labstate" / "hostile").write_text(mode)
     result = mesh.up(mesh.config(), scripts_changed(mesh.stack.deployment(), {f"mesh-{h}-wg-key" for h in HOSTILE}), ok=False)
     assert set(HOSTILE) >= {h for h in HOSTILE if re.search(rf"mesh-{h}-wg-key: host '{h}' printed \d+ bytes", failure(result))} != set()
+    # Each host's step ran and printed its payload (the state records what each printed), so
+    # every mode below is exercised, not only the one the failure names.
+    printed = {h: by_name(mesh.stack.deployment())[f"mesh-{h}-wg-key"]["outputs"]["stdout"] for h in HOSTILE}
+    assert all(PRINTED[HOSTILE[h]] in printed[h] for h in HOSTILE), {h: f"{len(out)} bytes: {out[:120]!r}" for h, out in printed.items()}
     for h in CLOUD:
         after = host_files(lab, h)
         assert after.keys() == before[h].keys(), h

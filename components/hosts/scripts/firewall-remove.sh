@@ -7,4 +7,6 @@ set -euo pipefail
 SCRIPT_NAME="firewall"
 : "${RULES_FILE:=/etc/hybrid-ai/firewall.nft}" "${UNIT_FILE:=/etc/systemd/system/hybrid-ai-firewall.service}"
 nft_remove hybrid_ai
+# The program's config folder, once no file of its own is left in it.
+rmdir "$(dirname "$RULES_FILE")" 2>/dev/null || true
 report

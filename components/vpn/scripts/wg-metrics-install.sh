@@ -38,6 +38,13 @@ AccuracySec=1s
 [Install]
 WantedBy=timers.target"
 
+# The folders this install makes, listed for wg-metrics-remove.sh to take back (only those).
+made=()
+for d in "$LIB_DIR" "$(dirname "$TEXTFILE_DIR")" "$TEXTFILE_DIR"; do
+  [ -d "$d" ] || made+=("$d")
+done
+mkdir -p "$LIB_DIR" "$TEXTFILE_DIR"
+[ "${#made[@]}" -eq 0 ] || printf '%s\n' "${made[@]}" >> "$LIB_DIR/wg-metrics.folders"
 units=0
 install_text "$LIB_DIR/wg-metrics.sh" 0755 "$COLLECTOR" && changed+=("collector")
 install_text "$UNIT_DIR/hybrid-ai-wg-metrics.service" 0644 "$service" && { changed+=("service"); units=1; }
