@@ -104,6 +104,7 @@ def mirror_setup(stack: Stack, h: Host) -> MirrorSetup | None:
         "CREDENTIAL_KEYS": " ".join(f"{r.upstream}={r.credentials_config}" for r in m.registries if r.credentials_config) if h.in_cluster else "",
         "IMAGES": " ".join(images),
         "FILES_URL": (m.files or "") if model_files(cfg, h, m) else "", "FILES": model_files(cfg, h, m),
+        "FILES_ADDRESSES": " ".join(map(str, m.files_addresses)) if model_files(cfg, h, m) else "",
         "SECRETS_ON_STDIN": "true" if (any(r.ca_config or r.credentials_config for r in m.registries) and h.in_cluster)
         or (m.files_ca_config and model_files(cfg, h, m)) else "false",
     }

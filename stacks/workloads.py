@@ -211,6 +211,7 @@ def _tf_serving(stack: Stack, namespace: pulumi.Input[str], pull: pulumi.Input[s
             pull_secret=pull, blocked_cidrs=_download_except(cfg),
             memory_fraction=memory_share(cfg, t) if t.gpu_memory else None, gpu_node_terms=node_terms(cfg, t),
             source_ca=stack.secret(files.files_ca_config) if files.files_ca_config else None,
+            source_aliases={files.files_host() or "": [str(a) for a in files.files_addresses]} if files.files_addresses else {},
         ), opts=gpu_opts)
         out.endpoints["tf-serving"] = tf.service_name
     return tf_models

@@ -116,6 +116,8 @@ class ModelServiceArgs:
     """Containers run to completion before the main one (restricted security context added)."""
     init_volumes: Sequence[Mapping[str, Any]] = ()
     """Volumes only the init containers mount."""
+    host_aliases: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    """Host name -> addresses written to the pod's /etc/hosts (`hostAliases`), instead of cluster DNS."""
     command: Sequence[str] = ()
     """Container command (the image's entrypoint when empty)."""
     secret_env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)

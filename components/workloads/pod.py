@@ -99,6 +99,8 @@ def pod_spec(name: str, args: ModelServiceArgs, secret: pulumi.Input[str] | None
         "containers": [_container(name, args, secret, mounts)],
         "volumes": volumes,
     }
+    if args.host_aliases:
+        pod["hostAliases"] = [{"ip": ip, "hostnames": [name]} for name, ips in sorted(args.host_aliases.items()) for ip in ips]
     if args.init_containers:
         pod["initContainers"] = [dict(c) | {"securityContext": restricted_container(args.run_as)} for c in args.init_containers]
     if args.placement == "gpu":

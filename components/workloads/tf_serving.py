@@ -16,7 +16,7 @@ passes it no Google credentials for `gs://`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +108,8 @@ class TfServingArgs:
     """The model fetcher's image (by digest on mirrored sites)."""
     source_ca: pulumi.Input[str] | None = None
     """The private CA (PEM, a secret) of the files mirror the sources are on; the fetcher trusts only it."""
+    source_aliases: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    """The files mirror's host name -> its addresses, as the GPU hosts resolve it (the pod's `hostAliases`)."""
 
 
 def fetch_container(model: TfModel, image: str = FETCH_IMAGE, ca: bool = False) -> dict[str, Any]:
@@ -184,6 +186,7 @@ class TfServing(pulumi.ComponentResource):
             component="model-server",
             init_containers=[fetch_container(m, args.fetch_image, args.source_ca is not None) for m in fetched],
             init_volumes=init_volumes,
+            host_aliases=args.source_aliases if fetched else {},
             gpu_node_terms=args.gpu_node_terms,
         ), opts=child)
         self.service_name = server.service_name

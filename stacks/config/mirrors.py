@@ -8,6 +8,7 @@ Charts and the Gateway API bundle have their own source settings (`docs/airgap.m
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -83,6 +84,7 @@ class Mirrors(Schema):
     registries: list[RegistryMirror] = Field(default_factory=list, description="One mirror per upstream registry, written as MicroK8s' containerd `hosts.toml` with the mirror as the only server.")
     files: MirrorUrl | None = Field(default=None, description="Base URL for model files: a `tfServing` model's `source` is fetched from `<files>/<its file name>` (the mirrors of the sites with GPU hosts; those sites must agree).")
     files_ca_config: ConfigKeyName | None = Field(default=None, description="Secret config key holding the `files` mirror's private CA (PEM), when its certificate is not publicly trusted; the model fetcher and the GPU hosts' preflight trust it.")
+    files_addresses: list[ipaddress.IPv4Address] = Field(default_factory=list, description="The `files` mirror's address(es) as the GPU hosts resolve its name: written as the fetcher pod's `hostAliases` (the pod otherwise asks cluster DNS, which runs on cloud nodes); required on an on-prem site with GPU nodes whose `files` names a host.")
 
     @model_validator(mode="after")
     def _one_snap_source(self) -> Mirrors:
@@ -93,6 +95,8 @@ class Mirrors(Schema):
             raise ValueError("files: model downloads go out on HTTPS (port 443) only; give an https:// base URL without another port")
         if self.files_ca_config is not None and self.files is None:
             raise ValueError("filesCaConfig: names the CA of the `files` mirror, but `files` is unset; set `files` or remove `filesCaConfig`")
+        if self.files_addresses and self.files is None:
+            raise ValueError("filesAddresses: gives the address of the `files` mirror, but `files` is unset; set `files` or remove `filesAddresses`")
         seen = [r.upstream for r in self.registries]
         if dupes := sorted({u for u in seen if seen.count(u) > 1}):
             raise ValueError(f"registries: {', '.join(dupes)} listed more than once; give each upstream one mirror")
@@ -107,6 +111,10 @@ class Mirrors(Schema):
         if url is None or self.files is None:
             return url
         return f"{self.files}/{url.split('?', 1)[0].rstrip('/').rsplit('/', 1)[-1]}"
+
+    def files_host(self) -> str | None:
+        """The `files` mirror's host name (None without `files`)."""
+        return self.files.split("://", 1)[1].split("/", 1)[0].split(":", 1)[0] if self.files else None
 
     def registry_hosts(self) -> set[str]:
         """The mirrors' own host names (what a host may reach)."""

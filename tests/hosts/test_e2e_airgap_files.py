@@ -43,9 +43,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AirgapSite,
         yield running, running.serve_files_https(models)
 
 
-def _preflight(site: AirgapSite, url: str, tmp_path: Path, files: str, with_ca: bool = True):  # type: ignore[no-untyped-def]
+def _preflight(site: AirgapSite, url: str, tmp_path: Path, files: str, with_ca: bool = True, addresses: str = ""):  # type: ignore[no-untyped-def]
     (tmp_path / "os-release").write_text(f"NAME=Ubuntu\nVERSION_CODENAME={CODENAME}\n")
-    params = {"HOST_NAME": "ws-1", "FILES_URL": url, "FILES": files, "SECRETS_ON_STDIN": "true" if with_ca else "false",
+    params = {"HOST_NAME": "ws-1", "FILES_URL": url, "FILES": files, "FILES_ADDRESSES": addresses, "SECRETS_ON_STDIN": "true" if with_ca else "false",
               "APT_DIR": str(tmp_path / "etc-apt"), "STAGED_CERTS_D": str(tmp_path / "certs.d"), "STAGED_SNAPS": str(tmp_path / "snaps"),
               "OS_RELEASE": str(tmp_path / "os-release")}
     ca = base64.b64encode((site.root / "ca.crt").read_bytes()).decode()
@@ -66,6 +66,16 @@ def test_a_missing_model_file_fails_the_preflight_naming_it_and_the_mirror(site:
     assert f"model file {MODELS[1]} (on {url})" in result.stderr and f"model file {MODELS[0]}" not in result.stderr
     assert "nothing was changed" in result.stderr
     assert not any(p.exists() for p in (tmp_path / "etc-apt", tmp_path / "certs.d", tmp_path / "snaps"))
+
+
+def test_the_preflight_fails_where_the_host_resolves_the_files_mirror_elsewhere_than_its_pods(site: tuple[AirgapSite, str], tmp_path: Path) -> None:
+    lab, url = site
+    host = url.split("://")[1].split(":")[0]  # what this host's resolver (getent) answers for it
+    assert _preflight(lab, url, tmp_path, MODELS[0], addresses=host).returncode == 0
+    result = _preflight(lab, url, tmp_path, MODELS[0], addresses=f"{host} 198.51.100.99")
+    assert result.returncode != 0
+    assert f"files mirror {host} at 198.51.100.99 as filesAddresses gives it to the model fetcher (here it resolves to {host})" in result.stderr
+    assert f"at {host} as" not in result.stderr and "nothing was changed" in result.stderr
 
 
 def test_without_the_files_mirrors_ca_the_preflight_fails(site: tuple[AirgapSite, str], tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ def _airgap(office_files: str = OFFICE_FILES, stack_wide: bool = False) -> dict[
     if not stack_wide:
         raw["mirrors"].pop("files")
         raw["mirrors"].pop("filesCaConfig", None)
+        raw["mirrors"].pop("filesAddresses", None)
     office = next(s for s in raw["sites"] if s["name"] == "office")
     office["mirrors"]["files"] = office_files
     return raw
@@ -91,6 +92,7 @@ def test_sites_with_gpu_nodes_and_different_files_mirrors_are_one_error() -> Non
 def test_files_ca_without_files_is_refused() -> None:
     raw = stack_config("airgap")
     raw["mirrors"].pop("files")
+    raw["mirrors"].pop("filesAddresses")
     raw["mirrors"]["filesCaConfig"] = "mirrorCa"
     with pytest.raises(ConfigError) as err:
         validate(raw)
@@ -108,3 +110,27 @@ def test_a_files_mirror_the_fetcher_cannot_reach_is_refused(url: str) -> None:
 
 def test_a_files_mirror_on_443_is_accepted() -> None:
     validate(_airgap(office_files="https://mirror.example.lan:443/models"))
+
+
+def test_the_fetcher_pod_resolves_an_on_prem_files_mirror_as_its_hosts_do() -> None:
+    # Cluster DNS runs on the cloud nodes and forwards to the cloud's resolvers: the office's
+    # mirror name is given to the pod as a host alias, and the GPU node's preflight checks it.
+    raw = _airgap()
+    office = next(s for s in raw["sites"] if s["name"] == "office")
+    office["mirrors"]["filesAddresses"] = ["198.51.100.5", "198.51.100.6"]
+    ev = _evaluate(raw)
+    assert pod(ev, "tf-serving")["hostAliases"] == [{"ip": "198.51.100.5", "hostnames": ["files.office.example.lan"]},
+                                                   {"ip": "198.51.100.6", "hostnames": ["files.office.example.lan"]}]
+    assert _mirror_step(ev, "ws-1")[0]["FILES_ADDRESSES"] == "198.51.100.5 198.51.100.6"
+
+
+def test_an_on_prem_files_mirror_named_by_host_without_its_address_is_one_error() -> None:
+    raw = _airgap()
+    office = next(s for s in raw["sites"] if s["name"] == "office")
+    office["mirrors"].pop("filesAddresses", None)
+    with pytest.raises(ConfigError) as err:
+        _evaluate(raw)
+    problems = [p for p in err.value.problems if "filesAddresses" in p]
+    assert len(problems) == 1 and "sites[1].mirrors.filesAddresses" in problems[0] and "files.office.example.lan" in problems[0], err.value.problems
+    office["mirrors"]["files"] = "https://198.51.100.5/models"  # an address needs no alias
+    assert "hostAliases" not in pod(_evaluate(raw), "tf-serving")

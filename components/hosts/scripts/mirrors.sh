@@ -15,7 +15,8 @@
 # `<registry>/<repository>:<tag>`, `...@sha256:<digest>` or `...:<tag>@sha256:<digest>`); SECRETS_ON_STDIN: true
 # when stdin holds `ca|auth <upstream> <base64>` lines (a registry's CA, its `user:password`), and
 # `files-ca files <base64>` (the files mirror's CA); FILES_URL, FILES: the model files this GPU node's
-# pods fetch from the files mirror (names under FILES_URL).
+# pods fetch from the files mirror (names under FILES_URL); FILES_ADDRESSES: the addresses its pods
+# are given for the files mirror's host (hostAliases), which this host must resolve it to as well.
 # The paths default to the system's and are parameters only so that tests can point them elsewhere.
 # uses: timesync.sh
 # uses: registry-hosts.sh
@@ -25,7 +26,7 @@ SCRIPT_NAME="mirrors"
 : "${HOST_NAME:?}" "${APT_URL:=}" "${APT_KEY:=}" "${APT_COMPONENTS:=main}" "${APT_PACKAGES:=}" "${DRIVER_BRANCH:=}" "${KERNEL_FLAVOUR:=}"
 : "${NVIDIA_APT_URL:=}" "${NVIDIA_APT_KEY:=}" "${NVIDIA_PACKAGES:=}" "${SNAP_URL:=}" "${SNAPS:=}" "${SNAP_SHA3_384:=}" "${SNAP_HOLD:=false}"
 : "${SNAP_PROXY_URL:=}" "${SNAP_STORE_ID:=}" "${REGISTRIES:=}" "${CREDENTIAL_KEYS:=}" "${IMAGES:=}" "${SECRETS_ON_STDIN:=false}"
-: "${FILES_URL:=}" "${FILES:=}"
+: "${FILES_URL:=}" "${FILES:=}" "${FILES_ADDRESSES:=}"
 : "${APT_DIR:=/etc/apt}" "${STAGED_CERTS_D:=/etc/hybrid-ai/certs.d}" "${STAGED_SNAPS:=/var/lib/hybrid-ai/snaps}"
 : "${HOLDS:=/var/lib/hybrid-ai/snap-holds}" "${OS_RELEASE:=/etc/os-release}" "${FETCH_TIMEOUT_S:=30}"
 : "${SNAP_DATA:=/var/snap/microk8s/current}" "${MICROK8S_DEFAULTS:=/snap/microk8s/current/default-args/certs.d}"
@@ -165,6 +166,16 @@ done
 if [ -n "$SNAP_PROXY_URL" ]; then
   fetch -o "$work/store.assert" "$SNAP_PROXY_URL/v2/auth/store/assertions" 2>/dev/null \
     || missing+=("the store assertion of Snap Store Proxy $SNAP_PROXY_URL")
+fi
+
+# The fetcher pod resolves the files mirror by its hostAliases, not by this host's resolver: both
+# must agree, or the preflight would check another server than the one the pod downloads from.
+if [ -n "$FILES" ] && [ -n "$FILES_ADDRESSES" ]; then
+  files_host=${FILES_URL#*://} files_host=${files_host%%/*} files_host=${files_host%%:*}
+  resolved=$(getent ahostsv4 "$files_host" | awk '{print $1}' | sort -u | paste -sd' ' || true)
+  for address in $FILES_ADDRESSES; do
+    [[ " $resolved " == *" $address "* ]] || missing+=("files mirror $files_host at $address as filesAddresses gives it to the model fetcher (here it resolves to ${resolved:-nothing})")
+  done
 fi
 
 # Model files: each one this node's pods fetch is there (a HEAD, trusting the files mirror's CA).

@@ -3,6 +3,7 @@ it installs has no mirror path."""
 
 from __future__ import annotations
 
+import ipaddress
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -33,16 +34,33 @@ def files_mirrors(cfg: StackConfig) -> list[str]:
     GPU nodes fetch model files from one `files` mirror (and CA), or the pods on some would fail."""
     if not any(m.kind == "tf-model" and m.tf is not None and m.tf.source for m in cfg.models):
         return []
-    seen: dict[tuple[str | None, str | None], list[str]] = {}
-    for site in cfg.sites:
+    seen: dict[tuple[str | None, str | None, tuple[str, ...]], list[str]] = {}
+    errors = []
+    for i, site in enumerate(cfg.sites):
         if any(h.site == site.name and h.gpu is not None and h.in_cluster for h in cfg.hosts):
             m = site.mirrors or cfg.mirrors
-            seen.setdefault((m.files, m.files_ca_config), []).append(site.name)
+            seen.setdefault((m.files, m.files_ca_config, tuple(map(str, m.files_addresses))), []).append(site.name)
+            host = m.files_host()
+            if site.kind == "on-prem" and host is not None and not m.files_addresses and not _is_ip(host):
+                # The fetcher asks cluster DNS (CoreDNS, on cloud nodes, forwarding to the cloud's
+                # resolvers), not the office's: the name could resolve elsewhere or not at all.
+                path = f"sites[{i}].mirrors" if site.mirrors is not None else "mirrors"
+                errors.append(f"{path}.filesAddresses: on-prem site {site.name}'s GPU nodes fetch model files from {host}, a name cluster DNS "
+                              f"(on the cloud nodes) may not resolve as the office does; set {path}.filesAddresses to its address(es) on the office LAN")
     if len(seen) < 2:
-        return []
-    which = "; ".join(f"{', '.join(sites)}: {files or 'the sources as given'}{f' (CA {ca})' if ca else ''}" for (files, ca), sites in seen.items())
-    return [f"mirrors.files: TF-Serving's model files come from one place for every GPU node, but the sites with GPU nodes differ ({which}); "
-            "give those sites the same `files` and `filesCaConfig` in their `mirrors` (or in the stack-wide `mirrors`)"]
+        return errors
+    which = "; ".join(f"{', '.join(sites)}: {files or 'the sources as given'}{f' (CA {ca})' if ca else ''}{f' at {list(addrs)}' if addrs else ''}"
+                      for (files, ca, addrs), sites in seen.items())
+    return [*errors, f"mirrors.files: TF-Serving's model files come from one place for every GPU node, but the sites with GPU nodes differ ({which}); "
+            "give those sites the same `files`, `filesCaConfig` and `filesAddresses` in their `mirrors` (or in the stack-wide `mirrors`)"]
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def shared_credentials(cfg: StackConfig) -> list[str]:
