@@ -186,26 +186,44 @@ for file in $FILES; do
 done
 
 # A credential that can push lets a node's root replace what every node pulls (MicroK8s' own images
-# are pulled by tag): starting an upload to a repository the host pulls must be refused (401, 403,
-# 404 from a proxy that routes no POST; a read-only registry answers 405). An upload started (202)
-# is cancelled at once by its Location (distribution: registry/handlers/blobupload.go, docs/upstream.md).
+# are pulled by tag): starting an upload to a repository the host pulls must be refused. Any 4xx is
+# a refusal (401, 403, 404 from a proxy that routes no POST, 405 from a read-only registry, 400 on a
+# proxy repository); 3xx, 5xx or no answer tell nothing, so it is asked once more. An upload started
+# (2xx) is cancelled by its Location (distribution: registry/handlers/blobupload.go, docs/upstream.md),
+# only where that is the mirror itself: the request carries the credential.
+origin() {  # origin URL: scheme://host:port, the port spelled out
+  local scheme=${1%%://*} authority=${1#*://}
+  authority=${authority%%/*}
+  [[ "$authority" == *:* ]] || authority+=:$([ "$scheme" = https ] && echo 443 || echo 80)
+  echo "${scheme,,}://${authority,,}"
+}
 push_check() {
-  local repo="" image entry key="" code location
+  local repo="" image entry key="" code="" location attempt
   for image in $IMAGES; do [ "${image%%/*}" != "$upstream" ] || { repo=${image#*/} && repo=${repo%%[:@]*} && break; }; done
   for entry in $CREDENTIAL_KEYS; do [ "${entry%%=*}" != "$upstream" ] || key=${entry#*=}; done
-  code=$(curl "${opts[@]}" -D "$work/upload.headers" -X POST "${api[$upstream]}/${repo:-hybrid-ai-push-check}/blobs/uploads/" || true)
+  for attempt in 1 2; do
+    [ "$attempt" = 1 ] || sleep 1
+    code=$(curl "${opts[@]}" -D "$work/upload.headers" -X POST "${api[$upstream]}/${repo:-hybrid-ai-push-check}/blobs/uploads/" || true)
+    case $code in 2??|4??) break ;; esac
+  done
   case $code in
-    401|403|404|405) return 0 ;;
+    4??) return 0 ;;
     2??)
       location=$(sed -n 's/^[Ll]ocation: *//p' "$work/upload.headers" | tr -d '\r' | tail -n 1)
       [[ "$location" != /* ]] || location=${url%%://*}://${rest%%/*}$location
-      [ -z "$location" ] || curl "${opts[@]}" -X DELETE "$location" >/dev/null || log "could not cancel the upload it started on $url"
+      if [ -z "$location" ]; then
+        log "could not cancel the upload it started on $url: its answer named no Location"
+      elif [[ "$location" != *://* ]] || [ "$(origin "$location")" != "$(origin "$url")" ]; then
+        log "did not cancel the upload it started on $url: its Location points elsewhere ($(origin "$location")), where the credential is not sent"
+      else
+        curl "${opts[@]}" -X DELETE "$location" >/dev/null || log "could not cancel the upload it started on $url"
+      fi
       if [ -n "$key" ]; then
-        missing+=("a read-only credential for registry mirror $url ($upstream): the one in config key $key can push (an upload was accepted, then cancelled); give the site's nodes a pull-only user (docs/airgap.md, \"Registry credentials\") and pulumi config set --secret $key to it")
+        missing+=("a read-only credential for registry mirror $url ($upstream): the one in config key $key can push (an upload was accepted); give the site's nodes a pull-only user (docs/airgap.md, \"Registry credentials\") and pulumi config set --secret $key to it")
       else
         missing+=("a read-only registry mirror $url ($upstream): it accepts uploads without a credential; serve the site's nodes from a read-only instance (docs/airgap.md, \"Registry credentials\")")
       fi ;;
-    *) missing+=("registry mirror $url for $upstream refusing uploads (its upload check answered ${code:-nothing}, not 401, 403 or 405)") ;;
+    *) missing+=("registry mirror $url for $upstream refusing uploads: could not tell whether the credential can push (its upload check answered ${code:-nothing} twice; a refusal is any 4xx, e.g. 401, 403, 404, 405, and an accepted upload is 2xx)") ;;
   esac
 }
 
