@@ -65,3 +65,5 @@ def test_a_node_installed_from_files_whose_site_has_no_snap_files_now_is_told_th
     assert "fromChannel" not in result.stderr
     assert "installed from the site's snap files" in result.stderr and "put mirrors.snaps back" in result.stderr
     assert "snap refresh microk8s --channel=1.32/stable" in result.stderr, result.stderr
+    # The node's own install step kept snapd off the store and held it: the way back says so.
+    assert "snap unset system store.access" in result.stderr and "snap refresh --unhold microk8s" in result.stderr

@@ -83,3 +83,27 @@ def test_snapd_is_kept_off_the_store_and_destroy_puts_it_back_as_it_was(tmp_path
     (h.state / "store-access").write_text("offline\n")
     assert h.run("mirrors.sh", **params).returncode == 0 and h.run("mirrors-teardown.sh", **teardown).returncode == 0
     assert (h.state / "store-access").read_text().strip() == "offline"
+
+
+def test_a_host_outside_the_cluster_whose_site_drops_snap_files_gets_its_holds_back(tmp_path: Path) -> None:
+    """The site keeps its mirrors but has no `snaps` now (SNAP_HOLD false): the mirror step, not
+    only destroy, puts the system hold and store.access back, so the host can use the store again."""
+    h, params = _host(tmp_path)
+    (h.state / "refresh-hold").write_text("2026-12-24T00:00:00Z\n")
+    assert h.run("mirrors.sh", **params).returncode == 0
+    assert (h.state / "store-access").read_text().strip() == "offline"
+    dropped = h.run("mirrors.sh", **{**params, "SNAP_HOLD": "false"})
+    assert dropped.returncode == 0, dropped.stderr
+    assert (h.state / "refresh-hold").read_text().strip() == "2026-12-24T00:00:00Z" and not (h.state / "store-access").exists()
+    assert not Path(params["HOLDS"]).exists() and "store-access-restored" in dropped.stdout
+    assert h.run("mirrors.sh", **{**params, "SNAP_HOLD": "false"}).stdout.strip() == "changed=none"
+
+
+def test_a_nodes_holds_stay_for_its_install_step(tmp_path: Path) -> None:
+    h, params = _host(tmp_path)
+    (h.state / "refresh-hold").write_text("forever\n")
+    (h.state / "store-access").write_text("offline\n")
+    Path(params["HOLDS"]).write_text("system -\nmicrok8s unheld\nstore.access -\n")  # microk8s-install.sh's record
+    result = h.run("mirrors.sh", **{**params, "SNAP_HOLD": "false"})
+    assert result.returncode == 0 and result.stdout.strip() == "changed=none", result.stderr
+    assert Path(params["HOLDS"]).exists() and (h.state / "store-access").read_text().strip() == "offline"

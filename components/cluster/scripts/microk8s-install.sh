@@ -187,7 +187,7 @@ else
   elif [ -n "$want_rev" ]; then
     :  # installed from a file: it tracks no channel
   elif [ "$tracking" = - ]; then
-    fail "MicroK8s here was installed from the site's snap files (it tracks no channel), and the site has no mirrors.snaps now: a node is not moved from the files to the Snap Store in place; put mirrors.snaps back for this site, or (the store reachable) drain the node, run \`snap refresh microk8s --channel=$CHANNEL\` on it, then pulumi up"
+    fail "MicroK8s here was installed from the site's snap files (it tracks no channel), and the site has no mirrors.snaps now: a node is not moved from the files to the Snap Store in place; put mirrors.snaps back for this site, or (the store reachable) drain the node, run \`sudo snap unset system store.access\`, \`sudo snap refresh --unhold\`, \`sudo snap refresh --unhold microk8s\` and \`sudo snap refresh microk8s --channel=$CHANNEL\` on it, then pulumi up"
   elif [ "$tracking" != "$CHANNEL" ] && [ "$tracking" != "$UPGRADE_FROM" ]; then
     fail "MicroK8s tracks $tracking here, cluster.channel is $CHANNEL: set cluster.upgrade.fromChannel: $tracking to roll the upgrade node by node"
   elif [ "$tracking" != "$CHANNEL" ]; then

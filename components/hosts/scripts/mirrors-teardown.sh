@@ -12,18 +12,7 @@ SCRIPT_NAME="mirrors"
 : "${APT_DIR:=/etc/apt}" "${STAGED_CERTS_D:=/etc/hybrid-ai/certs.d}" "${STAGED_SNAPS:=/var/lib/hybrid-ai/snaps}"
 : "${HOLDS:=/var/lib/hybrid-ai/snap-holds}"
 : "${SNAP_DATA:=/var/snap/microk8s/current}" "${MICROK8S_DEFAULTS:=/snap/microk8s/current/default-args/certs.d}"
-before=""
-[ ! -e "$HOLDS" ] || before=$(sed -n 's/^system //p' "$HOLDS" | head -n 1)
-if [ "$before" = - ]; then
-  snap refresh --unhold >/dev/null || fail "snap refresh --unhold failed"
-elif [ -n "$before" ]; then
-  snap set system refresh.hold="$before" || fail "could not set refresh.hold back to $before"
-fi
-access=""
-[ ! -e "$HOLDS" ] || access=$(sed -n 's/^store.access //p' "$HOLDS" | head -n 1)
-[ -z "$access" ] || { store_restore "$access"; changed+=("store-access-restored"); }
-[ -z "$before" ] || changed+=("auto-refresh-hold-restored")
-[ -z "$before$access" ] || rm -f "$HOLDS"
+restore_holds "$HOLDS"
 for file in "$APT_DIR/sources.list" "$APT_DIR/sources.list.d/ubuntu.sources" "$APT_DIR/sources.list.d/nvidia-container-toolkit.list"; do
   [ -e "$file.hybrid-ai-off" ] || continue
   # One written since it was set aside is the operator's: both stay, and the log says so.

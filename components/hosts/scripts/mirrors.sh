@@ -311,6 +311,10 @@ if [ "$SNAP_HOLD" = true ] && command -v snap >/dev/null; then
     changed+=("auto-refresh-held")
   fi
   store_offline "$HOLDS"
+elif [ -e "$HOLDS" ] && ! grep -qv '^\(system\|store\.access\) ' "$HOLDS" && ! snap list microk8s >/dev/null 2>&1; then
+  # The site has no snap files any more: what this step held on a host outside the cluster goes
+  # back (a record with snaps held by name, or MicroK8s here, is a node's: its install step's).
+  restore_holds "$HOLDS"
 fi
 if [ -n "$SNAP_PROXY_URL" ]; then
   snap ack "$work/store.assert" || fail "snap ack of the store assertion of $SNAP_PROXY_URL failed"

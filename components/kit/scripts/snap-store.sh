@@ -30,3 +30,20 @@ store_restore() {
     snap set system store.access="$1" || fail "could not set store.access back to $1"
   fi
 }
+
+# A host outside the cluster: the system's refresh.hold and store.access back to what $1 (the
+# snap-holds record mirrors.sh wrote) says they were, and the record gone (mirrors-teardown.sh, and
+# mirrors.sh where the site no longer has snap files).
+restore_holds() {
+  local holds=$1 before="" access=""
+  [ ! -e "$holds" ] || before=$(sed -n 's/^system //p' "$holds" | head -n 1)
+  if [ "$before" = - ]; then
+    snap refresh --unhold >/dev/null || fail "snap refresh --unhold failed"
+  elif [ -n "$before" ]; then
+    snap set system refresh.hold="$before" || fail "could not set refresh.hold back to $before"
+  fi
+  [ ! -e "$holds" ] || access=$(sed -n 's/^store.access //p' "$holds" | head -n 1)
+  [ -z "$access" ] || { store_restore "$access"; changed+=("store-access-restored"); }
+  [ -z "$before" ] || changed+=("auto-refresh-hold-restored")
+  [ -z "$before$access" ] || rm -f "$holds"
+}
