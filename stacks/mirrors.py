@@ -68,11 +68,12 @@ def _secret_line(kind: str, upstream: str) -> Callable[[str], str]:
 
 
 def model_files(cfg: StackConfig, h: Host, m: Mirrors) -> str:
-    """The file names a GPU node's TF-Serving fetches from its site's `files` mirror (fetch-model.sh)."""
+    """`<file name>=<sha256>` of each file a GPU node's TF-Serving fetches from its site's `files`
+    mirror, the digest fetch-model.sh requires (the model's `sha256`)."""
     if m.files is None or h.gpu is None or not h.in_cluster:
         return ""
-    sources = [m.model_source(model.tf.source) or "" for model in cfg.models if model.kind == "tf-model" and model.tf and model.tf.source]
-    return " ".join(sorted({url.removeprefix(f"{m.files}/") for url in sources}))
+    sources = [(m.model_source(model.tf.source) or "", model.tf.sha256) for model in cfg.models if model.kind == "tf-model" and model.tf and model.tf.source]
+    return " ".join(sorted({f"{url.removeprefix(f'{m.files}/')}={sha}" for url, sha in sources}))
 
 
 def mirror_setup(stack: Stack, h: Host) -> MirrorSetup | None:

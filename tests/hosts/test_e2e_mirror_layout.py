@@ -113,12 +113,14 @@ def test_the_laid_out_directory_serves_the_airgap_site(laid_out: tuple[AirgapSit
     params |= {"APT_URL": f"{files}/apt/ubuntu", "APT_KEY": site.key, "APT_COMPONENTS": "main", "NVIDIA_APT_URL": f"{files}/apt/nvidia",
                "NVIDIA_APT_KEY": site.key, "SNAP_URL": f"{files}/snaps", "REGISTRIES": " ".join(f"{r}=https://{MIRROR}:5000/{r}" for r in REGISTRIES),
                "APT_DIR": str(tmp_path / "apt"), "STAGED_CERTS_D": str(tmp_path / "certs.d"), "STAGED_SNAPS": str(tmp_path / "snaps"),
-               "OS_RELEASE": str(tmp_path / "os-release"), "FILES_URL": f"{files}/models"}
+               "OS_RELEASE": str(tmp_path / "os-release"), "FILES_URL": f"{files}/models", "FILES_ADDRESSES": MIRROR}
     # Model archives are carried by hand (docs/airgap.md): stand-ins of each file ws-1's preflight checks.
     (site.files / "carry" / "models").mkdir()
-    for name in params["FILES"].split():
-        (site.files / "carry" / "models" / name).write_bytes(b"stand-in model archive")
+    # (The stand-ins' own digests replace the pinned ones, which only the real archives have.)
     assert params["FILES"]
+    for name in (entry.split("=")[0] for entry in params["FILES"].split()):
+        (site.files / "carry" / "models" / name).write_bytes(b"stand-in model archive")
+    params["FILES"] = " ".join(f"{e.split('=')[0]}={hashlib.sha256(b'stand-in model archive').hexdigest()}" for e in params["FILES"].split())
     assert len(params["IMAGES"].split()) == len((out / "images" / "images.txt").read_text().splitlines())
     ca = base64.b64encode((site.root / "ca.crt").read_bytes()).decode()
     auth = base64.b64encode(CREDENTIALS.encode()).decode()

@@ -55,7 +55,8 @@ def test_gpu_pods_fetch_from_their_sites_own_files_mirror() -> None:
     assert sources and all(s.startswith(f"{OFFICE_FILES}/") for s in sources), sources
     params, _ = _mirror_step(ev, "ws-1")  # a GPU node checks each of them on its site's mirror
     assert params["FILES_URL"] == OFFICE_FILES
-    assert sorted(params["FILES"].split()) == sorted(s.removeprefix(f"{OFFICE_FILES}/") for s in sources)
+    shas = [e["value"] for c in pod(ev, "tf-serving")["initContainers"] for e in c["env"] if e["name"] == "SHA256"]
+    assert sorted(params["FILES"].split()) == sorted(f"{s.removeprefix(f'{OFFICE_FILES}/')}={sha}" for s, sha in zip(sources, shas, strict=True))
     assert _mirror_step(ev, "receipt")[0]["FILES"] == ""  # no TF-Serving there
 
 

@@ -55,7 +55,9 @@ def test_the_preflight_checks_what_the_manifest_lists() -> None:
             p for p in doc["hosts"][host]["apt"] if not p.startswith("(")}
     assert doc["files"] == ["https://mirror.example.lan/models/ocr-detector-3.tar.gz", "https://mirror.example.lan/models/ocr-recognizer-7.tar.gz"]
     gpu = split_command(reveal(ev.by_name("ws-1-bootstrap-mirrors").inputs["create"]))[1]  # TF-Serving's node checks the model files
-    assert [f"{gpu['FILES_URL']}/{f}" for f in gpu["FILES"].split()] == doc["files"]
+    assert [f"{gpu['FILES_URL']}/{f.split('=')[0]}" for f in gpu["FILES"].split()] == doc["files"]
+    # Each with the SHA-256 the fetcher requires, so the preflight checks the bytes, not only the name.
+    assert all(re.fullmatch(r"[^=]+=[0-9a-f]{64}", f) for f in gpu["FILES"].split()), gpu["FILES"]
 
 
 def test_render_writes_the_manifest_into_the_artifacts(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@
 # `<registry>/<repository>:<tag>`, `...@sha256:<digest>` or `...:<tag>@sha256:<digest>`); SECRETS_ON_STDIN: true
 # when stdin holds `ca|auth <upstream> <base64>` lines (a registry's CA, its `user:password`), and
 # `files-ca files <base64>` (the files mirror's CA); FILES_URL, FILES: the model files this GPU node's
-# pods fetch from the files mirror (names under FILES_URL); FILES_ADDRESSES: the addresses its pods
+# pods fetch from the files mirror (`<name under FILES_URL>=<sha256>` ..., the digest the fetcher requires); FILES_ADDRESSES: the addresses its pods
 # are given for the files mirror's host (hostAliases), which this host must resolve it to as well.
 # The paths default to the system's and are parameters only so that tests can point them elsewhere.
 # uses: timesync.sh
@@ -178,11 +178,18 @@ if [ -n "$FILES" ] && [ -n "$FILES_ADDRESSES" ]; then
   done
 fi
 
-# Model files: each one this node's pods fetch is there (a HEAD, trusting the files mirror's CA).
-for file in $FILES; do
-  opts=(-fsS -I -o /dev/null --max-time "$FETCH_TIMEOUT_S")
+# Model files: each one this node's pods fetch is there with the digest they require (trusting the files mirror's CA).
+for entry in $FILES; do
+  file=${entry%%=*} want=${entry#*=}
+  opts=(-fsS --connect-timeout "$FETCH_TIMEOUT_S" --speed-limit 1 --speed-time "$FETCH_TIMEOUT_S")
   [ -z "$files_ca" ] || opts+=(--cacert "$files_ca")
-  curl "${opts[@]}" "$FILES_URL/$file" 2>/dev/null || missing+=("model file $file (on $FILES_URL)")
+  # Streamed through sha256sum, never stored: an archive under the right name with other bytes
+  # would pass a HEAD, then be refused by the fetcher after everything is installed.
+  if ! got=$(curl "${opts[@]}" "$FILES_URL/$file" 2>/dev/null | sha256sum | cut -d' ' -f1); then
+    missing+=("model file $file (on $FILES_URL)")
+  elif [ "$got" != "$want" ]; then
+    missing+=("model file $file with sha256 $want (on $FILES_URL: its file has sha256 $got)")
+  fi
 done
 
 # A credential that can push lets a node's root replace what every node pulls (MicroK8s' own images
