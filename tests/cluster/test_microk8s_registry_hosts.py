@@ -67,3 +67,29 @@ def test_a_node_installed_from_files_whose_site_has_no_snap_files_now_is_told_th
     assert "snap refresh microk8s --channel=1.32/stable" in result.stderr, result.stderr
     # The node's own install step kept snapd off the store and held it: the way back says so.
     assert "snap unset system store.access" in result.stderr and "snap refresh --unhold microk8s" in result.stderr
+
+
+def test_the_operators_own_folder_for_a_mirrored_registry_comes_back_when_the_mirror_goes(tmp_path: Path) -> None:
+    h = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    params = _staged(tmp_path)
+    assert h.run("microk8s-install.sh", **params).returncode == 0
+    certs = h.snap_data / "args/certs.d"
+    own = {"hosts.toml": b'server = "https://ghcr.io"\n\n[host."https://cache.corp.example"]\n  capabilities = ["pull"]\n',
+           "client.cert": b"operator's client certificate\n"}
+    ours = Path(params["STAGED_CERTS_D"]) / "ghcr.io"
+    staged = {p.name: p.read_bytes() for p in ours.iterdir()}
+    for name, data in own.items():  # the operator's folder, written before ghcr.io was mirrored
+        (certs / "ghcr.io" / name).write_bytes(data)
+    (certs / "ghcr.io/ca.crt").unlink(missing_ok=True)
+    (certs / "ghcr.io/hosts.toml").write_bytes(own["hosts.toml"])
+    mirrored = h.run("microk8s-install.sh", **params)
+    assert mirrored.returncode == 0, mirrored.stderr
+    assert {p.name: p.read_bytes() for p in (certs / "ghcr.io").iterdir()} == staged
+    for p in list(ours.iterdir()):
+        p.unlink()
+    ours.rmdir()
+    removed = h.run("microk8s-install.sh", **params)
+    assert removed.returncode == 0, removed.stderr
+    assert {p.name: p.read_bytes() for p in (certs / "ghcr.io").iterdir()} == own
+    assert not [p for p in certs.iterdir() if p.name.startswith(".")]  # no folder left half-built
+    assert h.run("microk8s-install.sh", **params).stdout.strip() == "changed=none"
