@@ -4,6 +4,7 @@ removed once the node is Ready) never in any output, leaving on destroy, and the
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -96,9 +97,27 @@ def test_leave_then_remove_node_on_destroy(tmp_path: Path) -> None:
     cp.add_node("ws-1", "100.64.1.1")
     assert cp.run("microk8s-drain.sh", NODE_NAME="ws-1").returncode == 0
     assert cp.state_changes() == ["microk8s kubectl drain ws-1 --ignore-daemonsets --delete-emptydir-data --timeout=300s"]
-    assert cp.run("microk8s-remove-node.sh", NODE_NAME="ws-1", PLANES=PLANES).returncode == 0
-    assert cp.state_changes() == ["microk8s remove-node ws-1"]
-    assert cp.run("microk8s-remove-node.sh", NODE_NAME="ws-1", PLANES=PLANES).returncode == 0 and cp.state_changes() == []
+    removed = cp.run("microk8s-remove-node.sh", NODE_NAME="ws-1", PLANES=PLANES)
+    assert removed.returncode == 0 and "removed ws-1 from the cluster" in removed.stderr
+    assert cp.state_changes() == ["microk8s kubectl delete node ws-1 --ignore-not-found"]
+    assert not (cp.state / "nodes/ws-1").exists()
+    again = cp.run("microk8s-remove-node.sh", NODE_NAME="ws-1", PLANES=PLANES)
+    assert again.returncode == 0 and "removed" not in again.stderr
+
+
+def test_a_worker_posting_no_internal_ip_cannot_block_its_removal(tmp_path: Path) -> None:
+    """A kubelet may rewrite its own status.addresses; with no InternalIP, `microk8s remove-node`
+    refuses ("not part of the cluster", remove_node.py @ v1.32) before deleting the Node."""
+    cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    cp.add_node("ws-1", "")
+    env = {"PATH": f"{cp.bin}:/usr/bin:/bin", "STATE": str(cp.state), "HOME": str(cp.root), **cp.env}
+    refused = subprocess.run([str(cp.bin / "microk8s"), "remove-node", "ws-1", "--force"], env=env, capture_output=True, text=True, timeout=30)
+    assert refused.returncode == 1 and refused.stdout.strip() == "Node ws-1 is not part of the cluster."
+    assert (cp.state / "nodes/ws-1").exists()
+    result = cp.run("microk8s-remove-node.sh", NODE_NAME="ws-1", PLANES=PLANES)
+    assert result.returncode == 0, result.stderr
+    assert not (cp.state / "nodes/ws-1").exists()
+    assert not [c for c in cp.calls() if c.startswith("microk8s remove-node")]
 
 
 def test_node_ready_waits_within_a_bound_and_says_what_is_wrong(tmp_path: Path) -> None:
@@ -220,19 +239,26 @@ def test_the_seed_never_leaves_though_cluster_agent_marked_it_on_a_join(tmp_path
 
 
 def test_remove_node_never_acts_on_an_address_a_control_plane_holds(tmp_path: Path) -> None:
-    """A workstation whose kubelet posts cp-2's VPN address: removing it is refused, naming both,
-    and cp-2 stays a dqlite member (remove_node.py @ v1.32 with --force would remove it)."""
+    """A workstation whose kubelet posts cp-2's VPN address has its Node deleted by name (no
+    remove-node, which acts on that address: with --force, remove_node.py @ v1.32 would remove
+    cp-2's dqlite member); a control plane posting another's address is refused, naming both."""
     seed = ClusterHost(tmp_path, "receipt", "100.64.0.2")
     (seed.state / "dqlite").write_text("100.64.0.4:19001\n")
     seed.add_node("cp-2", "100.64.0.4")
+    seed.add_node("cp-3", "100.64.0.4")
     seed.add_node("ws-1", "100.64.0.4")
-    result = seed.run("microk8s-remove-node.sh", NODE_NAME="ws-1", PLANES=PLANES)
-    assert result.returncode == 1
-    assert "node ws-1 posts control plane cp-2's address 100.64.0.4; not removing it" in result.stderr
-    assert (seed.state / "dqlite").read_text() == "100.64.0.4:19001\n" and (seed.state / "nodes/ws-1").exists()
+    planes = PLANES + " cp-3=100.64.0.6"
+    result = seed.run("microk8s-remove-node.sh", NODE_NAME="ws-1", PLANES=planes)
+    assert result.returncode == 0, result.stderr
+    assert not (seed.state / "nodes/ws-1").exists() and (seed.state / "nodes/cp-2").exists()
+    assert (seed.state / "dqlite").read_text() == "100.64.0.4:19001\n"
+    refused = seed.run("microk8s-remove-node.sh", NODE_NAME="cp-3", PLANES=planes)
+    assert refused.returncode == 1
+    assert "control plane cp-3 posts control plane cp-2's address 100.64.0.4; not removing it" in refused.stderr
+    assert (seed.state / "nodes/cp-3").exists()
     assert not [c for c in seed.calls() if "remove-node" in c and c.startswith("microk8s")]
     # cp-2 itself, still a member (its leave did not run): refused by MicroK8s, never forced.
-    gone = seed.run("microk8s-remove-node.sh", NODE_NAME="cp-2", PLANES=PLANES)
+    gone = seed.run("microk8s-remove-node.sh", NODE_NAME="cp-2", PLANES=planes)
     assert gone.returncode == 1 and "microk8s remove-node cp-2 failed" in gone.stderr
     assert (seed.state / "dqlite").read_text() == "100.64.0.4:19001\n"
     assert not [c for c in seed.calls() if "--force" in c]

@@ -6,6 +6,7 @@ tokens and removes nodes as the 1.32 wrappers do. The joins that succeed run in 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -116,6 +117,27 @@ def test_a_join_marks_the_contacted_node_and_leave_there_is_refused(snap_data: P
     assert (snap_data / "var" / "lock" / "no-cert-reissue").exists()
     assert standin.microk8s(["leave"]) == 2 and "does not leave as a control plane" in capsys.readouterr().err
     assert (snap_data / "var" / "lock" / "no-cert-reissue").exists()
+
+
+@pytest.mark.parametrize("addresses", [[{"type": "Hostname", "address": "ws-1"}], []])
+def test_remove_node_refuses_a_node_that_posts_no_internal_ip(snap_data: Path, capsys: pytest.CaptureFixture[str],
+                                                               monkeypatch: pytest.MonkeyPatch, addresses: list[dict[str, str]]) -> None:
+    """remove_node.py @ v1.32 remove_dqlite_node: no InternalIP among the Node's addresses (a
+    kubelet posts its own) prints "not part of the cluster" and exits 1 before deleting it."""
+    calls: list[list[str]] = []
+
+    def kubectl(argv: list[str], **_: object) -> subprocess.CompletedProcess[str]:
+        calls.append(argv)
+        node = {"metadata": {"name": "ws-1"}, "status": {"addresses": addresses}}
+        return subprocess.CompletedProcess(argv, 0, json.dumps(node), "")
+    monkeypatch.setattr(standin, "installed", lambda: True)
+    monkeypatch.setattr(standin, "kubectl", kubectl)
+    assert standin.microk8s(["remove-node", "ws-1"]) == 1
+    assert capsys.readouterr().out.strip() == "Node ws-1 is not part of the cluster."
+    assert not [c for c in calls if c[0] == "delete"]
+    addresses.append({"type": "InternalIP", "address": "100.64.1.1"})
+    assert standin.microk8s(["remove-node", "ws-1"]) == 0
+    assert calls[-1] == ["delete", "node", "ws-1"]
 
 
 def test_any_token_holder_who_asks_as_a_control_plane_gets_the_ca_and_service_account_keys(snap_data: Path) -> None:

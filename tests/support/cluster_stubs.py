@@ -177,6 +177,10 @@ case $1 in
       fi
       echo "node/$2 drained"
     elif [ "$1" = uncordon ]; then rm -f "$STATE/cordoned/$2"
+    elif [ "$1" = delete ] && [ "$2" = node ]; then
+      # Like kubectl delete: node "NAME" deleted; a missing one is an error unless --ignore-not-found.
+      if [ -e "$STATE/nodes/$3" ]; then rm -f "$STATE/nodes/$3"; echo "node \"$3\" deleted"
+      elif [ "${4:-}" != --ignore-not-found ]; then echo "Error from server (NotFound): nodes \"$3\" not found" >&2; exit 1; fi
     elif [ "$1" = label ]; then "$PYTHON" "$FAKE" label "$SNAP_DATA" "$STATE" "$@"
     elif [ "$1" = annotate ]; then
       words=(); for a in "${@:2}"; do case $a in --*) ;; *) words+=("$a");; esac; done
@@ -192,7 +196,9 @@ case $1 in
          rm -f "$SNAP_DATA/var/lock/clustered.lock" "$SNAP_DATA/var/lock/no-k8s-dqlite" "$SNAP_DATA/var/lock/no-cert-reissue";;
   # Like remove_node.py @ v1.32 on a dqlite node ($STATE/dqlite: the other members' endpoints):
   # the node's InternalIP picks the member; --force removes it, else the removal fails.
+  # A Node that posts no InternalIP (an empty $STATE/nodes/<name>) is refused before anything is deleted.
   remove-node) [ -e "$STATE/nodes/$2" ] || { echo "Node $2 does not exist in Kubernetes."; exit 1; }; ip=$(cat "$STATE/nodes/$2"); touch "$STATE/dqlite"
+    [ -n "$ip" ] || { echo "Node $2 is not part of the cluster."; exit 1; }
     if grep -q "^$ip:" "$STATE/dqlite"; then [ "${3:-}" = --force ] || { echo "Removal failed. Node $2 is registered with dqlite."; exit 1; }; sed -i "/^$ip:/d" "$STATE/dqlite"; fi
     rm -f "$STATE/nodes/$2";;
   # The wrapper replaces 127.0.0.1 with the default interface's address and adds a blank line.

@@ -19,9 +19,9 @@ What it does as MicroK8s 1.32 does (docs/upstream.md lists each fact and its tes
   args replace the worker's, the kubelet gets its certificate signed there, its labels and node IP
   as join.py sets them, and registers its Node (a kwok-managed one: pods go Ready on it).
 - `microk8s kubectl` is the real kubectl with the admin client config; `remove-node` deletes a
-  Node that exists, else fails; `leave` undoes a worker's join markers (refused where the
-  wrapper refuses, and on a control plane, whose datastore leave.py would reset); `config`
-  prints client.config with 127.0.0.1 replaced by the default interface's address.
+  Node that exists and posts an InternalIP, else fails; `leave` undoes a worker's join markers
+  (refused where the wrapper refuses, and on a control plane, whose datastore leave.py would
+  reset); `config` prints client.config with 127.0.0.1 replaced by the default interface's address.
 - `snap restart microk8s.daemon-kubelite` restarts the kubelet: it posts its node IP again.
 - `snap remove microk8s --purge` removes every file of the snap (and, on the control plane, the
   kubelet's Node: the cluster it served is gone).
@@ -212,10 +212,14 @@ def microk8s(argv: list[str]) -> int:
         (SNAP_DATA / "credentials" / "kubelet.config").unlink(missing_ok=True)
         set_arg("kubelet", "--node-labels", '"microk8s.io/cluster=true,node.kubernetes.io/microk8s-controlplane=microk8s-controlplane"')
         return 0
-    if verb == "remove-node":
+    if verb == "remove-node":  # remove_node.py @ v1.32 (remove_dqlite_node, then remove_node)
         name = rest[0]
-        if kubectl(["get", "node", name], check=False).returncode != 0:
+        node = kubectl(["get", "node", name, "-o", "json"], check=False)
+        if node.returncode != 0:
             print(f"Node {name} does not exist in Kubernetes.")
+            return 1
+        if not any(a.get("type") == "InternalIP" for a in json.loads(node.stdout).get("status", {}).get("addresses") or []):
+            print(f"Node {name} is not part of the cluster.")  # before --force matters, before any deletion
             return 1
         kubectl(["delete", "node", name])
         return 0

@@ -80,7 +80,7 @@ STATE_CHANGING: dict[str, set[str] | None] = {
     "modprobe": None,
     "systemd-run": None,
     "snap": {"install", "refresh", "restart", "remove", "ack", "set"},
-    "microk8s": {"join", "leave", "add-node", "remove-node", "apply", "rollout", "drain", "label", "taint", "enable", "refresh-certs",
+    "microk8s": {"join", "leave", "add-node", "remove-node", "delete", "apply", "rollout", "drain", "label", "taint", "enable", "refresh-certs",
                  "cordon", "uncordon", "annotate"},
     "nvidia-ctk": {"configure"},
     "ubuntu-drivers": {"install"},
