@@ -264,6 +264,28 @@ def test_remove_node_never_acts_on_an_address_a_control_plane_holds(tmp_path: Pa
     assert not [c for c in seed.calls() if "--force" in c]
 
 
+@pytest.mark.parametrize("ready", [True, False])
+def test_the_window_closing_drops_the_joins_certificate_request_tokens(tmp_path: Path, ready: bool) -> None:
+    """cluster-agent 1.32 adds `<token>-kubelet` and `<token>-proxy` to certs-request-tokens.txt
+    for every worker join (pkg/api/v2/join.go); they have no expiry and only sign-cert consumes
+    them: a joiner that skipped sign-cert must not keep them once its window closes."""
+    cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    mine = cp.run("microk8s-register.sh", NODE_NAME="ws-1", NODE_IP="100.64.1.1").stdout.strip()
+    other = cp.run("microk8s-register.sh", NODE_NAME="ws-2", NODE_IP="100.64.1.2").stdout.strip()
+    requests = cp.snap_data / "credentials/certs-request-tokens.txt"
+    kept = [f"{other}-kubelet", f"{other}-proxy", f"{mine}-kubelet0", mine]
+    requests.write_text("".join(f"{t}\n" for t in [f"{mine}-kubelet", kept[0], f"{mine}-proxy", *kept[1:]]))
+    requests.chmod(0o600)
+    if ready:
+        cp.add_node("ws-1", "100.64.1.1")
+    result = cp.run("microk8s-node-ready.sh", stdin=mine + "\n", NODE_NAME="ws-1", NODE_IP="100.64.1.1", WAIT_S="10")
+    assert result.returncode == (0 if ready else 1), result.stderr
+    assert requests.read_text().splitlines() == kept and requests.stat().st_mode & 0o777 == 0o600
+    assert "certificate-request tokens of ws-1's join removed" in result.stderr and mine not in result.stderr
+    again = cp.run("microk8s-node-ready.sh", stdin=mine + "\n", NODE_NAME="ws-1", NODE_IP="100.64.1.1", WAIT_S="10")
+    assert requests.read_text().splitlines() == kept and "certificate-request" not in again.stderr
+
+
 def test_a_node_that_never_gets_ready_loses_its_token_and_agent_access(tmp_path: Path) -> None:
     cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
     mine = cp.run("microk8s-register.sh", NODE_NAME="ws-1", NODE_IP="100.64.1.1").stdout.strip()

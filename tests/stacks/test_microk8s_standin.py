@@ -6,6 +6,7 @@ tokens and removes nodes as the 1.32 wrappers do. The joins that succeed run in 
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -198,6 +200,11 @@ def test_a_worker_join_replaces_its_kubelet_args_with_the_seeds(snap_data: Path,
         return agent.join(body, "198.51.100.11", "100.64.0.2") if path.endswith("/join") else agent.sign_cert(body)
     monkeypatch.setattr(standin, "_post", post)
     assert standin.join([f"100.64.0.2:25000/{TOKEN}", "--worker"]) == 0
+    # Both certificate-request tokens of the join are used up (join.py asks for kube-proxy's too).
+    assert (snap_data / "credentials" / "certs-request-tokens.txt").read_text() == ""
+    proxy = yaml.safe_load((worker / "credentials" / "proxy.config").read_text())["users"][0]["user"]["client-certificate-data"]
+    subject = x509.load_pem_x509_certificate(base64.b64decode(proxy)).subject.rfc4514_string()
+    assert subject == "CN=system:kube-proxy"
     assert sorted((worker / "args" / "kubelet").read_text().splitlines()) == sorted([
         "--node-ip=198.51.100.11", "--cluster-dns=10.152.183.10", "--client-ca-file=${SNAP_DATA}/certs/ca.remote.crt",
         f'--node-labels="{microk8s_host.WORKER_LABELS}"'])

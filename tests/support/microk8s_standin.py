@@ -264,13 +264,11 @@ def join(rest: list[str]) -> int:
             set_arg("kubelet", "--node-ip", answer["hostname_override"])  # the address the agent saw it come from
         if "--hostname-override" in args:
             set_arg("kubelet", "--hostname-override", None)
-        # update_cert_auth_kubelet: a key and CSR of the kubelet's identity, signed by the seed's agent.
-        key = ec.generate_private_key(ec.SECP256R1())
-        subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:nodes"),
-                             x509.NameAttribute(NameOID.COMMON_NAME, f"system:node:{hostname()}")])
-        csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
-        signed = _post(address, "/cluster/api/v1.0/sign-cert",
-                       {"token": f"{token}-kubelet", "request": csr.public_bytes(serialization.Encoding.PEM).decode()})
+        # update_cert_auth_kubeproxy, then update_cert_auth_kubelet: a key and CSR of each
+        # identity, signed by the seed's agent with the join's `<token>-proxy` and `<token>-kubelet`.
+        proxy = _signed(address, f"{token}-proxy", [x509.NameAttribute(NameOID.COMMON_NAME, "system:kube-proxy")])
+        kubelet = _signed(address, f"{token}-kubelet", [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:nodes"),
+                                                          x509.NameAttribute(NameOID.COMMON_NAME, f"system:node:{hostname()}")])
     except urllib.error.HTTPError as err:
         return fail(f"Connection failed. {err.read().decode(errors='replace').strip()} ({err.code}).")
     except OSError as err:
@@ -278,15 +276,24 @@ def join(rest: list[str]) -> int:
     ca = answer["ca"].encode()
     (SNAP_DATA / "certs" / "ca.remote.crt").write_bytes(ca)
     server = f"https://{address.split(':')[0]}:{answer['apiport']}"
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    config = kubeconfig_text(ca, "kubelet", signed["certificate"].encode(), pem).replace("https://127.0.0.1:16443", server)
-    (SNAP_DATA / "credentials" / "kubelet.config").write_text(config)
+    for config, user, (pem, cert) in (("kubelet.config", "kubelet", kubelet), ("proxy.config", "system:kube-proxy", proxy)):
+        text = kubeconfig_text(ca, user, cert, pem).replace("https://127.0.0.1:16443", server)
+        (SNAP_DATA / "credentials" / config).write_text(text)
     set_arg("kubelet", "--client-ca-file", "${SNAP_DATA}/certs/ca.remote.crt")
     set_arg("kubelet", "--node-labels", f'"{WORKER_LABELS}"')
     for lock in ("clustered.lock", "no-k8s-dqlite", "no-cert-reissue"):
         (SNAP_DATA / "var" / "lock" / lock).touch()
     kubelet_posts()
     return 0
+
+
+def _signed(address: str, token: str, subject: list[x509.NameAttribute]) -> tuple[bytes, bytes]:
+    """join.py get_client_cert: a fresh key, its CSR signed by the seed's agent; (key, certificate) PEM."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(subject)).sign(key, hashes.SHA256())
+    signed = _post(address, "/cluster/api/v1.0/sign-cert", {"token": token, "request": csr.public_bytes(serialization.Encoding.PEM).decode()})
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return pem, str(signed["certificate"]).encode()
 
 
 def _post(address: str, path: str, body: dict[str, Any]) -> dict[str, Any]:

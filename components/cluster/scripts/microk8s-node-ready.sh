@@ -17,6 +17,29 @@ token=$(read_join_token)
 # The join is over (or given up): the node no longer reaches cluster-agent (microk8s-register.sh
 # let it in) and its token joins nobody.
 # Under register's lock (the join-window and ready steps may revoke at the same moment).
+join_line() { [[ $1 == "$token" || $1 =~ ^${token}\|[0-9]+$ ]]; }
+cert_line() { [[ $1 == "$token-kubelet" || $1 == "$token-proxy" ]]; }
+# Rewrite FILE without the lines MATCHER accepts (compared in the shell: the token is on no
+# command line), atomically, keeping the file's owner and mode; fails when there was none.
+# add-node appends under the same lock; cluster-agent appends a joining worker's lines under
+# its own, so lines it appends to the file read here meanwhile are carried over.
+drop_lines() {
+  local file=$1 matcher=$2 found=no line kept=() fd
+  [ -f "$file" ] || return 1
+  exec {fd}<"$file"
+  while IFS= read -r line <&"$fd" || [ -n "$line" ]; do
+    if "$matcher" "$line"; then found=yes; else kept+=("$line"); fi
+  done
+  [ "$found" = yes ] || { exec {fd}<&-; return 1; }
+  new=$(mktemp "$file.XXXXXX")
+  trap 'rm -f "$new"' EXIT
+  [ "${#kept[@]}" -eq 0 ] || printf '%s\n' "${kept[@]}" > "$new"
+  chown --reference="$file" "$new"
+  chmod --reference="$file" "$new"
+  mv "$new" "$file"
+  while IFS= read -r line <&"$fd"; do printf '%s\n' "$line" >> "$file"; done
+  exec {fd}<&-
+}
 revoke() {
   mkdir -p "$SNAP_DATA/var/lock"
   exec {lock}>"$SNAP_DATA/var/lock/hybrid-ai-add-node.lock"
@@ -26,24 +49,15 @@ revoke() {
     log "$NODE_NAME no longer reaches cluster-agent"
   fi
 
-  # Drop exactly the lines `<token>` and `<token>|<expiry>` (add_token.py's format), compared in
-  # the shell: the token is on no command line. Under the lock, so that no add-node appends
-  # while the file is rewritten; atomically, keeping the file's owner and mode.
-  tokens="$SNAP_DATA/credentials/cluster-tokens.txt"
-  found=no kept=()
-  if [ -f "$tokens" ]; then
-    while IFS= read -r line || [ -n "$line" ]; do
-      if [[ $line == "$token" || $line =~ ^${token}\|[0-9]+$ ]]; then found=yes; else kept+=("$line"); fi
-    done < "$tokens"
-  fi
-  if [ "$found" = yes ]; then
-    new=$(mktemp "$tokens.XXXXXX")
-    trap 'rm -f "$new"' EXIT
-    [ "${#kept[@]}" -eq 0 ] || printf '%s\n' "${kept[@]}" > "$new"
-    chown --reference="$tokens" "$new"
-    chmod --reference="$tokens" "$new"
-    mv "$new" "$tokens"
+  # Drop exactly the lines `<token>` and `<token>|<expiry>` (add_token.py's format), and the
+  # certificate-request tokens cluster-agent added for a worker join, `<token>-kubelet` and
+  # `<token>-proxy` (no expiry; only sign-cert consumes them, and it signs any subject): a
+  # joiner that skipped sign-cert must not keep them (pkg/api/v2/join.go, pkg/snap/snap.go @ 1.32).
+  if drop_lines "$SNAP_DATA/credentials/cluster-tokens.txt" join_line; then
     log "join token of $NODE_NAME removed from the tokens file"
+  fi
+  if drop_lines "$SNAP_DATA/credentials/certs-request-tokens.txt" cert_line; then
+    log "certificate-request tokens of $NODE_NAME's join removed"
   fi
   exec {lock}>&-
 }
