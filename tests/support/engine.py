@@ -23,7 +23,36 @@ from tests.support.helpers import PROJECT, unavailable
 
 ENGINE = PROJECT / ".engine"
 OP_TIMEOUT_S = 900
-"""The longest operation of the tests (the lab's `up`) takes minutes; one that hangs is killed."""
+"""The longest operation of the tests (the lab's `up`) takes minutes; one that hangs is stopped."""
+STOP_GRACE_S = 30
+"""How long a stopped operation's process group has to end on SIGINT before it is killed."""
+
+
+def stop_group(proc: subprocess.Popen[Any], grace_s: float | None = None) -> None:
+    """SIGINT `proc`'s process group: the CLI cancels (it waits for the steps in flight). If it
+    has not ended after `grace_s`, SIGINT again: the CLI terminates, stopping its plugins (each in
+    a group of its own) and unlocking the stack. SIGKILL what is left 10 s later."""
+    grace = STOP_GRACE_S if grace_s is None else grace_s
+
+    def signal_group(sig: int) -> bool:
+        proc.poll()  # reap the leader, so that an ended one no longer counts
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def ended_within(seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while signal_group(0):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+        return True
+    for sig, wait_s in ((signal.SIGINT, grace), (signal.SIGINT, 10.0)):
+        if not signal_group(sig) or ended_within(wait_s):
+            return
+    signal_group(signal.SIGKILL)
 
 
 def _in_process(*_: Any) -> None:
@@ -104,7 +133,7 @@ class Engine:
                "program": pickle.loads(self.program), "op": op, "options": options, "linger": linger}
         proc = subprocess.Popen([sys.executable, "-m", "tests.support.engine_op"], cwd=PROJECT, stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, text=True, start_new_session=True)
-        timer = threading.Timer(OP_TIMEOUT_S, os.killpg, (proc.pid, signal.SIGKILL))
+        timer = threading.Timer(OP_TIMEOUT_S, stop_group, (proc,))
         timer.start()
         outcome: list[Any] = []
         try:
@@ -122,9 +151,9 @@ class Engine:
         finally:
             timer.cancel()
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
+                stop_group(proc)
                 proc.wait()
-        assert outcome, f"`{op}`'s process ended ({code}) without a result (killed after {OP_TIMEOUT_S} s?): see stderr"
+        assert outcome, f"`{op}`'s process ended ({code}) without a result (stopped after {OP_TIMEOUT_S} s?): see stderr"
         if isinstance(outcome[0], BaseException):
             raise outcome[0]
         return outcome[0]

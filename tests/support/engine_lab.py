@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tests.support.engine import stop_group
 from tests.support.helpers import PROJECT
 from tests.support.nvidia_stubs import NVIDIA_STUBS
 from tests.support.stubs import PROLOGUE
@@ -139,12 +140,18 @@ class ProgramStack:
     def run(self, op: str, config: dict[str, Any], layers: str = "below-cluster") -> dict[str, Any]:
         job = {"root": str(self.root), "passphrase": self.passphrase, "key_file": str(self.lab.client_key),
                "standin": str(STANDIN), "op": op, "config": config, "layers": layers}
-        proc = subprocess.run(
-            ["ip", "netns", "exec", self.lab.ns("op"), sys.executable, "-m", "tests.support.program_driver"],
-            input=json.dumps(job), capture_output=True, text=True, cwd=PROJECT, timeout=900, check=False,
-        )
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+        # A group of its own: on a timeout the driver and its CLI are interrupted, then killed, together.
+        proc = subprocess.Popen(["ip", "netns", "exec", self.lab.ns("op"), sys.executable, "-m", "tests.support.program_driver"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=PROJECT,
+                                start_new_session=True)
+        try:
+            out, err = proc.communicate(json.dumps(job), timeout=900)
+        except subprocess.TimeoutExpired:
+            stop_group(proc)
+            out, err = proc.communicate()
+            raise AssertionError(f"`{op}` stopped after 900 s: {err[-3000:]}") from None
+        assert proc.returncode == 0, err[-3000:]
+        result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
         return result
 
     def state_file(self) -> str:
