@@ -215,11 +215,9 @@ def microk8s(argv: list[str]) -> int:
     if verb == "remove-node":  # remove_node.py @ v1.32 (remove_dqlite_node, then remove_node)
         name = rest[0]
         node = kubectl(["get", "node", name, "-o", "json"], check=False)
-        if node.returncode != 0:
-            print(f"Node {name} does not exist in Kubernetes.")
-            return 1
-        if not any(a.get("type") == "InternalIP" for a in json.loads(node.stdout).get("status", {}).get("addresses") or []):
-            print(f"Node {name} is not part of the cluster.")  # before --force matters, before any deletion
+        addresses = (json.loads(node.stdout).get("status", {}).get("addresses") or []) if node.returncode == 0 else None
+        if addresses is None or not any(a.get("type") == "InternalIP" for a in addresses):  # refused before any deletion
+            print(f"Node {name} does not exist in Kubernetes." if addresses is None else f"Node {name} is not part of the cluster.")
             return 1
         kubectl(["delete", "node", name])
         return 0
@@ -264,11 +262,10 @@ def join(rest: list[str]) -> int:
             set_arg("kubelet", "--node-ip", answer["hostname_override"])  # the address the agent saw it come from
         if "--hostname-override" in args:
             set_arg("kubelet", "--hostname-override", None)
-        # update_cert_auth_kubeproxy, then update_cert_auth_kubelet: a key and CSR of each
-        # identity, signed by the seed's agent with the join's `<token>-proxy` and `<token>-kubelet`.
-        proxy = _signed(address, f"{token}-proxy", [x509.NameAttribute(NameOID.COMMON_NAME, "system:kube-proxy")])
-        kubelet = _signed(address, f"{token}-kubelet", [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:nodes"),
-                                                          x509.NameAttribute(NameOID.COMMON_NAME, f"system:node:{hostname()}")])
+        # update_cert_auth_kubeproxy, then update_cert_auth_kubelet: each identity's CSR, signed with the join's request tokens.
+        proxy = _signed(address, f"{token}-proxy", x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "system:kube-proxy")]))
+        kubelet = _signed(address, f"{token}-kubelet", x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:nodes"),
+                                                                    x509.NameAttribute(NameOID.COMMON_NAME, f"system:node:{hostname()}")]))
     except urllib.error.HTTPError as err:
         return fail(f"Connection failed. {err.read().decode(errors='replace').strip()} ({err.code}).")
     except OSError as err:
@@ -277,8 +274,7 @@ def join(rest: list[str]) -> int:
     (SNAP_DATA / "certs" / "ca.remote.crt").write_bytes(ca)
     server = f"https://{address.split(':')[0]}:{answer['apiport']}"
     for config, user, (pem, cert) in (("kubelet.config", "kubelet", kubelet), ("proxy.config", "system:kube-proxy", proxy)):
-        text = kubeconfig_text(ca, user, cert, pem).replace("https://127.0.0.1:16443", server)
-        (SNAP_DATA / "credentials" / config).write_text(text)
+        (SNAP_DATA / "credentials" / config).write_text(kubeconfig_text(ca, user, cert, pem).replace("https://127.0.0.1:16443", server))
     set_arg("kubelet", "--client-ca-file", "${SNAP_DATA}/certs/ca.remote.crt")
     set_arg("kubelet", "--node-labels", f'"{WORKER_LABELS}"')
     for lock in ("clustered.lock", "no-k8s-dqlite", "no-cert-reissue"):
@@ -287,13 +283,12 @@ def join(rest: list[str]) -> int:
     return 0
 
 
-def _signed(address: str, token: str, subject: list[x509.NameAttribute]) -> tuple[bytes, bytes]:
+def _signed(address: str, token: str, subject: x509.Name) -> tuple[bytes, bytes]:
     """join.py get_client_cert: a fresh key, its CSR signed by the seed's agent; (key, certificate) PEM."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    csr = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(subject)).sign(key, hashes.SHA256())
-    signed = _post(address, "/cluster/api/v1.0/sign-cert", {"token": token, "request": csr.public_bytes(serialization.Encoding.PEM).decode()})
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    return pem, str(signed["certificate"]).encode()
+    key, pem = ec.generate_private_key(ec.SECP256R1()), serialization.Encoding.PEM
+    csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
+    signed = _post(address, "/cluster/api/v1.0/sign-cert", {"token": token, "request": csr.public_bytes(pem).decode()})
+    return key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()), str(signed["certificate"]).encode()
 
 
 def _post(address: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
