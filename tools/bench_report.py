@@ -52,7 +52,8 @@ class FleetRun(Model):
     models: int = Field(description="Models in its catalog.", gt=0)
     offices: int = Field(description="Office sites.", gt=0)
     resources: int = Field(description="Resources the preview plans (the CLI's create count).", gt=0)
-    preview_s: float = Field(description="The real CLI's `preview` of the whole program (real kubernetes provider).", gt=0)
+    preview_s: float = Field(description="The real CLI's `preview` of the whole program (real kubernetes provider), its process's "
+                                         "start and imports included as in `render_s`.", gt=0)
     render_s: float = Field(description="`make render` of the same stack: a fresh process, import included.", gt=0)
     preview_cpu_s: float | None = Field(default=None, description="CPU seconds of the preview: the driver (automation API and program), the CLI, the providers.", gt=0)
     render_cpu_s: float | None = Field(default=None, description="CPU seconds of the render's process (Graphviz included).", gt=0)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ from pydantic import ValidationError
 from tests.support.bench_lab import bench_config
 from tests.support.cluster_lab import ClusterLab
 from tests.support.engine_lab import OFFICE, lab_hosts
-from tests.support.helpers import evaluate_config
+from tests.support.helpers import PROJECT, evaluate_config
 from tools import bench_report
 from tools.bench_fleet import SHAPES, host_key, office_fleet, office_lans, write_stack_file
 from tools.bench_report import Bench, busy, critical_path, figures, goals, owner, parallel_hosts, table, with_table
@@ -200,3 +202,23 @@ def test_performance_md_shows_the_recorded_run() -> None:
     assert with_table(page, bench) == page
     assert table(bench) in page and all(g.name in page for g in bench.goals)
     assert json.loads(bench_report.RECORD.read_text())["lab"]["up_large"]["hosts"] == 12
+
+
+def test_both_fleet_clocks_include_the_process_start_and_the_programs_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`render_s` is a fresh process's wall time, import included; `preview_s` adds the preview
+    driver's time up to its imports done (its process's age: a start that waited counts) to the
+    operation's own."""
+    code = "import time; time.sleep(0.6); from tests.support.bench_driver import process_age_s; print(process_age_s())"
+    age = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PROJECT).stdout)
+    assert 0.6 <= age < 30
+    from tests.support import bench
+
+    def timed(argv: list[str], nice: int, stdin: str | None = None, timeout: float = 0) -> tuple[float, float, str]:
+        if argv[2] == "tools.render":
+            return 2.0, 1.0, ""
+        out = {"ok": True, "changes": {"create": 10}, "elapsed": 3.0, "import_s": 1.5, "steps": []}
+        return 9.0, 5.0, json.dumps(out)
+    monkeypatch.setattr(bench, "timed", timed)
+    monkeypatch.setitem(bench.SHAPES, "tiny", (2, 1, 2))
+    run, _ = bench.fleet_run("tiny", 10, tmp_path)
+    assert (run.preview_s, run.render_s) == (4.5, 2.0)
