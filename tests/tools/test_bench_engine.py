@@ -219,6 +219,6 @@ def test_both_fleet_clocks_include_the_process_start_and_the_programs_import(tmp
         out = {"ok": True, "changes": {"create": 10}, "elapsed": 3.0, "import_s": 1.5, "steps": []}
         return 9.0, 5.0, json.dumps(out)
     monkeypatch.setattr(bench, "timed", timed)
-    monkeypatch.setitem(bench.SHAPES, "tiny", (2, 1, 2))
+    monkeypatch.setitem(SHAPES, "tiny", (2, 1, 2))  # the dict bench.fleet_run reads
     run, _ = bench.fleet_run("tiny", 10, tmp_path)
     assert (run.preview_s, run.render_s) == (4.5, 2.0)
