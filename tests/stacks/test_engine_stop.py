@@ -36,16 +36,16 @@ def test_an_operation_past_its_time_is_interrupted_then_killed_whole(tmp_path: P
     the program), after the grace SIGINT again (the CLI terminates: plugins stopped, the stack
     unlocked), then SIGKILL: nothing of it is left running and the stack is not left locked (a
     SIGKILL alone leaves the lock)."""
-    monkeypatch.setattr(engine_support, "OP_TIMEOUT_S", 5)
+    monkeypatch.setattr(engine_support, "OP_TIMEOUT_S", 15)  # the CLI well into the update, even on a loaded machine
     monkeypatch.setattr(engine_support, "STOP_GRACE_S", 10)
     eng = Engine(tmp_path, sleeping_program)
     home = eng.env["PULUMI_HOME"]
     start = time.monotonic()
     with pytest.raises(AssertionError, match="without a result"):
         eng.run("up")
-    assert time.monotonic() - start < 60  # the time limit, then at most the grace
+    assert time.monotonic() - start < 70  # the time limit, then at most the grace and 10 s
     deadline = time.monotonic() + 10
     while _processes_with(f"PULUMI_HOME={home}") and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not _processes_with(f"PULUMI_HOME={home}")
-    assert not [p for p in eng.state.rglob("*") if "locks" in p.parts and p.is_file()]
+    assert not [p for p in eng.state.rglob("*") if "locks" in p.parts and p.is_file()], "\n".join(eng.log[-20:])
