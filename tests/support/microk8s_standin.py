@@ -43,11 +43,10 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.support import microk8s_fake
+from tests.support.microk8s_client_cert import signed
 from tests.support.microk8s_host import (
     APISERVER_DEFAULT_ARGS,
     BOOK,
@@ -263,9 +262,9 @@ def join(rest: list[str]) -> int:
         if "--hostname-override" in args:
             set_arg("kubelet", "--hostname-override", None)
         # update_cert_auth_kubeproxy, then update_cert_auth_kubelet: each identity's CSR, signed with the join's request tokens.
-        proxy = _signed(address, f"{token}-proxy", x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "system:kube-proxy")]))
-        kubelet = _signed(address, f"{token}-kubelet", x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:nodes"),
-                                                                    x509.NameAttribute(NameOID.COMMON_NAME, f"system:node:{hostname()}")]))
+        proxy = signed(_post, address, f"{token}-proxy", x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "system:kube-proxy")]))
+        kubelet = signed(_post, address, f"{token}-kubelet", x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:nodes"),
+                                                                          x509.NameAttribute(NameOID.COMMON_NAME, f"system:node:{hostname()}")]))
     except urllib.error.HTTPError as err:
         return fail(f"Connection failed. {err.read().decode(errors='replace').strip()} ({err.code}).")
     except OSError as err:
@@ -281,14 +280,6 @@ def join(rest: list[str]) -> int:
         (SNAP_DATA / "var" / "lock" / lock).touch()
     kubelet_posts()
     return 0
-
-
-def _signed(address: str, token: str, subject: x509.Name) -> tuple[bytes, bytes]:
-    """join.py get_client_cert: a fresh key, its CSR signed by the seed's agent; (key, certificate) PEM."""
-    key, pem = ec.generate_private_key(ec.SECP256R1()), serialization.Encoding.PEM
-    csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
-    signed = _post(address, "/cluster/api/v1.0/sign-cert", {"token": token, "request": csr.public_bytes(pem).decode()})
-    return key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()), str(signed["certificate"]).encode()
 
 
 def _post(address: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
