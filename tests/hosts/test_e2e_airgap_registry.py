@@ -15,12 +15,13 @@ from components.kit.shell import compose
 from tests.hosts.test_e2e_airgap import IMAGE, REGISTRY, _mirrors, _params, _secrets, resolver  # noqa: F401
 from tests.support.airgap_site import CREDENTIALS, LOADER, MIRROR, ROTATED, WRITABLE, AirgapSite, missing
 from tests.support.helpers import unavailable
+from tests.support.microk8s_host import DEFAULT_CERTS_D
 
 pytestmark = pytest.mark.e2e
-# canonical/microk8s microk8s-resources/default-args/certs.d @ v1.32, as its install hook copies them.
-DEFAULTS = {"docker.io": 'server = "https://docker.io"\n\n[host."https://registry-1.docker.io"]\n  capabilities = ["pull", "resolve"]\n\n',
-            "localhost:32000": 'server = "http://localhost:32000"\n\n[host."http://localhost:32000"]\n  capabilities = ["pull", "resolve"]\n\n'}
 
+
+# MicroK8s' certs.d as its install hook leaves it (the snap's folder names, `:` for `__`).
+DEFAULTS = {name.replace("__", ":"): text for name, text in DEFAULT_CERTS_D.items()}
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirgapSite]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tests.support.join_stub import JOIN_STUB
 from tests.support.microk8s_host import APISERVER_DEFAULT_ARGS as APISERVER_DEFAULT_ARGS
-from tests.support.microk8s_host import CONTAINERD_TEMPLATE, CSR_TEMPLATE
+from tests.support.microk8s_host import CONTAINERD_TEMPLATE, CSR_TEMPLATE, DEFAULT_CERTS_D
 from tests.support.nft_stub import NFT_STUBS
 from tests.support.nvidia_stubs import NVIDIA_STUBS
 from tests.support.snap_files_stub import SNAP_FILES_STUB
@@ -226,9 +226,9 @@ class ClusterHost(StubHost):
         self.snap_common = root / "snap" / "common"
         # The snap's default-args/certs.d (canonical/microk8s microk8s-resources/default-args/certs.d @ v1.32).
         self.microk8s_defaults = root / "snap" / "microk8s" / "default-args" / "certs.d"
-        for folder, server, host in (("docker.io", "https://docker.io", "https://registry-1.docker.io"), ("localhost__32000", *["http://localhost:32000"] * 2)):
+        for folder, text in DEFAULT_CERTS_D.items():
             (self.microk8s_defaults / folder).mkdir(parents=True)
-            (self.microk8s_defaults / folder / "hosts.toml").write_text(f'server = "{server}"\n\n[host."{host}"]\n  capabilities = ["pull", "resolve"]\n\n')
+            (self.microk8s_defaults / folder / "hosts.toml").write_text(text)
         # /etc/microk8s.yaml and root's ~/snap/microk8s/common/.microk8s.yaml, which the install hook reads first.
         self.etc_launch = root / "etc" / "microk8s.yaml"
         self.root_launch = root / "root-snap" / ".microk8s.yaml"

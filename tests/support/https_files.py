@@ -8,15 +8,20 @@ import functools
 import http.server
 import ssl
 import sys
+from collections.abc import Callable
 
 
-def main(address: str, port: str, directory: str, cert: str, key: str) -> None:
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=directory)
+def serve_tls(address: str, port: str, handler: Callable[..., http.server.BaseHTTPRequestHandler], cert: str, key: str) -> None:
+    """Python's threading http.server behind TLS with CERT/KEY, until the process is stopped."""
     server = http.server.ThreadingHTTPServer((address, int(port)), handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     server.serve_forever()
+
+
+def main(address: str, port: str, directory: str, cert: str, key: str) -> None:
+    serve_tls(address, port, functools.partial(http.server.SimpleHTTPRequestHandler, directory=directory), cert, key)
 
 
 if __name__ == "__main__":

@@ -74,6 +74,12 @@ CONTAINERD_TEMPLATE = """version = 2
 # default-args/kubelet @ v1.32 (the lines that matter here); join.py's worker labels.
 KUBELET_ARGS = ("--kubeconfig=${SNAP_DATA}/credentials/kubelet.config\n--cert-dir=${SNAP_DATA}/certs\n"
                 '--node-labels="microk8s.io/cluster=true,node.kubernetes.io/microk8s-controlplane=microk8s-controlplane"\n')
+# The snap's default-args/certs.d, as its install hook copies them into $SNAP_DATA/args/certs.d
+# (canonical/microk8s microk8s-resources/default-args/certs.d @ v1.32); folder name -> hosts.toml.
+DEFAULT_CERTS_D = {
+    "docker.io": 'server = "https://docker.io"\n\n[host."https://registry-1.docker.io"]\n  capabilities = ["pull", "resolve"]\n\n',
+    "localhost__32000": 'server = "http://localhost:32000"\n\n[host."http://localhost:32000"]\n  capabilities = ["pull", "resolve"]\n\n',
+}
 WORKER_LABELS = "microk8s.io/cluster=true,node.kubernetes.io/microk8s-worker=microk8s-worker"
 # args/cni-network/cni.yaml as MicroK8s 1.32 ships Calico's (upgrade-scripts/000-switch-to-calico/
 # resources/calico.yaml): the parts the install script edits, as objects kube-apiserver accepts.

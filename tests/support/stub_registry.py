@@ -8,9 +8,10 @@ session's URL); `DELETE` answers 204. Every request is appended to LOG as `METHO
 from __future__ import annotations
 
 import http.server
-import ssl
 import sys
 import threading
+
+from tests.support.https_files import serve_tls
 
 
 def main(address: str, port: str, cert: str, key: str, log: str, codes: str, location: str = "") -> None:
@@ -41,11 +42,7 @@ def main(address: str, port: str, cert: str, key: str, log: str, codes: str, loc
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer((address, int(port)), Handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    server.serve_forever()
+    serve_tls(address, port, Handler, cert, key)
 
 
 if __name__ == "__main__":
