@@ -31,7 +31,8 @@ STOP_GRACE_S = 30
 def stop_group(proc: subprocess.Popen[Any], grace_s: float | None = None) -> None:
     """SIGINT `proc`'s process group: the CLI cancels (it waits for the steps in flight). If it
     has not ended after `grace_s`, SIGINT again: the CLI terminates, stopping its plugins (each in
-    a group of its own) and unlocking the stack. SIGKILL what is left 10 s later."""
+    a group of its own) and unlocking the stack. SIGKILL what is left 10 s later. The operation's
+    own process (engine_op) outlives the SIGINTs, reading the CLI's output until it exits."""
     grace = STOP_GRACE_S if grace_s is None else grace_s
 
     def signal_group(sig: int) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import os
 import pickle
+import signal
 import sys
 from typing import Any, TextIO
 
@@ -45,6 +46,11 @@ def run(job: dict[str, Any], proto: TextIO) -> None:
 
 
 if __name__ == "__main__":
+    # Engine.run's stop_group signals this process group, meaning the CLI. Had this process ended on
+    # that SIGINT, the CLI's next write to its stdout (a pipe this process reads) would have killed
+    # it with SIGPIPE (Go's rule for fds 1 and 2) before it unlocked the stack. It reads on until
+    # the CLI exits. (A handler, not SIG_IGN: an ignored signal would stay ignored in the CLI.)
+    signal.signal(signal.SIGINT, lambda *_: None)
     protocol = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # the program's prints (and the SDK's) stay out of the protocol
     sys.stdout = sys.stderr
