@@ -30,6 +30,10 @@ class Step(Model):
     parallel_hosts: float = Field(description="Mean number of hosts with a step running, over the step's duration.", ge=0)
     engine_cpu_s: float = Field(description="CPU seconds of the driver, the CLI, the program and the providers.", ge=0)
     hosts_cpu_s: float = Field(description="CPU seconds of the lab hosts' SSH sessions (the host scripts).", ge=0)
+    machine_cpu_s: float | None = Field(
+        default=None, ge=0,
+        description="CPU seconds of every process on the machine over the step (/proc/stat): the engine, the hosts, the lab's "
+                    "control plane and anything else running.")
     critical_path_s: float | None = Field(
         default=None, ge=0,
         description="The longest chain of steps each waiting on the one before (`critical_path`), at their measured durations.")
@@ -157,15 +161,28 @@ def goals(bench: Bench) -> list[Goal]:
 def figures(bench: Bench) -> list[tuple[str, float]]:
     """Ratios shown beside the goals, never in their place: the 12- and 6-host `up` along their
     critical paths (what the plan's shape gives, without the steps' wait for a CPU or for one
-    of the CLI's `--parallel` slots), and the second `up`'s engine CPU against the first's."""
+    of the CLI's `--parallel` slots), the least 12/6 ratio the machine's CPUs allow
+    (`cpu_floor_s`), and the second `up`'s engine CPU against the first's."""
     lab = bench.lab
     found = []
     if lab.up_large.critical_path_s and lab.up_small.critical_path_s:
         found.append(("up: 12 hosts / 6 hosts, critical paths", ratio(lab.up_large.critical_path_s, lab.up_small.critical_path_s)))
+    if floor := cpu_floor_s(bench):
+        found.append(("up: 12 hosts / 6 hosts, the least this machine's CPUs allow", ratio(floor, lab.up_small.s)))
     for key, hosts in (("small", 6), ("large", 12)):
         first, again = getattr(lab, f"up_{key}"), getattr(lab, f"again_{key}")
         found.append((f"second up / first up ({hosts} hosts), engine CPU", ratio(again.engine_cpu_s, first.engine_cpu_s)))
     return found
+
+
+def cpu_floor_s(bench: Bench) -> float | None:
+    """The shortest the 12-host `up` could have been on this machine: no less than its critical
+    path, and no less than the CPU seconds the machine spent on it over its CPUs (all of them
+    busy all the time). Over the 6-host `up`, the least 12/6 ratio these CPUs allow."""
+    large = bench.lab.up_large
+    if large.machine_cpu_s is None:
+        return None
+    return max(large.machine_cpu_s / bench.cpus, large.critical_path_s or 0.0)
 
 
 def table(bench: Bench) -> str:
@@ -176,15 +193,15 @@ def table(bench: Bench) -> str:
         f"Run of {bench.date[:16].replace('T', ' ')} UTC, {bench.cpus} CPUs, load {load} (1-minute average at start and end), "
         f"`nice -n {bench.nice}`, Pulumi CLI {bench.cli}, lab stack layers: `{lab.layers}`.",
         "",
-        "| lab step | hosts | resources | changes | seconds | critical path s | hosts busy at once | engine CPU s | hosts' CPU s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| lab step | hosts | resources | changes | seconds | critical path s | hosts busy at once | engine CPU s | hosts' CPU s | machine CPU s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key, label in (("up_small", "up"), ("again_small", "up again"), ("add_workstation", "one workstation added"),
                        ("destroy_small", "destroy"), ("up_large", "up"), ("again_large", "up again"), ("destroy_large", "destroy")):
         st: Step = getattr(lab, key)
         changes = ", ".join(f"{k} {v}" for k, v in sorted(st.changes.items()))
         lines.append(f"| {label} | {st.hosts} | {st.resources} | {changes} | {st.s:.1f} | {_maybe(st.critical_path_s)} | {st.parallel_hosts:.1f} "
-                     f"| {st.engine_cpu_s:.1f} | {st.hosts_cpu_s:.1f} |")
+                     f"| {st.engine_cpu_s:.1f} | {st.hosts_cpu_s:.1f} | {_maybe(st.machine_cpu_s)} |")
     lines += ["", "| fleet | workstations | models | offices | resources | preview s | render s | preview CPU s | render CPU s |",
               "|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {f.shape} | {f.workstations} | {f.models} | {f.offices} | {f.resources} | {f.preview_s:.1f} | {f.render_s:.1f} "

@@ -7,15 +7,12 @@ from __future__ import annotations
 import base64
 import json
 import re
-import ssl
 import subprocess
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from tools.lab.kwok_node import kwok_node
+# The stand-in runs as a fresh process on every `snap` and `microk8s` call, most of them
+# `microk8s kubectl` and `status`: what only the kubelet's posts need is imported there.
 
 SNAP = Path("/var/snap/microk8s")
 SNAP_DATA, SNAP_COMMON = SNAP / "current", SNAP / "common"
@@ -193,6 +190,8 @@ def kubelet_posts() -> None:
         patch = {"status": {"addresses": [{"type": "InternalIP", "address": address}, {"type": "Hostname", "address": name}]}}
         _as_kubelet("PATCH", f"/api/v1/nodes/{name}/status", patch)
         return
+    from tools.lab.kwok_node import kwok_node
+
     labels = dict(pair.split("=", 1) for pair in args.get("--node-labels", "").split(",") if "=" in pair)
     node = kwok_node(name, address, int(wiring().get("gpus", 0)), labels)  # gpus: what the NVIDIA device plugin advertises
     kubectl([*as_kubelet, "create", "-f", "-"], admin=False, input=json.dumps(node))
@@ -200,6 +199,11 @@ def kubelet_posts() -> None:
 
 def _as_kubelet(method: str, path: str, body: dict[str, Any]) -> None:
     """A request with the kubelet's own credentials (its client certificate, in its cert dir)."""
+    import ssl
+    import urllib.request
+
+    import yaml
+
     config = yaml.safe_load((SNAP_DATA / "credentials" / "kubelet.config").read_text())
     server = config["clusters"][0]["cluster"]["server"]
     user = config["users"][0]["user"]

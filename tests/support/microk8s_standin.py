@@ -31,22 +31,13 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
-import ssl
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.x509.oid import NameOID
-
-from tests.support import microk8s_fake
-from tests.support.microk8s_client_cert import signed
 from tests.support.microk8s_host import (
     APISERVER_DEFAULT_ARGS,
     BOOK,
@@ -67,7 +58,10 @@ from tests.support.microk8s_host import (
     set_arg,
     wiring,
 )
-from tools.lab.pki import sign
+
+# A fresh process runs for every `snap` and `microk8s` call of a host script (most are `microk8s
+# kubectl` and `status`, which need little): install, join and the certificates import what they
+# need themselves (cryptography, yaml, urllib: a tenth of a second of CPU a call otherwise).
 
 
 def installed() -> bool:
@@ -116,6 +110,9 @@ def snap(argv: list[str]) -> int:
 
 
 def install(channel: str) -> None:
+    from tests.support import microk8s_fake
+    from tools.lab.pki import sign
+
     for folder in ("args/cni-network", "certs", "credentials", "var/lock"):
         (SNAP_DATA / folder).mkdir(parents=True, exist_ok=True)
     (SNAP_DATA / "args" / "kubelet").write_text(KUBELET_ARGS)
@@ -144,6 +141,9 @@ def install(channel: str) -> None:
 
 def server_cert() -> None:
     """`refresh_csr_conf; gen_server_cert`: server.crt for the alt_names of csr.conf.template."""
+    from tests.support import microk8s_fake
+    from tools.lab.pki import sign
+
     names = [value for _, value in microk8s_fake.alt_names((SNAP_DATA / "certs" / "csr.conf.template").read_text())]
     ca_dir = Path(wiring()["ca_dir"])
     cert, key = sign(ca_dir, "127.0.0.1", (), tuple(names))
@@ -225,6 +225,8 @@ def microk8s(argv: list[str]) -> int:
 
 def add_node(rest: list[str]) -> int:
     """add_token.py @ v1.32: --token, else token_hex(16); --token-ttl appends `token|expiry`."""
+    import secrets
+
     opts = dict(zip(rest[::2], rest[1::2], strict=False))
     token = opts.get("--token") or opts.get("-t") or secrets.token_hex(16)
     ttl = int(opts.get("--token-ttl") or opts.get("-l") or -1)
@@ -246,6 +248,13 @@ def join(rest: list[str]) -> int:
     """join.py @ v1.32 (join_dqlite_worker_node): the seed's cluster-agent checks the token; the
     seed's kubelet args replace this node's (then its node IP and hostname override as join.py
     sets them); the kubelet's certificate is signed there, its labels set, and the kubelet starts."""
+    import urllib.error
+
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    from tests.support.microk8s_client_cert import signed
+
     if not rest or "/" not in rest[0] or ":" not in rest[0]:
         return fail("Usage: microk8s join <master>:<port>/<token> [--worker]", 2)
     if "--worker" not in rest:
@@ -283,6 +292,9 @@ def join(rest: list[str]) -> int:
 
 
 def _post(address: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    import ssl
+    import urllib.request
+
     context = ssl.create_default_context()
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # join.py: verify=False (a fingerprint, if given)
     request = urllib.request.Request(f"https://{address}{path}", method="POST", data=json.dumps(body).encode(),

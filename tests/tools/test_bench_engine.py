@@ -188,6 +188,13 @@ def test_the_record_schema_and_goals() -> None:
     shown = dict(figures(Bench.model_validate(record(lab=lab))))
     assert shown["up: 12 hosts / 6 hosts, critical paths"] == 1.2 and shown["second up / first up (12 hosts), engine CPU"] == 0.2
     assert "critical paths" in table(Bench.model_validate(record(lab=lab)))
+    floor = "up: 12 hosts / 6 hosts, the least this machine's CPUs allow"
+    assert floor not in shown  # the machine's CPU not measured: not shown
+    # The 12-host up's machine CPU over the CPUs, unless its critical path is longer; over the 6-host up.
+    lab["up_large"] = dict(lab["up_large"], machine_cpu_s=2 * 7.5)
+    assert dict(figures(Bench.model_validate(record(lab=lab, cpus=2))))[floor] == 0.75  # 7.5 s / 10 s
+    lab["up_large"] = dict(lab["up_large"], machine_cpu_s=2 * 4.0)
+    assert dict(figures(Bench.model_validate(record(lab=lab, cpus=2))))[floor] == 0.6  # the critical path, 6 s / 10 s
     for bad in (record(extra=1), record(load=[1, 2]), record(fleet=[]), record(lab=dict(lab, up_small=dict(lab["up_small"], s=0)))):
         with pytest.raises(ValidationError):
             Bench.model_validate(bad)

@@ -64,8 +64,9 @@ revoke() {
 
 tries=$((WAIT_S / 5))
 while :; do
-  ready=$(microk8s kubectl get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null || true)
-  ip=$(microk8s kubectl get node "$NODE_NAME" -o jsonpath='{.status.addresses[?(@.type=="InternalIP")].address}' 2>/dev/null || true)
+  # One call a poll, both fields: "<Ready status>|<InternalIP>" (either part empty when unset).
+  seen=$(microk8s kubectl get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}|{.status.addresses[?(@.type=="InternalIP")].address}' 2>/dev/null || true)
+  ready=${seen%%|*} ip=${seen#*|}
   [ "$ready" = True ] && [ "$ip" = "$NODE_IP" ] && break
   tries=$((tries - 1))
   [ "$tries" -gt 0 ] || { revoke; fail "node $NODE_NAME not Ready on $NODE_IP after ${WAIT_S}s (Ready=${ready:-unknown}, InternalIP=${ip:-none}); its join token and cluster-agent access are revoked: re-run pulumi up with --replace on its register step to join it again"; }
