@@ -198,7 +198,7 @@ def test_a_worker_join_replaces_its_kubelet_args_with_the_seeds(snap_data: Path,
     def post(address: str, path: str, body: dict[str, object]) -> dict[str, object]:  # the seed's agent, seeing ws-1's address
         assert address == "100.64.0.2:25000"
         return agent.join(body, "198.51.100.11", "100.64.0.2") if path.endswith("/join") else agent.sign_cert(body)
-    monkeypatch.setattr(standin, "_post", post)
+    monkeypatch.setattr(standin, "agent_post", post)
     assert standin.join([f"100.64.0.2:25000/{TOKEN}", "--worker"]) == 0
     # Both certificate-request tokens of the join are used up (join.py asks for kube-proxy's too).
     assert (snap_data / "credentials" / "certs-request-tokens.txt").read_text() == ""

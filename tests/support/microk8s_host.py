@@ -225,3 +225,17 @@ def kubectl(argv: list[str], *, check: bool = True, admin: bool = True, input: s
     if check and result.returncode != 0:
         raise SystemExit(f"kubectl {' '.join(argv)}: {result.stderr.strip()}")
     return result
+
+
+def agent_post(address: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A POST to a cluster-agent (join.py's requests: verify=False)."""
+    import ssl
+    import urllib.request
+
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # join.py: verify=False (a fingerprint, if given)
+    request = urllib.request.Request(f"https://{address}{path}", method="POST", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, context=context, timeout=30) as response:
+        answer: dict[str, Any] = json.loads(response.read())
+    return answer

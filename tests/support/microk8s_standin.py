@@ -36,7 +36,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from tests.support.microk8s_host import (
     APISERVER_DEFAULT_ARGS,
@@ -50,6 +49,7 @@ from tests.support.microk8s_host import (
     SNAP_COMMON,
     SNAP_DATA,
     WORKER_LABELS,
+    agent_post,
     default_address,
     hostname,
     kubeconfig_text,
@@ -261,7 +261,7 @@ def join(rest: list[str]) -> int:
         return fail("the lab's stand-in joins workers only (one control plane runs the API server)", 2)
     address, token = rest[0].split("/")[0], rest[0].split("/")[1]
     try:
-        answer = _post(address, "/cluster/api/v2.0/join", {"token": token, "hostname": hostname(), "port": "25000", "worker": True})
+        answer = agent_post(address, "/cluster/api/v2.0/join", {"token": token, "hostname": hostname(), "port": "25000", "worker": True})
         if answer["ca_key"] is not None:  # answered as to a control plane
             return fail("Joining process failed. Make sure the cluster you connect to supports joining worker nodes.")
         args = answer["kubelet_args"]  # store_base_kubelet_args, update_kubelet_node_ip, update_kubelet_hostname_override
@@ -271,8 +271,8 @@ def join(rest: list[str]) -> int:
         if "--hostname-override" in args:
             set_arg("kubelet", "--hostname-override", None)
         # update_cert_auth_kubeproxy, then update_cert_auth_kubelet: each identity's CSR, signed with the join's request tokens.
-        proxy = signed(_post, address, f"{token}-proxy", x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "system:kube-proxy")]))
-        kubelet = signed(_post, address, f"{token}-kubelet", x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:nodes"),
+        proxy = signed(agent_post, address, f"{token}-proxy", x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "system:kube-proxy")]))
+        kubelet = signed(agent_post, address, f"{token}-kubelet", x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:nodes"),
                                                                           x509.NameAttribute(NameOID.COMMON_NAME, f"system:node:{hostname()}")]))
     except urllib.error.HTTPError as err:
         return fail(f"Connection failed. {err.read().decode(errors='replace').strip()} ({err.code}).")
@@ -289,19 +289,6 @@ def join(rest: list[str]) -> int:
         (SNAP_DATA / "var" / "lock" / lock).touch()
     kubelet_posts()
     return 0
-
-
-def _post(address: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    import ssl
-    import urllib.request
-
-    context = ssl.create_default_context()
-    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # join.py: verify=False (a fingerprint, if given)
-    request = urllib.request.Request(f"https://{address}{path}", method="POST", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, context=context, timeout=30) as response:
-        answer: dict[str, Any] = json.loads(response.read())
-    return answer
 
 
 if __name__ == "__main__":
