@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 DOCS = PROJECT_DIR / "docs" / "performance.md"
@@ -32,8 +32,8 @@ class Step(Model):
     hosts_cpu_s: float = Field(description="CPU seconds of the lab hosts' SSH sessions (the host scripts).", ge=0)
     machine_cpu_s: float | None = Field(
         default=None, ge=0,
-        description="CPU seconds of every process on the machine over the step (/proc/stat): the engine, the hosts, the lab's "
-                    "control plane and anything else running.")
+        description="CPU seconds every process of the machine ran over the step's `s` (/proc/stat, less idle, iowait and "
+                    "steal): the engine, the hosts, the lab's control plane and anything else running.")
     critical_path_s: float | None = Field(
         default=None, ge=0,
         description="The longest chain of steps each waiting on the one before (`critical_path`), at their measured durations.")
@@ -80,6 +80,16 @@ class Bench(Model):
     lab: LabRun
     fleet: list[FleetRun] = Field(min_length=1)
     goals: list[Goal] = Field(default_factory=list, description="Each goal, as `goals()` computes it from the figures above.")
+
+    @model_validator(mode="after")
+    def _machine_cpu_within_its_step(self) -> Bench:
+        # Measured over the step's own seconds, the machine's CPU cannot exceed them times the
+        # CPUs (0.5 s: the clock's ticks and the events' delivery).
+        for key in LabRun.model_fields:
+            step = getattr(self.lab, key)
+            if isinstance(step, Step) and step.machine_cpu_s is not None and step.machine_cpu_s > step.s * self.cpus + 0.5:
+                raise ValueError(f"lab.{key}: machine_cpu_s {step.machine_cpu_s} is more than {self.cpus} CPUs give in {step.s} s")
+        return self
 
 
 def owner(urn: str, hosts: list[str]) -> str | None:

@@ -132,6 +132,22 @@ def test_node_ready_waits_within_a_bound_and_says_what_is_wrong(tmp_path: Path) 
     assert ok.returncode == 0 and ok.stdout.strip() == "node=ws-1"
 
 
+def test_a_status_the_node_made_up_is_neither_ready_nor_printed_raw(tmp_path: Path) -> None:
+    """A compromised workstation's kubelet writes its Node's status as it likes: a Ready status
+    holding the separator of the one-call poll and its VPN address, with no InternalIP, is not
+    Ready; control characters and length do not reach the step's output."""
+    cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    cp.add_node("ws-1", "")
+    (cp.state / "ready-status").mkdir()
+    (cp.state / "ready-status" / "ws-1").write_text("True|100.64.1.1")
+    forged = cp.run("microk8s-node-ready.sh", stdin=TOKEN, NODE_NAME="ws-1", NODE_IP="100.64.1.1", WAIT_S="10")
+    assert forged.returncode == 1 and "(Ready=True, InternalIP=100.64.1.1|)" in forged.stderr
+    (cp.state / "ready-status" / "ws-1").write_text("False\n\x1b[2J+ fake line" + "x" * 100)
+    hostile = cp.run("microk8s-node-ready.sh", stdin=TOKEN, NODE_NAME="ws-1", NODE_IP="100.64.1.1", WAIT_S="10")
+    line = next(x for x in hostile.stderr.splitlines() if "not Ready on" in x)
+    assert "(Ready=False???2J??fake?line" + "x" * 43 + ", InternalIP=none)" in line and "\x1b" not in hostile.stderr
+
+
 def test_the_ready_step_removes_exactly_the_nodes_token_once_it_has_joined(tmp_path: Path) -> None:
     cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
     mine = cp.run("microk8s-register.sh", NODE_NAME="ws-1", NODE_IP="100.64.1.1").stdout.strip()

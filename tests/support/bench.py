@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             run, steps[f"fleet.{shape}"] = fleet_run(shape, args.nice, Path(tmp))
             fleet.append(run)
     bench = Bench.model_validate({
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), "cpus": os.cpu_count() or 1,
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), "cpus": len(os.sched_getaffinity(0)),
         "load": load, "load_end": [round(x, 2) for x in os.getloadavg()], "nice": args.nice, "cli": version,
         "lab": lab, "fleet": [f.model_dump() for f in fleet],
     })

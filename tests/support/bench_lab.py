@@ -85,27 +85,20 @@ def engine_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def machine_cpu_s() -> float:
-    """CPU seconds every process of the machine has used since boot (/proc/stat's `cpu` line:
-    all but idle and iowait): the engine, the hosts, the lab's control plane and anything else."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # guest time is already in user
-
-
 def step(stack: ProgramStack, op: str, config: dict[str, Any], layers: str) -> dict[str, Any]:
     """One CLI operation: its time (the CLI's, from the automation API call to its summary), its
-    changes and resource count, the hosts' busy share and the CPU seconds the engine's side, the
-    hosts' side and the whole machine used (its driver's start and end included), and its critical path; a failed step stops the bench with the CLI's own words."""
-    cpu = engine_cpu_s(), hosts_cpu_s(stack.lab), machine_cpu_s()
+    changes and resource count, the hosts' busy share, the CPU seconds the engine's side and the
+    hosts' side used, those the whole machine used over the CLI's time (the driver's), and its critical path; a failed step stops the bench with the CLI's own words."""
+    cpu = engine_cpu_s(), hosts_cpu_s(stack.lab)
     result = stack.run(op, config, layers=layers)
-    cpu = engine_cpu_s() - cpu[0], hosts_cpu_s(stack.lab) - cpu[1], machine_cpu_s() - cpu[2]
+    cpu = engine_cpu_s() - cpu[0], hosts_cpu_s(stack.lab) - cpu[1]
     if not result["ok"]:
         raise SystemExit(f"bench: pulumi {op} failed:\n" + "\n".join(result["log"][-30:]) + result["error"][-2000:])
     hosts = [h["name"] for h in config["hosts"]]
     return {"s": round(result["elapsed"], 2), "changes": result["changes"], "resources": len(result["resources"]),
             "hosts": len(hosts), "parallel_hosts": parallel_hosts(result["steps"], hosts, result["elapsed"]),
             "engine_cpu_s": round(cpu[0], 2), "hosts_cpu_s": round(cpu[1], 2),
-            "machine_cpu_s": round(cpu[2], 2),
+            "machine_cpu_s": result["machine_cpu_s"],
             "critical_path_s": critical_path(result["steps"], result["dependencies"]),
             "steps": result["steps"], "dependencies": result["dependencies"]}
 

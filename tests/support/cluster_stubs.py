@@ -139,7 +139,9 @@ case $1 in
       [ -e "$STATE/nodes/$3" ] || exit 1
       case $* in
         # The ready check's one call: "<Ready>|<InternalIP>", as kubectl prints that template.
-        *Ready*InternalIP*) if [ -e "$STATE/not-ready/$3" ]; then printf False; else printf True; fi; printf '|%s\\n' "$(cat "$STATE/nodes/$3")";;
+        # $STATE/ready-status/<node>: a status its kubelet posted as it pleased (the API server checks none).
+        *Ready*InternalIP*) if [ -e "$STATE/ready-status/$3" ]; then cat "$STATE/ready-status/$3"; elif [ -e "$STATE/not-ready/$3" ]; then printf False; else printf True; fi
+                            printf '|%s\\n' "$(cat "$STATE/nodes/$3")";;
         *InternalIP*) cat "$STATE/nodes/$3";;
         # A field or annotation that is not set prints nothing, as kubectl's jsonpath does.
         *spec.unschedulable*) if [ -e "$STATE/cordoned/$3" ]; then echo true; fi;;

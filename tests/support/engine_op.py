@@ -49,7 +49,7 @@ if __name__ == "__main__":
     # Engine.run's stop_group signals this process group, meaning the CLI. Had this process ended on
     # that SIGINT, the CLI's next write to its stdout (a pipe this process reads) would have killed
     # it with SIGPIPE (Go's rule for fds 1 and 2) before it unlocked the stack. It reads on until
-    # the CLI exits. (A handler, not SIG_IGN: an ignored signal would stay ignored in the CLI.)
+    # the CLI exits. (A handler, not SIG_IGN, which the processes it starts would inherit.)
     signal.signal(signal.SIGINT, lambda *_: None)
     protocol = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # the program's prints (and the SDK's) stay out of the protocol

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from tests.support.bench_driver import machine_cpu_s
 from tests.support.bench_lab import bench_config
 from tests.support.cluster_lab import ClusterLab
 from tests.support.engine_lab import OFFICE, lab_hosts
@@ -195,9 +197,17 @@ def test_the_record_schema_and_goals() -> None:
     assert dict(figures(Bench.model_validate(record(lab=lab, cpus=2))))[floor] == 0.75  # 7.5 s / 10 s
     lab["up_large"] = dict(lab["up_large"], machine_cpu_s=2 * 4.0)
     assert dict(figures(Bench.model_validate(record(lab=lab, cpus=2))))[floor] == 0.6  # the critical path, 6 s / 10 s
-    for bad in (record(extra=1), record(load=[1, 2]), record(fleet=[]), record(lab=dict(lab, up_small=dict(lab["up_small"], s=0)))):
+    too_busy = dict(lab, up_small=dict(lab["up_small"], machine_cpu_s=10.0 * 2 + 1))  # more than 2 CPUs give in 10 s
+    for bad in (record(extra=1), record(load=[1, 2]), record(fleet=[]), record(lab=dict(lab, up_small=dict(lab["up_small"], s=0))),
+                record(lab=too_busy, cpus=2)):
         with pytest.raises(ValidationError):
             Bench.model_validate(bad)
+
+
+def test_machine_cpu_is_procs_busy_time_less_idle_iowait_and_steal() -> None:
+    # user nice system idle iowait irq softirq steal guest guest_nice, in clock ticks
+    stat = "cpu  1000 20 300 5000 400 6 7 80 900 0\ncpu0 1 2 3 4 5 6 7 8 9 0\n"
+    assert machine_cpu_s(stat) == (1000 + 20 + 300 + 6 + 7) / os.sysconf("SC_CLK_TCK")
 
 
 def test_performance_md_shows_the_recorded_run() -> None:

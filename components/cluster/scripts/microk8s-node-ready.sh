@@ -62,14 +62,17 @@ revoke() {
   exec {lock}>&-
 }
 
-tries=$((WAIT_S / 5))
+# A poll every 5 s until WAIT_S is up, counted and timed (each call is bounded too): an API
+# server that takes the connection but never answers must not keep the token and the node's
+# access open past WAIT_S.
+tries=$((WAIT_S / 5)) deadline=$((SECONDS + WAIT_S))
 while :; do
   # One call a poll, both fields: "<Ready status>|<InternalIP>" (either part empty when unset).
-  seen=$(microk8s kubectl get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}|{.status.addresses[?(@.type=="InternalIP")].address}' 2>/dev/null || true)
+  seen=$(microk8s kubectl get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}|{.status.addresses[?(@.type=="InternalIP")].address}' --request-timeout=10s 2>/dev/null || true)
   ready=${seen%%|*} ip=${seen#*|}
   [ "$ready" = True ] && [ "$ip" = "$NODE_IP" ] && break
   tries=$((tries - 1))
-  [ "$tries" -gt 0 ] || { revoke; fail "node $NODE_NAME not Ready on $NODE_IP after ${WAIT_S}s (Ready=${ready:-unknown}, InternalIP=${ip:-none}); its join token and cluster-agent access are revoked: re-run pulumi up with --replace on its register step to join it again"; }
+  [ "$tries" -gt 0 ] && [ "$SECONDS" -lt "$deadline" ] || { revoke; fail "node $NODE_NAME not Ready on $NODE_IP after ${WAIT_S}s (Ready=$(shown "${ready:-unknown}"), InternalIP=$(shown "${ip:-none}")); its join token and cluster-agent access are revoked: re-run pulumi up with --replace on its register step to join it again"; }
   sleep 5
 done
 

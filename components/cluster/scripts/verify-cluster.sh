@@ -38,7 +38,7 @@ problems() {
   while IFS='|' read -r name want ready ip gpus_want gpus_have; do
     [ -n "$name" ] || continue
     [ "$ready" = True ] || echo "node $name is not Ready"
-    [ "$ip" = "$want" ] || echo "node $name has address '${ip:-none}', not its VPN address $want"
+    [ "$ip" = "$want" ] || echo "node $name has address '$(shown "${ip:-none}")', not its VPN address $want"
     if [ -n "$gpus_want" ] && [ "${gpus_have:-0}" != "$gpus_want" ]; then
       echo "node $name advertises ${gpus_have:-0} nvidia.com/gpu, expected $gpus_want (GPUs x time-slicing replicas)"
     fi

@@ -6,6 +6,9 @@ set -euo pipefail
 changed=()
 log() { echo "hybrid-ai[${HOST_NAME:-$(hostname)}] ${SCRIPT_NAME:-script}: $*" >&2; }
 fail() { log "ERROR: $*"; exit 1; }
+# A value another party controls (a Node's status: its kubelet writes it, and the API server does
+# not check it), fit for one log line: no control characters, at most 64 characters.
+shown() { local v=${1//[^[:alnum:].:_|-]/?}; printf '%s' "${v:0:64}"; }
 
 # Retry a command with bounded exponential backoff (apt and snap locks, flaky mirrors):
 # RETRY_ATTEMPTS tries, pausing RETRY_PAUSE_S seconds, doubling each time.
