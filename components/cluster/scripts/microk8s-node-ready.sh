@@ -72,7 +72,9 @@ while :; do
   ready=${seen%%|*} ip=${seen#*|}
   [ "$ready" = True ] && [ "$ip" = "$NODE_IP" ] && break
   tries=$((tries - 1))
-  [ "$tries" -gt 0 ] && [ "$SECONDS" -lt "$deadline" ] || { revoke; fail "node $NODE_NAME not Ready on $NODE_IP after ${WAIT_S}s (Ready=$(shown "${ready:-unknown}"), InternalIP=$(shown "${ip:-none}")); its join token and cluster-agent access are revoked: re-run pulumi up with --replace on its register step to join it again"; }
+  if [ "$tries" -le 0 ] || [ "$SECONDS" -ge "$deadline" ]; then
+    revoke; fail "node $NODE_NAME not Ready on $NODE_IP after ${WAIT_S}s (Ready=$(shown "${ready:-unknown}"), InternalIP=$(shown "${ip:-none}")); its join token and cluster-agent access are revoked: re-run pulumi up with --replace on its register step to join it again"
+  fi
   sleep 5
 done
 
