@@ -41,6 +41,7 @@ from pulumi_kubernetes.provider import Provider
 from components.cluster.agent_guard import agent_guard
 from components.cluster.api import ClusterApi, NodeMarks, cluster_api
 from components.cluster.driver_upgrade import driver_roll
+from components.cluster.known_nodes import known_nodes, known_nodes_policy
 
 # The node, importable from here as before it had a module of its own.
 from components.cluster.node import ClusterNode as ClusterNode
@@ -119,6 +120,9 @@ class MicroK8sCluster(pulumi.ComponentResource):
         installs = {n.name: self._install(name, n, args, child, seed=n is cp, sans=sans, planes=plane_addresses) for n in args.nodes}
         cp_target = cp.target.after(installs[cp.name])
         self.control_plane = cp_target
+        # Every registration and join waits for the list of the stack's hosts (known_nodes.py).
+        known = known_nodes(name, self, cp_target, [n.name for n in args.nodes])
+        installs = {n: after(done, known) for n, done in installs.items()}
 
         server = cp.public_address if args.api_server_address == "public" and cp.public_address is not None else cp.vpn_address
         kubeconfig = remote.Command(
@@ -154,6 +158,7 @@ class MicroK8sCluster(pulumi.ComponentResource):
         marks = [NodeMarks(n.name, n.labels, n.taints) for n in args.nodes]
         self.api = cluster_api(name, provider_kubeconfig, marks, self.ready, parent=self, control_plane=cp_target)
         self.provider, self.labelled = self.api.provider, self.api.labelled
+        known_nodes_policy(name, self, self.provider, known)
         self.register_outputs({"kubeconfig": self.kubeconfig, "ready": self.ready})
 
     @staticmethod

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from components.cluster.known_nodes import CONFIGMAP, NAMESPACE
 from components.hosts.ssh import DIAL_ERROR_LIMIT, refused_dial_budget_s
 from tests.support.cluster_lab import ClusterLab
 from tests.support.engine_checks import deployments_where, host_state, misplaced, placements
@@ -207,7 +208,7 @@ def remove_workstation(cluster: ClusterLab, stack: ProgramStack, total: int, fir
     assert gone and all(re.search(r"::(cluster-)?ws-2(-|$)|::mesh-ws-2-", urn) for urn in gone), sorted(gone)
     assert len(gone) == removed and f"- {removed} deleted" in text
     updated = set(re.findall(r"^\s*~\s+command:remote:Command (\S+) update", "\n".join(result["log"]), re.M))
-    assert updated and updated <= {f"mesh-{h}-wg" for h in lab.hosts if h != "ws-2"}, updated
+    assert "cluster-known-nodes" in updated and updated - {"cluster-known-nodes"} <= {f"mesh-{h}-wg" for h in lab.hosts if h != "ws-2"}, updated
     assert set(result["changes"]) == {"delete", "update", "same"}, result["changes"]
     # Logged in only where something changed: ws-2 (through ws-1), the control plane (drain,
     # remove-node) and the peers whose mesh config changed.
@@ -215,6 +216,13 @@ def remove_workstation(cluster: ClusterLab, stack: ProgramStack, total: int, fir
     now = host_state(lab)
     assert {k: v for k, v in now.items() if "ws-2" in k} == {k: v for k, v in first.items() if "ws-2" in k}
     assert cluster.kubectl("get", "node", "ws-2", check=False).returncode != 0, "ws-2 is still a Node"
+    # Its kubelet certificate stays valid (10 years, no revocation), but registers no Node again.
+    known = json.loads(cluster.kubectl("-n", NAMESPACE, "get", "configmap", CONFIGMAP, "-o", "json").stdout)["data"]
+    assert set(known) == CLUSTER_HOSTS - {"ws-2"}, sorted(known)
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "ws-2"}}
+    assert cluster.plane is not None
+    again = cluster.plane.kubectl("create", "-f", "-", as_node="ws-2", input=json.dumps(node), check=False)
+    assert again.returncode != 0 and "not one of the stack's cluster hosts" in again.stderr, again.stdout + again.stderr
     wait_for_full_mesh(lab, [h for h in lab.hosts if h != "ws-2"], timeout=30)
     return total - removed
 

@@ -2,8 +2,9 @@
 the request must match a resourceRule (group, version, operation, `resource` or
 `resource/subresource`), then every matchCondition must be true, then every validation must be
 true or the request is denied. CEL by cel-python (standard CEL; the policy uses no Kubernetes
-CEL library function). Only what the program's policies use is modelled (no params, no
-namespace/object selectors, no variables, no auditAnnotations): anything else raises."""
+CEL library function). Only what the program's policies use is modelled (params as the bound
+object itself, none when missing; no namespace/object selectors, no variables, no
+auditAnnotations): anything else raises."""
 
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ def _cel(expression: str, activation: Mapping[str, Any]) -> bool:
 
 
 def _matches(spec: Mapping[str, Any], req: Request) -> bool:
-    unknown = set(spec) - {"failurePolicy", "matchConstraints", "matchConditions", "validations"}
+    unknown = set(spec) - {"failurePolicy", "matchConstraints", "matchConditions", "validations", "paramKind"}
     if unknown or set(spec["matchConstraints"]) - {"resourceRules"}:
         raise ValueError(f"not modelled: {sorted(unknown)} {sorted(spec['matchConstraints'])}")
     name = req.resource + (f"/{req.sub_resource}" if req.sub_resource else "")
@@ -60,11 +61,19 @@ def _matches(spec: Mapping[str, Any], req: Request) -> bool:
                for r in spec["matchConstraints"]["resourceRules"])
 
 
-def admits(spec: Mapping[str, Any], req: Request) -> bool:
-    """Whether the policy (bound with validationActions [Deny]) lets the request through."""
+def admits(spec: Mapping[str, Any], req: Request, params: Mapping[str, Any] | None = None) -> bool:
+    """Whether the policy (bound with validationActions [Deny]) lets the request through.
+    `params`: the object its binding's paramRef names; None for a policy with a `paramKind`:
+    not found, which with parameterNotFoundAction Deny denies every request the rules match,
+    before the match conditions (k8s.io/apiserver 1.32 validating/dispatcher.go: CollectParams,
+    then Validate, which evaluates them)."""
     if not _matches(spec, req):
         return True
     activation = req.activation()
+    if "paramKind" in spec:
+        if params is None:
+            return False
+        activation["params"] = params
     if not all(_cel(c["expression"], activation) for c in spec.get("matchConditions") or []):
         return True
     try:
@@ -89,13 +98,15 @@ def pod(name: str, labels: Mapping[str, str], annotations: Mapping[str, str] | N
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta}
 
 
-def bound_policies(ev: Any) -> list[Mapping[str, Any]]:
-    """The specs of the rendered ValidatingAdmissionPolicies that a rendered binding enforces (Deny)."""
+def bound_policies(ev: Any, name: str | None = None) -> list[Mapping[str, Any]]:
+    """The specs of the rendered ValidatingAdmissionPolicies (named `name`, else all) that a
+    rendered binding enforces (Deny)."""
     from tools.render.write import reveal
 
     def of(kind: str) -> list[dict[str, Any]]:
         return [reveal(r.inputs) for r in ev.resources if r.type == f"kubernetes:admissionregistration.k8s.io/v1:{kind}"]
     enforced = {b["spec"]["policyName"] for b in of("ValidatingAdmissionPolicyBinding")
                 if "Deny" in b["spec"].get("validationActions", []) and not b["spec"].get("matchResources")}
-    specs: list[Mapping[str, Any]] = [p["spec"] for p in of("ValidatingAdmissionPolicy") if p["metadata"]["name"] in enforced]
+    specs: list[Mapping[str, Any]] = [p["spec"] for p in of("ValidatingAdmissionPolicy")
+                                      if p["metadata"]["name"] in enforced and name in (None, p["metadata"]["name"])]
     return specs

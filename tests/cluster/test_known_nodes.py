@@ -1,0 +1,71 @@
+"""Only the stack's own cluster hosts register a Node (components/cluster/known_nodes.py): the
+seed writes their names into a ConfigMap before any registration or join, and a bound admission
+policy refuses a Node created by any other node identity. The rendered policy is evaluated here
+(CEL); the real API server refuses a removed workstation's kubelet in the engine lab
+(tests/stacks/test_engine_lab.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components.cluster.known_nodes import CONFIGMAP, NAMESPACE, POLICY_NAME
+from components.kit.shell import split_command
+from stacks.load import validate
+from tests.support.admission import Request, admits, bound_policies, node
+from tests.support.cluster_stubs import ClusterHost
+from tests.support.helpers import deps_closure, evaluate_config, stack_config
+from tools.render.write import reveal
+
+KUBELET = ("system:node:ws-1", ("system:nodes", "system:authenticated"))
+ADMIN = ("admin", ("system:masters", "system:authenticated"))
+KNOWN = {"apiVersion": "v1", "kind": "ConfigMap", "data": {"receipt": "cluster host", "ws-1": "cluster host"}}
+
+
+@pytest.fixture(scope="module")
+def spec() -> dict[str, Any]:
+    policies = bound_policies(evaluate_config(stack_config("dev")), POLICY_NAME)
+    assert len(policies) == 1, policies
+    return dict(policies[0])
+
+
+def test_a_node_identity_registers_only_a_listed_node(spec: dict[str, Any]) -> None:
+    create = Request(*KUBELET, "CREATE", "nodes", "", node("ws-1", {}), None)
+    assert admits(spec, create, KNOWN)
+    assert not admits(spec, create, KNOWN | {"data": {"receipt": "cluster host"}})  # ws-1 removed from the stack
+    assert not admits(spec, create, {"apiVersion": "v1", "kind": "ConfigMap"})  # an empty ConfigMap has no data
+    # Its status updates, and the program's own requests, are not this policy's.
+    assert admits(spec, Request(*KUBELET, "UPDATE", "nodes", "status", node("ws-1", {}), node("ws-1", {})), None)
+    assert admits(spec, Request(*ADMIN, "CREATE", "nodes", "", node("ws-9", {}), None), KNOWN)
+    # No ConfigMap: no Node is created at all, the params are looked up before the match
+    # conditions (k8s.io/apiserver validating/dispatcher.go, docs/upstream.md).
+    assert not admits(spec, create, None) and not admits(spec, Request(*ADMIN, "CREATE", "nodes", "", node("ws-9", {}), None), None)
+
+
+def test_the_list_is_every_cluster_host_and_written_before_any_registration_or_join() -> None:
+    cfg = validate(stack_config("dev"))
+    ev = evaluate_config(stack_config("dev"))
+    step = ev.by_name("cluster-known-nodes")
+    script, params = split_command(step.inputs["create"])
+    assert "apply --server-side" in script and params["CONFIGMAP"] == CONFIGMAP and params["NAMESPACE"] == NAMESPACE
+    hosts = [h.name for h in cfg.hosts if h.in_cluster]
+    assert sorted(params["NODE_NAMES"].split()) == sorted(hosts) and "ws-1" in hosts
+    assert ev.by_name("cluster-receipt-microk8s").urn in deps_closure(ev, step.urn)  # on the seed, once it runs MicroK8s
+    for host in hosts:
+        for role in ("register", "join"):
+            assert step.urn in deps_closure(ev, ev.by_name(f"cluster-{host}-{role}").urn), (host, role)
+    binding = ev.by_name("cluster-known-nodes-policy-binding")
+    assert step.urn in deps_closure(ev, binding.urn)
+    ref = reveal(binding.inputs)["spec"]["paramRef"]
+    assert ref == {"name": CONFIGMAP, "namespace": NAMESPACE, "parameterNotFoundAction": "Deny"}
+    assert step.inputs["delete"].endswith("hybrid-ai/known-nodes-remove")
+
+
+@pytest.mark.parametrize("bad", ["WS-1", "ws_1", "ws-1\\\"", "-ws"])
+def test_a_name_that_is_no_node_name_is_refused_before_anything_is_written(tmp_path: Path, bad: str) -> None:
+    cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    result = cp.run("known-nodes-apply.sh", NODE_NAMES=f"receipt {bad}", CONFIGMAP=CONFIGMAP, NAMESPACE=NAMESPACE)
+    assert result.returncode == 1 and "not a node name" in result.stderr
+    assert not [c for c in cp.calls() if "kubectl" in c]
