@@ -5,9 +5,8 @@ and never revoked (MicroK8s 1.32 `sign_certificate`: `openssl x509 -req -days 36
 server checks no revocation list), and NodeRestriction lets `system:node:<n>` create Node `<n>`.
 So a workstation removed from the stack (stolen, say) could register its Node again wherever it
 still reaches an API server, and DaemonSets' pods there would hand it their service-account
-tokens. A ConfigMap on the seed, written over SSH as the program's admin identity, lists the
-stack's cluster hosts (its keys; `known-nodes-apply.sh` owns it with server-side apply, so a
-removed host's key goes), and a ValidatingAdmissionPolicy bound to it refuses a Node's
+tokens. A ConfigMap on the seed, written whole over SSH as the program's admin identity, lists
+the stack's cluster hosts (its keys), and a ValidatingAdmissionPolicy bound to it refuses a Node's
 creation by any node identity whose name is not among them. The list is written before any
 node's registration and join (they wait for it), and on a removal before the node's Node is
 deleted (Pulumi deletes after its updates); without the ConfigMap no node registers at all.
@@ -33,7 +32,7 @@ POLICY_NAME = "hybrid-ai-known-nodes"
 
 
 def known_nodes(name: str, parent: pulumi.Resource, target: SshTarget, nodes: Sequence[str]) -> pulumi.Output[str]:
-    """`<name>-known-nodes` on the seed: the ConfigMap of the stack's cluster hosts; its report
+    """`<name>-known-nodes` on the seed: the ConfigMap of the stack's cluster hosts; resolves
     once written (what each registration and join waits for)."""
     params = {"NODE_NAMES": " ".join(nodes), "CONFIGMAP": CONFIGMAP, "NAMESPACE": NAMESPACE}
     step = remote.Command(
@@ -42,9 +41,13 @@ def known_nodes(name: str, parent: pulumi.Resource, target: SshTarget, nodes: Se
         create=shell.remote_command("known-nodes-apply.sh", params, sudo=target.sudo),
         delete=shell.remote_command("known-nodes-remove.sh", {"CONFIGMAP": CONFIGMAP, "NAMESPACE": NAMESPACE}, sudo=target.sudo),
         add_previous_output_in_env=False,
-        opts=pulumi.ResourceOptions(parent=parent),
+        # Replaced (say, after the ConfigMap was deleted by hand): delete, then write, so the
+        # old step's delete does not remove what the new one wrote (nothing would register).
+        opts=pulumi.ResourceOptions(parent=parent, delete_before_replace=True),
     )
-    return step.stdout
+    # Its ID, not its output: known in a preview of an in-place update, so a host added or
+    # removed does not show every other node's steps (and what waits for them) as changing.
+    return step.id
 
 
 def policy_spec() -> dict[str, Any]:

@@ -49,7 +49,7 @@ def test_the_list_is_every_cluster_host_and_written_before_any_registration_or_j
     ev = evaluate_config(stack_config("dev"))
     step = ev.by_name("cluster-known-nodes")
     script, params = split_command(step.inputs["create"])
-    assert "apply --server-side" in script and params["CONFIGMAP"] == CONFIGMAP and params["NAMESPACE"] == NAMESPACE
+    assert "kubectl replace -f" in script and params["CONFIGMAP"] == CONFIGMAP and params["NAMESPACE"] == NAMESPACE
     hosts = [h.name for h in cfg.hosts if h.in_cluster]
     assert sorted(params["NODE_NAMES"].split()) == sorted(hosts) and "ws-1" in hosts
     assert ev.by_name("cluster-receipt-microk8s").urn in deps_closure(ev, step.urn)  # on the seed, once it runs MicroK8s
@@ -61,6 +61,7 @@ def test_the_list_is_every_cluster_host_and_written_before_any_registration_or_j
     ref = reveal(binding.inputs)["spec"]["paramRef"]
     assert ref == {"name": CONFIGMAP, "namespace": NAMESPACE, "parameterNotFoundAction": "Deny"}
     assert step.inputs["delete"].endswith("hybrid-ai/known-nodes-remove")
+    assert step.delete_before_replace, "a replacement's delete would remove what it wrote"
 
 
 @pytest.mark.parametrize("bad", ["WS-1", "ws_1", "ws-1\\\"", "-ws"])

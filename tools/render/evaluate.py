@@ -72,6 +72,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 dependencies=sorted(set(request.dependencies) | set(provider)),
                 inputs=_decode(self.stack_mocks.inputs.pop((request.type, request.name), {})),
                 timeouts={k: v for k in ("create", "update", "delete") if (v := getattr(request.customTimeouts, k, ""))},
+                delete_before_replace=bool(request.deleteBeforeReplace),
             ))
         return response
 

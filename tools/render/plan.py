@@ -28,6 +28,8 @@ class Registration:
     inputs: dict[str, Any]
     timeouts: dict[str, str] = field(default_factory=dict)
     """Custom create/update/delete timeouts from the resource options (not part of plan.json)."""
+    delete_before_replace: bool = False
+    """The resource option (not part of plan.json)."""
 
 
 class PlanChanges(NamedTuple):
