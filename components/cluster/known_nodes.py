@@ -22,7 +22,7 @@ from pulumi_command import remote
 from pulumi_kubernetes.admissionregistration.v1 import ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding
 from pulumi_kubernetes.provider import Provider
 
-from components.hosts.ssh import SshTarget
+from components.hosts.ssh import SshTarget, command_options
 from components.kit import shell
 from components.kit.outputs import after
 
@@ -43,7 +43,7 @@ def known_nodes(name: str, parent: pulumi.Resource, target: SshTarget, nodes: Se
         add_previous_output_in_env=False,
         # Replaced (say, after the ConfigMap was deleted by hand): delete, then write, so the
         # old step's delete does not remove what the new one wrote (nothing would register).
-        opts=pulumi.ResourceOptions(parent=parent, delete_before_replace=True),
+        opts=pulumi.ResourceOptions.merge(command_options(parent), pulumi.ResourceOptions(delete_before_replace=True)),
     )
     # Its ID, not its output: known in a preview of an in-place update, so a host added or
     # removed does not show every other node's steps (and what waits for them) as changing.

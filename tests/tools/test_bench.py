@@ -52,9 +52,10 @@ def test_bench_runs_at_the_reference_size(tmp_path: Path) -> None:
     assert 0 < run["eval_ratio"] <= run["ratio"] + 0.001 and 0 < run["write_s"] < run["render_s"]
     assert report["rerender_identical"] is True
     assert report["add_model_changed"] == 0
-    # A third workstation in the office: only the mesh configs of the peers that must learn it.
+    # A third workstation in the office: only the mesh configs of the peers that must learn it,
+    # and the list of the cluster's hosts (components/cluster/known_nodes.py).
     assert report["add_workstation_changed_names"] == [
-        "mesh-interface-wg", "mesh-receipt-wg", "mesh-vpn-hub-wg", "mesh-ws-1-wg", "mesh-ws-2-wg",
+        "cluster-known-nodes", "mesh-interface-wg", "mesh-receipt-wg", "mesh-vpn-hub-wg", "mesh-ws-1-wg", "mesh-ws-2-wg",
     ]
     assert "reference" in result.stdout and "ratio" in result.stdout
 
