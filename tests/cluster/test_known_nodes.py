@@ -42,6 +42,8 @@ def test_a_node_identity_registers_only_a_listed_node(spec: dict[str, Any]) -> N
     # No ConfigMap: no Node is created at all, the params are looked up before the match
     # conditions (k8s.io/apiserver validating/dispatcher.go, docs/upstream.md).
     assert not admits(spec, create, None) and not admits(spec, Request(*ADMIN, "CREATE", "nodes", "", node("ws-9", {}), None), None)
+    # (As the API server would, had the binding said Allow, or the policy failurePolicy Ignore.)
+    assert admits(spec, create, None, not_found="Allow") and admits(spec | {"failurePolicy": "Ignore"}, create, None)
 
 
 def test_the_list_is_every_cluster_host_and_written_before_any_registration_or_join() -> None:

@@ -61,18 +61,20 @@ def _matches(spec: Mapping[str, Any], req: Request) -> bool:
                for r in spec["matchConstraints"]["resourceRules"])
 
 
-def admits(spec: Mapping[str, Any], req: Request, params: Mapping[str, Any] | None = None) -> bool:
+def admits(spec: Mapping[str, Any], req: Request, params: Mapping[str, Any] | None = None, not_found: str = "Deny") -> bool:
     """Whether the policy (bound with validationActions [Deny]) lets the request through.
     `params`: the object its binding's paramRef names; None for a policy with a `paramKind`:
-    not found, which with parameterNotFoundAction Deny denies every request the rules match,
-    before the match conditions (k8s.io/apiserver 1.32 validating/dispatcher.go: CollectParams,
-    then Validate, which evaluates them)."""
+    not found. Then, as k8s.io/apiserver 1.32 does (validating/dispatcher.go: CollectParams,
+    then Validate, which evaluates the match conditions): with the binding's
+    parameterNotFoundAction (`not_found`) Allow the binding is not evaluated; with Deny it is a
+    configuration error, which failurePolicy Fail turns into a denial of every request the rules
+    match, the match conditions notwithstanding."""
     if not _matches(spec, req):
         return True
     activation = req.activation()
     if "paramKind" in spec:
         if params is None:
-            return False
+            return not_found == "Allow" or spec.get("failurePolicy", "Fail") != "Fail"
         activation["params"] = params
     if not all(_cel(c["expression"], activation) for c in spec.get("matchConditions") or []):
         return True
