@@ -8,6 +8,7 @@ import base64
 import json
 import re
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -194,7 +195,15 @@ def kubelet_posts() -> None:
 
     labels = dict(pair.split("=", 1) for pair in args.get("--node-labels", "").split(",") if "=" in pair)
     node = kwok_node(name, address, int(wiring().get("gpus", 0)), labels)  # gpus: what the NVIDIA device plugin advertises
-    kubectl([*as_kubelet, "create", "-f", "-"], admin=False, input=json.dumps(node))
+    # As the kubelet registers (registerWithAPIServer, k8s 1.32): again and again, from 0.1 s
+    # apart doubling to 7 s, until it is in: a refusal can pass (an admission policy's params not
+    # yet synced in a just-created binding). Here within a bound, the join waiting on it.
+    step, deadline = 0.1, time.monotonic() + 60
+    while (made := kubectl([*as_kubelet, "create", "-f", "-"], admin=False, input=json.dumps(node), check=False)).returncode != 0:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"kubelet: could not register {name}: {made.stderr.strip()}")
+        time.sleep(step)
+        step = min(step * 2, 7.0)
 
 
 def _as_kubelet(method: str, path: str, body: dict[str, Any]) -> None:
