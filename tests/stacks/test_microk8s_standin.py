@@ -223,3 +223,25 @@ def test_the_standin_imports_nothing_of_the_program() -> None:
                                                            "cryptography", "yaml", "ssl"))
     assert "urllib.request" not in loaded
     assert not heavy, heavy
+
+
+def test_the_kubelet_registers_again_after_a_refusal_as_the_kubelet_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """registerWithAPIServer @ 1.32: a refused Node create is tried again, 0.1 s then doubling
+    (docs/upstream.md); a just-created admission binding may refuse for a moment."""
+    (tmp_path / "credentials").mkdir()
+    (tmp_path / "credentials" / "kubelet.config").write_text("")
+    monkeypatch.setattr(microk8s_host, "SNAP_DATA", tmp_path)
+    monkeypatch.setattr(microk8s_host, "args_of", lambda _: {"--node-ip": "100.64.1.1"})
+    monkeypatch.setattr(microk8s_host, "hostname", lambda: "ws-1")
+    monkeypatch.setattr(microk8s_host, "wiring", lambda: {})
+    answers = iter([1, 1, 1, 0])  # the get (no Node yet), two refused creates, then in
+    calls: list[list[str]] = []
+
+    def kubectl(argv: list[str], **_: object) -> subprocess.CompletedProcess[str]:
+        calls.append(argv)
+        return subprocess.CompletedProcess(argv, next(answers), "", "denied: params not yet synced")
+    pauses: list[float] = []
+    monkeypatch.setattr(microk8s_host, "kubectl", kubectl)
+    monkeypatch.setattr("tests.support.microk8s_host.time.sleep", pauses.append)
+    microk8s_host.kubelet_posts()
+    assert [c[2] for c in calls] == ["get", "create", "create", "create"] and pauses == [0.1, 0.2]
