@@ -166,7 +166,7 @@ class ControlPlane(Startable):
             self.kubectl("apply", "-f", "-", input=json.dumps(addon))
         for node in self.nodes:
             self.kubectl("create", "-f", "-", as_node=node.name, input=json.dumps(kwok_node(node.name, node.address, node.gpus)))
-        self.provisioner = addons.Provisioner(self.kubectl).start()
+        self.provisioner = addons.Provisioner(self.kubectl, self._watch_argv).start()
         self._until(self._all_ready, "every node Ready and untainted")
         self._until(lambda: self.kubectl("get", "serviceaccount", "default", "-n", "default", check=False).returncode == 0,
                     "the default ServiceAccount (controller-manager)")
@@ -223,6 +223,9 @@ class ControlPlane(Startable):
                  if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"].get("conditions", []))
                  and not any(t["key"].startswith("node.kubernetes.io/") for t in n["spec"].get("taints", []))}
         return ready >= {n.name for n in self.nodes}
+
+    def _watch_argv(self, kind: str) -> list[str]:
+        return [str(BIN / "kubectl"), f"--kubeconfig={self.kubeconfig}", "get", kind, "-A", "--watch", "-o", "name"]
 
     def kubectl(self, *args: str, as_node: str | None = None, check: bool = True, input: str | None = None,
                 timeout: float = 60) -> subprocess.CompletedProcess[str]:
