@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.helpers import unavailable
-from tools.lab.base import missing_requirements
+from tools.lab.base import STOCK_BASHRC, missing_requirements
 from tools.lab.netlab import Lab
 from tools.lab.reference import HOSTS, SITES
 
@@ -39,3 +39,15 @@ def test_two_labs_at_once_leave_each_other_and_the_machine_alone(tmp_path: Path)
     finally:
         first.down()
     assert {p: p.exists() for p in shared} == present
+
+
+def test_a_hosts_ssh_session_reads_a_stock_root_bashrc_not_this_machines(tmp_path: Path) -> None:
+    """sshd's `bash -c` reads root's ~/.bashrc; this machine's may run anything (pyenv's init
+    costs ~50 processes a session), a fresh Debian or Ubuntu host's (base-files') is comments."""
+    why = missing_requirements()
+    if why:
+        unavailable(f"end-to-end lab: {why}")
+    with Lab(tmp_path, copy.deepcopy(SITES[:1]), copy.deepcopy([h for h in HOSTS if h.name == "vpn-hub"])) as lab:
+        seen = lab.ssh("vpn-hub", "cat ~/.bashrc; echo \"PATH=$PATH\"").stdout
+    stock = STOCK_BASHRC.read_text() if STOCK_BASHRC.exists() else ""
+    assert seen == f"{stock}PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"

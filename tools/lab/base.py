@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import pwd
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -23,6 +24,12 @@ MOUNTS = {  # per-host folder -> where it is mounted inside the host's mount nam
     "sbin": "/usr/local/sbin",
     "labstate": "/run/hybrid-ai-lab",
 }
+ROOT_BASHRC = Path(pwd.getpwnam("root").pw_dir) / ".bashrc"  # the lab's hosts log in as root
+STOCK_BASHRC = Path("/usr/share/base-files/dot.bashrc")
+"""root's ~/.bashrc as Debian and Ubuntu install it (base-files): comments only. sshd's
+`bash -c` reads ~/.bashrc (bash does when its input is a network connection), so each lab host
+gets this one over the machine's root's, which may do anything (pyenv's init: some fifty
+processes per SSH command, more than many of the program's scripts)."""
 # Made inside each host's private /run, so no lab ever touches the machine's own /run.
 PRIVATE_RUN_DIRS = ("/run/sshd", "/run/wireguard", "/run/hybrid-ai-lab")
 REQUIRED_TOOLS = ("ip", "unshare", "nsenter", "iptables", "wg", "wg-quick", "wireguard-go", "ssh", "ssh-keygen", "/usr/sbin/sshd")

@@ -12,7 +12,8 @@ Layout (documentation ranges only):
 Each host gets its own mount and UTS namespaces (its hostname is its name), a private /run
 (a tmpfs: sshd's /run/sshd, wireguard-go's sockets) and per-host folders bind-mounted over /etc/wireguard,
 /run/wireguard, /etc/sysctl.d, /etc/modules-load.d, /usr/local/sbin (the lab's systemctl
-shim) and /run/hybrid-ai-lab, then its sshd starts there, so the production scripts run
+shim) and /run/hybrid-ai-lab, and a stock root ~/.bashrc over this machine's (base.py STOCK_BASHRC),
+then its sshd starts there, so the production scripts run
 unchanged with production paths and interface names. A host may also overlay standard
 directories (`Host.overlays`: a script adding a user writes this host's /etc only).
 
@@ -40,7 +41,9 @@ from tools.lab.base import (
     GLOBAL_SYSCTLS,
     MOUNTS,
     PRIVATE_RUN_DIRS,
+    ROOT_BASHRC,
     SHIMS,
+    STOCK_BASHRC,
     Host,
     Site,
     Startable,
@@ -141,6 +144,7 @@ class Lab(Startable):
         for folder in MOUNTS:
             (host.dir / folder).mkdir(parents=True, exist_ok=True)
         shutil.copy(SHIMS / "systemctl", host.dir / "sbin" / "systemctl")
+        (host.dir / "bashrc").write_text(STOCK_BASHRC.read_text() if STOCK_BASHRC.exists() else "")
         # The machine's clock is synced by the machine: the lab's "systemd" says so.
         (host.dir / "labstate" / "active").mkdir(exist_ok=True)
         (host.dir / "labstate" / "active" / "systemd-timesyncd").touch()
@@ -158,6 +162,7 @@ class Lab(Startable):
             [f"hostname {host.name}", "mount -t tmpfs -o mode=755 lab-run /run", *(f"mkdir -p {d}" for d in PRIVATE_RUN_DIRS)]
             + [f"mount -t overlay lab-overlay -o lowerdir={t},upperdir={d}/upper,workdir={d}/work {t}" for t, d in layers]
             + [f"mount --bind {host.dir / folder} {target}" for folder, target in MOUNTS.items()]
+            + [f"mount --bind {host.dir / 'bashrc'} {ROOT_BASHRC}"] * ROOT_BASHRC.exists()
         )
         log = open(host.dir / "sshd.log", "wb")  # noqa: SIM115 - handed to the child process
         host.sshd = subprocess.Popen(
