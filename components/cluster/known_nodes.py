@@ -7,7 +7,9 @@ So a workstation removed from the stack (stolen, say) could register its Node ag
 still reaches an API server, and DaemonSets' pods there would hand it their service-account
 tokens. A ConfigMap on the seed, written whole over SSH as the program's admin identity, lists
 the stack's cluster hosts (its keys), and a ValidatingAdmissionPolicy bound to it refuses a Node's
-creation by any node identity whose name is not among them. The list is written before any
+creation or update (status included) by any node identity whose name is not among them. A
+worker's Node is deleted by its drain on the control plane, the first of its removal steps, so
+a host that refuses its own `leave` does not keep it. The list is written before any
 node's registration and join (they wait for it), and on a removal before the node's Node is
 deleted (Pulumi deletes after its updates); without the ConfigMap no node registers at all.
 """
@@ -50,13 +52,26 @@ def known_nodes(name: str, parent: pulumi.Resource, target: SshTarget, nodes: Se
     return step.id
 
 
-def policy_spec() -> dict[str, Any]:
-    """The ValidatingAdmissionPolicy's spec: a Node created by a node identity must be listed."""
+POLICIES = {
+    # Creation: no list, no Node (a missing ConfigMap must not open registration to anyone).
+    POLICY_NAME: (["CREATE"], ["nodes"], "Deny"),
+    # Updates, status included: a kubelet left running on a removed host must not keep its Node
+    # alive (its DaemonSet pods, their tokens) while it still exists. With no list, updates pass:
+    # the params are looked up before the match conditions (docs/upstream.md), so a Deny would
+    # refuse every Node update, the node lifecycle controller's too, until the list is written.
+    f"{POLICY_NAME}-updates": (["UPDATE"], ["nodes", "nodes/status"], "Allow"),
+}
+"""Each policy's name: the operations and resources it checks, and what its binding does when
+the ConfigMap is missing (parameterNotFoundAction)."""
+
+
+def policy_spec(operations: list[str], resources: list[str]) -> dict[str, Any]:
+    """A ValidatingAdmissionPolicy's spec: a Node written by a node identity must be listed."""
     return {
         "failurePolicy": "Fail",
         "paramKind": {"apiVersion": "v1", "kind": "ConfigMap"},
         "matchConstraints": {"resourceRules": [
-            {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["nodes"]},
+            {"apiGroups": [""], "apiVersions": ["v1"], "operations": operations, "resources": resources},
         ]},
         "matchConditions": [{
             "name": "a-node-identity",
@@ -64,21 +79,27 @@ def policy_spec() -> dict[str, Any]:
         }],
         "validations": [{
             "expression": "has(params.data) && object.metadata.name in params.data",
-            "message": "this node is not one of the stack's cluster hosts: a host removed from the stack registers no Node",
+            "message": "this node is not one of the stack's cluster hosts: a host removed from the stack registers or updates no Node",
             "reason": "Forbidden",
         }],
     }
 
 
-def known_nodes_policy(name: str, parent: pulumi.Resource, provider: Provider, known: pulumi.Output[str]) -> pulumi.Output[str]:
-    """`<name>-known-nodes-policy` and its binding to the ConfigMap (bound once it is written)."""
+def known_nodes_policy(name: str, parent: pulumi.Resource, provider: Provider, known: pulumi.Output[str]) -> list[pulumi.Output[str]]:
+    """`<name>-known-nodes-policy` (and `-updates-policy`) and their bindings to the ConfigMap
+    (bound once it is written)."""
     opts = pulumi.ResourceOptions(parent=parent, provider=provider)
-    policy = ValidatingAdmissionPolicy(f"{name}-known-nodes-policy", metadata={"name": POLICY_NAME}, spec=policy_spec(), opts=opts)
-    binding = ValidatingAdmissionPolicyBinding(
-        f"{name}-known-nodes-policy-binding",
-        metadata={"name": POLICY_NAME},
-        spec={"policyName": policy.metadata.name, "validationActions": ["Deny"],
-              "paramRef": {"name": after(CONFIGMAP, known), "namespace": NAMESPACE, "parameterNotFoundAction": "Deny"}},
-        opts=opts,
-    )
-    return binding.metadata.name
+    bound = []
+    for policy_name, (operations, resources, not_found) in POLICIES.items():
+        role = policy_name.removeprefix("hybrid-ai-")
+        policy = ValidatingAdmissionPolicy(f"{name}-{role}-policy", metadata={"name": policy_name}, spec=policy_spec(operations, resources),
+                                           opts=opts)
+        binding = ValidatingAdmissionPolicyBinding(
+            f"{name}-{role}-policy-binding",
+            metadata={"name": policy_name},
+            spec={"policyName": policy.metadata.name, "validationActions": ["Deny"],
+                  "paramRef": {"name": after(CONFIGMAP, known), "namespace": NAMESPACE, "parameterNotFoundAction": not_found}},
+            opts=opts,
+        )
+        bound.append(binding.metadata.name)
+    return bound

@@ -244,7 +244,7 @@ class MicroK8sCluster(pulumi.ComponentResource):
             f"{name}-{node.name}-ready",
             connection=ready_target.connection,
             create=shell.remote_command("microk8s-node-ready.sh", {"NODE_NAME": node.name, "NODE_IP": node.vpn_address}, sudo=ready_target.sudo),
-            delete=shell.remote_command("microk8s-drain.sh", {"NODE_NAME": node.name}, sudo=ready_target.sudo),
+            delete=shell.remote_command("microk8s-drain.sh", {"NODE_NAME": node.name, "WORKER": role["WORKER"]}, sudo=ready_target.sudo),
             stdin=token,  # removed from the tokens file once the node is Ready (cluster-agent keeps tokens with a TTL)
             logging=remote.Logging.STDERR,
             add_previous_output_in_env=False,

@@ -1,6 +1,6 @@
 """Only the stack's own cluster hosts register a Node (components/cluster/known_nodes.py): the
 seed writes their names into a ConfigMap before any registration or join, and a bound admission
-policy refuses a Node created by any other node identity. The rendered policy is evaluated here
+policy refuses a Node created or updated by any other node identity. The rendered policy is evaluated here
 (CEL); the real API server refuses a removed workstation's kubelet in the engine lab
 (tests/stacks/test_engine_lab.py)."""
 
@@ -31,12 +31,19 @@ def spec() -> dict[str, Any]:
     return dict(policies[0])
 
 
+@pytest.fixture(scope="module")
+def updates() -> dict[str, Any]:
+    policies = bound_policies(evaluate_config(stack_config("dev")), f"{POLICY_NAME}-updates")
+    assert len(policies) == 1, policies
+    return dict(policies[0])
+
+
 def test_a_node_identity_registers_only_a_listed_node(spec: dict[str, Any]) -> None:
     create = Request(*KUBELET, "CREATE", "nodes", "", node("ws-1", {}), None)
     assert admits(spec, create, KNOWN)
     assert not admits(spec, create, KNOWN | {"data": {"receipt": "cluster host"}})  # ws-1 removed from the stack
     assert not admits(spec, create, {"apiVersion": "v1", "kind": "ConfigMap"})  # an empty ConfigMap has no data
-    # Its status updates, and the program's own requests, are not this policy's.
+    # Updates are the other policy's (below); the program's own requests are no node identity's.
     assert admits(spec, Request(*KUBELET, "UPDATE", "nodes", "status", node("ws-1", {}), node("ws-1", {})), None)
     assert admits(spec, Request(*ADMIN, "CREATE", "nodes", "", node("ws-9", {}), None), KNOWN)
     # No ConfigMap: no Node is created at all, the params are looked up before the match
@@ -44,6 +51,19 @@ def test_a_node_identity_registers_only_a_listed_node(spec: dict[str, Any]) -> N
     assert not admits(spec, create, None) and not admits(spec, Request(*ADMIN, "CREATE", "nodes", "", node("ws-9", {}), None), None)
     # (As the API server would, had the binding said Allow, or the policy failurePolicy Ignore.)
     assert admits(spec, create, None, not_found="Allow") and admits(spec | {"failurePolicy": "Ignore"}, create, None)
+
+
+@pytest.mark.parametrize("sub", ["", "status"])
+def test_a_node_identity_updates_only_a_listed_node_and_a_missing_list_stops_no_update(updates: dict[str, Any], sub: str) -> None:
+    """A kubelet left running on a removed host (its Node not yet deleted) cannot keep it alive.
+    Without the list every update passes: refusing them would stop the node lifecycle
+    controller's too (the params are looked up before the match conditions)."""
+    update = Request(*KUBELET, "UPDATE", "nodes", sub, node("ws-1", {}), node("ws-1", {}))
+    assert admits(updates, update, KNOWN)
+    assert not admits(updates, update, KNOWN | {"data": {"receipt": "cluster host"}})  # ws-1 removed from the stack
+    assert admits(updates, Request(*ADMIN, "UPDATE", "nodes", sub, node("ws-9", {}), node("ws-9", {})), KNOWN)
+    assert admits(updates, update, None, not_found="Allow") and not admits(updates, update, None, not_found="Deny")
+    assert admits(updates, Request(*KUBELET, "CREATE", "nodes", "", node("ws-1", {}), None), {"data": {}})  # creates: the other policy's
 
 
 def test_the_list_is_every_cluster_host_and_written_before_any_registration_or_join() -> None:
@@ -58,10 +78,11 @@ def test_the_list_is_every_cluster_host_and_written_before_any_registration_or_j
     for host in hosts:
         for role in ("register", "join"):
             assert step.urn in deps_closure(ev, ev.by_name(f"cluster-{host}-{role}").urn), (host, role)
-    binding = ev.by_name("cluster-known-nodes-policy-binding")
-    assert step.urn in deps_closure(ev, binding.urn)
-    ref = reveal(binding.inputs)["spec"]["paramRef"]
-    assert ref == {"name": CONFIGMAP, "namespace": NAMESPACE, "parameterNotFoundAction": "Deny"}
+    for role, not_found in (("known-nodes", "Deny"), ("known-nodes-updates", "Allow")):
+        binding = ev.by_name(f"cluster-{role}-policy-binding")
+        assert step.urn in deps_closure(ev, binding.urn)
+        ref = reveal(binding.inputs)["spec"]["paramRef"]
+        assert ref == {"name": CONFIGMAP, "namespace": NAMESPACE, "parameterNotFoundAction": not_found}, role
     assert step.inputs["delete"].endswith("hybrid-ai/known-nodes-remove")
     assert step.delete_before_replace, "a replacement's delete would remove what it wrote"
 

@@ -95,14 +95,30 @@ def test_leave_then_remove_node_on_destroy(tmp_path: Path) -> None:
     assert h.run("microk8s-leave.sh", **LEAVE).returncode == 0 and h.state_changes() == []
     cp = ClusterHost(tmp_path / "cp", "receipt", "100.64.0.2")
     cp.add_node("ws-1", "100.64.1.1")
-    assert cp.run("microk8s-drain.sh", NODE_NAME="ws-1").returncode == 0
-    assert cp.state_changes() == ["microk8s kubectl drain ws-1 --ignore-daemonsets --delete-emptydir-data --timeout=300s"]
-    removed = cp.run("microk8s-remove-node.sh", NODE_NAME="ws-1", PLANES=PLANES)
-    assert removed.returncode == 0 and "removed ws-1 from the cluster" in removed.stderr
-    assert cp.state_changes() == ["microk8s kubectl delete node ws-1 --ignore-not-found"]
+    cp.add_node("ws-2", "100.64.1.2")
+    cp.run("microk8s-drain.sh", NODE_NAME="ws-2", WORKER="true")
+    cp.state_changes()
+    assert cp.run("microk8s-remove-node.sh", NODE_NAME="ws-2", PLANES=PLANES).returncode == 0
+    assert cp.state_changes() == ["microk8s kubectl delete node ws-2 --ignore-not-found"]  # gone already: nothing to do
+    # A worker's drain deletes its Node (the node's own leave comes next, and may never run).
+    drained = cp.run("microk8s-drain.sh", NODE_NAME="ws-1", WORKER="true")
+    assert drained.returncode == 0 and "deleted the Node of ws-1" in drained.stderr
+    assert cp.state_changes() == ["microk8s kubectl drain ws-1 --ignore-daemonsets --delete-emptydir-data --timeout=300s",
+                                  "microk8s kubectl delete node ws-1 --ignore-not-found"]
     assert not (cp.state / "nodes/ws-1").exists()
-    again = cp.run("microk8s-remove-node.sh", NODE_NAME="ws-1", PLANES=PLANES)
-    assert again.returncode == 0 and "removed" not in again.stderr
+    again = cp.run("microk8s-drain.sh", NODE_NAME="ws-1", WORKER="true")
+    assert again.returncode == 0 and "deleted" not in again.stderr
+    removed = cp.run("microk8s-remove-node.sh", NODE_NAME="ws-1", PLANES=PLANES)
+    assert removed.returncode == 0 and "removed" not in removed.stderr
+
+
+def test_a_control_planes_drain_leaves_its_node_to_remove_node(tmp_path: Path) -> None:
+    """A control plane is a dqlite member: remove-node (after its leave) removes it, not its drain."""
+    cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    cp.add_node("cp-2", "100.64.0.4")
+    assert cp.run("microk8s-drain.sh", NODE_NAME="cp-2", WORKER="false").returncode == 0
+    assert cp.state_changes() == ["microk8s kubectl drain cp-2 --ignore-daemonsets --delete-emptydir-data --timeout=300s"]
+    assert (cp.state / "nodes/cp-2").exists()
 
 
 def test_a_worker_posting_no_internal_ip_cannot_block_its_removal(tmp_path: Path) -> None:
