@@ -4,11 +4,12 @@ rules and the overlay decide who reaches it), reading the host's own
 /var/snap/microk8s/current. Two calls, as cluster-agent 1.32 answers them
 (canonical/microk8s-cluster-agent @ 1.32, docs/upstream.md):
 
-- POST /cluster/api/v2.0/join {token, hostname, port, worker}: the token must be in
-  credentials/cluster-tokens.txt and unexpired (`IsValidToken`: the first line with that token;
-  `token|expiry` expires) and is removed only when it has no TTL (`ConsumeClusterToken`), else
-  500 "Invalid token"; the joiner's cluster-agent port must be this one's (502); a joiner with
-  the contacted address is refused (503); the contacted node writes its own
+- POST /cluster/api/v2.0/join {token, hostname, port, worker}: the token must be valid against
+  credentials/cluster-tokens.txt (`IsValidToken`: the first line with that token decides,
+  `token|expiry` expires; a whitespace-only token matches the "" after the file's final newline)
+  and is removed only when it has no TTL (`ConsumeClusterToken`; `RemoveToken` drops the first
+  line starting with it), else 500 "Invalid token"; the joiner's cluster-agent port must be
+  this one's (502); a joiner with the contacted address is refused (503); the contacted node writes its own
   var/lock/no-cert-reissue (`CreateNoCertsReissueLock`, for every join). Every joiner gets the CA,
   the callback token, the API server's port and authorization mode and the kubelet args. The token
   is bound to no role: `worker` is what the joiner sends (`true` or "as-worker"). A worker gets
@@ -16,8 +17,8 @@ rules and the overlay decide who reaches it), reading the host's own
   control plane) gets the CA key, the service-account key, dqlite's cluster certificate and key
   and the voters (a missing file: 500), if it says it can use x509 (`can_handle_x509_auth`; the
   API server has no token file). The lab's datastore is dqlite (MicroK8s' default).
-- POST /cluster/api/v1.0/sign-cert {token, request}: a live certificate request token (consumed)
-  gets the CSR signed by the cluster CA, whatever its subject.
+- POST /cluster/api/v1.0/sign-cert {token, request}: a certificate request token valid so
+  (consumed, as above) gets the CSR signed by the cluster CA, whatever its subject.
 
     python -m tests.support.microk8s_agent CA_DIR   (run by tests/support/engine_lab.py)
 """
@@ -27,6 +28,7 @@ from __future__ import annotations
 import datetime
 import http.server
 import json
+import re
 import ssl
 import sys
 import time
@@ -52,27 +54,45 @@ class Refused(Exception):
         self.status = status
 
 
+# Go's unicode.IsSpace, which strings.TrimSpace strips (Python's str.strip also strips \x1c-\x1f).
+GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
 def is_valid(token: str, tokens: Path) -> tuple[bool, bool]:
-    """(valid, has TTL), as util.IsValidToken: the first line holding the token decides."""
-    token = token.strip()
-    if not token or not tokens.exists():
+    """(valid, has TTL), as util.IsValidToken: only "" is refused before trimming; the file split
+    on "\n" (so after its final newline comes a line "", which a whitespace-only token matches);
+    the first line whose trimmed first field is the trimmed token decides."""
+    if token == "":
         return False, False
-    for line in tokens.read_text().split("\n"):
-        parts = line.strip().split("|", 1)
+    token = token.strip(GO_SPACE)
+    try:
+        lines = _lines(tokens)
+    except OSError:
+        return False, False
+    for line in lines:
+        parts = line.strip(GO_SPACE).split("|", 1)
         if parts[0] != token:
             continue
         if len(parts) == 1:
             return True, False
-        try:
-            return time.time() < int(parts[1]), True
-        except ValueError:
+        if not re.fullmatch(r"[+-]?[0-9]+", parts[1]) or not -2**63 <= int(parts[1]) < 2**63:  # strconv.ParseInt(s, 10, 64)
             return False, True
+        return time.time() < int(parts[1]), True
     return False, False
 
 
 def remove(token: str, tokens: Path) -> None:
-    kept = [line for line in tokens.read_text().splitlines() if line.strip().split("|", 1)[0] != token]
-    tokens.write_text("".join(f"{line}\n" for line in kept))
+    """util.RemoveToken: drops the first line that starts with the token as sent (untrimmed), no other."""
+    lines = _lines(tokens)
+    for i, line in enumerate(lines):
+        if line.startswith(token):
+            tokens.write_bytes("\n".join(lines[:i] + lines[i + 1:]).encode(errors="surrogateescape"))
+            return
+
+
+def _lines(tokens: Path) -> list[str]:
+    """strings.Split(string(os.ReadFile(f)), "\n"): bytes as they are (no newline translation)."""
+    return tokens.read_bytes().decode(errors="surrogateescape").split("\n")
 
 
 def _read(path: Path, what: str) -> str:
