@@ -10,6 +10,12 @@ register step adds it to the set `joiners` (with the token's lifetime as timeout
 removes it. A worker's join needs cluster-agent only, and a joining control plane is among the
 control planes already; a join token also gets dqlite's cluster certificate (cluster-agent
 answers any holder as a control plane if asked: docs/security.md), so dqlite stays shut to joiners.
+
+cluster-agent 1.32 also takes a whitespace-only token (docs/upstream.md), so this table is the
+boundary, and a source it admits needs no token. A pod on one control plane reaching another's
+25000 leaves masqueraded to its node's VPN address (Calico's natOutgoing), which the other admits:
+each control plane's table also drops forwarded traffic from the pod network to these ports (the
+forward hook sees the pod's address before the masquerade).
 """
 
 from __future__ import annotations
@@ -28,10 +34,11 @@ JOIN_PORTS = (25000,)
 """What a joining node's address reaches while its join runs: cluster-agent."""
 
 
-def agent_guard(name: str, target: SshTarget, control_planes: Sequence[str], opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
+def agent_guard(name: str, target: SshTarget, control_planes: Sequence[str], pod_cidr: str,
+                opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
     """`<name>-agent-guard` on one control plane; its report, once applied."""
     params = {"CONTROL_PLANES": " ".join(control_planes), "PORTS": " ".join(str(p) for p in AGENT_PORTS),
-              "JOIN_PORTS": " ".join(str(p) for p in JOIN_PORTS)}
+              "JOIN_PORTS": " ".join(str(p) for p in JOIN_PORTS), "POD_CIDR": pod_cidr}
     guard = remote.Command(
         f"{name}-agent-guard",
         connection=target.connection,

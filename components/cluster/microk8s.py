@@ -186,7 +186,8 @@ class MicroK8sCluster(pulumi.ComponentResource):
             "ADDONS": " ".join(CONTROL_PLANE_ADDONS) if seed else "",
             "LAUNCH_CONFIG": own_sans.apply(lambda extra: launch_config(node, args, extra, seed)),
         }
-        target = node.target.after(agent_guard(f"{name}-{node.name}", node.target, planes, opts)) if node.control_plane else node.target
+        guard = agent_guard(f"{name}-{node.name}", node.target, planes, args.pod_cidr, opts) if node.control_plane else None
+        target = node.target.after(guard) if guard is not None else node.target
         install = remote.Command(
             f"{name}-{node.name}-microk8s",
             connection=target.connection,

@@ -32,6 +32,7 @@ def test_every_control_plane_gets_the_guard_before_microk8s(name: str) -> None:
             assert guard.inputs["create"].endswith("hybrid-ai/agent-guard-apply") and "table inet hybrid_ai_agent" in script
             assert sorted(params["CONTROL_PLANES"].split()) == addresses and params["PORTS"].split() == ["25000", "19001"]
             assert params["JOIN_PORTS"].split() == ["25000"]  # dqlite never to a joiner
+            assert params["POD_CIDR"] == str(cfg.cluster.pod_cidr)  # this host's pods are dropped on their way to another's
             assert guard.urn in deps_closure(ev, ev.by_name(f"cluster-{h.name}-microk8s").urn), h.name
             assert guard.inputs["delete"].endswith("hybrid-ai/agent-guard-remove")
         else:
@@ -61,6 +62,14 @@ def test_register_refuses_without_the_guard_and_passes_on_no_token(tmp_path: Pat
 
 def test_the_guard_lets_joiners_reach_only_ports_it_guards(tmp_path: Path) -> None:
     cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
-    result = cp.run("agent-guard-apply.sh", CONTROL_PLANES="100.64.0.2", PORTS="25000 19001", JOIN_PORTS="25000 19002")
+    result = cp.run("agent-guard-apply.sh", CONTROL_PLANES="100.64.0.2", PORTS="25000 19001", JOIN_PORTS="25000 19002", POD_CIDR="10.1.0.0/16")
     assert result.returncode == 1 and "JOIN_PORTS names 19002, which is not among PORTS" in result.stderr
+    assert cp.state_changes() == []
+
+
+@pytest.mark.parametrize("cidr", ["10.1.0.0", "10.1.0.0/16; flush ruleset", "fd00::/64", ""])
+def test_the_guard_refuses_a_pod_network_that_is_not_an_ipv4_cidr(tmp_path: Path, cidr: str) -> None:
+    cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    result = cp.run("agent-guard-apply.sh", CONTROL_PLANES="100.64.0.2", PORTS="25000 19001", JOIN_PORTS="25000", POD_CIDR=cidr)
+    assert result.returncode == 1 and "POD_CIDR" in result.stderr
     assert cp.state_changes() == []
