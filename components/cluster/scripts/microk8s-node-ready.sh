@@ -53,6 +53,8 @@ revoke() {
   # certificate-request tokens cluster-agent added for a worker join, `<token>-kubelet` and
   # `<token>-proxy` (no expiry; only sign-cert consumes them, and it signs any subject): a
   # joiner that skipped sign-cert must not keep them (pkg/api/v2/join.go, pkg/snap/snap.go @ 1.32).
+  # Depth only: cluster-agent 1.32 also takes a whitespace-only token (docs/upstream.md), so
+  # taking the address out of `joiners` above is what shuts the joiner out.
   if drop_lines "$SNAP_DATA/credentials/cluster-tokens.txt" join_line; then
     log "join token of $NODE_NAME removed from the tokens file"
   fi
