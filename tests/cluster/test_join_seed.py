@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import re
 import secrets
+import subprocess
 from pathlib import Path
 
 from tests.support.cluster_scripts import joined_worker, seed_and_token
+from tests.support.cluster_stubs import ClusterHost
 from tests.support.join_stub import issue_token
 
 JOIN = {"HOST_NAME": "ws-1", "CONTROL_PLANE": "100.64.0.2", "NODE_IP": "100.64.1.1", "WORKER": "true"}
@@ -50,3 +52,29 @@ def test_a_join_takes_the_seeds_kubelet_args_and_the_node_puts_its_own_back(tmp_
     assert again.returncode == 0 and again.stdout.strip() == "changed=none" and h.state_changes() == []
     bad = h.run("microk8s-join.sh", stdin=token, **JOIN, KUBELET_ARGS="--node-ip=1.2.3.4|x")
     assert bad.returncode == 1 and "not a kubelet flag" in bad.stderr and h.state_changes() == []
+
+
+def stub_join(h: ClusterHost, token: str) -> int:
+    """The stub's `microk8s join` with any token, as join.py would send it (the program's join
+    step passes only 32 hex characters)."""
+    env = {"PATH": f"{h.bin}:/usr/bin:/bin", "STATE": str(h.state), "HOME": str(h.root), **h.env}
+    argv = [str(h.bin / "microk8s"), "join", f"100.64.0.2:25000/{token}", "--worker"]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30).returncode
+
+
+def test_the_stub_checks_and_removes_tokens_as_cluster_agent_does(tmp_path: Path) -> None:
+    """IsValidToken and RemoveToken @ 1.32 (docs/upstream.md): a whitespace-only token matches
+    the "" after the file's final newline and consumes nothing; removal drops the first line
+    that starts with the token, a longer token's line included."""
+    seed, live = seed_and_token(tmp_path)
+    h = joined_worker(tmp_path / "ws", seed)
+    tokens = seed.snap_data / "credentials/cluster-tokens.txt"
+    before = tokens.read_text()
+    assert stub_join(h, " ") == 0 and stub_join(h, "\t") == 0 and tokens.read_text() == before
+    assert stub_join(h, "") == 1
+    tokens.write_text(f"{live}|1\nabcdef\nabc\nabc")
+    assert stub_join(h, " ") == 1  # no final newline: no empty line
+    assert stub_join(h, "abc") == 0 and tokens.read_text() == f"{live}|1\nabc\nabc"
+    assert stub_join(h, live) == 1  # expired
+    assert stub_join(h, "abc") == 0 and stub_join(h, "abc") == 0 and tokens.read_text() == f"{live}|1"
+    assert stub_join(h, "abc") == 1  # consumed: refused
