@@ -12,7 +12,8 @@ kubectl` use):
   - any label change through `pods/status`;
   - any pod a node creates: NodeRestriction lets a kubelet create mirror pods of its static pods,
     bound to itself, with any labels in any namespace, so a workstation could put a pod behind a
-    cloud-only Service. MicroK8s runs no static pod; the kubelets' own pods come from the API.
+    cloud-only Service. MicroK8s runs no static pod; the kubelets' own pods come from the API;
+  - from calico-node, any change to a Node but what Calico writes (calico_guard.py).
 A kubelet registering its Node sets none of them (NodeRestriction forbids it) and status
 updates that leave labels alone pass, so node registration and the node lifecycle controller
 are unaffected. Applied as soon as the provider exists; the node label patches and everything
@@ -27,6 +28,7 @@ import pulumi
 from pulumi_kubernetes.admissionregistration.v1 import ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding
 from pulumi_kubernetes.provider import Provider
 
+from components.cluster.calico_guard import calico_node_validation
 from components.kit.kube import NODE_LABEL_PREFIX
 
 POLICY_NAME = "hybrid-ai-protected-labels"
@@ -74,6 +76,7 @@ def policy_spec() -> dict[str, Any]:
             {"expression": "request.resource.resource != 'pods' || request.operation != 'CREATE' || "
                            "!(has(request.userInfo.groups) && 'system:nodes' in request.userInfo.groups)",
              "message": "nodes do not create pods here (no static pods): a mirror pod could join any Service", "reason": "Forbidden"},
+            calico_node_validation(),
         ],
     }
 

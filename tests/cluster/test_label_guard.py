@@ -57,6 +57,8 @@ def test_registration_status_updates_and_other_labels_pass(spec: dict[str, Any])
     assert admits(spec, Request(*KUBELET, "CREATE", "nodes", "", node("ws-1", {}), None))
     for who in (KUBELET, NODE_CONTROLLER, CALICO):
         assert admits(spec, _status(who, node("ws-1", WS), node("ws-1", WS)))
+    # Other labels: not this rule's; calico-node, which writes no label, changes none (calico_guard.py).
+    for who in (KUBELET, NODE_CONTROLLER):
         assert admits(spec, _status(who, node("ws-1", WS), node("ws-1", WS | {"topology.kubernetes.io/zone": "office"})))
     assert admits(spec, _status(KUBELET, node("ws-1", {}), node("ws-1", {})))
     # The program's move off its old label keys (not under the prefix) and its own relabelling.

@@ -1,0 +1,65 @@
+"""What calico-node may change on a Node: its own annotations and the NetworkUnavailable condition.
+
+calico-node's service account, whose token is on every node (workstations included), may patch
+and update `nodes/status` of any Node (MicroK8s 1.32's calico.yaml, Calico 3.28.1), and a status
+update keeps the metadata as sent (the Node status strategy resets only `spec`). Calico itself
+writes two things there (libcalico-go `resources/node.go` and node `lifecycle/utils` @ v3.28.1):
+  - an update of the whole Node through `nodes/status` whose only changes are
+    `projectcalico.org/*` annotations (tunnel addresses, VXLAN MACs, WireGuard keys, its labels);
+  - a strategic-merge patch of `nodes/status` that sets the `NetworkUnavailable` condition
+    (False once its node's network is up, True when it shuts down).
+It may not update `nodes` itself (get, list and watch only). So this validation of the
+`hybrid-ai-protected-labels` policy admits from calico-node only an UPDATE of a Node that leaves
+its spec, labels, finalizers, owner references, annotations outside `projectcalico.org/`, every
+status field but `conditions`, and every condition but `NetworkUnavailable` as they were: root on
+a workstation cannot rewrite another Node's addresses, kubelet port, capacity or Ready condition.
+Every other identity (the kubelets, the control plane) is not checked by it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+CALICO_NODE = "system:serviceaccount:kube-system:calico-node"
+CALICO_PREFIX = "projectcalico.org/"
+CALICO_CONDITION = "NetworkUnavailable"
+# Every NodeStatus field of Kubernetes 1.32 but `conditions` (k8s.io/api v0.32.13 core/v1).
+STATUS_FIELDS = ("capacity", "allocatable", "phase", "addresses", "daemonEndpoints", "nodeInfo", "images",
+                 "volumesInUse", "volumesAttached", "config", "runtimeHandlers", "features")
+
+
+def _same(new: str, old: str, field: str) -> str:
+    """An optional field unchanged: absent in both, or present in both and equal (reading an
+    absent field is an evaluation error, hence has())."""
+    return f"(has({new}.{field}) == has({old}.{field}) && (!has({new}.{field}) || {new}.{field} == {old}.{field}))"
+
+
+def _kept_but(new: str, old: str, keep: str) -> str:
+    """Every element of list `new` that `keep` does not exempt (`c` in it) is one of `old`'s."""
+    return f"(!has({new}) || {new}.all(c, {keep} || (has({old}) && c in {old})))"
+
+
+_A, _OA = "object.metadata.annotations", "oldObject.metadata.annotations"
+_ANNOTATIONS = (
+    f"(!has({_A}) || {_A}.all(k, k.startsWith('{CALICO_PREFIX}') || (has({_OA}) && k in {_OA} && {_OA}[k] == {_A}[k]))) && "
+    f"(!has({_OA}) || {_OA}.all(k, k.startsWith('{CALICO_PREFIX}') || (has({_A}) && k in {_A})))"
+)
+_METADATA = " && ".join([*(_same("object.metadata", "oldObject.metadata", f) for f in ("labels", "finalizers", "ownerReferences")),
+                         _ANNOTATIONS])
+_OTHER = f"c.type == '{CALICO_CONDITION}'"
+_STATUS = (
+    "has(object.status) == has(oldObject.status) && (!has(object.status) || ("
+    + " && ".join(_same("object.status", "oldObject.status", f) for f in STATUS_FIELDS)
+    + f" && {_kept_but('object.status.conditions', 'oldObject.status.conditions', _OTHER)}"
+    + f" && {_kept_but('oldObject.status.conditions', 'object.status.conditions', _OTHER)}))"
+)
+
+
+def calico_node_validation() -> dict[str, Any]:
+    """The validation (for a policy matching `nodes` and `nodes/status`)."""
+    return {
+        "expression": f"request.userInfo.username != '{CALICO_NODE}' || request.resource.resource != 'nodes' || "
+                      f"(request.operation == 'UPDATE' && {_same('object', 'oldObject', 'spec')} && {_METADATA} && ({_STATUS}))",
+        "message": f"calico-node may change only {CALICO_PREFIX} annotations and the {CALICO_CONDITION} condition of a Node",
+        "reason": "Forbidden",
+    }
