@@ -1,19 +1,22 @@
-"""What calico-node may change on a Node: its own annotations and the NetworkUnavailable condition.
+"""What calico-node may change on a Node: its own Node's Calico annotations and NetworkUnavailable.
 
 calico-node's service account, whose token is on every node (workstations included), may patch
 and update `nodes/status` of any Node (MicroK8s 1.32's calico.yaml, Calico 3.28.1), and a status
 update keeps the metadata as sent (the Node status strategy resets only `spec`). Calico itself
-writes two things there (libcalico-go `resources/node.go` and node `lifecycle/utils` @ v3.28.1):
+writes two things there, on its own node only (`NODENAME` is its pod's `spec.nodeName`;
+libcalico-go `resources/node.go` and node `lifecycle/utils` @ v3.28.1):
   - an update of the whole Node through `nodes/status` whose only changes are
     `projectcalico.org/*` annotations (tunnel addresses, VXLAN MACs, WireGuard keys, its labels);
   - a strategic-merge patch of `nodes/status` that sets the `NetworkUnavailable` condition
     (False once its node's network is up, True when it shuts down).
-It may not update `nodes` itself (get, list and watch only). So this validation of the
-`hybrid-ai-protected-labels` policy admits from calico-node only an UPDATE of a Node that leaves
-its spec, labels, finalizers, owner references, annotations outside `projectcalico.org/`, every
-status field but `conditions`, and every condition but `NetworkUnavailable` as they were: root on
-a workstation cannot rewrite another Node's addresses, kubelet port, capacity or Ready condition.
-Every other identity (the kubelets, the control plane) is not checked by it.
+It may not update `nodes` itself (get, list and watch only). Its token is its pod's, and a
+pod's token names the pod's node (`authentication.kubernetes.io/node-name` in the user's extra,
+always in 1.32). So these validations of the `hybrid-ai-protected-labels` policy admit from
+calico-node only an UPDATE of the Node its token is bound to that leaves its spec, labels,
+finalizers, owner references, annotations outside `projectcalico.org/`, every status field but
+`conditions`, and every condition but `NetworkUnavailable` as they were: root on a workstation
+reaches no other Node through it, and on its own only what its kubelet could do anyway. Every
+other identity (the kubelets, the control plane) is not checked by them.
 """
 
 from __future__ import annotations
@@ -55,11 +58,19 @@ _STATUS = (
 )
 
 
-def calico_node_validation() -> dict[str, Any]:
-    """The validation (for a policy matching `nodes` and `nodes/status`)."""
-    return {
-        "expression": f"request.userInfo.username != '{CALICO_NODE}' || request.resource.resource != 'nodes' || "
-                      f"(request.operation == 'UPDATE' && {_same('object', 'oldObject', 'spec')} && {_METADATA} && ({_STATUS}))",
-        "message": f"calico-node may change only {CALICO_PREFIX} annotations and the {CALICO_CONDITION} condition of a Node",
-        "reason": "Forbidden",
-    }
+NODE_NAME_EXTRA = "authentication.kubernetes.io/node-name"
+_E = "request.userInfo.extra"
+_BOUND = f"has({_E}) && '{NODE_NAME_EXTRA}' in {_E} && {_E}['{NODE_NAME_EXTRA}'] == [object.metadata.name]"
+_CALICO_ON_NODES = f"request.userInfo.username != '{CALICO_NODE}' || request.resource.resource != 'nodes' || "
+
+
+def calico_node_validations() -> list[dict[str, Any]]:
+    """The validations (for a policy matching `nodes` and `nodes/status`)."""
+    return [
+        {"expression": f"{_CALICO_ON_NODES}(request.operation == 'UPDATE' && {_BOUND})",
+         "message": "calico-node changes only the Node its token is bound to (its pod's node)", "reason": "Forbidden"},
+        {"expression": f"{_CALICO_ON_NODES}(request.operation == 'UPDATE' && {_same('object', 'oldObject', 'spec')} && "
+                       f"{_METADATA} && ({_STATUS}))",
+         "message": f"calico-node may change only {CALICO_PREFIX} annotations and the {CALICO_CONDITION} condition of a Node",
+         "reason": "Forbidden"},
+    ]

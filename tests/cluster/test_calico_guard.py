@@ -1,8 +1,8 @@
-"""calico-node changes on a Node only what Calico writes (components/cluster/calico_guard.py):
-its `projectcalico.org/` annotations (an update through `nodes/status`) and the
-`NetworkUnavailable` condition (a status patch). Its token is on every workstation; anything else
-(another Node's addresses, kubelet port, capacity, Ready) is refused, and every other identity
-is unaffected. The rendered policy is evaluated (CEL); the real API server's answer is
+"""calico-node changes on a Node only what Calico writes (components/cluster/calico_guard.py),
+on the Node its token is bound to: its `projectcalico.org/` annotations (an update through
+`nodes/status`) and the `NetworkUnavailable` condition (a status patch). Its token is on every
+workstation; anything else (another Node at all; its own Node's addresses, kubelet port,
+capacity, Ready) is refused, and every other identity is unaffected. The rendered policy is evaluated (CEL); the real API server's answer is
 tests/kube/test_e2e_kube_llm.py's."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from components.cluster.calico_guard import CALICO_NODE, STATUS_FIELDS
+from components.cluster.calico_guard import CALICO_NODE, NODE_NAME_EXTRA, STATUS_FIELDS
 from components.cluster.label_guard import POLICY_NAME
 from tests.support.admission import Request, admits, bound_policies
 from tests.support.helpers import PROJECT, evaluate_config, stack_config
@@ -77,8 +77,10 @@ def refused(spec: dict[str, Any], req: Request) -> bool:
     return not admits(spec | {"failurePolicy": "Ignore"}, req)
 
 
-def _update(who: tuple[str, tuple[str, ...]], old: Node, new: Node, sub: str = "status") -> Request:
-    return Request(who[0], who[1], "UPDATE", "nodes", sub, new, old)
+def _update(who: tuple[str, tuple[str, ...]], old: Node, new: Node, sub: str = "status", on: str | None = "ws-2") -> Request:
+    """`who` updates ws-2's Node; calico-node with the token of its pod on node `on`."""
+    extra = {NODE_NAME_EXTRA: (on,)} if who == CALICO and on else None
+    return Request(who[0], who[1], "UPDATE", "nodes", sub, new, old, extra)
 
 
 EDITS: dict[str, Callable[[Node], object]] = {
@@ -147,7 +149,21 @@ def test_calico_node_writes_its_annotations_through_the_status_update(spec: dict
 
 
 def test_calico_node_creates_no_node(spec: dict[str, Any]) -> None:
-    assert refused(spec, Request(*CALICO, "CREATE", "nodes", "", a_node(), None))
+    assert refused(spec, Request(*CALICO, "CREATE", "nodes", "", a_node(), None, {NODE_NAME_EXTRA: ("ws-2",)}))
+
+
+def test_calico_node_touches_no_node_but_its_own(spec: dict[str, Any]) -> None:
+    """Root on ws-1 holds the token of ws-1's calico-node pod: not even what Calico writes may it
+    write on ws-2; nor with a token bound to no pod's node."""
+    up = changed(network("False"))
+    note = changed(lambda n: n["metadata"]["annotations"].__setitem__("projectcalico.org/IPv4VXLANTunnelAddr", "10.1.9.0"))
+    for new in (up, note, a_node()):
+        assert admits(spec, _update(CALICO, a_node(), new))
+        for on in ("ws-1", None):
+            assert refused(spec, _update(CALICO, a_node(), new, on=on)), on
+    assert refused(spec, _update(CALICO, a_node(), changed(EDITS["another node's InternalIP"]), on="ws-1"))
+    two = Request(*CALICO, "UPDATE", "nodes", "status", up, a_node(), {NODE_NAME_EXTRA: ("ws-2", "ws-1")})
+    assert refused(spec, two)
 
 
 def test_every_node_status_field_is_kept() -> None:

@@ -55,8 +55,11 @@ def test_removing_cloud_from_a_cloud_node_and_creating_a_node_with_it_are_refuse
 def test_registration_status_updates_and_other_labels_pass(spec: dict[str, Any]) -> None:
     assert admits(spec, Request(*KUBELET, "CREATE", "nodes", "", node("ws-1", {"kubernetes.io/hostname": "ws-1"}), None))
     assert admits(spec, Request(*KUBELET, "CREATE", "nodes", "", node("ws-1", {}), None))
-    for who in (KUBELET, NODE_CONTROLLER, CALICO):
+    for who in (KUBELET, NODE_CONTROLLER):
         assert admits(spec, _status(who, node("ws-1", WS), node("ws-1", WS)))
+    # calico-node, with its ws-1 pod's token (calico_guard.py).
+    assert admits(spec, Request(*CALICO, "UPDATE", "nodes", "status", node("ws-1", WS), node("ws-1", WS),
+                                {"authentication.kubernetes.io/node-name": ("ws-1",)}))
     # Other labels: not this rule's; calico-node, which writes no label, changes none (calico_guard.py).
     for who in (KUBELET, NODE_CONTROLLER):
         assert admits(spec, _status(who, node("ws-1", WS), node("ws-1", WS | {"topology.kubernetes.io/zone": "office"})))

@@ -8,10 +8,8 @@ Tests run in file order on one stack: the `llm` fixture runs the `up`, the last 
 from __future__ import annotations
 
 import copy
-import http.client
 import json
 import socket
-import ssl
 import subprocess
 import time
 from collections.abc import Iterator
@@ -26,6 +24,7 @@ from stacks.config.gpu_budget import MPS_CAPABLE_LABEL, SHARE_LABEL, SHARING_LAB
 from stacks.load import validate
 from stacks.workloads import nodes_for
 from tests.kube.conftest import changes, llm_lab_config
+from tests.support.calico_node import api, calico_node, update_status
 from tests.support.chart_mirror import Mirror
 from tests.support.helpers import stop_processes, unavailable
 from tests.support.kube import KubeStack, with_mirror
@@ -227,67 +226,36 @@ def test_the_real_prometheus_adapter_refuses_a_broken_rule(llm: Llm, adapter: Pa
     assert not serving and ("unable to load metrics discovery config" in log or "unable to construct custom metrics provider" in log), log[-3000:]
 
 
-# The rules of MicroK8s 1.32's calico.yaml ClusterRole calico-node on Nodes (no get of nodes/status).
-CALICO_NODE_RBAC = [
-    {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "calico-node", "namespace": "kube-system"}},
-    {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "calico-node"},
-     "rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]},
-               {"apiGroups": [""], "resources": ["nodes/status"], "verbs": ["patch", "update"]}]},
-    {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "calico-node"},
-     "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "calico-node"},
-     "subjects": [{"kind": "ServiceAccount", "name": "calico-node", "namespace": "kube-system"}]},
-]
 
-
-def _api(plane: ControlPlane, token: str, method: str, path: str, body: Any = None,
-         kind: str = "application/strategic-merge-patch+json") -> tuple[int, dict[str, Any]]:
-    """A request as the token's holder, as Calico's client sends it (kubectl's patch reads
-    nodes/status first, which calico-node may not)."""
-    conn = http.client.HTTPSConnection("127.0.0.1", plane.port, context=ssl.create_default_context(cafile=str(plane.pki.ca)), timeout=10)
-    try:
-        conn.request(method, path, body=None if body is None else json.dumps(body),
-                     headers={"Authorization": f"Bearer {token}", "Content-Type": kind})
-        response = conn.getresponse()
-        return response.status, json.loads(response.read())
-    finally:
-        conn.close()
-
-
-def test_calico_nodes_token_changes_only_what_calico_writes_on_a_node(llm: Llm) -> None:
+def test_calico_nodes_token_changes_only_what_calico_writes_on_its_own_node(llm: Llm) -> None:
     """calico-node's token is on every workstation and RBAC lets it patch any Node's status; the
-    program's policy admits only what Calico writes (components/cluster/calico_guard.py)."""
+    program's policy admits only what Calico writes, on its pod's node (calico_guard.py)."""
     plane = llm.kube.plane
     schema = json.loads(plane.kubectl("get", "--raw", "/openapi/v3/api/v1").stdout)["components"]["schemas"]
     assert set(schema["io.k8s.api.core.v1.NodeStatus"]["properties"]) == {*STATUS_FIELDS, "conditions"}
-    plane.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(CALICO_NODE_RBAC))
+    ws1 = next(a["address"] for a in llm.get("node", "ws-1")["status"]["addresses"] if a["type"] == "InternalIP")
+    up = {"type": "NetworkUnavailable", "status": "False", "reason": "CalicoIsUp", "message": "Calico is running on this node"}
     try:
-        token = plane.kubectl("create", "token", "calico-node", "-n", "kube-system", "--duration=10m").stdout.strip()
-        status = "/api/v1/nodes/ws-2/status"
-        before = llm.get("node", "ws-2")["status"]["addresses"]
-        other = next(a["address"] for a in llm.get("node", "ws-1")["status"]["addresses"] if a["type"] == "InternalIP")
-        for patch in ({"status": {"addresses": [{"type": "InternalIP", "address": other}]}},
-                      {"status": {"conditions": [{"type": "Ready", "status": "False", "reason": "KubeletNotReady"}]}},
-                      {"metadata": {"annotations": {"lab-test/by-calico": "x"}}}):
-            code, answer = _api(plane, token, "PATCH", status, patch)
-            assert code == 403 and "calico-node may change only" in answer["message"], (patch, answer)
-        assert llm.get("node", "ws-2")["status"]["addresses"] == before
-        # What Calico sends (node/pkg/lifecycle/utils SetNodeNetworkUnavailableCondition @ v3.28.1).
-        up = {"type": "NetworkUnavailable", "status": "False", "reason": "CalicoIsUp", "message": "Calico is running on this node"}
-        code, answer = _api(plane, token, "PATCH", status, {"status": {"conditions": [up]}})
-        assert code == 200 and [c["reason"] for c in answer["status"]["conditions"] if c["type"] == "NetworkUnavailable"] == ["CalicoIsUp"]
-        # libcalico-go's Node update: get the Node, set its annotation, put it to nodes/status.
-        for note, admitted in (("projectcalico.org/IPv4VXLANTunnelAddr", True), ("lab-test/by-calico", False)):
-            for _ in range(5):  # kwok's heartbeat may update the Node in between: a conflict, tried again
-                code, node = _api(plane, token, "GET", "/api/v1/nodes/ws-2")
-                assert code == 200, node
-                node["metadata"].setdefault("annotations", {})[note] = "10.1.7.0"
-                code, answer = _api(plane, token, "PUT", status, node, "application/json")
-                if code != 409:
-                    break
-            assert (code == 200) if admitted else (code == 403 and "calico-node may change only" in answer["message"]), (note, answer)
-        assert llm.get("node", "ws-2")["metadata"]["annotations"].get("projectcalico.org/IPv4VXLANTunnelAddr") == "10.1.7.0"
+        with calico_node(plane, "ws-2") as (token, unbound):
+            for node, patch, why in (("ws-2", {"status": {"addresses": [{"type": "InternalIP", "address": ws1}]}}, "may change only"),
+                                     ("ws-2", {"status": {"conditions": [{"type": "Ready", "status": "False", "reason": "x"}]}}, "may change only"),
+                                     ("ws-2", {"metadata": {"annotations": {"lab-test/by-calico": "x"}}}, "may change only"),
+                                     ("ws-1", {"status": {"conditions": [up | {"status": "True"}]}}, "its token is bound to")):
+                code, answer = api(plane, token, "PATCH", f"/api/v1/nodes/{node}/status", patch)
+                assert code == 403 and why in answer["message"], (node, patch, answer)
+            code, answer = api(plane, unbound, "PATCH", "/api/v1/nodes/ws-2/status", {"status": {"conditions": [up]}})
+            assert code == 403 and "its token is bound to" in answer["message"], answer
+            assert [a for a in llm.get("node", "ws-2")["status"]["addresses"] if a["address"] == ws1] == []
+            # What Calico sends (node/pkg/lifecycle/utils SetNodeNetworkUnavailableCondition @ v3.28.1).
+            code, answer = api(plane, token, "PATCH", "/api/v1/nodes/ws-2/status", {"status": {"conditions": [up]}})
+            assert code == 200 and [c["reason"] for c in answer["status"]["conditions"] if c["type"] == "NetworkUnavailable"] == ["CalicoIsUp"]
+            note = "projectcalico.org/IPv4VXLANTunnelAddr"
+            assert update_status(plane, token, "ws-2", note, "10.1.7.0")[0] == 200
+            assert llm.get("node", "ws-2")["metadata"]["annotations"][note] == "10.1.7.0"
+            for node, key, why in (("ws-2", "lab-test/by-calico", "may change only"), ("ws-1", note, "its token is bound to")):
+                code, answer = update_status(plane, token, node, key, "x")
+                assert code == 403 and why in answer["message"], (node, key, answer)
     finally:
-        plane.kubectl("delete", "-f", "-", "--ignore-not-found", input=yaml.safe_dump_all(CALICO_NODE_RBAC))
         plane.kubectl("annotate", "node", "ws-2", "projectcalico.org/IPv4VXLANTunnelAddr-", check=False)
 
 

@@ -28,11 +28,14 @@ class Request:
     sub_resource: str
     obj: Mapping[str, Any] | None
     old: Mapping[str, Any] | None
+    extra: Mapping[str, tuple[str, ...]] | None = None  # the user's extra (a pod's token: its node); absent when empty
 
     def activation(self) -> dict[str, Any]:
         user: dict[str, Any] = {"username": self.user}
         if self.groups:
             user["groups"] = list(self.groups)
+        if self.extra:
+            user["extra"] = {k: list(v) for k, v in self.extra.items()}
         return {
             # The API server leaves out an empty subResource: `request.subResource` is then an error.
             "request": {"operation": self.operation, "userInfo": user, **({"subResource": self.sub_resource} if self.sub_resource else {}),

@@ -1,0 +1,74 @@
+"""calico-node as the lab's API server sees it: its service account with the Node rules of MicroK8s
+1.32's calico.yaml ClusterRole `calico-node` (`nodes` get, list, watch; `nodes/status` patch,
+update: no get of `nodes/status`), a pod of it on a node, and that pod's token (bound to the
+pod, so it names the pod's node as a kubelet-mounted token does). Requests go as Calico's
+client sends them (kubectl's patch would read `nodes/status` first, which calico-node may not)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import yaml
+
+from tools.lab.kube import ControlPlane
+
+NAMESPACE = "kube-system"
+RBAC = [
+    {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "calico-node", "namespace": NAMESPACE}},
+    {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "calico-node"},
+     "rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]},
+               {"apiGroups": [""], "resources": ["nodes/status"], "verbs": ["patch", "update"]}]},
+    {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "calico-node"},
+     "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "calico-node"},
+     "subjects": [{"kind": "ServiceAccount", "name": "calico-node", "namespace": NAMESPACE}]},
+]
+
+
+def _pod(node: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"calico-node-{node}", "namespace": NAMESPACE},
+            "spec": {"nodeName": node, "serviceAccountName": "calico-node",
+                     "containers": [{"name": "calico-node", "image": "docker.io/calico/node:v3.28.1"}]}}
+
+
+@contextmanager
+def calico_node(plane: ControlPlane, node: str) -> Iterator[tuple[str, str]]:
+    """(the token of calico-node's pod on `node`, a token bound to no pod); all removed after."""
+    docs = [*RBAC, _pod(node)]
+    plane.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
+    try:
+        pod = ["-n", NAMESPACE, "--duration=10m"]
+        bound = plane.kubectl("create", "token", "calico-node", *pod, "--bound-object-kind=Pod", f"--bound-object-name=calico-node-{node}")
+        yield bound.stdout.strip(), plane.kubectl("create", "token", "calico-node", *pod).stdout.strip()
+    finally:
+        plane.kubectl("delete", "-f", "-", "--ignore-not-found", "--grace-period=0", "--force", input=yaml.safe_dump_all(docs), check=False)
+
+
+def api(plane: ControlPlane, token: str, method: str, path: str, body: Any = None,
+        kind: str = "application/strategic-merge-patch+json") -> tuple[int, dict[str, Any]]:
+    """(HTTP status, answer) of a request with the token."""
+    conn = http.client.HTTPSConnection("127.0.0.1", plane.port, context=ssl.create_default_context(cafile=str(plane.pki.ca)), timeout=10)
+    try:
+        conn.request(method, path, body=None if body is None else json.dumps(body), headers={"Authorization": f"Bearer {token}", "Content-Type": kind})
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
+def update_status(plane: ControlPlane, token: str, node: str, annotation: str, value: str) -> tuple[int, dict[str, Any]]:
+    """libcalico-go's Node update: get the Node, set one annotation, put it to `nodes/status`
+    (a conflict, kwok's heartbeat in between, is tried again as Calico does)."""
+    for _ in range(5):
+        code, got = api(plane, token, "GET", f"/api/v1/nodes/{node}")
+        if code != 200:
+            return code, got
+        got["metadata"].setdefault("annotations", {})[annotation] = value
+        code, answer = api(plane, token, "PUT", f"/api/v1/nodes/{node}/status", got, "application/json")
+        if code != 409:
+            break
+    return code, answer
