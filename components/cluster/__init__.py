@@ -2,7 +2,7 @@
 of `node`, labelled and tainted by `node_meta`), cluster-agent and dqlite reachable from the
 control planes only (`agent_guard`), the Kubernetes provider and node patches (`api`), the
 admission policy that keeps the placement labels the
-program's own and keeps calico-node to what Calico writes on a Node (`label_guard`,
+program's own and keeps Calico's accounts to what Calico writes on Nodes and pods (`label_guard`,
 `calico_guard`), the one that lets only the stack's hosts register a Node
 (`known_nodes`), its rolling channel upgrade (`upgrade`) and NVIDIA driver
 upgrade (`driver_upgrade`), the GPU driver and container toolkit (`nvidia`), the cluster-wide

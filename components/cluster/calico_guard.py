@@ -1,9 +1,9 @@
-"""What calico-node may change on a Node: its own Node's Calico annotations and NetworkUnavailable.
+"""What Calico's service accounts may change: a Node's Calico annotations and NetworkUnavailable, a pod's IP annotations.
 
-calico-node's service account, whose token is on every node (workstations included), may patch
-and update `nodes/status` of any Node (MicroK8s 1.32's calico.yaml, Calico 3.28.1), and a status
-update keeps the metadata as sent (the Node status strategy resets only `spec`). Calico itself
-writes two things there, on its own node only (`NODENAME` is its pod's `spec.nodeName`;
+Nodes. calico-node's service account, whose token is on every node (workstations included), may
+patch and update `nodes/status` of any Node (MicroK8s 1.32's calico.yaml, Calico 3.28.1), and a
+status update keeps the metadata as sent (the Node status strategy resets only `spec`). Calico
+itself writes two things there, on its own node only (`NODENAME` is its pod's `spec.nodeName`;
 libcalico-go `resources/node.go` and node `lifecycle/utils` @ v3.28.1):
   - an update of the whole Node through `nodes/status` whose only changes are
     `projectcalico.org/*` annotations (tunnel addresses, VXLAN MACs, WireGuard keys, its labels);
@@ -15,8 +15,17 @@ always in 1.32). So these validations of the `hybrid-ai-protected-labels` policy
 calico-node only an UPDATE of the Node its token is bound to that leaves its spec, labels,
 finalizers, owner references, annotations outside `projectcalico.org/`, every status field but
 `conditions`, and every condition but `NetworkUnavailable` as they were: root on a workstation
-reaches no other Node through it, and on its own only what its kubelet could do anyway. Every
-other identity (the kubelets, the control plane) is not checked by them.
+reaches no other Node through it, and on its own only what its kubelet could do anyway.
+
+Pods. calico-node and `calico-cni-plugin` (whose token calico-node requests, bound to no pod, and
+writes into the CNI plugin's kubeconfig on every host) may patch `pods/status` of any pod, and a
+pod status update may change the pod's IPs and conditions (Service endpoints follow them). Calico
+writes there only the CNI plugin's strategic-merge patch of three annotations (`podIP`, `podIPs`,
+`containerID` under `cni.projectcalico.org/`; libcalico-go `resources/workloadendpoint.go`);
+neither may write `pods` itself. So from either only an UPDATE that changes nothing of the pod but
+those three annotations is admitted; a token that names a node (calico-node's always does) only
+on a pod of that node. Every other identity (the kubelets, the control plane) is not checked by
+these validations.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from __future__ import annotations
 from typing import Any
 
 CALICO_NODE = "system:serviceaccount:kube-system:calico-node"
+CALICO_CNI = "system:serviceaccount:kube-system:calico-cni-plugin"
 CALICO_PREFIX = "projectcalico.org/"
 CALICO_CONDITION = "NetworkUnavailable"
 # Every NodeStatus field of Kubernetes 1.32 but `conditions` (k8s.io/api v0.32.13 core/v1).
@@ -43,12 +53,20 @@ def _kept_but(new: str, old: str, keep: str) -> str:
 
 
 _A, _OA = "object.metadata.annotations", "oldObject.metadata.annotations"
-_ANNOTATIONS = (
-    f"(!has({_A}) || {_A}.all(k, k.startsWith('{CALICO_PREFIX}') || (has({_OA}) && k in {_OA} && {_OA}[k] == {_A}[k]))) && "
-    f"(!has({_OA}) || {_OA}.all(k, k.startsWith('{CALICO_PREFIX}') || (has({_A}) && k in {_A})))"
-)
-_METADATA = " && ".join([*(_same("object.metadata", "oldObject.metadata", f) for f in ("labels", "finalizers", "ownerReferences")),
-                         _ANNOTATIONS])
+
+
+def _metadata(exempt: str) -> str:
+    """Labels, finalizers, owner references and every annotation whose key `k` `exempt` does not
+    name as they were."""
+    annotations = (
+        f"(!has({_A}) || {_A}.all(k, {exempt} || (has({_OA}) && k in {_OA} && {_OA}[k] == {_A}[k]))) && "
+        f"(!has({_OA}) || {_OA}.all(k, {exempt} || (has({_A}) && k in {_A})))"
+    )
+    return " && ".join([*(_same("object.metadata", "oldObject.metadata", f) for f in ("labels", "finalizers", "ownerReferences")),
+                        annotations])
+
+
+_METADATA = _metadata(f"k.startsWith('{CALICO_PREFIX}')")
 _OTHER = f"c.type == '{CALICO_CONDITION}'"
 _STATUS = (
     "has(object.status) == has(oldObject.status) && (!has(object.status) || ("
@@ -63,14 +81,35 @@ _E = "request.userInfo.extra"
 _BOUND = f"has({_E}) && '{NODE_NAME_EXTRA}' in {_E} && {_E}['{NODE_NAME_EXTRA}'] == [object.metadata.name]"
 _CALICO_ON_NODES = f"request.userInfo.username != '{CALICO_NODE}' || request.resource.resource != 'nodes' || "
 
+# What the CNI plugin writes on a pod (libcalico-go conversion/constants.go @ v3.28.1); the other
+# `cni.projectcalico.org/` annotations (ipAddrs, ipAddrsNoIpam, floatingIPs, allowedSourcePrefixes,
+# hwAddr...) are the pod owner's requests, which Calico reads and never writes.
+POD_ANNOTATIONS = ("cni.projectcalico.org/podIP", "cni.projectcalico.org/podIPs", "cni.projectcalico.org/containerID")
+_CALICO_ON_PODS = (f"!(request.userInfo.username in ['{CALICO_NODE}', '{CALICO_CNI}']) || request.resource.resource != 'pods' || "
+                   "request.operation == 'UPDATE' && ")
+# A token that names a node (a pod's: calico-node's always) writes only pods on that node; the
+# CNI plugin's names none. calico-node's naming none is refused, as on Nodes.
+_POD_BOUND = (f"((has({_E}) && '{NODE_NAME_EXTRA}' in {_E}) ? "
+              f"(has(object.spec.nodeName) && {_E}['{NODE_NAME_EXTRA}'] == [object.spec.nodeName]) : "
+              f"request.userInfo.username != '{CALICO_NODE}')")
+_CALICO_KEYS = "[" + ", ".join(f"'{k}'" for k in POD_ANNOTATIONS) + "]"
+_POD_KEPT = " && ".join([_same("object", "oldObject", "spec"), _same("object", "oldObject", "status"), _metadata(f"k in {_CALICO_KEYS}")])
 
-def calico_node_validations() -> list[dict[str, Any]]:
-    """The validations (for a policy matching `nodes` and `nodes/status`)."""
+
+def calico_validations() -> list[dict[str, Any]]:
+    """The validations (for a policy matching `nodes`, `nodes/status` and `pods/status`)."""
     return [
         {"expression": f"{_CALICO_ON_NODES}(request.operation == 'UPDATE' && {_BOUND})",
          "message": "calico-node changes only the Node its token is bound to (its pod's node)", "reason": "Forbidden"},
         {"expression": f"{_CALICO_ON_NODES}(request.operation == 'UPDATE' && {_same('object', 'oldObject', 'spec')} && "
                        f"{_METADATA} && ({_STATUS}))",
          "message": f"calico-node may change only {CALICO_PREFIX} annotations and the {CALICO_CONDITION} condition of a Node",
+         "reason": "Forbidden"},
+        {"expression": f"{_CALICO_ON_PODS}{_POD_BOUND}",
+         "message": "Calico's accounts change only pods on the node their token is bound to (calico-node: its pod's node)",
+         "reason": "Forbidden"},
+        {"expression": f"{_CALICO_ON_PODS}{_POD_KEPT}",
+         "message": f"Calico's accounts may change only Calico's pod IP annotations ({', '.join(POD_ANNOTATIONS)}) of a pod, "
+                    "not its status, spec, labels or other annotations",
          "reason": "Forbidden"},
     ]

@@ -13,7 +13,8 @@ kubectl` use):
   - any pod a node creates: NodeRestriction lets a kubelet create mirror pods of its static pods,
     bound to itself, with any labels in any namespace, so a workstation could put a pod behind a
     cloud-only Service. MicroK8s runs no static pod; the kubelets' own pods come from the API;
-  - from calico-node, any change to a Node but what Calico writes on its own (calico_guard.py).
+  - from calico-node, any change to a Node but what Calico writes on its own, and from calico-node
+    and calico-cni-plugin any change to a pod but Calico's IP annotations (calico_guard.py).
 A kubelet registering its Node sets none of them (NodeRestriction forbids it) and status
 updates that leave labels alone pass, so node registration and the node lifecycle controller
 are unaffected. Applied as soon as the provider exists; the node label patches and everything
@@ -28,7 +29,7 @@ import pulumi
 from pulumi_kubernetes.admissionregistration.v1 import ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding
 from pulumi_kubernetes.provider import Provider
 
-from components.cluster.calico_guard import calico_node_validations
+from components.cluster.calico_guard import calico_validations
 from components.kit.kube import NODE_LABEL_PREFIX
 
 POLICY_NAME = "hybrid-ai-protected-labels"
@@ -76,7 +77,7 @@ def policy_spec() -> dict[str, Any]:
             {"expression": "request.resource.resource != 'pods' || request.operation != 'CREATE' || "
                            "!(has(request.userInfo.groups) && 'system:nodes' in request.userInfo.groups)",
              "message": "nodes do not create pods here (no static pods): a mirror pod could join any Service", "reason": "Forbidden"},
-            *calico_node_validations(),
+            *calico_validations(),
         ],
     }
 

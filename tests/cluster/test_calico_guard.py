@@ -181,8 +181,4 @@ def test_other_identities_and_other_resources_are_unaffected(spec: dict[str, Any
     heartbeat = changed(lambda n: n["status"]["conditions"].__setitem__(1, _condition("Ready", "True", "KubeletReady", "2026-12-07T23:00:10Z")))
     assert admits(spec, _update(KUBELET, a_node(), heartbeat))
     assert admits(spec, Request(*KUBELET, "CREATE", "nodes", "", a_node(), None))
-    # calico-node's pod status patches (the CNI plugin's pod IP annotations) are the pod rules' business.
-    meta = {"name": "p", "namespace": "hybrid-ai"}
-    pod: dict[str, Any] = {"apiVersion": "v1", "kind": "Pod", "metadata": meta}
-    ip = pod | {"metadata": meta | {"annotations": {"cni.projectcalico.org/podIP": "10.1.7.5/32"}}}
-    assert admits(spec, Request(*CALICO, "UPDATE", "pods", "status", ip, pod))
+    # Calico's pod status patches: tests/cluster/test_calico_pod_guard.py.

@@ -70,11 +70,15 @@ def test_registration_status_updates_and_other_labels_pass(spec: dict[str, Any])
 
 def test_pod_labels_do_not_change_through_pods_status(spec: dict[str, Any]) -> None:
     gpu = {"app.kubernetes.io/name": "ocr-engine"}
-    for who in (CALICO, KUBELET):
-        assert not admits(spec, _status(who, pod("ocr", gpu), pod("ocr", {"app.kubernetes.io/name": "redis"}), "pods"))
-        assert not admits(spec, _status(who, pod("ocr", gpu), pod("ocr", {}), "pods"))
-        assert not admits(spec, _status(who, pod("ocr", {}), pod("ocr", gpu), "pods"))
-        assert admits(spec, _status(who, pod("ocr", gpu), pod("ocr", gpu, {"cni.projectcalico.org/podIP": "10.1.0.5/32"}), "pods"))
+
+    def on_ws1(labels: dict[str, str], notes: dict[str, str] | None = None) -> dict[str, Any]:
+        return pod("ocr", labels, notes) | {"spec": {"nodeName": "ws-1"}}
+    # calico-node with its ws-1 pod's token (calico_guard.py).
+    for who, extra in ((CALICO, {"authentication.kubernetes.io/node-name": ("ws-1",)}), (KUBELET, None)):
+        for old, new in ((on_ws1(gpu), on_ws1({"app.kubernetes.io/name": "redis"})), (on_ws1(gpu), on_ws1({})), (on_ws1({}), on_ws1(gpu))):
+            assert not admits(spec, Request(who[0], who[1], "UPDATE", "pods", "status", new, old, extra)), (who, new)
+        ip = on_ws1(gpu, {"cni.projectcalico.org/podIP": "10.1.0.5/32"})
+        assert admits(spec, Request(who[0], who[1], "UPDATE", "pods", "status", ip, on_ws1(gpu), extra)), who
     # A pod's own update (not status) is RBAC's business, not this policy's.
     assert admits(spec, _status(CALICO, pod("ocr", gpu), pod("ocr", {}), "pods", sub=""))
 
@@ -93,5 +97,7 @@ def test_no_node_creates_a_pod_not_even_a_mirror_pod(spec: dict[str, Any]) -> No
     join that Service's endpoints. MicroK8s runs no static pod, so no node creates a pod."""
     mirror = pod("receipt-api-ws-1", {"app.kubernetes.io/name": "receipt-api"}, {"kubernetes.io/config.mirror": "x"})
     assert not admits(spec, Request(*KUBELET, "CREATE", "pods", "", mirror, None))
-    for who in (ADMIN, CALICO, ("system:serviceaccount:kube-system:replicaset-controller", ("system:serviceaccounts", "system:authenticated"))):
+    # Controllers do (Calico's accounts none: tests/cluster/test_calico_pod_guard.py).
+    for who in (ADMIN, *((f"system:serviceaccount:kube-system:{c}", ("system:serviceaccounts", "system:authenticated"))
+                         for c in ("replicaset-controller", "daemon-set-controller"))):
         assert admits(spec, Request(who[0], who[1], "CREATE", "pods", "", mirror, None)), who

@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 import yaml
 
-from components.cluster.calico_guard import STATUS_FIELDS
+from components.cluster.calico_guard import POD_ANNOTATIONS, STATUS_FIELDS
 from stacks.config.gpu_budget import MPS_CAPABLE_LABEL, SHARE_LABEL, SHARING_LABEL, eligible, gpu_hosts, memory_share
 from stacks.load import validate
 from stacks.workloads import nodes_for
 from tests.kube.conftest import changes, llm_lab_config
-from tests.support.calico_node import api, calico_node, update_status
+from tests.support.calico_node import api, calico_cni_plugin, calico_node, update_status
 from tests.support.chart_mirror import Mirror
 from tests.support.helpers import stop_processes, unavailable
 from tests.support.kube import KubeStack, with_mirror
@@ -257,6 +257,33 @@ def test_calico_nodes_token_changes_only_what_calico_writes_on_its_own_node(llm:
                 assert code == 403 and why in answer["message"], (node, key, answer)
     finally:
         plane.kubectl("annotate", "node", "ws-2", "projectcalico.org/IPv4VXLANTunnelAddr-", check=False)
+
+
+def test_calicos_tokens_change_only_calicos_ip_annotations_of_a_pod(llm: Llm) -> None:
+    """calico-cni-plugin's token (bound to nothing, on every host) and calico-node's may patch any
+    pod's status, so could point a cloud pod's IPs (its Services' endpoints) at a workstation's;
+    the policy admits only Calico's IP annotations, from calico-node on its node (calico_guard.py)."""
+    plane, cloud = llm.kube.plane, {h.name for h in nodes_for(llm.cfg, "cloud")}
+    pods = llm.get("pods", "-n", NAMESPACE)["items"]
+    target, ws = (next(p for p in pods if p["spec"].get("nodeName") in where) for where in (cloud, {"ws-2"}))
+    path = {n: f"/api/v1/namespaces/{NAMESPACE}/pods/{p['metadata']['name']}/status" for n, p in (("cloud", target), ("ws", ws))}
+    moved = {"status": {"podIP": "10.1.7.5", "podIPs": [{"ip": "10.1.7.5"}]}}  # a JSON merge patch: the list replaced
+    ready = {"status": {"conditions": [{"type": "Ready", "status": "False", "reason": "lab"}]}}
+    notes = {"metadata": {"annotations": dict(zip(POD_ANNOTATIONS, ("10.1.3.9/32", "10.1.3.9/32", "lab"), strict=True))}}
+    try:
+        with calico_cni_plugin(plane) as cni, calico_node(plane, "ws-2") as (node, _):
+            for token, where, patch, why in ((cni, "cloud", moved, "may change only Calico's pod IP"), (cni, "cloud", ready, "may change only"),
+                                             (node, "ws", moved, "may change only"), (node, "cloud", notes, "bound to")):
+                kind = "application/merge-patch+json" if patch is moved else "application/strategic-merge-patch+json"
+                code, answer = api(plane, token, "PATCH", path[where], patch, kind)
+                assert code == 403 and why in answer["message"], (where, patch, answer)
+            assert llm.get("pod", "-n", NAMESPACE, target["metadata"]["name"])["status"].get("podIPs") == target["status"].get("podIPs")
+            for token, where in ((cni, "cloud"), (node, "ws")):  # what the CNI plugin sends (workloadendpoint.go @ v3.28.1)
+                code, answer = api(plane, token, "PATCH", path[where], notes)
+                assert code == 200 and answer["metadata"]["annotations"][POD_ANNOTATIONS[2]] == "lab", (where, answer)
+    finally:
+        for p in (target, ws):
+            plane.kubectl("annotate", "pod", p["metadata"]["name"], "-n", NAMESPACE, *(f"{k}-" for k in POD_ANNOTATIONS), check=False)
 
 
 def test_destroy_leaves_nothing_of_the_llm_stack(llm: Llm) -> None:

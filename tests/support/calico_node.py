@@ -1,8 +1,11 @@
-"""calico-node as the lab's API server sees it: its service account with the Node rules of MicroK8s
-1.32's calico.yaml ClusterRole `calico-node` (`nodes` get, list, watch; `nodes/status` patch,
-update: no get of `nodes/status`), a pod of it on a node, and that pod's token (bound to the
-pod, so it names the pod's node as a kubelet-mounted token does). Requests go as Calico's
-client sends them (kubectl's patch would read `nodes/status` first, which calico-node may not)."""
+"""calico-node as the lab's API server sees it: its service account with the Node and pod rules of
+MicroK8s 1.32's calico.yaml ClusterRole `calico-node` (`nodes` get, list, watch; `nodes/status`
+patch, update: no get of `nodes/status`; `pods` get, list, watch; `pods/status` patch), a pod of
+it on a node, and that pod's token (bound to the pod, so it names the pod's node as a
+kubelet-mounted token does); and the CNI plugin's account `calico-cni-plugin` with its
+ClusterRole's pod rules (`pods` get, `pods/status` patch) and a token bound to nothing, as
+calico-node requests it. Requests go as Calico's client sends them (kubectl's patch would read
+`nodes/status` first, which calico-node may not)."""
 
 from __future__ import annotations
 
@@ -18,15 +21,26 @@ import yaml
 from tools.lab.kube import ControlPlane
 
 NAMESPACE = "kube-system"
-RBAC = [
-    {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "calico-node", "namespace": NAMESPACE}},
-    {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "calico-node"},
-     "rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]},
-               {"apiGroups": [""], "resources": ["nodes/status"], "verbs": ["patch", "update"]}]},
-    {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "calico-node"},
-     "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "calico-node"},
-     "subjects": [{"kind": "ServiceAccount", "name": "calico-node", "namespace": NAMESPACE}]},
-]
+
+
+def _account(name: str, rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A kube-system service account bound to a ClusterRole of its name with `rules`."""
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": NAMESPACE}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": name}, "rules": rules},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": name},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+         "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": NAMESPACE}]},
+    ]
+
+
+def _rule(resources: list[str], verbs: list[str]) -> dict[str, Any]:
+    return {"apiGroups": [""], "resources": resources, "verbs": verbs}
+
+
+RBAC = _account("calico-node", [_rule(["nodes"], ["get", "list", "watch"]), _rule(["nodes/status"], ["patch", "update"]),
+                                _rule(["pods"], ["get", "list", "watch"]), _rule(["pods/status"], ["patch"])])
+CNI_RBAC = _account("calico-cni-plugin", [_rule(["pods", "nodes", "namespaces"], ["get"]), _rule(["pods/status"], ["patch"])])
 
 
 def _pod(node: str) -> dict[str, Any]:
@@ -46,6 +60,16 @@ def calico_node(plane: ControlPlane, node: str) -> Iterator[tuple[str, str]]:
         yield bound.stdout.strip(), plane.kubectl("create", "token", "calico-node", *pod).stdout.strip()
     finally:
         plane.kubectl("delete", "-f", "-", "--ignore-not-found", "--grace-period=0", "--force", input=yaml.safe_dump_all(docs), check=False)
+
+
+@contextmanager
+def calico_cni_plugin(plane: ControlPlane) -> Iterator[str]:
+    """A calico-cni-plugin token bound to nothing (calico-node's TokenRequest); all removed after."""
+    plane.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(CNI_RBAC))
+    try:
+        yield plane.kubectl("create", "token", "calico-cni-plugin", "-n", NAMESPACE, "--duration=10m").stdout.strip()
+    finally:
+        plane.kubectl("delete", "-f", "-", "--ignore-not-found", input=yaml.safe_dump_all(CNI_RBAC), check=False)
 
 
 def api(plane: ControlPlane, token: str, method: str, path: str, body: Any = None,
