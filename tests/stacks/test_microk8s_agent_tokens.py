@@ -9,6 +9,7 @@ tokens file exists: the agent guard, not the token, keeps callers out (docs/secu
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -99,3 +100,31 @@ def test_a_revoked_token_is_refused_and_only_the_first_line_starting_with_it_is_
     assert agent.is_valid("abc ", tokens) == (True, False)
     agent.remove(" ", tokens)
     assert tokens.read_text() == "abc\nabc\n"
+
+
+def test_concurrent_joins_and_signings_lose_no_request_token(snap_data: Path) -> None:
+    """Joins are served at once (a goroutine, here a thread, each); the request tokens' appends
+    and their consumption are serialised (snap.certTokensMu), so none is lost to another's
+    rewrite of the file: each worker that joined signs its kubelet and proxy certificates."""
+    tokens = [f"{n:032x}" for n in range(24)]
+    (snap_data / "credentials" / "cluster-tokens.txt").write_text("".join(f"{t}|{int(time.time()) + 600}\n" for t in tokens))
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "n")]))
+    request = csr.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
+    failed: list[str] = []
+
+    def worker(token: str) -> None:
+        try:
+            agent.join({"token": token, "hostname": token, "port": "25000", "worker": True}, "100.64.1.1", "100.64.0.2")
+            for part in ("kubelet", "proxy"):
+                agent.sign_cert({"token": f"{token}-{part}", "request": request})
+        except agent.Refused as err:
+            failed.append(f"{token}: {err}")
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in tokens]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert failed == []
+    assert (snap_data / "credentials" / "certs-request-tokens.txt").read_text().strip() == ""

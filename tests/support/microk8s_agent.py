@@ -31,6 +31,7 @@ import json
 import re
 import ssl
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,11 @@ SNAP_DATA = Path("/var/snap/microk8s/current")
 TOKENS = SNAP_DATA / "credentials" / "cluster-tokens.txt"
 REQUEST_TOKENS = SNAP_DATA / "credentials" / "certs-request-tokens.txt"
 PORT = 25000
+# snap.clusterTokensMu and snap.certTokensMu (pkg/snap/snap.go @ 1.32): a token's check and its
+# removal, and the request tokens' appends, are serialised per file within the agent; joins are
+# served concurrently (one goroutine, here one thread, per request).
+CLUSTER_TOKENS_LOCK = threading.Lock()
+CERT_TOKENS_LOCK = threading.Lock()
 
 
 class Refused(Exception):
@@ -110,11 +116,12 @@ def _arg(service: str, flag: str) -> str:
 
 def join(body: dict[str, Any], remote: str, local: str) -> dict[str, Any]:
     token = str(body.get("token", ""))
-    valid, ttl = is_valid(token, TOKENS)
+    with CLUSTER_TOKENS_LOCK:
+        valid, ttl = is_valid(token, TOKENS)
+        if valid and not ttl:
+            remove(token, TOKENS)
     if not valid:
         raise Refused(500, "Invalid token")
-    if not ttl:
-        remove(token, TOKENS)
     if str(body.get("port", "")) != str(PORT):
         raise Refused(502, f"The port of the cluster agent port has to be set to {PORT}")
     if remote == local:
@@ -128,7 +135,7 @@ def join(body: dict[str, Any], remote: str, local: str) -> dict[str, Any]:
         "kubelet_args": (SNAP_DATA / "args" / "kubelet").read_text(), "hostname_override": remote,
         "service_account_key": "", "ca_key": None, "control_plane_nodes": None}
     if body.get("worker") is True or body.get("worker") == "as-worker":  # WorkerOnlyField
-        with REQUEST_TOKENS.open("a") as f:
+        with CERT_TOKENS_LOCK, REQUEST_TOKENS.open("a") as f:
             f.write(f"{token}-kubelet\n{token}-proxy\n")
         answer["control_plane_nodes"] = [local]
         return answer
@@ -150,10 +157,12 @@ def join(body: dict[str, Any], remote: str, local: str) -> dict[str, Any]:
 
 def sign_cert(body: dict[str, Any]) -> dict[str, Any]:
     token = str(body.get("token", ""))
-    valid, _ = is_valid(token, REQUEST_TOKENS)
+    with CERT_TOKENS_LOCK:
+        valid, _ = is_valid(token, REQUEST_TOKENS)
+        if valid:
+            remove(token, REQUEST_TOKENS)
     if not valid:
         raise Refused(500, "Invalid token")
-    remove(token, REQUEST_TOKENS)
     csr = x509.load_pem_x509_csr(str(body["request"]).encode())
     ca = x509.load_pem_x509_certificate((SNAP_DATA / "certs" / "ca.crt").read_bytes())
     key = serialization.load_pem_private_key((SNAP_DATA / "certs" / "ca.key").read_bytes(), None)
