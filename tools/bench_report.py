@@ -48,6 +48,10 @@ class LabRun(Model):
     up_large: Step = Field(description="`up` of the large stack (12 hosts) on the same, destroyed, hosts.")
     again_large: Step = Field(description="The second `up` of the large stack.")
     destroy_large: Step = Field(description="`destroy` of the large stack.")
+    up_small_unsaved: Step | None = Field(
+        default=None, description="`up` of the small stack on fresh hosts with the CLI's per-step checkpoints off "
+                                  "(PULUMI_SKIP_CHECKPOINTS): what the state file's saves cost, a diagnostic, never a way to run.")
+    up_large_unsaved: Step | None = Field(default=None, description="The same for the large stack.")
 
 
 class FleetRun(Model):
@@ -172,13 +176,17 @@ def figures(bench: Bench) -> list[tuple[str, float]]:
     """Ratios shown beside the goals, never in their place: the 12- and 6-host `up` along their
     critical paths (what the plan's shape gives, without the steps' wait for a CPU or for one
     of the CLI's `--parallel` slots), the least 12/6 ratio the machine's CPUs allow
-    (`cpu_floor_s`), and the second `up`'s engine CPU against the first's."""
+    (`cpu_floor_s`), the 12/6 ratio with the CLI's per-step checkpoints off (what the state
+    file's saves, one at a time and each of the whole state, add), and the second `up`'s engine
+    CPU against the first's."""
     lab = bench.lab
     found = []
     if lab.up_large.critical_path_s and lab.up_small.critical_path_s:
         found.append(("up: 12 hosts / 6 hosts, critical paths", ratio(lab.up_large.critical_path_s, lab.up_small.critical_path_s)))
     if floor := cpu_floor_s(bench):
         found.append(("up: 12 hosts / 6 hosts, the least this machine's CPUs allow", ratio(floor, lab.up_small.s)))
+    if lab.up_large_unsaved and lab.up_small_unsaved:
+        found.append(("up: 12 hosts / 6 hosts, the CLI's checkpoints off", ratio(lab.up_large_unsaved.s, lab.up_small_unsaved.s)))
     for key, hosts in (("small", 6), ("large", 12)):
         first, again = getattr(lab, f"up_{key}"), getattr(lab, f"again_{key}")
         found.append((f"second up / first up ({hosts} hosts), engine CPU", ratio(again.engine_cpu_s, first.engine_cpu_s)))
@@ -207,8 +215,11 @@ def table(bench: Bench) -> str:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key, label in (("up_small", "up"), ("again_small", "up again"), ("add_workstation", "one workstation added"),
-                       ("destroy_small", "destroy"), ("up_large", "up"), ("again_large", "up again"), ("destroy_large", "destroy")):
-        st: Step = getattr(lab, key)
+                       ("destroy_small", "destroy"), ("up_large", "up"), ("again_large", "up again"), ("destroy_large", "destroy"),
+                       ("up_small_unsaved", "up, the CLI's checkpoints off"), ("up_large_unsaved", "up, the CLI's checkpoints off")):
+        st: Step | None = getattr(lab, key)
+        if st is None:
+            continue
         changes = ", ".join(f"{k} {v}" for k, v in sorted(st.changes.items()))
         lines.append(f"| {label} | {st.hosts} | {st.resources} | {changes} | {st.s:.1f} | {_maybe(st.critical_path_s)} | {st.parallel_hosts:.1f} "
                      f"| {st.engine_cpu_s:.1f} | {st.hosts_cpu_s:.1f} | {_maybe(st.machine_cpu_s)} |")

@@ -54,13 +54,16 @@ class BenchStack(ProgramStack):
     with the CLI's `--parallel` at `parallel` (0: the CLI's default)."""
 
     parallel = 0
+    checkpoints = True
+    """False: the CLI saves the state once, at the end (PULUMI_SKIP_CHECKPOINTS; a diagnostic)."""
 
     def run(self, op: str, config: dict[str, Any], layers: str = LAYERS) -> dict[str, Any]:
         job = {"root": str(self.root), "passphrase": self.passphrase, "key_file": str(self.lab.client_key),
                "standin": str(STANDIN), "op": op, "config": config, "layers": layers, "parallel": self.parallel}
+        env = os.environ | ({} if self.checkpoints else {"PULUMI_SKIP_CHECKPOINTS": "true"})
         proc = subprocess.run(
             ["ip", "netns", "exec", self.lab.ns("op"), sys.executable, "-m", "tests.support.bench_driver"],
-            input=json.dumps(job), capture_output=True, text=True, cwd=PROJECT, timeout=1800, check=False,
+            input=json.dumps(job), capture_output=True, text=True, cwd=PROJECT, timeout=1800, check=False, env=env,
         )
         if proc.returncode != 0:
             raise SystemExit(f"bench: the driver of pulumi {op} failed:\n{proc.stderr[-3000:]}")
@@ -105,7 +108,8 @@ def step(stack: ProgramStack, op: str, config: dict[str, Any], layers: str) -> d
 
 def run_lab(small: int, large: int, layers: str, root: Path) -> dict[str, Any]:
     """On one engine lab with every host either stack needs: the small stack up, up again, one
-    workstation added, destroyed; then the large stack up, up again, destroyed."""
+    workstation added, destroyed; then the large stack up, up again, destroyed; then each `up`
+    again with the CLI's checkpoints off (each destroyed after)."""
     steps: dict[str, Any] = {"layers": layers}
     with ClusterLab(root, workstations=max(small + 1, large)) as cluster:
         stack = BenchStack(cluster.lab, root / "small")
@@ -117,6 +121,14 @@ def run_lab(small: int, large: int, layers: str, root: Path) -> dict[str, Any]:
         steps["up_large"] = step(stack, "up", bench_config(cluster, large), layers)
         steps["again_large"] = step(stack, "up", bench_config(cluster, large), layers)
         steps["destroy_large"] = step(stack, "destroy", bench_config(cluster, large), layers)
+        # Both `up`s again with the CLI's checkpoints off: how much of their time the state
+        # file's saves take (docs/performance.md).
+        for key, workstations in (("small", small), ("large", large)):
+            stack = BenchStack(cluster.lab, root / f"{key}-unsaved")
+            stack.checkpoints = False
+            steps[f"up_{key}_unsaved"] = step(stack, "up", bench_config(cluster, workstations), layers)
+            stack.checkpoints = True
+            step(stack, "destroy", bench_config(cluster, workstations), layers)
     return steps
 
 

@@ -197,9 +197,14 @@ def test_the_record_schema_and_goals() -> None:
     assert dict(figures(Bench.model_validate(record(lab=lab, cpus=2))))[floor] == 0.75  # 7.5 s / 10 s
     lab["up_large"] = dict(lab["up_large"], machine_cpu_s=2 * 4.0)
     assert dict(figures(Bench.model_validate(record(lab=lab, cpus=2))))[floor] == 0.6  # the critical path, 6 s / 10 s
+    unsaved = "up: 12 hosts / 6 hosts, the CLI's checkpoints off"
+    assert unsaved not in dict(figures(bench)) and "checkpoints off" not in table(bench)  # not measured: not shown
+    off = dict(lab, up_small_unsaved=dict(lab["up_small"], s=8.0), up_large_unsaved=dict(lab["up_large"], s=10.0))
+    assert dict(figures(Bench.model_validate(record(lab=off))))[unsaved] == 1.25
+    assert table(Bench.model_validate(record(lab=off))).count("| up, the CLI's checkpoints off |") == 2
     too_busy = dict(lab, up_small=dict(lab["up_small"], machine_cpu_s=10.0 * 2 + 1))  # more than 2 CPUs give in 10 s
     for bad in (record(extra=1), record(load=[1, 2]), record(fleet=[]), record(lab=dict(lab, up_small=dict(lab["up_small"], s=0))),
-                record(lab=too_busy, cpus=2)):
+                record(lab=too_busy, cpus=2), record(lab=dict(off, up_large_unsaved=dict(lab["up_large"], machine_cpu_s=30.0)), cpus=2)):
         with pytest.raises(ValidationError):
             Bench.model_validate(bad)
 
