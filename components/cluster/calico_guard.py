@@ -14,8 +14,9 @@ pod's token names the pod's node (`authentication.kubernetes.io/node-name` in th
 always in 1.32). So these validations of the `hybrid-ai-protected-labels` policy admit from
 calico-node only an UPDATE of the Node its token is bound to that leaves its spec, labels,
 finalizers, owner references, annotations outside `projectcalico.org/`, every status field but
-`conditions`, and every condition but `NetworkUnavailable` as they were: root on a workstation
-reaches no other Node through it, and on its own only what its kubelet could do anyway.
+`conditions` and those its client drops (`NOT_HELD`), and every condition but `NetworkUnavailable`
+as they were: root on a workstation reaches no other Node through it, and on its own only what
+its kubelet could do anyway.
 
 Pods. calico-node and `calico-cni-plugin` (whose token calico-node requests, bound to no pod, and
 writes into the CNI plugin's kubeconfig on every host) may patch `pods/status` of any pod, and a
@@ -36,9 +37,14 @@ CALICO_NODE = "system:serviceaccount:kube-system:calico-node"
 CALICO_CNI = "system:serviceaccount:kube-system:calico-cni-plugin"
 CALICO_PREFIX = "projectcalico.org/"
 CALICO_CONDITION = "NetworkUnavailable"
-# Every NodeStatus field of Kubernetes 1.32 but `conditions` (k8s.io/api v0.32.13 core/v1).
-STATUS_FIELDS = ("capacity", "allocatable", "phase", "addresses", "daemonEndpoints", "nodeInfo", "images",
-                 "volumesInUse", "volumesAttached", "config", "runtimeHandlers", "features")
+# NodeStatus fields Calico's client does not know, in whole or in part (k8s.io/api v0.28.12 in
+# Calico 3.28.1's go.mod): its update of the Node it read drops them, so holding them equal would
+# refuse Calico wherever a kubelet posts them (runtimeHandlers from 1.30, features from 1.31,
+# nodeInfo.swap from 1.33, a containerd 2 runtime's). They describe the node and grant nothing.
+NOT_HELD = ("nodeInfo", "runtimeHandlers", "features")
+# Every other NodeStatus field of Kubernetes 1.32 but `conditions` (k8s.io/api v0.32.13 core/v1).
+STATUS_FIELDS = ("capacity", "allocatable", "phase", "addresses", "daemonEndpoints", "images",
+                 "volumesInUse", "volumesAttached", "config")
 
 
 def _same(new: str, old: str, field: str) -> str:

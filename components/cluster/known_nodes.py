@@ -9,7 +9,8 @@ tokens. A ConfigMap on the seed, written whole over SSH as the program's admin i
 the stack's cluster hosts (its keys), and a ValidatingAdmissionPolicy bound to it refuses a Node's
 creation or update (status included) by any node identity whose name is not among them. A
 worker's Node is deleted by its drain on the control plane, the first of its removal steps, so
-a host that refuses its own `leave` does not keep it. The list is written before any
+a host that refuses its own `leave` does not keep it; a step replaced (its name still listed)
+deletes no live node's Node. The list is written before any
 node's registration and join (they wait for it), and on a removal before the node's Node is
 deleted (Pulumi deletes after its updates); without the ConfigMap no node registers at all.
 """
@@ -31,6 +32,8 @@ from components.kit.outputs import after
 CONFIGMAP = "hybrid-ai-known-nodes"
 NAMESPACE = "kube-system"
 POLICY_NAME = "hybrid-ai-known-nodes"
+KNOWN_LIST = {"CONFIGMAP": CONFIGMAP, "NAMESPACE": NAMESPACE}
+"""The list's parameters, for the host scripts that read it (components/kit/scripts/known-nodes.sh)."""
 
 
 def known_nodes(name: str, parent: pulumi.Resource, target: SshTarget, nodes: Sequence[str]) -> pulumi.Output[str]:

@@ -41,7 +41,7 @@ from pulumi_kubernetes.provider import Provider
 from components.cluster.agent_guard import agent_guard
 from components.cluster.api import ClusterApi, NodeMarks, cluster_api
 from components.cluster.driver_upgrade import driver_roll
-from components.cluster.known_nodes import known_nodes, known_nodes_policy
+from components.cluster.known_nodes import KNOWN_LIST, known_nodes, known_nodes_policy
 
 # The node, importable from here as before it had a module of its own.
 from components.cluster.node import ClusterNode as ClusterNode
@@ -210,7 +210,8 @@ class MicroK8sCluster(pulumi.ComponentResource):
             create=shell.remote_command("microk8s-register.sh", {
                 "NODE_NAME": node.name, "NODE_IP": node.vpn_address, "TOKEN_TTL_S": str(args.token_ttl_seconds),
             }, sudo=cp_target.sudo),
-            delete=shell.remote_command("microk8s-remove-node.sh", {"NODE_NAME": node.name, "PLANES": planes}, sudo=cp_target.sudo),
+            delete=shell.remote_command("microk8s-remove-node.sh", {"NODE_NAME": node.name, "PLANES": planes, **KNOWN_LIST},
+                                        sudo=cp_target.sudo),
             logging=remote.Logging.STDERR,
             add_previous_output_in_env=False,
             opts=secret_output,
@@ -245,7 +246,8 @@ class MicroK8sCluster(pulumi.ComponentResource):
             f"{name}-{node.name}-ready",
             connection=ready_target.connection,
             create=shell.remote_command("microk8s-node-ready.sh", {"NODE_NAME": node.name, "NODE_IP": node.vpn_address}, sudo=ready_target.sudo),
-            delete=shell.remote_command("microk8s-drain.sh", {"NODE_NAME": node.name, "WORKER": role["WORKER"]}, sudo=ready_target.sudo),
+            delete=shell.remote_command("microk8s-drain.sh", {"NODE_NAME": node.name, "WORKER": role["WORKER"], **KNOWN_LIST},
+                                        sudo=ready_target.sudo),
             stdin=token,  # removed from the tokens file once the node is Ready (cluster-agent keeps tokens with a TTL)
             logging=remote.Logging.STDERR,
             add_previous_output_in_env=False,

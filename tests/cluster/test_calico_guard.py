@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from components.cluster.calico_guard import CALICO_NODE, NODE_NAME_EXTRA, STATUS_FIELDS
+from components.cluster.calico_guard import CALICO_NODE, NODE_NAME_EXTRA, NOT_HELD, STATUS_FIELDS
 from components.cluster.label_guard import POLICY_NAME
 from tests.support.admission import Request, admits, bound_policies
 from tests.support.helpers import PROJECT, evaluate_config, stack_config
@@ -90,7 +90,6 @@ EDITS: dict[str, Callable[[Node], object]] = {
     "the kubelet port": lambda n: n["status"]["daemonEndpoints"]["kubeletEndpoint"].__setitem__("Port", 10251),
     "capacity": lambda n: n["status"]["capacity"].__setitem__("nvidia.com/gpu", "8"),
     "allocatable": lambda n: n["status"].__setitem__("allocatable", {"cpu": "0", "pods": "0"}),
-    "the kubelet version": lambda n: n["status"]["nodeInfo"].__setitem__("kubeletVersion", "v1.33.0"),
     "Ready": lambda n: n["status"]["conditions"].__setitem__(1, _condition("Ready", "False", "KubeletNotReady")),
     "Ready removed": lambda n: n["status"]["conditions"].pop(1),
     "another condition added": lambda n: n["status"]["conditions"].append(_condition("DiskPressure", "True", "x")),
@@ -174,7 +173,21 @@ def test_every_node_status_field_is_kept() -> None:
     assert re.search(r"^require k8s\.io/kubernetes v1\.32\.\d+$", gomod, re.M), "a new Kubernetes: check NodeStatus's fields"
     fields = {"capacity", "allocatable", "phase", "conditions", "addresses", "daemonEndpoints", "nodeInfo", "images",
               "volumesInUse", "volumesAttached", "config", "runtimeHandlers", "features"}  # k8s.io/api v0.32.13 core/v1 NodeStatus
-    assert set(STATUS_FIELDS) == fields - {"conditions"} and set(a_node()["status"]) <= fields
+    assert set(STATUS_FIELDS) | set(NOT_HELD) == fields - {"conditions"} and not set(STATUS_FIELDS) & set(NOT_HELD)
+    assert set(a_node()["status"]) <= fields
+
+
+def test_what_calicos_client_drops_from_a_node_it_writes_back_is_not_held(spec: dict[str, Any]) -> None:
+    """Calico 3.28.1 builds on k8s.io/api v0.28.12: its Node update sends back the Node it read
+    without the fields that API does not know (runtimeHandlers, features, nodeInfo.swap), which
+    a 1.30+ kubelet posts; its annotation update must still pass."""
+    old = a_node()
+    old["status"]["runtimeHandlers"] = [{"name": "nvidia", "features": {"recursiveReadOnlyMounts": False}}]
+    old["status"]["features"] = {"supplementalGroupsPolicy": True}
+    old["status"]["nodeInfo"]["swap"] = {"capacity": 0}
+    new = a_node()
+    new["metadata"]["annotations"]["projectcalico.org/IPv4VXLANTunnelAddr"] = "10.1.9.0"
+    assert admits(spec, _update(CALICO, old, new))
 
 
 def test_other_identities_and_other_resources_are_unaffected(spec: dict[str, Any]) -> None:

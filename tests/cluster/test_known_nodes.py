@@ -21,6 +21,7 @@ from tools.render.write import reveal
 
 KUBELET = ("system:node:ws-1", ("system:nodes", "system:authenticated"))
 ADMIN = ("admin", ("system:masters", "system:authenticated"))
+LIST = {"CONFIGMAP": CONFIGMAP, "NAMESPACE": NAMESPACE}
 KNOWN = {"apiVersion": "v1", "kind": "ConfigMap", "data": {"receipt": "cluster host", "ws-1": "cluster host"}}
 
 
@@ -93,3 +94,24 @@ def test_a_name_that_is_no_node_name_is_refused_before_anything_is_written(tmp_p
     result = cp.run("known-nodes-apply.sh", NODE_NAMES=f"receipt {bad}", CONFIGMAP=CONFIGMAP, NAMESPACE=NAMESPACE)
     assert result.returncode == 1 and "not a node name" in result.stderr
     assert not [c for c in cp.calls() if "kubectl" in c]
+
+
+def test_a_control_planes_drain_leaves_its_node_to_remove_node(tmp_path: Path) -> None:
+    """A control plane is a dqlite member: remove-node (after its leave) removes it, not its drain."""
+    cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    cp.add_node("cp-2", "100.64.0.4")
+    assert cp.run("microk8s-drain.sh", NODE_NAME="cp-2", WORKER="false", **LIST).returncode == 0
+    assert cp.state_changes() == ["microk8s kubectl drain cp-2 --ignore-daemonsets --delete-emptydir-data --timeout=300s"]
+    assert (cp.state / "nodes/cp-2").exists()
+
+
+def test_no_known_nodes_list_names_nobody_and_one_that_cannot_be_read_deletes_nothing(tmp_path: Path) -> None:
+    cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
+    cp.add_node("ws-2", "100.64.1.2")
+    assert cp.run("microk8s-remove-node.sh", NODE_NAME="ws-2", PLANES="receipt=100.64.0.2", **LIST).returncode == 0
+    assert not (cp.state / "nodes/ws-2").exists()
+    cp.add_node("ws-3", "100.64.1.3")
+    (cp.state / "api-down").touch()
+    down = cp.run("microk8s-drain.sh", NODE_NAME="ws-3", WORKER="true", **LIST)
+    assert down.returncode == 1 and "could not read the known-nodes list (kube-system/hybrid-ai-known-nodes)" in down.stderr
+    assert (cp.state / "nodes/ws-3").exists()

@@ -18,6 +18,7 @@ TOKEN = "0123456789abcdef0123456789abcdef"
 JOIN = {"HOST_NAME": "ws-1", "CONTROL_PLANE": "100.64.0.2", "NODE_IP": "100.64.1.1", "WORKER": "true"}
 LEAVE = {k: v for k, v in JOIN.items() if k != "HOST_NAME"}
 PLANES = "receipt=100.64.0.2 cp-2=100.64.0.4"
+KNOWN = {"CONFIGMAP": "hybrid-ai-known-nodes", "NAMESPACE": "kube-system"}
 
 
 def test_register_has_microk8s_generate_a_token_for_this_node_with_its_lifetime(tmp_path: Path) -> None:
@@ -96,29 +97,23 @@ def test_leave_then_remove_node_on_destroy(tmp_path: Path) -> None:
     cp = ClusterHost(tmp_path / "cp", "receipt", "100.64.0.2")
     cp.add_node("ws-1", "100.64.1.1")
     cp.add_node("ws-2", "100.64.1.2")
-    cp.run("microk8s-drain.sh", NODE_NAME="ws-2", WORKER="true")
+    (cp.state / "known-nodes").write_text("receipt\nws-2\n")  # ws-1 removed from the stack; ws-2 still in it
+    cp.run("microk8s-drain.sh", NODE_NAME="ws-2", WORKER="true", **KNOWN)
     cp.state_changes()
-    assert cp.run("microk8s-remove-node.sh", NODE_NAME="ws-2", PLANES=PLANES).returncode == 0
-    assert cp.state_changes() == ["microk8s kubectl delete node ws-2 --ignore-not-found"]  # gone already: nothing to do
-    # A worker's drain deletes its Node (the node's own leave comes next, and may never run).
-    drained = cp.run("microk8s-drain.sh", NODE_NAME="ws-1", WORKER="true")
+    # A replaced step's delete (the name still listed): a live node keeps its Node.
+    kept = cp.run("microk8s-remove-node.sh", NODE_NAME="ws-2", PLANES=PLANES, **KNOWN)
+    assert kept.returncode == 0 and "still one of the stack's cluster hosts" in kept.stderr
+    assert cp.state_changes() == [] and (cp.state / "nodes/ws-2").exists()
+    # A removed worker's drain deletes its Node (the node's own leave comes next, and may never run).
+    drained = cp.run("microk8s-drain.sh", NODE_NAME="ws-1", WORKER="true", **KNOWN)
     assert drained.returncode == 0 and "deleted the Node of ws-1" in drained.stderr
     assert cp.state_changes() == ["microk8s kubectl drain ws-1 --ignore-daemonsets --delete-emptydir-data --timeout=300s",
                                   "microk8s kubectl delete node ws-1 --ignore-not-found"]
     assert not (cp.state / "nodes/ws-1").exists()
-    again = cp.run("microk8s-drain.sh", NODE_NAME="ws-1", WORKER="true")
+    again = cp.run("microk8s-drain.sh", NODE_NAME="ws-1", WORKER="true", **KNOWN)
     assert again.returncode == 0 and "deleted" not in again.stderr
-    removed = cp.run("microk8s-remove-node.sh", NODE_NAME="ws-1", PLANES=PLANES)
+    removed = cp.run("microk8s-remove-node.sh", NODE_NAME="ws-1", PLANES=PLANES, **KNOWN)
     assert removed.returncode == 0 and "removed" not in removed.stderr
-
-
-def test_a_control_planes_drain_leaves_its_node_to_remove_node(tmp_path: Path) -> None:
-    """A control plane is a dqlite member: remove-node (after its leave) removes it, not its drain."""
-    cp = ClusterHost(tmp_path, "receipt", "100.64.0.2")
-    cp.add_node("cp-2", "100.64.0.4")
-    assert cp.run("microk8s-drain.sh", NODE_NAME="cp-2", WORKER="false").returncode == 0
-    assert cp.state_changes() == ["microk8s kubectl drain cp-2 --ignore-daemonsets --delete-emptydir-data --timeout=300s"]
-    assert (cp.state / "nodes/cp-2").exists()
 
 
 def test_a_worker_posting_no_internal_ip_cannot_block_its_removal(tmp_path: Path) -> None:
@@ -130,7 +125,7 @@ def test_a_worker_posting_no_internal_ip_cannot_block_its_removal(tmp_path: Path
     refused = subprocess.run([str(cp.bin / "microk8s"), "remove-node", "ws-1", "--force"], env=env, capture_output=True, text=True, timeout=30)
     assert refused.returncode == 1 and refused.stdout.strip() == "Node ws-1 is not part of the cluster."
     assert (cp.state / "nodes/ws-1").exists()
-    result = cp.run("microk8s-remove-node.sh", NODE_NAME="ws-1", PLANES=PLANES)
+    result = cp.run("microk8s-remove-node.sh", NODE_NAME="ws-1", PLANES=PLANES, **KNOWN)
     assert result.returncode == 0, result.stderr
     assert not (cp.state / "nodes/ws-1").exists()
     assert not [c for c in cp.calls() if c.startswith("microk8s remove-node")]
@@ -220,7 +215,7 @@ def test_the_seed_joins_nobody_and_a_promoted_seed_stays_joined(tmp_path: Path) 
 def test_the_seed_never_removes_itself_from_its_cluster(tmp_path: Path) -> None:
     seed = ClusterHost(tmp_path, "receipt", "100.64.0.2")
     seed.add_node("receipt", "100.64.0.2")
-    result = seed.run("microk8s-remove-node.sh", NODE_NAME="receipt", PLANES=PLANES)
+    result = seed.run("microk8s-remove-node.sh", NODE_NAME="receipt", PLANES=PLANES, **KNOWN)
     assert result.returncode == 0 and seed.state_changes() == []
     assert "receipt is this node; not removing it from its own cluster" in result.stderr
 
@@ -252,17 +247,17 @@ def test_remove_node_never_acts_on_an_address_a_control_plane_holds(tmp_path: Pa
     seed.add_node("cp-3", "100.64.0.4")
     seed.add_node("ws-1", "100.64.0.4")
     planes = PLANES + " cp-3=100.64.0.6"
-    result = seed.run("microk8s-remove-node.sh", NODE_NAME="ws-1", PLANES=planes)
+    result = seed.run("microk8s-remove-node.sh", NODE_NAME="ws-1", PLANES=planes, **KNOWN)
     assert result.returncode == 0, result.stderr
     assert not (seed.state / "nodes/ws-1").exists() and (seed.state / "nodes/cp-2").exists()
     assert (seed.state / "dqlite").read_text() == "100.64.0.4:19001\n"
-    refused = seed.run("microk8s-remove-node.sh", NODE_NAME="cp-3", PLANES=planes)
+    refused = seed.run("microk8s-remove-node.sh", NODE_NAME="cp-3", PLANES=planes, **KNOWN)
     assert refused.returncode == 1
     assert "control plane cp-3 posts control plane cp-2's address 100.64.0.4; not removing it" in refused.stderr
     assert (seed.state / "nodes/cp-3").exists()
     assert not [c for c in seed.calls() if "remove-node" in c and c.startswith("microk8s")]
     # cp-2 itself, still a member (its leave did not run): refused by MicroK8s, never forced.
-    gone = seed.run("microk8s-remove-node.sh", NODE_NAME="cp-2", PLANES=planes)
+    gone = seed.run("microk8s-remove-node.sh", NODE_NAME="cp-2", PLANES=planes, **KNOWN)
     assert gone.returncode == 1 and "microk8s remove-node cp-2 failed" in gone.stderr
     assert (seed.state / "dqlite").read_text() == "100.64.0.4:19001\n"
     assert not [c for c in seed.calls() if "--force" in c]

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.cluster.calico_guard import POD_ANNOTATIONS, STATUS_FIELDS
+from components.cluster.calico_guard import NOT_HELD, POD_ANNOTATIONS, STATUS_FIELDS
 from stacks.config.gpu_budget import MPS_CAPABLE_LABEL, SHARE_LABEL, SHARING_LABEL, eligible, gpu_hosts, memory_share
 from stacks.load import validate
 from stacks.workloads import nodes_for
@@ -232,7 +232,7 @@ def test_calico_nodes_token_changes_only_what_calico_writes_on_its_own_node(llm:
     program's policy admits only what Calico writes, on its pod's node (calico_guard.py)."""
     plane = llm.kube.plane
     schema = json.loads(plane.kubectl("get", "--raw", "/openapi/v3/api/v1").stdout)["components"]["schemas"]
-    assert set(schema["io.k8s.api.core.v1.NodeStatus"]["properties"]) == {*STATUS_FIELDS, "conditions"}
+    assert set(schema["io.k8s.api.core.v1.NodeStatus"]["properties"]) == {*STATUS_FIELDS, *NOT_HELD, "conditions"}
     ws1 = next(a["address"] for a in llm.get("node", "ws-1")["status"]["addresses"] if a["type"] == "InternalIP")
     up = {"type": "NetworkUnavailable", "status": "False", "reason": "CalicoIsUp", "message": "Calico is running on this node"}
     try:

@@ -86,12 +86,17 @@ def api(plane: ControlPlane, token: str, method: str, path: str, body: Any = Non
 
 def update_status(plane: ControlPlane, token: str, node: str, annotation: str, value: str) -> tuple[int, dict[str, Any]]:
     """libcalico-go's Node update: get the Node, set one annotation, put it to `nodes/status`
-    (a conflict, kwok's heartbeat in between, is tried again as Calico does)."""
+    (a conflict, kwok's heartbeat in between, is tried again as Calico does), as Calico's client
+    sends it: without the status fields its API version does not know."""
     for _ in range(5):
         code, got = api(plane, token, "GET", f"/api/v1/nodes/{node}")
         if code != 200:
             return code, got
         got["metadata"].setdefault("annotations", {})[annotation] = value
+        # What k8s.io/api v0.28.12 (Calico 3.28.1's) does not know is lost in its decode and encode.
+        for field in ("runtimeHandlers", "features"):
+            got.get("status", {}).pop(field, None)
+        got.get("status", {}).get("nodeInfo", {}).pop("swap", None)
         code, answer = api(plane, token, "PUT", f"/api/v1/nodes/{node}/status", got, "application/json")
         if code != 409:
             break

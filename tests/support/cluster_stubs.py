@@ -155,6 +155,11 @@ case $1 in
         # key=value:Effect per line, as the scripts' jsonpath prints spec.taints.
         *spec.taints*) cat "$STATE/taints/$3" 2>/dev/null || true;;
       esac
+    elif [ "$1 ${3:-} ${4:-}" = "-n get configmap" ]; then
+      # The known-nodes list's keys, one a line ($STATE/known-nodes; none: not found, which
+      # --ignore-not-found prints as nothing); $STATE/api-down: the API server does not answer.
+      [ ! -e "$STATE/api-down" ] || { echo "The connection to the server 127.0.0.1:16443 was refused" >&2; exit 1; }
+      cat "$STATE/known-nodes" 2>/dev/null || true
     elif [ "$1" = taint ]; then
       # Like kubectl taint (pkg/cmd/taint): KEY[=VALUE]:EFFECT adds or, with --overwrite, replaces
       # the taint of that key and effect; KEY:EFFECT- removes it and fails if there is none.

@@ -10,25 +10,24 @@ What it does as MicroK8s 1.32 does (docs/upstream.md lists each fact and its tes
   addons), and issues a real `certs/server.crt` from the template with the cluster's CA, which
   the lab's API server then serves (as kubelite does once started; `refresh-certs` too). On the
   control-plane host (the one whose lab wiring names the API server's CA) it also writes the admin
-  `credentials/client.config` (x509 CN=admin,O=system:masters) and the kubelet's own
-  (CN=system:node:<hostname>,O=system:nodes), and the kubelet registers its Node.
+  `credentials/client.config` (CN=admin,O=system:masters) and the kubelet's own, and the kubelet registers its Node.
 - `microk8s add-node --token-ttl N --format token` appends `token|expiry` to
   credentials/cluster-tokens.txt; `microk8s join IP:25000/TOKEN [--worker]` asks the seed's
   cluster-agent (tests/support/microk8s_agent.py, over the network: the VPN, the agent guard)
   and fails as upstream does when the token is unknown or expired; on success the seed's kubelet
   args replace the worker's, the kubelet gets its certificate signed there, its labels and node IP
-  as join.py sets them, and registers its Node (a kwok-managed one: pods go Ready on it).
+  as join.py sets them, and registers its Node (kwok-managed: pods go Ready on it).
 - `microk8s kubectl` is the real kubectl with the admin client config; `remove-node` deletes a
   Node that exists and posts an InternalIP, else fails; `leave` undoes a worker's join markers
-  (refused where the wrapper refuses, and on a control plane, whose datastore leave.py would
-  reset); `config` prints client.config with 127.0.0.1 replaced by the default interface's address.
-- `snap restart microk8s.daemon-kubelite` restarts the kubelet: it posts its node IP again.
-- `snap remove microk8s --purge` removes every file of the snap (and, on the control plane, the
-  kubelet's Node: the cluster it served is gone).
+  (refused where the wrapper refuses, and on a control plane: leave.py would reset its datastore);
+  `config` prints client.config with 127.0.0.1 replaced by the default interface's address.
+- `snap restart microk8s.daemon-kubelite` restarts the kubelet: it posts its node IP again;
+  `snap remove microk8s --purge` removes every file of the snap (on the control plane every Node).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -48,6 +47,7 @@ from tests.support.microk8s_host import (
     SNAP,
     SNAP_COMMON,
     SNAP_DATA,
+    WIRING,
     WORKER_LABELS,
     agent_post,
     default_address,
@@ -69,7 +69,10 @@ def installed() -> bool:
 
 
 def fail(message: str, code: int = 1) -> int:
+    """Printed, and kept in the host's lab state (the join step hides the join's output)."""
     print(message, file=sys.stderr)
+    with contextlib.suppress(OSError), (WIRING.parent / "standin-errors").open("a") as f:
+        f.write(f"microk8s {' '.join(sys.argv[2:3])}: {message}\n")
     return code
 
 
@@ -157,9 +160,10 @@ def server_cert() -> None:
 
 def uninstall() -> None:
     # On the control plane the cluster's datastore goes with the snap; the lab's API server
-    # outlives it, so what this MicroK8s put there goes: its kubelet's Node and its CNI.
+    # outlives it, so what this MicroK8s put there goes: every Node of its cluster (the lab's API
+    # server serves this cluster alone) and its CNI.
     if "ca_dir" in wiring() and (SNAP_DATA / "credentials" / "client.config").exists():
-        kubectl(["delete", "node", hostname(), "--ignore-not-found", "--wait=false"], check=False)
+        kubectl(["delete", "nodes", "--all", "--wait=false"], check=False)
         kubectl(["delete", "-f", str(SNAP_DATA / "args" / "cni-network" / "cni.yaml"), "--ignore-not-found", "--wait=false"], check=False)
     shutil.rmtree(SNAP, ignore_errors=True)
     BOOK.unlink(missing_ok=True)

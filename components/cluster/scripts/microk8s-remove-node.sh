@@ -6,7 +6,13 @@
 # v1.32). So a worker (never a dqlite member: all remove-node does for it is delete its Node)
 # has its Node deleted by name, which a node cannot block; a control plane goes through
 # remove-node, refused when it posts another control plane's address.
-# Parameters: NODE_NAME, PLANES (the control planes' "name=vpn-address", space-separated).
+# A worker's Node only once the stack's known-nodes list no longer names it (its removal; the
+# drain has usually deleted it already): a replaced register step's delete runs last, with the
+# name still listed, and must not take a live node's Node (its kubelet registers only at its
+# start). On destroy the list is unchanged: the seed's MicroK8s takes the datastore with it.
+# Parameters: NODE_NAME, PLANES (the control planes' "name=vpn-address", space-separated);
+# CONFIGMAP, NAMESPACE (the list).
+# uses: known-nodes.sh
 set -euo pipefail
 SCRIPT_NAME="remove-node"
 : "${NODE_NAME:?}" "${PLANES:?}"
@@ -16,6 +22,10 @@ if [ "$NODE_NAME" = "$(hostname)" ]; then
   # The seed's own registration: it does not remove itself (its uninstall ends it).
   log "$NODE_NAME is this node; not removing it from its own cluster"
 elif [ "$plane" = false ]; then
+  if still_listed "$NODE_NAME"; then
+    log "$NODE_NAME is still one of the stack's cluster hosts (a replaced step); its Node stays"
+    exit 0
+  fi
   out=$(microk8s kubectl delete node "$NODE_NAME" --ignore-not-found 2>&1) \
     || fail "deleting the Node of $NODE_NAME failed: $out"
   if [ -n "$out" ]; then log "removed $NODE_NAME from the cluster"; fi
