@@ -219,6 +219,8 @@ def remove_workstation(cluster: ClusterLab, stack: ProgramStack, total: int, fir
     # remove-node) and the peers whose mesh config changed.
     assert {h for h, n in opened.items() if n} <= {"ws-2", "ws-1", "receipt"} | {u.removeprefix("mesh-").removesuffix("-wg") for u in updated}
     now = host_state(lab)
+    refused = lab.hosts["ws-2"].dir / "labstate" / "standin-errors"
+    print(f"ws-2's MicroK8s stand-in refused: {refused.read_text() if refused.exists() else 'nothing'}", flush=True)
     assert {k: v for k, v in now.items() if "ws-2" in k} == {k: v for k, v in first.items() if "ws-2" in k}
     assert cluster.kubectl("get", "node", "ws-2", check=False).returncode != 0, "ws-2 is still a Node"
     # Its kubelet certificate stays valid (10 years, no revocation), but registers no Node again.

@@ -16,8 +16,9 @@ from tests.support.cluster_lab import ClusterLab
 from tools.lab.base import Host, sh
 from tools.lab.netlab import Lab
 
-# The lab's own: sshd logs every login under /var/log; an overlay's work folder is the kernel's.
-LAB_OWN = re.compile(r"\.log$|/overlay/var/upper/log(/|$)|/overlay/[^/]+/work(/|$)")
+# The lab's own: sshd logs every login under /var/log; an overlay's work folder is the kernel's;
+# the MicroK8s stand-in keeps what it refused (a diagnostic).
+LAB_OWN = re.compile(r"\.log$|/overlay/var/upper/log(/|$)|/overlay/[^/]+/work(/|$)|/labstate/standin-errors$")
 # What `destroy` leaves on purpose: /var/snap is snapd's (a real host has it before and after;
 # the lab's snap stand-in makes it on the first `snap install`).
 KEPT_FOLDERS = re.compile(r"/overlay/var/upper/snap$")

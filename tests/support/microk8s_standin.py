@@ -72,7 +72,7 @@ def fail(message: str, code: int = 1) -> int:
     """Printed, and kept in the host's lab state (the join step hides the join's output)."""
     print(message, file=sys.stderr)
     with contextlib.suppress(OSError), (WIRING.parent / "standin-errors").open("a") as f:
-        f.write(f"microk8s {' '.join(sys.argv[2:3])}: {message}\n")
+        f.write(f"{Path(sys.argv[1]).name} {' '.join(sys.argv[2:3])}: {message}\n")
     return code
 
 
