@@ -37,7 +37,7 @@ def test_the_layer_registers_the_programs_kubernetes_resources_and_no_command() 
     # But the known-nodes policy: its ConfigMap is a host step's, which the layer alone has not
     # (bound without it, no node could register).
     known = {r for r in kube_resources(whole) if "known-nodes" in str(r)}
-    assert len(known) == 2 and kube_resources(alone) == kube_resources(whole) - known
+    assert len(known) == 4 and kube_resources(alone) == kube_resources(whole) - known  # two policies, their bindings
     assert len(alone.of_type("kubernetes:core/v1:NodePatch")) == 4  # receipt, interface, ws-1, ws-2 (not the hub)
 
 

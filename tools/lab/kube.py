@@ -224,6 +224,15 @@ class ControlPlane(Startable):
                  and not any(t["key"].startswith("node.kubernetes.io/") for t in n["spec"].get("taints", []))}
         return ready >= {n.name for n in self.nodes}
 
+    def restart_apiserver(self) -> None:
+        """kube-apiserver stopped and started again with the same flags and datastore, as a fresh
+        MicroK8s gets a fresh one (with it, fresh in-memory admission state), once ready."""
+        proc = self.processes["kube-apiserver"]
+        proc.kill()  # its graceful stop waits on the watches (kwok's, the provisioner's); etcd keeps the state
+        proc.wait(timeout=30)
+        self._start("kube-apiserver", [str(BIN / "kube-apiserver"), *self._apiserver_flags()])
+        self._wait("/readyz")
+
     def _watch_argv(self, kind: str) -> list[str]:
         return [str(BIN / "kubectl"), f"--kubeconfig={self.kubeconfig}", "get", kind, "-A", "--watch", "-o", "name"]
 
