@@ -16,8 +16,8 @@ import pytest
 
 from components.cluster.calico_guard import CALICO_NODE, NODE_NAME_EXTRA, NOT_HELD, STATUS_FIELDS
 from components.cluster.label_guard import POLICY_NAME
-from tests.support.admission import Request, admits, bound_policies
-from tests.support.helpers import PROJECT, evaluate_config, stack_config
+from tests.support.admission import Request, admits, dev_policy, refused
+from tests.support.helpers import PROJECT
 
 CALICO = (CALICO_NODE, ("system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"))
 KUBELET = ("system:node:ws-2", ("system:nodes", "system:authenticated"))
@@ -66,15 +66,8 @@ def network(status: str) -> Callable[[Node], object]:
 
 @pytest.fixture(scope="module")
 def spec() -> dict[str, Any]:
-    policies = bound_policies(evaluate_config(stack_config("dev")), POLICY_NAME)
-    assert len(policies) == 1, policies
-    return dict(policies[0])
+    return dev_policy(POLICY_NAME)
 
-
-def refused(spec: dict[str, Any], req: Request) -> bool:
-    """Refused by a validation that evaluated to false, not by an evaluation error (which
-    failurePolicy Fail would turn into a refusal too): under Ignore an error admits."""
-    return not admits(spec | {"failurePolicy": "Ignore"}, req)
 
 
 def _update(who: tuple[str, tuple[str, ...]], old: Node, new: Node, sub: str = "status", on: str | None = "ws-2") -> Request:

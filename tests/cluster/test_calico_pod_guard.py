@@ -16,8 +16,7 @@ import pytest
 
 from components.cluster.calico_guard import CALICO_CNI, CALICO_NODE, NODE_NAME_EXTRA, POD_ANNOTATIONS
 from components.cluster.label_guard import POLICY_NAME
-from tests.support.admission import Request, admits, bound_policies
-from tests.support.helpers import evaluate_config, stack_config
+from tests.support.admission import Request, admits, dev_policy, refused
 
 SA_GROUPS = ("system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated")
 KUBELET = ("system:node:cp-1", ("system:nodes", "system:authenticated"))
@@ -59,14 +58,8 @@ def calico_patch(ip: str, cid: str = "9a8b7c") -> Callable[[Pod], object]:
 
 @pytest.fixture(scope="module")
 def spec() -> dict[str, Any]:
-    policies = bound_policies(evaluate_config(stack_config("dev")), POLICY_NAME)
-    assert len(policies) == 1, policies
-    return dict(policies[0])
+    return dev_policy(POLICY_NAME)
 
-
-def refused(spec: dict[str, Any], req: Request) -> bool:
-    """Refused by a validation that evaluated to false, not by an evaluation error."""
-    return not admits(spec | {"failurePolicy": "Ignore"}, req)
 
 
 def _status(user: str, old: Pod, new: Pod, on: str | None = None, groups: tuple[str, ...] = SA_GROUPS) -> Request:

@@ -14,7 +14,7 @@ import pytest
 from components.cluster.known_nodes import CONFIGMAP, NAMESPACE, POLICY_NAME
 from components.kit.shell import split_command
 from stacks.load import validate
-from tests.support.admission import Request, admits, bound_policies, node
+from tests.support.admission import Request, admits, dev_policy, node
 from tests.support.cluster_stubs import ClusterHost
 from tests.support.helpers import deps_closure, evaluate_config, stack_config
 from tools.render.write import reveal
@@ -27,16 +27,12 @@ KNOWN = {"apiVersion": "v1", "kind": "ConfigMap", "data": {"receipt": "cluster h
 
 @pytest.fixture(scope="module")
 def spec() -> dict[str, Any]:
-    policies = bound_policies(evaluate_config(stack_config("dev")), POLICY_NAME)
-    assert len(policies) == 1, policies
-    return dict(policies[0])
+    return dev_policy(POLICY_NAME)
 
 
 @pytest.fixture(scope="module")
 def updates() -> dict[str, Any]:
-    policies = bound_policies(evaluate_config(stack_config("dev")), f"{POLICY_NAME}-updates")
-    assert len(policies) == 1, policies
-    return dict(policies[0])
+    return dev_policy(f"{POLICY_NAME}-updates")
 
 
 def test_a_node_identity_registers_only_a_listed_node(spec: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from components.cluster.label_guard import POLICY_NAME
 from components.kit.kube import INGRESS_LABEL, LOCATION_LABEL
-from tests.support.admission import Request, admits, bound_policies, node, pod
+from tests.support.admission import Request, admits, dev_policy, node, pod
 from tests.support.helpers import deps_closure, evaluate_config, stack_config
 
 ADMIN = ("admin", ("system:masters", "system:authenticated"))
@@ -24,9 +24,7 @@ CLOUD = {"kubernetes.io/hostname": "cp-1", LOCATION_LABEL: "cloud", INGRESS_LABE
 
 @pytest.fixture(scope="module")
 def spec() -> dict[str, Any]:
-    policies = bound_policies(evaluate_config(stack_config("dev")), POLICY_NAME)
-    assert len(policies) == 1, policies
-    return dict(policies[0])
+    return dev_policy(POLICY_NAME)
 
 
 def _status(who: tuple[str, tuple[str, ...]], old: dict[str, Any], new: dict[str, Any], resource: str = "nodes", sub: str = "status") -> Request:

@@ -115,3 +115,18 @@ def bound_policies(ev: Any, name: str | None = None) -> list[Mapping[str, Any]]:
     specs: list[Mapping[str, Any]] = [p["spec"] for p in of("ValidatingAdmissionPolicy")
                                       if p["metadata"]["name"] in enforced and name in (None, p["metadata"]["name"])]
     return specs
+
+
+def dev_policy(name: str) -> dict[str, Any]:
+    """The spec of the dev stack's enforced ValidatingAdmissionPolicy `name` (exactly one)."""
+    from tests.support.helpers import evaluate_config, stack_config
+
+    policies = bound_policies(evaluate_config(stack_config("dev")), name)
+    assert len(policies) == 1, policies
+    return dict(policies[0])
+
+
+def refused(spec: Mapping[str, Any], req: Request) -> bool:
+    """Refused by a validation that evaluated to false, not by an evaluation error (which
+    failurePolicy Fail would turn into a refusal too): under Ignore an error admits."""
+    return not admits(dict(spec) | {"failurePolicy": "Ignore"}, req)
